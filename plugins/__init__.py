@@ -1,1 +1,10 @@
-"""smartcustoms."""
+"""Built-in plugins. They register exactly like third-party plugins, from this one list."""
+
+from __future__ import annotations
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "smartcustoms.plugins.dense_region",
+    "smartcustoms.plugins.rfid_epc_check",
+    "smartcustoms.plugins.noop",
+    "smartcustoms.plugins.alert_log",
+)

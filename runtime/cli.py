@@ -1,5 +1,118 @@
+"""The ``smartcustoms`` command."""
+
 from __future__ import annotations
 
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
 
-def main() -> None:
-    print("smartcustoms")
+from smartcustoms.core import config as config_module
+from smartcustoms.core.config import Config
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return config_module.load(args.config)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from smartcustoms.runtime.stack import Stack
+
+    stop = threading.Event()
+    _on_signals(lambda *_: stop.set())
+    with Stack(_load(args)) as stack:
+        print(
+            f"smartcustoms up: gRPC ingest at {stack.gateway_target}; metrics at "
+            f"{', '.join(stack.metrics_urls)}; Ctrl-C stops",
+            flush=True,
+        )
+        stop.wait()
+        print("stopping ...", flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from smartcustoms.runtime.demo import demo
+
+    _on_signals(_raise_interrupt)
+    return demo(_load(args), args.duration_s, lanes=args.lanes)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from smartcustoms.core.manager import load_plugins, new_plugin_manager
+    from smartcustoms.runtime.worker import enabled_plugins
+
+    config = _load(args)
+    infos = load_plugins(new_plugin_manager())
+    enabled = {info.spec.name for info in enabled_plugins(config, infos)}
+    print(f"{'name':<16} {'version':<8} {'enabled':<8} {'consumes':<28} {'origin':<10} hooks")
+    for info in infos:
+        consumes = ",".join(sorted(m.value for m in info.spec.consumes)) or "-"
+        hooks = ", ".join(h.removeprefix("smartcustoms_") for h in info.hooks)
+        print(
+            f"{info.spec.name:<16} {info.spec.version:<8} {'yes' if info.spec.name in enabled else 'no':<8} "
+            f"{consumes:<28} {info.origin:<10} {hooks}"
+        )
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from smartcustoms.runtime import gateway_process
+
+    gateway_process.main(_load(args))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from smartcustoms.runtime import worker
+
+    worker.main(_load(args))
+    return 0
+
+
+def _on_signals(handler: object) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)  # type: ignore[arg-type]  # both handlers take (signum, frame)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="smartcustoms", description=__doc__)
+    top.add_argument("--config", help="TOML (or JSON) configuration file; default: embedded everything")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the runtime (embedded broker and Redis unless configured)")
+    demo = commands.add_parser("demo", help="start the runtime and simulated devices, then report")
+    demo.add_argument("--duration-s", type=float, default=20.0, help="how long the devices stream")
+    demo.add_argument("--lanes", type=int, default=2, help="simulated baggage X-ray lanes")
+    commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")
+    commands.add_parser("gateway", help="run only the gRPC ingest gateway process")
+    commands.add_parser("worker", help="run only the stream worker process")
+    for sub in commands.choices.values():
+        sub.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return top
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "demo": cmd_demo,
+    "plugins": cmd_plugins,
+    "gateway": cmd_gateway,
+    "worker": cmd_worker,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        sys.exit(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Configuration: embedded defaults, a TOML file, environment overrides.
+
+Every external endpoint left unset means "start an embedded one": the tansu broker, redis-server,
+a local Ray runtime. Setting it (file or environment) points the same code at a real Kafka cluster,
+Redis and Ray cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
+    "SMARTCUSTOMS_KAFKA_BOOTSTRAP": ("broker", "bootstrap_servers"),
+    "SMARTCUSTOMS_REDIS_URL": ("redis", "url"),
+    "SMARTCUSTOMS_RAY_ADDRESS": ("ray", "address"),
+    "SMARTCUSTOMS_BLOBSTORE": ("blobstore", "kind"),
+    "SMARTCUSTOMS_RUN_DIR": ("", "run_dir"),
+    "SMARTCUSTOMS_NAMESPACE": ("", "namespace"),
+}
+
+
+@dataclass
+class BrokerConfig:
+    bootstrap_servers: str = ""  # empty: start the embedded tansu broker
+    embedded_port: int = 9092
+    partitions: int = 4
+    session_timeout_s: float = 8.0  # short group joins: tansu answers a join after half of this
+    heartbeat_interval_s: float = 1.0
+    max_message_bytes: int = 1024 * 1024
+
+
+@dataclass
+class RedisConfig:
+    url: str = ""  # empty: start an embedded redis-server with append-only persistence
+    embedded_port: int = 6390
+    verdict_ttl_s: int = 30 * 86400  # how long a verdict stays queryable by frame id
+    dedupe_ttl_s: int = 86400  # window in which a repeated (source, sequence) is recognised
+    alerts_kept: int = 10_000
+
+
+@dataclass
+class RayConfig:
+    address: str = ""  # empty: a local Ray runtime inside the stream worker
+    num_cpus: int = 0  # 0: every core
+    object_store_memory_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass
+class BlobStoreConfig:
+    kind: str = "shm"  # "shm" (one host, fastest) or "redis" (several hosts)
+    shm_root: str = "/dev/shm"
+    capacity_bytes: int = 8 * 1024**3
+    redis_segment_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass
+class GatewayConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = 9464
+    max_frame_bytes: int = 2 * 1024**3
+    max_chunk_bytes: int = 8 * 1024 * 1024
+    inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check
+    window_frames: int = 64  # frames per stream being made durable at once (flow control)
+    capacity_wait_s: float = 30.0  # how long a frame waits for blob store room before RESOURCE_EXHAUSTED
+    stop_grace_s: float = 5.0
+
+
+@dataclass
+class WorkerConfig:
+    metrics_port: int = 9465
+    batch_max_frames: int = 64
+    batch_window_ms: float = 10.0
+    stop_timeout_s: float = 20.0
+
+
+@dataclass
+class ReconcilerConfig:
+    interval_s: float = 2.0
+    redeliver_after_s: float = 30.0  # a frame with no verdict this long after acceptance is republished
+    max_attempts: int = 3  # then it gets a manual-inspection fallback verdict
+
+
+@dataclass
+class PluginConfig:
+    enabled: bool | None = None  # None: the plugin's own default
+    pool_size: int = 1  # Ray actors
+    num_cpus: float = 0.25  # Ray CPU reservation per actor
+    batch_max_frames: int = 16
+    timeout_s: float = 30.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    namespace: str = "smartcustoms"
+    run_dir: str = ".smartcustoms"
+    control_point: str = ""
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    blobstore: BlobStoreConfig = field(default_factory=BlobStoreConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    plugins: dict[str, PluginConfig] = field(default_factory=dict)
+
+    def plugin(self, name: str) -> PluginConfig:
+        return self.plugins.get(name) or PluginConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {where or 'top level'}: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        nested = _NESTED.get((cls, name))
+        if nested is PluginConfig:
+            kwargs[name] = {k: _build(PluginConfig, v, f"plugins.{k}") for k, v in value.items()}
+        elif nested is not None:
+            kwargs[name] = _build(nested, value, name)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+_NESTED: dict[tuple[type[Any], str], type[Any]] = {
+    (Config, "broker"): BrokerConfig,
+    (Config, "redis"): RedisConfig,
+    (Config, "ray"): RayConfig,
+    (Config, "blobstore"): BlobStoreConfig,
+    (Config, "gateway"): GatewayConfig,
+    (Config, "worker"): WorkerConfig,
+    (Config, "reconciler"): ReconcilerConfig,
+    (Config, "plugins"): PluginConfig,
+}
+
+
+def from_dict(values: Mapping[str, Any]) -> Config:
+    config: Config = _build(Config, values, "")
+    if config.blobstore.kind not in ("shm", "redis"):
+        raise ConfigError(f"blobstore.kind must be 'shm' or 'redis', not {config.blobstore.kind!r}")
+    return config
+
+
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, overlaid with a TOML or JSON file if given, overlaid with SMARTCUSTOMS_* variables."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        values = json.loads(text) if str(path).endswith(".json") else tomllib.loads(text)
+    environ = os.environ if environ is None else environ
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            target = values.setdefault(section, {}) if section else values
+            target[key] = environ[variable]
+    return from_dict(values)

@@ -1,0 +1,143 @@
+"""Frames as plugins see them, and the checks every frame passes at the gateway."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from smartcustoms.core.types import Modality
+from smartcustoms.v1 import frame_pb2
+
+DTYPES: Mapping[int, np.dtype[np.generic]] = {
+    frame_pb2.DTYPE_UINT8: np.dtype("<u1"),
+    frame_pb2.DTYPE_UINT16: np.dtype("<u2"),
+    frame_pb2.DTYPE_INT16: np.dtype("<i2"),
+    frame_pb2.DTYPE_UINT32: np.dtype("<u4"),
+    frame_pb2.DTYPE_INT32: np.dtype("<i4"),
+    frame_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    frame_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
+}
+
+ARRAY_RANKS: Mapping[Modality, tuple[int, ...]] = {
+    Modality.XRAY: (2, 3),  # [height, width] or [channels, height, width]
+    Modality.CT: (3,),  # [depth, height, width]
+    Modality.CAMERA: (2, 3),  # decoded camera frames: [height, width] or [height, width, channels]
+}
+
+
+class FrameError(ValueError):
+    """A frame header that contradicts itself or the contract."""
+
+
+def check_header(frame: frame_pb2.Frame, payload_bytes: int) -> Modality:
+    """Validate a frame header against its payload size; return its modality or raise FrameError."""
+    try:
+        modality = Modality.from_proto(frame.modality)
+    except ValueError as error:
+        raise FrameError(str(error)) from None
+    if not frame.source_id:
+        raise FrameError("source_id is required")
+    if frame.dtype == frame_pb2.DTYPE_UNSPECIFIED:
+        if modality in (Modality.XRAY, Modality.CT) or (frame.shape and not frame.encoding):
+            raise FrameError(f"{modality.value} frames need a dtype and a shape")
+        return modality
+    _check_array(frame, modality, payload_bytes)
+    return modality
+
+
+def _check_array(frame: frame_pb2.Frame, modality: Modality, payload_bytes: int) -> None:
+    dtype = DTYPES.get(frame.dtype)
+    if dtype is None:
+        raise FrameError(f"unknown dtype {frame.dtype}")
+    shape = tuple(frame.shape)
+    ranks = ARRAY_RANKS.get(modality)
+    if ranks is None:
+        raise FrameError(f"{modality.value} frames do not carry raw arrays")
+    if len(shape) not in ranks or 0 in shape:
+        raise FrameError(f"{modality.value} shape {list(shape)} must have rank {ranks} and no zero size")
+    expected = int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize
+    if expected != payload_bytes:
+        raise FrameError(
+            f"shape {list(shape)} x {dtype.name} needs {expected} bytes, payload has {payload_bytes}"
+        )
+
+
+@dataclass(frozen=True)
+class FrameView:
+    """A frame handed to a plugin: its header, and its payload loaded on first use."""
+
+    frame: frame_pb2.Frame
+    load_payload: Callable[[], memoryview]
+
+    @property
+    def frame_id(self) -> str:
+        return self.frame.frame_id
+
+    @property
+    def source_id(self) -> str:
+        return self.frame.source_id
+
+    @property
+    def modality(self) -> Modality:
+        return Modality.from_proto(self.frame.modality)
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        return self.frame.metadata
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.frame.shape)
+
+    @cached_property
+    def payload(self) -> memoryview:
+        return self.load_payload()
+
+    def array(self) -> np.ndarray:
+        """The payload as a read-only array of the frame's shape and dtype (no copy)."""
+        dtype = DTYPES.get(self.frame.dtype)
+        if dtype is None:
+            raise FrameError(f"frame {self.frame_id} has no array payload")
+        return np.frombuffer(self.payload, dtype=dtype).reshape(self.shape)
+
+    def rfid_reads(self) -> frame_pb2.RfidReadBatch:
+        return frame_pb2.RfidReadBatch.FromString(bytes(self.payload))
+
+    def records(self) -> frame_pb2.RecordBatch:
+        return frame_pb2.RecordBatch.FromString(bytes(self.payload))
+
+
+def inline_view(frame: frame_pb2.Frame) -> FrameView:
+    """A view over a frame whose payload travels inline (small frames, unit tests)."""
+    return FrameView(frame, lambda: memoryview(frame.payload))
+
+
+def array_frame(
+    array: np.ndarray,
+    *,
+    modality: Modality,
+    source_id: str,
+    sequence: int,
+    frame_id: str = "",
+    **fields: object,
+) -> frame_pb2.Frame:
+    """Build a frame with an inline raw little-endian array payload."""
+    dtype_number = next(k for k, v in DTYPES.items() if v == array.dtype.newbyteorder("<"))
+    payload = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    frame = frame_pb2.Frame(
+        frame_id=frame_id,
+        source_id=source_id,
+        modality=modality.to_proto(),
+        sequence=sequence,
+        shape=list(array.shape),
+        dtype=dtype_number,
+        encoding="raw",
+        payload=payload,
+        payload_bytes=len(payload),
+        **fields,  # type: ignore[arg-type]  # protobuf kwargs are untyped
+    )
+    frame.capture_time.GetCurrentTime()
+    return frame

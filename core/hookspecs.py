@@ -1,0 +1,101 @@
+"""The plugin contract: every hook a smartcustoms plugin can implement, by pipeline stage.
+
+A hook's body is its docstring. Hooks only ever change by gaining keyword arguments; pluggy lets an
+implementation accept just the arguments it needs, so older plugins keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from smartcustoms.core.frames import FrameView
+    from smartcustoms.core.types import Assessment, PluginSpec
+    from smartcustoms.v1 import results_pb2
+
+PROJECT_NAME = "smartcustoms"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registration and configuration
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def smartcustoms_plugin_spec() -> PluginSpec:
+    """Say what this plugin is: its name, version, the modalities it consumes and what it produces.
+
+    Called once per plugin when the host loads it; every plugin implements it. A plugin that consumes
+    no modality (empty ``consumes``) only acts on results, like a sink.
+    """
+
+
+@hookspec
+def smartcustoms_configure(settings: Mapping[str, Any]) -> None:
+    """Receive this plugin's settings (its defaults overlaid with the ``[plugins.NAME.settings]`` table).
+
+    Called once in every process that hosts the plugin (each Ray actor of its pool, and the stream
+    worker for result hooks), before any other hook of the plugin.
+    """
+
+
+@hookspec(historic=True)
+def smartcustoms_runtime_started(config: Mapping[str, Any]) -> None:
+    """Learn that the runtime is up, with the resolved configuration as a plain mapping.
+
+    historic: a plugin registered later is called with the same arguments when it registers.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Processing
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def smartcustoms_process_batch(frames: Sequence[FrameView]) -> Sequence[Assessment]:
+    """Examine a micro-batch of frames of the modalities this plugin consumes.
+
+    Return one ``Assessment`` per frame, in the same order. Runs in a Ray actor of the plugin's pool,
+    which hosts only this plugin, so the first non-None result wins. Raising, returning the wrong
+    number of assessments or running past the plugin's ``timeout_s`` sends every frame of the batch
+    to manual inspection, counted against the plugin.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def smartcustoms_verdict(verdict: results_pb2.Verdict) -> None:
+    """Act on a verdict once it is stored: forward it, index it, notify a system.
+
+    Called exactly once per frame in the stream worker's sink stage, after the verdict store
+    accepted it (a frame processed twice is not reported twice). Must not block for long.
+    """
+
+
+@hookspec
+def smartcustoms_alert(alert: results_pb2.Alert) -> None:
+    """Act on an alert: a verdict of ALARM or MANUAL_INSPECTION that an officer must see.
+
+    Called once per alert in the sink stage, after ``smartcustoms_verdict``.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lifecycle
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def smartcustoms_shutdown() -> None:
+    """Release resources: called once in each hosting process when it stops."""

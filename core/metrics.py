@@ -1,0 +1,244 @@
+"""Every Prometheus metric smartcustoms exports, declared once, per checkpoint of a frame's path.
+
+Checkpoints in order: ingest (gRPC gateway), stream (Faust consumer), dispatch (to the Ray actor
+pool), plugin (the plugin's own work), sink (verdict store). Labels stay small and bounded:
+modality, source (ingest only), plugin, decision and a fixed set of reasons. Code never touches
+these objects directly: it reports events to ``smartcustoms.core.sensors.Sensor``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS_S = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+
+REJECT_REASONS = (
+    "malformed",
+    "unknown_modality",
+    "bad_header",
+    "bad_shape",
+    "out_of_order",
+    "missing_chunks",
+    "too_large",
+    "checksum",
+    "unavailable",
+    "stream_closed",
+)
+PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died")
+FALLBACK_REASONS = ("plugin_failed", "no_plugin", "payload_missing", "redelivery_exhausted")
+CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
+
+
+class Metrics:
+    """The metric objects, bound to one registry (a fresh one per test)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._declare_ingest(registry)
+        self._declare_stream(registry)
+        self._declare_dispatch(registry)
+        self._declare_plugin(registry)
+        self._declare_sink(registry)
+
+    def _declare_ingest(self, r: CollectorRegistry) -> None:
+        self.ingest_received = Counter(
+            "smartcustoms_ingest_frames_received_total",
+            "Frames whose first chunk reached the gateway.",
+            ["modality"],
+            registry=r,
+        )
+        self.ingest_accepted = Counter(
+            "smartcustoms_ingest_frames_accepted_total",
+            "Frames made durable and acknowledged OK.",
+            ["modality", "source"],
+            registry=r,
+        )
+        self.ingest_duplicates = Counter(
+            "smartcustoms_ingest_frames_duplicate_total",
+            "Frames acknowledged again for an already accepted (source, sequence).",
+            ["modality"],
+            registry=r,
+        )
+        self.ingest_rejected = Counter(
+            "smartcustoms_ingest_frames_rejected_total",
+            "Frames refused with a non-OK status, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ingest_bytes = Counter(
+            "smartcustoms_ingest_bytes_total", "Payload bytes accepted.", ["modality"], registry=r
+        )
+        self.ingest_duration = Histogram(
+            "smartcustoms_ingest_duration_seconds",
+            "First chunk received to acknowledgement sent.",
+            ["modality"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.ingest_in_progress = Gauge(
+            "smartcustoms_ingest_frames_in_progress",
+            "Frames being received or made durable (gateway queue depth).",
+            registry=r,
+        )
+        self.ingest_streams = Gauge("smartcustoms_ingest_streams_active", "Open vendor streams.", registry=r)
+        self.ingest_publish_errors = Counter(
+            "smartcustoms_ingest_publish_errors_total",
+            "Accepted frames whose publish failed (the reconciler republishes them).",
+            registry=r,
+        )
+        self.reconciler_republished = Counter(
+            "smartcustoms_reconciler_republished_total",
+            "Frames republished for lack of a verdict.",
+            ["modality"],
+            registry=r,
+        )
+
+    def _declare_stream(self, r: CollectorRegistry) -> None:
+        self.stream_frames = Counter(
+            "smartcustoms_stream_frames_total",
+            "Frames consumed from the modality topics.",
+            ["modality"],
+            registry=r,
+        )
+        self.stream_verdicts = Counter(
+            "smartcustoms_stream_verdicts_published_total",
+            "Verdicts published to the verdicts topic.",
+            ["modality"],
+            registry=r,
+        )
+        self.stream_delay = Histogram(
+            "smartcustoms_stream_delay_seconds",
+            "Frame accepted at the gateway to consumed by a worker.",
+            ["modality"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.stream_batch_frames = Histogram(
+            "smartcustoms_stream_batch_frames",
+            "Frames per micro-batch taken from a topic.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=r,
+        )
+        self.stream_partitions = Gauge(
+            "smartcustoms_stream_assigned_partitions",
+            "Topic partitions assigned to this worker (0 until it joined).",
+            registry=r,
+        )
+        self.stream_dead_letters = Counter(
+            "smartcustoms_stream_dead_letters_total",
+            "Messages routed to the dead-letter topic.",
+            ["reason"],
+            registry=r,
+        )
+
+    def _declare_dispatch(self, r: CollectorRegistry) -> None:
+        self.dispatch_frames = Counter(
+            "smartcustoms_dispatch_frames_total",
+            "Frames sent to a plugin's actor pool.",
+            ["plugin"],
+            registry=r,
+        )
+        self.dispatch_duration = Histogram(
+            "smartcustoms_dispatch_duration_seconds",
+            "Micro-batch queued for an actor to its results back.",
+            ["plugin"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.dispatch_queue_depth = Gauge(
+            "smartcustoms_dispatch_queue_depth", "Frames waiting for an idle actor.", ["plugin"], registry=r
+        )
+        self.dispatch_actors_busy = Gauge(
+            "smartcustoms_dispatch_actors_busy",
+            "Actors of the pool working on a batch.",
+            ["plugin"],
+            registry=r,
+        )
+        self.dispatch_actors = Gauge(
+            "smartcustoms_dispatch_actors", "Actors in the plugin's pool.", ["plugin"], registry=r
+        )
+
+    def _declare_plugin(self, r: CollectorRegistry) -> None:
+        self.plugin_frames = Counter(
+            "smartcustoms_plugin_frames_total",
+            "Frames a plugin assessed, by its decision.",
+            ["plugin", "decision"],
+            registry=r,
+        )
+        self.plugin_duration = Histogram(
+            "smartcustoms_plugin_duration_seconds",
+            "Time a plugin spent on one micro-batch inside its actor.",
+            ["plugin"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.plugin_errors = Counter(
+            "smartcustoms_plugin_errors_total",
+            "Micro-batches a plugin failed, by reason.",
+            ["plugin", "reason"],
+            registry=r,
+        )
+
+    def _declare_sink(self, r: CollectorRegistry) -> None:
+        self.sink_verdicts = Counter(
+            "smartcustoms_sink_verdicts_total",
+            "Verdicts stored, one per frame.",
+            ["modality", "decision"],
+            registry=r,
+        )
+        self.sink_duplicates = Counter(
+            "smartcustoms_sink_duplicate_verdicts_total",
+            "Verdicts for frames that already had one (ignored).",
+            registry=r,
+        )
+        self.sink_duration = Histogram(
+            "smartcustoms_sink_duration_seconds",
+            "Time to store one batch of verdicts.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.frame_latency = Histogram(
+            "smartcustoms_frame_latency_seconds",
+            "End to end: frame accepted at the gateway to verdict stored.",
+            ["modality"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "smartcustoms_fallbacks_total",
+            "Frames sent to manual inspection because the system could not decide.",
+            ["modality", "reason"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "smartcustoms_alerts_total", "Alerts raised for officers.", ["modality", "decision"], registry=r
+        )
+        self.blobs_released = Counter(
+            "smartcustoms_blobs_released_total",
+            "Claim-check payloads released after their verdict.",
+            registry=r,
+        )
+        self.sink_hook_errors = Counter(
+            "smartcustoms_sink_hook_errors_total",
+            "Result hooks of plugins that raised.",
+            ["hook"],
+            registry=r,
+        )

@@ -1,0 +1,111 @@
+"""The sensor layer: the runtime reports events here, and only here do they become metrics."""
+
+from __future__ import annotations
+
+from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.types import Decision
+
+
+class Sensor:
+    """Translates pipeline events into metric updates (Faust's sensor design)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    # ingest -----------------------------------------------------------------------------------------
+    def frame_received(self, modality: str) -> None:
+        self.m.ingest_received.labels(modality).inc()
+
+    def frames_in_progress(self, delta: int) -> None:
+        """Frames open on a stream or being made durable went up or down by ``delta``."""
+        self.m.ingest_in_progress.inc(delta)
+
+    def frame_accepted(self, modality: str, source: str, size_bytes: int, duration_s: float) -> None:
+        self.m.ingest_accepted.labels(modality, source).inc()
+        self.m.ingest_bytes.labels(modality).inc(size_bytes)
+        self.m.ingest_duration.labels(modality).observe(duration_s)
+
+    def frame_duplicate(self, modality: str) -> None:
+        self.m.ingest_duplicates.labels(modality).inc()
+
+    def frame_rejected(self, reason: str) -> None:
+        self.m.ingest_rejected.labels(reason).inc()
+
+    def publish_failed(self) -> None:
+        self.m.ingest_publish_errors.inc()
+
+    def stream_opened(self) -> None:
+        self.m.ingest_streams.inc()
+
+    def stream_closed(self) -> None:
+        self.m.ingest_streams.dec()
+
+    def republished(self, modality: str) -> None:
+        self.m.reconciler_republished.labels(modality).inc()
+
+    # stream -----------------------------------------------------------------------------------------
+    def batch_consumed(self, modality: str, frames: int) -> None:
+        self.m.stream_frames.labels(modality).inc(frames)
+        self.m.stream_batch_frames.observe(frames)
+
+    def stream_delay(self, modality: str, delay_s: float) -> None:
+        self.m.stream_delay.labels(modality).observe(max(delay_s, 0.0))
+
+    def verdicts_published(self, modality: str, count: int) -> None:
+        self.m.stream_verdicts.labels(modality).inc(count)
+
+    def partitions_assigned(self, count: int) -> None:
+        self.m.stream_partitions.set(count)
+
+    def dead_lettered(self, reason: str) -> None:
+        self.m.stream_dead_letters.labels(reason).inc()
+
+    # dispatch and plugins ---------------------------------------------------------------------------
+    def pool_sized(self, plugin: str, actors: int) -> None:
+        self.m.dispatch_actors.labels(plugin).set(actors)
+        self.m.dispatch_actors_busy.labels(plugin).set(0)
+        self.m.dispatch_queue_depth.labels(plugin).set(0)
+
+    def batch_queued(self, plugin: str, frames: int) -> None:
+        self.m.dispatch_frames.labels(plugin).inc(frames)
+        self.m.dispatch_queue_depth.labels(plugin).inc(frames)
+
+    def batch_started(self, plugin: str, frames: int) -> None:
+        self.m.dispatch_queue_depth.labels(plugin).dec(frames)
+        self.m.dispatch_actors_busy.labels(plugin).inc()
+
+    def batch_done(self, plugin: str, dispatch_s: float, plugin_s: float | None) -> None:
+        self.m.dispatch_actors_busy.labels(plugin).dec()
+        self.m.dispatch_duration.labels(plugin).observe(dispatch_s)
+        if plugin_s is not None:
+            self.m.plugin_duration.labels(plugin).observe(plugin_s)
+
+    def plugin_assessed(self, plugin: str, decision: Decision) -> None:
+        self.m.plugin_frames.labels(plugin, decision.value).inc()
+
+    def plugin_failed(self, plugin: str, reason: str) -> None:
+        self.m.plugin_errors.labels(plugin, reason).inc()
+
+    # sink -------------------------------------------------------------------------------------------
+    def verdict_stored(self, modality: str, decision: Decision, latency_s: float | None) -> None:
+        self.m.sink_verdicts.labels(modality, decision.value).inc()
+        if latency_s is not None:
+            self.m.frame_latency.labels(modality).observe(max(latency_s, 0.0))
+
+    def fallback(self, modality: str, reason: str) -> None:
+        self.m.fallbacks.labels(modality, reason).inc()
+
+    def alert_raised(self, modality: str, decision: Decision) -> None:
+        self.m.alerts.labels(modality, decision.value).inc()
+
+    def duplicate_verdict(self) -> None:
+        self.m.sink_duplicates.inc()
+
+    def sink_batch(self, duration_s: float) -> None:
+        self.m.sink_duration.observe(duration_s)
+
+    def blob_released(self) -> None:
+        self.m.blobs_released.inc()
+
+    def hook_failed(self, hook: str) -> None:
+        self.m.sink_hook_errors.labels(hook).inc()

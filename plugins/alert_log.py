@@ -1,0 +1,36 @@
+"""alert_log: writes every alert to the log, one line each, for operators tailing a control point."""
+
+from __future__ import annotations
+
+import logging
+
+from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.types import PluginSpec
+from smartcustoms.v1 import results_pb2
+
+log = logging.getLogger("smartcustoms.alerts")
+
+SPEC = PluginSpec(
+    name="alert_log",
+    version="1.0.0",
+    produces=("log",),
+    description="logs each alert (alarm or manual inspection) at WARNING level",
+)
+
+
+@hookimpl
+def smartcustoms_plugin_spec() -> PluginSpec:
+    return SPEC
+
+
+@hookimpl
+def smartcustoms_alert(alert: results_pb2.Alert) -> None:
+    decision = results_pb2.Decision.Name(alert.decision).removeprefix("DECISION_").lower()
+    log.warning(
+        "%s %s frame=%s conveyance=%s: %s",
+        alert.alert_id,
+        decision,
+        alert.frame_id,
+        alert.conveyance_id or "-",
+        alert.summary,
+    )

@@ -1,0 +1,137 @@
+"""Dispatch: each frame to every enabled plugin that consumes its modality, on Ray actor pools.
+
+Each plugin has a pool of actors behind an asyncio queue of idle ones (``ray.util.ActorPool`` blocks
+the event loop with ``ray.get``). A micro-batch waits for an idle actor, is awaited without blocking
+the loop, and comes back as one PluginResult per frame, or as failed results when the plugin raised,
+timed out or its actor died: the frame then goes to manual inspection, and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from smartcustoms.core import verdicts
+from smartcustoms.core.config import PluginConfig
+from smartcustoms.core.manager import PluginInfo
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.types import Decision, Modality
+from smartcustoms.runtime.actor import BatchOutcome, PluginHost, failed_result
+from smartcustoms.v1 import frame_pb2, results_pb2
+
+log = logging.getLogger(__name__)
+
+RemoteHost = ray.remote(PluginHost)
+
+
+class ActorPool:
+    """The actors of one plugin, handed out one batch at a time."""
+
+    def __init__(
+        self, info: PluginInfo, config: PluginConfig, store: Mapping[str, Any], sensor: Sensor
+    ) -> None:
+        self.info = info
+        self.config = config
+        self.store = dict(store)
+        self.sensor = sensor
+        self.idle: asyncio.Queue[Any] = asyncio.Queue()
+        for _ in range(max(1, config.pool_size)):
+            self.idle.put_nowait(self._spawn())
+        sensor.pool_sized(info.spec.name, max(1, config.pool_size))
+
+    @property
+    def name(self) -> str:
+        return self.info.spec.name
+
+    def _spawn(self) -> Any:
+        settings = {**self.info.spec.default_settings, **self.config.settings}
+        options = RemoteHost.options(num_cpus=self.config.num_cpus, max_restarts=0)
+        return options.remote(self.info.import_path, settings, self.store)
+
+    async def assess(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.PluginResult]:
+        """One PluginResult per frame, whatever happens to the plugin."""
+        self.sensor.batch_queued(self.name, len(frames))
+        queued = time.monotonic()
+        actor = await self.idle.get()
+        self.sensor.batch_started(self.name, len(frames))
+        outcome: BatchOutcome | None = None
+        try:
+            outcome, actor = await self._call(actor, [f.SerializeToString() for f in frames])
+        finally:
+            self.idle.put_nowait(actor)
+            self.sensor.batch_done(
+                self.name, time.monotonic() - queued, outcome.duration_s if outcome else None
+            )
+        return self._results(outcome, len(frames))
+
+    async def _call(self, actor: Any, payload: list[bytes]) -> tuple[BatchOutcome, Any]:
+        try:
+            outcome = await asyncio.wait_for(actor.process.remote(payload), self.config.timeout_s)
+            return outcome, actor
+        except TimeoutError:
+            reason, detail = "timeout", f"no answer within {self.config.timeout_s} s"
+        except RayActorError as error:
+            reason, detail = "actor_died", str(error).splitlines()[0]
+        except RayTaskError as error:
+            reason, detail = "error", str(error).splitlines()[0]
+        log.warning("plugin %s failed a batch (%s): %s; replacing its actor", self.name, reason, detail)
+        ray.kill(actor, no_restart=True)
+        return BatchOutcome((), 0.0, reason, detail), self._spawn()
+
+    def _results(self, outcome: BatchOutcome | None, count: int) -> list[results_pb2.PluginResult]:
+        spec = self.info.spec
+        if outcome is None or outcome.failure_reason:
+            reason = outcome.failure_reason if outcome else "error"
+            detail = outcome.failure if outcome else "cancelled"
+            self.sensor.plugin_failed(self.name, "error" if reason == "payload_missing" else reason)
+            return [failed_result(spec.name, spec.version, reason, detail) for _ in range(count)]
+        results = [results_pb2.PluginResult.FromString(raw) for raw in outcome.results]
+        for result in results:
+            result.duration_seconds = outcome.duration_s
+            self.sensor.plugin_assessed(self.name, Decision.from_proto(result.decision))
+        return results
+
+    def stop(self) -> None:
+        while not self.idle.empty():
+            ray.kill(self.idle.get_nowait(), no_restart=True)
+
+
+class Dispatcher:
+    """Routes frames to plugin pools by modality and combines their results into verdicts."""
+
+    def __init__(self, pools: Sequence[ActorPool]) -> None:
+        self.pools = list(pools)
+        self.routes: dict[Modality, list[ActorPool]] = defaultdict(list)
+        for pool in pools:
+            for modality in pool.info.spec.consumes:
+                self.routes[modality].append(pool)
+
+    async def decide(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
+        """A verdict for each distinct frame of the batch (redelivered copies are merged)."""
+        unique = list({frame.frame_id: frame for frame in frames}.values())
+        results: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
+        jobs = []
+        for pool in self.pools:
+            mine = [f for f in unique if Modality.from_proto(f.modality) in pool.info.spec.consumes]
+            step = max(1, pool.config.batch_max_frames)
+            jobs += [self._run(pool, mine[i : i + step], results) for i in range(0, len(mine), step)]
+        await asyncio.gather(*jobs)
+        return [verdicts.combine(frame, results[frame.frame_id]) for frame in unique]
+
+    @staticmethod
+    async def _run(
+        pool: ActorPool, frames: list[frame_pb2.Frame], results: dict[str, list[results_pb2.PluginResult]]
+    ) -> None:
+        for frame, result in zip(frames, await pool.assess(frames), strict=True):
+            results[frame.frame_id].append(result)
+
+    def stop(self) -> None:
+        for pool in self.pools:
+            pool.stop()

@@ -1,0 +1,271 @@
+"""The gRPC ingest gateway: vendors stream chunked frames in, each frame is made durable, then published.
+
+A frame is acknowledged OK only once its payload is in the blob store (or inline in its record) and
+its record is in the Redis ledger; publishing to its modality topic follows, and the reconciler
+republishes anything that never reached a verdict. The servicer keeps the generated PascalCase
+method name and hands the work to ``IngestSession``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from aiokafka import AIOKafkaProducer
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from redis.exceptions import RedisError
+
+from smartcustoms.core.blobstore import BlobStore, BlobStoreError, BlobStoreFull
+from smartcustoms.core.config import Config
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.types import Modality
+from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
+from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.topics import frames_topic
+from smartcustoms.v1 import frame_pb2, ingest_pb2
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+PUBLISH_TIMEOUT_S = 10.0
+STORE_RETRY_S = 0.05
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A request message that did not parse as a FrameChunk."""
+
+    error: str
+
+
+def parse_chunk(data: bytes) -> ingest_pb2.FrameChunk | Malformed:
+    """Request deserializer that never fails the stream: bad bytes become a per-message answer."""
+    try:
+        return ingest_pb2.FrameChunk.FromString(data)
+    except DecodeError as error:
+        return Malformed(str(error) or "cannot parse FrameChunk")
+
+
+class Publisher:
+    """Sends frame records to their modality topic."""
+
+    def __init__(self, producer: AIOKafkaProducer, namespace: str) -> None:
+        self.producer = producer
+        self.namespace = namespace
+
+    async def publish(self, frame: frame_pb2.Frame) -> None:
+        topic = frames_topic(self.namespace, Modality.from_proto(frame.modality))
+        await asyncio.wait_for(
+            self.producer.send_and_wait(topic, frame.SerializeToString(), key=frame.source_id.encode()),
+            PUBLISH_TIMEOUT_S,
+        )
+
+
+class GatewayCore:
+    """What every ingest stream shares: store, ledger, publisher, sensor and limits."""
+
+    def __init__(
+        self, config: Config, store: BlobStore, ledger: Ledger, publisher: Publisher, sensor: Sensor
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.ledger = ledger
+        self.publisher = publisher
+        self.sensor = sensor
+        self.limits = Limits(config.gateway.max_frame_bytes, config.gateway.inline_max_bytes)
+
+    async def make_durable(self, done: Assembled) -> ingest_pb2.IngestAck:
+        """Record an assembled frame in the ledger, publish it, and say how it went."""
+        frame = done.frame
+        frame.accepted_time.GetCurrentTime()
+        frame.control_point = frame.control_point or self.config.control_point
+        ack = ingest_pb2.IngestAck(
+            frame_id=frame.frame_id, source_id=frame.source_id, sequence=frame.sequence
+        )
+        try:
+            outcome, known_as = await self.ledger.accept(frame, self.config.reconciler.redeliver_after_s)
+        except RedisError as error:
+            self._release(frame)
+            self.sensor.frame_rejected("unavailable")
+            return _with_status(ack, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {error}")
+        if outcome == AcceptOutcome.DUPLICATE:
+            self._release(frame)
+            self.sensor.frame_duplicate(done.modality.value)
+            ack.duplicate = True
+            ack.message = f"sequence {frame.sequence} of {frame.source_id} was accepted as {known_as}"
+            return ack
+        if outcome == AcceptOutcome.ID_IN_USE:
+            self._release(frame)
+            self.sensor.frame_rejected("bad_header")
+            return _with_status(
+                ack, grpc.StatusCode.ALREADY_EXISTS, f"frame id {frame.frame_id} is already in use"
+            )
+        await self._publish(frame)
+        self.sensor.frame_accepted(
+            done.modality.value, frame.source_id, frame.payload_bytes, time.monotonic() - done.started_s
+        )
+        return ack
+
+    async def _publish(self, frame: frame_pb2.Frame) -> None:
+        try:
+            await self.publisher.publish(frame)
+        except Exception as error:  # the frame is durable: the reconciler republishes it later
+            self.sensor.publish_failed()
+            log.warning("publish of %s failed, the reconciler will retry: %r", frame.frame_id, error)
+
+    def _release(self, frame: frame_pb2.Frame) -> None:
+        if frame.HasField("blob"):
+            self.store.release(frame.blob)
+
+
+def _with_status(ack: ingest_pb2.IngestAck, code: grpc.StatusCode, message: str) -> ingest_pb2.IngestAck:
+    ack.code = code.value[0]
+    ack.message = message
+    return ack
+
+
+class IngestSession:
+    """One vendor stream: reads chunks while there is room, answers each frame exactly once."""
+
+    def __init__(self, core: GatewayCore) -> None:
+        self.core = core
+        self.acks: asyncio.Queue[ingest_pb2.IngestAck | None] = asyncio.Queue()
+        self.assembler = FrameAssembler(core.store, core.limits)
+        self.window = asyncio.Semaphore(core.config.gateway.window_frames)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
+        try:
+            async for message in requests:
+                await self._take(message)
+        finally:
+            abandoned = self.assembler.abandon_all()
+            for rejection in abandoned:
+                self._answer_rejection(rejection)
+            self._track_open(-len(abandoned))
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            self.acks.put_nowait(None)
+
+    async def _take(self, message: ingest_pb2.FrameChunk | Malformed) -> None:
+        if isinstance(message, Malformed):
+            self.core.sensor.frame_received("unknown")
+            self._answer_rejection(
+                Rejection(
+                    "",
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "malformed",
+                    f"malformed FrameChunk: {message.error}",
+                )
+            )
+            return
+        if message.index == 0:
+            self.core.sensor.frame_received(_modality_label(message.header.modality))
+        open_before = self.assembler.frames_open
+        result = await self._feed(message)
+        self._track_open(self.assembler.frames_open - open_before)
+        if isinstance(result, Rejection):
+            self._answer_rejection(result)
+        elif isinstance(result, Assembled):
+            await self.window.acquire()  # flow control: no more reading until a frame is durable
+            task = asyncio.create_task(self._finish(result))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _feed(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
+        deadline = time.monotonic() + self.core.config.gateway.capacity_wait_s
+        while True:
+            try:
+                if self.core.store.blocking_io:
+                    return await asyncio.to_thread(self.assembler.feed, chunk)
+                return self.assembler.feed(chunk)
+            except BlobStoreFull as error:  # backpressure: wait for verdicts to release payloads
+                if time.monotonic() > deadline:
+                    return self.assembler.reject(
+                        chunk, grpc.StatusCode.RESOURCE_EXHAUSTED, "store_full", f"blob store full: {error}"
+                    )
+                await asyncio.sleep(STORE_RETRY_S)
+            except BlobStoreError as error:
+                return self.assembler.reject(
+                    chunk, grpc.StatusCode.UNAVAILABLE, "unavailable", f"blob store failed: {error}"
+                )
+
+    async def _finish(self, done: Assembled) -> None:
+        self.core.sensor.frames_in_progress(1)
+        try:
+            self.acks.put_nowait(await self.core.make_durable(done))
+        finally:
+            self.core.sensor.frames_in_progress(-1)
+            self.window.release()
+
+    def _answer_rejection(self, rejection: Rejection) -> None:
+        self.core.sensor.frame_rejected(rejection.reason)
+        self.acks.put_nowait(rejection.ack())
+
+    def _track_open(self, delta: int) -> None:
+        if delta:
+            self.core.sensor.frames_in_progress(delta)
+
+
+def _modality_label(number: int) -> str:
+    try:
+        return Modality.from_proto(number).value
+    except ValueError:
+        return "unknown"
+
+
+class IngestServicer:
+    """``smartcustoms.v1.IngestService``."""
+
+    def __init__(self, core: GatewayCore) -> None:
+        self.core = core
+
+    async def StreamFrames(
+        self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ingest_pb2.IngestAck]:
+        session = IngestSession(self.core)
+        self.core.sensor.stream_opened()
+        reader = asyncio.create_task(session.read(requests))
+        try:
+            while (ack := await session.acks.get()) is not None:
+                yield ack
+            await reader
+        finally:
+            self.core.sensor.stream_closed()
+            if not reader.done():
+                reader.cancel()
+
+
+def build_server(core: GatewayCore, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+    """A grpc.aio server with IngestService, health and reflection, sized for the chunk limit."""
+    max_message = core.config.gateway.max_chunk_bytes + 64 * 1024
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", max_message),
+        ]
+    )
+    servicer = IngestServicer(core)
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            "StreamFrames": grpc.stream_stream_rpc_method_handler(
+                servicer.StreamFrames,
+                request_deserializer=parse_chunk,
+                response_serializer=ingest_pb2.IngestAck.SerializeToString,
+            ),
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    return server

@@ -1,0 +1,103 @@
+"""The gateway process: gRPC server, publisher, reconciler and /metrics, with a bounded stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from grpc_health.v1 import health, health_pb2
+from prometheus_client import CollectorRegistry, start_http_server
+
+from smartcustoms.core.blobstore import open_blob_store
+from smartcustoms.core.config import Config
+from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, Publisher, build_server
+from smartcustoms.runtime.ledger import ConservationCollector, Ledger
+from smartcustoms.runtime.reconciler import Reconciler
+from smartcustoms.runtime.topics import all_topics, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def ledger_for(config: Config, client: aioredis.Redis) -> Ledger:
+    return Ledger(
+        client,
+        config.namespace,
+        verdict_ttl_s=config.redis.verdict_ttl_s,
+        dedupe_ttl_s=config.redis.dedupe_ttl_s,
+        alerts_kept=config.redis.alerts_kept,
+    )
+
+
+def producer_for(config: Config) -> AIOKafkaProducer:
+    """A producer whose request limit fits an inline frame with its header."""
+    max_request = max(config.broker.max_message_bytes, config.gateway.inline_max_bytes + 256 * 1024)
+    return AIOKafkaProducer(
+        bootstrap_servers=config.broker.bootstrap_servers,
+        acks=1,
+        linger_ms=1,
+        max_request_size=max_request,
+        client_id=f"{config.namespace}-gateway",
+    )
+
+
+async def serve(config: Config, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then drain within ``gateway.stop_grace_s``."""
+    registry = CollectorRegistry()
+    sensor = Sensor(Metrics(registry))
+    registry.register(ConservationCollector(config.redis.url, config.namespace))
+    metrics_server, metrics_thread = start_http_server(
+        config.gateway.metrics_port, config.gateway.host, registry=registry
+    )
+    client = aioredis.Redis.from_url(config.redis.url)
+    store = open_blob_store(
+        config.blobstore.kind,
+        namespace=config.namespace,
+        shm_root=config.blobstore.shm_root,
+        redis_url=config.redis.url,
+        capacity_bytes=config.blobstore.capacity_bytes,
+    )
+    await ensure_topics(
+        config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions
+    )
+    producer = producer_for(config)
+    await producer.start()
+    publisher = Publisher(producer, config.namespace)
+    ledger = ledger_for(config, client)
+    health_servicer = health.aio.HealthServicer()
+    server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer)
+    server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reconciler = asyncio.create_task(Reconciler(ledger, publisher, producer, config.reconciler, sensor).run())
+    log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
+    try:
+        await stop.wait()
+    finally:
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(config.gateway.stop_grace_s)
+        reconciler.cancel()
+        await asyncio.gather(reconciler, return_exceptions=True)
+        await producer.stop()
+        await client.aclose()
+        store.close()
+        metrics_server.shutdown()
+        metrics_thread.join(timeout=2)
+
+
+def main(config: Config) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s gateway %(levelname)s %(message)s")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(run())

@@ -1,0 +1,252 @@
+"""The frame ledger in Redis: what was accepted, what is in flight, what has a verdict.
+
+It makes three promises the rest of the runtime relies on:
+- a frame is acknowledged only once its record is here (``accept``), with its payload or claim check;
+- a frame gets exactly one verdict, however often it is processed (``finalize`` is idempotent);
+- accepted = verdicts + fallbacks + in flight, at every moment (both scripts are atomic).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from smartcustoms.v1 import frame_pb2, results_pb2
+
+_ACCEPT = """
+-- KEYS: inflight, deadline, accepted, dedupe, verdict
+-- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1)
+if ARGV[5] == '1' then
+  local previous = redis.call('GET', KEYS[4])
+  if previous then return {1, previous} end
+end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
+  return {2, ARGV[1]}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('INCR', KEYS[3])
+if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[4]) end
+return {0, ARGV[1]}
+"""
+
+_FINALIZE = """
+-- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts
+-- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept
+local record = redis.call('HGET', KEYS[1], ARGV[1])
+if not record then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3])
+redis.call('SET', KEYS[6], ARGV[2])
+if KEYS[7] ~= '' then redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[3]) end
+if ARGV[4] ~= '' then
+  redis.call('LPUSH', KEYS[8], ARGV[4])
+  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[5]) - 1)
+end
+return record
+"""
+
+
+class AcceptOutcome:
+    ACCEPTED = 0
+    DUPLICATE = 1  # (source, sequence) seen before: acknowledged, not processed again
+    ID_IN_USE = 2  # another frame already holds this frame id
+
+
+@dataclass(frozen=True)
+class Counts:
+    accepted: int
+    verdicts: int
+    fallbacks: int
+    in_flight: int
+
+    @property
+    def imbalance(self) -> int:
+        """Zero when every accepted frame is accounted for."""
+        return self.accepted - self.verdicts - self.fallbacks - self.in_flight
+
+
+class Ledger:
+    """Async access to the ledger of one namespace."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        *,
+        verdict_ttl_s: int = 30 * 86400,
+        dedupe_ttl_s: int = 86400,
+        alerts_kept: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.prefix = f"sc:{namespace}:"
+        self.verdict_ttl_s = verdict_ttl_s
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self.alerts_kept = alerts_kept
+        self._accept = client.register_script(_ACCEPT)
+        self._finalize = client.register_script(_FINALIZE)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def accept(self, frame: frame_pb2.Frame, redeliver_after_s: float) -> tuple[int, str]:
+        """Record a frame as in flight; return (AcceptOutcome, frame id it is known under)."""
+        dedupe = frame.sequence > 0
+        keys = [
+            self.key("inflight"),
+            self.key("deadline"),
+            self.key("count", "accepted"),
+            self.key("dedupe", frame.source_id, str(frame.sequence)),
+            self.key("verdict", frame.frame_id),
+        ]
+        args = [
+            frame.frame_id,
+            frame.SerializeToString(),
+            time.time() + redeliver_after_s,
+            self.dedupe_ttl_s,
+            "1" if dedupe else "0",
+        ]
+        outcome, frame_id = await self._accept(keys=keys, args=args)
+        return int(outcome), frame_id.decode() if isinstance(frame_id, bytes) else str(frame_id)
+
+    async def finalize(
+        self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None
+    ) -> frame_pb2.Frame | None:
+        """Store a frame's verdict once; return its in-flight record, or None if it had one already."""
+        (record,) = await self.finalize_many([(verdict, alert)])
+        return record
+
+    async def finalize_many(
+        self, items: Sequence[tuple[results_pb2.Verdict, results_pb2.Alert | None]]
+    ) -> list[frame_pb2.Frame | None]:
+        """``finalize`` for a batch, in one round trip."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for verdict, alert in items:
+                keys, args = self._finalize_call(verdict, alert)
+                await self._finalize(keys=keys, args=args, client=pipe)
+            records = await pipe.execute()
+        return [None if r is None else frame_pb2.Frame.FromString(r) for r in records]
+
+    def _finalize_call(
+        self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None
+    ) -> tuple[list[str], list[object]]:
+        fallback = verdict.decision == results_pb2.DECISION_MANUAL_INSPECTION
+        keys = [
+            self.key("inflight"),
+            self.key("deadline"),
+            self.key("attempts"),
+            self.key("count", "fallback" if fallback else "verdict"),
+            self.key("verdict", verdict.frame_id),
+            self.key("latest", "source", verdict.source_id),
+            self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
+            self.key("alerts"),
+        ]
+        args: list[object] = [
+            verdict.frame_id,
+            verdict.SerializeToString(),
+            self.verdict_ttl_s,
+            alert.SerializeToString() if alert is not None else b"",
+            self.alerts_kept,
+        ]
+        return keys, args
+
+    async def due(self, now_s: float, limit: int) -> list[str]:
+        """Frame ids whose redelivery deadline has passed."""
+        ids = await self.client.zrangebyscore(self.key("deadline"), "-inf", now_s, start=0, num=limit)
+        return [i.decode() for i in ids]
+
+    async def claim_redelivery(
+        self, frame_id: str, next_deadline_s: float
+    ) -> tuple[frame_pb2.Frame, int] | None:
+        """Push a due frame's deadline on and count the attempt; None if it got its verdict meanwhile."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hget(self.key("inflight"), frame_id)
+            pipe.zadd(self.key("deadline"), {frame_id: next_deadline_s}, xx=True)
+            pipe.hincrby(self.key("attempts"), frame_id, 1)
+            record, _, attempts = await pipe.execute()
+        if record is None:
+            await self.client.hdel(self.key("attempts"), frame_id)
+            return None
+        return frame_pb2.Frame.FromString(record), int(attempts)
+
+    async def in_flight_record(self, frame_id: str) -> frame_pb2.Frame | None:
+        record = await self.client.hget(self.key("inflight"), frame_id)
+        return None if record is None else frame_pb2.Frame.FromString(record)
+
+    async def verdict(self, frame_id: str) -> results_pb2.Verdict | None:
+        raw = await self.client.get(self.key("verdict", frame_id))
+        return None if raw is None else results_pb2.Verdict.FromString(raw)
+
+    async def latest(self, kind: str, identifier: str) -> results_pb2.Verdict | None:
+        """Latest verdict for a ``source`` or a ``conveyance``."""
+        raw = await self.client.get(self.key("latest", kind, identifier))
+        return None if raw is None else results_pb2.Verdict.FromString(raw)
+
+    async def alerts(self, limit: int = 100) -> list[results_pb2.Alert]:
+        raw = await self.client.lrange(self.key("alerts"), 0, limit - 1)
+        return [results_pb2.Alert.FromString(item) for item in raw]
+
+    async def counts(self) -> Counts:
+        return counts_from(await self._count_values())
+
+    async def _count_values(self) -> Sequence[object]:
+        async with self.client.pipeline(transaction=True) as pipe:
+            for name in ("accepted", "verdict", "fallback"):
+                pipe.get(self.key("count", name))
+            pipe.hlen(self.key("inflight"))
+            values: Sequence[object] = await pipe.execute()
+        return values
+
+
+def counts_from(values: Sequence[object]) -> Counts:
+    accepted, verdicts, fallbacks, in_flight = (int(v or 0) for v in values)  # type: ignore[call-overload]  # redis replies are bytes | int | None
+    return Counts(accepted, verdicts, fallbacks, in_flight)
+
+
+class ConservationCollector(Collector):
+    """Exports the ledger's counts at scrape time: accepted = verdicts + fallbacks + in flight.
+
+    Reads Redis with a short-lived synchronous client, so any process can register it.
+    """
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        import redis as sync_redis
+
+        self._client = sync_redis.Redis.from_url(redis_url, socket_timeout=2.0)
+        self._prefix = f"sc:{namespace}:"
+
+    def read(self) -> Counts:
+        pipe = self._client.pipeline(transaction=True)
+        for name in ("accepted", "verdict", "fallback"):
+            pipe.get(f"{self._prefix}count:{name}")
+        pipe.hlen(f"{self._prefix}inflight")
+        return counts_from(pipe.execute())
+
+    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
+        counts = self.read()
+        frames = GaugeMetricFamily(
+            "smartcustoms_conservation_frames",
+            "Ledger counts: accepted = verdict + fallback + in_flight.",
+            labels=["state"],
+        )
+        for state, value in (
+            ("accepted", counts.accepted),
+            ("verdict", counts.verdicts),
+            ("fallback", counts.fallbacks),
+            ("in_flight", counts.in_flight),
+        ):
+            frames.add_metric([state], value)
+        yield frames
+        yield GaugeMetricFamily(
+            "smartcustoms_conservation_imbalance_frames",
+            "accepted - verdict - fallback - in_flight: non-zero means a frame was lost or counted twice.",
+            value=counts.imbalance,
+        )

@@ -1,0 +1,79 @@
+"""The verdict sink: store each frame's verdict once, release its payload, tell the result hooks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import pluggy
+from google.protobuf.message import DecodeError
+
+from smartcustoms.core import verdicts
+from smartcustoms.core.blobstore import BlobStore
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.types import Decision, Modality
+from smartcustoms.runtime.ledger import Ledger
+from smartcustoms.v1 import results_pb2
+
+log = logging.getLogger(__name__)
+
+
+class VerdictSink:
+    def __init__(self, ledger: Ledger, store: BlobStore, pm: pluggy.PluginManager, sensor: Sensor) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.pm = pm
+        self.sensor = sensor
+
+    async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
+        """Store a batch of serialized verdicts; return the messages that did not parse."""
+        started = time.monotonic()
+        parsed, bad = [], []
+        for raw in messages:
+            try:
+                parsed.append(results_pb2.Verdict.FromString(raw))
+            except DecodeError:
+                bad.append(raw)
+        items = [(verdict, verdicts.alert_for(verdict)) for verdict in parsed]
+        records = await self.ledger.finalize_many(items)
+        for (verdict, alert), record in zip(items, records, strict=True):
+            if record is None:
+                self.sensor.duplicate_verdict()
+                continue
+            if record.HasField("blob"):
+                self.store.release(record.blob)
+                self.sensor.blob_released()
+            self._report(verdict, alert)
+        self.sensor.sink_batch(time.monotonic() - started)
+        return bad
+
+    def _report(self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None) -> None:
+        modality = _label(verdict.modality)
+        decision = Decision.from_proto(verdict.decision)
+        latency = (
+            time.time() - verdict.accepted_time.ToNanoseconds() / 1e9
+            if verdict.HasField("accepted_time")
+            else None
+        )
+        self.sensor.verdict_stored(modality, decision, latency)
+        if decision is Decision.MANUAL_INSPECTION:
+            self.sensor.fallback(modality, verdicts.fallback_kind(verdict))
+        self._call_hook("smartcustoms_verdict", verdict=verdict)
+        if alert is not None:
+            self.sensor.alert_raised(modality, decision)
+            self._call_hook("smartcustoms_alert", alert=alert)
+
+    def _call_hook(self, name: str, **kwargs: object) -> None:
+        try:
+            getattr(self.pm.hook, name)(**kwargs)
+        except Exception:
+            self.sensor.hook_failed(name)
+            log.exception("a plugin's %s hook raised", name)
+
+
+def _label(modality: int) -> str:
+    try:
+        return Modality.from_proto(modality).value
+    except ValueError:
+        return "unknown"
