@@ -111,6 +111,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
+    extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
 
     def plugin(self, name: str) -> PluginConfig:
         return self.plugins.get(name) or PluginConfig()

@@ -87,14 +87,19 @@ def entry_point_plugins() -> list[tuple[str, str]]:
 
 
 def load_plugins(
-    pm: pluggy.PluginManager, *, builtins: Iterable[str] | None = None, entry_points: bool = True
+    pm: pluggy.PluginManager,
+    *,
+    builtins: Iterable[str] | None = None,
+    extra: Iterable[str] = (),
+    entry_points: bool = True,
 ) -> list[PluginInfo]:
-    """Register the built-in plugins and, unless disabled, every entry-point plugin."""
+    """Register the built-in plugins, the ``extra`` import paths from configuration and, unless
+    disabled, every entry-point plugin."""
     if builtins is None:
         from smartcustoms.plugins import DEFAULT_PLUGINS
 
         builtins = DEFAULT_PLUGINS
-    sources = [(path, "builtin") for path in builtins]
+    sources = [(path, "builtin") for path in builtins] + [(path, "config") for path in extra]
     if entry_points:
         sources += entry_point_plugins()
     return [register(pm, path, origin) for path, origin in sources]

@@ -45,7 +45,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from smartcustoms.runtime.worker import enabled_plugins
 
     config = _load(args)
-    infos = load_plugins(new_plugin_manager())
+    infos = load_plugins(new_plugin_manager(), extra=config.extra_plugins)
     enabled = {info.spec.name for info in enabled_plugins(config, infos)}
     print(f"{'name':<16} {'version':<8} {'enabled':<8} {'consumes':<28} {'origin':<10} hooks")
     for info in infos:

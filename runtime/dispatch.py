@@ -29,6 +29,7 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 RemoteHost = ray.remote(PluginHost)
+RETRY_ALONE = frozenset({"error", "bad_result", "payload_missing", "actor_died"})
 
 
 class ActorPool:
@@ -56,20 +57,29 @@ class ActorPool:
         return options.remote(self.info.import_path, settings, self.store)
 
     async def assess(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.PluginResult]:
-        """One PluginResult per frame, whatever happens to the plugin."""
+        """One PluginResult per frame, whatever happens to the plugin.
+
+        When a batch of several frames fails for a reason other than a timeout, each frame is tried
+        again alone, so one poisonous frame does not send its neighbours to manual inspection.
+        """
+        outcome = await self._run_batch(frames)
+        if outcome.failure_reason in RETRY_ALONE and len(frames) > 1:
+            singles = await asyncio.gather(*(self.assess([frame]) for frame in frames))
+            return [result for (result,) in singles]
+        return self._results(outcome, len(frames))
+
+    async def _run_batch(self, frames: Sequence[frame_pb2.Frame]) -> BatchOutcome:
         self.sensor.batch_queued(self.name, len(frames))
         queued = time.monotonic()
         actor = await self.idle.get()
         self.sensor.batch_started(self.name, len(frames))
-        outcome: BatchOutcome | None = None
+        outcome = BatchOutcome((), 0.0, "error", "cancelled")
         try:
             outcome, actor = await self._call(actor, [f.SerializeToString() for f in frames])
         finally:
             self.idle.put_nowait(actor)
-            self.sensor.batch_done(
-                self.name, time.monotonic() - queued, outcome.duration_s if outcome else None
-            )
-        return self._results(outcome, len(frames))
+            self.sensor.batch_done(self.name, time.monotonic() - queued, outcome.duration_s or None)
+        return outcome
 
     async def _call(self, actor: Any, payload: list[bytes]) -> tuple[BatchOutcome, Any]:
         try:
@@ -85,13 +95,12 @@ class ActorPool:
         ray.kill(actor, no_restart=True)
         return BatchOutcome((), 0.0, reason, detail), self._spawn()
 
-    def _results(self, outcome: BatchOutcome | None, count: int) -> list[results_pb2.PluginResult]:
+    def _results(self, outcome: BatchOutcome, count: int) -> list[results_pb2.PluginResult]:
         spec = self.info.spec
-        if outcome is None or outcome.failure_reason:
-            reason = outcome.failure_reason if outcome else "error"
-            detail = outcome.failure if outcome else "cancelled"
+        if outcome.failure_reason:
+            reason = outcome.failure_reason
             self.sensor.plugin_failed(self.name, "error" if reason == "payload_missing" else reason)
-            return [failed_result(spec.name, spec.version, reason, detail) for _ in range(count)]
+            return [failed_result(spec.name, spec.version, reason, outcome.failure) for _ in range(count)]
         results = [results_pb2.PluginResult.FromString(raw) for raw in outcome.results]
         for result in results:
             result.duration_seconds = outcome.duration_s

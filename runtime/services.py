@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.resources
+import os
 import shutil
 import socket
 import sys
@@ -247,6 +248,8 @@ class EmbeddedRay(EmbeddedService):
             "RAY_TMPDIR": str(self.ray_tmpdir),
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(_RAY_DRAIN_TIMEOUT_S),
+            # loopback-only head for one machine: no token file in the user's home to fall out of step
+            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
         }
 
     def _is_ready(self) -> bool:

@@ -4,6 +4,7 @@ process and a worker process, each started until ready and stopped within a dead
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import urllib.error
 from pathlib import Path
@@ -91,7 +92,8 @@ class Stack:
             [sys.executable, "-m", "smartcustoms.runtime.cli", role, "--config", str(config_path)],
             log_path=self.run_dir / f"{role}.log",
             stop_timeout_s=stop_timeout_s,
-            env={"RAY_TMPDIR": _ray_tmpdir(self.run_dir), "RAY_USAGE_STATS_ENABLED": "0"},
+            env={"RAY_TMPDIR": _ray_tmpdir(self.run_dir), "RAY_USAGE_STATS_ENABLED": "0",
+                 "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")},
         )
         return self.processes.start(process)
 
@@ -118,3 +120,15 @@ def _ray_tmpdir(run_dir: Path) -> str:
     import hashlib
 
     return f"/tmp/scray-{hashlib.sha1(str(run_dir).encode()).hexdigest()[:8]}"
+
+
+def with_free_ports(config: Config) -> Config:
+    """The same configuration with every port it would listen on replaced by a free one (tests, benches)."""
+    from smartcustoms.runtime.process import free_port
+
+    config.broker.embedded_port = free_port()
+    config.redis.embedded_port = free_port()
+    config.gateway.port = free_port()
+    config.gateway.metrics_port = free_port()
+    config.worker.metrics_port = free_port()
+    return config

@@ -64,7 +64,7 @@ class WorkerRuntime:
         self.config = config
         self.sensor = Sensor(Metrics(registry))
         self.pm = new_plugin_manager()
-        self.plugins = enabled_plugins(config, load_plugins(self.pm))
+        self.plugins = enabled_plugins(config, load_plugins(self.pm, extra=config.extra_plugins))
         wanted = {info.spec.name for info in self.plugins}
         for plugin in list(self.pm.get_plugins()):
             if self.pm.get_name(plugin) not in wanted:
