@@ -105,13 +105,8 @@ class FrameAssembler:
                 "", grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "every chunk needs a frame_id"
             )
         if chunk.frame_id in self._failed:
-            if chunk.last:
-                self._failed.pop(chunk.frame_id, None)
-            return None
-        result = self._take(chunk)
-        if isinstance(result, Rejection) and chunk.last:
-            self._failed.pop(chunk.frame_id, None)  # nothing more of this frame will come
-        return result
+            return None  # the frame was answered already; its remaining chunks are dropped
+        return self._take(chunk)
 
     def _take(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
         partial = self._partial.get(chunk.frame_id)
@@ -143,7 +138,7 @@ class FrameAssembler:
         self, chunk: ingest_pb2.FrameChunk, code: grpc.StatusCode, reason: str, message: str
     ) -> Rejection:
         """Refuse the frame a first chunk opens, from outside (e.g. the store stayed full)."""
-        self._remember_failed(chunk.frame_id, chunk.last)
+        self._remember_failed(chunk.frame_id)
         return Rejection(chunk.frame_id, code, reason, message, chunk.header.source_id, chunk.header.sequence)
 
     def _start(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
@@ -274,7 +269,7 @@ class FrameAssembler:
     ) -> Rejection:
         if frame_id in self._partial:
             return self._reject_partial(frame_id, code, reason, message)
-        self._remember_failed(frame_id, last=False)
+        self._remember_failed(frame_id)
         return Rejection(
             frame_id,
             code,
@@ -290,12 +285,10 @@ class FrameAssembler:
         partial = self._partial.pop(frame_id)
         partial.discard()
         if not last:
-            self._remember_failed(frame_id, last=False)
+            self._remember_failed(frame_id)
         return Rejection(frame_id, code, reason, message, partial.header.source_id, partial.header.sequence)
 
-    def _remember_failed(self, frame_id: str, last: bool) -> None:
-        if last:
-            return
+    def _remember_failed(self, frame_id: str) -> None:
         self._failed[frame_id] = None
         while len(self._failed) > FORGET_FAILED_AFTER:
             self._failed.pop(next(iter(self._failed)))

@@ -63,15 +63,16 @@ class Stack:
             f"http://{host}:{self.config.worker.metrics_port}/metrics",
         ]
 
-    def start(self) -> Self:
+    def start(self, *, worker: bool = True) -> Self:
+        """Start everything (or all but the worker, to exercise the gateway alone)."""
         try:
             self._start_infrastructure()
             config_path = self.run_dir / "config.json"
             config_path.write_text(self.config.to_json())
             self.gateway = self._start_child("gateway", config_path, self.config.gateway.stop_grace_s + 10)
             self.gateway.wait_ready(lambda: gateway_serving(self.gateway_target), GATEWAY_READY_S)
-            self.worker = self._start_child("worker", config_path, self.config.worker.stop_timeout_s)
-            self.worker.wait_ready(lambda: worker_joined(self.metrics_urls[1]), WORKER_READY_S)
+            if worker:
+                self.start_worker()
         except BaseException:
             self.stop()
             raise
@@ -96,6 +97,12 @@ class Stack:
                  "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")},
         )
         return self.processes.start(process)
+
+    def start_worker(self) -> ManagedProcess:
+        config_path = self.run_dir / "config.json"
+        self.worker = self._start_child("worker", config_path, self.config.worker.stop_timeout_s)
+        self.worker.wait_ready(lambda: worker_joined(self.metrics_urls[1]), WORKER_READY_S)
+        return self.worker
 
     def stop_worker(self, timeout_s: float | None = None) -> int | None:
         return None if self.worker is None else self.worker.stop(timeout_s)

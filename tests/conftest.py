@@ -64,14 +64,14 @@ def runtime_config(tmp_path: Path, broker: EmbeddedBroker, redis_service: Embedd
 
 
 @pytest.fixture
-def start_stack() -> Iterator[Callable[[Config], Stack]]:
+def start_stack() -> Iterator[Callable[..., Stack]]:
     """Start a gateway and a worker for a configuration; everything stops at the end of the test."""
     stacks: list[Stack] = []
 
-    def start(config: Config) -> Stack:
+    def start(config: Config, *, worker: bool = True) -> Stack:
         stack = Stack(config)
         stacks.append(stack)
-        return stack.start()
+        return stack.start(worker=worker)
 
     yield start
     for stack in reversed(stacks):
