@@ -31,7 +31,13 @@ from smartcustoms.core.types import Modality
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.sink import VerdictSink
-from smartcustoms.runtime.topics import dead_letter_topic, frames_topic, verdicts_topic
+from smartcustoms.runtime.topics import (
+    all_topics,
+    dead_letter_topic,
+    ensure_topics,
+    frames_topic,
+    verdicts_topic,
+)
 from smartcustoms.v1 import frame_pb2
 
 log = logging.getLogger(__name__)
@@ -204,6 +210,8 @@ def main(config: Config) -> None:
         config.worker.metrics_port, config.gateway.host, registry=registry
     )
     runtime = WorkerRuntime(config, registry)
+    asyncio.run(ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace),
+                              config.broker.partitions))  # the broker may have restarted empty
     init_ray(config)
     runtime.configure_plugins()
     runtime.start_pools()

@@ -271,13 +271,6 @@ def test_rejection(assembler: FrameAssembler, store: MemoryBlobStore, case: Case
     assert store.used_bytes() == 0  # partial blobs were aborted, nothing committed
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_frame_id_usable_again_after_a_rejected_frame_ended(assembler: FrameAssembler, case: Case) -> None:
-    feed_all(assembler, case.build())
-    [answer] = feed_all(assembler, chunks("f-1", LARGE, parts=2))
-    assert isinstance(answer, Assembled)
-
-
 def test_rejection_carries_the_header_identity(assembler: FrameAssembler) -> None:
     items = chunks("f-1", LARGE, parts=2, frame=header(LARGE, source_id="gate-9", sequence=99, shape=[2, 2]))
     [answer] = feed_all(assembler, items)
@@ -357,12 +350,6 @@ def test_reject_from_outside(assembler: FrameAssembler, store: MemoryBlobStore) 
     )
     assert feed_all(assembler, items[1:]) == []
     assert assembler.frames_open == 0 and store.used_bytes() == 0
-
-
-def test_reject_last_chunk_from_outside_is_not_remembered(assembler: FrameAssembler) -> None:
-    [only] = chunks("f-1", SMALL)
-    assembler.reject(only, grpc.StatusCode.UNAVAILABLE, "unavailable", "no room")
-    assert isinstance(assembler.feed(only), Assembled)
 
 
 def test_blob_store_full_propagates_with_state_unchanged() -> None:

@@ -68,7 +68,7 @@ def timed_stop(service: services.EmbeddedService) -> float:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+def fresh_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     service = EmbeddedBroker(tmp_path)
     service.start()
     yield service
@@ -101,22 +101,22 @@ async def _round_trip(bootstrap_servers: str, topic: str, payload: bytes) -> byt
     return record.value
 
 
-def test_broker_round_trips_a_message_and_stops_clean(broker: EmbeddedBroker) -> None:
-    assert broker.bootstrap_servers == f"127.0.0.1:{broker.port}"
-    assert asyncio.run(_round_trip(broker.bootstrap_servers, "scans", b"frame-1")) == b"frame-1"
+def test_broker_round_trips_a_message_and_stops_clean(fresh_broker: EmbeddedBroker) -> None:
+    assert fresh_broker.bootstrap_servers == f"127.0.0.1:{fresh_broker.port}"
+    assert asyncio.run(_round_trip(fresh_broker.bootstrap_servers, "scans", b"frame-1")) == b"frame-1"
 
-    assert broker.pid is not None
-    pids = process_tree(broker.pid)
-    assert timed_stop(broker) < 3
+    assert fresh_broker.pid is not None
+    pids = process_tree(fresh_broker.pid)
+    assert timed_stop(fresh_broker) < 3
     assert_all_gone(pids)
-    assert not broker.running
+    assert not fresh_broker.running
 
 
 # -- redis --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+def fresh_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     service = EmbeddedRedis(tmp_path)
     service.start()
     yield service
@@ -127,18 +127,18 @@ def _client(service: EmbeddedRedis) -> redis.Redis:
     return redis.Redis.from_url(service.url, socket_timeout=5)
 
 
-def test_redis_set_get_and_restart_keeps_the_key(redis_server: EmbeddedRedis) -> None:
-    with _client(redis_server) as client:
+def test_redis_set_get_and_restart_keeps_the_key(fresh_redis: EmbeddedRedis) -> None:
+    with _client(fresh_redis) as client:
         client.set("manifest:42", b"declared")
         assert client.get("manifest:42") == b"declared"
 
-    assert redis_server.pid is not None
-    pids = process_tree(redis_server.pid)
-    assert timed_stop(redis_server) < 5
+    assert fresh_redis.pid is not None
+    pids = process_tree(fresh_redis.pid)
+    assert timed_stop(fresh_redis) < 5
     assert_all_gone(pids)
 
-    redis_server.start()  # same port, same data dir
-    with _client(redis_server) as client:
+    fresh_redis.start()  # same port, same data dir
+    with _client(fresh_redis) as client:
         assert client.get("manifest:42") == b"declared"
 
 
@@ -182,7 +182,7 @@ RAY_DRIVER = """
 
 
 @pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[EmbeddedRay]:
+def fresh_ray_head(tmp_path: Path) -> Iterator[EmbeddedRay]:
     service = EmbeddedRay(tmp_path)
     try:
         service.start()
@@ -201,10 +201,10 @@ def test_ray_tmpdir_is_short_enough_for_unix_sockets(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ray_head_runs_a_task_from_another_process_and_stops_clean(ray_head: EmbeddedRay) -> None:
-    assert ray_head.address == f"127.0.0.1:{ray_head.port}"
+def test_ray_head_runs_a_task_from_another_process_and_stops_clean(fresh_ray_head: EmbeddedRay) -> None:
+    assert fresh_ray_head.address == f"127.0.0.1:{fresh_ray_head.port}"
     driver = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(RAY_DRIVER), ray_head.address],
+        [sys.executable, "-c", textwrap.dedent(RAY_DRIVER), fresh_ray_head.address],
         capture_output=True,
         text=True,
         timeout=120,
@@ -212,9 +212,9 @@ def test_ray_head_runs_a_task_from_another_process_and_stops_clean(ray_head: Emb
     assert driver.returncode == 0, driver.stderr[-2000:]
     assert driver.stdout.strip().splitlines()[-1] == "49"
 
-    assert ray_head.pid is not None
-    pids = process_tree(ray_head.pid)  # gcs_server, raylet, agents and the pooled workers
+    assert fresh_ray_head.pid is not None
+    pids = process_tree(fresh_ray_head.pid)  # gcs_server, raylet, agents and the pooled workers
     assert len(pids) > 3
-    assert timed_stop(ray_head) < 10
+    assert timed_stop(fresh_ray_head) < 10
     assert_all_gone(pids)
-    assert (ray_head.run_dir / "ray").exists()  # logs reachable from the run dir
+    assert (fresh_ray_head.run_dir / "ray").exists()  # logs reachable from the run dir
