@@ -33,6 +33,7 @@ class BrokerConfig:
     partitions: int = 4
     session_timeout_s: float = 8.0  # short group joins: tansu answers a join after half of this
     heartbeat_interval_s: float = 1.0
+    fetch_max_wait_ms: int = 20  # how long a consumer's fetch may wait for data
     max_message_bytes: int = 1024 * 1024
 
 
@@ -128,6 +129,8 @@ class ConfigError(ValueError):
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where or 'the configuration'} must be a table, not {values!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
@@ -136,6 +139,8 @@ def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
     for name, value in values.items():
         nested = _NESTED.get((cls, name))
         if nested is PluginConfig:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"plugins must be a table of plugin tables, not {value!r}")
             kwargs[name] = {k: _build(PluginConfig, v, f"plugins.{k}") for k, v in value.items()}
         elif nested is not None:
             kwargs[name] = _build(nested, value, name)

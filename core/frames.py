@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -58,7 +59,7 @@ def _check_array(frame: frame_pb2.Frame, modality: Modality, payload_bytes: int)
         raise FrameError(f"{modality.value} frames do not carry raw arrays")
     if len(shape) not in ranks or 0 in shape:
         raise FrameError(f"{modality.value} shape {list(shape)} must have rank {ranks} and no zero size")
-    expected = int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow on absurd shapes
     if expected != payload_bytes:
         raise FrameError(
             f"shape {list(shape)} x {dtype.name} needs {expected} bytes, payload has {payload_bytes}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from smartcustoms.core.metrics import Metrics
-from smartcustoms.core.types import Decision
+from smartcustoms.core.metrics import FALLBACK_REASONS, PLUGIN_ERROR_REASONS, REJECT_REASONS, Metrics
+from smartcustoms.core.types import Decision, Modality
 
 
 class Sensor:
@@ -11,6 +11,11 @@ class Sensor:
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
+        for reason in REJECT_REASONS:  # every bounded label exists from the start, at zero
+            metrics.ingest_rejected.labels(reason)
+        for modality in Modality:
+            for reason in FALLBACK_REASONS:
+                metrics.fallbacks.labels(modality.value, reason)
 
     # ingest -----------------------------------------------------------------------------------------
     def frame_received(self, modality: str) -> None:
@@ -29,7 +34,7 @@ class Sensor:
         self.m.ingest_duplicates.labels(modality).inc()
 
     def frame_rejected(self, reason: str) -> None:
-        self.m.ingest_rejected.labels(reason).inc()
+        self.m.ingest_rejected.labels(reason if reason in REJECT_REASONS else "other").inc()
 
     def publish_failed(self) -> None:
         self.m.ingest_publish_errors.inc()
@@ -62,6 +67,8 @@ class Sensor:
 
     # dispatch and plugins ---------------------------------------------------------------------------
     def pool_sized(self, plugin: str, actors: int) -> None:
+        for reason in PLUGIN_ERROR_REASONS:
+            self.m.plugin_errors.labels(plugin, reason)
         self.m.dispatch_actors.labels(plugin).set(actors)
         self.m.dispatch_actors_busy.labels(plugin).set(0)
         self.m.dispatch_queue_depth.labels(plugin).set(0)
@@ -93,7 +100,7 @@ class Sensor:
             self.m.frame_latency.labels(modality).observe(max(latency_s, 0.0))
 
     def fallback(self, modality: str, reason: str) -> None:
-        self.m.fallbacks.labels(modality, reason).inc()
+        self.m.fallbacks.labels(modality, reason if reason in FALLBACK_REASONS else "other").inc()
 
     def alert_raised(self, modality: str, decision: Decision) -> None:
         self.m.alerts.labels(modality, decision.value).inc()

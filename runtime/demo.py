@@ -27,6 +27,7 @@ class DeviceStats:
     sent: int = 0
     accepted: int = 0
     rejected: int = 0
+    duplicates: int = 0
 
 
 async def xray_lane(
@@ -35,13 +36,14 @@ async def xray_lane(
     """A baggage X-ray lane: one dual-energy image every ``interval_s``."""
     simulator = xray.XraySimulator(seed=1000 + lane, height=height, width=width)
     source = f"lane-{lane}-xray"
+    first_sequence = time.time_ns() // 1000  # sequences keep rising across runs, as a device's do
     async with IngestStream(target) as stream:
         futures = []
         index = 0
         while time.monotonic() < stop_at:
             scan = simulator.generate(index)
             frame = xray.to_frame(
-                scan, source_id=source, sequence=index + 1, conveyance_id=f"bag-{lane}-{index}"
+                scan, source_id=source, sequence=first_sequence + index, conveyance_id=f"bag-{lane}-{index}"
             )
             futures.append(await stream.send(frame))
             stats.sent += 1
@@ -53,11 +55,12 @@ async def xray_lane(
 async def rfid_reader(target: str, stop_at: float, interval_s: float, stats: DeviceStats) -> None:
     """An evidence-store RFID reader: one batched report of tag reads every ``interval_s``."""
     simulator = rfid.RfidSimulator(seed=7)
+    first_sequence = time.time_ns() // 1000
     async with IngestStream(target) as stream:
         futures = []
         index = 0
         while time.monotonic() < stop_at:
-            frame = rfid.to_frame(simulator.report(index), source_id="store-1-reader", sequence=index + 1)
+            frame = rfid.to_frame(simulator.report(index), source_id="store-1-reader", sequence=first_sequence + index)
             futures.append(await stream.send(frame))
             stats.sent += 1
             index += 1
@@ -69,6 +72,7 @@ def _count(stats: DeviceStats, acks: list[object]) -> None:
     for ack in acks:
         if getattr(ack, "code", None) == OK:
             stats.accepted += 1
+            stats.duplicates += int(getattr(ack, "duplicate", False))
         else:
             stats.rejected += 1
 

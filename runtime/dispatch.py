@@ -9,6 +9,7 @@ timed out or its actor died: the frame then goes to manual inspection, and the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -107,9 +108,17 @@ class ActorPool:
             self.sensor.plugin_assessed(self.name, Decision.from_proto(result.decision))
         return results
 
-    def stop(self) -> None:
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Run each idle actor's shutdown hook (bounded), then end the actors."""
+        actors = []
         while not self.idle.empty():
-            ray.kill(self.idle.get_nowait(), no_restart=True)
+            actors.append(self.idle.get_nowait())
+        if actors:
+            calls = asyncio.gather(*(actor.shutdown.remote() for actor in actors), return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(calls, timeout_s)
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
 
 
 class Dispatcher:
@@ -141,6 +150,5 @@ class Dispatcher:
         for frame, result in zip(frames, await pool.assess(frames), strict=True):
             results[frame.frame_id].append(result)
 
-    def stop(self) -> None:
-        for pool in self.pools:
-            pool.stop()
+    async def stop(self) -> None:
+        await asyncio.gather(*(pool.stop() for pool in self.pools))

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from smartcustoms.core.metrics import CONSERVATION_STATES
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 _ACCEPT = """

@@ -127,8 +127,18 @@ def test_load_object_error_keeps_cause() -> None:
             ("smartcustoms_plugin_spec", "smartcustoms_process_batch"),
             True,
         ),
-        ("smartcustoms.plugins.noop", "noop", ("smartcustoms_plugin_spec", "smartcustoms_process_batch"), True),
-        ("smartcustoms.plugins.alert_log", "alert_log", ("smartcustoms_alert", "smartcustoms_plugin_spec"), False),
+        (
+            "smartcustoms.plugins.noop",
+            "noop",
+            ("smartcustoms_plugin_spec", "smartcustoms_process_batch"),
+            True,
+        ),
+        (
+            "smartcustoms.plugins.alert_log",
+            "alert_log",
+            ("smartcustoms_alert", "smartcustoms_plugin_spec"),
+            False,
+        ),
     ],
 )
 def test_register_builtin(
@@ -186,9 +196,13 @@ def test_processes_frames_needs_consumed_modalities(
 
 
 def test_register_duplicate_name_rejected(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_module(monkeypatch, "sc_test_impostor", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "9.9")))
+    fake_module(
+        monkeypatch, "sc_test_impostor", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "9.9"))
+    )
     register(pm, "smartcustoms.plugins.noop")
-    with pytest.raises(PluginLoadError, match="two plugins are named 'noop' \\(second from 'sc_test_impostor'\\)"):
+    with pytest.raises(
+        PluginLoadError, match="two plugins are named 'noop' \\(second from 'sc_test_impostor'\\)"
+    ):
         register(pm, "sc_test_impostor")
     assert pm.get_plugin("noop") is sys.modules["smartcustoms.plugins.noop"]
 
@@ -206,7 +220,9 @@ def test_register_missing_spec_rejected(pm: pluggy.PluginManager, monkeypatch: p
     assert pm.get_plugins() == set()
 
 
-def test_register_spec_of_wrong_type_rejected(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_register_spec_of_wrong_type_rejected(
+    pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_module(monkeypatch, "sc_test_bad_spec", smartcustoms_plugin_spec=spec_hook({"name": "bad"}))
     with pytest.raises(PluginLoadError, match="returned dict, not a PluginSpec"):
         register(pm, "sc_test_bad_spec")
@@ -260,7 +276,9 @@ def fake_entry_points(monkeypatch: pytest.MonkeyPatch, entries: list[Any]) -> li
 def test_entry_point_plugins_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
     with_dist = importlib.metadata.EntryPoint("acme", "acme_customs.declared_value", ENTRY_POINT_GROUP)
     entries = [
-        types.SimpleNamespace(name=with_dist.name, value=with_dist.value, dist=types.SimpleNamespace(name="acme-customs")),
+        types.SimpleNamespace(
+            name=with_dist.name, value=with_dist.value, dist=types.SimpleNamespace(name="acme-customs")
+        ),
         importlib.metadata.EntryPoint("loose", "loose_plugin:plugin", ENTRY_POINT_GROUP),  # no distribution
     ]
     groups = fake_entry_points(monkeypatch, entries)
@@ -281,7 +299,9 @@ def test_load_plugins_builtins_only(pm: pluggy.PluginManager, no_entry_points: l
 def test_load_plugins_all_sources_in_order(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_module(monkeypatch, "sc_test_extra", smartcustoms_plugin_spec=spec_hook(PluginSpec("extra", "1.0")))
     fake_module(monkeypatch, "sc_test_third", smartcustoms_plugin_spec=spec_hook(PluginSpec("third", "1.0")))
-    entry = types.SimpleNamespace(name="third", value="sc_test_third", dist=types.SimpleNamespace(name="third-dist"))
+    entry = types.SimpleNamespace(
+        name="third", value="sc_test_third", dist=types.SimpleNamespace(name="third-dist")
+    )
     fake_entry_points(monkeypatch, [entry])
     infos = load_plugins(pm, builtins=["smartcustoms.plugins.noop"], extra=["sc_test_extra"])
     assert [(i.spec.name, i.origin) for i in infos] == [
@@ -292,7 +312,9 @@ def test_load_plugins_all_sources_in_order(pm: pluggy.PluginManager, monkeypatch
     assert {pm.get_name(p) for p in pm.get_plugins()} == {"noop", "extra", "third"}
 
 
-def test_load_plugins_third_party_name_clash(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_plugins_third_party_name_clash(
+    pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_module(monkeypatch, "sc_test_clash", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "2.0")))
     fake_entry_points(monkeypatch, [types.SimpleNamespace(name="clash", value="sc_test_clash", dist=None)])
     with pytest.raises(PluginLoadError, match="two plugins are named 'noop'"):
@@ -310,7 +332,9 @@ def noop_batch(pm: pluggy.PluginManager) -> None:
     pm.hook.smartcustoms_process_batch(frames=[inline_view(frame)])
 
 
-def test_tracing_env_var_enables_tracing(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_tracing_env_var_enables_tracing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(TRACE_ENV, "1")
     with caplog.at_level(logging.WARNING, logger=manager.__name__):
         noop_batch(new_plugin_manager())
@@ -326,7 +350,9 @@ def test_tracing_off_by_default(monkeypatch: pytest.MonkeyPatch, caplog: pytest.
     assert not [r for r in caplog.records if "plugin trace" in r.getMessage()]
 
 
-def test_tracing_empty_value_is_off(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_tracing_empty_value_is_off(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv(TRACE_ENV, "")
     with caplog.at_level(logging.DEBUG):
         noop_batch(new_plugin_manager())

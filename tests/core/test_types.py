@@ -24,7 +24,9 @@ def test_modality_proto_round_trip(modality: Modality, number: int) -> None:
 
 
 def test_every_proto_modality_is_mapped() -> None:
-    numbers = {value.number for value in frame_pb2.Modality.DESCRIPTOR.values} - {frame_pb2.MODALITY_UNSPECIFIED}
+    numbers = {value.number for value in frame_pb2.Modality.DESCRIPTOR.values} - {
+        frame_pb2.MODALITY_UNSPECIFIED
+    }
     assert {Modality.from_proto(n) for n in numbers} == set(Modality) == ALL_MODALITIES
 
 
@@ -68,7 +70,12 @@ def test_detection_to_proto_with_volume() -> None:
     assert message.WhichOneof("region") == "volume"
     volume = message.volume
     assert (volume.x_min, volume.y_min, volume.z_min, volume.x_max, volume.y_max, volume.z_max) == (
-        1, 2, 3, 4, 5, 6,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
     )
 
 

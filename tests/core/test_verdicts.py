@@ -29,7 +29,11 @@ def result(plugin: str, decision: int, *labels: str, error: str = "") -> results
 
 def test_combine_copies_the_frame_identity() -> None:
     verdict = verdicts.combine(frame(), [result("a", verdicts.CLEAR)])
-    assert (verdict.frame_id, verdict.source_id, verdict.modality) == ("f-1", "lane-1-xray", frame_pb2.MODALITY_XRAY)
+    assert (verdict.frame_id, verdict.source_id, verdict.modality) == (
+        "f-1",
+        "lane-1-xray",
+        frame_pb2.MODALITY_XRAY,
+    )
     assert (verdict.conveyance_id, verdict.declaration_id, verdict.sequence) == ("HK-1234", "D-77", 42)
     assert verdict.control_point == "lok-ma-chau"
     assert verdict.accepted_time.seconds == 1_700_000_000

@@ -75,7 +75,10 @@ def test_dense_region_box_clipped_to_the_image() -> None:
 def test_dense_region_separate_regions() -> None:
     image = xray(64, 64, (slice(0, 16), slice(0, 16)), (slice(16, 32), slice(16, 32)))  # diagonal tiles
     result = assess(image, min_area_px=200)
-    assert sorted(d.box for d in result.detections if d.box) == [(0.0, 0.0, 16.0, 16.0), (16.0, 16.0, 32.0, 32.0)]
+    assert sorted(d.box for d in result.detections if d.box) == [
+        (0.0, 0.0, 16.0, 16.0),
+        (16.0, 16.0, 32.0, 32.0),
+    ]
 
 
 def test_dense_region_sparse_dark_pixels_are_not_a_region() -> None:
@@ -123,7 +126,10 @@ def test_dense_region_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     assert [a.decision for a in dense_region.smartcustoms_process_batch(frames)] == [Decision.CLEAR] * 2
     dense_region.smartcustoms_configure({"min_area_px": 100})
-    assert [a.decision for a in dense_region.smartcustoms_process_batch(frames)] == [Decision.ALARM, Decision.CLEAR]
+    assert [a.decision for a in dense_region.smartcustoms_process_batch(frames)] == [
+        Decision.ALARM,
+        Decision.CLEAR,
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -173,12 +179,18 @@ def test_assess_reads() -> None:
 
 def test_rfid_epc_check_process_batch() -> None:
     def frame(*epcs: str) -> FrameView:
-        batch = frame_pb2.RfidReadBatch(reader_id="dock-1", reads=[frame_pb2.RfidRead(epc_hex=e) for e in epcs])
+        batch = frame_pb2.RfidReadBatch(
+            reader_id="dock-1", reads=[frame_pb2.RfidRead(epc_hex=e) for e in epcs]
+        )
         return inline_view(
-            frame_pb2.Frame(source_id="dock-1", modality=frame_pb2.MODALITY_RFID, payload=batch.SerializeToString())
+            frame_pb2.Frame(
+                source_id="dock-1", modality=frame_pb2.MODALITY_RFID, payload=batch.SerializeToString()
+            )
         )
 
-    assessments = rfid_epc_check.smartcustoms_process_batch([frame(SGTIN), frame(SGTIN, "307C257BF7194E4000001A85"), frame()])
+    assessments = rfid_epc_check.smartcustoms_process_batch(
+        [frame(SGTIN), frame(SGTIN, "307C257BF7194E4000001A85"), frame()]
+    )
     assert [a.decision for a in assessments] == [Decision.CLEAR, Decision.ALARM, Decision.CLEAR]
     assert rfid_epc_check.SPEC.consumes == frozenset({Modality.RFID})
 
@@ -215,11 +227,16 @@ def alert(decision: int, conveyance_id: str) -> results_pb2.Alert:
 @pytest.mark.parametrize(
     ("decision", "conveyance_id", "line"),
     [
-        (verdicts.ALARM, "HK-1234", "alert-f-1 alarm frame=f-1 conveyance=HK-1234: alarm on lane-1: dense_object"),
+        (
+            verdicts.ALARM,
+            "HK-1234",
+            "alert-f-1 alarm frame=f-1 conveyance=HK-1234: alarm on lane-1: dense_object",
+        ),
         (
             verdicts.MANUAL,
             "",
-            "alert-f-1 manual_inspection frame=f-1 conveyance=-: manual inspection of lane-1: plugin_failed: p",
+            "alert-f-1 manual_inspection frame=f-1 conveyance=-: "
+            "manual inspection of lane-1: plugin_failed: p",
         ),
     ],
 )

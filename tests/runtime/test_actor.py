@@ -39,13 +39,17 @@ def image(peak: int) -> np.ndarray:
 
 
 def inline(frame_id: str, peak: int) -> bytes:
-    frame = array_frame(image(peak), modality=Modality.XRAY, source_id="lane-1", sequence=1, frame_id=frame_id)
+    frame = array_frame(
+        image(peak), modality=Modality.XRAY, source_id="lane-1", sequence=1, frame_id=frame_id
+    )
     return frame.SerializeToString()
 
 
 def in_store(store: MemoryBlobStore, frame_id: str, peak: int) -> bytes:
     """A frame whose payload waits in the host's blob store, as the gateway leaves it."""
-    frame = array_frame(image(peak), modality=Modality.XRAY, source_id="lane-1", sequence=2, frame_id=frame_id)
+    frame = array_frame(
+        image(peak), modality=Modality.XRAY, source_id="lane-1", sequence=2, frame_id=frame_id
+    )
     with store.open_writer(f"blob-{frame_id}", len(frame.payload)) as writer:
         writer.write(frame.payload)
         ref = writer.commit()
@@ -77,7 +81,10 @@ def test_good_batch_inline_and_blob() -> None:
     assert outcome.duration_s >= 0.0
     clear, alarm = results(outcome)
     assert (clear.plugin, clear.plugin_version, clear.decision, clear.error) == (
-        "bright", "3.1.4", results_pb2.DECISION_CLEAR, ""
+        "bright",
+        "3.1.4",
+        results_pb2.DECISION_CLEAR,
+        "",
     )
     assert not clear.detections
     assert alarm.decision == results_pb2.DECISION_ALARM

@@ -67,7 +67,9 @@ def chunks(
     return out
 
 
-def feed_all(assembler: FrameAssembler, items: Sequence[ingest_pb2.FrameChunk]) -> list[Assembled | Rejection]:
+def feed_all(
+    assembler: FrameAssembler, items: Sequence[ingest_pb2.FrameChunk]
+) -> list[Assembled | Rejection]:
     answers = [assembler.feed(chunk) for chunk in items]
     return [answer for answer in answers if answer is not None]
 
@@ -89,7 +91,11 @@ def test_inline_frame_in_one_chunk(assembler: FrameAssembler) -> None:
     assert answer.frame.payload == SMALL
     assert answer.frame.payload_bytes == len(SMALL)
     assert not answer.frame.HasField("blob")
-    assert (answer.frame.source_id, answer.frame.sequence, answer.frame.conveyance_id) == ("lane-1-xray", 7, "HK-1234")
+    assert (answer.frame.source_id, answer.frame.sequence, answer.frame.conveyance_id) == (
+        "lane-1-xray",
+        7,
+        "HK-1234",
+    )
     assert assembler.frames_open == 0
 
 
@@ -111,7 +117,11 @@ def test_blob_frame_in_several_chunks(assembler: FrameAssembler, store: MemoryBl
     assert isinstance(answer, Assembled)
     frame = answer.frame
     assert frame.payload == b""
-    assert (frame.blob.store, frame.blob.size_bytes, frame.payload_bytes) == ("memory", len(LARGE), len(LARGE))
+    assert (frame.blob.store, frame.blob.size_bytes, frame.payload_bytes) == (
+        "memory",
+        len(LARGE),
+        len(LARGE),
+    )
     assert bytes(store.read(frame.blob)) == LARGE
     assert store.used_bytes() == len(LARGE)
 
@@ -125,7 +135,7 @@ def test_frame_at_the_inline_limit_stays_inline(store: MemoryBlobStore) -> None:
 
 
 def test_empty_last_chunk(assembler: FrameAssembler) -> None:
-    items = chunks("f-1", SMALL) + [ingest_pb2.FrameChunk(frame_id="f-1", index=1, last=True)]
+    items = [*chunks("f-1", SMALL), ingest_pb2.FrameChunk(frame_id="f-1", index=1, last=True)]
     items[0].last = False
     [answer] = feed_all(assembler, items)
     assert isinstance(answer, Assembled) and answer.frame.payload == SMALL
@@ -134,11 +144,12 @@ def test_empty_last_chunk(assembler: FrameAssembler) -> None:
 def test_interleaved_frames(assembler: FrameAssembler, store: MemoryBlobStore) -> None:
     small = chunks("a", SMALL, parts=3)
     large = chunks("b", LARGE, parts=3, frame=header(LARGE, sequence=8))
-    answers = feed_all(assembler, [small[0], large[0], large[1], small[1], small[2], large[2]])
-    assert [a.frame.frame_id for a in answers if isinstance(a, Assembled)] == ["a", "b"]
-    assert answers[0].frame.payload == SMALL  # type: ignore[union-attr]  # checked Assembled above
-    assert bytes(store.read(answers[1].frame.blob)) == LARGE  # type: ignore[union-attr]
-    assert answers[1].frame.sequence == 8  # type: ignore[union-attr]
+    first, second = feed_all(assembler, [small[0], large[0], large[1], small[1], small[2], large[2]])
+    assert isinstance(first, Assembled) and isinstance(second, Assembled)
+    assert (first.frame.frame_id, second.frame.frame_id) == ("a", "b")
+    assert first.frame.payload == SMALL
+    assert bytes(store.read(second.frame.blob)) == LARGE
+    assert (first.frame.sequence, second.frame.sequence) == (7, 8)
 
 
 def test_header_frame_id_may_be_empty_or_equal(assembler: FrameAssembler) -> None:
@@ -187,7 +198,9 @@ class Case:
 
 
 CASES = {
-    "no_header": Case(_no_header, grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "must carry the frame header"),
+    "no_header": Case(
+        _no_header, grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "must carry the frame header"
+    ),
     "chunk_0_missing": Case(
         _chunk_zero_missing, grpc.StatusCode.OUT_OF_RANGE, "out_of_order", "chunk 1 of a frame whose chunk 0"
     ),
@@ -235,9 +248,14 @@ CASES = {
         "source_id is required",
     ),
     "more_than_declared": Case(
-        _more_than_declared, grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "more payload than the declared 256"
+        _more_than_declared,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+        "more payload than the declared 256",
     ),
-    "fewer_at_last": Case(_fewer_at_last, grpc.StatusCode.DATA_LOSS, "missing_chunks", "received 255 of 256 bytes"),
+    "fewer_at_last": Case(
+        _fewer_at_last, grpc.StatusCode.DATA_LOSS, "missing_chunks", "received 255 of 256 bytes"
+    ),
     "checksum_mismatch": Case(
         lambda: chunks("f-1", LARGE, parts=3, sha256=sha(LARGE[::-1])),
         grpc.StatusCode.DATA_LOSS,
@@ -285,7 +303,11 @@ def test_rejection_carries_the_header_identity(assembler: FrameAssembler) -> Non
 def test_chunk_without_frame_id(assembler: FrameAssembler) -> None:
     answer = assembler.feed(ingest_pb2.FrameChunk(index=0, data=b"x", last=True))
     assert isinstance(answer, Rejection)
-    assert (answer.frame_id, answer.code, answer.reason) == ("", grpc.StatusCode.INVALID_ARGUMENT, "bad_header")
+    assert (answer.frame_id, answer.code, answer.reason) == (
+        "",
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+    )
 
 
 def test_failure_mid_frame_swallows_the_rest(assembler: FrameAssembler, store: MemoryBlobStore) -> None:
@@ -302,21 +324,23 @@ def test_other_frames_unaffected_by_a_failure(assembler: FrameAssembler) -> None
     bad = chunks("bad", LARGE, parts=3, sha256=sha(b"other"))
     good = chunks("good", SMALL, parts=3)
     answers = feed_all(assembler, [bad[0], good[0], bad[1], good[1], bad[2], good[2]])
-    assert [(type(a).__name__, a.frame_id if isinstance(a, Rejection) else a.frame.frame_id) for a in answers] == [
+    assert [
+        (type(a).__name__, a.frame_id if isinstance(a, Rejection) else a.frame.frame_id) for a in answers
+    ] == [
         ("Rejection", "bad"),
         ("Assembled", "good"),
     ]
 
 
-def test_failed_frames_remembered_up_to_a_bound(assembler: FrameAssembler, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_frames_remembered_up_to_a_bound(
+    assembler: FrameAssembler, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(assembly, "FORGET_FAILED_AFTER", 2)
     for frame_id in ("a", "b", "c"):
         [answer] = feed_all(assembler, chunks(frame_id, LARGE, parts=3)[1:2])  # chunk 1 only: fails, not last
         assert isinstance(answer, Rejection)
-    late = ingest_pb2.FrameChunk(index=2, data=b"", last=True)
-    assert assembler.feed(ingest_pb2.FrameChunk(frame_id="c", index=2, last=True)) is None  # still remembered
-    late.frame_id = "a"  # forgotten: its late chunk is answered again
-    answer = assembler.feed(late)
+    assert assembler.feed(ingest_pb2.FrameChunk(frame_id="c", index=2, last=True)) is None  # remembered
+    answer = assembler.feed(ingest_pb2.FrameChunk(frame_id="a", index=2, last=True))  # forgotten: answered
     assert isinstance(answer, Rejection) and answer.reason == "out_of_order"
 
 

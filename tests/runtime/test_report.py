@@ -144,7 +144,10 @@ def test_scrape_empty_registry(metrics_url: str) -> None:
 
 def checkpoint_samples() -> Samples:
     return {
-        "smartcustoms_ingest_frames_accepted_total": [({"source": "lane-1"}, 60.0), ({"source": "lane-2"}, 40.0)],
+        "smartcustoms_ingest_frames_accepted_total": [
+            ({"source": "lane-1"}, 60.0),
+            ({"source": "lane-2"}, 40.0),
+        ],
         "smartcustoms_ingest_duration_seconds_bucket": [
             ({"le": "0.01"}, 50.0),
             ({"le": "0.1"}, 100.0),
