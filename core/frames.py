@@ -131,10 +131,10 @@ def array_frame(
     frame = frame_pb2.Frame(
         frame_id=frame_id,
         source_id=source_id,
-        modality=modality.to_proto(),
+        modality=modality.to_proto(),  # type: ignore[arg-type]  # protoc types enum arguments as the enum class; numbers are what it holds
         sequence=sequence,
         shape=list(array.shape),
-        dtype=dtype_number,
+        dtype=dtype_number,  # type: ignore[arg-type]  # protoc types enum arguments as the enum class; numbers are what it holds
         encoding="raw",
         payload=payload,
         payload_bytes=len(payload),

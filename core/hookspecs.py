@@ -28,7 +28,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def smartcustoms_plugin_spec() -> PluginSpec:
+def smartcustoms_plugin_spec() -> PluginSpec:  # type: ignore[empty-body]  # a hookspec is its docstring
     """Say what this plugin is: its name, version, the modalities it consumes and what it produces.
 
     Called once per plugin when the host loads it; every plugin implements it. A plugin that consumes
@@ -59,7 +59,7 @@ def smartcustoms_runtime_started(config: Mapping[str, Any]) -> None:
 
 
 @hookspec(firstresult=True)
-def smartcustoms_process_batch(frames: Sequence[FrameView]) -> Sequence[Assessment]:
+def smartcustoms_process_batch(frames: Sequence[FrameView]) -> Sequence[Assessment]:  # type: ignore[empty-body]  # a hookspec is its docstring
     """Examine a micro-batch of frames of the modalities this plugin consumes.
 
     Return one ``Assessment`` per frame, in the same order. Runs in a Ray actor of the plugin's pool,

@@ -31,8 +31,18 @@ LATENCY_BUCKETS_S = (
 )
 
 REJECT_REASONS = (
-    "malformed", "unknown_modality", "bad_header", "bad_shape", "out_of_order", "missing_chunks",
-    "too_large", "checksum", "store_full", "id_in_use", "unavailable", "stream_closed",
+    "malformed",
+    "unknown_modality",
+    "bad_header",
+    "bad_shape",
+    "out_of_order",
+    "missing_chunks",
+    "too_large",
+    "checksum",
+    "store_full",
+    "id_in_use",
+    "unavailable",
+    "stream_closed",
 )
 PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died")
 FALLBACK_REASONS = ("plugin_failed", "no_plugin", "payload_missing", "redelivery_exhausted")

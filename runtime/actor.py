@@ -72,7 +72,7 @@ class PluginHost:
             result = results_pb2.PluginResult(
                 plugin=spec.name,
                 plugin_version=spec.version,
-                decision=assessment.decision.to_proto(),
+                decision=assessment.decision.to_proto(),  # type: ignore[arg-type]  # protoc types enum arguments as the enum class; numbers are what it holds
                 risk_score=assessment.risk_score,
             )
             result.detections.extend(d.to_proto(spec.name, spec.version) for d in assessment.detections)
@@ -89,6 +89,6 @@ def failed_result(plugin: str, version: str, reason: str, detail: str) -> result
     return results_pb2.PluginResult(
         plugin=plugin,
         plugin_version=version,
-        decision=Decision.MANUAL_INSPECTION.to_proto(),
+        decision=Decision.MANUAL_INSPECTION.to_proto(),  # type: ignore[arg-type]  # protoc types enum arguments as the enum class; numbers are what it holds
         error=f"{reason}: {detail}"[:2000],
     )

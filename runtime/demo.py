@@ -60,7 +60,9 @@ async def rfid_reader(target: str, stop_at: float, interval_s: float, stats: Dev
         futures = []
         index = 0
         while time.monotonic() < stop_at:
-            frame = rfid.to_frame(simulator.report(index), source_id="store-1-reader", sequence=first_sequence + index)
+            frame = rfid.to_frame(
+                simulator.report(index), source_id="store-1-reader", sequence=first_sequence + index
+            )
             futures.append(await stream.send(frame))
             stats.sent += 1
             index += 1
@@ -140,7 +142,8 @@ def print_summary(
     print()
     for device in stats:
         print(
-            f"{device.name:<14} sent {device.sent:>6}  accepted {device.accepted:>6}  rejected {device.rejected:>4}"
+            f"{device.name:<14} sent {device.sent:>6}  accepted {device.accepted:>6}  "
+            f"(duplicates {device.duplicates})  rejected {device.rejected:>4}"
         )
     print()
     print(format_table(checkpoint_rows(samples, elapsed_s)))

@@ -16,7 +16,6 @@ import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from smartcustoms.core.metrics import CONSERVATION_STATES
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 _ACCEPT = """
@@ -108,7 +107,7 @@ class Ledger:
             self.key("dedupe", frame.source_id, str(frame.sequence)),
             self.key("verdict", frame.frame_id),
         ]
-        args = [
+        args: list[bytes | str | int | float] = [
             frame.frame_id,
             frame.SerializeToString(),
             time.time() + redeliver_after_s,
@@ -116,7 +115,7 @@ class Ledger:
             "1" if dedupe else "0",
         ]
         outcome, frame_id = await self._accept(keys=keys, args=args)
-        return int(outcome), frame_id.decode() if isinstance(frame_id, bytes) else str(frame_id)
+        return int(outcome), _text(frame_id)
 
     async def finalize(
         self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None
@@ -134,11 +133,11 @@ class Ledger:
                 keys, args = self._finalize_call(verdict, alert)
                 await self._finalize(keys=keys, args=args, client=pipe)
             records = await pipe.execute()
-        return [None if r is None else frame_pb2.Frame.FromString(r) for r in records]
+        return [None if r is None else frame_pb2.Frame.FromString(_raw(r)) for r in records]
 
     def _finalize_call(
         self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None
-    ) -> tuple[list[str], list[object]]:
+    ) -> tuple[list[str], list[bytes | str | int | float]]:
         fallback = verdict.decision == results_pb2.DECISION_MANUAL_INSPECTION
         keys = [
             self.key("inflight"),
@@ -150,7 +149,7 @@ class Ledger:
             self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
             self.key("alerts"),
         ]
-        args: list[object] = [
+        args: list[bytes | str | int | float] = [
             verdict.frame_id,
             verdict.SerializeToString(),
             self.verdict_ttl_s,
@@ -162,7 +161,7 @@ class Ledger:
     async def due(self, now_s: float, limit: int) -> list[str]:
         """Frame ids whose redelivery deadline has passed."""
         ids = await self.client.zrangebyscore(self.key("deadline"), "-inf", now_s, start=0, num=limit)
-        return [i.decode() for i in ids]
+        return [_text(i) for i in ids]
 
     async def claim_redelivery(
         self, frame_id: str, next_deadline_s: float
@@ -176,24 +175,24 @@ class Ledger:
         if record is None:
             await self.client.hdel(self.key("attempts"), frame_id)
             return None
-        return frame_pb2.Frame.FromString(record), int(attempts)
+        return frame_pb2.Frame.FromString(_raw(record)), int(attempts)
 
     async def in_flight_record(self, frame_id: str) -> frame_pb2.Frame | None:
         record = await self.client.hget(self.key("inflight"), frame_id)
-        return None if record is None else frame_pb2.Frame.FromString(record)
+        return None if record is None else frame_pb2.Frame.FromString(_raw(record))
 
     async def verdict(self, frame_id: str) -> results_pb2.Verdict | None:
         raw = await self.client.get(self.key("verdict", frame_id))
-        return None if raw is None else results_pb2.Verdict.FromString(raw)
+        return None if raw is None else results_pb2.Verdict.FromString(_raw(raw))
 
     async def latest(self, kind: str, identifier: str) -> results_pb2.Verdict | None:
         """Latest verdict for a ``source`` or a ``conveyance``."""
         raw = await self.client.get(self.key("latest", kind, identifier))
-        return None if raw is None else results_pb2.Verdict.FromString(raw)
+        return None if raw is None else results_pb2.Verdict.FromString(_raw(raw))
 
     async def alerts(self, limit: int = 100) -> list[results_pb2.Alert]:
         raw = await self.client.lrange(self.key("alerts"), 0, limit - 1)
-        return [results_pb2.Alert.FromString(item) for item in raw]
+        return [results_pb2.Alert.FromString(_raw(item)) for item in raw]
 
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())
@@ -205,6 +204,15 @@ class Ledger:
             pipe.hlen(self.key("inflight"))
             values: Sequence[object] = await pipe.execute()
         return values
+
+
+def _raw(reply: object) -> bytes:
+    """A Redis reply as bytes (the client is not decoding, so it is bytes already)."""
+    return reply if isinstance(reply, bytes) else str(reply).encode()
+
+
+def _text(reply: object) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 def counts_from(values: Sequence[object]) -> Counts:

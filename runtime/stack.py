@@ -93,8 +93,11 @@ class Stack:
             [sys.executable, "-m", "smartcustoms.runtime.cli", role, "--config", str(config_path)],
             log_path=self.run_dir / f"{role}.log",
             stop_timeout_s=stop_timeout_s,
-            env={"RAY_TMPDIR": _ray_tmpdir(self.run_dir), "RAY_USAGE_STATS_ENABLED": "0",
-                 "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")},
+            env={
+                "RAY_TMPDIR": _ray_tmpdir(self.run_dir),
+                "RAY_USAGE_STATS_ENABLED": "0",
+                "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+            },
         )
         return self.processes.start(process)
 

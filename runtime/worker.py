@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 import ray
 import redis.asyncio as aioredis
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -117,7 +117,7 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
     def new_thread(consumer: Any) -> Any:
         return shortened(consumer, loop=consumer.loop, beacon=consumer.beacon)
 
-    faust_aiokafka.Consumer._new_consumer_thread = new_thread
+    faust_aiokafka.Consumer._new_consumer_thread = new_thread  # type: ignore[method-assign,assignment]  # the patch described above
 
 
 def create_app(config: Config, runtime: WorkerRuntime) -> faust.App:
@@ -167,7 +167,7 @@ def create_app(config: Config, runtime: WorkerRuntime) -> faust.App:
 
     app.agent(verdicts, name="verdicts")(verdict_agent)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers as (*args, signal=...)
     async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
         runtime.sensor.partitions_assigned(len(assigned))
 
@@ -234,8 +234,9 @@ def main(config: Config) -> None:
         config.worker.metrics_port, config.gateway.host, registry=registry
     )
     runtime = WorkerRuntime(config, registry)
-    asyncio.run(ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace),
-                              config.broker.partitions))  # the broker may have restarted empty
+    asyncio.run(
+        ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions)
+    )  # the broker may have restarted empty
     init_ray(config)
     runtime.configure_plugins()
     runtime.start_pools()

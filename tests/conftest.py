@@ -42,15 +42,17 @@ def redis_service(session_dir: Path) -> Iterator[EmbeddedRedis]:
 @pytest.fixture(scope="session")
 def ray_head(session_dir: Path) -> Iterator[EmbeddedRay]:
     """One Ray runtime for the session; its workers can import the test plugins."""
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURE_PLUGINS),
-                                                             os.environ.get("PYTHONPATH")]))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(FIXTURE_PLUGINS), os.environ.get("PYTHONPATH")])
+    )
     with EmbeddedRay(session_dir / "ray", num_cpus=2) as service:
         yield service
 
 
 @pytest.fixture
-def runtime_config(tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis,
-                   ray_head: EmbeddedRay) -> Config:
+def runtime_config(
+    tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis, ray_head: EmbeddedRay
+) -> Config:
     """A configuration on the session's services, in a namespace of its own, on free ports."""
     config = with_free_ports(config_module.load(environ={}))
     config.namespace = f"t{uuid.uuid4().hex[:10]}"

@@ -77,7 +77,8 @@ class IngestStream:
                 ("grpc.max_receive_message_length", message_bytes),
             ],
         )
-        self._call = ingest_pb2_grpc.IngestServiceStub(self._channel).StreamFrames()
+        stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped
+        self._call = stub.StreamFrames()
         self._reader = asyncio.create_task(self._read_acks())
         return self
 

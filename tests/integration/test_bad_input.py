@@ -24,16 +24,25 @@ METHOD = "/smartcustoms.v1.IngestService/StreamFrames"
 
 
 def _good(sequence: int) -> frame_pb2.Frame:
-    return array_frame(np.ones((1, 8, 8), np.uint16), modality=Modality.XRAY, source_id="lane-9",
-                       sequence=sequence, frame_id=f"good-{sequence}")
+    return array_frame(
+        np.ones((1, 8, 8), np.uint16),
+        modality=Modality.XRAY,
+        source_id="lane-9",
+        sequence=sequence,
+        frame_id=f"good-{sequence}",
+    )
 
 
-async def _exchange(target: str, messages: Sequence[bytes | ingest_pb2.FrameChunk]) -> list[ingest_pb2.IngestAck]:
+async def _exchange(
+    target: str, messages: Sequence[bytes | ingest_pb2.FrameChunk]
+) -> list[ingest_pb2.IngestAck]:
     """Send raw messages (bytes go on the wire as they are) on one stream; collect every ack."""
     async with grpc.aio.insecure_channel(target) as channel:
-        call = channel.stream_stream(METHOD, request_serializer=lambda m: m if isinstance(m, bytes)
-                                     else m.SerializeToString(),
-                                     response_deserializer=ingest_pb2.IngestAck.FromString)(iter(messages))
+        call = channel.stream_stream(
+            METHOD,
+            request_serializer=lambda m: m if isinstance(m, bytes) else m.SerializeToString(),
+            response_deserializer=ingest_pb2.IngestAck.FromString,
+        )(iter(messages))
         return [ack async for ack in call]
 
 
@@ -69,7 +78,7 @@ def test_each_bad_frame_gets_its_status_and_good_frames_on_the_stream_are_accept
     short_first.header.modality = frame_pb2.MODALITY_CAMERA
     short_first.total_bytes = 300  # declares more than it sends
     short_first.frame_id = short_last.frame_id = short_first.header.frame_id = "missing-chunks"
-    checksum = list(chunks_of(_good(7), b"z" * 128, chunk_bytes=1024, sha256=True))[0]
+    checksum = next(chunks_of(_good(7), b"z" * 128, chunk_bytes=1024, sha256=True))
     checksum.header.modality = frame_pb2.MODALITY_CAMERA
     checksum.header.ClearField("shape")
     checksum.header.dtype = frame_pb2.DTYPE_UNSPECIFIED
@@ -82,13 +91,21 @@ def test_each_bad_frame_gets_its_status_and_good_frames_on_the_stream_are_accept
         *chunks_of(unknown, unknown.payload),
         ingest_pb2.FrameChunk(frame_id="too-large", index=0, header=large, total_bytes=2 * 1024 * 1024),
         ingest_pb2.FrameChunk(frame_id="orphan", index=3, data=b"abc", last=True),
-        first, third, second,
-        short_first, short_last,
+        first,
+        third,
+        second,
+        short_first,
+        short_last,
         checksum,
         ingest_pb2.FrameChunk(frame_id="no-header", index=0, data=b"abc", last=True),
         *chunks_of(_good(2), _good(2).payload),
-        ingest_pb2.FrameChunk(frame_id="never-finished", index=0, total_bytes=10, data=b"12345",
-                              header=frame_pb2.Frame(source_id="cam", modality=frame_pb2.MODALITY_CAMERA)),
+        ingest_pb2.FrameChunk(
+            frame_id="never-finished",
+            index=0,
+            total_bytes=10,
+            data=b"12345",
+            header=frame_pb2.Frame(source_id="cam", modality=frame_pb2.MODALITY_CAMERA),
+        ),
     ]
     acks = asyncio.run(_exchange(gateway.gateway_target, messages))
     codes = _codes(acks)
@@ -116,9 +133,17 @@ def test_each_bad_frame_gets_its_status_and_good_frames_on_the_stream_are_accept
     metrics = scrape(gateway.metrics_urls[0])
     assert total(metrics, "smartcustoms_ingest_frames_accepted_total") == 2
     assert total(metrics, "smartcustoms_conservation_frames", state="accepted") == 2
-    for reason, count in {"malformed": 1, "bad_shape": 1, "unknown_modality": 1, "too_large": 1,
-                          "out_of_order": 2, "missing_chunks": 1, "checksum": 1, "bad_header": 1,
-                          "stream_closed": 1}.items():
+    for reason, count in {
+        "malformed": 1,
+        "bad_shape": 1,
+        "unknown_modality": 1,
+        "too_large": 1,
+        "out_of_order": 2,
+        "missing_chunks": 1,
+        "checksum": 1,
+        "bad_header": 1,
+        "stream_closed": 1,
+    }.items():
         assert total(metrics, "smartcustoms_ingest_frames_rejected_total", reason=reason) == count, reason
     assert total(metrics, "smartcustoms_ingest_frames_in_progress") == 0
 
@@ -141,12 +166,21 @@ def test_a_duplicate_frame_id_from_another_sequence_is_refused(gateway: Stack) -
 
 
 @pytest.mark.slow
-def test_a_one_gibibyte_frame_arrives_whole(runtime_config: Config, start_stack: Callable[..., Stack]) -> None:
+def test_a_one_gibibyte_frame_arrives_whole(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
     runtime_config.gateway.max_frame_bytes = 2 * 1024**3
     stack = start_stack(runtime_config, worker=False)
     payload = np.random.default_rng(1).integers(0, 255, size=1024**3, dtype=np.uint8)
-    frame = frame_pb2.Frame(frame_id="ct-volume", source_id="ct-1", modality=frame_pb2.MODALITY_CT,
-                            shape=[1024, 1024, 1024], dtype=frame_pb2.DTYPE_UINT8, encoding="raw", sequence=1)
+    frame = frame_pb2.Frame(
+        frame_id="ct-volume",
+        source_id="ct-1",
+        modality=frame_pb2.MODALITY_CT,
+        shape=[1024, 1024, 1024],
+        dtype=frame_pb2.DTYPE_UINT8,
+        encoding="raw",
+        sequence=1,
+    )
 
     async def send() -> ingest_pb2.IngestAck:
         async with IngestStream(stack.gateway_target, chunk_bytes=4 * 1024 * 1024, sha256=True) as stream:
@@ -154,7 +188,9 @@ def test_a_one_gibibyte_frame_arrives_whole(runtime_config: Config, start_stack:
 
     ack = asyncio.run(send())
     assert (ack.code, ack.message) == (0, "")
-    store = open_blob_store("shm", namespace=runtime_config.namespace, shm_root=runtime_config.blobstore.shm_root)
+    store = open_blob_store(
+        "shm", namespace=runtime_config.namespace, shm_root=runtime_config.blobstore.shm_root
+    )
     stored = list((stack.run_dir.parent / "shm").rglob("*"))
     blobs = [p for p in stored if p.is_file()]
     assert len(blobs) == 1 and blobs[0].stat().st_size == 1024**3

@@ -53,20 +53,37 @@ def _xray(sequence: int, dense: bool, size: int = 128) -> frame_pb2.Frame:
     image = np.full((2, size, size), 60_000, dtype=np.uint16)
     if dense:
         image[:, 10:60, 20:80] = 100  # nearly opaque block: a dense-object alarm
-    return array_frame(image, modality=Modality.XRAY, source_id="lane-1-xray", sequence=sequence,
-                       frame_id=f"xray-{sequence}", conveyance_id=f"bag-{sequence}")
+    return array_frame(
+        image,
+        modality=Modality.XRAY,
+        source_id="lane-1-xray",
+        sequence=sequence,
+        frame_id=f"xray-{sequence}",
+        conveyance_id=f"bag-{sequence}",
+    )
 
 
 def _rfid(sequence: int, epcs: list[str]) -> frame_pb2.Frame:
-    batch = frame_pb2.RfidReadBatch(reader_id="reader-1", zone="vault-a",
-                                    reads=[frame_pb2.RfidRead(epc_hex=e, antenna_id=1, rssi_dbm=-50) for e in epcs])
+    batch = frame_pb2.RfidReadBatch(
+        reader_id="reader-1",
+        zone="vault-a",
+        reads=[frame_pb2.RfidRead(epc_hex=e, antenna_id=1, rssi_dbm=-50) for e in epcs],
+    )
     payload = batch.SerializeToString()
-    return frame_pb2.Frame(frame_id=f"rfid-{sequence}", source_id="reader-1", modality=frame_pb2.MODALITY_RFID,
-                           sequence=sequence, encoding="protobuf", payload=payload, payload_bytes=len(payload))
+    return frame_pb2.Frame(
+        frame_id=f"rfid-{sequence}",
+        source_id="reader-1",
+        modality=frame_pb2.MODALITY_RFID,
+        sequence=sequence,
+        encoding="protobuf",
+        payload=payload,
+        payload_bytes=len(payload),
+    )
 
 
 def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
-        runtime_config: Config, start_stack: Callable[[Config], Stack]) -> None:
+    runtime_config: Config, start_stack: Callable[[Config], Stack]
+) -> None:
     runtime_config.gateway.inline_max_bytes = 32 * 1024  # the 64 KiB images go by claim check
     stack = start_stack(runtime_config)
     frames = [_xray(i, dense=i % 2 == 0) for i in range(1, 9)]
@@ -80,7 +97,8 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
     decisions = {frame_id: results_pb2.Decision.Name(v.decision) for frame_id, v in found.items()}
     assert decisions == {
         **{f"xray-{i}": "DECISION_ALARM" if i % 2 == 0 else "DECISION_CLEAR" for i in range(1, 9)},
-        "rfid-100": "DECISION_CLEAR", "rfid-101": "DECISION_ALARM",
+        "rfid-100": "DECISION_CLEAR",
+        "rfid-101": "DECISION_ALARM",
     }
     dense = found["xray-2"].results[0].detections[0]
     assert (dense.label, dense.plugin) == ("dense_object", "dense_region")
@@ -93,11 +111,13 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
     assert total(samples, "smartcustoms_conservation_imbalance_frames") == 0
     assert total(samples, "smartcustoms_conservation_frames", state="accepted") == 10
     assert list((stack.run_dir.parent / "shm").rglob("*")) == [
-        p for p in (stack.run_dir.parent / "shm").rglob("*") if p.is_dir()], "payloads left behind"
+        p for p in (stack.run_dir.parent / "shm").rglob("*") if p.is_dir()
+    ], "payloads left behind"
 
 
-def test_a_frame_sent_twice_is_processed_once(runtime_config: Config,
-                                              start_stack: Callable[[Config], Stack]) -> None:
+def test_a_frame_sent_twice_is_processed_once(
+    runtime_config: Config, start_stack: Callable[[Config], Stack]
+) -> None:
     stack = start_stack(runtime_config)
     first = asyncio.run(send_all(stack.gateway_target, [_xray(1, dense=True)]))
     again = _xray(1, dense=True)
@@ -110,15 +130,34 @@ def test_a_frame_sent_twice_is_processed_once(runtime_config: Config,
 
 
 def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
-        runtime_config: Config, start_stack: Callable[[Config], Stack]) -> None:
+    runtime_config: Config, start_stack: Callable[[Config], Stack]
+) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:exploding", "sc_fixture_plugins:sleepy"]
     runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=2.0, batch_max_frames=1)}
     stack = start_stack(runtime_config)
-    camera = [frame_pb2.Frame(frame_id=f"cam-{i}", source_id="cam-1", modality=frame_pb2.MODALITY_CAMERA,
-                              sequence=i, encoding="jpeg", payload=b"\xff\xd8 not really a jpeg",
-                              metadata={"explode": "1" if i == 2 else "0"}) for i in (1, 2)]
-    ct = [array_frame(np.zeros((4, 4, 4), np.int16), modality=Modality.CT, source_id="ct-1", sequence=i,
-                      frame_id=f"ct-{i}", metadata={"sleep_s": "30" if i == 2 else "0"}) for i in (1, 2)]
+    camera = [
+        frame_pb2.Frame(
+            frame_id=f"cam-{i}",
+            source_id="cam-1",
+            modality=frame_pb2.MODALITY_CAMERA,
+            sequence=i,
+            encoding="jpeg",
+            payload=b"\xff\xd8 not really a jpeg",
+            metadata={"explode": "1" if i == 2 else "0"},
+        )
+        for i in (1, 2)
+    ]
+    ct = [
+        array_frame(
+            np.zeros((4, 4, 4), np.int16),
+            modality=Modality.CT,
+            source_id="ct-1",
+            sequence=i,
+            frame_id=f"ct-{i}",
+            metadata={"sleep_s": "30" if i == 2 else "0"},
+        )
+        for i in (1, 2)
+    ]
     acks = asyncio.run(send_all(stack.gateway_target, camera + ct))
     assert all(a.code == OK for a in acks)
 
@@ -141,11 +180,17 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
 
 
 def test_frames_of_a_modality_no_plugin_consumes_get_a_fallback(
-        runtime_config: Config, start_stack: Callable[[Config], Stack]) -> None:
+    runtime_config: Config, start_stack: Callable[[Config], Stack]
+) -> None:
     stack = start_stack(runtime_config)
-    record = frame_pb2.Frame(frame_id="rec-1", source_id="manifests", modality=frame_pb2.MODALITY_RECORD,
-                             sequence=1, encoding="protobuf",
-                             payload=frame_pb2.RecordBatch(records=[frame_pb2.Record(record_id="1")]).SerializeToString())
+    record = frame_pb2.Frame(
+        frame_id="rec-1",
+        source_id="manifests",
+        modality=frame_pb2.MODALITY_RECORD,
+        sequence=1,
+        encoding="protobuf",
+        payload=frame_pb2.RecordBatch(records=[frame_pb2.Record(record_id="1")]).SerializeToString(),
+    )
     assert asyncio.run(send_all(stack.gateway_target, [record]))[0].code == OK
     counts = asyncio.run(_wait_settled(runtime_config, 1))
     assert counts.fallbacks == 1

@@ -42,19 +42,29 @@ def _counts(config: Config) -> Counts:
 
 
 def _ct(sequence: int, sleep_s: float) -> object:
-    return array_frame(np.zeros((2, 2, 2), np.uint8), modality=Modality.CT, source_id="ct-9", sequence=sequence,
-                       frame_id=f"ct-{sequence}", metadata={"sleep_s": str(sleep_s)})
+    return array_frame(
+        np.zeros((2, 2, 2), np.uint8),
+        modality=Modality.CT,
+        source_id="ct-9",
+        sequence=sequence,
+        frame_id=f"ct-{sequence}",
+        metadata={"sleep_s": str(sleep_s)},
+    )
 
 
 def test_worker_and_gateway_stop_within_their_deadlines_while_a_plugin_is_busy(
-        runtime_config: Config, start_stack: Callable[..., Stack]) -> None:
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
     runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=120.0)}
     stack = start_stack(runtime_config)
     assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
     worker_metrics = stack.metrics_urls[1]
-    wait_for(lambda: total(scrape(worker_metrics), "smartcustoms_dispatch_actors_busy") == 1, 30,
-             what="the plugin to be busy")
+    wait_for(
+        lambda: total(scrape(worker_metrics), "smartcustoms_dispatch_actors_busy") == 1,
+        30,
+        what="the plugin to be busy",
+    )
 
     started = time.monotonic()
     worker_code = stack.stop_worker()
@@ -68,8 +78,9 @@ def test_worker_and_gateway_stop_within_their_deadlines_while_a_plugin_is_busy(
     assert _counts(runtime_config).in_flight == 1, "the unfinished frame stays in flight for redelivery"
 
 
-def test_frames_survive_a_broker_restart(runtime_config: Config, start_stack: Callable[..., Stack],
-                                         tmp_path: Path) -> None:
+def test_frames_survive_a_broker_restart(
+    runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
     broker = EmbeddedBroker(tmp_path / "own-broker")
     broker.start()
     try:
@@ -77,8 +88,16 @@ def test_frames_survive_a_broker_restart(runtime_config: Config, start_stack: Ca
         runtime_config.reconciler.redeliver_after_s = 3.0
         runtime_config.reconciler.interval_s = 0.5
         stack = start_stack(runtime_config, worker=False)
-        frames = [array_frame(np.full((1, 16, 16), 60_000, np.uint16), modality=Modality.XRAY, source_id="lane-2",
-                              sequence=i, frame_id=f"x-{i}") for i in range(1, 6)]
+        frames = [
+            array_frame(
+                np.full((1, 16, 16), 60_000, np.uint16),
+                modality=Modality.XRAY,
+                source_id="lane-2",
+                sequence=i,
+                frame_id=f"x-{i}",
+            )
+            for i in range(1, 6)
+        ]
         assert [a.code for a in asyncio.run(send_all(stack.gateway_target, frames))] == [OK] * 5
 
         broker.stop()  # every published frame is gone with the broker's memory
@@ -113,12 +132,18 @@ def _children_of(pid: int) -> list[int]:
     return found
 
 
-def test_smartcustoms_up_stops_on_sigint_and_leaves_nothing_running(runtime_config: Config,
-                                                                     tmp_path: Path) -> None:
+def test_smartcustoms_up_stops_on_sigint_and_leaves_nothing_running(
+    runtime_config: Config, tmp_path: Path
+) -> None:
     config_path = tmp_path / "up.json"
     config_path.write_text(runtime_config.to_json())
-    up = ManagedProcess("up", [sys.executable, "-m", "smartcustoms.runtime.cli", "--config", str(config_path), "up"],
-                        log_path=tmp_path / "up.log", stop_timeout_s=60, stop_signal=signal.SIGINT)
+    up = ManagedProcess(
+        "up",
+        [sys.executable, "-m", "smartcustoms.runtime.cli", "--config", str(config_path), "up"],
+        log_path=tmp_path / "up.log",
+        stop_timeout_s=60,
+        stop_signal=signal.SIGINT,
+    )
     up.start()
     try:
         target = f"{runtime_config.gateway.host}:{runtime_config.gateway.port}"
