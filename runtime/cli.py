@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         sys.exit(COMMANDS[args.command](args))
+    except config_module.ConfigError as error:
+        print(f"smartcustoms: configuration error: {error}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

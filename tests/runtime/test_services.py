@@ -215,6 +215,6 @@ def test_ray_head_runs_a_task_from_another_process_and_stops_clean(fresh_ray_hea
     assert fresh_ray_head.pid is not None
     pids = process_tree(fresh_ray_head.pid)  # gcs_server, raylet, agents and the pooled workers
     assert len(pids) > 3
-    assert timed_stop(fresh_ray_head) < 10
+    assert timed_stop(fresh_ray_head) < 10, fresh_ray_head.log_tail()
     assert_all_gone(pids)
     assert (fresh_ray_head.run_dir / "ray").exists()  # logs reachable from the run dir
