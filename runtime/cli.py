@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -81,35 +82,38 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+# Modules that add subcommands of their own: each has ``add_parser(commands)``, which registers its
+# subparsers with ``set_defaults(handler=...)``; a handler takes the parsed arguments, returns the exit code.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="smartcustoms", description=__doc__)
     top.add_argument("--config", help="TOML (or JSON) configuration file; default: embedded everything")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start the runtime (embedded broker and Redis unless configured)")
+    up = commands.add_parser("up", help="start the runtime (embedded broker and Redis unless configured)")
+    up.set_defaults(handler=cmd_up)
     demo = commands.add_parser("demo", help="start the runtime and simulated devices, then report")
     demo.add_argument("--duration-s", type=float, default=20.0, help="how long the devices stream")
     demo.add_argument("--lanes", type=int, default=2, help="simulated baggage X-ray lanes")
-    commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")
-    commands.add_parser("gateway", help="run only the gRPC ingest gateway process")
-    commands.add_parser("worker", help="run only the stream worker process")
+    demo.set_defaults(handler=cmd_demo)
+    listing = commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")
+    listing.set_defaults(handler=cmd_plugins)
+    commands.add_parser("gateway", help="run only the gRPC ingest gateway process").set_defaults(
+        handler=cmd_gateway
+    )
+    commands.add_parser("worker", help="run only the stream worker process").set_defaults(handler=cmd_worker)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_parser(commands)
     for sub in commands.choices.values():
         sub.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return top
 
 
-COMMANDS = {
-    "up": cmd_up,
-    "demo": cmd_demo,
-    "plugins": cmd_plugins,
-    "gateway": cmd_gateway,
-    "worker": cmd_worker,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        sys.exit(COMMANDS[args.command](args))
+        sys.exit(args.handler(args))
     except config_module.ConfigError as error:
         print(f"smartcustoms: configuration error: {error}", file=sys.stderr)
         sys.exit(2)
