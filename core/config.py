@@ -66,6 +66,7 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 9464
+    review_port: int = 8080  # the officers' alert review page
     max_frame_bytes: int = 2 * 1024**3
     max_chunk_bytes: int = 8 * 1024 * 1024
     inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check

@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
@@ -25,7 +26,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _on_signals(lambda *_: stop.set())
     with Stack(_load(args)) as stack:
         print(
-            f"smartcustoms up: gRPC ingest at {stack.gateway_target}; metrics at "
+            f"smartcustoms up: gRPC ingest at {stack.gateway_target}; alert review at {stack.review_url}; "
+            f"metrics at "
             f"{', '.join(stack.metrics_urls)}; Ctrl-C stops",
             flush=True,
         )
@@ -56,6 +58,53 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             f"{info.spec.name:<16} {info.spec.version:<8} {'yes' if info.spec.name in enabled else 'no':<8} "
             f"{consumes:<28} {info.origin:<10} {hooks}"
         )
+    return 0
+
+
+def _review_stub(config: Config) -> tuple[Any, Any]:
+    import grpc
+
+    from smartcustoms.v1 import review_pb2_grpc
+
+    channel = grpc.insecure_channel(f"{config.gateway.host}:{config.gateway.port}")
+    return channel, review_pb2_grpc.ReviewServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from smartcustoms.v1 import results_pb2, review_pb2
+
+    channel, stub = _review_stub(_load(args))
+    with channel:
+        reply = stub.ListAlerts(review_pb2.ListAlertsRequest(limit=args.limit), timeout=10)
+    for item in reply.items:
+        decided = "open"
+        if item.verdict.HasField("adjudication"):
+            decision = item.verdict.adjudication
+            outcome = results_pb2.AdjudicationOutcome.Name(decision.outcome).removeprefix(
+                "ADJUDICATION_OUTCOME_"
+            )
+            decided = f"{outcome.lower()} by {decision.officer}"
+        print(f"{item.alert.frame_id:<36} {decided:<28} {item.alert.summary}")
+    return 0
+
+
+def cmd_adjudicate(args: argparse.Namespace) -> int:
+    import grpc
+
+    from smartcustoms.runtime.review import OUTCOMES
+    from smartcustoms.v1 import review_pb2
+
+    channel, stub = _review_stub(_load(args))
+    request = review_pb2.AdjudicateRequest(
+        frame_id=args.frame_id, outcome=OUTCOMES[args.outcome], officer=args.officer, note=args.note
+    )
+    with channel:
+        try:
+            stub.Adjudicate(request, timeout=10)
+        except grpc.RpcError as error:
+            print(f"smartcustoms: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+    print(f"{args.frame_id}: {args.outcome} by {args.officer}")
     return 0
 
 
@@ -99,6 +148,15 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
     listing = commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")
     listing.set_defaults(handler=cmd_plugins)
+    alerts = commands.add_parser("alerts", help="list recent alerts and officers' decisions on them")
+    alerts.add_argument("--limit", type=int, default=50)
+    alerts.set_defaults(handler=cmd_alerts)
+    decide = commands.add_parser("adjudicate", help="confirm or clear an alert as the officer who checked it")
+    decide.add_argument("frame_id")
+    decide.add_argument("outcome", choices=["confirmed", "cleared"])
+    decide.add_argument("--officer", required=True)
+    decide.add_argument("--note", default="")
+    decide.set_defaults(handler=cmd_adjudicate)
     commands.add_parser("gateway", help="run only the gRPC ingest gateway process").set_defaults(
         handler=cmd_gateway
     )

@@ -121,7 +121,10 @@ def demo(
 ) -> int:
     """Run the demo; return 0 when every accepted frame got a verdict or a fallback."""
     with Stack(config) as stack:
-        print(f"runtime up: gateway {stack.gateway_target}, metrics {', '.join(stack.metrics_urls)}")
+        print(
+            f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
+            f"metrics {', '.join(stack.metrics_urls)}"
+        )
         started = time.monotonic()
         stats = asyncio.run(
             run_devices(stack, duration_s, lanes, xray_interval_s, rfid_interval_s, image_shape)

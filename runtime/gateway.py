@@ -27,12 +27,14 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
 from smartcustoms.runtime.topics import frames_topic
-from smartcustoms.v1 import frame_pb2, ingest_pb2
+from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+REVIEW_SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
 PUBLISH_TIMEOUT_S = 10.0
 STORE_RETRY_S = 0.05
 
@@ -264,8 +266,14 @@ def build_server(core: GatewayCore, health_servicer: health.aio.HealthServicer) 
     )
     server.add_generic_rpc_handlers((handler,))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(ReviewDesk(core.ledger)), server)  # type: ignore[no-untyped-call]  # generated, untyped
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            SERVICE_NAME,
+            REVIEW_SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     return server

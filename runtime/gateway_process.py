@@ -7,6 +7,7 @@ import logging
 import signal
 
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from grpc_health.v1 import health, health_pb2
 from prometheus_client import CollectorRegistry, start_http_server
@@ -16,8 +17,9 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, Publisher, build_server
-from smartcustoms.runtime.ledger import ConservationCollector, Ledger
+from smartcustoms.runtime.ledger import AdjudicationCollector, ConservationCollector, Ledger
 from smartcustoms.runtime.reconciler import Reconciler
+from smartcustoms.runtime.review import ReviewDesk, web_app
 from smartcustoms.runtime.topics import all_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     registry = CollectorRegistry()
     sensor = Sensor(Metrics(registry))
     registry.register(ConservationCollector(config.redis.url, config.namespace))
+    registry.register(AdjudicationCollector(config.redis.url, config.namespace))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )
@@ -72,6 +75,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer)
     server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
     await server.start()
+    review_site = await _serve_review(config, ledger)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, producer, config.reconciler, sensor).run())
@@ -81,6 +85,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(config.gateway.stop_grace_s)
+        await review_site.cleanup()
         reconciler.cancel()
         await asyncio.gather(reconciler, return_exceptions=True)
         await producer.stop()
@@ -88,6 +93,14 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         store.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)
+
+
+async def _serve_review(config: Config, ledger: Ledger) -> web.AppRunner:
+    """The officers' alert review page, on ``gateway.review_port``."""
+    runner = web.AppRunner(web_app(ReviewDesk(ledger)), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()
+    return runner
 
 
 def main(config: Config) -> None:

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from redis.exceptions import WatchError
 
+from smartcustoms.core.metrics import CONSERVATION_STATES
+from smartcustoms.core.preview import Preview
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 _ACCEPT = """
@@ -194,6 +197,66 @@ class Ledger:
         raw = await self.client.lrange(self.key("alerts"), 0, limit - 1)
         return [results_pb2.Alert.FromString(_raw(item)) for item in raw]
 
+    async def store_preview(self, frame_id: str, preview: Preview) -> None:
+        key = self.key("preview", frame_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "content_type": preview.content_type,
+                    "data": preview.data,
+                    "scale": repr(preview.scale),
+                    "slice": str(preview.slice_index),
+                },
+            )
+            pipe.expire(key, self.verdict_ttl_s)
+            await pipe.execute()
+
+    async def preview(self, frame_id: str) -> Preview | None:
+        fields = await self.client.hgetall(self.key("preview", frame_id))
+        if not fields:
+            return None
+        return Preview(
+            _text(fields[b"content_type"]),
+            _raw(fields[b"data"]),
+            float(_text(fields[b"scale"])),
+            int(_text(fields[b"slice"])),
+        )
+
+    async def adjudicate(
+        self, frame_id: str, outcome: int, officer: str, note: str = ""
+    ) -> results_pb2.Verdict:
+        """Store an officer's decision with the verdict; LookupError if none, ValueError if it is clear.
+
+        Deciding again replaces the earlier decision, and the per-class tallies move with it.
+        """
+        key = self.key("verdict", frame_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if raw is None:
+                        raise LookupError(f"no verdict for frame {frame_id}")
+                    verdict = results_pb2.Verdict.FromString(_raw(raw))
+                    if verdict.decision == results_pb2.DECISION_CLEAR:
+                        raise ValueError(f"frame {frame_id} was cleared: there is no alert to adjudicate")
+                    previous = verdict.adjudication.outcome if verdict.HasField("adjudication") else 0
+                    verdict.adjudication.outcome = outcome  # type: ignore[assignment]  # an enum number
+                    verdict.adjudication.officer = officer
+                    verdict.adjudication.note = note
+                    verdict.adjudication.decided_time.GetCurrentTime()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                    pipe.set(key, verdict.SerializeToString(), keepttl=True)
+                    for label in adjudication_labels(verdict):
+                        if previous:
+                            pipe.hincrby(self.key("adjudicated"), f"{label}|{_outcome_name(previous)}", -1)
+                        pipe.hincrby(self.key("adjudicated"), f"{label}|{_outcome_name(outcome)}", 1)
+                    await pipe.execute()
+                    return verdict
+                except WatchError:
+                    continue
+
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())
 
@@ -204,6 +267,16 @@ class Ledger:
             pipe.hlen(self.key("inflight"))
             values: Sequence[object] = await pipe.execute()
         return values
+
+
+def adjudication_labels(verdict: results_pb2.Verdict) -> list[str]:
+    """The classes an adjudication counts against: each detected label, or the decision itself."""
+    labels = sorted({d.label for r in verdict.results for d in r.detections})
+    return labels or [results_pb2.Decision.Name(verdict.decision).removeprefix("DECISION_").lower()]
+
+
+def _outcome_name(outcome: int) -> str:
+    return results_pb2.AdjudicationOutcome.Name(outcome).removeprefix("ADJUDICATION_OUTCOME_").lower()
 
 
 def _raw(reply: object) -> bytes:
@@ -246,12 +319,8 @@ class ConservationCollector(Collector):
             "Ledger counts: accepted = verdict + fallback + in_flight.",
             labels=["state"],
         )
-        for state, value in (
-            ("accepted", counts.accepted),
-            ("verdict", counts.verdicts),
-            ("fallback", counts.fallbacks),
-            ("in_flight", counts.in_flight),
-        ):
+        values = (counts.accepted, counts.verdicts, counts.fallbacks, counts.in_flight)
+        for state, value in zip(CONSERVATION_STATES, values, strict=True):
             frames.add_metric([state], value)
         yield frames
         yield GaugeMetricFamily(
@@ -259,3 +328,24 @@ class ConservationCollector(Collector):
             "accepted - verdict - fallback - in_flight: non-zero means a frame was lost or counted twice.",
             value=counts.imbalance,
         )
+
+
+class AdjudicationCollector(Collector):
+    """Exports officers' decisions per class: confirmed alarms and cleared (false) alarms."""
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        import redis as sync_redis
+
+        self._client = sync_redis.Redis.from_url(redis_url, socket_timeout=2.0)
+        self._key = f"sc:{namespace}:adjudicated"
+
+    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
+        family = GaugeMetricFamily(
+            "smartcustoms_alerts_adjudicated",
+            "Alerts officers confirmed or cleared, by detected class.",
+            labels=["label", "outcome"],
+        )
+        for field, value in sorted(self._client.hgetall(self._key).items()):
+            label, _, outcome = _text(field).partition("|")
+            family.add_metric([label, outcome], int(value))
+        yield family

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 import pluggy
 from google.protobuf.message import DecodeError
 
-from smartcustoms.core import verdicts
+from smartcustoms.core import preview, verdicts
 from smartcustoms.core.blobstore import BlobStore
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.runtime.ledger import Ledger
-from smartcustoms.v1 import results_pb2
+from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,25 @@ class VerdictSink:
             if record is None:
                 self.sensor.duplicate_verdict()
                 continue
+            if alert is not None:
+                await self._keep_preview(record, verdict)
             if record.HasField("blob"):
                 self.store.release(record.blob)
                 self.sensor.blob_released()
             self._report(verdict, alert)
         self.sensor.sink_batch(time.monotonic() - started)
         return bad
+
+    async def _keep_preview(self, record: frame_pb2.Frame, verdict: results_pb2.Verdict) -> None:
+        """Officers review alerts after the payload is gone: keep a small preview of the frame."""
+        try:
+            payload = self.store.read(record.blob) if record.HasField("blob") else memoryview(record.payload)
+            shown = preview.render(record, payload, verdict)
+            if shown is not None:
+                await self.ledger.store_preview(record.frame_id, shown)
+        except Exception:  # a preview is a convenience: never let it cost the verdict
+            self.sensor.hook_failed("preview")
+            log.exception("no preview for frame %s", record.frame_id)
 
     def _report(self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None) -> None:
         modality = _label(verdict.modality)

@@ -56,6 +56,10 @@ class Stack:
         return f"{self.config.gateway.host}:{self.config.gateway.port}"
 
     @property
+    def review_url(self) -> str:
+        return f"http://{self.config.gateway.host}:{self.config.gateway.review_port}/"
+
+    @property
     def metrics_urls(self) -> list[str]:
         host = self.config.gateway.host
         return [
@@ -140,5 +144,6 @@ def with_free_ports(config: Config) -> Config:
     config.redis.embedded_port = free_port()
     config.gateway.port = free_port()
     config.gateway.metrics_port = free_port()
+    config.gateway.review_port = free_port()
     config.worker.metrics_port = free_port()
     return config

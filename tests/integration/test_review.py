@@ -1,0 +1,128 @@
+"""Officers review alerts: the gRPC ReviewService, the CLI and the web page in a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+
+from smartcustoms.core.config import Config
+from smartcustoms.core.frames import array_frame
+from smartcustoms.core.types import Modality
+from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.report import scrape, total
+from smartcustoms.runtime.stack import Stack
+from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium")
+
+
+def _frames() -> list[frame_pb2.Frame]:
+    image = np.full((2, 256, 512), 60_000, dtype=np.uint16)
+    image[:, 100:180, 200:300] = 50  # dense: an alarm with a box
+    xray_alarm = array_frame(image, modality=Modality.XRAY, source_id="lane-3", sequence=1, frame_id="bag-alarm",
+                             conveyance_id="bag-77")
+    xray_clear = array_frame(np.full((2, 64, 64), 60_000, np.uint16), modality=Modality.XRAY, source_id="lane-3",
+                             sequence=2, frame_id="bag-clear")
+    ct = array_frame(np.arange(8 * 16 * 16, dtype=np.int16).reshape(8, 16, 16), modality=Modality.CT,
+                     source_id="ct-1", sequence=1, frame_id="ct-alarm", metadata={"sleep_s": "0"})
+    reads = frame_pb2.RfidReadBatch(reads=[frame_pb2.RfidRead(epc_hex="E2801160600002054CC2C7A5")])
+    rfid = frame_pb2.Frame(frame_id="tag-alarm", source_id="vault-reader", modality=frame_pb2.MODALITY_RFID,
+                           sequence=1, encoding="protobuf", payload=reads.SerializeToString())
+    return [xray_alarm, xray_clear, ct, rfid]
+
+
+def _settle(config: Config, count: int) -> None:
+    async def wait() -> None:
+        client = aioredis.Redis.from_url(config.redis.url)
+        deadline = time.monotonic() + 60
+        try:
+            while (counts := await ledger_for(config, client).counts()).verdicts < count:
+                assert time.monotonic() < deadline, counts
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
+    asyncio.run(wait())
+
+
+@pytest.fixture
+def reviewed(runtime_config: Config, start_stack: Callable[..., Stack]) -> Stack:
+    runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
+    runtime_config.gateway.inline_max_bytes = 64 * 1024  # the X-ray alarm travels by claim check
+    stack = start_stack(runtime_config)
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, _frames()))] == [OK] * 4
+    _settle(runtime_config, 4)
+    return stack
+
+
+def test_review_service_lists_alerts_and_records_decisions(reviewed: Stack) -> None:
+    with grpc.insecure_channel(reviewed.gateway_target) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        items = stub.ListAlerts(review_pb2.ListAlertsRequest(), timeout=5).items
+        assert sorted(i.alert.frame_id for i in items) == ["bag-alarm", "ct-alarm", "tag-alarm"]
+        decided = stub.Adjudicate(review_pb2.AdjudicateRequest(
+            frame_id="bag-alarm", outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED, officer="PO 4411"), timeout=5)
+        assert (decided.adjudication.officer, decided.decision) == ("PO 4411", results_pb2.DECISION_ALARM)
+        for request, code in (
+            (review_pb2.AdjudicateRequest(frame_id="bag-clear", outcome=1, officer="x"), "FAILED_PRECONDITION"),
+            (review_pb2.AdjudicateRequest(frame_id="no-such-frame", outcome=1, officer="x"), "NOT_FOUND"),
+            (review_pb2.AdjudicateRequest(frame_id="ct-alarm", outcome=1, officer=" "), "INVALID_ARGUMENT"),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Adjudicate(request, timeout=5)
+            assert refused.value.code().name == code
+        stub.Adjudicate(review_pb2.AdjudicateRequest(frame_id="bag-alarm", outcome=2, officer="SPO 12"), timeout=5)
+    metrics = scrape(reviewed.metrics_urls[0])
+    assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="confirmed") == 0
+    assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="cleared") == 1
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup installs it)")
+def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(reviewed.review_url)
+            page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
+            assert page.locator("article.alert").count() == 3
+            xray = page.locator("#alert-bag-alarm")
+            xray.locator("svg rect[data-label=dense_object]").wait_for(timeout=10_000)
+            assert xray.locator("img").evaluate("img => img.naturalWidth") == 512
+            assert page.locator("#alert-ct-alarm").get_by_text("CT slice 0").count() == 1
+            assert "E2801160600002054CC2C7A5" in page.locator("#alert-tag-alarm").inner_text()
+            page.fill("#officer", "Inspector Chan")
+            page.dispatch_event("#officer", "change")
+            page.locator("#alert-ct-alarm button[data-outcome=cleared]").click()
+            page.locator("#alert-ct-alarm .decided").wait_for(timeout=10_000)
+            assert page.locator("#alert-ct-alarm .decided").inner_text() == "cleared by Inspector Chan"
+            page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+        finally:
+            browser.close()
+
+    async def stored() -> results_pb2.Verdict | None:
+        client = aioredis.Redis.from_url(reviewed.config.redis.url)
+        try:
+            return await ledger_for(reviewed.config, client).verdict("ct-alarm")
+        finally:
+            await client.aclose()
+
+    verdict = asyncio.run(stored())
+    assert verdict is not None
+    assert (verdict.adjudication.outcome, verdict.adjudication.officer) == (
+        results_pb2.ADJUDICATION_OUTCOME_CLEARED, "Inspector Chan")
