@@ -20,8 +20,8 @@ test-unit: .venv/.installed  ## only the tests that start no service
 	.venv/bin/pytest -p no:cacheprovider -m "not integration"
 
 check: .venv/.installed  ## lint, format and type checks before a commit
-	.venv/bin/ruff check core plugins runtime hardware tests benchmarks
-	.venv/bin/ruff format --check core plugins runtime hardware tests benchmarks
+	.venv/bin/ruff check core plugins runtime hardware dashboards tests benchmarks
+	.venv/bin/ruff format --check core plugins runtime hardware dashboards tests benchmarks
 	scripts/typecheck
 
 bench: .venv/.installed  ## benchmark suite; JSON saved under bench-results/

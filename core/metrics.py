@@ -43,9 +43,13 @@ REJECT_REASONS = (
     "id_in_use",
     "unavailable",
     "stream_closed",
+    "other",
 )
 PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died")
-FALLBACK_REASONS = ("plugin_failed", "no_plugin", "payload_missing", "redelivery_exhausted")
+FALLBACK_REASONS = ("plugin_failed", "no_plugin", "payload_missing", "redelivery_exhausted", "other")
+DEAD_LETTER_REASONS = ("bad_frame", "bad_verdict")
+RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview")
+DECISIONS = ("clear", "alarm", "manual_inspection")
 CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from smartcustoms.core.metrics import FALLBACK_REASONS, PLUGIN_ERROR_REASONS, REJECT_REASONS, Metrics
+from smartcustoms.core.metrics import (
+    DEAD_LETTER_REASONS,
+    DECISIONS,
+    FALLBACK_REASONS,
+    PLUGIN_ERROR_REASONS,
+    REJECT_REASONS,
+    RESULT_HOOKS,
+    Metrics,
+)
 from smartcustoms.core.types import Decision, Modality
 
 
@@ -11,11 +19,27 @@ class Sensor:
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
-        for reason in REJECT_REASONS:  # every bounded label exists from the start, at zero
+        # Every bounded label combination exists from the start, at zero, so rate() sees first events.
+        for reason in REJECT_REASONS:
             metrics.ingest_rejected.labels(reason)
-        for modality in Modality:
+        for reason in DEAD_LETTER_REASONS:
+            metrics.stream_dead_letters.labels(reason)
+        for hook in RESULT_HOOKS:
+            metrics.sink_hook_errors.labels(hook)
+        for modality in (m.value for m in Modality):
+            for metric in (
+                metrics.ingest_received,
+                metrics.stream_frames,
+                metrics.stream_verdicts,
+                metrics.reconciler_republished,
+            ):
+                metric.labels(modality)
             for reason in FALLBACK_REASONS:
-                metrics.fallbacks.labels(modality.value, reason)
+                metrics.fallbacks.labels(modality, reason)
+            for decision in DECISIONS:
+                metrics.sink_verdicts.labels(modality, decision)
+            for decision in DECISIONS[1:]:
+                metrics.alerts.labels(modality, decision)
 
     # ingest -----------------------------------------------------------------------------------------
     def frame_received(self, modality: str) -> None:
@@ -69,6 +93,8 @@ class Sensor:
     def pool_sized(self, plugin: str, actors: int) -> None:
         for reason in PLUGIN_ERROR_REASONS:
             self.m.plugin_errors.labels(plugin, reason)
+        for decision in DECISIONS:
+            self.m.plugin_frames.labels(plugin, decision)
         self.m.dispatch_actors.labels(plugin).set(actors)
         self.m.dispatch_actors_busy.labels(plugin).set(0)
         self.m.dispatch_queue_depth.labels(plugin).set(0)

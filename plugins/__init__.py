@@ -5,6 +5,7 @@ from __future__ import annotations
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.dense_region",
     "smartcustoms.plugins.rfid_epc_check",
+    "smartcustoms.plugins.onnx_detector",
     "smartcustoms.plugins.noop",
     "smartcustoms.plugins.alert_log",
 )

@@ -20,7 +20,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from smartcustoms.core import verdicts
-from smartcustoms.core.config import PluginConfig
+from smartcustoms.core.config import ConfigError, PluginConfig
 from smartcustoms.core.manager import PluginInfo
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
@@ -33,6 +33,20 @@ RemoteHost = ray.remote(PluginHost)
 RETRY_ALONE = frozenset({"error", "bad_result", "payload_missing", "actor_died"})
 
 
+def routed_modalities(info: PluginInfo, config: PluginConfig) -> frozenset[Modality]:
+    """What the plugin can consume, narrowed to ``consumes`` from its configuration if given."""
+    if not config.consumes:
+        return info.spec.consumes
+    try:
+        wanted = frozenset(Modality(name) for name in config.consumes)
+    except ValueError as error:
+        raise ConfigError(f"plugins.{info.spec.name}.consumes: {error}") from None
+    if not wanted <= info.spec.consumes:
+        extra = ", ".join(sorted(m.value for m in wanted - info.spec.consumes))
+        raise ConfigError(f"plugins.{info.spec.name}.consumes: the plugin cannot consume {extra}")
+    return wanted
+
+
 class ActorPool:
     """The actors of one plugin, handed out one batch at a time."""
 
@@ -43,6 +57,7 @@ class ActorPool:
         self.config = config
         self.store = dict(store)
         self.sensor = sensor
+        self.modalities = routed_modalities(info, config)
         self.idle: asyncio.Queue[Any] = asyncio.Queue()
         for _ in range(max(1, config.pool_size)):
             self.idle.put_nowait(self._spawn())
@@ -128,7 +143,7 @@ class Dispatcher:
         self.pools = list(pools)
         self.routes: dict[Modality, list[ActorPool]] = defaultdict(list)
         for pool in pools:
-            for modality in pool.info.spec.consumes:
+            for modality in pool.modalities:
                 self.routes[modality].append(pool)
 
     async def decide(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
@@ -137,7 +152,7 @@ class Dispatcher:
         results: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
         jobs = []
         for pool in self.pools:
-            mine = [f for f in unique if Modality.from_proto(f.modality) in pool.info.spec.consumes]
+            mine = [f for f in unique if Modality.from_proto(f.modality) in pool.modalities]
             step = max(1, pool.config.batch_max_frames)
             jobs += [self._run(pool, mine[i : i + step], results) for i in range(0, len(mine), step)]
         await asyncio.gather(*jobs)

@@ -25,6 +25,7 @@ from smartcustoms.runtime.topics import verdicts_topic
 log = logging.getLogger(__name__)
 
 BATCH = 500
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class Reconciler:
@@ -58,6 +59,16 @@ class Reconciler:
         lease_ms = int(max(self.config.interval_s, 1.0) * 2000)
         if not await self.ledger.client.set(lock, self.owner, nx=True, px=lease_ms):
             return 0
+        try:
+            return await self._round()
+        finally:
+            await self._release(lock)
+
+    async def _release(self, lock: str) -> None:
+        """Give the lock back, unless its lease ran out and another reconciler holds it now."""
+        await self.ledger.client.eval(_RELEASE, 1, lock, self.owner)
+
+    async def _round(self) -> int:
         now = time.time()
         handled = 0
         for frame_id in await self.ledger.due(now, BATCH):

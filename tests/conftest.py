@@ -7,6 +7,7 @@ those shared services, and its own gateway and worker processes.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from smartcustoms.runtime.stack import Stack, with_free_ports
 
 TESTS_DIR = Path(__file__).parent
 FIXTURE_PLUGINS = TESTS_DIR / "fixture_plugins"
+sys.path.insert(0, str(FIXTURE_PLUGINS))  # test plugins and models, importable by tests and by Ray workers
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,41 @@ def test_frames_of_a_modality_no_plugin_consumes_get_a_fallback(
     assert counts.fallbacks == 1
     verdict = asyncio.run(_verdicts(runtime_config, ["rec-1"]))["rec-1"]
     assert verdict.fallback_reason.startswith("no_plugin")
+
+
+def test_an_onnx_model_drops_in_by_configuration(
+    runtime_config: Config, start_stack: Callable[[Config], Stack], tmp_path: Path
+) -> None:
+    from onnx_models import mean_brightness_model
+
+    model = mean_brightness_model(tmp_path / "brightness.onnx")
+    runtime_config.plugins = {
+        "dense_region": PluginConfig(enabled=False),
+        "onnx_detector": PluginConfig(
+            enabled=True,
+            consumes=["xray"],
+            settings={"model_path": str(model), "class_names": ["bright_object"], "input_scale": 1 / 65535},
+        ),
+    }
+    stack = start_stack(runtime_config)
+    bright = array_frame(
+        np.full((1, 32, 32), 60_000, np.uint16),
+        modality=Modality.XRAY,
+        source_id="lane-8",
+        sequence=1,
+        frame_id="bright",
+    )
+    dark = array_frame(
+        np.full((1, 32, 32), 100, np.uint16),
+        modality=Modality.XRAY,
+        source_id="lane-8",
+        sequence=2,
+        frame_id="dark",
+    )
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [bright, dark]))] == [OK, OK]
+    asyncio.run(_wait_settled(runtime_config, 2))
+    found = asyncio.run(_verdicts(runtime_config, ["bright", "dark"]))
+    assert found["bright"].decision == results_pb2.DECISION_ALARM, found["bright"]
+    (result,) = found["bright"].results
+    assert (result.plugin, result.detections[0].label) == ("onnx_detector", "bright_object")
+    assert found["dark"].decision == results_pb2.DECISION_CLEAR

@@ -1,0 +1,323 @@
+"""Every panel and every rule against a real Prometheus scraping a real running stack.
+
+Debian's prometheus scrapes the gateway and the worker every second with the generated scrape
+configuration and rules; traffic goes through the vendor gRPC path with frames that exercise every
+checkpoint, including the failure paths (a refused frame, a resent frame, a plugin that raises, a
+slow plugin the reconciler redelivers around, a result hook that raises, a message no worker can
+parse). Then every query a dashboard or rule holds must return data through Prometheus' HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+
+from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.frames import array_frame
+from smartcustoms.core.types import Modality
+from smartcustoms.dashboards import _yaml
+from smartcustoms.dashboards.bundle import DASHBOARDS, RULES_FILE, write_bundle
+from smartcustoms.dashboards.model import expand
+from smartcustoms.dashboards.overview import OVERVIEW
+from smartcustoms.dashboards.provisioning import GATEWAY_JOB, WORKER_JOB, ScrapeTargets, prometheus_document
+from smartcustoms.dashboards.rules import alert_rules
+from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
+from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.topics import frames_topic
+from smartcustoms.v1 import frame_pb2
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).parent
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+CONTROL_POINT = "test-cp"
+# Grafana's variables as "All" and a rate window that covers the whole run
+VARIABLES = {"__rate_interval": "1m", "control_point": ".*", "modality": ".*", "source": ".*", "plugin": ".*"}
+DATA_DEADLINE_S = 30.0
+
+
+class Prometheus:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params or {})}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                reply: dict[str, Any] = json.load(response)
+        except urllib.error.HTTPError as error:  # a bad query: 400 with the error as JSON
+            reply = json.load(error)
+        return reply
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """The instant vector ``expr`` yields now; AssertionError if Prometheus refuses it."""
+        reply = self.get("/api/v1/query", {"query": expr})
+        assert reply["status"] == "success", f"{expr}: {reply.get('error')}"
+        result: list[dict[str, Any]] = reply["data"]["result"]
+        return result
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+
+def lacking_data(prometheus: Prometheus, queries: list[tuple[str, str]]) -> list[str]:
+    """The queries that return nothing, or nothing but NaN (a quantile of no observations)."""
+    lacking = []
+    for where, expr in queries:
+        values = [float(sample["value"][1]) for sample in prometheus.query(expr)]
+        if not any(math.isfinite(v) for v in values):
+            lacking.append(f"{where}: {expr} -> {values or 'no series'}")
+    return lacking
+
+
+def all_queries() -> list[tuple[str, str]]:
+    """Every panel query (variables expanded) and every rule condition's signal, with where it is."""
+    found = [
+        (f"{d.uid} / {title}", expand(q.expr, VARIABLES)) for d in DASHBOARDS for title, q in d.queries()
+    ]
+    found += [(f"rule {r.name}", c.signal) for r in alert_rules() for c in r.conditions]
+    return found
+
+
+def xray(sequence: int, dense: bool) -> frame_pb2.Frame:
+    image = np.full((2, 128, 128), 60_000, dtype=np.uint16)
+    if dense:
+        image[:, 10:60, 20:80] = 100
+    return array_frame(
+        image, modality=Modality.XRAY, source_id="lane-1-xray", sequence=sequence, frame_id=f"xray-{sequence}"
+    )
+
+
+def rfid(sequence: int, epc: str) -> frame_pb2.Frame:
+    batch = frame_pb2.RfidReadBatch(
+        reader_id="reader-1", reads=[frame_pb2.RfidRead(epc_hex=epc, antenna_id=1)]
+    )
+    payload = batch.SerializeToString()
+    return frame_pb2.Frame(
+        frame_id=f"rfid-{sequence}",
+        source_id="reader-1",
+        modality=frame_pb2.MODALITY_RFID,
+        sequence=sequence,
+        encoding="protobuf",
+        payload=payload,
+        payload_bytes=len(payload),
+    )
+
+
+def camera(sequence: int, explode: bool) -> frame_pb2.Frame:
+    return frame_pb2.Frame(
+        frame_id=f"cam-{sequence}",
+        source_id="cam-1",
+        modality=frame_pb2.MODALITY_CAMERA,
+        sequence=sequence,
+        encoding="jpeg",
+        payload=b"\xff\xd8 not really a jpeg",
+        metadata={"explode": "1" if explode else "0"},
+    )
+
+
+def traffic() -> list[frame_pb2.Frame]:
+    frames = [xray(i, dense=i % 2 == 0) for i in range(1, 7)]
+    slow_ct = array_frame(
+        np.zeros((4, 4, 4), np.int16),
+        modality=Modality.CT,
+        source_id="ct-1",
+        sequence=1,
+        frame_id="ct-1",
+        metadata={"sleep_s": "4"},  # longer than redeliver_after_s: the reconciler republishes it
+    )
+    refused = frame_pb2.Frame(frame_id="bad-1", source_id="lane-9", sequence=1, payload=b"x")  # no modality
+    return [
+        *frames,
+        rfid(100, "3074257BF7194E4000001A85"),
+        rfid(101, "DEADBEEF" * 3),
+        camera(1, explode=False),
+        camera(2, explode=True),
+        slow_ct,
+        refused,
+    ]
+
+
+def second_wave() -> list[frame_pb2.Frame]:
+    """More frames once Prometheus has seen the first: a series is born with its first value, so
+    rate() sees only what comes after it (core/metrics.py creates these series lazily)."""
+    return [xray(11, dense=False), xray(12, dense=True), rfid(102, "DEADBEEF" * 3), camera(3, explode=False)]
+
+
+def resent_xray() -> frame_pb2.Frame:
+    """X-ray frame 1 sent again under another frame id, as after a lost ack: a duplicate."""
+    frame = xray(1, dense=False)
+    frame.frame_id = "xray-1-resent"
+    return frame
+
+
+async def publish_garbage(config: Config) -> None:
+    """A message no worker can parse: it goes to the dead-letter topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=config.broker.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(frames_topic(config.namespace, Modality.XRAY), b"\xff\xff not a frame")
+    finally:
+        await producer.stop()
+
+
+async def in_flight(config: Config) -> int:
+    client = aioredis.Redis.from_url(config.redis.url)
+    try:
+        return (await ledger_for(config, client).counts()).in_flight
+    finally:
+        await client.aclose()
+
+
+def settled(config: Config) -> bool:
+    return asyncio.run(in_flight(config)) == 0
+
+
+def configure(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    config.control_point = CONTROL_POINT
+    config.gateway.inline_max_bytes = 32 * 1024  # the X-ray images go by claim check
+    config.extra_plugins = [
+        "sc_fixture_plugins:exploding",
+        "sc_fixture_plugins:sleepy",
+        "sc_dashboard_fixtures:hook_breaker",
+    ]
+    config.plugins = {"sleepy": PluginConfig(timeout_s=20.0, batch_max_frames=1)}
+    config.reconciler.redeliver_after_s = 0.5
+    config.reconciler.interval_s = 0.5
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+
+
+def start_prometheus(tmp_path: Path, config: Config) -> tuple[ManagedProcess, Prometheus]:
+    bundle = tmp_path / "bundle"
+    write_bundle(bundle, scrape_interval_s=1.0)
+    host = config.gateway.host
+    targets = ScrapeTargets(
+        gateways=[f"{host}:{config.gateway.metrics_port}"],
+        workers=[f"{host}:{config.worker.metrics_port}"],
+        control_point=CONTROL_POINT,
+    )
+    config_path = tmp_path / "prometheus.yml"
+    rules = str(bundle / "prometheus" / RULES_FILE)
+    config_path.write_text(_yaml.dump(prometheus_document(targets, [rules], scrape_interval_s=1.0)))
+    port = free_port()
+    process = ManagedProcess(
+        "prometheus",
+        [
+            PROMETHEUS,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log_path=tmp_path / "prometheus.log",
+        stop_timeout_s=10.0,
+    )
+    process.start()
+    return process, Prometheus(port)
+
+
+def both_targets_scraped(prometheus: Prometheus) -> bool:
+    """Both processes scraped at least once with the stack up: the baseline every rate needs."""
+    jobs = {s["metric"]["job"] for s in prometheus.query("smartcustoms_ingest_streams_active")}
+    up = {s["metric"]["job"] for s in prometheus.query("up == 1")}
+    return {GATEWAY_JOB, WORKER_JOB} <= jobs & up
+
+
+def scraped_since(prometheus: Prometheus, since_s: float) -> bool:
+    """Both processes were scraped after ``since_s`` (epoch seconds)."""
+    latest = prometheus.query(f'timestamp(up{{job=~"{GATEWAY_JOB}|{WORKER_JOB}"}})')
+    return len(latest) == 2 and all(float(s["value"][1]) > since_s for s in latest)
+
+
+def empty_variables(prometheus: Prometheus) -> list[str]:
+    """Template variables whose label_values() would list nothing in Grafana."""
+    variables = {v for d in DASHBOARDS for v in d.variables}
+    return [
+        v.definition
+        for v in variables
+        if not prometheus.get(f"/api/v1/label/{v.name}/values", {"match[]": v.metric})["data"]
+    ]
+
+
+def promtool_check_metrics(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    result = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False
+    )
+    return "" if result.returncode == 0 else f"{url}: {result.stdout}{result.stderr}"
+
+
+def rules_not_ok(prometheus: Prometheus) -> list[str]:
+    groups = prometheus.get("/api/v1/rules")["data"]["groups"]
+    evaluated = {rule["name"]: rule for group in groups for rule in group["rules"]}
+    problems = [f"{r.name}: not loaded" for r in alert_rules() if r.name not in evaluated]
+    problems += [
+        f"{n}: {r['health']} {r.get('lastError', '')}" for n, r in evaluated.items() if r["health"] != "ok"
+    ]
+    return problems
+
+
+def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
+    runtime_config: Config,
+    start_stack: Callable[[Config], Stack],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(runtime_config, monkeypatch)
+    prometheus_process, prometheus = start_prometheus(tmp_path, runtime_config)
+    with prometheus_process:
+        stack = start_stack(runtime_config)
+        prometheus_process.wait_ready(prometheus.ready, 30.0)
+        prometheus_process.wait_ready(lambda: both_targets_scraped(prometheus), 30.0)
+
+        acks = asyncio.run(send_all(stack.gateway_target, traffic()))
+        assert [a.code == OK for a in acks] == [True] * (len(acks) - 1) + [False]  # the last is refused
+        (again,) = asyncio.run(send_all(stack.gateway_target, [resent_xray()]))
+        assert (again.code, again.duplicate) == (OK, True)
+        asyncio.run(publish_garbage(runtime_config))
+        wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
+        settled_at = time.time()
+        wait_for(lambda: scraped_since(prometheus, settled_at), 10.0, 0.2, "a scrape after the first wave")
+        acks = asyncio.run(send_all(stack.gateway_target, second_wave()))
+        assert all(a.code == OK for a in acks)
+        wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
+
+        queries = all_queries()
+        deadline = time.monotonic() + DATA_DEADLINE_S
+        while (lacking := lacking_data(prometheus, queries)) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        assert lacking == [], "queries without data:\n" + "\n".join(lacking)
+
+        for rule in alert_rules():
+            prometheus.query(rule.expr)  # the whole expression evaluates (and is empty while healthy)
+        deadline = time.monotonic() + 10.0
+        while (not_ok := rules_not_ok(prometheus)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not_ok == []
+        assert empty_variables(prometheus) == []
+        by_control_point = prometheus.query(expand(OVERVIEW.panels[0].queries[0].expr, VARIABLES))
+        assert {s["metric"].get("control_point") for s in by_control_point} == {CONTROL_POINT}
+        assert [p for p in map(promtool_check_metrics, stack.metrics_urls) if p] == []
