@@ -145,7 +145,7 @@ def to_chw(frame: FrameView) -> np.ndarray:
     else:
         array = frame.array()
     if frame.modality is Modality.CT:
-        return array.max(axis=0)[np.newaxis]  # maximum-intensity projection
+        return np.asarray(array.max(axis=0))[np.newaxis]  # maximum-intensity projection
     if frame.modality is Modality.CAMERA:
         return array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, 2, 0)
     return array[np.newaxis] if array.ndim == 2 else array

@@ -11,21 +11,39 @@ declarations follow each commodity's typical unit value and unit weight with rea
 * transshipment: goods routed through a transit hub whose country is declared as their origin.
 
 Illicit declarations lean on a small pool of shell importers, but honest ones sometimes use them and
-also travel via hubs, so no single field gives the answer away. ``illicit`` ("0"/"1") and
-``illicit_pattern`` are ground truth for evaluation, not for detectors.
+also travel via hubs, so no single field gives the answer away. ``illicit`` ("0"/"1"),
+``illicit_pattern`` and ``duty_at_stake_hkd`` (Hong Kong duty the declaration evades: cigarettes and
+spirits only, 0 when honest) are ground truth for evaluation, not for detectors.
+
+Cross-boundary private-car crossings (``CrossingSimulator``, records of kind "vehicle_crossing") are
+drawn from a fleet of cars with two plates (Hong Kong and Guangdong), each with its own habits: how often
+it crosses, how many drivers use it, how long it stays across the boundary. A small part of the fleet
+smuggles; their cars cross more, return the same day more, share drivers and have been caught before,
+but honest cars do all of these too. A fraction ``illicit_rate`` of crossings carries cigarettes, liquor
+above the allowance, fuel in a modified tank, or controlled goods (no duty), with the duty at stake.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from smartcustoms.v1 import frame_pb2
+
+from .duty import (
+    STICKS_PER_CARTON,
+    TRAVELLER_LIQUOR_ALLOWANCE_LITRES,
+    UNLEADED_PETROL_DUTY_HKD_PER_LITRE,
+    cigarette_duty_hkd,
+    liquor_duty_hkd,
+)
 
 RECORD_KIND = "cargo_declaration"
 ILLICIT_PATTERNS = ("undervaluation", "misdeclaration", "transshipment")
@@ -167,7 +185,7 @@ class CargoDeclarationSimulator:
         quantity = int(np.exp(rng.uniform(np.log(low), np.log(high))))
         value = quantity * goods.unit_value_hkd * rng.lognormal(0.0, 0.25)
         weight = quantity * goods.unit_weight_kg * rng.lognormal(0.0, 0.1) + rng.uniform(5, 50)
-        declared = goods
+        declared, true_quantity, true_value = goods, quantity, value
         if pattern == "undervaluation":
             value *= rng.uniform(0.05, 0.3)
         elif pattern == "misdeclaration":
@@ -182,6 +200,7 @@ class CargoDeclarationSimulator:
         if pattern == "transshipment":  # the hub's country declared as origin
             origin = hub[:2]
         importers = self.shell_importers if rng.random() < (0.7 if pattern else 0.01) else self.importers
+        at_stake = _duty_at_stake(goods, true_quantity, true_value, declared, quantity, value)
         return frame_pb2.Record(
             record_id=record_id,
             kind=RECORD_KIND,
@@ -198,8 +217,31 @@ class CargoDeclarationSimulator:
                 "route": route,
                 "illicit": "1" if pattern else "0",
                 "illicit_pattern": pattern,
+                "duty_at_stake_hkd": f"{at_stake:.2f}",
             },
         )
+
+
+def _cargo_duty_hkd(goods: Commodity, quantity: int, value_hkd: float) -> float:
+    """Hong Kong duty on a consignment: cigarettes per stick, spirits per bottle; nothing else is dutiable."""
+    if goods.hs_code == "24022000":
+        return cigarette_duty_hkd(quantity * STICKS_PER_CARTON)
+    if goods.hs_code == "22083000":  # whisky, 40%, 70 cl bottles
+        return quantity * liquor_duty_hkd(40.0, 700, value_hkd / max(quantity, 1))
+    return 0.0
+
+
+def _duty_at_stake(
+    goods: Commodity,
+    quantity: int,
+    value: float,
+    declared: Commodity,
+    declared_quantity: int,
+    declared_value: float,
+) -> float:
+    """Duty the declaration evades: duty on what is shipped less duty on what is declared (0 when honest)."""
+    owed = _cargo_duty_hkd(goods, quantity, value)
+    return max(0.0, owed - _cargo_duty_hkd(declared, declared_quantity, declared_value))
 
 
 def _goods(rng: np.random.Generator, pattern: str) -> Commodity:
@@ -230,7 +272,7 @@ def _company_names(rng: np.random.Generator, count: int, suffixes: tuple[str, ..
 
 
 def to_frame(batch: frame_pb2.RecordBatch, source_id: str, sequence: int) -> frame_pb2.Frame:
-    """A MODALITY_RECORD frame whose payload is the serialized RecordBatch."""
+    """A MODALITY_RECORD frame whose payload is the serialized RecordBatch (kind from its first record)."""
     payload = batch.SerializeToString()
     capture_time = Timestamp()
     capture_time.GetCurrentTime()
@@ -242,7 +284,158 @@ def to_frame(batch: frame_pb2.RecordBatch, source_id: str, sequence: int) -> fra
         sequence=sequence,
         dtype=frame_pb2.DTYPE_UNSPECIFIED,
         encoding="protobuf",
-        metadata={"record_kind": RECORD_KIND, "record_count": str(len(batch.records))},
+        metadata={
+            "record_kind": batch.records[0].kind if batch.records else RECORD_KIND,
+            "record_count": str(len(batch.records)),
+        },
         payload=payload,
         payload_bytes=len(payload),
     )
+
+
+# --------------------------------------------------------------------------- cross-boundary private cars
+
+CROSSING_KIND = "vehicle_crossing"
+CROSSING_PATTERNS = ("cigarettes", "liquor", "hydrocarbon_oil", "controlled_goods")
+CONTROL_POINTS = ("lok-ma-chau", "man-kam-to", "sha-tau-kok", "shenzhen-bay", "heung-yuen-wai", "hzmb")
+# (make and model, the ``vehicle`` portal simulator model that looks like it)
+CAR_MODELS = (
+    ("Toyota Alphard", "mpv-1"),
+    ("Toyota Vellfire", "mpv-1"),
+    ("Mercedes-Benz V-Class", "mpv-1"),
+    ("Honda Odyssey", "mpv-1"),
+    ("Toyota Camry", "sedan-1"),
+    ("Mercedes-Benz E-Class", "sedan-1"),
+    ("BMW 5 Series", "sedan-1"),
+    ("Tesla Model Y", "suv-1"),
+    ("Lexus RX", "suv-1"),
+    ("Toyota Hiace", "van-1"),
+)
+SMUGGLING_FLEET_SHARE = 0.03
+CROSSING_EPOCH_S = 1_735_689_600  # 2025-01-01T00:00:00Z
+CROSSING_INTERVAL_S = 12.0  # mean time between crossings in the stream
+_PLATE_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # no I, O or Q on Hong Kong plates
+
+
+@dataclass(frozen=True, slots=True)
+class _Car:
+    plate_hk: str
+    plate_mainland: str
+    model: tuple[str, str]
+    owner_type: str
+    registered_days: int
+    crossings_per_30d: float
+    drivers: int
+    hours_across: float
+    smuggler: bool
+    driver_hashes: tuple[str, ...]
+
+
+class CrossingSimulator:
+    """Deterministic batches of private-car crossings: the same (seed, index) gives the same batch."""
+
+    def __init__(self, seed: int, illicit_rate: float = 0.03, fleet_size: int = 2000) -> None:
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        if not 0.0 <= illicit_rate <= 1.0:
+            raise ValueError("illicit_rate must be within [0, 1]")
+        if fleet_size < 40:
+            raise ValueError("fleet_size must be at least 40")
+        self.seed, self.illicit_rate = seed, illicit_rate
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+        smugglers = max(1, round(SMUGGLING_FLEET_SHARE * fleet_size))
+        self.fleet = [_car(rng, seed, number, number < smugglers) for number in range(fleet_size)]
+        self._smugglers, self._honest = self.fleet[:smugglers], self.fleet[smugglers:]
+        activity = np.cumsum([car.crossings_per_30d for car in self._honest])
+        self._honest_cumulative = activity / activity[-1]  # busy cars cross more often
+
+    def batch(self, index: int, size: int = 100) -> frame_pb2.RecordBatch:
+        """Batch number ``index`` of ``size`` crossings, in time order."""
+        if index < 0 or size < 0:
+            raise ValueError("index and size must be non-negative")
+        rng = np.random.default_rng([self.seed, index, 2])
+        start_s = CROSSING_EPOCH_S + index * size * CROSSING_INTERVAL_S
+        times = start_s + np.sort(rng.uniform(0, size * CROSSING_INTERVAL_S, size))
+        records = [self._crossing(rng, f"vc-{self.seed}-{index}-{i}", float(t)) for i, t in enumerate(times)]
+        return frame_pb2.RecordBatch(records=records)
+
+    def _crossing(self, rng: np.random.Generator, record_id: str, time_s: float) -> frame_pb2.Record:
+        pattern = _pick(rng, CROSSING_PATTERNS) if rng.random() < self.illicit_rate else ""
+        from_smugglers = rng.random() < (0.75 if pattern else 0.02)
+        if from_smugglers:
+            car = _pick(rng, self._smugglers)
+        else:
+            drawn = int(np.searchsorted(self._honest_cumulative, rng.random(), side="right"))
+            car = self._honest[min(drawn, len(self._honest) - 1)]
+        rate = car.crossings_per_30d
+        direction = (
+            "inbound"
+            if pattern in ("cigarettes", "liquor", "hydrocarbon_oil")
+            else _pick(rng, ("inbound", "outbound"))
+        )
+        same_day = rng.binomial(int(rng.poisson(rate)), 0.7 if car.smuggler else 0.15)
+        fields = {
+            "plate_hk": car.plate_hk,
+            "plate_mainland": car.plate_mainland,
+            "vehicle_model": car.model[0],
+            "portal_model": car.model[1],
+            "owner_type": car.owner_type,
+            "driver_id_hash": _pick(rng, car.driver_hashes),
+            "crossing_point": _pick(rng, CONTROL_POINTS),
+            "direction": direction,
+            "timestamp": _hk_time(time_s),
+            "occupants": str(1 + int(rng.poisson(0.4 if car.smuggler else 1.2))),
+            "crossings_30d": str(int(rng.poisson(rate))),
+            "crossings_365d": str(int(rng.poisson(rate * 12.2))),
+            "distinct_drivers_90d": str(car.drivers),
+            "same_day_returns_30d": str(int(same_day)),
+            "mean_hours_across_30d": f"{car.hours_across * rng.lognormal(0.0, 0.2):.1f}",
+            "vehicle_registered_days": str(car.registered_days),
+            "prior_inspections_365d": str(int(rng.poisson(3.0 if car.smuggler else 0.6))),
+            "prior_seizures_365d": str(int(rng.poisson(0.5 if car.smuggler else 0.01))),
+            "illicit": "1" if pattern else "0",
+            "illicit_pattern": pattern,
+            "duty_at_stake_hkd": f"{_crossing_duty(rng, pattern):.2f}",
+        }
+        return frame_pb2.Record(record_id=record_id, kind=CROSSING_KIND, fields=fields)
+
+
+def _car(rng: np.random.Generator, seed: int, number: int, smuggler: bool) -> _Car:
+    letters = "".join(_pick(rng, _PLATE_LETTERS) for _ in range(2))
+    mainland = "".join(_pick(rng, "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(4))
+    vans_and_mpvs = [m for m in CAR_MODELS if m[1] in ("mpv-1", "van-1")]
+    model = _pick(rng, vans_and_mpvs) if smuggler and rng.random() < 0.7 else _pick(rng, CAR_MODELS)
+    drivers = 1 + int(rng.poisson(2.5 if smuggler else 0.4))
+    hashes = tuple(hashlib.sha256(f"{seed}:{number}:{d}".encode()).hexdigest()[:16] for d in range(drivers))
+    return _Car(
+        plate_hk=f"{letters}{int(rng.integers(1, 10000))}",
+        plate_mainland=f"\u7ca4Z{mainland}\u6e2f",  # Yue (Guangdong) Z ... Gang (Hong Kong)
+        model=model,
+        owner_type="company" if rng.random() < (0.6 if smuggler else 0.25) else "individual",
+        registered_days=int(rng.exponential(300 if smuggler else 1500)) + 10,
+        crossings_per_30d=float(rng.lognormal(np.log(14 if smuggler else 3), 0.5)),
+        drivers=drivers,
+        hours_across=float(rng.lognormal(np.log(3 if smuggler else 20), 0.6)),
+        smuggler=smuggler,
+        driver_hashes=hashes,
+    )
+
+
+def _crossing_duty(rng: np.random.Generator, pattern: str) -> float:
+    """Duty at stake of what the car carries: cartons, bottles above the allowance, litres of petrol."""
+    if pattern == "cigarettes":
+        return cigarette_duty_hkd(int(rng.integers(5, 80)) * STICKS_PER_CARTON)
+    if pattern == "liquor":
+        bottles, volume_ml = int(rng.integers(4, 37)), float(_pick(rng, (500, 700, 750, 1000)))
+        duty_free = int(TRAVELLER_LIQUOR_ALLOWANCE_LITRES * 1000 // volume_ml)
+        price = float(rng.lognormal(np.log(600), 0.8))
+        return max(0, bottles - duty_free) * liquor_duty_hkd(float(rng.uniform(38, 56)), volume_ml, price)
+    if pattern == "hydrocarbon_oil":
+        return float(rng.uniform(40, 250)) * UNLEADED_PETROL_DUTY_HKD_PER_LITRE
+    return 0.0
+
+
+def _hk_time(time_s: float) -> str:
+    """ISO 8601 local time in Hong Kong (UTC+8), to the second."""
+    local = datetime.fromtimestamp(time_s, tz=timezone(timedelta(hours=8)))
+    return local.replace(microsecond=0).isoformat()

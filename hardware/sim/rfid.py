@@ -127,6 +127,11 @@ def rssi_dbm_at(distance_m: float) -> float:
     return float(_mean_rssi_dbm(np.asarray(distance_m)))
 
 
+def mean_rssi_dbm(distance_m: np.ndarray) -> np.ndarray:
+    """Mean received signal strength at each distance (log-distance path loss), before shadowing."""
+    return _mean_rssi_dbm(distance_m)
+
+
 def _mean_rssi_dbm(distance_m: np.ndarray) -> np.ndarray:
     distance = np.maximum(distance_m, REFERENCE_DISTANCE_M)
     loss_db = 10.0 * PATH_LOSS_EXPONENT * np.log10(distance / REFERENCE_DISTANCE_M)

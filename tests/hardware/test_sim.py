@@ -297,7 +297,7 @@ def test_rfid_frame_wraps_the_serialized_batch() -> None:
 
 FIELDS = {
     "hs_code", "description", "declared_value_hkd", "weight_kg", "quantity", "unit", "origin",
-    "importer", "declarant", "route", "illicit", "illicit_pattern",
+    "importer", "declarant", "route", "illicit", "illicit_pattern", "duty_at_stake_hkd",
 }  # fmt: skip
 
 

@@ -30,15 +30,38 @@ CHROMIUM = shutil.which("chromium")
 def _frames() -> list[frame_pb2.Frame]:
     image = np.full((2, 256, 512), 60_000, dtype=np.uint16)
     image[:, 100:180, 200:300] = 50  # dense: an alarm with a box
-    xray_alarm = array_frame(image, modality=Modality.XRAY, source_id="lane-3", sequence=1, frame_id="bag-alarm",
-                             conveyance_id="bag-77")
-    xray_clear = array_frame(np.full((2, 64, 64), 60_000, np.uint16), modality=Modality.XRAY, source_id="lane-3",
-                             sequence=2, frame_id="bag-clear")
-    ct = array_frame(np.arange(8 * 16 * 16, dtype=np.int16).reshape(8, 16, 16), modality=Modality.CT,
-                     source_id="ct-1", sequence=1, frame_id="ct-alarm", metadata={"sleep_s": "0"})
+    xray_alarm = array_frame(
+        image,
+        modality=Modality.XRAY,
+        source_id="lane-3",
+        sequence=1,
+        frame_id="bag-alarm",
+        conveyance_id="bag-77",
+    )
+    xray_clear = array_frame(
+        np.full((2, 64, 64), 60_000, np.uint16),
+        modality=Modality.XRAY,
+        source_id="lane-3",
+        sequence=2,
+        frame_id="bag-clear",
+    )
+    ct = array_frame(
+        np.arange(8 * 16 * 16, dtype=np.int16).reshape(8, 16, 16),
+        modality=Modality.CT,
+        source_id="ct-1",
+        sequence=1,
+        frame_id="ct-alarm",
+        metadata={"sleep_s": "0"},
+    )
     reads = frame_pb2.RfidReadBatch(reads=[frame_pb2.RfidRead(epc_hex="E2801160600002054CC2C7A5")])
-    rfid = frame_pb2.Frame(frame_id="tag-alarm", source_id="vault-reader", modality=frame_pb2.MODALITY_RFID,
-                           sequence=1, encoding="protobuf", payload=reads.SerializeToString())
+    rfid = frame_pb2.Frame(
+        frame_id="tag-alarm",
+        source_id="vault-reader",
+        modality=frame_pb2.MODALITY_RFID,
+        sequence=1,
+        encoding="protobuf",
+        payload=reads.SerializeToString(),
+    )
     return [xray_alarm, xray_clear, ct, rfid]
 
 
@@ -71,18 +94,27 @@ def test_review_service_lists_alerts_and_records_decisions(reviewed: Stack) -> N
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         items = stub.ListAlerts(review_pb2.ListAlertsRequest(), timeout=5).items
         assert sorted(i.alert.frame_id for i in items) == ["bag-alarm", "ct-alarm", "tag-alarm"]
-        decided = stub.Adjudicate(review_pb2.AdjudicateRequest(
-            frame_id="bag-alarm", outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED, officer="PO 4411"), timeout=5)
+        decided = stub.Adjudicate(
+            review_pb2.AdjudicateRequest(
+                frame_id="bag-alarm", outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED, officer="PO 4411"
+            ),
+            timeout=5,
+        )
         assert (decided.adjudication.officer, decided.decision) == ("PO 4411", results_pb2.DECISION_ALARM)
         for request, code in (
-            (review_pb2.AdjudicateRequest(frame_id="bag-clear", outcome=1, officer="x"), "FAILED_PRECONDITION"),
+            (
+                review_pb2.AdjudicateRequest(frame_id="bag-clear", outcome=1, officer="x"),
+                "FAILED_PRECONDITION",
+            ),
             (review_pb2.AdjudicateRequest(frame_id="no-such-frame", outcome=1, officer="x"), "NOT_FOUND"),
             (review_pb2.AdjudicateRequest(frame_id="ct-alarm", outcome=1, officer=" "), "INVALID_ARGUMENT"),
         ):
             with pytest.raises(grpc.RpcError) as refused:
                 stub.Adjudicate(request, timeout=5)
             assert refused.value.code().name == code
-        stub.Adjudicate(review_pb2.AdjudicateRequest(frame_id="bag-alarm", outcome=2, officer="SPO 12"), timeout=5)
+        stub.Adjudicate(
+            review_pb2.AdjudicateRequest(frame_id="bag-alarm", outcome=2, officer="SPO 12"), timeout=5
+        )
     metrics = scrape(reviewed.metrics_urls[0])
     assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="confirmed") == 0
     assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="cleared") == 1
@@ -93,9 +125,17 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(reviewed.review_url)
@@ -125,4 +165,6 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
     verdict = asyncio.run(stored())
     assert verdict is not None
     assert (verdict.adjudication.outcome, verdict.adjudication.officer) == (
-        results_pb2.ADJUDICATION_OUTCOME_CLEARED, "Inspector Chan")
+        results_pb2.ADJUDICATION_OUTCOME_CLEARED,
+        "Inspector Chan",
+    )
