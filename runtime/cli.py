@@ -133,7 +133,11 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 # Modules that add subcommands of their own: each has ``add_parser(commands)``, which registers its
 # subparsers with ``set_defaults(handler=...)``; a handler takes the parsed arguments, returns the exit code.
-COMMAND_MODULES: tuple[str, ...] = ("smartcustoms.dashboards.cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "smartcustoms.dashboards.cli",
+    "smartcustoms.hardware.sim.cli",
+    "smartcustoms.hardware.adapters_cli",
+)
 
 
 def parser() -> argparse.ArgumentParser:

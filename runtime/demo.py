@@ -5,78 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
-from smartcustoms.hardware.sdk.client import OK, IngestStream
-from smartcustoms.hardware.sim import rfid, xray
+from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.ledger import Counts
-from smartcustoms.runtime.report import checkpoint_rows, format_table, merge, scrape
+from smartcustoms.runtime.report import checkpoint_rows, format_decisions, format_table, merge, scrape
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.v1 import frame_pb2
 
 DRAIN_TIMEOUT_S = 120.0
+XRAY_RATE_HZ = 2.0  # per lane: a bag every half second
 
 
-@dataclass
-class DeviceStats:
-    name: str
-    sent: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-
-
-async def xray_lane(
-    target: str, lane: int, stop_at: float, interval_s: float, stats: DeviceStats, height: int, width: int
-) -> None:
-    """A baggage X-ray lane: one dual-energy image every ``interval_s``."""
-    simulator = xray.XraySimulator(seed=1000 + lane, height=height, width=width)
-    source = f"lane-{lane}-xray"
-    first_sequence = time.time_ns() // 1000  # sequences keep rising across runs, as a device's do
-    async with IngestStream(target) as stream:
-        futures = []
-        index = 0
-        while time.monotonic() < stop_at:
-            scan = simulator.generate(index)
-            frame = xray.to_frame(
-                scan, source_id=source, sequence=first_sequence + index, conveyance_id=f"bag-{lane}-{index}"
-            )
-            futures.append(await stream.send(frame))
-            stats.sent += 1
-            index += 1
-            await asyncio.sleep(interval_s)
-        _count(stats, [await f for f in futures])
-
-
-async def rfid_reader(target: str, stop_at: float, interval_s: float, stats: DeviceStats) -> None:
-    """An evidence-store RFID reader: one batched report of tag reads every ``interval_s``."""
-    simulator = rfid.RfidSimulator(seed=7)
-    first_sequence = time.time_ns() // 1000
-    async with IngestStream(target) as stream:
-        futures = []
-        index = 0
-        while time.monotonic() < stop_at:
-            frame = rfid.to_frame(
-                simulator.report(index), source_id="store-1-reader", sequence=first_sequence + index
-            )
-            futures.append(await stream.send(frame))
-            stats.sent += 1
-            index += 1
-            await asyncio.sleep(interval_s)
-        _count(stats, [await f for f in futures])
-
-
-def _count(stats: DeviceStats, acks: list[object]) -> None:
-    for ack in acks:
-        if getattr(ack, "code", None) == OK:
-            stats.accepted += 1
-            stats.duplicates += int(getattr(ack, "duplicate", False))
-        else:
-            stats.rejected += 1
+# The simulated devices of the demo: (kind in hardware.sim.devices.DEVICES, frames per second, source id).
+DEMO_DEVICES: tuple[tuple[str, float, str], ...] = (
+    ("rfid", 10.0, "evidence-reader-1"),
+    ("vehicle", 0.2, "portal-1-xray"),
+    ("ct", 0.5, "lane-1-ct"),
+    ("liquor", 2.0, "red-channel-camera"),
+    ("warehouse", 1.0, "evidence-store"),
+    ("declarations", 1.0, "cargo-feed"),
+    ("crossings", 1.0, "crossing-feed"),
+)
 
 
 async def drain(config: Config, timeout_s: float) -> Counts:
@@ -92,33 +44,19 @@ async def drain(config: Config, timeout_s: float) -> Counts:
         await client.aclose()
 
 
-async def run_devices(
-    stack: Stack,
-    duration_s: float,
-    lanes: int,
-    xray_interval_s: float,
-    rfid_interval_s: float,
-    image_shape: tuple[int, int],
-) -> list[DeviceStats]:
+async def run_devices(stack: Stack, duration_s: float, lanes: int) -> list[DeviceStats]:
+    """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway."""
     stop_at = time.monotonic() + duration_s
-    stats = [DeviceStats(f"xray lane {lane}") for lane in range(lanes)] + [DeviceStats("rfid reader")]
+    target = stack.gateway_target
     jobs = [
-        xray_lane(stack.gateway_target, lane, stop_at, xray_interval_s, stats[lane], *image_shape)
+        DEVICES["xray"](target, stop_at, XRAY_RATE_HZ, 1000 + lane, f"lane-{lane}-xray")
         for lane in range(lanes)
     ]
-    jobs.append(rfid_reader(stack.gateway_target, stop_at, rfid_interval_s, stats[-1]))
-    await asyncio.gather(*jobs)
-    return stats
+    jobs += [DEVICES[kind](target, stop_at, rate_hz, 1, source) for kind, rate_hz, source in DEMO_DEVICES]
+    return list(await asyncio.gather(*jobs))
 
 
-def demo(
-    config: Config,
-    duration_s: float,
-    lanes: int = 2,
-    xray_interval_s: float = 0.5,
-    rfid_interval_s: float = 0.1,
-    image_shape: tuple[int, int] = (1024, 2048),
-) -> int:
+def demo(config: Config, duration_s: float, lanes: int = 2) -> int:
     """Run the demo; return 0 when every accepted frame got a verdict or a fallback."""
     with Stack(config) as stack:
         print(
@@ -126,9 +64,7 @@ def demo(
             f"metrics {', '.join(stack.metrics_urls)}"
         )
         started = time.monotonic()
-        stats = asyncio.run(
-            run_devices(stack, duration_s, lanes, xray_interval_s, rfid_interval_s, image_shape)
-        )
+        stats = asyncio.run(run_devices(stack, duration_s, lanes))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
         samples = merge(*(scrape(url) for url in stack.metrics_urls))
@@ -145,16 +81,15 @@ def print_summary(
     print()
     for device in stats:
         print(
-            f"{device.name:<14} sent {device.sent:>6}  accepted {device.accepted:>6}  "
+            f"{device.name:<20} sent {device.sent:>6}  accepted {device.accepted:>6}  "
             f"(duplicates {device.duplicates})  rejected {device.rejected:>4}"
         )
     print()
     print(format_table(checkpoint_rows(samples, elapsed_s)))
     print()
+    print(format_decisions(samples))
+    print()
     print(
         f"conservation: accepted {counts.accepted} = verdicts {counts.verdicts} + fallbacks "
         f"{counts.fallbacks} + in flight {counts.in_flight}  (imbalance {counts.imbalance})"
     )
-
-
-__all__ = ["demo", "frame_pb2"]

@@ -140,3 +140,20 @@ def format_table(rows: list[CheckpointRow]) -> str:
         for r in rows
     ]
     return "\n".join(lines)
+
+
+def format_decisions(samples: Samples) -> str:
+    """Verdicts stored, by modality and decision (fallbacks are the manual-inspection column)."""
+    decisions = ("clear", "alarm", "manual_inspection")
+    modalities = sorted(
+        {labels["modality"] for labels, _ in samples.get("smartcustoms_sink_verdicts_total", [])}
+    )
+    lines = [f"{'verdicts':<10} " + " ".join(f"{d:>18}" for d in decisions)]
+    for modality in modalities:
+        counts = [
+            total(samples, "smartcustoms_sink_verdicts_total", modality=modality, decision=d)
+            for d in decisions
+        ]
+        if any(counts):
+            lines.append(f"{modality:<10} " + " ".join(f"{c:>18.0f}" for c in counts))
+    return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Device simulators for demos, tests and benchmarks: deterministic per (seed, index), with ground truth.
 
 * ``xray``: dual-energy baggage scans (Beer-Lambert, material-dependent attenuation) with threat truth;
-  ``python -m smartcustoms.hardware.sim.xray`` times the generation of 1024 x 2048 scans;
+  ``python -m smartcustoms.hardware.sim.xray`` times the generation of 1024 x 2048 scans (``vehicle``
+  and ``ct`` time theirs the same way);
 * ``vehicle``: portal scans of cars, vans, trucks and containers (MeV dual energy), per-model reference
   scans, and concealments (hidden compartments, undeclared goods, extra load) with boxes;
 * ``ct``: CT baggage volumes (MHU) with 3D threats, their projections and radiographs;

@@ -51,4 +51,15 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
         r"conservation: accepted (\d+) = verdicts \d+ \+ fallbacks \d+ \+ in flight 0 +\(imbalance 0\)",
         output,
     )
-    assert re.search(r"xray lane 0\s+sent\s+(\d+)\s+accepted\s+\1", output)
+    for device in (
+        "lane-0-xray",
+        "evidence-reader-1",
+        "portal-1-xray",
+        "lane-1-ct",
+        "red-channel-camera",
+        "evidence-store",
+        "cargo-feed",
+        "crossing-feed",
+    ):
+        assert re.search(rf"{device}\s+sent\s+(\d+)\s+accepted\s+\1 ", output), device
+    assert re.search(r"^xray\s+\d+\s+\d+\s+0$", output, re.M), "no X-ray frame fell back"

@@ -1,0 +1,303 @@
+"""Simulated devices that stream through the vendor SDK, for ``smartcustoms demo`` and tests.
+
+Every device is an async function ``run_<kind>(target, stop_at, rate_hz, seed, source_id)`` that sends
+frames to the gateway at ``target`` on one ``IngestStream`` until ``time.monotonic()`` passes
+``stop_at`` (or ``max_frames`` were sent), ``rate_hz`` frames (for the warehouse: ticks) a second, and
+returns its ``DeviceStats`` once every frame has its ack. ``DEVICES`` maps each kind to its function.
+Frames are generated in a worker thread (the numba kernels release the GIL), so several devices share
+one event loop. Sequences start at the wall clock in microseconds, so they keep rising across runs, as a
+real device's do, and the gateway's idempotency on (source_id, sequence) never mistakes a new frame
+for an old one. Each device imports its simulator when it starts, so a demo without cameras does not
+need OpenCV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from smartcustoms.hardware.sdk.client import OK, IngestStream
+from smartcustoms.v1 import frame_pb2, ingest_pb2
+
+# (index, first sequence) -> the frames of step ``index``
+FrameMaker = Callable[[int, int], list[frame_pb2.Frame]]
+
+
+@dataclass
+class DeviceStats:
+    name: str
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+
+    def count(self, future: asyncio.Future[ingest_pb2.IngestAck]) -> None:
+        """Tally one frame's ack (a failed stream counts as a rejection)."""
+        if future.cancelled() or future.exception() is not None:
+            self.rejected += 1
+            return
+        ack = future.result()
+        if ack.code == OK:
+            self.accepted += 1
+            self.duplicates += int(ack.duplicate)
+        else:
+            self.rejected += 1
+
+
+class Device(Protocol):
+    def __call__(
+        self,
+        target: str,
+        stop_at: float,
+        rate_hz: float = ...,
+        seed: int = ...,
+        source_id: str = ...,
+        *,
+        max_frames: int | None = None,
+    ) -> Awaitable[DeviceStats]: ...
+
+
+def first_sequence() -> int:
+    """Wall clock in microseconds: a sequence start later than any earlier run's."""
+    return time.time_ns() // 1000
+
+
+async def stream(
+    target: str,
+    make: FrameMaker,
+    *,
+    name: str,
+    stop_at: float,
+    rate_hz: float,
+    max_frames: int | None = None,
+) -> DeviceStats:
+    """Send ``make(index, sequence_base)`` for index 0, 1, ... at ``rate_hz`` steps a second."""
+    if rate_hz <= 0:
+        raise ValueError("rate_hz must be positive")
+    stats, base = DeviceStats(name), first_sequence()
+    started, pending = time.monotonic(), []
+    async with IngestStream(target) as ingest:
+        index = 0
+        while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
+            frames = await asyncio.to_thread(make, index, base)
+            for frame in frames[: None if max_frames is None else max_frames - stats.sent]:
+                future = await ingest.send(frame)
+                future.add_done_callback(stats.count)
+                pending.append(future)
+                stats.sent += 1
+            index += 1
+            await asyncio.sleep(max(0.0, started + index / rate_hz - time.monotonic()))
+        await asyncio.gather(*pending, return_exceptions=True)
+    return stats
+
+
+def _one(frame: frame_pb2.Frame) -> list[frame_pb2.Frame]:
+    return [frame]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+async def run_xray(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 2.0,
+    seed: int = 0,
+    source_id: str = "lane-1-xray",
+    *,
+    max_frames: int | None = None,
+    height: int = 1024,
+    width: int = 2048,
+) -> DeviceStats:
+    """A baggage X-ray lane: dual-energy scans."""
+    from smartcustoms.hardware.sim import xray
+
+    simulator = xray.XraySimulator(seed, height, width)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        scan = simulator.generate(index)
+        return _one(
+            xray.to_frame(scan, source_id=source_id, sequence=base + index, conveyance_id=f"bag-{index}")
+        )
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_vehicle(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 0.5,
+    seed: int = 0,
+    source_id: str = "portal-1-xray",
+    *,
+    max_frames: int | None = None,
+    height: int = 1024,
+    width: int = 3072,
+) -> DeviceStats:
+    """A vehicle portal: side-view scans of cars, vans, trucks and containers."""
+    from smartcustoms.hardware.sim import vehicle
+
+    simulator = vehicle.VehicleSimulator(seed, height, width)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        scan = simulator.generate(index)
+        return _one(
+            vehicle.to_frame(
+                scan, source_id=source_id, sequence=base + index, conveyance_id=f"vehicle-{index}"
+            )
+        )
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_ct(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 0.5,
+    seed: int = 0,
+    source_id: str = "lane-1-ct",
+    *,
+    max_frames: int | None = None,
+    shape: tuple[int, int, int] | None = None,
+) -> DeviceStats:
+    """A CT baggage scanner: reconstructed volumes."""
+    from smartcustoms.hardware.sim import ct
+
+    simulator = ct.CtSimulator(seed, shape or ct.DEFAULT_SHAPE)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        scan = simulator.generate(index)
+        return _one(
+            ct.to_frame(scan, source_id=source_id, sequence=base + index, conveyance_id=f"bag-{index}")
+        )
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_liquor(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 2.0,
+    seed: int = 0,
+    source_id: str = "red-channel-camera",
+    *,
+    max_frames: int | None = None,
+    height: int = 480,
+    width: int = 640,
+) -> DeviceStats:
+    """A camera over the red-channel counter: JPEG frames of liquor bottles."""
+    from smartcustoms.hardware.sim import liquor
+
+    simulator = liquor.LiquorSimulator(seed, height, width)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        return _one(liquor.to_frame(simulator.generate(index), source_id=source_id, sequence=base + index))
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_rfid(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 10.0,
+    seed: int = 0,
+    source_id: str = "store-1-reader",
+    *,
+    max_frames: int | None = None,
+) -> DeviceStats:
+    """An evidence-store RFID reader cycling over its zones."""
+    from smartcustoms.hardware.sim import rfid
+
+    simulator = rfid.RfidSimulator(seed)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        return _one(rfid.to_frame(simulator.report(index), source_id=source_id, sequence=base + index))
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_warehouse(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 1.0,
+    seed: int = 0,
+    source_id: str = "evidence-store",
+    *,
+    max_frames: int | None = None,
+    horizon_ticks: int = 86_400,
+) -> DeviceStats:
+    """An evidence warehouse: per tick one report per zone reader (source ``<source_id>-<zone>``), and
+    the tick's work orders as a record batch (source ``<source_id>-orders``) when there are any."""
+    from smartcustoms.hardware.sim import records, rfid, warehouse
+
+    store = warehouse.EvidenceWarehouse(seed, horizon_ticks=horizon_ticks)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        tick = index % horizon_ticks
+        frames = [
+            rfid.to_frame(report, source_id=f"{source_id}-{report.zone}", sequence=base + index)
+            for report in store.tick_reports(tick)
+        ]
+        orders = store.work_orders(tick, tick + 1)
+        if orders.records:
+            frames.append(records.to_frame(orders, f"{source_id}-orders", base + index))
+        return frames
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_declarations(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 1.0,
+    seed: int = 0,
+    source_id: str = "cargo-feed",
+    *,
+    max_frames: int | None = None,
+    batch_size: int = 100,
+) -> DeviceStats:
+    """A cargo declaration feed: batches of declarations."""
+    from smartcustoms.hardware.sim import records
+
+    simulator = records.CargoDeclarationSimulator(seed)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_crossings(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 1.0,
+    seed: int = 0,
+    source_id: str = "crossing-feed",
+    *,
+    max_frames: int | None = None,
+    batch_size: int = 20,
+) -> DeviceStats:
+    """A control point's private-car crossing feed: batches of crossings."""
+    from smartcustoms.hardware.sim import records
+
+    simulator = records.CrossingSimulator(seed)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+DEVICES: dict[str, Device] = {
+    "xray": run_xray,
+    "vehicle": run_vehicle,
+    "ct": run_ct,
+    "liquor": run_liquor,
+    "rfid": run_rfid,
+    "warehouse": run_warehouse,
+    "declarations": run_declarations,
+    "crossings": run_crossings,
+}

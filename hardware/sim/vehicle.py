@@ -1,0 +1,531 @@
+"""Vehicle portal X-ray simulator: side views of cars, vans, trucks and containers, with concealments.
+
+A portal scanner's fan beam crosses the vehicle sideways while it drives through; the image is a side
+view, x along the vehicle (its front on the left), y down from the top of a 5 m field. Physics as in
+``xray``: Beer-Lambert transmission of two energies with photon noise, here the MeV energies of a
+6 MV / 3 MV dual-energy linear accelerator (effective energies 2 and 1 MeV; NIST XCOM coefficients, see
+``MATERIALS``). At MeV energies Compton scattering dominates, so low/high ratios differ little
+(organic ~1.43, steel ~1.41, lead ~1.54): the image shows mass first, material second.
+
+Every model in ``MODELS`` is a fixed geometry of panels, frames, wheels, engine, tanks and seats, so the
+same model always gives the same image up to photon noise and where it stood in the portal: a scan is the
+model shifted by ``offset_px`` (x by up to +-25 cm, y by up to +-1.5 cm of suspension travel), and
+``reference(model)`` is the noiseless empty vehicle at offset 0, the database image a comparison works
+against. Trucks, vans and containers carry a declared load (or are declared empty): pallets of goods.
+
+Concealments (ground truth ``ConcealmentTruth``, a box in pixels):
+
+* ``hidden_compartment``: organic or dense contraband in a void of the vehicle (fuel tank, floor, roof,
+  doors, spare-wheel well, side walls, a false front wall), displacing the fuel where it sits in a tank;
+* ``undeclared_goods``: pallets in a cargo space declared empty;
+* ``extra_load``: pallets beyond the declared ones.
+
+Scans of one index share vehicle, load, pose and noise whether or not the concealment is painted, so
+they differ only inside its box.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from smartcustoms.v1 import frame_pb2
+
+from . import _kernels
+from ._vehicle_geometry import (
+    GOODS_VEHICLE_KINDS,
+    MODEL_NAMES,
+    MODELS,
+    Layout,
+    Piece,
+    Ring,
+    Slab,
+    VehicleModel,
+    extent,
+    layout,
+    model_named,
+)
+from .xray import MATERIAL_CATEGORIES, Material, transmission_image
+
+__all__ = [  # the models are defined in _vehicle_geometry and belong to this module's API
+    "CONCEALMENT_KINDS",
+    "CONTRABAND",
+    "GOODS",
+    "GOODS_VEHICLE_KINDS",
+    "MATERIALS",
+    "MODELS",
+    "MODEL_NAMES",
+    "ConcealmentTruth",
+    "VehicleModel",
+    "VehicleScan",
+    "VehicleSimulator",
+    "to_frame",
+    "truth_dict",
+]
+
+ENERGY_HIGH_MV = 6
+ENERGY_LOW_MV = 3
+EFFECTIVE_ENERGY_HIGH_MEV = 2.0
+EFFECTIVE_ENERGY_LOW_MEV = 1.0
+PORTAL_HEIGHT_CM = 500.0  # the image height spans this; pixels are square
+GROUND_MARGIN_CM = 12.0  # ground line above the bottom edge
+FRONT_MARGIN_CM = 60.0  # front bumper from the left edge at offset 0
+OFFSET_X_CM = 25.0  # uniform jitter of the position along the portal
+OFFSET_Y_CM = 1.5  # suspension travel
+DEFAULT_PHOTONS_PER_PIXEL = (4.0e5, 2.0e5)  # (high, low)
+MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any direction
+CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
+
+# mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
+_MATERIAL_LIST = (
+    Material("polymer", "organic", 0.0700, 0.0490, 1.10),  # rubber, plastics, foam as solid equivalent
+    Material("wood", "organic", 0.0640, 0.0448, 0.60),
+    Material("cellulose", "organic", 0.0650, 0.0455, 1.50),  # paper, textiles, tobacco, packed powders
+    Material("water", "organic", 0.0707, 0.0494, 1.00),
+    Material("fuel", "organic", 0.0706, 0.0493, 0.80),  # petrol and diesel, (CH2)n
+    Material("glass", "inorganic", 0.0636, 0.0447, 2.50),
+    Material("aluminium", "inorganic", 0.0615, 0.0432, 2.70),
+    Material("pcb", "inorganic", 0.0630, 0.0443, 1.90),
+    Material("battery", "metal", 0.0612, 0.0433, 2.60),
+    Material("steel", "metal", 0.0600, 0.0427, 7.87),
+    Material("copper", "metal", 0.0590, 0.0420, 8.96),
+    Material("lead", "metal", 0.0710, 0.0461, 11.35),
+)
+MATERIALS: dict[str, Material] = {m.name: m for m in _MATERIAL_LIST}
+
+# What a cubic centimetre of a load holds, as (material, solid volume fraction).
+Mix = tuple[tuple[str, float], ...]
+CONTRABAND: dict[str, Mix] = {
+    "cigarettes": (("cellulose", 0.45),),
+    "drugs": (("cellulose", 0.7), ("polymer", 0.1)),
+    "cash": (("cellulose", 0.55),),
+    "firearms": (("steel", 0.12), ("polymer", 0.08)),
+    "metal_bars": (("copper", 0.6),),
+    "electronics": (("pcb", 0.12), ("battery", 0.08), ("aluminium", 0.05), ("polymer", 0.1)),
+}
+GOODS: dict[str, Mix] = {
+    "textiles": (("cellulose", 0.12),),
+    "cigarettes": (("cellulose", 0.3),),
+    "electronics": (("polymer", 0.08), ("pcb", 0.04), ("aluminium", 0.03), ("battery", 0.02)),
+    "beverages": (("water", 0.45), ("glass", 0.06)),
+    "machinery": (("steel", 0.07), ("polymer", 0.02)),
+    "frozen_food": (("water", 0.6), ("polymer", 0.02)),
+    "furniture": (("wood", 0.3), ("steel", 0.01)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConcealmentTruth:
+    """Ground truth of a concealment: box (x_min, y_min, x_max, y_max) in pixels, max exclusive.
+
+    category is the material category carrying most of its mass (see ``xray.MATERIAL_CATEGORIES``).
+    """
+
+    kind: str
+    label: str
+    category: str
+    location: str
+    box: tuple[int, int, int, int]
+    mass_kg: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VehicleScan:
+    """One portal scan: uint16 (2, H, W), channel 0 high energy, 65535 = no attenuation.
+
+    offset_px: (dx, dy) of this scan against ``reference(model)``: scan[y + dy, x + dx] ~ reference[y, x].
+    declared_goods: the declared load ("" when declared empty); declared_box its pixel box.
+    """
+
+    image: np.ndarray
+    model: str
+    kind: str
+    offset_px: tuple[float, float]
+    declared_goods: str
+    declared_box: tuple[int, int, int, int] | None
+    concealments: tuple[ConcealmentTruth, ...]
+    pixel_size_mm: float
+
+
+def _mix_pieces(
+    mix: Mix, x0: float, x1: float, z0: float, z1: float, depth: float, profile: int
+) -> list[Piece]:
+    return [Slab(material, x0, x1, z0, z1, depth * fraction, profile=profile) for material, fraction in mix]
+
+
+def _mix_mass_kg(mix: Mix, volume_cm3: float) -> float:
+    return sum(MATERIALS[material].density_g_cm3 * fraction for material, fraction in mix) * volume_cm3 / 1000
+
+
+def _mix_category(mix: Mix) -> str:
+    mass = {c: 0.0 for c in MATERIAL_CATEGORIES}
+    for material, fraction in mix:
+        mass[MATERIALS[material].category] += MATERIALS[material].density_g_cm3 * fraction
+    return max(mass, key=lambda c: mass[c])
+
+
+def _pallet(
+    goods: Mix, x0: float, z0: float, stack_cm: float, depth: float, rng: np.random.Generator
+) -> list[Piece]:
+    """A wooden pallet with a stack of cartons of goods, two pallets abreast across the beam."""
+    load = 0.85 * depth
+    pieces: list[Piece] = [Slab("wood", x0, x0 + 120, z0, z0 + 14, 0.35 * load)]
+    pieces += _mix_pieces(goods, x0, x0 + 120, z0 + 14, z0 + 14 + stack_cm, load, _kernels.SLAB_FLAT)
+    carton = rng.uniform(30, 55)
+    for z in np.arange(z0 + 14 + carton, z0 + 14 + stack_cm - 5, carton):
+        pieces.append(Slab("cellulose", x0, x0 + 120, z, z + 0.6, 0.08 * load))  # carton walls
+    for x in (x0 + 40, x0 + 80):
+        pieces.append(Slab("cellulose", x - 0.3, x + 0.3, z0 + 14, z0 + 14 + stack_cm, 0.08 * load))
+    return pieces
+
+
+# --------------------------------------------------------------------------- the simulator
+
+
+@dataclass
+class _Canvas:
+    height: int
+    width: int
+    pixel_cm: float
+    origin_x_cm: float  # image x of the front bumper
+    ground_y_cm: float  # image y of the ground
+    line_integral: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.line_integral = np.zeros((2, self.height, self.width), dtype=np.float32)
+
+    def paint(self, piece: Piece, sign: float = 1.0) -> None:
+        material, px = MATERIALS[piece.material], self.pixel_cm
+        high = sign * material.mu_high_per_cm * piece.thickness_cm
+        low = sign * material.mu_low_per_cm * piece.thickness_cm
+        if isinstance(piece, Ring):
+            x, y = (self.origin_x_cm + piece.x) / px, (self.ground_y_cm - piece.z) / px
+            _kernels._add_ring(self.line_integral, y, x, piece.r_inner / px, piece.r_outer / px, high, low)
+            return
+        top_x0 = piece.x0 if piece.top_x0 is None else piece.top_x0
+        top_x1 = piece.x1 if piece.top_x1 is None else piece.top_x1
+        _kernels._add_slab(
+            self.line_integral,
+            (self.ground_y_cm - piece.z1) / px,
+            (self.ground_y_cm - piece.z0) / px,
+            (self.origin_x_cm + top_x0) / px,
+            (self.origin_x_cm + top_x1) / px,
+            (self.origin_x_cm + piece.x0) / px,
+            (self.origin_x_cm + piece.x1) / px,
+            high,
+            low,
+            piece.profile,
+        )
+
+    def box_px(self, extent_cm: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+        x0, z0, x1, z1 = extent_cm
+        px = self.pixel_cm
+        left, right = (self.origin_x_cm + x0) / px, (self.origin_x_cm + x1) / px
+        top, bottom = (self.ground_y_cm - z1) / px, (self.ground_y_cm - z0) / px
+        return (
+            min(max(math.floor(left), 0), self.width - 1),
+            min(max(math.floor(top), 0), self.height - 1),
+            max(min(math.ceil(right), self.width), 1),
+            max(min(math.ceil(bottom), self.height), 1),
+        )
+
+
+class VehicleSimulator:
+    """Deterministic portal scans: the same (seed, index) always gives the same scan.
+
+    A fraction ``concealment_rate`` of scans holds one concealment; goods vehicles are declared empty
+    with probability ``empty_rate``, else declared with pallets of one kind of goods. ``models`` limits
+    the models drawn (default: all of ``MODEL_NAMES``).
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        height: int = 1024,
+        width: int = 3072,
+        *,
+        concealment_rate: float = 0.2,
+        empty_rate: float = 0.4,
+        models: tuple[str, ...] = MODEL_NAMES,
+        photons_per_pixel: tuple[float, float] | None = DEFAULT_PHOTONS_PER_PIXEL,
+    ) -> None:
+        if seed < 0:
+            raise ValueError("seed must be non-negative")
+        if height < 64 or width < 64:
+            raise ValueError("height and width must be at least 64 pixels")
+        if not (0.0 <= concealment_rate <= 1.0 and 0.0 <= empty_rate <= 1.0):
+            raise ValueError("concealment_rate and empty_rate must be within [0, 1]")
+        unknown = set(models) - set(MODEL_NAMES)
+        if not models or unknown:
+            raise ValueError(
+                f"models must be a non-empty subset of {MODEL_NAMES}, unknown: {sorted(unknown)}"
+            )
+        self.seed, self.height, self.width = seed, height, width
+        self.concealment_rate, self.empty_rate = concealment_rate, empty_rate
+        self.models = tuple(models)
+        self.photons_per_pixel = photons_per_pixel
+        self.pixel_cm = PORTAL_HEIGHT_CM / height
+
+    @property
+    def pixel_size_mm(self) -> float:
+        return self.pixel_cm * 10
+
+    def reference(self, model: str) -> VehicleScan:
+        """The database image of a model: empty, at offset 0, without noise."""
+        spec = model_named(model)
+        canvas = self._canvas(0.0, 0.0)
+        for piece in layout(spec).pieces:
+            canvas.paint(piece)
+        image = transmission_image(canvas.line_integral)
+        image.flags.writeable = False
+        return VehicleScan(image, spec.name, spec.kind, (0.0, 0.0), "", None, (), self.pixel_size_mm)
+
+    def generate(
+        self, index: int, *, model: str | None = None, concealment: str | None = "auto"
+    ) -> VehicleScan:
+        """Scan number ``index``.
+
+        model: None draws one of ``models``. concealment: "auto" conceals with probability
+        ``concealment_rate`` (a kind that fits the vehicle and its declaration); None never; a kind from
+        ``CONCEALMENT_KINDS`` always (ValueError where it cannot apply, e.g. extra load in a car).
+        """
+        if index < 0:
+            raise ValueError("index must be non-negative")
+        if concealment not in (None, "auto", *CONCEALMENT_KINDS):
+            raise ValueError(f"concealment must be 'auto', None or one of {CONCEALMENT_KINDS}")
+        choice_seq, scene_seq, conceal_seq, noise_seq = np.random.SeedSequence([self.seed, index]).spawn(4)
+        choice_rng, scene_rng = np.random.default_rng(choice_seq), np.random.default_rng(scene_seq)
+        drawn = self.models[int(choice_rng.integers(len(self.models)))]
+        spec = model_named(drawn if model is None else model)
+        offset_cm = (
+            choice_rng.uniform(-OFFSET_X_CM, OFFSET_X_CM),
+            choice_rng.uniform(-OFFSET_Y_CM, OFFSET_Y_CM),
+        )
+        canvas = self._canvas(*offset_cm)
+        parts = layout(spec)
+        for piece in parts.pieces:
+            canvas.paint(piece)
+        goods, pallets, cargo_end = self._declared_load(scene_rng, spec, canvas)
+        declared_box = canvas.box_px(extent(pallets)) if pallets else None
+        truth = self._conceal(
+            np.random.default_rng(conceal_seq), spec, parts, canvas, goods, cargo_end, concealment
+        )
+        image = transmission_image(
+            canvas.line_integral,
+            photons_per_pixel=self.photons_per_pixel,
+            noise_seed=int(noise_seq.generate_state(1, np.uint64)[0]),
+        )
+        image.flags.writeable = False
+        offset_px = (offset_cm[0] / self.pixel_cm, -offset_cm[1] / self.pixel_cm)
+        return VehicleScan(
+            image, spec.name, spec.kind, offset_px, goods, declared_box, truth, self.pixel_size_mm
+        )
+
+    def _canvas(self, dx_cm: float, dz_cm: float) -> _Canvas:
+        return _Canvas(
+            self.height,
+            self.width,
+            self.pixel_cm,
+            FRONT_MARGIN_CM + dx_cm,
+            self.height * self.pixel_cm - GROUND_MARGIN_CM - dz_cm,
+        )
+
+    def _declared_load(
+        self, rng: np.random.Generator, spec: VehicleModel, canvas: _Canvas
+    ) -> tuple[str, list[Piece], float]:
+        """Paint the declared pallets; return the goods ("" for empty), their pieces, where they end."""
+        empty, goods = rng.random() < self.empty_rate, list(GOODS)[int(rng.integers(len(GOODS)))]
+        if spec.cargo_cm is None:
+            return "", [], 0.0
+        x0, x1, z0, z1 = spec.cargo_cm
+        slots = int((x1 - x0) // 125)
+        count = 0 if empty else int(rng.integers(1, max(2, slots)))
+        pieces: list[Piece] = []
+        for slot in range(count):
+            pieces += _pallet(
+                GOODS[goods],
+                x0 + 125 * slot,
+                z0,
+                (z1 - z0 - 14) * rng.uniform(0.55, 0.9),
+                spec.width_cm - 20,
+                rng,
+            )
+        for piece in pieces:
+            canvas.paint(piece)
+        return ("" if empty else goods), pieces, x0 + 125 * count
+
+    def _conceal(
+        self,
+        rng: np.random.Generator,
+        spec: VehicleModel,
+        parts: Layout,
+        canvas: _Canvas,
+        goods: str,
+        cargo_end: float,
+        concealment: str | None,
+    ) -> tuple[ConcealmentTruth, ...]:
+        draw, pick = rng.random(), rng.random()
+        kinds = ["hidden_compartment"]
+        if spec.cargo_cm is not None and spec.cargo_cm[1] - cargo_end >= 125:
+            kinds.append("extra_load" if goods else "undeclared_goods")
+        kind = concealment
+        if concealment == "auto":
+            kind = (
+                kinds[min(int(pick * len(kinds)), len(kinds) - 1)] if draw < self.concealment_rate else None
+            )
+        if kind is None:
+            return ()
+        if kind not in kinds:
+            raise ValueError(f"{kind} does not apply to a {spec.name} declared {goods or 'empty'}")
+        if kind == "hidden_compartment":
+            return (self._hidden(rng, parts, canvas),)
+        return (self._pallets(rng, spec, canvas, kind, cargo_end),)
+
+    def _hidden(self, rng: np.random.Generator, parts: Layout, canvas: _Canvas) -> ConcealmentTruth:
+        location = sorted(parts.voids)[int(rng.integers(len(parts.voids)))]
+        void = parts.voids[location]
+        label = list(CONTRABAND)[int(rng.integers(len(CONTRABAND)))]
+        length = min((void.x1 - void.x0) * rng.uniform(0.35, 0.9), MAX_COMPARTMENT_CM)
+        x0 = void.x0 + rng.uniform(0.0, void.x1 - void.x0 - length)
+        depth = min(void.depth_cm * rng.uniform(0.5, 1.0), MAX_COMPARTMENT_CM)
+        z1 = void.z1  # a tank is filled top to bottom; elsewhere goods stack up to a height
+        if not void.displaced:
+            z1 = void.z0 + min(void.z1 - void.z0, MAX_COMPARTMENT_CM) * rng.uniform(0.5, 1.0)
+        mix = CONTRABAND[label]
+        pieces = _mix_pieces(mix, x0, x0 + length, void.z0, z1, depth, void.profile)
+        if void.displaced:
+            canvas.paint(
+                Slab(void.displaced, x0, x0 + length, void.z0, z1, depth, profile=void.profile), -1.0
+            )
+        for piece in pieces:
+            canvas.paint(piece)
+        chord = math.pi / 4 if void.profile == _kernels.SLAB_ROD else 1.0
+        mass = _mix_mass_kg(mix, length * (z1 - void.z0) * depth * chord)
+        return ConcealmentTruth(
+            "hidden_compartment",
+            label,
+            _mix_category(mix),
+            location,
+            canvas.box_px(extent(pieces)),
+            round(mass, 1),
+        )
+
+    def _pallets(
+        self, rng: np.random.Generator, spec: VehicleModel, canvas: _Canvas, kind: str, cargo_end: float
+    ) -> ConcealmentTruth:
+        assert spec.cargo_cm is not None
+        _, x1, z0, z1 = spec.cargo_cm
+        room = int((x1 - cargo_end) // 125)
+        count = int(rng.integers(1, min(room, 4) + 1))
+        label = ("cigarettes", "electronics", "textiles", "beverages")[int(rng.integers(4))]
+        pieces: list[Piece] = []
+        for slot in range(count):
+            pieces += _pallet(
+                GOODS[label],
+                cargo_end + 125 * slot,
+                z0,
+                (z1 - z0 - 14) * rng.uniform(0.55, 0.9),
+                spec.width_cm - 20,
+                rng,
+            )
+        for piece in pieces:
+            canvas.paint(piece)
+        ex0, ez0, ex1, ez1 = extent(pieces)
+        mass = _mix_mass_kg(GOODS[label], 120 * count * (ez1 - ez0 - 14) * 0.85 * (spec.width_cm - 20))
+        return ConcealmentTruth(
+            kind,
+            label,
+            _mix_category(GOODS[label]),
+            "cargo_space",
+            canvas.box_px((ex0, ez0, ex1, ez1)),
+            round(mass, 1),
+        )
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def truth_dict(scan: VehicleScan) -> dict[str, object]:
+    """The ground truth of a scan as JSON-ready values."""
+    return {
+        "model": scan.model,
+        "kind": scan.kind,
+        "offset_px": [round(v, 3) for v in scan.offset_px],
+        "declared_goods": scan.declared_goods,
+        "declared_box": list(scan.declared_box) if scan.declared_box else None,
+        "concealments": [
+            {
+                "kind": c.kind,
+                "label": c.label,
+                "category": c.category,
+                "location": c.location,
+                "box": list(c.box),
+                "mass_kg": c.mass_kg,
+            }
+            for c in scan.concealments
+        ],
+    }
+
+
+def to_frame(
+    scan: VehicleScan,
+    *,
+    source_id: str,
+    sequence: int,
+    frame_id: str | None = None,
+    conveyance_id: str = "",
+    declaration_id: str = "",
+) -> frame_pb2.Frame:
+    """A MODALITY_XRAY frame: raw little-endian uint16 [2, H, W]; energies and ground truth in metadata."""
+    image = scan.image.astype("<u2", copy=False)
+    payload = np.ascontiguousarray(image).tobytes()
+    capture_time = Timestamp()
+    capture_time.GetCurrentTime()
+    return frame_pb2.Frame(
+        frame_id=frame_id if frame_id is not None else str(uuid.uuid4()),
+        source_id=source_id,
+        modality=frame_pb2.MODALITY_XRAY,
+        capture_time=capture_time,
+        sequence=sequence,
+        conveyance_id=conveyance_id,
+        declaration_id=declaration_id,
+        shape=list(image.shape),
+        dtype=frame_pb2.DTYPE_UINT16,
+        encoding="raw",
+        metadata={
+            "scanner": "vehicle_portal",
+            "energy_high_mv": str(ENERGY_HIGH_MV),
+            "energy_low_mv": str(ENERGY_LOW_MV),
+            "channels": "high,low",
+            "pixel_size_mm": f"{scan.pixel_size_mm:.4f}",
+            "vehicle_model": scan.model,
+            "declared_goods": scan.declared_goods or "empty",
+            "sim_truth": json.dumps(truth_dict(scan)),
+        },
+        payload=payload,
+        payload_bytes=len(payload),
+    )
+
+
+def _measure(height: int = 1024, width: int = 3072, scans: int = 20) -> None:
+    simulator = VehicleSimulator(seed=1, height=height, width=width)
+    simulator.generate(0)  # compile or load the cached kernels
+    durations_ms = []
+    for index in range(1, scans + 1):
+        start = time.perf_counter()
+        simulator.generate(index)
+        durations_ms.append((time.perf_counter() - start) * 1000)
+    print(
+        f"{height}x{width} dual-energy vehicle scan: median {np.median(durations_ms):.1f} ms, "
+        f"max {max(durations_ms):.1f} ms over {scans} scans"
+    )
+
+
+if __name__ == "__main__":
+    _measure()

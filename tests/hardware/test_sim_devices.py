@@ -1,0 +1,83 @@
+"""Every simulated device streams its frames through a real gateway, each one acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from smartcustoms.core.config import Config
+from smartcustoms.hardware.sdk.client import OK
+from smartcustoms.hardware.sim import devices
+from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.stack import Stack
+from smartcustoms.v1 import ingest_pb2
+
+FRAMES_PER_DEVICE = 3
+SMALL: dict[str, dict[str, Any]] = {
+    "xray": {"height": 128, "width": 256},
+    "vehicle": {"height": 128, "width": 384},
+    "ct": {"shape": (32, 16, 24)},
+    "liquor": {"height": 96, "width": 128},
+    "warehouse": {"horizon_ticks": 600},
+}
+
+
+async def run_every_device(target: str) -> list[devices.DeviceStats]:
+    stop_at = time.monotonic() + 60
+    runs = [
+        device(target, stop_at, 50.0, 1, f"sim-{kind}", max_frames=FRAMES_PER_DEVICE, **SMALL.get(kind, {}))
+        for kind, device in devices.DEVICES.items()
+    ]
+    return list(await asyncio.gather(*runs))
+
+
+async def accepted_in_ledger(config: Config) -> int:
+    client = aioredis.Redis.from_url(config.redis.url)
+    try:
+        return (await ledger_for(config, client).counts()).accepted
+    finally:
+        await client.aclose()
+
+
+def test_stats_count_acks_and_failures() -> None:
+    stats = devices.DeviceStats("x")
+
+    async def tally() -> None:
+        loop = asyncio.get_running_loop()
+        ok, refused, broken = loop.create_future(), loop.create_future(), loop.create_future()
+        ok.set_result(ingest_pb2.IngestAck(code=OK, duplicate=True))
+        refused.set_result(ingest_pb2.IngestAck(code=3))
+        broken.set_exception(RuntimeError("stream failed"))
+        for future in (ok, refused, broken):
+            stats.count(future)
+
+    asyncio.run(tally())
+    assert (stats.accepted, stats.duplicates, stats.rejected) == (1, 1, 2)
+
+
+@pytest.mark.integration
+def test_every_device_streams_to_the_gateway(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    stack = start_stack(runtime_config, worker=False)
+    results = asyncio.run(run_every_device(stack.gateway_target))
+    assert [s.name for s in results] == [f"sim-{kind}" for kind in devices.DEVICES]
+    for stats in results:
+        assert (stats.sent, stats.accepted, stats.rejected) == (FRAMES_PER_DEVICE,) * 2 + (0,), stats
+    assert asyncio.run(accepted_in_ledger(runtime_config)) == FRAMES_PER_DEVICE * len(devices.DEVICES)
+
+
+@pytest.mark.integration
+def test_a_device_keeps_its_rate_until_stop_at(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    stack = start_stack(runtime_config, worker=False)
+    started = time.monotonic()
+    stats = asyncio.run(devices.run_crossings(stack.gateway_target, started + 1.0, 10.0, 2, "lmc-crossings"))
+    assert 5 <= stats.sent <= 11 and stats.accepted == stats.sent  # 10 a second, less the stream's start
+    assert time.monotonic() - started < 5

@@ -1,0 +1,123 @@
+"""Liquor camera simulator and the Hong Kong duty rules: catalogue, labels, frames, encoding."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+from smartcustoms.hardware.sim import duty, liquor
+from smartcustoms.v1 import frame_pb2
+
+
+@pytest.fixture(scope="module")
+def sim() -> liquor.LiquorSimulator:
+    return liquor.LiquorSimulator(seed=2, height=240, width=320)
+
+
+# --------------------------------------------------------------------------- duty
+
+
+def test_liquor_duty_follows_the_2024_rules() -> None:
+    assert duty.liquor_duty_hkd(40, 700, 150) == pytest.approx(150)  # all within the 100% band
+    assert duty.liquor_duty_hkd(40, 700, 480) == pytest.approx(200 + 28)
+    assert duty.liquor_duty_hkd(40, 1500, 3400) == pytest.approx((200 + 0.1 * (3400 / 1.5 - 200)) * 1.5)
+    assert duty.liquor_duty_hkd(30, 700, 1000) == 0  # at most 30% is duty-free
+    assert duty.liquor_duty_hkd(53, 500, None) == pytest.approx(80)  # HK$160 a litre without a value
+    with pytest.raises(ValueError):
+        duty.liquor_duty_hkd(40, 12_000, None)
+    assert duty.cigarette_duty_hkd(200) == pytest.approx(661.2)
+
+
+# --------------------------------------------------------------------------- catalogue and labels
+
+
+def test_catalogue_is_well_formed() -> None:
+    ids = [item.catalogue_id for item in liquor.CATALOGUE]
+    assert len(ids) == len(set(ids)) >= 20
+    assert {item.category for item in liquor.CATALOGUE} == set(liquor.CATEGORIES)
+    for item in liquor.CATALOGUE:
+        assert 0 < item.abv_percent < 100 and item.volume_ml > 0 and item.reference_price_hkd > 0
+        dutiable = item.abv_percent > 30
+        assert (item.duty_hkd > 0) == dutiable, item
+        assert not dutiable or item.category == "spirit"
+    assert liquor.product("LQ-0006").duty_hkd == pytest.approx(duty.liquor_duty_hkd(40, 1500, 3400))
+    with pytest.raises(ValueError):
+        liquor.product("LQ-9999")
+
+
+def test_labels_are_deterministic_and_distinct() -> None:
+    labels = [liquor.label_image(item) for item in liquor.CATALOGUE]
+    assert all(label.shape == (*liquor.LABEL_SHAPE, 3) and label.dtype == np.uint8 for label in labels)
+    assert np.array_equal(labels[0], liquor.label_image(liquor.CATALOGUE[0]))
+    for first, second in itertools.combinations(labels, 2):
+        assert np.abs(first.astype(int) - second.astype(int)).mean() > 10
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def test_frame_shape_and_determinism(sim: liquor.LiquorSimulator) -> None:
+    shot = sim.generate(4)
+    assert shot.image.shape == (240, 320, 3) and shot.image.dtype == np.uint8
+    again = liquor.LiquorSimulator(seed=2, height=240, width=320).generate(4)
+    assert shot.image.tobytes() == again.image.tobytes() and shot.catalogue_id == again.catalogue_id
+    assert not np.array_equal(shot.image, sim.generate(5).image)
+    assert not np.array_equal(
+        shot.image, liquor.LiquorSimulator(seed=3, height=240, width=320).generate(4).image
+    )
+
+
+def test_pose_light_and_blur_stay_within_their_ranges(sim: liquor.LiquorSimulator) -> None:
+    shots = [sim.generate(index) for index in range(60)]
+    for shot in shots:
+        x0, y0, x1, y1 = shot.label_box
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+        assert abs(shot.tilt_deg) <= 8 and 0.8 <= shot.scale <= 1.1 and abs(shot.turn_deg) <= 25
+        assert 0.65 <= shot.light_gain <= 1.3 and 0 <= shot.blur_px <= 9
+    assert len({shot.catalogue_id for shot in shots}) > 15
+    assert any(shot.blur_px == 0 for shot in shots) and any(shot.blur_px > 1 for shot in shots)
+
+
+def test_the_label_is_where_the_truth_says(sim: liquor.LiquorSimulator) -> None:
+    """Two products shot in the same pose and light differ at the label, and not in the corners."""
+    for index in range(5):
+        first = sim.generate(index, catalogue_id="LQ-0001")
+        second = sim.generate(index, catalogue_id="LQ-0023")
+        difference = np.abs(first.image.astype(int) - second.image.astype(int)).sum(axis=2)
+        x0, y0, x1, y1 = first.label_box
+        assert difference[y0:y1, x0:x1].mean() > 20
+        assert difference[:10, :10].max() == 0 and difference[-10:, -10:].max() == 0
+
+
+def test_catalogue_ids_limit_the_products() -> None:
+    simulator = liquor.LiquorSimulator(seed=1, height=120, width=160, catalogue_ids=("LQ-0003", "LQ-0017"))
+    assert {simulator.generate(index).catalogue_id for index in range(20)} == {"LQ-0003", "LQ-0017"}
+    with pytest.raises(ValueError):
+        liquor.LiquorSimulator(seed=1, catalogue_ids=("nope",))
+
+
+@pytest.mark.parametrize("encoding", liquor.ENCODINGS)
+def test_encode_round_trips(sim: liquor.LiquorSimulator, encoding: str) -> None:
+    image = sim.generate(0).image
+    decoded = liquor.decode(liquor.encode(image, encoding))
+    assert decoded.shape == image.shape
+    error = np.abs(decoded.astype(int) - image.astype(int)).mean()
+    assert error == 0 if encoding == "png" else error < 4
+    with pytest.raises(ValueError):
+        liquor.encode(image, "gif")
+
+
+def test_frame_carries_the_encoded_image_and_truth(sim: liquor.LiquorSimulator) -> None:
+    shot = sim.generate(7)
+    frame = liquor.to_frame(shot, source_id="camera-1", sequence=2, encoding="png")
+    assert frame.modality == frame_pb2.MODALITY_CAMERA
+    assert frame.encoding == "png" and frame.dtype == frame_pb2.DTYPE_UNSPECIFIED
+    assert list(frame.shape) == [240, 320, 3] and frame.payload_bytes == len(frame.payload)
+    assert np.array_equal(liquor.decode(frame.payload), shot.image)
+    truth = json.loads(frame.metadata["sim_truth"])
+    assert truth["catalogue_id"] == shot.catalogue_id
+    assert truth["duty_hkd"] == pytest.approx(round(shot.product.duty_hkd, 2))
+    assert liquor.to_frame(shot, source_id="camera-1", sequence=3).encoding == "jpeg"

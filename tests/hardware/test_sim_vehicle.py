@@ -1,0 +1,185 @@
+"""Vehicle portal simulator: determinism, references, concealments and their truth, frames."""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from smartcustoms.hardware.sim import vehicle
+from smartcustoms.v1 import frame_pb2
+
+SMALL = {"height": 256, "width": 768}
+TINY = {"height": 64, "width": 192}
+
+
+@pytest.fixture(scope="module")
+def sim() -> vehicle.VehicleSimulator:
+    return vehicle.VehicleSimulator(seed=4, empty_rate=1.0, **SMALL)
+
+
+def aligned(scan: vehicle.VehicleScan) -> np.ndarray:
+    """The scan's intensities (0..1) shifted back by its offset, to lie over the reference."""
+    dx, dy = scan.offset_px
+    shift = np.float32([[1, 0, -dx], [0, 1, -dy]])
+    height, width = scan.image.shape[1:]
+    channels = [
+        cv2.warpAffine(channel.astype(np.float32) / 65535, shift, (width, height), flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+        for channel in scan.image
+    ]  # fmt: skip
+    return np.stack(channels)
+
+
+def test_scan_shape_dtype_and_pixel_size() -> None:
+    scan = vehicle.VehicleSimulator(seed=1).generate(0)
+    assert scan.image.shape == (2, 1024, 3072)
+    assert scan.image.dtype == np.uint16
+    assert scan.pixel_size_mm == pytest.approx(5000 / 1024)
+    assert scan.model in vehicle.MODEL_NAMES
+    assert not scan.image.flags.writeable
+
+
+def test_same_seed_and_index_give_identical_scans() -> None:
+    first = vehicle.VehicleSimulator(seed=7, concealment_rate=1.0, **SMALL).generate(3)
+    second = vehicle.VehicleSimulator(seed=7, concealment_rate=1.0, **SMALL).generate(3)
+    assert first.image.tobytes() == second.image.tobytes()
+    assert (first.model, first.offset_px, first.concealments) == (
+        second.model,
+        second.offset_px,
+        second.concealments,
+    )
+    other_seed = vehicle.VehicleSimulator(seed=8, concealment_rate=1.0, **SMALL).generate(3)
+    other_index = vehicle.VehicleSimulator(seed=7, concealment_rate=1.0, **SMALL).generate(4)
+    assert not np.array_equal(first.image, other_seed.image)
+    assert not np.array_equal(first.image, other_index.image)
+
+
+def test_high_energy_penetrates_more_than_low_energy(sim: vehicle.VehicleSimulator) -> None:
+    reference = sim.reference("container-20ft").image.astype(float)
+    partly = (reference[0] < 60000) & (reference[0] > 1000)
+    assert partly.sum() > 1000
+    assert np.median(reference[0][partly] - reference[1][partly]) > 0
+    assert reference[0, 0, 0] == reference[1, 0, 0] == 65535  # air above the vehicle
+
+
+@pytest.mark.parametrize("model", vehicle.MODEL_NAMES)
+def test_clean_scan_matches_the_reference_after_alignment(sim: vehicle.VehicleSimulator, model: str) -> None:
+    reference = sim.reference(model)
+    assert reference.offset_px == (0.0, 0.0) and not reference.concealments
+    assert np.array_equal(reference.image, sim.reference(model).image)  # noiseless and stable
+    scan = sim.generate(11, model=model, concealment=None)
+    assert scan.declared_goods == "" and scan.declared_box is None
+    expected = reference.image.astype(np.float32) / 65535
+    back = aligned(scan)
+    unaligned = np.corrcoef(scan.image[0].ravel(), expected[0].ravel())[0, 1]
+    correlation = np.corrcoef(back[0].ravel(), expected[0].ravel())[0, 1]
+    assert correlation > 0.95
+    assert correlation > unaligned
+    assert (np.abs(back - expected) < 0.02).mean() > 0.93
+
+
+def test_models_have_distinct_references(sim: vehicle.VehicleSimulator) -> None:
+    images = [sim.reference(model).image for model in vehicle.MODEL_NAMES]
+    for i, first in enumerate(images):
+        for second in images[i + 1 :]:
+            assert not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "empty_rate"),
+    [
+        ("sedan-1", "hidden_compartment", 1.0),
+        ("mpv-1", "hidden_compartment", 1.0),
+        ("van-1", "undeclared_goods", 1.0),
+        ("box-truck-1", "extra_load", 0.0),
+        ("container-20ft", "undeclared_goods", 1.0),
+        ("container-20ft", "hidden_compartment", 0.0),
+    ],
+)
+def test_concealment_changes_the_image_only_inside_its_box(model: str, kind: str, empty_rate: float) -> None:
+    simulator = vehicle.VehicleSimulator(seed=5, empty_rate=empty_rate, **SMALL)
+    for index in range(4):
+        concealed = simulator.generate(index, model=model, concealment=kind)
+        clean = simulator.generate(index, model=model, concealment=None)
+        (truth,) = concealed.concealments
+        assert truth.kind == kind and truth.mass_kg > 0
+        x0, y0, x1, y1 = truth.box
+        outside = np.ones(clean.image.shape[1:], dtype=bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(concealed.image[:, outside], clean.image[:, outside])
+        inside_with = np.log(np.maximum(concealed.image[0, y0:y1, x0:x1], 1.0))
+        inside_without = np.log(np.maximum(clean.image[0, y0:y1, x0:x1], 1.0))
+        changed = np.abs(inside_with - inside_without) > 0.02
+        assert changed.mean() > 0.3, (index, truth)
+
+
+def test_goods_vehicles_carry_declared_loads() -> None:
+    simulator = vehicle.VehicleSimulator(seed=6, empty_rate=0.0, **SMALL)
+    scan = simulator.generate(0, model="box-truck-1", concealment=None)
+    assert scan.declared_goods in vehicle.GOODS
+    assert scan.declared_box is not None
+    x0, y0, x1, y1 = scan.declared_box
+    reference = simulator.reference("box-truck-1").image
+    assert aligned(scan)[0, y0:y1, x0:x1].mean() < reference[0, y0:y1, x0:x1].mean() / 65535 - 0.05
+    with pytest.raises(ValueError):
+        simulator.generate(0, model="box-truck-1", concealment="undeclared_goods")  # it is declared loaded
+    with pytest.raises(ValueError):
+        simulator.generate(0, model="sedan-1", concealment="extra_load")
+
+
+def test_truth_boxes_lie_within_the_image() -> None:
+    simulator = vehicle.VehicleSimulator(seed=9, concealment_rate=1.0, **TINY)
+    for index in range(60):
+        scan = simulator.generate(index)
+        (truth,) = scan.concealments
+        x0, y0, x1, y1 = truth.box
+        assert 0 <= x0 < x1 <= TINY["width"] and 0 <= y0 < y1 <= TINY["height"]
+        assert truth.category in ("organic", "inorganic", "metal")
+        if truth.kind == "hidden_compartment":
+            assert truth.label in vehicle.CONTRABAND
+        else:
+            assert truth.label in vehicle.GOODS and truth.location == "cargo_space"
+
+
+def test_concealment_rate_and_kinds_are_roughly_as_configured() -> None:
+    simulator = vehicle.VehicleSimulator(seed=10, concealment_rate=0.3, **TINY)
+    scans = [simulator.generate(index) for index in range(300)]
+    concealed = [scan.concealments[0] for scan in scans if scan.concealments]
+    assert 60 <= len(concealed) <= 120
+    assert {c.kind for c in concealed} == set(vehicle.CONCEALMENT_KINDS)
+    models = collections.Counter(scan.model for scan in scans)
+    assert set(models) == set(vehicle.MODEL_NAMES)
+    assert not vehicle.VehicleSimulator(seed=10, concealment_rate=0.0, **TINY).generate(0).concealments
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(ValueError):
+        vehicle.VehicleSimulator(seed=-1)
+    with pytest.raises(ValueError):
+        vehicle.VehicleSimulator(seed=1, models=("bus-9",))
+    simulator = vehicle.VehicleSimulator(seed=1, **TINY)
+    with pytest.raises(ValueError):
+        simulator.generate(-1)
+    with pytest.raises(ValueError):
+        simulator.generate(0, concealment="teleporter")
+    with pytest.raises(ValueError):
+        simulator.reference("bus-9")
+
+
+def test_frame_carries_the_image_and_truth() -> None:
+    scan = vehicle.VehicleSimulator(seed=3, concealment_rate=1.0, **SMALL).generate(1)
+    frame = vehicle.to_frame(scan, source_id="portal-1", sequence=5, conveyance_id="AB1234")
+    assert frame.modality == frame_pb2.MODALITY_XRAY
+    assert list(frame.shape) == [2, 256, 768]
+    assert frame.dtype == frame_pb2.DTYPE_UINT16 and frame.encoding == "raw"
+    assert len(frame.payload) == math.prod(frame.shape) * 2 == frame.payload_bytes
+    assert np.array_equal(np.frombuffer(frame.payload, "<u2").reshape(2, 256, 768), scan.image)
+    assert frame.metadata["energy_high_mv"] == "6" and frame.metadata["vehicle_model"] == scan.model
+    truth = json.loads(frame.metadata["sim_truth"])
+    assert truth["model"] == scan.model
+    assert [tuple(c["box"]) for c in truth["concealments"]] == [c.box for c in scan.concealments]
