@@ -1,0 +1,90 @@
+"""A Faust worker whose one agent only counts: the floor under the stream worker's own agents.
+
+Run as a script by ``benchkit.baselines.faust_count``. It is set up like ``runtime/worker.py``'s app
+(same broker timings, raw serializers, ``stream_wait_empty=False``, no web server) and consumes with the
+worker's ``stream.take(batch_max, within=batch_window)``. When ``expected`` messages have been counted it
+writes the count and its timeline (time, count so far, after each batch) to ``--result`` (atomically)
+and keeps running until it is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+
+TIMELINE_MAX = 100_000  # (time, count so far) after each batch
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    for name in ("--bootstrap", "--topic", "--result", "--app-id", "--datadir"):
+        parser.add_argument(name, required=True)
+    for name in ("--expected", "--partitions", "--max-message-bytes", "--batch-max", "--web-port"):
+        parser.add_argument(name, type=int, required=True)
+    for name in ("--session-timeout-s", "--heartbeat-s", "--batch-window-ms"):
+        parser.add_argument(name, type=float, required=True)
+    return parser.parse_args()
+
+
+def create_app(args: argparse.Namespace) -> faust.App:
+    app = faust.App(
+        args.app_id,
+        broker=[f"kafka://{host}" for host in args.bootstrap.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=args.partitions,
+        topic_disable_leader=True,
+        stream_wait_empty=False,
+        web_enabled=False,
+        web_port=args.web_port,
+        web_bind="127.0.0.1",
+        store="memory://",
+        broker_session_timeout=args.session_timeout_s,
+        broker_heartbeat_interval=args.heartbeat_s,
+        broker_commit_interval=1.0,
+        producer_max_request_size=args.max_message_bytes * 4,
+        consumer_max_fetch_size=args.max_message_bytes * 4,
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        datadir=args.datadir,
+        producer_acks=1,
+    )
+    topic = app.topic(args.topic, value_type=bytes, internal=False)
+    state: dict[str, Any] = {"count": 0, "timeline": []}
+
+    async def count(stream: Any) -> AsyncIterator[None]:
+        async for batch in stream.take(args.batch_max, within=args.batch_window_ms / 1000):
+            state["count"] += len(batch)
+            if len(state["timeline"]) < TIMELINE_MAX or state["count"] >= args.expected:
+                state["timeline"].append((time.time(), state["count"]))
+            if state["count"] >= args.expected and "written" not in state:
+                state["written"] = True
+                write_result(args.result, state)
+            yield None
+
+    app.agent(topic, name="count")(count)
+    return app
+
+
+def write_result(path: str, state: dict[str, Any]) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as out:
+        json.dump(state, out)
+    os.replace(temporary, path)
+
+
+def main() -> None:
+    args = parse_args()
+    app = create_app(args)
+    worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
