@@ -97,9 +97,9 @@ class PluginConfig:
     num_cpus: float = 0.25  # Ray CPU reservation per actor
     batch_max_frames: int = 16
     timeout_s: float = 30.0
-    consumes: list[str] = field(
-        default_factory=list
-    )  # narrows the modalities routed to it; empty: all it can
+    # Narrow what is routed to the plugin: modalities it can consume; source_id glob patterns.
+    consumes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
 

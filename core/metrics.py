@@ -46,7 +46,14 @@ REJECT_REASONS = (
     "other",
 )
 PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died")
-FALLBACK_REASONS = ("plugin_failed", "no_plugin", "payload_missing", "redelivery_exhausted", "other")
+FALLBACK_REASONS = (
+    "plugin_failed",
+    "plugin_requested",
+    "no_plugin",
+    "payload_missing",
+    "redelivery_exhausted",
+    "other",
+)
 DEAD_LETTER_REASONS = ("bad_frame", "bad_verdict")
 RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview")
 DECISIONS = ("clear", "alarm", "manual_inspection")

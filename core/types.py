@@ -129,6 +129,8 @@ class PluginSpec:
     description: str = ""
     default_settings: Mapping[str, Any] = field(default_factory=dict)
     enabled_by_default: bool = True
+    requires_metadata: frozenset[str] = frozenset()  # routed only frames carrying one of these keys
+    excludes_metadata: frozenset[str] = frozenset()  # never routed frames carrying any of these keys
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():

@@ -40,6 +40,9 @@ def combine(frame: frame_pb2.Frame, results: Sequence[results_pb2.PluginResult])
     elif failed:
         verdict.decision = MANUAL
         verdict.fallback_reason = f"plugin_failed: {', '.join(sorted(failed))}"
+    elif requested := sorted(r.plugin for r in results if r.decision == MANUAL):
+        verdict.decision = MANUAL
+        verdict.fallback_reason = f"plugin_requested: {', '.join(requested)} asked for an officer"
     elif any(r.decision == ALARM for r in results):
         verdict.decision = ALARM
     else:

@@ -18,12 +18,15 @@ from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.types import Assessment, Detection, Modality, PluginSpec
 from smartcustoms.plugins._kernels import dense_tile_counts
 
+VEHICLE_SCAN_KEYS = frozenset({"vehicle_model", "container_type"})
+
 SPEC = PluginSpec(
     name="dense_region",
     version="1.0.0",
     consumes=frozenset({Modality.XRAY}),
     description="dense-object alarm: regions the X-ray cannot penetrate",
     default_settings={"max_transmission": 0.02, "min_area_px": 400, "tile_px": 16, "full_scale": 65535},
+    excludes_metadata=VEHICLE_SCAN_KEYS,  # an engine block is dense by design: vehicles have their own plugin
 )
 
 _settings: dict[str, Any] = dict(SPEC.default_settings)

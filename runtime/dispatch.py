@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import time
 from collections import defaultdict
@@ -47,6 +48,22 @@ def routed_modalities(info: PluginInfo, config: PluginConfig) -> frozenset[Modal
     return wanted
 
 
+def accepts(
+    info: PluginInfo, config: PluginConfig, modalities: frozenset[Modality], frame: frame_pb2.Frame
+) -> bool:
+    """Whether a plugin is to see a frame: by modality, by source (configuration), by metadata (spec)."""
+    if Modality.from_proto(frame.modality) not in modalities:
+        return False
+    patterns = config.sources
+    if patterns and not any(fnmatch.fnmatchcase(frame.source_id, pattern) for pattern in patterns):
+        return False
+    keys = frame.metadata.keys()
+    spec = info.spec
+    if spec.requires_metadata and not spec.requires_metadata & keys:
+        return False
+    return not spec.excludes_metadata & keys
+
+
 class ActorPool:
     """The actors of one plugin, handed out one batch at a time."""
 
@@ -62,6 +79,9 @@ class ActorPool:
         for _ in range(max(1, config.pool_size)):
             self.idle.put_nowait(self._spawn())
         sensor.pool_sized(info.spec.name, max(1, config.pool_size))
+
+    def accepts(self, frame: frame_pb2.Frame) -> bool:
+        return accepts(self.info, self.config, self.modalities, frame)
 
     @property
     def name(self) -> str:
@@ -137,14 +157,10 @@ class ActorPool:
 
 
 class Dispatcher:
-    """Routes frames to plugin pools by modality and combines their results into verdicts."""
+    """Routes each frame to the pools that accept it and combines their results into verdicts."""
 
     def __init__(self, pools: Sequence[ActorPool]) -> None:
         self.pools = list(pools)
-        self.routes: dict[Modality, list[ActorPool]] = defaultdict(list)
-        for pool in pools:
-            for modality in pool.modalities:
-                self.routes[modality].append(pool)
 
     async def decide(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
         """A verdict for each distinct frame of the batch (redelivered copies are merged)."""
@@ -152,7 +168,7 @@ class Dispatcher:
         results: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
         jobs = []
         for pool in self.pools:
-            mine = [f for f in unique if Modality.from_proto(f.modality) in pool.modalities]
+            mine = [f for f in unique if pool.accepts(f)]
             step = max(1, pool.config.batch_max_frames)
             jobs += [self._run(pool, mine[i : i + step], results) for i in range(0, len(mine), step)]
         await asyncio.gather(*jobs)

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
-from aiokafka import AIOKafkaProducer
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -27,15 +26,14 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
-from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 REVIEW_SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
-PUBLISH_TIMEOUT_S = 10.0
 STORE_RETRY_S = 0.05
 
 
@@ -52,21 +50,6 @@ def parse_chunk(data: bytes) -> ingest_pb2.FrameChunk | Malformed:
         return ingest_pb2.FrameChunk.FromString(data)
     except DecodeError as error:
         return Malformed(str(error) or "cannot parse FrameChunk")
-
-
-class Publisher:
-    """Sends frame records to their modality topic."""
-
-    def __init__(self, producer: AIOKafkaProducer, namespace: str) -> None:
-        self.producer = producer
-        self.namespace = namespace
-
-    async def publish(self, frame: frame_pb2.Frame) -> None:
-        topic = frames_topic(self.namespace, Modality.from_proto(frame.modality))
-        await asyncio.wait_for(
-            self.producer.send_and_wait(topic, frame.SerializeToString(), key=frame.source_id.encode()),
-            PUBLISH_TIMEOUT_S,
-        )
 
 
 class GatewayCore:

@@ -8,7 +8,6 @@ import signal
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 from grpc_health.v1 import health, health_pb2
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -16,11 +15,11 @@ from smartcustoms.core.blobstore import open_blob_store
 from smartcustoms.core.config import Config
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
-from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, Publisher, build_server
+from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import AdjudicationCollector, ConservationCollector, Ledger
+from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.reconciler import Reconciler
 from smartcustoms.runtime.review import ReviewDesk, web_app
-from smartcustoms.runtime.topics import all_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,6 @@ def ledger_for(config: Config, client: aioredis.Redis) -> Ledger:
         verdict_ttl_s=config.redis.verdict_ttl_s,
         dedupe_ttl_s=config.redis.dedupe_ttl_s,
         alerts_kept=config.redis.alerts_kept,
-    )
-
-
-def producer_for(config: Config) -> AIOKafkaProducer:
-    """A producer whose request limit fits an inline frame with its header."""
-    max_request = max(config.broker.max_message_bytes, config.gateway.inline_max_bytes + 256 * 1024)
-    return AIOKafkaProducer(
-        bootstrap_servers=config.broker.bootstrap_servers,
-        acks=1,
-        linger_ms=1,
-        max_request_size=max_request,
-        client_id=f"{config.namespace}-gateway",
     )
 
 
@@ -64,12 +51,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         redis_url=config.redis.url,
         capacity_bytes=config.blobstore.capacity_bytes,
     )
-    await ensure_topics(
-        config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions
-    )
-    producer = producer_for(config)
-    await producer.start()
-    publisher = Publisher(producer, config.namespace)
+    publisher = Publisher(config)
+    await publisher.start()
     ledger = ledger_for(config, client)
     health_servicer = health.aio.HealthServicer()
     server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer)
@@ -78,7 +61,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     review_site = await _serve_review(config, ledger)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reconciler = asyncio.create_task(Reconciler(ledger, publisher, producer, config.reconciler, sensor).run())
+    reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -88,7 +71,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await review_site.cleanup()
         reconciler.cancel()
         await asyncio.gather(reconciler, return_exceptions=True)
-        await producer.stop()
+        await publisher.stop()
         await client.aclose()
         store.close()
         metrics_server.shutdown()

@@ -12,15 +12,13 @@ import logging
 import time
 import uuid
 
-from aiokafka import AIOKafkaProducer
-
 from smartcustoms.core import verdicts
 from smartcustoms.core.config import ReconcilerConfig
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
-from smartcustoms.runtime.gateway import Publisher
 from smartcustoms.runtime.ledger import Ledger
-from smartcustoms.runtime.topics import verdicts_topic
+from smartcustoms.runtime.publisher import Publisher
+from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +31,11 @@ class Reconciler:
         self,
         ledger: Ledger,
         publisher: Publisher,
-        producer: AIOKafkaProducer,
         config: ReconcilerConfig,
         sensor: Sensor,
     ) -> None:
         self.ledger = ledger
         self.publisher = publisher
-        self.producer = producer
         self.config = config
         self.sensor = sensor
         self.owner = uuid.uuid4().hex
@@ -75,18 +71,20 @@ class Reconciler:
             claimed = await self.ledger.claim_redelivery(frame_id, now + self.config.redeliver_after_s)
             if claimed is None:
                 continue
-            frame, attempts = claimed
-            if attempts > self.config.max_attempts:
-                verdict = verdicts.fallback(
-                    frame, f"redelivery_exhausted: no verdict after {self.config.max_attempts} deliveries"
-                )
-                await self.producer.send_and_wait(
-                    verdicts_topic(self.publisher.namespace),
-                    verdict.SerializeToString(),
-                    key=frame_id.encode(),
-                )
-            else:
-                await self.publisher.publish(frame)
-                self.sensor.republished(Modality.from_proto(frame.modality).value)
+            try:
+                await self._redeliver(*claimed)
+            except Exception as error:  # its deadline moved on: the next rounds try again
+                log.warning("redelivery of %s failed: %r", frame_id, error)
+                continue
             handled += 1
         return handled
+
+    async def _redeliver(self, frame: frame_pb2.Frame, attempts: int) -> None:
+        """Publish the frame again, or its manual-inspection verdict once it has had its chances."""
+        if attempts > self.config.max_attempts:
+            reason = f"redelivery_exhausted: no verdict after {self.config.max_attempts} deliveries"
+            batch = results_pb2.VerdictBatch(verdicts=[verdicts.fallback(frame, reason)])
+            await self.publisher.publish_verdicts(batch, frame.source_id)
+        else:
+            await self.publisher.publish(frame)
+            self.sensor.republished(Modality.from_proto(frame.modality).value)

@@ -27,12 +27,13 @@ class VerdictSink:
         self.sensor = sensor
 
     async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
-        """Store a batch of serialized verdicts; return the messages that did not parse."""
+        """Store the verdicts of serialized VerdictBatch messages; return the messages that did not parse."""
         started = time.monotonic()
-        parsed, bad = [], []
+        parsed: list[results_pb2.Verdict] = []
+        bad = []
         for raw in messages:
             try:
-                parsed.append(results_pb2.Verdict.FromString(raw))
+                parsed.extend(results_pb2.VerdictBatch.FromString(raw).verdicts)
             except DecodeError:
                 bad.append(raw)
         items = [(verdict, verdicts.alert_for(verdict)) for verdict in parsed]

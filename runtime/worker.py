@@ -39,7 +39,7 @@ from smartcustoms.runtime.topics import (
     frames_topic,
     verdicts_topic,
 )
-from smartcustoms.v1 import frame_pb2
+from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,8 @@ async def _handle(
     for frame in frames:
         runtime.sensor.stream_delay(modality.value, now - frame.accepted_time.ToNanoseconds() / 1e9)
     decided = await runtime.dispatcher.decide(frames)
-    pending = [await verdicts.send(key=v.frame_id.encode(), value=v.SerializeToString()) for v in decided]
-    await asyncio.gather(*pending)
+    batch = results_pb2.VerdictBatch(verdicts=decided)
+    await (await verdicts.send(key=frames[0].source_id.encode(), value=batch.SerializeToString()))
     runtime.sensor.verdicts_published(modality.value, len(decided))
 
 

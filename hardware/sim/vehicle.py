@@ -506,11 +506,20 @@ def to_frame(
             "pixel_size_mm": f"{scan.pixel_size_mm:.4f}",
             "vehicle_model": scan.model,
             "declared_goods": scan.declared_goods or "empty",
+            **_declared_pallets(scan),
             "sim_truth": json.dumps(truth_dict(scan)),
         },
         payload=payload,
         payload_bytes=len(payload),
     )
+
+
+def _declared_pallets(scan: VehicleScan) -> dict[str, str]:
+    """The quantity a manifest declares, from the declared load: 120 cm pallets, 5 cm apart."""
+    if scan.declared_box is None:
+        return {}
+    length_cm = (scan.declared_box[2] - scan.declared_box[0]) * scan.pixel_size_mm / 10
+    return {"declared_pallets": str(round((length_cm + 5) / 125))}
 
 
 def _measure(height: int = 1024, width: int = 3072, scans: int = 20) -> None:

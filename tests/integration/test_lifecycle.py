@@ -87,6 +87,7 @@ def test_frames_survive_a_broker_restart(
         runtime_config.broker.bootstrap_servers = broker.bootstrap_servers
         runtime_config.reconciler.redeliver_after_s = 3.0
         runtime_config.reconciler.interval_s = 0.5
+        runtime_config.reconciler.max_attempts = 1000  # no worker for a while: keep redelivering
         stack = start_stack(runtime_config, worker=False)
         frames = [
             array_frame(
@@ -109,6 +110,22 @@ def test_frames_survive_a_broker_restart(
         assert total(scrape(stack.metrics_urls[0]), "smartcustoms_reconciler_republished_total") >= 5
     finally:
         broker.stop()
+
+
+def test_a_frame_stuck_past_its_redeliveries_gets_a_manual_inspection_verdict(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
+    runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=300.0, pool_size=1)}
+    runtime_config.reconciler.redeliver_after_s = 1.0
+    runtime_config.reconciler.interval_s = 0.2
+    runtime_config.reconciler.max_attempts = 1
+    stack = start_stack(runtime_config)
+    assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
+    wait_for(lambda: _counts(runtime_config).fallbacks == 1, 30, interval_s=0.2, what="the fallback verdict")
+    assert _counts(runtime_config) == Counts(accepted=1, verdicts=0, fallbacks=1, in_flight=0)
+    worker = scrape(stack.metrics_urls[1])
+    assert total(worker, "smartcustoms_fallbacks_total", reason="redelivery_exhausted") == 1
 
 
 def _alive(pid: int) -> bool:

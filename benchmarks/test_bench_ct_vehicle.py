@@ -1,0 +1,63 @@
+"""ct_detector on a 256^3 CT volume and vehicle_compare on a 1024 x 3072 portal scan, on one core.
+
+The targets (issue 4): <= 2 s per 256^3 volume on one core; a portal takes a vehicle every few minutes.
+Numba kernels run single-threaded; OpenCV is limited to one thread here. Each figure is printed with
+the machine and stored in ``extra_info``. No time is asserted. Needs no service: run it alone with
+``.venv/bin/pytest benchmarks/test_bench_ct_vehicle.py -p no:cacheprovider -s``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from benchkit.machine import describe, format_description
+
+from smartcustoms.hardware.sim import ct, vehicle
+from smartcustoms.plugins.ct_detector import CtDetector
+from smartcustoms.plugins.eval_ct_vehicle import vehicle_frame
+from smartcustoms.plugins.vehicle_compare import Declaration, VehicleComparer
+
+SEED = 3000  # no development seed
+
+
+def _report(benchmark: Any, name: str, **figures: object) -> None:
+    machine = describe()
+    stats = benchmark.stats.stats
+    benchmark.extra_info.update({"machine": machine, "median_ms": stats.median * 1000, **figures})
+    median_ms, min_ms = stats.median * 1000, stats.min * 1000
+    print(f"\n{name}: median {median_ms:.0f} ms, min {min_ms:.0f} ms over {stats.rounds} rounds")
+    for line in format_description(machine):
+        print(line)
+
+
+@pytest.mark.parametrize("threat", ["firearm", None])
+def test_ct_detector_256_cubed(benchmark: Any, threat: str | None) -> None:
+    cv2.setNumThreads(1)
+    scan = ct.CtSimulator(SEED, (256, 256, 256)).generate(1, threat=threat)
+    detector = CtDetector()
+    detector.detect(scan.volume)  # compile or load the cached kernels
+    found = benchmark.pedantic(detector.detect, args=(scan.volume,), rounds=5, iterations=1)
+    _report(benchmark, f"ct_detector 256^3 ({threat or 'clean'})", voxels=256**3, detections=len(found))
+
+
+def test_vehicle_compare_1024x3072(benchmark: Any) -> None:
+    cv2.setNumThreads(1)
+    simulator = vehicle.VehicleSimulator(SEED)
+    scan = simulator.generate(1, model="box-truck-1", concealment="hidden_compartment")
+    metadata = vehicle_frame(scan, simulator.pixel_cm, 1).metadata
+    comparer = VehicleComparer()
+
+    def compare() -> int:
+        detections, _ = comparer.compare(
+            scan.image, scan.model, Declaration.from_metadata(metadata), scan.pixel_size_mm
+        )
+        return len(detections)
+
+    compare()
+    count = benchmark.pedantic(compare, rounds=5, iterations=1)
+    _report(
+        benchmark, "vehicle_compare 2x1024x3072", pixels=int(np.prod(scan.image.shape[1:])), detections=count
+    )

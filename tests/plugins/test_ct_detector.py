@@ -1,0 +1,170 @@
+"""ct_detector: kernels on synthetic volumes, forced threats found, a clean bag clear, TDR export, eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from smartcustoms.core.frames import array_frame, inline_view
+from smartcustoms.core.manager import new_plugin_manager, register
+from smartcustoms.core.types import Decision, Modality
+from smartcustoms.core.verdicts import combine
+from smartcustoms.hardware import dicos
+from smartcustoms.hardware.sim import ct
+from smartcustoms.plugins import _ct_kernels, ct_detector, eval_ct_vehicle
+from smartcustoms.plugins.ct_detector import CtDetector, band_mask, components, label_components
+from smartcustoms.plugins.eval_ct_vehicle import iou
+from smartcustoms.v1 import results_pb2
+
+SEED = 7  # neither a development seed (100-199) nor an evaluation seed (1000 on)
+FIELDS = {
+    "system",
+    "seed",
+    "count",
+    "shape",
+    "frames",
+    "clean_frames",
+    "classes",
+    "map50",
+    "false_alarm_rate",
+    "false_detections_per_frame",
+    "ms_per_frame_mean",
+    "ms_per_frame_p95",
+}
+
+
+def _truth_region(box: tuple[int, ...]) -> tuple[float, ...]:
+    z0, y0, x0, z1, y1, x1 = box
+    return (x0, y0, z0, x1, y1, z1)
+
+
+def test_band_mask_erosion_and_components_on_a_synthetic_volume() -> None:
+    volume = np.zeros((20, 20, 20), np.uint16)
+    volume[2:8, 2:6, 2:12] = 1500  # a 6 x 4 x 10 brick
+    volume[12:14, 12:14, 12:14] = 1500  # a 2-voxel cube: gone after erosion
+    volume[15:18, 2:5, 2:5] = 9000  # metal, outside the band
+    mask = band_mask(volume, 1300, 2100)
+    assert int(mask.sum()) == 6 * 4 * 10 + 8
+    eroded = band_mask(volume, 1300, 2100, erode=True)
+    assert int(eroded.sum()) == 4 * 2 * 8
+    labels, count = label_components(mask)
+    assert count == 2
+    brick = max(components(labels, count, volume, 1), key=lambda c: c.voxels)
+    assert brick.voxels == 240 and brick.mean_mhu == 1500 and brick.std_mhu == 0
+    assert brick.box == (2, 2, 2, 8, 6, 12)
+    np.testing.assert_allclose(sorted(brick.lengths), [4, 6, 10], atol=1e-6)
+    assert abs(brick.axes[:, 0] @ np.array([0, 0, 1.0])) == pytest.approx(1.0)
+
+
+def test_26_connectivity_joins_diagonal_voxels_that_6_connectivity_keeps_apart() -> None:
+    mask = np.zeros((4, 4, 4), np.uint8)
+    mask[0, 0, 0] = mask[1, 1, 1] = mask[2, 2, 2] = 1
+    assert label_components(mask)[1] == 3
+    assert label_components(mask, connectivity=26)[1] == 1
+
+
+def test_thin_sheets_marks_a_foil_wall_in_tobacco_and_not_a_thick_block() -> None:
+    volume = np.full((24, 24, 24), 330, np.uint16)
+    volume[:, :, 6] = 1000  # a one-voxel wall
+    volume[4:20, 4:20, 14:22] = 1000  # a thick block
+    marks = ct_detector.thin_sheets(volume, ct_detector.CtSettings())
+    assert marks[10, 10, 6] >= 5  # crossed from many directions
+    assert marks[10, 10, 17] == 0  # inside the block: no light filling on either side
+    assert marks[3:21, 3:21, 13:23].mean() < marks[3:21, 3:21, 6].mean()
+
+
+def test_kernel_wrappers_check_their_inputs() -> None:
+    with pytest.raises(TypeError, match="uint16"):
+        band_mask(np.zeros((4, 4, 4), np.float32), 0, 1)
+    with pytest.raises(ValueError, match="3D"):
+        band_mask(np.zeros((4, 4), np.uint16), 0, 1)
+    with pytest.raises(ValueError, match="connectivity"):
+        label_components(np.zeros((4, 4, 4), np.uint8), connectivity=18)
+
+
+def test_oriented_extent_of_a_brick() -> None:
+    labels = np.zeros((10, 10, 10), np.int32)
+    labels[1:4, 2:8, 3:5] = 1
+    extent = _ct_kernels._oriented_extent(
+        labels, 1, np.array([1, 2, 3, 4, 8, 5]), np.array([2.5, 5.0, 4.0]), np.eye(3)
+    )
+    np.testing.assert_allclose(extent, [[-1, -2.5, -0.5], [1, 2.5, 0.5]])
+
+
+@pytest.mark.parametrize("threat", ct_detector.LABELS)
+@pytest.mark.parametrize("index", [3, 11])
+def test_a_forced_threat_is_found_with_its_class_and_box(threat: str, index: int) -> None:
+    scan = ct.CtSimulator(SEED).generate(index, threat=threat)
+    found = CtDetector().detect(scan.volume)
+    truth = _truth_region(scan.truth[0].box)
+    overlaps = [iou(f.detection(scan.volume.shape).volume or (), truth) for f in found if f.label == threat]
+    if threat == "cigarettes" and not overlaps:
+        pytest.xfail("cigarettes are found in about half of the bags (see docs/detectors_ct_vehicle.md)")
+    assert max(overlaps) > 0.3
+
+
+@pytest.mark.parametrize("index", [0, 5, 10])
+def test_clean_bags_are_clear_through_the_plugin_hook(index: int) -> None:
+    pm = new_plugin_manager()
+    info = register(pm, "smartcustoms.plugins.ct_detector")
+    pm.hook.smartcustoms_configure(settings=dict(info.spec.default_settings))
+    scan = ct.CtSimulator(SEED).generate(index, threat=None)
+    frame = ct.to_frame(scan, source_id="lane-1-ct", sequence=index)
+    [assessment] = pm.hook.smartcustoms_process_batch(frames=[inline_view(frame)])
+    assert assessment.decision is Decision.CLEAR and assessment.detections == ()
+
+
+def test_hu_volumes_are_rescaled_to_mhu() -> None:
+    scan = ct.CtSimulator(SEED).generate(3, threat="firearm")
+    hu = (scan.volume.astype(np.int32) - 1000).clip(-1000, 32767).astype(np.int16)
+    metadata = {"rescale_slope": "1", "rescale_intercept": "0", "voxel_size_mm": "3.0"}
+    frame = array_frame(hu, modality=Modality.CT, source_id="ct", sequence=1, metadata=metadata)
+    assessment = ct_detector.assess(inline_view(frame), CtDetector())
+    assert [d.label for d in assessment.detections] == ["firearm"]
+
+
+def test_unknown_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown setting"):
+        ct_detector.CtSettings.from_mapping({"metal_min": 1})
+
+
+def test_a_ct_verdict_exports_as_a_dicos_tdr_and_reads_back(tmp_path: Path) -> None:
+    scan = ct.CtSimulator(SEED).generate(3, threat="firearm")
+    frame = ct.to_frame(scan, source_id="lane-1-ct", sequence=1, frame_id="f-1", conveyance_id="bag-1")
+    assessment = ct_detector.assess(inline_view(frame), CtDetector())
+    [detection] = assessment.detections
+    result = results_pb2.PluginResult(
+        plugin="ct_detector", plugin_version=ct_detector.SPEC.version, decision=assessment.decision.to_proto()
+    )
+    result.detections.append(detection.to_proto("ct_detector", ct_detector.SPEC.version))
+    verdict = combine(frame, [result])
+    assert verdict.decision == results_pb2.DECISION_ALARM
+    path = tmp_path / "bag-1.tdr.dcm"
+    dicos.write_tdr(path, verdict, {"voxel_size_mm": "3.0"})
+    report = dicos.read_tdr(path)
+    assert report.alarm_decision == "ALARM" and report.ooi_id == "bag-1"
+    [threat] = report.threats
+    assert threat.category == dicos.threat_category("firearm")
+    assert threat.description.startswith("firearm")
+    assert threat.probability == pytest.approx(detection.score)
+    assert detection.volume is not None
+    x0, y0, z0, x1, y1, z1 = detection.volume
+    assert threat.roi_base == pytest.approx((x0, y0, z0))
+    assert threat.roi_extents == pytest.approx((x1 - x0, y1 - y0, z1 - z0))
+
+
+def test_ct_eval_on_a_tiny_set_returns_every_field() -> None:
+    report = eval_ct_vehicle.run_ct_eval(5, 1000, shape=(96, 64, 96))
+    assert set(report) >= FIELDS
+    assert report["frames"] == 5 and report["clean_frames"] == 1
+    assert set(report["classes"]) == set(ct_detector.LABELS)
+    for figures in report["classes"].values():
+        assert {"objects", "detected", "pd", "ap50"} <= set(figures) and figures["objects"] == 1
+    assert "mAP@0.5" in eval_ct_vehicle.format_report(report)
+
+
+def test_eval_refuses_development_seeds() -> None:
+    with pytest.raises(ValueError, match="develop"):
+        eval_ct_vehicle.run_ct_eval(1, 150)
