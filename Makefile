@@ -4,7 +4,7 @@ DURATION_S ?= 20
 
 .PHONY: demo up test test-unit check bench clean
 
-.venv/.installed: setup.cfg setup.py pyproject.toml scripts/setup
+.venv/.installed: setup.cfg setup.py pyproject.toml scripts/setup tests/vendor_node/package-lock.json
 	scripts/setup
 
 demo: .venv/.installed  ## the runtime on embedded services plus simulated devices, then a report

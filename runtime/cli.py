@@ -137,6 +137,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.dashboards.cli",
     "smartcustoms.hardware.sim.cli",
     "smartcustoms.hardware.adapters_cli",
+    "smartcustoms.hardware.sdk.cli",
 )
 
 

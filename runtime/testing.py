@@ -1,0 +1,60 @@
+"""pytest fixtures for real services, shared by the test suite and the benchmarks: one broker, one
+Redis and one Ray runtime per session, each stopped by pid with a deadline at the end.
+
+    from smartcustoms.runtime.testing import broker, ray_head, redis_service, services_dir  # fixtures
+
+Tests that need the runtime build a configuration on them with ``config_on_services``: its own
+namespace (topics, Redis keys, blob directory) and free ports, so tests share the services safely.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smartcustoms.core import config as config_module
+from smartcustoms.core.config import Config
+from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
+from smartcustoms.runtime.stack import with_free_ports
+
+
+@pytest.fixture(scope="session")
+def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def broker(services_dir: Path) -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(services_dir / "broker") as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def redis_service(services_dir: Path) -> Iterator[EmbeddedRedis]:
+    with EmbeddedRedis(services_dir / "redis", persistence=False) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def ray_head(services_dir: Path) -> Iterator[EmbeddedRay]:
+    """Its workers inherit this process's environment (PYTHONPATH included) as it is at start."""
+    with EmbeddedRay(services_dir / "ray", num_cpus=os.cpu_count() or 2) as service:
+        yield service
+
+
+def config_on_services(broker: EmbeddedBroker, redis_service: EmbeddedRedis, ray_head: EmbeddedRay,
+                       run_dir: Path, shm_root: Path, namespace_prefix: str = "t") -> Config:
+    """Embedded defaults pointed at the session's services, in a namespace of its own, on free ports."""
+    config = with_free_ports(config_module.load(environ={}))
+    config.namespace = f"{namespace_prefix}{uuid.uuid4().hex[:10]}"
+    config.run_dir = str(run_dir)
+    config.broker.bootstrap_servers = broker.bootstrap_servers
+    config.redis.url = redis_service.url
+    config.ray.address = ray_head.address
+    shm_root.mkdir(parents=True, exist_ok=True)
+    config.blobstore.shm_root = str(shm_root)
+    return config
