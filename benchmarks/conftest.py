@@ -26,10 +26,17 @@ if str(BENCH_DIR) not in sys.path:  # benchkit is a plain folder here, not an in
 
 from benchkit.machine import describe, format_description  # noqa: E402  (needs the path above)
 
-from smartcustoms.core import config as config_module  # noqa: E402
 from smartcustoms.core.config import Config, PluginConfig  # noqa: E402
+from smartcustoms.core.manager import load_plugins, new_plugin_manager  # noqa: E402
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis  # noqa: E402
-from smartcustoms.runtime.stack import Stack, with_free_ports  # noqa: E402
+from smartcustoms.runtime.stack import Stack  # noqa: E402
+from smartcustoms.runtime.testing import (  # noqa: E402, F401  (session fixtures)
+    broker,
+    config_on_services,
+    ray_head,
+    redis_service,
+    services_dir,
+)
 
 MACHINE = describe()
 SUMMARY_KEY = pytest.StashKey[list[dict[str, Any]]]()
@@ -67,26 +74,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 @pytest.fixture(scope="session")
-def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("bench")
-
-
-@pytest.fixture(scope="session")
-def broker(session_dir: Path) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker(session_dir / "broker") as service:
-        yield service
-
-
-@pytest.fixture(scope="session")
-def redis_service(session_dir: Path) -> Iterator[EmbeddedRedis]:
-    with EmbeddedRedis(session_dir / "redis", persistence=False) as service:
-        yield service
-
-
-@pytest.fixture(scope="session")
-def ray_head(session_dir: Path) -> Iterator[EmbeddedRay]:
-    with EmbeddedRay(session_dir / "ray", num_cpus=os.cpu_count() or 2) as service:
-        yield service
+def session_dir(services_dir: Path) -> Path:
+    return services_dir
 
 
 @pytest.fixture(scope="session")
@@ -108,18 +97,12 @@ def bench_config(
     ray_head: EmbeddedRay,
 ) -> Config:
     """The runtime configuration on the session's services: the no-op plugin alone on every frame."""
-    config = with_free_ports(config_module.load(environ={}))
-    config.namespace = f"bench{uuid.uuid4().hex[:8]}"
-    config.run_dir = str(session_dir / "run")
-    config.broker.bootstrap_servers = broker.bootstrap_servers
-    config.redis.url = redis_service.url
-    config.ray.address = ray_head.address
-    config.blobstore.shm_root = str(shm_root)
+    config = config_on_services(broker, redis_service, ray_head, session_dir / "run", shm_root, "bench")
     config.extra_plugins = ["benchkit.verdict_clock"]
-    config.plugins = {
+    others = [info.spec.name for info in load_plugins(new_plugin_manager(), entry_points=False)]
+    config.plugins = {name: PluginConfig(enabled=False) for name in others}  # only the no-op looks at frames
+    config.plugins |= {
         "noop": PluginConfig(enabled=True, pool_size=2, batch_max_frames=64),
-        "dense_region": PluginConfig(enabled=False),
-        "rfid_epc_check": PluginConfig(enabled=False),
         "bench_clock": PluginConfig(enabled=True, settings={"path": str(session_dir / "verdict-clock.tsv")}),
     }
     return config
