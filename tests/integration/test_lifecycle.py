@@ -108,6 +108,7 @@ def test_frames_survive_a_broker_restart(
         wait_for(lambda: _counts(runtime_config).verdicts == 5, 60, interval_s=0.2, what="all verdicts")
         assert _counts(runtime_config) == Counts(accepted=5, verdicts=5, fallbacks=0, in_flight=0)
         assert total(scrape(stack.metrics_urls[0]), "smartcustoms_reconciler_republished_total") >= 5
+        stack.stop()  # before its broker goes, so the worker's last commit has somewhere to go
     finally:
         broker.stop()
 
