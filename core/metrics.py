@@ -241,6 +241,12 @@ class Metrics:
             ["modality", "reason"],
             registry=r,
         )
+        self.detections = Counter(
+            "smartcustoms_detections_total",
+            "Detections in stored verdicts, by the plugin that made them and their class.",
+            ["modality", "plugin", "label"],
+            registry=r,
+        )
         self.alerts = Counter(
             "smartcustoms_alerts_total", "Alerts raised for officers.", ["modality", "decision"], registry=r
         )

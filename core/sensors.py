@@ -125,6 +125,9 @@ class Sensor:
         if latency_s is not None:
             self.m.frame_latency.labels(modality).observe(max(latency_s, 0.0))
 
+    def detected(self, modality: str, plugin: str, label: str) -> None:
+        self.m.detections.labels(modality, plugin, label).inc()
+
     def fallback(self, modality: str, reason: str) -> None:
         self.m.fallbacks.labels(modality, reason if reason in FALLBACK_REASONS else "other").inc()
 

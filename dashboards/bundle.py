@@ -18,6 +18,7 @@ from pathlib import Path
 
 from smartcustoms.dashboards import _yaml
 from smartcustoms.dashboards.checkpoints import CHECKPOINTS
+from smartcustoms.dashboards.detection import DETECTION
 from smartcustoms.dashboards.model import Dashboard, dashboard_json
 from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import (
@@ -28,7 +29,7 @@ from smartcustoms.dashboards.provisioning import (
 )
 from smartcustoms.dashboards.rules import RuleSettings, rules_document
 
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS)
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"
 DEFAULT_SCRAPE_INTERVAL_S = 15.0

@@ -71,6 +71,9 @@ class VerdictSink:
             else None
         )
         self.sensor.verdict_stored(modality, decision, latency)
+        for result in verdict.results:
+            for detection in result.detections:
+                self.sensor.detected(modality, result.plugin, detection.label)
         if decision is Decision.MANUAL_INSPECTION:
             self.sensor.fallback(modality, verdicts.fallback_kind(verdict))
         self._call_hook("smartcustoms_verdict", verdict=verdict)

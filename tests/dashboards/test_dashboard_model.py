@@ -27,6 +27,7 @@ from smartcustoms.dashboards.rules import alert_rules, rules_document
 CONSERVATION = {
     "smartcustoms_conservation_frames": ("state",),
     "smartcustoms_conservation_imbalance_frames": (),
+    "smartcustoms_alerts_adjudicated": ("label", "outcome"),  # the ledger's adjudication collector
 }
 PROMETHEUS_OWN = {"up": ("job", "instance")}
 SCRAPE_LABELS = {"control_point", "instance", "job"}  # attached by Prometheus, not by the metric

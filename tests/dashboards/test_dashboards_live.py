@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
@@ -40,9 +41,10 @@ from smartcustoms.dashboards.rules import alert_rules
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
+from smartcustoms.runtime.review import OUTCOMES
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.topics import frames_topic
-from smartcustoms.v1 import frame_pb2
+from smartcustoms.v1 import frame_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +53,14 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 CONTROL_POINT = "test-cp"
 # Grafana's variables as "All" and a rate window that covers the whole run
-VARIABLES = {"__rate_interval": "1m", "control_point": ".*", "modality": ".*", "source": ".*", "plugin": ".*"}
+VARIABLES = {
+    "__rate_interval": "1m",
+    "control_point": ".*",
+    "modality": ".*",
+    "source": ".*",
+    "plugin": ".*",
+    "label": ".*",
+}
 DATA_DEADLINE_S = 30.0
 
 
@@ -280,6 +289,17 @@ def rules_not_ok(prometheus: Prometheus) -> list[str]:
     return problems
 
 
+def adjudicate(stack: Stack, decisions: dict[str, str]) -> None:
+    """Officers decide on alerts, so the detection dashboard's review panels have data."""
+    with grpc.insecure_channel(stack.gateway_target) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        for frame_id, outcome in decisions.items():
+            request = review_pb2.AdjudicateRequest(
+                frame_id=frame_id, outcome=OUTCOMES[outcome], officer="PO 1"
+            )
+            stub.Adjudicate(request, timeout=5)
+
+
 def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
     runtime_config: Config,
     start_stack: Callable[[Config], Stack],
@@ -301,6 +321,7 @@ def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
         settled_at = time.time()
         wait_for(lambda: scraped_since(prometheus, settled_at), 10.0, 0.2, "a scrape after the first wave")
+        adjudicate(stack, {"xray-2": "confirmed", "xray-4": "cleared"})
         acks = asyncio.run(send_all(stack.gateway_target, second_wave()))
         assert all(a.code == OK for a in acks)
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
