@@ -24,9 +24,22 @@ check: .venv/.installed  ## lint, format and type checks before a commit
 	.venv/bin/ruff format --check core plugins runtime hardware dashboards tests benchmarks
 	scripts/typecheck
 
-bench: .venv/.installed  ## benchmark suite; JSON saved under bench-results/
-	mkdir -p bench-results
-	.venv/bin/pytest benchmarks -p no:cacheprovider --benchmark-json=bench-results/latest.json
+BENCH_RESULTS := bench-results
+BENCH_THRESHOLD_PCT ?= 25
+BENCH_COMPARE_FLAGS ?= --ratios-decide
+
+bench: .venv/.installed  ## benchmarks: JSON and PNG in bench-results/<timestamp>.*, compared with the previous run
+	mkdir -p $(BENCH_RESULTS)
+	@previous=$$(ls -1 $(BENCH_RESULTS)/[0-9]*.json 2>/dev/null | sort | tail -n 1); \
+	run=$(BENCH_RESULTS)/$$(date +%Y%m%d-%H%M%S); \
+	.venv/bin/pytest benchmarks -p no:cacheprovider --benchmark-json=$$run.json || exit $$?; \
+	PYTHONPATH=benchmarks $(PYTHON) -m benchkit.plot $$run.json $$run.png || exit $$?; \
+	if [ -n "$$previous" ]; then \
+		PYTHONPATH=benchmarks $(PYTHON) -m benchkit.compare $$previous $$run.json \
+			--threshold $(BENCH_THRESHOLD_PCT) $(BENCH_COMPARE_FLAGS); \
+	else \
+		echo "no earlier run in $(BENCH_RESULTS)/: nothing to compare with"; \
+	fi
 
 clean:
 	rm -rf .smartcustoms build dist *.egg-info bench-results

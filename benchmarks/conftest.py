@@ -40,6 +40,13 @@ from smartcustoms.runtime.testing import (  # noqa: E402, F401  (session fixture
 
 MACHINE = describe()
 SUMMARY_KEY = pytest.StashKey[list[dict[str, Any]]]()
+CHECKPOINT_SUMMARY_KEY = pytest.StashKey[list[dict[str, Any]]]()
+SERVICE_FIXTURES = frozenset({"broker", "redis_service", "ray_head"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Benchmarks that need no service run first, while no broker, Redis or Ray competes for the CPU."""
+    items.sort(key=lambda item: bool(SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))))
 
 
 # ------------------------------------------------------------------------------------------ reporting
@@ -59,14 +66,27 @@ def bench_summary(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     return request.config.stash.setdefault(SUMMARY_KEY, [])
 
 
+@pytest.fixture(scope="session")
+def checkpoint_summary(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Rows of the per-checkpoint table printed at the end of the run (``benchkit.checkpoints``)."""
+    return request.config.stash.setdefault(CHECKPOINT_SUMMARY_KEY, [])
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     rows = config.stash.get(SUMMARY_KEY, [])
-    if not rows:
+    checkpoint_rows = config.stash.get(CHECKPOINT_SUMMARY_KEY, [])
+    if not rows and not checkpoint_rows:
         return
+    from benchkit.checkpoints import format_checkpoint_summary
     from benchkit.summary import format_summary
 
     terminalreporter.write_sep("=", "smartcustoms benchmarks")
-    for line in [*format_description(MACHINE), "", *format_summary(rows)]:
+    lines = list(format_description(MACHINE))
+    if rows:
+        lines += ["", *format_summary(rows)]
+    if checkpoint_rows:
+        lines += ["", *format_checkpoint_summary(checkpoint_rows)]
+    for line in lines:
         terminalreporter.write_line(line)
 
 
