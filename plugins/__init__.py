@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "smartcustoms.plugins.xray_detector",
     "smartcustoms.plugins.dense_region",
     "smartcustoms.plugins.rfid_epc_check",
     "smartcustoms.plugins.ct_detector",

@@ -138,6 +138,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.hardware.sim.cli",
     "smartcustoms.hardware.adapters_cli",
     "smartcustoms.hardware.sdk.cli",
+    "smartcustoms.plugins.eval_cli",
 )
 
 

@@ -212,6 +212,7 @@ def test_an_onnx_model_drops_in_by_configuration(
     model = mean_brightness_model(tmp_path / "brightness.onnx")
     runtime_config.plugins = {
         "dense_region": PluginConfig(enabled=False),
+        "xray_detector": PluginConfig(enabled=False),
         "onnx_detector": PluginConfig(
             enabled=True,
             consumes=["xray"],

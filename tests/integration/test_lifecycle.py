@@ -91,7 +91,7 @@ def test_frames_survive_a_broker_restart(
         stack = start_stack(runtime_config, worker=False)
         frames = [
             array_frame(
-                np.full((1, 16, 16), 60_000, np.uint16),
+                np.full((2, 16, 16), 60_000, np.uint16),  # dual energy, as xray_detector needs
                 modality=Modality.XRAY,
                 source_id="lane-2",
                 sequence=i,

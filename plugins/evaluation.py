@@ -1,0 +1,153 @@
+"""Detection metrics for screening: PD per class, false alarms per bag, AP and mAP at an IoU, precision.
+
+Matching follows PASCAL VOC: per class, detections in decreasing score take the unmatched true object of
+that class they overlap most, if the intersection over union reaches ``iou``; every other detection is a
+false alarm (a second detection of one object included). Average precision is the area under the
+precision-recall curve made monotone (all-point interpolation), from every scored candidate.
+
+Screening figures are at the operating point, the detections whose score reaches their class threshold:
+
+- PD (probability of detection) of a class: matched true objects / true objects;
+- false alarms per bag: unmatched detections / bags (all bags, with and without threats);
+- bag false-alarm rate: share of threat-free bags that alarm at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A true object or a detection: class, box (x_min, y_min, x_max, y_max) and score (1 for truth)."""
+
+    label: str
+    box: Box
+    score: float = 1.0
+
+
+def iou(one: Box, other: Box) -> float:
+    """Intersection over union of two boxes."""
+    width = min(one[2], other[2]) - max(one[0], other[0])
+    height = min(one[3], other[3]) - max(one[1], other[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    union = (one[2] - one[0]) * (one[3] - one[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: float) -> list[bool]:
+    """For each detection (in the given order), whether it is a true positive under VOC matching."""
+    taken = [False] * len(truths)
+    hits = [False] * len(detections)
+    for index in sorted(range(len(detections)), key=lambda k: -detections[k].score):
+        detection = detections[index]
+        best, best_iou = -1, min_iou
+        for t, truth in enumerate(truths):
+            if taken[t] or truth.label != detection.label:
+                continue
+            overlap = iou(detection.box, truth.box)
+            if overlap >= best_iou:
+                best, best_iou = t, overlap
+        if best >= 0:
+            taken[best] = True
+            hits[index] = True
+    return hits
+
+
+def average_precision(ranked: Sequence[tuple[float, bool]], positives: int) -> float:
+    """Area under the interpolated precision-recall curve of (score, is_true_positive) pairs."""
+    if positives == 0:
+        return float("nan")
+    ordered = sorted(ranked, key=lambda item: -item[0])
+    precisions, recalls = [], []
+    true_positives = 0
+    for rank, (_, hit) in enumerate(ordered, start=1):
+        true_positives += hit
+        precisions.append(true_positives / rank)
+        recalls.append(true_positives / positives)
+    area, previous_recall = 0.0, 0.0
+    for k in range(len(ordered)):
+        best_ahead = max(precisions[k:])
+        area += (recalls[k] - previous_recall) * best_ahead
+        previous_recall = recalls[k]
+    return area
+
+
+@dataclass
+class ClassFigures:
+    label: str
+    objects: int = 0
+    detected: int = 0
+    false_alarms: int = 0
+    ap: float = float("nan")
+
+    def pd(self) -> float:
+        return self.detected / self.objects if self.objects else float("nan")
+
+    def precision(self) -> float:
+        alarms = self.detected + self.false_alarms
+        return self.detected / alarms if alarms else float("nan")
+
+
+@dataclass
+class Evaluation:
+    """Collects bags (truth, scored candidates, thresholds) and computes the figures."""
+
+    min_iou: float = 0.5
+    bags: int = 0
+    clean_bags: int = 0
+    clean_bags_alarmed: int = 0
+    _ranked: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
+    _figures: dict[str, ClassFigures] = field(default_factory=dict)
+
+    def expect(self, labels: Sequence[str]) -> None:
+        """List these classes in the figures even if a set holds none of them."""
+        for label in labels:
+            self._class(label)
+
+    def add(
+        self, truths: Sequence[Labelled], candidates: Sequence[Labelled], thresholds: Mapping[str, float]
+    ) -> None:
+        """One bag: its true objects, every scored candidate, and the per-class operating thresholds."""
+        self.bags += 1
+        for truth in truths:
+            self._class(truth.label).objects += 1
+        for detection, hit in zip(candidates, match(candidates, truths, self.min_iou), strict=True):
+            self._ranked.setdefault(detection.label, []).append((detection.score, hit))
+        alarms = [d for d in candidates if d.score >= thresholds.get(d.label, 0.0)]
+        for detection, hit in zip(alarms, match(alarms, truths, self.min_iou), strict=True):
+            figures = self._class(detection.label)
+            if hit:
+                figures.detected += 1
+            else:
+                figures.false_alarms += 1
+        if not truths:
+            self.clean_bags += 1
+            self.clean_bags_alarmed += bool(alarms)
+
+    def _class(self, label: str) -> ClassFigures:
+        return self._figures.setdefault(label, ClassFigures(label))
+
+    def per_class(self) -> list[ClassFigures]:
+        for label, figures in self._figures.items():
+            figures.ap = average_precision(self._ranked.get(label, []), figures.objects)
+        return [self._figures[label] for label in sorted(self._figures)]
+
+    def mean_ap(self) -> float:
+        values = [f.ap for f in self.per_class() if f.objects]
+        return sum(values) / len(values) if values else float("nan")
+
+    def false_alarms_per_bag(self) -> float:
+        return sum(f.false_alarms for f in self._figures.values()) / self.bags if self.bags else float("nan")
+
+    def overall_pd(self) -> float:
+        objects = sum(f.objects for f in self._figures.values())
+        return sum(f.detected for f in self._figures.values()) / objects if objects else float("nan")
+
+    def bag_false_alarm_rate(self) -> float:
+        return self.clean_bags_alarmed / self.clean_bags if self.clean_bags else float("nan")
