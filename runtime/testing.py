@@ -46,8 +46,14 @@ def ray_head(services_dir: Path) -> Iterator[EmbeddedRay]:
         yield service
 
 
-def config_on_services(broker: EmbeddedBroker, redis_service: EmbeddedRedis, ray_head: EmbeddedRay,
-                       run_dir: Path, shm_root: Path, namespace_prefix: str = "t") -> Config:
+def config_on_services(
+    broker: EmbeddedBroker,
+    redis_service: EmbeddedRedis,
+    ray_head: EmbeddedRay,
+    run_dir: Path,
+    shm_root: Path,
+    namespace_prefix: str = "t",
+) -> Config:
     """Embedded defaults pointed at the session's services, in a namespace of its own, on free ports."""
     config = with_free_ports(config_module.load(environ={}))
     config.namespace = f"{namespace_prefix}{uuid.uuid4().hex[:10]}"
