@@ -12,7 +12,15 @@ from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.ledger import Counts
-from smartcustoms.runtime.report import checkpoint_rows, format_decisions, format_table, merge, scrape
+from smartcustoms.runtime.report import (
+    Samples,
+    checkpoint_rows,
+    format_decisions,
+    format_table,
+    merge,
+    scrape,
+    total,
+)
 from smartcustoms.runtime.stack import Stack
 
 DRAIN_TIMEOUT_S = 120.0
@@ -44,6 +52,24 @@ async def drain(config: Config, timeout_s: float) -> Counts:
         await client.aclose()
 
 
+def settled_metrics(stack: Stack, timeout_s: float = 15.0) -> Samples:
+    """The runtime's metrics once the sink has counted every verdict it stored in the ledger.
+
+    The ledger settles first (the sink counts a verdict just after storing it, and renders an alert's
+    preview in between), so a report read at once could miss the last batch.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        samples = merge(*(scrape(url) for url in stack.metrics_urls))
+        stored = total(samples, "smartcustoms_sink_verdicts_total")
+        if (
+            stored >= total(samples, "smartcustoms_ingest_frames_accepted_total")
+            or time.monotonic() > deadline
+        ):
+            return samples
+        time.sleep(0.1)
+
+
 async def run_devices(stack: Stack, duration_s: float, lanes: int) -> list[DeviceStats]:
     """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway."""
     stop_at = time.monotonic() + duration_s
@@ -67,7 +93,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2) -> int:
         stats = asyncio.run(run_devices(stack, duration_s, lanes))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
-        samples = merge(*(scrape(url) for url in stack.metrics_urls))
+        samples = settled_metrics(stack)
     print_summary(stats, counts, samples, elapsed)
     return 0 if counts.in_flight == 0 and counts.imbalance == 0 else 1
 

@@ -42,12 +42,12 @@ class VerdictSink:
             if record is None:
                 self.sensor.duplicate_verdict()
                 continue
+            self._report(verdict, alert)
             if alert is not None:
                 await self._keep_preview(record, verdict)
             if record.HasField("blob"):
                 self.store.release(record.blob)
                 self.sensor.blob_released()
-            self._report(verdict, alert)
         self.sensor.sink_batch(time.monotonic() - started)
         return bad
 
