@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
@@ -547,15 +547,8 @@ def to_frame(
 
 def _measure(scans: int = 10) -> None:
     simulator = CtSimulator(seed=1)
-    simulator.generate(0)
-    durations_ms = []
-    for index in range(1, scans + 1):
-        start = time.perf_counter()
-        simulator.generate(index)
-        durations_ms.append((time.perf_counter() - start) * 1000)
     shape = "x".join(str(n) for n in simulator.shape)
-    median, slowest = np.median(durations_ms), max(durations_ms)
-    print(f"{shape} CT volume: median {median:.1f} ms, max {slowest:.1f} ms over {scans} volumes")
+    report_generation_time(simulator.generate, f"{shape} CT volume", scans)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
@@ -524,16 +524,7 @@ def _declared_pallets(scan: VehicleScan) -> dict[str, str]:
 
 def _measure(height: int = 1024, width: int = 3072, scans: int = 20) -> None:
     simulator = VehicleSimulator(seed=1, height=height, width=width)
-    simulator.generate(0)  # compile or load the cached kernels
-    durations_ms = []
-    for index in range(1, scans + 1):
-        start = time.perf_counter()
-        simulator.generate(index)
-        durations_ms.append((time.perf_counter() - start) * 1000)
-    print(
-        f"{height}x{width} dual-energy vehicle scan: median {np.median(durations_ms):.1f} ms, "
-        f"max {max(durations_ms):.1f} ms over {scans} scans"
-    )
+    report_generation_time(simulator.generate, f"{height}x{width} dual-energy vehicle scan", scans)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
@@ -688,16 +688,7 @@ def to_frame(
 
 def _measure(height: int = 1024, width: int = 2048, scans: int = 20) -> None:
     simulator = XraySimulator(seed=1, height=height, width=width)
-    simulator.generate(0)  # compile or load the cached kernels
-    durations_ms = []
-    for index in range(1, scans + 1):
-        start = time.perf_counter()
-        simulator.generate(index)
-        durations_ms.append((time.perf_counter() - start) * 1000)
-    print(
-        f"{height}x{width} dual-energy scan: median {np.median(durations_ms):.1f} ms, "
-        f"max {max(durations_ms):.1f} ms over {scans} scans"
-    )
+    report_generation_time(simulator.generate, f"{height}x{width} dual-energy scan", scans)
 
 
 if __name__ == "__main__":
