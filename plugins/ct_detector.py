@@ -16,7 +16,9 @@ then say what an object is:
   ``explosive_min_fill`` of its oriented box (a brick, not a can or a tube); metal within
   ``explosive_attach_cm`` (detonator, battery) joins its region;
 * ``cigarettes``: at least ``cigarettes_min_sheets`` parallel thin foil sheets (``foil_band_mhu``)
-  embedded in tobacco-density material (``tobacco_band_mhu``), the walls between packs in cartons.
+  embedded in tobacco-density material (``tobacco_band_mhu``), the walls between packs in cartons; a
+  voxel is part of a sheet when at least ``sheet_core_crossings`` of the 13 directions of its
+  neighbourhood cross it as a thin layer (a wire or an object's rim is thin along few of them).
 
 Regions are 3D boxes in voxels, ``Detection.volume = (x_min, y_min, z_min, x_max, y_max, z_max)``,
 x = column (width), y = row (height), z = slice (depth), max exclusive: the convention of
@@ -69,6 +71,7 @@ class CtSettings:
     sheet_min_cm2: float = 6.0
     sheet_max_thickness_cm: float = 2.0
     sheet_min_crossings: float = 3.0
+    sheet_core_crossings: int = 6
     sheet_min_spacing_cm: float = 3.5
     sheet_max_spacing_cm: float = 30.0
     sheet_join_cm: float = 3.0
@@ -501,7 +504,11 @@ class CtDetector:
     def _cigarettes(self, volume: np.ndarray, voxel_cm: float) -> list[Found]:
         s = self.settings
         crossings = thin_sheets(volume, s)
-        labels, count = label_components((crossings > 0).view(np.uint8), connectivity=26)
+        # A foil wall is thin along most of the 13 directions; a wire, or the rim where two objects meet,
+        # only along a few. Voxels crossed along few directions would join the walls of one carton into
+        # one tangle with its neighbours, so only the core of each wall is labelled.
+        core = (crossings >= s.sheet_core_crossings).view(np.uint8)
+        labels, count = label_components(core, connectivity=26)
         sheets = [
             c
             for c in components(labels, count, volume, round(s.sheet_min_cm2 / voxel_cm**2))
