@@ -284,6 +284,25 @@ def _corners_box(centre: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np
     return np.concatenate([np.min(corners, axis=0), np.max(corners, axis=0)])
 
 
+def _placed_piece(
+    piece: Component, sub_labels: np.ndarray, corner: tuple[int, int, int], shape: tuple[int, ...]
+) -> tuple[Component, np.ndarray]:
+    """A component found in a crop whose first voxel is ``corner``, moved to volume coordinates, with
+    the crop's labels placed in a volume-sized array."""
+    offset = np.array(corner)
+    low, high = np.add(piece.box[:3], offset), np.add(piece.box[3:], offset)
+    box = (int(low[0]), int(low[1]), int(low[2]), int(high[0]), int(high[1]), int(high[2]))
+    moved = Component(
+        piece.label, piece.voxels, piece.mean_mhu, piece.std_mhu, piece.centre + offset, piece.axes,
+        piece.lengths, box,
+    )  # fmt: skip
+    full = np.zeros(shape, dtype=np.int32)
+    z0, y0, x0 = corner
+    depth, height, width = sub_labels.shape
+    full[z0 : z0 + depth, y0 : y0 + height, x0 : x0 + width] = sub_labels
+    return moved, full
+
+
 # --------------------------------------------------------------------------- the detector
 
 
@@ -421,18 +440,50 @@ class CtDetector:
         labels, count = label_components(band_mask(volume, *s.organic_band_mhu, erode=True))
         found = []
         for part in components(labels, count, volume, min_voxels):
-            for block, block_labels in self._homogeneous(volume, labels, part, min_voxels):
+            item = self._explosive(part, labels, voxel_cm, metal)
+            if item is not None:
+                found.append(item)
+                continue
+            # a brick touching other things of organic density: its pieces around each density mode,
+            # and when a piece touches a rod or a tube of its own density, that piece's core
+            for block, block_labels in self._density_pieces(volume, labels, part, min_voxels):
                 item = self._explosive(block, block_labels, voxel_cm, metal)
+                if item is None:
+                    item = self._explosive_core(volume, block, block_labels, voxel_cm, metal, min_voxels)
                 if item is not None:
                     found.append(item)
         return found
 
-    def _homogeneous(
+    def _explosive_core(
+        self,
+        volume: np.ndarray,
+        block: Component,
+        labels: np.ndarray,
+        voxel_cm: float,
+        metal: list[Component],
+        min_voxels: int,
+    ) -> Found | None:
+        """The block eroded once more: a tube or a wire (a trolley handle, a cable) of the same density
+        that touches a brick thins away, the brick stays; its pieces are judged grown back by a voxel."""
+        z0, y0, x0, z1, y1, x1 = block.box
+        mask = np.ascontiguousarray((labels[z0:z1, y0:y1, x0:x1] == block.label).view(np.uint8))
+        core = np.empty_like(mask)
+        kernels._erode6(mask, core)
+        sub_labels, sub_count = label_components(core)
+        crop = np.ascontiguousarray(volume[z0:z1, y0:y1, x0:x1])
+        best = None
+        for piece in components(sub_labels, sub_count, crop, min_voxels // 2):
+            shifted, full = _placed_piece(piece, sub_labels, (z0, y0, x0), volume.shape)
+            item = self._explosive(shifted, full, voxel_cm, metal, grown=1)
+            if item is not None and (best is None or item.score > best.score):
+                best = item
+        return best
+
+    def _density_pieces(
         self, volume: np.ndarray, labels: np.ndarray, part: Component, min_voxels: int
     ) -> list[tuple[Component, np.ndarray]]:
-        """The part itself when its density is uniform, else its pieces around each density mode."""
-        if part.std_mhu <= self.settings.explosive_max_std_mhu:
-            return [(part, labels)]
+        """The part's pieces around each of its density modes, each mode's window ending halfway to
+        the next mode (a brick of 1500 MHU touching a can of 1400 MHU comes apart)."""
         z0, y0, x0, z1, y1, x1 = part.box
         crop = np.ascontiguousarray(volume[z0:z1, y0:y1, x0:x1])
         values = crop[labels[z0:z1, y0:y1, x0:x1] == part.label]
@@ -444,34 +495,22 @@ class CtDetector:
             for i in range(len(smooth))
             if smooth[i] == smooth[max(i - 3, 0) : i + 4].max() and smooth[i] > 0
         ]
+        centres = [float(edges[peak]) + 12.5 for peak in peaks]
         pieces = []
-        for peak in peaks:
-            centre = edges[peak] + 12.5
-            sub_labels, sub_count = label_components(band_mask(crop, centre - 90, centre + 90, erode=True))
+        for k, centre in enumerate(centres):
+            below = max(centre - 90, (centres[k - 1] + centre) / 2) if k > 0 else centre - 90
+            above = min(centre + 90, (centres[k + 1] + centre) / 2) if k + 1 < len(centres) else centre + 90
+            sub_labels, sub_count = label_components(band_mask(crop, round(below), round(above), erode=True))
             for piece in components(sub_labels, sub_count, crop, min_voxels):
-                offset = np.array([z0, y0, x0])
-                low, high = np.add(piece.box[:3], offset), np.add(piece.box[3:], offset)
-                box = (int(low[0]), int(low[1]), int(low[2]), int(high[0]), int(high[1]), int(high[2]))
-                shifted = Component(
-                    piece.label,
-                    piece.voxels,
-                    piece.mean_mhu,
-                    piece.std_mhu,
-                    piece.centre + offset,
-                    piece.axes,
-                    piece.lengths,
-                    box,
-                )
-                full = np.zeros(volume.shape, dtype=np.int32)
-                full[z0:z1, y0:y1, x0:x1] = sub_labels
-                pieces.append((shifted, full))
+                pieces.append(_placed_piece(piece, sub_labels, (z0, y0, x0), volume.shape))
         return pieces
 
     def _explosive(
-        self, block: Component, labels: np.ndarray, voxel_cm: float, metal: list[Component]
+        self, block: Component, labels: np.ndarray, voxel_cm: float, metal: list[Component], grown: int = 0
     ) -> Found | None:
+        """An explosive when ``block`` is a homogeneous brick; ``grown``: voxels it was eroded by."""
         s = self.settings
-        length_cm, width_cm, thickness_cm = block.lengths * voxel_cm
+        length_cm, width_cm, thickness_cm = (block.lengths + 2 * grown) * voxel_cm
         if width_cm < s.explosive_min_width_cm or block.std_mhu > s.explosive_max_std_mhu:
             return None
         extent = kernels._oriented_extent(
@@ -484,10 +523,12 @@ class CtDetector:
         attached = [m for m in metal if _gap(m.box, block.box) <= attach and m.voxels < 4 * block.voxels]
         volume_cm3 = block.voxels * voxel_cm**3
         score = float(np.clip(0.5 + (fill - s.explosive_min_fill) * 2 + 0.1 * bool(attached), 0.5, 0.99))
+        z0, y0, x0, z1, y1, x1 = block.box
+        box = (z0 - grown, y0 - grown, x0 - grown, z1 + grown, y1 + grown, x1 + grown)
         return Found(
             "explosive",
             score,
-            _union([block.box, *(m.box for m in attached)]),
+            _union([box, *(m.box for m in attached)]),
             f"homogeneous block of {block.mean_mhu:.0f} MHU, {volume_cm3:.0f} cm3, "
             f"{length_cm:.1f} x {width_cm:.1f} x {thickness_cm:.1f} cm, fills {fill:.0%} of its box"
             + (f", {len(attached)} metal part(s) attached" if attached else ""),

@@ -98,6 +98,29 @@ def test_cigarette_cartons_are_found_in_bags_full_of_clothes() -> None:
     assert found >= 9
 
 
+def _brick_beside_a_can(brick_mhu: int, can_mhu: int, can_radius: int) -> np.ndarray:
+    """Clothes, a 24 x 36 x 8 voxel brick (7.2 x 10.8 x 2.4 cm at 3 mm) and a can lying across its end."""
+    rng = np.random.default_rng(5)
+    volume = np.full((48, 64, 64), 300.0)
+    volume[12:36, 14:50, 28:36] = brick_mhu
+    z, y, x = np.mgrid[0:48, 0:64, 0:64]
+    can = ((z - 24) ** 2 + (x - 32) ** 2 <= can_radius**2) & (y >= 44) & (y < 62)
+    volume[can & (volume == 300.0)] = can_mhu
+    return np.clip(volume + rng.normal(0, 25, volume.shape), 0, 65535).astype(np.uint16)
+
+
+@pytest.mark.parametrize(
+    ("can_mhu", "can_radius"),
+    [(1420, 9), (1520, 5)],  # a can 100 MHU lighter (one spread of densities); a tube of the brick's own
+    ids=["can-of-another-density", "tube-of-the-same-density"],
+)
+def test_a_brick_touching_a_can_of_organic_density_is_an_explosive(can_mhu: int, can_radius: int) -> None:
+    volume = _brick_beside_a_can(1520, can_mhu, can_radius)
+    found = [f for f in CtDetector().detect(volume) if f.label == "explosive"]
+    brick = (28.0, 14.0, 12.0, 36.0, 50.0, 36.0)  # x, y, z lows then highs
+    assert any(iou(f.detection(volume.shape).volume or (), brick) > 0.5 for f in found)
+
+
 def test_kernel_wrappers_check_their_inputs() -> None:
     with pytest.raises(TypeError, match="uint16"):
         band_mask(np.zeros((4, 4, 4), np.float32), 0, 1)
