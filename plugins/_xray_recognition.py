@@ -347,40 +347,41 @@ def verify_peak(
 ) -> Candidate:
     """Compare every entry of the class, in every pose, with the image where the search peaked.
 
-    Each pose is centred where the template was and nudged by a cell to its best correlation; the
-    ``detailed`` best poses get the full match statistics, and the best of those the verifier features.
+    The search's peak can sit up to half an object away, in a mirrored pose (a phone's camera in the
+    wrong corner pins it there), so a second centre is tried: where the template's own entry, in any of
+    its poses, correlates best within half its smaller side (``recentre``). At each centre every pose of
+    every entry is nudged by a cell to its best correlation of the metal map; the ``detailed`` best
+    poses of each centre get the full match statistics (both materials), and the best fit of those gives
+    the verifier features.
     """
     a_grid, b_grid = maps.a_grid, maps.b_grid
     area = template.shape[0] * template.shape[1]
-    scores = np.empty(len(bank.owners))
-    placements = np.zeros((len(bank.owners), 2), dtype=np.int64)
-    kernels._align_all(
-        b_grid,
-        bank.packed,
-        bank.offsets,
-        bank.shapes,
-        top_left[0] + template.shape[0] / 2,
-        top_left[1] + template.shape[1] / 2,
-        1,
-        0.4 * area,
-        2.5 * area,
-        scores,
-        placements,
-    )
+    searched = (top_left[0] + template.shape[0] / 2, top_left[1] + template.shape[1] / 2)
+    moved = recentre(b_grid, template.signature, *searched, max(1, min(template.shape) // 2))
     per_entry: dict[str, float] = {}
-    for k in np.flatnonzero(np.isfinite(scores)):
-        entry_id = bank.signatures[bank.owners[k][0]].entry.entry_id
-        per_entry[entry_id] = max(per_entry.get(entry_id, -1.0), float(scores[k]))
+    shortlist: list[tuple[int, int, int]] = []  # (owner index, y, x)
+    for centre in [searched] if moved == searched else [searched, moved]:
+        scores = np.empty(len(bank.owners))
+        placements = np.zeros((len(bank.owners), 2), dtype=np.int64)
+        kernels._align_all(
+            b_grid, bank.packed, bank.offsets, bank.shapes, centre[0], centre[1], 1,
+            0.4 * area, 2.5 * area, scores, placements,
+        )  # fmt: skip
+        for k in np.flatnonzero(np.isfinite(scores)):
+            entry_id = bank.signatures[bank.owners[k][0]].entry.entry_id
+            per_entry[entry_id] = max(per_entry.get(entry_id, -1.0), float(scores[k]))
+        shortlist += [
+            (int(k), int(placements[k, 0]), int(placements[k, 1]))
+            for k in np.argsort(-scores)[:detailed]
+            if np.isfinite(scores[k])
+        ]
     if not per_entry:
         return Candidate(label, (0.0, 0.0, 0.0, 0.0), 0.0)
     neighbours = sorted(per_entry.items(), key=lambda item: -item[1])[:3]
     best: tuple[float, np.ndarray, Signature, int, int, int] | None = None
-    for k in np.argsort(-scores)[:detailed]:
-        if not np.isfinite(scores[k]):
-            break
+    for k, y, x in shortlist:
         index, pose = bank.owners[k]
         signature = bank.signatures[index]
-        y, x = int(placements[k, 0]), int(placements[k, 1])
         stats = kernels._match_statistics(
             a_grid, b_grid, signature.a_grid[pose], signature.b_grid[pose], y, x, _SUPPORT_B_CM
         )
@@ -393,6 +394,26 @@ def verify_peak(
     features = np.array([search_snr, stats[0], stats[1], math.log(max(stats[2], 1e-3)), *stats[3:7], top3])
     box = _refined_box(maps, signature, pose, y, x)
     return Candidate(label, box, 0.0, [(e, round(s, 3)) for e, s in neighbours], features)
+
+
+def recentre(
+    b_grid: np.ndarray, signature: Signature, centre_y: float, centre_x: float, reach: int
+) -> tuple[float, float]:
+    """The centre (grid cells) within ``reach`` of the given one where one of the signature's poses
+    correlates best with the metal map."""
+    best, best_centre = -math.inf, (centre_y, centre_x)
+    seen: list[np.ndarray] = []
+    for pose in signature.b_grid:
+        if any(_same_pose(pose, other) for other in seen):
+            continue
+        seen.append(pose)
+        h, w = pose.shape
+        y, x = math.floor(centre_y - h / 2 + 0.5), math.floor(centre_x - w / 2 + 0.5)
+        dy, dx = kernels._align(b_grid, pose, y, x, reach)
+        score = kernels._correlation(b_grid, pose, y + dy, x + dx)
+        if score > best:
+            best, best_centre = score, (y + dy + h / 2, x + dx + w / 2)
+    return best_centre
 
 
 def _refined_box(maps: MaterialMaps, signature: Signature, pose: int, y: int, x: int) -> Box:
@@ -422,6 +443,8 @@ class TextureSettings:
     threshold: float = 0.12  # strength (cm) a region must reach somewhere
     low: float = 0.09  # strength (cm) a region extends over
     merge_gap_mm: float = 60.0  # regions in line closer than this are one stack
+    row_gap_mm: float = 400.0  # ... and so are regions of one row (same edges across) up to this far apart
+    row_edge_tolerance: float = 0.2  # edges across of one row differ by at most this share of its width
     min_area_cm2: float = 60.0
 
 
@@ -458,7 +481,9 @@ def texture_regions(
     """Regions by hysteresis, per period axis: connected cells above ``low`` with one above ``threshold``.
 
     Regions of one axis lying in line within ``merge_gap_mm`` are merged: cartons of a stack break the
-    texture at their walls, and clutter piled on part of a stack hides its rods there.
+    texture at their walls, and clutter piled on part of a stack hides its rods there. Regions of one
+    row (the same edges across, within ``row_edge_tolerance`` of its width) merge up to ``row_gap_mm``
+    apart: a heavy object lying across a row of cartons can hide most of a carton.
     """
     cell_cm2 = (4 * pixel_size_mm / 10) ** 2
     regions = []
@@ -469,12 +494,20 @@ def texture_regions(
             box = (float(col0) * 4, float(row0) * 4, float(col1 + 1) * 4, float(row1 + 1) * 4)
             if peak >= settings.threshold:
                 regions.append(TextureRegion(box, float(peak), float(cells * cell_cm2), axis))
-    merged = _merge_in_line(regions, settings.merge_gap_mm / pixel_size_mm)
+    merged = _merge_in_line(
+        regions,
+        settings.merge_gap_mm / pixel_size_mm,
+        settings.row_gap_mm / pixel_size_mm,
+        settings.row_edge_tolerance,
+    )
     return [r for r in _drop_covered(merged) if r.area_cm2 >= settings.min_area_cm2]
 
 
-def _merge_in_line(regions: list[TextureRegion], gap_px: float) -> list[TextureRegion]:
-    """Merge regions of one axis whose boxes come within ``gap_px`` and overlap half across, until none do."""
+def _merge_in_line(
+    regions: list[TextureRegion], gap_px: float, row_gap_px: float = 0.0, edge_tolerance: float = 0.0
+) -> list[TextureRegion]:
+    """Merge regions of one axis whose boxes come within ``gap_px`` and overlap half across, or lie in one
+    row within ``row_gap_px`` (``_in_row``), until none do."""
     merged = list(regions)
     while True:
         pair = next(
@@ -483,6 +516,7 @@ def _merge_in_line(regions: list[TextureRegion], gap_px: float) -> list[TextureR
                 for i in range(len(merged))
                 for j in range(i + 1, len(merged))
                 if _in_line(merged[i], merged[j], gap_px)
+                or _in_row(merged[i], merged[j], row_gap_px, edge_tolerance)
             ),
             None,
         )
@@ -511,6 +545,25 @@ def _in_line(one: TextureRegion, other: TextureRegion, gap_px: float) -> bool:
     shared_x = -gap_x / min(a[2] - a[0], b[2] - b[0])
     shared_y = -gap_y / min(a[3] - a[1], b[3] - b[1])
     return max(shared_x, shared_y) >= 0.5  # side by side along one axis, overlapping along the other
+
+
+def _in_row(one: TextureRegion, other: TextureRegion, gap_px: float, edge_tolerance: float) -> bool:
+    """Side by side along x or y within ``gap_px``, with both edges across within ``edge_tolerance``
+    of the narrower one's width."""
+    if one.axis != other.axis:
+        return False
+    a, b = one.box, other.box
+    for along in (0, 1):  # 0: side by side along x, edges across are y; 1: the other way round
+        across = 1 - along
+        width = min(a[across + 2] - a[across], b[across + 2] - b[across])
+        gap = max(a[along], b[along]) - min(a[along + 2], b[along + 2])
+        if (
+            gap <= gap_px
+            and abs(a[across] - b[across]) <= edge_tolerance * width
+            and abs(a[across + 2] - b[across + 2]) <= edge_tolerance * width
+        ):
+            return True
+    return False
 
 
 def _drop_covered(regions: list[TextureRegion]) -> list[TextureRegion]:

@@ -19,6 +19,7 @@ from smartcustoms.core.frames import array_frame, inline_view
 from smartcustoms.core.manager import new_plugin_manager, register
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim.xray import MATERIALS, XraySimulator, to_frame
+from smartcustoms.plugins import _xray_recognition as recognition
 from smartcustoms.plugins import eval_cli, eval_xray, xray_detector
 from smartcustoms.plugins.evaluation import Evaluation, Labelled, average_precision, iou, match
 from smartcustoms.plugins.threat_library import (
@@ -272,6 +273,39 @@ def test_cigarettes_come_with_quantity_and_duty(detector: XrayDetector, simulato
     assert float(found.attributes["duty_hkd"]) == pytest.approx(sticks * 3306 / 1000)
     assert found.attributes["duty_rate_hkd_per_1000_sticks"] == "3306"
     assert "cartons" in found.explanation and "cigarettes-" in found.explanation
+
+
+@pytest.mark.parametrize("index", [126, 216])
+def test_a_phone_the_search_finds_half_off_in_a_mirrored_pose_is_boxed_where_it_lies(
+    detector: XrayDetector, index: int
+) -> None:
+    # In these two bags the search peaks half a phone's width off, in the mirrored pose (the camera pins
+    # it); verification from the re-centred position finds the phone's own place.
+    scan = XraySimulator(TEST_SEED, 1024, 2048, threat_rate=0.5).generate(index)
+    [truth] = [t for t in scan.truth if t.label == "phone"]
+    candidates, _ = detector.candidates(scan.image, pixel_size_mm=scan.pixel_size_mm)
+    assert max(iou(c.box, truth.box) for c in candidates if c.label == "phone") >= 0.5
+
+
+def _region(box: tuple[float, float, float, float], axis: int = 0) -> recognition.TextureRegion:
+    return recognition.TextureRegion(box, 0.4, 100.0, axis)
+
+
+def test_textured_pieces_of_one_row_of_cartons_merge_across_a_hidden_carton() -> None:
+    settings = recognition.TextureSettings()
+    pixel_mm = 0.78
+    args = (settings.merge_gap_mm / pixel_mm, settings.row_gap_mm / pixel_mm, settings.row_edge_tolerance)
+    left, right = _region((100, 500, 300, 640)), _region((640, 504, 900, 636))  # 340 px (26.5 cm) apart
+    [merged] = recognition._merge_in_line([left, right], *args)
+    assert merged.box == (100, 500, 900, 640)
+    stacked = _region((100, 500, 300, 640)), _region((100, 900, 300, 1040))  # one above the other
+    assert len(recognition._merge_in_line(list(stacked), *args)) == 1
+    askew = _region((640, 560, 900, 720))  # half a row lower: another row
+    assert len(recognition._merge_in_line([left, askew], *args)) == 2
+    far = _region((1000, 500, 1200, 640))  # beyond the row gap
+    assert len(recognition._merge_in_line([left, far], *args)) == 2
+    across = _region((640, 504, 900, 636), axis=1)  # rods the other way
+    assert len(recognition._merge_in_line([left, across], *args)) == 2
 
 
 def test_single_energy_frames_are_refused(detector: XrayDetector) -> None:
