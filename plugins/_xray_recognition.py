@@ -43,6 +43,7 @@ FEATURES = (
 )
 _SUPPORT_B_CM = 0.01  # metal thickness above which a signature cell belongs to the object
 _SUPPORT_A_CM = 0.05
+RECENTRE_CELLS = 7  # how far a peak is re-centred: half a phone's width (4.4 cm at 6.25 mm cells)
 
 
 # --------------------------------------------------------------------------- signatures
@@ -349,15 +350,17 @@ def verify_peak(
 
     The search's peak can sit up to half an object away, in a mirrored pose (a phone's camera in the
     wrong corner pins it there), so a second centre is tried: where the template's own entry, in any of
-    its poses, correlates best within half its smaller side (``recentre``). At each centre every pose of
-    every entry is nudged by a cell to its best correlation of the metal map; the ``detailed`` best
-    poses of each centre get the full match statistics (both materials), and the best fit of those gives
-    the verifier features.
+    its poses, correlates best within half its smaller side, at most ``RECENTRE_CELLS`` (``recentre``).
+    At each centre every pose of every entry is nudged by a cell to its best correlation of the metal
+    map; the ``detailed`` best poses of each centre get the full match statistics (both materials), and
+    the best fit of those gives the verifier features.
     """
     a_grid, b_grid = maps.a_grid, maps.b_grid
     area = template.shape[0] * template.shape[1]
     searched = (top_left[0] + template.shape[0] / 2, top_left[1] + template.shape[1] / 2)
-    moved = recentre(b_grid, template.signature, *searched, max(1, min(template.shape) // 2))
+    moved = recentre(
+        b_grid, template.signature, *searched, max(1, min(RECENTRE_CELLS, min(template.shape) // 2))
+    )
     per_entry: dict[str, float] = {}
     shortlist: list[tuple[int, int, int]] = []  # (owner index, y, x)
     for centre in [searched] if moved == searched else [searched, moved]:

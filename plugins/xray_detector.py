@@ -47,7 +47,7 @@ SPEC = PluginSpec(
     excludes_metadata=VEHICLE_SCAN_KEYS,  # portal scans of vehicles go to vehicle_compare
     default_settings={
         # tuned on TUNING_SEEDS (python -m smartcustoms.plugins.eval_xray tune, see docs/detectors.md)
-        "thresholds": {"firearm": 0.0283, "knife": 0.1132, "phone": 0.1356, "cigarettes": 0.02},
+        "thresholds": {"firearm": 0.02, "knife": 0.1132, "phone": 0.1356, "cigarettes": 0.02},
         "default_threshold": 0.5,  # for classes added through library_dirs
         "library_dirs": [],  # extra library folders (labels.csv + .npy signatures)
         "builtin_library": True,
