@@ -382,8 +382,8 @@ def verify_peak(
         return Candidate(label, (0.0, 0.0, 0.0, 0.0), 0.0)
     neighbours = sorted(per_entry.items(), key=lambda item: -item[1])[:3]
     best: tuple[float, np.ndarray, Signature, int, int, int] | None = None
-    for k, y, x in shortlist:
-        index, pose = bank.owners[k]
+    for owner, y, x in shortlist:
+        index, pose = bank.owners[owner]
         signature = bank.signatures[index]
         stats = kernels._match_statistics(
             a_grid, b_grid, signature.a_grid[pose], signature.b_grid[pose], y, x, _SUPPORT_B_CM
