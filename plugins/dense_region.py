@@ -4,6 +4,12 @@ Regions the X-ray barely penetrates hide whatever they hold, so a screener must 
 plugin finds areas where the high-energy channel transmits less than ``max_transmission`` of the
 unattenuated beam, over at least ``min_area_px`` pixels, and reports each as a ``dense_object``
 with its box. It is a screening rule, not recognition of what the object is.
+
+The defaults, 0.2 % of the beam over 1,600 pixels (about 10 cm2 at 0.78 mm pixels: room for the core
+of a small pistol), alarm on 2.5 % of threat-free bags of the standard simulated set (200 bags of
+``XraySimulator(950, 1024, 2048, threat_rate=0)``); the first defaults, 2 % over 400 pixels, alarmed on
+85 % of them, since keys, coins, batteries and cans stop 98 % of the beam over a few square
+centimetres in most bags.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ SPEC = PluginSpec(
     version="1.0.0",
     consumes=frozenset({Modality.XRAY}),
     description="dense-object alarm: regions the X-ray cannot penetrate",
-    default_settings={"max_transmission": 0.02, "min_area_px": 400, "tile_px": 16, "full_scale": 65535},
+    default_settings={"max_transmission": 0.002, "min_area_px": 1600, "tile_px": 16, "full_scale": 65535},
     excludes_metadata=VEHICLE_SCAN_KEYS,  # an engine block is dense by design: vehicles have their own plugin
 )
 
@@ -108,6 +114,6 @@ def _detection(
         label="dense_object",
         score=min(1.0, area / (4.0 * min_area_px)),
         box=box,
-        explanation=f"{area} px transmit < {max_transmission:.0%} of the high-energy beam",
+        explanation=f"{area} px transmit < {max_transmission * 100:g}% of the high-energy beam",
         attributes={"area_px": str(area)},
     )

@@ -15,8 +15,13 @@ from smartcustoms.plugins import alert_log, dense_region, noop, rfid_epc_check
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 BRIGHT = 60_000  # transmits most of the beam
-DARK = 100  # below 2% of 65535 (threshold 1310)
-SETTINGS: dict[str, Any] = dict(dense_region.SPEC.default_settings)
+DARK = 100  # below 0.2 % of 65535 (the default threshold, 131) and 2 % (the tests', 1310)
+# the mechanics are tested with settings of their own, so that the defaults can move
+SETTINGS: dict[str, Any] = {
+    **dense_region.SPEC.default_settings,
+    "max_transmission": 0.02,
+    "min_area_px": 400,
+}
 
 
 def xray(height: int, width: int, *dense: tuple[slice, slice]) -> np.ndarray:
@@ -51,6 +56,17 @@ def test_dense_region_block_above_min_area() -> None:
         explanation="1024 px transmit < 2% of the high-energy beam",
         attributes={"area_px": "1024"},
     )
+
+
+def test_dense_region_defaults_want_a_large_region_the_beam_hardly_crosses() -> None:
+    defaults = dict(dense_region.SPEC.default_settings)
+    large = xray(96, 96, (slice(32, 80), slice(32, 80)))  # 48 x 48 = 2304 px at 0.15 % of the beam
+    [found] = dense_region.assess(large, **defaults).detections
+    assert found.explanation == "2304 px transmit < 0.2% of the high-energy beam"
+    assert dense_region.assess(xray(96, 96, (slice(32, 64), slice(32, 64))), **defaults) == Assessment.clear()
+    grey = xray(96, 96, (slice(32, 80), slice(32, 80)))
+    grey[grey == DARK] = 1000  # 1.5 % of the beam: a screener can still read it
+    assert dense_region.assess(grey, **defaults) == Assessment.clear()
 
 
 def test_dense_region_block_below_min_area() -> None:
