@@ -5,11 +5,13 @@ Redis and one Ray runtime per session, each stopped by pid with a deadline at th
 
 Tests that need the runtime build a configuration on them with ``config_on_services``: its own
 namespace (topics, Redis keys, blob directory) and free ports, so tests share the services safely.
+``restart_gateway`` kills or stops a stack's gateway and starts a new one on the same port.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,9 @@ import pytest
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
+from smartcustoms.runtime.process import ManagedProcess
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
-from smartcustoms.runtime.stack import with_free_ports
+from smartcustoms.runtime.stack import GATEWAY_READY_S, Stack, gateway_serving, with_free_ports
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +67,25 @@ def config_on_services(
     shm_root.mkdir(parents=True, exist_ok=True)
     config.blobstore.shm_root = str(shm_root)
     return config
+
+
+def restart_gateway(stack: Stack, *, kill: bool) -> None:
+    """Stop the gateway (SIGKILL, or SIGTERM and its grace period), then start a new one on the same
+    config.json and port; the stack stops it at the end of the test."""
+    assert stack.gateway is not None
+    stack.gateway.stop(timeout_s=0 if kill else None)
+    gateway = ManagedProcess(
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "smartcustoms.runtime.cli",
+            "gateway",
+            "--config",
+            str(stack.run_dir / "config.json"),
+        ],
+        log_path=stack.run_dir / "gateway.log",
+        stop_timeout_s=stack.config.gateway.stop_grace_s + 10,
+    )
+    stack.gateway = stack.processes.start(gateway)
+    gateway.wait_ready(lambda: gateway_serving(stack.gateway_target), GATEWAY_READY_S)

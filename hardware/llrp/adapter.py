@@ -3,8 +3,9 @@
 One report is one frame (a batch of tag reads, never one message per tag): its payload is an
 ``RfidReadBatch`` with the reader id and zone from the configuration and, per TagReportData, the EPC
 (hex), antenna, peak RSSI, first and last seen times (UTC microseconds) and seen count. Frames go to
-any ``FrameSink`` (the SDK's ``IngestStream``; a fake in unit tests). When the reader connection drops,
-the adapter reconnects with exponential backoff and sets the ROSpec up again.
+any ``FrameSink`` (the SDK's reconnecting ``VendorClient`` in ``run_to_gateway``; a fake in unit
+tests). When the reader connection drops, the adapter reconnects with exponential backoff and sets the
+ROSpec up again; when the gateway goes away, the client resends what it has not had answered.
 
 Sequence numbers are the report's arrival time in microseconds, forced to increase, so a restarted
 adapter continues above its previous numbers and (source_id, sequence) stays unique at the gateway.
@@ -28,6 +29,7 @@ from smartcustoms.hardware.epc import is_gs1_epc96
 from smartcustoms.hardware.llrp.client import LlrpConnectionLost, LlrpReader, Report, now_us, parse_address
 from smartcustoms.hardware.llrp.codec import LlrpProtocolError, LlrpStatusError, TagRead
 from smartcustoms.hardware.llrp.rospec import InventorySpec
+from smartcustoms.hardware.sdk.retry import RetryPolicy
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ OK = 0  # google.rpc.Code OK, as in IngestAck.code
 
 
 class FrameSink(Protocol):
-    """Where frames go: ``IngestStream`` (and the SDK's clients) have this ``send``."""
+    """Where frames go: the SDK's ``VendorClient`` and ``IngestStream`` have this ``send``."""
 
     async def send(
         self, frame: frame_pb2.Frame, payload: bytes | memoryview | None = None
@@ -234,12 +236,15 @@ async def run_to_gateway(
     gateway: str,
     stop: asyncio.Event | None = None,
     on_frame: FrameCallback | None = None,
+    retry: RetryPolicy | None = None,
 ) -> AdapterStats:
-    """Run an adapter whose frames go through the SDK's ``IngestStream`` to ``gateway``."""
-    from smartcustoms.hardware.sdk.client import IngestStream
+    """Run an adapter whose frames go through the SDK's ``VendorClient`` to ``gateway``: a gateway that
+    restarts or a connection that drops costs neither a report nor a duplicate (frames are resent with
+    their sequence until answered; ``retry`` paces the reconnects)."""
+    from smartcustoms.hardware.sdk.client import VendorClient
 
     started_s = time.monotonic()
-    async with IngestStream(gateway) as stream:
-        stats = await LlrpAdapter(config, on_frame).run(stream, stop)
+    async with VendorClient(gateway, retry=retry) as client:
+        stats = await LlrpAdapter(config, on_frame).run(client, stop)
     log.info("LLRP adapter ran %.1f s: %s", time.monotonic() - started_s, stats)
     return stats

@@ -42,9 +42,11 @@ from smartcustoms.hardware.llrp.codec import (
     tag_report_data,
 )
 from smartcustoms.hardware.llrp.simulator import ReaderSimulator, SentReport, SimulatorThread, tag_population
+from smartcustoms.hardware.sdk.retry import RetryPolicy
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.process import free_port
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import restart_gateway
 from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc, results_pb2
 
 SETUP = ["GET_READER_CAPABILITIES", "SET_READER_CONFIG", "DELETE_ROSPEC", "ADD_ROSPEC", "ENABLE_ROSPEC"]
@@ -507,3 +509,53 @@ def test_reader_reports_become_accepted_frames_with_verdicts(
         decisions.append(verdict.decision)
     assert set(decisions) == {results_pb2.DECISION_ALARM, results_pb2.DECISION_CLEAR}
     assert len(verdicts) == len(frames) >= 6
+
+
+@pytest.mark.integration
+def test_a_gateway_killed_mid_stream_costs_no_report_and_no_duplicate(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    runtime_config.gateway.stop_grace_s = 1.0
+    stack = start_stack(runtime_config, worker=False)
+    acked: list[tuple[frame_pb2.Frame, ingest_pb2.IngestAck]] = []
+
+    async def scenario() -> tuple[ReaderSimulator, object]:
+        async with ReaderSimulator(tag_population(26, count=9, foreign=2), seed=26) as reader:
+            config = AdapterConfig(
+                reader=reader.address,
+                source_id="evidence-reader-1",
+                zone="vault-a",
+                max_reports=16,
+                inventory=rospec.InventorySpec(report_interval_ms=100, keepalive_interval_ms=100),
+                backoff=FAST,
+            )
+            adapter = asyncio.create_task(
+                run_to_gateway(
+                    config,
+                    stack.gateway_target,
+                    on_frame=lambda f, a: acked.append((f, a)),
+                    retry=RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.5),
+                )
+            )
+            deadline = time.monotonic() + 30
+            while len(acked) < 4:  # some reports answered by the first gateway
+                assert time.monotonic() < deadline and not adapter.done(), "no acks from the first gateway"
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(restart_gateway, stack, kill=True)
+            stats = await asyncio.wait_for(adapter, 120)
+            return reader, stats
+
+    reader, stats = asyncio.run(scenario())
+    assert stats.frames_rejected == 0  # type: ignore[attr-defined]
+    assert all(ack.code == 0 for _, ack in acked)
+    frames = sorted((frame for frame, _ in acked), key=lambda f: f.sequence)
+    _assert_frames_are_the_reports(frames, reader.sent_reports)  # every report exactly once
+    client = aioredis.Redis.from_url(runtime_config.redis.url)
+
+    async def accepted() -> int:
+        try:
+            return (await ledger_for(runtime_config, client).counts()).accepted
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(accepted()) == len(frames) >= 16  # the ledger holds each frame once

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -19,8 +18,8 @@ from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
 from smartcustoms.runtime.gateway_process import ledger_for
 from smartcustoms.runtime.ledger import Counts
-from smartcustoms.runtime.process import ManagedProcess
-from smartcustoms.runtime.stack import GATEWAY_READY_S, Stack, gateway_serving
+from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import restart_gateway
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 pytestmark = pytest.mark.integration
@@ -47,28 +46,6 @@ async def _counts(config: Config) -> Counts:
         return await ledger_for(config, client).counts()
     finally:
         await client.aclose()
-
-
-def restart_gateway(stack: Stack, *, kill: bool) -> None:
-    """Stop the gateway (SIGKILL, or SIGTERM and its grace period), then start a new one on the same
-    config.json and port; the stack stops it at the end of the test."""
-    assert stack.gateway is not None
-    stack.gateway.stop(timeout_s=0 if kill else None)
-    gateway = ManagedProcess(
-        "gateway",
-        [
-            sys.executable,
-            "-m",
-            "smartcustoms.runtime.cli",
-            "gateway",
-            "--config",
-            str(stack.run_dir / "config.json"),
-        ],
-        log_path=stack.run_dir / "gateway.log",
-        stop_timeout_s=stack.config.gateway.stop_grace_s + 10,
-    )
-    stack.gateway = stack.processes.start(gateway)
-    gateway.wait_ready(lambda: gateway_serving(stack.gateway_target), GATEWAY_READY_S)
 
 
 @pytest.mark.parametrize("kill", [True, False], ids=["sigkill", "sigterm"])
