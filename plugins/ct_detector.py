@@ -18,7 +18,7 @@ then say what an object is:
 * ``cigarettes``: at least ``cigarettes_min_sheets`` parallel thin foil sheets (``foil_band_mhu``)
   embedded in tobacco-density material (``tobacco_band_mhu``), the walls between packs in cartons; a
   voxel is part of a sheet when at least ``sheet_core_crossings`` of the 13 directions of its
-  neighbourhood cross it as a thin layer (a wire or an object's rim is thin along few of them).
+  neighbourhood cross it as a thin layer (the rim of a thicker object is thin along few of them).
 
 Regions are 3D boxes in voxels, ``Detection.volume = (x_min, y_min, z_min, x_max, y_max, z_max)``,
 x = column (width), y = row (height), z = slice (depth), max exclusive: the convention of
@@ -284,23 +284,24 @@ def _corners_box(centre: np.ndarray, axes: np.ndarray, low: np.ndarray, high: np
     return np.concatenate([np.min(corners, axis=0), np.max(corners, axis=0)])
 
 
-def _placed_piece(
-    piece: Component, sub_labels: np.ndarray, corner: tuple[int, int, int], shape: tuple[int, ...]
-) -> tuple[Component, np.ndarray]:
-    """A component found in a crop whose first voxel is ``corner``, moved to volume coordinates, with
-    the crop's labels placed in a volume-sized array."""
+def _moved(piece: Component, corner: tuple[int, int, int]) -> Component:
+    """A component found in a crop whose first voxel is ``corner``, in volume coordinates."""
     offset = np.array(corner)
     low, high = np.add(piece.box[:3], offset), np.add(piece.box[3:], offset)
     box = (int(low[0]), int(low[1]), int(low[2]), int(high[0]), int(high[1]), int(high[2]))
-    moved = Component(
+    return Component(
         piece.label, piece.voxels, piece.mean_mhu, piece.std_mhu, piece.centre + offset, piece.axes,
         piece.lengths, box,
     )  # fmt: skip
+
+
+def _in_volume(sub_labels: np.ndarray, corner: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """A crop's labels placed in a volume-sized array (zero elsewhere)."""
     full = np.zeros(shape, dtype=np.int32)
     z0, y0, x0 = corner
     depth, height, width = sub_labels.shape
     full[z0 : z0 + depth, y0 : y0 + height, x0 : x0 + width] = sub_labels
-    return moved, full
+    return full
 
 
 # --------------------------------------------------------------------------- the detector
@@ -472,9 +473,9 @@ class CtDetector:
         sub_labels, sub_count = label_components(core)
         crop = np.ascontiguousarray(volume[z0:z1, y0:y1, x0:x1])
         best = None
+        full = _in_volume(sub_labels, (z0, y0, x0), volume.shape)  # one array for all the pieces
         for piece in components(sub_labels, sub_count, crop, min_voxels // 2):
-            shifted, full = _placed_piece(piece, sub_labels, (z0, y0, x0), volume.shape)
-            item = self._explosive(shifted, full, voxel_cm, metal, grown=1)
+            item = self._explosive(_moved(piece, (z0, y0, x0)), full, voxel_cm, metal, grown=1)
             if item is not None and (best is None or item.score > best.score):
                 best = item
         return best
@@ -501,8 +502,9 @@ class CtDetector:
             below = max(centre - 90, (centres[k - 1] + centre) / 2) if k > 0 else centre - 90
             above = min(centre + 90, (centres[k + 1] + centre) / 2) if k + 1 < len(centres) else centre + 90
             sub_labels, sub_count = label_components(band_mask(crop, round(below), round(above), erode=True))
-            for piece in components(sub_labels, sub_count, crop, min_voxels):
-                pieces.append(_placed_piece(piece, sub_labels, (z0, y0, x0), volume.shape))
+            found = components(sub_labels, sub_count, crop, min_voxels)
+            full = _in_volume(sub_labels, (z0, y0, x0), volume.shape) if found else labels
+            pieces += [(_moved(piece, (z0, y0, x0)), full) for piece in found]
         return pieces
 
     def _explosive(
@@ -545,9 +547,9 @@ class CtDetector:
     def _cigarettes(self, volume: np.ndarray, voxel_cm: float) -> list[Found]:
         s = self.settings
         crossings = thin_sheets(volume, s)
-        # A foil wall is thin along most of the 13 directions; a wire, or the rim where two objects meet,
-        # only along a few. Voxels crossed along few directions would join the walls of one carton into
-        # one tangle with its neighbours, so only the core of each wall is labelled.
+        # A foil wall is thin along most of the 13 directions; the rim of a thicker object of foil density
+        # (a book, a bottle) only along a few. Rim voxels would join the walls of one carton into one
+        # tangle, so only the core of each wall is labelled.
         core = (crossings >= s.sheet_core_crossings).view(np.uint8)
         labels, count = label_components(core, connectivity=26)
         sheets = [
