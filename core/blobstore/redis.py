@@ -6,6 +6,8 @@ import threading
 
 import redis
 
+from smartcustoms.core.keys import redis_prefix
+
 from .base import (
     BlobExists,
     BlobNotFound,
@@ -60,13 +62,13 @@ class RedisBlobStore(BlobStore):
         self.segment_bytes = segment_bytes
         self.capacity_bytes = capacity_bytes
         self.partial_ttl_s = partial_ttl_s
-        self._used_bytes_key = f"sc:{namespace}:used_bytes"
+        self._used_bytes_key = f"{redis_prefix(namespace)}used_bytes"
         self._release_script = client.register_script(_RELEASE_SCRIPT)
         self._reserved_bytes = 0
         self._lock = threading.Lock()
 
     def meta_key(self, key: str) -> str:
-        return f"sc:{self.namespace}:blob:{key}"
+        return f"{redis_prefix(self.namespace)}blob:{key}"
 
     def segment_key(self, key: str, index: int) -> str:
         return f"{self.meta_key(key)}:{index}"

@@ -1,0 +1,407 @@
+"""Keyed state for plugins: the history a risk score is judged against.
+
+A risk plugin scores one record at a time, but against history: an importer's declarations of the
+last 90 days, a plate's crossings this week, the zone a tag was last read in. ``PluginState`` keeps
+that history under keys the plugin chooses. ``RedisState`` keeps it in the runtime's Redis, shared by
+every actor of the plugin's pool and every worker process; ``MemoryState`` is its fake twin for unit
+tests, with the same semantics. Crossings of a plate in the 7 days before this one:
+
+    state = open_state(config.redis.url, plugin_state_prefix(config.namespace, "plate_risk"))
+    week_s = 7 * 86400.0
+    key = f"plate:{crossing.plate}"
+    state.window_add(key, crossing.frame_id, crossing.at_s, window_s=week_s)
+    earlier = state.window_count(key, window_s=week_s, as_of_s=crossing.at_s)
+    score = min(1.0, earlier / 10)
+
+What every implementation promises:
+
+- Read-your-writes: a write is applied before its call returns, so a read later in the same batch
+  sees it, from this process or any other.
+- Keys are non-empty strings without NUL characters (``ValueError`` otherwise). A key holds either a
+  value (``put``, ``increment``) or a window of events (``window_add``): ``put`` and ``delete``
+  replace or remove either kind; ``get`` sees no value under a window; ``increment`` on a window and
+  window calls on a value raise ``WrongKeyKind``.
+- Values are strings: plugins serialise as they like. Times and durations are seconds (floats);
+  TTLs are rounded up to whole milliseconds, at least one.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Context, Decimal, InvalidOperation
+from typing import cast
+
+import redis
+
+__all__ = ["MemoryState", "PluginState", "RedisState", "WrongKeyKind", "open_state"]
+
+# A window `key` is a sorted set at prefix + key (event id by at_s) and this hash beside it (event id
+# -> value). Keys cannot hold NUL, so no key of a plugin is ever another key's companion hash.
+_VALUES_SUFFIX = "\x00values"
+_LUA_UNPACK_CHUNK = 1000  # Lua's unpack() fails beyond ~8,000 values: big lists go in chunks
+
+_INCREMENT = """
+-- KEYS: value; ARGV: amount, ttl_ms ('' keeps the current expiry)
+local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return total
+"""
+
+_WINDOW_ADD = f"""
+-- KEYS: events (sorted set: event id by at_s), values (hash: event id -> value)
+-- ARGV: at_s, event id, value, trim bound ('(' + at_s - window_s), ttl_ms
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
+for first = 1, #old, {_LUA_UNPACK_CHUNK} do
+  local last = math.min(first + {_LUA_UNPACK_CHUNK - 1}, #old)
+  redis.call('HDEL', KEYS[2], unpack(old, first, last))
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 0
+"""
+
+_WINDOW_VALUES = f"""
+-- KEYS: events, values (as in window_add); ARGV: lowest at_s, '(' + as_of_s (exclusive)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
+local values = {{}}
+for first = 1, #ids, {_LUA_UNPACK_CHUNK} do
+  local last = math.min(first + {_LUA_UNPACK_CHUNK - 1}, #ids)
+  local chunk = redis.call('HMGET', KEYS[2], unpack(ids, first, last))
+  for i = 1, #chunk do values[#values + 1] = chunk[i] end
+end
+return values
+"""
+
+
+class WrongKeyKind(TypeError):
+    """A window call on a key that holds a value, or ``increment`` on a key that holds a window."""
+
+
+class PluginState(abc.ABC):
+    """Keyed state of one plugin, shared by every actor of its pool and every worker process.
+
+    Plain values (``get``, ``put``, ``delete``, ``increment``) and windows of timestamped events
+    (``window_add``, ``window_count``, ``window_sum``). The module docstring lists the rules every
+    implementation follows: read-your-writes, valid keys, one kind of state per key.
+    """
+
+    def get(self, key: str) -> str | None:
+        """The value under ``key``; None if it was never put, was deleted, expired, or is a window."""
+        return self.get_many([key])[0]
+
+    @abc.abstractmethod
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The values under ``keys``, in their order, in one round trip; None where ``get`` gives None."""
+
+    @abc.abstractmethod
+    def put(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
+        """Store ``value`` under ``key``, replacing what the key held (a value or a window).
+
+        It expires ``ttl_s`` seconds from now, or never if ``ttl_s`` is None (an earlier expiry goes).
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove what ``key`` holds, a value or a window; nothing happens if it holds nothing."""
+
+    @abc.abstractmethod
+    def increment(self, key: str, amount: float = 1.0, *, ttl_s: float | None = None) -> float:
+        """Add ``amount`` to the number under ``key`` (0 if none) and return the new value.
+
+        The value stays a decimal string (``get`` reads "1", "3.25"); Redis adds in long double and
+        ``MemoryState`` in decimal, so the 17th decimal may differ. ``ttl_s`` (re)sets the expiry to
+        ``ttl_s`` seconds from now; without it the key keeps the expiry it had, if any. Raises
+        ``ValueError`` if the key holds a value that is not a number.
+
+        Not idempotent: a redelivered record that increments again counts twice. Counts that must
+        survive redelivery belong in a window, keyed by the record's id (``window_add``).
+        """
+
+    @abc.abstractmethod
+    def window_add(
+        self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float
+    ) -> None:
+        """Record event ``event_id`` at event time ``at_s`` with ``value`` in the window under ``key``.
+
+        Idempotent per ``event_id``: adding an id again replaces its time and value, so a redelivered
+        record is not counted twice. Events before this ``at_s - window_s`` are trimmed, and the whole
+        key expires ``window_s`` seconds after its last write (by Redis's clock, or MemoryState's).
+        Queries therefore see full history only with a ``window_s`` no longer than the one written
+        with, and only back to ``window_s`` before the newest event written: a record arriving that
+        late sees less.
+        """
+
+    @abc.abstractmethod
+    def window_count(self, key: str, *, window_s: float, as_of_s: float) -> int:
+        """The number of events with ``as_of_s - window_s <= at_s < as_of_s``, point-in-time.
+
+        The upper bound is exclusive: a record scored as of its own event time never counts itself,
+        nor any event at or after that time, whatever order they were written in.
+        """
+
+    @abc.abstractmethod
+    def window_sum(self, key: str, *, window_s: float, as_of_s: float) -> float:
+        """The sum of the values of the events ``window_count`` counts (0.0 if none)."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook, as httpx's BaseTransport.close)
+        """Release what the state holds open (connections); calls after it may fail."""
+
+
+# ---------------------------------------------------------------- argument checks, shared by both
+
+
+def check_key(key: str) -> str:
+    """``key``, if a plugin may use it: not empty, no NUL (reserved for the window companion)."""
+    if not key:
+        raise ValueError("a state key must not be empty")
+    if "\x00" in key:
+        raise ValueError(f"a state key must not contain NUL: {key!r}")
+    return key
+
+
+def _finite(name: str, number: float) -> float:
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number
+
+
+def _positive(name: str, seconds: float) -> float:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, got {seconds}")
+    return seconds
+
+
+def _ttl_ms(ttl_s: float) -> int:
+    """Seconds to whole milliseconds, rounded up, at least 1 (round() first: 1.1 s is 1100 ms)."""
+    return max(1, math.ceil(round(_positive("ttl_s", ttl_s) * 1000, 6)))
+
+
+def _window_bounds(window_s: float, as_of_s: float) -> tuple[float, float]:
+    """[lowest, highest) event times a query sees."""
+    return _finite("as_of_s", as_of_s) - _positive("window_s", window_s), as_of_s
+
+
+def _wrong_kind(key: str) -> WrongKeyKind:
+    return WrongKeyKind(f"state key {key!r} holds the other kind of state (a value vs a window)")
+
+
+def _not_a_number(key: str) -> ValueError:
+    return ValueError(f"state key {key!r} holds a value that is not a number")
+
+
+# ---------------------------------------------------------------- Redis
+
+
+class RedisState(PluginState):
+    """State in Redis, every key under ``prefix + key``: the caller gives each plugin its own prefix.
+
+    ``client`` is synchronous (Ray actors are) and may decode responses or not; ``close`` closes it.
+    Writes that touch several Redis keys run as Lua scripts, so no reader sees them half done.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._increment = client.register_script(_INCREMENT)
+        self._window_add = client.register_script(_WINDOW_ADD)
+        self._window_values = client.register_script(_WINDOW_VALUES)
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        names = [self._name(key) for key in keys]
+        return [_text(raw) for raw in self.client.mget(names)] if names else []
+
+    def put(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
+        name = self._name(key)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(name, value, px=None if ttl_s is None else _ttl_ms(ttl_s))
+        pipe.delete(name + _VALUES_SUFFIX)  # what is left of a window this value replaces
+        pipe.execute()
+
+    def delete(self, key: str) -> None:
+        name = self._name(key)
+        self.client.delete(name, name + _VALUES_SUFFIX)
+
+    def increment(self, key: str, amount: float = 1.0, *, ttl_s: float | None = None) -> float:
+        args = [_finite("amount", amount), "" if ttl_s is None else _ttl_ms(ttl_s)]
+        with _translated_errors(key):
+            return float(self._increment(keys=[self._name(key)], args=args))
+
+    def window_add(
+        self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float
+    ) -> None:
+        trim_before = f"({_finite('at_s', at_s) - _positive('window_s', window_s)!r}"
+        args: list[str | float] = [at_s, event_id, _finite("value", value), trim_before, _ttl_ms(window_s)]
+        with _translated_errors(key):
+            self._window_add(keys=self._window_names(key), args=args)
+
+    def window_count(self, key: str, *, window_s: float, as_of_s: float) -> int:
+        lowest_s, as_of_s = _window_bounds(window_s, as_of_s)
+        with _translated_errors(key):
+            return self.client.zcount(self._name(key), lowest_s, f"({as_of_s!r}")
+
+    def window_sum(self, key: str, *, window_s: float, as_of_s: float) -> float:
+        lowest_s, as_of_s = _window_bounds(window_s, as_of_s)
+        with _translated_errors(key):
+            values = self._window_values(keys=self._window_names(key), args=[lowest_s, f"({as_of_s!r}"])
+        return math.fsum(float(raw) for raw in cast(list[bytes | str | None], values) if raw is not None)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _name(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _window_names(self, key: str) -> list[str]:
+        name = self._name(key)
+        return [name, name + _VALUES_SUFFIX]
+
+
+def open_state(redis_url: str, prefix: str) -> RedisState:
+    """State on the Redis at ``redis_url``, every key under ``prefix`` (one per plugin)."""
+    return RedisState(redis.Redis.from_url(redis_url), prefix)
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+@contextlib.contextmanager
+def _translated_errors(key: str) -> Iterator[None]:
+    """Redis's errors for a key of the wrong kind, or not a number, as ``MemoryState`` raises them."""
+    try:
+        yield
+    except redis.ResponseError as error:  # scripts prefix the message: match inside it
+        if "WRONGTYPE" in str(error):
+            raise _wrong_kind(key) from error
+        if "not a valid float" in str(error):
+            raise _not_a_number(key) from error
+        raise
+
+
+# ---------------------------------------------------------------- memory
+
+
+@dataclass
+class _Value:
+    text: str
+    expires_at_s: float | None
+
+
+@dataclass
+class _Window:
+    expires_at_s: float
+    events: dict[str, tuple[float, float]] = field(default_factory=dict)  # event id -> (at_s, value)
+
+
+class MemoryState(PluginState):
+    """State in this process, the fake twin of ``RedisState``: same semantics, expiry by ``clock``.
+
+    Thread-safe. Every instance is a store of its own, as if it had its own prefix.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Value | _Window] = {}
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        for key in keys:
+            check_key(key)
+        with self._lock:
+            entries = [self._live(key) for key in keys]
+        return [entry.text if isinstance(entry, _Value) else None for entry in entries]
+
+    def put(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
+        check_key(key)
+        with self._lock:
+            self._entries[key] = _Value(value, None if ttl_s is None else self._expiry_s(ttl_s))
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def increment(self, key: str, amount: float = 1.0, *, ttl_s: float | None = None) -> float:
+        check_key(key)
+        _finite("amount", amount)
+        with self._lock:
+            entry = self._live(key)
+            if isinstance(entry, _Window):
+                raise _wrong_kind(key)
+            total = _add_decimal(key, None if entry is None else entry.text, amount)
+            kept_s = None if entry is None else entry.expires_at_s
+            self._entries[key] = _Value(total, kept_s if ttl_s is None else self._expiry_s(ttl_s))
+        return float(total)
+
+    def window_add(
+        self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float
+    ) -> None:
+        check_key(key)
+        trim_before_s = _finite("at_s", at_s) - _positive("window_s", window_s)
+        _finite("value", value)
+        with self._lock:
+            window = self._window(key) or _Window(expires_at_s=0.0)
+            window.events[event_id] = (at_s, value)
+            window.events = {id_: event for id_, event in window.events.items() if event[0] >= trim_before_s}
+            window.expires_at_s = self._expiry_s(window_s)
+            self._entries[key] = window
+
+    def window_count(self, key: str, *, window_s: float, as_of_s: float) -> int:
+        return len(self._values_in_window(key, window_s, as_of_s))
+
+    def window_sum(self, key: str, *, window_s: float, as_of_s: float) -> float:
+        return math.fsum(self._values_in_window(key, window_s, as_of_s))
+
+    def _values_in_window(self, key: str, window_s: float, as_of_s: float) -> list[float]:
+        check_key(key)
+        lowest_s, as_of_s = _window_bounds(window_s, as_of_s)
+        with self._lock:
+            window = self._window(key)
+            events = [] if window is None else list(window.events.values())
+        return [value for at_s, value in events if lowest_s <= at_s < as_of_s]
+
+    def _window(self, key: str) -> _Window | None:
+        entry = self._live(key)
+        if isinstance(entry, _Value):
+            raise _wrong_kind(key)
+        return entry
+
+    def _live(self, key: str) -> _Value | _Window | None:
+        """The entry under ``key``, dropped if it has expired (call with the lock held)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires_at_s is not None and self._clock() >= entry.expires_at_s:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _expiry_s(self, ttl_s: float) -> float:
+        return self._clock() + _ttl_ms(ttl_s) / 1000
+
+
+# Exact for any sum of two doubles written out in full (~770 digits at most), as Redis's long double
+# is near enough for the decimals plugins add.
+_EXACT = Context(prec=1000)
+
+
+def _add_decimal(key: str, current: str | None, amount: float) -> str:
+    """``current + amount`` written as Redis's INCRBYFLOAT writes it: fixed point, 17 decimals at
+    most, no trailing zeros ("1", "0.3")."""
+    if current is not None and current != current.strip():
+        raise _not_a_number(key)  # Redis reads no spaces around a number
+    try:
+        total = _EXACT.add(Decimal("0" if current is None else current), Decimal(repr(amount)))
+    except InvalidOperation:
+        raise _not_a_number(key) from None
+    if not total.is_finite():
+        raise _not_a_number(key)
+    text = f"{total.quantize(Decimal('1e-17'), context=_EXACT):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
