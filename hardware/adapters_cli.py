@@ -1,9 +1,12 @@
-"""``smartcustoms`` subcommands for real device formats: DICOS files in, LLRP readers in, TDRs out.
+"""``smartcustoms`` subcommands for real device formats: DICOS files in, LLRP readers in.
 
     smartcustoms ingest-dicos FILE... --gateway HOST:PORT --source-id ID
     smartcustoms llrp --reader HOST:PORT --gateway HOST:PORT --source-id ID --zone Z [--reports N]
     smartcustoms llrp-sim [--port 5084] [--tags 12] [--foreign 2]
-    smartcustoms tdr --frame-id ID --out FILE [--image DICOS_FILE ...]
+
+They talk to the runtime only through the gateway's gRPC contract. Verdicts out as DICOS TDRs
+(``smartcustoms tdr``) read the runtime's ledger, so that command is the runtime's
+(``smartcustoms.runtime.tdr_cli``); it writes with ``smartcustoms.hardware.dicos.write_tdr``.
 
 ``add_parser(commands)`` registers them; each handler takes the parsed arguments and returns the exit
 code (0 done, 1 something was rejected or not found, 2 bad input).
@@ -18,16 +21,10 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import grpc
 
 from smartcustoms.hardware.llrp.codec import DEFAULT_PORT
-
-if TYPE_CHECKING:
-    from smartcustoms.core.config import Config
-    from smartcustoms.v1 import results_pb2
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,18 +57,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     simulator.add_argument("--seed", type=int, default=0)
     simulator.add_argument("--duration-s", type=float, help="stop after this long (default: until Ctrl-C)")
     simulator.set_defaults(handler=cmd_llrp_sim)
-
-    tdr = commands.add_parser("tdr", help="write a frame's verdict as a DICOS Threat Detection Report")
-    tdr.add_argument("--frame-id", required=True, help="frame whose verdict to write")
-    tdr.add_argument("--out", required=True, type=Path, help="TDR file to write (.dcs)")
-    tdr.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="DICOS_FILE",
-        help="the frame's DICOS image(s): the TDR references them and maps regions to mm with their geometry",
-    )
-    tdr.set_defaults(handler=cmd_tdr)
 
 
 def cmd_ingest_dicos(args: argparse.Namespace) -> int:
@@ -160,38 +145,6 @@ def cmd_llrp_sim(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-def cmd_tdr(args: argparse.Namespace) -> int:
-    from smartcustoms.core import config as config_module
-    from smartcustoms.hardware.dicos import DicosError, read_frames, write_tdr
-
-    config = config_module.load(getattr(args, "config", None))
-    try:
-        source = dict(read_frames(args.image, source_id="tdr")[0].metadata) if args.image else {}
-    except (DicosError, OSError) as error:
-        print(f"smartcustoms tdr: {error}", file=sys.stderr)
-        return 2
-    redis_url = config.redis.url or f"redis://127.0.0.1:{config.redis.embedded_port}/0"
-    verdict = asyncio.run(_verdict(redis_url, config, args.frame_id))
-    if verdict is None:
-        print(f"smartcustoms tdr: no verdict for frame {args.frame_id} in {redis_url}", file=sys.stderr)
-        return 1
-    ds = write_tdr(args.out, verdict, source)
-    print(f"{args.out}: {ds.AlarmDecision}, {len(ds.ThreatSequence)} threat objects, TDR {ds.SOPInstanceUID}")
-    return 0
-
-
-async def _verdict(redis_url: str, config: Config, frame_id: str) -> results_pb2.Verdict | None:
-    import redis.asyncio as aioredis
-
-    from smartcustoms.runtime.gateway_process import ledger_for
-
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        return await ledger_for(config, client).verdict(frame_id)
-    finally:
-        await client.aclose()
 
 
 @contextlib.contextmanager

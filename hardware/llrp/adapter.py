@@ -25,7 +25,7 @@ from typing import Protocol
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from smartcustoms.hardware.epc import is_gs1_epc96
+from smartcustoms.core.epc import is_gs1_epc96
 from smartcustoms.hardware.llrp.client import LlrpConnectionLost, LlrpReader, Report, now_us, parse_address
 from smartcustoms.hardware.llrp.codec import LlrpProtocolError, LlrpStatusError, TagRead
 from smartcustoms.hardware.llrp.rospec import InventorySpec

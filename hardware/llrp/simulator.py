@@ -24,7 +24,7 @@ from types import TracebackType
 
 import numpy as np
 
-from smartcustoms.hardware import epc
+from smartcustoms.core import epc
 from smartcustoms.hardware.llrp import rospec
 from smartcustoms.hardware.llrp.client import now_us
 from smartcustoms.hardware.llrp.codec import (

@@ -7,16 +7,16 @@
   scans, and concealments (hidden compartments, undeclared goods, extra load) with boxes;
 * ``ct``: CT baggage volumes (MHU) with 3D threats, their projections and radiographs;
 * ``liquor``: camera frames of liquor bottles from a label catalogue (needs OpenCV);
-* ``rfid``: evidence-store reader reports of SGTIN-96 tags, with an SGTIN-96 encoder and decoder;
+* ``rfid``: evidence-store reader reports of SGTIN-96 tags (the GS1 codec is ``smartcustoms.core.epc``);
 * ``warehouse``: an RFID evidence warehouse with deposits, moves, retrievals and anomalies, work orders
   and a ground-truth event log;
 * ``records``: cargo declarations and cross-boundary private-car crossings, a few of them illicit, with
   the duty at stake (``duty`` holds the Hong Kong duty rules);
 * ``devices``: every simulator as a device streaming through the vendor SDK; ``cli``: ``smartcustoms sim``.
 
-Each module has a ``to_frame`` that packs its output as a ``smartcustoms.v1.Frame``; they are also
-exported here as ``xray_to_frame``, ``vehicle_to_frame`` and so on. Exports load their module on first
-use, so RFID and record users do not pay for numba or OpenCV.
+Each module has a ``to_frame`` that packs its output as a ``smartcustoms.v1.Frame`` (all built by
+``_frames``); they are also exported here as ``xray_to_frame``, ``vehicle_to_frame`` and so on.
+Exports load their module on first use, so RFID and record users do not pay for numba or OpenCV.
 """
 
 from __future__ import annotations

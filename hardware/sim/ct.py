@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
+from ._frames import array_to_frame
 
 THREAT_CLASSES = ("firearm", "knife", "explosive", "cigarettes")
 DEFAULT_SHAPE = (256, 128, 192)  # (depth, height, width) voxels
@@ -517,21 +517,14 @@ def to_frame(
     conveyance_id: str = "",
 ) -> frame_pb2.Frame:
     """A MODALITY_CT frame: raw little-endian uint16 [depth, height, width] in MHU, truth in metadata."""
-    volume = scan.volume.astype("<u2", copy=False)
-    payload = np.ascontiguousarray(volume).tobytes()
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
     truth = [{"label": t.label, "box": list(t.box)} for t in scan.truth]
-    return frame_pb2.Frame(
-        frame_id=frame_id if frame_id is not None else str(uuid.uuid4()),
+    return array_to_frame(
+        scan.volume.astype("<u2", copy=False),
+        modality=Modality.CT,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_CT,
-        capture_time=capture_time,
         sequence=sequence,
+        frame_id=frame_id,
         conveyance_id=conveyance_id,
-        shape=list(volume.shape),
-        dtype=frame_pb2.DTYPE_UINT16,
-        encoding="raw",
         metadata={
             "voxel_size_mm": f"{scan.voxel_size_mm:.4f}",
             "axes": "depth,height,width",
@@ -540,8 +533,6 @@ def to_frame(
             "rescale_intercept": "-1000",  # HU = MHU - 1000
             "sim_truth": json.dumps(truth),
         },
-        payload=payload,
-        payload_bytes=len(payload),
     )
 
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 import zlib
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
+from ._frames import payload_frame
 from .duty import liquor_duty_hkd
 
 CATEGORIES = ("spirit", "wine", "beer")
@@ -433,19 +433,13 @@ def to_frame(
     frame_id: str | None = None,
 ) -> frame_pb2.Frame:
     """A MODALITY_CAMERA frame: the encoded image, shape [H, W, 3], ground truth in metadata."""
-    payload = encode(frame.image, encoding, quality=quality)
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
-    return frame_pb2.Frame(
-        frame_id=frame_id if frame_id is not None else str(uuid.uuid4()),
+    return payload_frame(
+        encode(frame.image, encoding, quality=quality),
+        modality=Modality.CAMERA,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_CAMERA,
-        capture_time=capture_time,
         sequence=sequence,
-        shape=list(frame.image.shape),
-        dtype=frame_pb2.DTYPE_UNSPECIFIED,
         encoding=encoding,
+        shape=frame.image.shape,
+        frame_id=frame_id,
         metadata={"sim_truth": json.dumps(truth_dict(frame))},
-        payload=payload,
-        payload_bytes=len(payload),
     )

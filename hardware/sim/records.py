@@ -26,17 +26,17 @@ above the allowance, fuel in a modified tank, or controlled goods (no duty), wit
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
+from ._frames import message_frame
 from .duty import (
     STICKS_PER_CARTON,
     TRAVELLER_LIQUOR_ALLOWANCE_LITRES,
@@ -273,23 +273,15 @@ def _company_names(rng: np.random.Generator, count: int, suffixes: tuple[str, ..
 
 def to_frame(batch: frame_pb2.RecordBatch, source_id: str, sequence: int) -> frame_pb2.Frame:
     """A MODALITY_RECORD frame whose payload is the serialized RecordBatch (kind from its first record)."""
-    payload = batch.SerializeToString()
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
-    return frame_pb2.Frame(
-        frame_id=str(uuid.uuid4()),
+    return message_frame(
+        batch,
+        modality=Modality.RECORD,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_RECORD,
-        capture_time=capture_time,
         sequence=sequence,
-        dtype=frame_pb2.DTYPE_UNSPECIFIED,
-        encoding="protobuf",
         metadata={
             "record_kind": batch.records[0].kind if batch.records else RECORD_KIND,
             "record_count": str(len(batch.records)),
         },
-        payload=payload,
-        payload_bytes=len(payload),
     )
 
 

@@ -13,96 +13,37 @@ neighbouring zones are read faintly through the walls.
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.epc import SERIAL_BITS, SGTIN96, EpcError, decode_epc96
+from smartcustoms.core.epc import encode_sgtin96 as encode_sgtin96  # re-exported: the sim's SGTIN-96 codec
+from smartcustoms.core.epc import gs1_check_digit as gs1_check_digit
+from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
-# --------------------------------------------------------------------------- SGTIN-96 (GS1 TDS 14.5.1)
+from ._frames import message_frame
 
-SGTIN96_HEADER = 0x30
-SERIAL_BITS = 38
-# partition value -> (company prefix bits, company prefix digits, item reference bits, item reference digits)
-_PARTITIONS = {
-    0: (40, 12, 4, 1),
-    1: (37, 11, 7, 2),
-    2: (34, 10, 10, 3),
-    3: (30, 9, 14, 4),
-    4: (27, 8, 17, 5),
-    5: (24, 7, 20, 6),
-    6: (20, 6, 24, 7),
-}
-_PARTITION_BY_PREFIX_DIGITS = {digits: p for p, (_, digits, _, _) in _PARTITIONS.items()}
-
-
-def gs1_check_digit(digits: str) -> int:
-    """GS1 mod-10 check digit: weights 3, 1, 3 ... from the rightmost data digit."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return (10 - total % 10) % 10
-
-
-def encode_sgtin96(company_prefix: str, item_reference: str, serial: int, *, filter_value: int = 1) -> str:
-    """The 24 hex digits of an SGTIN-96 EPC.
-
-    company_prefix: 6-12 digit GS1 company prefix (its length selects the partition);
-    item_reference: indicator digit followed by the item reference, 13 - len(company_prefix) digits;
-    serial: 0 .. 2^38 - 1; filter_value: 0-7 (1 = point-of-sale trade item).
-    Layout: header 8 bits (0x30), filter 3, partition 3, company prefix and item reference 44, serial 38.
-    """
-    if not company_prefix.isdigit() or len(company_prefix) not in _PARTITION_BY_PREFIX_DIGITS:
-        raise ValueError(f"company prefix must be 6-12 digits, got {company_prefix!r}")
-    partition = _PARTITION_BY_PREFIX_DIGITS[len(company_prefix)]
-    _, _, item_bits, item_digits = _PARTITIONS[partition]
-    if not item_reference.isdigit() or len(item_reference) != item_digits:
-        raise ValueError(
-            f"item reference must be {item_digits} digits for a {len(company_prefix)}-digit prefix"
-        )
-    if not 0 <= serial < 2**SERIAL_BITS:
-        raise ValueError("SGTIN-96 serial must be within 0 .. 2^38 - 1")
-    if not 0 <= filter_value <= 7:
-        raise ValueError("filter value must be within 0 .. 7")
-    value = SGTIN96_HEADER
-    value = (value << 3) | filter_value
-    value = (value << 3) | partition
-    value = (value << (44 - item_bits)) | int(company_prefix)
-    value = (value << item_bits) | int(item_reference)
-    value = (value << SERIAL_BITS) | serial
-    return f"{value:024X}"
+# --------------------------------------------------------------------------- SGTIN-96 (smartcustoms.core.epc)
 
 
 def decode_sgtin96(epc_hex: str) -> dict[str, str | int]:
-    """Decode an SGTIN-96 EPC: filter, partition, company prefix, item reference, serial, GTIN-14, URIs."""
-    if len(epc_hex) != 24:
-        raise ValueError(f"an SGTIN-96 EPC has 24 hex digits, got {len(epc_hex)}")
-    try:
-        value = int(epc_hex, 16)
-    except ValueError:
-        raise ValueError(f"not hexadecimal: {epc_hex!r}") from None
-    if value >> 88 != SGTIN96_HEADER:
-        raise ValueError(f"header 0x{value >> 88:02X} is not SGTIN-96 (0x30)")
-    filter_value = (value >> 85) & 0b111
-    partition = (value >> 82) & 0b111
-    if partition not in _PARTITIONS:
-        raise ValueError(f"invalid SGTIN partition {partition}")
-    prefix_bits, prefix_digits, item_bits, item_digits = _PARTITIONS[partition]
-    prefix_value = (value >> (SERIAL_BITS + item_bits)) & ((1 << prefix_bits) - 1)
-    item_value = (value >> SERIAL_BITS) & ((1 << item_bits) - 1)
-    if prefix_value >= 10**prefix_digits or item_value >= 10**item_digits:
-        raise ValueError("company prefix or item reference exceeds its digit count")
-    serial = value & ((1 << SERIAL_BITS) - 1)
-    prefix, item = f"{prefix_value:0{prefix_digits}d}", f"{item_value:0{item_digits}d}"
-    gtin13 = item[0] + prefix + item[1:]
+    """Decode an SGTIN-96 EPC: filter, partition, company prefix, item reference, serial, GTIN-14, URIs.
+
+    The fields of ``smartcustoms.core.epc.decode_epc96`` as a plain dict; any other scheme is an error.
+    """
+    epc = decode_epc96(epc_hex)
+    if epc.scheme is not SGTIN96 or epc.serial is None:
+        raise EpcError(f"header 0x{epc.scheme.header:02X} is not SGTIN-96 (0x30)")
     return {
-        "filter": filter_value,
-        "partition": partition,
-        "company_prefix": prefix,
-        "item_reference": item,
-        "serial": serial,
-        "gtin": gtin13 + str(gs1_check_digit(gtin13)),
-        "uri": f"urn:epc:id:sgtin:{prefix}.{item}.{serial}",
-        "tag_uri": f"urn:epc:tag:sgtin-96:{filter_value}.{prefix}.{item}.{serial}",
+        "filter": epc.filter,
+        "partition": epc.partition,
+        "company_prefix": epc.company_prefix,
+        "item_reference": epc.reference,
+        "serial": epc.serial,
+        "gtin": epc.gtin,
+        "uri": epc.pure_identity_uri,
+        "tag_uri": epc.tag_uri,
     }
 
 
@@ -235,18 +176,10 @@ def _timestamp(microseconds: int) -> Timestamp:
 
 def to_frame(batch: frame_pb2.RfidReadBatch, *, source_id: str, sequence: int) -> frame_pb2.Frame:
     """A MODALITY_RFID frame whose payload is the serialized RfidReadBatch."""
-    payload = batch.SerializeToString()
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
-    return frame_pb2.Frame(
-        frame_id=str(uuid.uuid4()),
+    return message_frame(
+        batch,
+        modality=Modality.RFID,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_RFID,
-        capture_time=capture_time,
         sequence=sequence,
-        dtype=frame_pb2.DTYPE_UNSPECIFIED,
-        encoding="protobuf",
         metadata={"reader_id": batch.reader_id, "zone": batch.zone, "read_count": str(len(batch.reads))},
-        payload=payload,
-        payload_bytes=len(payload),
     )

@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
+from ._frames import array_to_frame
 from ._vehicle_geometry import (
     GOODS_VEHICLE_KINDS,
     MODEL_NAMES,
@@ -483,21 +483,14 @@ def to_frame(
     declaration_id: str = "",
 ) -> frame_pb2.Frame:
     """A MODALITY_XRAY frame: raw little-endian uint16 [2, H, W]; energies and ground truth in metadata."""
-    image = scan.image.astype("<u2", copy=False)
-    payload = np.ascontiguousarray(image).tobytes()
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
-    return frame_pb2.Frame(
-        frame_id=frame_id if frame_id is not None else str(uuid.uuid4()),
+    return array_to_frame(
+        scan.image.astype("<u2", copy=False),
+        modality=Modality.XRAY,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_XRAY,
-        capture_time=capture_time,
         sequence=sequence,
+        frame_id=frame_id,
         conveyance_id=conveyance_id,
         declaration_id=declaration_id,
-        shape=list(image.shape),
-        dtype=frame_pb2.DTYPE_UINT16,
-        encoding="raw",
         metadata={
             "scanner": "vehicle_portal",
             "energy_high_mv": str(ENERGY_HIGH_MV),
@@ -509,8 +502,6 @@ def to_frame(
             **_declared_pallets(scan),
             "sim_truth": json.dumps(truth_dict(scan)),
         },
-        payload=payload,
-        payload_bytes=len(payload),
     )
 
 

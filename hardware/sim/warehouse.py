@@ -3,8 +3,8 @@
 Zones are rooms, each watched by one four-antenna reader (the radio model of ``rfid``: log-distance path
 loss, log-normal shadowing, -80 dBm sensitivity, faint reads through the walls of neighbouring rooms).
 The first zone is intake, the last release, the ones between are storage. Every seized item carries an
-SGTIN-96 tag (``rfid.encode_sgtin96``; company prefix of the evidence store, item reference by kind of
-evidence, serial by item).
+SGTIN-96 tag (``smartcustoms.core.epc.encode_sgtin96``; company prefix of the evidence store, item
+reference by kind of evidence, serial by item).
 
 Time runs in ticks of one second; every reader reports once a tick (``reader_report(tick, zone)``).
 ``events`` is the ground-truth log, drawn at construction over ``horizon_ticks``:
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from smartcustoms.core.epc import encode_sgtin96
 from smartcustoms.v1 import frame_pb2
 
 from .rfid import (
@@ -40,7 +41,6 @@ from .rfid import (
     SHADOWING_SIGMA_DB,
     TAG_HEIGHT_M,
     _timestamp,
-    encode_sgtin96,
     mean_rssi_dbm,
 )
 

@@ -22,17 +22,17 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sim._timing import report_generation_time
 from smartcustoms.v1 import frame_pb2
 
 from . import _kernels
+from ._frames import array_to_frame
 
 THREAT_CLASSES = ("firearm", "knife", "cigarettes", "phone")
 MATERIAL_CATEGORIES = ("organic", "inorganic", "metal")  # material map values: 0 none, 1 + index
@@ -659,21 +659,14 @@ def to_frame(
     conveyance_id: str = "",
 ) -> frame_pb2.Frame:
     """A MODALITY_XRAY frame: raw little-endian uint16 [2, H, W], energies and ground truth in metadata."""
-    image = scan.image.astype("<u2", copy=False)
-    payload = np.ascontiguousarray(image).tobytes()
-    capture_time = Timestamp()
-    capture_time.GetCurrentTime()
     truth = [{"label": t.label, "box": list(t.box), "rotation_deg": t.rotation_deg} for t in scan.truth]
-    return frame_pb2.Frame(
-        frame_id=frame_id if frame_id is not None else str(uuid.uuid4()),
+    return array_to_frame(
+        scan.image.astype("<u2", copy=False),
+        modality=Modality.XRAY,
         source_id=source_id,
-        modality=frame_pb2.MODALITY_XRAY,
-        capture_time=capture_time,
         sequence=sequence,
+        frame_id=frame_id,
         conveyance_id=conveyance_id,
-        shape=list(image.shape),
-        dtype=frame_pb2.DTYPE_UINT16,
-        encoding="raw",
         metadata={
             "energy_high_kev": str(ENERGY_HIGH_KV),
             "energy_low_kev": str(ENERGY_LOW_KV),
@@ -681,8 +674,6 @@ def to_frame(
             "pixel_size_mm": f"{scan.pixel_size_mm:.4f}",
             "sim_truth": json.dumps(truth),
         },
-        payload=payload,
-        payload_bytes=len(payload),
     )
 
 

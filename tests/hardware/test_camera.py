@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from smartcustoms.core.config import Config
 from smartcustoms.hardware import camera
 from smartcustoms.hardware.sim import liquor
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2
 

@@ -17,7 +17,8 @@ from pydicom.uid import RLELossless
 
 from smartcustoms.core.config import Config
 from smartcustoms.hardware import adapters_cli, dicos
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime import tdr_cli
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -30,11 +31,12 @@ CT_GEOMETRY = dicos.Geometry(
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    """The arguments as ``smartcustoms`` would parse them once add_parser is wired into its CLI."""
+    """The arguments as ``smartcustoms`` parses them: DICOS in from hardware, TDRs out from the runtime."""
     top = argparse.ArgumentParser(prog="smartcustoms")
     top.add_argument("--config")
     commands = top.add_subparsers(dest="command", required=True)
     adapters_cli.add_parser(commands)
+    tdr_cli.add_parser(commands)
     for sub in commands.choices.values():
         sub.add_argument("--config", default=argparse.SUPPRESS)
     return top.parse_args(argv)

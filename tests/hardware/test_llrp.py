@@ -17,8 +17,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
+from smartcustoms.core.epc import is_gs1_epc96
 from smartcustoms.hardware import adapters_cli
-from smartcustoms.hardware.epc import is_gs1_epc96
 from smartcustoms.hardware.llrp import rospec
 from smartcustoms.hardware.llrp.adapter import (
     AdapterConfig,
@@ -43,7 +43,7 @@ from smartcustoms.hardware.llrp.codec import (
 )
 from smartcustoms.hardware.llrp.simulator import ReaderSimulator, SentReport, SimulatorThread, tag_population
 from smartcustoms.hardware.sdk.retry import RetryPolicy
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import free_port
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import restart_gateway

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from smartcustoms.core.epc import decode_epc96
 from smartcustoms.hardware.sim import records, rfid, xray
 from smartcustoms.v1 import frame_pb2
 
@@ -220,6 +221,22 @@ def test_sgtin96_round_trips_in_every_partition(prefix_digits: int) -> None:
         assert (decoded["serial"], decoded["filter"]) == (serial, filter_value)
     edge = rfid.encode_sgtin96("0" * prefix_digits, "0" * (13 - prefix_digits), 2**38 - 1)
     assert rfid.decode_sgtin96(edge)["serial"] == 2**38 - 1
+
+
+def test_the_simulators_sgtin_dict_agrees_with_the_gs1_codec() -> None:
+    simulator = rfid.RfidSimulator(seed=5, tag_count=50)
+    for epc_hex in simulator.epcs:
+        decoded, fields = decode_epc96(epc_hex), rfid.decode_sgtin96(epc_hex)
+        assert (decoded.pure_identity_uri, decoded.tag_uri, decoded.gtin) == (
+            fields["uri"],
+            fields["tag_uri"],
+            fields["gtin"],
+        )
+
+
+def test_the_simulators_sgtin_decoder_takes_only_sgtin() -> None:
+    with pytest.raises(ValueError, match="0x33 is not SGTIN-96"):
+        rfid.decode_sgtin96("33B4257BF40C0E4000000190")  # a well-formed GRAI-96
 
 
 def test_sgtin96_rejects_bad_input() -> None:

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from smartcustoms.core.config import Config
 from smartcustoms.hardware.sdk.client import OK
 from smartcustoms.hardware.sim import devices
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import ingest_pb2
 

@@ -1,12 +1,16 @@
-"""GS1 EPC-96 decoding and encoding (SGTIN-96, GRAI-96, GIAI-96) against published vectors."""
+"""GS1 EPC-96 decoding and encoding (SGTIN-96, GRAI-96, GIAI-96) against published vectors, and the
+strict reasons an EPC is not accepted."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from smartcustoms.hardware import epc
-from smartcustoms.hardware.sim import rfid
+from smartcustoms.core import epc
 
 # (hex, tag URI, pure-identity URI). The SGTIN is the TDS worked example (GTIN 80614141123458); the
 # GRAI and GIAI are the TDS example identifiers urn:epc:id:grai:0614141.12345.400 and
@@ -101,17 +105,6 @@ def test_every_partition_round_trips(scheme: epc.Scheme, prefix_digits: int) -> 
     assert epc.encode_tag_uri(decoded.tag_uri) == encoded
 
 
-def test_agrees_with_the_rfid_simulators_sgtin_codec() -> None:
-    simulator = rfid.RfidSimulator(seed=5, tag_count=50)
-    for epc_hex in simulator.epcs:
-        mine, theirs = epc.decode_epc96(epc_hex), rfid.decode_sgtin96(epc_hex)
-        assert (mine.pure_identity_uri, mine.tag_uri, mine.gtin) == (
-            theirs["uri"],
-            theirs["tag_uri"],
-            theirs["gtin"],
-        )
-
-
 @pytest.mark.parametrize(
     ("epc_hex", "reason"),
     [
@@ -130,12 +123,54 @@ def test_malformed_epcs_say_why(epc_hex: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         epc.decode_epc96(epc_hex)
     assert not epc.is_gs1_epc96(epc_hex)
+    assert re.search(reason, epc.epc96_problem(epc_hex))
+
+
+@pytest.mark.parametrize(
+    "epc_hex",
+    [
+        "0x74257BF7194E4000001A85",  # int(text, 16) would take the prefix
+        "30_4257BF7194E4000001A85",  # ... and the underscore
+        "+074257BF7194E4000001A85",
+        "3074257BF7194E40000 1A85",
+        "3074257BF7194E4000001A8\u0665",  # ARABIC-INDIC DIGIT FIVE: a digit to int(), not hex
+    ],
+)
+def test_only_ascii_hex_digits_are_hex(epc_hex: str) -> None:
+    assert epc.epc96_problem(epc_hex).startswith("not hexadecimal")
+
+
+@pytest.mark.parametrize(
+    "epc_hex",
+    [VECTORS[0][0], VECTORS[1][0], VECTORS[2][0], VECTORS[0][0].lower(), f" {VECTORS[0][0]}\n"],
+)
+def test_accepted_epcs_have_no_problem(epc_hex: str) -> None:
+    assert epc.epc96_problem(epc_hex) == ""
+    assert epc.is_gs1_epc96(epc_hex)
+
+
+@pytest.mark.parametrize(
+    ("epc_hex", "problem"),
+    [
+        ("", "an EPC-96 has 24 hex digits, got 0"),
+        ("E280689400004007A8F4B123", "header 0xE2 is not SGTIN-96 (0x30), GRAI-96 (0x33) or GIAI-96 (0x34)"),
+        ("307C257BF7194E4000001A85", "partition value 7 is reserved"),
+        # the SGTIN example's bits under the GRAI header: a 6-digit asset type where partition 5 has 5
+        ("3374257BF7194E4000001A85", "grai-96 reference 812345 has more than 5 digits"),
+    ],
+)
+def test_the_problem_is_the_decoders_reason(epc_hex: str, problem: str) -> None:
+    assert epc.epc96_problem(epc_hex) == problem
+    with pytest.raises(epc.EpcError, match=re.escape(problem)):
+        epc.decode_epc96(epc_hex)
 
 
 @pytest.mark.parametrize(
     ("call", "reason"),
     [
         (lambda: epc.encode_sgtin96("06141", "8123456", 1), "6 to 12 digits"),
+        (lambda: epc.encode_sgtin96("061414\u0661", "812345", 1), "6 to 12 digits"),  # a non-ASCII digit
+        (lambda: epc.encode_sgtin96("0614141", "81234\u0665", 1), "must be digits"),
         (lambda: epc.encode_sgtin96("0614141", "81234", 1), "must have 6 digits"),
         (lambda: epc.encode_sgtin96("0614141", "812345", 2**38), "serial must be"),
         (lambda: epc.encode_sgtin96("0614141", "812345", 1, filter_value=8), "filter value"),
@@ -150,3 +185,12 @@ def test_malformed_epcs_say_why(epc_hex: str, reason: str) -> None:
 def test_malformed_input_to_the_encoders_says_why(call: object, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         call()  # type: ignore[operator]
+
+
+def test_the_codec_imports_nothing_of_hardware_plugins_or_runtime() -> None:
+    outside = ("smartcustoms.hardware", "smartcustoms.plugins", "smartcustoms.runtime")
+    probe = (
+        f"import sys, smartcustoms.core.epc; print(sorted(m for m in sys.modules if m.startswith({outside})))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+    assert found.strip() == "[]"

@@ -10,9 +10,13 @@ and the scheme's reference, and (SGTIN, GRAI) a 38-bit serial number:
     GIAI-96   0x34  filter 3  partition 3  company prefix + individual asset reference 82
 
 Partition tables as in the GS1 Tag Data Translation files (ref.gs1.org/standards/tdt/2.0.0/
-SGTIN-96.xml, GRAI-96.xml, GIAI-96.xml). ``decode_epc96`` turns 24 hex digits into an ``Epc96`` with its
-pure-identity URI (urn:epc:id:sgtin:...) and tag URI (urn:epc:tag:sgtin-96:...); the ``encode_*``
-functions and ``encode_tag_uri`` go the other way. Malformed input raises ValueError saying why.
+SGTIN-96.xml, GRAI-96.xml, GIAI-96.xml). This is the one EPC-96 codec of the project: device adapters,
+simulators and plugins all use it.
+
+``decode_epc96`` turns 24 hex digits into an ``Epc96`` with its pure-identity URI (urn:epc:id:sgtin:...)
+and tag URI (urn:epc:tag:sgtin-96:...), strictly: anything the TDS decoding procedure rejects raises
+``EpcError`` (a ValueError) saying why, and ``epc96_problem`` returns that reason as text ("" for an
+accepted EPC). The ``encode_*`` functions and ``encode_tag_uri`` go the other way.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ EPC96_HEX_DIGITS = 24
 SERIAL_BITS = 38
 _PREFIX_DIGITS_BY_PARTITION = (12, 11, 10, 9, 8, 7, 6)
 _PREFIX_BITS_BY_PARTITION = (40, 37, 34, 30, 27, 24, 20)
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]*")  # only ASCII hex: no sign, 0x prefix, underscores or other scripts
+
+
+class EpcError(ValueError):
+    """Text that is not an accepted EPC-96, or values that do not encode as one; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class Scheme:
     serialised: bool  # SGTIN and GRAI carry a 38-bit serial; GIAI does not
 
     def partition_for(self, company_prefix: str) -> int:
-        if not company_prefix.isdigit() or len(company_prefix) not in _PREFIX_DIGITS_BY_PARTITION:
-            raise ValueError(f"a GS1 company prefix has 6 to 12 digits, got {company_prefix!r}")
+        digits = company_prefix.isascii() and company_prefix.isdigit()
+        if not digits or len(company_prefix) not in _PREFIX_DIGITS_BY_PARTITION:
+            raise EpcError(f"a GS1 company prefix has 6 to 12 digits, got {company_prefix!r}")
         return _PREFIX_DIGITS_BY_PARTITION.index(len(company_prefix))
 
 
@@ -83,7 +93,7 @@ class Epc96:
     def gtin(self) -> str:
         """GTIN-14 of an SGTIN: indicator, company prefix, item reference, check digit."""
         if self.scheme is not SGTIN96:
-            raise ValueError(f"{self.scheme.name} identifies no trade item")
+            raise EpcError(f"{self.scheme.name} identifies no trade item")
         digits = self.reference[0] + self.company_prefix + self.reference[1:]
         return digits + str(gs1_check_digit(digits))
 
@@ -94,41 +104,78 @@ def gs1_check_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
+# --------------------------------------------------------------------------- decoding
+
+
 def decode_epc96(epc_hex: str) -> Epc96:
-    """Decode 24 hex digits of an SGTIN-96, GRAI-96 or GIAI-96 EPC (TDS decoding procedure)."""
+    """Decode 24 hex digits of an SGTIN-96, GRAI-96 or GIAI-96 EPC (TDS decoding procedure).
+
+    Either case; surrounding whitespace is ignored. Raises ``EpcError`` saying why for a wrong
+    length, non-hex text, an unknown header, a reserved partition, or a company prefix or reference
+    with more digits than its partition allows.
+    """
+    scheme, filter_value, partition, prefix_value, reference_value, serial = _fields(epc_hex)
+    reference_digits = scheme.reference_digits[partition]
+    if scheme.serialised:
+        reference = f"{reference_value:0{reference_digits}d}" if reference_digits else ""
+    else:
+        reference = str(reference_value)  # GIAI-96: a number, no leading zeros
+    prefix = f"{prefix_value:0{_PREFIX_DIGITS_BY_PARTITION[partition]}d}"
+    return Epc96(scheme, filter_value, partition, prefix, reference, serial)
+
+
+def _fields(epc_hex: str) -> tuple[Scheme, int, int, int, int, int | None]:
+    """Scheme, filter, partition, company prefix, reference and serial (None for GIAI) as numbers,
+    each checked: the whole of the strict decoding, which ``decode_epc96`` only formats."""
     value = _epc96_value(epc_hex)
     header = value >> 88
     scheme = SCHEMES.get(header)
     if scheme is None:
-        raise ValueError(f"header 0x{header:02X} is not SGTIN-96 (0x30), GRAI-96 (0x33) or GIAI-96 (0x34)")
+        raise EpcError(f"header 0x{header:02X} is not SGTIN-96 (0x30), GRAI-96 (0x33) or GIAI-96 (0x34)")
     filter_value = (value >> 85) & 0b111
     partition = (value >> 82) & 0b111
     if partition > 6:
-        raise ValueError(f"partition value {partition} is reserved")
+        raise EpcError(f"partition value {partition} is reserved")
     serial_bits = SERIAL_BITS if scheme.serialised else 0
     reference_bits, reference_digits = scheme.reference_bits[partition], scheme.reference_digits[partition]
     prefix_bits, prefix_digits = _PREFIX_BITS_BY_PARTITION[partition], _PREFIX_DIGITS_BY_PARTITION[partition]
     prefix_value = (value >> (serial_bits + reference_bits)) & ((1 << prefix_bits) - 1)
     reference_value = (value >> serial_bits) & ((1 << reference_bits) - 1)
     if prefix_value >= 10**prefix_digits:
-        raise ValueError(f"company prefix {prefix_value} has more than {prefix_digits} digits")
+        raise EpcError(f"company prefix {prefix_value} has more than {prefix_digits} digits")
     if reference_value >= 10**reference_digits:
-        raise ValueError(f"{scheme.name} reference {reference_value} has more than {reference_digits} digits")
-    if scheme.serialised:
-        reference = f"{reference_value:0{reference_digits}d}" if reference_digits else ""
-        serial: int | None = value & ((1 << SERIAL_BITS) - 1)
-    else:
-        reference, serial = str(reference_value), None  # GIAI-96: a number, no leading zeros
-    return Epc96(scheme, filter_value, partition, f"{prefix_value:0{prefix_digits}d}", reference, serial)
+        raise EpcError(f"{scheme.name} reference {reference_value} has more than {reference_digits} digits")
+    serial = value & ((1 << SERIAL_BITS) - 1) if scheme.serialised else None
+    return scheme, filter_value, partition, prefix_value, reference_value, serial
+
+
+def epc96_problem(epc_hex: str) -> str:
+    """Why ``epc_hex`` is not an accepted EPC-96 (SGTIN-96, GRAI-96, GIAI-96), or "" when it is one.
+
+    The reason is the one ``decode_epc96`` gives, e.g. "header 0xE2 is not SGTIN-96 (0x30), ...".
+    """
+    try:
+        _fields(epc_hex)
+    except EpcError as error:
+        return str(error)
+    return ""
 
 
 def is_gs1_epc96(epc_hex: str) -> bool:
     """True when ``epc_hex`` decodes as an SGTIN-96, GRAI-96 or GIAI-96."""
-    try:
-        decode_epc96(epc_hex)
-    except ValueError:
-        return False
-    return True
+    return not epc96_problem(epc_hex)
+
+
+def _epc96_value(epc_hex: str) -> int:
+    text = epc_hex.strip()
+    if len(text) != EPC96_HEX_DIGITS:
+        raise EpcError(f"an EPC-96 has {EPC96_HEX_DIGITS} hex digits, got {len(text)}")
+    if not _HEX_DIGITS.fullmatch(text):
+        raise EpcError(f"not hexadecimal: {text!r}")
+    return int(text, 16)
+
+
+# --------------------------------------------------------------------------- encoding
 
 
 def encode_sgtin96(company_prefix: str, item_reference: str, serial: int, *, filter_value: int = 1) -> str:
@@ -147,24 +194,24 @@ def encode_giai96(company_prefix: str, asset_reference: str, *, filter_value: in
     return _encode(GIAI96, filter_value, company_prefix, asset_reference, None)
 
 
-_TAG_URI = re.compile(r"urn:epc:tag:(sgtin-96|grai-96|giai-96):([0-7])\.(\d+)\.(\d*)(?:\.(\d+))?")
+_TAG_URI = re.compile(r"urn:epc:tag:(sgtin-96|grai-96|giai-96):([0-7])\.(\d+)\.(\d*)(?:\.(\d+))?", re.ASCII)
 
 
 def encode_tag_uri(tag_uri: str) -> str:
     """Hex of an EPC tag URI such as urn:epc:tag:sgtin-96:3.0614141.812345.6789."""
     match = _TAG_URI.fullmatch(tag_uri.strip())
     if match is None:
-        raise ValueError(f"not an SGTIN-96, GRAI-96 or GIAI-96 tag URI: {tag_uri!r}")
+        raise EpcError(f"not an SGTIN-96, GRAI-96 or GIAI-96 tag URI: {tag_uri!r}")
     name, filter_text, prefix, reference, serial = match.groups()
     scheme = _SCHEMES_BY_NAME[name]
     if scheme.serialised != (serial is not None):
-        raise ValueError(f"a {name} tag URI has {4 if scheme.serialised else 3} fields: {tag_uri!r}")
+        raise EpcError(f"a {name} tag URI has {4 if scheme.serialised else 3} fields: {tag_uri!r}")
     return _encode(scheme, int(filter_text), prefix, reference, None if serial is None else _serial(serial))
 
 
 def _serial(text: str) -> int:
     if len(text) > 1 and text.startswith("0"):
-        raise ValueError(f"a 96-bit serial is a number without leading zeros, got {text!r}")
+        raise EpcError(f"a 96-bit serial is a number without leading zeros, got {text!r}")
     return int(text)
 
 
@@ -174,37 +221,27 @@ def _encode(
     partition = scheme.partition_for(company_prefix)
     reference_bits, reference_digits = scheme.reference_bits[partition], scheme.reference_digits[partition]
     if not 0 <= filter_value <= 7:
-        raise ValueError(f"filter value must be 0 to 7, got {filter_value}")
+        raise EpcError(f"filter value must be 0 to 7, got {filter_value}")
     reference_value = _reference_value(scheme, reference, reference_digits, reference_bits)
     value = (scheme.header << 3 | filter_value) << 3 | partition
     value = (value << _PREFIX_BITS_BY_PARTITION[partition]) | int(company_prefix)
     value = (value << reference_bits) | reference_value
     if scheme.serialised:
         if serial is None or not 0 <= serial < 2**SERIAL_BITS:
-            raise ValueError(f"{scheme.name} serial must be 0 to 2^38 - 1, got {serial}")
+            raise EpcError(f"{scheme.name} serial must be 0 to 2^38 - 1, got {serial}")
         value = (value << SERIAL_BITS) | serial
     return f"{value:0{EPC96_HEX_DIGITS}X}"
 
 
 def _reference_value(scheme: Scheme, reference: str, digits: int, bits: int) -> int:
-    if reference and not reference.isdigit():
-        raise ValueError(f"{scheme.name} reference must be digits, got {reference!r}")
+    if reference and not (reference.isascii() and reference.isdigit()):
+        raise EpcError(f"{scheme.name} reference must be digits, got {reference!r}")
     if scheme.serialised:
         if len(reference) != digits:
-            raise ValueError(f"{scheme.name} reference must have {digits} digits for this prefix length")
+            raise EpcError(f"{scheme.name} reference must have {digits} digits for this prefix length")
         return int(reference) if reference else 0
     if not reference or (len(reference) > 1 and reference.startswith("0")):
-        raise ValueError(f"GIAI-96 asset reference must be a number without leading zeros, got {reference!r}")
+        raise EpcError(f"GIAI-96 asset reference must be a number without leading zeros, got {reference!r}")
     if len(reference) > digits or int(reference) >= 2**bits:
-        raise ValueError(f"GIAI-96 asset reference {reference} does not fit in {bits} bits")
+        raise EpcError(f"GIAI-96 asset reference {reference} does not fit in {bits} bits")
     return int(reference)
-
-
-def _epc96_value(epc_hex: str) -> int:
-    text = epc_hex.strip()
-    if len(text) != EPC96_HEX_DIGITS:
-        raise ValueError(f"an EPC-96 has {EPC96_HEX_DIGITS} hex digits, got {len(text)}: {epc_hex!r}")
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise ValueError(f"not hexadecimal: {epc_hex!r}") from None

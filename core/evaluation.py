@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from smartcustoms.core.geometry import iou
+
 Box = tuple[float, float, float, float]
 
 
@@ -27,17 +29,6 @@ class Labelled:
     label: str
     box: Box
     score: float = 1.0
-
-
-def iou(one: Box, other: Box) -> float:
-    """Intersection over union of two boxes."""
-    width = min(one[2], other[2]) - max(one[0], other[0])
-    height = min(one[3], other[3]) - max(one[1], other[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    union = (one[2] - one[0]) * (one[3] - one[1]) + (other[2] - other[0]) * (other[3] - other[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def match(detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: float) -> list[bool]:
