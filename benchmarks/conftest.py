@@ -27,7 +27,7 @@ if str(BENCH_DIR) not in sys.path:  # benchkit is a plain folder here, not an in
 from benchkit.machine import describe, format_description  # noqa: E402  (needs the path above)
 
 from smartcustoms.core.config import Config, PluginConfig  # noqa: E402
-from smartcustoms.core.manager import load_plugins, new_plugin_manager  # noqa: E402
+from smartcustoms.core.manager import discover_plugins  # noqa: E402
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis  # noqa: E402
 from smartcustoms.runtime.stack import Stack  # noqa: E402
 from smartcustoms.runtime.testing import (  # noqa: E402, F401  (session fixtures)
@@ -119,7 +119,7 @@ def bench_config(
     """The runtime configuration on the session's services: the no-op plugin alone on every frame."""
     config = config_on_services(broker, redis_service, ray_head, session_dir / "run", shm_root, "bench")
     config.extra_plugins = ["benchkit.verdict_clock"]
-    others = [info.spec.name for info in load_plugins(new_plugin_manager(), entry_points=False)]
+    others = [info.spec.name for info in discover_plugins(entry_points=False)]
     config.plugins = {name: PluginConfig(enabled=False) for name in others}  # only the no-op looks at frames
     config.plugins |= {
         "noop": PluginConfig(enabled=True, pool_size=2, batch_max_frames=64),

@@ -2,12 +2,14 @@
 
 The targets (issue 4): <= 2 s per 256^3 volume on one core; a portal takes a vehicle every few minutes.
 Numba kernels run single-threaded; OpenCV is limited to one thread here. Each figure is printed with
-the machine and stored in ``extra_info``. No time is asserted. Needs no service: run it alone with
+the machine and stored in ``extra_info``. No time is asserted. Needs no service (the vehicle references
+are built from the simulator into a temporary artefact root, about a second): run it alone with
 ``.venv/bin/pytest benchmarks/test_bench_ct_vehicle.py -p no:cacheprovider -s``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -16,9 +18,10 @@ import pytest
 from benchkit.machine import describe, format_description
 
 from smartcustoms.hardware.sim import ct, vehicle
-from smartcustoms.plugins.ct_detector import CtDetector
-from smartcustoms.plugins.eval_ct_vehicle import vehicle_frame
-from smartcustoms.plugins.vehicle_compare import Declaration, VehicleComparer
+from smartcustoms.plugins.ct import CtDetector
+from smartcustoms.plugins.vehicle import Declaration
+from smartcustoms.plugins.vehicle.references import ARTEFACT_NAME
+from smartcustoms.plugins.vehicle.tools import build, evaluate
 
 SEED = 3000  # no development seed
 
@@ -43,12 +46,13 @@ def test_ct_detector_256_cubed(benchmark: Any, threat: str | None) -> None:
     _report(benchmark, f"ct_detector 256^3 ({threat or 'clean'})", voxels=256**3, detections=len(found))
 
 
-def test_vehicle_compare_1024x3072(benchmark: Any) -> None:
+def test_vehicle_compare_1024x3072(benchmark: Any, tmp_path: Path) -> None:
     cv2.setNumThreads(1)
     simulator = vehicle.VehicleSimulator(SEED)
     scan = simulator.generate(1, model="box-truck-1", concealment="hidden_compartment")
-    metadata = vehicle_frame(scan, simulator.pixel_cm, 1).metadata
-    comparer = VehicleComparer()
+    metadata = vehicle.to_frame(scan, source_id="portal-bench", sequence=1).metadata
+    build.build(tmp_path / ARTEFACT_NAME)
+    comparer = evaluate.tool_plugin(artefact_root=tmp_path).comparer
 
     def compare() -> int:
         detections, _ = comparer.compare(

@@ -25,17 +25,17 @@ from benchkit.ingest import xray_frames
 from prometheus_client import CollectorRegistry
 
 from smartcustoms.core.config import PluginConfig
-from smartcustoms.core.manager import new_plugin_manager, register
+from smartcustoms.core.manager import discover
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
-from smartcustoms.runtime.actor import PluginHost
+from smartcustoms.runtime.actor import ActorSpec, PluginHost
 from smartcustoms.runtime.dispatch import ActorPool
 from smartcustoms.runtime.services import EmbeddedRay
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NOOP = "smartcustoms.plugins.noop"
+NOOP = "smartcustoms.plugins.noop:NoopPlugin"
 STORE = {"kind": "memory", "namespace": "bench-dispatch"}  # inline frames: no payload is looked up
 SHAPE = (1, 64, 64)  # 4 KiB X-ray frames, inline
 POOL_SIZE = 2
@@ -92,10 +92,11 @@ def test_dispatch_to_ray(
 ) -> None:
     frames = inline_frames(batch_frames * CASES[batch_frames])
     batches = batches_of(frames, batch_frames)
-    info = register(new_plugin_manager(), NOOP)
+    info = discover(NOOP)
     config = PluginConfig(enabled=True, pool_size=POOL_SIZE, batch_max_frames=batch_frames)
-    pool = ActorPool(info, config, STORE, Sensor(Metrics(CollectorRegistry())))
-    host = PluginHost(NOOP, {}, STORE)
+    pool = ActorPool(info, config, ActorSpec(NOOP, {}, STORE), Sensor(Metrics(CollectorRegistry())))
+    pool.start(config.ready_timeout_s)
+    host = PluginHost(ActorSpec(NOOP, {}, STORE))
 
     async def assess_all() -> list[results_pb2.PluginResult]:
         answers = await asyncio.gather(*(pool.assess(batch) for batch in batches))

@@ -4,7 +4,8 @@ The target (issue 4): <= 200 ms per image on one core, as fast as a scanner lane
 to one CPU while it runs (numba kernels and numpy's FFT are single-threaded anyway). The time covers the
 plugin's whole assessment: material maps, texture, template search, verification, detections. Each
 figure is printed with the machine and the load average and stored in ``extra_info``; no time is
-asserted. Needs no service:
+asserted. Needs no service; the detector is built through its plugin class from an ``xray-library``
+artefact built from the simulator into a temporary folder (a few seconds, once per run):
 
     .venv/bin/pytest benchmarks/test_bench_xray_detector.py -p no:cacheprovider -s
 """
@@ -19,7 +20,9 @@ import pytest
 from benchkit.machine import describe, format_description
 
 from smartcustoms.hardware.sim.xray import XraySimulator
-from smartcustoms.plugins.xray_detector import SPEC, XrayDetector
+from smartcustoms.plugins.xray import XrayDetector
+from smartcustoms.plugins.xray.tools.build import build_from_simulator
+from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
 
 SEED = 3100  # not a library, tuning or evaluation seed in use
 SHAPE = (1024, 2048)
@@ -27,8 +30,10 @@ BUSY_LOAD = 1.5
 
 
 @pytest.fixture(scope="module")
-def detector() -> XrayDetector:
-    return XrayDetector(dict(SPEC.default_settings))  # builds the library cache on first use
+def detector(tmp_path_factory: pytest.TempPathFactory) -> XrayDetector:
+    root = tmp_path_factory.mktemp("artefacts")
+    build_from_simulator(root / "xray-library")
+    return tool_plugin(artefact_root=root).detector
 
 
 @pytest.fixture

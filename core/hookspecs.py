@@ -40,8 +40,20 @@ def smartcustoms_plugin_spec() -> PluginSpec:  # type: ignore[empty-body]  # a h
 def smartcustoms_configure(settings: Mapping[str, Any]) -> None:
     """Receive this plugin's settings (its defaults overlaid with the ``[plugins.NAME.settings]`` table).
 
-    Called once in every process that hosts the plugin (each Ray actor of its pool, and the stream
-    worker for result hooks), before any other hook of the plugin.
+    For plugins written as modules (the first contract): called once in every process that hosts the
+    module, before any other hook. A plugin class receives its settings in its constructor instead
+    (``smartcustoms.core.plugin``) and need not implement this hook.
+    """
+
+
+@hookspec
+def smartcustoms_warm_up() -> None:
+    """Get ready for the first frame: compile kernels, touch reference data, run a synthetic frame.
+
+    Called once in each Ray actor of the plugin's pool, after the plugin is built and before the actor
+    reports ready; no frame reaches the pool, and the gateway's health stays NOT_SERVING, until every
+    actor of every enabled pool is ready. Raising marks the pool as failed: its frames go to manual
+    inspection with the reason.
     """
 
 

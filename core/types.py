@@ -131,7 +131,13 @@ class PluginSpec:
     enabled_by_default: bool = True
     requires_metadata: frozenset[str] = frozenset()  # routed only frames carrying one of these keys
     excludes_metadata: frozenset[str] = frozenset()  # never routed frames carrying any of these keys
+    artefacts: tuple[str, ...] = ()  # reference data it loads, by artefact name (smartcustoms.core.artefacts)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"plugin name must be a simple identifier, got {self.name!r}")
+
+
+VEHICLE_SCAN_KEYS = frozenset({"vehicle_model", "container_type"})
+"""Frame metadata keys that mark an X-ray frame as a vehicle or container portal scan: baggage
+detectors exclude such frames, the vehicle comparison requires one of them."""

@@ -44,21 +44,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from smartcustoms.core.manager import load_plugins, new_plugin_manager
+    from smartcustoms.core.manager import discover_plugins
     from smartcustoms.runtime.worker import enabled_plugins
 
     config = _load(args)
-    infos = load_plugins(new_plugin_manager(), extra=config.extra_plugins)
+    infos = discover_plugins(extra=config.extra_plugins)
     enabled = {info.spec.name for info in enabled_plugins(config, infos)}
-    print(f"{'name':<16} {'version':<8} {'enabled':<8} {'consumes':<28} {'origin':<10} hooks")
+    print(
+        f"{'name':<16} {'version':<8} {'enabled':<8} {'mode':<7} {'consumes':<28} {'origin':<10} "
+        f"{'style':<7} hooks"
+    )
     for info in infos:
         consumes = ",".join(sorted(m.value for m in info.spec.consumes)) or "-"
         hooks = ", ".join(h.removeprefix("smartcustoms_") for h in info.hooks)
+        is_enabled = "yes" if info.spec.name in enabled else "no"
+        mode = config.plugin(info.spec.name).mode
         print(
-            f"{info.spec.name:<16} {info.spec.version:<8} {'yes' if info.spec.name in enabled else 'no':<8} "
-            f"{consumes:<28} {info.origin:<10} {hooks}"
+            f"{info.spec.name:<16} {info.spec.version:<8} {is_enabled:<8} {mode:<7} {consumes:<28} "
+            f"{info.origin:<10} {info.style:<7} {hooks}"
         )
+        for name in info.spec.artefacts:
+            print(f"{'':<16} reference data: {_artefact_line(config, name)}")
     return 0
+
+
+def _artefact_line(config: Config, name: str) -> str:
+    from smartcustoms.core import artefacts
+
+    folder = artefacts.locate(name, "", config.artefacts_dir)
+    try:
+        found = artefacts.read(folder, expected_name=name, verify=False)
+    except artefacts.ArtefactError as error:
+        return f"{name}: MISSING ({error})"
+    return f"{found.name} {found.version} sha256:{found.content_hash[:16]} at {folder} ({found.source})"
 
 
 def _review_stub(config: Config) -> tuple[Any, Any]:
@@ -137,8 +155,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.dashboards.cli",
     "smartcustoms.hardware.sim.cli",
     "smartcustoms.hardware.adapters_cli",
+    "smartcustoms.runtime.tdr_cli",
     "smartcustoms.hardware.sdk.cli",
-    "smartcustoms.plugins.eval_cli",
+    "smartcustoms.runtime.tools_cli",
 )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from smartcustoms.core import artefacts
+from smartcustoms.core.artefacts import ROOT_ENV as ARTEFACTS_ENV
 from smartcustoms.core.config import Config
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack
@@ -31,6 +33,25 @@ sys.path.insert(0, str(FIXTURE_PLUGINS))  # test plugins and models, importable 
 
 # One Ray runtime for the session: its workers must import the test plugins, so the path goes in first.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURE_PLUGINS), os.environ.get("PYTHONPATH")]))
+
+# The built-in detectors load their reference data from artefacts: `make test` builds them under
+# .smartcustoms/artefacts and points here; a bare `pytest` uses (and if need be builds) the same place.
+os.environ.setdefault(ARTEFACTS_ENV, str(TESTS_DIR.parent / ".smartcustoms" / "artefacts"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builtin_artefacts() -> None:
+    """The artefacts the runtime's built-in plugins load, built from the simulator if missing."""
+    from smartcustoms.plugins.vehicle.tools.build import build as build_vehicle_references
+    from smartcustoms.plugins.xray.tools.build import build_from_simulator as build_xray_library
+
+    root = Path(os.environ[ARTEFACTS_ENV])
+    builders = {"xray-library": build_xray_library, "vehicle-references": build_vehicle_references}
+    for name, build in builders.items():
+        try:
+            artefacts.read(root / name, expected_name=name, verify=False)
+        except artefacts.ArtefactError:
+            build(root / name)
 
 
 @pytest.fixture

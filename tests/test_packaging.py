@@ -46,7 +46,8 @@ def test_a_regular_install_holds_one_smartcustoms_package(tmp_path: Path) -> Non
         "smartcustoms/core/hookspecs.py",
         "smartcustoms/v1/ingest_pb2_grpc.py",
         "smartcustoms/v1/ingest.proto",
-        "smartcustoms/plugins/dense_region.py",
+        "smartcustoms/plugins/xray/dense_region.py",
+        "smartcustoms/plugins/xray/tools/fitted_model.json",
     ):
         assert expected in names
 

@@ -9,7 +9,6 @@ already in memory, in a plain loop. Both must reach the same decisions.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ import numpy as np
 
 from smartcustoms.core.blobstore import BlobStore, open_blob_store
 from smartcustoms.core.config import GatewayConfig
+from smartcustoms.core.manager import PluginLoadError, discover
 from smartcustoms.core.types import Decision
-from smartcustoms.runtime.actor import PluginHost
+from smartcustoms.runtime.actor import ActorSpec, PluginHost
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 SEED = 3400  # not a development, tuning or evaluation seed
@@ -68,7 +68,7 @@ class FrameworkPath:
     def __init__(self, case: KernelCase, shm_root: Path, namespace: str) -> None:
         spec_settings = _default_settings(case.import_path)
         store = {"kind": "shm", "namespace": namespace, "shm_root": str(shm_root)}
-        self.host = PluginHost(case.import_path, spec_settings, store)
+        self.host = PluginHost(ActorSpec(case.import_path, spec_settings, store))
         self.batch = as_gateway_leaves_them(case.frames, open_blob_store(**store))
 
     def __call__(self) -> list[Decision]:
@@ -80,8 +80,7 @@ class FrameworkPath:
 
 
 def _default_settings(import_path: str) -> Mapping[str, Any]:
-    module = importlib.import_module(import_path)
-    return dict(module.SPEC.default_settings)
+    return dict(discover(import_path).spec.default_settings)
 
 
 def _frame(frame: frame_pb2.Frame, index: int) -> frame_pb2.Frame:
@@ -99,7 +98,7 @@ def _decision(found: object) -> Decision:
 def dense_region() -> KernelCase:
     """4 dual-energy baggage scans, 2 x 1024 x 2048 uint16 (8 MiB, claim check), one batch."""
     from smartcustoms.hardware.sim import xray
-    from smartcustoms.plugins import dense_region as plugin
+    from smartcustoms.plugins.xray import dense_region as plugin
 
     simulator = xray.XraySimulator(SEED, 1024, 2048)
     scans = [simulator.generate(i, threat=("firearm", None)[i % 2]) for i in range(4)]
@@ -111,7 +110,7 @@ def dense_region() -> KernelCase:
     def bare() -> list[Decision]:
         return [plugin.assess(scan.image, **settings).decision for scan in scans]
 
-    return KernelCase("dense_region", "smartcustoms.plugins.dense_region", frames, bare, rounds=10)
+    return KernelCase("dense_region", "smartcustoms.plugins.xray:DenseRegionPlugin", frames, bare, rounds=10)
 
 
 def rfid_epc_check() -> KernelCase:
@@ -121,7 +120,7 @@ def rfid_epc_check() -> KernelCase:
     an RFID report's arrays are a protobuf message, not a raw array that needs no decoding.
     """
     from smartcustoms.hardware.sim import rfid
-    from smartcustoms.plugins.rfid_epc_check import assess_reads
+    from smartcustoms.plugins.rfid import foreign_tags
 
     simulator = rfid.RfidSimulator(SEED, tag_count=4000)
     payloads = [simulator.report(i, reads=1000).SerializeToString() for i in range(64)]
@@ -135,11 +134,11 @@ def rfid_epc_check() -> KernelCase:
 
     def bare() -> list[Decision]:
         reports = (frame_pb2.RfidReadBatch.FromString(payload) for payload in payloads)
-        return [assess_reads([read.epc_hex for read in report.reads]).decision for report in reports]
+        return [_decision(foreign_tags(report.reads)) for report in reports]
 
     reads = float(np.mean([len(frame_pb2.RfidReadBatch.FromString(p).reads) for p in payloads]))
     return KernelCase(
-        "rfid_epc_check", "smartcustoms.plugins.rfid_epc_check", frames, bare, rounds=10,
+        "rfid_epc_check", "smartcustoms.plugins.rfid:EpcCheckPlugin", frames, bare, rounds=10,
         records_per_frame=reads, note="both paths decode the RfidReadBatch payloads",
     )  # fmt: skip
 
@@ -147,7 +146,7 @@ def rfid_epc_check() -> KernelCase:
 def ct_detector() -> KernelCase:
     """One 256^3 CT volume, uint16 MHU (32 MiB, claim check), with a firearm."""
     from smartcustoms.hardware.sim import ct
-    from smartcustoms.plugins.ct_detector import CtDetector
+    from smartcustoms.plugins.ct import CtDetector
 
     scan = ct.CtSimulator(SEED, (256, 256, 256)).generate(1, threat="firearm")
     frames = [_frame(ct.to_frame(scan, source_id="kernel-ct", sequence=1), 0)]
@@ -156,40 +155,51 @@ def ct_detector() -> KernelCase:
     def bare() -> list[Decision]:
         return [_decision(detector.detect(scan.volume, scan.voxel_size_mm))]
 
-    return KernelCase("ct_detector", "smartcustoms.plugins.ct_detector", frames, bare, rounds=5)
+    return KernelCase("ct_detector", "smartcustoms.plugins.ct:CtDetectorPlugin", frames, bare, rounds=5)
 
 
 def vehicle_compare() -> KernelCase:
-    """One portal scan, 2 x 1024 x 3072 uint16 (12 MiB, claim check), hidden compartment."""
+    """One portal scan, 2 x 1024 x 3072 uint16 (12 MiB, claim check), hidden compartment.
+
+    Both paths load the vehicle-references artefact from the default artefact root (build it first with
+    ``smartcustoms library build vehicle``)."""
     from smartcustoms.hardware.sim import vehicle
-    from smartcustoms.plugins.vehicle_compare import Declaration, VehicleComparer
+    from smartcustoms.plugins.vehicle import Declaration
+    from smartcustoms.plugins.vehicle.tools.evaluate import tool_plugin
 
     simulator = vehicle.VehicleSimulator(SEED)
     scan = simulator.generate(1, model="box-truck-1", concealment="hidden_compartment")
     frame = _frame(vehicle.to_frame(scan, source_id="kernel-portal", sequence=1), 0)
-    comparer = VehicleComparer()
+    comparer = tool_plugin().comparer
     declaration = Declaration.from_metadata(frame.metadata)
 
     def bare() -> list[Decision]:
         detections, _ = comparer.compare(scan.image, scan.model, declaration, scan.pixel_size_mm)
         return [_decision(detections)]
 
-    return KernelCase("vehicle_compare", "smartcustoms.plugins.vehicle_compare", [frame], bare, rounds=5)
+    return KernelCase(
+        "vehicle_compare", "smartcustoms.plugins.vehicle:VehicleComparePlugin", [frame], bare, rounds=5
+    )
 
 
 def xray_detector() -> KernelCase:
-    """One dual-energy baggage scan, 2 x 1024 x 2048 uint16 (8 MiB, claim check), with a firearm."""
+    """One dual-energy baggage scan, 2 x 1024 x 2048 uint16 (8 MiB, claim check), with a firearm.
+
+    Both paths load the xray-library artefact from the default artefact root (build it first with
+    ``smartcustoms library build xray``)."""
     from smartcustoms.hardware.sim import xray
-    from smartcustoms.plugins.xray_detector import SPEC, XrayDetector
+    from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
 
     scan = xray.XraySimulator(SEED, 1024, 2048).generate(1, threat="firearm")
     frame = _frame(xray.to_frame(scan, source_id="kernel-xray", sequence=1), 0)
-    detector = XrayDetector(dict(SPEC.default_settings))
+    detector = tool_plugin().detector
 
     def bare() -> list[Decision]:
         return [detector.assess(scan.image, pixel_size_mm=scan.pixel_size_mm).decision]
 
-    return KernelCase("xray_detector", "smartcustoms.plugins.xray_detector", [frame], bare, rounds=10)
+    return KernelCase(
+        "xray_detector", "smartcustoms.plugins.xray:XrayDetectorPlugin", [frame], bare, rounds=10
+    )
 
 
 CASES: dict[str, Callable[[], KernelCase]] = {
@@ -204,7 +214,7 @@ CASES: dict[str, Callable[[], KernelCase]] = {
 def importable(import_path: str) -> str | None:
     """None if the plugin imports, else why not (a plugin still being written may not exist yet)."""
     try:
-        importlib.import_module(import_path)
-    except Exception as error:  # any import failure: the case is reported as skipped with the reason
-        return f"{import_path} does not import: {error!r}"
+        discover(import_path)
+    except PluginLoadError as error:  # the case is reported as skipped with the reason
+        return f"{import_path} does not import: {error}"
     return None

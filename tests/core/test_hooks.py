@@ -258,6 +258,28 @@ def test_hook_smartcustoms_alert(pm: pluggy.PluginManager) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
+def test_hook_smartcustoms_warm_up(pm: pluggy.PluginManager) -> None:
+    class Detector:
+        def __init__(self) -> None:
+            self.compiled = False
+
+        @hookimpl
+        def smartcustoms_warm_up(self) -> None:
+            self.compiled = True
+
+    class Lazy:
+        @hookimpl
+        def smartcustoms_warm_up(self) -> None:
+            raise RuntimeError("reference data missing")
+
+    detector = Detector()
+    pm.register(detector, name="detector")
+    assert pm.hook.smartcustoms_warm_up() == [] and detector.compiled
+    pm.register(Lazy(), name="lazy")
+    with pytest.raises(RuntimeError, match="reference data missing"):  # the pool then reports it failed
+        pm.hook.smartcustoms_warm_up()
+
+
 def test_hook_smartcustoms_shutdown(pm: pluggy.PluginManager) -> None:
     released: list[str] = []
 

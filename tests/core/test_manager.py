@@ -22,17 +22,22 @@ from smartcustoms.core.manager import (
     TRACE_ENV,
     PluginInfo,
     PluginLoadError,
+    discover,
+    discover_plugins,
     entry_point_plugins,
+    host,
     load_object,
     load_plugins,
     new_plugin_manager,
     register,
 )
+from smartcustoms.core.plugin import Plugin, PluginContext, Role
 from smartcustoms.core.types import Assessment, Modality, PluginSpec
 from smartcustoms.plugins import DEFAULT_PLUGINS
 from smartcustoms.v1 import frame_pb2
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+NOOP = "smartcustoms.plugins.noop:NoopPlugin"
 
 
 @pytest.fixture
@@ -103,7 +108,7 @@ def test_load_object_errors(import_path: str) -> None:
 
 def test_load_object_error_keeps_cause() -> None:
     with pytest.raises(PluginLoadError) as caught:
-        load_object("smartcustoms.plugins.noop:missing")
+        load_object("smartcustoms.plugins.noop:Missing")
     assert isinstance(caught.value.__cause__, AttributeError)
 
 
@@ -113,53 +118,58 @@ def test_load_object_error_keeps_cause() -> None:
 
 
 @pytest.mark.parametrize(
-    ("import_path", "name", "hooks", "processes_frames"),
+    ("import_path", "name", "hooks", "processes_frames", "handles_results"),
     [
         (
-            "smartcustoms.plugins.dense_region",
+            "smartcustoms.plugins.xray:DenseRegionPlugin",
             "dense_region",
-            ("smartcustoms_configure", "smartcustoms_plugin_spec", "smartcustoms_process_batch"),
+            ("smartcustoms_plugin_spec", "smartcustoms_process_batch", "smartcustoms_warm_up"),
             True,
+            False,
         ),
         (
-            "smartcustoms.plugins.rfid_epc_check",
-            "rfid_epc_check",
-            ("smartcustoms_plugin_spec", "smartcustoms_process_batch"),
-            True,
-        ),
-        (
-            "smartcustoms.plugins.noop",
+            "smartcustoms.plugins.noop:NoopPlugin",
             "noop",
             ("smartcustoms_plugin_spec", "smartcustoms_process_batch"),
             True,
+            False,
         ),
         (
-            "smartcustoms.plugins.alert_log",
+            "smartcustoms.plugins.alert_log:AlertLogPlugin",
             "alert_log",
             ("smartcustoms_alert", "smartcustoms_plugin_spec"),
             False,
+            True,
         ),
     ],
 )
 def test_register_builtin(
-    pm: pluggy.PluginManager, import_path: str, name: str, hooks: tuple[str, ...], processes_frames: bool
+    pm: pluggy.PluginManager,
+    import_path: str,
+    name: str,
+    hooks: tuple[str, ...],
+    processes_frames: bool,
+    handles_results: bool,
 ) -> None:
     info = register(pm, import_path)
     assert info == PluginInfo(info.spec, import_path, "builtin", hooks)
     assert info.spec.name == name
     assert info.processes_frames is processes_frames
-    assert pm.get_plugin(name) is sys.modules[import_path]
+    assert info.handles_results is handles_results
+    assert isinstance(pm.get_plugin(name), load_object(import_path))  # an instance, built by the host
 
 
-def test_default_plugins_are_built_in_modules_with_distinct_names() -> None:
+def test_default_plugins_are_built_in_classes_with_distinct_names() -> None:
+    infos = [discover(path) for path in DEFAULT_PLUGINS]
     assert all(path.startswith("smartcustoms.plugins.") for path in DEFAULT_PLUGINS)
-    assert {"smartcustoms.plugins.dense_region", "smartcustoms.plugins.noop"} <= set(DEFAULT_PLUGINS)
-    names = [load_object(path).smartcustoms_plugin_spec().name for path in DEFAULT_PLUGINS]
+    assert all(info.style == "class" for info in infos)
+    names = [info.spec.name for info in infos]
     assert len(set(names)) == len(names)
+    assert {"xray_detector", "dense_region", "rfid_epc_check", "noop", "alert_log"} <= set(names)
 
 
 def test_register_records_origin(pm: pluggy.PluginManager) -> None:
-    assert register(pm, "smartcustoms.plugins.noop", origin="config").origin == "config"
+    assert register(pm, NOOP, origin="config").origin == "config"
 
 
 def test_register_object_plugin(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,18 +207,18 @@ def test_register_duplicate_name_rejected(pm: pluggy.PluginManager, monkeypatch:
     fake_module(
         monkeypatch, "sc_test_impostor", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "9.9"))
     )
-    register(pm, "smartcustoms.plugins.noop")
+    register(pm, NOOP)
     with pytest.raises(
         PluginLoadError, match="two plugins are named 'noop' \\(second from 'sc_test_impostor'\\)"
     ):
         register(pm, "sc_test_impostor")
-    assert pm.get_plugin("noop") is sys.modules["smartcustoms.plugins.noop"]
+    assert isinstance(pm.get_plugin("noop"), load_object(NOOP))
 
 
 def test_register_same_plugin_twice_rejected(pm: pluggy.PluginManager) -> None:
-    register(pm, "smartcustoms.plugins.noop")
+    register(pm, NOOP)
     with pytest.raises(PluginLoadError, match="two plugins are named 'noop'"):
-        register(pm, "smartcustoms.plugins.noop")
+        register(pm, NOOP)
 
 
 def test_register_missing_spec_rejected(pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -288,8 +298,10 @@ def test_entry_point_plugins_discovery(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_load_plugins_builtins_only(pm: pluggy.PluginManager, no_entry_points: list[str]) -> None:
-    infos = load_plugins(pm, entry_points=False)
-    expected = [load_object(path).smartcustoms_plugin_spec().name for path in DEFAULT_PLUGINS]
+    infos = load_plugins(
+        pm, builtins=[NOOP, "smartcustoms.plugins.alert_log:AlertLogPlugin"], entry_points=False
+    )
+    expected = ["noop", "alert_log"]
     assert [info.spec.name for info in infos] == expected
     assert {info.origin for info in infos} == {"builtin"}
     assert no_entry_points == []  # entry points were not even looked up
@@ -302,7 +314,7 @@ def test_load_plugins_all_sources_in_order(pm: pluggy.PluginManager, monkeypatch
         name="third", value="sc_test_third", dist=types.SimpleNamespace(name="third-dist")
     )
     fake_entry_points(monkeypatch, [entry])
-    infos = load_plugins(pm, builtins=["smartcustoms.plugins.noop"], extra=["sc_test_extra"])
+    infos = load_plugins(pm, builtins=[NOOP], extra=["sc_test_extra"])
     assert [(i.spec.name, i.origin) for i in infos] == [
         ("noop", "builtin"),
         ("extra", "config"),
@@ -317,7 +329,7 @@ def test_load_plugins_third_party_name_clash(
     fake_module(monkeypatch, "sc_test_clash", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "2.0")))
     fake_entry_points(monkeypatch, [types.SimpleNamespace(name="clash", value="sc_test_clash", dist=None)])
     with pytest.raises(PluginLoadError, match="two plugins are named 'noop'"):
-        load_plugins(pm, builtins=["smartcustoms.plugins.noop"])
+        load_plugins(pm, builtins=[NOOP])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -326,7 +338,7 @@ def test_load_plugins_third_party_name_clash(
 
 
 def noop_batch(pm: pluggy.PluginManager) -> None:
-    register(pm, "smartcustoms.plugins.noop")
+    register(pm, NOOP)
     frame = frame_pb2.Frame(frame_id="f-1", source_id="s", modality=frame_pb2.MODALITY_RECORD)
     pm.hook.smartcustoms_process_batch(frames=[inline_view(frame)])
 
@@ -385,7 +397,143 @@ def test_docs_example_plugin_runs_as_documented(monkeypatch: pytest.MonkeyPatch)
     snippet = re.search(r"Try it without the runtime.*?```python\n(.*?)```", text, re.DOTALL)
     assert snippet, "docs/plugins.md lost the snippet that tries the example plugin"
     exec(compile(snippet.group(1), "docs/plugins.md", "exec"), {})  # its own asserts check the result
-    pm = new_plugin_manager()
-    info = register(pm, "acme_customs.declared_value")
+    info = discover("acme_customs.declared_value:DeclaredValue")
     assert info.spec.consumes == frozenset({Modality.RECORD})
-    assert info.processes_frames
+    assert info.processes_frames and info.style == "class"
+
+
+# ---------------------------------------------------------------------------------------------------
+# plugins as objects
+# ---------------------------------------------------------------------------------------------------
+
+
+class Counting(Plugin):
+    """Counts how often it is built: discovery must not build it."""
+
+    spec = PluginSpec("counting", "1.0", consumes=frozenset({Modality.RECORD}), default_settings={"limit": 3})
+    built: list[tuple[dict[str, Any], PluginContext]] = []
+
+    def __init__(self, settings: Mapping[str, Any], context: PluginContext) -> None:
+        type(self).built.append((dict(settings), context))
+        self.limit = int(settings["limit"])
+
+    @hookimpl
+    def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
+        return [Assessment.clear() for _ in frames[: self.limit]]
+
+
+class SettingsOnly(Plugin):
+    spec = PluginSpec("settings_only", "1.0")
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+
+    @hookimpl
+    def smartcustoms_verdict(self, verdict: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> type[Counting]:
+    monkeypatch.setattr(Counting, "built", [])
+    fake_module(monkeypatch, "sc_test_classes", Counting=Counting, SettingsOnly=SettingsOnly)
+    return Counting
+
+
+def test_discovery_reads_a_class_without_building_it(counting: type[Counting]) -> None:
+    info = discover("sc_test_classes:Counting")
+    assert info.spec.name == "counting" and info.factory is Counting
+    assert info.hooks == ("smartcustoms_plugin_spec", "smartcustoms_process_batch")
+    assert info.processes_frames and not info.handles_results
+    assert counting.built == []
+
+
+def test_each_host_builds_its_own_instance_with_settings_and_context(
+    pm: pluggy.PluginManager, counting: type[Counting]
+) -> None:
+    info = discover("sc_test_classes:Counting")
+    context = PluginContext("counting", Role.FRAMES, namespace="lok-ma-chau")
+    first = host(pm, info, {"limit": 1}, context)
+    other_pm = new_plugin_manager()
+    second = host(other_pm, info, {"limit": 2}, PluginContext("counting"))
+    assert first is not second and pm.get_plugin("counting") is first
+    assert [(s["limit"], c.role) for s, c in counting.built] == [(1, Role.FRAMES), (2, Role.TOOL)]
+    frames = [inline_view(frame_pb2.Frame(frame_id=f"f{i}")) for i in range(3)]
+    assert len(pm.hook.smartcustoms_process_batch(frames=frames)) == 1
+    assert len(other_pm.hook.smartcustoms_process_batch(frames=frames)) == 2
+
+
+def test_a_constructor_takes_only_what_it_names(pm: pluggy.PluginManager, counting: type[Counting]) -> None:
+    register(pm, "sc_test_classes:SettingsOnly", settings={"colour": "red"})
+    plugin = pm.get_plugin("settings_only")
+    assert isinstance(plugin, SettingsOnly) and plugin.settings == {"colour": "red"}
+    assert discover("sc_test_classes:SettingsOnly").handles_results
+
+
+def test_a_constructor_asking_for_more_is_refused(
+    pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Greedy(Plugin):
+        spec = PluginSpec("greedy", "1.0")
+
+        def __init__(self, settings: Mapping[str, Any], database: object) -> None:
+            raise AssertionError("never built")
+
+    fake_module(monkeypatch, "sc_test_greedy", Greedy=Greedy)
+    with pytest.raises(PluginLoadError, match="asks for database"):
+        register(pm, "sc_test_greedy:Greedy")
+
+
+def test_a_class_without_spec_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Nameless:
+        @hookimpl
+        def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
+            return []
+
+    fake_module(monkeypatch, "sc_test_nameless", Nameless=Nameless)
+    with pytest.raises(PluginLoadError, match="needs a class attribute `spec = PluginSpec"):
+        discover("sc_test_nameless:Nameless")
+
+
+def test_a_class_with_a_hook_of_unknown_arguments_is_refused_before_it_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Wrong(Plugin):
+        spec = PluginSpec("wrong", "1.0")
+
+        @hookimpl
+        def smartcustoms_verdict(self, verdict: Any, colour: str) -> None:
+            pass
+
+    fake_module(monkeypatch, "sc_test_wrong", Wrong=Wrong)
+    with pytest.raises(pluggy.PluginValidationError):
+        discover("sc_test_wrong:Wrong")
+
+
+def test_a_module_plugin_of_the_first_contract_keeps_working(
+    pm: pluggy.PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    @hookimpl
+    def smartcustoms_configure(settings: Mapping[str, Any]) -> None:
+        received.append(dict(settings))
+
+    fake_module(
+        monkeypatch,
+        "sc_test_old_style",
+        smartcustoms_plugin_spec=spec_hook(PluginSpec("old_style", "0.9", default_settings={"a": 1})),
+        smartcustoms_configure=smartcustoms_configure,
+        smartcustoms_process_batch=_process_batch,
+    )
+    info = discover("sc_test_old_style")
+    assert info.style == "module" and info.factory is None
+    host(pm, info, {"a": 1, "b": 2}, PluginContext("old_style"))
+    assert received == [{"a": 1, "b": 2}]
+    assert pm.get_plugin("old_style") is sys.modules["sc_test_old_style"]
+
+
+def test_discover_plugins_refuses_two_of_one_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_module(monkeypatch, "sc_test_twin", smartcustoms_plugin_spec=spec_hook(PluginSpec("noop", "2.0")))
+    with pytest.raises(PluginLoadError, match="two plugins are named 'noop'"):
+        discover_plugins(builtins=[NOOP], extra=["sc_test_twin"], entry_points=False)

@@ -1,23 +1,34 @@
-"""ct_detector: kernels on synthetic volumes, forced threats found, a clean bag clear, TDR export, eval."""
+"""ct_detector: kernels on synthetic volumes, forced threats found, a clean bag clear, TDR export, warm-up,
+the runtime's imports, the evaluation and its command."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numba.core.registry import CPUDispatcher
 
 from smartcustoms.core.frames import array_frame, inline_view
+from smartcustoms.core.geometry import iou
 from smartcustoms.core.manager import new_plugin_manager, register
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.core.verdicts import combine
 from smartcustoms.hardware import dicos
 from smartcustoms.hardware.sim import ct
-from smartcustoms.plugins import _ct_kernels, ct_detector, eval_ct_vehicle
-from smartcustoms.plugins.ct_detector import CtDetector, band_mask, components, label_components
-from smartcustoms.plugins.eval_ct_vehicle import iou
+from smartcustoms.plugins.ct import _kernels as ct_kernels
+from smartcustoms.plugins.ct.detector import CtDetector
+from smartcustoms.plugins.ct.plugin import SPEC, CtDetectorPlugin, warm_up_frames
+from smartcustoms.plugins.ct.segmentation import band_mask, components, label_components, thin_sheets
+from smartcustoms.plugins.ct.settings import LABELS, CtSettings
+from smartcustoms.plugins.ct.tools import cli, evaluate
 from smartcustoms.v1 import results_pb2
 
+IMPORT_PATH = "smartcustoms.plugins.ct:CtDetectorPlugin"
 SEED = 7  # neither a development seed (100-199) nor an evaluation seed (1000 on)
 FIELDS = {
     "system",
@@ -38,6 +49,10 @@ FIELDS = {
 def _truth_region(box: tuple[int, ...]) -> tuple[float, ...]:
     z0, y0, x0, z1, y1, x1 = box
     return (x0, y0, z0, x1, y1, z1)
+
+
+def _plugin(**settings: object) -> CtDetectorPlugin:
+    return CtDetectorPlugin({**SPEC.default_settings, **settings})
 
 
 def test_band_mask_erosion_and_components_on_a_synthetic_volume() -> None:
@@ -69,7 +84,7 @@ def test_thin_sheets_marks_a_foil_wall_in_tobacco_and_not_a_thick_block() -> Non
     volume = np.full((24, 24, 24), 330, np.uint16)
     volume[:, :, 6] = 1000  # a one-voxel wall
     volume[4:20, 4:20, 14:22] = 1000  # a thick block
-    marks = ct_detector.thin_sheets(volume, ct_detector.CtSettings())
+    marks = thin_sheets(volume, CtSettings())
     assert marks[10, 10, 6] >= 5  # crossed from many directions
     assert marks[10, 10, 17] == 0  # inside the block: no light filling on either side
     assert marks[3:21, 3:21, 13:23].mean() < marks[3:21, 3:21, 6].mean()
@@ -79,8 +94,8 @@ def test_a_thick_object_touching_two_walls_does_not_join_their_cores() -> None:
     volume = np.full((32, 32, 40), 330, np.uint16)
     volume[:, :, 8] = volume[:, :, 26] = 1000  # two foil walls
     volume[12:20, 12:20, 8:27] = 1000  # a book-like block from one to the other
-    settings = ct_detector.CtSettings()
-    marks = ct_detector.thin_sheets(volume, settings)
+    settings = CtSettings()
+    marks = thin_sheets(volume, settings)
     assert label_components((marks > 0).view(np.uint8), connectivity=26)[1] == 1  # joined by its rim
     core = (marks >= settings.sheet_core_crossings).view(np.uint8)
     labels, count = label_components(core, connectivity=26)
@@ -133,13 +148,13 @@ def test_kernel_wrappers_check_their_inputs() -> None:
 def test_oriented_extent_of_a_brick() -> None:
     labels = np.zeros((10, 10, 10), np.int32)
     labels[1:4, 2:8, 3:5] = 1
-    extent = _ct_kernels._oriented_extent(
+    extent = ct_kernels._oriented_extent(
         labels, 1, np.array([1, 2, 3, 4, 8, 5]), np.array([2.5, 5.0, 4.0]), np.eye(3)
     )
     np.testing.assert_allclose(extent, [[-1, -2.5, -0.5], [1, 2.5, 0.5]])
 
 
-@pytest.mark.parametrize("threat", ct_detector.LABELS)
+@pytest.mark.parametrize("threat", LABELS)
 @pytest.mark.parametrize("index", [3, 11])
 def test_a_forced_threat_is_found_with_its_class_and_box(threat: str, index: int) -> None:
     scan = ct.CtSimulator(SEED).generate(index, threat=threat)
@@ -152,8 +167,7 @@ def test_a_forced_threat_is_found_with_its_class_and_box(threat: str, index: int
 @pytest.mark.parametrize("index", [0, 5, 10])
 def test_clean_bags_are_clear_through_the_plugin_hook(index: int) -> None:
     pm = new_plugin_manager()
-    info = register(pm, "smartcustoms.plugins.ct_detector")
-    pm.hook.smartcustoms_configure(settings=dict(info.spec.default_settings))
+    register(pm, IMPORT_PATH)
     scan = ct.CtSimulator(SEED).generate(index, threat=None)
     frame = ct.to_frame(scan, source_id="lane-1-ct", sequence=index)
     [assessment] = pm.hook.smartcustoms_process_batch(frames=[inline_view(frame)])
@@ -165,24 +179,33 @@ def test_hu_volumes_are_rescaled_to_mhu() -> None:
     hu = (scan.volume.astype(np.int32) - 1000).clip(-1000, 32767).astype(np.int16)
     metadata = {"rescale_slope": "1", "rescale_intercept": "0", "voxel_size_mm": "3.0"}
     frame = array_frame(hu, modality=Modality.CT, source_id="ct", sequence=1, metadata=metadata)
-    assessment = ct_detector.assess(inline_view(frame), CtDetector())
+    assessment = _plugin().assess(inline_view(frame))
     assert [d.label for d in assessment.detections] == ["firearm"]
 
 
 def test_unknown_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown setting"):
-        ct_detector.CtSettings.from_mapping({"metal_min": 1})
+        CtSettings.from_mapping({"metal_min": 1})
+    with pytest.raises(ValueError, match="unknown setting"):
+        _plugin(metal_min=1)
+
+
+def test_settings_change_what_the_plugin_finds() -> None:
+    scan = ct.CtSimulator(SEED).generate(3, threat="firearm")
+    frame = inline_view(ct.to_frame(scan, source_id="lane-1-ct", sequence=1))
+    assert [d.label for d in _plugin().assess(frame).detections] == ["firearm"]
+    assert _plugin(metal_min_mhu=60000).assess(frame).detections == ()
 
 
 def test_a_ct_verdict_exports_as_a_dicos_tdr_and_reads_back(tmp_path: Path) -> None:
     scan = ct.CtSimulator(SEED).generate(3, threat="firearm")
     frame = ct.to_frame(scan, source_id="lane-1-ct", sequence=1, frame_id="f-1", conveyance_id="bag-1")
-    assessment = ct_detector.assess(inline_view(frame), CtDetector())
+    assessment = _plugin().assess(inline_view(frame))
     [detection] = assessment.detections
     result = results_pb2.PluginResult(
-        plugin="ct_detector", plugin_version=ct_detector.SPEC.version, decision=assessment.decision.to_proto()
+        plugin="ct_detector", plugin_version=SPEC.version, decision=assessment.decision.to_proto()
     )
-    result.detections.append(detection.to_proto("ct_detector", ct_detector.SPEC.version))
+    result.detections.append(detection.to_proto("ct_detector", SPEC.version))
     verdict = combine(frame, [result])
     assert verdict.decision == results_pb2.DECISION_ALARM
     path = tmp_path / "bag-1.tdr.dcm"
@@ -199,16 +222,76 @@ def test_a_ct_verdict_exports_as_a_dicos_tdr_and_reads_back(tmp_path: Path) -> N
     assert threat.roi_extents == pytest.approx((x1 - x0, y1 - y0, z1 - z0))
 
 
+def _signatures() -> dict[str, set[object]]:
+    return {
+        name: set(kernel.signatures)
+        for name, kernel in vars(ct_kernels).items()
+        if isinstance(kernel, CPUDispatcher)
+    }
+
+
+def test_warm_up_compiles_every_kernel_a_real_frame_needs() -> None:
+    plugin = _plugin()
+    plugin.smartcustoms_warm_up()
+    assert [d.label for d in plugin.assess(warm_up_frames()[0]).detections] == [
+        "explosive",
+        "cigarettes",
+        "knife",
+    ]
+    compiled = _signatures()
+    assert all(compiled.values()), "a kernel the detector never calls"
+    for index, threat in enumerate(LABELS):
+        scan = ct.CtSimulator(SEED).generate(index, threat=threat)
+        plugin.assess(inline_view(ct.to_frame(scan, source_id="lane-1-ct", sequence=index)))
+    assert _signatures() == compiled
+
+
+def test_the_runtime_modules_import_no_simulator_and_no_tool() -> None:
+    code = """
+import json, pkgutil, importlib, sys
+import smartcustoms.plugins.ct as package
+for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+    if module.name != package.__name__ + ".tools":
+        importlib.import_module(module.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True).stdout)
+    assert "smartcustoms.plugins.ct.plugin" in loaded
+    assert not [m for m in loaded if m.startswith(("smartcustoms.hardware", "smartcustoms.runtime"))]
+    plugins = {m for m in loaded if m.startswith("smartcustoms.plugins.")}
+    assert all(m.startswith("smartcustoms.plugins.ct.") or m == "smartcustoms.plugins.ct" for m in plugins)
+    assert "smartcustoms.plugins.ct.tools" not in loaded
+
+
 def test_ct_eval_on_a_tiny_set_returns_every_field() -> None:
-    report = eval_ct_vehicle.run_ct_eval(5, 1000, shape=(96, 64, 96))
+    report = evaluate.evaluate(5, 1000, shape=(96, 64, 96))
     assert set(report) >= FIELDS
     assert report["frames"] == 5 and report["clean_frames"] == 1
-    assert set(report["classes"]) == set(ct_detector.LABELS)
+    assert list(report["classes"]) == list(LABELS)
     for figures in report["classes"].values():
         assert {"objects", "detected", "pd", "ap50"} <= set(figures) and figures["objects"] == 1
-    assert "mAP@0.5" in eval_ct_vehicle.format_report(report)
+    assert "mAP@0.5" in evaluate.format_report(report)
 
 
 def test_eval_refuses_development_seeds() -> None:
     with pytest.raises(ValueError, match="develop"):
-        eval_ct_vehicle.run_ct_eval(1, 150)
+        evaluate.evaluate(1, 150)
+
+
+def _command(*argv: str) -> argparse.Namespace:
+    top = argparse.ArgumentParser(prog="smartcustoms")
+    commands = top.add_subparsers(dest="command", required=True)
+    kinds = commands.add_parser("eval").add_subparsers(dest="kind", required=True)
+    targets = commands.add_parser("library").add_subparsers(dest="target", required=True)
+    cli.add_tools(kinds, targets)
+    return top.parse_args(list(argv))
+
+
+def test_eval_ct_command_refuses_a_development_seed_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = _command("eval", "ct", "--seed", "150", "--count", "3")
+    assert args.count == 3
+    assert args.handler(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("smartcustoms eval ct: seed 150")
+    defaults = _command("eval", "ct")
+    assert (defaults.count, defaults.seed) == (200, 1000)

@@ -13,8 +13,8 @@ from smartcustoms.core.config import ConfigError, PluginConfig
 from smartcustoms.core.frames import array_frame, inline_view
 from smartcustoms.core.manager import PluginInfo, new_plugin_manager, register
 from smartcustoms.core.types import Decision, Modality
-from smartcustoms.plugins import onnx_detector
-from smartcustoms.plugins.onnx_detector import OnnxDetector
+from smartcustoms.plugins import onnx as onnx_detector
+from smartcustoms.plugins.onnx import OnnxDetector, OnnxDetectorPlugin
 from smartcustoms.runtime.dispatch import routed_modalities
 
 
@@ -80,19 +80,27 @@ def test_configuration_errors_are_plain(tmp_path: Path) -> None:
         OnnxDetector(_settings(model_path=str(model), output_format="yolo"))
 
 
-def test_the_plugin_refuses_to_run_without_a_model() -> None:
+def test_the_plugin_refuses_to_build_without_a_model() -> None:
     pm = new_plugin_manager()
-    register(pm, "smartcustoms.plugins.onnx_detector")
-    pm.hook.smartcustoms_configure(settings=_settings())
-    view = inline_view(
-        array_frame(np.ones((1, 4, 4), np.float32), modality=Modality.XRAY, source_id="x", sequence=1)
-    )
-    with pytest.raises(RuntimeError, match="model_path"):
-        pm.hook.smartcustoms_process_batch(frames=[view])
+    with pytest.raises(ValueError, match="model_path"):
+        register(pm, "smartcustoms.plugins.onnx:OnnxDetectorPlugin", settings=_settings())
+    assert pm.get_plugins() == set()
+
+
+def test_the_plugin_object_runs_its_model(tmp_path: Path) -> None:
+    model = mean_brightness_model(tmp_path / "mean.onnx")
+    pm = new_plugin_manager()
+    settings = _settings(model_path=str(model), class_names=["firearm"], input_scale=1 / 65535)
+    info = register(pm, "smartcustoms.plugins.onnx:OnnxDetectorPlugin", settings=settings)
+    assert info.factory is OnnxDetectorPlugin and info.style == "class"
+    bright = np.full((2, 8, 8), 60_000, np.uint16)
+    view = inline_view(array_frame(bright, modality=Modality.XRAY, source_id="x", sequence=1))
+    (assessment,) = pm.hook.smartcustoms_process_batch(frames=[view])
+    assert assessment.decision is Decision.ALARM
 
 
 def test_configuration_narrows_the_modalities_routed_to_a_plugin() -> None:
-    info = PluginInfo(onnx_detector.SPEC, "smartcustoms.plugins.onnx_detector", "builtin", ())
+    info = PluginInfo(onnx_detector.SPEC, "smartcustoms.plugins.onnx:OnnxDetectorPlugin", "builtin", ())
     assert routed_modalities(info, PluginConfig()) == onnx_detector.SPEC.consumes
     assert routed_modalities(info, PluginConfig(consumes=["xray"])) == {Modality.XRAY}
     with pytest.raises(ConfigError, match="cannot consume rfid"):

@@ -1,25 +1,45 @@
-"""vehicle_compare: kernels, alignment, forced concealments found, clean scans clear, the reference
-library extended by a directory, metadata handling, and the evaluation on a tiny set."""
+"""vehicle_compare: kernels, alignment, resampled references, forced concealments found, clean scans
+clear, the vehicle-references artefact (built from the simulator or a site's folder, missing), metadata
+handling, warm-up, the runtime's imports, and the evaluation and commands on tiny sets."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+from numba.core.registry import CPUDispatcher
 
+from smartcustoms.core.artefacts import ArtefactError, ArtefactInfo
 from smartcustoms.core.frames import array_frame, inline_view
+from smartcustoms.core.geometry import iou
 from smartcustoms.core.manager import new_plugin_manager, register
+from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim import vehicle
-from smartcustoms.plugins import _vehicle_kernels, eval_ct_vehicle, vehicle_compare
-from smartcustoms.plugins.eval_ct_vehicle import iou
-from smartcustoms.plugins.reference_library import ReferenceLibrary
-from smartcustoms.plugins.vehicle_compare import Declaration, VehicleComparer, VehicleSettings
+from smartcustoms.plugins.vehicle import _kernels as vehicle_kernels
+from smartcustoms.plugins.vehicle.alignment import attenuation, estimate_shift, fit_reference, scaled_box
+from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin, warm_up_frame
+from smartcustoms.plugins.vehicle.references import (
+    ARTEFACT_NAME,
+    BUILD_COMMAND,
+    Reference,
+    ReferenceError,
+    ReferenceSet,
+    load_references,
+)
+from smartcustoms.plugins.vehicle.settings import LABELS, VehicleSettings
+from smartcustoms.plugins.vehicle.tools import build, cli, evaluate
 
+IMPORT_PATH = "smartcustoms.plugins.vehicle:VehicleComparePlugin"
 SEED = 11  # neither a development seed (200-299) nor an evaluation seed (2000 on)
-HEIGHT, WIDTH = 512, 1536
+HEIGHT, WIDTH = 512, 1536  # half the portal's size: every reference is resampled to these scans
 FIELDS = {
     "system",
     "seed",
@@ -36,24 +56,54 @@ FIELDS = {
 }
 
 
+@pytest.fixture(scope="session")
+def vehicle_references(artefact_root: Path) -> ArtefactInfo:
+    """``vehicle-references`` built from the simulator at the portal's size into the session's artefact
+    root (``artefact_root``, tests/plugins/conftest.py): about a second, once."""
+    return build.build(artefact_root / ARTEFACT_NAME)
+
+
+@pytest.fixture
+def root(artefact_root: Path, vehicle_references: ArtefactInfo) -> Path:
+    """The session's artefact root, holding ``vehicle-references``."""
+    return artefact_root
+
+
+@pytest.fixture(scope="session")
+def references(vehicle_references: ArtefactInfo) -> ReferenceSet:
+    return load_references(vehicle_references.path)
+
+
+@pytest.fixture
+def comparer(references: ReferenceSet) -> VehicleComparer:
+    return VehicleComparer(VehicleSettings(), references)
+
+
+def _plugin(root: Path, **settings: object) -> VehicleComparePlugin:
+    context = PluginContext(SPEC.name, artefact_root=root)
+    return VehicleComparePlugin({**SPEC.default_settings, **settings}, context)
+
+
 def _simulator() -> vehicle.VehicleSimulator:
     return vehicle.VehicleSimulator(SEED, HEIGHT, WIDTH)
 
 
+def _truth_box(box: tuple[int, int, int, int]) -> tuple[float, ...]:
+    return tuple(float(v) for v in box)
+
+
 def test_attenuation_is_the_log_of_transmission() -> None:
     image = np.array([[65535, 6554, 0]], np.uint16)
-    np.testing.assert_allclose(
-        vehicle_compare.attenuation(image), [[0.0, np.log(65535 / 6554), np.log(65535)]], rtol=1e-6
-    )
+    np.testing.assert_allclose(attenuation(image), [[0.0, np.log(65535 / 6554), np.log(65535)]], rtol=1e-6)
     with pytest.raises(ValueError, match="uint16"):
-        vehicle_compare.attenuation(np.zeros((2, 2), np.float32))
+        attenuation(np.zeros((2, 2), np.float32))
 
 
 def test_anomaly_mask_needs_both_the_attenuation_and_the_noise_margin() -> None:
     difference = np.array([[0.5, 0.05, -0.5, 0.5]], np.float32)
     noise = np.array([[0.01, 0.001, 0.01, 0.2]], np.float32)
     mask = np.empty((1, 4), np.uint8)
-    count = _vehicle_kernels._anomaly_mask(difference, noise, np.zeros_like(noise), 6.0, 0.08, mask)
+    count = vehicle_kernels._anomaly_mask(difference, noise, np.zeros_like(noise), 6.0, 0.08, mask)
     assert mask.tolist() == [[1, 0, 2, 0]] and count == 2
 
 
@@ -63,13 +113,49 @@ def test_shift_of_a_synthetic_image_is_recovered_to_a_fraction_of_a_pixel() -> N
     for _ in range(12):
         y, x = rng.integers(0, 48), rng.integers(0, 220)
         reference[y : y + 12, x : x + 30] += rng.uniform(0.2, 1.0)
-    import cv2
-
     moved = cv2.warpAffine(
         reference, np.float32([[1, 0, 7.4], [0, 1, -2.0]]), (256, 64), flags=cv2.INTER_LINEAR
     )
-    dx, dy = vehicle_compare.estimate_shift(moved, reference, 20, 5)
+    dx, dy = estimate_shift(moved, reference, 20, 5)
     assert dx == pytest.approx(7.4, abs=0.25) and dy == pytest.approx(-2.0, abs=0.25)
+
+
+def test_the_artefact_holds_every_simulator_model_at_the_portal_size(references: ReferenceSet) -> None:
+    assert references.models() == sorted(vehicle.MODEL_NAMES)
+    assert references.info.name == ARTEFACT_NAME and references.info.version == build.SIM_VERSION
+    [van] = references.of("van-1")
+    assert van.high_energy.shape == build.PORTAL_SHAPE and van.name == "van-1.npy" and van.kind == "van"
+    simulator = vehicle.VehicleSimulator(0, *build.PORTAL_SHAPE)
+    assert np.array_equal(van.high_energy, simulator.reference("van-1").image[0])
+    assert van.pixel_size_mm == simulator.pixel_size_mm and van.cargo_box is not None
+    assert references.of("sedan-1")[0].cargo_box is None
+
+
+def test_a_reference_resampled_to_a_smaller_scan_keeps_its_cargo_box_scaled(references: ReferenceSet) -> None:
+    [van] = references.of("van-1")
+    small = vehicle.VehicleSimulator(0, HEIGHT, WIDTH)
+    fitted = fit_reference(van, (HEIGHT, WIDTH), small.pixel_size_mm)
+    assert fitted.attenuation.shape == (HEIGHT, WIDTH) and fitted.scale == (0.5, 0.5)
+    assert fitted.cargo_box == build.cargo_box(vehicle.MODELS[vehicle.MODEL_NAMES.index("van-1")], small)
+    assert fitted.pixel_size_mm == pytest.approx(small.pixel_size_mm)
+    rendered = attenuation(np.ascontiguousarray(small.reference("van-1").image[0]))
+    assert float(np.mean(np.abs(fitted.attenuation - rendered))) < 0.01  # the simulator's own, at that size
+
+
+def test_a_resampled_reference_keeps_its_ground_line_and_front() -> None:
+    image = np.full((100, 300), 65535, np.uint16)
+    image[60:90, 40:200] = 1000  # a cargo box standing on the ground
+    box = Reference("box", image, 10.0, "box.npy", cargo_box=(40, 60, 200, 90))
+    taller = fit_reference(box, (80, 120), 20.0)  # half the resolution, in a taller, shorter image
+    assert taller.cargo_box == (20, 30 + 30, 100, 45 + 30)
+    x0, y0, x1, y1 = taller.cargo_box
+    inside = taller.attenuation[y0:y1, x0:x1]
+    assert inside.min() > 3 and taller.attenuation[: y0 - 1].max() == 0  # moved with the image
+    unknown = fit_reference(
+        Reference("box", image, None, "box.npy", cargo_box=(40, 60, 200, 90)), (50, 150), None
+    )
+    assert unknown.scale == (0.5, 0.5) and unknown.cargo_box == (20, 30, 100, 45)  # by the heights
+    assert scaled_box((3, 3, 5, 5), (0.5, 0.5)) == (1, 1, 3, 3)  # still covers every pixel it did
 
 
 @pytest.mark.parametrize(
@@ -80,7 +166,9 @@ def test_shift_of_a_synthetic_image_is_recovered_to_a_fraction_of_a_pixel() -> N
         (3, "van-1", "undeclared_goods"),
     ],
 )
-def test_a_forced_concealment_is_found_with_its_box(index: int, model: str, kind: str) -> None:
+def test_a_forced_concealment_is_found_with_its_box(
+    comparer: VehicleComparer, index: int, model: str, kind: str
+) -> None:
     simulator = _simulator()
     if kind == "undeclared_goods":  # the first scan from ``index`` on declared empty
         index = next(
@@ -89,86 +177,103 @@ def test_a_forced_concealment_is_found_with_its_box(index: int, model: str, kind
             if not simulator.generate(i, model=model, concealment=None).declared_goods
         )
     scan = simulator.generate(index, model=model, concealment=kind)
-    declared = eval_ct_vehicle.vehicle_frame(scan, simulator.pixel_cm, index).metadata
-    detections, comparison = VehicleComparer().compare(
+    declared = vehicle.to_frame(scan, source_id="portal", sequence=index).metadata
+    detections, comparison = comparer.compare(
         scan.image, model, Declaration.from_metadata(declared), scan.pixel_size_mm
     )
     [truth] = scan.concealments
     assert comparison.shift[0] == pytest.approx(scan.offset_px[0], abs=0.5)
-    overlaps = [iou(d.box or (), tuple(float(v) for v in truth.box)) for d in detections if d.label == kind]
+    overlaps = [iou(d.box or (), _truth_box(truth.box)) for d in detections if d.label == kind]
     assert overlaps and max(overlaps) > 0.3
-    assert all(d.attributes["reference"] == "built-in simulator" for d in detections)
+    assert all(d.attributes["reference"] == f"{model}.npy" for d in detections)
 
 
-def test_extra_load_beyond_the_declared_pallets_is_flagged() -> None:
+def test_extra_load_beyond_the_declared_pallets_is_flagged(root: Path) -> None:
     simulator = _simulator()
     index = next(
         i for i in range(40) if simulator.generate(i, model="box-truck-1", concealment=None).declared_goods
     )
     scan = simulator.generate(index, model="box-truck-1", concealment="extra_load")
-    frame = eval_ct_vehicle.vehicle_frame(scan, simulator.pixel_cm, index)
-    assessment = vehicle_compare.assess(inline_view(frame), VehicleComparer())
+    frame = vehicle.to_frame(scan, source_id="portal", sequence=index)
+    assessment = _plugin(root).assess(inline_view(frame))
     [truth] = scan.concealments
     extra = [d for d in assessment.detections if d.label == "extra_load"]
-    assert extra and max(iou(d.box or (), tuple(float(v) for v in truth.box)) for d in extra) > 0.3
+    assert extra and max(iou(d.box or (), _truth_box(truth.box)) for d in extra) > 0.3
     assert extra[0].attributes["declared_pallets"] == frame.metadata["declared_pallets"]
 
 
 @pytest.mark.parametrize("model", vehicle.MODEL_NAMES)
-def test_clean_scans_are_clear_through_the_plugin_hook(model: str) -> None:
+def test_clean_scans_are_clear_through_the_plugin_hook(root: Path, model: str) -> None:
     pm = new_plugin_manager()
-    info = register(pm, "smartcustoms.plugins.vehicle_compare")
-    pm.hook.smartcustoms_configure(settings=dict(info.spec.default_settings))
-    simulator = _simulator()
-    scan = simulator.generate(5, model=model, concealment=None)
-    frame = eval_ct_vehicle.vehicle_frame(scan, simulator.pixel_cm, 5)
+    register(pm, IMPORT_PATH, context=PluginContext(SPEC.name, artefact_root=root))
+    scan = _simulator().generate(5, model=model, concealment=None)
+    frame = vehicle.to_frame(scan, source_id="portal", sequence=5)
     [assessment] = pm.hook.smartcustoms_process_batch(frames=[inline_view(frame)])
     assert assessment.decision is Decision.CLEAR, assessment.detections
+    [plugin] = [p for p in pm.get_plugins() if isinstance(p, VehicleComparePlugin)]
+    [artefact] = plugin.artefacts
+    assert artefact.name == ARTEFACT_NAME and artefact.path == root / ARTEFACT_NAME
 
 
-def test_a_reference_directory_adds_a_model_without_code(tmp_path: Path) -> None:
+def test_a_missing_artefact_names_the_build_command(tmp_path: Path) -> None:
+    with pytest.raises(ArtefactError, match=f"build it with `{BUILD_COMMAND}`"):
+        _plugin(tmp_path)
+    assert BUILD_COMMAND == "smartcustoms library build vehicle"
+
+
+def test_a_site_folder_becomes_an_artefact_that_adds_a_model(tmp_path: Path) -> None:
     simulator = _simulator()
     empty = simulator.reference("van-1")
-    np.save(tmp_path / "van-2.npy", np.asarray(empty.image))
-    (tmp_path / "van-2.json").write_text(json.dumps({"pixel_size_mm": empty.pixel_size_mm, "kind": "van"}))
-    library = ReferenceLibrary(tmp_path, builtin=False)
-    assert library.models() == ["van-2"]
-    [reference] = library.references("van-2", (HEIGHT, WIDTH))
-    assert reference.source.endswith("van-2.npy") and reference.pixel_size_mm == pytest.approx(
-        empty.pixel_size_mm
-    )
+    site = tmp_path / "site"
+    site.mkdir()
+    np.save(site / "van-2.npy", np.asarray(empty.image))
+    (site / "van-2.json").write_text(json.dumps({"pixel_size_mm": empty.pixel_size_mm, "kind": "van"}))
+    info = build.build(tmp_path / "site-references", str(site))
+    assert info.version.startswith("site-") and str(site) in info.source
+    plugin = _plugin(tmp_path / "unused-root", reference_dir=str(info.path))
+    assert plugin.comparer.references.models() == ["van-2"] and plugin.artefacts == (info,)
     scan = simulator.generate(3, model="van-1", concealment="hidden_compartment")
-    settings = VehicleSettings(reference_dir=str(tmp_path), builtin_references=False)
-    frame = eval_ct_vehicle.vehicle_frame(scan, simulator.pixel_cm, 3)
+    frame = vehicle.to_frame(scan, source_id="portal", sequence=3)
     frame.metadata["vehicle_model"] = "van-2"
-    assessment = vehicle_compare.assess(inline_view(frame), VehicleComparer(settings))
+    assessment = plugin.assess(inline_view(frame))
     assert assessment.decision is Decision.ALARM
     assert {d.attributes["reference"] for d in assessment.detections} == {"van-2.npy"}
 
 
-def test_a_reference_directory_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="not a directory"):
-        ReferenceLibrary(tmp_path / "missing")
+def test_a_source_folder_must_hold_references(tmp_path: Path) -> None:
+    with pytest.raises(ReferenceError, match="not a directory"):
+        build.build(tmp_path / "out", str(tmp_path / "missing"))
+    with pytest.raises(ReferenceError, match="holds no reference"):
+        build.build(tmp_path / "out", str(tmp_path))
+    np.save(tmp_path / "bad.npy", np.zeros((4, 4), np.float32))
+    with pytest.raises(ReferenceError, match="uint16"):
+        build.build(tmp_path / "out", str(tmp_path))
+    assert not (tmp_path / "out").exists()
 
 
-def test_a_model_without_reference_is_an_error_not_a_clear() -> None:
+def test_a_model_without_reference_is_an_error_not_a_clear(root: Path) -> None:
     scan = _simulator().generate(0, model="sedan-1", concealment=None)
     frame = vehicle.to_frame(scan, source_id="portal", sequence=1)
     frame.metadata["vehicle_model"] = "unknown-model"
     with pytest.raises(LookupError, match="no reference"):
-        vehicle_compare.assess(inline_view(frame), VehicleComparer())
+        _plugin(root).assess(inline_view(frame))
 
 
-def test_baggage_frames_raise_unless_vehicle_metadata_is_optional() -> None:
+def test_baggage_frames_raise_unless_vehicle_metadata_is_optional(root: Path) -> None:
     bag = inline_view(
         array_frame(
             np.full((2, 32, 32), 60000, np.uint16), modality=Modality.XRAY, source_id="lane-1", sequence=1
         )
     )
     with pytest.raises(ValueError, match="route only vehicle portal sources"):
-        vehicle_compare.assess(bag, VehicleComparer())
-    lenient = VehicleComparer(VehicleSettings(require_vehicle_metadata=False))
-    assert vehicle_compare.assess(bag, lenient).decision is Decision.CLEAR
+        _plugin(root).assess(bag)
+    lenient = _plugin(root, require_vehicle_metadata=False)
+    assert lenient.assess(bag).decision is Decision.CLEAR
+
+
+def test_unknown_settings_are_refused(root: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown setting.*builtin_references.*artefact"):
+        _plugin(root, builtin_references=False)
 
 
 def test_declaration_from_metadata() -> None:
@@ -178,11 +283,88 @@ def test_declaration_from_metadata() -> None:
     )
 
 
-def test_vehicle_eval_on_a_tiny_set_returns_every_field() -> None:
-    report = eval_ct_vehicle.run_vehicle_eval(4, 2000, height=HEIGHT, width=WIDTH)
+def _signatures() -> dict[str, set[object]]:
+    return {
+        name: set(kernel.signatures)
+        for name, kernel in vars(vehicle_kernels).items()
+        if isinstance(kernel, CPUDispatcher)
+    }
+
+
+def test_warm_up_compiles_every_kernel_a_real_frame_needs(root: Path) -> None:
+    plugin = _plugin(root)
+    plugin.smartcustoms_warm_up()
+    [reference] = plugin.comparer.references.of("box-truck-1")
+    assert plugin.assess(warm_up_frame(reference)).decision is Decision.ALARM  # it holds a dense block
+    compiled = _signatures()
+    assert all(compiled.values()), "a kernel the comparison never calls"
+    scan = vehicle.VehicleSimulator(SEED).generate(1, model="box-truck-1", concealment="hidden_compartment")
+    plugin.assess(inline_view(vehicle.to_frame(scan, source_id="portal", sequence=1)))
+    assert _signatures() == compiled
+
+
+def test_the_runtime_modules_import_no_simulator_and_no_tool() -> None:
+    code = """
+import json, pkgutil, importlib, sys
+import smartcustoms.plugins.vehicle as package
+for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+    if module.name != package.__name__ + ".tools":
+        importlib.import_module(module.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True).stdout)
+    assert "smartcustoms.plugins.vehicle.plugin" in loaded
+    assert not [m for m in loaded if m.startswith(("smartcustoms.hardware", "smartcustoms.runtime"))]
+    plugins = {m for m in loaded if m.startswith("smartcustoms.plugins.")}
+    assert all(
+        m.startswith("smartcustoms.plugins.vehicle.") or m == "smartcustoms.plugins.vehicle" for m in plugins
+    )
+    assert "smartcustoms.plugins.vehicle.tools" not in loaded
+
+
+def test_vehicle_eval_on_a_tiny_set_returns_every_field(root: Path) -> None:
+    report = evaluate.evaluate(4, 2000, artefact_root=root, height=HEIGHT, width=WIDTH)
     assert set(report) >= FIELDS
-    assert set(report["classes"]) == set(vehicle_compare.LABELS)
+    assert list(report["classes"]) == list(LABELS)
     assert report["frames"] == 4
-    assert "false alarms per vehicle" in eval_ct_vehicle.format_report(report)
+    assert "false alarms per vehicle" in evaluate.format_report(report)
     with pytest.raises(ValueError, match="develop"):
-        eval_ct_vehicle.run_vehicle_eval(1, 250)
+        evaluate.evaluate(1, 250, artefact_root=root)
+
+
+def _command(*argv: str) -> argparse.Namespace:
+    top = argparse.ArgumentParser(prog="smartcustoms")
+    commands = top.add_subparsers(dest="command", required=True)
+    kinds = commands.add_parser("eval").add_subparsers(dest="kind", required=True)
+    library = commands.add_parser("library").add_subparsers(dest="action", required=True)
+    targets = library.add_parser("build").add_subparsers(dest="target", required=True)
+    cli.add_tools(kinds, targets)
+    return top.parse_args(list(argv))
+
+
+def test_library_build_vehicle_writes_the_artefact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    np.save(site / "van-2.npy", np.full((64, 192), 60000, np.uint16))
+    args = _command("library", "build", "vehicle", "--source", str(site), "--out", str(tmp_path / "refs"))
+    assert args.handler(args) == 0
+    assert "built vehicle-references site-" in capsys.readouterr().out
+    assert load_references(tmp_path / "refs").models() == ["van-2"]
+    bad = _command("library", "build", "vehicle", "--source", str(tmp_path / "missing"))
+    assert bad.handler(bad) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a directory" in error
+
+
+def test_eval_vehicle_without_the_artefact_is_one_line_naming_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SMARTCUSTOMS_ARTEFACTS_DIR", str(tmp_path))
+    args = _command("eval", "vehicle", "--count", "1")
+    assert args.handler(args) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and BUILD_COMMAND in error
+    defaults = _command("eval", "vehicle")
+    assert (defaults.count, defaults.seed) == (100, 2000)

@@ -1,37 +1,42 @@
-"""The X-ray auto-detector: material kernel, library folders, detection on simulated bags, metrics, eval.
+"""The X-ray auto-detector: material kernel, the library and its artefact, detection on simulated bags,
+metrics, the eval and build commands.
 
 Simulated scans here come from seed 900, outside the library (100-199), tuning (200-299) and evaluation
-(1000 and above) seeds. The built-in library is built once per session into a temporary cache.
+(1000 and above) seeds. The ``xray-library`` artefact is built once per session into a temporary artefact
+root (tests/plugins/conftest.py) and handed to the plugin through its context.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from smartcustoms.core.artefacts import MANIFEST, ArtefactError, ArtefactInfo, read
+from smartcustoms.core.evaluation import Evaluation, Labelled, average_precision, match
 from smartcustoms.core.frames import array_frame, inline_view
-from smartcustoms.core.manager import new_plugin_manager, register
+from smartcustoms.core.geometry import iou
+from smartcustoms.core.manager import discover, new_plugin_manager, register
+from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim.xray import MATERIALS, XraySimulator, to_frame
-from smartcustoms.plugins import _xray_recognition as recognition
-from smartcustoms.plugins import eval_cli, eval_xray, xray_detector
-from smartcustoms.plugins.evaluation import Evaluation, Labelled, average_precision, iou, match
-from smartcustoms.plugins.threat_library import (
+from smartcustoms.plugins.xray import XrayDetector, XrayDetectorPlugin
+from smartcustoms.plugins.xray import _recognition as recognition
+from smartcustoms.plugins.xray.library import (
+    BUILD_COMMAND,
     LABELS_FILE,
     LibraryEntry,
     LibraryError,
-    builtin_library,
     load_library_dir,
     write_library_dir,
 )
-from smartcustoms.plugins.xray_detector import SPEC, XrayDetector
-from smartcustoms.plugins.xray_materials import (
+from smartcustoms.plugins.xray.materials import (
     EMPTY,
     INORGANIC,
     METAL,
@@ -42,20 +47,26 @@ from smartcustoms.plugins.xray_materials import (
     material_maps,
     periodicity,
 )
+from smartcustoms.plugins.xray.plugin import SPEC, synthetic_bag
+from smartcustoms.plugins.xray.tools import build, cli, tune
 
 TEST_SEED = 900
+IMPORT_PATH = "smartcustoms.plugins.xray:XrayDetectorPlugin"
+
+
+def _context(root: Path) -> PluginContext:
+    return PluginContext(SPEC.name, Role.TOOL, artefact_root=root)
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("xray-cache")
-    builtin_library(path)  # a few seconds, once
-    return path
+def plugin(artefact_root: Path, xray_library: ArtefactInfo) -> XrayDetectorPlugin:
+    """The plugin built through its class with the session's artefact, as an actor builds it."""
+    return XrayDetectorPlugin(dict(SPEC.default_settings), _context(artefact_root))
 
 
 @pytest.fixture(scope="session")
-def detector(cache_dir: Path) -> XrayDetector:
-    return XrayDetector({**SPEC.default_settings, "cache_dir": str(cache_dir)})
+def detector(plugin: XrayDetectorPlugin) -> XrayDetector:
+    return plugin.detector
 
 
 @pytest.fixture(scope="session")
@@ -161,16 +172,79 @@ def test_label_components_are_8_connected() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# the library
+# the library and its artefact
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_the_builtin_library_holds_every_class(cache_dir: Path) -> None:
-    entries = builtin_library(cache_dir)
-    labels = {entry.label for entry in entries}
-    assert labels == {"firearm", "knife", "cigarettes", "phone"}
+def test_the_artefact_holds_every_class_and_the_model(xray_library: ArtefactInfo) -> None:
+    entries = load_library_dir(xray_library.path)
+    assert {entry.label for entry in entries} == {"firearm", "knife", "cigarettes", "phone"}
+    assert len(entries) == 64
     assert all(e.image.dtype == np.uint16 and e.image.shape[0] == 2 for e in entries)
-    assert (cache_dir / "xray_library" / "v1" / LABELS_FILE).is_file()
+    assert (xray_library.name, xray_library.version) == ("xray-library", "sim-v1")
+    assert xray_library.source.startswith("simulator: 16 entries per class")
+    assert "model fitted_model.json (shipped with the plugin): clutter: seed 120" in xray_library.source
+    assert (xray_library.path / "model.json").read_bytes() == build.FITTED_MODEL.read_bytes()
+
+
+def test_the_plugin_reports_the_artefact_it_loaded(
+    plugin: XrayDetectorPlugin, xray_library: ArtefactInfo
+) -> None:
+    [info] = plugin.artefacts
+    assert info == read(xray_library.path, expected_name="xray-library")
+    assert info.content_hash == xray_library.content_hash and len(info.content_hash) == 64
+    assert info.to_dict() == {"name": "xray-library", "version": "sim-v1", "content_hash": info.content_hash}
+
+
+def test_a_missing_artefact_names_the_command_that_builds_it(tmp_path: Path) -> None:
+    with pytest.raises(ArtefactError, match="build it with `smartcustoms library build xray`"):
+        XrayDetectorPlugin(dict(SPEC.default_settings), _context(tmp_path))
+    assert BUILD_COMMAND == "smartcustoms library build xray"
+
+
+def test_an_altered_artefact_is_refused(tmp_path: Path, simulator: XraySimulator) -> None:
+    folder = tmp_path / "xray-library"
+    build.build_artefact(folder, [_crop(simulator, "knife", 0)], build.FITTED_MODEL, "test", "a test")
+    XrayDetectorPlugin(
+        {**SPEC.default_settings, "library_dir": str(folder)}, _context(tmp_path / "elsewhere")
+    )
+    altered = bytearray((folder / "seized-knife-0.npy").read_bytes())
+    altered[-1] ^= 0xFF  # one pixel of the signature changes
+    (folder / "seized-knife-0.npy").write_bytes(bytes(altered))
+    with pytest.raises(ArtefactError, match=r"seized-knife-0\.npy is missing or changed since the build"):
+        XrayDetectorPlugin({**SPEC.default_settings, "library_dir": str(folder)}, _context(tmp_path))
+
+
+def test_an_artefact_builds_from_a_sites_folder(tmp_path: Path, simulator: XraySimulator) -> None:
+    site = write_library_dir(tmp_path / "site", [_crop(simulator, "knife", 1), _crop(simulator, "phone", 2)])
+    info = build.build_from_folder(tmp_path / "root" / "xray-library", site)
+    assert info.version.startswith("site-")
+    assert info.source.startswith(f"labelled signature images in {site}: knife 1, phone 1")
+    plugin = XrayDetectorPlugin(dict(SPEC.default_settings), _context(tmp_path / "root"))
+    assert plugin.detector.classes == ("knife", "phone")
+    assert plugin.artefacts[0].content_hash == info.content_hash
+
+
+def test_a_site_folder_with_two_entries_of_one_name_is_refused(
+    tmp_path: Path, simulator: XraySimulator
+) -> None:
+    site = write_library_dir(tmp_path / "site", [_crop(simulator, "knife", 1)])
+    (site / LABELS_FILE).write_text(
+        "file,label,pixel_size_mm\nseized-knife-1.npy,knife,0.8\nseized-knife-1.npy,knife,0.8\n"
+    )
+    with pytest.raises(LibraryError, match="entries named alike"):
+        build.build_from_folder(tmp_path / "out", site)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_runtime_modules_import_neither_the_simulators_nor_the_tools() -> None:
+    code = (
+        "import sys, smartcustoms.plugins.xray\n"
+        "loaded = [m for m in sys.modules if m.startswith(('smartcustoms.hardware', 'smartcustoms.runtime',"
+        " 'smartcustoms.plugins.xray.tools'))]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def _crop(simulator: XraySimulator, label: str, index: int) -> LibraryEntry:
@@ -197,7 +271,7 @@ def test_a_malformed_library_folder_is_refused_with_its_line(tmp_path: Path) -> 
 
 
 def test_adding_a_folder_adds_entries_and_new_classes_without_code(
-    tmp_path: Path, cache_dir: Path, simulator: XraySimulator, detector: XrayDetector
+    tmp_path: Path, artefact_root: Path, simulator: XraySimulator, detector: XrayDetector
 ) -> None:
     knife = _crop(simulator, "knife", 1)
     grenade_like = _crop(simulator, "phone", 2)  # any image: its label makes the class
@@ -205,9 +279,9 @@ def test_adding_a_folder_adds_entries_and_new_classes_without_code(
         tmp_path / "extra",
         [knife, LibraryEntry("grenade-1", "grenade", grenade_like.image, grenade_like.pixel_size_mm)],
     )
-    extended = XrayDetector(
-        {**SPEC.default_settings, "cache_dir": str(cache_dir), "library_dirs": [str(extra)]}
-    )
+    extended = XrayDetectorPlugin(
+        {**SPEC.default_settings, "library_dirs": [str(extra)]}, _context(artefact_root)
+    ).detector
     assert "grenade" in extended.classes and "grenade" not in detector.classes
     assert len(extended.library["knife"]) == len(detector.library["knife"]) + 1
     assert extended.threshold("grenade") == SPEC.default_settings["default_threshold"]
@@ -217,34 +291,59 @@ def test_adding_a_folder_adds_entries_and_new_classes_without_code(
 
 
 # ---------------------------------------------------------------------------------------------------
-# detection
+# the plugin and detection
 # ---------------------------------------------------------------------------------------------------
 
 
-def _plugin(cache_dir: Path) -> Any:
+@pytest.fixture(scope="session")
+def hooks(artefact_root: Path, xray_library: ArtefactInfo) -> Any:
+    """The plugin's hooks, registered through the plugin manager as the runtime does."""
     pm = new_plugin_manager()
-    register(pm, "smartcustoms.plugins.xray_detector")
-    pm.hook.smartcustoms_configure(settings={**SPEC.default_settings, "cache_dir": str(cache_dir)})
-    return pm
+    register(pm, IMPORT_PATH, context=_context(artefact_root))
+    return pm.hook
 
 
-@pytest.fixture
-def plugin(cache_dir: Path) -> Iterator[Any]:
-    yield _plugin(cache_dir)
-    xray_detector._state.clear()
-
-
-def test_the_plugin_says_what_it_is(plugin: Any) -> None:
-    [spec] = plugin.hook.smartcustoms_plugin_spec()
+def test_the_plugin_says_what_it_is(hooks: Any) -> None:
+    info = discover(IMPORT_PATH)
+    assert info.factory is XrayDetectorPlugin
+    assert set(info.hooks) >= {
+        "smartcustoms_plugin_spec",
+        "smartcustoms_process_batch",
+        "smartcustoms_warm_up",
+    }
+    [spec] = hooks.smartcustoms_plugin_spec()
     assert spec.name == "xray_detector"
     assert spec.consumes == frozenset({Modality.XRAY})
+    assert spec.artefacts == ("xray-library",)
     assert set(spec.default_settings["thresholds"]) == {"firearm", "knife", "cigarettes", "phone"}
+    assert "builtin_library" not in spec.default_settings and "cache_dir" not in spec.default_settings
 
 
-def test_a_forced_firearm_alarms_as_a_firearm_where_it_is(plugin: Any, simulator: XraySimulator) -> None:
+def test_warm_up_prepares_the_templates_of_the_configured_shape(
+    artefact_root: Path, xray_library: ArtefactInfo
+) -> None:
+    settings = {**SPEC.default_settings, "warm_up_shape": [2, 512, 1024], "warm_up_pixel_size_mm": 0.8}
+    plugin = XrayDetectorPlugin(settings, _context(artefact_root))
+    plugin.smartcustoms_warm_up()
+    assert ((64, 128), 0.8) in plugin.detector._banks  # the search bank of 512 x 1024 frames at 0.8 mm
+
+
+def test_the_warm_up_bag_holds_an_object_the_detector_finds(plugin: XrayDetectorPlugin) -> None:
+    entry = plugin._warm_up_entry()
+    assert entry is not None and entry.label != "cigarettes"
+    candidates, _ = plugin.detector.candidates(synthetic_bag((2, 512, 1024), entry), pixel_size_mm=0.78125)
+    assert entry.label in {c.label for c in candidates}  # so warm-up runs verification's kernels too
+
+
+def test_a_bad_warm_up_shape_is_refused_at_start_up(artefact_root: Path, xray_library: ArtefactInfo) -> None:
+    with pytest.raises(ValueError, match="warm_up_shape"):
+        XrayDetectorPlugin({**SPEC.default_settings, "warm_up_shape": [1, 64, 64]}, _context(artefact_root))
+
+
+def test_a_forced_firearm_alarms_as_a_firearm_where_it_is(hooks: Any, simulator: XraySimulator) -> None:
     scan = simulator.generate(0, threat="firearm")
     frame = inline_view(to_frame(scan, source_id="lane-1", sequence=0))
-    [assessment] = plugin.hook.smartcustoms_process_batch(frames=[frame])
+    [assessment] = hooks.smartcustoms_process_batch(frames=[frame])
     assert assessment.decision is Decision.ALARM
     best = max(assessment.detections, key=lambda d: d.score)
     assert best.label == "firearm"
@@ -255,10 +354,10 @@ def test_a_forced_firearm_alarms_as_a_firearm_where_it_is(plugin: Any, simulator
     assert metal_or_opaque > 0.1  # the low-energy beam hardly gets through a slide and a barrel
 
 
-def test_a_threat_free_bag_is_clear(plugin: Any, simulator: XraySimulator) -> None:
+def test_a_threat_free_bag_is_clear(hooks: Any, simulator: XraySimulator) -> None:
     scan = simulator.generate(0, threat=None)
     frame = inline_view(array_frame(scan.image, modality=Modality.XRAY, source_id="lane-1", sequence=1))
-    [assessment] = plugin.hook.smartcustoms_process_batch(frames=[frame])
+    [assessment] = hooks.smartcustoms_process_batch(frames=[frame])
     assert assessment.decision is Decision.CLEAR
     assert assessment.detections == ()
 
@@ -365,30 +464,45 @@ def test_tuning_spends_the_false_alarm_budget_where_it_buys_detections() -> None
         # phone: a false alarm buys nothing
         "phone": [(0.99, True), (0.7, False), (0.1, False)],
     }
-    admitted = eval_xray._allocate(scored, allowed=2)
+    admitted = tune.allocate(scored, allowed=2)
     assert admitted == {"knife": 1, "phone": 0}
-    assert eval_xray._threshold(scored["knife"], 1) == pytest.approx(0.3001)
-    assert eval_xray._threshold(scored["phone"], 0) == pytest.approx(0.7001)
+    assert tune.threshold_for(scored["knife"], 1) == pytest.approx(0.3001)
+    assert tune.threshold_for(scored["phone"], 0) == pytest.approx(0.7001)
 
 
 # ---------------------------------------------------------------------------------------------------
-# the eval command
+# the eval and build commands
 # ---------------------------------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
+    """``smartcustoms eval`` and ``smartcustoms library build`` as runtime.tools_cli lays them out."""
     top = argparse.ArgumentParser(prog="smartcustoms")
     top.add_argument("--config")
-    eval_cli.add_parser(top.add_subparsers(dest="command", required=True))
+    commands = top.add_subparsers(dest="command", required=True)
+    eval_kinds = commands.add_parser("eval").add_subparsers(dest="system", required=True)
+    library = commands.add_parser("library").add_subparsers(dest="action", required=True)
+    cli.add_tools(eval_kinds, library.add_parser("build").add_subparsers(dest="artefact", required=True))
     return top
 
 
+def _config(tmp_path: Path, artefacts_dir: Path) -> str:
+    path = tmp_path / "smartcustoms.toml"
+    path.write_text(f'artefacts_dir = "{artefacts_dir}"\n')
+    return str(path)
+
+
+def _run(*argv: str) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
 def test_eval_xray_prints_every_column_on_a_tiny_set(
-    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, artefact_root: Path, xray_library: ArtefactInfo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("SMARTCUSTOMS_CACHE_DIR", str(cache_dir))
-    args = _parser().parse_args(["eval", "xray", "--count", "3", "--height", "512", "--width", "1024"])
-    assert args.handler(args) == 0
+    config = _config(tmp_path, artefact_root)
+    assert _run("--config", config, "eval", "xray", "--count", "3", "--height", "512", "--width", "1024") == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("class"))
     assert header.split() == [
@@ -403,12 +517,59 @@ def test_eval_xray_prints_every_column_on_a_tiny_set(
     ]
     rows = {line.split()[0] for line in out.splitlines()}
     assert {"firearm", "knife", "cigarettes", "phone", "all"} <= rows
+    assert f"reference data: xray-library sim-v1 {xray_library.content_hash[:12]}" in out
     assert "seed 1000, 3 bags of 512x1024" in out
     assert "false alarms per bag" in out and "mAP@0.5" in out
     assert "time per frame" in out and "machine:" in out
 
 
 def test_eval_xray_refuses_a_seed_that_built_the_library(capsys: pytest.CaptureFixture[str]) -> None:
-    args = _parser().parse_args(["eval", "xray", "--seed", "150", "--count", "1"])
-    assert args.handler(args) == 2
+    assert _run("eval", "xray", "--seed", "150", "--count", "1") == 2
     assert "not held out" in capsys.readouterr().err
+
+
+def test_eval_xray_without_the_artefact_says_how_to_build_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run("--config", _config(tmp_path, tmp_path / "empty"), "eval", "xray", "--count", "1") == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("smartcustoms eval xray: no artefact at ")
+    assert line.endswith("build it with `smartcustoms library build xray`")
+
+
+def test_library_build_xray_from_a_folder_into_the_configured_root(
+    tmp_path: Path, simulator: XraySimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = write_library_dir(tmp_path / "site", [_crop(simulator, "firearm", 3)])
+    config = _config(tmp_path, tmp_path / "root")
+    assert _run("--config", config, "library", "build", "xray", "--source", str(site)) == 0
+    info = read(tmp_path / "root" / "xray-library", expected_name="xray-library")
+    assert f"built {info.short} in {info.path}" in capsys.readouterr().out
+    assert sorted(p.name for p in info.path.iterdir()) == [
+        LABELS_FILE,
+        MANIFEST,
+        "model.json",
+        "seized-firearm-3.npy",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--source", "nowhere"], "--source nowhere: neither 'sim' nor a folder"),
+        (["--source", "."], "no labels.csv"),
+        (["--source", "sim", "--model", "missing.json"], "missing.json: not a model of the X-ray detector"),
+    ],
+)
+def test_library_build_xray_refuses_bad_input_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _run("library", "build", "xray", "--out", str(tmp_path / "out"), *argv) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("smartcustoms library build xray: ") and message in line
+    assert not (tmp_path / "out").exists()

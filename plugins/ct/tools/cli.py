@@ -1,0 +1,50 @@
+"""``smartcustoms eval ct``: the CT detector on a held-out simulated set.
+
+``add_tools`` adds the ``ct`` kind to ``smartcustoms eval`` (the CT detector has nothing to build). The
+evaluation and the simulator are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from smartcustoms.plugins.ct.tools import EVALUATION_COUNT, EVALUATION_SEED
+
+
+def add_tools(eval_kinds: Any, build_targets: Any) -> None:
+    """Add ``ct`` to the sub-parsers of ``smartcustoms eval``."""
+    del build_targets  # no reference data to build
+    evaluate = eval_kinds.add_parser(
+        "ct",
+        help="the CT detector on simulated bags: PD per class, false alarms per bag, mAP@0.5",
+        description=(
+            "Generate simulated CT volumes from a seed never used to set the thresholds (every fifth bag "
+            "clean, else firearm, knife, explosive and cigarettes in turn), run the ct_detector plugin on "
+            "each and score it against the simulator's truth."
+        ),
+    )
+    evaluate.add_argument(
+        "--count", type=int, default=EVALUATION_COUNT, help=f"volumes (default {EVALUATION_COUNT})"
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=int,
+        default=EVALUATION_SEED,
+        help=f"held-out simulator seed (default {EVALUATION_SEED})",
+    )
+    evaluate.set_defaults(handler=cmd_eval_ct)
+
+
+def cmd_eval_ct(args: argparse.Namespace) -> int:
+    """``smartcustoms eval ct``: seeds used to set the thresholds are refused (exit 2)."""
+    from smartcustoms.plugins.ct.tools import evaluate
+
+    try:
+        evaluate.check_seed(args.seed, args.count)
+    except ValueError as error:
+        print(f"smartcustoms eval ct: {error}", file=sys.stderr)
+        return 2
+    print(evaluate.format_report(evaluate.evaluate(args.count, args.seed)))
+    return 0

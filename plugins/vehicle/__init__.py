@@ -1,0 +1,17 @@
+"""The vehicle plugin: ``vehicle_compare``, portal X-ray scans of vehicles and containers against
+reference scans of their empty model (hidden compartments, undeclared goods, extra load).
+
+Runtime modules: ``plugin`` (the hook class), ``compare`` (the comparison and its judgement),
+``alignment`` (attenuation, resampling, shift), ``references`` (the ``vehicle-references`` artefact
+it loads), ``settings`` and ``_kernels``. ``tools/`` holds what runs offline: building the artefact
+(from the simulator or a site's folder) and the evaluation. The runtime modules never import ``tools``
+nor the simulators.
+"""
+
+from __future__ import annotations
+
+from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.plugin import VehicleComparePlugin
+from smartcustoms.plugins.vehicle.settings import LABELS, VehicleSettings
+
+__all__ = ["LABELS", "Declaration", "VehicleComparePlugin", "VehicleComparer", "VehicleSettings"]

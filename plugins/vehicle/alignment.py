@@ -1,0 +1,121 @@
+"""A scan and a reference in one geometry: attenuation images, the reference resampled to the scan,
+and the shift between them. Public wrappers of the kernels: they check dtypes and shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.plugins.vehicle.references import BoxPx, Reference
+
+FULL_SCALE = 65535.0
+SAME_SCALE = 1e-3  # pixel sizes closer than this (relative) are one
+
+
+def attenuation(image: np.ndarray) -> np.ndarray:
+    """-ln(I / 65535) of a uint16 transmission image [H, W], float32 (I = 0 counts as 1)."""
+    if image.ndim != 2 or image.dtype != np.uint16:
+        raise ValueError(f"expected a uint16 [H, W] image, got {image.dtype} {image.shape}")
+    out = np.empty(image.shape, dtype=np.float32)
+    kernels._attenuation(np.ascontiguousarray(image), FULL_SCALE, out)
+    return out
+
+
+def estimate_shift(scan: np.ndarray, reference: np.ndarray, max_dx: int, max_dy: int) -> tuple[float, float]:
+    """(dx, dy) with scan[y + dy, x + dx] ~ reference[y, x], for attenuation images of one shape.
+
+    Columns: correlation of the gradients of the column sums (edges of the body, wheels, frames);
+    rows likewise. Sub-pixel by a parabola through the best score and its neighbours.
+    """
+    if scan.shape != reference.shape or scan.ndim != 2:
+        raise ValueError("scan and reference must be 2D attenuation images of one shape")
+    dx = _profile_shift(scan.sum(axis=0), reference.sum(axis=0), max_dx)
+    dy = _profile_shift(scan.sum(axis=1), reference.sum(axis=1), max_dy)
+    return dx, dy
+
+
+def _profile_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> float:
+    a, b = np.gradient(scan.astype(np.float64)), np.gradient(reference.astype(np.float64))
+    scores = kernels._best_shift(a, b, int(max_shift))
+    best = int(np.argmax(scores))
+    offset = 0.0
+    if 0 < best < len(scores) - 1:
+        left, middle, right = scores[best - 1], scores[best], scores[best + 1]
+        curvature = left - 2 * middle + right
+        if curvature < 0:
+            offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+    return best - max_shift + offset
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """A reference in a scan's geometry: its attenuation at the scan's shape and pixel size.
+
+    ``lower_bound`` marks the resampled pixels that mix saturated reference pixels (no photon through,
+    attenuation known only to be at least ln 65535) with others: their value is only a lower bound, so
+    the comparison does not judge the scan there. None when the reference was not resampled.
+    """
+
+    reference: Reference
+    attenuation: np.ndarray  # float32, the scan's [H, W]
+    cargo_box: BoxPx | None  # the cargo space in the scan's pixels (before the shift)
+    pixel_size_mm: float | None  # of the fitted image
+    scale: tuple[float, float]  # (x, y): fitted pixels per reference pixel
+    lower_bound: np.ndarray | None = None  # bool, the scan's [H, W]
+
+
+def scale_to_scan(reference: Reference, height: int, pixel_size_mm: float | None) -> float:
+    """How many scan pixels one reference pixel spans: the ratio of the pixel sizes when both are known,
+    else of the image heights (a portal image's height spans its field of view); 1 within 0.1 %."""
+    if pixel_size_mm and reference.pixel_size_mm:
+        scale = reference.pixel_size_mm / pixel_size_mm
+    else:
+        scale = height / reference.high_energy.shape[0]
+    return 1.0 if abs(scale - 1) <= SAME_SCALE else scale
+
+
+def fit_reference(reference: Reference, shape: tuple[int, int], pixel_size_mm: float | None) -> Fitted:
+    """The reference resampled to the scan's pixel size (``cv2.resize`` of its attenuation), then padded
+    or cut to the scan's shape keeping the ground line (bottom rows) and the front (left columns); its
+    cargo box scaled and moved with it."""
+    ref = attenuation(np.ascontiguousarray(reference.high_energy))
+    height, width = ref.shape
+    scale = scale_to_scan(reference, shape[0], pixel_size_mm)
+    if scale == 1.0:
+        cargo = reference.cargo_box
+        if cargo is not None:
+            cargo = scaled_box(cargo, (1.0, 1.0), shape[0] - height)
+        return Fitted(reference, _placed(ref, shape), cargo, reference.pixel_size_mm, (1.0, 1.0))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = np.asarray(cv2.resize(ref, size, interpolation=interpolation))
+    saturated = (reference.high_energy <= 1).astype(np.float32)
+    mixed = np.asarray(cv2.resize(saturated, size, interpolation=interpolation))
+    scale_xy = (size[0] / width, size[1] / height)  # as resized, exactly
+    cargo = reference.cargo_box
+    if cargo is not None:
+        cargo = scaled_box(cargo, scale_xy, shape[0] - size[1])
+    pixel = reference.pixel_size_mm / scale_xy[1] if reference.pixel_size_mm else None
+    lower_bound = _placed(((mixed > 0) & (mixed < 1)).astype(np.float32), shape) > 0
+    return Fitted(reference, _placed(resized, shape), cargo, pixel, scale_xy, lower_bound)
+
+
+def _placed(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``image`` padded with zeros or cut to ``shape``, its bottom rows and left columns kept."""
+    placed = np.zeros(shape, dtype=np.float32)
+    height, width = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
+    placed[shape[0] - height :, :width] = image[image.shape[0] - height :, :width]  # keep the ground line
+    return placed
+
+
+def scaled_box(box: BoxPx, scale: tuple[float, float], dy: int = 0) -> BoxPx:
+    """A pixel box of an image resized by ``scale`` (x, y), then moved down by ``dy`` rows; it still
+    covers every pixel the original did."""
+    x0, y0, x1, y1 = box
+    sx, sy = scale
+    return (math.floor(x0 * sx), math.floor(y0 * sy) + dy, math.ceil(x1 * sx), math.ceil(y1 * sy) + dy)

@@ -1,0 +1,252 @@
+"""The comparison: a vehicle scan against the references of its model.
+
+Each reference of the scan's model is resampled to the scan (``alignment.fit_reference``) and aligned
+with it (shift along and across the vehicle, from the normalised cross-correlation of column and row
+profiles of attenuation, refined to sub-pixel by a parabola), and the best-aligned one subtracted in the
+log domain: attenuation = -ln(I / I0) adds along the beam, so the difference is what the vehicle carries
+that its empty reference does not (or lacks). The difference is smoothed over ``smooth_px`` pixels and
+kept where it exceeds both ``min_attenuation`` and ``min_z`` standard deviations of photon noise plus
+an edge term for residual misalignment. Regions of at least ``min_area_cm2`` are then judged:
+
+* outside the cargo space: ``hidden_compartment`` (material where the empty vehicle has none, or
+  less where it has some: contraband displacing fuel in a tank);
+* in the cargo space of a vehicle declared empty (``declared_goods`` = ``empty``): ``undeclared_goods``;
+* in the cargo space beyond the declared load: ``extra_load``. The declared load is
+  ``declared_pallets`` pallets of ``pallet_pitch_cm`` from the front of the cargo space; a frame
+  without ``declared_pallets`` cannot be checked for extra load, only for the other two.
+
+Each detection carries its box (pixels of the scan), the reference used (``reference``: its file in the
+artefact), the shift found and the attenuation excess, as attributes and in its explanation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from smartcustoms.core.types import Detection
+from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.plugins.vehicle.alignment import Fitted, attenuation, estimate_shift, fit_reference
+from smartcustoms.plugins.vehicle.references import BoxPx, ReferenceSet
+from smartcustoms.plugins.vehicle.settings import VehicleSettings
+
+# --------------------------------------------------------------------------- the comparison
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What the vehicle is declared to carry: ``goods`` "" when empty; pallets None when not declared."""
+
+    goods: str
+    pallets: int | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Declaration:
+        goods = metadata.get("declared_goods", "").strip()
+        pallets = metadata.get("declared_pallets", "").strip()
+        return cls("" if goods.lower() in ("", "empty", "none") else goods, int(pallets) if pallets else None)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A scan against one reference: the aligned difference and how well they matched."""
+
+    fitted: Fitted  # the reference in the scan's geometry
+    shift: tuple[float, float]
+    difference: np.ndarray  # smoothed attenuation difference, scan minus aligned reference
+    mask: np.ndarray  # uint8: 1 excess, 2 deficit, 0 nothing
+    residual: float  # median |difference| over the vehicle: lower is a better match
+
+
+class VehicleComparer:
+    """Compares scans with the references of their model; holds no state between scans."""
+
+    def __init__(self, settings: VehicleSettings, references: ReferenceSet) -> None:
+        self.settings = settings
+        self.references = references
+
+    def compare(
+        self, image: np.ndarray, model: str, declaration: Declaration, pixel_size_mm: float | None = None
+    ) -> tuple[list[Detection], Comparison]:
+        """Detections for one scan (uint16 [2, H, W] or [H, W]) of ``model``, and the comparison used."""
+        high = image[0] if image.ndim == 3 else image
+        references = self.references.of(model)
+        if not references:
+            raise LookupError(
+                f"vehicle_compare: no reference scan of model {model!r} in "
+                f"{self.references.info.short} (known: {', '.join(self.references.models())})"
+            )
+        scan = attenuation(np.ascontiguousarray(high))
+        shape = (scan.shape[0], scan.shape[1])
+        fitted = (fit_reference(r, shape, pixel_size_mm) for r in references)
+        best = min((self._against(scan, f) for f in fitted), key=lambda c: c.residual)
+        return self._detections(best, declaration, pixel_size_mm), best
+
+    def _against(self, scan: np.ndarray, fitted: Fitted) -> Comparison:
+        s = self.settings
+        ref = fitted.attenuation
+        dx, dy = estimate_shift(scan, ref, s.max_shift_px, s.max_shift_y_px)
+        translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
+        size = (scan.shape[1], scan.shape[0])
+        moved = np.asarray(
+            cv2.warpAffine(ref, translation, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        )
+        window = int(s.smooth_px)
+        difference = cv2.blur(scan - moved, (window, window))
+        noise = np.empty_like(scan)
+        kernels._noise_sigma(cv2.blur(scan, (window, window)), s.photons_per_pixel, window, noise)
+        gx = cv2.Sobel(moved, cv2.CV_32F, 1, 0, ksize=3) / 8
+        gy = cv2.Sobel(moved, cv2.CV_32F, 0, 1, ksize=3) / 8
+        edges = cv2.blur(np.hypot(gx, gy) * np.float32(s.edge_fraction), (window, window))
+        mask = np.empty(scan.shape, dtype=np.uint8)
+        kernels._anomaly_mask(difference, noise, edges, s.min_z, s.min_attenuation, mask)
+        body = (scan > 0.02) | (moved > 0.02)
+        if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
+            unknown = self._unknown(fitted.lower_bound, translation, size, window)
+            mask[unknown] = 0
+            body &= ~unknown
+        residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
+        return Comparison(fitted, (dx, dy), difference, mask, residual)
+
+    @staticmethod
+    def _unknown(
+        lower_bound: np.ndarray, translation: np.ndarray, size: tuple[int, int], window: int
+    ) -> np.ndarray:
+        """The pixels whose smoothed difference draws on a lower-bound pixel of the moved reference."""
+        moved = cv2.warpAffine(lower_bound.astype(np.float32), translation, size, flags=cv2.INTER_LINEAR)
+        return np.asarray(cv2.dilate((moved > 0).view(np.uint8), np.ones((window, window), np.uint8))) > 0
+
+    def _detections(
+        self, comparison: Comparison, declaration: Declaration, pixel_size_mm: float | None
+    ) -> list[Detection]:
+        s = self.settings
+        pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
+        cargo = _shifted(comparison.fitted.cargo_box, comparison.shift)
+        if cargo is not None:
+            side = round(s.cargo_side_margin_cm / pixel_cm)
+            cargo = (
+                cargo[0] - side,
+                cargo[1] + round(s.cargo_roof_margin_cm / pixel_cm),
+                cargo[2] + side,
+                cargo[3],
+            )
+        detections = []
+        found = (comparison.mask > 0).astype(np.uint8)
+        inside = np.zeros_like(found)
+        if cargo is not None:
+            x0, y0, x1, y1 = (max(v, 0) for v in cargo)
+            inside[y0:y1, x0:x1] = found[y0:y1, x0:x1]
+        for part in (found - inside, inside):  # regions never join across the cargo space's walls
+            for box, pixels in self._regions(part, pixel_cm):
+                excess = float(np.mean(comparison.difference[pixels]))
+                detection = self._judge(box, excess, len(pixels[0]), cargo, declaration, comparison, pixel_cm)
+                if detection is not None:
+                    detections.append(detection)
+        return detections
+
+    def _regions(self, found: np.ndarray, pixel_cm: float) -> list[tuple[BoxPx, tuple[np.ndarray, ...]]]:
+        """Regions of a uint8 mask joined across gaps under ``join_cm``: box and pixels of each."""
+        join = max(1, round(self.settings.join_cm / pixel_cm))
+        count, labels = cv2.connectedComponents(
+            cv2.dilate(found, np.ones((join, join), np.uint8)), connectivity=8
+        )
+        labels[found == 0] = 0  # measured on the pixels found, not on the dilation
+        regions = []
+        for index in range(1, count):
+            pixels = np.nonzero(labels == index)
+            if len(pixels[0]) >= self.settings.min_area_cm2 / pixel_cm**2:
+                ys, xs = pixels
+                regions.append(((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), pixels))
+        return regions
+
+    def _judge(
+        self,
+        box: BoxPx,
+        excess: float,
+        area: int,
+        cargo: BoxPx | None,
+        declaration: Declaration,
+        comparison: Comparison,
+        pixel_cm: float,
+    ) -> Detection | None:
+        s = self.settings
+        x0, y0, x1, y1 = box
+        centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+        in_cargo = cargo is not None and cargo[0] <= centre[0] < cargo[2] and cargo[1] <= centre[1] < cargo[3]
+        reference = comparison.fitted.reference
+        attributes = {
+            "reference": reference.name,
+            "reference_model": reference.model,
+            "shift_px": f"{comparison.shift[0]:.2f},{comparison.shift[1]:.2f}",
+            "attenuation_excess": f"{excess:.3f}",
+            "area_cm2": f"{area * pixel_cm**2:.0f}",
+        }
+        what = "more" if excess > 0 else "less"
+        dx, dy = comparison.shift
+        why = (
+            f"{what} material than the empty {reference.model} reference "
+            f"({reference.name}, aligned by {dx:+.1f},{dy:+.1f} px): "
+            f"mean attenuation {excess:+.2f} over {area * pixel_cm**2 / 1e4:.2f} m2"
+        )
+        if not in_cargo or cargo is None:
+            return Detection(
+                "hidden_compartment",
+                _score(excess),
+                box=_box(box),
+                explanation=why,
+                attributes={**attributes, "location": _location(box, cargo)},
+            )
+        if not declaration.goods:
+            return Detection(
+                "undeclared_goods",
+                _score(excess),
+                box=_box(box),
+                explanation=f"cargo space declared empty: {why}",
+                attributes={**attributes, "location": "cargo_space"},
+            )
+        if declaration.pallets is None:
+            return None  # declared goods of unknown quantity: the load cannot be checked
+        declared_end = (
+            cargo[0] + (declaration.pallets * s.pallet_pitch_cm + s.declared_tolerance_cm) / pixel_cm
+        )
+        if x1 <= declared_end:
+            return None
+        extra = (max(x0, round(declared_end - s.declared_tolerance_cm / pixel_cm)), y0, x1, y1)
+        return Detection(
+            "extra_load",
+            _score(excess),
+            box=_box(extra),
+            explanation=f"load beyond the {declaration.pallets} declared pallet(s) of "
+            f"{declaration.goods}: {why}",
+            attributes={
+                **attributes,
+                "location": "cargo_space",
+                "declared_pallets": str(declaration.pallets),
+            },
+        )
+
+
+def _score(excess: float) -> float:
+    return float(np.clip(0.5 + abs(excess), 0.5, 0.99))
+
+
+def _box(box: BoxPx) -> tuple[float, float, float, float]:
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+
+
+def _location(box: BoxPx, cargo: BoxPx | None) -> str:
+    if cargo is None:
+        return "body"
+    if box[1] >= cargo[3]:
+        return "below_cargo_floor"
+    return "cab_or_chassis" if box[2] <= cargo[0] else "cargo_walls_or_roof"
+
+
+def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:
+    if box is None:
+        return None
+    dx, dy = round(shift[0]), round(shift[1])
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)

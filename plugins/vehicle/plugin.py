@@ -1,0 +1,110 @@
+"""vehicle_compare: the hook class of the vehicle X-ray comparison.
+
+It reads the ``vehicle-references`` artefact once per hosting process (setting ``reference_dir``, else
+``<artefact root>/vehicle-references``; built by ``smartcustoms library build vehicle``) and compares
+each portal scan with the references of the model its metadata names (``compare``).
+
+Frames that are not vehicle scans: with ``require_vehicle_metadata`` (default) a frame without a model
+in its metadata raises ``ValueError`` (the frame goes to manual inspection, the error names the fix:
+route only portal sources to this plugin); with it false such a frame is returned CLEAR with no
+detection, for deployments where another plugin looks at baggage X-ray frames on the same topic.
+A model without any reference raises ``LookupError``: a vehicle nobody compared is never cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+from smartcustoms.core.frames import FrameView, array_frame, inline_view
+from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.plugin import Plugin, PluginContext
+from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Modality, PluginSpec
+from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.references import (
+    ARTEFACT_NAME,
+    Reference,
+    load_references,
+    references_folder,
+)
+from smartcustoms.plugins.vehicle.settings import VehicleSettings
+
+MODEL_KEYS = ("vehicle_model", "container_type")  # VEHICLE_SCAN_KEYS, in the order they are read
+WARM_UP_REDUCTION = 8  # the warm-up scan is a reference this many times smaller, each way
+
+SPEC = PluginSpec(
+    name="vehicle_compare",
+    version="1.1.0",
+    consumes=frozenset({Modality.XRAY}),
+    description="vehicle X-ray scans against reference scans of their model: hidden compartments, "
+    "undeclared goods, extra load",
+    default_settings={f.name: f.default for f in fields(VehicleSettings)},
+    requires_metadata=VEHICLE_SCAN_KEYS,  # portal scans name their vehicle model or container type
+    artefacts=(ARTEFACT_NAME,),
+)
+
+
+class VehicleComparePlugin(Plugin):
+    """The hook class: one comparer, with the references loaded, per hosting process."""
+
+    spec = SPEC
+
+    def __init__(self, settings: Mapping[str, Any], context: PluginContext) -> None:
+        parsed = VehicleSettings.from_mapping(settings)
+        references = load_references(references_folder(parsed.reference_dir, context.artefact_root))
+        self.comparer = VehicleComparer(parsed, references)
+        self.artefacts = (references.info,)
+
+    @hookimpl
+    def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
+        return [self.assess(frame) for frame in frames]
+
+    @hookimpl
+    def smartcustoms_warm_up(self) -> None:
+        """Compile the kernels: compare a small synthetic scan, made from a reference, with it."""
+        models = self.comparer.references.models()
+        self.assess(warm_up_frame(self.comparer.references.of(models[0])[0]))
+
+    def assess(self, frame: FrameView) -> Assessment:
+        """The assessment of one X-ray frame."""
+        model = vehicle_model(frame.metadata)
+        if model is None:
+            if self.comparer.settings.require_vehicle_metadata:
+                raise ValueError(
+                    f"vehicle_compare: frame {frame.frame_id} from {frame.source_id} has no "
+                    f"{' or '.join(MODEL_KEYS)} metadata; route only vehicle portal sources to this plugin "
+                    "or set require_vehicle_metadata = false"
+                )
+            return Assessment.clear()
+        pixel = frame.metadata.get("pixel_size_mm", "")
+        declaration = Declaration.from_metadata(frame.metadata)
+        detections, _ = self.comparer.compare(
+            frame.array(), model, declaration, float(pixel) if pixel else None
+        )
+        if not detections:
+            return Assessment.clear()
+        return Assessment.alarm(*detections, risk_score=max(d.score for d in detections))
+
+
+def vehicle_model(metadata: Mapping[str, str]) -> str | None:
+    return next((metadata[k].strip() for k in MODEL_KEYS if metadata.get(k, "").strip()), None)
+
+
+def warm_up_frame(reference: Reference) -> FrameView:
+    """A dual-energy portal frame of ``reference``'s model: the reference reduced ``WARM_UP_REDUCTION``
+    times, with a dense block in it, as a frame stores it (so the scan's arrays are read-only, as they
+    are for every real frame) and with the pixel size that makes it a resampling of the reference."""
+    height, width = (max(64, n // WARM_UP_REDUCTION) for n in reference.high_energy.shape)
+    high: np.ndarray = cv2.resize(reference.high_energy, (width, height), interpolation=cv2.INTER_AREA)
+    high[height // 2 : height // 2 + 24, width // 3 : width // 3 + 48] //= 4  # something dense
+    metadata = {"vehicle_model": reference.model, "declared_goods": "empty"}
+    if reference.pixel_size_mm:
+        scale = reference.high_energy.shape[0] / height
+        metadata["pixel_size_mm"] = f"{reference.pixel_size_mm * scale:.4f}"
+    scan = np.stack([high, high])
+    frame = array_frame(scan, modality=Modality.XRAY, source_id="warm-up", sequence=1, metadata=metadata)
+    return inline_view(frame)

@@ -1,0 +1,41 @@
+"""The vehicle comparison's classes and settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+LABELS = ("hidden_compartment", "undeclared_goods", "extra_load")
+
+
+@dataclass(frozen=True)
+class VehicleSettings:
+    reference_dir: str = ""  # the vehicle-references artefact; "" = <artefact root>/vehicle-references
+    require_vehicle_metadata: bool = True
+    photons_per_pixel: float = 4.0e5  # high-energy channel, for the noise model
+    max_shift_px: int = 80  # along the vehicle
+    max_shift_y_px: int = 10  # suspension travel
+    smooth_px: int = 9
+    edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
+    min_z: float = 6.0
+    min_attenuation: float = 0.08
+    min_area_cm2: float = 100.0
+    join_cm: float = 15.0  # regions closer than this are one
+    pallet_pitch_cm: float = 125.0
+    declared_tolerance_cm: float = 40.0
+    cargo_roof_margin_cm: float = 12.0  # the roof void is not cargo space
+    cargo_side_margin_cm: float = 6.0  # the walls' edges blur into the cargo space
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> VehicleSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            hint = (
+                " (references come from the vehicle-references artefact now)"
+                if "builtin_references" in unknown
+                else ""
+            )
+            raise ValueError(f"vehicle_compare: unknown setting(s) {', '.join(unknown)}{hint}")
+        return cls(**settings)

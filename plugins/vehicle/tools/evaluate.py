@@ -1,0 +1,137 @@
+"""Evaluation of vehicle_compare on a held-out simulated set: ``smartcustoms eval vehicle``.
+
+``evaluate(count, seed)``: ``count`` scans of ``VehicleSimulator(seed)`` (1024 x 3072, every model, half
+of them with a concealment of a kind that fits the vehicle and its declaration). The plugin is built
+through its class (``tool_plugin``) from the ``vehicle-references`` artefact and warmed up as a Ray actor
+would; each scan goes through its batch hook as a frame of the simulator's ``to_frame`` (which carries
+``declared_pallets``, the quantity a manifest declares).
+
+Figures, per class and overall:
+
+- ``pd``: true concealments matched by a detection of their class with IoU >= 0.3, over true ones;
+- ``ap50`` and ``map50``: VOC average precision at IoU 0.5 (``core.evaluation``);
+- ``false_alarm_rate``: share of clean vehicles that alarm at all; ``false_detections_per_frame``:
+  detections matching no concealment, per scan (all scans);
+- ``ms_per_frame_mean`` / ``ms_per_frame_p95``: wall time of the batch hook per scan, this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smartcustoms.core.artefacts import resolve_root
+from smartcustoms.core.evaluation import Box, Evaluation, Labelled
+from smartcustoms.core.frames import inline_view
+from smartcustoms.core.plugin import PluginContext, Role
+from smartcustoms.hardware.sim import vehicle
+from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin
+from smartcustoms.plugins.vehicle.settings import LABELS
+from smartcustoms.plugins.vehicle.tools import DEVELOPMENT_SEEDS
+
+PD_IOU = 0.3
+AP_IOU = 0.5
+CONCEALMENT_RATE = 0.5
+
+
+def check_seed(seed: int, count: int) -> None:
+    """ValueError for a seed the thresholds were set on, or a count below 1."""
+    if seed in DEVELOPMENT_SEEDS:
+        used = DEVELOPMENT_SEEDS
+        raise ValueError(
+            f"seed {seed} was used to develop the vehicle thresholds: evaluate on another "
+            f"(not {used.start}-{used.stop - 1})"
+        )
+    if count < 1:
+        raise ValueError("count must be at least 1")
+
+
+def tool_plugin(
+    settings: Mapping[str, Any] | None = None, artefact_root: str | Path = ""
+) -> VehicleComparePlugin:
+    """The plugin as the runtime builds it (its defaults overlaid with ``settings``), for a tool, reading
+    the artefact under ``artefact_root`` (default: the default root): ArtefactError naming the build
+    command when the artefact is missing."""
+    context = PluginContext(SPEC.name, Role.TOOL, artefact_root=resolve_root(str(artefact_root)))
+    return VehicleComparePlugin({**SPEC.default_settings, **(settings or {})}, context)
+
+
+def evaluate(
+    count: int,
+    seed: int,
+    *,
+    artefact_root: str | Path = "",
+    height: int = 1024,
+    width: int = 3072,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """vehicle_compare on ``count`` simulated portal scans of ``seed``: the figures as a dict.
+    ArtefactError (naming the build command) when the references are not built."""
+    check_seed(seed, count)
+    plugin = tool_plugin(settings, artefact_root)
+    plugin.smartcustoms_warm_up()
+    simulator = vehicle.VehicleSimulator(seed, height, width, concealment_rate=CONCEALMENT_RATE)
+    frames = []
+    for index in range(count):
+        scan = simulator.generate(index)
+        view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
+        started = time.perf_counter()
+        [assessment] = plugin.smartcustoms_process_batch([view])
+        ms = (time.perf_counter() - started) * 1000
+        truths = [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
+        found = [Labelled(d.label, _box(d.box), d.score) for d in assessment.detections if d.box]
+        frames.append((truths, found, ms))
+    report = {"system": "vehicle", "seed": seed, "count": count, "shape": [2, height, width]}
+    return {**report, **figures(frames), "references": plugin.artefacts[0].short}
+
+
+def _box(box: Sequence[float]) -> Box:
+    x0, y0, x1, y1 = box
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def figures(frames: Sequence[tuple[Sequence[Labelled], Sequence[Labelled], float]]) -> dict[str, Any]:
+    """The figures of per-frame (truths, detections, ms): every detection is an alarm."""
+    at_pd, at_ap = Evaluation(min_iou=PD_IOU), Evaluation(min_iou=AP_IOU)
+    for evaluation in (at_pd, at_ap):
+        evaluation.expect(LABELS)
+        for truths, found, _ in frames:
+            evaluation.add(truths, found, {})
+    ap = {f.label: f.ap for f in at_ap.per_class()}
+    classes = {
+        f.label: {"objects": f.objects, "detected": f.detected, "pd": f.pd(), "ap50": ap[f.label]}
+        for f in sorted(at_pd.per_class(), key=lambda f: LABELS.index(f.label))
+    }
+    times = np.array([ms for *_, ms in frames])
+    return {
+        "frames": len(frames),
+        "clean_frames": at_pd.clean_bags,
+        "classes": classes,
+        "map50": at_ap.mean_ap(),
+        "false_alarm_rate": at_pd.bag_false_alarm_rate(),
+        "false_detections_per_frame": at_pd.false_alarms_per_bag(),
+        "ms_per_frame_mean": float(times.mean()),
+        "ms_per_frame_p95": float(np.percentile(times, 95)),
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The figures of ``evaluate`` as a plain-text table."""
+    lines = [
+        f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, seed {report['seed']}, "
+        f"references {report['references']}",
+        f"{'class':<20} {'objects':>7} {'detected':>8} {'PD@0.3':>7} {'AP@0.5':>7}",
+    ]
+    for label, c in report["classes"].items():
+        lines.append(f"{label:<20} {c['objects']:>7} {c['detected']:>8} {c['pd']:>7.1%} {c['ap50']:>7.3f}")
+    lines += [
+        f"mAP@0.5: {report['map50']:.3f}",
+        f"false alarms per vehicle: {report['false_alarm_rate']:.1%} of {report['clean_frames']} clean "
+        f"vehicles alarm; {report['false_detections_per_frame']:.3f} false detections per vehicle",
+        f"time per frame: mean {report['ms_per_frame_mean']:.0f} ms, p95 {report['ms_per_frame_p95']:.0f} ms",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""``smartcustoms eval SYSTEM`` and ``smartcustoms library build ARTEFACT``: the offline tools of the
+built-in plugins, each kept in its plugin's ``tools`` package and registered here.
+
+A tool module has ``add_tools(eval_kinds, build_targets)``, which adds its sub-parsers (with
+``set_defaults(handler=...)``) to ``smartcustoms eval`` and ``smartcustoms library build``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+TOOL_MODULES: tuple[str, ...] = (
+    "smartcustoms.plugins.xray.tools.cli",
+    "smartcustoms.plugins.ct.tools.cli",
+    "smartcustoms.plugins.vehicle.tools.cli",
+)
+
+
+def add_parser(commands: Any) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="evaluate a detector on a held-out data set, against its truth"
+    )
+    eval_kinds = evaluate.add_subparsers(dest="system", required=True, metavar="SYSTEM")
+    library = commands.add_parser(
+        "library", help="reference data of the plugins: build a versioned artefact from a named source"
+    )
+    actions = library.add_subparsers(dest="action", required=True)
+    build = actions.add_parser(
+        "build",
+        help="build an artefact (threat library, vehicle references) from the simulator or a site's folder",
+    )
+    build_targets = build.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
+    for module in TOOL_MODULES:
+        importlib.import_module(module).add_tools(eval_kinds, build_targets)
