@@ -96,7 +96,10 @@ class PluginConfig:
     pool_size: int = 1  # Ray actors
     num_cpus: float = 0.25  # Ray CPU reservation per actor
     batch_max_frames: int = 16
-    timeout_s: float = 30.0
+    timeout_s: float = 10.0  # per frame: a batch of n frames may take n times this
+    ready_timeout_s: float = 300.0  # for an actor to build and warm up its plugin
+    mode: str = "live"  # "live", or "shadow": runs on live traffic, never changes a verdict or alerts
+    compare_with: list[str] = field(default_factory=list)  # shadow: the live plugins it is scored against
     # Narrow what is routed to the plugin: modalities it can consume; source_id glob patterns.
     consumes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -117,6 +120,7 @@ class Config:
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
     extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
+    artefacts_dir: str = ""  # reference data artefacts; "" = $SMARTCUSTOMS_ARTEFACTS_DIR or ~/.cache/...
 
     def plugin(self, name: str) -> PluginConfig:
         return self.plugins.get(name) or PluginConfig()
@@ -130,6 +134,9 @@ class Config:
 
 class ConfigError(ValueError):
     pass
+
+
+PLUGIN_MODES = ("live", "shadow")
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
@@ -169,6 +176,9 @@ def from_dict(values: Mapping[str, Any]) -> Config:
     config: Config = _build(Config, values, "")
     if config.blobstore.kind not in ("shm", "redis"):
         raise ConfigError(f"blobstore.kind must be 'shm' or 'redis', not {config.blobstore.kind!r}")
+    for name, plugin in config.plugins.items():
+        if plugin.mode not in PLUGIN_MODES:
+            raise ConfigError(f"plugins.{name}.mode must be 'live' or 'shadow', not {plugin.mode!r}")
     return config
 
 

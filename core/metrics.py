@@ -8,6 +8,8 @@ these objects directly: it reports events to ``smartcustoms.core.sensors.Sensor`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS_S = (
@@ -45,9 +47,10 @@ REJECT_REASONS = (
     "stream_closed",
     "other",
 )
-PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died")
+PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died", "payload_missing", "not_ready")
 FALLBACK_REASONS = (
     "plugin_failed",
+    "plugin_timed_out",
     "plugin_requested",
     "no_plugin",
     "payload_missing",
@@ -58,6 +61,43 @@ DEAD_LETTER_REASONS = ("bad_frame", "bad_verdict")
 RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview")
 DECISIONS = ("clear", "alarm", "manual_inspection")
 CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
+# A shadow plugin's detections of a class against the live verdict's, frame by frame.
+SHADOW_AGREEMENT_OUTCOMES = ("both", "shadow_only", "live_only")
+# ... and against officers' adjudications of alerts (counted by the gateway, from Redis).
+SHADOW_ADJUDICATION_OUTCOMES = ("true_positive", "false_positive", "false_negative")
+
+
+@dataclass(frozen=True)
+class CollectedMetric:
+    """A gauge read from Redis at scrape time by a collector (any process may export it)."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...] = ()
+
+
+CONSERVATION_FRAMES = CollectedMetric(
+    "smartcustoms_conservation_frames",
+    "Ledger counts: accepted = verdict + fallback + in_flight.",
+    ("state",),
+)
+CONSERVATION_IMBALANCE = CollectedMetric(
+    "smartcustoms_conservation_imbalance_frames",
+    "accepted - verdict - fallback - in_flight: non-zero means a frame was lost or counted twice.",
+)
+ALERTS_ADJUDICATED = CollectedMetric(
+    "smartcustoms_alerts_adjudicated",
+    "Alerts officers confirmed or cleared, by detected class.",
+    ("label", "outcome"),
+)
+SHADOW_ADJUDICATED = CollectedMetric(
+    "smartcustoms_shadow_adjudicated",
+    "Shadow-mode plugins scored against officers' decisions on alerts: true positives, false positives "
+    "(the officer cleared a class the plugin found), false negatives (it missed a confirmed class).",
+    ("plugin", "label", "outcome"),
+)
+
+COLLECTED_METRICS = (CONSERVATION_FRAMES, CONSERVATION_IMBALANCE, ALERTS_ADJUDICATED, SHADOW_ADJUDICATED)
 
 
 class Metrics:
@@ -207,6 +247,31 @@ class Metrics:
             "smartcustoms_plugin_errors_total",
             "Micro-batches a plugin failed, by reason.",
             ["plugin", "reason"],
+            registry=r,
+        )
+        self.plugin_ready = Gauge(
+            "smartcustoms_plugin_ready",
+            "1 once every actor of the plugin's pool has built and warmed up its plugin, else 0.",
+            ["plugin"],
+            registry=r,
+        )
+        self.plugin_warm_up = Gauge(
+            "smartcustoms_plugin_warm_up_seconds",
+            "Time the slowest actor of the pool took to build and warm up its plugin.",
+            ["plugin"],
+            registry=r,
+        )
+        self.shadow_frames = Counter(
+            "smartcustoms_shadow_frames_total",
+            "Frames a shadow-mode plugin assessed, by whether its decision agreed with the live verdict.",
+            ["plugin", "agreement"],
+            registry=r,
+        )
+        self.shadow_agreement = Counter(
+            "smartcustoms_shadow_agreement_total",
+            "Per frame and class: found by the shadow plugin and the live plugins (both), by the shadow "
+            "plugin only, or by the live plugins only.",
+            ["plugin", "label", "outcome"],
             registry=r,
         )
 

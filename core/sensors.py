@@ -9,6 +9,7 @@ from smartcustoms.core.metrics import (
     PLUGIN_ERROR_REASONS,
     REJECT_REASONS,
     RESULT_HOOKS,
+    SHADOW_AGREEMENT_OUTCOMES,
     Metrics,
 )
 from smartcustoms.core.types import Decision, Modality
@@ -95,6 +96,7 @@ class Sensor:
             self.m.plugin_errors.labels(plugin, reason)
         for decision in DECISIONS:
             self.m.plugin_frames.labels(plugin, decision)
+        self.m.plugin_ready.labels(plugin).set(0)
         self.m.dispatch_actors.labels(plugin).set(actors)
         self.m.dispatch_actors_busy.labels(plugin).set(0)
         self.m.dispatch_queue_depth.labels(plugin).set(0)
@@ -117,7 +119,20 @@ class Sensor:
         self.m.plugin_frames.labels(plugin, decision.value).inc()
 
     def plugin_failed(self, plugin: str, reason: str) -> None:
-        self.m.plugin_errors.labels(plugin, reason).inc()
+        self.m.plugin_errors.labels(plugin, reason if reason in PLUGIN_ERROR_REASONS else "error").inc()
+
+    def pool_ready(self, plugin: str, ready: bool, warm_up_s: float | None = None) -> None:
+        self.m.plugin_ready.labels(plugin).set(1 if ready else 0)
+        if warm_up_s is not None:
+            self.m.plugin_warm_up.labels(plugin).set(warm_up_s)
+
+    def shadow_compared(self, plugin: str, agreed: bool, outcomes: dict[str, str]) -> None:
+        """One frame a shadow plugin assessed: decision agreement, and per class where it was found."""
+        self.m.shadow_frames.labels(plugin, "agree" if agreed else "disagree").inc()
+        for label, outcome in outcomes.items():
+            for other in SHADOW_AGREEMENT_OUTCOMES:  # every outcome of a class exists, so ratios have data
+                self.m.shadow_agreement.labels(plugin, label, other)
+            self.m.shadow_agreement.labels(plugin, label, outcome).inc()
 
     # sink -------------------------------------------------------------------------------------------
     def verdict_stored(self, modality: str, decision: Decision, latency_s: float | None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -26,20 +26,28 @@ def _base(frame: frame_pb2.Frame) -> results_pb2.Verdict:
     return verdict
 
 
-def combine(frame: frame_pb2.Frame, results: Sequence[results_pb2.PluginResult]) -> results_pb2.Verdict:
+def combine(
+    frame: frame_pb2.Frame,
+    results: Sequence[results_pb2.PluginResult],
+    *,
+    shadow: Sequence[results_pb2.PluginResult] = (),
+) -> results_pb2.Verdict:
     """Any failed plugin means manual inspection; else any alarm means alarm; else clear.
 
-    A frame that no plugin examined goes to manual inspection: nothing looked at it.
+    A frame that no plugin examined goes to manual inspection: nothing looked at it. A plugin that
+    ran out of time is named as such (``plugin_timed_out``), apart from other failures. Results of
+    shadow-mode plugins are kept beside the verdict and never change it.
     """
     verdict = _base(frame)
     verdict.results.extend(results)
-    failed = [r.plugin for r in results if r.error]
+    verdict.shadow_results.extend(shadow)
+    failed = [r for r in results if r.error]
     if not results:
         verdict.decision = MANUAL
         verdict.fallback_reason = "no_plugin: no enabled plugin consumes this modality"
     elif failed:
         verdict.decision = MANUAL
-        verdict.fallback_reason = f"plugin_failed: {', '.join(sorted(failed))}"
+        verdict.fallback_reason = _failure_reason(failed)
     elif requested := sorted(r.plugin for r in results if r.decision == MANUAL):
         verdict.decision = MANUAL
         verdict.fallback_reason = f"plugin_requested: {', '.join(requested)} asked for an officer"
@@ -48,6 +56,13 @@ def combine(frame: frame_pb2.Frame, results: Sequence[results_pb2.PluginResult])
     else:
         verdict.decision = CLEAR
     return verdict
+
+
+def _failure_reason(failed: Sequence[results_pb2.PluginResult]) -> str:
+    names = ", ".join(sorted(r.plugin for r in failed))
+    if all(r.failure_reason == "timeout" for r in failed):
+        return f"plugin_timed_out: {names} timed out"
+    return f"plugin_failed: {names}"
 
 
 def fallback(frame: frame_pb2.Frame, reason: str) -> results_pb2.Verdict:
@@ -85,3 +100,54 @@ def alert_for(verdict: results_pb2.Verdict) -> results_pb2.Alert | None:
     alert.detections.extend(detections)
     alert.raised_time.GetCurrentTime()
     return alert
+
+
+def shadow_agreement(
+    verdict: results_pb2.Verdict, compare_with: Collection[str] = ()
+) -> list[tuple[str, bool, dict[str, str]]]:
+    """How each shadow plugin's result on a frame compares with the live one.
+
+    For every shadow result that did not fail: (plugin, whether its alarm-or-clear decision matched
+    the verdict's, {label: "both" | "shadow_only" | "live_only"}). The live side is every live
+    plugin's detections, or only those of the plugins named in ``compare_with``.
+    """
+    live = [r for r in verdict.results if not compare_with or r.plugin in compare_with]
+    live_labels = {d.label for r in live for d in r.detections}
+    live_alarm = any(r.decision == ALARM for r in live)
+    compared = []
+    for shadow in verdict.shadow_results:
+        if shadow.error:
+            continue
+        found = {d.label for d in shadow.detections}
+        outcomes = {
+            label: "both"
+            if label in found and label in live_labels
+            else ("shadow_only" if label in found else "live_only")
+            for label in sorted(found | live_labels)
+        }
+        compared.append((shadow.plugin, (shadow.decision == ALARM) == live_alarm, outcomes))
+    return compared
+
+
+def shadow_adjudications(verdict: results_pb2.Verdict, confirmed: bool) -> list[tuple[str, str, str]]:
+    """What an officer's decision on an alert says of each shadow plugin: (plugin, label, outcome).
+
+    Confirmed: each class the alert named is a true positive for a shadow plugin that found it too,
+    a false negative for one that did not. Cleared: each class a shadow plugin found is a false
+    positive. (Frames that only a shadow plugin alarmed on reach no officer: shadow mode raises no
+    alert, so its precision counts the frames the live plugins alarmed on.)
+    """
+    alert_labels = {d.label for r in verdict.results for d in r.detections}
+    scored = []
+    for shadow in verdict.shadow_results:
+        if shadow.error:
+            continue
+        found = {d.label for d in shadow.detections}
+        if confirmed:
+            scored += [
+                (shadow.plugin, label, "true_positive" if label in found else "false_negative")
+                for label in sorted(alert_labels)
+            ]
+        else:
+            scored += [(shadow.plugin, label, "false_positive") for label in sorted(found)]
+    return scored

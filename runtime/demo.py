@@ -10,8 +10,7 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import (
     Samples,
     checkpoint_rows,
@@ -70,6 +69,15 @@ def settled_metrics(stack: Stack, timeout_s: float = 15.0) -> Samples:
         time.sleep(0.1)
 
 
+def resident_memory(stack: Stack) -> dict[str, float]:
+    """Resident memory of the gateway and the worker process, in bytes, from their /metrics."""
+    gateway, worker = stack.metrics_urls
+    return {
+        role: total(scrape(url), "process_resident_memory_bytes")
+        for role, url in (("gateway", gateway), ("worker", worker))
+    }
+
+
 async def run_devices(stack: Stack, duration_s: float, lanes: int) -> list[DeviceStats]:
     """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway."""
     stop_at = time.monotonic() + duration_s
@@ -94,7 +102,13 @@ def demo(config: Config, duration_s: float, lanes: int = 2) -> int:
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
         samples = settled_metrics(stack)
+        memory = resident_memory(stack)
     print_summary(stats, counts, samples, elapsed)
+    print(
+        "resident memory: "
+        + ", ".join(f"{role} {rss / 2**20:.0f} MiB" for role, rss in memory.items())
+        + " (plugins that process frames live in Ray actors, not in the worker)"
+    )
     return 0 if counts.in_flight == 0 and counts.imbalance == 0 else 1
 
 

@@ -3,7 +3,8 @@
 Each plugin has a pool of actors behind an asyncio queue of idle ones (``ray.util.ActorPool`` blocks
 the event loop with ``ray.get``). A micro-batch waits for an idle actor, is awaited without blocking
 the loop, and comes back as one PluginResult per frame, or as failed results when the plugin raised,
-timed out or its actor died: the frame then goes to manual inspection, and the stream goes on.
+timed out or its actor died: the frame then goes to manual inspection, charged to that plugin alone,
+and the stream goes on.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
+import re
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from smartcustoms.core import verdicts
 from smartcustoms.core.config import ConfigError, PluginConfig
 from smartcustoms.core.manager import PluginInfo
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
-from smartcustoms.runtime.actor import BatchOutcome, PluginHost, failed_result
+from smartcustoms.runtime.actor import ActorSpec, BatchOutcome, PluginHost, ReadyReport, failed_result
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
 
 RemoteHost = ray.remote(PluginHost)
-RETRY_ALONE = frozenset({"error", "bad_result", "payload_missing", "actor_died"})
+RETRY_ALONE = frozenset({"error", "bad_result", "payload_missing", "actor_died", "timeout"})
 
 
 def routed_modalities(info: PluginInfo, config: PluginConfig) -> frozenset[Modality]:
@@ -65,20 +67,34 @@ def accepts(
 
 
 class ActorPool:
-    """The actors of one plugin, handed out one batch at a time."""
+    """The actors of one plugin, handed out one batch at a time.
+
+    ``start`` builds every actor and waits until each has built and warmed up its plugin, so the
+    first frame never waits on a cold start; an actor replaced after a failure joins the idle queue
+    only once it is warm too. A batch of n frames may take n times ``timeout_s``; a batch that fails
+    in any way is tried again frame by frame, so only the frame that caused it goes to an officer.
+    """
 
     def __init__(
-        self, info: PluginInfo, config: PluginConfig, store: Mapping[str, Any], sensor: Sensor
+        self,
+        info: PluginInfo,
+        config: PluginConfig,
+        actor_spec: ActorSpec,
+        sensor: Sensor,
     ) -> None:
         self.info = info
         self.config = config
-        self.store = dict(store)
+        self.actor_spec = actor_spec
         self.sensor = sensor
         self.modalities = routed_modalities(info, config)
+        self.shadow = config.mode == "shadow"
         self.idle: asyncio.Queue[Any] = asyncio.Queue()
-        for _ in range(max(1, config.pool_size)):
-            self.idle.put_nowait(self._spawn())
-        sensor.pool_sized(info.spec.name, max(1, config.pool_size))
+        self.size = max(1, config.pool_size)
+        self.failure = ""  # why the pool could not get ready: its frames then go to an officer
+        self.reports: list[ReadyReport] = []
+        self._replacing: set[asyncio.Task[None]] = set()
+        self._launched: list[Any] = []
+        sensor.pool_sized(info.spec.name, self.size)
 
     def accepts(self, frame: frame_pb2.Frame) -> bool:
         return accepts(self.info, self.config, self.modalities, frame)
@@ -87,22 +103,54 @@ class ActorPool:
     def name(self) -> str:
         return self.info.spec.name
 
+    @property
+    def ready(self) -> bool:
+        return not self.failure and len(self.reports) == self.size
+
     def _spawn(self) -> Any:
-        settings = {**self.info.spec.default_settings, **self.config.settings}
         options = RemoteHost.options(num_cpus=self.config.num_cpus, max_restarts=0)
-        return options.remote(self.info.import_path, settings, self.store)
+        return options.remote(self.actor_spec)
+
+    def launch(self) -> None:
+        """Start building the pool's actors (they build and warm up in parallel with other pools')."""
+        self._launched = [self._spawn() for _ in range(self.size)]
+
+    def start(self, timeout_s: float) -> None:
+        """Wait (blocking, before any frame flows) until each actor is warm; launch them if need be."""
+        if not self._launched:
+            self.launch()
+        actors, self._launched = self._launched, []
+        try:
+            self.reports = list(ray.get([actor.ready.remote() for actor in actors], timeout=timeout_s))
+        except (RayActorError, RayTaskError, GetTimeoutError) as error:
+            self.failure = _first_line(error) or type(error).__name__
+            log.error("plugin %s could not get ready: %s", self.name, self.failure)
+            for actor in actors:
+                ray.kill(actor, no_restart=True)
+            self.sensor.pool_ready(self.name, False)
+            return
+        for actor in actors:
+            self.idle.put_nowait(actor)
+        slowest = max(report.build_s + report.warm_up_s for report in self.reports)
+        self.sensor.pool_ready(self.name, True, slowest)
 
     async def assess(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.PluginResult]:
         """One PluginResult per frame, whatever happens to the plugin.
 
-        When a batch of several frames fails for a reason other than a timeout, each frame is tried
-        again alone, so one poisonous frame does not send its neighbours to manual inspection.
+        When a batch of several frames fails, each frame is tried again alone (with the deadline of
+        one frame), so one poisonous or slow frame does not send its neighbours to manual inspection.
         """
+        if self.failure:
+            return self._results(BatchOutcome((), 0.0, "not_ready", self.failure), len(frames))
         outcome = await self._run_batch(frames)
         if outcome.failure_reason in RETRY_ALONE and len(frames) > 1:
             singles = await asyncio.gather(*(self.assess([frame]) for frame in frames))
             return [result for (result,) in singles]
         return self._results(outcome, len(frames))
+
+    def deadline_s(self, frames: int) -> float:
+        """How long a batch may take: ``timeout_s`` per frame."""
+        return self.config.timeout_s * max(1, frames)
 
     async def _run_batch(self, frames: Sequence[frame_pb2.Frame]) -> BatchOutcome:
         self.sensor.batch_queued(self.name, len(frames))
@@ -110,32 +158,50 @@ class ActorPool:
         actor = await self.idle.get()
         self.sensor.batch_started(self.name, len(frames))
         outcome = BatchOutcome((), 0.0, "error", "cancelled")
+        healthy = True
         try:
-            outcome, actor = await self._call(actor, [f.SerializeToString() for f in frames])
+            outcome, healthy = await self._call(actor, [f.SerializeToString() for f in frames])
         finally:
-            self.idle.put_nowait(actor)
+            if healthy:
+                self.idle.put_nowait(actor)
+            else:
+                self._replace(actor)
             self.sensor.batch_done(self.name, time.monotonic() - queued, outcome.duration_s or None)
         return outcome
 
-    async def _call(self, actor: Any, payload: list[bytes]) -> tuple[BatchOutcome, Any]:
+    async def _call(self, actor: Any, payload: list[bytes]) -> tuple[BatchOutcome, bool]:
+        deadline_s = self.deadline_s(len(payload))
         try:
-            outcome = await asyncio.wait_for(actor.process.remote(payload), self.config.timeout_s)
-            return outcome, actor
+            return await asyncio.wait_for(actor.process.remote(payload), deadline_s), True
         except TimeoutError:
-            reason, detail = "timeout", f"no answer within {self.config.timeout_s} s"
+            reason, detail = "timeout", f"no answer within {deadline_s:g} s ({len(payload)} frames)"
         except RayActorError as error:
-            reason, detail = "actor_died", str(error).splitlines()[0]
+            reason, detail = "actor_died", _first_line(error)
         except RayTaskError as error:
-            reason, detail = "error", str(error).splitlines()[0]
+            reason, detail = "error", _first_line(error)
         log.warning("plugin %s failed a batch (%s): %s; replacing its actor", self.name, reason, detail)
+        return BatchOutcome((), 0.0, reason, detail), False
+
+    def _replace(self, actor: Any) -> None:
+        """Kill a failed actor; its replacement joins the idle queue once warm."""
         ray.kill(actor, no_restart=True)
-        return BatchOutcome((), 0.0, reason, detail), self._spawn()
+        task = asyncio.get_running_loop().create_task(self._warm_replacement())
+        self._replacing.add(task)
+        task.add_done_callback(self._replacing.discard)
+
+    async def _warm_replacement(self) -> None:
+        replacement = self._spawn()
+        try:
+            await asyncio.wait_for(replacement.ready.remote(), self.config.ready_timeout_s)
+        except (TimeoutError, RayActorError, RayTaskError) as error:
+            log.error("plugin %s: a replacement actor could not get ready: %s", self.name, _first_line(error))
+        self.idle.put_nowait(replacement)  # if it is broken, its next batch fails and replaces it again
 
     def _results(self, outcome: BatchOutcome, count: int) -> list[results_pb2.PluginResult]:
         spec = self.info.spec
         if outcome.failure_reason:
             reason = outcome.failure_reason
-            self.sensor.plugin_failed(self.name, "error" if reason == "payload_missing" else reason)
+            self.sensor.plugin_failed(self.name, reason)
             return [failed_result(spec.name, spec.version, reason, outcome.failure) for _ in range(count)]
         results = [results_pb2.PluginResult.FromString(raw) for raw in outcome.results]
         for result in results:
@@ -145,6 +211,8 @@ class ActorPool:
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle actor's shutdown hook (bounded), then end the actors."""
+        for task in list(self._replacing):
+            task.cancel()
         actors = []
         while not self.idle.empty():
             actors.append(self.idle.get_nowait())
@@ -156,8 +224,24 @@ class ActorPool:
             ray.kill(actor, no_restart=True)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(error: BaseException) -> str:
+    """What went wrong, in one line: for an error raised inside a Ray actor (its message ends with the
+    remote traceback), the exception's own last line, e.g. ``FileNotFoundError: ... is missing``."""
+    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[-1] if isinstance(error, RayActorError | RayTaskError) else lines[0]
+
+
 class Dispatcher:
-    """Routes each frame to the pools that accept it and combines their results into verdicts."""
+    """Routes each frame to the pools that accept it and combines their results into verdicts.
+
+    Pools in shadow mode see the same frames; their results travel beside the verdict and never
+    change its decision.
+    """
 
     def __init__(self, pools: Sequence[ActorPool]) -> None:
         self.pools = list(pools)
@@ -165,14 +249,18 @@ class Dispatcher:
     async def decide(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
         """A verdict for each distinct frame of the batch (redelivered copies are merged)."""
         unique = list({frame.frame_id: frame for frame in frames}.values())
-        results: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
+        live: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
+        shadow: dict[str, list[results_pb2.PluginResult]] = defaultdict(list)
         jobs = []
         for pool in self.pools:
             mine = [f for f in unique if pool.accepts(f)]
             step = max(1, pool.config.batch_max_frames)
-            jobs += [self._run(pool, mine[i : i + step], results) for i in range(0, len(mine), step)]
+            into = shadow if pool.shadow else live
+            jobs += [self._run(pool, mine[i : i + step], into) for i in range(0, len(mine), step)]
         await asyncio.gather(*jobs)
-        return [verdicts.combine(frame, results[frame.frame_id]) for frame in unique]
+        return [
+            verdicts.combine(frame, live[frame.frame_id], shadow=shadow[frame.frame_id]) for frame in unique
+        ]
 
     @staticmethod
     async def _run(

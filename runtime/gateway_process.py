@@ -5,41 +5,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+from redis.exceptions import RedisError
 
 from smartcustoms.core.blobstore import open_blob_store
 from smartcustoms.core.config import Config
+from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
-from smartcustoms.runtime.ledger import AdjudicationCollector, ConservationCollector, Ledger
+from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
 from smartcustoms.runtime.publisher import Publisher
+from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
 from smartcustoms.runtime.review import ReviewDesk, web_app
 
 log = logging.getLogger(__name__)
 
-
-def ledger_for(config: Config, client: aioredis.Redis) -> Ledger:
-    return Ledger(
-        client,
-        config.namespace,
-        verdict_ttl_s=config.redis.verdict_ttl_s,
-        dedupe_ttl_s=config.redis.dedupe_ttl_s,
-        alerts_kept=config.redis.alerts_kept,
-    )
+WATCH_INTERVAL_S = 0.25
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then drain within ``gateway.stop_grace_s``."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     sensor = Sensor(Metrics(registry))
     registry.register(ConservationCollector(config.redis.url, config.namespace))
-    registry.register(AdjudicationCollector(config.redis.url, config.namespace))
+    for collector in adjudication_collectors(config.redis.url, config.namespace):
+        registry.register(collector)
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )
@@ -59,9 +57,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
     await server.start()
     review_site = await _serve_review(config, ledger)
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
+    watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer))
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -70,12 +69,36 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await server.stop(config.gateway.stop_grace_s)
         await review_site.cleanup()
         reconciler.cancel()
-        await asyncio.gather(reconciler, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(reconciler, watcher, return_exceptions=True)
         await publisher.stop()
         await client.aclose()
         store.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)
+
+
+async def watch_pipeline(
+    client: aioredis.Redis, namespace: str, health_servicer: health.aio.HealthServicer
+) -> None:
+    """Keep the overall health ("") at SERVING only while the stream workers report every plugin pool
+    warm; the ingest service stays SERVING throughout (frames are accepted and wait)."""
+    serving: bool | None = None
+    while True:
+        try:
+            ready, why = pipeline_ready(await client.hgetall(readiness_key(namespace)), time.time())
+        except RedisError as error:
+            ready, why = False, f"Redis unreachable: {error}"
+        if ready is not serving:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if ready
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await health_servicer.set("", status)
+            log.warning("pipeline %s%s", "ready" if ready else "not ready: ", why)
+            serving = ready
+        await asyncio.sleep(WATCH_INTERVAL_S)
 
 
 async def _serve_review(config: Config, ledger: Ledger) -> web.AppRunner:

@@ -11,15 +11,29 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import WatchError
 
-from smartcustoms.core.metrics import CONSERVATION_STATES
+from smartcustoms.core.keys import redis_prefix
+from smartcustoms.core.metrics import (
+    ALERTS_ADJUDICATED,
+    CONSERVATION_FRAMES,
+    CONSERVATION_IMBALANCE,
+    CONSERVATION_STATES,
+    SHADOW_ADJUDICATED,
+    SHADOW_ADJUDICATION_OUTCOMES,
+    CollectedMetric,
+)
 from smartcustoms.core.preview import Preview
+from smartcustoms.core.verdicts import shadow_adjudications
 from smartcustoms.v1 import frame_pb2, results_pb2
+
+if TYPE_CHECKING:
+    from smartcustoms.core.config import Config
 
 _ACCEPT = """
 -- KEYS: inflight, deadline, accepted, dedupe, verdict
@@ -90,7 +104,7 @@ class Ledger:
         alerts_kept: int = 10_000,
     ) -> None:
         self.client = client
-        self.prefix = f"sc:{namespace}:"
+        self.prefix = redis_prefix(namespace)
         self.verdict_ttl_s = verdict_ttl_s
         self.dedupe_ttl_s = dedupe_ttl_s
         self.alerts_kept = alerts_kept
@@ -248,14 +262,24 @@ class Ledger:
                     verdict.adjudication.decided_time.GetCurrentTime()
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                     pipe.set(key, verdict.SerializeToString(), keepttl=True)
-                    for label in adjudication_labels(verdict):
-                        if previous:
-                            pipe.hincrby(self.key("adjudicated"), f"{label}|{_outcome_name(previous)}", -1)
-                        pipe.hincrby(self.key("adjudicated"), f"{label}|{_outcome_name(outcome)}", 1)
+                    self._tally(pipe, verdict, previous, -1)
+                    self._tally(pipe, verdict, outcome, 1)
                     await pipe.execute()
                     return verdict
                 except WatchError:
                     continue
+
+    def _tally(self, pipe: Any, verdict: results_pb2.Verdict, outcome: int, step: int) -> None:
+        """Move the per-class tallies of an adjudication (and of the shadow plugins' scores) by ``step``."""
+        if not outcome:
+            return
+        for label in adjudication_labels(verdict):
+            pipe.hincrby(self.key(ADJUDICATED_TALLY), f"{label}|{_outcome_name(outcome)}", step)
+        confirmed = outcome == results_pb2.ADJUDICATION_OUTCOME_CONFIRMED
+        for plugin, label, scored in shadow_adjudications(verdict, confirmed):
+            for other in SHADOW_ADJUDICATION_OUTCOMES:  # every outcome of a class exists, so ratios have data
+                pipe.hincrby(self.key(SHADOW_ADJUDICATED_TALLY), f"{plugin}|{label}|{other}", 0)
+            pipe.hincrby(self.key(SHADOW_ADJUDICATED_TALLY), f"{plugin}|{label}|{scored}", step)
 
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())
@@ -267,6 +291,10 @@ class Ledger:
             pipe.hlen(self.key("inflight"))
             values: Sequence[object] = await pipe.execute()
         return values
+
+
+ADJUDICATED_TALLY = "adjudicated"
+SHADOW_ADJUDICATED_TALLY = "shadow_adjudicated"
 
 
 def adjudication_labels(verdict: results_pb2.Verdict) -> list[str]:
@@ -303,7 +331,7 @@ class ConservationCollector(Collector):
         import redis as sync_redis
 
         self._client = sync_redis.Redis.from_url(redis_url, socket_timeout=2.0)
-        self._prefix = f"sc:{namespace}:"
+        self._prefix = redis_prefix(namespace)
 
     def read(self) -> Counts:
         pipe = self._client.pipeline(transaction=True)
@@ -314,38 +342,53 @@ class ConservationCollector(Collector):
 
     def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
         counts = self.read()
-        frames = GaugeMetricFamily(
-            "smartcustoms_conservation_frames",
-            "Ledger counts: accepted = verdict + fallback + in_flight.",
-            labels=["state"],
-        )
+        frames = _family(CONSERVATION_FRAMES)
         values = (counts.accepted, counts.verdicts, counts.fallbacks, counts.in_flight)
         for state, value in zip(CONSERVATION_STATES, values, strict=True):
             frames.add_metric([state], value)
         yield frames
         yield GaugeMetricFamily(
-            "smartcustoms_conservation_imbalance_frames",
-            "accepted - verdict - fallback - in_flight: non-zero means a frame was lost or counted twice.",
-            value=counts.imbalance,
+            CONSERVATION_IMBALANCE.name, CONSERVATION_IMBALANCE.documentation, value=counts.imbalance
         )
 
 
-class AdjudicationCollector(Collector):
-    """Exports officers' decisions per class: confirmed alarms and cleared (false) alarms."""
+class TallyCollector(Collector):
+    """Exports a Redis hash of tallies (fields ``a|b|c`` -> count) as one gauge: officers' decisions
+    per class, or shadow plugins scored against them. Every gateway shares the same counts."""
 
-    def __init__(self, redis_url: str, namespace: str) -> None:
+    def __init__(self, redis_url: str, namespace: str, tally: str, metric: CollectedMetric) -> None:
         import redis as sync_redis
 
         self._client = sync_redis.Redis.from_url(redis_url, socket_timeout=2.0)
-        self._key = f"sc:{namespace}:adjudicated"
+        self._key = f"{redis_prefix(namespace)}{tally}"
+        self._metric = metric
 
     def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
-        family = GaugeMetricFamily(
-            "smartcustoms_alerts_adjudicated",
-            "Alerts officers confirmed or cleared, by detected class.",
-            labels=["label", "outcome"],
-        )
+        family = _family(self._metric)
         for field, value in sorted(self._client.hgetall(self._key).items()):
-            label, _, outcome = _text(field).partition("|")
-            family.add_metric([label, outcome], int(value))
+            parts = _text(field).split("|")
+            if len(parts) == len(self._metric.labels):
+                family.add_metric(parts, int(value))
         yield family
+
+
+def adjudication_collectors(redis_url: str, namespace: str) -> list[Collector]:
+    return [
+        TallyCollector(redis_url, namespace, ADJUDICATED_TALLY, ALERTS_ADJUDICATED),
+        TallyCollector(redis_url, namespace, SHADOW_ADJUDICATED_TALLY, SHADOW_ADJUDICATED),
+    ]
+
+
+def _family(metric: CollectedMetric) -> GaugeMetricFamily:
+    return GaugeMetricFamily(metric.name, metric.documentation, labels=list(metric.labels))
+
+
+def ledger_for(config: Config, client: aioredis.Redis) -> Ledger:
+    """The ledger of a configuration's namespace, with its retention settings."""
+    return Ledger(
+        client,
+        config.namespace,
+        verdict_ttl_s=config.redis.verdict_ttl_s,
+        dedupe_ttl_s=config.redis.dedupe_ttl_s,
+        alerts_kept=config.redis.alerts_kept,
+    )

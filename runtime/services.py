@@ -247,6 +247,7 @@ class EmbeddedRay(EmbeddedService):
         return {
             "RAY_TMPDIR": str(self.ray_tmpdir),
             "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_worker_niceness": "0",  # the actors do the detectors' work: normal priority
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(_RAY_DRAIN_TIMEOUT_S),
             # loopback-only head for one machine: no token file in the user's home to fall out of step
             "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),

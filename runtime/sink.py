@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pluggy
 from google.protobuf.message import DecodeError
@@ -20,11 +20,23 @@ log = logging.getLogger(__name__)
 
 
 class VerdictSink:
-    def __init__(self, ledger: Ledger, store: BlobStore, pm: pluggy.PluginManager, sensor: Sensor) -> None:
+    """Stores verdicts; ``shadow_compare`` names, per shadow plugin, the live plugins it is scored
+    against (an empty set: every live plugin)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: BlobStore,
+        pm: pluggy.PluginManager,
+        sensor: Sensor,
+        *,
+        shadow_compare: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.store = store
         self.pm = pm
         self.sensor = sensor
+        self.shadow_compare = dict(shadow_compare or {})
 
     async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
         """Store the verdicts of serialized VerdictBatch messages; return the messages that did not parse."""
@@ -76,10 +88,20 @@ class VerdictSink:
                 self.sensor.detected(modality, result.plugin, detection.label)
         if decision is Decision.MANUAL_INSPECTION:
             self.sensor.fallback(modality, verdicts.fallback_kind(verdict))
+        self._score_shadow(verdict)
         self._call_hook("smartcustoms_verdict", verdict=verdict)
         if alert is not None:
             self.sensor.alert_raised(modality, decision)
             self._call_hook("smartcustoms_alert", alert=alert)
+
+    def _score_shadow(self, verdict: results_pb2.Verdict) -> None:
+        for result in verdict.shadow_results:
+            if result.error:
+                continue
+            compared = verdicts.shadow_agreement(verdict, self.shadow_compare.get(result.plugin, frozenset()))
+            for plugin, agreed, outcomes in compared:
+                if plugin == result.plugin:
+                    self.sensor.shadow_compared(plugin, agreed, outcomes)
 
     def _call_hook(self, name: str, **kwargs: object) -> None:
         try:

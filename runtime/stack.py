@@ -6,31 +6,43 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import urllib.error
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import grpc
+import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from smartcustoms.core.config import Config
+from smartcustoms.core.keys import readiness_key
 from smartcustoms.runtime.process import ManagedProcess, ProcessStack
+from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
 
 GATEWAY_READY_S = 60.0
-WORKER_READY_S = 120.0
+WORKER_READY_S = 300.0  # the worker's plugins build and warm up before it reports ready
+INGEST_SERVICE = "smartcustoms.v1.IngestService"
 
 
-def gateway_serving(target: str) -> bool:
-    """True when the gateway's standard health service answers SERVING."""
+def gateway_serving(target: str, service: str = INGEST_SERVICE) -> bool:
+    """True when the gateway's standard health service answers SERVING for ``service``: by default
+    the ingest service (the gateway accepts frames); ``""`` is the whole pipeline (every plugin warm)."""
     try:
         with grpc.insecure_channel(target) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+            request = health_pb2.HealthCheckRequest(service=service)
+            reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=1.0)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
+
+
+def pipeline_serving(target: str) -> bool:
+    """True when the gateway reports the pipeline ready: every enabled plugin pool is warm."""
+    return gateway_serving(target, "")
 
 
 def worker_joined(metrics_url: str) -> bool:
@@ -39,6 +51,10 @@ def worker_joined(metrics_url: str) -> bool:
         return total(scrape(metrics_url, timeout_s=1.0), "smartcustoms_stream_assigned_partitions") > 0
     except (OSError, urllib.error.URLError):
         return False
+
+
+class PipelineError(RuntimeError):
+    """A plugin pool could not get ready: its data is missing or it failed to build."""
 
 
 class Stack:
@@ -108,8 +124,18 @@ class Stack:
     def start_worker(self) -> ManagedProcess:
         config_path = self.run_dir / "config.json"
         self.worker = self._start_child("worker", config_path, self.config.worker.stop_timeout_s)
-        self.worker.wait_ready(lambda: worker_joined(self.metrics_urls[1]), WORKER_READY_S)
+        self.worker.wait_ready(self._pipeline_ready, WORKER_READY_S)
         return self.worker
+
+    def _pipeline_ready(self) -> bool:
+        """Ready when the gateway says so; a plugin pool that failed to start fails the start at once."""
+        if pipeline_serving(self.gateway_target):
+            return True
+        with redis.Redis.from_url(self.config.redis.url, socket_timeout=2.0) as client:
+            ready, why = pipeline_ready(client.hgetall(readiness_key(self.config.namespace)), time.time())
+        if not ready and why.startswith("plugin pools failed"):
+            raise PipelineError(f"the stream worker cannot decide frames: {why}")
+        return False
 
     def stop_worker(self, timeout_s: float | None = None) -> int | None:
         return None if self.worker is None else self.worker.stop(timeout_s)

@@ -21,16 +21,22 @@ import ray
 import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from google.protobuf.message import DecodeError
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
+from smartcustoms.core.artefacts import resolve_root
 from smartcustoms.core.blobstore import open_blob_store
 from smartcustoms.core.config import Config
-from smartcustoms.core.manager import PluginInfo, load_plugins, new_plugin_manager
+from smartcustoms.core.keys import plugin_state_prefix
+from smartcustoms.core.manager import PluginInfo, discover_plugins, host, new_plugin_manager, settings_for
 from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.state import PluginState, open_state
 from smartcustoms.core.types import Modality
+from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
+from smartcustoms.runtime.readiness import ReadinessBeacon
 from smartcustoms.runtime.sink import VerdictSink
 from smartcustoms.runtime.topics import (
     all_topics,
@@ -64,38 +70,83 @@ def store_spec(config: Config) -> dict[str, Any]:
     }
 
 
+def actor_spec(config: Config, info: PluginInfo) -> ActorSpec:
+    """What each actor of the plugin's pool needs to build it: plain values Ray can send."""
+    return ActorSpec(
+        import_path=info.import_path,
+        settings=settings_for(info, config.plugin(info.spec.name).settings),
+        store=store_spec(config),
+        namespace=config.namespace,
+        redis_url=config.redis.url,
+        artefact_root=str(resolve_root(config.artefacts_dir)),
+    )
+
+
 class WorkerRuntime:
-    """Everything the agents share, built before Faust starts."""
+    """Everything the agents share, built before Faust starts.
+
+    The worker builds only the plugins whose hooks run here (result hooks: verdicts, alerts); a
+    plugin that only processes frames is built in its Ray actors and nowhere else, so this process
+    never holds a detector's reference data.
+    """
 
     def __init__(self, config: Config, registry: CollectorRegistry) -> None:
         self.config = config
         self.sensor = Sensor(Metrics(registry))
+        self.plugins = enabled_plugins(config, discover_plugins(extra=config.extra_plugins))
         self.pm = new_plugin_manager()
-        self.plugins = enabled_plugins(config, load_plugins(self.pm, extra=config.extra_plugins))
-        wanted = {info.spec.name for info in self.plugins}
-        for plugin in list(self.pm.get_plugins()):
-            if self.pm.get_name(plugin) not in wanted:
-                self.pm.unregister(plugin)
+        self.result_plugins = [info for info in self.plugins if info.handles_results]
+        self.states: list[PluginState] = []
         self.store = open_blob_store(**store_spec(config))
         self.pools: list[ActorPool] = []
         self.dispatcher = Dispatcher([])
+        self.shadow_compare = {
+            info.spec.name: frozenset(config.plugin(info.spec.name).compare_with)
+            for info in self.plugins
+            if config.plugin(info.spec.name).mode == "shadow"
+        }
 
-    def configure_plugins(self) -> None:
-        """Give every enabled plugin its settings in this process (for result hooks)."""
-        for info in self.plugins:
-            settings = {**info.spec.default_settings, **self.config.plugin(info.spec.name).settings}
-            plugin = self.pm.get_plugin(info.spec.name)
-            others = [p for p in self.pm.get_plugins() if p is not plugin]
-            self.pm.subset_hook_caller("smartcustoms_configure", others)(settings=settings)
+    def host_result_plugins(self) -> None:
+        """Build the plugins with result hooks in this process, then tell them the runtime is up."""
+        root = resolve_root(self.config.artefacts_dir)
+        for info in self.result_plugins:
+            name = info.spec.name
+            state = open_state(self.config.redis.url, plugin_state_prefix(self.config.namespace, name))
+            self.states.append(state)
+            context = PluginContext(name, Role.RESULTS, self.config.namespace, root, state)
+            host(self.pm, info, settings_for(info, self.config.plugin(name).settings), context)
         self.pm.hook.smartcustoms_runtime_started.call_historic(kwargs={"config": self.config.to_dict()})
 
     def start_pools(self) -> None:
+        """Build every frame plugin's actors and wait until each is warm (or its pool has failed)."""
         self.pools = [
-            ActorPool(info, self.config.plugin(info.spec.name), store_spec(self.config), self.sensor)
+            ActorPool(info, self.config.plugin(info.spec.name), actor_spec(self.config, info), self.sensor)
             for info in self.plugins
             if info.processes_frames
         ]
+        for pool in self.pools:
+            pool.launch()  # every pool's actors build and warm up at once
+        for pool in self.pools:
+            pool.start(pool.config.ready_timeout_s)
         self.dispatcher = Dispatcher(self.pools)
+
+    def readiness(self, partitions_assigned: bool) -> dict[str, Any]:
+        """What the gateway's health reports: ready once every pool is warm and the stream is joined."""
+        pools = {
+            pool.name: {
+                "ready": pool.ready,
+                "failure": pool.failure,
+                "shadow": pool.shadow,
+                "reference_data": [list(r.artefacts) for r in pool.reports[:1]],
+            }
+            for pool in self.pools
+        }
+        ready = partitions_assigned and all(p["ready"] for p in pools.values())
+        return {"ready": ready, "partitions_assigned": partitions_assigned, "pools": pools}
+
+    def close(self) -> None:
+        for state in self.states:
+            state.close()
 
 
 def shorten_fetch_wait(max_wait_ms: int) -> None:
@@ -120,7 +171,7 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
     faust_aiokafka.Consumer._new_consumer_thread = new_thread  # type: ignore[method-assign,assignment]  # the patch described above
 
 
-def create_app(config: Config, runtime: WorkerRuntime) -> faust.App:
+def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon | None = None) -> faust.App:
     """The Faust app: one agent per modality topic and one for verdicts."""
     broker = config.broker
     shorten_fetch_wait(broker.fetch_max_wait_ms)
@@ -158,7 +209,9 @@ def create_app(config: Config, runtime: WorkerRuntime) -> faust.App:
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
     async def verdict_agent(stream: Any) -> AsyncIterator[None]:
-        sink = VerdictSink(await ledger(), runtime.store, runtime.pm, runtime.sensor)
+        sink = VerdictSink(
+            await ledger(), runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
+        )
         async for batch in stream.take(SINK_BATCH, within=config.worker.batch_window_ms / 1000):
             for bad in await sink.store_batch(batch):
                 runtime.sensor.dead_lettered("bad_verdict")
@@ -170,6 +223,8 @@ def create_app(config: Config, runtime: WorkerRuntime) -> faust.App:
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers as (*args, signal=...)
     async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
         runtime.sensor.partitions_assigned(len(assigned))
+        if beacon is not None:
+            beacon.partitions_assigned(bool(assigned))
 
     return app
 
@@ -214,6 +269,9 @@ def init_ray(config: Config) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray runs its workers at nice 15 by default; here they do the product's main work (the detectors),
+    # which must not starve behind the gateway, the broker or device simulators on the same host.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if config.ray.address:
         ray.init(address=config.ray.address, log_to_driver=False)
         return
@@ -230,6 +288,7 @@ def main(config: Config) -> None:
     """Run the worker until SIGTERM/SIGINT; Ray is shut down after the agents stopped."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(message)s")
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     metrics_server, metrics_thread = start_http_server(
         config.worker.metrics_port, config.gateway.host, registry=registry
     )
@@ -238,16 +297,21 @@ def main(config: Config) -> None:
         ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions)
     )  # the broker may have restarted empty
     init_ray(config)
-    runtime.configure_plugins()
+    runtime.host_result_plugins()
+    beacon = ReadinessBeacon(config.redis.url, config.namespace, runtime.readiness)
+    beacon.start()  # "not ready" while the pools warm up
     runtime.start_pools()
-    app = create_app(config, runtime)
+    beacon.publish()
+    app = create_app(config, runtime, beacon)
     worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
     try:
         worker.execute_from_commandline()
     finally:
+        beacon.stop()
         runtime.pm.hook.smartcustoms_shutdown()
         asyncio.run(runtime.dispatcher.stop())
         ray.shutdown()
         runtime.store.close()
+        runtime.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)

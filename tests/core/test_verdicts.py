@@ -115,3 +115,57 @@ def test_alert_for_manual() -> None:
     assert alert is not None
     assert alert.decision == verdicts.MANUAL
     assert alert.summary == "manual inspection of lane-1-xray: payload_missing: blob gone"
+
+
+def timed_out(plugin: str) -> results_pb2.PluginResult:
+    message = result(plugin, verdicts.MANUAL, error="timeout: no answer within 2 s (1 frames)")
+    message.failure_reason = "timeout"
+    return message
+
+
+def test_combine_names_a_timeout_as_such() -> None:
+    verdict = verdicts.combine(frame(), [timed_out("ct_detector"), result("quick", verdicts.CLEAR)])
+    assert verdict.decision == verdicts.MANUAL
+    assert verdict.fallback_reason == "plugin_timed_out: ct_detector timed out"
+    assert verdicts.fallback_kind(verdict) == "plugin_timed_out"
+
+
+def test_combine_a_timeout_beside_another_failure_is_a_failure() -> None:
+    crashed = result("alpha", verdicts.MANUAL, error="error: boom")
+    crashed.failure_reason = "error"
+    verdict = verdicts.combine(frame(), [timed_out("zeta"), crashed])
+    assert verdict.fallback_reason == "plugin_failed: alpha, zeta"
+
+
+def test_shadow_results_never_change_the_verdict() -> None:
+    shadow = [result("candidate", verdicts.ALARM, "firearm"), result("broken", verdicts.MANUAL, error="x")]
+    verdict = verdicts.combine(frame(), [result("live", verdicts.CLEAR)], shadow=shadow)
+    assert verdict.decision == verdicts.CLEAR
+    assert [r.plugin for r in verdict.shadow_results] == ["candidate", "broken"]
+    assert verdicts.alert_for(verdict) is None
+
+
+def test_shadow_agreement_per_class_against_the_chosen_live_plugins() -> None:
+    live = [result("xray", verdicts.ALARM, "knife", "phone"), result("dense", verdicts.ALARM, "dense_object")]
+    shadow = [result("candidate", verdicts.ALARM, "knife", "firearm"), result("broken", 0, error="x")]
+    verdict = verdicts.combine(frame(), live, shadow=shadow)
+    (compared,) = verdicts.shadow_agreement(verdict, {"xray"})  # the failed shadow result is not scored
+    assert compared == ("candidate", True, {"firearm": "shadow_only", "knife": "both", "phone": "live_only"})
+    (everyone,) = verdicts.shadow_agreement(verdict)
+    assert everyone[2]["dense_object"] == "live_only"
+    quiet = verdicts.combine(frame(), [result("xray", verdicts.ALARM, "knife")], shadow=[result("c", 1)])
+    assert verdicts.shadow_agreement(quiet) == [("c", False, {"knife": "live_only"})]
+
+
+def test_shadow_adjudications_score_against_what_officers_decided() -> None:
+    live = [result("xray", verdicts.ALARM, "knife", "phone")]
+    shadow = [result("candidate", verdicts.ALARM, "knife", "firearm")]
+    verdict = verdicts.combine(frame(), live, shadow=shadow)
+    assert verdicts.shadow_adjudications(verdict, confirmed=True) == [
+        ("candidate", "knife", "true_positive"),
+        ("candidate", "phone", "false_negative"),
+    ]
+    assert verdicts.shadow_adjudications(verdict, confirmed=False) == [
+        ("candidate", "firearm", "false_positive"),
+        ("candidate", "knife", "false_positive"),
+    ]

@@ -15,8 +15,7 @@ from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import merge, scrape, total
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, results_pb2
@@ -178,11 +177,13 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
     assert _result(found["ct-1"], "sleepy").detections[0].volume.x_max == 1.0
     assert found["ct-2"].decision == results_pb2.DECISION_MANUAL_INSPECTION
     assert _result(found["ct-2"], "sleepy").error.startswith("timeout")
+    assert found["ct-2"].fallback_reason == "plugin_timed_out: sleepy timed out"
 
     worker = scrape(stack.metrics_urls[1])
     assert total(worker, "smartcustoms_plugin_errors_total", plugin="exploding", reason="error") == 1
     assert total(worker, "smartcustoms_plugin_errors_total", plugin="sleepy", reason="timeout") == 1
-    assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_failed") == 2
+    assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_failed") == 1
+    assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_timed_out") == 1
 
 
 def test_frames_of_a_modality_no_plugin_consumes_get_a_fallback(

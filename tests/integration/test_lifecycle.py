@@ -18,8 +18,7 @@ from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker

@@ -17,7 +17,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc

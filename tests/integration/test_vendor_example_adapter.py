@@ -16,8 +16,7 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
 from smartcustoms.hardware.sdk.example_adapter import write_scan
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.process import ManagedProcess, wait_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2

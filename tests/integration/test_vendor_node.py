@@ -15,8 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2
 

@@ -16,8 +16,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
-from smartcustoms.runtime.gateway_process import ledger_for
-from smartcustoms.runtime.ledger import Counts
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import restart_gateway
 from smartcustoms.v1 import frame_pb2, ingest_pb2

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from smartcustoms.core import artefacts
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.plugin import Plugin
 from smartcustoms.core.types import Assessment, Detection, Modality, PluginSpec
 
 
@@ -90,6 +92,31 @@ class _Tuple(_Base):
     @hookimpl
     def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> tuple[Assessment, ...]:
         return tuple(Assessment.clear() for _ in frames)
+
+
+class Warm(Plugin):
+    """A plugin of the class contract: reads a level from its artefact, counts its warm-ups."""
+
+    spec = PluginSpec("warm", "2.0.0", consumes=frozenset({Modality.XRAY}), artefacts=("bright-reference",))
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        info = artefacts.read(settings["reference_dir"], expected_name="bright-reference")
+        self.level = int((info.path / "levels.txt").read_text())
+        self.artefacts = (info,)
+        self.warmed = 0
+
+    @hookimpl
+    def smartcustoms_warm_up(self) -> None:
+        self.warmed += 1
+
+    @hookimpl
+    def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
+        return [
+            Assessment.alarm(Detection("bright", 0.9))
+            if int(f.array().max()) > self.level
+            else Assessment.clear()
+            for f in frames
+        ]
 
 
 bright = _Bright()

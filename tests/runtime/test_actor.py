@@ -9,11 +9,12 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from smartcustoms.core import artefacts
 from smartcustoms.core.blobstore import MemoryBlobStore
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import TRACE_ENV, PluginLoadError
 from smartcustoms.core.types import Modality
-from smartcustoms.runtime.actor import BatchOutcome, PluginHost, failed_result
+from smartcustoms.runtime.actor import ActorSpec, BatchOutcome, PluginHost, failed_result
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 STORE = {"kind": "memory", "namespace": "t"}
@@ -28,8 +29,8 @@ def plugins(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module(PLUGINS)
 
 
-def host(name: str, threshold: int = 100) -> PluginHost:
-    return PluginHost(f"{PLUGINS}:{name}", {"threshold": threshold}, STORE)
+def host(name: str, threshold: int = 100, **settings: object) -> PluginHost:
+    return PluginHost(ActorSpec(f"{PLUGINS}:{name}", {"threshold": threshold, **settings}, STORE))
 
 
 def image(peak: int) -> np.ndarray:
@@ -167,8 +168,41 @@ def test_failed_result() -> None:
     assert (result.plugin, result.plugin_version) == ("dense_region", "1.0.0")
     assert result.decision == results_pb2.DECISION_MANUAL_INSPECTION
     assert result.error == "timeout: no answer within 30.0 s"
+    assert result.failure_reason == "timeout"
     assert not result.detections
 
 
 def test_failed_result_error_is_bounded() -> None:
     assert len(failed_result("p", "1", "error", "x" * 5000).error) == 2000
+
+
+def test_a_plugin_class_is_built_warmed_and_reports_its_reference_data(
+    plugins: ModuleType, tmp_path: Path
+) -> None:
+    built = artefacts.build(
+        tmp_path / "bright-reference",
+        name="bright-reference",
+        version="v7",
+        source="written by the test",
+        write=lambda folder: (folder / "levels.txt").write_text("100\n"),
+    )
+    plugin_host = host("Warm", reference_dir=str(built.path))
+    plugin = plugin_host.pm.get_plugin("warm")
+    assert isinstance(plugin, plugins.Warm) and plugin.warmed == 1  # warm before the first frame
+    report = plugin_host.ready()
+    assert (report.plugin, report.version) == ("warm", "2.0.0")
+    assert report.artefacts == (
+        {"name": "bright-reference", "version": "v7", "content_hash": built.content_hash},
+    )
+    assert report.warm_up_s >= 0 and report.build_s >= report.warm_up_s
+    (result,) = results(plugin_host.process([inline("f-1", 150)]))
+    assert [(r.name, r.version, r.content_hash) for r in result.reference_data] == [
+        ("bright-reference", "v7", built.content_hash)
+    ]
+    assert result.decision == results_pb2.DECISION_ALARM  # the level came from the artefact
+
+
+@pytest.mark.usefixtures("plugins")
+def test_a_plugin_whose_reference_data_is_missing_fails_to_build(tmp_path: Path) -> None:
+    with pytest.raises(artefacts.ArtefactError, match="no artefact at"):
+        host("Warm", reference_dir=str(tmp_path / "nothing-here"))

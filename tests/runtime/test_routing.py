@@ -5,7 +5,8 @@ from __future__ import annotations
 from smartcustoms.core.config import PluginConfig
 from smartcustoms.core.manager import PluginInfo
 from smartcustoms.core.types import Modality, PluginSpec
-from smartcustoms.plugins import dense_region, vehicle_compare
+from smartcustoms.plugins.vehicle import VehicleComparePlugin
+from smartcustoms.plugins.xray import DenseRegionPlugin
 from smartcustoms.runtime.dispatch import accepts, routed_modalities
 from smartcustoms.v1 import frame_pb2
 
@@ -25,9 +26,9 @@ def _routes(spec: PluginSpec, frame: frame_pb2.Frame, config: PluginConfig | Non
 def test_baggage_and_vehicle_scans_go_to_their_own_plugins() -> None:
     bag = _frame()
     portal = _frame("portal-1-xray", vehicle_model="box-truck-1")
-    assert _routes(dense_region.SPEC, bag) and not _routes(dense_region.SPEC, portal)
-    assert _routes(vehicle_compare.SPEC, portal) and not _routes(vehicle_compare.SPEC, bag)
-    assert _routes(vehicle_compare.SPEC, _frame("port-7", container_type="container-20ft"))
+    assert _routes(DenseRegionPlugin.spec, bag) and not _routes(DenseRegionPlugin.spec, portal)
+    assert _routes(VehicleComparePlugin.spec, portal) and not _routes(VehicleComparePlugin.spec, bag)
+    assert _routes(VehicleComparePlugin.spec, _frame("port-7", container_type="container-20ft"))
 
 
 def test_modality_and_configured_sources_narrow_the_route() -> None:

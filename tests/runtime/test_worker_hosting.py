@@ -1,0 +1,44 @@
+"""The stream worker builds only the plugins whose hooks run in it: never a detector's reference data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from smartcustoms.core import config as config_module
+from smartcustoms.core.config import PluginConfig
+from smartcustoms.runtime.worker import WorkerRuntime, actor_spec
+
+
+def runtime(tmp_path: Path) -> WorkerRuntime:
+    config = config_module.load(environ={})
+    config.redis.url = "redis://127.0.0.1:1/0"  # never reached: state clients connect on first use
+    config.blobstore.shm_root = str(tmp_path)
+    config.artefacts_dir = "relative/artefacts"
+    config.plugins = {"dense_region": PluginConfig(settings={"min_area_px": 99}, mode="shadow")}
+    return WorkerRuntime(config, CollectorRegistry())
+
+
+def test_the_worker_hosts_only_plugins_with_result_hooks(tmp_path: Path) -> None:
+    worker = runtime(tmp_path)
+    enabled = {info.spec.name for info in worker.plugins}
+    assert {"xray_detector", "dense_region", "ct_detector", "alert_log"} <= enabled
+    worker.host_result_plugins()
+    hosted = {worker.pm.get_name(plugin) for plugin in worker.pm.get_plugins()}
+    assert hosted == {"alert_log"}  # the detectors are built only in their Ray actors
+    assert worker.shadow_compare == {"dense_region": frozenset()}
+    worker.close()
+    worker.store.close()
+
+
+def test_an_actor_gets_its_settings_state_and_an_absolute_artefact_root(tmp_path: Path) -> None:
+    worker = runtime(tmp_path)
+    (dense,) = [info for info in worker.plugins if info.spec.name == "dense_region"]
+    spec = actor_spec(worker.config, dense)
+    assert spec.import_path == "smartcustoms.plugins.xray:DenseRegionPlugin"
+    assert spec.settings["min_area_px"] == 99
+    assert spec.settings["max_transmission"] == dense.spec.default_settings["max_transmission"]
+    assert Path(spec.artefact_root).is_absolute() and spec.artefact_root.endswith("relative/artefacts")
+    assert spec.redis_url == "redis://127.0.0.1:1/0" and spec.namespace == worker.config.namespace
+    worker.store.close()
