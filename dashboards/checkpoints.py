@@ -385,6 +385,31 @@ PLUGINS = Dashboard(
             ),
             RATIO,
         ),
+        Panel(
+            "Plugin pools ready",
+            "1 once every actor of the plugin's pool has built its plugin (reference data loaded) and "
+            "warmed it up; 0 while it warms up or when it failed (see the SmartcustomsPluginNotReady "
+            "alert). The gateway's health is SERVING only while every pool is ready.",
+            (
+                Query(
+                    f"min by (plugin, instance) (smartcustoms_plugin_ready{{{', '.join(_CP_PLUGIN)}}})",
+                    "{{plugin}} {{instance}}",
+                ),
+            ),
+            COUNT,
+        ),
+        Panel(
+            "Build and warm-up time of a pool",
+            "How long the slowest actor of the pool took to build and warm up its plugin: what a worker "
+            "restart costs before the pool takes frames.",
+            (
+                Query(
+                    f"max by (plugin) (smartcustoms_plugin_warm_up_seconds{{{', '.join(_CP_PLUGIN)}}})",
+                    "{{plugin}}",
+                ),
+            ),
+            SECONDS,
+        ),
     ),
 )
 

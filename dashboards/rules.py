@@ -269,6 +269,18 @@ def _capacity_rules(s: RuleSettings) -> tuple[AlertRule, ...]:
             "while frames wait for one. Latency grows with the queue. Raise plugins.{{ $labels.plugin }}."
             "pool_size (and the Ray cluster's CPUs), or batch_max_frames if the plugin batches well.",
         ),
+        AlertRule(
+            "SmartcustomsPluginNotReady",
+            (Condition(f"min by ({', '.join(_POOL)}) (smartcustoms_plugin_ready)", "== 0"),),
+            "5m",
+            "critical",
+            "Plugin {{ $labels.plugin }} is not ready on {{ $labels.instance }}",
+            "The actors of {{ $labels.plugin }} on {{ $labels.instance }} have not finished building and "
+            "warming up their plugin for 5 minutes, or could not: its frames go to manual inspection "
+            "(not_ready) and the gateway's health says NOT_SERVING. The worker log names the reason; a "
+            "missing or altered reference-data artefact names the `smartcustoms library build` command "
+            "that makes it.",
+        ),
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml  # PyYAML comes with Ray; used here only to read back what the bundle's own writer wrote
 from prometheus_client import CollectorRegistry
 
-from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.metrics import COLLECTED_METRICS, Metrics
 from smartcustoms.dashboards import _yaml, cli
 from smartcustoms.dashboards.bundle import DASHBOARDS, write_bundle
 from smartcustoms.dashboards.model import (
@@ -24,11 +24,7 @@ from smartcustoms.dashboards.model import (
 )
 from smartcustoms.dashboards.rules import alert_rules, rules_document
 
-CONSERVATION = {
-    "smartcustoms_conservation_frames": ("state",),
-    "smartcustoms_conservation_imbalance_frames": (),
-    "smartcustoms_alerts_adjudicated": ("label", "outcome"),  # the ledger's adjudication collector
-}
+CONSERVATION = {m.name: m.labels for m in COLLECTED_METRICS}  # read from Redis by the ledger's collectors
 PROMETHEUS_OWN = {"up": ("job", "instance")}
 SCRAPE_LABELS = {"control_point", "instance", "job"}  # attached by Prometheus, not by the metric
 

@@ -39,7 +39,7 @@ from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import GATEWAY_JOB, WORKER_JOB, ScrapeTargets, prometheus_document
 from smartcustoms.dashboards.rules import alert_rules
 from smartcustoms.hardware.sdk.client import OK, send_all
-from smartcustoms.runtime.gateway_process import ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.review import OUTCOMES
 from smartcustoms.runtime.stack import Stack
@@ -116,7 +116,13 @@ def xray(sequence: int, dense: bool) -> frame_pb2.Frame:
     if dense:
         image[:, 10:60, 20:80] = 100
     return array_frame(
-        image, modality=Modality.XRAY, source_id="lane-1-xray", sequence=sequence, frame_id=f"xray-{sequence}"
+        image,
+        modality=Modality.XRAY,
+        source_id="lane-1-xray",
+        sequence=sequence,
+        frame_id=f"xray-{sequence}",
+        # the shadow candidate (LiveDense in shadow mode) alarms on bag 4 only, which officers clear
+        metadata={"live_alarm": "1" if sequence == 4 else "0"},
     )
 
 
@@ -212,8 +218,12 @@ def configure(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
         "sc_fixture_plugins:exploding",
         "sc_fixture_plugins:sleepy",
         "sc_dashboard_fixtures:hook_breaker",
+        "sc_fixture_plugins:LiveDense",
     ]
-    config.plugins = {"sleepy": PluginConfig(timeout_s=20.0, batch_max_frames=1)}
+    config.plugins = {
+        "sleepy": PluginConfig(timeout_s=20.0, batch_max_frames=1),
+        "live_dense": PluginConfig(mode="shadow", compare_with=["dense_region"]),  # a candidate model
+    }
     config.reconciler.redeliver_after_s = 0.5
     config.reconciler.interval_s = 0.5
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))

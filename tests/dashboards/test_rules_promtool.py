@@ -208,6 +208,27 @@ CASES = [
             ),
         ],
     ),
+    case(
+        "SmartcustomsPluginNotReady",
+        [
+            series("smartcustoms_plugin_ready", f'{WK}, plugin="xray_detector"', "0+0x20"),
+            series("smartcustoms_plugin_ready", f'{WK}, plugin="dense_region"', "0 0 1+0x18"),
+        ],
+        [
+            ("3m", []),
+            (
+                "6m",
+                [
+                    {
+                        "severity": "critical",
+                        "control_point": "cp1",
+                        "instance": "wk:9465",
+                        "plugin": "xray_detector",
+                    }
+                ],
+            ),
+        ],
+    ),
 ]
 
 
