@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from smartcustoms.core.geometry import iou
 
@@ -142,3 +145,43 @@ class Evaluation:
 
     def bag_false_alarm_rate(self) -> float:
         return self.clean_bags_alarmed / self.clean_bags if self.clean_bags else float("nan")
+
+
+FramesScored = Sequence[tuple[Sequence[Labelled], Sequence[Labelled], float]]
+"""Per frame: its true objects, the detections (every detection an alarm) and the milliseconds it took."""
+
+
+def screening_figures(
+    frames: FramesScored, labels: Sequence[str], *, pd_iou: float, ap_iou: float
+) -> dict[str, Any]:
+    """PD per class at ``pd_iou``, AP per class and mAP at ``ap_iou``, false alarms and time per frame,
+    as plain data (a report's JSON)."""
+    at_pd, at_ap = Evaluation(min_iou=pd_iou), Evaluation(min_iou=ap_iou)
+    for evaluation in (at_pd, at_ap):
+        evaluation.expect(labels)
+        for truths, found, _ in frames:
+            evaluation.add(truths, found, {})
+    ap = {f.label: f.ap for f in at_ap.per_class()}
+    classes = {
+        f.label: {"objects": f.objects, "detected": f.detected, "pd": f.pd(), "ap50": ap[f.label]}
+        for f in sorted(at_pd.per_class(), key=lambda f: list(labels).index(f.label))
+    }
+    times = np.array([ms for *_, ms in frames])
+    return {
+        "frames": len(frames),
+        "clean_frames": at_pd.clean_bags,
+        "classes": classes,
+        "map50": at_ap.mean_ap(),
+        "false_alarm_rate": at_pd.bag_false_alarm_rate(),
+        "false_detections_per_frame": at_pd.false_alarms_per_bag(),
+        "ms_per_frame_mean": float(times.mean()),
+        "ms_per_frame_p95": float(np.percentile(times, 95)),
+    }
+
+
+def class_table(classes: Mapping[str, Mapping[str, Any]], *, pd_iou: float, ap_iou: float) -> list[str]:
+    """The per-class lines of a report of ``screening_figures``, with their header."""
+    lines = [f"{'class':<20} {'objects':>7} {'detected':>8} {f'PD@{pd_iou:g}':>7} {f'AP@{ap_iou:g}':>7}"]
+    for label, c in classes.items():
+        lines.append(f"{label:<20} {c['objects']:>7} {c['detected']:>8} {c['pd']:>7.1%} {c['ap50']:>7.3f}")
+    return lines

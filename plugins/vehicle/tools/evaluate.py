@@ -22,10 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from smartcustoms.core.artefacts import resolve_root
-from smartcustoms.core.evaluation import Box, Evaluation, Labelled
+from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
 from smartcustoms.core.frames import inline_view
 from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.hardware.sim import vehicle
@@ -94,29 +92,9 @@ def _box(box: Sequence[float]) -> Box:
     return (float(x0), float(y0), float(x1), float(y1))
 
 
-def figures(frames: Sequence[tuple[Sequence[Labelled], Sequence[Labelled], float]]) -> dict[str, Any]:
+def figures(frames: FramesScored) -> dict[str, Any]:
     """The figures of per-frame (truths, detections, ms): every detection is an alarm."""
-    at_pd, at_ap = Evaluation(min_iou=PD_IOU), Evaluation(min_iou=AP_IOU)
-    for evaluation in (at_pd, at_ap):
-        evaluation.expect(LABELS)
-        for truths, found, _ in frames:
-            evaluation.add(truths, found, {})
-    ap = {f.label: f.ap for f in at_ap.per_class()}
-    classes = {
-        f.label: {"objects": f.objects, "detected": f.detected, "pd": f.pd(), "ap50": ap[f.label]}
-        for f in sorted(at_pd.per_class(), key=lambda f: LABELS.index(f.label))
-    }
-    times = np.array([ms for *_, ms in frames])
-    return {
-        "frames": len(frames),
-        "clean_frames": at_pd.clean_bags,
-        "classes": classes,
-        "map50": at_ap.mean_ap(),
-        "false_alarm_rate": at_pd.bag_false_alarm_rate(),
-        "false_detections_per_frame": at_pd.false_alarms_per_bag(),
-        "ms_per_frame_mean": float(times.mean()),
-        "ms_per_frame_p95": float(np.percentile(times, 95)),
-    }
+    return screening_figures(frames, LABELS, pd_iou=PD_IOU, ap_iou=AP_IOU)
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -124,10 +102,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, seed {report['seed']}, "
         f"references {report['references']}",
-        f"{'class':<20} {'objects':>7} {'detected':>8} {'PD@0.3':>7} {'AP@0.5':>7}",
+        *class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU),
     ]
-    for label, c in report["classes"].items():
-        lines.append(f"{label:<20} {c['objects']:>7} {c['detected']:>8} {c['pd']:>7.1%} {c['ap50']:>7.3f}")
     lines += [
         f"mAP@0.5: {report['map50']:.3f}",
         f"false alarms per vehicle: {report['false_alarm_rate']:.1%} of {report['clean_frames']} clean "
