@@ -237,3 +237,48 @@ def test_a_timeout_is_charged_to_the_plugin_that_ran_out_of_time_and_only_its_fr
     assert total(worker, "smartcustoms_plugin_errors_total", plugin="sleepy", reason="error") == 0
     assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_timed_out") == 1
     assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_failed") == 0
+
+
+def _tag_report(sequence: int, at_s: int, epc: str) -> frame_pb2.Frame:
+    read = frame_pb2.RfidRead(epc_hex=epc, antenna_id=1, rssi_dbm=-55)
+    read.first_seen.FromSeconds(at_s)
+    payload = frame_pb2.RfidReadBatch(reader_id="vault-a", zone="vault-a", reads=[read]).SerializeToString()
+    return frame_pb2.Frame(
+        frame_id=f"tags-{sequence}",
+        source_id="vault-a-reader",
+        modality=frame_pb2.MODALITY_RFID,
+        sequence=sequence,
+        encoding="protobuf",
+        payload=payload,
+        payload_bytes=len(payload),
+    )
+
+
+def test_a_record_plugin_keeps_its_state_on_redis_point_in_time(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    """rfid_epc_check counts, in its keyed state on the runtime's Redis, how often a foreign tag was
+    read at a reader before each read: shared by its actors, as of each read's own time."""
+    runtime_config.plugins = {
+        **{name: cfg for name, cfg in ONLY_FIXTURES.items() if name != "rfid_epc_check"},
+        "rfid_epc_check": PluginConfig(pool_size=2, batch_max_frames=1),
+    }
+    stack = start_stack(runtime_config)
+    planted = "DEADBEEF" * 3
+    reports = [_tag_report(i, 1_800_000_000 + 60 * i, planted) for i in (1, 2, 3)]
+    reports.append(_tag_report(4, 1_800_000_000 + 90, planted))  # read between tags-1 and tags-2, sent last
+    for sent, report in enumerate(reports, start=1):  # one at a time: each is decided before the next
+        assert asyncio.run(send_all(stack.gateway_target, [report]))[0].code == OK
+        asyncio.run(_settled(runtime_config, sent))
+    found = asyncio.run(_verdicts(runtime_config, [f"tags-{i}" for i in (1, 2, 3, 4)]))
+
+    def reads_before(frame_id: str) -> str:
+        (detection,) = found[frame_id].results[0].detections
+        assert detection.label == "foreign_tag"
+        return detection.attributes["reads_in_window"]
+
+    assert [reads_before(f"tags-{i}") for i in (1, 2, 3)] == ["0", "1", "2"]
+    assert reads_before("tags-4") == "1"  # only tags-1 was read before it
+    assert "read once before in the last 10 min at vault-a-reader" in (
+        found["tags-4"].results[0].detections[0].explanation
+    )
