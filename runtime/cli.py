@@ -40,7 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from smartcustoms.runtime.demo import demo
 
     _on_signals(_raise_interrupt)
-    return demo(_load(args), args.duration_s, lanes=args.lanes)
+    return demo(_load(args), args.duration_s, lanes=args.lanes, xray_rate_hz=args.xray_rate_hz)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -170,6 +170,9 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start the runtime and simulated devices, then report")
     demo.add_argument("--duration-s", type=float, default=20.0, help="how long the devices stream")
     demo.add_argument("--lanes", type=int, default=2, help="simulated baggage X-ray lanes")
+    demo.add_argument(
+        "--xray-rate-hz", type=float, default=2.0, help="bags per second on each X-ray lane (2)"
+    )
     demo.set_defaults(handler=cmd_demo)
     listing = commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")
     listing.set_defaults(handler=cmd_plugins)

@@ -23,7 +23,7 @@ from smartcustoms.runtime.report import (
 from smartcustoms.runtime.stack import Stack
 
 DRAIN_TIMEOUT_S = 120.0
-XRAY_RATE_HZ = 2.0  # per lane: a bag every half second
+XRAY_RATE_HZ = 2.0  # per lane: a bag every half second (a busy real lane takes one every few seconds)
 
 
 # The simulated devices of the demo: (kind in hardware.sim.devices.DEVICES, frames per second, source id).
@@ -78,19 +78,21 @@ def resident_memory(stack: Stack) -> dict[str, float]:
     }
 
 
-async def run_devices(stack: Stack, duration_s: float, lanes: int) -> list[DeviceStats]:
+async def run_devices(
+    stack: Stack, duration_s: float, lanes: int, xray_rate_hz: float = XRAY_RATE_HZ
+) -> list[DeviceStats]:
     """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway."""
     stop_at = time.monotonic() + duration_s
     target = stack.gateway_target
     jobs = [
-        DEVICES["xray"](target, stop_at, XRAY_RATE_HZ, 1000 + lane, f"lane-{lane}-xray")
+        DEVICES["xray"](target, stop_at, xray_rate_hz, 1000 + lane, f"lane-{lane}-xray")
         for lane in range(lanes)
     ]
     jobs += [DEVICES[kind](target, stop_at, rate_hz, 1, source) for kind, rate_hz, source in DEMO_DEVICES]
     return list(await asyncio.gather(*jobs))
 
 
-def demo(config: Config, duration_s: float, lanes: int = 2) -> int:
+def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float = XRAY_RATE_HZ) -> int:
     """Run the demo; return 0 when every accepted frame got a verdict or a fallback."""
     with Stack(config) as stack:
         print(
@@ -98,7 +100,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2) -> int:
             f"metrics {', '.join(stack.metrics_urls)}"
         )
         started = time.monotonic()
-        stats = asyncio.run(run_devices(stack, duration_s, lanes))
+        stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
         samples = settled_metrics(stack)
