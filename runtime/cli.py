@@ -13,6 +13,7 @@ from typing import Any
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
+from smartcustoms.runtime.readiness import PipelineError
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -203,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except config_module.ConfigError as error:
         print(f"smartcustoms: configuration error: {error}", file=sys.stderr)
         sys.exit(2)
+    except PipelineError as error:  # a plugin could not be built: say which and why, in one line
+        print(f"smartcustoms: {error}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
 

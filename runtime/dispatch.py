@@ -225,6 +225,7 @@ class ActorPool:
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_MODULE_PATH = re.compile(r"^(?:\w+\.)+(?=\w+:)")
 
 
 def _first_line(error: BaseException) -> str:
@@ -233,7 +234,10 @@ def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    return lines[-1] if isinstance(error, RayActorError | RayTaskError) else lines[0]
+    line = lines[-1] if isinstance(error, RayActorError | RayTaskError) else lines[0]
+    return _MODULE_PATH.sub(
+        "", line
+    )  # "smartcustoms.core.artefacts.ArtefactError: ..." -> "ArtefactError: ..."
 
 
 class Dispatcher:

@@ -30,6 +30,10 @@ BEAT_S = 1.0
 STALE_AFTER_S = 10.0  # a report older than this is a worker that stopped or died
 
 
+class PipelineError(RuntimeError):
+    """A plugin pool could not get ready: its data is missing or it failed to build."""
+
+
 class ReadinessBeacon:
     """The worker's side: publish ``report(partitions_assigned)`` now and every ``BEAT_S``."""
 

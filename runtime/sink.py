@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -67,7 +68,8 @@ class VerdictSink:
         """Officers review alerts after the payload is gone: keep a small preview of the frame."""
         try:
             payload = self.store.read(record.blob) if record.HasField("blob") else memoryview(record.payload)
-            shown = preview.render(record, payload, verdict)
+            # rendering a large frame takes tens of ms: off the event loop the stream agents share
+            shown = await asyncio.to_thread(preview.render, record, payload, verdict)
             if shown is not None:
                 await self.ledger.store_preview(record.frame_id, shown)
         except Exception:  # a preview is a convenience: never let it cost the verdict

@@ -19,9 +19,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.runtime.process import ManagedProcess, ProcessStack
-from smartcustoms.runtime.readiness import pipeline_ready
+from smartcustoms.runtime.readiness import PipelineError, pipeline_ready
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
+
+__all__ = ["PipelineError", "Stack", "gateway_serving", "pipeline_serving", "with_free_ports"]
 
 GATEWAY_READY_S = 60.0
 WORKER_READY_S = 300.0  # the worker's plugins build and warm up before it reports ready
@@ -51,10 +53,6 @@ def worker_joined(metrics_url: str) -> bool:
         return total(scrape(metrics_url, timeout_s=1.0), "smartcustoms_stream_assigned_partitions") > 0
     except (OSError, urllib.error.URLError):
         return False
-
-
-class PipelineError(RuntimeError):
-    """A plugin pool could not get ready: its data is missing or it failed to build."""
 
 
 class Stack:

@@ -58,3 +58,21 @@ def test_an_unknown_setting_is_reported_plainly(tmp_path: Path, capsys: pytest.C
         main(["--config", str(config), "plugins"])
     assert done.value.code == 2
     assert "configuration error: unknown setting(s) in gateway: portt" in capsys.readouterr().err
+
+
+def test_a_plugin_that_cannot_start_is_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smartcustoms.runtime import cli
+    from smartcustoms.runtime.readiness import PipelineError
+
+    def failing(args: object) -> int:
+        raise PipelineError("the stream worker cannot decide frames: plugin pools failed: xray_detector: x")
+
+    monkeypatch.setattr(cli, "cmd_up", failing)
+    with pytest.raises(SystemExit) as done:
+        main(["up"])
+    assert done.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "smartcustoms: the stream worker cannot decide frames: plugin pools failed: xray_detector: x"
+    ]
