@@ -103,30 +103,22 @@ def alert_for(verdict: results_pb2.Verdict) -> results_pb2.Alert | None:
 
 
 def shadow_agreement(
-    verdict: results_pb2.Verdict, compare_with: Collection[str] = ()
-) -> list[tuple[str, bool, dict[str, str]]]:
-    """How each shadow plugin's result on a frame compares with the live one.
-
-    For every shadow result that did not fail: (plugin, whether its alarm-or-clear decision matched
-    the verdict's, {label: "both" | "shadow_only" | "live_only"}). The live side is every live
-    plugin's detections, or only those of the plugins named in ``compare_with``.
-    """
+    verdict: results_pb2.Verdict, shadow: results_pb2.PluginResult, compare_with: Collection[str] = ()
+) -> tuple[bool, dict[str, str]]:
+    """How one shadow plugin's result on a frame compares with the live one: whether its
+    alarm-or-clear decision matched, and {label: "both" | "shadow_only" | "live_only"}. The live side is
+    every live plugin's detections, or only those of the plugins named in ``compare_with``."""
     live = [r for r in verdict.results if not compare_with or r.plugin in compare_with]
     live_labels = {d.label for r in live for d in r.detections}
+    found = {d.label for d in shadow.detections}
+    outcomes = {
+        label: "both"
+        if label in found and label in live_labels
+        else ("shadow_only" if label in found else "live_only")
+        for label in sorted(found | live_labels)
+    }
     live_alarm = any(r.decision == ALARM for r in live)
-    compared = []
-    for shadow in verdict.shadow_results:
-        if shadow.error:
-            continue
-        found = {d.label for d in shadow.detections}
-        outcomes = {
-            label: "both"
-            if label in found and label in live_labels
-            else ("shadow_only" if label in found else "live_only")
-            for label in sorted(found | live_labels)
-        }
-        compared.append((shadow.plugin, (shadow.decision == ALARM) == live_alarm, outcomes))
-    return compared
+    return (shadow.decision == ALARM) == live_alarm, outcomes
 
 
 def shadow_adjudications(verdict: results_pb2.Verdict, confirmed: bool) -> list[tuple[str, str, str]]:

@@ -98,12 +98,11 @@ class VerdictSink:
 
     def _score_shadow(self, verdict: results_pb2.Verdict) -> None:
         for result in verdict.shadow_results:
-            if result.error:
-                continue
-            compared = verdicts.shadow_agreement(verdict, self.shadow_compare.get(result.plugin, frozenset()))
-            for plugin, agreed, outcomes in compared:
-                if plugin == result.plugin:
-                    self.sensor.shadow_compared(plugin, agreed, outcomes)
+            if not result.error:  # a failed shadow plugin is counted in its errors, not scored
+                compare_with = self.shadow_compare.get(result.plugin, frozenset())
+                self.sensor.shadow_compared(
+                    result.plugin, *verdicts.shadow_agreement(verdict, result, compare_with)
+                )
 
     def _call_hook(self, name: str, **kwargs: object) -> None:
         try:

@@ -147,14 +147,16 @@ def test_shadow_results_never_change_the_verdict() -> None:
 
 def test_shadow_agreement_per_class_against_the_chosen_live_plugins() -> None:
     live = [result("xray", verdicts.ALARM, "knife", "phone"), result("dense", verdicts.ALARM, "dense_object")]
-    shadow = [result("candidate", verdicts.ALARM, "knife", "firearm"), result("broken", 0, error="x")]
-    verdict = verdicts.combine(frame(), live, shadow=shadow)
-    (compared,) = verdicts.shadow_agreement(verdict, {"xray"})  # the failed shadow result is not scored
-    assert compared == ("candidate", True, {"firearm": "shadow_only", "knife": "both", "phone": "live_only"})
-    (everyone,) = verdicts.shadow_agreement(verdict)
-    assert everyone[2]["dense_object"] == "live_only"
-    quiet = verdicts.combine(frame(), [result("xray", verdicts.ALARM, "knife")], shadow=[result("c", 1)])
-    assert verdicts.shadow_agreement(quiet) == [("c", False, {"knife": "live_only"})]
+    candidate = result("candidate", verdicts.ALARM, "knife", "firearm")
+    verdict = verdicts.combine(frame(), live, shadow=[candidate])
+    assert verdicts.shadow_agreement(verdict, candidate, {"xray"}) == (
+        True,
+        {"firearm": "shadow_only", "knife": "both", "phone": "live_only"},
+    )
+    assert verdicts.shadow_agreement(verdict, candidate)[1]["dense_object"] == "live_only"
+    quiet = result("c", verdicts.CLEAR)
+    alarmed = verdicts.combine(frame(), [result("xray", verdicts.ALARM, "knife")], shadow=[quiet])
+    assert verdicts.shadow_agreement(alarmed, quiet) == (False, {"knife": "live_only"})
 
 
 def test_shadow_adjudications_score_against_what_officers_decided() -> None:
