@@ -16,6 +16,7 @@ from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import PipelineError, Stack, gateway_serving, pipeline_serving
@@ -53,17 +54,15 @@ async def _verdicts(config: Config, frame_ids: list[str]) -> dict[str, results_p
     return {k: v for k, v in found.items() if v is not None}
 
 
-def _rfid(sequence: int) -> frame_pb2.Frame:
-    payload = frame_pb2.RfidReadBatch(reader_id="r", zone="z").SerializeToString()
-    return frame_pb2.Frame(
-        frame_id=f"rfid-{sequence}",
-        source_id="reader-1",
-        modality=frame_pb2.MODALITY_RFID,
-        sequence=sequence,
-        encoding="protobuf",
-        payload=payload,
-        payload_bytes=len(payload),
+def _rfid(
+    sequence: int, batch: frame_pb2.RfidReadBatch | None = None, prefix: str = "rfid"
+) -> frame_pb2.Frame:
+    """An RFID frame ``<prefix>-<sequence>`` from ``reader-1`` carrying ``batch`` (no reads by default)."""
+    frame = rfid_to_frame(
+        batch or frame_pb2.RfidReadBatch(reader_id="r", zone="z"), source_id="reader-1", sequence=sequence
     )
+    frame.frame_id = f"{prefix}-{sequence}"
+    return frame
 
 
 def test_the_pipeline_reports_ready_only_once_every_plugin_is_warm(
@@ -242,16 +241,7 @@ def test_a_timeout_is_charged_to_the_plugin_that_ran_out_of_time_and_only_its_fr
 def _tag_report(sequence: int, at_s: int, epc: str) -> frame_pb2.Frame:
     read = frame_pb2.RfidRead(epc_hex=epc, antenna_id=1, rssi_dbm=-55)
     read.first_seen.FromSeconds(at_s)
-    payload = frame_pb2.RfidReadBatch(reader_id="vault-a", zone="vault-a", reads=[read]).SerializeToString()
-    return frame_pb2.Frame(
-        frame_id=f"tags-{sequence}",
-        source_id="vault-a-reader",
-        modality=frame_pb2.MODALITY_RFID,
-        sequence=sequence,
-        encoding="protobuf",
-        payload=payload,
-        payload_bytes=len(payload),
-    )
+    return _rfid(sequence, frame_pb2.RfidReadBatch(reader_id="vault-a", zone="vault-a", reads=[read]), "tags")
 
 
 def test_a_record_plugin_keeps_its_state_on_redis_point_in_time(
@@ -279,6 +269,6 @@ def test_a_record_plugin_keeps_its_state_on_redis_point_in_time(
 
     assert [reads_before(f"tags-{i}") for i in (1, 2, 3)] == ["0", "1", "2"]
     assert reads_before("tags-4") == "1"  # only tags-1 was read before it
-    assert "read once before in the last 10 min at vault-a-reader" in (
+    assert "read once before in the last 10 min at reader-1" in (
         found["tags-4"].results[0].detections[0].explanation
     )
