@@ -32,7 +32,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
 from typing import cast
@@ -51,6 +51,25 @@ _INCREMENT = """
 local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return total
+"""
+
+_APPLY_ONCE = """
+-- KEYS: token, then n counters, then the keys kept at their minimum
+-- ARGV: token ttl_ms, n, the n amounts, then one value per minimum key
+for i = 2, #KEYS do  -- refuse before writing anything: a script stops half done on an error
+  local kind = redis.call('TYPE', KEYS[i]).ok
+  if kind ~= 'none' and kind ~= 'string' then
+    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+  end
+end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+local n = tonumber(ARGV[2])
+for i = 1, n do redis.call('INCRBYFLOAT', KEYS[1 + i], ARGV[2 + i]) end
+for i = n + 2, #KEYS do
+  local current = redis.call('GET', KEYS[i])
+  if not current or tonumber(ARGV[i + 1]) < tonumber(current) then redis.call('SET', KEYS[i], ARGV[i + 1]) end
+end
+return 1
 """
 
 _WINDOW_ADD = f"""
@@ -124,6 +143,24 @@ class PluginState(abc.ABC):
 
         Not idempotent: a redelivered record that increments again counts twice. Counts that must
         survive redelivery belong in a window, keyed by the record's id (``window_add``).
+        """
+
+    @abc.abstractmethod
+    def apply_once(
+        self,
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> bool:
+        """Add each of ``increments`` to its key and lower each key of ``minimums`` to its value (a
+        key with no value takes it), all at once and only if ``token`` was not applied before.
+
+        Returns whether it applied them. The batch form of ``increment``, and idempotent: a plugin
+        passes one token per frame (its frame id), so a redelivered frame changes nothing, in one
+        round trip however many keys it touches. ``token`` is remembered for ``token_ttl_s``; the
+        counters and minimums never expire. Minimums keep a first-seen time: ``get`` reads them.
         """
 
     @abc.abstractmethod
@@ -213,6 +250,7 @@ class RedisState(PluginState):
         self.prefix = prefix
         self._increment = client.register_script(_INCREMENT)
         self._window_add = client.register_script(_WINDOW_ADD)
+        self._apply_once = client.register_script(_APPLY_ONCE)
         self._window_values = client.register_script(_WINDOW_VALUES)
 
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
@@ -234,6 +272,22 @@ class RedisState(PluginState):
         args = [_finite("amount", amount), "" if ttl_s is None else _ttl_ms(ttl_s)]
         with _translated_errors(key):
             return float(self._increment(keys=[self._name(key)], args=args))
+
+    def apply_once(
+        self,
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> bool:
+        minimums = minimums or {}
+        keys = [self._name(token), *map(self._name, increments), *map(self._name, minimums)]
+        amounts = [_finite("amount", amount) for amount in increments.values()]
+        lows = [repr(_finite("minimum", low)) for low in minimums.values()]
+        args: list[str | float | int] = [_ttl_ms(token_ttl_s), len(amounts), *amounts, *lows]
+        with _translated_errors(token):
+            return bool(self._apply_once(keys=keys, args=args))
 
     def window_add(
         self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float
@@ -341,6 +395,38 @@ class MemoryState(PluginState):
             kept_s = None if entry is None else entry.expires_at_s
             self._entries[key] = _Value(total, kept_s if ttl_s is None else self._expiry_s(ttl_s))
         return float(total)
+
+    def apply_once(
+        self,
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> bool:
+        minimums = minimums or {}
+        for key in (token, *increments, *minimums):
+            check_key(key)
+        for amount in increments.values():
+            _finite("amount", amount)
+        for low in minimums.values():
+            _finite("minimum", low)
+        with self._lock:
+            if self._live(token) is not None:
+                return False
+            for key in (*increments, *minimums):
+                if isinstance(self._live(key), _Window):
+                    raise _wrong_kind(key)
+            self._entries[token] = _Value("1", self._expiry_s(token_ttl_s))
+            for key, amount in increments.items():
+                entry = self._live(key)
+                current = entry.text if isinstance(entry, _Value) else None
+                self._entries[key] = _Value(_add_decimal(key, current, amount), None)
+            for key, low in minimums.items():
+                entry = self._live(key)
+                if not isinstance(entry, _Value) or low < float(entry.text):
+                    self._entries[key] = _Value(repr(low), None)
+        return True
 
     def window_add(
         self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float

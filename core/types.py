@@ -131,12 +131,18 @@ class PluginSpec:
     enabled_by_default: bool = True
     requires_metadata: frozenset[str] = frozenset()  # routed only frames carrying one of these keys
     excludes_metadata: frozenset[str] = frozenset()  # never routed frames carrying any of these keys
+    # Record frames only: routed only batches whose ``record_kind`` metadata is one of these (empty: all).
+    record_kinds: frozenset[str] = frozenset()
     artefacts: tuple[str, ...] = ()  # reference data it loads, by artefact name (smartcustoms.core.artefacts)
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"plugin name must be a simple identifier, got {self.name!r}")
 
+
+RECORD_KIND_KEY = "record_kind"
+"""Metadata key of a record frame (a RecordBatch) naming the kind of its records ("cargo_declaration",
+"vehicle_crossing"): ``PluginSpec.record_kinds`` routes on it."""
 
 VEHICLE_SCAN_KEYS = frozenset({"vehicle_model", "container_type"})
 """Frame metadata keys that mark an X-ray frame as a vehicle or container portal scan: baggage

@@ -26,7 +26,7 @@ from smartcustoms.core import verdicts
 from smartcustoms.core.config import ConfigError, PluginConfig
 from smartcustoms.core.manager import PluginInfo
 from smartcustoms.core.sensors import Sensor
-from smartcustoms.core.types import Decision, Modality
+from smartcustoms.core.types import RECORD_KIND_KEY, Decision, Modality
 from smartcustoms.runtime.actor import ActorSpec, BatchOutcome, PluginHost, ReadyReport, failed_result
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -62,6 +62,8 @@ def accepts(
     keys = frame.metadata.keys()
     spec = info.spec
     if spec.requires_metadata and not spec.requires_metadata & keys:
+        return False
+    if spec.record_kinds and frame.metadata.get(RECORD_KIND_KEY, "") not in spec.record_kinds:
         return False
     return not spec.excludes_metadata & keys
 

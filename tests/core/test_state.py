@@ -159,6 +159,29 @@ def test_increment_ttl_sets_expiry_and_later_increments_keep_it(backend: Backend
 # ---------------------------------------------------------------- windows
 
 
+def test_apply_once_applies_a_token_only_once(state: PluginState) -> None:
+    increments = {"n:hs": 1.0, "sum:hs": 2.5}
+    assert state.apply_once("frame-1", increments, {"first:x": 50.0}, token_ttl_s=HOUR_S)
+    assert not state.apply_once("frame-1", increments, {"first:x": 10.0}, token_ttl_s=HOUR_S)
+    assert state.get_many(["n:hs", "sum:hs", "first:x"]) == ["1", "2.5", "50.0"]
+    assert state.apply_once("frame-2", {"n:hs": 2.0}, {"first:x": 40.0}, token_ttl_s=HOUR_S)
+    assert state.apply_once("frame-3", {}, {"first:x": 45.0}, token_ttl_s=HOUR_S)  # not lower: kept
+    assert state.get_many(["n:hs", "first:x"]) == ["3", "40.0"]
+
+
+def test_apply_once_token_expires(backend: Backend, state: PluginState) -> None:
+    assert state.apply_once("frame", {"n": 1.0}, token_ttl_s=SHORT_TTL_S)
+    backend.wait_for(lambda: state.apply_once("frame", {"n": 1.0}, token_ttl_s=HOUR_S), SHORT_TTL_S)
+    assert state.get("n") == "2"
+
+
+def test_apply_once_on_a_window_key_changes_nothing(state: PluginState) -> None:
+    state.window_add("w", "e1", 100.0, window_s=HOUR_S)
+    with pytest.raises(WrongKeyKind):
+        state.apply_once("frame", {"n": 1.0, "w": 1.0}, token_ttl_s=HOUR_S)
+    assert state.get("n") is None
+
+
 def test_window_add_is_idempotent_per_event_id(state: PluginState) -> None:
     state.window_add("importer:42", "decl-1", 100.0, 2.0, window_s=HOUR_S)
     state.window_add("importer:42", "decl-1", 100.0, 5.0, window_s=HOUR_S)  # redelivered, new value
