@@ -1,0 +1,117 @@
+"""cargo_risk: scores every cargo declaration as it streams and selects the riskiest for inspection.
+
+Each record of a ``cargo_declaration`` batch gets features from its own fields and from history in the
+plugin's keyed state (``features``), a score from the gradient-boosted model of the
+``cargo-risk-model`` artefact (``model``), and is selected for inspection when its score is in the top
+``inspect_share`` of the flow, or by the small ``exploration_share`` of random picks that keeps
+outcomes coming for declarations the model would pass. A batch with a selection is an ALARM with one
+detection per selected declaration, its reasons the model's own feature contributions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from smartcustoms.core.frames import FrameView
+from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.plugin import Plugin, PluginContext
+from smartcustoms.core.risk import InspectionBudget, top_reasons
+from smartcustoms.core.state import MemoryState
+from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
+from smartcustoms.v1 import frame_pb2
+
+from .features import FEATURES, CargoHistory, Declaration
+from .model import ARTEFACT_NAME, load_model, model_folder
+
+__all__ = ["RECORD_KIND", "CargoRiskPlugin"]
+
+RECORD_KIND = "cargo_declaration"
+LABEL = "cargo_risk"
+
+
+class CargoRiskPlugin(Plugin):
+    spec = PluginSpec(
+        name="cargo_risk",
+        version="1.0.0",
+        consumes=frozenset({Modality.RECORD}),
+        record_kinds=frozenset({RECORD_KIND}),
+        description="scores cargo declarations against their history and selects the riskiest for inspection",
+        default_settings={
+            "inspect_share": 0.02,
+            "exploration_share": 0.002,
+            "reasons": 3,
+            "model_dir": "",
+        },
+        artefacts=(ARTEFACT_NAME,),
+    )
+
+    def __init__(self, settings: Mapping[str, Any], context: PluginContext) -> None:
+        loaded = load_model(model_folder(str(settings.get("model_dir", "")), context.artefact_root))
+        self.model = loaded.model
+        self.artefacts = (loaded.info,)
+        self.budget = InspectionBudget(
+            _share("inspect_share", settings.get("inspect_share", 0.02)),
+            _share("exploration_share", settings.get("exploration_share", 0.002), allow_zero=True),
+            warm_scores=loaded.calibration_scores,
+        )
+        self.reasons = int(settings.get("reasons", 3))
+        # A tool or a test without the runtime's Redis keeps its history in this process.
+        self.history = CargoHistory(context.state if context.state is not None else MemoryState())
+
+    @hookimpl
+    def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
+        return [self.assess(frame.frame_id, frame.records()) for frame in frames]
+
+    @hookimpl
+    def smartcustoms_warm_up(self) -> None:
+        """Score one declaration (loads the trees into the predictor), touching no state."""
+        self.model.score(np.full((1, len(FEATURES)), np.nan))
+
+    def assess(self, frame_id: str, batch: frame_pb2.RecordBatch) -> Assessment:
+        """Score and select the declarations of one batch."""
+        declarations = [Declaration.from_record(record) for record in batch.records]
+        if not declarations:
+            return Assessment.clear()
+        rows = self.history.features(declarations, token=frame_id)
+        scores = self.model.score(rows)
+        selection = self.budget.select(scores, [d.record_id for d in declarations])
+        chosen = np.flatnonzero(selection.selected)
+        contributions = self.model.contributions(rows[chosen]) if len(chosen) else np.empty((0, 0))
+        detections = tuple(
+            self._detection(
+                declarations[i], float(scores[i]), contributions[n], rows[i], bool(selection.explored[i])
+            )
+            for n, i in enumerate(chosen)
+        )
+        decision = Decision.ALARM if detections else Decision.CLEAR
+        return Assessment(decision, detections, risk_score=float(scores.max()))
+
+    def _detection(
+        self, d: Declaration, score: float, contributions: np.ndarray, values: np.ndarray, explored: bool
+    ) -> Detection:
+        reasons = top_reasons(contributions, self.model.feature_names, values, k=self.reasons)
+        explanation = "; ".join(map(str, reasons)) or "no feature raised the score"
+        if explored:
+            explanation = "random pick for learning (score alone would not select it); " + explanation
+        attributes = {"record_id": d.record_id, "reasons": explanation, "hs_code": d.hs_code}
+        if d.importer:
+            attributes["importer"] = d.importer
+        if explored:
+            attributes["explored"] = "1"
+        if d.missing:
+            attributes["partial"] = ",".join(d.missing)
+        return Detection(
+            label=LABEL, score=score, explanation=f"{d.record_id}: {explanation}", attributes=attributes
+        )
+
+
+def _share(name: str, value: object, allow_zero: bool = False) -> float:
+    share = float(value)  # type: ignore[arg-type]  # a setting: TOML gives a number, a bad one raises here
+    low_ok = share >= 0 if allow_zero else share > 0
+    if not (math.isfinite(share) and low_ok and share < 1.0 + (0 if allow_zero else 1e-9)):
+        raise ValueError(f"cargo_risk: {name} must be a share of the flow in [0, 1], got {value!r}")
+    return share
