@@ -11,6 +11,9 @@ ground truth per item, naming its file), plus its data:
   the ground-truth ``events.jsonl``;
 * declarations, crossings: ``records.jsonl`` (COUNT records, ground-truth fields included).
 
+``smartcustoms sim export-declarations OUT.csv --rows N --seed S`` writes instead one CSV of BACUDA-style
+import declarations with fraud ground truth, from the independent generator ``customs_export``.
+
 ``--frames`` also writes each item's ``smartcustoms.v1.Frame`` to ``frames/NNNNNN.pb`` (records: one
 frame per batch), with frame ids and capture times derived from seed and index, so two runs with the same
 arguments write identical bytes.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -313,6 +317,33 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     }
     for kind, parser in parsers.items():
         parser.set_defaults(handler=_checked(writers[kind]))
+    _add_export_declarations(kinds)
+
+
+def _add_export_declarations(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``sim export-declarations OUT.csv``: BACUDA-style declarations from an independent generator."""
+    about = "BACUDA-style import declarations (CSV, XOF) with fraud ground truth, for validating risk models"
+    export = kinds.add_parser("export-declarations", help=about, description=about)
+    export.add_argument("out", type=Path, metavar="OUT.csv", help="CSV file to write")
+    export.add_argument("--rows", type=int, default=10_000, help="declarations to write (default 10000)")
+    export.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    export.add_argument(
+        "--illicit-rate", type=float, default=None, help="share of illicit rows (default 0.05)"
+    )
+    export.set_defaults(handler=_export_declarations)
+
+
+def _export_declarations(args: argparse.Namespace) -> int:
+    from smartcustoms.hardware.sim import customs_export
+
+    rate = customs_export.DEFAULT_ILLICIT_RATE if args.illicit_rate is None else args.illicit_rate
+    try:
+        illicit = customs_export.export_declarations(args.out, args.rows, args.seed, illicit_rate=rate)
+    except (ValueError, OSError) as error:
+        print(f"smartcustoms sim export-declarations: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.rows} declarations ({illicit} illicit) to {args.out}")
+    return 0
 
 
 def _checked(writer: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
