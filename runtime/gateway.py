@@ -28,12 +28,14 @@ from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rej
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
-from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc
+from smartcustoms.runtime.search import SearchDesk, SearchServicer
+from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 REVIEW_SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
+SEARCH_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 STORE_RETRY_S = 0.05
 
 
@@ -227,8 +229,11 @@ class IngestServicer:
                 reader.cancel()
 
 
-def build_server(core: GatewayCore, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
-    """A grpc.aio server with IngestService, health and reflection, sized for the chunk limit."""
+def build_server(
+    core: GatewayCore, health_servicer: health.aio.HealthServicer, search: SearchDesk
+) -> grpc.aio.Server:
+    """A grpc.aio server with IngestService, ReviewService, SearchService, health and reflection, sized
+    for the chunk limit."""
     max_message = core.config.gateway.max_chunk_bytes + 64 * 1024
     server = grpc.aio.server(
         options=[
@@ -250,10 +255,12 @@ def build_server(core: GatewayCore, health_servicer: health.aio.HealthServicer) 
     server.add_generic_rpc_handlers((handler,))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(ReviewDesk(core.ledger)), server)  # type: ignore[no-untyped-call]  # generated, untyped
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search), server)  # type: ignore[no-untyped-call]  # generated, untyped
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,
             REVIEW_SERVICE_NAME,
+            SEARCH_SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

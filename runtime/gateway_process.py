@@ -24,6 +24,8 @@ from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
 from smartcustoms.runtime.review import ReviewDesk, web_app
+from smartcustoms.runtime.search import SearchDesk, search_desk
+from smartcustoms.runtime.search_page import add_routes as add_search_routes
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,12 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     publisher = Publisher(config)
     await publisher.start()
     ledger = ledger_for(config, client)
+    search = search_desk(config.redis.url, config.namespace, client)
     health_servicer = health.aio.HealthServicer()
-    server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer)
+    server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer, search)
     server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
     await server.start()
-    review_site = await _serve_review(config, ledger)
+    review_site = await _serve_review(config, ledger, search)
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
@@ -73,6 +76,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await asyncio.gather(reconciler, watcher, return_exceptions=True)
         await publisher.stop()
         await client.aclose()
+        search.close_state()
         store.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)
@@ -101,9 +105,12 @@ async def watch_pipeline(
         await asyncio.sleep(WATCH_INTERVAL_S)
 
 
-async def _serve_review(config: Config, ledger: Ledger) -> web.AppRunner:
-    """The officers' alert review page, on ``gateway.review_port``."""
-    runner = web.AppRunner(web_app(ReviewDesk(ledger)), access_log=None)
+async def _serve_review(config: Config, ledger: Ledger, search: SearchDesk) -> web.AppRunner:
+    """The officers' alert review page and, beside it, the vehicle search reports, on
+    ``gateway.review_port``."""
+    app = web_app(ReviewDesk(ledger))
+    add_search_routes(app, search, ledger)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()
     return runner
