@@ -6,7 +6,8 @@ DURATION_S ?= 20
 export SMARTCUSTOMS_ARTEFACTS_DIR ?= $(CURDIR)/.smartcustoms/artefacts
 ARTEFACTS := $(SMARTCUSTOMS_ARTEFACTS_DIR)/.built
 ARTEFACT_SOURCES := $(shell find plugins -path '*/tools/*' -name '*.py' -o -path '*/tools/*' -name '*.json') \
-	hardware/sim/xray.py hardware/sim/vehicle.py
+	hardware/sim/xray.py hardware/sim/vehicle.py hardware/sim/records.py plugins/cargo_risk/features.py \
+	plugins/vehicle_risk/features.py plugins/vehicle_risk/history.py
 
 .PHONY: demo up test test-unit check bench clean artefacts
 
@@ -18,6 +19,8 @@ artefacts: $(ARTEFACTS)  ## build the plugins' reference data from the simulator
 $(ARTEFACTS): .venv/.installed $(ARTEFACT_SOURCES)
 	.venv/bin/smartcustoms library build xray --source sim
 	.venv/bin/smartcustoms library build vehicle --source sim
+	.venv/bin/smartcustoms library build cargo_risk --source sim
+	.venv/bin/smartcustoms library build vehicle_risk --source sim
 	touch $@
 
 demo: .venv/.installed $(ARTEFACTS)  ## the runtime on embedded services plus simulated devices, then a report

@@ -27,6 +27,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.rfid:EpcCheckPlugin",
     "smartcustoms.plugins.ct:CtDetectorPlugin",
     "smartcustoms.plugins.vehicle:VehicleComparePlugin",
+    "smartcustoms.plugins.vehicle_risk:VehicleRiskPlugin",
+    "smartcustoms.plugins.cargo_risk:CargoRiskPlugin",
     "smartcustoms.plugins.onnx:OnnxDetectorPlugin",
     "smartcustoms.plugins.noop:NoopPlugin",
     "smartcustoms.plugins.alert_log:AlertLogPlugin",

@@ -159,6 +159,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.tdr_cli",
     "smartcustoms.hardware.sdk.cli",
     "smartcustoms.runtime.tools_cli",
+    "smartcustoms.runtime.import_cli",
+    "smartcustoms.plugins.vehicle_risk.tools.watchlist_cli",
+    "smartcustoms.runtime.search_cli",
 )
 
 

@@ -2,7 +2,8 @@
 built-in plugins, each kept in its plugin's ``tools`` package and registered here.
 
 A tool module has ``add_tools(eval_kinds, build_targets)``, which adds its sub-parsers (with
-``set_defaults(handler=...)``) to ``smartcustoms eval`` and ``smartcustoms library build``.
+``set_defaults(handler=...)``) to ``smartcustoms eval`` and ``smartcustoms library build``, and may have
+``add_training(train_kinds)`` for ``smartcustoms train`` (retraining a model on outcomes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ TOOL_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.xray.tools.cli",
     "smartcustoms.plugins.ct.tools.cli",
     "smartcustoms.plugins.vehicle.tools.cli",
+    "smartcustoms.plugins.vehicle_risk.tools.cli",
+    "smartcustoms.plugins.cargo_risk.tools.cli",
 )
 
 
@@ -31,5 +34,12 @@ def add_parser(commands: Any) -> None:
         help="build an artefact (threat library, vehicle references) from the simulator or a site's folder",
     )
     build_targets = build.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
+    training = commands.add_parser(
+        "train", help="retrain a risk model on labelled outcomes into a candidate artefact"
+    )
+    train_kinds = training.add_subparsers(dest="system", required=True, metavar="SYSTEM")
     for module in TOOL_MODULES:
-        importlib.import_module(module).add_tools(eval_kinds, build_targets)
+        tools = importlib.import_module(module)
+        tools.add_tools(eval_kinds, build_targets)
+        if hasattr(tools, "add_training"):
+            tools.add_training(train_kinds)

@@ -42,11 +42,18 @@ os.environ.setdefault(ARTEFACTS_ENV, str(TESTS_DIR.parent / ".smartcustoms" / "a
 @pytest.fixture(scope="session", autouse=True)
 def builtin_artefacts() -> None:
     """The artefacts the runtime's built-in plugins load, built from the simulator if missing."""
+    from smartcustoms.plugins.cargo_risk.tools.build import build_from_simulator as build_cargo_model
     from smartcustoms.plugins.vehicle.tools.build import build as build_vehicle_references
+    from smartcustoms.plugins.vehicle_risk.tools.build import build as build_vehicle_risk_model
     from smartcustoms.plugins.xray.tools.build import build_from_simulator as build_xray_library
 
     root = Path(os.environ[ARTEFACTS_ENV])
-    builders = {"xray-library": build_xray_library, "vehicle-references": build_vehicle_references}
+    builders = {
+        "xray-library": build_xray_library,
+        "vehicle-references": build_vehicle_references,
+        "cargo-risk-model": build_cargo_model,
+        "vehicle-risk-model": build_vehicle_risk_model,
+    }
     for name, build in builders.items():
         try:
             artefacts.read(root / name, expected_name=name, verify=False)

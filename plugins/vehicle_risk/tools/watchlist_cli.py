@@ -1,0 +1,132 @@
+"""``smartcustoms watchlist``: the officers' watchlist of plates and drivers the vehicle_risk plugin
+always selects for search.
+
+    smartcustoms watchlist add PLATE [--driver HASH] --reason TEXT --officer NAME
+    smartcustoms watchlist add --driver HASH --reason TEXT --officer NAME
+    smartcustoms watchlist remove PLATE [--driver HASH]
+    smartcustoms watchlist list [PLATE]
+
+Entries live in the plugin's keyed state on the runtime's Redis (``--config``: ``redis.url``, else the
+embedded Redis's port; ``namespace``), so every actor of the plugin sees an entry from the next crossing
+on. Errors are one line on stderr: exit 2 for bad arguments, 1 when Redis cannot be reached or a removed
+entry did not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from smartcustoms.core.state import RedisState
+
+PLUGIN_NAME = "vehicle_risk"
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    watch = commands.add_parser(
+        "watchlist", help="plates and drivers the vehicle risk plugin always selects for search"
+    )
+    actions = watch.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="watch a plate and/or a driver (replaces an earlier entry)")
+    add.add_argument("plate", nargs="?", default="", metavar="PLATE", help="Hong Kong plate, e.g. AB1234")
+    add.add_argument("--driver", default="", metavar="HASH", help="driver id hash (driver_id_hash)")
+    add.add_argument("--reason", required=True, help="why: shown as the selection's reason")
+    add.add_argument("--officer", required=True, help="who adds it")
+    add.set_defaults(handler=cmd_add)
+    remove = actions.add_parser("remove", help="stop watching a plate and/or a driver")
+    remove.add_argument("plate", nargs="?", default="", metavar="PLATE")
+    remove.add_argument("--driver", default="", metavar="HASH")
+    remove.set_defaults(handler=cmd_remove)
+    listing = actions.add_parser("list", help="every entry, or the entry of one plate")
+    listing.add_argument("plate", nargs="?", default="", metavar="PLATE")
+    listing.set_defaults(handler=cmd_list)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from smartcustoms.plugins.vehicle_risk import watchlist
+
+    try:
+        entry = watchlist.WatchEntry.now(args.reason, args.officer)
+        with _state(args) as state:
+            keys = watchlist.add(state, entry, plate=args.plate, driver=args.driver)
+    except ValueError as error:
+        return _refuse(error, 2)
+    except _Unreachable as error:
+        return _refuse(error, 1)
+    for key in keys:
+        print(f"watching {key.split(':', 1)[1]} ({_kind(key)}): {entry.reason} [{entry.officer}]")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from smartcustoms.plugins.vehicle_risk import watchlist
+
+    try:
+        with _state(args) as state:
+            removed = watchlist.remove(state, plate=args.plate, driver=args.driver)
+    except ValueError as error:
+        return _refuse(error, 2)
+    except _Unreachable as error:
+        return _refuse(error, 1)
+    if not removed:
+        return _refuse(ValueError("not on the watchlist"), 1)
+    for key in removed:
+        print(f"removed {key.split(':', 1)[1]} ({_kind(key)})")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from smartcustoms.plugins.vehicle_risk import watchlist
+    from smartcustoms.plugins.vehicle_risk.history import plate_key
+
+    try:
+        with _state(args) as state:
+            if args.plate:
+                plate = plate_key(args.plate)
+                found = [("plate", plate, entry) for _, entry in watchlist.lookup(state, plate, None)]
+            else:
+                found = list(watchlist.entries(state))
+    except _Unreachable as error:
+        return _refuse(error, 1)
+    for kind, name, entry in found:
+        print(f"{kind:<6}  {name:<18}  {entry.added_at:<25}  {entry.officer:<12}  {entry.reason}")
+    if args.plate and not found:
+        return _refuse(ValueError(f"{args.plate} is not on the watchlist"), 1)
+    return 0
+
+
+class _Unreachable(RuntimeError):
+    """Redis could not be reached."""
+
+
+@contextlib.contextmanager
+def _state(args: argparse.Namespace) -> Iterator[RedisState]:
+    """The plugin's state on the configured Redis, closed on exit; Redis errors become ``_Unreachable``."""
+    import redis
+
+    from smartcustoms.core import config as config_module
+    from smartcustoms.core.keys import plugin_state_prefix
+    from smartcustoms.core.state import open_state
+
+    config = config_module.load(getattr(args, "config", None))
+    url = config.redis.url or f"redis://127.0.0.1:{config.redis.embedded_port}/0"
+    state = open_state(url, plugin_state_prefix(config.namespace, PLUGIN_NAME))
+    try:
+        yield state
+    except redis.RedisError as error:
+        raise _Unreachable(f"Redis at {url}: {error}") from None
+    finally:
+        state.close()
+
+
+def _kind(key: str) -> str:
+    return "driver" if key.startswith("watch_driver:") else "plate"
+
+
+def _refuse(error: Exception, code: int) -> int:
+    print(f"smartcustoms watchlist: {error}", file=sys.stderr)
+    return code
