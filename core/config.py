@@ -45,6 +45,11 @@ class RedisConfig:
     dedupe_ttl_s: int = 86400  # window in which a repeated (source, sequence) is recognised
     alerts_kept: int = 10_000
 
+    @property
+    def client_url(self) -> str:
+        """Where a client command finds the runtime's Redis: ``url``, else the embedded server's port."""
+        return self.url or f"redis://127.0.0.1:{self.embedded_port}/0"
+
 
 @dataclass
 class RayConfig:

@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.vehicle:VehicleComparePlugin",
     "smartcustoms.plugins.vehicle_risk:VehicleRiskPlugin",
     "smartcustoms.plugins.cargo_risk:CargoRiskPlugin",
+    "smartcustoms.plugins.cargo_risk:CargoRiskCandidatePlugin",
     "smartcustoms.plugins.onnx:OnnxDetectorPlugin",
     "smartcustoms.plugins.noop:NoopPlugin",
     "smartcustoms.plugins.alert_log:AlertLogPlugin",

@@ -134,6 +134,14 @@ class PluginSpec:
     # Record frames only: routed only batches whose ``record_kind`` metadata is one of these (empty: all).
     record_kinds: frozenset[str] = frozenset()
     artefacts: tuple[str, ...] = ()  # reference data it loads, by artefact name (smartcustoms.core.artefacts)
+    # Keyed state under another plugin's name: a retrained model run in shadow mode beside the live one
+    # reads (and, with idempotent writes, shares) the live plugin's history. Empty: its own.
+    state_of: str = ""
+
+    @property
+    def state_name(self) -> str:
+        """The name the plugin's keyed state lives under."""
+        return self.state_of or self.name
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():

@@ -65,7 +65,7 @@ class PluginHost:
         self.pm = new_plugin_manager()
         self.info = discover(spec.import_path)
         self.state: PluginState | None = (
-            open_state(spec.redis_url, plugin_state_prefix(spec.namespace, self.info.spec.name))
+            open_state(spec.redis_url, plugin_state_prefix(spec.namespace, self.info.spec.state_name))
             if spec.redis_url
             else None
         )

@@ -162,6 +162,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.import_cli",
     "smartcustoms.plugins.vehicle_risk.tools.watchlist_cli",
     "smartcustoms.runtime.search_cli",
+    "smartcustoms.plugins.cargo_risk.tools.outcomes_cli",
 )
 
 

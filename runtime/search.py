@@ -30,6 +30,7 @@ from redis.exceptions import RedisError, WatchError
 
 from smartcustoms.core.keys import plugin_state_prefix, redis_prefix
 from smartcustoms.core.state import PluginState, open_state
+from smartcustoms.plugins.vehicle_risk.history import searches_key, seizures_key
 from smartcustoms.v1 import search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,9 @@ def apply_close(
 def risk_events(report: search_pb2.SearchReport) -> list[tuple[str, str, float, float]]:
     """What a closed report adds to the risk history: (state key, event id, at_s, value)."""
     closed_at_s = report.closed_time.ToNanoseconds() / 1e9
-    events = [(f"searches:{report.plate_hk}", report.report_id, closed_at_s, 1.0)]
+    events = [(searches_key(report.plate_hk), report.report_id, closed_at_s, 1.0)]
     if report.seized_goods:
-        events.append((f"seizures:{report.plate_hk}", report.report_id, closed_at_s, report.seized_duty_hkd))
+        events.append((seizures_key(report.plate_hk), report.report_id, closed_at_s, report.seized_duty_hkd))
     return events
 
 

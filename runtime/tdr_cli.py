@@ -44,7 +44,7 @@ def cmd_tdr(args: argparse.Namespace) -> int:
     except (DicosError, OSError) as error:
         print(f"smartcustoms tdr: {error}", file=sys.stderr)
         return 2
-    redis_url = config.redis.url or f"redis://127.0.0.1:{config.redis.embedded_port}/0"
+    redis_url = config.redis.client_url
     verdict = asyncio.run(_verdict(redis_url, config, args.frame_id))
     if verdict is None:
         print(f"smartcustoms tdr: no verdict for frame {args.frame_id} in {redis_url}", file=sys.stderr)

@@ -111,7 +111,8 @@ class WorkerRuntime:
         root = resolve_root(self.config.artefacts_dir)
         for info in self.result_plugins:
             name = info.spec.name
-            state = open_state(self.config.redis.url, plugin_state_prefix(self.config.namespace, name))
+            prefix = plugin_state_prefix(self.config.namespace, info.spec.state_name)
+            state = open_state(self.config.redis.url, prefix)
             self.states.append(state)
             context = PluginContext(name, Role.RESULTS, self.config.namespace, root, state)
             host(self.pm, info, settings_for(info, self.config.plugin(name).settings), context)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from smartcustoms.v1 import frame_pb2
 from .features import FEATURES, CargoHistory, Declaration
 from .model import ARTEFACT_NAME, load_model, model_folder
 
-__all__ = ["RECORD_KIND", "CargoRiskPlugin"]
+__all__ = ["RECORD_KIND", "CargoRiskCandidatePlugin", "CargoRiskPlugin"]
 
 RECORD_KIND = "cargo_declaration"
 LABEL = "cargo_risk"
@@ -107,6 +108,29 @@ class CargoRiskPlugin(Plugin):
         return Detection(
             label=LABEL, score=score, explanation=f"{d.record_id}: {explanation}", attributes=attributes
         )
+
+
+class CargoRiskCandidatePlugin(CargoRiskPlugin):
+    """A retrained cargo model (``smartcustoms train cargo --out DIR``) beside the live one: off by
+    default; enabled in shadow mode with ``settings.model_dir = DIR``, it scores the same declarations
+    against the same history (the live plugin's keyed state) and its selections are compared with the
+    live plugin's, never acted on. Its history writes use the live plugin's tokens, so they add nothing."""
+
+    spec = replace(
+        CargoRiskPlugin.spec,
+        name="cargo_risk_candidate",
+        description="a retrained cargo risk model, run in shadow beside cargo_risk before it replaces it",
+        enabled_by_default=False,
+        state_of="cargo_risk",
+    )
+
+    def __init__(self, settings: Mapping[str, Any], context: PluginContext) -> None:
+        if not str(settings.get("model_dir", "")).strip():
+            raise ValueError(
+                "cargo_risk_candidate: set settings.model_dir to the candidate artefact "
+                "(smartcustoms train cargo --out DIR)"
+            )
+        super().__init__(settings, context)
 
 
 def _share(name: str, value: object, allow_zero: bool = False) -> float:

@@ -147,6 +147,8 @@ class VehicleRiskPlugin(Plugin):
         attributes = {
             "record_id": row.crossing.event_id,
             "plate_hk": record.fields.get("plate_hk", ""),
+            "plate_mainland": record.fields.get("plate_mainland", ""),
+            "crossing_point": record.fields.get("crossing_point", ""),
             "reasons": "; ".join(reasons),
             "explored": "1" if explored and not watched else "0",
         }

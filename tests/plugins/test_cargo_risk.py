@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from smartcustoms.plugins.cargo_risk import CargoRiskPlugin
 from smartcustoms.plugins.cargo_risk.features import FEATURES, CargoHistory, Declaration, Outcome
 from smartcustoms.plugins.cargo_risk.model import ARTEFACT_NAME
 from smartcustoms.plugins.cargo_risk.tools.evaluate import evaluate
+from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.v1 import frame_pb2
 
 COLUMN = {name: i for i, name in enumerate(FEATURES)}
@@ -170,3 +172,55 @@ def test_cli_answers_bad_input_in_one_line(argv: list[str], message: str) -> Non
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_candidate_shares_the_live_history_and_needs_its_own_model() -> None:
+    from smartcustoms.plugins.cargo_risk import CargoRiskCandidatePlugin
+
+    spec = CargoRiskCandidatePlugin.spec
+    assert spec.state_name == "cargo_risk" and spec.name == "cargo_risk_candidate"
+    assert not spec.enabled_by_default
+    with pytest.raises(ValueError, match="model_dir"):
+        CargoRiskCandidatePlugin({}, PluginContext("cargo_risk_candidate"))
+    folder = Path(artefacts.default_root()) / ARTEFACT_NAME
+    candidate = CargoRiskCandidatePlugin({"model_dir": str(folder)}, PluginContext("cargo_risk_candidate"))
+    assert candidate.artefacts[0].path == folder
+
+
+def test_outcomes_command_loads_a_file_once(tmp_path: Path, redis_service: EmbeddedRedis) -> None:
+    from smartcustoms.core.keys import plugin_state_prefix
+    from smartcustoms.core.state import open_state
+
+    csv_path = tmp_path / "outcomes.csv"
+    csv_path.write_text(
+        "id,date,hs,value,kg,qty,origin,importer,illicit,duty\n"
+        "d1,2025-03-01T10:00:00+08:00,24022000,1000,300,10,CN,Shell Ltd,1,52000\n"
+        "d2,2025-03-01T11:00:00+08:00,24022000,90000,300,200,CN,Shell Ltd,0,0\n"
+        "d3,2025-03-01T12:00:00+08:00,24022000,90000,300,200,CN,Other Ltd,,\n"
+    )
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(
+        'kind = "cargo_declaration"\nid = "id"\n[fields]\ndeclared_at = { column = "date", format = "iso" }\n'
+        'hs_code = "hs"\ndeclared_value_hkd = "value"\nweight_kg = "kg"\nquantity = "qty"\n'
+        'origin = "origin"\nimporter = "importer"\n'
+        '[labels]\nillicit = "illicit"\nduty_at_stake_hkd = "duty"\n'
+    )
+    config = tmp_path / "config.toml"
+    namespace = f"outcomes-{uuid.uuid4().hex[:8]}"
+    config.write_text(f'namespace = "{namespace}"\n[redis]\nurl = "{redis_service.url}"\n')
+    command = [sys.executable, "-m", "smartcustoms.runtime.cli", "--config", str(config), "outcomes", "cargo"]
+    for expected in ("2 new to the history", "0 new to the history"):
+        done = subprocess.run(
+            [*command, str(csv_path), "--mapping", str(mapping)], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert expected in done.stdout and "1 rows without a result skipped" in done.stdout
+    state = open_state(redis_service.url, plugin_state_prefix(namespace, "cargo_risk"))
+    try:
+        assert state.get_many(["imp:Shell Ltd:insp", "imp:Shell Ltd:hits", "imp:Shell Ltd:rev"]) == [
+            "2",
+            "1",
+            "52000",
+        ]
+    finally:
+        state.close()

@@ -113,7 +113,7 @@ def _state(args: argparse.Namespace) -> Iterator[RedisState]:
     from smartcustoms.core.state import open_state
 
     config = config_module.load(getattr(args, "config", None))
-    url = config.redis.url or f"redis://127.0.0.1:{config.redis.embedded_port}/0"
+    url = config.redis.client_url
     state = open_state(url, plugin_state_prefix(config.namespace, PLUGIN_NAME))
     try:
         yield state
