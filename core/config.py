@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from smartcustoms.core.types import Modality
+
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "SMARTCUSTOMS_KAFKA_BOOTSTRAP": ("broker", "bootstrap_servers"),
     "SMARTCUSTOMS_REDIS_URL": ("redis", "url"),
@@ -96,10 +98,26 @@ class ReconcilerConfig:
 
 
 @dataclass
+class FusionConfig:
+    """One decision per conveyance (docs/risk.md): how long its parts may take and how they combine."""
+
+    enabled: bool = True
+    window_s: float = 30.0  # after a conveyance's first frame, how long its other frames may take
+    # With every one of these present the conveyance is decided at once; one still missing when the
+    # window closes makes it INSPECT ("timeout: missing ..."). Empty: decide when the window closes.
+    expected_modalities: list[str] = field(default_factory=list)
+    hold_score: float = 0.9  # a detector's alarm with a detection scoring at least this: HOLD
+    hold_on_watchlist: bool = True  # a detection naming a watchlist entry: HOLD
+    risk_modalities: list[str] = field(default_factory=lambda: ["record"])  # alarms here are selections
+    scan_interval_s: float = 0.5  # how often a worker looks for windows that have closed
+    alerts: bool = True  # raise an alert (the smartcustoms_alert hook) for HOLD and INSPECT
+
+
+@dataclass
 class PluginConfig:
     enabled: bool | None = None  # None: the plugin's own default
     pool_size: int = 1  # Ray actors
-    num_cpus: float = 0.25  # Ray CPU reservation per actor
+    num_cpus: float = 0.1  # Ray CPU reservation per actor: nominal, so a dozen pools fit on 2 cores
     batch_max_frames: int = 16
     timeout_s: float = 10.0  # per frame: a batch of n frames may take n times this
     ready_timeout_s: float = 300.0  # for an actor to build and warm up its plugin
@@ -123,6 +141,7 @@ class Config:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
     extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
     artefacts_dir: str = ""  # reference data artefacts; "" = $SMARTCUSTOMS_ARTEFACTS_DIR or ~/.cache/...
@@ -173,6 +192,7 @@ _NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (Config, "gateway"): GatewayConfig,
     (Config, "worker"): WorkerConfig,
     (Config, "reconciler"): ReconcilerConfig,
+    (Config, "fusion"): FusionConfig,
     (Config, "plugins"): PluginConfig,
 }
 
@@ -184,7 +204,23 @@ def from_dict(values: Mapping[str, Any]) -> Config:
     for name, plugin in config.plugins.items():
         if plugin.mode not in PLUGIN_MODES:
             raise ConfigError(f"plugins.{name}.mode must be 'live' or 'shadow', not {plugin.mode!r}")
+    _check_fusion(config.fusion)
     return config
+
+
+def _check_fusion(fusion: FusionConfig) -> None:
+    names = [m.value for m in Modality]
+    for setting in ("expected_modalities", "risk_modalities"):
+        unknown = sorted(set(getattr(fusion, setting)) - set(names))
+        if unknown:
+            listed = ", ".join(map(repr, unknown))
+            raise ConfigError(f"fusion.{setting}: unknown modality {listed} (one of {', '.join(names)})")
+    if not fusion.window_s > 0:
+        raise ConfigError(f"fusion.window_s must be positive, not {fusion.window_s!r}")
+    if not 0 <= fusion.hold_score <= 1:
+        raise ConfigError(f"fusion.hold_score must be between 0 and 1, not {fusion.hold_score!r}")
+    if not fusion.scan_interval_s > 0:
+        raise ConfigError(f"fusion.scan_interval_s must be positive, not {fusion.scan_interval_s!r}")
 
 
 def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

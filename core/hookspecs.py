@@ -99,7 +99,9 @@ def smartcustoms_verdict(verdict: results_pb2.Verdict) -> None:
 def smartcustoms_alert(alert: results_pb2.Alert) -> None:
     """Act on an alert: a verdict of ALARM or MANUAL_INSPECTION that an officer must see.
 
-    Called once per alert in the sink stage, after ``smartcustoms_verdict``.
+    Called once per alert in the sink stage, after ``smartcustoms_verdict``. A conveyance's HOLD or
+    INSPECT decision (the fusion stage) comes here too, as an ALARM or a MANUAL_INSPECTION alert with
+    ``alert_id`` ``conveyance-<id>-v<version>`` and the frame of its strongest reason (at least once).
     """
 
 

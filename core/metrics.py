@@ -1,9 +1,10 @@
 """Every Prometheus metric smartcustoms exports, declared once, per checkpoint of a frame's path.
 
 Checkpoints in order: ingest (gRPC gateway), stream (Faust consumer), dispatch (to the Ray actor
-pool), plugin (the plugin's own work), sink (verdict store). Labels stay small and bounded:
-modality, source (ingest only), plugin, decision and a fixed set of reasons. Code never touches
-these objects directly: it reports events to ``smartcustoms.core.sensors.Sensor``.
+pool), plugin (the plugin's own work), sink (verdict store; with it, what risk plugins made of the
+records of record frames). Labels stay small and bounded: modality, source (ingest only), plugin,
+decision, record kind (only the kinds enabled plugins declare) and fixed sets of reasons. Code never
+touches these objects directly: it reports events to ``smartcustoms.core.sensors.Sensor``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
 SHADOW_AGREEMENT_OUTCOMES = ("both", "shadow_only", "live_only")
 # ... and against officers' adjudications of alerts (counted by the gateway, from Redis).
 SHADOW_ADJUDICATION_OUTCOMES = ("true_positive", "false_positive", "false_negative")
+# Why a risk plugin selected a record for inspection: its score was above the budget's threshold, a
+# random exploration pick, or an officers' watchlist entry (vehicle_risk).
+SELECTION_REASONS = ("score", "exploration", "watchlist")
+OTHER_RECORD_KIND = "other"  # a record kind no enabled plugin declares (the label stays bounded)
+ADJUDICATION_OUTCOMES = ("confirmed", "cleared")
+# A frame's highest record score, a probability: fine steps in the tail where budgets of 1-5% cut.
+RISK_SCORE_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,21 @@ SHADOW_ADJUDICATED = CollectedMetric(
     ("plugin", "label", "outcome"),
 )
 
-COLLECTED_METRICS = (CONSERVATION_FRAMES, CONSERVATION_IMBALANCE, ALERTS_ADJUDICATED, SHADOW_ADJUDICATED)
+RECORD_ALERTS_ADJUDICATED = CollectedMetric(
+    "smartcustoms_record_alerts_adjudicated",
+    "Alerts on record frames officers confirmed or cleared, per risk plugin that selected records in them, "
+    "by what its selections there rest on: watchlist (any watched plate or driver), score (any score pick), "
+    "or exploration (random picks only).",
+    ("plugin", "selection", "outcome"),
+)
+
+COLLECTED_METRICS: tuple[CollectedMetric, ...] = (
+    CONSERVATION_FRAMES,
+    CONSERVATION_IMBALANCE,
+    ALERTS_ADJUDICATED,
+    SHADOW_ADJUDICATED,
+    RECORD_ALERTS_ADJUDICATED,
+)
 
 
 class Metrics:
@@ -110,6 +132,8 @@ class Metrics:
         self._declare_dispatch(registry)
         self._declare_plugin(registry)
         self._declare_sink(registry)
+        self._declare_records(registry)
+        self._declare_conveyances(registry)
 
     def _declare_ingest(self, r: CollectorRegistry) -> None:
         self.ingest_received = Counter(
@@ -326,3 +350,78 @@ class Metrics:
             ["hook"],
             registry=r,
         )
+
+    def _declare_records(self, r: CollectorRegistry) -> None:
+        self.records_scored = Counter(
+            "smartcustoms_records_scored_total",
+            "Records of record frames a risk plugin scored (live or shadow), by record kind.",
+            ["plugin", "kind"],
+            registry=r,
+        )
+        self.records_selected = Counter(
+            "smartcustoms_records_selected_total",
+            "Records a risk plugin selected for inspection, by why: score, exploration or watchlist.",
+            ["plugin", "kind", "reason"],
+            registry=r,
+        )
+        self.records_selected_partial = Counter(
+            "smartcustoms_records_selected_partial_total",
+            "Selected records missing fields the model reads (scored from what was there).",
+            ["plugin", "kind"],
+            registry=r,
+        )
+        self.record_risk_score = Histogram(
+            "smartcustoms_record_risk_score",
+            "A record frame's risk score per plugin: the highest score of its records, in [0, 1].",
+            ["plugin"],
+            buckets=RISK_SCORE_BUCKETS,
+            registry=r,
+        )
+
+    # conveyances (the fusion stage, runtime/fusion.py; names declared below the class) --------------
+    def _declare_conveyances(self, r: CollectorRegistry) -> None:
+        self.conveyance_frames = Counter(
+            "smartcustoms_conveyance_frames_total",
+            "Verdicts joined to a conveyance by the fusion stage: in its window (before its first decision) "
+            "or late (after it, re-opening it).",
+            ["modality", "arrival"],
+            registry=r,
+        )
+        self.conveyance_decisions = Counter(
+            "smartcustoms_conveyance_decisions_total",
+            "Conveyance decisions made (every version), by outcome and by what made them: every expected "
+            "part arrived (complete), the window closed (window), it closed with parts missing (timeout), "
+            "a late frame (late).",
+            ["outcome", "trigger"],
+            registry=r,
+        )
+        self.conveyance_latency = Histogram(
+            "smartcustoms_conveyance_decision_latency_seconds",
+            "A conveyance's first frame accepted at the gateway to its first decision.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+
+
+# --------------------------------------------------------------------------- conveyances (fusion stage)
+CONVEYANCE_OUTCOMES = ("clear", "inspect", "hold")
+CONVEYANCE_TRIGGERS = ("complete", "window", "timeout", "late")
+CONVEYANCE_ARRIVALS = ("in_window", "late")
+# Counted in Redis by the fusion stage's scripts, exported at scrape time by the gateway.
+CONVEYANCE_STATES = ("opened", "decided", "timed_out", "open", "reopened")
+CONVEYANCES = CollectedMetric(
+    "smartcustoms_conveyances",
+    "Conveyances by state: opened = decided + timed_out + open (awaiting their first decision); reopened "
+    "counts late frames that re-opened a decided conveyance (each makes a new decision version).",
+    ("state",),
+)
+CONVEYANCES_DECIDED = CollectedMetric(
+    "smartcustoms_conveyances_decided",
+    "First decisions of conveyances by outcome (those that timed out are in state timed_out, all INSPECT).",
+    ("outcome",),
+)
+CONVEYANCE_IMBALANCE = CollectedMetric(
+    "smartcustoms_conveyance_imbalance",
+    "opened - decided - timed_out - open: non-zero means a conveyance was lost or decided twice.",
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, CONVEYANCES, CONVEYANCES_DECIDED, CONVEYANCE_IMBALANCE)

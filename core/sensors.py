@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
+
 from smartcustoms.core.metrics import (
+    CONVEYANCE_ARRIVALS,
+    CONVEYANCE_OUTCOMES,
+    CONVEYANCE_TRIGGERS,
     DEAD_LETTER_REASONS,
     DECISIONS,
     FALLBACK_REASONS,
+    OTHER_RECORD_KIND,
     PLUGIN_ERROR_REASONS,
     REJECT_REASONS,
     RESULT_HOOKS,
+    SELECTION_REASONS,
     SHADOW_AGREEMENT_OUTCOMES,
     Metrics,
 )
-from smartcustoms.core.types import Decision, Modality
+from smartcustoms.core.selections import RecordSelection
+from smartcustoms.core.types import Decision, Modality, PluginSpec
 
 
 class Sensor:
@@ -20,6 +29,8 @@ class Sensor:
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
+        self._record_kinds: set[str] = set()  # the kind label's values besides "other"
+        self._record_series: set[tuple[str, str]] = set()  # (plugin, kind) whose series exist
         # Every bounded label combination exists from the start, at zero, so rate() sees first events.
         for reason in REJECT_REASONS:
             metrics.ingest_rejected.labels(reason)
@@ -160,3 +171,66 @@ class Sensor:
 
     def hook_failed(self, hook: str) -> None:
         self.m.sink_hook_errors.labels(hook).inc()
+
+    # risk on records (sink) -------------------------------------------------------------------------
+    def record_plugins_enabled(self, specs: Iterable[PluginSpec]) -> None:
+        """The plugins that consume record frames: the kinds they declare become values of the ``kind``
+        label (any other kind is "other"), and their series exist at zero before the first frame."""
+        for spec in specs:
+            if Modality.RECORD not in spec.consumes:
+                continue
+            self._record_kinds |= spec.record_kinds
+            for kind in sorted(spec.record_kinds) or [OTHER_RECORD_KIND]:
+                self._ensure_record_series(spec.name, kind)
+
+    def records_assessed(
+        self,
+        plugin: str,
+        kind: str,
+        records: int | None,
+        top_score: float,
+        selected: Sequence[RecordSelection],
+    ) -> None:
+        """A plugin's result on one record frame of ``records`` records (None: unknown): the frame's
+        highest record score and the records it selected."""
+        kind = kind if kind in self._record_kinds else OTHER_RECORD_KIND
+        self._ensure_record_series(plugin, kind)
+        if records:
+            self.m.records_scored.labels(plugin, kind).inc(records)
+        if records != 0 and math.isfinite(top_score):  # an empty batch has no top score
+            self.m.record_risk_score.labels(plugin).observe(min(max(top_score, 0.0), 1.0))
+        for selection in selected:
+            reason = selection.reason if selection.reason in SELECTION_REASONS else "score"
+            self.m.records_selected.labels(plugin, kind, reason).inc()
+            if selection.partial:
+                self.m.records_selected_partial.labels(plugin, kind).inc()
+
+    def _ensure_record_series(self, plugin: str, kind: str) -> None:
+        """Every series of a (plugin, kind) at zero, so rate() and shares have data from the start."""
+        if (plugin, kind) in self._record_series:
+            return
+        self._record_series.add((plugin, kind))
+        self.m.records_scored.labels(plugin, kind)
+        self.m.records_selected_partial.labels(plugin, kind)
+        for reason in SELECTION_REASONS:
+            self.m.records_selected.labels(plugin, kind, reason)
+        self.m.record_risk_score.labels(plugin)
+
+    # conveyances (fusion stage) ---------------------------------------------------------------------
+    def conveyances_started(self) -> None:
+        """The fusion stage runs here: its series exist at zero from the start."""
+        for modality in (m.value for m in Modality):
+            for arrival in CONVEYANCE_ARRIVALS:
+                self.m.conveyance_frames.labels(modality, arrival)
+        for outcome in CONVEYANCE_OUTCOMES:
+            for trigger in CONVEYANCE_TRIGGERS:
+                self.m.conveyance_decisions.labels(outcome, trigger)
+
+    def conveyance_joined(self, modality: str, late: bool) -> None:
+        self.m.conveyance_frames.labels(modality, "late" if late else "in_window").inc()
+
+    def conveyance_decided(self, outcome: str, trigger: str, latency_s: float | None) -> None:
+        """A decision made; ``latency_s`` (first frame to decision) for a conveyance's first one only."""
+        self.m.conveyance_decisions.labels(outcome, trigger).inc()
+        if latency_s is not None:
+            self.m.conveyance_latency.observe(max(latency_s, 0.0))

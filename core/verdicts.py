@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from smartcustoms.core.conveyance import conveyance_of
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 CLEAR = results_pb2.DECISION_CLEAR
@@ -16,7 +17,7 @@ def _base(frame: frame_pb2.Frame) -> results_pb2.Verdict:
         frame_id=frame.frame_id,
         source_id=frame.source_id,
         modality=frame.modality,
-        conveyance_id=frame.conveyance_id,
+        conveyance_id=conveyance_of(frame),  # the field, else the frame's metadata key
         declaration_id=frame.declaration_id,
         sequence=frame.sequence,
         control_point=frame.control_point,

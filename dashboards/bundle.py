@@ -18,6 +18,7 @@ from pathlib import Path
 
 from smartcustoms.dashboards import _yaml
 from smartcustoms.dashboards.checkpoints import CHECKPOINTS
+from smartcustoms.dashboards.conveyances import CONVEYANCES
 from smartcustoms.dashboards.detection import DETECTION
 from smartcustoms.dashboards.model import Dashboard, dashboard_json
 from smartcustoms.dashboards.overview import OVERVIEW
@@ -27,9 +28,10 @@ from smartcustoms.dashboards.provisioning import (
     datasource_document,
     prometheus_document,
 )
+from smartcustoms.dashboards.risk import RISK
 from smartcustoms.dashboards.rules import RuleSettings, rules_document
 
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION)
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"
 DEFAULT_SCRAPE_INTERVAL_S = 15.0

@@ -163,6 +163,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.vehicle_risk.tools.watchlist_cli",
     "smartcustoms.runtime.search_cli",
     "smartcustoms.plugins.cargo_risk.tools.outcomes_cli",
+    "smartcustoms.runtime.conveyance_cli",
 )
 
 

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
+from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import (
     Samples,
@@ -21,21 +22,45 @@ from smartcustoms.runtime.report import (
     total,
 )
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.v1.conveyance_pb2 import ConveyanceDecision
 
 DRAIN_TIMEOUT_S = 120.0
+# The demo's devices send a conveyance's frames together: a short window keeps the demo short (a
+# configured window_s that is shorter still is kept).
+DEMO_WINDOW_S = 5.0
 XRAY_RATE_HZ = 2.0  # per lane: a bag every half second (a busy real lane takes one every few seconds)
 
 
 # The simulated devices of the demo: (kind in hardware.sim.devices.DEVICES, frames per second, source id).
 DEMO_DEVICES: tuple[tuple[str, float, str], ...] = (
     ("rfid", 10.0, "evidence-reader-1"),
-    ("vehicle", 0.2, "portal-1-xray"),
+    ("car_lane", 0.2, "portal-1-xray"),  # each car's portal scan and crossing record: one conveyance
     ("ct", 0.5, "lane-1-ct"),
     ("liquor", 2.0, "red-channel-camera"),
     ("warehouse", 1.0, "evidence-store"),
     ("declarations", 1.0, "cargo-feed"),
     ("crossings", 1.0, "crossing-feed"),
 )
+
+
+async def drain_conveyances(
+    config: Config, timeout_s: float, examples: int = 4
+) -> tuple[ConveyanceCounts, list[ConveyanceDecision]]:
+    """Wait until every conveyance opened has its first decision (or the deadline passes); return the
+    counts and a few decisions, those joining the most frames first."""
+    client = aioredis.Redis.from_url(config.redis.url)
+    store = ConveyanceStore(client, config.namespace)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while (counts := await store.counts()).open and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        found = []
+        async for key in client.scan_iter(match=store.key("decision", "*"), count=1000):
+            found.append(await store.decision(key.decode().removeprefix(store.key("decision", ""))))
+        decided = sorted((d for d in found if d is not None), key=lambda d: (-len(d.frame_ids), -d.outcome))
+        return counts, decided[:examples]
+    finally:
+        await client.aclose()
 
 
 async def drain(config: Config, timeout_s: float) -> Counts:
@@ -93,7 +118,9 @@ async def run_devices(
 
 
 def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float = XRAY_RATE_HZ) -> int:
-    """Run the demo; return 0 when every accepted frame got a verdict or a fallback."""
+    """Run the demo; return 0 when every accepted frame got a verdict or a fallback and every
+    conveyance opened got its decision."""
+    config.fusion.window_s = min(config.fusion.window_s, DEMO_WINDOW_S)
     with Stack(config) as stack:
         print(
             f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
@@ -103,15 +130,31 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
         stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
+        conveyances, examples = asyncio.run(drain_conveyances(config, config.fusion.window_s + 15))
         samples = settled_metrics(stack)
         memory = resident_memory(stack)
     print_summary(stats, counts, samples, elapsed)
+    print(conveyance_line(conveyances, config.fusion.window_s))
+    for decision in examples:
+        print(f"  e.g. {decision.summary}  [{', '.join(decision.frame_ids)}]")
     print(
         "resident memory: "
         + ", ".join(f"{role} {rss / 2**20:.0f} MiB" for role, rss in memory.items())
         + " (plugins that process frames live in Ray actors, not in the worker)"
     )
-    return 0 if counts.in_flight == 0 and counts.imbalance == 0 else 1
+    frames_ok = counts.in_flight == 0 and counts.imbalance == 0
+    return 0 if frames_ok and conveyances.open == 0 and conveyances.imbalance == 0 else 1
+
+
+def conveyance_line(counts: ConveyanceCounts, window_s: float) -> str:
+    """The conservation law per conveyance, with the first decisions by outcome."""
+    decided = sum(counts.decided.values())
+    outcomes = ", ".join(f"{outcome} {n}" for outcome, n in counts.decided.items())
+    return (
+        f"conveyances: opened {counts.opened} = decided {decided} ({outcomes}) + timed out "
+        f"{counts.timed_out} + open {counts.open}  (imbalance {counts.imbalance}; late frames "
+        f"{counts.reopened}; window {window_s:g} s)"
+    )
 
 
 def print_summary(

@@ -18,6 +18,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
+from smartcustoms.runtime.conveyances import ConveyanceCollector
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
 from smartcustoms.runtime.publisher import Publisher
@@ -38,6 +39,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     sensor = Sensor(Metrics(registry))
     registry.register(ConservationCollector(config.redis.url, config.namespace))
+    registry.register(ConveyanceCollector(config.redis.url, config.namespace))  # the same law per conveyance
     for collector in adjudication_collectors(config.redis.url, config.namespace):
         registry.register(collector)
     metrics_server, metrics_thread = start_http_server(

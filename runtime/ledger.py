@@ -20,15 +20,18 @@ from redis.exceptions import WatchError
 
 from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import (
+    ADJUDICATION_OUTCOMES,
     ALERTS_ADJUDICATED,
     CONSERVATION_FRAMES,
     CONSERVATION_IMBALANCE,
     CONSERVATION_STATES,
+    RECORD_ALERTS_ADJUDICATED,
     SHADOW_ADJUDICATED,
     SHADOW_ADJUDICATION_OUTCOMES,
     CollectedMetric,
 )
 from smartcustoms.core.preview import Preview
+from smartcustoms.core.selections import alert_selections
 from smartcustoms.core.verdicts import shadow_adjudications
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -270,7 +273,8 @@ class Ledger:
                     continue
 
     def _tally(self, pipe: Any, verdict: results_pb2.Verdict, outcome: int, step: int) -> None:
-        """Move the per-class tallies of an adjudication (and of the shadow plugins' scores) by ``step``."""
+        """Move the per-class tallies of an adjudication (and of the shadow plugins' scores, and of the
+        risk plugins whose record selections raised it) by ``step``."""
         if not outcome:
             return
         for label in adjudication_labels(verdict):
@@ -280,6 +284,11 @@ class Ledger:
             for other in SHADOW_ADJUDICATION_OUTCOMES:  # every outcome of a class exists, so ratios have data
                 pipe.hincrby(self.key(SHADOW_ADJUDICATED_TALLY), f"{plugin}|{label}|{other}", 0)
             pipe.hincrby(self.key(SHADOW_ADJUDICATED_TALLY), f"{plugin}|{label}|{scored}", step)
+        records = self.key(RECORD_ADJUDICATED_TALLY)
+        for plugin, basis in alert_selections(verdict):
+            for other in ADJUDICATION_OUTCOMES:  # both outcomes exist, so the confirmed share has data
+                pipe.hincrby(records, f"{plugin}|{basis}|{other}", 0)
+            pipe.hincrby(records, f"{plugin}|{basis}|{_outcome_name(outcome)}", step)
 
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())
@@ -295,6 +304,7 @@ class Ledger:
 
 ADJUDICATED_TALLY = "adjudicated"
 SHADOW_ADJUDICATED_TALLY = "shadow_adjudicated"
+RECORD_ADJUDICATED_TALLY = "record_adjudicated"
 
 
 def adjudication_labels(verdict: results_pb2.Verdict) -> list[str]:
@@ -354,7 +364,8 @@ class ConservationCollector(Collector):
 
 class TallyCollector(Collector):
     """Exports a Redis hash of tallies (fields ``a|b|c`` -> count) as one gauge: officers' decisions
-    per class, or shadow plugins scored against them. Every gateway shares the same counts."""
+    per class, shadow plugins scored against them, risk plugins' record alerts. Every gateway shares
+    the same counts."""
 
     def __init__(self, redis_url: str, namespace: str, tally: str, metric: CollectedMetric) -> None:
         import redis as sync_redis
@@ -376,6 +387,7 @@ def adjudication_collectors(redis_url: str, namespace: str) -> list[Collector]:
     return [
         TallyCollector(redis_url, namespace, ADJUDICATED_TALLY, ALERTS_ADJUDICATED),
         TallyCollector(redis_url, namespace, SHADOW_ADJUDICATED_TALLY, SHADOW_ADJUDICATED),
+        TallyCollector(redis_url, namespace, RECORD_ADJUDICATED_TALLY, RECORD_ALERTS_ADJUDICATED),
     ]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import pluggy
 from google.protobuf.message import DecodeError
 
-from smartcustoms.core import preview, verdicts
+from smartcustoms.core import preview, selections, verdicts
 from smartcustoms.core.blobstore import BlobStore
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
@@ -56,6 +56,8 @@ class VerdictSink:
                 self.sensor.duplicate_verdict()
                 continue
             self._report(verdict, alert)
+            if verdict.modality == frame_pb2.MODALITY_RECORD:
+                self._report_records(verdict, record)
             if alert is not None:
                 await self._keep_preview(record, verdict)
             if record.HasField("blob"):
@@ -95,6 +97,15 @@ class VerdictSink:
         if alert is not None:
             self.sensor.alert_raised(modality, decision)
             self._call_hook("smartcustoms_alert", alert=alert)
+
+    def _report_records(self, verdict: results_pb2.Verdict, record: frame_pb2.Frame) -> None:
+        """What each risk plugin (live or shadow) made of the records: scored, top score, selected."""
+        kind, count = selections.record_kind(record), selections.record_count(record)
+        for result in (*verdict.results, *verdict.shadow_results):
+            if not result.error:  # a failed plugin scored nothing; it is counted in its errors
+                self.sensor.records_assessed(
+                    result.plugin, kind, count, result.risk_score, selections.selections(result)
+                )
 
     def _score_shadow(self, verdict: results_pb2.Verdict) -> None:
         for result in verdict.shadow_results:

@@ -1,4 +1,5 @@
-"""Topic names and their creation: one topic per modality, then verdicts, then dead letters."""
+"""Topic names and their creation: one topic per modality, then verdicts, dead letters and conveyance
+decisions."""
 
 from __future__ import annotations
 
@@ -24,11 +25,17 @@ def dead_letter_topic(namespace: str) -> str:
     return f"{namespace}.deadletter"
 
 
+def conveyances_topic(namespace: str) -> str:
+    """Decisions of the fusion stage, one ConveyanceDecision per message, keyed by conveyance id."""
+    return f"{namespace}.conveyances"
+
+
 def all_topics(namespace: str) -> list[str]:
     return [
         *(frames_topic(namespace, m) for m in Modality),
         verdicts_topic(namespace),
         dead_letter_topic(namespace),
+        conveyances_topic(namespace),
     ]
 
 

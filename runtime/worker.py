@@ -33,6 +33,7 @@ from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.state import PluginState, open_state
 from smartcustoms.core.types import Modality
+from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.ledger import ledger_for
@@ -94,6 +95,7 @@ class WorkerRuntime:
         self.config = config
         self.sensor = Sensor(Metrics(registry))
         self.plugins = enabled_plugins(config, discover_plugins(extra=config.extra_plugins))
+        self.sensor.record_plugins_enabled(info.spec for info in self.plugins)
         self.pm = new_plugin_manager()
         self.result_plugins = [info for info in self.plugins if info.handles_results]
         self.states: list[PluginState] = []
@@ -173,7 +175,7 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
 
 
 def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon | None = None) -> faust.App:
-    """The Faust app: one agent per modality topic and one for verdicts."""
+    """The Faust app: one agent per modality topic and one for verdicts (which feeds the fusion stage)."""
     broker = config.broker
     shorten_fetch_wait(broker.fetch_max_wait_ms)
     app = faust.App(
@@ -209,6 +211,8 @@ def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon |
         agent = _frames_agent(config, runtime, modality, verdicts, dead_letters)
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
+    fusion = fusion_stage.wire(app, config, runtime.sensor, runtime.pm) if config.fusion.enabled else None
+
     async def verdict_agent(stream: Any) -> AsyncIterator[None]:
         sink = VerdictSink(
             await ledger(), runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
@@ -217,6 +221,8 @@ def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon |
             for bad in await sink.store_batch(batch):
                 runtime.sensor.dead_lettered("bad_verdict")
                 await dead_letters.send(value=bad, headers={"reason": b"bad_verdict"})
+            if fusion is not None:  # stored first: a conveyance's reasons point at stored verdicts
+                await fusion.observe_messages(batch)
             yield None
 
     app.agent(verdicts, name="verdicts")(verdict_agent)

@@ -17,10 +17,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from smartcustoms.hardware.sdk.client import OK, IngestStream
 from smartcustoms.v1 import frame_pb2, ingest_pb2
+
+if TYPE_CHECKING:
+    from smartcustoms.hardware.sim.records import CrossingSimulator
+    from smartcustoms.hardware.sim.vehicle import VehicleSimulator
 
 # (index, first sequence) -> the frames of step ``index``
 FrameMaker = Callable[[int, int], list[frame_pb2.Frame]]
@@ -98,6 +102,11 @@ def _one(frame: frame_pb2.Frame) -> list[frame_pb2.Frame]:
     return [frame]
 
 
+def bag_tag(source_id: str, base: int, index: int) -> str:
+    """A bag's conveyance id, unique to the lane and the run: the demo's lanes scan different bags."""
+    return f"bag-{source_id}-{base + index}"
+
+
 # --------------------------------------------------------------------------- devices
 
 
@@ -120,7 +129,12 @@ async def run_xray(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         scan = simulator.generate(index)
         return _one(
-            xray.to_frame(scan, source_id=source_id, sequence=base + index, conveyance_id=f"bag-{index}")
+            xray.to_frame(
+                scan,
+                source_id=source_id,
+                sequence=base + index,
+                conveyance_id=bag_tag(source_id, base, index),
+            )
         )
 
     return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
@@ -146,7 +160,7 @@ async def run_vehicle(
         scan = simulator.generate(index)
         return _one(
             vehicle.to_frame(
-                scan, source_id=source_id, sequence=base + index, conveyance_id=f"vehicle-{index}"
+                scan, source_id=source_id, sequence=base + index, conveyance_id=f"vehicle-{base + index}"
             )
         )
 
@@ -171,7 +185,12 @@ async def run_ct(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         scan = simulator.generate(index)
         return _one(
-            ct.to_frame(scan, source_id=source_id, sequence=base + index, conveyance_id=f"bag-{index}")
+            ct.to_frame(
+                scan,
+                source_id=source_id,
+                sequence=base + index,
+                conveyance_id=bag_tag(source_id, base, index),
+            )
         )
 
     return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
@@ -291,9 +310,53 @@ async def run_crossings(
     return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
 
 
+def car_lane_frames(
+    crossings: CrossingSimulator, portal: VehicleSimulator, index: int, sequence: int, source_id: str
+) -> list[frame_pb2.Frame]:
+    """Car ``index`` of a lane: its crossing record (source ``<source_id>-crossings``, one record a
+    frame) and its portal scan (``source_id``), a model that looks like the car, both naming the
+    conveyance ``<plate>-<sequence>``, so the fusion stage makes one decision of the two."""
+    from smartcustoms.hardware.sim import records, vehicle
+
+    (crossing,) = crossings.batch(index, 1).records
+    conveyance_id = f"{crossing.fields['plate_hk']}-{sequence}"
+    record = records.to_frame(frame_pb2.RecordBatch(records=[crossing]), f"{source_id}-crossings", sequence)
+    record.conveyance_id = conveyance_id
+    scan = portal.generate(index, model=crossing.fields["portal_model"])
+    return [
+        record,
+        vehicle.to_frame(scan, source_id=source_id, sequence=sequence, conveyance_id=conveyance_id),
+    ]
+
+
+async def run_car_lane(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 0.2,
+    seed: int = 0,
+    source_id: str = "portal-1-xray",
+    *,
+    max_frames: int | None = None,
+    height: int = 1024,
+    width: int = 3072,
+) -> DeviceStats:
+    """A private-car lane at a control point: per car, its crossing record and its portal scan, one
+    conveyance (``car_lane_frames``)."""
+    from smartcustoms.hardware.sim import records, vehicle
+
+    crossings = records.CrossingSimulator(seed)
+    portal = vehicle.VehicleSimulator(seed, height, width)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        return car_lane_frames(crossings, portal, index, base + index, source_id)
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
 DEVICES: dict[str, Device] = {
     "xray": run_xray,
     "vehicle": run_vehicle,
+    "car_lane": run_car_lane,
     "ct": run_ct,
     "liquor": run_liquor,
     "rfid": run_rfid,

@@ -22,6 +22,7 @@ from smartcustoms.dashboards.model import (
     SCHEMA_VERSION,
     dashboard_json,
 )
+from smartcustoms.dashboards.risk import DEFAULT_BUDGETS
 from smartcustoms.dashboards.rules import alert_rules, rules_document
 
 CONSERVATION = {m.name: m.labels for m in COLLECTED_METRICS}  # read from Redis by the ledger's collectors
@@ -108,6 +109,20 @@ def _assert_no_overlap(panels: list[dict[str, object]]) -> None:
         cells = {(pos["x"] + dx, pos["y"] + dy) for dx in range(pos["w"]) for dy in range(pos["h"])}
         assert not cells & taken, f"{panel['title']} overlaps another panel"
         taken |= cells
+
+
+def test_the_risk_dashboard_names_the_budgets_the_plugins_ship() -> None:
+    """The budget is configuration, not a metric: the panels' descriptions name the shipped defaults."""
+    from smartcustoms.plugins.cargo_risk import CargoRiskPlugin
+    from smartcustoms.plugins.vehicle_risk import VehicleRiskPlugin
+
+    shipped = {
+        plugin.spec.name: tuple(
+            plugin.spec.default_settings[s] for s in ("inspect_share", "exploration_share")
+        )
+        for plugin in (CargoRiskPlugin, VehicleRiskPlugin)
+    }
+    assert shipped == DEFAULT_BUDGETS
 
 
 def test_rules_have_severity_summary_and_description() -> None:

@@ -4,7 +4,9 @@ Debian's prometheus scrapes the gateway and the worker every second with the gen
 configuration and rules; traffic goes through the vendor gRPC path with frames that exercise every
 checkpoint, including the failure paths (a refused frame, a resent frame, a plugin that raises, a
 slow plugin the reconciler redelivers around, a result hook that raises, a message no worker can
-parse). Then every query a dashboard or rule holds must return data through Prometheus' HTTP API.
+parse), and record frames the two risk plugins score (cargo declarations, vehicle crossings), whose
+alerts officers decide. Then every query a dashboard or rule holds must return data through
+Prometheus' HTTP API, and the risk plugins' counts must be the records sent and the selections stored.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,12 +42,13 @@ from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import GATEWAY_JOB, WORKER_JOB, ScrapeTargets, prometheus_document
 from smartcustoms.dashboards.rules import alert_rules
 from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.hardware.sim.records import CargoDeclarationSimulator, CrossingSimulator, to_frame
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.review import OUTCOMES
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.topics import frames_topic
-from smartcustoms.v1 import frame_pb2, review_pb2, review_pb2_grpc
+from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +64,13 @@ VARIABLES = {
     "source": ".*",
     "plugin": ".*",
     "label": ".*",
+    "kind": ".*",
 }
 DATA_DEADLINE_S = 30.0
+# Record frames of each kind, records per frame: a few hundred records hold selections at the
+# plugins' 2% (cargo_risk) and 5% (vehicle_risk) budgets.
+CARGO_FRAMES, CARGO_RECORDS = 2, 300
+CROSSING_FRAMES, CROSSING_RECORDS = 2, 100
 
 
 class Prometheus:
@@ -121,6 +130,7 @@ def xray(sequence: int, dense: bool) -> frame_pb2.Frame:
         source_id="lane-1-xray",
         sequence=sequence,
         frame_id=f"xray-{sequence}",
+        conveyance_id=f"bag-{sequence}",  # each bag a conveyance: the fusion stage decides it
         # the shadow candidate (LiveDense in shadow mode) alarms on bag 4 only, which officers clear
         metadata={"live_alarm": "1" if sequence == 4 else "0"},
     )
@@ -154,6 +164,18 @@ def camera(sequence: int, explode: bool) -> frame_pb2.Frame:
     )
 
 
+def record_frames() -> list[frame_pb2.Frame]:
+    """Cargo declarations for cargo_risk and crossings for vehicle_risk, a few frames of each."""
+    cargo, crossings = CargoDeclarationSimulator(seed=11), CrossingSimulator(seed=11)
+    frames = [to_frame(cargo.batch(i, CARGO_RECORDS), "customs-export", i + 1) for i in range(CARGO_FRAMES)]
+    frames += [
+        to_frame(crossings.batch(i, CROSSING_RECORDS), "crossing-lmc", i + 1) for i in range(CROSSING_FRAMES)
+    ]
+    for frame in frames:
+        frame.frame_id = f"{frame.source_id}-{frame.sequence}"
+    return frames
+
+
 def traffic() -> list[frame_pb2.Frame]:
     frames = [xray(i, dense=i % 2 == 0) for i in range(1, 7)]
     slow_ct = array_frame(
@@ -167,6 +189,7 @@ def traffic() -> list[frame_pb2.Frame]:
     refused = frame_pb2.Frame(frame_id="bad-1", source_id="lane-9", sequence=1, payload=b"x")  # no modality
     return [
         *frames,
+        *record_frames(),
         rfid(100, "3074257BF7194E4000001A85"),
         rfid(101, "DEADBEEF" * 3),
         camera(1, explode=False),
@@ -226,6 +249,7 @@ def configure(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     }
     config.reconciler.redeliver_after_s = 0.5
     config.reconciler.interval_s = 0.5
+    config.fusion.window_s = 1.0  # conveyances decided (and their latency observed) within the test
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
 
 
@@ -299,6 +323,64 @@ def rules_not_ok(prometheus: Prometheus) -> list[str]:
     return problems
 
 
+async def stored_verdicts(config: Config, frame_ids: list[str]) -> list[results_pb2.Verdict | None]:
+    client = aioredis.Redis.from_url(config.redis.url)
+    try:
+        ledger = ledger_for(config, client)
+        return [await ledger.verdict(frame_id) for frame_id in frame_ids]
+    finally:
+        await client.aclose()
+
+
+def record_alert_decisions(config: Config) -> tuple[dict[str, str], Counter[str]]:
+    """Officers confirm the first alert cargo_risk raised and clear the first vehicle_risk raised; with
+    them, the selections (detections) each plugin's stored verdicts of the record frames hold."""
+    outcomes = {"cargo_risk": "confirmed", "vehicle_risk": "cleared"}
+    first_alert: dict[str, str] = {}
+    selections: Counter[str] = Counter()
+    for verdict in asyncio.run(stored_verdicts(config, [f.frame_id for f in record_frames()])):
+        assert verdict is not None
+        for result in verdict.results:
+            selections[result.plugin] += len(result.detections)
+            if result.detections:
+                first_alert.setdefault(result.plugin, verdict.frame_id)
+    assert set(first_alert) == set(outcomes), f"record alerts raised: {first_alert}"
+    return {frame_id: outcomes[plugin] for plugin, frame_id in first_alert.items()}, selections
+
+
+def risk_counts(prometheus: Prometheus) -> dict[tuple[str, ...], float]:
+    """The risk plugins' counts as Prometheus has them: records scored per kind, selections, and
+    record alerts officers decided."""
+    queries = {
+        "scored": (("kind",), "sum by (plugin, kind) (smartcustoms_records_scored_total)"),
+        "selected": ((), "sum by (plugin) (smartcustoms_records_selected_total)"),
+        "decided": (
+            ("outcome",),
+            "sum by (plugin, outcome) (max by (plugin, selection, outcome) "
+            "(smartcustoms_record_alerts_adjudicated))",
+        ),
+    }
+    counts = {}
+    for what, (labels, expr) in queries.items():
+        for sample in prometheus.query(expr):
+            metric = sample["metric"]
+            counts[(what, metric["plugin"], *(metric[label] for label in labels))] = float(sample["value"][1])
+    return counts
+
+
+def expected_risk_counts(selections: Counter[str]) -> dict[tuple[str, ...], float]:
+    return {
+        ("scored", "cargo_risk", "cargo_declaration"): CARGO_FRAMES * CARGO_RECORDS,
+        ("scored", "vehicle_risk", "vehicle_crossing"): CROSSING_FRAMES * CROSSING_RECORDS,
+        ("selected", "cargo_risk"): selections["cargo_risk"],
+        ("selected", "vehicle_risk"): selections["vehicle_risk"],
+        ("decided", "cargo_risk", "confirmed"): 1,
+        ("decided", "cargo_risk", "cleared"): 0,
+        ("decided", "vehicle_risk", "confirmed"): 0,
+        ("decided", "vehicle_risk", "cleared"): 1,
+    }
+
+
 def adjudicate(stack: Stack, decisions: dict[str, str]) -> None:
     """Officers decide on alerts, so the detection dashboard's review panels have data."""
     with grpc.insecure_channel(stack.gateway_target) as channel:
@@ -331,7 +413,8 @@ def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
         settled_at = time.time()
         wait_for(lambda: scraped_since(prometheus, settled_at), 10.0, 0.2, "a scrape after the first wave")
-        adjudicate(stack, {"xray-2": "confirmed", "xray-4": "cleared"})
+        record_decisions, selections = record_alert_decisions(runtime_config)
+        adjudicate(stack, {"xray-2": "confirmed", "xray-4": "cleared", **record_decisions})
         acks = asyncio.run(send_all(stack.gateway_target, second_wave()))
         assert all(a.code == OK for a in acks)
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
@@ -341,6 +424,11 @@ def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
         while (lacking := lacking_data(prometheus, queries)) and time.monotonic() < deadline:
             time.sleep(1.0)
         assert lacking == [], "queries without data:\n" + "\n".join(lacking)
+        expected = expected_risk_counts(selections)
+        deadline = time.monotonic() + 10.0
+        while (counts := risk_counts(prometheus)) != expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert counts == expected
 
         for rule in alert_rules():
             prometheus.query(rule.expr)  # the whole expression evaluates (and is empty while healthy)

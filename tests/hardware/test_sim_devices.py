@@ -21,6 +21,7 @@ FRAMES_PER_DEVICE = 3
 SMALL: dict[str, dict[str, Any]] = {
     "xray": {"height": 128, "width": 256},
     "vehicle": {"height": 128, "width": 384},
+    "car_lane": {"height": 128, "width": 384},
     "ct": {"shape": (32, 16, 24)},
     "liquor": {"height": 96, "width": 128},
     "warehouse": {"horizon_ticks": 600},
@@ -81,3 +82,28 @@ def test_a_device_keeps_its_rate_until_stop_at(
     stats = asyncio.run(devices.run_crossings(stack.gateway_target, started + 1.0, 10.0, 2, "lmc-crossings"))
     assert 5 <= stats.sent <= 11 and stats.accepted == stats.sent  # 10 a second, less the stream's start
     assert time.monotonic() - started < 5
+
+
+def test_a_car_lane_names_one_conveyance_in_the_crossing_record_and_the_portal_scan() -> None:
+    from smartcustoms.hardware.sim.records import CROSSING_KIND, CrossingSimulator
+    from smartcustoms.hardware.sim.vehicle import VehicleSimulator
+    from smartcustoms.v1 import frame_pb2
+
+    record, scan = devices.car_lane_frames(
+        CrossingSimulator(3), VehicleSimulator(3, 128, 384), 5, 1005, "lane-9"
+    )
+    (crossing,) = frame_pb2.RecordBatch.FromString(record.payload).records
+    assert crossing.kind == CROSSING_KIND
+    assert record.conveyance_id == scan.conveyance_id == f"{crossing.fields['plate_hk']}-1005"
+    assert (record.modality, record.source_id, record.sequence) == (
+        frame_pb2.MODALITY_RECORD,
+        "lane-9-crossings",
+        1005,
+    )
+    assert (scan.modality, scan.source_id, scan.sequence) == (frame_pb2.MODALITY_XRAY, "lane-9", 1005)
+    assert scan.metadata["vehicle_model"] == crossing.fields["portal_model"]  # it looks like the car
+
+
+def test_bags_of_different_lanes_and_runs_are_different_conveyances() -> None:
+    assert devices.bag_tag("lane-0-xray", 1000, 3) != devices.bag_tag("lane-1-xray", 1000, 3)
+    assert devices.bag_tag("lane-0-xray", 1000, 3) != devices.bag_tag("lane-0-xray", 2000, 3)

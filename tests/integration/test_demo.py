@@ -63,3 +63,9 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
     ):
         assert re.search(rf"{device}\s+sent\s+(\d+)\s+accepted\s+\1 ", output), device
     assert re.search(r"^xray\s+\d+\s+\d+\s+0$", output, re.M), "no X-ray frame fell back"
+    conveyances = re.search(
+        r"^conveyances: opened (\d+) = decided \d+ \(.*\) \+ timed out \d+ \+ open 0 +\(imbalance 0;",
+        output,
+        re.M,
+    )
+    assert conveyances and int(conveyances.group(1)) > 0, "every conveyance opened got its decision"
