@@ -1,0 +1,180 @@
+"""Numba kernels of compiled tree scoring: private, pure functions over arrays, no argument checks.
+
+``CompiledTrees`` (``risk.py``) flattens a LightGBM booster into these arrays, checks dtypes and shapes,
+and carries the documentation. The method is QuickScorer's (Lucchese et al., SIGIR 2015), vectorised
+across rows as in V-QuickScorer: rows are scored a block at a time, tree by tree. Every split of a tree
+whose test is false for a row (the row goes right) clears the bits of the leaves in its left subtree
+from the row's leaf mask; the row's exit leaf is then the lowest bit left. All splits of a tree are
+tested for all rows of the block, without branches, in 16-bit lanes:
+
+- a value is replaced by its bin, the number of the feature's distinct thresholds below it, so that
+  ``value > threshold`` is ``bin > threshold's index`` exactly, in int16;
+- a leaf mask is cut into chunks of 16 leaves; a split only touches the chunks its left subtree covers.
+
+Missing values follow LightGBM's ``NumericalDecision``: a value with ``|v| <= 1e-35f`` is 0.0 (the
+predictor drops such values from a row); NaN is 0.0 for a split of missing type None; NaN (and 0.0 for
+missing type Zero) goes to the split's default side, which a column's ``special bin`` encodes (0: left
+of every threshold, the feature's threshold count: right of all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+BLOCK_ROWS = 256  # rows scored together: bins (columns x rows, int16) stay in the L1 cache
+CHUNK_LEAVES = 16  # leaves per mask chunk: int16 lanes
+MAX_CHUNKS = 4  # up to 64 leaves per tree (the exit leaf is found in one 64-bit word)
+UNROLL = 4  # splits tested per pass over a block (the last few of a group one at a time)
+MAX_BIN = 32766  # bins are int16: at most this many distinct thresholds on a feature
+ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (1e-35f, as a double)
+DEBRUIJN64 = 0x03F79D71B4CB0A89  # (lowest bit * this) >> 58 is a distinct index for each bit
+NAN_SPECIAL, ZERO_SPECIAL = 1, 2  # what a value is, besides a number: missing (NaN) or zero
+
+
+@njit(cache=True, nogil=True)
+def _bins(
+    x: np.ndarray,
+    start: int,
+    rows: int,
+    width: int,
+    thresholds: np.ndarray,
+    threshold_start: np.ndarray,
+    column_start: np.ndarray,
+    column_kind: np.ndarray,
+    column_special_bin: np.ndarray,
+    values: np.ndarray,
+    special: np.ndarray,
+    position: np.ndarray,
+    bins: np.ndarray,
+) -> None:  # pragma: no cover
+    """bins[column, k] for rows start .. start + rows - 1 of x (lanes rows .. width - 1 repeat the last).
+
+    Feature f's sorted distinct thresholds are thresholds[threshold_start[f]:threshold_start[f + 1]];
+    its columns are column_start[f] .. column_start[f + 1] - 1. A column of kind 0 sees NaN as 0.0;
+    of kind 1 puts NaN at its special bin; of kind 2, NaN and zero.
+    """
+    for f in range(threshold_start.shape[0] - 1):
+        if column_start[f] == column_start[f + 1]:
+            continue  # no split tests this feature
+        for k in range(width):
+            v = x[start + min(k, rows - 1), f]
+            s = 0
+            if v != v:
+                s, v = NAN_SPECIAL, 0.0
+            elif abs(v) <= ZERO_THRESHOLD:
+                s, v = ZERO_SPECIAL, 0.0
+            values[k] = v
+            special[k] = s
+        low, count = threshold_start[f], threshold_start[f + 1] - threshold_start[f]
+        position[:width] = low
+        length = count
+        while length > 1:  # branch-free lower bound, every lane in step
+            half = length >> 1
+            for k in range(width):
+                p = position[k]
+                position[k] = p + half if thresholds[p + half] < values[k] else p
+            length -= half
+        for k in range(width):
+            p = position[k]
+            position[k] = p - low + (1 if thresholds[p] < values[k] else 0)
+        for column in range(column_start[f], column_start[f + 1]):
+            kind, special_bin = column_kind[column], column_special_bin[column]
+            for k in range(width):
+                s = special[k]
+                bins[column, k] = special_bin if s != 0 and s <= kind else position[k]
+
+
+@njit(cache=True, nogil=True)
+def _raw_scores(
+    x: np.ndarray,
+    thresholds: np.ndarray,
+    threshold_start: np.ndarray,
+    column_start: np.ndarray,
+    column_kind: np.ndarray,
+    column_special_bin: np.ndarray,
+    split_column: np.ndarray,
+    split_bin: np.ndarray,
+    split_clears: np.ndarray,
+    group_start: np.ndarray,
+    chunks: int,
+    leaf_values: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover
+    """out[r] = the sum over trees, in tree order, of the value of the leaf row r of x reaches.
+
+    Tree t's splits whose left subtree has leaves in chunk c (leaves 16c .. 16c + 15) are group
+    g = t * chunks + c, at group_start[g] .. group_start[g + 1] - 1 of split_column, split_bin (the index
+    of the split's threshold among its feature's) and split_clears (its left subtree's bits in the
+    chunk). leaf_values[t, (b * DEBRUIJN64) >> 58] is the value of tree t's leaf of bit b.
+    """
+    n_rows, n_columns, n_trees = x.shape[0], column_kind.shape[0], leaf_values.shape[0]
+    values = np.empty(BLOCK_ROWS)
+    special = np.empty(BLOCK_ROWS, np.int8)
+    position = np.empty(BLOCK_ROWS, np.int64)
+    bins = np.empty((n_columns, BLOCK_ROWS), np.int16)
+    mask = np.empty(BLOCK_ROWS, np.uint16)
+    words = np.empty(BLOCK_ROWS, np.uint64)
+    sums = np.empty(BLOCK_ROWS)
+    for start in range(0, n_rows, BLOCK_ROWS):
+        rows = min(BLOCK_ROWS, n_rows - start)
+        width = min(BLOCK_ROWS, (rows + CHUNK_LEAVES - 1) // CHUNK_LEAVES * CHUNK_LEAVES)
+        _bins(
+            x, start, rows, width, thresholds, threshold_start, column_start, column_kind,
+            column_special_bin, values, special, position, bins,
+        )  # fmt: skip
+        sums[:width] = 0.0
+        for t in range(n_trees):
+            words[:width] = 0
+            for c in range(chunks):
+                mask[:width] = 0xFFFF
+                first, end = group_start[t * chunks + c], group_start[t * chunks + c + 1]
+                _clear_leaves(bins, split_column, split_bin, split_clears, first, end, width, mask)
+                offset = np.uint64(CHUNK_LEAVES * c)
+                for k in range(width):
+                    words[k] |= np.uint64(mask[k]) << offset
+            _add_exit_leaves(words, leaf_values[t], width, sums)
+        out[start : start + rows] = sums[:rows]
+
+
+@njit(cache=True, nogil=True)
+def _clear_leaves(
+    bins: np.ndarray,
+    split_column: np.ndarray,
+    split_bin: np.ndarray,
+    split_clears: np.ndarray,
+    first: int,
+    end: int,
+    width: int,
+    mask: np.ndarray,
+) -> None:  # pragma: no cover
+    """mask[k] &= ~split_clears[n] for each split n in first .. end - 1 that lane k fails (goes right)."""
+    no_bits = np.uint16(0)
+    tail = end - (end - first) % UNROLL
+    for n in range(first, tail, UNROLL):
+        c0, c1, c2, c3 = split_column[n], split_column[n + 1], split_column[n + 2], split_column[n + 3]
+        b0, b1, b2, b3 = split_bin[n], split_bin[n + 1], split_bin[n + 2], split_bin[n + 3]
+        m0, m1, m2, m3 = split_clears[n], split_clears[n + 1], split_clears[n + 2], split_clears[n + 3]
+        for k in range(width):
+            cleared = (
+                (m0 if bins[c0, k] > b0 else no_bits)
+                | (m1 if bins[c1, k] > b1 else no_bits)
+                | (m2 if bins[c2, k] > b2 else no_bits)
+                | (m3 if bins[c3, k] > b3 else no_bits)
+            )
+            mask[k] &= ~cleared
+    for n in range(tail, end):
+        c0, b0, m0 = split_column[n], split_bin[n], split_clears[n]
+        for k in range(width):
+            mask[k] &= ~(m0 if bins[c0, k] > b0 else no_bits)
+
+
+@njit(cache=True, nogil=True)
+def _add_exit_leaves(
+    words: np.ndarray, leaf_values: np.ndarray, width: int, sums: np.ndarray
+) -> None:  # pragma: no cover
+    """sums[k] += the value of the leaf of the lowest bit set in words[k] (a tree's exit leaf)."""
+    one, debruijn, shift = np.uint64(1), np.uint64(DEBRUIJN64), np.uint64(58)
+    for k in range(width):
+        lowest = words[k] & (~words[k] + one)
+        sums[k] += leaf_values[(lowest * debruijn) >> shift]
