@@ -425,3 +425,24 @@ CONVEYANCE_IMBALANCE = CollectedMetric(
     "opened - decided - timed_out - open: non-zero means a conveyance was lost or decided twice.",
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, CONVEYANCES, CONVEYANCES_DECIDED, CONVEYANCE_IMBALANCE)
+
+
+# --------------------------------------------------------------------------- liquor duty desk (gateway)
+# Why an officer overrode what the liquor_label plugin recognised on a bottle (runtime/liquor_desk.py).
+LIQUOR_OVERRIDE_REASONS = (
+    "wrong_product",
+    "wrong_abv",
+    "wrong_volume",
+    "value_evidence",
+    "not_liquor",
+    "other",
+)
+# A counter kept in Redis by the desk and exported at scrape time by the gateway (as a counter, hence the
+# _total): per label database entry, so its weak entries show. catalogue_id is bounded by the database.
+LIQUOR_OVERRIDES = CollectedMetric(
+    "smartcustoms_liquor_overrides_total",
+    "Officers' overrides of recognised liquor bottles at the duty desk, by the label database entry the "
+    "plugin matched and the reason given.",
+    ("catalogue_id", "reason"),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, LIQUOR_OVERRIDES)

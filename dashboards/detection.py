@@ -135,5 +135,21 @@ DETECTION = Dashboard(
             ),
             RATIO,
         ),
+        Panel(
+            "Liquor duty desk: officers' overrides per label database entry",
+            "Recognised bottles officers corrected at the liquor duty desk, by the database entry the label "
+            "was matched to and the reason (wrong product, ABV or volume, a receipt's value, not liquor). "
+            "Entries that keep coming back need better photos or facts (`smartcustoms library add liquor`).",
+            (
+                Query(
+                    max_by(
+                        ("catalogue_id", "reason"),
+                        selector("smartcustoms_liquor_overrides_total", (CONTROL_POINT,)),
+                    ),
+                    "{{catalogue_id}} {{reason}}",
+                ),
+            ),
+            COUNT,
+        ),
     ),
 )

@@ -164,6 +164,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.search_cli",
     "smartcustoms.plugins.cargo_risk.tools.outcomes_cli",
     "smartcustoms.runtime.conveyance_cli",
+    "smartcustoms.runtime.duty_cli",
 )
 
 

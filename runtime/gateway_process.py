@@ -21,6 +21,8 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.runtime.conveyances import ConveyanceCollector
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
+from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
+from smartcustoms.runtime.liquor_page import add_routes as add_liquor_routes
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
@@ -42,6 +44,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     registry.register(ConveyanceCollector(config.redis.url, config.namespace))  # the same law per conveyance
     for collector in adjudication_collectors(config.redis.url, config.namespace):
         registry.register(collector)
+    registry.register(OverrideCollector(config.redis.url, config.namespace))  # the liquor desk's overrides
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )
@@ -108,10 +111,11 @@ async def watch_pipeline(
 
 
 async def _serve_review(config: Config, ledger: Ledger, search: SearchDesk) -> web.AppRunner:
-    """The officers' alert review page and, beside it, the vehicle search reports, on
-    ``gateway.review_port``."""
+    """The officers' alert review page and, beside it, the vehicle search reports and the liquor duty
+    desk, on ``gateway.review_port``."""
     app = web_app(ReviewDesk(ledger))
     add_search_routes(app, search, ledger)
+    add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()

@@ -14,40 +14,29 @@ Travellers aged 18 and over may bring 1 litre of liquor over 30% duty-free.
 
 from __future__ import annotations
 
-LIQUOR_DUTIABLE_ABV_PERCENT = 30.0
-LIQUOR_FULL_RATE_BAND_HKD = 200.0  # value taxed at 100%
-LIQUOR_UPPER_RATE = 0.10  # on value above the band
-LIQUOR_UNVALUED_HKD_PER_LITRE = 160.0
-LIQUOR_UNVALUED_MAX_LITRES = 12.0
-TRAVELLER_LIQUOR_ALLOWANCE_LITRES = 1.0
+from smartcustoms.core import duty as core_duty
+
+LIQUOR_DUTIABLE_ABV_PERCENT = float(core_duty.DUTIABLE_ABV_PERCENT)
+LIQUOR_FULL_RATE_BAND_HKD = float(core_duty.FULL_RATE_BAND_HKD)  # value taxed at 100%
+LIQUOR_UPPER_RATE = float(core_duty.UPPER_RATE)  # on value above the band
+LIQUOR_UNVALUED_HKD_PER_LITRE = float(core_duty.UNVALUED_HKD_PER_LITRE)
+LIQUOR_UNVALUED_MAX_LITRES = float(core_duty.UNVALUED_MAX_LITRES)
+TRAVELLER_LIQUOR_ALLOWANCE_LITRES = float(core_duty.TRAVELLER_ALLOWANCE_LITRES)
 CIGARETTE_DUTY_HKD_PER_STICK = 3.306
 STICKS_PER_CARTON = 200
 UNLEADED_PETROL_DUTY_HKD_PER_LITRE = 6.06
 
 
-def _liquor_tiers(value_hkd: float) -> float:
-    """100% of the first HK$200 and 10% of the rest."""
-    band = min(value_hkd, LIQUOR_FULL_RATE_BAND_HKD)
-    return band + LIQUOR_UPPER_RATE * max(value_hkd - LIQUOR_FULL_RATE_BAND_HKD, 0.0)
-
-
 def liquor_duty_hkd(abv_percent: float, volume_ml: float, value_hkd: float | None) -> float:
-    """Duty on one bottle (or one item packed as a bottle) of liquor.
+    """Duty on one bottle (or one item packed as a bottle) of liquor, worked out by
+    ``smartcustoms.core.duty`` in decimal and returned unrounded as a float (the cent rounding is the
+    breakdown's; the simulators sum many bottles).
 
     value_hkd None means no usable value information: HK$160 per litre (for less than 12 litres).
+    ValueError for an ABV outside 0-100, a negative value, or a volume that is not positive.
     """
-    if abv_percent < 0 or volume_ml <= 0 or (value_hkd is not None and value_hkd < 0):
-        raise ValueError("ABV, volume and value must be non-negative, volume positive")
-    if abv_percent <= LIQUOR_DUTIABLE_ABV_PERCENT:
-        return 0.0
-    litres = volume_ml / 1000.0
-    if value_hkd is None:
-        if litres >= LIQUOR_UNVALUED_MAX_LITRES:
-            raise ValueError("the HK$160 per litre rate applies below 12 litres only")
-        return LIQUOR_UNVALUED_HKD_PER_LITRE * litres
-    if litres <= 1.0:
-        return _liquor_tiers(value_hkd)
-    return _liquor_tiers(value_hkd / litres) * litres
+    item = core_duty.LiquorItem.of(abv_percent, volume_ml, value_hkd)
+    return float(core_duty.bottle_duty(item).exact_duty_hkd)
 
 
 def cigarette_duty_hkd(sticks: int) -> float:
