@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -313,7 +314,7 @@ def test_rfid_frame_wraps_the_serialized_batch() -> None:
 # --------------------------------------------------------------------------- cargo declarations
 
 FIELDS = {
-    "hs_code", "description", "declared_value_hkd", "weight_kg", "quantity", "unit", "origin",
+    "declared_at", "hs_code", "description", "declared_value_hkd", "weight_kg", "quantity", "unit", "origin",
     "importer", "declarant", "route", "illicit", "illicit_pattern", "duty_at_stake_hkd",
 }  # fmt: skip
 
@@ -339,6 +340,8 @@ def test_declaration_fields_are_well_formed() -> None:
         assert fields["route"].endswith(("HK-KWC", "HK-HKG", "HK-LMC"))
         assert fields["illicit"] in {"0", "1"}
         assert (fields["illicit"] == "1") == (fields["illicit_pattern"] in records.ILLICIT_PATTERNS)
+    times = [datetime.fromisoformat(r.fields["declared_at"]) for r in batch.records]
+    assert times == sorted(times) and all(t.utcoffset() == timedelta(hours=8) for t in times)
 
 
 def test_illicit_rate_is_roughly_as_configured() -> None:
