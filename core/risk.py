@@ -163,10 +163,13 @@ class Selection:
 class InspectionBudget:
     """Selects about ``share`` of the flow by score, plus ``exploration_share`` at random.
 
-    The threshold is the (1 - share) quantile of the last ``memory`` scores seen (``warm_scores`` stand
-    in for the flow before the first batch, for example the scores of the model's validation set). Each
-    batch is judged against the threshold before its own scores join the memory, so a batch of
-    suspicious records is not diluted by itself.
+    The threshold is the (1 - share) quantile of the live flow: the last ``memory`` scores seen and the
+    batch being judged. The batch is in its own sample so that a site starting from nothing, or a flow
+    whose scores sit lower than the model's validation set did (history not yet built up), still has
+    its top share selected from its first large batch; it is one batch among ``memory`` scores later
+    on, so it hardly moves the threshold. While the sample is smaller than ``min_sample``, it is padded
+    with ``warm_scores`` (for example the scores of the model's validation set, spread evenly over
+    their range), so a lone record at start-up is judged against something.
     """
 
     def __init__(
@@ -175,28 +178,37 @@ class InspectionBudget:
         exploration_share: float = 0.0,
         warm_scores: Iterable[float] = (),
         memory: int = 20_000,
+        min_sample: int = 200,
     ) -> None:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"inspection share must be in (0, 1], got {share}")
         if not 0.0 <= exploration_share < 1.0:
             raise ValueError(f"exploration share must be in [0, 1), got {exploration_share}")
-        if memory < 1:
-            raise ValueError("memory must be at least one score")
-        self.share, self.exploration_share = share, exploration_share
-        self.recent: deque[float] = deque((float(s) for s in warm_scores), maxlen=memory)
+        if memory < 1 or min_sample < 0:
+            raise ValueError("memory must be at least one score, min_sample not negative")
+        self.share, self.exploration_share, self.min_sample = share, exploration_share, min_sample
+        self.recent: deque[float] = deque(maxlen=memory)  # live scores only
+        self.warm = np.sort(np.asarray(list(warm_scores), dtype=np.float64))
 
-    @property
-    def threshold(self) -> float:
-        """Scores above this are selected; with no scores seen yet, every record is."""
-        if not self.recent:
+    def threshold(self, batch: np.ndarray | None = None) -> float:
+        """Scores above this are selected, for ``batch`` judged now; with nothing to judge against,
+        every record is."""
+        parts = [np.fromiter(self.recent, dtype=np.float64, count=len(self.recent))]
+        if batch is not None:
+            parts.append(np.asarray(batch, dtype=np.float64))
+        sample = np.concatenate(parts)
+        if (missing := self.min_sample - len(sample)) > 0 and len(self.warm):
+            spread = self.warm[np.linspace(0, len(self.warm) - 1, missing).round().astype(np.int64)]
+            sample = np.concatenate([sample, spread])
+        if not len(sample):
             return -math.inf
-        return float(np.quantile(np.fromiter(self.recent, dtype=np.float64), 1.0 - self.share))
+        return float(np.quantile(sample, 1.0 - self.share))
 
     def select(self, scores: np.ndarray, record_ids: Sequence[str]) -> Selection:
         scores = np.asarray(scores, dtype=np.float64)
         if len(scores) != len(record_ids):
             raise ValueError(f"{len(scores)} scores for {len(record_ids)} records")
-        threshold = self.threshold
+        threshold = self.threshold(scores)
         by_score = scores > threshold
         explored = ~by_score & np.array([_uniform(rid) < self.exploration_share for rid in record_ids], bool)
         self.recent.extend(scores.tolist())

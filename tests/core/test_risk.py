@@ -233,17 +233,26 @@ def test_explored_records_are_only_those_the_score_would_not_select() -> None:
     assert selection.selected[scores > selection.threshold].all()
 
 
-def test_warm_scores_seed_the_threshold() -> None:
+def test_warm_scores_stand_in_only_while_the_live_sample_is_small() -> None:
     warm = np.linspace(0.0, 1.0, 10_001)
-    budget = InspectionBudget(0.1, warm_scores=warm)
-    assert budget.threshold == pytest.approx(0.9)
-    high = budget.select(np.full(50, 0.95), [f"h{i}" for i in range(50)])
-    assert high.selected.all() and high.threshold == pytest.approx(0.9)  # judged before it joins memory
-    low = InspectionBudget(0.1, warm_scores=warm).select(np.full(50, 0.5), [f"l{i}" for i in range(50)])
+    budget = InspectionBudget(0.1, warm_scores=warm, min_sample=200)
+    assert budget.threshold() == pytest.approx(0.9, abs=0.01)  # nothing live yet: the warm scores
+    lone = budget.select(np.array([0.95]), ["first"])  # one record: judged against the warm scores
+    assert lone.selected.all()
+    low = InspectionBudget(0.1, warm_scores=warm).select(np.full(5, 0.5), [f"l{i}" for i in range(5)])
     assert not low.selected.any()
+
+
+def test_a_first_large_batch_has_its_top_share_selected_whatever_the_warm_scores() -> None:
+    """A site starting with no history scores lower than the validation set did: its budget still holds."""
+    budget = InspectionBudget(0.02, warm_scores=np.linspace(0.5, 1.0, 2000))
+    scores = np.linspace(0.0, 0.1, 300)  # every one below every warm score
+    selection = budget.select(scores, [f"c{i}" for i in range(300)])
+    assert 4 <= selection.selected.sum() <= 8  # about 2% of 300
+    assert selection.selected[-4:].all()  # the highest of them
     cold = InspectionBudget(0.1)
-    assert cold.threshold == -math.inf
-    assert cold.select(np.array([0.0, 0.5]), ["a", "b"]).selected.all()
+    assert cold.threshold() == -math.inf
+    assert cold.select(np.array([0.0, 0.5]), ["a", "b"]).selected.tolist() == [False, True]
 
 
 def test_budget_arguments_are_checked() -> None:

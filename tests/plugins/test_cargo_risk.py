@@ -15,7 +15,7 @@ import pytest
 from smartcustoms.core import artefacts
 from smartcustoms.core.frames import inline_view
 from smartcustoms.core.plugin import PluginContext
-from smartcustoms.core.risk import top_reasons
+from smartcustoms.core.risk import InspectionBudget, top_reasons
 from smartcustoms.core.state import MemoryState
 from smartcustoms.core.types import Decision
 from smartcustoms.hardware.sim.records import CargoDeclarationSimulator, to_frame
@@ -139,7 +139,7 @@ def test_plugin_selects_about_its_budget_with_the_models_own_reasons(plugin: Car
 
 def test_a_partial_record_is_scored_and_flagged(plugin: CargoRiskPlugin) -> None:
     batch = frame_pb2.RecordBatch(records=[declaration("p", weight_kg="", importer="")])
-    plugin.budget.recent.clear()  # no threshold yet: every record is selected, so its detection shows
+    plugin.budget = InspectionBudget(0.02, warm_scores=[0.0] * 200)  # any score beats these: it shows
     assessment = plugin.assess("partial-frame", batch)
     (detection,) = assessment.detections
     assert detection.attributes["partial"] == "weight_kg,importer"
