@@ -7,7 +7,8 @@ export SMARTCUSTOMS_ARTEFACTS_DIR ?= $(CURDIR)/.smartcustoms/artefacts
 ARTEFACTS := $(SMARTCUSTOMS_ARTEFACTS_DIR)/.built
 ARTEFACT_SOURCES := $(shell find plugins -path '*/tools/*' -name '*.py' -o -path '*/tools/*' -name '*.json') \
 	hardware/sim/xray.py hardware/sim/vehicle.py hardware/sim/records.py plugins/cargo_risk/features.py \
-	plugins/vehicle_risk/features.py plugins/vehicle_risk/history.py
+	plugins/vehicle_risk/features.py plugins/vehicle_risk/history.py \
+	hardware/sim/liquor.py hardware/sim/_liquor_label.py plugins/liquor/features.py plugins/liquor/reading.py
 
 .PHONY: demo up test test-unit check bench clean artefacts
 
@@ -21,6 +22,7 @@ $(ARTEFACTS): .venv/.installed $(ARTEFACT_SOURCES)
 	.venv/bin/smartcustoms library build vehicle --source sim
 	.venv/bin/smartcustoms library build cargo_risk --source sim
 	.venv/bin/smartcustoms library build vehicle_risk --source sim
+	.venv/bin/smartcustoms library build liquor --source sim
 	touch $@
 
 demo: .venv/.installed $(ARTEFACTS)  ## the runtime on embedded services plus simulated devices, then a report

@@ -30,6 +30,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.vehicle_risk:VehicleRiskPlugin",
     "smartcustoms.plugins.cargo_risk:CargoRiskPlugin",
     "smartcustoms.plugins.cargo_risk:CargoRiskCandidatePlugin",
+    "smartcustoms.plugins.plate:PlateReaderPlugin",
+    "smartcustoms.plugins.liquor:LiquorLabelPlugin",
     "smartcustoms.plugins.onnx:OnnxDetectorPlugin",
     "smartcustoms.plugins.noop:NoopPlugin",
     "smartcustoms.plugins.alert_log:AlertLogPlugin",

@@ -3,7 +3,8 @@ built-in plugins, each kept in its plugin's ``tools`` package and registered her
 
 A tool module has ``add_tools(eval_kinds, build_targets)``, which adds its sub-parsers (with
 ``set_defaults(handler=...)``) to ``smartcustoms eval`` and ``smartcustoms library build``, and may have
-``add_training(train_kinds)`` for ``smartcustoms train`` (retraining a model on outcomes).
+``add_training(train_kinds)`` for ``smartcustoms train`` (retraining a model on outcomes) and
+``add_library_entries(add_targets)`` for ``smartcustoms library add`` (a new entry in an artefact).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ TOOL_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.vehicle.tools.cli",
     "smartcustoms.plugins.vehicle_risk.tools.cli",
     "smartcustoms.plugins.cargo_risk.tools.cli",
+    "smartcustoms.plugins.plate.tools.cli",
+    "smartcustoms.plugins.liquor.tools.cli",
 )
 
 
@@ -34,6 +37,10 @@ def add_parser(commands: Any) -> None:
         help="build an artefact (threat library, vehicle references) from the simulator or a site's folder",
     )
     build_targets = build.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
+    add = actions.add_parser(
+        "add", help="extend an artefact with a new entry (a liquor product from photos), as a new version"
+    )
+    add_targets = add.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
     training = commands.add_parser(
         "train", help="retrain a risk model on labelled outcomes into a candidate artefact"
     )
@@ -43,3 +50,5 @@ def add_parser(commands: Any) -> None:
         tools.add_tools(eval_kinds, build_targets)
         if hasattr(tools, "add_training"):
             tools.add_training(train_kinds)
+        if hasattr(tools, "add_library_entries"):
+            tools.add_library_entries(add_targets)

@@ -43,6 +43,7 @@ os.environ.setdefault(ARTEFACTS_ENV, str(TESTS_DIR.parent / ".smartcustoms" / "a
 def builtin_artefacts() -> None:
     """The artefacts the runtime's built-in plugins load, built from the simulator if missing."""
     from smartcustoms.plugins.cargo_risk.tools.build import build_from_simulator as build_cargo_model
+    from smartcustoms.plugins.liquor.tools.build import build as build_liquor_labels
     from smartcustoms.plugins.vehicle.tools.build import build as build_vehicle_references
     from smartcustoms.plugins.vehicle_risk.tools.build import build as build_vehicle_risk_model
     from smartcustoms.plugins.xray.tools.build import build_from_simulator as build_xray_library
@@ -53,6 +54,7 @@ def builtin_artefacts() -> None:
         "vehicle-references": build_vehicle_references,
         "cargo-risk-model": build_cargo_model,
         "vehicle-risk-model": build_vehicle_risk_model,
+        "liquor-labels": build_liquor_labels,
     }
     for name, build in builders.items():
         try:

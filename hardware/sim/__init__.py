@@ -7,6 +7,7 @@
   scans, and concealments (hidden compartments, undeclared goods, extra load) with boxes;
 * ``ct``: CT baggage volumes (MHU) with 3D threats, their projections and radiographs;
 * ``liquor``: camera frames of liquor bottles from a label catalogue (needs OpenCV);
+* ``plates``: vehicle lane camera frames with Hong Kong and Guangdong licence plates (OpenCV, Pillow);
 * ``rfid``: evidence-store reader reports of SGTIN-96 tags (the GS1 codec is ``smartcustoms.core.epc``);
 * ``warehouse``: an RFID evidence warehouse with deposits, moves, retrievals and anomalies, work orders
   and a ground-truth event log;
@@ -25,12 +26,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import ct, devices, duty, liquor, records, rfid, vehicle, warehouse, xray
+    from . import ct, devices, duty, liquor, plates, records, rfid, vehicle, warehouse, xray
     from .ct import CtScan, CtSimulator, projection
     from .ct import to_frame as ct_to_frame
     from .devices import DEVICES
     from .liquor import CATALOGUE, LiquorFrame, LiquorSimulator, label_image
     from .liquor import to_frame as liquor_to_frame
+    from .plates import PlateFrame, PlateSimulator
+    from .plates import to_frame as plates_to_frame
     from .records import CargoDeclarationSimulator, CrossingSimulator
     from .records import to_frame as records_to_frame
     from .rfid import RfidSimulator, decode_sgtin96, encode_sgtin96
@@ -70,9 +73,12 @@ _EXPORTS = {  # name -> (module, attribute)
     "LiquorSimulator": ("liquor", "LiquorSimulator"),
     "label_image": ("liquor", "label_image"),
     "liquor_to_frame": ("liquor", "to_frame"),
+    "PlateFrame": ("plates", "PlateFrame"),
+    "PlateSimulator": ("plates", "PlateSimulator"),
+    "plates_to_frame": ("plates", "to_frame"),
     "DEVICES": ("devices", "DEVICES"),
 }
-_MODULES = ("ct", "devices", "duty", "liquor", "records", "rfid", "vehicle", "warehouse", "xray")
+_MODULES = ("ct", "devices", "duty", "liquor", "plates", "records", "rfid", "vehicle", "warehouse", "xray")
 
 __all__ = [  # literal, so linters and type checkers see the exports
     "CATALOGUE",
@@ -87,6 +93,8 @@ __all__ = [  # literal, so linters and type checkers see the exports
     "EvidenceWarehouse",
     "LiquorFrame",
     "LiquorSimulator",
+    "PlateFrame",
+    "PlateSimulator",
     "RfidSimulator",
     "ThreatTruth",
     "VehicleScan",
@@ -102,6 +110,8 @@ __all__ = [  # literal, so linters and type checkers see the exports
     "label_image",
     "liquor",
     "liquor_to_frame",
+    "plates",
+    "plates_to_frame",
     "projection",
     "records",
     "records_to_frame",

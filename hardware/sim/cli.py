@@ -9,7 +9,10 @@ ground truth per item, naming its file), plus its data:
 * rfid: ``reports.jsonl`` (one RfidReadBatch per line);
 * warehouse: ``reports.jsonl`` (every zone's report per tick, COUNT ticks), ``work_orders.jsonl`` and
   the ground-truth ``events.jsonl``;
-* declarations, crossings: ``records.jsonl`` (COUNT records, ground-truth fields included).
+* declarations, crossings: ``records.jsonl`` (COUNT records, ground-truth fields included);
+* plates: ``images/NNNNNN.jpg`` (lane camera frames, each at its own JPEG quality); the manifest holds
+  each frame's plates (text, region, corners) and light; ``--crossings`` shows the cars of
+  ``CrossingSimulator(seed)``'s feed in order, each frame naming its crossing.
 
 ``smartcustoms sim export-declarations OUT.csv --rows N --seed S`` writes instead one CSV of BACUDA-style
 import declarations with fraud ground truth, from the independent generator ``customs_export``.
@@ -35,7 +38,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from smartcustoms.v1 import frame_pb2
 
 FRAME_EPOCH_S = 1_735_689_600  # capture time of item 0 in written frames: 2025-01-01T00:00:00Z
-KINDS = ("xray", "vehicle", "ct", "liquor", "rfid", "warehouse", "declarations", "crossings")
+KINDS = ("xray", "vehicle", "ct", "liquor", "plates", "rfid", "warehouse", "declarations", "crossings")
 
 
 class _DataSet:
@@ -175,6 +178,35 @@ def write_liquor(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_plates(args: argparse.Namespace) -> int:
+    from smartcustoms.hardware.sim import plates, records
+
+    parameters = {
+        "height": args.height,
+        "width": args.width,
+        "light": args.light,
+        "crossings": args.crossings,
+    }
+    data = _DataSet(args, parameters)
+    simulator = plates.PlateSimulator(args.seed, args.height, args.width)
+    feed = records.CrossingSimulator(args.seed) if args.crossings else None
+    for index in range(args.count):
+        crossing = feed.batch(index, 1).records[0] if feed is not None else None
+        shown = plates.crossing_plates(crossing.fields) if crossing is not None else ()
+        shot = simulator.generate(index, plates=shown, light=args.light or None)
+        name = f"{index:06d}.jpg"
+        data.path("images", name).write_bytes(plates.encode_jpeg(shot.image, shot.jpeg_quality))
+        conveyance_id = crossing.record_id if crossing is not None else ""
+        message = plates.to_frame(
+            shot, source_id="sim-plate-camera", sequence=index, conveyance_id=conveyance_id
+        )
+        entry = {"index": index, "file": f"images/{name}", **plates.truth_dict(shot)}
+        if crossing is not None:
+            entry["crossing"] = crossing.record_id
+        data.record(_with_frame(entry, data.frame(index, message)))
+    return 0
+
+
 def write_rfid(args: argparse.Namespace) -> int:
     from smartcustoms.hardware.sim import rfid
 
@@ -279,6 +311,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "warehouse": "evidence-warehouse RFID reports, work orders and the event log (COUNT ticks)",
         "declarations": "cargo declarations, a few illicit, with duty at stake",
         "crossings": "cross-boundary private-car crossings, a few illicit, with duty at stake",
+        "plates": "vehicle lane camera frames with Hong Kong and Guangdong licence plates",
     }
     for kind in KINDS:
         parser = kinds.add_parser(kind, help=helps[kind], description=helps[kind])
@@ -295,7 +328,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _image_size(parsers["ct"], 128, 192)
     parsers["ct"].add_argument("--voxel-mm", type=float, default=3.0)
     parsers["ct"].add_argument("--threat-rate", type=float, default=0.3)
-    _image_size(parsers["liquor"], 480, 640)
+    _image_size(parsers["liquor"], 720, 960)
+    _image_size(parsers["plates"], 480, 640)
+    parsers["plates"].add_argument("--light", choices=("day", "dusk", "night", "night_ir"), default="")
+    parsers["plates"].add_argument(
+        "--crossings", action="store_true", help="show the cars of the crossing feed of the same seed"
+    )
     parsers["liquor"].add_argument("--encoding", choices=("jpeg", "png"), default="jpeg")
     parsers["liquor"].add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
     parsers["rfid"].add_argument("--tags", type=int, default=500)
@@ -314,6 +352,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "warehouse": write_warehouse,
         "declarations": write_declarations,
         "crossings": write_crossings,
+        "plates": write_plates,
     }
     for kind, parser in parsers.items():
         parser.set_defaults(handler=_checked(writers[kind]))

@@ -23,6 +23,7 @@ from smartcustoms.hardware.sdk.client import OK, IngestStream
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 if TYPE_CHECKING:
+    from smartcustoms.hardware.sim.plates import PlateSimulator
     from smartcustoms.hardware.sim.records import CrossingSimulator
     from smartcustoms.hardware.sim.vehicle import VehicleSimulator
 
@@ -204,10 +205,11 @@ async def run_liquor(
     source_id: str = "red-channel-camera",
     *,
     max_frames: int | None = None,
-    height: int = 480,
-    width: int = 640,
+    height: int = 720,
+    width: int = 960,
 ) -> DeviceStats:
-    """A camera over the red-channel counter: JPEG frames of liquor bottles."""
+    """A camera over the red-channel counter: JPEG frames of liquor bottles (metadata camera_role
+    "red_channel" and the bottle's traveller_id)."""
     from smartcustoms.hardware.sim import liquor
 
     simulator = liquor.LiquorSimulator(seed, height, width)
@@ -311,22 +313,33 @@ async def run_crossings(
 
 
 def car_lane_frames(
-    crossings: CrossingSimulator, portal: VehicleSimulator, index: int, sequence: int, source_id: str
+    crossings: CrossingSimulator,
+    portal: VehicleSimulator,
+    index: int,
+    sequence: int,
+    source_id: str,
+    camera: PlateSimulator | None = None,
 ) -> list[frame_pb2.Frame]:
     """Car ``index`` of a lane: its crossing record (source ``<source_id>-crossings``, one record a
     frame) and its portal scan (``source_id``), a model that looks like the car, both naming the
-    conveyance ``<plate>-<sequence>``, so the fusion stage makes one decision of the two."""
-    from smartcustoms.hardware.sim import records, vehicle
+    conveyance ``<plate>-<sequence>``, so the fusion stage makes one decision of the two; with a
+    ``camera``, also the lane camera's frame of the car's plates (``<source_id>-plate-camera``)."""
+    from smartcustoms.hardware.sim import plates, records, vehicle
 
     (crossing,) = crossings.batch(index, 1).records
     conveyance_id = f"{crossing.fields['plate_hk']}-{sequence}"
     record = records.to_frame(frame_pb2.RecordBatch(records=[crossing]), f"{source_id}-crossings", sequence)
     record.conveyance_id = conveyance_id
     scan = portal.generate(index, model=crossing.fields["portal_model"])
-    return [
+    frames = [
         record,
         vehicle.to_frame(scan, source_id=source_id, sequence=sequence, conveyance_id=conveyance_id),
     ]
+    if camera is not None:
+        shot = camera.generate(index, plates=plates.crossing_plates(crossing.fields))
+        source = f"{source_id}-plate-camera"
+        frames.append(plates.to_frame(shot, source_id=source, sequence=sequence, conveyance_id=conveyance_id))
+    return frames
 
 
 async def run_car_lane(
@@ -340,15 +353,46 @@ async def run_car_lane(
     height: int = 1024,
     width: int = 3072,
 ) -> DeviceStats:
-    """A private-car lane at a control point: per car, its crossing record and its portal scan, one
-    conveyance (``car_lane_frames``)."""
-    from smartcustoms.hardware.sim import records, vehicle
+    """A private-car lane at a control point: per car, its crossing record, its portal scan and the
+    lane camera's frame of its plates, one conveyance (``car_lane_frames``)."""
+    from smartcustoms.hardware.sim import plates, records, vehicle
 
     crossings = records.CrossingSimulator(seed)
     portal = vehicle.VehicleSimulator(seed, height, width)
+    camera = plates.PlateSimulator(seed)
 
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
-        return car_lane_frames(crossings, portal, index, base + index, source_id)
+        return car_lane_frames(crossings, portal, index, base + index, source_id, camera)
+
+    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+
+
+async def run_plate_camera(
+    target: str,
+    stop_at: float,
+    rate_hz: float = 0.5,
+    seed: int = 0,
+    source_id: str = "lane-1-plate-camera",
+    *,
+    max_frames: int | None = None,
+    height: int = 480,
+    width: int = 640,
+) -> DeviceStats:
+    """A vehicle lane camera on its own: JPEG frames of the cars of the crossing feed of ``seed``, each
+    naming the conveyance ``<plate>-<sequence>`` as a car lane does (``car_lane`` sends these frames
+    with the car's record and scan)."""
+    from smartcustoms.hardware.sim import plates, records
+
+    crossings = records.CrossingSimulator(seed)
+    camera = plates.PlateSimulator(seed, height, width)
+
+    def make(index: int, base: int) -> list[frame_pb2.Frame]:
+        (crossing,) = crossings.batch(index, 1).records
+        shot = camera.generate(index, plates=plates.crossing_plates(crossing.fields))
+        conveyance_id = f"{crossing.fields['plate_hk']}-{base + index}"
+        return _one(
+            plates.to_frame(shot, source_id=source_id, sequence=base + index, conveyance_id=conveyance_id)
+        )
 
     return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
 
@@ -359,6 +403,7 @@ DEVICES: dict[str, Device] = {
     "car_lane": run_car_lane,
     "ct": run_ct,
     "liquor": run_liquor,
+    "plate_camera": run_plate_camera,
     "rfid": run_rfid,
     "warehouse": run_warehouse,
     "declarations": run_declarations,

@@ -1,23 +1,30 @@
 """Liquor bottle camera simulator for smart liquor duty assessment: labels from a catalogue, on bottles.
 
-``CATALOGUE`` lists products (brand, product, category, ABV, volume, reference price in HKD). Every
-product has a label drawn procedurally and deterministically from its catalogue id (``label_image``): a
-background colour and pattern (bands, stripes, checks, diagonals, dots or a gradient), an emblem, a
-border and rows of text-like glyph strokes, so labels are distinct enough to match. The brands are
-invented; any likeness to a real label is accidental.
+``CATALOGUE`` lists products (brand, product, category, ABV, volume, reference price in HKD, and for
+some the Traditional Chinese name). Every product has a printed label (``label_image``, drawn by
+``_liquor_label``): a ground colour and pattern, an emblem, a border, and real text: the brand, the
+product name, the Chinese name where there is one, the ABV ("43% vol", "ALC. 40% VOL.") and the volume
+("700ml", "70cl", "1L"), in fonts, sizes, positions and colours chosen per product line. Bottles of one
+line in several sizes (a 750 ml and a 1.75 l vodka) share the artwork but for the printed volume. The
+brands are invented; any likeness to a real label is accidental.
 
-A camera frame (``LiquorSimulator.generate``) shows one bottle of a drawn product on a counter: the
-label wraps around the cylindrical body (the bottle turned about its axis by up to +-25 degrees), the
-bottle tilted by up to +-8 degrees, scaled 0.8-1.1 and moved a little; light varies in level, colour and
-direction; the image is blurred (focus or motion) and carries sensor noise. Truth is the catalogue id.
-Images are RGB uint8 (H, W, 3); ``encode`` makes PNG or JPEG bytes with OpenCV.
+A camera frame (``LiquorSimulator.generate``) shows one bottle of a drawn product on the red-channel
+counter, as a camera framing the bottle's body sees it (default 720 x 960): the label wraps around the
+cylindrical body (the bottle turned about its axis by up to +-25 degrees), the bottle tilted by up to
++-8 degrees, scaled 0.8-1.1 and moved a little; up to four objects clutter the counter (boxes, coins, a
+phone, printed receipts); one frame in five has a hand holding the bottle across the label, one in
+seven a price sticker on it (``_liquor_scene``); light varies in level, colour and direction; the image
+is blurred (focus or motion) and carries sensor noise; the camera encodes it as JPEG at a quality of
+60-95 (``to_frame`` uses the frame's own unless told). Each frame belongs to a traveller (three bottles
+each, ``traveller_id``). Truth is the catalogue id; frames carry metadata ``camera_role`` "red_channel"
+and ``traveller_id``. Images are RGB uint8 (H, W, 3); ``encode`` makes PNG or JPEG bytes with OpenCV.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -27,12 +34,19 @@ from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
 from ._frames import payload_frame
+from ._liquor_label import LABEL_SHAPE, LabelText, draw_label
+from ._liquor_scene import add_clutter, occlude
 from .duty import liquor_duty_hkd
 
 CATEGORIES = ("spirit", "wine", "beer")
-LABEL_SHAPE = (160, 240)  # (height, width) of a label image, pixels
 LABEL_ARC_RAD = math.radians(70)  # half the angle of the bottle's circumference the label covers
 ENCODINGS = ("jpeg", "png")
+RED_CHANNEL_SHAPE = (720, 960)  # (height, width) of the counter camera's frames
+JPEG_QUALITY = (60, 96)  # the range a camera's encoder quality is drawn from, max exclusive
+BOTTLES_PER_TRAVELLER = 3
+BOTTLE_HEIGHT = 1.35  # a bottle's height at scale 1, in image heights: the camera frames the body
+BODY_CENTRE = 0.56  # where the middle of the bottle's body is at scale 1, in image heights from the top
+CAMERA_ROLE = "red_channel"  # frame metadata camera_role of the red-channel counter camera
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +59,7 @@ class LiquorProduct:
     volume_ml: int
     reference_price_hkd: float
     glass: tuple[int, int, int]  # RGB of the bottle
+    name_zh: str = ""  # the Traditional Chinese name printed on the label, if any
 
     @property
     def duty_hkd(self) -> float:
@@ -60,7 +75,7 @@ _CLEAR, _GREEN, _AMBER, _BLUE, _WHITE, _DARK = (
     (235, 235, 228),
     (30, 30, 32),
 )
-CATALOGUE = (
+_PRODUCTS = (
     LiquorProduct("LQ-0001", "Glen Corrach", "12 Year Single Malt Whisky", "spirit", 40, 700, 480, _CLEAR),
     LiquorProduct("LQ-0002", "Glen Corrach", "18 Year Single Malt Whisky", "spirit", 43, 700, 1380, _CLEAR),
     LiquorProduct("LQ-0003", "Kessington", "Blended Scotch Whisky", "spirit", 40, 1000, 260, _AMBER),
@@ -90,6 +105,24 @@ CATALOGUE = (
     LiquorProduct("LQ-0027", "Qingshan", "Pilsner", "beer", 4.7, 500, 22, _GREEN),
     LiquorProduct("LQ-0028", "Alpenhof", "Weissbier", "beer", 5.4, 500, 32, _AMBER),
 )  # fmt: skip
+NAMES_ZH = {  # Traditional Chinese names the labels of some products print
+    "LQ-0001": "格蘭科拉 12年單一麥芽威士忌",
+    "LQ-0002": "格蘭科拉 18年單一麥芽威士忌",
+    "LQ-0003": "凱辛頓 調和蘇格蘭威士忌",
+    "LQ-0004": "德勞里爾 VSOP 干邑",
+    "LQ-0005": "德勞里爾 XO 干邑",
+    "LQ-0006": "德勞里爾 XO 干邑",
+    "LQ-0007": "赤水傳承 醬香型白酒",
+    "LQ-0008": "五糧春 五穀白酒",
+    "LQ-0014": "海斗 純麥威士忌",
+    "LQ-0016": "櫻霧 純米大吟釀清酒",
+    "LQ-0023": "海港 拉格啤酒",
+    "LQ-0024": "海港 拉格啤酒",
+    "LQ-0025": "獅子山 印度淡色艾爾",
+    "LQ-0026": "黑龍 帝國世濤",
+    "LQ-0027": "青山 皮爾森啤酒",
+}
+CATALOGUE = tuple(dataclasses.replace(p, name_zh=NAMES_ZH.get(p.catalogue_id, "")) for p in _PRODUCTS)
 _BY_ID = {p.catalogue_id: p for p in CATALOGUE}
 
 
@@ -102,103 +135,22 @@ def product(catalogue_id: str) -> LiquorProduct:
 # --------------------------------------------------------------------------- labels
 
 
+def label_text(item: LiquorProduct) -> LabelText:
+    return LabelText(item.brand, item.product, item.abv_percent, item.volume_ml, item.name_zh)
+
+
+def label_image(item: LiquorProduct) -> np.ndarray:
+    """The product's label as printed, RGB uint8 ``LABEL_SHAPE``: brand, product, Chinese name where it
+    has one, ABV and volume in real type (``_liquor_label``). Bottles of one line (brand and product) in
+    several sizes share the artwork and differ in the printed volume only."""
+    return draw_label(label_text(item))
+
+
 def _hsv_rgb(
     rng: np.random.Generator, saturation: tuple[float, float], value: tuple[float, float]
 ) -> np.ndarray:
     hsv = np.array([[[rng.uniform(0, 180), 255 * rng.uniform(*saturation), 255 * rng.uniform(*value)]]])
     return np.asarray(cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)[0, 0], dtype=np.float32)
-
-
-def label_image(item: LiquorProduct) -> np.ndarray:
-    """The product's label as printed, RGB uint8 ``LABEL_SHAPE``: the reference a matcher compares with."""
-    rng = np.random.default_rng(zlib.crc32(item.catalogue_id.encode()))
-    height, width = LABEL_SHAPE
-    light = item.category == "wine" or rng.random() < 0.3
-    background = _hsv_rgb(rng, (0.05, 0.3), (0.85, 1.0)) if light else _hsv_rgb(rng, (0.5, 1.0), (0.25, 0.8))
-    accent = _hsv_rgb(rng, (0.6, 1.0), (0.5, 1.0))
-    ink = np.array([25.0, 20.0, 20.0]) if light else np.array([240.0, 230.0, 200.0])
-    label = np.empty((height, width, 3), dtype=np.float32)
-    label[:] = background
-    _pattern(rng, label, accent)
-    _emblem(rng, label, accent, ink)
-    _glyph_rows(rng, label, ink, accent)
-    cv2.rectangle(label, (3, 3), (width - 4, height - 4), tuple(float(c) for c in accent), 3)
-    return np.clip(label, 0, 255).astype(np.uint8)
-
-
-def _pattern(rng: np.random.Generator, label: np.ndarray, accent: np.ndarray) -> None:
-    height, width = label.shape[:2]
-    y, x = np.mgrid[0:height, 0:width]
-    kind, period = int(rng.integers(6)), int(rng.integers(10, 30))
-    strength = rng.uniform(0.25, 0.6)
-    if kind == 0:  # horizontal bands
-        mask = ((y // period) % 2 == 0) & ((y < height * 0.3) | (y > height * 0.8))
-    elif kind == 1:  # vertical stripes
-        mask = (x // period) % 2 == 0
-    elif kind == 2:  # checks
-        mask = ((x // period) + (y // period)) % 2 == 0
-    elif kind == 3:  # diagonal stripes
-        mask = ((x + y) // period) % 2 == 0
-    elif kind == 4:  # dots
-        mask = ((x % period - period / 2) ** 2 + (y % period - period / 2) ** 2) < (period / 4) ** 2
-    else:  # gradient band
-        weight = np.clip(1 - np.abs(y - rng.uniform(0.2, 0.8) * height) / (0.3 * height), 0, 1)
-        label += (accent - label) * (strength * weight)[..., None]
-        return
-    label[mask] += (accent - label[mask]) * strength
-
-
-def _emblem(rng: np.random.Generator, label: np.ndarray, accent: np.ndarray, ink: np.ndarray) -> None:
-    height, width = label.shape[:2]
-    cx, cy = int(rng.uniform(0.2, 0.8) * width), int(rng.uniform(0.2, 0.45) * height)
-    size = int(rng.integers(14, 30))
-    colour = tuple(float(c) for c in (accent * 0.6 + ink * 0.4))
-    shape = int(rng.integers(4))
-    if shape == 0:
-        cv2.circle(label, (cx, cy), size, colour, -1)
-        cv2.circle(label, (cx, cy), size // 2, tuple(float(c) for c in ink), 2)
-    elif shape == 1:
-        diamond = np.array([[cx, cy - size], [cx + size, cy], [cx, cy + size], [cx - size, cy]], np.int32)
-        cv2.fillPoly(label, [diamond], colour)
-    elif shape == 2:
-        triangle = np.array([[cx, cy - size], [cx + size, cy + size], [cx - size, cy + size]], np.int32)
-        cv2.fillPoly(label, [triangle], colour)
-    else:  # crest
-        crest = np.array(
-            [
-                [cx - size, cy - size],
-                [cx + size, cy - size],
-                [cx + size, cy],
-                [cx, cy + size],
-                [cx - size, cy],
-            ],
-            np.int32,
-        )
-        cv2.fillPoly(label, [crest], colour)
-        cv2.polylines(label, [crest], True, tuple(float(c) for c in ink), 2)
-
-
-def _glyph_rows(rng: np.random.Generator, label: np.ndarray, ink: np.ndarray, accent: np.ndarray) -> None:
-    """Rows of text-like strokes: a large brand line, a product line, small print (ABV, volume)."""
-    height, width = label.shape[:2]
-    rows = [
-        (0.55, int(rng.integers(14, 20)), ink),
-        (0.72, int(rng.integers(8, 12)), accent * 0.5 + ink * 0.5),
-    ]
-    rows += [(0.86, 6, ink)]
-    for row_y, glyph_h, colour in rows:
-        y0 = int(row_y * height)
-        x = int(rng.uniform(0.08, 0.2) * width)
-        stop = int(rng.uniform(0.8, 0.92) * width)
-        while x < stop:
-            for _ in range(int(rng.integers(2, 8))):  # a word
-                glyph_w = max(2, int(glyph_h * rng.uniform(0.35, 0.75)))
-                top = y0 - int(glyph_h * rng.uniform(0.6, 1.0))
-                cv2.rectangle(label, (x, top), (x + glyph_w - 1, y0), tuple(float(c) for c in colour), -1)
-                x += glyph_w + max(1, glyph_h // 6)
-                if x >= stop:
-                    break
-            x += glyph_h // 2
 
 
 # --------------------------------------------------------------------------- scenes
@@ -209,7 +161,10 @@ class LiquorFrame:
     """One camera frame: RGB uint8 (H, W, 3) and what it shows.
 
     label_box: (x_min, y_min, x_max, y_max) of the label on the image, max exclusive; pose: bottle tilt
-    (degrees, clockwise), scale, turn about its axis (degrees); light_gain and blur_px describe the shot.
+    (degrees, clockwise), scale, turn about its axis (degrees); light_gain and blur_px describe the shot;
+    occlusion ("", "hand", "sticker") and occluded_fraction what covers the label and how much of it;
+    clutter the number of objects on the counter; jpeg_quality the quality the camera encodes it at;
+    traveller_id whose bottle it is.
     """
 
     image: np.ndarray
@@ -220,6 +175,11 @@ class LiquorFrame:
     turn_deg: float
     light_gain: float
     blur_px: float
+    occlusion: str = ""
+    occluded_fraction: float = 0.0
+    clutter: int = 0
+    jpeg_quality: int = 90
+    traveller_id: str = ""
 
     @property
     def product(self) -> LiquorProduct:
@@ -238,8 +198,9 @@ class _Bottle:
 
 
 def _bottle_shape(item: LiquorProduct, height: int) -> _Bottle:
-    """Proportions by category and volume; the bottle's full height is ~80% of the image at scale 1."""
-    total = 0.8 * height
+    """Proportions by category and volume; the bottle's full height is ``BOTTLE_HEIGHT`` times the
+    image's at scale 1 (the camera frames the body: the neck may leave the image)."""
+    total = BOTTLE_HEIGHT * height
     if item.category == "beer":
         body_h, neck_h, width = 0.55 * total, 0.3 * total, 0.24 * total
     elif item.category == "wine":
@@ -254,7 +215,12 @@ class LiquorSimulator:
     """Deterministic camera frames of catalogue bottles: the same (seed, index) gives the same frame."""
 
     def __init__(
-        self, seed: int, height: int = 480, width: int = 640, *, catalogue_ids: tuple[str, ...] = ()
+        self,
+        seed: int,
+        height: int = RED_CHANNEL_SHAPE[0],
+        width: int = RED_CHANNEL_SHAPE[1],
+        *,
+        catalogue_ids: tuple[str, ...] = (),
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be non-negative")
@@ -275,20 +241,24 @@ class LiquorSimulator:
         item = product(catalogue_id or drawn)
         tilt, scale, turn = rng.uniform(-8, 8), rng.uniform(0.8, 1.1), rng.uniform(-25, 25)
         shift = rng.uniform(-0.08, 0.08, 2) * (self.width, self.height)
-        canvas, alpha, label_corners = self._bottle(item, math.radians(turn))
+        canvas, alpha, on_label, label_corners = self._bottle(item, math.radians(turn))
         center = (self.width / 2, self.height / 2)
         matrix = cv2.getRotationMatrix2D(center, -tilt, scale)
         matrix[:, 2] = matrix[:, 2] + shift
         size = (self.width, self.height)
         bottle = cv2.warpAffine(canvas, matrix, size, flags=cv2.INTER_LINEAR)
         coverage = cv2.warpAffine(alpha, matrix, size, flags=cv2.INTER_LINEAR)[..., None]
+        label_mask = (cv2.warpAffine(on_label, matrix, size, flags=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
         image = self._background(rng)
+        clutter = add_clutter(rng, image)
         image += (bottle - image) * coverage
+        occlusion, covered = occlude(rng, image, label_mask)
         gain = rng.uniform(0.65, 1.3)
         image = self._light(rng, image, gain)
         blur = self._blur(rng, image)
         sigma = np.float32(rng.uniform(1.0, 4.0))
         image = blur[0] + rng.standard_normal(image.shape, dtype=np.float32) * sigma
+        quality = int(rng.integers(*JPEG_QUALITY))
         corners = np.hstack([label_corners, np.ones((4, 1))]) @ matrix.T
         box = (
             int(max(math.floor(corners[:, 0].min()), 0)),
@@ -298,7 +268,26 @@ class LiquorSimulator:
         )
         frozen = np.clip(image, 0, 255).astype(np.uint8)
         frozen.flags.writeable = False
-        return LiquorFrame(frozen, item.catalogue_id, box, tilt, scale, turn, gain, blur[1])
+        return LiquorFrame(
+            frozen,
+            item.catalogue_id,
+            box,
+            tilt,
+            scale,
+            turn,
+            gain,
+            blur[1],
+            occlusion=occlusion,
+            occluded_fraction=covered,
+            clutter=clutter,
+            jpeg_quality=quality,
+            traveller_id=self.traveller_id(index),
+        )
+
+    def traveller_id(self, index: int) -> str:
+        """Whose bottle frame ``index`` shows: travellers come to the counter with
+        ``BOTTLES_PER_TRAVELLER`` bottles each, one frame per bottle."""
+        return f"TRV-{self.seed}-{index // BOTTLES_PER_TRAVELLER:06d}"
 
     def _background(self, rng: np.random.Generator) -> np.ndarray:
         """A counter: a colour with a vertical gradient and a coarse texture."""
@@ -308,10 +297,14 @@ class LiquorSimulator:
         texture = cv2.resize(coarse, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
         return np.asarray(base * (1 + y) + texture[..., None], dtype=np.float32)
 
-    def _bottle(self, item: LiquorProduct, turn: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The upright bottle centred on a canvas: RGB, alpha and the label's corners (x, y)."""
+    def _bottle(
+        self, item: LiquorProduct, turn: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The upright bottle centred on a canvas: RGB, alpha, where the label is (1 on it) and the
+        label's corners (x, y). The label is as tall as its printed width wrapped around the body allows
+        at the artwork's aspect, centred a little below the middle of the body."""
         shape = _bottle_shape(item, self.height)
-        cx, bottom = self.width / 2, self.height / 2 + 0.4 * self.height
+        cx, bottom = self.width / 2, self.height * BODY_CENTRE + shape.body_h / 2
         body_top = bottom - shape.body_h
         neck_top = body_top - shape.shoulder_h - shape.neck_h
         half_w, neck_w = shape.body_w / 2, shape.neck_w / 2
@@ -331,22 +324,31 @@ class LiquorSimulator:
         window[:] = np.asarray(item.glass, dtype=np.float32) * shade[..., None]
         cap = np.broadcast_to(y < neck_top + 0.25 * shape.neck_h, inside.shape) & inside
         window[cap] = (np.asarray(item.glass, dtype=np.float32) * 0.3 + 80) * shade[cap][:, None]
-        label_top, label_bottom = body_top + 0.12 * shape.body_h, bottom - 0.1 * shape.body_h
+        arc_px = 2 * LABEL_ARC_RAD * half_w  # the label's printed width, wrapped around the body
+        label_h = min(arc_px * LABEL_SHAPE[0] / LABEL_SHAPE[1], 0.8 * shape.body_h)
+        label_top = body_top + 0.55 * shape.body_h - label_h / 2
+        label_bottom = label_top + label_h
         phi = angle - turn
         on_label = (y >= label_top) & (y < label_bottom) & (np.abs(phi) < LABEL_ARC_RAD) & inside
-        label = self._labels.get(item.catalogue_id)
-        if label is None:
-            label = label_image(item).astype(np.float32)
-        ys = np.broadcast_to(y, inside.shape)[on_label]
+        artwork = self._labels.get(item.catalogue_id)
+        if artwork is None:
+            artwork = label_image(item).astype(np.float32)
+        # the camera integrates the print over each pixel: the artwork at its size on the image, then
+        # sampled where each pixel of the body looks
+        printed_w, printed_h = max(round(arc_px), 8), max(round(label_h), 8)
+        printed = cv2.resize(artwork, (printed_w, printed_h), interpolation=cv2.INTER_AREA)
+        map_x = np.where(on_label, (phi / LABEL_ARC_RAD + 1) / 2 * printed_w - 0.5, -2).astype(np.float32)
+        map_y = np.broadcast_to((y - label_top) / label_h * printed_h - 0.5, inside.shape)
+        map_y = np.where(on_label, map_y, -2).astype(np.float32)
+        sampled = cv2.remap(printed, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        window[on_label] = sampled[on_label] * (0.45 + 0.55 * np.cos(angle[on_label]))[:, None]
+        label_mask = np.zeros((self.height, self.width), dtype=np.float32)
+        label_mask[y0:y1, x0:x1] = on_label
         xs = np.broadcast_to(x, inside.shape)[on_label]
-        rows = ((ys - label_top) / (label_bottom - label_top) * LABEL_SHAPE[0]).astype(int)
-        cols = ((phi[on_label] / LABEL_ARC_RAD + 1) / 2 * LABEL_SHAPE[1]).astype(int)
-        rows, cols = np.clip(rows, 0, LABEL_SHAPE[0] - 1), np.clip(cols, 0, LABEL_SHAPE[1] - 1)
-        window[on_label] = label[rows, cols] * (0.45 + 0.55 * np.cos(angle[on_label]))[:, None]
         corners = np.array(
             [[xs.min(), label_top], [xs.max(), label_top], [xs.max(), label_bottom], [xs.min(), label_bottom]]
         )
-        return canvas, alpha, corners
+        return canvas, alpha, label_mask, corners
 
     def _light(self, rng: np.random.Generator, image: np.ndarray, gain: float) -> np.ndarray:
         """Level, colour cast and a linear falloff from a random direction."""
@@ -420,6 +422,11 @@ def truth_dict(frame: LiquorFrame) -> dict[str, object]:
         "turn_deg": round(frame.turn_deg, 2),
         "light_gain": round(frame.light_gain, 3),
         "blur_px": round(frame.blur_px, 2),
+        "occlusion": frame.occlusion,
+        "occluded_fraction": frame.occluded_fraction,
+        "clutter": frame.clutter,
+        "jpeg_quality": frame.jpeg_quality,
+        "traveller_id": frame.traveller_id,
     }
 
 
@@ -429,17 +436,25 @@ def to_frame(
     source_id: str,
     sequence: int,
     encoding: str = "jpeg",
-    quality: int = 90,
+    quality: int | None = None,
     frame_id: str | None = None,
+    traveller_id: str | None = None,
 ) -> frame_pb2.Frame:
-    """A MODALITY_CAMERA frame: the encoded image, shape [H, W, 3], ground truth in metadata."""
+    """A MODALITY_CAMERA frame: the encoded image (JPEG at the frame's own ``jpeg_quality`` unless
+    ``quality`` is given), shape [H, W, 3]; metadata ``camera_role`` ("red_channel"), ``traveller_id``
+    (the frame's, unless given) and the ground truth ``sim_truth``."""
+    metadata = {
+        "camera_role": CAMERA_ROLE,
+        "traveller_id": frame.traveller_id if traveller_id is None else traveller_id,
+        "sim_truth": json.dumps(truth_dict(frame)),
+    }
     return payload_frame(
-        encode(frame.image, encoding, quality=quality),
+        encode(frame.image, encoding, quality=frame.jpeg_quality if quality is None else quality),
         modality=Modality.CAMERA,
         source_id=source_id,
         sequence=sequence,
         encoding=encoding,
         shape=frame.image.shape,
         frame_id=frame_id,
-        metadata={"sim_truth": json.dumps(truth_dict(frame))},
+        metadata=metadata,
     )

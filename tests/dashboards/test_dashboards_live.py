@@ -42,8 +42,11 @@ from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import GATEWAY_JOB, WORKER_JOB, ScrapeTargets, prometheus_document
 from smartcustoms.dashboards.rules import alert_rules
 from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.hardware.sim.liquor import LiquorSimulator
+from smartcustoms.hardware.sim.liquor import to_frame as liquor_to_frame
 from smartcustoms.hardware.sim.records import CargoDeclarationSimulator, CrossingSimulator, to_frame
 from smartcustoms.runtime.ledger import ledger_for
+from smartcustoms.runtime.liquor_desk import LiquorDesk
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.review import OUTCOMES
 from smartcustoms.runtime.stack import Stack
@@ -176,6 +179,35 @@ def record_frames() -> list[frame_pb2.Frame]:
     return frames
 
 
+LIQUOR_FRAME_ID = "red-channel-1"
+
+
+def liquor_frame() -> frame_pb2.Frame:
+    """A bottle at the red channel for liquor_label; an officer then overrides what it recognised."""
+    shot = LiquorSimulator(seed=11).generate(0)
+    return liquor_to_frame(shot, source_id="red-channel", sequence=1, frame_id=LIQUOR_FRAME_ID)
+
+
+def override_a_bottle(config: Config) -> None:
+    """An officer opens the traveller's duty assessment and corrects the bottle's ABV, so the liquor
+    desk's override panel has data."""
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(config.redis.url)
+        try:
+            desk = LiquorDesk(client, config.namespace, ledger_for(config, client))
+            assessment = await desk.open("traveller-live-1", "PO 1", [LIQUOR_FRAME_ID])
+            bottle = next(b for b in assessment.bottles if b.recognised_catalogue_id)
+            abv = float(bottle.facts()["abv_percent"] or 40.0) + 1.0
+            await desk.override_bottle(
+                assessment.assessment_id, bottle.bottle_id, {"abv_percent": abv}, "wrong_abv", "", "PO 1"
+            )
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
 def traffic() -> list[frame_pb2.Frame]:
     frames = [xray(i, dense=i % 2 == 0) for i in range(1, 7)]
     slow_ct = array_frame(
@@ -194,6 +226,7 @@ def traffic() -> list[frame_pb2.Frame]:
         rfid(101, "DEADBEEF" * 3),
         camera(1, explode=False),
         camera(2, explode=True),
+        liquor_frame(),
         slow_ct,
         refused,
     ]
@@ -415,6 +448,7 @@ def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
         wait_for(lambda: scraped_since(prometheus, settled_at), 10.0, 0.2, "a scrape after the first wave")
         record_decisions, selections = record_alert_decisions(runtime_config)
         adjudicate(stack, {"xray-2": "confirmed", "xray-4": "cleared", **record_decisions})
+        override_a_bottle(runtime_config)
         acks = asyncio.run(send_all(stack.gateway_target, second_wave()))
         assert all(a.code == OK for a in acks)
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")

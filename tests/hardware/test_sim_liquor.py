@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
 import numpy as np
 import pytest
 
-from smartcustoms.hardware.sim import duty, liquor
+from smartcustoms.hardware.sim import _liquor_label, duty, liquor
 from smartcustoms.v1 import frame_pb2
 
 
@@ -49,11 +50,48 @@ def test_catalogue_is_well_formed() -> None:
 
 
 def test_labels_are_deterministic_and_distinct() -> None:
-    labels = [liquor.label_image(item) for item in liquor.CATALOGUE]
-    assert all(label.shape == (*liquor.LABEL_SHAPE, 3) and label.dtype == np.uint8 for label in labels)
-    assert np.array_equal(labels[0], liquor.label_image(liquor.CATALOGUE[0]))
-    for first, second in itertools.combinations(labels, 2):
-        assert np.abs(first.astype(int) - second.astype(int)).mean() > 10
+    labels = {item.catalogue_id: liquor.label_image(item) for item in liquor.CATALOGUE}
+    assert all(
+        label.shape == (*liquor.LABEL_SHAPE, 3) and label.dtype == np.uint8 for label in labels.values()
+    )
+    assert np.array_equal(labels["LQ-0001"], liquor.label_image(liquor.CATALOGUE[0]))
+    for first, second in itertools.combinations(liquor.CATALOGUE, 2):
+        difference = np.abs(labels[first.catalogue_id].astype(int) - labels[second.catalogue_id].astype(int))
+        if (first.brand, first.product) == (second.brand, second.product):  # one line, two sizes
+            rows = np.flatnonzero(difference.sum(axis=(1, 2)))
+            assert rows.size and rows.min() > 0.75 * liquor.LABEL_SHAPE[0]  # only the printed volume differs
+        else:
+            assert difference.mean() > 10, (first.catalogue_id, second.catalogue_id)
+
+
+@pytest.mark.parametrize(
+    ("volume_ml", "style", "printed"),
+    [
+        (700, 0, "700ml"),
+        (700, 1, "70cl"),
+        (700, 2, "700 mL"),
+        (1000, 0, "1L"),
+        (1750, 1, "1.75 L"),
+        (1000, 2, "1 litre"),
+    ],
+)
+def test_volumes_print_as_labels_do(volume_ml: int, style: int, printed: str) -> None:
+    assert _liquor_label.volume_text(volume_ml, style) == printed
+
+
+def test_abv_prints_in_several_styles() -> None:
+    printed = {_liquor_label.abv_text(43, style) for style in range(5)}
+    assert printed == {"43% vol", "43%vol", "ALC. 43% VOL.", "43% alc/vol", "ALC 43% VOL"}
+    assert _liquor_label.abv_text(12.5, 0) == "12.5% vol"
+
+
+def test_chinese_names_are_printed_when_a_cjk_font_is_installed() -> None:
+    """scripts/setup installs fonts-wqy-microhei; without any CJK font the name is left out."""
+    item = liquor.product("LQ-0007")
+    assert item.name_zh
+    without = dataclasses.replace(item, name_zh="")
+    differs = not np.array_equal(liquor.label_image(item), liquor.label_image(without))
+    assert differs == (_liquor_label.cjk_font_path() is not None)
 
 
 # --------------------------------------------------------------------------- frames
@@ -77,7 +115,11 @@ def test_pose_light_and_blur_stay_within_their_ranges(sim: liquor.LiquorSimulato
         assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
         assert abs(shot.tilt_deg) <= 8 and 0.8 <= shot.scale <= 1.1 and abs(shot.turn_deg) <= 25
         assert 0.65 <= shot.light_gain <= 1.3 and 0 <= shot.blur_px <= 9
+        assert 60 <= shot.jpeg_quality < 96 and 0 <= shot.clutter <= 4
+        assert (shot.occlusion != "" or shot.occluded_fraction == 0) and 0 <= shot.occluded_fraction < 0.6
     assert len({shot.catalogue_id for shot in shots}) > 15
+    assert {shot.occlusion for shot in shots} == {"", "hand", "sticker"}
+    assert len({shot.jpeg_quality for shot in shots}) > 10
     assert any(shot.blur_px == 0 for shot in shots) and any(shot.blur_px > 1 for shot in shots)
 
 
@@ -119,5 +161,24 @@ def test_frame_carries_the_encoded_image_and_truth(sim: liquor.LiquorSimulator) 
     assert np.array_equal(liquor.decode(frame.payload), shot.image)
     truth = json.loads(frame.metadata["sim_truth"])
     assert truth["catalogue_id"] == shot.catalogue_id
+    assert frame.metadata["camera_role"] == "red_channel"
+    assert frame.metadata["traveller_id"] == shot.traveller_id == truth["traveller_id"]
     assert truth["duty_hkd"] == pytest.approx(round(shot.product.duty_hkd, 2))
     assert liquor.to_frame(shot, source_id="camera-1", sequence=3).encoding == "jpeg"
+
+
+def test_travellers_bring_three_bottles_each(sim: liquor.LiquorSimulator) -> None:
+    travellers = [sim.generate(index).traveller_id for index in range(7)]
+    assert travellers[:3] == [travellers[0]] * 3 and travellers[3] != travellers[0]
+    assert travellers[6] not in travellers[:6]
+    assert travellers[0] != liquor.LiquorSimulator(seed=3, height=96, width=128).generate(0).traveller_id
+
+
+def test_a_jpeg_frame_uses_the_cameras_quality(sim: liquor.LiquorSimulator) -> None:
+    shot = sim.generate(3)
+    own = liquor.to_frame(shot, source_id="camera-1", sequence=1)
+    assert own.payload == liquor.encode(shot.image, "jpeg", quality=shot.jpeg_quality)
+    assert liquor.to_frame(shot, source_id="camera-1", sequence=1, quality=95).payload != own.payload
+    assert (
+        liquor.to_frame(shot, source_id="c", sequence=1, traveller_id="T-9").metadata["traveller_id"] == "T-9"
+    )

@@ -1,0 +1,126 @@
+"""The match's confidence: the probability that the bottle recognised is the bottle shown.
+
+A logistic model (Platt scaling) over what the recogniser measured, fitted on labelled frames that are
+used for nothing else (simulator seeds reserved for it, see tools/__init__.py):
+
+- ``top``: log(1 + inliers of the best line's view), how much of the label agreed geometrically;
+- ``second``: log(1 + inliers of the best other line), the margin's other side;
+- ``ocr_agree`` / ``ocr_disagree``: how many of ABV and volume were read and agree / disagree with the
+  chosen bottle's database entry;
+- ``ambiguous``: 1 when the chosen line has other bottles that nothing read on the label rules out
+  (the volume was not read), so the choice between them is a guess.
+
+``Calibration.default()`` is a hand-set prior used only until a fit exists (a library built without
+calibration frames); the fitted weights, the frames they came from and the fit's Brier score are kept in
+the library's ``calibration.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FEATURES = ("top", "second", "ocr_agree", "ocr_disagree", "ambiguous")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one recognition measured, for the confidence model."""
+
+    top_inliers: int
+    second_inliers: int
+    ocr_agree: int = 0
+    ocr_disagree: int = 0
+    ambiguous: bool = False
+
+    def vector(self) -> np.ndarray:
+        return np.array(
+            [
+                math.log1p(self.top_inliers),
+                math.log1p(self.second_inliers),
+                float(self.ocr_agree),
+                float(self.ocr_disagree),
+                float(self.ambiguous),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """p = 1 / (1 + exp(-(weights . features + bias)))."""
+
+    weights: tuple[float, ...]
+    bias: float
+    fitted_on: str = ""
+    frames: int = 0
+    brier: float | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(FEATURES):
+            raise ValueError(f"a calibration has {len(FEATURES)} weights ({', '.join(FEATURES)})")
+
+    @classmethod
+    def default(cls) -> Calibration:
+        """A prior: about 0.5 at 12 inliers against none, much less when a rival line is as strong."""
+        return cls((2.5, -2.5, 0.7, -2.0, -3.0), -6.2, fitted_on="prior (not fitted)")
+
+    def confidence(self, evidence: Evidence) -> float:
+        z = float(np.dot(self.weights, evidence.vector())) + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": "platt",
+            "features": list(FEATURES),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "fitted_on": self.fitted_on,
+            "frames": self.frames,
+            "brier": self.brier,
+        }
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> Calibration:
+        if list(entry.get("features", [])) != list(FEATURES):
+            raise ValueError(f"calibration features must be {list(FEATURES)}")
+        brier = entry.get("brier")
+        return cls(
+            tuple(float(w) for w in entry["weights"]),
+            float(entry["bias"]),
+            str(entry.get("fitted_on", "")),
+            int(entry.get("frames", 0)),
+            None if brier is None else float(brier),
+        )
+
+
+def fit(
+    evidence: Sequence[Evidence], correct: Sequence[bool], *, fitted_on: str, l2: float = 0.1
+) -> Calibration:
+    """Logistic regression of ``correct`` on the evidence (Newton's method, a small L2 penalty on the
+    weights so that a separable sample does not send them to infinity). ValueError for fewer than 20
+    frames or a sample of one class only."""
+    if len(evidence) != len(correct):
+        raise ValueError("one label per piece of evidence")
+    labels = np.asarray(correct, dtype=np.float64)
+    if len(labels) < 20 or labels.min() == labels.max():
+        raise ValueError("calibration needs at least 20 frames, some right and some wrong")
+    x = np.column_stack([np.stack([e.vector() for e in evidence]), np.ones(len(labels))])
+    beta = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[-1] = 0.0  # the bias is not shrunk
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -40, 40)))
+        gradient = x.T @ (p - labels) + penalty * beta
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -40, 40)))
+    brier = float(np.mean((p - labels) ** 2))
+    weights = tuple(float(w) for w in beta[:-1])
+    return Calibration(weights, float(beta[-1]), fitted_on, len(labels), round(brier, 5))

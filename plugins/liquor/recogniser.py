@@ -1,0 +1,205 @@
+"""From a camera frame to a recognised bottle: the line's label (``matcher``), the bottle of the line the
+printed volume and ABV point to (``reading``), a calibrated confidence (``calibration``), and whether an
+officer must decide.
+
+The bottle goes to an officer, with the candidates, when
+
+- no line's label matched well enough (fewer than ``min_inliers`` consistent keypoints);
+- the confidence is below ``min_confidence``;
+- what was read on the label disagrees with the chosen bottle's database entry (a different ABV or
+  volume: a wrong entry, a look-alike, or a misreading the officer settles);
+- the line has bottles of several sizes and the printed volume could not be read to choose.
+
+The label is read (``read_labels``) always, never, or when needed: when the line has several bottles
+(only the printed volume tells them apart) or the match alone is not sure (below
+``read_above_confidence``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from smartcustoms.plugins.liquor.calibration import Evidence
+from smartcustoms.plugins.liquor.library import LabelLibrary, Product
+from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
+from smartcustoms.plugins.liquor.reading import LabelReader, Reading
+from smartcustoms.plugins.liquor.settings import LiquorSettings
+
+MAX_CANDIDATES = 3
+ABV_TOLERANCE_PERCENT = 0.05
+
+
+@dataclass(frozen=True)
+class Candidate:
+    product: Product
+    confidence: float
+    inliers: int
+
+
+@dataclass(frozen=True, eq=False)
+class Recognition:
+    """What the recogniser concluded about one frame."""
+
+    candidates: tuple[Candidate, ...]  # best first, at most MAX_CANDIDATES
+    reading: Reading = field(default_factory=Reading)
+    evidence: Evidence | None = None
+    outline: np.ndarray | None = None  # the label's corners on the frame, float [4, 2]
+    needs_officer: bool = True
+    reason: str = ""
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+
+def same_abv(read: float, entry: float) -> bool:
+    """Whether an ABV read is the entry's: equal, or equal but for a decimal point the reader lost
+    (4.7 read as 47: no label of 4.7% prints 47%)."""
+    if math.isclose(read, entry, abs_tol=ABV_TOLERANCE_PERCENT):
+        return True
+    return f"{read:g}".replace(".", "") == f"{entry:g}".replace(".", "")
+
+
+def agreement(product: Product, reading: Reading) -> tuple[int, int]:
+    """(fields read that agree with the product's entry, fields read that disagree)."""
+    agree = disagree = 0
+    if reading.abv_percent is not None:
+        same = same_abv(reading.abv_percent, product.abv_percent)
+        agree, disagree = agree + same, disagree + (not same)
+    if reading.volume_ml is not None:
+        same = reading.volume_ml == product.volume_ml
+        agree, disagree = agree + same, disagree + (not same)
+    return agree, disagree
+
+
+def printed_volumes(volume_ml: int) -> set[str]:
+    """The digits a label may print for a volume: 700 -> 700 (ml), 70 (cl), 07 (0.7 l)."""
+    forms = {str(volume_ml), f"{volume_ml / 1000:g}".replace(".", "")}
+    if volume_ml % 10 == 0:
+        forms.add(str(volume_ml // 10))
+    return forms
+
+
+def _edits(first: str, second: str) -> int:
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, 1):
+        current = [i]
+        for j, b in enumerate(second, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1]
+
+
+def closest_volume(products: Sequence[Product], texts: Sequence[str]) -> Product | None:
+    """The product whose printed volume is nearest (one edit at most) to a run of digits read, when
+    it is nearer than every other's: "173L" is the 1.75 l bottle, not the 75 cl one."""
+    runs = [run for text in texts for run in re.findall(r"\d+", re.sub(r"(?<=\d)[.,](?=\d)", "", text))]
+    if not runs:
+        return None
+    distance = {
+        p.catalogue_id: min(_edits(run, form) for run in runs for form in printed_volumes(p.volume_ml))
+        for p in products
+    }
+    ranked = sorted(products, key=lambda p: distance[p.catalogue_id])
+    first, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    if distance[first.catalogue_id] > 1:
+        return None
+    if second is not None and distance[second.catalogue_id] <= distance[first.catalogue_id]:
+        return None
+    return first
+
+
+class LabelRecogniser:
+    """Matcher, reader and calibration over one loaded library."""
+
+    def __init__(self, library: LabelLibrary, settings: LiquorSettings, reader: LabelReader | None) -> None:
+        if reader is None and settings.read_labels != "never":
+            raise ValueError("liquor_label: a reader is needed unless read_labels is never")
+        self.library, self.settings, self.reader = library, settings, reader
+        self.matcher = LabelMatcher(library)
+
+    def recognise(self, rgb: np.ndarray) -> Recognition:
+        matches = self.matcher.match(rgb)
+        if not matches or matches[0].inliers < self.settings.min_inliers:
+            return Recognition((), reason="no label of the database matched")
+        top = matches[0]
+        second = matches[1].inliers if len(matches) > 1 else 0
+        siblings = self.library.line_products(self.library.lines[top.line])
+        reading = Reading()
+        if self._should_read(siblings, top.inliers, second):
+            assert self.reader is not None  # checked in __init__
+            reading = self.reader.read(rgb, self.library.views[top.view], top.homography)
+        chosen, ambiguous = self._choose(siblings, reading, self.library.views[top.view].product)
+        agree, disagree = agreement(chosen, reading)
+        evidence = Evidence(top.inliers, second, agree, disagree, ambiguous)
+        confidence = self.library.calibration.confidence(evidence)
+        candidates = self._candidates(chosen, confidence, matches, reading)
+        outline = top.outline(self.library.views[top.view].shape)
+        reason = self._referral(chosen, confidence, reading, disagree)
+        if ambiguous and not reason:
+            sizes = ", ".join(f"{p.catalogue_id} ({p.volume_ml} ml)" for p in siblings)
+            reason = f"the volume on the label was not read: one of {sizes}"
+        return Recognition(candidates, reading, evidence, outline, bool(reason), reason)
+
+    def _should_read(self, siblings: tuple[Product, ...], top: int, second: int) -> bool:
+        mode = self.settings.read_labels
+        if mode != "when_needed":
+            return mode == "always"
+        if len(siblings) > 1:
+            return True
+        visual = self.library.calibration.confidence(Evidence(top, second))
+        return visual < self.settings.read_above_confidence
+
+    @staticmethod
+    def _choose(siblings: tuple[Product, ...], reading: Reading, viewed: str) -> tuple[Product, bool]:
+        """The line's bottle the reading fits best (fewest disagreements, then most agreements); among
+        bottles it fits equally, the one whose printed volume the digits read come closest to, else the
+        bottle the matched view shows. Ambiguous when the reading itself left several equally good."""
+        scored = [(agreement(p, reading), p) for p in siblings]
+        best_key = max((a - 2 * d, a) for (a, d), _ in scored)
+        fitting = [p for (a, d), p in scored if (a - 2 * d, a) == best_key]
+        if len(fitting) == 1:
+            return fitting[0], False
+        closest = closest_volume(fitting, reading.texts)
+        chosen = closest or next((p for p in fitting if p.catalogue_id == viewed), fitting[0])
+        return chosen, True
+
+    def _candidates(
+        self, chosen: Product, confidence: float, matches: list[LineMatch], reading: Reading
+    ) -> tuple[Candidate, ...]:
+        """The chosen bottle, then the others of its line and of the next lines: the confidence left
+        over is shared in proportion to inliers, a tenth for a bottle the reading contradicts."""
+        top_inliers = matches[0].inliers
+        others: list[tuple[Product, int, float]] = []
+        for match in matches[:MAX_CANDIDATES]:
+            for product in self.library.line_products(self.library.lines[match.line]):
+                if product.catalogue_id == chosen.catalogue_id:
+                    continue
+                weight = match.inliers * (0.1 if agreement(product, reading)[1] else 1.0)
+                others.append((product, match.inliers, weight))
+        others.sort(key=lambda entry: -entry[2])
+        others = others[: MAX_CANDIDATES - 1]
+        total = sum(weight for _, _, weight in others) or 1.0
+        rest = tuple(
+            Candidate(product, round((1 - confidence) * weight / total, 4), inliers)
+            for product, inliers, weight in others
+        )
+        return (Candidate(chosen, round(confidence, 4), top_inliers), *rest)
+
+    def _referral(self, chosen: Product, confidence: float, reading: Reading, disagree: int) -> str:
+        """Why an officer must decide, or "" when the recognition stands."""
+        if disagree:
+            read = [f"{reading.abv_percent:g}% vol" if reading.abv_percent is not None else "",
+                    f"{reading.volume_ml} ml" if reading.volume_ml is not None else ""]  # fmt: skip
+            return (
+                f"the label reads {' '.join(r for r in read if r)}; the database has "
+                f"{chosen.abv_percent:g}% vol {chosen.volume_ml} ml for {chosen.catalogue_id}"
+            )
+        if confidence < self.settings.min_confidence:
+            return f"confidence {confidence:.2f} below {self.settings.min_confidence:.2f}"
+        return ""
