@@ -32,7 +32,7 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
             str(config_path),
             "demo",
             "--duration-s",
-            "6",
+            "12",  # the devices share 2 cores with the runtime: enough time for a dozen frames
         ],
         log_path=tmp_path / "demo.log",
         stop_timeout_s=30,
