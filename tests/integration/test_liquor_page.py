@@ -112,6 +112,8 @@ def test_an_officer_assesses_a_travellers_liquor_and_prints_the_receipt(
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=20_000)  # a loaded 2-core machine: a step may take seconds
+
     _bottles_at_the_red_channel(gateway)
     rates = RateTable.parse(
         "currency,hkd_per_unit,date\nUSD,7.7812,2025-01-15\n", "csv", "rates-2025-01-15.csv"

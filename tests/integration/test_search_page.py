@@ -88,6 +88,8 @@ def test_an_officer_searches_a_flagged_car_on_the_page_and_the_outcome_feeds_ris
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=20_000)  # a loaded 2-core machine: a step may take seconds
+
     crossing = _flag_a_crossing(gateway)
     plate = crossing.fields["plate_hk"]
     with sync_playwright() as playwright:
