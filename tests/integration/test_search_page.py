@@ -112,7 +112,8 @@ def test_an_officer_searches_a_flagged_car_on_the_page_and_the_outcome_feeds_ris
             report = page.locator("#report")
             expect(report).to_have_attribute("data-outcome", "open", timeout=10_000)
             report_id = report.get_attribute("data-report-id")
-            assert report_id and page.locator(f"#row-{report_id}").count() == 1
+            assert report_id
+            expect(page.locator(f"#row-{report_id}")).to_have_count(1)  # the list catches up on its own
             expect(row.locator("a.report-link")).to_have_text(report_id)  # the crossing has its report now
 
             boot = page.locator("#checklist li[data-item=boot]")
