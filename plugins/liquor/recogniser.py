@@ -95,9 +95,9 @@ def _edits(first: str, second: str) -> int:
     return previous[-1]
 
 
-def closest_volume(products: Sequence[Product], texts: Sequence[str]) -> Product | None:
+def closest_volume(products: Sequence[Product], texts: Sequence[str]) -> tuple[Product, int] | None:
     """The product whose printed volume is nearest (one edit at most) to a run of digits read, when
-    it is nearer than every other's: "173L" is the 1.75 l bottle, not the 75 cl one."""
+    it is nearer than every other's, and the edits: "173L" is the 1.75 l bottle (1), not the 75 cl one."""
     runs = [run for text in texts for run in re.findall(r"\d+", re.sub(r"(?<=\d)[.,](?=\d)", "", text))]
     if not runs:
         return None
@@ -111,7 +111,7 @@ def closest_volume(products: Sequence[Product], texts: Sequence[str]) -> Product
         return None
     if second is not None and distance[second.catalogue_id] <= distance[first.catalogue_id]:
         return None
-    return first
+    return first, distance[first.catalogue_id]
 
 
 class LabelRecogniser:
@@ -159,15 +159,18 @@ class LabelRecogniser:
     def _choose(siblings: tuple[Product, ...], reading: Reading, viewed: str) -> tuple[Product, bool]:
         """The line's bottle the reading fits best (fewest disagreements, then most agreements); among
         bottles it fits equally, the one whose printed volume the digits read come closest to, else the
-        bottle the matched view shows. Ambiguous when the reading itself left several equally good."""
+        bottle the matched view shows. Ambiguous unless the reading, or digits read exactly as this
+        bottle prints its volume and no other does ("75c": the 75 cl bottle), settle it."""
         scored = [(agreement(p, reading), p) for p in siblings]
         best_key = max((a - 2 * d, a) for (a, d), _ in scored)
         fitting = [p for (a, d), p in scored if (a - 2 * d, a) == best_key]
         if len(fitting) == 1:
             return fitting[0], False
         closest = closest_volume(fitting, reading.texts)
-        chosen = closest or next((p for p in fitting if p.catalogue_id == viewed), fitting[0])
-        return chosen, True
+        if closest is None:
+            return next((p for p in fitting if p.catalogue_id == viewed), fitting[0]), True
+        product, edits = closest
+        return product, edits > 0
 
     def _candidates(
         self, chosen: Product, confidence: float, matches: list[LineMatch], reading: Reading

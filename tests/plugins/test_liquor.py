@@ -115,8 +115,9 @@ def test_a_reading_keeps_the_surest_line_and_drops_unsure_ones() -> None:
 
 def test_digits_read_pick_the_bottle_of_a_line() -> None:
     library = [build.product_of(liquor_sim.product(cid)) for cid in ("LQ-0009", "LQ-0010")]
-    assert closest_volume(library, ["173L"]).catalogue_id == "LQ-0010"  # type: ignore[union-attr]
-    assert closest_volume(library, ["75cl"]).catalogue_id == "LQ-0009"  # type: ignore[union-attr]
+    nordvik_750, nordvik_1750 = library
+    assert closest_volume(library, ["173L"]) == (nordvik_1750, 1)
+    assert closest_volume(library, ["40%alc/vol", "75c"]) == (nordvik_750, 0)  # 75 cl, the unit half read
     assert closest_volume(library, ["40%"]) is None
 
 

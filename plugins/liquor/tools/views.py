@@ -10,7 +10,8 @@ so views a good way either side let the homography of the nearest one hold.
 From photos (``smartcustoms library add liquor``): what the photos have in common is the product. Each
 photo's keypoints are matched with every other photo's; those that a RANSAC homography confirms in at
 least one other photo are the label's (the counter, the clutter and a hand change from photo to photo).
-The view is the photo cut to those keypoints, with a margin, and its text boxes are read the same way.
+The view is the photo cut to those keypoints, with a margin, its keypoints the confirmed ones, and its
+text boxes are read the same way.
 With a single photo nothing can be cross-checked: the whole photo is the view, so it should show the
 label filling most of the frame.
 """
@@ -37,6 +38,7 @@ PHOTO_MARGIN = 0.3  # of the confirmed keypoints' extent, added around them (a l
 # reach beyond its most repeatable corners)
 PHOTO_RANSAC_PX = 8.0
 PHOTO_MIN_INLIERS = 12
+PHOTO_MIN_KEYPOINTS = 40  # confirmed keypoints a view is made of; fewer: all of the cut photo's
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +129,12 @@ def photo_views(
         )
         image = np.ascontiguousarray(photo[y0:y1, x0:x1])
         text = tuple(finder.boxes(image)) if finder is not None else ()
-        views.append(ViewImage(image, extractor.extract(image), text, f"photo {name}"))
+        if len(photos) > 1 and keep.sum() >= PHOTO_MIN_KEYPOINTS:  # the label's own, not the counter's
+            offset = np.array([x0, y0], dtype=np.float32)
+            kept = Features(found.points[keep] - offset, found.descriptors[keep])
+        else:
+            kept = extractor.extract(image)
+        views.append(ViewImage(image, kept, text, f"photo {name}"))
     if not views:
         raise ValueError("the photos do not show a common label: take them of the same bottle, label facing")
     return views
