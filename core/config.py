@@ -114,6 +114,19 @@ class FusionConfig:
 
 
 @dataclass
+class AuditConfig:
+    """The audit trail (docs/audit.md): how often the gateway seals queued events into the chain, and
+    how often it anchors the chain head in the second store (a file outside Redis) and in its log."""
+
+    seal_interval_s: float = 0.2
+    anchor_interval_s: float = 60.0
+    anchor_path: str = ""  # "" = <run_dir>/audit-anchors.jsonl
+
+    def anchors_at(self, run_dir: str) -> str:
+        return self.anchor_path or str(Path(run_dir) / "audit-anchors.jsonl")
+
+
+@dataclass
 class PluginConfig:
     enabled: bool | None = None  # None: the plugin's own default
     pool_size: int = 1  # Ray actors
@@ -142,6 +155,7 @@ class Config:
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
     extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
     artefacts_dir: str = ""  # reference data artefacts; "" = $SMARTCUSTOMS_ARTEFACTS_DIR or ~/.cache/...
@@ -193,6 +207,7 @@ _NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (Config, "worker"): WorkerConfig,
     (Config, "reconciler"): ReconcilerConfig,
     (Config, "fusion"): FusionConfig,
+    (Config, "audit"): AuditConfig,
     (Config, "plugins"): PluginConfig,
 }
 
@@ -205,6 +220,9 @@ def from_dict(values: Mapping[str, Any]) -> Config:
         if plugin.mode not in PLUGIN_MODES:
             raise ConfigError(f"plugins.{name}.mode must be 'live' or 'shadow', not {plugin.mode!r}")
     _check_fusion(config.fusion)
+    for setting in ("seal_interval_s", "anchor_interval_s"):
+        if not getattr(config.audit, setting) > 0:
+            raise ConfigError(f"audit.{setting} must be positive, not {getattr(config.audit, setting)!r}")
     return config
 
 

@@ -446,3 +446,22 @@ LIQUOR_OVERRIDES = CollectedMetric(
     ("catalogue_id", "reason"),
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, LIQUOR_OVERRIDES)
+
+
+# --------------------------------------------------------------------------- audit trail (gateway)
+# Read from Redis at scrape time (runtime/auditor.py): the hash chain's records by kind and its queue.
+AUDIT_KINDS = ("verdict", "adjudication", "override", "duty_assessment", "custody")
+AUDIT_RECORDS = CollectedMetric(
+    "smartcustoms_audit_records_total",
+    "Records sealed into the audit trail's hash chain, by kind (verdict, adjudication, override, custody).",
+    ("kind",),
+)
+AUDIT_PENDING = CollectedMetric(
+    "smartcustoms_audit_pending",
+    "Events queued for the audit trail and not sealed yet: growing means the gateway's auditor is behind.",
+)
+AUDIT_ANCHORED_SEQ = CollectedMetric(
+    "smartcustoms_audit_anchored_seq",
+    "The last audit record whose hash this gateway anchored in the second store (-1: none yet).",
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, AUDIT_RECORDS, AUDIT_PENDING, AUDIT_ANCHORED_SEQ)

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from smartcustoms.dashboards import _yaml
+from smartcustoms.dashboards.audit import AUDIT
 from smartcustoms.dashboards.checkpoints import CHECKPOINTS
 from smartcustoms.dashboards.conveyances import CONVEYANCES
 from smartcustoms.dashboards.detection import DETECTION
@@ -31,7 +32,7 @@ from smartcustoms.dashboards.provisioning import (
 from smartcustoms.dashboards.risk import RISK
 from smartcustoms.dashboards.rules import RuleSettings, rules_document
 
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES)
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES, AUDIT)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"
 DEFAULT_SCRAPE_INTERVAL_S = 15.0

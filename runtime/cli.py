@@ -165,6 +165,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.cargo_risk.tools.outcomes_cli",
     "smartcustoms.runtime.conveyance_cli",
     "smartcustoms.runtime.duty_cli",
+    "smartcustoms.runtime.audit_cli",
 )
 
 

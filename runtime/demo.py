@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
 from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
+from smartcustoms.runtime.demo_audit import audit_lines
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import (
     Samples,
@@ -121,6 +122,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
     """Run the demo; return 0 when every accepted frame got a verdict or a fallback and every
     conveyance opened got its decision."""
     config.fusion.window_s = min(config.fusion.window_s, DEMO_WINDOW_S)
+    config.audit.anchor_interval_s = min(config.audit.anchor_interval_s, 5.0)
     with Stack(config) as stack:
         print(
             f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
@@ -133,10 +135,12 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
         conveyances, examples = asyncio.run(drain_conveyances(config, config.fusion.window_s + 15))
         samples = settled_metrics(stack)
         memory = resident_memory(stack)
+        audit = audit_lines(config)
     print_summary(stats, counts, samples, elapsed)
     print(conveyance_line(conveyances, config.fusion.window_s))
     for decision in examples:
         print(f"  e.g. {decision.summary}  [{', '.join(decision.frame_ids)}]")
+    print("\n".join(audit))
     print(
         "resident memory: "
         + ", ".join(f"{role} {rss / 2**20:.0f} MiB" for role, rss in memory.items())

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import hashlib
+import json
 import logging
 import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import ray
@@ -251,6 +254,7 @@ class Dispatcher:
 
     def __init__(self, pools: Sequence[ActorPool]) -> None:
         self.pools = list(pools)
+        self.config_hash = config_hash(self.pools)
 
     async def decide(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
         """A verdict for each distinct frame of the batch (redelivered copies are merged)."""
@@ -264,9 +268,12 @@ class Dispatcher:
             into = shadow if pool.shadow else live
             jobs += [self._run(pool, mine[i : i + step], into) for i in range(0, len(mine), step)]
         await asyncio.gather(*jobs)
-        return [
+        decided = [
             verdicts.combine(frame, live[frame.frame_id], shadow=shadow[frame.frame_id]) for frame in unique
         ]
+        for verdict in decided:
+            verdict.config_hash = self.config_hash
+        return decided
 
     @staticmethod
     async def _run(
@@ -277,3 +284,17 @@ class Dispatcher:
 
     async def stop(self) -> None:
         await asyncio.gather(*(pool.stop() for pool in self.pools))
+
+
+def config_hash(pools: Sequence[ActorPool]) -> str:
+    """SHA-256 of the configuration of every pool (plugin, version, settings, mode, batching), as
+    canonical JSON: the audit trail names with it the configuration that produced a verdict."""
+    described = sorted(
+        (
+            {"plugin": pool.info.spec.name, "version": pool.info.spec.version, "config": asdict(pool.config)}
+            for pool in pools
+        ),
+        key=lambda entry: str(entry["plugin"]),
+    )
+    text = json.dumps(described, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -13,11 +13,13 @@ from grpc_health.v1 import health, health_pb2
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 from redis.exceptions import RedisError
 
+from smartcustoms.core.audit import AsyncAuditTrail
 from smartcustoms.core.blobstore import open_blob_store
 from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
+from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
 from smartcustoms.runtime.conveyances import ConveyanceCollector
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
@@ -45,6 +47,13 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     for collector in adjudication_collectors(config.redis.url, config.namespace):
         registry.register(collector)
     registry.register(OverrideCollector(config.redis.url, config.namespace))  # the liquor desk's overrides
+    auditor = Auditor(
+        AsyncAuditTrail(aioredis.Redis.from_url(config.redis.url), config.namespace),
+        AnchorFile(config.audit.anchors_at(config.run_dir)),
+        seal_interval_s=config.audit.seal_interval_s,
+        anchor_interval_s=config.audit.anchor_interval_s,
+    )
+    registry.register(AuditCollector(config.redis.url, config.namespace, auditor))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )
@@ -69,6 +78,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
     watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer))
+    auditing = asyncio.create_task(auditor.run())
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -79,6 +89,9 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         reconciler.cancel()
         watcher.cancel()
         await asyncio.gather(reconciler, watcher, return_exceptions=True)
+        auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
+        await asyncio.gather(auditing, return_exceptions=True)
+        await auditor.trail.client.aclose()
         await publisher.stop()
         await client.aclose()
         search.close_state()

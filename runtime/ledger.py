@@ -18,6 +18,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import WatchError
 
+from smartcustoms.core.audit import (
+    adjudication_body,
+    audit_key,
+    enqueue_event,
+    pending_entry,
+    verdict_body,
+)
 from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import (
     ADJUDICATION_OUTCOMES,
@@ -56,8 +63,9 @@ return {0, ARGV[1]}
 """
 
 _FINALIZE = """
--- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts
--- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept
+-- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts,
+--       audit_pending
+-- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept, audit entry
 local record = redis.call('HGET', KEYS[1], ARGV[1])
 if not record then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -71,6 +79,7 @@ if ARGV[4] ~= '' then
   redis.call('LPUSH', KEYS[8], ARGV[4])
   redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[5]) - 1)
 end
+redis.call('RPUSH', KEYS[9], ARGV[6])
 return record
 """
 
@@ -107,6 +116,7 @@ class Ledger:
         alerts_kept: int = 10_000,
     ) -> None:
         self.client = client
+        self.namespace = namespace
         self.prefix = redis_prefix(namespace)
         self.verdict_ttl_s = verdict_ttl_s
         self.dedupe_ttl_s = dedupe_ttl_s
@@ -168,6 +178,7 @@ class Ledger:
             self.key("latest", "source", verdict.source_id),
             self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
             self.key("alerts"),
+            audit_key(self.namespace, "pending"),  # sealed into the audit trail by the gateway's auditor
         ]
         args: list[bytes | str | int | float] = [
             verdict.frame_id,
@@ -175,6 +186,7 @@ class Ledger:
             self.verdict_ttl_s,
             alert.SerializeToString() if alert is not None else b"",
             self.alerts_kept,
+            pending_entry("verdict", verdict_body(verdict)),
         ]
         return keys, args
 
@@ -267,6 +279,7 @@ class Ledger:
                     pipe.set(key, verdict.SerializeToString(), keepttl=True)
                     self._tally(pipe, verdict, previous, -1)
                     self._tally(pipe, verdict, outcome, 1)
+                    enqueue_event(pipe, self.namespace, "adjudication", adjudication_body(verdict))
                     await pipe.execute()
                     return verdict
                 except WatchError:

@@ -36,6 +36,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import WatchError
 
+from smartcustoms.core.audit import enqueue_event
 from smartcustoms.core.duty import DutyError, LiquorItem, RateTable, breakdown_json, traveller_duty
 from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import LIQUOR_OVERRIDE_REASONS, LIQUOR_OVERRIDES
@@ -632,12 +633,27 @@ class LiquorDesk:
                         pipe.set(self.key("frame", frame_id), assessment_id, ex=self.ledger.verdict_ttl_s)
                     for tally in tallies if isinstance(tallies, list) else []:
                         pipe.hincrby(overrides_key(self.namespace), tally, 1)
+                        enqueue_event(pipe, self.namespace, "override", _override_body(assessment, tally))
                     if assessment.status == CONFIRMED:
                         pipe.delete(self.key("traveller", assessment.traveller_id))
+                        body = {"assessment": json.loads(assessment.to_json())}
+                        enqueue_event(pipe, self.namespace, "duty_assessment", body)
                     await pipe.execute()
                     return assessment
                 except WatchError:
                     continue
+
+
+def _override_body(assessment: Assessment, tally: str) -> dict[str, Any]:
+    catalogue_id, _, reason = tally.rpartition("|")
+    return {
+        "desk": "liquor",
+        "assessment_id": assessment.assessment_id,
+        "traveller_id": assessment.traveller_id,
+        "catalogue_id": catalogue_id,
+        "reason": reason,
+        "bottles": json.loads(assessment.to_json()).get("bottles", []),
+    }
 
 
 def waiting_travellers(

@@ -22,7 +22,7 @@ import numpy as np
 
 from .machine import describe, format_description
 
-CHECKPOINTS = ("gateway", "stream", "dispatch", "kernel", "sink", "state", "end_to_end")
+CHECKPOINTS = ("gateway", "stream", "dispatch", "kernel", "sink", "state", "audit", "end_to_end")
 
 
 @dataclass

@@ -69,3 +69,10 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
         re.M,
     )
     assert conveyances and int(conveyances.group(1)) > 0, "every conveyance opened got its decision"
+    audit = re.search(
+        r"^audit trail: (\d+) records \(.*verdict (\d+).*\), 0 queued; chain intact;", output, re.M
+    )
+    assert audit and int(audit.group(2)) >= int(rows["sink"]), "every verdict sealed into the audit trail"
+    assert re.search(
+        r"tamper check: record (\d+) changed in a copy -> verify says: record \1: changed", output
+    )

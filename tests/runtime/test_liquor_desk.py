@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from smartcustoms.core import verdicts
+from smartcustoms.core.audit import AsyncAuditTrail
 from smartcustoms.core.duty import DutyError, RateTable
 from smartcustoms.runtime.ledger import Ledger
 from smartcustoms.runtime.liquor_desk import (
@@ -439,6 +440,9 @@ def test_overrides_are_counted_per_entry_and_exported_as_a_counter(redis_service
         registry.register(OverrideCollector(redis_service.url, namespace))
         labels = {"catalogue_id": "LQ-0004", "reason": "wrong_product"}
         assert registry.get_sample_value("smartcustoms_liquor_overrides_total", labels) == 1.0
+        sealed = await AsyncAuditTrail(desk.client, namespace).seal_pending()  # each override audited
+        overrides = [(r.body["catalogue_id"], r.body["reason"]) for r in sealed if r.kind == "override"]
+        assert overrides == list(expected)
 
     _run(redis_service.url, body)
 
