@@ -69,6 +69,16 @@ def resolve_root(configured: str = "") -> Path:
     return Path(configured).absolute() if configured else default_root()
 
 
+def root_for(config_path: str | None) -> Path:
+    """The artefact root of the configuration file at ``config_path`` (a tool's ``--config``), else the
+    default root."""
+    if not config_path:
+        return default_root()
+    from smartcustoms.core import config  # only tools that name a configuration pay for loading it
+
+    return resolve_root(config.load(config_path).artefacts_dir)
+
+
 def locate(name: str, explicit_dir: str = "", root: str | Path = "") -> Path:
     """Where artefact ``name`` lives: an explicit folder if given, else ``<root>/<name>``."""
     if explicit_dir:

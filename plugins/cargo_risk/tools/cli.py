@@ -145,10 +145,5 @@ def _records(args: argparse.Namespace) -> list[frame_pb2.Record]:
 
 
 def _artefact_root(args: argparse.Namespace) -> Path:
-    """The configuration's artefact root when ``--config`` names one, else the default root."""
-    configured = ""
-    if path := getattr(args, "config", None):
-        from smartcustoms.core import config
-
-        configured = config.load(path).artefacts_dir
-    return artefacts.resolve_root(configured)
+    """The artefact root of ``--config``'s configuration, else the default root."""
+    return artefacts.root_for(getattr(args, "config", None))

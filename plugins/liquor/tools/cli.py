@@ -88,7 +88,7 @@ def cmd_build_liquor(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.liquor.library import LibraryError
     from smartcustoms.plugins.liquor.tools import build
 
-    out = Path(args.out) if args.out else artefacts.locate(ARTEFACT_NAME, "", artefact_root(args))
+    out = Path(args.out) if args.out else artefacts.locate(ARTEFACT_NAME, "", _artefact_root(args))
     started = time.perf_counter()
     try:
         info = build.build(
@@ -105,7 +105,7 @@ def cmd_add_liquor(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.liquor.library import LibraryError
     from smartcustoms.plugins.liquor.tools import add
 
-    folder = Path(args.library) if args.library else artefacts.locate(ARTEFACT_NAME, "", artefact_root(args))
+    folder = Path(args.library) if args.library else artefacts.locate(ARTEFACT_NAME, "", _artefact_root(args))
     try:
         photos = [Path(p) for p in args.photos]
         images = [add.read_photo(p) for p in photos]
@@ -140,7 +140,7 @@ def cmd_eval_liquor(args: argparse.Namespace) -> int:
         return 2
     try:
         report = evaluate.evaluate(
-            args.count, args.seed, renderer=args.renderer, artefact_root=artefact_root(args),
+            args.count, args.seed, renderer=args.renderer, artefact_root=_artefact_root(args),
             progress=lambda m: print(m, file=sys.stderr),
         )  # fmt: skip
     except (artefacts.ArtefactError, LibraryError) as error:
@@ -156,12 +156,6 @@ def _alt_available() -> bool:
     return importlib.util.find_spec("smartcustoms.hardware.sim.liquor_alt") is not None
 
 
-def artefact_root(args: argparse.Namespace) -> Path:
-    """The configuration's artefact root when ``--config`` names one, else the default root."""
-    configured = ""
-    path = getattr(args, "config", None)
-    if path:
-        from smartcustoms.core import config
-
-        configured = config.load(path).artefacts_dir
-    return artefacts.resolve_root(configured)
+def _artefact_root(args: argparse.Namespace) -> Path:
+    """The artefact root of ``--config``'s configuration, else the default root."""
+    return artefacts.root_for(getattr(args, "config", None))

@@ -62,7 +62,7 @@ def cmd_build_vehicle(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.vehicle.references import ReferenceError
     from smartcustoms.plugins.vehicle.tools import build
 
-    out = Path(args.out) if args.out else artefacts.locate(ARTEFACT_NAME, "", artefact_root(args))
+    out = Path(args.out) if args.out else artefacts.locate(ARTEFACT_NAME, "", _artefact_root(args))
     started = time.perf_counter()
     try:
         info = build.build(out, args.source, version=args.version)
@@ -84,7 +84,7 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     try:
-        report = evaluate.evaluate(args.count, args.seed, artefact_root=artefact_root(args))
+        report = evaluate.evaluate(args.count, args.seed, artefact_root=_artefact_root(args))
     except (artefacts.ArtefactError, ReferenceError) as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
@@ -92,12 +92,6 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
     return 0
 
 
-def artefact_root(args: argparse.Namespace) -> Path:
-    """The configuration's artefact root when ``--config`` names one, else the default root."""
-    configured = ""
-    path = getattr(args, "config", None)
-    if path:
-        from smartcustoms.core import config
-
-        configured = config.load(path).artefacts_dir
-    return artefacts.resolve_root(configured)
+def _artefact_root(args: argparse.Namespace) -> Path:
+    """The artefact root of ``--config``'s configuration, else the default root."""
+    return artefacts.root_for(getattr(args, "config", None))
