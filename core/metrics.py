@@ -465,3 +465,13 @@ AUDIT_ANCHORED_SEQ = CollectedMetric(
     "The last audit record whose hash this gateway anchored in the second store (-1: none yet).",
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, AUDIT_RECORDS, AUDIT_PENDING, AUDIT_ANCHORED_SEQ)
+
+
+# --------------------------------------------------------------------------- metrics read from Redis
+REDIS_COLLECTOR_UP = CollectedMetric(
+    "smartcustoms_redis_collector_up",
+    "1 when the collector read Redis for this scrape; 0 when Redis did not answer and its gauges were "
+    "left out (the rest of /metrics is served as usual).",
+    ("collector",),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, REDIS_COLLECTOR_UP)

@@ -131,5 +131,17 @@ OVERVIEW = Dashboard(
             width=8,
             thresholds=(("red", None), ("green", -0.5), ("red", 0.5)),
         ),
+        Panel(
+            "Gauges read from Redis",
+            "Per gateway and collector: 1 when it read Redis at the last scrape, 0 when Redis did not "
+            "answer (its gauges, the conservation counts among them, are stale until it does).",
+            (
+                Query(
+                    selector("smartcustoms_redis_collector_up", _CP),
+                    "{{instance}} {{collector}}",
+                ),
+            ),
+            COUNT,
+        ),
     ),
 )

@@ -146,10 +146,7 @@ class AuditCollector(Collector):
         self.auditor = auditor
 
     def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
-        try:
-            kinds, pending = self.trail.kinds(), self.trail.pending()
-        except RedisError:
-            return
+        kinds, pending = self.trail.kinds(), self.trail.pending()  # RedisError: see RedisCollectors
         records = CounterMetricFamily(
             AUDIT_RECORDS.name, AUDIT_RECORDS.documentation, labels=AUDIT_RECORDS.labels
         )

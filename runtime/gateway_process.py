@@ -20,6 +20,7 @@ from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
+from smartcustoms.runtime.collectors import RedisCollectors
 from smartcustoms.runtime.conveyances import ConveyanceCollector
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
@@ -42,18 +43,24 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     sensor = Sensor(Metrics(registry))
-    registry.register(ConservationCollector(config.redis.url, config.namespace))
-    registry.register(ConveyanceCollector(config.redis.url, config.namespace))  # the same law per conveyance
-    for collector in adjudication_collectors(config.redis.url, config.namespace):
-        registry.register(collector)
-    registry.register(OverrideCollector(config.redis.url, config.namespace))  # the liquor desk's overrides
+    redis_metrics = RedisCollectors()  # read at scrape time; a Redis outage leaves out only these
+    registry.register(redis_metrics)
+    redis_metrics.add("conservation", ConservationCollector(config.redis.url, config.namespace))
+    redis_metrics.add("conveyances", ConveyanceCollector(config.redis.url, config.namespace))
+    for name, collector in zip(
+        ("adjudications", "shadow_adjudications", "record_adjudications"),
+        adjudication_collectors(config.redis.url, config.namespace),
+        strict=True,
+    ):
+        redis_metrics.add(name, collector)
+    redis_metrics.add("liquor_overrides", OverrideCollector(config.redis.url, config.namespace))
     auditor = Auditor(
         AsyncAuditTrail(aioredis.Redis.from_url(config.redis.url), config.namespace),
         AnchorFile(config.audit.anchors_at(config.run_dir)),
         seal_interval_s=config.audit.seal_interval_s,
         anchor_interval_s=config.audit.anchor_interval_s,
     )
-    registry.register(AuditCollector(config.redis.url, config.namespace, auditor))
+    redis_metrics.add("audit", AuditCollector(config.redis.url, config.namespace, auditor))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import pluggy
 from google.protobuf.message import DecodeError
+from redis.exceptions import RedisError
 
 from smartcustoms.core import preview, selections, verdicts
 from smartcustoms.core.blobstore import BlobStore
@@ -65,6 +66,29 @@ class VerdictSink:
                 self.sensor.blob_released()
         self.sensor.sink_batch(time.monotonic() - started)
         return bad
+
+    async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
+        """``store_batch``, retried with backoff (0.1 s doubling to ``max_delay_s``) while Redis does not
+        answer: the verdict stage waits out a Redis outage with the verdicts in hand instead of crashing.
+        Finalizing is idempotent, so after a write that broke halfway the retry stores the rest once
+        (the verdicts stored before the break are counted as duplicates and their hooks not run again)."""
+        delay_s = 0.1
+        failing_since: float | None = None
+        while True:
+            try:
+                stored = await self.store_batch(messages)
+            except (RedisError, OSError) as error:
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("verdicts wait for Redis: %s", error)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, max_delay_s)
+                continue
+            if failing_since is not None:
+                log.warning(
+                    "Redis answers again: verdicts stored after %.1f s", time.monotonic() - failing_since
+                )
+            return stored
 
     async def _keep_preview(self, record: frame_pb2.Frame, verdict: results_pb2.Verdict) -> None:
         """Officers review alerts after the payload is gone: keep a small preview of the frame."""

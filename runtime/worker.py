@@ -218,7 +218,7 @@ def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon |
             await ledger(), runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
         )
         async for batch in stream.take(SINK_BATCH, within=config.worker.batch_window_ms / 1000):
-            for bad in await sink.store_batch(batch):
+            for bad in await sink.store_batch_waiting(batch):
                 runtime.sensor.dead_lettered("bad_verdict")
                 await dead_letters.send(value=bad, headers={"reason": b"bad_verdict"})
             if fusion is not None:  # stored first: a conveyance's reasons point at stored verdicts
