@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,20 @@ ARRAY_RANKS: Mapping[Modality, tuple[int, ...]] = {
 
 class FrameError(ValueError):
     """A frame header that contradicts itself or the contract."""
+
+
+MAX_ID_CHARS = 128
+_ID_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space
+
+
+def identifier_problem(value: str, what: str) -> str | None:
+    """Why ``value`` cannot be a source or frame id (at most 128 printable ASCII characters, no spaces:
+    ids become Redis keys, topic keys and metric labels), or None. ``what`` names it in the message."""
+    if len(value) > MAX_ID_CHARS:
+        return f"{what} has {len(value)} characters, more than the {MAX_ID_CHARS} allowed"
+    if value and not _ID_CHARS.fullmatch(value):
+        return f"{what} must be printable ASCII without spaces"
+    return None
 
 
 def check_header(frame: frame_pb2.Frame, payload_bytes: int) -> Modality:

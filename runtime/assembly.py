@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from smartcustoms.core.blobstore import BlobStore, BlobWriter
-from smartcustoms.core.frames import FrameError, check_header
+from smartcustoms.core.frames import MAX_ID_CHARS, FrameError, check_header, identifier_problem
 from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
@@ -186,6 +186,11 @@ class FrameAssembler:
                 "bad_header",
                 f"header frame_id {header.frame_id!r} differs from the chunk's",
             )
+        for value, what in ((chunk.frame_id, "frame_id"), (header.source_id, "source_id")):
+            if problem := identifier_problem(value, what):
+                return self._fail(
+                    chunk.frame_id[:MAX_ID_CHARS], grpc.StatusCode.INVALID_ARGUMENT, "bad_header", problem
+                )
         if chunk.total_bytes > self.limits.max_frame_bytes:
             return self._fail(
                 chunk.frame_id,

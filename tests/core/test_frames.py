@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smartcustoms.core.frames import FrameError, FrameView, array_frame, check_header, inline_view
+from smartcustoms.core.frames import (
+    FrameError,
+    FrameView,
+    array_frame,
+    check_header,
+    identifier_problem,
+    inline_view,
+)
 from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
@@ -206,3 +213,19 @@ def test_array_frame_non_contiguous_input() -> None:
     array = np.arange(64, dtype=np.uint16).reshape(8, 8)[:, ::2]
     restored = inline_view(array_frame(array, modality=Modality.XRAY, source_id="s", sequence=0)).array()
     np.testing.assert_array_equal(restored, array)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("lane-3-xray", None),
+        ("llrp:10.0.0.7:5084/ant#2", None),
+        ("x" * 128, None),
+        ("x" * 129, "frame_id has 129 characters, more than the 128 allowed"),
+        ("bag 77", "frame_id must be printable ASCII without spaces"),
+        ("\u05e9\u05e2\u05e8", "frame_id must be printable ASCII without spaces"),
+        ("tab\there", "frame_id must be printable ASCII without spaces"),
+    ],
+)
+def test_identifier_problem(value: str, problem: str | None) -> None:
+    assert identifier_problem(value, "frame_id") == problem

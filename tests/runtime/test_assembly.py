@@ -247,6 +247,24 @@ CASES = {
         "bad_header",
         "source_id is required",
     ),
+    "source_id_too_long": Case(
+        lambda: chunks("f-1", SMALL, parts=2, frame=header(SMALL, source_id="lane-" + "9" * 200)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+        "source_id has 205 characters, more than the 128 allowed",
+    ),
+    "source_id_right_to_left": Case(
+        lambda: chunks("f-1", SMALL, parts=2, frame=header(SMALL, source_id="lane-\u202egnp.exe")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+        "source_id must be printable ASCII without spaces",
+    ),
+    "source_id_with_space": Case(
+        lambda: chunks("f-1", SMALL, parts=2, frame=header(SMALL, source_id="lane 3")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+        "source_id must be printable ASCII",
+    ),
     "more_than_declared": Case(
         _more_than_declared,
         grpc.StatusCode.INVALID_ARGUMENT,
