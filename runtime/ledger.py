@@ -257,7 +257,8 @@ class Ledger:
     ) -> results_pb2.Verdict:
         """Store an officer's decision with the verdict; LookupError if none, ValueError if it is clear.
 
-        Deciding again replaces the earlier decision, and the per-class tallies move with it.
+        Deciding again makes the new decision the verdict's, keeps the earlier one in
+        ``earlier_adjudications`` (and in the audit trail), and moves the per-class tallies with it.
         """
         key = self.key("verdict", frame_id)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -271,6 +272,8 @@ class Ledger:
                     if verdict.decision == results_pb2.DECISION_CLEAR:
                         raise ValueError(f"frame {frame_id} was cleared: there is no alert to adjudicate")
                     previous = verdict.adjudication.outcome if verdict.HasField("adjudication") else 0
+                    if previous:
+                        verdict.earlier_adjudications.append(verdict.adjudication)
                     verdict.adjudication.outcome = outcome  # type: ignore[assignment]  # an enum number
                     verdict.adjudication.officer = officer
                     verdict.adjudication.note = note

@@ -96,12 +96,8 @@ def item_json(item: review_pb2.ReviewItem, preview: dict[str, Any] | None) -> di
         detections.append(entry)
     adjudication = None
     if verdict.HasField("adjudication"):
-        adjudication = MessageToDict(verdict.adjudication)
-        adjudication["outcome"] = (
-            results_pb2.AdjudicationOutcome.Name(verdict.adjudication.outcome)
-            .removeprefix("ADJUDICATION_OUTCOME_")
-            .lower()
-        )
+        adjudication = _adjudication(verdict.adjudication)
+        adjudication["earlier"] = [_adjudication(a) for a in verdict.earlier_adjudications]
     return {
         "frame_id": item.alert.frame_id,
         "source_id": item.alert.source_id,
@@ -115,6 +111,13 @@ def item_json(item: review_pb2.ReviewItem, preview: dict[str, Any] | None) -> di
         "preview": preview,
         "adjudication": adjudication,
     }
+
+
+def _adjudication(adjudication: results_pb2.Adjudication) -> dict[str, Any]:
+    entry = MessageToDict(adjudication)
+    name = results_pb2.AdjudicationOutcome.Name(adjudication.outcome)
+    entry["outcome"] = name.removeprefix("ADJUDICATION_OUTCOME_").lower()
+    return entry
 
 
 def web_app(desk: ReviewDesk) -> web.Application:

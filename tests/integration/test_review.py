@@ -112,9 +112,10 @@ def test_review_service_lists_alerts_and_records_decisions(reviewed: Stack) -> N
             with pytest.raises(grpc.RpcError) as refused:
                 stub.Adjudicate(request, timeout=5)
             assert refused.value.code().name == code
-        stub.Adjudicate(
+        changed = stub.Adjudicate(
             review_pb2.AdjudicateRequest(frame_id="bag-alarm", outcome=2, officer="SPO 12"), timeout=5
         )
+        assert [a.officer for a in changed.earlier_adjudications] == ["PO 4411"]  # kept, not overwritten
     metrics = scrape(reviewed.metrics_urls[0])
     assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="confirmed") == 0
     assert total(metrics, "smartcustoms_alerts_adjudicated", label="dense_object", outcome="cleared") == 1

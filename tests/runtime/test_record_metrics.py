@@ -74,7 +74,11 @@ def test_the_sink_counts_records_and_officers_move_the_record_tallies(redis_serv
                 ("cargo_risk", "score", "confirmed"): 1,
                 ("cargo_risk", "score", "cleared"): 0,
             }
-            await ledger.adjudicate("cargo-1", CLEARED, "PO 1", "re-examined: nothing there")
+            changed = await ledger.adjudicate("cargo-1", CLEARED, "SPO 2", "re-examined: nothing there")
+            assert (changed.adjudication.outcome, changed.adjudication.officer) == (CLEARED, "SPO 2")
+            (earlier,) = changed.earlier_adjudications  # the replaced decision is kept, not erased
+            assert (earlier.outcome, earlier.officer) == (CONFIRMED, "PO 1")
+            assert await ledger.verdict("cargo-1") == changed
         finally:
             await client.aclose()
 
