@@ -139,10 +139,16 @@ class VehicleComparer:
         if cargo is not None:
             x0, y0, x1, y1 = (max(v, 0) for v in cargo)
             inside[y0:y1, x0:x1] = found[y0:y1, x0:x1]
-        for part in (found - inside, inside):  # regions never join across the cargo space's walls
+        # Regions never join across the cargo space's walls, and each is judged by where its pixels
+        # lie, never by its box: a ring of differences around the container is outside the cargo space
+        # even though its box's centre is inside, and declared goods never explain it.
+        for part, in_cargo in ((found - inside, False), (inside, True)):
             for box, pixels in self._regions(part, pixel_cm):
                 excess = float(np.mean(comparison.difference[pixels]))
-                detection = self._judge(box, excess, len(pixels[0]), cargo, declaration, comparison, pixel_cm)
+                location = "cargo_space" if in_cargo else _location(pixels, cargo)
+                detection = self._judge(
+                    box, excess, len(pixels[0]), location, cargo, declaration, comparison, pixel_cm
+                )
                 if detection is not None:
                     detections.append(detection)
         return detections
@@ -167,6 +173,7 @@ class VehicleComparer:
         box: BoxPx,
         excess: float,
         area: int,
+        location: str,
         cargo: BoxPx | None,
         declaration: Declaration,
         comparison: Comparison,
@@ -174,8 +181,6 @@ class VehicleComparer:
     ) -> Detection | None:
         s = self.settings
         x0, y0, x1, y1 = box
-        centre = ((x0 + x1) / 2, (y0 + y1) / 2)
-        in_cargo = cargo is not None and cargo[0] <= centre[0] < cargo[2] and cargo[1] <= centre[1] < cargo[3]
         reference = comparison.fitted.reference
         attributes = {
             "reference": reference.name,
@@ -191,13 +196,13 @@ class VehicleComparer:
             f"({reference.name}, aligned by {dx:+.1f},{dy:+.1f} px): "
             f"mean attenuation {excess:+.2f} over {area * pixel_cm**2 / 1e4:.2f} m2"
         )
-        if not in_cargo or cargo is None:
+        if location != "cargo_space" or cargo is None:
             return Detection(
                 "hidden_compartment",
                 _score(excess),
                 box=_box(box),
-                explanation=why,
-                attributes={**attributes, "location": _location(box, cargo)},
+                explanation=f"{why} ({location.replace('_', ' ')})",
+                attributes={**attributes, "location": location},
             )
         if not declaration.goods:
             return Detection(
@@ -237,12 +242,16 @@ def _box(box: BoxPx) -> tuple[float, float, float, float]:
     return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
 
 
-def _location(box: BoxPx, cargo: BoxPx | None) -> str:
+def _location(pixels: tuple[np.ndarray, ...], cargo: BoxPx | None) -> str:
+    """Where most of a region outside the cargo space lies: below its floor, ahead of it (cab or
+    chassis), else in its walls or roof. The whole vehicle is "body" when no cargo space is known."""
     if cargo is None:
         return "body"
-    if box[1] >= cargo[3]:
-        return "below_cargo_floor"
-    return "cab_or_chassis" if box[2] <= cargo[0] else "cargo_walls_or_roof"
+    ys, xs = pixels[0], pixels[1]
+    below = np.count_nonzero(ys >= cargo[3])
+    ahead = np.count_nonzero((ys < cargo[3]) & (xs < cargo[0]))
+    rest = len(ys) - below - ahead
+    return max((below, "below_cargo_floor"), (ahead, "cab_or_chassis"), (rest, "cargo_walls_or_roof"))[1]
 
 
 def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:

@@ -23,8 +23,14 @@ from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle import _kernels as vehicle_kernels
-from smartcustoms.plugins.vehicle.alignment import attenuation, estimate_shift, fit_reference, scaled_box
-from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.alignment import (
+    Fitted,
+    attenuation,
+    estimate_shift,
+    fit_reference,
+    scaled_box,
+)
+from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin, warm_up_frame
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
@@ -368,3 +374,23 @@ def test_eval_vehicle_without_the_artefact_is_one_line_naming_the_build(
     assert error.count("\n") == 1 and BUILD_COMMAND in error
     defaults = _command("eval", "vehicle")
     assert (defaults.count, defaults.seed) == (100, 2000)
+
+
+@pytest.mark.parametrize("goods", ["", "textiles"])
+def test_a_region_outside_the_cargo_space_is_judged_by_its_pixels_not_its_box(
+    comparer: VehicleComparer, goods: str
+) -> None:
+    """A ring of differences around the container: its box's centre is inside the cargo space, its
+    pixels are not. It is a hidden compartment in the walls, whatever goods are declared."""
+    height, width = 200, 600
+    cargo = (100, 40, 500, 160)  # x0, y0, x1, y1 of the cargo space
+    reference = Reference("box-truck-1", np.full((height, width), 30_000, np.uint16), 10.0, "box-truck-1.npy")
+    fitted = Fitted(reference, np.zeros((height, width), np.float32), cargo, 10.0, (1.0, 1.0))
+    mask = np.zeros((height, width), np.uint8)
+    mask[20:30, 80:520] = 1  # above the roof
+    mask[30:175, 80:90] = 1  # and down the front wall: one region framing the cargo space
+    comparison = Comparison(fitted, (0.0, 0.0), mask.astype(np.float32) * 0.5, mask, 0.0)
+    detections = comparer._detections(comparison, Declaration(goods, 3 if goods else None), 10.0)
+    assert [(d.label, d.attributes["location"]) for d in detections] == [
+        ("hidden_compartment", "cargo_walls_or_roof")
+    ]
