@@ -1,0 +1,160 @@
+"""Retrieval: BM25 over the knowledge base's words and character n-grams, and a confidence.
+
+Each entry is one document (its questions, answers and section titles in both languages). A question is
+scored against every entry on two BM25 fields, words and characters (``text.Analyser``), combined with
+``char_weight``. The confidence is how much of the question the best entry explains and by how far it
+beats the runner-up:
+
+    coverage(field) = idf mass of the question's terms found in the best entry / idf mass of all its
+                      terms (a term the index has never seen counts with the largest idf)
+    explained       = (word_share x coverage(words) + (1 - word_share) x coverage(chars))
+                      x min(1, margin_floor + (s1 - s2) / s1)
+    similarity      = cosine (tf-idf of words and characters) of the question with the closest of the
+                      best entry's own questions
+    confidence      = similarity_share x similarity + (1 - similarity_share) x explained
+
+Below ``threshold`` the question is handed over to an officer. ``k1``, ``char_weight``,
+``question_weight``, ``similarity_share`` and ``threshold`` were chosen on the tuning questions only
+(``gold/tuning.toml``; the held-out questions never were).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from smartcustoms.plugins.enquiry.knowledge import Entry, KnowledgeBase
+from smartcustoms.plugins.enquiry.text import Analyser, Terms
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    k1: float = 1.6
+    b: float = 0.5
+    char_weight: float = 1.0
+    question_weight: float = 1.0  # the entry's questions alone, words and characters, as a third field
+    word_share: float = 0.6
+    margin_floor: float = 0.4
+    similarity_share: float = 0.5
+    threshold: float = 0.33
+
+
+class Bm25:
+    """Okapi BM25 over documents given as term lists."""
+
+    def __init__(self, documents: Sequence[Sequence[str]], k1: float, b: float) -> None:
+        self.k1, self.b = k1, b
+        self.counts = [Counter(d) for d in documents]
+        self.lengths = [len(d) for d in documents]
+        self.average_length = max(sum(self.lengths) / max(len(documents), 1), 1.0)
+        frequency: Counter[str] = Counter()
+        for counts in self.counts:
+            frequency.update(counts.keys())
+        n = len(documents)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in frequency.items()}
+        self.max_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    def scores(self, query: Sequence[str]) -> list[float]:
+        terms = [t for t in set(query) if t in self.idf]
+        result = []
+        for counts, length in zip(self.counts, self.lengths, strict=True):
+            norm = self.k1 * (1 - self.b + self.b * length / self.average_length)
+            result.append(
+                sum(
+                    self.idf[t] * counts[t] * (self.k1 + 1) / (counts[t] + norm) for t in terms if t in counts
+                )
+            )
+        return result
+
+    def coverage(self, query: Sequence[str], document: int) -> float:
+        """The share of the query's idf mass that ``document`` holds."""
+        terms = set(query)
+        if not terms:
+            return 0.0
+        total = sum(self.idf.get(t, self.max_idf) for t in terms)
+        found = sum(self.idf[t] for t in terms if t in self.counts[document])
+        return found / total
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: Entry
+    score: float
+    confidence: float
+    runner_up: Entry | None
+    coverage: float = 0.0
+    margin: float = 0.0
+    similarity: float = 0.0  # cosine of the question with the entry's closest question
+
+
+def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    dot = sum(weight * b[t] for t, weight in a.items() if t in b)
+    norm = math.sqrt(sum(w * w for w in a.values()) * sum(w * w for w in b.values()))
+    return dot / norm if norm else 0.0
+
+
+class Retriever:
+    """The index of one knowledge base; ``best`` is a pure function of the question."""
+
+    def __init__(self, knowledge: KnowledgeBase, settings: RetrievalSettings | None = None) -> None:
+        self.knowledge = knowledge
+        self.settings = settings or RetrievalSettings()
+        self.analyser = Analyser(knowledge.lexicon)
+        self.documents = [self.analyser.terms(entry.text()) for entry in knowledge.entries]
+        self.question_documents = [self.analyser.terms(e.question_text()) for e in knowledge.entries]
+        self.analyser.set_vocabulary(w for d in self.documents for w in d.words)
+        self.reindex(self.settings)
+
+    def reindex(self, settings: RetrievalSettings) -> None:
+        """Rebuild the BM25 tables for new settings (the analysed documents are kept)."""
+        self.settings = settings
+        self.words = Bm25([d.words for d in self.documents], settings.k1, settings.b)
+        self.chars = Bm25([d.chars for d in self.documents], settings.k1, settings.b)
+        self.questions = Bm25([d.words + d.chars for d in self.question_documents], settings.k1, settings.b)
+        self.question_vectors = [
+            [self._vector(self.analyser.terms(q)) for q in (*entry.questions_en, *entry.questions_zh)]
+            for entry in self.knowledge.entries
+        ]
+
+    def _vector(self, terms: Terms) -> dict[str, float]:
+        """tf-idf of words and characters (idf of the whole entries; unseen terms at the largest)."""
+        vector: dict[str, float] = {}
+        for table, kind in ((self.words, terms.words), (self.chars, terms.chars)):
+            for term, count in Counter(kind).items():
+                vector[term] = vector.get(term, 0.0) + count * table.idf.get(term, table.max_idf)
+        return vector
+
+    def terms(self, question: str) -> Terms:
+        return self.analyser.terms(question, correct=True)
+
+    def best(self, question: str) -> Match:
+        """The best entry for a checked question, with its confidence in [0, 1]."""
+        terms = self.terms(question)
+        settings = self.settings
+        word_scores = self.words.scores(terms.words)
+        char_scores = self.chars.scores(terms.chars)
+        question_scores = self.questions.scores(terms.words + terms.chars)
+        combined = [
+            w + settings.char_weight * c + settings.question_weight * q
+            for w, c, q in zip(word_scores, char_scores, question_scores, strict=True)
+        ]
+        order = sorted(range(len(combined)), key=lambda i: -combined[i])
+        top, second = order[0], order[1] if len(order) > 1 else None
+        s1 = combined[top]
+        s2 = combined[second] if second is not None else 0.0
+        if s1 <= 0:
+            return Match(self.knowledge.entries[top], 0.0, 0.0, None)
+        coverage = settings.word_share * self.words.coverage(terms.words, top) + (
+            1 - settings.word_share
+        ) * self.chars.coverage(terms.chars, top)
+        margin = min(1.0, settings.margin_floor + (s1 - s2) / s1)
+        runner_up = self.knowledge.entries[second] if second is not None else None
+        query = self._vector(terms)
+        similarity = max(_cosine(query, question) for question in self.question_vectors[top])
+        share = settings.similarity_share
+        confidence = share * similarity + (1 - share) * coverage * margin
+        return Match(
+            self.knowledge.entries[top], s1, round(confidence, 4), runner_up, coverage, margin, similarity
+        )

@@ -1,0 +1,226 @@
+"""Questions as text: checked, their language told, and cut into the terms the index matches.
+
+- ``check_question``: the bad inputs (empty, over-long, binary, a script the assistant does not read)
+  each raise ``QuestionError`` with one line saying which.
+- ``detect_language``: ``en``, ``zh-Hant``, ``zh-Hans`` or ``mixed`` (Chinese characters and English
+  words together). Chinese is Traditional when converting it to Simplified changes it, Simplified when
+  converting it to Traditional does; characters the same in both count as Traditional (Hong Kong's).
+- ``Analyser``: terms of two kinds. Words: English words stemmed and corrected against the knowledge
+  base's vocabulary, Chinese cut by jieba after conversion to Simplified (jieba's dictionary is
+  Simplified) with Cantonese words mapped to their written forms; synonyms add a canonical term.
+  Characters: English character trigrams and Chinese character bigrams, which still match when a word
+  is misspelt or cut differently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+
+import jieba  # type: ignore[import-untyped]  # jieba ships no type hints
+from opencc import OpenCC  # type: ignore[import-untyped]  # nor does opencc-python-reimplemented
+
+MAX_QUESTION_CHARS = 500
+EN = "en"
+ZH_HANT = "zh-Hant"
+ZH_HANS = "zh-Hans"
+MIXED = "mixed"
+ANSWER_LANGUAGES = (EN, ZH_HANT)
+UNKNOWN_LANGUAGE = "the question is in a language the assistant does not read (English or Chinese)"
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9']*|\d+(?:[.,]\d+)*")
+_FOREIGN_SCRIPTS = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u3040-\u30ff\uac00-\ud7af]"
+)
+_CONTROL_OK = {"\n", "\t", "\r"}
+
+jieba.setLogLevel(logging.WARNING)
+
+
+class QuestionError(ValueError):
+    """A question the assistant cannot take; the message says why in one line."""
+
+
+def check_question(question: object, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The question as clean text (NFKC, spaces collapsed), or QuestionError: not text or bytes that
+    decode as UTF-8, empty, longer than ``max_chars``, holding control characters, or in no language
+    the assistant reads (no English word and no Chinese character, or mostly another script)."""
+    if isinstance(question, bytes | bytearray):
+        try:
+            question = bytes(question).decode("utf-8")
+        except UnicodeDecodeError:
+            raise QuestionError("the question is binary data, not UTF-8 text") from None
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co") and c not in _CONTROL_OK for c in question):
+        raise QuestionError("the question holds control or binary characters")
+    text = " ".join(unicodedata.normalize("NFKC", question).split())
+    if not text:
+        raise QuestionError("the question is empty")
+    if len(text) > max_chars:
+        raise QuestionError(f"the question is {len(text)} characters long, at most {max_chars} are read")
+    foreign = len(_FOREIGN_SCRIPTS.findall(text))
+    chinese = len(_CJK.findall(text))
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    if foreign > chinese + latin or (chinese == 0 and latin == 0):
+        raise QuestionError(UNKNOWN_LANGUAGE)
+    return text
+
+
+@cache
+def _converter(kind: str) -> OpenCC:
+    return OpenCC(kind)
+
+
+def to_simplified(text: str) -> str:
+    return str(_converter("t2s").convert(text))
+
+
+def to_traditional(text: str) -> str:
+    return str(_converter("s2t").convert(text))
+
+
+def detect_language(text: str) -> str:
+    """``en``, ``zh-Hant``, ``zh-Hans`` or ``mixed`` for text ``check_question`` accepted."""
+    han = "".join(_CJK.findall(text))
+    english = [w for w in _LATIN_WORD.findall(text.lower()) if not w[0].isdigit()]
+    if not han:
+        return EN
+    if english and len("".join(english)) >= 2:
+        return MIXED
+    if to_simplified(han) != han:
+        return ZH_HANT
+    if to_traditional(han) != han:
+        return ZH_HANS
+    return ZH_HANT
+
+
+def answer_language(detected: str) -> str:
+    """English questions are answered in English, any Chinese (and mixed) in Traditional Chinese."""
+    return EN if detected == EN else ZH_HANT
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What the analyser knows beyond the text: stop words, Cantonese to written Chinese, synonyms.
+
+    ``synonyms`` maps a term (English stem or Simplified Chinese word) to the canonical terms it adds.
+    """
+
+    stop_words: frozenset[str] = frozenset()
+    cantonese: Mapping[str, str] = field(default_factory=dict)
+    split_prefixes: frozenset[str] = frozenset()
+    words_zh: tuple[str, ...] = ()
+    synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Terms:
+    words: list[str]
+    chars: list[str]
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: plurals and the commonest endings."""
+    word = word.strip("'-").removesuffix("'s")
+    if len(word) <= 3:
+        return word
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return _without_e(word[: -len(suffix)] + replacement)
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return _without_e(word)
+
+
+def _without_e(word: str) -> str:
+    """ "declare", "declared" and "declaring" all become "declar"."""
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+class Analyser:
+    """Cuts text into word and character terms; ``vocabulary`` (set by the index) corrects typos."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self.vocabulary: frozenset[str] = frozenset()
+        self._sorted_vocabulary: list[str] = []
+        for word in (*self.lexicon.cantonese, *self.lexicon.cantonese.values(), *self.lexicon.words_zh):
+            jieba.add_word(word)
+        for term in self.lexicon.synonyms:
+            if _CJK.search(term):
+                jieba.add_word(term)
+
+    def set_vocabulary(self, words: Iterable[str]) -> None:
+        self.vocabulary = frozenset(w for w in words if w.isascii())
+        self._sorted_vocabulary = sorted(self.vocabulary)
+
+    def terms(self, text: str, *, correct: bool = False) -> Terms:
+        lowered = to_simplified(text.lower())
+        for spoken, written in self.lexicon.cantonese.items():
+            lowered = lowered.replace(spoken, written)
+        words: list[str] = []
+        chars: list[str] = []
+        for chunk in re.split(r"([\u3400-\u9fff\uf900-\ufaff]+)", lowered):
+            if _CJK.match(chunk):
+                words += self._chinese_words(chunk)
+                chars += [*chunk, *_bigrams(chunk)] if len(chunk) > 1 else [chunk]
+            else:
+                for raw in _LATIN_WORD.findall(chunk):
+                    word = stem(raw)
+                    if not word or word in self.lexicon.stop_words:
+                        continue
+                    if correct and word not in self.lexicon.synonyms:
+                        word = self.correct(word)
+                    words.append(word)
+                    chars += _trigrams(word)
+        return Terms(words + self._expanded(words), chars)
+
+    def _chinese_words(self, chunk: str) -> list[str]:
+        words = []
+        for word in jieba.cut_for_search(chunk):
+            if not word.strip() or word in self.lexicon.stop_words:
+                continue
+            words.append(word)
+            if len(word) == 2 and word[0] in self.lexicon.split_prefixes:
+                words.append(word[1])
+        return words
+
+    def reads_english(self, text: str) -> bool:
+        """Whether Latin-letter text reads as English the assistant knows: one of its words is a stop
+        word or a word of the knowledge base (or a synonym of one), or two are close to such words.
+        "Combien ?" is not English; "cigarete allowence" is."""
+        close = 0
+        for raw in _LATIN_WORD.findall(text.lower()):
+            word = stem(raw)
+            if not word.isalpha():
+                continue
+            if word in self.lexicon.stop_words or word in self.lexicon.synonyms or word in self.vocabulary:
+                return True
+            close += self.correct(word) in self.vocabulary
+        return close >= 2
+
+    def correct(self, word: str) -> str:
+        """The vocabulary's closest word to an unknown English word of 5 letters or more, if close."""
+        if word in self.vocabulary or len(word) < 5 or not word.isalpha():
+            return word
+        close = difflib.get_close_matches(word, self._sorted_vocabulary, n=1, cutoff=0.82)
+        return close[0] if close else word
+
+    def _expanded(self, words: Sequence[str]) -> list[str]:
+        return [canonical for w in words for canonical in self.lexicon.synonyms.get(w, ()) if canonical != w]
+
+
+def _bigrams(chunk: str) -> list[str]:
+    return [chunk] if len(chunk) == 1 else [chunk[i : i + 2] for i in range(len(chunk) - 1)]
+
+
+def _trigrams(word: str) -> list[str]:
+    padded = f"#{word}#"
+    return [padded[i : i + 3] for i in range(len(padded) - 2)]

@@ -1,0 +1,1 @@
+"""Offline tools of the enquiry plugin: the evaluation on the gold question sets."""

@@ -1,0 +1,65 @@
+"""``smartcustoms eval ask``: registered by ``smartcustoms.runtime.tools_cli``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+DEFAULT_GENERATED_SEEDS = (101, 102, 103)
+
+
+def add_tools(eval_kinds: Any, build_targets: Any) -> None:
+    """Add ``ask`` to ``smartcustoms eval`` (the enquiry plugin builds no artefact)."""
+    evaluate = eval_kinds.add_parser(
+        "ask",
+        help="the enquiry assistant on held-out gold questions: top-1 per language, confident wrong answers",
+        description=(
+            "Ask the enquiry assistant the held-out gold questions (written before the retrieval was tuned) "
+            "and their seeded noisy variants, and print top-1 accuracy per language and the share of "
+            "must-hand-over questions answered with confidence."
+        ),
+    )
+    evaluate.add_argument(
+        "--set",
+        dest="sets",
+        nargs="+",
+        choices=("heldout", "heldout_b", "generated", "tuning"),
+        default=["heldout", "heldout_b", "generated"],
+        help="question sets (default heldout heldout_b generated; tuning is what the retrieval was tuned on)",
+    )
+    evaluate.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_GENERATED_SEEDS),
+        help="seeds of the generated set",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.set_defaults(handler=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
+    from smartcustoms.plugins.enquiry.tools import evaluate
+
+    assistant = EnquiryAssistant()
+    results: dict[str, Any] = {
+        "knowledge_version": assistant.knowledge.version,
+        "threshold": assistant.threshold,
+    }
+    heldout = evaluate.load_gold("heldout")
+    for name in args.sets:
+        if name == "generated":
+            cases = [c for seed in args.seeds for c in evaluate.generated_cases(heldout, seed)]
+            label = f"generated (seeds {' '.join(map(str, args.seeds))})"
+        else:
+            cases = heldout if name == "heldout" else evaluate.load_gold(name)
+            label = name
+        result = evaluate.summary(evaluate.run(assistant, cases))
+        results[name] = result
+        if not args.json:
+            print(evaluate.format_summary(label, result, assistant.threshold))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
