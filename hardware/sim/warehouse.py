@@ -321,6 +321,8 @@ class EvidenceWarehouse:
                 "from_zone": event.from_zone,
                 "to_zone": event.to_zone,
                 "issued_at": issued.isoformat().replace("+00:00", "Z"),
+                "case": f"C{self.seed}-{event.item // 4:05d}",
+                "officers": f"officer-{event.item % 7 + 1},officer-{(event.item + 3) % 7 + 1}",
             },
         )
 

@@ -1,0 +1,1 @@
+"""Offline tools of the evidence store: the evaluation on the warehouse simulator."""
