@@ -467,6 +467,85 @@ AUDIT_ANCHORED_SEQ = CollectedMetric(
 COLLECTED_METRICS = (*COLLECTED_METRICS, AUDIT_RECORDS, AUDIT_PENDING, AUDIT_ANCHORED_SEQ)
 
 
+# --------------------------------------------------------------------------- enquiry assistant (gateway)
+# Counted by the enquiry plugin in its keyed state from the "enquiry" records on the stream, exported at
+# scrape time by the gateway (runtime/enquiry.py EnquiryCollector). Labels are bounded: four languages,
+# three outcomes, the knowledge base's topics.
+ENQUIRIES = CollectedMetric(
+    "smartcustoms_enquiries_total",
+    "Questions to the enquiry assistant, by the question's language (en, zh-Hant, zh-Hans, mixed) and "
+    "outcome (answered, low_confidence, handed_over).",
+    ("language", "outcome"),
+)
+ENQUIRY_TOPICS = CollectedMetric(
+    "smartcustoms_enquiry_topic_questions_total",
+    "Questions to the enquiry assistant by the topic of the entry answering them (handover: none).",
+    ("topic",),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, ENQUIRIES, ENQUIRY_TOPICS)
+
+
+# --------------------------------------------------------------------------- air cargo queue (gateway)
+# Read from Redis at scrape time (runtime/air_queue_service.py): the queue's book and its running totals.
+AIR_QUEUE_EVENTS = (
+    "issued", "called", "arrived", "served", "cancelled", "no_show", "rejoined", "set_off",
+    "counter_opened", "counter_closed", "terminal_opened", "terminal_closed",
+)  # fmt: skip
+AIR_QUEUE_PREDICTORS = ("model", "naive")
+AIR_QUEUE_WAITING = CollectedMetric(
+    "smartcustoms_air_queue_waiting",
+    "Tickets waiting in the air cargo queue, by cargo type.",
+    ("cargo_type",),
+)
+AIR_QUEUE_COUNTERS_OPEN = CollectedMetric(
+    "smartcustoms_air_queue_counters_open", "Collection counters open at the air cargo terminal."
+)
+AIR_QUEUE_OLDEST_WAIT = CollectedMetric(
+    "smartcustoms_air_queue_oldest_wait_seconds", "How long the longest-waiting ticket has waited (0: none)."
+)
+AIR_QUEUE_EVENTS_TOTAL = CollectedMetric(
+    "smartcustoms_air_queue_events_total",
+    "Queue events (each is also a record on the stream), by event.",
+    ("event",),
+)
+AIR_QUEUE_FIRST_CALLS = CollectedMetric(
+    "smartcustoms_air_queue_first_calls_total",
+    "Tickets called for the first time (their waits are measured).",
+)
+AIR_QUEUE_WAIT = CollectedMetric(
+    "smartcustoms_air_queue_wait_seconds_total", "Sum of the waits from ticket to first call."
+)
+AIR_QUEUE_PREDICTED_WAIT = CollectedMetric(
+    "smartcustoms_air_queue_predicted_wait_seconds_total",
+    "Sum of the waits predicted when the tickets were issued, over the tickets first called that had a "
+    "prediction, by predictor "
+    "(model: the learned queue model; naive: place x mean occupancy / open counters).",
+    ("predictor",),
+)
+AIR_QUEUE_PREDICTED = CollectedMetric(
+    "smartcustoms_air_queue_predicted_total",
+    "Tickets first called that had a predicted call time when issued (a counter was open), by predictor.",
+    ("predictor",),
+)
+AIR_QUEUE_PREDICTION_ERROR = CollectedMetric(
+    "smartcustoms_air_queue_prediction_error_seconds_total",
+    "Sum of |predicted - actual first call time| over the tickets first called, by predictor.",
+    ("predictor",),
+)
+COLLECTED_METRICS = (
+    *COLLECTED_METRICS,
+    AIR_QUEUE_WAITING,
+    AIR_QUEUE_COUNTERS_OPEN,
+    AIR_QUEUE_OLDEST_WAIT,
+    AIR_QUEUE_EVENTS_TOTAL,
+    AIR_QUEUE_FIRST_CALLS,
+    AIR_QUEUE_WAIT,
+    AIR_QUEUE_PREDICTED_WAIT,
+    AIR_QUEUE_PREDICTED,
+    AIR_QUEUE_PREDICTION_ERROR,
+)
+
+
 # --------------------------------------------------------------------------- metrics read from Redis
 REDIS_COLLECTOR_UP = CollectedMetric(
     "smartcustoms_redis_collector_up",
@@ -475,3 +554,16 @@ REDIS_COLLECTOR_UP = CollectedMetric(
     ("collector",),
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, REDIS_COLLECTOR_UP)
+
+
+# --------------------------------------------------------------------------- evidence store (read from Redis)
+EVIDENCE_UNDECODABLE_READS = CollectedMetric(
+    "smartcustoms_evidence_undecodable_reads_total",
+    "RFID reads the evidence locator could not decode as an EPC-96 (counted, never located).",
+)
+EVIDENCE_ALERTS = CollectedMetric(
+    "smartcustoms_evidence_alerts_total",
+    "Evidence store alerts raised, by kind (wrong_zone, not_read, exit_unapproved, unknown_tag).",
+    ("kind",),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, EVIDENCE_UNDECODABLE_READS, EVIDENCE_ALERTS)

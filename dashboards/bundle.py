@@ -17,10 +17,13 @@ import json
 from pathlib import Path
 
 from smartcustoms.dashboards import _yaml
+from smartcustoms.dashboards.air_queue import AIR_QUEUE
 from smartcustoms.dashboards.audit import AUDIT
 from smartcustoms.dashboards.checkpoints import CHECKPOINTS
 from smartcustoms.dashboards.conveyances import CONVEYANCES
 from smartcustoms.dashboards.detection import DETECTION
+from smartcustoms.dashboards.enquiry import ENQUIRY
+from smartcustoms.dashboards.evidence import EVIDENCE
 from smartcustoms.dashboards.model import Dashboard, dashboard_json
 from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import (
@@ -32,7 +35,9 @@ from smartcustoms.dashboards.provisioning import (
 from smartcustoms.dashboards.risk import RISK
 from smartcustoms.dashboards.rules import RuleSettings, rules_document
 
-DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES, AUDIT)
+DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES, AUDIT, ENQUIRY)
+DASHBOARDS = (*DASHBOARDS, AIR_QUEUE)
+DASHBOARDS = (*DASHBOARDS, EVIDENCE)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"
 DEFAULT_SCRAPE_INTERVAL_S = 15.0

@@ -160,11 +160,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.hardware.sdk.cli",
     "smartcustoms.runtime.tools_cli",
     "smartcustoms.runtime.import_cli",
+    "smartcustoms.runtime.feeds_cli",
     "smartcustoms.plugins.vehicle_risk.tools.watchlist_cli",
     "smartcustoms.runtime.search_cli",
+    "smartcustoms.runtime.evidence_cli",
     "smartcustoms.plugins.cargo_risk.tools.outcomes_cli",
     "smartcustoms.runtime.conveyance_cli",
     "smartcustoms.runtime.duty_cli",
+    "smartcustoms.runtime.air_queue_cli",
+    "smartcustoms.runtime.enquiry_cli",
     "smartcustoms.runtime.audit_cli",
 )
 

@@ -9,9 +9,13 @@ import time
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
-from smartcustoms.hardware.sim.devices import DEVICES, DeviceStats
+from smartcustoms.hardware.sim.devices import CLIENTS, DEVICES, DeviceStats
+from smartcustoms.runtime.air_queue_service import queue_line
 from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
 from smartcustoms.runtime.demo_audit import audit_lines
+from smartcustoms.runtime.enquiry import enquiry_line
+from smartcustoms.runtime.evidence import configure_demo, demo_lines, enrol_demo_stock
+from smartcustoms.runtime.ipr import ipr_line
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import (
     Samples,
@@ -32,15 +36,19 @@ DEMO_WINDOW_S = 5.0
 XRAY_RATE_HZ = 2.0  # per lane: a bag every half second (a busy real lane takes one every few seconds)
 
 
-# The simulated devices of the demo: (kind in hardware.sim.devices.DEVICES, frames per second, source id).
+# The simulated devices of the demo: (kind in hardware.sim.devices.DEVICES or CLIENTS, rate per second,
+# source id).
 DEMO_DEVICES: tuple[tuple[str, float, str], ...] = (
     ("rfid", 10.0, "evidence-reader-1"),
     ("car_lane", 0.2, "portal-1-xray"),  # each car's portal scan and crossing record: one conveyance
     ("ct", 0.5, "lane-1-ct"),
     ("liquor", 2.0, "red-channel-camera"),
-    ("warehouse", 1.0, "evidence-store"),
+    ("warehouse", 5.0, "evidence-store"),  # 5 simulated seconds a second: alerts within a short demo
     ("declarations", 1.0, "cargo-feed"),
     ("crossings", 1.0, "crossing-feed"),
+    ("air_drivers", 1.0, "air-cargo-drivers"),  # drivers and counter officers, over the QueueService
+    ("enquirers", 0.5, "enquiry-robot-1"),  # questions to the enquiry assistant, over its gRPC service
+    ("listings", 0.5, "listings-feed"),  # a simulated platform's listings API, polled by the feed connector
 )
 
 
@@ -114,7 +122,8 @@ async def run_devices(
         DEVICES["xray"](target, stop_at, xray_rate_hz, 1000 + lane, f"lane-{lane}-xray")
         for lane in range(lanes)
     ]
-    jobs += [DEVICES[kind](target, stop_at, rate_hz, 1, source) for kind, rate_hz, source in DEMO_DEVICES]
+    every = DEVICES | CLIENTS
+    jobs += [every[kind](target, stop_at, rate_hz, 1, source) for kind, rate_hz, source in DEMO_DEVICES]
     return list(await asyncio.gather(*jobs))
 
 
@@ -123,7 +132,9 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
     conveyance opened got its decision."""
     config.fusion.window_s = min(config.fusion.window_s, DEMO_WINDOW_S)
     config.audit.anchor_interval_s = min(config.audit.anchor_interval_s, 5.0)
+    configure_demo(config)  # the evidence locator on the demo warehouse's readers
     with Stack(config) as stack:
+        enrol_demo_stock(config, seed=1)  # the warehouse device's seed (run_devices)
         print(
             f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
             f"metrics {', '.join(stack.metrics_urls)}"
@@ -136,11 +147,19 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
         samples = settled_metrics(stack)
         memory = resident_memory(stack)
         audit = audit_lines(config)
+        evidence = demo_lines(config)
+        enquiries = enquiry_line(config.redis.url, config.namespace)
+        ipr = ipr_line(config.redis.url, config.namespace)
+        air_queue = queue_line(config.redis.url, config.namespace)
     print_summary(stats, counts, samples, elapsed)
     print(conveyance_line(conveyances, config.fusion.window_s))
     for decision in examples:
         print(f"  e.g. {decision.summary}  [{', '.join(decision.frame_ids)}]")
     print("\n".join(audit))
+    print("\n".join(evidence))
+    print(enquiries)
+    print(ipr)
+    print(air_queue)
     print(
         "resident memory: "
         + ", ".join(f"{role} {rss / 2**20:.0f} MiB" for role, rss in memory.items())

@@ -25,6 +25,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
+from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
@@ -256,6 +257,7 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(ReviewDesk(core.ledger)), server)  # type: ignore[no-untyped-call]  # generated, untyped
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search), server)  # type: ignore[no-untyped-call]  # generated, untyped
+    add_evidence_service(server, evidence_desk(core.config.redis.url, core.config.namespace))
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,

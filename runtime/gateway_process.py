@@ -19,9 +19,16 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
+from smartcustoms.runtime.air_queue import QueueDesk
+from smartcustoms.runtime.air_queue_page import add_routes as add_air_queue_routes
+from smartcustoms.runtime.air_queue_service import AirQueueHost
 from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
 from smartcustoms.runtime.collectors import RedisCollectors
 from smartcustoms.runtime.conveyances import ConveyanceCollector
+from smartcustoms.runtime.enquiry import EnquiryCollector, EnquiryDesk, add_enquiry_service
+from smartcustoms.runtime.enquiry_page import add_routes as add_enquiry_routes
+from smartcustoms.runtime.evidence import EvidenceCollector, evidence_desk
+from smartcustoms.runtime.evidence_page import add_routes as add_evidence_routes
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
 from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
@@ -54,6 +61,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     ):
         redis_metrics.add(name, collector)
     redis_metrics.add("liquor_overrides", OverrideCollector(config.redis.url, config.namespace))
+    redis_metrics.add("evidence", EvidenceCollector(config.redis.url, config.namespace))
+    redis_metrics.add("enquiries", EnquiryCollector(config.redis.url, config.namespace))
     auditor = Auditor(
         AsyncAuditTrail(aioredis.Redis.from_url(config.redis.url), config.namespace),
         AnchorFile(config.audit.anchors_at(config.run_dir)),
@@ -76,11 +85,15 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     await publisher.start()
     ledger = ledger_for(config, client)
     search = search_desk(config.redis.url, config.namespace, client)
+    air_queue = AirQueueHost(config, client, ledger, publisher, registry)  # tickets, counters, queue events
     health_servicer = health.aio.HealthServicer()
     server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer, search)
+    enquiry = add_enquiry_service(server, GatewayCore(config, store, ledger, publisher, sensor))
+    air_queue.add_to_server(server)
     server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
     await server.start()
-    review_site = await _serve_review(config, ledger, search)
+    review_site = await _serve_review(config, ledger, search, enquiry)
+    await air_queue.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
@@ -99,6 +112,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
         await auditor.trail.client.aclose()
+        await air_queue.stop()  # publishes the last queue events before the producer stops
         await publisher.stop()
         await client.aclose()
         search.close_state()
@@ -130,12 +144,17 @@ async def watch_pipeline(
         await asyncio.sleep(WATCH_INTERVAL_S)
 
 
-async def _serve_review(config: Config, ledger: Ledger, search: SearchDesk) -> web.AppRunner:
+async def _serve_review(
+    config: Config, ledger: Ledger, search: SearchDesk, enquiry: EnquiryDesk | None = None
+) -> web.AppRunner:
     """The officers' alert review page and, beside it, the vehicle search reports and the liquor duty
     desk, on ``gateway.review_port``."""
     app = web_app(ReviewDesk(ledger))
     add_search_routes(app, search, ledger)
+    add_enquiry_routes(app, enquiry)
+    add_evidence_routes(app, evidence_desk(config.redis.url, config.namespace))
     add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)
+    add_air_queue_routes(app, QueueDesk(ledger.client, config.namespace))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()

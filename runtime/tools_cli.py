@@ -18,8 +18,12 @@ TOOL_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.vehicle.tools.cli",
     "smartcustoms.plugins.vehicle_risk.tools.cli",
     "smartcustoms.plugins.cargo_risk.tools.cli",
+    "smartcustoms.plugins.evidence.tools.cli",
     "smartcustoms.plugins.plate.tools.cli",
     "smartcustoms.plugins.liquor.tools.cli",
+    "smartcustoms.plugins.air_queue.tools.cli",
+    "smartcustoms.plugins.enquiry.tools.cli",
+    "smartcustoms.plugins.ipr.tools.cli",
 )
 
 

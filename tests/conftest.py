@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from smartcustoms.core import artefacts
+from smartcustoms.core import config as config_module
 from smartcustoms.core.artefacts import ROOT_ENV as ARTEFACTS_ENV
 from smartcustoms.core.config import Config
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
-from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.stack import Stack, with_free_ports
 from smartcustoms.runtime.testing import (  # noqa: F401  (session fixtures)
     broker,
     config_on_services,
@@ -84,3 +86,20 @@ def start_stack() -> Iterator[Callable[..., Stack]]:
     yield start
     for stack in reversed(stacks):
         stack.stop()
+
+
+@pytest.fixture
+def gateway_alone(
+    tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis, start_stack: Callable[..., Stack]
+) -> Stack:
+    """A gateway without a worker (so no Ray) on the session's broker and Redis, in a namespace of its
+    own: for the services and pages that live in the gateway (search reports, desks, queue, enquiries,
+    evidence)."""
+    config = with_free_ports(config_module.load(environ={}))
+    config.namespace = f"gw{uuid.uuid4().hex[:10]}"
+    config.run_dir = str(tmp_path / "run")
+    config.broker.bootstrap_servers = broker.bootstrap_servers
+    config.redis.url = redis_service.url
+    (tmp_path / "shm").mkdir()
+    config.blobstore.shm_root = str(tmp_path / "shm")
+    return start_stack(config, worker=False)

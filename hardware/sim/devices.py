@@ -3,7 +3,8 @@
 Every device is an async function ``run_<kind>(target, stop_at, rate_hz, seed, source_id)`` that sends
 frames to the gateway at ``target`` on one ``IngestStream`` until ``time.monotonic()`` passes
 ``stop_at`` (or ``max_frames`` were sent), ``rate_hz`` frames (for the warehouse: ticks) a second, and
-returns its ``DeviceStats`` once every frame has its ack. ``DEVICES`` maps each kind to its function.
+returns its ``DeviceStats`` once every frame has its ack. ``DEVICES`` maps each kind to its function;
+``CLIENTS`` does the same for the simulated users of the gateway's other services.
 Frames are generated in a worker thread (the numba kernels release the GIL), so several devices share
 one event loop. Sequences start at the wall clock in microseconds, so they keep rising across runs, as a
 real device's do, and the gateway's idempotency on (source_id, sequence) never mistakes a new frame
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from smartcustoms.hardware.sdk.client import OK, IngestStream
+from smartcustoms.hardware.sim.air_drivers import run_drivers
+from smartcustoms.hardware.sim.enquirers import run_enquirers
+from smartcustoms.hardware.sim.listings_feed import run_listings
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 if TYPE_CHECKING:
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from smartcustoms.hardware.sim.records import CrossingSimulator
     from smartcustoms.hardware.sim.vehicle import VehicleSimulator
 
+WAREHOUSE_HORIZON_TICKS = 2220  # the demo warehouse's day (37 min, again): seed 1 moves an item at once
 # (index, first sequence) -> the frames of step ``index``
 FrameMaker = Callable[[int, int], list[frame_pb2.Frame]]
 
@@ -248,7 +253,7 @@ async def run_warehouse(
     source_id: str = "evidence-store",
     *,
     max_frames: int | None = None,
-    horizon_ticks: int = 86_400,
+    horizon_ticks: int = WAREHOUSE_HORIZON_TICKS,
 ) -> DeviceStats:
     """An evidence warehouse: per tick one report per zone reader (source ``<source_id>-<zone>``), and
     the tick's work orders as a record batch (source ``<source_id>-orders``) when there are any."""
@@ -408,4 +413,12 @@ DEVICES: dict[str, Device] = {
     "warehouse": run_warehouse,
     "declarations": run_declarations,
     "crossings": run_crossings,
+}
+# People and platforms that use the gateway's services rather than stream frames into it: drivers and
+# counter officers of the air cargo queue, enquirers of the enquiry assistant, an online platform's
+# listings API polled by the feed connector. Same call and same DeviceStats; what they count are calls.
+CLIENTS: dict[str, Device] = {
+    "enquirers": run_enquirers,
+    "air_drivers": run_drivers,
+    "listings": run_listings,
 }

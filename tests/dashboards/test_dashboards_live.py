@@ -397,8 +397,13 @@ def risk_counts(prometheus: Prometheus) -> dict[tuple[str, ...], float]:
     for what, (labels, expr) in queries.items():
         for sample in prometheus.query(expr):
             metric = sample["metric"]
+            if metric["plugin"] not in RISK_PLUGINS:
+                continue  # the other record plugins (queue, enquiries, evidence, IPR) get no records here
             counts[(what, metric["plugin"], *(metric[label] for label in labels))] = float(sample["value"][1])
     return counts
+
+
+RISK_PLUGINS = ("cargo_risk", "vehicle_risk")
 
 
 def expected_risk_counts(selections: Counter[str]) -> dict[tuple[str, ...], float]:

@@ -9,20 +9,16 @@ import asyncio
 import json
 import shutil
 import urllib.request
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core import config as config_module
 from smartcustoms.core import verdicts
 from smartcustoms.core.duty import RateTable
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.liquor_desk import store_rates
-from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
-from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
@@ -56,18 +52,9 @@ VSOP_UNSURE = {
 
 
 @pytest.fixture
-def gateway(
-    tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis, start_stack: Callable[..., Stack]
-) -> Stack:
+def gateway(gateway_alone: Stack) -> Stack:
     """The gateway alone (the liquor desk lives there; no worker, so no Ray), in a namespace of its own."""
-    config = with_free_ports(config_module.load(environ={}))
-    config.namespace = f"lq{uuid.uuid4().hex[:10]}"
-    config.run_dir = str(tmp_path / "run")
-    config.broker.bootstrap_servers = broker.bootstrap_servers
-    config.redis.url = redis_service.url
-    (tmp_path / "shm").mkdir()
-    config.blobstore.shm_root = str(tmp_path / "shm")
-    return start_stack(config, worker=False)
+    return gateway_alone
 
 
 def _bottles_at_the_red_channel(stack: Stack) -> None:

@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core import config as config_module
 from smartcustoms.core import verdicts
 from smartcustoms.core.keys import plugin_state_prefix
 from smartcustoms.core.state import open_state
 from smartcustoms.hardware.sim.records import CrossingSimulator, to_frame
 from smartcustoms.runtime.cli import main
 from smartcustoms.runtime.ledger import ledger_for
-from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
-from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, results_pb2, search_pb2, search_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -32,18 +28,9 @@ YEAR_S = 365 * 86400.0
 
 
 @pytest.fixture
-def gateway(
-    tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis, start_stack: Callable[..., Stack]
-) -> Stack:
+def gateway(gateway_alone: Stack) -> Stack:
     """The gateway alone (the search desk lives there; no worker, so no Ray), in a namespace of its own."""
-    config = with_free_ports(config_module.load(environ={}))
-    config.namespace = f"sr{uuid.uuid4().hex[:10]}"
-    config.run_dir = str(tmp_path / "run")
-    config.broker.bootstrap_servers = broker.bootstrap_servers
-    config.redis.url = redis_service.url
-    (tmp_path / "shm").mkdir()
-    config.blobstore.shm_root = str(tmp_path / "shm")
-    return start_stack(config, worker=False)
+    return gateway_alone
 
 
 def _flag_a_crossing(stack: Stack) -> frame_pb2.Record:
