@@ -310,6 +310,8 @@ class EvidenceLocationPlugin(Plugin):
         name="evidence_locator",
         version="1.0.0",
         consumes=frozenset({Modality.RFID}),
+        # Zone readers only: an e-seal or lane reader names no zone and is none of the store's business.
+        requires_metadata=frozenset({"zone"}),
         description="locates seized items by RFID (smoothed signal, dwell, hysteresis) and alerts on reads "
         "that contradict their chain of custody",
         default_settings=SETTINGS,

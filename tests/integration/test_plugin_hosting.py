@@ -262,13 +262,15 @@ def test_a_record_plugin_keeps_its_state_on_redis_point_in_time(
         asyncio.run(_settled(runtime_config, sent))
     found = asyncio.run(_verdicts(runtime_config, [f"tags-{i}" for i in (1, 2, 3, 4)]))
 
+    def check(frame_id: str) -> results_pb2.PluginResult:
+        (result,) = [r for r in found[frame_id].results if r.plugin == "rfid_epc_check"]
+        return result
+
     def reads_before(frame_id: str) -> str:
-        (detection,) = found[frame_id].results[0].detections
+        (detection,) = check(frame_id).detections
         assert detection.label == "foreign_tag"
         return detection.attributes["reads_in_window"]
 
     assert [reads_before(f"tags-{i}") for i in (1, 2, 3)] == ["0", "1", "2"]
     assert reads_before("tags-4") == "1"  # only tags-1 was read before it
-    assert "read once before in the last 10 min at reader-1" in (
-        found["tags-4"].results[0].detections[0].explanation
-    )
+    assert "read once before in the last 10 min at reader-1" in (check("tags-4").detections[0].explanation)

@@ -312,3 +312,18 @@ def test_a_short_simulated_day_finds_its_anomalies_without_false_alerts() -> Non
     assert due >= 1 and found == due
     assert summary["false_alerts"] == 0 and summary["refused_orders"] == 0
     assert min(summary["location_accuracy"].values()) > 0.5  # type: ignore[attr-defined]
+
+
+def test_only_zone_readers_reach_the_locator() -> None:
+    """A store reader names its zone; an e-seal or lane reader does not, and is not the store's."""
+    from smartcustoms.core.config import PluginConfig
+    from smartcustoms.core.manager import discover
+    from smartcustoms.core.types import Modality
+    from smartcustoms.runtime.dispatch import accepts
+
+    info = discover("smartcustoms.plugins.evidence:EvidenceLocationPlugin")
+    rfid = frozenset({Modality.RFID})
+    store_reader = frame_pb2.Frame(modality=frame_pb2.MODALITY_RFID, metadata={"zone": "vault-a"})
+    seal = frame_pb2.Frame(modality=frame_pb2.MODALITY_RFID, metadata={"conveyance_id": "CAR-1"})
+    assert accepts(info, PluginConfig(), rfid, store_reader)
+    assert not accepts(info, PluginConfig(), rfid, seal)
