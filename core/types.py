@@ -129,7 +129,9 @@ class PluginSpec:
     description: str = ""
     default_settings: Mapping[str, Any] = field(default_factory=dict)
     enabled_by_default: bool = True
-    requires_metadata: frozenset[str] = frozenset()  # routed only frames carrying one of these keys
+    requires_metadata: frozenset[str] = (
+        frozenset()
+    )  # routed only frames with one of these keys set (non-empty)
     excludes_metadata: frozenset[str] = frozenset()  # never routed frames carrying any of these keys
     # Record frames only: routed only batches whose ``record_kind`` metadata is one of these (empty: all).
     record_kinds: frozenset[str] = frozenset()

@@ -64,7 +64,7 @@ def accepts(
         return False
     keys = frame.metadata.keys()
     spec = info.spec
-    if spec.requires_metadata and not spec.requires_metadata & keys:
+    if spec.requires_metadata and not any(frame.metadata.get(key) for key in spec.requires_metadata):
         return False
     if spec.record_kinds and frame.metadata.get(RECORD_KIND_KEY, "") not in spec.record_kinds:
         return False

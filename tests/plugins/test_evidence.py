@@ -325,5 +325,7 @@ def test_only_zone_readers_reach_the_locator() -> None:
     rfid = frozenset({Modality.RFID})
     store_reader = frame_pb2.Frame(modality=frame_pb2.MODALITY_RFID, metadata={"zone": "vault-a"})
     seal = frame_pb2.Frame(modality=frame_pb2.MODALITY_RFID, metadata={"conveyance_id": "CAR-1"})
+    unnamed = frame_pb2.Frame(modality=frame_pb2.MODALITY_RFID, metadata={"zone": ""})
     assert accepts(info, PluginConfig(), rfid, store_reader)
     assert not accepts(info, PluginConfig(), rfid, seal)
+    assert not accepts(info, PluginConfig(), rfid, unnamed)
