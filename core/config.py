@@ -127,6 +127,18 @@ class AuditConfig:
 
 
 @dataclass
+class SupervisorConfig:
+    """How ``smartcustoms up`` restarts a child that died (runtime/supervisor.py): exponential backoff
+    between failed attempts, and at most ``budget`` restarts of one service per ``window_s``."""
+
+    interval_s: float = 0.5
+    initial_backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    budget: int = 5
+    window_s: float = 600.0
+
+
+@dataclass
 class PluginConfig:
     enabled: bool | None = None  # None: the plugin's own default
     pool_size: int = 1  # Ray actors
@@ -156,6 +168,7 @@ class Config:
     reconciler: ReconcilerConfig = field(default_factory=ReconcilerConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
     extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
     artefacts_dir: str = ""  # reference data artefacts; "" = $SMARTCUSTOMS_ARTEFACTS_DIR or ~/.cache/...
@@ -208,6 +221,7 @@ _NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (Config, "reconciler"): ReconcilerConfig,
     (Config, "fusion"): FusionConfig,
     (Config, "audit"): AuditConfig,
+    (Config, "supervisor"): SupervisorConfig,
     (Config, "plugins"): PluginConfig,
 }
 
@@ -223,6 +237,13 @@ def from_dict(values: Mapping[str, Any]) -> Config:
     for setting in ("seal_interval_s", "anchor_interval_s"):
         if not getattr(config.audit, setting) > 0:
             raise ConfigError(f"audit.{setting} must be positive, not {getattr(config.audit, setting)!r}")
+    supervisor = config.supervisor
+    if not (supervisor.interval_s > 0 and 0 < supervisor.initial_backoff_s <= supervisor.max_backoff_s):
+        raise ConfigError(
+            "supervisor: interval_s and initial_backoff_s must be positive, at most max_backoff_s"
+        )
+    if supervisor.budget < 1 or not supervisor.window_s > 0:
+        raise ConfigError(f"supervisor: budget must be at least 1 and window_s positive, not {supervisor!r}")
     return config
 
 

@@ -555,6 +555,13 @@ REDIS_COLLECTOR_UP = CollectedMetric(
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, REDIS_COLLECTOR_UP)
 
+SERVICE_RESTARTS = CollectedMetric(
+    "smartcustoms_service_restarts_total",
+    "Times `smartcustoms up` found a service (broker, redis, gateway, worker) dead and restarted it.",
+    ("service",),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, SERVICE_RESTARTS)
+
 
 # --------------------------------------------------------------------------- evidence store (read from Redis)
 EVIDENCE_UNDECODABLE_READS = CollectedMetric(

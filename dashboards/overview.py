@@ -143,5 +143,12 @@ OVERVIEW = Dashboard(
             ),
             COUNT,
         ),
+        Panel(
+            "Service restarts",
+            "Services `smartcustoms up` found dead and restarted, by service (in the last hour). A service "
+            "that dies more often than its budget (supervisor.budget per supervisor.window_s) stops `up`.",
+            (Query(f"increase({selector('smartcustoms_service_restarts_total', _CP)}[1h])", "{{service}}"),),
+            COUNT,
+        ),
     ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import signal
 import sys
@@ -22,18 +23,34 @@ def _load(args: argparse.Namespace) -> Config:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from smartcustoms.runtime.stack import Stack
+    from smartcustoms.runtime.supervisor import GaveUpError, RestartPolicy, Supervisor, count_restart
 
     stop = threading.Event()
     _on_signals(lambda *_: stop.set())
-    with Stack(_load(args)) as stack:
+    config = _load(args)
+    with Stack(config) as stack:
         print(
             f"smartcustoms up: gRPC ingest at {stack.gateway_target}; alert review at {stack.review_url}; "
             f"metrics at "
             f"{', '.join(stack.metrics_urls)}; Ctrl-C stops",
             flush=True,
         )
-        stop.wait()
-        print("stopping ...", flush=True)
+
+        def restarted(role: str, took_s: float, count: int) -> None:
+            count_restart(config.redis.url, config.namespace, role)
+            print(
+                f"smartcustoms up: {role} died and was restarted in {took_s:.1f} s (restart {count})",
+                flush=True,
+            )
+
+        policy = RestartPolicy(**dataclasses.asdict(config.supervisor))
+        try:
+            Supervisor(stack, policy, on_restart=restarted).run(stop)
+        except GaveUpError as error:
+            print(f"smartcustoms up: {error}; stopping everything", file=sys.stderr, flush=True)
+            return 1
+        finally:
+            print("stopping ...", flush=True)
     return 0
 
 

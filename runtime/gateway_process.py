@@ -39,10 +39,12 @@ from smartcustoms.runtime.reconciler import Reconciler
 from smartcustoms.runtime.review import ReviewDesk, web_app
 from smartcustoms.runtime.search import SearchDesk, search_desk
 from smartcustoms.runtime.search_page import add_routes as add_search_routes
+from smartcustoms.runtime.supervisor import RestartCollector
 
 log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.25
+BROKER_CHECK_S = 2.0
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
@@ -70,6 +72,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         anchor_interval_s=config.audit.anchor_interval_s,
     )
     redis_metrics.add("audit", AuditCollector(config.redis.url, config.namespace, auditor))
+    redis_metrics.add("restarts", RestartCollector(config.redis.url, config.namespace))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.host, registry=registry
     )
@@ -97,7 +100,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
-    watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer))
+    watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer, publisher))
     auditing = asyncio.create_task(auditor.run())
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
@@ -122,16 +125,26 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
 
 
 async def watch_pipeline(
-    client: aioredis.Redis, namespace: str, health_servicer: health.aio.HealthServicer
+    client: aioredis.Redis,
+    namespace: str,
+    health_servicer: health.aio.HealthServicer,
+    publisher: Publisher,
 ) -> None:
-    """Keep the overall health ("") at SERVING only while the stream workers report every plugin pool
-    warm; the ingest service stays SERVING throughout (frames are accepted and wait)."""
+    """Keep the overall health ("") at SERVING only while frames can make progress: the stream workers
+    report every plugin pool warm (a dead worker's report goes stale within seconds), the ledger's Redis
+    answers and the broker answers. A load balancer or vendor asking for "" sees NOT_SERVING instead of
+    acks into a void; the ingest service stays SERVING throughout (accepted frames are durable and wait)."""
     serving: bool | None = None
+    broker_ok, broker_checked = True, -BROKER_CHECK_S
     while True:
         try:
             ready, why = pipeline_ready(await client.hgetall(readiness_key(namespace)), time.time())
         except RedisError as error:
             ready, why = False, f"Redis unreachable: {error}"
+        if time.monotonic() - broker_checked >= BROKER_CHECK_S:
+            broker_ok, broker_checked = await publisher.reachable(), time.monotonic()
+        if ready and not broker_ok:
+            ready, why = False, "the broker does not answer"
         if ready is not serving:
             status = (
                 health_pb2.HealthCheckResponse.SERVING

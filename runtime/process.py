@@ -193,6 +193,13 @@ class ProcessStack:
         self._started.append(item)
         return item
 
+    def replace(self, old: Stoppable, new: S) -> S:
+        """Start ``new`` in the place of ``old`` (a restarted child), so it stops where ``old`` would have."""
+        index = self._started.index(old)
+        new.start()
+        self._started[index] = new
+        return new
+
     def stop(self) -> None:
         errors: list[Exception] = []
         while self._started:

@@ -55,6 +55,14 @@ class Publisher:
     async def stop(self) -> None:
         await self.producer.stop()
 
+    async def reachable(self, timeout_s: float = 2.0) -> bool:
+        """Whether the broker answers a metadata request now (the gateway's health asks)."""
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout_s)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
+
     async def publish(self, frame: frame_pb2.Frame) -> None:
         topic = frames_topic(self.namespace, Modality.from_proto(frame.modality))
         await self._send(topic, frame.SerializeToString(), frame.source_id.encode())

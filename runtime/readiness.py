@@ -40,7 +40,7 @@ class ReadinessBeacon:
     def __init__(self, redis_url: str, namespace: str, report: Callable[[bool], Mapping[str, Any]]) -> None:
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2.0)
         self._key = readiness_key(namespace)
-        self._field = f"{socket.gethostname()}:{os.getpid()}"
+        self._field = report_field(os.getpid())
         self._report = report
         self._assigned = False
         self._stop = threading.Event()
@@ -72,6 +72,11 @@ class ReadinessBeacon:
     def _run(self) -> None:
         while not self._stop.wait(BEAT_S):
             self.publish()
+
+
+def report_field(pid: int | None) -> str:
+    """The field of the readiness hash that the worker process ``pid`` on this host writes."""
+    return f"{socket.gethostname()}:{pid}"
 
 
 def pipeline_ready(reports: Mapping[bytes | str, bytes | str], now_s: float) -> tuple[bool, str]:

@@ -4,7 +4,9 @@ process and a worker process, each started until ready and stopped within a dead
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import sys
 import time
 import urllib.error
@@ -19,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.runtime.process import ManagedProcess, ProcessStack
-from smartcustoms.runtime.readiness import PipelineError, pipeline_ready
+from smartcustoms.runtime.readiness import PipelineError, pipeline_ready, report_field
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
 
@@ -62,6 +64,8 @@ class Stack:
         self.config = config
         self.run_dir = Path(config.run_dir).absolute()
         self.processes = ProcessStack()
+        self.broker: EmbeddedBroker | None = None
+        self.redis: EmbeddedRedis | None = None
         self.gateway: ManagedProcess | None = None
         self.worker: ManagedProcess | None = None
 
@@ -87,7 +91,7 @@ class Stack:
             self._start_infrastructure()
             config_path = self.run_dir / "config.json"
             config_path.write_text(self.config.to_json())
-            self.gateway = self._start_child("gateway", config_path, self.config.gateway.stop_grace_s + 10)
+            self.gateway = self.processes.start(self._child("gateway"))
             self.gateway.wait_ready(lambda: gateway_serving(self.gateway_target), GATEWAY_READY_S)
             if worker:
                 self.start_worker()
@@ -99,16 +103,26 @@ class Stack:
     def _start_infrastructure(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not self.config.broker.bootstrap_servers:
-            broker = self.processes.start(EmbeddedBroker(self.run_dir, self.config.broker.embedded_port))
-            self.config.broker.bootstrap_servers = broker.bootstrap_servers
+            self.broker = self.processes.start(EmbeddedBroker(self.run_dir, self.config.broker.embedded_port))
+            self.config.broker.bootstrap_servers = self.broker.bootstrap_servers
         if not self.config.redis.url:
-            redis = self.processes.start(EmbeddedRedis(self.run_dir, self.config.redis.embedded_port))
-            self.config.redis.url = redis.url
+            self.redis = self.processes.start(EmbeddedRedis(self.run_dir, self.config.redis.embedded_port))
+            self.config.redis.url = self.redis.url
 
-    def _start_child(self, role: str, config_path: Path, stop_timeout_s: float) -> ManagedProcess:
-        process = ManagedProcess(
+    def _child(self, role: str) -> ManagedProcess:
+        stop_timeout_s = (
+            self.config.gateway.stop_grace_s + 10 if role == "gateway" else self.config.worker.stop_timeout_s
+        )
+        return ManagedProcess(
             role,
-            [sys.executable, "-m", "smartcustoms.runtime.cli", role, "--config", str(config_path)],
+            [
+                sys.executable,
+                "-m",
+                "smartcustoms.runtime.cli",
+                role,
+                "--config",
+                str(self.run_dir / "config.json"),
+            ],
             log_path=self.run_dir / f"{role}.log",
             stop_timeout_s=stop_timeout_s,
             env={
@@ -117,23 +131,71 @@ class Stack:
                 "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
             },
         )
-        return self.processes.start(process)
 
     def start_worker(self) -> ManagedProcess:
-        config_path = self.run_dir / "config.json"
-        self.worker = self._start_child("worker", config_path, self.config.worker.stop_timeout_s)
+        self.worker = self.processes.start(self._child("worker"))
         self.worker.wait_ready(self._pipeline_ready, WORKER_READY_S)
         return self.worker
 
+    def running(self) -> dict[str, bool]:
+        """Whether each process this stack started is alive, by role (embedded services only if started)."""
+        children = {
+            "broker": self.broker,
+            "redis": self.redis,
+            "gateway": self.gateway,
+            "worker": self.worker,
+        }
+        return {role: child.running for role, child in children.items() if child is not None}
+
+    def restart(self, role: str) -> None:
+        """Reap what is left of ``role`` (its whole process group, so a dead worker's Ray processes too)
+        and start it again on the same ports and data; return once it is ready again."""
+        if role in ("broker", "redis"):
+            service = self.broker if role == "broker" else self.redis
+            if service is None:
+                raise ValueError(f"{role} is external to this stack: it is not restarted here")
+            service.stop(0)
+            service.start()
+            return
+        old = self.gateway if role == "gateway" else self.worker
+        if old is None:
+            raise ValueError(f"this stack started no {role}")
+        old.stop(0)
+        if role == "worker":
+            self._forget_worker(old.pid)
+        new = self.processes.replace(old, self._child(role))
+        if role == "gateway":
+            self.gateway = new
+            new.wait_ready(lambda: gateway_serving(self.gateway_target), GATEWAY_READY_S)
+        else:
+            self.worker = new
+            new.wait_ready(self._pipeline_ready, WORKER_READY_S)
+
     def _pipeline_ready(self) -> bool:
-        """Ready when the gateway says so; a plugin pool that failed to start fails the start at once."""
-        if pipeline_serving(self.gateway_target):
+        """Ready when this stack's worker reports itself ready and the gateway says the pipeline is; a
+        plugin pool that failed to start fails the start at once."""
+        assert self.worker is not None
+        try:
+            with redis.Redis.from_url(self.config.redis.url, socket_timeout=2.0) as client:
+                reports = client.hgetall(readiness_key(self.config.namespace))
+        except redis.RedisError:
+            return False  # Redis is away (restarting): not ready yet
+        own = reports.get(report_field(self.worker.pid).encode())
+        if own is not None and json.loads(own).get("ready") and pipeline_serving(self.gateway_target):
             return True
-        with redis.Redis.from_url(self.config.redis.url, socket_timeout=2.0) as client:
-            ready, why = pipeline_ready(client.hgetall(readiness_key(self.config.namespace)), time.time())
+        ready, why = pipeline_ready(reports, time.time())
         if not ready and why.startswith("plugin pools failed"):
             raise PipelineError(f"the stream worker cannot decide frames: {why}")
         return False
+
+    def _forget_worker(self, pid: int | None) -> None:
+        """Drop a dead worker's readiness report, so the gateway's health says at once that no worker
+        decides frames rather than trusting the report until it goes stale."""
+        with (
+            contextlib.suppress(redis.RedisError),
+            redis.Redis.from_url(self.config.redis.url, socket_timeout=2.0) as client,
+        ):
+            client.hdel(readiness_key(self.config.namespace), report_field(pid))
 
     def stop_worker(self, timeout_s: float | None = None) -> int | None:
         return None if self.worker is None else self.worker.stop(timeout_s)
@@ -142,7 +204,10 @@ class Stack:
         """Worker first (it drains), then gateway, then Redis and the broker."""
         with contextlib.suppress(Exception):
             self.stop_worker()
-        self.processes.stop()
+        try:
+            self.processes.stop()
+        finally:
+            shutil.rmtree(_ray_tmpdir(self.run_dir), ignore_errors=True)  # Ray's session files
 
     def __enter__(self) -> Self:
         return self.start()

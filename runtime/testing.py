@@ -11,7 +11,6 @@ namespace (topics, Redis keys, blob directory) and free ports, so tests share th
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,8 @@ import pytest
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
-from smartcustoms.runtime.process import ManagedProcess
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
-from smartcustoms.runtime.stack import GATEWAY_READY_S, Stack, gateway_serving, with_free_ports
+from smartcustoms.runtime.stack import Stack, with_free_ports
 
 
 @pytest.fixture(scope="session")
@@ -74,18 +72,4 @@ def restart_gateway(stack: Stack, *, kill: bool) -> None:
     config.json and port; the stack stops it at the end of the test."""
     assert stack.gateway is not None
     stack.gateway.stop(timeout_s=0 if kill else None)
-    gateway = ManagedProcess(
-        "gateway",
-        [
-            sys.executable,
-            "-m",
-            "smartcustoms.runtime.cli",
-            "gateway",
-            "--config",
-            str(stack.run_dir / "config.json"),
-        ],
-        log_path=stack.run_dir / "gateway.log",
-        stop_timeout_s=stack.config.gateway.stop_grace_s + 10,
-    )
-    stack.gateway = stack.processes.start(gateway)
-    gateway.wait_ready(lambda: gateway_serving(stack.gateway_target), GATEWAY_READY_S)
+    stack.restart("gateway")
