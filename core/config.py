@@ -79,7 +79,14 @@ class GatewayConfig:
     inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check
     window_frames: int = 64  # frames per stream being made durable at once (flow control)
     capacity_wait_s: float = 30.0  # how long a frame waits for blob store room before RESOURCE_EXHAUSTED
+    # Push-back: past this many frames accepted and not yet decided (all sources), new frames are answered
+    # RESOURCE_EXHAUSTED with retry_after_ms, so vendors slow down while acks stay fast. 0: no limit.
+    max_backlog_frames: int = 1000
+    max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending
+    retry_after_ms: int = 500
     stop_grace_s: float = 5.0
+    officer_auth: bool = True  # officers log in to the review pages and ReviewService (docs/security.md)
+    officer_session_s: float = 8 * 3600.0  # how long an officer's login lasts
 
 
 @dataclass

@@ -43,6 +43,8 @@ REJECT_REASONS = (
     "too_large",
     "checksum",
     "store_full",
+    "backlog",
+    "stream_limit",
     "id_in_use",
     "unavailable",
     "stream_closed",

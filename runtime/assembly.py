@@ -37,6 +37,7 @@ class Rejection:
     message: str
     source_id: str = ""
     sequence: int = 0
+    retry_after_ms: int = 0  # push-back: the frame may be sent again after this long
 
     def ack(self) -> ingest_pb2.IngestAck:
         return ingest_pb2.IngestAck(
@@ -45,6 +46,7 @@ class Rejection:
             sequence=self.sequence,
             code=self.code.value[0],
             message=self.message,
+            retry_after_ms=self.retry_after_ms,
         )
 
 
@@ -105,7 +107,9 @@ class FrameAssembler:
                 "", grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "every chunk needs a frame_id"
             )
         if chunk.frame_id in self._failed:
-            return None  # the frame was answered already; its remaining chunks are dropped
+            if chunk.index != 0 or chunk.frame_id in self._partial:
+                return None  # the frame was answered already; its remaining chunks are dropped
+            del self._failed[chunk.frame_id]  # sent again from its first chunk: a new attempt
         return self._take(chunk)
 
     def _take(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
@@ -135,11 +139,19 @@ class FrameAssembler:
         return rejections
 
     def reject(
-        self, chunk: ingest_pb2.FrameChunk, code: grpc.StatusCode, reason: str, message: str
+        self,
+        chunk: ingest_pb2.FrameChunk,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        retry_after_ms: int = 0,
     ) -> Rejection:
-        """Refuse the frame a first chunk opens, from outside (e.g. the store stayed full)."""
+        """Refuse the frame a first chunk opens, from outside (e.g. the store stayed full, or push-back)."""
         self._remember_failed(chunk.frame_id)
-        return Rejection(chunk.frame_id, code, reason, message, chunk.header.source_id, chunk.header.sequence)
+        header = chunk.header
+        return Rejection(
+            chunk.frame_id, code, reason, message, header.source_id, header.sequence, retry_after_ms
+        )
 
     def _start(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
         if chunk.index != 0:

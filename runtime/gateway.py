@@ -24,6 +24,7 @@ from smartcustoms.core.blobstore import BlobStore, BlobStoreError, BlobStoreFull
 from smartcustoms.core.config import Config
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
+from smartcustoms.runtime.admission import Backlog
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
@@ -59,7 +60,13 @@ class GatewayCore:
     """What every ingest stream shares: store, ledger, publisher, sensor and limits."""
 
     def __init__(
-        self, config: Config, store: BlobStore, ledger: Ledger, publisher: Publisher, sensor: Sensor
+        self,
+        config: Config,
+        store: BlobStore,
+        ledger: Ledger,
+        publisher: Publisher,
+        sensor: Sensor,
+        backlog: Backlog | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -67,6 +74,24 @@ class GatewayCore:
         self.publisher = publisher
         self.sensor = sensor
         self.limits = Limits(config.gateway.max_frame_bytes, config.gateway.inline_max_bytes)
+        self.backlog = backlog  # push-back on the frames awaiting verdicts; None: no limit
+
+    def push_back(self, chunk: ingest_pb2.FrameChunk, frames_open: int) -> tuple[str, str] | None:
+        """Why a frame starting with ``chunk`` must wait (metric reason, message), or None to take it."""
+        gateway = self.config.gateway
+        if frames_open >= gateway.max_open_frames_per_stream > 0:
+            return "stream_limit", (
+                f"this stream has {frames_open} frames begun and not finished "
+                f"(limit {gateway.max_open_frames_per_stream}): finish them first"
+            )
+        if self.backlog is not None:
+            if not self.backlog.admits():
+                return "backlog", (
+                    f"{self.backlog.estimate} frames await verdicts (limit {self.backlog.limit}): "
+                    f"send it again in {gateway.retry_after_ms} ms"
+                )
+            self.backlog.admitted()  # counted from its first chunk: a burst cannot slip past the limit
+        return None
 
     async def make_durable(self, done: Assembled) -> ingest_pb2.IngestAck:
         """Record an assembled frame in the ledger, publish it, and say how it went."""
@@ -155,6 +180,13 @@ class IngestSession:
             return
         if message.index == 0:
             self.core.sensor.frame_received(_modality_label(message.header.modality))
+            refused = self.core.push_back(message, self.assembler.frames_open)
+            if refused is not None:
+                reason, text = refused
+                retry_after_ms = self.core.config.gateway.retry_after_ms
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED
+                self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
+                return
         open_before = self.assembler.frames_open
         result = await self._feed(message)
         self._track_open(self.assembler.frames_open - open_before)

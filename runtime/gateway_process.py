@@ -19,6 +19,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
+from smartcustoms.runtime.admission import Backlog
 from smartcustoms.runtime.air_queue import QueueDesk
 from smartcustoms.runtime.air_queue_page import add_routes as add_air_queue_routes
 from smartcustoms.runtime.air_queue_service import AirQueueHost
@@ -90,8 +91,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     search = search_desk(config.redis.url, config.namespace, client)
     air_queue = AirQueueHost(config, client, ledger, publisher, registry)  # tickets, counters, queue events
     health_servicer = health.aio.HealthServicer()
-    server = build_server(GatewayCore(config, store, ledger, publisher, sensor), health_servicer, search)
-    enquiry = add_enquiry_service(server, GatewayCore(config, store, ledger, publisher, sensor))
+    backlog = Backlog(ledger, config.gateway.max_backlog_frames)  # push-back (runtime/admission.py)
+    core = GatewayCore(config, store, ledger, publisher, sensor, backlog)
+    server = build_server(core, health_servicer, search)
+    enquiry = add_enquiry_service(server, core)
     air_queue.add_to_server(server)
     server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
     await server.start()
@@ -102,6 +105,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
     watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer, publisher))
     auditing = asyncio.create_task(auditor.run())
+    watching_backlog = asyncio.create_task(backlog.run())
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -111,7 +115,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         await review_site.cleanup()
         reconciler.cancel()
         watcher.cancel()
-        await asyncio.gather(reconciler, watcher, return_exceptions=True)
+        watching_backlog.cancel()
+        await asyncio.gather(reconciler, watcher, watching_backlog, return_exceptions=True)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
         await auditor.trail.client.aclose()

@@ -306,6 +306,10 @@ class Ledger:
                 pipe.hincrby(records, f"{plugin}|{basis}|{other}", 0)
             pipe.hincrby(records, f"{plugin}|{basis}|{_outcome_name(outcome)}", step)
 
+    async def in_flight(self) -> int:
+        """Frames accepted and not yet decided (one round trip: the gateway's push-back reads it often)."""
+        return int(await self.client.hlen(self.key("inflight")))
+
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())
 

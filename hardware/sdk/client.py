@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from smartcustoms.hardware.sdk.retry import RETRYABLE_ACK_CODES, RetryPolicy, retryable_stream_code
+from smartcustoms.hardware.sdk.retry import PUSH_BACK, RETRYABLE_ACK_CODES, RetryPolicy, retryable_stream_code
 from smartcustoms.hardware.sdk.stream import (
     DEFAULT_CHUNK_BYTES,
     OK,
@@ -79,7 +79,7 @@ class _Outgoing:
     payload: memoryview  # of bytes
     future: asyncio.Future[ingest_pb2.IngestAck]
     writes: int = 0
-    unavailable_acks: int = 0  # consecutive UNAVAILABLE answers
+    unavailable_acks: int = 0  # consecutive answers to try again later (UNAVAILABLE, push-back)
     waiting_retry: bool = False
 
     @property
@@ -250,10 +250,10 @@ class VendorClient:
         outgoing = self._by_frame_id.get(ack.frame_id)
         if outgoing is None:
             return  # a late answer for a frame settled already
-        if ack.code in RETRYABLE_ACK_CODES:
+        if ack.code in RETRYABLE_ACK_CODES or (ack.code == PUSH_BACK and ack.retry_after_ms > 0):
             outgoing.unavailable_acks += 1
             if not self.retry.gives_up_after(outgoing.unavailable_acks):
-                self._retry_later(outgoing, ack.message)
+                self._retry_later(outgoing, ack.message, ack.retry_after_ms / 1000)
                 return
         self._settle(outgoing, ack)
 
@@ -270,8 +270,8 @@ class VendorClient:
             outgoing.future.set_result(ack)
         self._changed.set()
 
-    def _retry_later(self, outgoing: _Outgoing, reason: str) -> None:
-        delay_s = self.retry.delay_s(outgoing.unavailable_acks, self._rng)
+    def _retry_later(self, outgoing: _Outgoing, reason: str, at_least_s: float = 0.0) -> None:
+        delay_s = max(at_least_s, self.retry.delay_s(outgoing.unavailable_acks, self._rng))
         log.warning("frame %s: %s; sending it again in %.2f s", outgoing.header.frame_id, reason, delay_s)
         outgoing.waiting_retry = True
         asyncio.get_running_loop().call_later(delay_s, self._requeue, outgoing)

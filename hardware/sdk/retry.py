@@ -4,7 +4,9 @@ Two kinds of failure reach a client. A *stream* failure (the gateway restarted, 
 reset, the channel is UNAVAILABLE) loses every ack still on the way, so the client reconnects and
 resends every frame not yet acknowledged; the gateway's idempotency on (source_id, sequence) turns a
 resend of a frame it had already accepted into an OK ack with ``duplicate`` set. A *frame* failure is an
-ack with a non-OK code: final, except UNAVAILABLE (the gateway's ledger was unreachable), which is retried.
+ack with a non-OK code: final, except UNAVAILABLE (the gateway's ledger was unreachable) and push-back
+(RESOURCE_EXHAUSTED with ``retry_after_ms``: too many frames await verdicts), which are sent again, the
+latter after at least the delay the gateway asked for.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ RETRYABLE_STREAM_CODES = frozenset(
 
 # A frame acknowledged with one of these is sent again; any other non-OK code is the frame's answer.
 RETRYABLE_ACK_CODES = frozenset({grpc.StatusCode.UNAVAILABLE.value[0]})
+# ... and so is one with this code that carries a ``retry_after_ms``: the gateway pushing back.
+PUSH_BACK = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
 @dataclass(frozen=True)

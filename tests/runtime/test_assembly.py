@@ -362,6 +362,17 @@ def test_failed_frames_remembered_up_to_a_bound(
     assert isinstance(answer, Rejection) and answer.reason == "out_of_order"
 
 
+def test_a_refused_frame_sent_again_from_its_first_chunk_is_a_new_attempt(assembler: FrameAssembler) -> None:
+    """Push-back refuses a frame at its first chunk; its remaining chunks are dropped, and the SDK's
+    resend of the same frame id, later on the same stream, is assembled like any frame."""
+    parts = chunks("again", SMALL, parts=3)
+    refused = assembler.reject(parts[0], grpc.StatusCode.RESOURCE_EXHAUSTED, "backlog", "wait", 200)
+    assert refused.ack().retry_after_ms == 200
+    assert feed_all(assembler, parts[1:]) == []  # the first attempt's rest: dropped, no second answer
+    (answer,) = feed_all(assembler, parts)
+    assert isinstance(answer, Assembled) and answer.frame.frame_id == "again"
+
+
 # ---------------------------------------------------------------------------------------------------
 # the stream ends, or the gateway refuses a frame itself
 # ---------------------------------------------------------------------------------------------------
