@@ -52,7 +52,7 @@ async def _answer(work: Awaitable[Any]) -> web.Response:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = await request.json() if request.body_exists else {}  # body_exists: read before or not
     except ValueError:
         raise web.HTTPBadRequest(text="the request body must be a JSON object") from None
     if not isinstance(body, dict):

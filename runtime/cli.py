@@ -22,6 +22,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from smartcustoms.runtime.officers import initial_password_note
     from smartcustoms.runtime.stack import Stack
     from smartcustoms.runtime.supervisor import GaveUpError, RestartPolicy, Supervisor, count_restart
 
@@ -43,6 +44,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+        if note := initial_password_note(config.run_dir):
+            print(f"smartcustoms up: {note}", flush=True)
         policy = RestartPolicy(**dataclasses.asdict(config.supervisor))
         try:
             Supervisor(stack, policy, on_restart=restarted).run(stop)
@@ -106,12 +109,20 @@ def _review_stub(config: Config) -> tuple[Any, Any]:
     return channel, review_pb2_grpc.ReviewServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
 
 
+def _officer() -> tuple[tuple[str, str], ...]:  # SMARTCUSTOMS_OFFICER_TOKEN (smartcustoms officers login)
+    from smartcustoms.runtime.officer_auth import officer_metadata
+    from smartcustoms.runtime.officers_cli import officer_token
+
+    return officer_metadata(officer_token())
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from smartcustoms.v1 import results_pb2, review_pb2
 
     channel, stub = _review_stub(_load(args))
     with channel:
-        reply = stub.ListAlerts(review_pb2.ListAlertsRequest(limit=args.limit), timeout=10)
+        request = review_pb2.ListAlertsRequest(limit=args.limit)
+        reply = stub.ListAlerts(request, timeout=10, metadata=_officer())
     for item in reply.items:
         decided = "open"
         if item.verdict.HasField("adjudication"):
@@ -136,11 +147,11 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
     )
     with channel:
         try:
-            stub.Adjudicate(request, timeout=10)
+            decided = stub.Adjudicate(request, timeout=10, metadata=_officer())
         except grpc.RpcError as error:
             print(f"smartcustoms: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
-    print(f"{args.frame_id}: {args.outcome} by {args.officer}")
+    print(f"{args.frame_id}: {args.outcome} by {decided.adjudication.officer}")  # the one logged in
     return 0
 
 
@@ -187,6 +198,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.air_queue_cli",
     "smartcustoms.runtime.enquiry_cli",
     "smartcustoms.runtime.audit_cli",
+    "smartcustoms.runtime.officers_cli",
 )
 
 

@@ -17,6 +17,7 @@ from smartcustoms.runtime.enquiry import enquiry_line
 from smartcustoms.runtime.evidence import configure_demo, demo_lines, enrol_demo_stock
 from smartcustoms.runtime.ipr import ipr_line
 from smartcustoms.runtime.ledger import Counts, ledger_for
+from smartcustoms.runtime.officers_cli import demo_accounts
 from smartcustoms.runtime.report import (
     Samples,
     checkpoint_rows,
@@ -139,6 +140,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
             f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
             f"metrics {', '.join(stack.metrics_urls)}"
         )
+        print(demo_accounts(config))  # officers log in to the review pages (docs/security.md)
         started = time.monotonic()
         stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))

@@ -28,6 +28,7 @@ from smartcustoms.runtime.admission import Backlog
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.officer_auth import grpc_gate
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
 from smartcustoms.runtime.search import SearchDesk, SearchServicer
@@ -287,7 +288,8 @@ def build_server(
     )
     server.add_generic_rpc_handlers((handler,))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    review_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(ReviewDesk(core.ledger)), server)  # type: ignore[no-untyped-call]  # generated, untyped
+    review = ReviewServicer(ReviewDesk(core.ledger), grpc_gate(core.config, core.ledger.client))
+    review_pb2_grpc.add_ReviewServiceServicer_to_server(review, server)  # type: ignore[no-untyped-call]  # generated, untyped
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search), server)  # type: ignore[no-untyped-call]  # generated, untyped
     add_evidence_service(server, evidence_desk(core.config.redis.url, core.config.namespace))
     reflection.enable_server_reflection(

@@ -34,6 +34,7 @@ from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
 from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
 from smartcustoms.runtime.liquor_page import add_routes as add_liquor_routes
+from smartcustoms.runtime.officer_auth import guard as guard_officer_pages
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
@@ -173,6 +174,7 @@ async def _serve_review(
     add_evidence_routes(app, evidence_desk(config.redis.url, config.namespace))
     add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)
     add_air_queue_routes(app, QueueDesk(ledger.client, config.namespace))
+    await guard_officer_pages(app, config, ledger.client)  # officers log in (runtime/officer_auth.py)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()

@@ -12,6 +12,7 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
 from smartcustoms.runtime.ledger import Ledger
+from smartcustoms.runtime.officer_auth import SESSION_KEY, GrpcGate
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 OUTCOMES = {
@@ -34,35 +35,53 @@ class ReviewDesk:
             items.append(review_pb2.ReviewItem(alert=alert, verdict=verdict))
         return items
 
-    async def adjudicate(self, frame_id: str, outcome: int, officer: str, note: str) -> results_pb2.Verdict:
-        """LookupError: no such frame; ValueError: nothing to adjudicate or a missing field."""
+    async def adjudicate(
+        self, frame_id: str, outcome: int, officer: str, note: str, *, may_change: bool = True
+    ) -> results_pb2.Verdict:
+        """LookupError: no such frame; ValueError: nothing to adjudicate or a missing field;
+        PermissionError: the alert is decided already and ``may_change`` is False (not a supervisor)."""
         if outcome not in OUTCOMES.values():
             raise ValueError("outcome must be confirmed or cleared")
         if not officer.strip():
             raise ValueError("the officer who decides must be named")
+        if not may_change and await self.decided(frame_id):
+            raise PermissionError("changing an earlier decision takes the supervisor role")
         return await self.ledger.adjudicate(frame_id, outcome, officer.strip(), note)
+
+    async def decided(self, frame_id: str) -> bool:
+        verdict = await self.ledger.verdict(frame_id)
+        return verdict is not None and verdict.HasField("adjudication")
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     """``smartcustoms.v1.ReviewService``."""
 
-    def __init__(self, desk: ReviewDesk) -> None:
+    def __init__(self, desk: ReviewDesk, gate: GrpcGate | None = None) -> None:
         self.desk = desk
+        self.gate = gate  # None: officer_auth is off and the request names the officer
 
     async def ListAlerts(
         self, request: review_pb2.ListAlertsRequest, context: grpc.aio.ServicerContext
     ) -> review_pb2.ListAlertsResponse:
+        if self.gate is not None:
+            await self.gate.officer(context)
         return review_pb2.ListAlertsResponse(items=await self.desk.items(request.limit))
 
     async def Adjudicate(
         self, request: review_pb2.AdjudicateRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.Verdict:
+        officer, may_change = request.officer, True
+        if self.gate is not None:  # the recorded officer is the one logged in, whatever the request says
+            session = await self.gate.officer(context)
+            officer, may_change = session.name, session.account.may("supervisor")
         try:
             return await self.desk.adjudicate(
-                request.frame_id, request.outcome, request.officer, request.note
+                request.frame_id, request.outcome, officer, request.note, may_change=may_change
             )
         except LookupError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except PermissionError as error:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
         except ValueError as error:
             code = (
                 grpc.StatusCode.FAILED_PRECONDITION
@@ -150,15 +169,19 @@ def web_app(desk: ReviewDesk) -> web.Application:
     async def adjudicate(request: web.Request) -> web.Response:
         body = await request.json()
         frame_id = request.match_info["frame_id"]
+        session = request.get(SESSION_KEY)  # with officer_auth on, "officer" is the session's account
         try:
             verdict = await desk.adjudicate(
                 frame_id,
                 OUTCOMES.get(str(body.get("outcome")), 0),
                 str(body.get("officer", "")),
                 str(body.get("note", "")),
+                may_change=session is None or session.account.may("supervisor"),
             )
         except LookupError as error:
             raise web.HTTPNotFound(text=str(error)) from None
+        except PermissionError as error:
+            raise web.HTTPForbidden(text=str(error)) from None
         except ValueError as error:
             status = web.HTTPConflict if "cleared" in str(error) else web.HTTPBadRequest
             raise status(text=str(error)) from None

@@ -64,6 +64,7 @@ def config_on_services(
     config.ray.address = ray_head.address
     shm_root.mkdir(parents=True, exist_ok=True)
     config.blobstore.shm_root = str(shm_root)
+    config.gateway.officer_auth = False  # tests/integration/test_officer_auth.py turns it on
     return config
 
 

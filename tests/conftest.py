@@ -102,4 +102,5 @@ def gateway_alone(
     config.redis.url = redis_service.url
     (tmp_path / "shm").mkdir()
     config.blobstore.shm_root = str(tmp_path / "shm")
+    config.gateway.officer_auth = False  # the page tests type an officer's name; test_officer_auth logs in
     return start_stack(config, worker=False)
