@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.air_queue:AirQueuePlugin",
     "smartcustoms.plugins.enquiry:EnquiryAnalyticsPlugin",
     "smartcustoms.plugins.ipr:IprMonitorPlugin",
+    "smartcustoms.plugins.crime:CrimeAnalyticsPlugin",
     "smartcustoms.plugins.onnx:OnnxDetectorPlugin",
     "smartcustoms.plugins.noop:NoopPlugin",
     "smartcustoms.plugins.alert_log:AlertLogPlugin",

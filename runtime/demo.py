@@ -12,6 +12,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import CLIENTS, DEVICES, DeviceStats
 from smartcustoms.runtime.air_queue_service import queue_line
 from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
+from smartcustoms.runtime.crime_page import crime_line
 from smartcustoms.runtime.demo_audit import audit_lines
 from smartcustoms.runtime.enquiry import enquiry_line
 from smartcustoms.runtime.evidence import configure_demo, demo_lines, enrol_demo_stock
@@ -50,6 +51,7 @@ DEMO_DEVICES: tuple[tuple[str, float, str], ...] = (
     ("air_drivers", 1.0, "air-cargo-drivers"),  # drivers and counter officers, over the QueueService
     ("enquirers", 0.5, "enquiry-robot-1"),  # questions to the enquiry assistant, over its gRPC service
     ("listings", 0.5, "listings-feed"),  # a simulated platform's listings API, polled by the feed connector
+    ("cases", 2.0, "case-feed"),  # case records, news and posts of a simulated year, for crime analytics
 )
 
 
@@ -152,6 +154,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
         evidence = demo_lines(config)
         enquiries = enquiry_line(config.redis.url, config.namespace)
         ipr = ipr_line(config.redis.url, config.namespace)
+        crime = crime_line(config.redis.url, config.namespace)
         air_queue = queue_line(config.redis.url, config.namespace)
     print_summary(stats, counts, samples, elapsed)
     print(conveyance_line(conveyances, config.fusion.window_s))
@@ -161,6 +164,7 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
     print("\n".join(evidence))
     print(enquiries)
     print(ipr)
+    print(crime)
     print(air_queue)
     print(
         "resident memory: "

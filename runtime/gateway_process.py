@@ -26,6 +26,7 @@ from smartcustoms.runtime.air_queue_service import AirQueueHost
 from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
 from smartcustoms.runtime.collectors import RedisCollectors
 from smartcustoms.runtime.conveyances import ConveyanceCollector
+from smartcustoms.runtime.crime_page import add_crime_routes, crime_desk
 from smartcustoms.runtime.enquiry import EnquiryCollector, EnquiryDesk, add_enquiry_service
 from smartcustoms.runtime.enquiry_page import add_routes as add_enquiry_routes
 from smartcustoms.runtime.evidence import EvidenceCollector, evidence_desk
@@ -174,6 +175,7 @@ async def _serve_review(
     add_evidence_routes(app, evidence_desk(config.redis.url, config.namespace))
     add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)
     add_air_queue_routes(app, QueueDesk(ledger.client, config.namespace))
+    add_crime_routes(app, crime_desk(config.redis.url, config.namespace))
     await guard_officer_pages(app, config, ledger.client)  # officers log in (runtime/officer_auth.py)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

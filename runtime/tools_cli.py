@@ -24,6 +24,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "smartcustoms.plugins.air_queue.tools.cli",
     "smartcustoms.plugins.enquiry.tools.cli",
     "smartcustoms.plugins.ipr.tools.cli",
+    "smartcustoms.plugins.crime.tools.cli",
 )
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from smartcustoms.hardware.sdk.client import OK, IngestStream
 from smartcustoms.hardware.sim.air_drivers import run_drivers
+from smartcustoms.hardware.sim.cases_feed import run_cases
 from smartcustoms.hardware.sim.enquirers import run_enquirers
 from smartcustoms.hardware.sim.listings_feed import run_listings
 from smartcustoms.v1 import frame_pb2, ingest_pb2
@@ -413,6 +414,7 @@ DEVICES: dict[str, Device] = {
     "warehouse": run_warehouse,
     "declarations": run_declarations,
     "crossings": run_crossings,
+    "cases": run_cases,
 }
 # People and platforms that use the gateway's services rather than stream frames into it: drivers and
 # counter officers of the air cargo queue, enquirers of the enquiry assistant, an online platform's
