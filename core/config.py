@@ -58,6 +58,9 @@ class RayConfig:
     address: str = ""  # empty: a local Ray runtime inside the stream worker
     num_cpus: int = 0  # 0: every core
     object_store_memory_bytes: int = 256 * 1024 * 1024
+    # Ray's token authentication (runtime/ray_auth.py). A local Ray always runs with a token of its own
+    # (this file, else <run_dir>/ray-auth-token); with ``address`` set, the cluster's token file, if any.
+    auth_token_path: str = ""
 
 
 @dataclass

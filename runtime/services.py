@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.resources
-import os
 import shutil
 import socket
 import sys
@@ -25,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .process import ManagedProcess, free_port
+from .ray_auth import ensure_token, token_env
 
 LOOPBACK = "127.0.0.1"
 
@@ -249,9 +249,13 @@ class EmbeddedRay(EmbeddedService):
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_worker_niceness": "0",  # the actors do the detectors' work: normal priority
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(_RAY_DRAIN_TIMEOUT_S),
-            # loopback-only head for one machine: no token file in the user's home to fall out of step
-            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+            **token_env(ensure_token(self.auth_token_path)),  # its own token, not one in the user's home
         }
+
+    @property
+    def auth_token_path(self) -> Path:
+        """The token a driver needs to join this head (``ray_auth.token_env``)."""
+        return self.run_dir / "auth-token"
 
     def _is_ready(self) -> bool:
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -21,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.runtime.process import ManagedProcess, ProcessStack
+from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, token_env
 from smartcustoms.runtime.readiness import PipelineError, pipeline_ready, report_field
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
@@ -128,9 +128,16 @@ class Stack:
             env={
                 "RAY_TMPDIR": _ray_tmpdir(self.run_dir),
                 "RAY_USAGE_STATS_ENABLED": "0",
-                "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled"),
+                **self._ray_token_env(),
             },
         )
+
+    def _ray_token_env(self) -> dict[str, str]:
+        """Ray's token for the children: the cluster's (``ray.auth_token_path``), else the local one's."""
+        ray = self.config.ray
+        if ray.address and not ray.auth_token_path:
+            return {}  # an external cluster's own settings (RAY_AUTH_MODE, ~/.ray/auth_token) apply
+        return token_env(ensure_token(local_token_path(ray.auth_token_path, str(self.run_dir))))
 
     def start_worker(self) -> ManagedProcess:
         self.worker = self.processes.start(self._child("worker"))

@@ -62,6 +62,7 @@ def config_on_services(
     config.broker.bootstrap_servers = broker.bootstrap_servers
     config.redis.url = redis_service.url
     config.ray.address = ray_head.address
+    config.ray.auth_token_path = str(ray_head.auth_token_path)
     shm_root.mkdir(parents=True, exist_ok=True)
     config.blobstore.shm_root = str(shm_root)
     config.gateway.officer_auth = False  # tests/integration/test_officer_auth.py turns it on

@@ -37,6 +37,7 @@ from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.ledger import ledger_for
+from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, use_token
 from smartcustoms.runtime.readiness import ReadinessBeacon
 from smartcustoms.runtime.sink import VerdictSink
 from smartcustoms.runtime.topics import (
@@ -280,8 +281,11 @@ def init_ray(config: Config) -> None:
     # which must not starve behind the gateway, the broker or device simulators on the same host.
     os.environ.setdefault("RAY_worker_niceness", "0")
     if config.ray.address:
+        if config.ray.auth_token_path:
+            use_token(Path(config.ray.auth_token_path))
         ray.init(address=config.ray.address, log_to_driver=False)
         return
+    use_token(ensure_token(local_token_path(config.ray.auth_token_path, config.run_dir)))
     ray.init(
         address="local",
         num_cpus=config.ray.num_cpus or None,

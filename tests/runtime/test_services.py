@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from smartcustoms.runtime import services
 from smartcustoms.runtime.process import ProcessExitedError, wait_for
+from smartcustoms.runtime.ray_auth import token_env
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 
 pytestmark = pytest.mark.integration
@@ -205,12 +207,22 @@ def test_ray_head_runs_a_task_from_another_process_and_stops_clean(fresh_ray_hea
     assert fresh_ray_head.address == f"127.0.0.1:{fresh_ray_head.port}"
     driver = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(RAY_DRIVER), fresh_ray_head.address],
+        env={**os.environ, **token_env(fresh_ray_head.auth_token_path)},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert driver.returncode == 0, driver.stderr[-2000:]
     assert driver.stdout.strip().splitlines()[-1] == "49"
+    without_token = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    refused = subprocess.run(  # the head's ports listen on every interface: the token is what guards it
+        [sys.executable, "-c", textwrap.dedent(RAY_DRIVER), fresh_ray_head.address],
+        env={**without_token, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0 and "Failed to connect to Ray cluster" in refused.stderr
 
     assert fresh_ray_head.pid is not None
     pids = process_tree(fresh_ray_head.pid)  # gcs_server, raylet, agents and the pooled workers
