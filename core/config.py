@@ -73,10 +73,14 @@ class BlobStoreConfig:
 
 @dataclass
 class GatewayConfig:
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where vendors' gRPC ingest (and the services beside it) listens
     port: int = 50051
     metrics_port: int = 9464
     review_port: int = 8080  # the officers' alert review page
+    # Separate listeners: the review pages for officers' network, /metrics (gateway's and worker's) for
+    # Prometheus's; "" = the same as ``host``.
+    review_host: str = ""
+    metrics_host: str = ""
     max_frame_bytes: int = 2 * 1024**3
     max_chunk_bytes: int = 8 * 1024 * 1024
     inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check
@@ -90,6 +94,14 @@ class GatewayConfig:
     stop_grace_s: float = 5.0
     officer_auth: bool = True  # officers log in to the review pages and ReviewService (docs/security.md)
     officer_session_s: float = 8 * 3600.0  # how long an officer's login lasts
+
+    @property
+    def review_bind(self) -> str:
+        return self.review_host or self.host
+
+    @property
+    def metrics_bind(self) -> str:
+        return self.metrics_host or self.host
 
 
 @dataclass

@@ -56,7 +56,7 @@ def targets_from(args: argparse.Namespace) -> ScrapeTargets:
     from smartcustoms.core import config as config_module
 
     config = config_module.load(getattr(args, "config", None))
-    host = config.gateway.host
+    host = config.gateway.metrics_bind
     return ScrapeTargets(
         gateways=args.gateway or [f"{host}:{config.gateway.metrics_port}"],
         workers=args.worker or [f"{host}:{config.worker.metrics_port}"],

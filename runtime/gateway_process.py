@@ -77,7 +77,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     redis_metrics.add("audit", AuditCollector(config.redis.url, config.namespace, auditor))
     redis_metrics.add("restarts", RestartCollector(config.redis.url, config.namespace))
     metrics_server, metrics_thread = start_http_server(
-        config.gateway.metrics_port, config.gateway.host, registry=registry
+        config.gateway.metrics_port, config.gateway.metrics_bind, registry=registry
     )
     client = aioredis.Redis.from_url(config.redis.url)
     store = open_blob_store(
@@ -179,7 +179,7 @@ async def _serve_review(
     await guard_officer_pages(app, config, ledger.client)  # officers log in (runtime/officer_auth.py)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.gateway.host, config.gateway.review_port).start()
+    await web.TCPSite(runner, config.gateway.review_bind, config.gateway.review_port).start()
     return runner
 
 

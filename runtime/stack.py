@@ -75,11 +75,11 @@ class Stack:
 
     @property
     def review_url(self) -> str:
-        return f"http://{self.config.gateway.host}:{self.config.gateway.review_port}/"
+        return f"http://{self.config.gateway.review_bind}:{self.config.gateway.review_port}/"
 
     @property
     def metrics_urls(self) -> list[str]:
-        host = self.config.gateway.host
+        host = self.config.gateway.metrics_bind
         return [
             f"http://{host}:{self.config.gateway.metrics_port}/metrics",
             f"http://{host}:{self.config.worker.metrics_port}/metrics",

@@ -301,7 +301,7 @@ def main(config: Config) -> None:
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     metrics_server, metrics_thread = start_http_server(
-        config.worker.metrics_port, config.gateway.host, registry=registry
+        config.worker.metrics_port, config.gateway.metrics_bind, registry=registry
     )
     runtime = WorkerRuntime(config, registry)
     asyncio.run(

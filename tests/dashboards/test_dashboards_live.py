@@ -289,7 +289,7 @@ def configure(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
 def start_prometheus(tmp_path: Path, config: Config) -> tuple[ManagedProcess, Prometheus]:
     bundle = tmp_path / "bundle"
     write_bundle(bundle, scrape_interval_s=1.0)
-    host = config.gateway.host
+    host = config.gateway.metrics_bind
     targets = ScrapeTargets(
         gateways=[f"{host}:{config.gateway.metrics_port}"],
         workers=[f"{host}:{config.worker.metrics_port}"],
