@@ -127,6 +127,9 @@ class GatewayCore:
         return ack
 
     async def _publish(self, frame: frame_pb2.Frame) -> None:
+        if self.publisher.known_down():  # durable already: ack now, the reconciler publishes it later
+            self.sensor.publish_failed()
+            return
         try:
             await self.publisher.publish(frame)
         except Exception as error:  # the frame is durable: the reconciler republishes it later

@@ -209,6 +209,10 @@ class Ledger:
             return None
         return frame_pb2.Frame.FromString(_raw(record)), int(attempts)
 
+    async def unclaim(self, frame_id: str) -> None:
+        """Take back a claim whose publish failed: a delivery the broker never took is not an attempt."""
+        await self.client.hincrby(self.key("attempts"), frame_id, -1)
+
     async def in_flight_record(self, frame_id: str) -> frame_pb2.Frame | None:
         record = await self.client.hget(self.key("inflight"), frame_id)
         return None if record is None else frame_pb2.Frame.FromString(_raw(record))

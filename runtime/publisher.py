@@ -4,13 +4,16 @@ A publish that fails on the broker's side is retried once on a fresh producer, a
 topics exist: a broker that restarted empty (the embedded one keeps messages in memory) recreates its
 topics, and a producer that wrote to a topic before it was recreated keeps failing on it (measured
 with tansu 0.6), while a new one does not. Frames whose publish still fails stay in the ledger, and the
-reconciler publishes them again.
+reconciler publishes them again. While the broker is known to be down (a publish or probe failed in the
+last few seconds), the gateway does not wait on it: a frame in the ledger is acknowledged at once and
+left to the reconciler, which holds off until the broker answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -23,6 +26,7 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 10.0
+DOWN_HOLD_S = 5.0  # a failed publish or probe marks the broker down this long (or until it answers)
 
 
 def producer_for(config: Config) -> AIOKafkaProducer:
@@ -45,6 +49,15 @@ class Publisher:
         self.namespace = config.namespace
         self.producer = producer_for(config)
         self._reset_lock = asyncio.Lock()
+        self._down_until = 0.0
+
+    def known_down(self) -> bool:
+        """Whether a publish or probe failed in the last ``DOWN_HOLD_S`` with no success since: the
+        gateway then acks durable frames without waiting on the broker, and the reconciler holds off."""
+        return time.monotonic() < self._down_until
+
+    def _answered(self, ok: bool) -> None:
+        self._down_until = 0.0 if ok else time.monotonic() + DOWN_HOLD_S
 
     async def start(self) -> None:
         await ensure_topics(
@@ -60,7 +73,9 @@ class Publisher:
         try:
             await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout_s)
         except (KafkaError, OSError, TimeoutError):
+            self._answered(False)
             return False
+        self._answered(True)
         return True
 
     async def publish(self, frame: frame_pb2.Frame) -> None:
@@ -71,6 +86,14 @@ class Publisher:
         await self._send(verdicts_topic(self.namespace), batch.SerializeToString(), key.encode())
 
     async def _send(self, topic: str, value: bytes, key: bytes) -> None:
+        try:
+            await self._send_once_more_on_error(topic, value, key)
+        except (KafkaError, OSError, TimeoutError):
+            self._answered(False)
+            raise
+        self._answered(True)
+
+    async def _send_once_more_on_error(self, topic: str, value: bytes, key: bytes) -> None:
         producer = self.producer
         try:
             await asyncio.wait_for(producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S)

@@ -65,6 +65,8 @@ class Reconciler:
         await self.ledger.client.eval(_RELEASE, 1, lock, self.owner)
 
     async def _round(self) -> int:
+        if self.publisher.known_down():
+            return 0  # every publish would fail and use up the frames' delivery attempts
         now = time.time()
         handled = 0
         for frame_id in await self.ledger.due(now, BATCH):
@@ -75,6 +77,9 @@ class Reconciler:
                 await self._redeliver(*claimed)
             except Exception as error:  # its deadline moved on: the next rounds try again
                 log.warning("redelivery of %s failed: %r", frame_id, error)
+                await self.ledger.unclaim(frame_id)
+                if self.publisher.known_down():
+                    break  # the broker is away: the rest of the round would only wait and fail too
                 continue
             handled += 1
         return handled
