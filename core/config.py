@@ -81,6 +81,16 @@ class GatewayConfig:
     # Prometheus's; "" = the same as ``host``.
     review_host: str = ""
     metrics_host: str = ""
+    # TLS (runtime/tls.py, `smartcustoms certs`): with cert and key, ingest and the review pages are served
+    # over TLS only; with client_ca too, gRPC clients need a certificate it signed, and a device's
+    # certificate confines it to its own source ids. ca: the CA the runtime's own tools (health checks,
+    # CLI) trust; tools_cert and tools_key: the certificate they show under mutual TLS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    tls_ca: str = ""
+    tls_tools_cert: str = ""
+    tls_tools_key: str = ""
     max_frame_bytes: int = 2 * 1024**3
     max_chunk_bytes: int = 8 * 1024 * 1024
     inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check

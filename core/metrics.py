@@ -45,6 +45,7 @@ REJECT_REASONS = (
     "store_full",
     "backlog",
     "stream_limit",
+    "forbidden",
     "id_in_use",
     "unavailable",
     "stream_closed",

@@ -199,6 +199,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.enquiry_cli",
     "smartcustoms.runtime.audit_cli",
     "smartcustoms.runtime.officers_cli",
+    "smartcustoms.runtime.certs_cli",
 )
 
 

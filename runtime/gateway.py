@@ -32,6 +32,7 @@ from smartcustoms.runtime.officer_auth import grpc_gate
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
 from smartcustoms.runtime.search import SearchDesk, SearchServicer
+from smartcustoms.runtime.tls import allowed_source, peer_device
 from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc, search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,9 @@ def _with_status(ack: ingest_pb2.IngestAck, code: grpc.StatusCode, message: str)
 class IngestSession:
     """One vendor stream: reads chunks while there is room, answers each frame exactly once."""
 
-    def __init__(self, core: GatewayCore) -> None:
+    def __init__(self, core: GatewayCore, device: str | None = None) -> None:
         self.core = core
+        self.device = device  # the client certificate's name under mutual TLS: its own sources only
         self.acks: asyncio.Queue[ingest_pb2.IngestAck | None] = asyncio.Queue()
         self.assembler = FrameAssembler(core.store, core.limits)
         self.window = asyncio.Semaphore(core.config.gateway.window_frames)
@@ -190,6 +192,14 @@ class IngestSession:
                 retry_after_ms = self.core.config.gateway.retry_after_ms
                 code = grpc.StatusCode.RESOURCE_EXHAUSTED
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
+                return
+            source = message.header.source_id
+            if self.device is not None and not allowed_source(self.device, source):
+                denied = (
+                    f"device {self.device!r} may send as {self.device!r} or {self.device}-*, not {source!r}"
+                )
+                code = grpc.StatusCode.PERMISSION_DENIED
+                self._answer_rejection(self.assembler.reject(message, code, "forbidden", denied))
                 return
         open_before = self.assembler.frames_open
         result = await self._feed(message)
@@ -253,7 +263,8 @@ class IngestServicer:
     async def StreamFrames(
         self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ingest_pb2.IngestAck]:
-        session = IngestSession(self.core)
+        device = peer_device(context) if self.core.config.gateway.tls_client_ca else None
+        session = IngestSession(self.core, device)
         self.core.sensor.stream_opened()
         reader = asyncio.create_task(session.read(requests))
         try:

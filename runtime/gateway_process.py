@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import time
 
 import redis.asyncio as aioredis
@@ -43,6 +44,7 @@ from smartcustoms.runtime.review import ReviewDesk, web_app
 from smartcustoms.runtime.search import SearchDesk, search_desk
 from smartcustoms.runtime.search_page import add_routes as add_search_routes
 from smartcustoms.runtime.supervisor import RestartCollector
+from smartcustoms.runtime.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,14 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     server = build_server(core, health_servicer, search)
     enquiry = add_enquiry_service(server, core)
     air_queue.add_to_server(server)
-    server.add_insecure_port(f"{config.gateway.host}:{config.gateway.port}")
+    gateway = config.gateway
+    address = f"{gateway.host}:{gateway.port}"
+    if gateway.tls_cert:
+        server.add_secure_port(
+            address, server_credentials(gateway.tls_cert, gateway.tls_key, gateway.tls_client_ca)
+        )
+    else:
+        server.add_insecure_port(address)
     await server.start()
     review_site = await _serve_review(config, ledger, search, enquiry)
     await air_queue.start()
@@ -179,7 +188,11 @@ async def _serve_review(
     await guard_officer_pages(app, config, ledger.client)  # officers log in (runtime/officer_auth.py)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, config.gateway.review_bind, config.gateway.review_port).start()
+    tls = None
+    if config.gateway.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.gateway.tls_cert, config.gateway.tls_key)
+    await web.TCPSite(runner, config.gateway.review_bind, config.gateway.review_port, ssl_context=tls).start()
     return runner
 
 

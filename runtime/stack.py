@@ -24,6 +24,7 @@ from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, token_
 from smartcustoms.runtime.readiness import PipelineError, pipeline_ready, report_field
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
+from smartcustoms.runtime.tls import tools_credentials
 
 __all__ = ["PipelineError", "Stack", "gateway_serving", "pipeline_serving", "with_free_ports"]
 
@@ -32,11 +33,17 @@ WORKER_READY_S = 300.0  # the worker's plugins build and warm up before it repor
 INGEST_SERVICE = "smartcustoms.v1.IngestService"
 
 
-def gateway_serving(target: str, service: str = INGEST_SERVICE) -> bool:
+def gateway_serving(
+    target: str, service: str = INGEST_SERVICE, credentials: grpc.ChannelCredentials | None = None
+) -> bool:
     """True when the gateway's standard health service answers SERVING for ``service``: by default
-    the ingest service (the gateway accepts frames); ``""`` is the whole pipeline (every plugin warm)."""
+    the ingest service (the gateway accepts frames); ``""`` is the whole pipeline (every plugin warm).
+    ``credentials`` for a gateway serving TLS (``GatewayConfig.tools_credentials``)."""
     try:
-        with grpc.insecure_channel(target) as channel:
+        channel = (
+            grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
+        )
+        with channel:
             request = health_pb2.HealthCheckRequest(service=service)
             reply = health_pb2_grpc.HealthStub(channel).Check(request, timeout=1.0)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
@@ -44,9 +51,9 @@ def gateway_serving(target: str, service: str = INGEST_SERVICE) -> bool:
         return False
 
 
-def pipeline_serving(target: str) -> bool:
+def pipeline_serving(target: str, credentials: grpc.ChannelCredentials | None = None) -> bool:
     """True when the gateway reports the pipeline ready: every enabled plugin pool is warm."""
-    return gateway_serving(target, "")
+    return gateway_serving(target, "", credentials)
 
 
 def worker_joined(metrics_url: str) -> bool:
@@ -75,7 +82,8 @@ class Stack:
 
     @property
     def review_url(self) -> str:
-        return f"http://{self.config.gateway.review_bind}:{self.config.gateway.review_port}/"
+        scheme = "https" if self.config.gateway.tls_cert else "http"
+        return f"{scheme}://{self.config.gateway.review_bind}:{self.config.gateway.review_port}/"
 
     @property
     def metrics_urls(self) -> list[str]:
@@ -92,7 +100,12 @@ class Stack:
             config_path = self.run_dir / "config.json"
             config_path.write_text(self.config.to_json())
             self.gateway = self.processes.start(self._child("gateway"))
-            self.gateway.wait_ready(lambda: gateway_serving(self.gateway_target), GATEWAY_READY_S)
+            self.gateway.wait_ready(
+                lambda: gateway_serving(
+                    self.gateway_target, credentials=tools_credentials(self.config.gateway)
+                ),
+                GATEWAY_READY_S,
+            )
             if worker:
                 self.start_worker()
         except BaseException:
@@ -173,7 +186,12 @@ class Stack:
         new = self.processes.replace(old, self._child(role))
         if role == "gateway":
             self.gateway = new
-            new.wait_ready(lambda: gateway_serving(self.gateway_target), GATEWAY_READY_S)
+            new.wait_ready(
+                lambda: gateway_serving(
+                    self.gateway_target, credentials=tools_credentials(self.config.gateway)
+                ),
+                GATEWAY_READY_S,
+            )
         else:
             self.worker = new
             new.wait_ready(self._pipeline_ready, WORKER_READY_S)
@@ -188,7 +206,11 @@ class Stack:
         except redis.RedisError:
             return False  # Redis is away (restarting): not ready yet
         own = reports.get(report_field(self.worker.pid).encode())
-        if own is not None and json.loads(own).get("ready") and pipeline_serving(self.gateway_target):
+        if (
+            own is not None
+            and json.loads(own).get("ready")
+            and pipeline_serving(self.gateway_target, tools_credentials(self.config.gateway))
+        ):
             return True
         ready, why = pipeline_ready(reports, time.time())
         if not ready and why.startswith("plugin pools failed"):
