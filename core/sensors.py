@@ -23,6 +23,8 @@ from smartcustoms.core.metrics import (
 from smartcustoms.core.selections import RecordSelection
 from smartcustoms.core.types import Decision, Modality, PluginSpec
 
+MAX_SOURCE_LABELS = 256  # distinct source ids a process labels; the rest are counted as "other"
+
 
 class Sensor:
     """Translates pipeline events into metric updates (Faust's sensor design)."""
@@ -30,6 +32,7 @@ class Sensor:
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
         self._record_kinds: set[str] = set()  # the kind label's values besides "other"
+        self._sources: set[str] = set()  # the source label's values besides "other" (MAX_SOURCE_LABELS)
         self._record_series: set[tuple[str, str]] = set()  # (plugin, kind) whose series exist
         # Every bounded label combination exists from the start, at zero, so rate() sees first events.
         for reason in REJECT_REASONS:
@@ -62,6 +65,11 @@ class Sensor:
         self.m.ingest_in_progress.inc(delta)
 
     def frame_accepted(self, modality: str, source: str, size_bytes: int, duration_s: float) -> None:
+        if source not in self._sources:
+            if len(self._sources) >= MAX_SOURCE_LABELS:
+                source = "other"  # bounded series: a flood of new source ids cannot grow /metrics
+            else:
+                self._sources.add(source)
         self.m.ingest_accepted.labels(modality, source).inc()
         self.m.ingest_bytes.labels(modality).inc(size_bytes)
         self.m.ingest_duration.labels(modality).observe(duration_s)

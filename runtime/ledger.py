@@ -73,7 +73,7 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3])
-redis.call('SET', KEYS[6], ARGV[2])
+redis.call('SET', KEYS[6], ARGV[2], 'EX', ARGV[3])
 if KEYS[7] ~= '' then redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[3]) end
 if ARGV[4] ~= '' then
   redis.call('LPUSH', KEYS[8], ARGV[4])

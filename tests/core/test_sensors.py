@@ -115,3 +115,23 @@ def test_a_plugin_seen_without_registration_gets_its_series(registry: CollectorR
     assert value(registry, "smartcustoms_records_scored_total", **labels) == 4
     assert value(registry, "smartcustoms_records_selected_total", **labels, reason="watchlist") == 1
     assert value(registry, "smartcustoms_records_selected_total", **labels, reason="exploration") == 0
+
+
+def test_source_labels_are_bounded(
+    sensor: Sensor, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of new source ids (spoofed, or a device misconfigured) cannot grow /metrics without bound."""
+    from smartcustoms.core import sensors
+
+    monkeypatch.setattr(sensors, "MAX_SOURCE_LABELS", 3)
+    for number in range(10):
+        sensor.frame_accepted("xray", f"lane-{number}", 100, 0.01)
+    sensor.frame_accepted("xray", "lane-0", 100, 0.01)  # a known source keeps its own series
+    counted = {
+        sample.labels["source"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "smartcustoms_ingest_frames_accepted"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert counted == {"lane-0": 2, "lane-1": 1, "lane-2": 1, "other": 7}

@@ -72,6 +72,9 @@ def test_a_frame_gets_one_verdict_however_often_it_is_finalized(redis_service: E
         assert stored is not None and stored.fallback_reason.startswith("no_plugin")
         latest = await ledger.latest("conveyance", "HK-1234")
         assert latest is not None and latest.frame_id == "b"
+        # per-source and per-frame keys expire: source ids never seen again leave nothing behind
+        for key in (ledger.key("latest", "source", "lane-1"), ledger.key("verdict", "b")):
+            assert 0 < await ledger.client.ttl(key) <= ledger.verdict_ttl_s
         assert [a.frame_id for a in await ledger.alerts()] == ["b"]
         assert await ledger.finalize(verdicts.combine(_frame("never-accepted", 9), []), None) is None
         assert (await ledger.counts()).imbalance == 0
