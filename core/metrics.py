@@ -577,3 +577,23 @@ EVIDENCE_ALERTS = CollectedMetric(
     ("kind",),
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, EVIDENCE_UNDECODABLE_READS, EVIDENCE_ALERTS)
+
+
+# --------------------------------------------------------------------------- intelligence (read from Redis)
+IPR_LISTINGS_FLAGGED = CollectedMetric(
+    "smartcustoms_ipr_listings_flagged_total",
+    "Online listings the IPR monitor flagged, each frozen into the audit trail (evidence capture).",
+)
+IPR_CASES = CollectedMetric(
+    "smartcustoms_ipr_cases",
+    "IPR cases open: flagged listings grouped by linked seller accounts (audit trail case index).",
+)
+CRIME_RECORDS = CollectedMetric(
+    "smartcustoms_crime_records_total",
+    "Case files, news items and social posts crime analytics holds (resolved into its link graph).",
+)
+CRIME_TREND_ALERTS = CollectedMetric(
+    "smartcustoms_crime_trend_alerts",
+    "Weekly series (commodity, route, method, place) that left their seasonal band, each an alert.",
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, IPR_LISTINGS_FLAGGED, IPR_CASES, CRIME_RECORDS, CRIME_TREND_ALERTS)

@@ -24,6 +24,7 @@ from smartcustoms.dashboards.conveyances import CONVEYANCES
 from smartcustoms.dashboards.detection import DETECTION
 from smartcustoms.dashboards.enquiry import ENQUIRY
 from smartcustoms.dashboards.evidence import EVIDENCE
+from smartcustoms.dashboards.intelligence import INTELLIGENCE
 from smartcustoms.dashboards.model import Dashboard, dashboard_json
 from smartcustoms.dashboards.overview import OVERVIEW
 from smartcustoms.dashboards.provisioning import (
@@ -37,7 +38,7 @@ from smartcustoms.dashboards.rules import RuleSettings, rules_document
 
 DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES, AUDIT, ENQUIRY)
 DASHBOARDS = (*DASHBOARDS, AIR_QUEUE)
-DASHBOARDS = (*DASHBOARDS, EVIDENCE)
+DASHBOARDS = (*DASHBOARDS, EVIDENCE, INTELLIGENCE)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"
 DEFAULT_SCRAPE_INTERVAL_S = 15.0

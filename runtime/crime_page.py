@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from importlib import resources
 from typing import Any, Protocol
 
 import redis
 from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from smartcustoms.core.audit import AuditTrail
 from smartcustoms.core.keys import plugin_state_prefix
+from smartcustoms.core.metrics import CRIME_RECORDS, CRIME_TREND_ALERTS
 from smartcustoms.plugins.crime.graph import LinkGraph, build_graph
 from smartcustoms.plugins.crime.store import CaseStore, RedisCaseStore
 
@@ -99,6 +102,21 @@ def crime_desk(redis_url: str, namespace: str) -> CrimeDesk:
     return CrimeDesk(
         RedisCaseStore(client, plugin_state_prefix(namespace, PLUGIN)), AuditTrail(client, namespace)
     )
+
+
+class CrimeCollector(Collector):
+    """Records held and trend alerts raised by crime analytics, read from its state at scrape time."""
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        client = redis.Redis.from_url(redis_url, socket_timeout=2.0)
+        self._store = RedisCaseStore(client, plugin_state_prefix(namespace, PLUGIN))
+
+    def collect(self) -> Iterator[Metric]:
+        records = CounterMetricFamily(CRIME_RECORDS.name, CRIME_RECORDS.documentation)
+        records.add_metric([], self._store.record_count())
+        yield records
+        alerts = len(self._store.alerts())
+        yield GaugeMetricFamily(CRIME_TREND_ALERTS.name, CRIME_TREND_ALERTS.documentation, value=alerts)
 
 
 def crime_line(redis_url: str, namespace: str) -> str:

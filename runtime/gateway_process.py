@@ -27,12 +27,13 @@ from smartcustoms.runtime.air_queue_service import AirQueueHost
 from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
 from smartcustoms.runtime.collectors import RedisCollectors
 from smartcustoms.runtime.conveyances import ConveyanceCollector
-from smartcustoms.runtime.crime_page import add_crime_routes, crime_desk
+from smartcustoms.runtime.crime_page import CrimeCollector, add_crime_routes, crime_desk
 from smartcustoms.runtime.enquiry import EnquiryCollector, EnquiryDesk, add_enquiry_service
 from smartcustoms.runtime.enquiry_page import add_routes as add_enquiry_routes
 from smartcustoms.runtime.evidence import EvidenceCollector, evidence_desk
 from smartcustoms.runtime.evidence_page import add_routes as add_evidence_routes
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
+from smartcustoms.runtime.ipr import IprCollector
 from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
 from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
 from smartcustoms.runtime.liquor_page import add_routes as add_liquor_routes
@@ -78,6 +79,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     )
     redis_metrics.add("audit", AuditCollector(config.redis.url, config.namespace, auditor))
     redis_metrics.add("restarts", RestartCollector(config.redis.url, config.namespace))
+    redis_metrics.add("ipr", IprCollector(config.redis.url, config.namespace))
+    redis_metrics.add("crime", CrimeCollector(config.redis.url, config.namespace))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.metrics_bind, registry=registry
     )

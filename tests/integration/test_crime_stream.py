@@ -19,6 +19,7 @@ from smartcustoms.hardware.sim.cases_feed import case_frames, run_cases
 from smartcustoms.runtime.crime_page import crime_desk, crime_line
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
+from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,9 @@ def test_case_feed_raises_the_planted_new_route(
     alerts = [a for a in desk.store.alerts() if a.series == f"route=illicit_cigarettes|{route.value}"]
     assert alerts and all(world.cases[c].planted == "new_route" for c in alerts[0].cases)
     assert desk.store.record_count() == len(world.records)
+    exported = scrape(stack.metrics_urls[0])  # the gateway's /metrics tell the same
+    assert total(exported, "smartcustoms_crime_records_total") == len(world.records)
+    assert total(exported, "smartcustoms_crime_trend_alerts") == len(desk.store.alerts()) > 0
     assert crime_line(runtime_config.redis.url, runtime_config.namespace).startswith(
         f"crime: {len(world.records)} records, "
     )

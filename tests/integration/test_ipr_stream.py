@@ -21,6 +21,7 @@ from smartcustoms.hardware.sim.listings_feed import run_listings
 from smartcustoms.runtime.ipr import ipr_line
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
+from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,9 @@ def test_listings_feed_raises_ipr_cases_with_evidence(
     flagged, cases, largest = int(found.group(1)), int(found.group(2)), int(found.group(4))
     assert 0 < cases <= flagged < FRAMES * BATCH
     assert largest >= 2  # a network of accounts: several listings under one case
+    exported = scrape(stack.metrics_urls[0])  # the gateway's /metrics tell the same
+    assert total(exported, "smartcustoms_ipr_listings_flagged_total") == flagged
+    assert total(exported, "smartcustoms_ipr_cases") == cases
 
     trail = AuditTrail(redis.Redis.from_url(runtime_config.redis.url), runtime_config.namespace)
     sealed = [trail.record(seq) for seq in trail.case_seqs(found.group(3))]
