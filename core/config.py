@@ -100,6 +100,9 @@ class GatewayConfig:
     # RESOURCE_EXHAUSTED with retry_after_ms, so vendors slow down while acks stay fast. 0: no limit.
     max_backlog_frames: int = 1000
     max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending
+    # Bytes a stream may have declared (reserved in the blob store) and not sent yet; one frame of any size
+    # up to max_frame_bytes is always let in on an otherwise finished stream. 0: no limit.
+    max_pending_bytes_per_stream: int = 2 * 1024**3
     retry_after_ms: int = 500
     stop_grace_s: float = 5.0
     officer_auth: bool = True  # officers log in to the review pages and ReviewService (docs/security.md)

@@ -100,6 +100,11 @@ class FrameAssembler:
     def frames_open(self) -> int:
         return len(self._partial)
 
+    @property
+    def bytes_pending(self) -> int:
+        """Bytes the open frames declared and have not sent yet (reserved in the blob store)."""
+        return sum(p.total_bytes - p.received for p in self._partial.values())
+
     def feed(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
         """Take one chunk. May raise BlobStoreFull on a first chunk: retry it later, state unchanged."""
         if not chunk.frame_id:

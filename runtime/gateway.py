@@ -78,13 +78,22 @@ class GatewayCore:
         self.limits = Limits(config.gateway.max_frame_bytes, config.gateway.inline_max_bytes)
         self.backlog = backlog  # push-back on the frames awaiting verdicts; None: no limit
 
-    def push_back(self, chunk: ingest_pb2.FrameChunk, frames_open: int) -> tuple[str, str] | None:
-        """Why a frame starting with ``chunk`` must wait (metric reason, message), or None to take it."""
+    def push_back(
+        self, chunk: ingest_pb2.FrameChunk, frames_open: int, bytes_pending: int = 0
+    ) -> tuple[str, str] | None:
+        """Why a frame starting with ``chunk`` must wait (metric reason, message), or None to take it.
+        ``frames_open`` and ``bytes_pending``: what the stream has begun and not yet sent."""
         gateway = self.config.gateway
         if frames_open >= gateway.max_open_frames_per_stream > 0:
             return "stream_limit", (
                 f"this stream has {frames_open} frames begun and not finished "
                 f"(limit {gateway.max_open_frames_per_stream}): finish them first"
+            )
+        limit = gateway.max_pending_bytes_per_stream
+        if limit > 0 and bytes_pending > 0 and bytes_pending + chunk.total_bytes > limit:
+            return "stream_limit", (
+                f"this stream has reserved {bytes_pending:,} bytes it has not sent; {chunk.total_bytes:,} "
+                f"more would pass its limit of {limit:,}: finish the frames begun first"
             )
         if self.backlog is not None:
             if not self.backlog.admits():
@@ -186,7 +195,7 @@ class IngestSession:
             return
         if message.index == 0:
             self.core.sensor.frame_received(_modality_label(message.header.modality))
-            refused = self.core.push_back(message, self.assembler.frames_open)
+            refused = self.core.push_back(message, self.assembler.frames_open, self.assembler.bytes_pending)
             if refused is not None:
                 reason, text = refused
                 retry_after_ms = self.core.config.gateway.retry_after_ms

@@ -33,3 +33,27 @@ def test_a_limit_of_zero_admits_everything() -> None:
     backlog = Backlog(Ledger(10_000), limit=0)
     asyncio.run(backlog.refresh())
     assert backlog.admits()
+
+
+def test_a_stream_may_not_reserve_more_than_its_pending_bytes() -> None:
+    """Declared sizes are reserved in the blob store before the bytes come: a stream that begins frames
+    without sending them is stopped at its limit, while one frame of any allowed size always gets in."""
+    from prometheus_client import CollectorRegistry
+
+    from smartcustoms.core import config as config_module
+    from smartcustoms.core.blobstore.memory import MemoryBlobStore
+    from smartcustoms.core.metrics import Metrics
+    from smartcustoms.core.sensors import Sensor
+    from smartcustoms.runtime.gateway import GatewayCore
+    from smartcustoms.v1 import ingest_pb2
+
+    config = config_module.load(environ={})
+    config.gateway.max_pending_bytes_per_stream = 1000
+    sensor = Sensor(Metrics(CollectorRegistry()))
+    core = GatewayCore(config, MemoryBlobStore(), None, None, sensor)  # type: ignore[arg-type]  # unused here
+    big = ingest_pb2.FrameChunk(frame_id="big", index=0, total_bytes=5000)
+    assert core.push_back(big, frames_open=0, bytes_pending=0) is None  # alone on the stream: let in
+    second = ingest_pb2.FrameChunk(frame_id="second", index=0, total_bytes=600)
+    refused = core.push_back(second, frames_open=1, bytes_pending=500)
+    assert refused is not None and refused[0] == "stream_limit" and "limit of 1,000" in refused[1]
+    assert core.push_back(second, frames_open=1, bytes_pending=400) is None
