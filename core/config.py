@@ -99,6 +99,8 @@ class GatewayConfig:
     # Push-back: past this many frames accepted and not yet decided (all sources), new frames are answered
     # RESOURCE_EXHAUSTED with retry_after_ms, so vendors slow down while acks stay fast. 0: no limit.
     max_backlog_frames: int = 1000
+    # Only registered devices may send (runtime/devices.py, `smartcustoms devices add|list|revoke`).
+    device_registry: bool = False
     max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending
     # Bytes a stream may have declared (reserved in the blob store) and not sent yet; one frame of any size
     # up to max_frame_bytes is always let in on an otherwise finished stream. 0: no limit.

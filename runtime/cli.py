@@ -200,6 +200,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "smartcustoms.runtime.audit_cli",
     "smartcustoms.runtime.officers_cli",
     "smartcustoms.runtime.certs_cli",
+    "smartcustoms.runtime.devices_cli",
 )
 
 

@@ -26,6 +26,7 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.runtime.admission import Backlog
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
+from smartcustoms.runtime.devices import RegistryCache
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
 from smartcustoms.runtime.officer_auth import grpc_gate
@@ -69,6 +70,7 @@ class GatewayCore:
         publisher: Publisher,
         sensor: Sensor,
         backlog: Backlog | None = None,
+        devices: RegistryCache | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -77,6 +79,7 @@ class GatewayCore:
         self.sensor = sensor
         self.limits = Limits(config.gateway.max_frame_bytes, config.gateway.inline_max_bytes)
         self.backlog = backlog  # push-back on the frames awaiting verdicts; None: no limit
+        self.devices = devices  # the registry's active devices; None: any source id is taken
 
     def push_back(
         self, chunk: ingest_pb2.FrameChunk, frames_open: int, bytes_pending: int = 0
@@ -203,6 +206,17 @@ class IngestSession:
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
                 return
             source = message.header.source_id
+            registry = self.core.devices
+            if registry is not None and registry.owner(source) is None:
+                unknown = f"source {source!r} belongs to no registered device (smartcustoms devices add)"
+                code = grpc.StatusCode.PERMISSION_DENIED
+                self._answer_rejection(self.assembler.reject(message, code, "forbidden", unknown))
+                return
+            if registry is not None and self.device is not None and self.device not in registry.active:
+                revoked = f"device {self.device!r} is not registered or was revoked"
+                code = grpc.StatusCode.PERMISSION_DENIED
+                self._answer_rejection(self.assembler.reject(message, code, "forbidden", revoked))
+                return
             if self.device is not None and not allowed_source(self.device, source):
                 denied = (
                     f"device {self.device!r} may send as {self.device!r} or {self.device}-*, not {source!r}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -28,6 +29,7 @@ from smartcustoms.runtime.auditor import AnchorFile, AuditCollector, Auditor
 from smartcustoms.runtime.collectors import RedisCollectors
 from smartcustoms.runtime.conveyances import ConveyanceCollector
 from smartcustoms.runtime.crime_page import CrimeCollector, add_crime_routes, crime_desk
+from smartcustoms.runtime.devices import DeviceRegistry, RegistryCache
 from smartcustoms.runtime.enquiry import EnquiryCollector, EnquiryDesk, add_enquiry_service
 from smartcustoms.runtime.enquiry_page import add_routes as add_enquiry_routes
 from smartcustoms.runtime.evidence import EvidenceCollector, evidence_desk
@@ -99,7 +101,12 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     air_queue = AirQueueHost(config, client, ledger, publisher, registry)  # tickets, counters, queue events
     health_servicer = health.aio.HealthServicer()
     backlog = Backlog(ledger, config.gateway.max_backlog_frames)  # push-back (runtime/admission.py)
-    core = GatewayCore(config, store, ledger, publisher, sensor, backlog)
+    devices = None  # only registered devices may send (runtime/devices.py)
+    if config.gateway.device_registry:
+        devices = RegistryCache(DeviceRegistry(client, config.namespace))
+        with contextlib.suppress(RedisError):  # else its refresh task reads it once Redis answers
+            await devices.refresh()
+    core = GatewayCore(config, store, ledger, publisher, sensor, backlog, devices)
     server = build_server(core, health_servicer, search)
     enquiry = add_enquiry_service(server, core)
     air_queue.add_to_server(server)
@@ -120,6 +127,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer, publisher))
     auditing = asyncio.create_task(auditor.run())
     watching_backlog = asyncio.create_task(backlog.run())
+    watching_devices = asyncio.create_task(devices.run()) if devices is not None else None
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -130,6 +138,8 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         reconciler.cancel()
         watcher.cancel()
         watching_backlog.cancel()
+        if watching_devices is not None:
+            watching_devices.cancel()
         await asyncio.gather(reconciler, watcher, watching_backlog, return_exceptions=True)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
