@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from smartcustoms.core.frames import identifier_problem
-from smartcustoms.runtime.tls import Issued, init_ca, issue
+from smartcustoms.runtime.tls import TOOLS_NAME, Issued, LocalSite, issue
 
 
 def _ca(directory: Path) -> Issued:
@@ -23,27 +23,19 @@ def _ca(directory: Path) -> Issued:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    directory = Path(args.dir)
-    ca = init_ca(directory)
     hosts = tuple(args.host) or ("127.0.0.1", "localhost")
-    server = issue(ca, directory, "gateway", server_hosts=hosts)
-    tools = issue(ca, directory, "smartcustoms-tools")
-    print(f"CA {ca.cert}; gateway certificate for {', '.join(hosts)}; tools certificate. Settings:")
-    print("[gateway]")
-    for name, path in (
-        ("tls_cert", server.cert),
-        ("tls_key", server.key),
-        ("tls_client_ca", ca.cert),  # leave out for TLS without client certificates
-        ("tls_ca", ca.cert),
-        ("tls_tools_cert", tools.cert),
-        ("tls_tools_key", tools.key),
-    ):
-        print(f'{name} = "{path.absolute()}"')
+    site = LocalSite.make(Path(args.dir), hosts)
+    print(f"CA {site.ca.cert}; gateway certificate for {', '.join(hosts)}; tools certificate. Settings:")
+    print("[gateway]  # without tls_client_ca: TLS, but devices need no certificate of their own")
+    for name, path in site.settings().items():
+        print(f'{name} = "{path}"')
     return 0
 
 
 def cmd_device(args: argparse.Namespace) -> int:
     problem = identifier_problem(args.name, "the device name") or ("" if args.name else "the name is empty")
+    if args.name in ("ca", "gateway", TOOLS_NAME):
+        problem = f"{args.name!r} names the site's own certificate: choose another device name"
     if problem:
         print(f"smartcustoms certs device: {problem}", file=sys.stderr)
         return 2

@@ -61,7 +61,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from smartcustoms.runtime.demo import demo
 
     _on_signals(_raise_interrupt)
-    return demo(_load(args), args.duration_s, lanes=args.lanes, xray_rate_hz=args.xray_rate_hz)
+    return demo(
+        _load(args),
+        args.duration_s,
+        lanes=args.lanes,
+        xray_rate_hz=args.xray_rate_hz,
+        plaintext=args.plaintext,
+    )
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -101,11 +107,10 @@ def _artefact_line(config: Config, name: str) -> str:
 
 
 def _review_stub(config: Config) -> tuple[Any, Any]:
-    import grpc
-
+    from smartcustoms.runtime.tls import tools_channel
     from smartcustoms.v1 import review_pb2_grpc
 
-    channel = grpc.insecure_channel(f"{config.gateway.host}:{config.gateway.port}")
+    channel = tools_channel(config.gateway)
     return channel, review_pb2_grpc.ReviewServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
 
 
@@ -215,6 +220,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--lanes", type=int, default=2, help="simulated baggage X-ray lanes")
     demo.add_argument(
         "--xray-rate-hz", type=float, default=2.0, help="bags per second on each X-ray lane (2)"
+    )
+    demo.add_argument(
+        "--plaintext",
+        action="store_true",
+        help="no TLS, no device certificates, no device registry (on by default: a local CA in the run dir)",
     )
     demo.set_defaults(handler=cmd_demo)
     listing = commands.add_parser("plugins", help="list plugins, versions, what they consume and their hooks")

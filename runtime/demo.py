@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import grpc
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
@@ -14,6 +17,7 @@ from smartcustoms.runtime.air_queue_service import queue_line
 from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
 from smartcustoms.runtime.crime_page import crime_line
 from smartcustoms.runtime.demo_audit import audit_lines
+from smartcustoms.runtime.devices import DeviceRegistry
 from smartcustoms.runtime.enquiry import enquiry_line
 from smartcustoms.runtime.evidence import configure_demo, demo_lines, enrol_demo_stock
 from smartcustoms.runtime.ipr import ipr_line
@@ -29,6 +33,7 @@ from smartcustoms.runtime.report import (
     total,
 )
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.tls import LocalSite, client_credentials
 from smartcustoms.v1.conveyance_pb2 import ConveyanceDecision
 
 DRAIN_TIMEOUT_S = 120.0
@@ -53,6 +58,60 @@ DEMO_DEVICES: tuple[tuple[str, float, str], ...] = (
     ("listings", 0.5, "listings-feed"),  # a simulated platform's listings API, polled by the feed connector
     ("cases", 2.0, "case-feed"),  # case records, news and posts of a simulated year, for crime analytics
 )
+
+
+# A device's credentials by its source id: a client certificate, or None on a plaintext gateway.
+Credentials = Callable[[str], grpc.ChannelCredentials | None]
+
+
+def plaintext_devices(_source: str) -> None:
+    return None
+
+
+def device_name(kind: str, source: str) -> str:
+    """The identity a simulated device holds (its certificate's common name, its registry entry): its
+    source id, except the feed connector's, which sends each feed it polls as ``feed-<feed>``
+    (``hardware/feeds/runner.py``) and so is the device ``feed``."""
+    return "feed" if kind == "listings" else source
+
+
+def demo_devices(lanes: int) -> list[str]:
+    """Every simulated device's name; each sends as its name or ``<name>-*``."""
+    return [f"lane-{lane}-xray" for lane in range(lanes)] + [
+        device_name(kind, source) for kind, _, source in DEMO_DEVICES
+    ]
+
+
+def secure_site(config: Config) -> tuple[Credentials, str]:
+    """TLS on ingest and the review pages and mutual TLS for devices, from a local CA in
+    ``<run_dir>/tls`` (kept between runs), unless the configuration names certificates of its own;
+    return each device's credentials and a line saying what is on."""
+    gateway = config.gateway
+    if gateway.tls_cert:
+        if not gateway.tls_client_ca and gateway.tls_ca:
+            server_only = client_credentials(gateway.tls_ca)
+            return (lambda _source: server_only), f"TLS from the configuration ({gateway.tls_cert})"
+        raise SystemExit(
+            "smartcustoms demo: the configured TLS needs tls_ca (and no tls_client_ca: the simulated devices "
+            "have no certificates from that CA); leave the tls_* settings out and the demo makes its own CA"
+        )
+    hosts = [
+        host for host in ("127.0.0.1", "localhost", gateway.host, gateway.review_bind) if host != "0.0.0.0"
+    ]
+    site = LocalSite.make(Path(config.run_dir) / "tls", hosts)
+    site.apply(gateway)
+    return site.device, f"TLS and mutual TLS on: local CA {site.ca.cert}, one certificate per device"
+
+
+async def register_devices(config: Config, names: list[str]) -> None:
+    """Register the demo's devices: with the registry on, only their sources are taken."""
+    client = aioredis.Redis.from_url(config.redis.url)
+    try:
+        registry = DeviceRegistry(client, config.namespace)
+        for name in names:
+            await registry.add(name, "simulated by smartcustoms demo")
+    finally:
+        await client.aclose()
 
 
 async def drain_conveyances(
@@ -116,35 +175,62 @@ def resident_memory(stack: Stack) -> dict[str, float]:
 
 
 async def run_devices(
-    stack: Stack, duration_s: float, lanes: int, xray_rate_hz: float = XRAY_RATE_HZ
+    stack: Stack,
+    duration_s: float,
+    lanes: int,
+    xray_rate_hz: float = XRAY_RATE_HZ,
+    credentials: Credentials = plaintext_devices,
 ) -> list[DeviceStats]:
-    """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway."""
+    """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway, each with
+    its own ``credentials(device name)``."""
     stop_at = time.monotonic() + duration_s
     target = stack.gateway_target
     jobs = [
-        DEVICES["xray"](target, stop_at, xray_rate_hz, 1000 + lane, f"lane-{lane}-xray")
-        for lane in range(lanes)
+        DEVICES["xray"](target, stop_at, xray_rate_hz, 1000 + lane, source, credentials=credentials(source))
+        for lane, source in enumerate(demo_devices(lanes)[:lanes])
     ]
     every = DEVICES | CLIENTS
-    jobs += [every[kind](target, stop_at, rate_hz, 1, source) for kind, rate_hz, source in DEMO_DEVICES]
+    jobs += [
+        every[kind](target, stop_at, rate_hz, 1, source, credentials=credentials(device_name(kind, source)))
+        for kind, rate_hz, source in DEMO_DEVICES
+    ]
     return list(await asyncio.gather(*jobs))
 
 
-def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float = XRAY_RATE_HZ) -> int:
+def demo(
+    config: Config,
+    duration_s: float,
+    lanes: int = 2,
+    xray_rate_hz: float = XRAY_RATE_HZ,
+    *,
+    plaintext: bool = False,
+) -> int:
     """Run the demo; return 0 when every accepted frame got a verdict or a fallback and every
-    conveyance opened got its decision."""
+    conveyance opened got its decision. Unless ``plaintext``, the gateway runs with TLS, mutual TLS for
+    the devices and the device registry on, and officers log in (``docs/security.md``)."""
     config.fusion.window_s = min(config.fusion.window_s, DEMO_WINDOW_S)
     config.audit.anchor_interval_s = min(config.audit.anchor_interval_s, 5.0)
     configure_demo(config)  # the evidence locator on the demo warehouse's readers
-    with Stack(config) as stack:
+    credentials: Credentials = plaintext_devices
+    security = "plaintext (--plaintext): no TLS, no device registry"
+    if not plaintext:
+        credentials, security = secure_site(config)
+        config.gateway.device_registry = True
+    stack = Stack(config).start(worker=False)
+    try:
+        if config.gateway.device_registry:  # registered while the worker starts: in force before frames
+            asyncio.run(register_devices(config, demo_devices(lanes)))
+            security += f"; device registry on, {len(demo_devices(lanes))} devices registered"
+        stack.start_worker()
         enrol_demo_stock(config, seed=1)  # the warehouse device's seed (run_devices)
         print(
             f"runtime up: gateway {stack.gateway_target}, alert review {stack.review_url}, "
             f"metrics {', '.join(stack.metrics_urls)}"
         )
+        print(f"security: {security}")
         print(demo_accounts(config))  # officers log in to the review pages (docs/security.md)
         started = time.monotonic()
-        stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz))
+        stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz, credentials))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
         conveyances, examples = asyncio.run(drain_conveyances(config, config.fusion.window_s + 15))
@@ -156,6 +242,8 @@ def demo(config: Config, duration_s: float, lanes: int = 2, xray_rate_hz: float 
         ipr = ipr_line(config.redis.url, config.namespace)
         crime = crime_line(config.redis.url, config.namespace)
         air_queue = queue_line(config.redis.url, config.namespace)
+    finally:
+        stack.stop()
     print_summary(stats, counts, samples, elapsed)
     print(conveyance_line(conveyances, config.fusion.window_s))
     for decision in examples:
@@ -197,6 +285,7 @@ def print_summary(
         print(
             f"{device.name:<20} sent {device.sent:>6}  accepted {device.accepted:>6}  "
             f"(duplicates {device.duplicates})  rejected {device.rejected:>4}"
+            + (f"  (first: {device.first_rejection})" if device.rejected else "")
         )
     print()
     print(format_table(checkpoint_rows(samples, elapsed_s)))

@@ -82,14 +82,17 @@ def _ask_gateway(args: argparse.Namespace) -> dict[str, object]:
 
     from smartcustoms.core import config as config_module
     from smartcustoms.plugins.enquiry.text import QuestionError
+    from smartcustoms.runtime.tls import tools_channel
     from smartcustoms.v1 import enquiry_pb2, enquiry_pb2_grpc
 
     target = args.gateway
-    if target == "config":
-        config = config_module.load(getattr(args, "config", None))
-        target = f"{config.gateway.host}:{config.gateway.port}"
+    if target == "config":  # the configured gateway, over TLS when it serves TLS
+        gateway = config_module.load(getattr(args, "config", None)).gateway
+        target, channel = f"{gateway.host}:{gateway.port}", tools_channel(gateway)
+    else:
+        channel = grpc.insecure_channel(target)
     request = enquiry_pb2.AskRequest(question=args.question, language=args.lang or "", channel="cli")
-    with grpc.insecure_channel(target) as channel:
+    with channel:
         stub = enquiry_pb2_grpc.EnquiryServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
         try:
             response = stub.Ask(request, timeout=30)

@@ -85,11 +85,12 @@ def _calling(handler: Callable[[argparse.Namespace, Any], int]) -> Callable[[arg
         import grpc
 
         from smartcustoms.core import config as config_module
+        from smartcustoms.runtime.tls import tools_channel
         from smartcustoms.v1 import search_pb2_grpc
 
         config = config_module.load(getattr(args, "config", None))
         try:
-            with grpc.insecure_channel(f"{config.gateway.host}:{config.gateway.port}") as channel:
+            with tools_channel(config.gateway) as channel:
                 return handler(args, search_pb2_grpc.SearchServiceStub(channel))  # type: ignore[no-untyped-call]  # generated
         except BadInput as error:
             print(f"smartcustoms search: {error}", file=sys.stderr)

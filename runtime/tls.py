@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +30,19 @@ from smartcustoms.core.config import GatewayConfig
 
 __all__ = [
     "Issued",
+    "LocalSite",
     "allowed_source",
     "client_credentials",
     "init_ca",
     "issue",
     "peer_device",
     "server_credentials",
+    "tools_channel",
     "tools_credentials",
 ]
 
 VALID_DAYS = 825
+TOOLS_NAME = "smartcustoms-tools"  # the common name of the runtime's own tools' client certificate
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,45 @@ def issue(ca: Issued, directory: Path, name: str, *, server_hosts: tuple[str, ..
     return issued
 
 
+@dataclass(frozen=True)
+class LocalSite:
+    """A local CA with the gateway's and the runtime tools' certificates, for a site without a PKI, the
+    demo and the tests (``smartcustoms certs init``); devices' certificates are issued from it."""
+
+    ca: Issued
+    server: Issued
+    tools: Issued
+
+    @classmethod
+    def make(cls, directory: Path, hosts: Sequence[str]) -> LocalSite:
+        """The CA in ``directory`` (made once and kept) and fresh gateway certificates for ``hosts``."""
+        ca = init_ca(directory)
+        server = issue(ca, directory, "gateway", server_hosts=tuple(dict.fromkeys(hosts)))
+        return cls(ca, server, issue(ca, directory, TOOLS_NAME))
+
+    def settings(self) -> dict[str, str]:
+        """The ``[gateway]`` settings that switch TLS and mutual TLS on with these files."""
+        return {
+            "tls_cert": str(self.server.cert.absolute()),
+            "tls_key": str(self.server.key.absolute()),
+            "tls_client_ca": str(self.ca.cert.absolute()),  # leave out for TLS without client certificates
+            "tls_ca": str(self.ca.cert.absolute()),
+            "tls_tools_cert": str(self.tools.cert.absolute()),
+            "tls_tools_key": str(self.tools.key.absolute()),
+        }
+
+    def apply(self, gateway: GatewayConfig) -> None:
+        """Point ``gateway`` at these files: TLS on ingest and the review pages, mutual TLS for clients."""
+        for name, value in self.settings().items():
+            setattr(gateway, name, value)
+
+    def device(self, name: str) -> grpc.ChannelCredentials:
+        """Client credentials for the device ``name`` (which may send as ``name`` and ``name-*``), with
+        a certificate issued beside the CA."""
+        issued = issue(self.ca, self.ca.cert.parent / "devices", name)
+        return client_credentials(str(self.ca.cert), str(issued.cert), str(issued.key))
+
+
 def server_credentials(cert: str, key: str, client_ca: str = "") -> grpc.ServerCredentials:
     """The gateway's gRPC credentials; with ``client_ca``, clients must show a certificate it signed."""
     pair = [(Path(key).read_bytes(), Path(cert).read_bytes())]
@@ -167,6 +210,15 @@ def tools_credentials(gateway: GatewayConfig) -> grpc.ChannelCredentials | None:
     return client_credentials(
         gateway.tls_ca or gateway.tls_client_ca, gateway.tls_tools_cert, gateway.tls_tools_key
     )
+
+
+def tools_channel(gateway: GatewayConfig) -> grpc.Channel:
+    """A blocking channel from the runtime's own command-line tools to the configured gateway: over TLS
+    with the tools' certificate when ingest is on TLS, plaintext otherwise."""
+    host = "127.0.0.1" if gateway.host in ("", "0.0.0.0", "::") else gateway.host
+    credentials = tools_credentials(gateway)
+    target = f"{host}:{gateway.port}"
+    return grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
 
 
 def peer_device(context: grpc.aio.ServicerContext) -> str | None:

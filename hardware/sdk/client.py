@@ -36,6 +36,7 @@ from smartcustoms.hardware.sdk.stream import (
     IngestStream,
     channel_options,
     chunks_of,
+    open_channel,
     send_all,
 )
 from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc
@@ -328,10 +329,7 @@ class VendorClient:
     async def _stream_once(self) -> tuple[grpc.StatusCode | None, str, bool]:
         """One stream: resend what is unacknowledged, then new frames; return how it ended."""
         options = channel_options(self.chunk_bytes, self.keepalive_s)
-        if self.credentials is None:
-            channel = grpc.aio.insecure_channel(self.target, options=options)
-        else:
-            channel = grpc.aio.secure_channel(self.target, self.credentials, options=options)
+        channel = open_channel(self.target, self.credentials, options)
         try:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
             call = stub.StreamFrames()

@@ -39,6 +39,18 @@ def channel_options(chunk_bytes: int, keepalive_s: float | None = None) -> list[
     return options
 
 
+def open_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    options: list[tuple[str, int]] | None = None,
+) -> grpc.aio.Channel:
+    """An asyncio channel to the gateway: plaintext, or TLS (mutual with a client certificate) when
+    ``credentials`` are given (``smartcustoms.runtime.tls.client_credentials``)."""
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
+
+
 class IngestError(RuntimeError):
     """The stream itself failed (not one frame: those come back as acks with a code)."""
 
@@ -76,8 +88,10 @@ class IngestStream:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         window_frames: int = 32,
         sha256: bool = False,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = target
+        self.credentials = credentials
         self.chunk_bytes = chunk_bytes
         self.sha256 = sha256
         self._window = asyncio.Semaphore(window_frames)
@@ -88,7 +102,7 @@ class IngestStream:
         self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> IngestStream:
-        self._channel = grpc.aio.insecure_channel(self.target, options=channel_options(self.chunk_bytes))
+        self._channel = open_channel(self.target, self.credentials, channel_options(self.chunk_bytes))
         stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped
         self._call = stub.StreamFrames()
         self._reader = asyncio.create_task(self._read_acks())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from smartcustoms.hardware.sdk.stream import open_channel
 from smartcustoms.v1 import queue_pb2, queue_pb2_grpc
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ async def run_drivers(
     source_id: str = "air-cargo-drivers",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> DeviceStats:
     """Drive the queue until ``stop_at``; ``sent`` counts requests, ``accepted`` those answered OK."""
     from smartcustoms.hardware.sim.devices import DeviceStats
@@ -49,7 +51,7 @@ async def run_drivers(
         raise ValueError("rate_hz must be positive")
     rng, stats, started = random.Random(seed), DeviceStats(source_id), time.monotonic()
     mine: list[str] = []
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, credentials) as channel:
         stub = queue_pb2_grpc.QueueServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
 
         async def call(method: str, request: object) -> object | None:

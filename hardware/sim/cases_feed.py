@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+import grpc
+
 from smartcustoms.v1 import frame_pb2
 
 if TYPE_CHECKING:  # devices imports this module: its names come in when the device runs
@@ -40,6 +42,7 @@ async def run_cases(
     source_id: str = "case-feed",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     batch_size: int = 50,
 ) -> DeviceStats:
     """Stream a simulated world's records into the gateway, ``batch_size`` a frame, until ``stop_at``."""
@@ -54,4 +57,12 @@ async def run_cases(
             return []
         return [records.to_frame(batches[index], source_id, base + index)]
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=limit)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=limit,
+        credentials=credentials,
+    )

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import grpc
+
 from smartcustoms.hardware.sdk.client import OK, IngestStream
 from smartcustoms.hardware.sim.air_drivers import run_drivers
 from smartcustoms.hardware.sim.cases_feed import run_cases
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from smartcustoms.hardware.sim.vehicle import VehicleSimulator
 
 WAREHOUSE_HORIZON_TICKS = 2220  # the demo warehouse's day (37 min, again): seed 1 moves an item at once
+CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 # (index, first sequence) -> the frames of step ``index``
 FrameMaker = Callable[[int, int], list[frame_pb2.Frame]]
 
@@ -44,18 +47,23 @@ class DeviceStats:
     accepted: int = 0
     rejected: int = 0
     duplicates: int = 0
+    first_rejection: str = ""  # why the first rejected frame was refused
 
     def count(self, future: asyncio.Future[ingest_pb2.IngestAck]) -> None:
         """Tally one frame's ack (a failed stream counts as a rejection)."""
-        if future.cancelled() or future.exception() is not None:
-            self.rejected += 1
+        if future.cancelled() or (error := future.exception()) is not None:
+            self.reject("cancelled" if future.cancelled() else str(error))
             return
         ack = future.result()
         if ack.code == OK:
             self.accepted += 1
             self.duplicates += int(ack.duplicate)
         else:
-            self.rejected += 1
+            self.reject(f"{CODE_NAMES.get(ack.code, ack.code)}: {ack.message}")
+
+    def reject(self, why: str) -> None:
+        self.rejected += 1
+        self.first_rejection = self.first_rejection or why
 
 
 class Device(Protocol):
@@ -68,6 +76,7 @@ class Device(Protocol):
         source_id: str = ...,
         *,
         max_frames: int | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> Awaitable[DeviceStats]: ...
 
 
@@ -84,13 +93,14 @@ async def stream(
     stop_at: float,
     rate_hz: float,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> DeviceStats:
     """Send ``make(index, sequence_base)`` for index 0, 1, ... at ``rate_hz`` steps a second."""
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
     stats, base = DeviceStats(name), first_sequence()
     started, pending = time.monotonic(), []
-    async with IngestStream(target) as ingest:
+    async with IngestStream(target, credentials=credentials) as ingest:
         index = 0
         while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
             frames = await asyncio.to_thread(make, index, base)
@@ -125,6 +135,7 @@ async def run_xray(
     source_id: str = "lane-1-xray",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     height: int = 1024,
     width: int = 2048,
 ) -> DeviceStats:
@@ -144,7 +155,15 @@ async def run_xray(
             )
         )
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_vehicle(
@@ -155,6 +174,7 @@ async def run_vehicle(
     source_id: str = "portal-1-xray",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     height: int = 1024,
     width: int = 3072,
 ) -> DeviceStats:
@@ -171,7 +191,15 @@ async def run_vehicle(
             )
         )
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_ct(
@@ -182,6 +210,7 @@ async def run_ct(
     source_id: str = "lane-1-ct",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     shape: tuple[int, int, int] | None = None,
 ) -> DeviceStats:
     """A CT baggage scanner: reconstructed volumes."""
@@ -200,7 +229,15 @@ async def run_ct(
             )
         )
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_liquor(
@@ -211,6 +248,7 @@ async def run_liquor(
     source_id: str = "red-channel-camera",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     height: int = 720,
     width: int = 960,
 ) -> DeviceStats:
@@ -223,7 +261,15 @@ async def run_liquor(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(liquor.to_frame(simulator.generate(index), source_id=source_id, sequence=base + index))
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_rfid(
@@ -234,6 +280,7 @@ async def run_rfid(
     source_id: str = "store-1-reader",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> DeviceStats:
     """An evidence-store RFID reader cycling over its zones."""
     from smartcustoms.hardware.sim import rfid
@@ -243,7 +290,15 @@ async def run_rfid(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(rfid.to_frame(simulator.report(index), source_id=source_id, sequence=base + index))
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_warehouse(
@@ -254,6 +309,7 @@ async def run_warehouse(
     source_id: str = "evidence-store",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     horizon_ticks: int = WAREHOUSE_HORIZON_TICKS,
 ) -> DeviceStats:
     """An evidence warehouse: per tick one report per zone reader (source ``<source_id>-<zone>``), and
@@ -273,7 +329,15 @@ async def run_warehouse(
             frames.append(records.to_frame(orders, f"{source_id}-orders", base + index))
         return frames
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_declarations(
@@ -284,6 +348,7 @@ async def run_declarations(
     source_id: str = "cargo-feed",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     batch_size: int = 100,
 ) -> DeviceStats:
     """A cargo declaration feed: batches of declarations."""
@@ -294,7 +359,15 @@ async def run_declarations(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_crossings(
@@ -305,6 +378,7 @@ async def run_crossings(
     source_id: str = "crossing-feed",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     batch_size: int = 20,
 ) -> DeviceStats:
     """A control point's private-car crossing feed: batches of crossings."""
@@ -315,7 +389,15 @@ async def run_crossings(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 def car_lane_frames(
@@ -356,6 +438,7 @@ async def run_car_lane(
     source_id: str = "portal-1-xray",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     height: int = 1024,
     width: int = 3072,
 ) -> DeviceStats:
@@ -370,7 +453,15 @@ async def run_car_lane(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return car_lane_frames(crossings, portal, index, base + index, source_id, camera)
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 async def run_plate_camera(
@@ -381,6 +472,7 @@ async def run_plate_camera(
     source_id: str = "lane-1-plate-camera",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     height: int = 480,
     width: int = 640,
 ) -> DeviceStats:
@@ -400,7 +492,15 @@ async def run_plate_camera(
             plates.to_frame(shot, source_id=source_id, sequence=base + index, conveyance_id=conveyance_id)
         )
 
-    return await stream(target, make, name=source_id, stop_at=stop_at, rate_hz=rate_hz, max_frames=max_frames)
+    return await stream(
+        target,
+        make,
+        name=source_id,
+        stop_at=stop_at,
+        rate_hz=rate_hz,
+        max_frames=max_frames,
+        credentials=credentials,
+    )
 
 
 DEVICES: dict[str, Device] = {

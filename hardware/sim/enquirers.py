@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from smartcustoms.hardware.sdk.stream import open_channel
 from smartcustoms.v1 import enquiry_pb2, enquiry_pb2_grpc
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ async def run_enquirers(
     source_id: str = "enquiry-robot-1",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> DeviceStats:
     """Ask ``rate_hz`` questions a second (a robot assistant at a control point) until ``stop_at``;
     ``accepted`` counts questions answered or handed over, ``rejected`` the refused ones."""
@@ -118,7 +120,7 @@ async def run_enquirers(
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
     rng, stats, started = random.Random(seed), DeviceStats(source_id), time.monotonic()
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target, credentials) as channel:
         stub = enquiry_pb2_grpc.EnquiryServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
         while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
             stats.sent += 1

@@ -14,6 +14,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import grpc
 from aiohttp import web
 
 from smartcustoms.hardware.sdk.client import IngestStream
@@ -93,6 +94,7 @@ async def run_listings(
     source_id: str = "listings-feed",
     *,
     max_frames: int | None = None,
+    credentials: grpc.ChannelCredentials | None = None,
     batch_size: int = 20,
 ) -> DeviceStats:
     """Serve a simulated platform and poll it into the gateway until ``stop_at``."""
@@ -111,7 +113,7 @@ async def run_listings(
     stats, base, resume = DeviceStats(source_id), first_sequence(), MemoryResumePoints()
     started, step = time.monotonic(), 0
     try:
-        async with IngestStream(target) as ingest:
+        async with IngestStream(target, credentials=credentials) as ingest:
             sink = _CountingSink(ingest, stats)
             while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
                 await asyncio.to_thread(market.grow, batch_size)

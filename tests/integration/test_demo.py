@@ -53,6 +53,15 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
     assert conservation, "every accepted frame got its verdict or fallback"
     # Every frame accepted was stored: the devices' frames through ingest, and the records the gateway's
     # own services publish (queue events, enquiries), which enter the ledger without the ingest stream.
+    # TLS, mutual TLS and the device registry are on by default: every device below sent with its own
+    # certificate, as a registered device, and had every frame accepted.
+    assert re.search(
+        r"^security: TLS and mutual TLS on: local CA .*ca\.pem, one certificate per device; device registry "
+        r"on, \d+ devices registered",
+        output,
+        re.M,
+    ), output
+    assert re.search(r"alert review https://", output)
     assert int(rows["ingest"]) > 10 and int(rows["sink"]) == int(conservation.group(1)) >= int(rows["ingest"])
     for device in (
         "lane-0-xray",

@@ -41,6 +41,11 @@ def _certs(directory: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = parser().parse_args(["certs", "device", str(directory), "lane 2"])
     assert certs_cli.cmd_device(args) == 2
     assert "printable ASCII without spaces" in capsys.readouterr().err
+    server_cert = (directory / "gateway.pem").read_bytes()
+    args = parser().parse_args(["certs", "device", str(directory), "gateway"])
+    assert certs_cli.cmd_device(args) == 2, "a device named like the site's own certificate is refused"
+    assert "names the site's own certificate" in capsys.readouterr().err
+    assert (directory / "gateway.pem").read_bytes() == server_cert
 
 
 def test_devices_send_over_mutual_tls_as_their_own_sources_only(
@@ -80,6 +85,10 @@ def test_devices_send_over_mutual_tls_as_their_own_sources_only(
     anonymous = client_credentials(str(certs / "ca.pem"))  # TLS, but no client certificate
     assert gateway_serving(target, credentials=anonymous) is False
     assert gateway_serving(target, credentials=lane_1) is True
+
+    # the runtime's own command-line tools reach the TLS gateway with the tools' certificate
+    args = parser().parse_args(["--config", str(stack.run_dir / "config.json"), "alerts"])
+    assert args.handler(args) == 0
 
     trusting = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     assert stack.review_url.startswith("https://")
