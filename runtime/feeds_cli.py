@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from smartcustoms.runtime.tls import add_sender_arguments, sender_credentials
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 CLOSE_TIMEOUT_S = 60.0
@@ -46,6 +47,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--api", action="append", default=[], metavar="URL", help="JSON listings API, paged by cursor"
     )
     top.add_argument("--gateway", metavar="HOST:PORT", help="ingest gateway (default: the configured)")
+    add_sender_arguments(top)
     top.add_argument("--batch-size", type=int, default=100, help="records per frame (%(default)s)")
     top.add_argument("--no-images", action="store_true", help="keep image signatures, store no image bytes")
     top.add_argument("--no-resume", action="store_true", help="start the APIs from their first page")
@@ -93,6 +95,11 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     )
 
     config = config_module.load(getattr(args, "config", None))
+    try:  # the feed connector sends each feed as feed-<name>: under mutual TLS, its certificate is "feed"
+        credentials = sender_credentials(args, config.gateway)
+    except (ValueError, OSError) as error:
+        print(f"smartcustoms feeds: {error}", file=sys.stderr)
+        return 2
     with contextlib.ExitStack() as stack:
         resume: ResumePoints = MemoryResumePoints()
         if not args.no_resume and args.api:
@@ -120,7 +127,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             stack.callback(blobs.close)
         host = "127.0.0.1" if config.gateway.host in ("", "0.0.0.0", "::") else config.gateway.host
         gateway = args.gateway or f"{host}:{config.gateway.port}"
-        code, sink, stats = asyncio.run(_run(sources, gateway, args.batch_size, blobs))
+        code, sink, stats = asyncio.run(_run(sources, gateway, args.batch_size, blobs, credentials))
     for name, s in stats.items():
         print(
             f"feed {name}: {s.items} records, {s.pages} pages, {s.malformed} malformed, "
@@ -134,13 +141,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 async def _run(
-    sources: list[Any], gateway: str, batch_size: int, blobs: Any
+    sources: list[Any], gateway: str, batch_size: int, blobs: Any, credentials: Any = None
 ) -> tuple[int, _AckedSink, dict[str, Any]]:
     from smartcustoms.hardware.feeds.runner import run_sources
     from smartcustoms.hardware.sdk.client import IngestError, RetryPolicy, VendorClient
 
     logging.getLogger("smartcustoms.hardware.sdk.client").setLevel(logging.ERROR)
-    client = VendorClient(gateway, retry=RetryPolicy(max_attempts=8))
+    client = VendorClient(gateway, retry=RetryPolicy(max_attempts=8), credentials=credentials)
     await client.start()
     sink = _AckedSink(client)
     try:

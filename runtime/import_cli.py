@@ -31,6 +31,8 @@ from typing import Protocol
 
 import grpc
 
+from smartcustoms.core import config as config_module
+from smartcustoms.core.config import GatewayConfig
 from smartcustoms.core.records_csv import (
     CARGO_KIND,
     CROSSING_KIND,
@@ -40,6 +42,7 @@ from smartcustoms.core.records_csv import (
     load_mapping,
     read_records,
 )
+from smartcustoms.runtime.tls import add_sender_arguments, sender_credentials
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 DEFAULT_BATCH_SIZE = 500
@@ -76,6 +79,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE, help="records per frame (%(default)s)"
         )
         sub.add_argument("--source-id", help="source id of the frames (default: import-<file stem>)")
+        add_sender_arguments(sub)
         sub.add_argument(
             "--rejects", type=Path, metavar="FILE", help="rejects CSV (default: <file stem>.rejects.csv here)"
         )
@@ -122,9 +126,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         plan = ImportPlan(
             args.source_id or f"import-{args.file.stem}", args.batch_size, args.file.name, args.verbose
         )
+        gateway = config_module.load(getattr(args, "config", None)).gateway
+        try:
+            credentials = sender_credentials(args, gateway)
+        except (ValueError, OSError) as error:
+            print(f"{name}: {_one_line(error)}", file=sys.stderr)
+            return 2
         started_s = time.monotonic()
         stats, failure, code = asyncio.run(
-            _run(reader, args.gateway or _configured_gateway(args), plan, rejects)
+            _run(reader, args.gateway or _configured_gateway(gateway), plan, rejects, credentials)
         )
     for line in [*stats.refused, *([failure] if failure else [])]:
         print(f"{name}: {line}", file=sys.stderr)
@@ -150,17 +160,18 @@ def _open_input(args: argparse.Namespace, name: str, rejects_path: Path) -> Reco
     return read_records(args.file, mapping)
 
 
-def _configured_gateway(args: argparse.Namespace) -> str:
+def _configured_gateway(gateway: GatewayConfig) -> str:
     """The configured gateway (``--config``, SMARTCUSTOMS_* variables), as other client commands find it."""
-    from smartcustoms.core import config as config_module
-
-    gateway = config_module.load(getattr(args, "config", None)).gateway
     host = "127.0.0.1" if gateway.host in ("", "0.0.0.0", "::") else gateway.host
     return f"{host}:{gateway.port}"
 
 
 async def _run(
-    reader: RecordReader, gateway: str, plan: ImportPlan, rejects: Rejects
+    reader: RecordReader,
+    gateway: str,
+    plan: ImportPlan,
+    rejects: Rejects,
+    credentials: grpc.ChannelCredentials | None = None,
 ) -> tuple[ImportStats, str, int]:
     """Send through a reconnecting client: (stats, "" or the line that says what stopped it, exit code)."""
     from smartcustoms.hardware.sdk.client import IngestError, RetryPolicy, VendorClient
@@ -169,7 +180,9 @@ async def _run(
     logging.getLogger("smartcustoms.hardware.sdk.client").setLevel(logging.ERROR)
 
     stats = ImportStats()
-    client = VendorClient(gateway, retry=RetryPolicy(max_attempts=GIVE_UP_AFTER_ATTEMPTS))
+    client = VendorClient(
+        gateway, retry=RetryPolicy(max_attempts=GIVE_UP_AFTER_ATTEMPTS), credentials=credentials
+    )
     await client.start()
     try:
         unreadable = await send_records(reader, client, plan, rejects, stats)

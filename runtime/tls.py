@@ -14,6 +14,7 @@ a PKI, for the tests and for the demo. A site with its own PKI points the settin
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 from collections.abc import Sequence
@@ -31,11 +32,13 @@ from smartcustoms.core.config import GatewayConfig
 __all__ = [
     "Issued",
     "LocalSite",
+    "add_sender_arguments",
     "allowed_source",
     "client_credentials",
     "init_ca",
     "issue",
     "peer_device",
+    "sender_credentials",
     "server_credentials",
     "tools_channel",
     "tools_credentials",
@@ -219,6 +222,30 @@ def tools_channel(gateway: GatewayConfig) -> grpc.Channel:
     credentials = tools_credentials(gateway)
     target = f"{host}:{gateway.port}"
     return grpc.insecure_channel(target) if credentials is None else grpc.secure_channel(target, credentials)
+
+
+def add_sender_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that sends frames as a device: the CA it trusts and, under mutual TLS,
+    its own certificate (``smartcustoms certs device``)."""
+    tls = parser.add_argument_group("TLS, for a gateway that serves it")
+    tls.add_argument("--tls-ca", metavar="CA.pem", help="CA of the gateway's certificate (default: tls_ca)")
+    tls.add_argument("--tls-cert", metavar="DEVICE.pem", help="this sender's certificate, for mutual TLS")
+    tls.add_argument("--tls-key", metavar="DEVICE.key", help="its key")
+
+
+def sender_credentials(args: argparse.Namespace, gateway: GatewayConfig) -> grpc.ChannelCredentials | None:
+    """Credentials from ``add_sender_arguments``' options; without ``--tls-ca``, the configured
+    ``tls_ca`` when the configured gateway serves TLS; None for plaintext. ValueError: options that do
+    not go together, OSError: a file that cannot be read."""
+    cert, key = args.tls_cert or "", args.tls_key or ""
+    if bool(cert) != bool(key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    ca = args.tls_ca or (gateway.tls_ca if gateway.tls_cert else "")
+    if not ca:
+        if cert:
+            raise ValueError("--tls-cert needs --tls-ca (or a configured gateway.tls_ca)")
+        return None
+    return client_credentials(ca, cert, key)
 
 
 def peer_device(context: grpc.aio.ServicerContext) -> str | None:

@@ -34,7 +34,11 @@ def _frame(source_id: str, number: int) -> frame_pb2.Frame:
 
 
 def _certs(directory: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["certs", "init", str(directory)], ["certs", "device", str(directory), "lane-1"]):
+    for argv in (
+        ["certs", "init", str(directory)],
+        ["certs", "device", str(directory), "lane-1"],
+        ["certs", "device", str(directory), "feed"],
+    ):
         args = parser().parse_args(argv)
         assert args.handler(args) == 0
     capsys.readouterr()
@@ -87,8 +91,24 @@ def test_devices_send_over_mutual_tls_as_their_own_sources_only(
     assert gateway_serving(target, credentials=lane_1) is True
 
     # the runtime's own command-line tools reach the TLS gateway with the tools' certificate
-    args = parser().parse_args(["--config", str(stack.run_dir / "config.json"), "alerts"])
+    config = ["--config", str(stack.run_dir / "config.json")]
+    args = parser().parse_args([*config, "alerts"])
     assert args.handler(args) == 0
+    # a sender command shows its device certificate: the feed connector is the device "feed"
+    listings = tmp_path / "listings.jsonl"
+    listings.write_text('{"id": "1", "title": "Velox watch", "price": 80}\n', encoding="utf-8")
+    feeds = [*config, "feeds", "--jsonl", str(listings), "--no-images"]
+    mine = ["--tls-cert", str(certs / "feed.pem"), "--tls-key", str(certs / "feed.key")]
+    capsys.readouterr()
+    args = parser().parse_args([*feeds, *mine])
+    assert args.handler(args) == 0, capsys.readouterr().err
+    assert "feed jsonl-listings: 1 records" in capsys.readouterr().out
+    lane = ["--tls-cert", str(certs / "lane-1.pem"), "--tls-key", str(certs / "lane-1.key")]
+    args = parser().parse_args([*feeds, *lane])
+    assert args.handler(args) == 1, "lane-1's certificate may not send as feed-jsonl-listings"
+    assert "may send as 'lane-1' or lane-1-*" in capsys.readouterr().err
+    args = parser().parse_args([*feeds, "--tls-cert", str(certs / "feed.pem")])
+    assert args.handler(args) == 2 and "go together" in capsys.readouterr().err
 
     trusting = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     assert stack.review_url.startswith("https://")
