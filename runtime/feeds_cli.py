@@ -1,15 +1,17 @@
 """``smartcustoms feeds``: listings, posts and news from exports, feeds and APIs into the runtime.
 
     smartcustoms feeds [--jsonl FILE]... [--csv FILE]... [--rss URL|FILE]... [--api URL]...
-                       [--gateway HOST:PORT] [--batch-size 100] [--no-images] [--no-resume]
+                       [--news URL|FILE]... [--gateway HOST:PORT] [--batch-size 100] [--no-images]
+                       [--no-resume] [--tls-ca CA.pem --tls-cert DEVICE.pem --tls-key DEVICE.key]
 
 Every source runs at once (``smartcustoms.hardware.feeds``); each item becomes an ``online_listing``
-record with its source, URL, time fetched and content hash, and its image (a JSON Lines item's
-``image_file``, an API item's ``image_url``) goes into the configured blob store, the record keeping its
-reference and signatures. The API sources page by cursor and keep their resume point in the configured
-Redis (``sc:<namespace>:feeds:resume:<name>``), so the next run goes on where this one stopped. Bad
-items, broken images, timeouts, 429 and 5xx answers are counted per source, one line each at the end;
-one source failing never stops the others.
+record (a ``--news`` feed's stories ``news_item`` records, for crime analytics) with its source, URL,
+time fetched and content hash, and its image (a JSON Lines item's ``image_file``, an API item's
+``image_url``) goes into the configured blob store, the record keeping its reference and signatures.
+The API sources page by cursor and keep their resume point in the configured Redis
+(``sc:<namespace>:feeds:resume:<name>``), so the next run goes on where this one stopped. Bad items,
+broken images, timeouts, 429 and 5xx answers are counted per source, one line each at the end; one
+source failing never stops the others.
 
 Exit codes: 0 every frame accepted, 1 a frame was refused or the gateway could not be reached.
 """
@@ -43,6 +45,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     top.add_argument("--csv", type=Path, action="append", default=[], metavar="FILE", help="CSV export")
     top.add_argument("--rss", action="append", default=[], metavar="URL|FILE", help="RSS or Atom feed")
+    top.add_argument(
+        "--news",
+        action="append",
+        default=[],
+        metavar="URL|FILE",
+        help="RSS or Atom news feed: its stories go to crime analytics as news_item records",
+    )
     top.add_argument(
         "--api", action="append", default=[], metavar="URL", help="JSON listings API, paged by cursor"
     )
@@ -111,10 +120,14 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             *(JsonLinesSource(p) for p in args.jsonl),
             *(CsvSource(p) for p in args.csv),
             *(RssSource(u, f"rss{n}") for n, u in enumerate(args.rss)),
+            *(RssSource(u, f"news{n}", kind="news_item") for n, u in enumerate(args.news)),
             *(ListingsApiSource(u, resume, f"api{n}") for n, u in enumerate(args.api)),
         ]
         if not sources:
-            print("smartcustoms feeds: give at least one --jsonl, --csv, --rss or --api", file=sys.stderr)
+            print(
+                "smartcustoms feeds: give at least one --jsonl, --csv, --rss, --news or --api",
+                file=sys.stderr,
+            )
             return 2
         blobs: BlobStore | None = None
         if not args.no_images:

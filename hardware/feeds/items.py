@@ -75,8 +75,10 @@ def record_from_item(
     blobs: BlobStore | None = None,
     fetched_at_s: float | None = None,
     stats: FeedStats | None = None,
+    kind: str = LISTING_KIND,
 ) -> frame_pb2.Record:
-    """The record of one item; ``MalformedItem`` if it has no usable id. ``image``: the bytes fetched."""
+    """The record of one item; ``MalformedItem`` if it has no usable id. ``image``: the bytes fetched;
+    ``kind``: what the feed carries (listings by default; ``news_item`` for a news feed)."""
     if not isinstance(item, Mapping):
         raise MalformedItem(f"item is a {type(item).__name__}, not an object")
     item_id = _text(item.get("id") or item.get("guid") or item.get("url") or item.get("link")).strip()
@@ -90,7 +92,7 @@ def record_from_item(
     if image is not None:
         fields.update(_image_fields(image, blobs, stats))
     record_id = f"{source}:{item_id}"[:200]
-    return frame_pb2.Record(record_id=record_id, kind=LISTING_KIND, fields=fields)
+    return frame_pb2.Record(record_id=record_id, kind=kind, fields=fields)
 
 
 def _image_fields(image: bytes, blobs: BlobStore | None, stats: FeedStats | None) -> dict[str, str]:

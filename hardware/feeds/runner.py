@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from smartcustoms.core.blobstore import BlobStore
+from smartcustoms.core.listing_images import LISTING_KIND
 from smartcustoms.hardware.sim.records import to_frame
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
@@ -66,6 +67,7 @@ async def pump(
                     record_from_item,
                     fetched.item,
                     source=source.name,
+                    kind=getattr(source, "kind", LISTING_KIND),
                     image=fetched.image,
                     blobs=blobs,
                     stats=stats,

@@ -16,6 +16,7 @@ import asyncio
 import csv
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
+from smartcustoms.core.listing_images import LISTING_KIND
 from smartcustoms.hardware.sdk.retry import RetryPolicy
 
 from .items import FeedStats
@@ -199,6 +201,11 @@ class HttpFetcher:
             await asyncio.sleep(wait_s)
 
 
+def _iso_date(parsed: Any) -> str:
+    """feedparser's parsed time (a UTC struct_time) as an ISO date, "" without one."""
+    return time.strftime("%Y-%m-%d", parsed) if parsed else ""
+
+
 def _retry_after_s(header: str | None, default_s: float, max_wait_s: float) -> float:
     try:
         return min(max(0.0, float(header)), max_wait_s) if header else default_s
@@ -210,10 +217,17 @@ class RssSource:
     """An RSS or Atom feed, by URL (``http://``, ``https://``) or file path; entries become items."""
 
     def __init__(
-        self, location: str, name: str = "", *, timeout_s: float = 10.0, retry: RetryPolicy = DEFAULT_RETRY
+        self,
+        location: str,
+        name: str = "",
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        kind: str = LISTING_KIND,
     ) -> None:
         self.location = location
         self.name = name or "rss"
+        self.kind = kind  # the records' kind: listings (a platform's feed) or news_item (a news feed)
         self.stats = FeedStats()
         self.timeout_s = timeout_s
         self.retry = retry
@@ -237,6 +251,7 @@ class RssSource:
                 "description": entry.get("summary", ""),
                 "link": entry.get("link", ""),
                 "published": entry.get("published", ""),
+                "date": _iso_date(entry.get("published_parsed") or entry.get("updated_parsed")),
                 "author": entry.get("author", ""),
                 "feed": parsed.feed.get("title", ""),
             }

@@ -2,7 +2,8 @@
 
 Each ``case_record``, ``news_item`` and ``social_post`` record (the customs case system's export and
 the feed connectors, ``smartcustoms.hardware.feeds``) names its entities as FollowTheMoney JSON
-(``entities``). The plugin keeps every record in its store (``store``: Redis under the plugin's state
+(``entities``); a record with text only (an RSS news feed's story) gets the entities its text names
+(``extract``). The plugin keeps every record in its store (``store``: Redis under the plugin's state
 prefix, shared by the pool's actors), where the link graph (``graph``, with entity resolution from
 ``resolve``) is built for the crime page's questions: what links two cases, who else used this phone,
 which companies share this address, which cases are alike. Each new case counts in its weekly series
@@ -12,6 +13,7 @@ band in a week is an ALARM with one ``crime_trend`` detection per series, with t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.v1 import frame_pb2
 
+from .extract import entities_from_text
 from .store import CaseStore, MemoryCaseStore, RedisCaseStore, StoredRecord, TrendAlert
 from .trends import band, needed_weeks, series_of, week_monday, week_of
 
@@ -30,6 +33,17 @@ LABEL = "crime_trend"
 CASE_KIND = "case_record"
 RECORD_KINDS = frozenset({CASE_KIND, "news_item", "social_post"})
 MAX_CASES_LISTED = 50
+TEXT_FIELDS = ("title", "description", "summary", "text")
+
+
+def with_entities(record_id: str, fields: dict[str, str]) -> dict[str, str]:
+    """A record's fields with its ``entities``: its own, or those its text names (a news feed's story,
+    a forum's post carry text only: ``extract``)."""
+    if fields.get("entities"):
+        return fields
+    text = "\n".join(fields[name] for name in TEXT_FIELDS if fields.get(name))
+    found = entities_from_text(record_id, text) if text else []
+    return {**fields, "entities": json.dumps(found, ensure_ascii=False)} if found else fields
 
 
 def store_for(context: PluginContext) -> CaseStore:
@@ -57,7 +71,9 @@ class CrimeAnalyticsPlugin(Plugin):
 
     def assess(self, batch: frame_pb2.RecordBatch) -> Assessment:
         records = [
-            StoredRecord(r.record_id, r.kind, dict(r.fields)) for r in batch.records if r.kind in RECORD_KINDS
+            StoredRecord(r.record_id, r.kind, with_entities(r.record_id, dict(r.fields)))
+            for r in batch.records
+            if r.kind in RECORD_KINDS
         ]
         alerts = self.add(records)
         if not alerts:
