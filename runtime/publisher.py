@@ -6,12 +6,16 @@ topics, and a producer that wrote to a topic before it was recreated keeps faili
 with tansu 0.6), while a new one does not. Frames whose publish still fails stay in the ledger, and the
 reconciler publishes them again. While the broker is known to be down (a publish or probe failed in the
 last few seconds), the gateway does not wait on it: a frame in the ledger is acknowledged at once and
-left to the reconciler, which holds off until the broker answers again.
+left to the reconciler, which holds off until the broker answers again. While a publish waits, the
+publisher probes the broker every ``PROBE_EVERY_S``: a broker found gone ends every waiting publish at
+once (``BrokerDown``) instead of after ``PUBLISH_TIMEOUT_S``, so the first frames of an outage are
+acknowledged from the ledger within about a second too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -27,6 +31,11 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 10.0
 DOWN_HOLD_S = 5.0  # a failed publish or probe marks the broker down this long (or until it answers)
+PROBE_EVERY_S = 1.0  # while a publish waits: how often the broker is asked whether it is there
+
+
+class BrokerDown(ConnectionError):
+    """A publish was still waiting when the broker was found gone."""
 
 
 def producer_for(config: Config) -> AIOKafkaProducer:
@@ -50,6 +59,9 @@ class Publisher:
         self.producer = producer_for(config)
         self._reset_lock = asyncio.Lock()
         self._down_until = 0.0
+        self._went_down = asyncio.Event()  # set when a probe or publish fails, cleared when one succeeds
+        self._waiting = 0  # publishes waiting on the broker
+        self._watch: asyncio.Task[None] | None = None
 
     def known_down(self) -> bool:
         """Whether a publish or probe failed in the last ``DOWN_HOLD_S`` with no success since: the
@@ -58,15 +70,31 @@ class Publisher:
 
     def _answered(self, ok: bool) -> None:
         self._down_until = 0.0 if ok else time.monotonic() + DOWN_HOLD_S
+        if ok:
+            self._went_down.clear()
+        else:
+            self._went_down.set()
 
     async def start(self) -> None:
         await ensure_topics(
             self.config.broker.bootstrap_servers, all_topics(self.namespace), self.config.broker.partitions
         )
         await self.producer.start()
+        self._watch = asyncio.create_task(self._watch_while_waiting(), name="broker-watch")
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
         await self.producer.stop()
+
+    async def _watch_while_waiting(self) -> None:
+        """Probe the broker while publishes wait on it: one found gone ends their wait."""
+        while True:
+            await asyncio.sleep(PROBE_EVERY_S)
+            if self._waiting and not self._went_down.is_set():
+                await self.reachable(timeout_s=PROBE_EVERY_S)
 
     async def reachable(self, timeout_s: float = 2.0) -> bool:
         """Whether the broker answers a metadata request now (the gateway's health asks)."""
@@ -86,8 +114,21 @@ class Publisher:
         await self._send(verdicts_topic(self.namespace), batch.SerializeToString(), key.encode())
 
     async def _send(self, topic: str, value: bytes, key: bytes) -> None:
+        if not self.known_down():
+            self._went_down.clear()  # the hold is over: this publish tries the broker again
+        self._waiting += 1
+        send = asyncio.ensure_future(self._send_once_more_on_error(topic, value, key))
+        gone = asyncio.ensure_future(self._went_down.wait())
         try:
-            await self._send_once_more_on_error(topic, value, key)
+            await asyncio.wait({send, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._waiting -= 1
+            gone.cancel()
+        if not send.done():  # the broker was found gone while this waited: the frame stays in the ledger
+            send.cancel()
+            raise BrokerDown(f"the broker at {self.config.broker.bootstrap_servers} does not answer")
+        try:
+            send.result()
         except (KafkaError, OSError, TimeoutError):
             self._answered(False)
             raise
