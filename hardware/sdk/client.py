@@ -99,11 +99,16 @@ class VendorClient:
     A frame needs a source id. Its ``sequence`` (per source, increasing) is what makes a resend safe: a
     frame without one gets the next of the client's sequence for that source, which starts from
     ``first_sequence`` (default: microseconds since the epoch, so it keeps rising across restarts).
+
+    ``target`` may list several gateways of one site (``["gw-a:50051", "gw-b:50051"]``): the client
+    streams to the first, and when a stream fails it reconnects to the next, resending what is
+    unacknowledged. The gateways share the ledger, so a frame one of them took before failing is
+    answered by the other as a duplicate, never processed twice.
     """
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         window_frames: int = 32,
@@ -117,7 +122,10 @@ class VendorClient:
     ) -> None:
         if chunk_bytes <= 0 or window_frames <= 0 or window_bytes <= 0:
             raise ValueError("chunk_bytes, window_frames and window_bytes must be positive")
-        self.target = target
+        self.targets = [target] if isinstance(target, str) else list(target)
+        if not self.targets or not all(self.targets):
+            raise ValueError("give the gateway's address, or a list of gateways' addresses")
+        self._target_index = 0
         self.chunk_bytes = chunk_bytes
         self.window_frames = window_frames
         self.window_bytes = window_bytes
@@ -139,6 +147,11 @@ class VendorClient:
         self._fatal: IngestError | None = None
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def target(self) -> str:
+        """The gateway this client streams to now (the first of ``targets`` until one fails)."""
+        return self.targets[self._target_index]
 
     @property
     def unacked_frames(self) -> int:
@@ -315,12 +328,15 @@ class VendorClient:
                 self._fail_all(self._fatal)
                 return
             delay_s = self.retry.delay_s(failures, self._rng)
+            ended = self.target
+            self._target_index = (self._target_index + 1) % len(self.targets)  # the next gateway, if any
             log.warning(
-                "ingest stream to %s ended (%s %s); %d frames unacknowledged, reconnecting in %.2f s",
-                self.target,
+                "ingest stream to %s ended (%s %s); %d frames unacknowledged, reconnecting to %s in %.2f s",
+                ended,
                 _name(code),
                 details,
                 len(self._unacked),
+                self.target,
                 delay_s,
             )
             await asyncio.sleep(delay_s)
@@ -396,7 +412,7 @@ class SyncVendorClient:
         ack = client.send(frame).result()   # send() blocks while the window is full
     """
 
-    def __init__(self, target: str, **options: Any) -> None:
+    def __init__(self, target: str | Sequence[str], **options: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="smartcustoms-sdk", daemon=True)
         self._thread.start()

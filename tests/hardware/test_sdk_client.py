@@ -139,6 +139,35 @@ def test_acks_lost_with_a_stream_are_resent_and_each_frame_is_accepted_once() ->
     assert client.stats.frames_acked == 8 and client.unacked_frames == 0
 
 
+def test_a_client_given_two_gateways_fails_over_to_the_second_and_loses_nothing() -> None:
+    first, second = FakeGateway(), FakeGateway()
+    first.ack_first, first.then_lose = 2, 3  # three frames taken, their acks lost, then the gateway fails
+    # the gateways share one ledger: the second knows what the first accepted (the real ones: Redis)
+    second.accepted = first.accepted
+
+    async def scenario() -> tuple[list[ingest_pb2.IngestAck], VendorClient]:
+        async with (
+            serving(first) as a,
+            serving(second) as b,
+            VendorClient([a, b], window_frames=8, retry=FAST) as client,
+        ):
+            futures = [await client.send(_frame(i)) for i in range(1, 9)]
+            acks = [await future for future in futures]
+            assert client.target == b
+            return acks, client
+
+    acks, client = asyncio.run(scenario())
+    assert [ack.code for ack in acks] == [OK] * 8
+    assert [ack.duplicate for ack in acks] == [False, False, True, True, True, False, False, False]
+    assert second.streams == 1 and sum(second.deliveries.values()) == 6  # 3 resent, 3 never sent to the first
+    assert (
+        set(first.accepts.values()) == {1} and sum(first.accepts.values()) + sum(second.accepts.values()) == 8
+    )
+    assert client.stats.reconnects == 1
+    with pytest.raises(ValueError, match="address"):
+        VendorClient([])
+
+
 def test_unavailable_acks_are_retried_and_other_codes_are_final() -> None:
     fake = FakeGateway()
     fake.unavailable_once = {"flaky"}

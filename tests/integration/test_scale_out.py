@@ -1,0 +1,106 @@
+"""Several of everything on shared services: what a site with more than one machine relies on.
+
+Every process here runs on the session's broker, Redis and Ray head (``[broker] bootstrap_servers``,
+``[redis] url``, ``[ray] address``), nothing embedded: the configuration a multi-host site uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.manager import discover_plugins
+from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
+from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
+from smartcustoms.runtime.ledger import Counts, ledger_for
+from smartcustoms.runtime.report import scrape, total
+from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.v1 import frame_pb2, ingest_pb2
+
+pytestmark = pytest.mark.integration
+
+FRAMES = 60
+RATE_HZ = 20.0
+
+
+def _only(config: Config, plugin: str) -> None:
+    config.plugins = {
+        info.spec.name: PluginConfig(enabled=info.spec.name == plugin) for info in discover_plugins()
+    }
+
+
+def _frame(number: int) -> frame_pb2.Frame:
+    frame = rfid_to_frame(frame_pb2.RfidReadBatch(reader_id="lane-7"), source_id="lane-7", sequence=number)
+    frame.frame_id = f"scale-{number}"
+    return frame
+
+
+def _beside(config: Config, run_dir: Path) -> Config:
+    """The same site (namespace, broker, Redis, Ray, blob store) for another process on its own ports."""
+    other = with_free_ports(copy.deepcopy(config))
+    other.run_dir = str(run_dir)
+    return other
+
+
+async def _settled(config: Config, accepted: int, timeout_s: float) -> Counts:
+    client = aioredis.Redis.from_url(config.redis.url)
+    ledger = ledger_for(config, client)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            counts = await ledger.counts()
+            if counts.accepted >= accepted and counts.in_flight == 0:
+                return counts
+            assert time.monotonic() < deadline, f"not settled: {counts}"
+            await asyncio.sleep(0.2)
+    finally:
+        await client.aclose()
+
+
+def test_a_vendor_fails_over_to_the_second_gateway_when_the_first_is_killed_under_load(
+    runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    _only(runtime_config, "rfid_epc_check")
+    first = start_stack(runtime_config)  # gateway and stream worker
+    second = start_stack(_beside(runtime_config, tmp_path / "second"), worker=False)  # a gateway only
+    assert first.gateway is not None
+
+    async def stream() -> tuple[list[ingest_pb2.IngestAck], VendorClient, float]:
+        retry = RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.5)
+        targets = [first.gateway_target, second.gateway_target]
+        async with VendorClient(targets, retry=retry, window_frames=8) as client:
+            futures, killed_at = [], 0.0
+            started = time.monotonic()
+            for number in range(1, FRAMES + 1):
+                futures.append(await client.send(_frame(number)))
+                if number == FRAMES // 3:
+                    assert first.gateway is not None
+                    first.gateway.stop(timeout_s=0)  # killed with frames on the wire
+                    killed_at = time.monotonic()
+                await asyncio.sleep(max(0.0, started + number / RATE_HZ - time.monotonic()))
+            acks = [await future for future in futures]
+            assert client.target == second.gateway_target
+            return acks, client, killed_at
+
+    acks, client, killed_at = asyncio.run(stream())
+    assert [ack.code for ack in acks] == [OK] * FRAMES, (
+        "every frame acknowledged, by one gateway or the other"
+    )
+    assert client.stats.reconnects >= 1
+    taken_by_second = total(scrape(second.metrics_urls[0]), "smartcustoms_ingest_frames_accepted_total")
+    assert 0 < taken_by_second <= FRAMES
+    counts = asyncio.run(_settled(runtime_config, FRAMES, 60))
+    # exactly one verdict each: the shared ledger answered a frame taken twice as a duplicate
+    assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.imbalance) == (FRAMES, FRAMES, 0, 0)
+    print(
+        f"\nfailover: {taken_by_second:.0f} of {FRAMES} frames taken by the second gateway, "
+        f"{client.stats.duplicates} answered as duplicates, {client.stats.resends} resent, "
+        f"all acknowledged {time.monotonic() - killed_at:.1f} s after the kill"
+    )
