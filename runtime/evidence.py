@@ -3,14 +3,15 @@
 One ``EvidenceDesk`` per process: the registry and custody functions of ``plugins.evidence`` over
 the ``evidence_locator`` plugin's state (the same keys the plugin locates tags in), with every custody
 event appended to the product's audit trail. ``EvidenceServicer`` is the gRPC ``EvidenceService``,
-hosted by the gateway; it keeps the generated method names and runs the desk in a thread.
+hosted by the gateway; it keeps the generated method names and runs the desk in a thread. With officer
+login on, it records the officer logged in (docs/security.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import date
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ from smartcustoms.plugins.evidence.stocktake import (
     suggest_slot,
 )
 from smartcustoms.plugins.evidence.store import Json, RedisStore
+from smartcustoms.runtime.officer_auth import GrpcGate
 from smartcustoms.v1 import evidence_pb2, evidence_pb2_grpc
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "EvidenceDesk",
     "EvidenceServicer",
     "add_evidence_service",
+    "caller_first",
     "configure_demo",
     "demo_lines",
     "enrol_demo_stock",
@@ -59,6 +62,8 @@ __all__ = [
 ]
 
 STATE_OF = "evidence_locator"
+# The role every EvidenceService call takes with officer login on: the evidence page is a screener's too.
+EVIDENCE_ROLE = "screener"
 T = TypeVar("T")
 
 
@@ -211,21 +216,40 @@ def item_message(item: Json) -> evidence_pb2.EvidenceItem:
     )
 
 
-class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
-    """``EvidenceService``: refusals are FAILED_PRECONDITION with the reason, Redis down UNAVAILABLE."""
+def caller_first(caller: str, officers: Sequence[str]) -> list[str]:
+    """A work order's officers with the logged-in caller first: a caller the order names moves to the
+    front; one it does not takes the first officer's place (as on the evidence page, where the first
+    officer is the one submitting). The caller is never absent; the others stay attested by the caller."""
+    named = [o.strip() for o in officers if o.strip()]
+    if caller in named:
+        return [caller, *[o for o in named if o != caller]]
+    return [caller, *named[1:]]
 
-    def __init__(self, desk: EvidenceDesk) -> None:
+
+class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
+    """``EvidenceService``: refusals are FAILED_PRECONDITION with the reason, Redis down UNAVAILABLE.
+
+    With a ``gate`` (``gateway.officer_auth`` on) every call needs a logged-in officer (UNAUTHENTICATED,
+    PERMISSION_DENIED below ``role``); the seizing officer of an item registered is the caller's
+    account, and a work order's officers include it first (``caller_first``), whatever the request
+    names. Without one, the request names the officers.
+    """
+
+    def __init__(self, desk: EvidenceDesk, gate: GrpcGate | None = None, role: str = EVIDENCE_ROLE) -> None:
         self.desk = desk
+        self.gate = gate
+        self.role = role
 
     async def RegisterItem(
         self, request: evidence_pb2.RegisterItemRequest, context: grpc.aio.ServicerContext
     ) -> evidence_pb2.EvidenceItem:
+        caller = await self._caller(context)
         item = await self._call(
             context,
             self.desk.register,
             case=request.case_number,
             description=request.description,
-            officer=request.seizing_officer,
+            officer=request.seizing_officer if caller is None else caller,
             epc_hex=request.epc_hex,
             company_prefix=request.company_prefix,
             item_reference=request.item_reference,
@@ -239,13 +263,14 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
     async def SubmitOrder(
         self, request: evidence_pb2.WorkOrder, context: grpc.aio.ServicerContext
     ) -> evidence_pb2.EvidenceItem:
+        caller = await self._caller(context)
         item = await self._call(
             context,
             self.desk.order,
             order_id=request.order_id,
             action=request.action,
             epc_hex=request.epc_hex,
-            officers=list(request.officers),
+            officers=list(request.officers) if caller is None else caller_first(caller, request.officers),
             reason=request.reason,
             to_zone=request.to_zone,
             purpose=request.purpose,
@@ -255,6 +280,7 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
     async def Locate(
         self, request: evidence_pb2.LocateRequest, context: grpc.aio.ServicerContext
     ) -> evidence_pb2.LocateReply:
+        await self._caller(context)
         by = request.WhichOneof("by") or "epc_hex"
         key = {"epc_hex": "epc_hex", "case_number": "case", "zone": "zone"}[by]
         items = await self._call(context, self.desk.locate, **{key: getattr(request, by)})
@@ -263,6 +289,7 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
     async def StockTake(
         self, request: evidence_pb2.StockTakeRequest, context: grpc.aio.ServicerContext
     ) -> evidence_pb2.StockTakeReport:
+        await self._caller(context)
         lines, undecodable = await self._call(
             context, self.desk.stock_take, zone=request.zone, case=request.case_number
         )
@@ -274,6 +301,7 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
     async def SuggestSlot(
         self, request: evidence_pb2.SuggestSlotRequest, context: grpc.aio.ServicerContext
     ) -> evidence_pb2.SlotSuggestion:
+        await self._caller(context)
         slot, reason = await self._call(
             context,
             self.desk.suggest,
@@ -282,6 +310,17 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
             retrieval_due=request.retrieval_due,
         )
         return evidence_pb2.SlotSuggestion(slot=slot, zone=slot.split("/")[0], reason=reason)
+
+    async def _caller(self, context: grpc.aio.ServicerContext) -> str | None:
+        """The logged-in caller's account name (None without a gate); aborts the call if there is none."""
+        if self.gate is None:
+            return None
+        try:
+            session = await self.gate.officer(context, self.role)
+        except redis.RedisError as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"Redis: {error}")
+            raise AssertionError("unreachable: abort raises") from error
+        return session.name
 
     async def _call(self, context: grpc.aio.ServicerContext, function: Callable[..., T], **kwargs: Any) -> T:
         try:
@@ -293,9 +332,9 @@ class EvidenceServicer(evidence_pb2_grpc.EvidenceServiceServicer):
         raise AssertionError("unreachable: abort raises")
 
 
-def add_evidence_service(server: grpc.aio.Server, desk: EvidenceDesk) -> None:
-    """Host ``EvidenceService`` on the gateway's server."""
-    evidence_pb2_grpc.add_EvidenceServiceServicer_to_server(EvidenceServicer(desk), server)  # type: ignore[no-untyped-call]  # generated, untyped
+def add_evidence_service(server: grpc.aio.Server, desk: EvidenceDesk, gate: GrpcGate | None = None) -> None:
+    """Host ``EvidenceService`` on the gateway's server; ``gate`` is ``grpc_gate(config, client)``."""
+    evidence_pb2_grpc.add_EvidenceServiceServicer_to_server(EvidenceServicer(desk, gate), server)  # type: ignore[no-untyped-call]  # generated, untyped
 
 
 # ---------------------------------------------------------------- the demo

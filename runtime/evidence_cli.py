@@ -10,7 +10,9 @@
     smartcustoms evidence suggest-slot --case N [--size UNITS] [--due YYYY-MM-DD]
 
 ``register`` prints the EPC hex for the tag writer. Bad input and refusals come back as one line on
-stderr (exit 2 and 1).
+stderr (exit 2 and 1). With the gateway's officer login on, every command sends
+``SMARTCUSTOMS_OFFICER_TOKEN`` (``smartcustoms officers login``): the seizing officer recorded is that
+account, and an order's first ``--officer`` is that account (the second is attested by it).
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     register = actions.add_parser("register", help="register a seized item (prints the EPC to write)")
     register.add_argument("--case", required=True)
     register.add_argument("--description", required=True)
-    register.add_argument("--officer", required=True, help="the seizing officer")
+    register.add_argument(
+        "--officer", required=True, help="the seizing officer (with officer login: the account logged in)"
+    )
     register.add_argument("--epc", default="", help="the tag's EPC, 24 hex digits")
     register.add_argument("--company-prefix", default="", help="to encode an SGTIN-96: GS1 company prefix")
     register.add_argument("--item-reference", default="")
@@ -42,7 +46,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     order = actions.add_parser("order", help="apply a work order (two officers for retrieval and disposal)")
     order.add_argument("order_action", choices=ACTIONS, metavar="ACTION", help=", ".join(ACTIONS))
     order.add_argument("epc")
-    order.add_argument("--officer", action="append", default=[], required=True)
+    order.add_argument(
+        "--officer",
+        action="append",
+        default=[],
+        required=True,
+        help="the officer doing it, then the second officer of a retrieval or disposal (with officer"
+        " login the first is the account logged in)",
+    )
     order.add_argument("--reason", required=True)
     order.add_argument("--to-zone", default="")
     order.add_argument("--purpose", default="", choices=("", "court", "lab"))
@@ -85,13 +96,16 @@ def _calling(handler: Callable[[argparse.Namespace, Any], int]) -> Callable[[arg
         import grpc
 
         from smartcustoms.core import config as config_module
+        from smartcustoms.runtime.officer_auth import OfficerStub
+        from smartcustoms.runtime.officers_cli import officer_token
         from smartcustoms.runtime.tls import tools_channel
         from smartcustoms.v1 import evidence_pb2_grpc
 
         config = config_module.load(getattr(args, "config", None))
         try:
             with tools_channel(config.gateway) as channel:
-                return handler(args, evidence_pb2_grpc.EvidenceServiceStub(channel))  # type: ignore[no-untyped-call]  # generated
+                stub = evidence_pb2_grpc.EvidenceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+                return handler(args, OfficerStub(stub, officer_token()))
         except grpc.RpcError as error:
             details = " ".join(str(error.details() or "").split())
             print(f"smartcustoms evidence: {error.code().name}: {details}", file=sys.stderr)

@@ -10,6 +10,8 @@ request names in its JSON body is replaced by the session's account: what is rec
 
 ``GrpcGate`` does the same for ReviewService calls: a session token in ``authorization: Bearer``
 metadata, UNAUTHENTICATED without a live one, PERMISSION_DENIED for a role too low.
+SearchService and EvidenceService take the same gate (``runtime/search.py``, ``runtime/evidence.py``);
+``OfficerStub`` is the CLI's side: every call of a stub carries the token.
 """
 
 from __future__ import annotations
@@ -291,3 +293,15 @@ def grpc_gate(config: Config, client: aioredis.Redis) -> GrpcGate | None:
 def officer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     """gRPC call metadata for a session token ("" for none)."""
     return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+class OfficerStub:
+    """A generated gRPC stub whose every call carries an officer's session token in its metadata (what
+    ``smartcustoms search`` and ``smartcustoms evidence`` send, from ``SMARTCUSTOMS_OFFICER_TOKEN``)."""
+
+    def __init__(self, stub: Any, token: str) -> None:
+        self._stub = stub
+        self._metadata = officer_metadata(token)
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        return functools.partial(getattr(self._stub, method), metadata=self._metadata)

@@ -1,5 +1,6 @@
 """Electronic vehicle search reports: the ``SearchDesk`` over Redis and the gRPC SearchService, in the
-gateway process; the search page (``search_page``) is a second front door to the same desk.
+gateway process; the search page (``search_page``) is a second front door to the same desk. With
+officer login on, both front doors record the officer logged in (docs/security.md).
 
 An officer opens a report for a flagged cross-boundary crossing (one report per crossing record),
 ticks the search checklist, writes findings, records seized goods and closes it with an outcome.
@@ -22,6 +23,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 import redis.asyncio as aioredis
@@ -31,6 +33,7 @@ from redis.exceptions import RedisError, WatchError
 from smartcustoms.core.keys import plugin_state_prefix, redis_prefix
 from smartcustoms.core.state import PluginState, open_state
 from smartcustoms.plugins.vehicle_risk.history import searches_key, seizures_key
+from smartcustoms.runtime.officer_auth import GrpcGate
 from smartcustoms.v1 import search_pb2, search_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -401,17 +404,49 @@ async def _answer(context: grpc.aio.ServicerContext, error: Exception) -> None:
 DESK_ERRORS = (ReportNotFound, ReportExists, ReportStateError, RiskNotRecorded, ValueError, RedisError)
 
 
-class SearchServicer(search_pb2_grpc.SearchServiceServicer):
-    """``smartcustoms.v1.SearchService``."""
+# The role every SearchService call takes with officer login on: the search page is a screener's too.
+SEARCH_ROLE = "screener"
+Acting = TypeVar(
+    "Acting",
+    search_pb2.OpenReportRequest,
+    search_pb2.UpdateReportRequest,
+    search_pb2.CloseReportRequest,
+)
 
-    def __init__(self, desk: SearchDesk) -> None:
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    """``smartcustoms.v1.SearchService``.
+
+    With a ``gate`` (``gateway.officer_auth`` on) every call needs a logged-in officer (UNAUTHENTICATED,
+    PERMISSION_DENIED below ``role``), and the officer a change records (who opened, checked, seized,
+    closed) is the caller's account, whatever the request's ``officer`` says. Without one, the request
+    names the officer.
+    """
+
+    def __init__(self, desk: SearchDesk, gate: GrpcGate | None = None, role: str = SEARCH_ROLE) -> None:
         self.desk = desk
+        self.gate = gate
+        self.role = role
+
+    async def _as_caller(self, request: Acting, context: grpc.aio.ServicerContext) -> Acting:
+        """The request with its officer replaced by the caller's account (as it is without a gate)."""
+        if self.gate is None:
+            return request
+        session = await self.gate.officer(context, self.role)
+        acting = type(request)()
+        acting.CopyFrom(request)
+        acting.officer = session.name
+        return acting
+
+    async def _caller_may_read(self, context: grpc.aio.ServicerContext) -> None:
+        if self.gate is not None:
+            await self.gate.officer(context, self.role)
 
     async def OpenReport(
         self, request: search_pb2.OpenReportRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.SearchReport:
         try:
-            return await self.desk.open(request)
+            return await self.desk.open(await self._as_caller(request, context))
         except DESK_ERRORS as error:
             await _answer(context, error)
         raise AssertionError("unreachable: abort raises")
@@ -420,7 +455,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.UpdateReportRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.SearchReport:
         try:
-            return await self.desk.update(request)
+            return await self.desk.update(await self._as_caller(request, context))
         except DESK_ERRORS as error:
             await _answer(context, error)
         raise AssertionError("unreachable: abort raises")
@@ -429,7 +464,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.CloseReportRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.SearchReport:
         try:
-            return await self.desk.close(request)
+            return await self.desk.close(await self._as_caller(request, context))
         except DESK_ERRORS as error:
             await _answer(context, error)
         raise AssertionError("unreachable: abort raises")
@@ -438,6 +473,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.GetReportRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.SearchReport:
         try:
+            await self._caller_may_read(context)
             return await self.desk.get(request.report_id)
         except DESK_ERRORS as error:
             await _answer(context, error)
@@ -447,6 +483,7 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         self, request: search_pb2.ListReportsRequest, context: grpc.aio.ServicerContext
     ) -> search_pb2.ListReportsResponse:
         try:
+            await self._caller_may_read(context)
             return search_pb2.ListReportsResponse(
                 reports=await self.desk.reports(request.plate, request.limit)
             )

@@ -9,7 +9,10 @@
     smartcustoms search show REPORT_ID
     smartcustoms search list [--plate PLATE] [--limit N]
 
-Bad input and refusals from the service come back as one line on stderr (exit 2 and 1).
+Bad input and refusals from the service come back as one line on stderr (exit 2 and 1). With the
+gateway's officer login on, every command sends ``SMARTCUSTOMS_OFFICER_TOKEN`` (``export
+SMARTCUSTOMS_OFFICER_TOKEN=$(smartcustoms officers login NAME)``) and the officer recorded is that
+account, whatever ``--officer`` says.
 """
 
 from __future__ import annotations
@@ -59,7 +62,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     close.add_argument("outcome", choices=OUTCOME_CHOICES)
     close.add_argument("--note", default="")
     for action in (opening, check, findings, goods, close):
-        action.add_argument("--officer", required=True, help="the officer doing it")
+        action.add_argument(
+            "--officer",
+            required=True,
+            help="the officer doing it (with officer login: the account logged in)",
+        )
     show = actions.add_parser("show", help="print one report")
     show.add_argument("report_id")
     listing = actions.add_parser("list", help="reports of a plate (either plate), newest first")
@@ -85,13 +92,16 @@ def _calling(handler: Callable[[argparse.Namespace, Any], int]) -> Callable[[arg
         import grpc
 
         from smartcustoms.core import config as config_module
+        from smartcustoms.runtime.officer_auth import OfficerStub
+        from smartcustoms.runtime.officers_cli import officer_token
         from smartcustoms.runtime.tls import tools_channel
         from smartcustoms.v1 import search_pb2_grpc
 
         config = config_module.load(getattr(args, "config", None))
         try:
             with tools_channel(config.gateway) as channel:
-                return handler(args, search_pb2_grpc.SearchServiceStub(channel))  # type: ignore[no-untyped-call]  # generated
+                stub = search_pb2_grpc.SearchServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+                return handler(args, OfficerStub(stub, officer_token()))
         except BadInput as error:
             print(f"smartcustoms search: {error}", file=sys.stderr)
             return 2

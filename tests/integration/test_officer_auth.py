@@ -28,7 +28,16 @@ from smartcustoms.runtime.officers import OfficerStore, initial_password_note
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import config_on_services
-from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
+from smartcustoms.v1 import (
+    evidence_pb2,
+    evidence_pb2_grpc,
+    frame_pb2,
+    results_pb2,
+    review_pb2,
+    review_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -152,6 +161,38 @@ def test_review_service_and_page_need_a_login_and_record_who_logged_in(guarded: 
     bearer = {"Authorization": f"Bearer {_token(config, 'PO 4411')}", "Content-Type": "application/json"}
     status, text = _post(f"{guarded.review_url}api/officers", b"{}", bearer)
     assert (status, "operator" in text) == (403, True)  # an operator's action, by a screener
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/gateway.py build_server does not yet pass grpc_gate to SearchService and EvidenceService;"
+    " remove this mark with that wiring",
+)
+def test_search_and_evidence_services_need_a_login_and_record_who_logged_in(guarded: Stack) -> None:
+    typed = "Chief Inspector Wong"
+    with grpc.insecure_channel(guarded.gateway_target) as channel:
+        search = search_pb2_grpc.SearchServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+        evidence = evidence_pb2_grpc.EvidenceServiceStub(channel)  # type: ignore[no-untyped-call]  # generated
+        reads = (
+            (search.ListReports, search_pb2.ListReportsRequest()),
+            (evidence.Locate, evidence_pb2.LocateRequest(case_number="HK-2026-0001")),
+        )
+        for call, request in reads:
+            with pytest.raises(grpc.RpcError) as refused:
+                call(request, timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        screener = officer_metadata(_token(guarded.config, "PO 4411"))
+        opening = search_pb2.OpenReportRequest(record_id="vc-oa-1", plate_hk="AB1234", officer=typed)
+        assert search.OpenReport(opening, timeout=5, metadata=screener).opened_by == "PO 4411"
+        register = evidence_pb2.RegisterItemRequest(
+            company_prefix="4891234",
+            item_reference="100005",
+            serial=901,
+            case_number="HK-2026-0001",
+            description="cash",
+            seizing_officer=typed,
+        )
+        assert evidence.RegisterItem(register, timeout=5, metadata=screener).seizing_officer == "PO 4411"
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup installs it)")

@@ -5,6 +5,8 @@ statuses of the SearchService."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,8 @@ from redis.retry import Retry
 
 from smartcustoms.core.keys import plugin_state_prefix
 from smartcustoms.core.state import RedisState, open_state
+from smartcustoms.runtime.officer_auth import GrpcGate, officer_metadata
+from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.process import free_port
 from smartcustoms.runtime.search import (
     CHECKLIST,
@@ -387,6 +391,104 @@ async def _statuses(stub: search_pb2_grpc.SearchServiceStub) -> None:
     assert await _code(stub.CloseReport(again, timeout=5)) == "FAILED_PRECONDITION"
     listed = await stub.ListReports(search_pb2.ListReportsRequest(plate="AB1234"), timeout=5)
     assert [r.report_id for r in listed.reports] == [rid]
+
+
+# ---------------------------------------------------------------- with officer login
+
+TYPED = "Chief Inspector Wong"  # what a caller types as the officer; never what is recorded
+PASSWORD = "a long test password"
+
+
+@pytest.mark.integration
+def test_with_officer_login_every_call_needs_a_session_and_the_account_is_the_officer(
+    redis_service: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace = f"s{uuid.uuid4().hex[:8]}"
+
+    async def main() -> None:
+        client = aioredis.Redis.from_url(redis_service.url)
+        store = OfficerStore(client, namespace, session_s=60)
+        await store.add("PO 4411", "screener", PASSWORD, by="test")
+        token = (await store.login("PO 4411", PASSWORD)).token
+        desk = search_desk(redis_service.url, namespace, client)
+        servers, ports = [], []
+        for role in ("screener", "supervisor"):  # as deployed; and one asking more than a screener
+            server = grpc.aio.server()
+            search_pb2_grpc.add_SearchServiceServicer_to_server(
+                SearchServicer(desk, GrpcGate(store), role), server
+            )
+            ports.append(server.add_insecure_port("127.0.0.1:0"))
+            await server.start()
+            servers.append(server)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{ports[0]}") as channel:
+                await _logged_in(search_pb2_grpc.SearchServiceStub(channel), token)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{ports[1]}") as channel:
+                listing = search_pb2_grpc.SearchServiceStub(channel).ListReports(
+                    search_pb2.ListReportsRequest(), metadata=officer_metadata(token), timeout=5
+                )
+                assert await _code(listing) == "PERMISSION_DENIED"
+            config = tmp_path / "c.toml"
+            config.write_text(f"[gateway]\nport = {ports[0]}\n")
+            opening = ["search", "open", "vc-9", "--plate-hk", "EF 1", "--officer", TYPED]
+            monkeypatch.delenv("SMARTCUSTOMS_OFFICER_TOKEN", raising=False)
+            assert await asyncio.to_thread(_command, config, opening) == (1, "UNAUTHENTICATED")
+            monkeypatch.setenv("SMARTCUSTOMS_OFFICER_TOKEN", token)
+            code, said = await asyncio.to_thread(_command, config, opening)
+            assert code == 0 and said.endswith("opened for crossing vc-9 (EF1) by PO 4411"), said
+            assert await asyncio.to_thread(_command, config, ["search", "list"]) == (0, "")
+        finally:
+            for server in servers:
+                await server.stop(1)
+            desk.close_state()
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def _command(config: Path, argv: list[str]) -> tuple[int, str]:
+    """Run ``smartcustoms`` in-process: its exit code and its last line on stdout or stderr ("" for
+    a success not asked about: the output of ``list`` is not checked here)."""
+    from smartcustoms.runtime.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
+        main(["--config", str(config), *argv])
+    code = int(done.value.code or 0)
+    if code:
+        return code, err.getvalue().split(": ")[1]  # "smartcustoms search: CODE: details"
+    return code, out.getvalue().strip() if argv[1] == "open" else ""
+
+
+async def _logged_in(stub: search_pb2_grpc.SearchServiceStub, token: str) -> None:
+    update, close = search_pb2.UpdateReportRequest, search_pb2.CloseReportRequest
+    calls: list[Callable[[tuple[tuple[str, str], ...]], Awaitable[object]]] = [
+        lambda m: stub.OpenReport(_opening("vc-1", officer=TYPED), metadata=m, timeout=5),
+        lambda m: stub.UpdateReport(
+            update(report_id="sr-x", officer=TYPED, findings="x"), metadata=m, timeout=5
+        ),
+        lambda m: stub.CloseReport(
+            close(report_id="sr-x", outcome=NOTHING, officer=TYPED), metadata=m, timeout=5
+        ),
+        lambda m: stub.GetReport(search_pb2.GetReportRequest(report_id="sr-x"), metadata=m, timeout=5),
+        lambda m: stub.ListReports(search_pb2.ListReportsRequest(), metadata=m, timeout=5),
+    ]
+    for call in calls:  # refused before anything is looked at: UNAUTHENTICATED, not NOT_FOUND
+        assert await _code(call(())) == "UNAUTHENTICATED"
+        assert await _code(call(officer_metadata("a-guessed-token"))) == "UNAUTHENTICATED"
+    session = officer_metadata(token)
+    assert not (await stub.ListReports(search_pb2.ListReportsRequest(), metadata=session, timeout=5)).reports
+    report = await stub.OpenReport(_opening("vc-1", officer=TYPED), metadata=session, timeout=5)
+    assert report.opened_by == "PO 4411"
+    boot = search_pb2.ChecklistItem(item="boot", checked=True, note="false floor")
+    changed = update(report_id=report.report_id, officer=TYPED, checks=[boot], add_goods=[_goods()])
+    updated = await stub.UpdateReport(changed, metadata=session, timeout=5)
+    assert next(i.officer for i in updated.checklist if i.item == "boot") == "PO 4411"
+    assert [g.officer for g in updated.seized_goods] == ["PO 4411"]
+    unnamed = close(report_id=report.report_id, outcome=SEIZED, officer="")  # the account is the officer
+    assert (await stub.CloseReport(unnamed, metadata=session, timeout=5)).closed_by == "PO 4411"
+    stored = await stub.GetReport(search_pb2.GetReportRequest(report_id=report.report_id), metadata=session)
+    assert TYPED.encode() not in stored.SerializeToString()
 
 
 # ---------------------------------------------------------------- the command, without a gateway
