@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,4 +104,82 @@ def test_a_vendor_fails_over_to_the_second_gateway_when_the_first_is_killed_unde
         f"\nfailover: {taken_by_second:.0f} of {FRAMES} frames taken by the second gateway, "
         f"{client.stats.duplicates} answered as duplicates, {client.stats.resends} resent, "
         f"all acknowledged {time.monotonic() - killed_at:.1f} s after the kill"
+    )
+
+
+def _partitions(metrics_url: str) -> float:
+    try:
+        return total(scrape(metrics_url, timeout_s=1.0), "smartcustoms_stream_assigned_partitions")
+    except OSError:
+        return 0.0
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
+    """Seconds until ``condition`` holds; AssertionError after ``timeout_s``."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < timeout_s, f"not within {timeout_s:g} s: {what}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_two_workers_share_the_partitions_and_the_survivor_takes_a_killed_one_s(
+    runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    config = runtime_config
+    _only(config, "rfid_epc_check")
+    # the frames the killed worker had taken are published again after 5 s; attempts to spare for the
+    # group's rebalance, so each frame gets a verdict from the plugin, not a fallback
+    config.reconciler.interval_s = 0.5
+    config.reconciler.redeliver_after_s = 5.0
+    config.reconciler.max_attempts = 20
+    first = start_stack(config)
+    second = start_stack(_beside(config, tmp_path / "second"))  # its own gateway and worker, same group
+    worker_metrics = [first.metrics_urls[1], second.metrics_urls[1]]
+    _wait(lambda: all(_partitions(url) > 0 for url in worker_metrics), 60, "both workers to hold partitions")
+    every = sum(_partitions(url) for url in worker_metrics)
+    assert every > 0
+
+    sources = [f"lane-{n}" for n in range(1, 9)]  # keyed by source: spread over the partitions
+
+    def frame(number: int) -> frame_pb2.Frame:
+        source = sources[number % len(sources)]
+        made = rfid_to_frame(frame_pb2.RfidReadBatch(reader_id=source), source_id=source, sequence=number)
+        made.frame_id = f"workers-{number}"
+        return made
+
+    killed_at = 0.0
+
+    async def stream() -> list[ingest_pb2.IngestAck]:
+        nonlocal killed_at
+        async with VendorClient(first.gateway_target, window_frames=16) as client:
+            futures = []
+            started = time.monotonic()
+            for number in range(1, FRAMES + 1):
+                futures.append(await client.send(frame(number)))
+                if number == FRAMES // 3:
+                    first.stop_worker(timeout_s=0)  # SIGKILL, frames in its hands
+                    killed_at = time.monotonic()
+                await asyncio.sleep(max(0.0, started + number / RATE_HZ - time.monotonic()))
+            return [await future for future in futures]
+
+    survivor = second.metrics_urls[1]
+    took: list[float] = []
+
+    def watch() -> None:  # from the kill until the survivor holds every partition
+        while not killed_at:
+            time.sleep(0.05)
+        took.append(_wait(lambda: _partitions(survivor) >= every, 90, "the survivor to take every partition"))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    acks = asyncio.run(stream())
+    assert [ack.code for ack in acks] == [OK] * FRAMES
+    watcher.join(95)
+    assert took, "the survivor took every partition"
+    counts = asyncio.run(_settled(config, FRAMES, 120))
+    assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.imbalance) == (FRAMES, FRAMES, 0, 0)
+    print(
+        f"\ntwo workers: the survivor held all {every:.0f} partitions {took[0]:.1f} s after the kill "
+        f"(broker session timeout {config.broker.session_timeout_s:g} s); {FRAMES} frames, one verdict each"
     )
