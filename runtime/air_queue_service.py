@@ -43,6 +43,7 @@ from smartcustoms.runtime.air_queue import (
     queue_key,
 )
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.officer_auth import GrpcGate, grpc_gate
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.v1 import frame_pb2, queue_pb2, queue_pb2_grpc
 
@@ -89,10 +90,22 @@ def board_message(board: dict[str, Any]) -> queue_pb2.QueueBoard:
 
 
 class QueueServicer(queue_pb2_grpc.QueueServiceServicer):
-    """``smartcustoms.v1.QueueService``: each method hands the work to the desk."""
+    """``smartcustoms.v1.QueueService``: each method hands the work to the desk.
 
-    def __init__(self, desk: QueueDesk) -> None:
+    Drivers' methods (tickets, the board) are public, as the drivers' page is. With a ``gate``
+    (``gateway.officer_auth`` on) the counters' methods need a logged-in officer (a screener's; opening
+    and closing the terminal a supervisor's, as on the officers' page) and record that account, whatever
+    ``officer`` the request names; without one the request names the officer.
+    """
+
+    def __init__(self, desk: QueueDesk, gate: GrpcGate | None = None) -> None:
         self.desk = desk
+        self.gate = gate
+
+    async def _officer(self, named: str, context: grpc.aio.ServicerContext, role: str = "screener") -> str:
+        if self.gate is None:
+            return named
+        return (await self.gate.officer(context, role)).name
 
     async def _answer(self, work: Awaitable[T], context: grpc.aio.ServicerContext) -> T:
         try:
@@ -147,28 +160,33 @@ class QueueServicer(queue_pb2_grpc.QueueServiceServicer):
     async def OpenCounter(
         self, request: queue_pb2.CounterRequest, context: grpc.aio.ServicerContext
     ) -> queue_pb2.QueueBoard:
-        return await self._board(self.desk.open_counter(request.counter_id, request.officer), context)
+        officer = await self._officer(request.officer, context)
+        return await self._board(self.desk.open_counter(request.counter_id, officer), context)
 
     async def CloseCounter(
         self, request: queue_pb2.CounterRequest, context: grpc.aio.ServicerContext
     ) -> queue_pb2.QueueBoard:
-        return await self._board(self.desk.close_counter(request.counter_id, request.officer), context)
+        officer = await self._officer(request.officer, context)
+        return await self._board(self.desk.close_counter(request.counter_id, officer), context)
 
     async def CallNext(
         self, request: queue_pb2.CounterRequest, context: grpc.aio.ServicerContext
     ) -> queue_pb2.QueueBoard:
-        work = self.desk.call_next(request.counter_id, request.officer, request.ticket_id)
+        officer = await self._officer(request.officer, context)
+        work = self.desk.call_next(request.counter_id, officer, request.ticket_id)
         return await self._board(work, context)
 
     async def MarkArrived(
         self, request: queue_pb2.CounterRequest, context: grpc.aio.ServicerContext
     ) -> queue_pb2.QueueBoard:
-        return await self._board(self.desk.arrived(request.counter_id, request.officer), context)
+        officer = await self._officer(request.officer, context)
+        return await self._board(self.desk.arrived(request.counter_id, officer), context)
 
     async def SetTerminal(
         self, request: queue_pb2.TerminalRequest, context: grpc.aio.ServicerContext
     ) -> queue_pb2.QueueBoard:
-        return await self._board(self.desk.set_terminal(request.open, request.officer), context)
+        officer = await self._officer(request.officer, context, "supervisor")
+        return await self._board(self.desk.set_terminal(request.open, officer), context)
 
     async def GetBoard(
         self, request: queue_pb2.GetBoardRequest, context: grpc.aio.ServicerContext
@@ -243,13 +261,14 @@ class AirQueueHost:
     ) -> None:
         self.config = config
         self.desk = QueueDesk(client, config.namespace)
+        self.gate = grpc_gate(config, client)  # officers log in for the counters' methods
         self.ledger = ledger
         self.publisher = publisher
         registry.register(QueueCollector(config.redis.url, config.namespace))
         self._task: asyncio.Task[None] | None = None
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
-        queue_pb2_grpc.add_QueueServiceServicer_to_server(QueueServicer(self.desk), server)  # type: ignore[no-untyped-call]  # generated, untyped
+        queue_pb2_grpc.add_QueueServiceServicer_to_server(QueueServicer(self.desk, self.gate), server)  # type: ignore[no-untyped-call]  # generated, untyped
 
     def add_routes(self, app: web.Application) -> None:
         from smartcustoms.runtime.air_queue_page import add_routes

@@ -4,6 +4,7 @@ ending with a per-checkpoint table of frames, throughput and latency."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,8 @@ import grpc
 import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
-from smartcustoms.hardware.sim.devices import CLIENTS, DEVICES, DeviceStats
+from smartcustoms.hardware.sim.air_drivers import run_drivers
+from smartcustoms.hardware.sim.devices import CLIENTS, DEVICES, Device, DeviceStats
 from smartcustoms.runtime.air_queue_service import queue_line
 from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore
 from smartcustoms.runtime.crime_page import crime_line
@@ -180,16 +182,19 @@ async def run_devices(
     lanes: int,
     xray_rate_hz: float = XRAY_RATE_HZ,
     credentials: Credentials = plaintext_devices,
+    officer_token: str = "",
 ) -> list[DeviceStats]:
     """Every demo device, plus ``lanes`` baggage X-ray lanes, streaming through the gateway, each with
-    its own ``credentials(device name)``."""
+    its own ``credentials(device name)``; the air cargo counters' officers with ``officer_token``."""
     stop_at = time.monotonic() + duration_s
     target = stack.gateway_target
     jobs = [
         DEVICES["xray"](target, stop_at, xray_rate_hz, 1000 + lane, source, credentials=credentials(source))
         for lane, source in enumerate(demo_devices(lanes)[:lanes])
     ]
-    every = DEVICES | CLIENTS
+    # the air cargo counters' officers act under the demo account's session
+    drivers = functools.partial(run_drivers, officer_token=officer_token)
+    every: dict[str, Device] = {**DEVICES, **CLIENTS, "air_drivers": drivers}
     jobs += [
         every[kind](target, stop_at, rate_hz, 1, source, credentials=credentials(device_name(kind, source)))
         for kind, rate_hz, source in DEMO_DEVICES
@@ -228,9 +233,10 @@ def demo(
             f"metrics {', '.join(stack.metrics_urls)}"
         )
         print(f"security: {security}")
-        print(demo_accounts(config))  # officers log in to the review pages (docs/security.md)
+        login = demo_accounts(config)  # officers log in to the review pages (docs/security.md)
+        print(login.lines)
         started = time.monotonic()
-        stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz, credentials))
+        stats = asyncio.run(run_devices(stack, duration_s, lanes, xray_rate_hz, credentials, login.token))
         counts = asyncio.run(drain(config, DRAIN_TIMEOUT_S))
         elapsed = time.monotonic() - started
         conveyances, examples = asyncio.run(drain_conveyances(config, config.fusion.window_s + 15))

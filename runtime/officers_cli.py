@@ -21,6 +21,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -157,23 +158,33 @@ def officer_token() -> str:
 DEMO_ACCOUNT = "demo"
 
 
-def demo_accounts(config: Config) -> str:
-    """For ``smartcustoms demo``: a supervisor account with a fresh password, and the initial operator's
-    credentials if the gateway just made them; what to print."""
+@dataclass(frozen=True)
+class DemoLogin:
+    """What ``smartcustoms demo`` prints about logging in, and a session of its supervisor account for
+    the simulated counter officers of the air cargo queue ("" with officer login off)."""
+
+    lines: str
+    token: str
+
+
+def demo_accounts(config: Config) -> DemoLogin:
+    """For ``smartcustoms demo``: a supervisor account with a fresh password, logged in once, and the
+    initial operator's credentials if the gateway just made them."""
     if not config.gateway.officer_auth:
-        return "officer login: off (gateway.officer_auth = false)"
+        return DemoLogin("officer login: off (gateway.officer_auth = false)", "")
     password = generated_password()
 
-    async def ensure(store: OfficerStore) -> None:
+    async def ensure(store: OfficerStore) -> str:
         if await store.account(DEMO_ACCOUNT) is None:
             await store.add(DEMO_ACCOUNT, "supervisor", password, by="demo")
         else:
             await store.set_password(DEMO_ACCOUNT, password, by="demo")
+        return (await store.login(DEMO_ACCOUNT, password)).token
 
-    _on_redis(config, ensure)
+    token = _on_redis(config, ensure)
     lines = [f"officer login: account {DEMO_ACCOUNT!r} (supervisor), password {password}"]
     note = initial_password_note(config.run_dir)
-    return "\n".join(lines + ([note] if note else []))
+    return DemoLogin("\n".join(lines + ([note] if note else [])), token)
 
 
 def _on_redis(config: Config, work: Callable[[OfficerStore], Awaitable[T]]) -> T:

@@ -43,21 +43,24 @@ async def run_drivers(
     *,
     max_frames: int | None = None,
     credentials: grpc.ChannelCredentials | None = None,
+    officer_token: str = "",
 ) -> DeviceStats:
-    """Drive the queue until ``stop_at``; ``sent`` counts requests, ``accepted`` those answered OK."""
+    """Drive the queue until ``stop_at``; ``sent`` counts requests, ``accepted`` those answered OK. The
+    counter officers' calls carry ``officer_token`` (a session, when the gateway wants officers to log in)."""
     from smartcustoms.hardware.sim.devices import DeviceStats
 
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
     rng, stats, started = random.Random(seed), DeviceStats(source_id), time.monotonic()
     mine: list[str] = []
+    metadata = (("authorization", f"Bearer {officer_token}"),) if officer_token else ()
     async with open_channel(target, credentials) as channel:
         stub = queue_pb2_grpc.QueueServiceStub(channel)  # type: ignore[no-untyped-call]  # generated, untyped
 
         async def call(method: str, request: object) -> object | None:
             stats.sent += 1
             try:
-                reply: object = await getattr(stub, method)(request, timeout=10)
+                reply: object = await getattr(stub, method)(request, timeout=10, metadata=metadata)
             except grpc.aio.AioRpcError:
                 stats.rejected += 1
                 return None

@@ -286,4 +286,5 @@ def test_the_officers_command_manages_accounts_and_prints_a_login_token(
     config = config_module.load(config_path)
     config.run_dir = str(tmp_path / "run")
     first, second = demo_accounts(config), demo_accounts(config)  # a rerun gets a fresh password
-    assert "'demo' (supervisor)" in first and first != second
+    assert "'demo' (supervisor)" in first.lines and first.lines != second.lines
+    assert first.token and second.token and first.token != second.token  # each run logs in
