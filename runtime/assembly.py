@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from smartcustoms.core.blobstore import BlobStore, BlobWriter
+from smartcustoms.core.blobstore import BlobStore, BlobStoreFull, BlobWriter
 from smartcustoms.core.frames import MAX_ID_CHARS, FrameError, check_header, identifier_problem
 from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2, ingest_pb2
@@ -25,6 +25,7 @@ FORGET_FAILED_AFTER = 1024  # failed frame ids remembered per stream, to swallow
 class Limits:
     max_frame_bytes: int
     inline_max_bytes: int
+    retry_after_ms: int = 0  # told to a frame refused midway because the blob store filled up
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,15 @@ class FrameAssembler:
         return len(self._partial)
 
     @property
-    def bytes_pending(self) -> int:
-        """Bytes the open frames declared and have not sent yet (reserved in the blob store)."""
-        return sum(p.total_bytes - p.received for p in self._partial.values())
+    def bytes_open(self) -> int:
+        """Bytes the open (begun, unfinished) frames declared: what they hold in the blob store so far
+        plus what they may still send."""
+        return sum(p.total_bytes for p in self._partial.values())
 
     def feed(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
-        """Take one chunk. May raise BlobStoreFull on a first chunk: retry it later, state unchanged."""
+        """Take one chunk. May raise BlobStoreFull on a first chunk: retry it later, state unchanged.
+        A later chunk that finds no room in the blob store refuses its frame (RESOURCE_EXHAUSTED,
+        reason ``store_full``, with ``retry_after_ms``) and releases the bytes the frame held."""
         if not chunk.frame_id:
             return Rejection(
                 "", grpc.StatusCode.INVALID_ARGUMENT, "bad_header", "every chunk needs a frame_id"
@@ -128,7 +132,18 @@ class FrameAssembler:
                 "out_of_order",
                 f"chunk {chunk.index} out of order: expected {partial.next_index}",
             )
-        return self._append(partial, chunk)
+        try:
+            return self._append(partial, chunk)
+        except BlobStoreFull as error:
+            return self._reject_partial(
+                chunk.frame_id,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "store_full",
+                f"blob store full at chunk {chunk.index} ({error}): the frame's {partial.received} bytes "
+                f"received were released; send it again in {self.limits.retry_after_ms} ms",
+                last=chunk.last,
+                retry_after_ms=self.limits.retry_after_ms,
+            )
 
     def abandon_all(self) -> list[Rejection]:
         """The stream ended: every frame still open loses its missing chunks."""
@@ -151,7 +166,12 @@ class FrameAssembler:
         message: str,
         retry_after_ms: int = 0,
     ) -> Rejection:
-        """Refuse the frame a first chunk opens, from outside (e.g. the store stayed full, or push-back)."""
+        """Refuse the frame ``chunk`` belongs to, from outside (e.g. the store stayed full, push-back, or
+        the store failed); a frame already begun gives back what it held."""
+        if chunk.frame_id in self._partial:
+            return self._reject_partial(
+                chunk.frame_id, code, reason, message, last=chunk.last, retry_after_ms=retry_after_ms
+            )
         self._remember_failed(chunk.frame_id)
         header = chunk.header
         return Rejection(
@@ -178,8 +198,10 @@ class FrameAssembler:
         if rejection is not None:
             return rejection
         modality = Modality.from_proto(header.modality)
+        kept = frame_pb2.Frame()
+        kept.CopyFrom(header)  # a copy: the chunk's own header would keep its whole payload in memory
         partial = _Partial(
-            header=header,
+            header=kept,
             modality=modality,
             total_bytes=chunk.total_bytes,
             sha256=chunk.payload_sha256.lower(),
@@ -188,11 +210,17 @@ class FrameAssembler:
         if chunk.payload_sha256:
             partial.digest = hashlib.sha256()
         if chunk.total_bytes > self.limits.inline_max_bytes:
+            # BlobStoreFull if the declared size does not fit now; only written bytes are reserved
             partial.writer = self.store.open_writer(uuid.uuid4().hex, chunk.total_bytes)
         else:
             partial.inline = bytearray()
         self._partial[chunk.frame_id] = partial
-        return self._append(partial, chunk)
+        try:
+            return self._append(partial, chunk)
+        except BaseException:  # e.g. no room for the first chunk's bytes after all: as if never begun
+            if self._partial.pop(chunk.frame_id, None) is not None:
+                partial.discard()
+            raise
 
     def _check_first(self, chunk: ingest_pb2.FrameChunk) -> Rejection | None:
         header = chunk.header
@@ -302,13 +330,20 @@ class FrameAssembler:
         )
 
     def _reject_partial(
-        self, frame_id: str, code: grpc.StatusCode, reason: str, message: str, last: bool = False
+        self,
+        frame_id: str,
+        code: grpc.StatusCode,
+        reason: str,
+        message: str,
+        last: bool = False,
+        retry_after_ms: int = 0,
     ) -> Rejection:
         partial = self._partial.pop(frame_id)
         partial.discard()
         if not last:
             self._remember_failed(frame_id)
-        return Rejection(frame_id, code, reason, message, partial.header.source_id, partial.header.sequence)
+        header = partial.header
+        return Rejection(frame_id, code, reason, message, header.source_id, header.sequence, retry_after_ms)
 
     def _remember_failed(self, frame_id: str) -> None:
         self._failed[frame_id] = None

@@ -42,6 +42,7 @@ SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 REVIEW_SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
 SEARCH_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 STORE_RETRY_S = 0.05
+KEEPALIVE_S = 30  # the server pings each connection this often
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,17 @@ class GatewayCore:
         self.ledger = ledger
         self.publisher = publisher
         self.sensor = sensor
-        self.limits = Limits(config.gateway.max_frame_bytes, config.gateway.inline_max_bytes)
+        gateway = config.gateway
+        self.limits = Limits(gateway.max_frame_bytes, gateway.inline_max_bytes, gateway.retry_after_ms)
         self.backlog = backlog  # push-back on the frames awaiting verdicts; None: no limit
         self.devices = devices  # the registry's active devices; None: any source id is taken
 
     def push_back(
-        self, chunk: ingest_pb2.FrameChunk, frames_open: int, bytes_pending: int = 0
+        self, chunk: ingest_pb2.FrameChunk, frames_open: int, bytes_open: int = 0
     ) -> tuple[str, str] | None:
         """Why a frame starting with ``chunk`` must wait (metric reason, message), or None to take it.
-        ``frames_open`` and ``bytes_pending``: what the stream has begun and not yet sent."""
+        ``frames_open`` and ``bytes_open``: the frames the stream has begun and not finished, and the bytes
+        they declared (what they hold in the blob store so far plus what they may still send)."""
         gateway = self.config.gateway
         if frames_open >= gateway.max_open_frames_per_stream > 0:
             return "stream_limit", (
@@ -93,10 +96,10 @@ class GatewayCore:
                 f"(limit {gateway.max_open_frames_per_stream}): finish them first"
             )
         limit = gateway.max_pending_bytes_per_stream
-        if limit > 0 and bytes_pending > 0 and bytes_pending + chunk.total_bytes > limit:
+        if limit > 0 and bytes_open > 0 and bytes_open + chunk.total_bytes > limit:
             return "stream_limit", (
-                f"this stream has reserved {bytes_pending:,} bytes it has not sent; {chunk.total_bytes:,} "
-                f"more would pass its limit of {limit:,}: finish the frames begun first"
+                f"this stream's unfinished frames declared {bytes_open:,} bytes; {chunk.total_bytes:,} more "
+                f"would pass its limit of {limit:,}: finish the frames begun first"
             )
         if self.backlog is not None:
             if not self.backlog.admits():
@@ -118,17 +121,17 @@ class GatewayCore:
         try:
             outcome, known_as = await self.ledger.accept(frame, self.config.reconciler.redeliver_after_s)
         except RedisError as error:
-            self._release(frame)
+            self.release(frame)
             self.sensor.frame_rejected("unavailable")
             return _with_status(ack, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {error}")
         if outcome == AcceptOutcome.DUPLICATE:
-            self._release(frame)
+            self.release(frame)
             self.sensor.frame_duplicate(done.modality.value)
             ack.duplicate = True
             ack.message = f"sequence {frame.sequence} of {frame.source_id} was accepted as {known_as}"
             return ack
         if outcome == AcceptOutcome.ID_IN_USE:
-            self._release(frame)
+            self.release(frame)
             self.sensor.frame_rejected("bad_header")
             return _with_status(
                 ack, grpc.StatusCode.ALREADY_EXISTS, f"frame id {frame.frame_id} is already in use"
@@ -149,7 +152,8 @@ class GatewayCore:
             self.sensor.publish_failed()
             log.warning("publish of %s failed, the reconciler will retry: %r", frame.frame_id, error)
 
-    def _release(self, frame: frame_pb2.Frame) -> None:
+    def release(self, frame: frame_pb2.Frame) -> None:
+        """Give back the blob of a frame that will not be recorded."""
         if frame.HasField("blob"):
             self.store.release(frame.blob)
 
@@ -170,16 +174,23 @@ class IngestSession:
         self.assembler = FrameAssembler(core.store, core.limits)
         self.window = asyncio.Semaphore(core.config.gateway.window_frames)
         self.tasks: set[asyncio.Task[None]] = set()
+        self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
+        self._open_counted = 0  # open frames counted in the in-progress gauge
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
+        """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
+        open is answered DATA_LOSS and gives back the blob store bytes it held."""
         try:
             async for message in requests:
                 await self._take(message)
         finally:
-            abandoned = self.assembler.abandon_all()
-            for rejection in abandoned:
+            if self._feeding is not None:  # cancelled during a feed: let its thread end first
+                [fed] = await asyncio.gather(self._feeding, return_exceptions=True)
+                if isinstance(fed, Assembled):  # assembled for a stream that is gone
+                    self.core.release(fed.frame)
+            for rejection in self.assembler.abandon_all():
                 self._answer_rejection(rejection)
-            self._track_open(-len(abandoned))
+            self._count_open()
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
             self.acks.put_nowait(None)
@@ -198,7 +209,7 @@ class IngestSession:
             return
         if message.index == 0:
             self.core.sensor.frame_received(_modality_label(message.header.modality))
-            refused = self.core.push_back(message, self.assembler.frames_open, self.assembler.bytes_pending)
+            refused = self.core.push_back(message, self.assembler.frames_open, self.assembler.bytes_open)
             if refused is not None:
                 reason, text = refused
                 retry_after_ms = self.core.config.gateway.retry_after_ms
@@ -224,24 +235,31 @@ class IngestSession:
                 code = grpc.StatusCode.PERMISSION_DENIED
                 self._answer_rejection(self.assembler.reject(message, code, "forbidden", denied))
                 return
-        open_before = self.assembler.frames_open
         result = await self._feed(message)
-        self._track_open(self.assembler.frames_open - open_before)
+        self._count_open()
         if isinstance(result, Rejection):
             self._answer_rejection(result)
         elif isinstance(result, Assembled):
-            await self.window.acquire()  # flow control: no more reading until a frame is durable
+            try:
+                await self.window.acquire()  # flow control: no more reading until a frame is durable
+            except asyncio.CancelledError:  # the stream went away: no ledger record will ever hold it
+                self.core.release(result.frame)
+                raise
             task = asyncio.create_task(self._finish(result))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
     async def _feed(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
+        """Feed the assembler; only a first chunk raises BlobStoreFull (later ones refuse their frame)."""
         deadline = time.monotonic() + self.core.config.gateway.capacity_wait_s
         while True:
             try:
-                if self.core.store.blocking_io:
-                    return await asyncio.to_thread(self.assembler.feed, chunk)
-                return self.assembler.feed(chunk)
+                if not self.core.store.blocking_io:
+                    return self.assembler.feed(chunk)
+                self._feeding = asyncio.ensure_future(asyncio.to_thread(self.assembler.feed, chunk))
+                result = await asyncio.shield(self._feeding)  # if cancelled, ``read`` settles it
+                self._feeding = None
+                return result
             except BlobStoreFull as error:  # backpressure: wait for verdicts to release payloads
                 if time.monotonic() > deadline:
                     return self.assembler.reject(
@@ -265,9 +283,11 @@ class IngestSession:
         self.core.sensor.frame_rejected(rejection.reason)
         self.acks.put_nowait(rejection.ack())
 
-    def _track_open(self, delta: int) -> None:
-        if delta:
+    def _count_open(self) -> None:
+        """Bring the in-progress gauge's share of this stream to its open frames."""
+        if delta := self.assembler.frames_open - self._open_counted:
             self.core.sensor.frames_in_progress(delta)
+            self._open_counted += delta
 
 
 def _modality_label(number: int) -> str:
@@ -310,6 +330,11 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", max_message),
             ("grpc.max_send_message_length", max_message),
+            # A vendor host that vanished without closing its connection is noticed within about
+            # KEEPALIVE_S + 10 s: its streams end and their unfinished frames give back what they held.
+            ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),
         ]
     )
     servicer = IngestServicer(core)

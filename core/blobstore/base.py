@@ -65,14 +65,16 @@ def check_size(ref: BlobRef, size_bytes: int) -> None:
 class BlobWriter(ABC):
     """Appends one blob chunk by chunk; nothing is readable before `commit`.
 
-    Backends implement `_write_chunk`, `_commit` and `_abort`; this class keeps the count of
-    bytes and the open / committed / aborted state.
+    Each chunk's bytes are reserved in the store as they are written, not the declared size up front:
+    a writer that declared a large blob and sent little holds little. Backends implement
+    `_write_chunk`, `_commit` and `_abort` (which gives back `bytes_written`); this class keeps the
+    count of bytes and the open / committed / aborted state.
     """
 
-    def __init__(self, store_name: str, key: str, size_bytes: int) -> None:
+    def __init__(self, store: BlobStore, key: str, size_bytes: int) -> None:
         self.key = key
         self.size_bytes = size_bytes
-        self._store_name = store_name
+        self._space = store  # where each chunk's bytes are reserved
         self._bytes_written = 0
         self._state = "open"
 
@@ -81,24 +83,35 @@ class BlobWriter(ABC):
         return self._bytes_written
 
     def write(self, data: bytes | memoryview) -> None:
-        """Append `data`; BlobStoreError if the writer is closed or the declared size would be exceeded."""
+        """Reserve and append `data`. BlobStoreFull if the store has no room for it (nothing written, the
+        writer stays open); BlobStoreError if the writer is closed or the declared size would be exceeded."""
         view = memoryview(data).cast("B")
         self._require_open()
         if self._bytes_written + len(view) > self.size_bytes:
             raise BlobStoreError(f"blob {self.key!r} declared {self.size_bytes} bytes, got more")
-        self._write_chunk(view)
+        self._space._reserve(len(view))
+        try:
+            self._write_chunk(view)
+        except BaseException:
+            self._space._unreserve(len(view))
+            raise
         self._bytes_written += len(view)
 
     def commit(self) -> BlobRef:
-        """Make the blob readable and return its reference; BlobStoreError if it is short."""
+        """Make the blob readable and return its reference; BlobStoreError if it is short. A commit that
+        fails aborts the writer."""
         self._require_open()
         if self._bytes_written != self.size_bytes:
             raise BlobStoreError(
                 f"blob {self.key!r} declared {self.size_bytes} bytes, got {self._bytes_written}"
             )
-        self._commit()
+        try:
+            self._commit()
+        except BaseException:
+            self.abort()  # gives back what was written
+            raise
         self._state = "committed"
-        return BlobRef(store=self._store_name, key=self.key, size_bytes=self.size_bytes)
+        return BlobRef(store=self._space.name, key=self.key, size_bytes=self.size_bytes)
 
     def abort(self) -> None:
         """Discard what was written; a no-op after `commit` or a previous `abort`."""
@@ -131,7 +144,9 @@ class BlobWriter(ABC):
 class BlobStore(ABC):
     """Holds blobs by key; a `BlobRef` names one committed blob.
 
-    Keys are write-once. Capacity counts committed bytes plus the bytes open writers declared.
+    Keys are write-once. Capacity counts committed bytes plus the bytes open writers have written
+    (each chunk is reserved as it comes); the size a writer declares is only checked against the room
+    left when it opens.
     """
 
     name: str
@@ -141,7 +156,8 @@ class BlobStore(ABC):
 
     @abstractmethod
     def open_writer(self, key: str, size_bytes: int) -> BlobWriter:
-        """Reserve `size_bytes` for a new blob; BlobStoreFull if they do not fit, BlobExists if taken."""
+        """A writer for a new blob of `size_bytes`; BlobStoreFull if they would not fit now, BlobExists if
+        taken. Nothing is reserved yet: `BlobWriter.write` reserves each chunk."""
 
     @abstractmethod
     def read(self, ref: BlobRef) -> memoryview:
@@ -157,7 +173,15 @@ class BlobStore(ABC):
 
     @abstractmethod
     def used_bytes(self) -> int:
-        """Committed bytes plus bytes reserved by open writers."""
+        """Committed bytes plus bytes written by open writers."""
+
+    @abstractmethod
+    def _reserve(self, size_bytes: int) -> None:
+        """Count `size_bytes` more as used; BlobStoreFull (nothing counted) if they do not fit."""
+
+    @abstractmethod
+    def _unreserve(self, size_bytes: int) -> None:
+        """Count `size_bytes` fewer as used."""
 
     def close(self) -> None:  # noqa: B027  (optional hook: most backends hold nothing to free)
         """Free the store's own resources; blobs stay until released."""

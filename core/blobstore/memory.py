@@ -34,7 +34,6 @@ class MemoryBlobStore(BlobStore):
             if key in self._blobs:
                 raise BlobExists(key)
             check_capacity(self.capacity_bytes, self._used_bytes_locked(), size_bytes)
-            self._reserved_bytes += size_bytes
         return _MemoryWriter(self, key, size_bytes)
 
     def read(self, ref: BlobRef) -> memoryview:
@@ -58,20 +57,29 @@ class MemoryBlobStore(BlobStore):
         with self._lock:
             return self._used_bytes_locked()
 
+    def _reserve(self, size_bytes: int) -> None:
+        with self._lock:
+            check_capacity(self.capacity_bytes, self._used_bytes_locked(), size_bytes)
+            self._reserved_bytes += size_bytes
+
+    def _unreserve(self, size_bytes: int) -> None:
+        with self._lock:
+            self._reserved_bytes -= size_bytes
+
     def _used_bytes_locked(self) -> int:
         return self._reserved_bytes + sum(len(data) for data in self._blobs.values())
 
-    def _settle(self, key: str, size_bytes: int, data: bytes | None) -> None:
+    def _settle(self, key: str, written_bytes: int, data: bytes | None) -> None:
         """Drop a writer's reservation and, if it committed, store its data."""
         with self._lock:
-            self._reserved_bytes -= size_bytes
+            self._reserved_bytes -= written_bytes
             if data is not None:
                 self._blobs[key] = data
 
 
 class _MemoryWriter(BlobWriter):
     def __init__(self, store: MemoryBlobStore, key: str, size_bytes: int) -> None:
-        super().__init__(store.name, key, size_bytes)
+        super().__init__(store, key, size_bytes)
         self._store = store
         self._buffer = bytearray()
 
@@ -79,9 +87,9 @@ class _MemoryWriter(BlobWriter):
         self._buffer += view
 
     def _commit(self) -> None:
-        self._store._settle(self.key, self.size_bytes, bytes(self._buffer))
+        self._store._settle(self.key, self.bytes_written, bytes(self._buffer))
         self._buffer = bytearray()
 
     def _abort(self) -> None:
-        self._store._settle(self.key, self.size_bytes, None)
+        self._store._settle(self.key, self.bytes_written, None)
         self._buffer = bytearray()

@@ -39,7 +39,7 @@ class RedisBlobStore(BlobStore):
     `sc:{namespace}:blob:{key}:{i}`; `sc:{namespace}:used_bytes` counts committed bytes.
 
     Segments of an uncommitted blob expire after `partial_ttl_s`, so a crashed writer leaks
-    nothing. Reservations of open writers are counted in this process only. The client must not
+    nothing. The bytes open writers have written are counted in this process only. The client must not
     decode responses; `close` closes it.
     """
 
@@ -78,7 +78,6 @@ class RedisBlobStore(BlobStore):
             raise BlobExists(key)
         with self._lock:
             check_capacity(self.capacity_bytes, self._committed_bytes() + self._reserved_bytes, size_bytes)
-            self._reserved_bytes += size_bytes
         return _RedisWriter(self, key, size_bytes)
 
     def read(self, ref: BlobRef) -> memoryview:
@@ -120,6 +119,13 @@ class RedisBlobStore(BlobStore):
     def _committed_bytes(self) -> int:
         return int(self.client.get(self._used_bytes_key) or 0)
 
+    def _reserve(self, size_bytes: int) -> None:
+        with self._lock:
+            if self.capacity_bytes is not None:  # else no need to ask Redis for each chunk
+                used_bytes = self._committed_bytes() + self._reserved_bytes
+                check_capacity(self.capacity_bytes, used_bytes, size_bytes)
+            self._reserved_bytes += size_bytes
+
     def _unreserve(self, size_bytes: int) -> None:
         with self._lock:
             self._reserved_bytes -= size_bytes
@@ -129,7 +135,7 @@ class _RedisWriter(BlobWriter):
     """Buffers up to one segment; the last segment goes with the meta hash in one transaction."""
 
     def __init__(self, store: RedisBlobStore, key: str, size_bytes: int) -> None:
-        super().__init__(store.name, key, size_bytes)
+        super().__init__(store, key, size_bytes)
         self._store = store
         self._segment_count = -(-size_bytes // store.segment_bytes)
         self._segments_stored = 0
@@ -170,7 +176,7 @@ class _RedisWriter(BlobWriter):
 
     def _abort(self) -> None:
         keys = [self._store.segment_key(self.key, index) for index in range(self._segments_stored)]
+        self._store._unreserve(self.bytes_written)
         if keys:
             self._store.client.unlink(*keys)
-        self._store._unreserve(self.size_bytes)
         self._buffer = bytearray()

@@ -24,10 +24,10 @@ from .base import (
 class SharedMemoryBlobStore(BlobStore):
     """Blobs as files in `{root}/smartcustoms-{namespace}/`.
 
-    A writer fills a hidden `.partial` file, sized up front so a directory scan counts the
-    reservation, and renames it into place on commit, so readers never see partial data.
-    `used_bytes` is a counter, recounted from the directory at start and whenever a capacity
-    check would fail (other processes release blobs too).
+    A writer fills a hidden `.partial` file, which grows chunk by chunk as its bytes are reserved
+    (so a directory scan counts what is reserved), and renames it into place on commit, so readers
+    never see partial data. `used_bytes` is a counter, recounted from the directory at start and
+    whenever a capacity check would fail (other processes release blobs too).
     """
 
     name = "shm"
@@ -44,12 +44,9 @@ class SharedMemoryBlobStore(BlobStore):
         path = self._path(validate_name(key))
         if path.exists():
             raise BlobExists(key)
-        self._reserve(size_bytes)
-        try:
-            return _ShmWriter(self, key, size_bytes)
-        except BaseException:
-            self._unreserve(size_bytes)
-            raise
+        with self._lock:
+            self._check_room(size_bytes)
+        return _ShmWriter(self, key, size_bytes)
 
     def read(self, ref: BlobRef) -> memoryview:
         """A read-only view over an mmap of the blob; it stays valid after the blob is released."""
@@ -89,10 +86,13 @@ class SharedMemoryBlobStore(BlobStore):
 
     def _reserve(self, size_bytes: int) -> None:
         with self._lock:
-            if self.capacity_bytes is not None and self._used_bytes + size_bytes > self.capacity_bytes:
-                self._used_bytes = self._scan_used_bytes()  # other processes may have released blobs
-            check_capacity(self.capacity_bytes, self._used_bytes, size_bytes)
+            self._check_room(size_bytes)
             self._used_bytes += size_bytes
+
+    def _check_room(self, size_bytes: int) -> None:
+        if self.capacity_bytes is not None and self._used_bytes + size_bytes > self.capacity_bytes:
+            self._used_bytes = self._scan_used_bytes()  # other processes may have released blobs
+        check_capacity(self.capacity_bytes, self._used_bytes, size_bytes)
 
     def _unreserve(self, size_bytes: int) -> None:
         with self._lock:
@@ -110,15 +110,10 @@ class SharedMemoryBlobStore(BlobStore):
 
 class _ShmWriter(BlobWriter):
     def __init__(self, store: SharedMemoryBlobStore, key: str, size_bytes: int) -> None:
-        super().__init__(store.name, key, size_bytes)
+        super().__init__(store, key, size_bytes)
         self._store = store
         self._partial_path = store.directory / f".{key}.{secrets.token_hex(6)}.partial"
         self._fd = os.open(self._partial_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            os.ftruncate(self._fd, size_bytes)  # sparse on tmpfs: reserves in the scan, not in memory
-        except BaseException:
-            self._discard_partial()
-            raise
 
     def _write_chunk(self, view: memoryview) -> None:
         while view:
@@ -130,7 +125,7 @@ class _ShmWriter(BlobWriter):
 
     def _abort(self) -> None:
         self._discard_partial()
-        self._store._unreserve(self.size_bytes)
+        self._store._unreserve(self.bytes_written)
 
     def _discard_partial(self) -> None:
         self._close_fd()

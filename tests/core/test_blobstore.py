@@ -105,14 +105,19 @@ def test_release_is_idempotent(store: BlobStore) -> None:
         store.read(ref)
 
 
-def test_used_bytes_counts_reserved_committed_and_released(store: BlobStore) -> None:
+def test_used_bytes_counts_written_committed_and_released(store: BlobStore) -> None:
     writer = store.open_writer("a", 10)
-    assert store.used_bytes() == 10
-    writer.write(b"0123456789")
+    assert store.used_bytes() == 0  # the declared size is not reserved: each chunk is, as it comes
+    writer.write(b"0123")
+    assert store.used_bytes() == 4
+    writer.write(b"456789")
     ref = writer.commit()
     assert store.used_bytes() == 10
 
-    store.open_writer("b", 5).abort()
+    aborted = store.open_writer("b", 5)
+    aborted.write(b"ab")
+    assert store.used_bytes() == 12
+    aborted.abort()
     assert store.used_bytes() == 10
     store.release(ref)
     assert store.used_bytes() == 0
@@ -177,19 +182,41 @@ def test_keys_are_write_once(store: BlobStore) -> None:
         store.open_writer("a", 6)
 
 
-def test_capacity_counts_open_writers_and_committed_blobs(make_store: StoreFactory) -> None:
+def test_capacity_counts_written_and_committed_bytes(make_store: StoreFactory) -> None:
     store = make_store(capacity_bytes=100)
+    with pytest.raises(BlobStoreFull):
+        store.open_writer("x", 101)  # could never fit
     first = store.open_writer("a", 60)
+    second = store.open_writer("b", 60)  # declared sizes are not reserved: both may open
+    first.write(bytes(50))
+    second.write(bytes(50))
     with pytest.raises(BlobStoreFull):
-        store.open_writer("b", 41)
-    store.open_writer("b", 40).abort()
+        first.write(bytes(10))
+    assert (first.bytes_written, store.used_bytes()) == (50, 100)  # nothing written, still open
+    second.abort()  # gives back its 50 bytes
 
-    first.write(bytes(60))
+    first.write(bytes(10))
     ref = first.commit()
+    assert store.used_bytes() == 60
     with pytest.raises(BlobStoreFull):
-        store.open_writer("c", 41)
+        store.open_writer("c", 41)  # a declared size is checked against the room left
     store.release(ref)
     store.open_writer("c", 100).abort()
+
+
+def test_a_failed_commit_gives_back_what_was_written(store: BlobStore) -> None:
+    writer = store.open_writer("a", 4)
+    writer.write(b"abcd")
+    writer._commit = _raise  # type: ignore[method-assign]  # a backend failing mid-commit
+    with pytest.raises(BlobStoreError, match="commit failed"):
+        writer.commit()
+    assert store.used_bytes() == 0
+    with pytest.raises(BlobStoreError, match="aborted"):
+        writer.write(b"")
+
+
+def _raise() -> None:
+    raise BlobStoreError("commit failed")
 
 
 def test_zero_size_blob(store: BlobStore) -> None:
@@ -253,8 +280,9 @@ def test_shm_restart_recounts_used_bytes(tmp_path: Path) -> None:
     store = SharedMemoryBlobStore(str(tmp_path), namespace="t")
     write_blob(store, "a", [bytes(30)])
     writer = store.open_writer("b", 20)
+    writer.write(bytes(7))
 
-    assert SharedMemoryBlobStore(str(tmp_path), namespace="t").used_bytes() == 50
+    assert SharedMemoryBlobStore(str(tmp_path), namespace="t").used_bytes() == 37
     writer.abort()
 
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 
 from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, VendorClient, send_all
 from smartcustoms.hardware.sdk.retry import RetryPolicy
 from smartcustoms.hardware.sdk.stream import chunks_of
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
+from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc
@@ -87,3 +92,68 @@ def test_the_gateway_pushes_back_and_the_sdk_waits_it_out(
             return [await asyncio.wait_for(future, 120) for future in futures]
 
     assert [ack.code for ack in asyncio.run(with_the_sdk())] == [OK] * 4
+
+
+MiB = 1024 * 1024
+
+
+def _hog_first_chunk(number: int) -> ingest_pb2.FrameChunk:
+    """Chunk 0 of a frame declaring 3 MiB that carries only 256 KiB."""
+    header = frame_pb2.Frame(
+        source_id=f"hog-{number}",
+        sequence=1,
+        modality=frame_pb2.MODALITY_XRAY,
+        shape=[3, 512, 1024],
+        dtype=frame_pb2.DTYPE_UINT16,
+        encoding="raw",
+    )
+    return ingest_pb2.FrameChunk(
+        frame_id=f"hog-{number}", index=0, header=header, total_bytes=3 * MiB, data=bytes(MiB // 4)
+    )
+
+
+def _blob_files(config: Config) -> dict[str, int]:
+    directory = Path(config.blobstore.shm_root) / f"smartcustoms-{config.namespace}"
+    return {path.name: path.stat().st_size for path in directory.iterdir()}
+
+
+def test_declared_sizes_reserve_nothing_and_a_frame_without_room_midway_gives_its_bytes_back(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    """Four streams declare 3 MiB frames in a 4 MiB store and send 256 KiB each: another vendor's 1 MiB
+    frame is still accepted at once. The first hog's next 2.75 MiB do not fit: its frame is refused with
+    RESOURCE_EXHAUSTED and a retry delay, and what it held is released; the streams that go away
+    release theirs."""
+    config = runtime_config
+    config.blobstore.capacity_bytes = 4 * MiB
+    config.gateway.capacity_wait_s = 10  # were declared sizes reserved, the 1 MiB frame would wait this
+    config.gateway.retry_after_ms = 300
+    stack = start_stack(config, worker=False)  # nothing is decided: committed blobs stay in the store
+    image = np.full((2, 512, 512), 60_000, np.uint16)
+    normal_frame = array_frame(image, modality=Modality.XRAY, source_id="lane-9", sequence=1, frame_id="n1")
+
+    async def scenario() -> tuple[ingest_pb2.IngestAck, ingest_pb2.IngestAck]:
+        async with grpc.aio.insecure_channel(stack.gateway_target) as channel:
+            stub = ingest_pb2_grpc.IngestServiceStub(channel)
+            rest = asyncio.Event()
+
+            async def hog(number: int) -> AsyncIterator[ingest_pb2.FrameChunk]:
+                yield _hog_first_chunk(number)
+                await rest.wait()  # hogs 2-4 never get further: cancelled with their calls
+                yield ingest_pb2.FrameChunk(frame_id="hog-1", index=1, data=bytes(11 * MiB // 4), last=True)
+
+            first, *idle = [stub.StreamFrames(hog(n)) for n in (1, 2, 3, 4)]
+            held = lambda: sum(_blob_files(config).values()) == MiB  # noqa: E731  (four first chunks)
+            await asyncio.to_thread(wait_for, held, 10, what="the hogs' first chunks")
+            [normal] = await asyncio.wait_for(send_all(stack.gateway_target, [normal_frame]), 5)
+            rest.set()
+            refused = await first.read()
+            for call in idle:
+                call.cancel()
+            return normal, refused
+
+    normal, refused = asyncio.run(scenario())
+    assert normal.code == OK
+    assert (refused.frame_id, refused.code, refused.retry_after_ms) == ("hog-1", EXHAUSTED, 300)
+    assert "blob store full at chunk 1" in refused.message
+    wait_for(lambda: list(_blob_files(config).values()) == [MiB], 10, what="only the 1 MiB frame left")

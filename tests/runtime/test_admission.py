@@ -35,9 +35,10 @@ def test_a_limit_of_zero_admits_everything() -> None:
     assert backlog.admits()
 
 
-def test_a_stream_may_not_reserve_more_than_its_pending_bytes() -> None:
-    """Declared sizes are reserved in the blob store before the bytes come: a stream that begins frames
-    without sending them is stopped at its limit, while one frame of any allowed size always gets in."""
+def test_a_stream_may_not_open_more_than_its_pending_bytes() -> None:
+    """A stream's unfinished frames may declare at most max_pending_bytes_per_stream in all (what they
+    hold in the blob store plus what they may still send), while one frame of any allowed size always
+    gets in on an otherwise finished stream."""
     from prometheus_client import CollectorRegistry
 
     from smartcustoms.core import config as config_module
@@ -52,8 +53,8 @@ def test_a_stream_may_not_reserve_more_than_its_pending_bytes() -> None:
     sensor = Sensor(Metrics(CollectorRegistry()))
     core = GatewayCore(config, MemoryBlobStore(), None, None, sensor)  # type: ignore[arg-type]  # unused here
     big = ingest_pb2.FrameChunk(frame_id="big", index=0, total_bytes=5000)
-    assert core.push_back(big, frames_open=0, bytes_pending=0) is None  # alone on the stream: let in
+    assert core.push_back(big, frames_open=0, bytes_open=0) is None  # alone on the stream: let in
     second = ingest_pb2.FrameChunk(frame_id="second", index=0, total_bytes=600)
-    refused = core.push_back(second, frames_open=1, bytes_pending=500)
+    refused = core.push_back(second, frames_open=1, bytes_open=500)
     assert refused is not None and refused[0] == "stream_limit" and "limit of 1,000" in refused[1]
-    assert core.push_back(second, frames_open=1, bytes_pending=400) is None
+    assert core.push_back(second, frames_open=1, bytes_open=400) is None

@@ -383,7 +383,7 @@ def test_abandon_all(assembler: FrameAssembler, store: MemoryBlobStore) -> None:
     large = chunks("b", LARGE, parts=2, frame=header(LARGE, sequence=8))
     assert feed_all(assembler, [small[0], large[0]]) == []
     assert assembler.frames_open == 2
-    assert store.used_bytes() == len(LARGE)  # reserved by the open writer
+    assert store.used_bytes() == len(large[0].data)  # what the open writer has written, not its size
     rejections = assembler.abandon_all()
     assert sorted((r.frame_id, r.code, r.reason, r.sequence) for r in rejections) == [
         ("a", grpc.StatusCode.DATA_LOSS, "stream_closed", 7),
@@ -417,3 +417,57 @@ def test_blob_store_full_propagates_with_state_unchanged() -> None:
     [answer] = feed_all(assembler, items)
     assert isinstance(answer, Assembled)
     assert bytes(store.read(answer.frame.blob)) == LARGE
+
+
+def test_declared_sizes_reserve_nothing_so_hogs_cannot_fill_the_store() -> None:
+    """Four streams declare frames of half the store each and send 8 bytes: another stream's frame is
+    assembled at once, and the hogs hold only what they sent."""
+    store = MemoryBlobStore(capacity_bytes=1024)
+    declared = bytes(512)
+    for number in range(4):
+        first = chunks(f"hog-{number}", declared, parts=64, frame=header(declared, sequence=number))[0]
+        assert FrameAssembler(store, LIMITS).feed(first) is None
+    assert store.used_bytes() == 4 * 8
+    [answer] = feed_all(FrameAssembler(store, LIMITS), chunks("normal", LARGE, parts=2))
+    assert isinstance(answer, Assembled)
+    assert store.used_bytes() == 4 * 8 + len(LARGE)
+
+
+def test_a_frame_without_room_midway_is_refused_and_gives_back_its_bytes() -> None:
+    store = MemoryBlobStore(capacity_bytes=400)
+    limits = Limits(max_frame_bytes=1024, inline_max_bytes=64, retry_after_ms=250)
+    first, second = FrameAssembler(store, limits), FrameAssembler(store, limits)
+    a = chunks("a", LARGE, parts=4)
+    b = chunks("b", LARGE, parts=4, frame=header(LARGE, sequence=8))
+    assert feed_all(first, a[:1]) == feed_all(second, b[:2]) == feed_all(first, a[1:3]) == []
+    [done] = feed_all(first, a[3:])  # 256 committed, b holds 128
+    assert isinstance(done, Assembled) and store.used_bytes() == 384
+    [refused] = feed_all(second, b[2:])  # 64 more would make 448 of 400; its last chunk is dropped
+    assert (refused.frame_id, refused.code, refused.reason, refused.retry_after_ms) == (
+        "b",
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "store_full",
+        250,
+    )
+    assert "blob store full at chunk 2" in refused.message
+    assert "128 bytes received were released" in refused.message
+    assert second.frames_open == 0 and store.used_bytes() == len(LARGE)
+    with pytest.raises(BlobStoreFull):  # sent again from chunk 0: waits for room, nothing begun
+        second.feed(b[0])
+    assert second.frames_open == 0
+
+
+def test_reject_from_outside_gives_back_a_begun_frame(
+    assembler: FrameAssembler, store: MemoryBlobStore
+) -> None:
+    items = chunks("f-1", LARGE, parts=4)
+    assert feed_all(assembler, items[:2]) == []
+    rejection = assembler.reject(items[2], grpc.StatusCode.UNAVAILABLE, "unavailable", "store failed")
+    assert (rejection.frame_id, rejection.sequence) == ("f-1", 7)
+    assert assembler.frames_open == 0 and store.used_bytes() == 0
+    assert feed_all(assembler, items[3:]) == [] and assembler.abandon_all() == []  # answered once
+
+
+def test_bytes_open_counts_what_unfinished_frames_declared(assembler: FrameAssembler) -> None:
+    assert feed_all(assembler, chunks("a", LARGE, parts=4)[:2]) == []
+    assert assembler.bytes_open == len(LARGE)  # sent or not
