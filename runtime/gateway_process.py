@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import platform
 import signal
 import ssl
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -53,10 +56,19 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.25
 BROKER_CHECK_S = 2.0
+# glibc's malloc under 1-2 MiB chunks arriving on gRPC's threads: each thread arena kept the freed
+# chunks (the mmap threshold rises to the largest block freed), and the gateway grew by ~100 MiB under
+# overload and stayed there. Two arenas, chunks of 256 KiB and more mapped and unmapped on their own,
+# and freed pages handed back every second keep it near its working set (benchmarks/test_bench_overload.py).
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD_BYTES = 256 * 1024
+MALLOC_TRIM_INTERVAL_S = 1.0
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters, from glibc's malloc.h
 
 
-async def serve(config: Config, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set, then drain within ``gateway.stop_grace_s``."""
+async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] | None = None) -> None:
+    """Run until ``stop`` is set, then drain within ``gateway.stop_grace_s``; ``trim`` (from
+    ``tame_malloc``) hands freed memory back every MALLOC_TRIM_INTERVAL_S."""
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     sensor = Sensor(Metrics(registry))
@@ -128,6 +140,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     auditing = asyncio.create_task(auditor.run())
     watching_backlog = asyncio.create_task(backlog.run())
     watching_devices = asyncio.create_task(devices.run()) if devices is not None else None
+    trimming = asyncio.create_task(trim_memory(trim))
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()
@@ -138,9 +151,10 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
         reconciler.cancel()
         watcher.cancel()
         watching_backlog.cancel()
+        trimming.cancel()
         if watching_devices is not None:
             watching_devices.cancel()
-        await asyncio.gather(reconciler, watcher, watching_backlog, return_exceptions=True)
+        await asyncio.gather(reconciler, watcher, watching_backlog, trimming, return_exceptions=True)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
         await auditor.trail.client.aclose()
@@ -186,6 +200,26 @@ async def watch_pipeline(
         await asyncio.sleep(WATCH_INTERVAL_S)
 
 
+def tame_malloc() -> Callable[[], object] | None:
+    """On glibc, bound the arenas and map large blocks on their own (see MALLOC_ARENAS); returns
+    ``malloc_trim(0)`` to hand freed pages back, or None elsewhere (musl, macOS) where none of it applies."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    libc.mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD_BYTES)  # also stops the threshold rising
+    return lambda: libc.malloc_trim(0)
+
+
+async def trim_memory(trim: Callable[[], object] | None, interval_s: float = MALLOC_TRIM_INTERVAL_S) -> None:
+    """Hand freed heap pages back to the system every ``interval_s``, off the event loop, until cancelled."""
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(interval_s)
+        await asyncio.to_thread(trim)
+
+
 async def _serve_review(
     config: Config, ledger: Ledger, search: SearchDesk, enquiry: EnquiryDesk | None = None
 ) -> web.AppRunner:
@@ -211,12 +245,13 @@ async def _serve_review(
 
 def main(config: Config) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s gateway %(levelname)s %(message)s")
+    trim = tame_malloc()  # before gRPC starts its threads and their arenas
 
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(config, stop)
+        await serve(config, stop, trim)
 
     asyncio.run(run())
