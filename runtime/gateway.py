@@ -350,10 +350,11 @@ def build_server(
     )
     server.add_generic_rpc_handlers((handler,))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    review = ReviewServicer(ReviewDesk(core.ledger), grpc_gate(core.config, core.ledger.client))
+    gate = grpc_gate(core.config, core.ledger.client)  # officers log in (runtime/officer_auth.py)
+    review = ReviewServicer(ReviewDesk(core.ledger), gate)
     review_pb2_grpc.add_ReviewServiceServicer_to_server(review, server)  # type: ignore[no-untyped-call]  # generated, untyped
-    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search), server)  # type: ignore[no-untyped-call]  # generated, untyped
-    add_evidence_service(server, evidence_desk(core.config.redis.url, core.config.namespace))
+    search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search, gate), server)  # type: ignore[no-untyped-call]  # generated, untyped
+    add_evidence_service(server, evidence_desk(core.config.redis.url, core.config.namespace), gate)
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,

@@ -163,11 +163,6 @@ def test_review_service_and_page_need_a_login_and_record_who_logged_in(guarded: 
     assert (status, "operator" in text) == (403, True)  # an operator's action, by a screener
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/gateway.py build_server does not yet pass grpc_gate to SearchService and EvidenceService;"
-    " remove this mark with that wiring",
-)
 def test_search_and_evidence_services_need_a_login_and_record_who_logged_in(guarded: Stack) -> None:
     typed = "Chief Inspector Wong"
     with grpc.insecure_channel(guarded.gateway_target) as channel:
