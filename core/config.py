@@ -168,7 +168,7 @@ class SupervisorConfig:
     """How ``smartcustoms up`` restarts a child that died (runtime/supervisor.py): exponential backoff
     between failed attempts, and at most ``budget`` restarts of one service per ``window_s``."""
 
-    interval_s: float = 0.5
+    interval_s: float = 0.1  # how often the children are looked at: the delay before a restart begins
     initial_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     budget: int = 5
