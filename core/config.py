@@ -33,7 +33,9 @@ class BrokerConfig:
     bootstrap_servers: str = ""  # empty: start the embedded tansu broker
     embedded_port: int = 9092
     partitions: int = 4
-    session_timeout_s: float = 8.0  # short group joins: tansu answers a join after half of this
+    # Group joins: tansu answers a join after half of this; 6 s is the least a Kafka broker accepts
+    # (group.min.session.timeout.ms). A worker that dies without leaving is out after this long.
+    session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
     fetch_max_wait_ms: int = 20  # how long a consumer's fetch may wait for data
     max_message_bytes: int = 1024 * 1024

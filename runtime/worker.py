@@ -45,7 +45,10 @@ from smartcustoms.runtime.topics import (
     dead_letter_topic,
     ensure_topics,
     frames_topic,
+    leave_for_dead_workers,
     verdicts_topic,
+    worker_client_id,
+    worker_group,
 )
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -180,7 +183,8 @@ def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon |
     broker = config.broker
     shorten_fetch_wait(broker.fetch_max_wait_ms)
     app = faust.App(
-        f"{config.namespace}-worker",
+        worker_group(config.namespace),
+        broker_client_id=worker_client_id(config.namespace),  # names this process to the group's broker
         broker=[f"kafka://{h}" for h in broker.bootstrap_servers.split(",")],
         value_serializer="raw",
         key_serializer="raw",
@@ -307,6 +311,7 @@ def main(config: Config) -> None:
     asyncio.run(
         ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions)
     )  # the broker may have restarted empty
+    asyncio.run(leave_for_dead_workers(config.broker.bootstrap_servers, config.namespace))
     init_ray(config)
     runtime.host_result_plugins()
     beacon = ReadinessBeacon(config.redis.url, config.namespace, runtime.readiness)

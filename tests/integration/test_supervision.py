@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.manager import discover_plugins
@@ -23,8 +28,15 @@ from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape
+from smartcustoms.runtime.services import EmbeddedBroker
 from smartcustoms.runtime.stack import Stack, gateway_serving
 from smartcustoms.runtime.supervisor import RestartPolicy, Supervisor, count_restart
+from smartcustoms.runtime.topics import (
+    ensure_topics,
+    leave_for_dead_workers,
+    worker_client_id,
+    worker_group,
+)
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
@@ -156,3 +168,53 @@ def test_a_killed_worker_redis_and_broker_are_restarted_and_nothing_is_lost(
     finally:
         stop.set()
         watching.join(timeout=30)
+
+
+def test_a_new_worker_takes_its_dead_predecessors_out_of_the_consumer_group(broker: EmbeddedBroker) -> None:
+    """A SIGKILLed worker stays in its consumer group until its session times out, holding up its
+    successor's join: the successor sends LeaveGroup for the members of dead processes of its host,
+    and only for those."""
+    namespace, servers = f"g{uuid.uuid4().hex[:10]}", broker.bootstrap_servers
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid, live_pid = int(gone.stdout), os.getppid()
+
+    async def scenario() -> tuple[list[str], set[str], set[str]]:
+        await ensure_topics(servers, [f"{namespace}.t"], 1)
+        members = [
+            AIOKafkaConsumer(
+                f"{namespace}.t",
+                bootstrap_servers=servers,
+                group_id=worker_group(namespace),
+                client_id=worker_client_id(namespace, pid=pid),
+                session_timeout_ms=2000,  # joins take half of this on tansu
+                heartbeat_interval_ms=500,
+            )
+            for pid in (dead_pid, live_pid)
+        ]
+        await asyncio.gather(*(member.start() for member in members))
+        try:
+            deadline = time.monotonic() + 30
+            while len(before := await _member_ids(servers, worker_group(namespace))) < 2:
+                assert time.monotonic() < deadline, f"both members never joined: {before}"
+                await asyncio.sleep(0.1)
+            left = await leave_for_dead_workers(servers, namespace)
+            after = await _member_ids(servers, worker_group(namespace))
+        finally:
+            await asyncio.gather(*(member.stop() for member in members))
+        return left, before, after
+
+    left, before, after = asyncio.run(scenario())
+    dead_prefix = worker_client_id(namespace, pid=dead_pid) + "-"
+    assert len(before) == 2 and [m for m in before if m.startswith(dead_prefix)] == left
+    assert left[0] not in after
+    assert any(m.startswith(worker_client_id(namespace, pid=live_pid) + "-") for m in after)
+
+
+async def _member_ids(servers: str, group: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return {member[0] for found in described.groups for member in found[5]}
