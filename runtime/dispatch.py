@@ -10,20 +10,22 @@ and the stream goes on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fnmatch
 import hashlib
 import json
 import logging
 import re
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 
 from smartcustoms.core import verdicts
 from smartcustoms.core.config import ConfigError, PluginConfig
@@ -74,10 +76,11 @@ def accepts(
 class ActorPool:
     """The actors of one plugin, handed out one batch at a time.
 
-    ``start`` builds every actor and waits until each has built and warmed up its plugin, so the
-    first frame never waits on a cold start; an actor replaced after a failure joins the idle queue
-    only once it is warm too. A batch of n frames may take n times ``timeout_s``; a batch that fails
-    in any way is tried again frame by frame, so only the frame that caused it goes to an officer.
+    ``start`` (or ``start_in_background``) builds every actor and waits until each has built and warmed
+    up its plugin; a batch for the pool waits until then, so no frame is sent to a cold actor, and an
+    actor replaced after a failure joins the idle queue only once it is warm too. A batch of n frames
+    may take n times ``timeout_s``; a batch that fails in any way is tried again frame by frame, so only
+    the frame that caused it goes to an officer.
     """
 
     def __init__(
@@ -99,6 +102,8 @@ class ActorPool:
         self.reports: list[ReadyReport] = []
         self._replacing: set[asyncio.Task[None]] = set()
         self._launched: list[Any] = []
+        self._warm: list[Any] = []  # warm actors not yet in the idle queue (``start`` ran in a thread)
+        self._settled: concurrent.futures.Future[None] = concurrent.futures.Future()
         sensor.pool_sized(info.spec.name, self.size)
 
     def accepts(self, frame: frame_pb2.Frame) -> bool:
@@ -121,23 +126,51 @@ class ActorPool:
         self._launched = [self._spawn() for _ in range(self.size)]
 
     def start(self, timeout_s: float) -> None:
-        """Wait (blocking, before any frame flows) until each actor is warm; launch them if need be."""
+        """Wait (blocking) until each actor is warm, or the pool has failed; launch them if need be.
+
+        Safe to call from a thread other than the event loop's: the warm actors are handed to the idle
+        queue by the loop itself, when a batch first waits for them (``_until_settled``).
+        """
         if not self._launched:
             self.launch()
-        actors, self._launched = self._launched, []
+        actors = list(self._launched)
         try:
             self.reports = list(ray.get([actor.ready.remote() for actor in actors], timeout=timeout_s))
-        except (RayActorError, RayTaskError, GetTimeoutError) as error:
+            self._warm = actors
+        except Exception as error:  # an actor died, raised, timed out, or Ray went away: the pool failed
             self.failure = _one_line(error) or type(error).__name__
             log.error("plugin %s could not get ready: %s", self.name, self.failure)
             for actor in actors:
-                ray.kill(actor, no_restart=True)
+                with contextlib.suppress(Exception):  # Ray may be the thing that went away
+                    ray.kill(actor, no_restart=True)
             self.sensor.pool_ready(self.name, False)
             return
-        for actor in actors:
-            self.idle.put_nowait(actor)
+        finally:
+            self._launched = []
+            self._settled.set_result(None)  # warm or failed: no batch waits for this pool any more
         slowest = max(report.build_s + report.warm_up_s for report in self.reports)
         self.sensor.pool_ready(self.name, True, slowest)
+
+    def start_in_background(self, timeout_s: float, on_settled: Callable[[ActorPool], None]) -> None:
+        """``start`` in a thread of its own: frames for this pool wait until it is warm, frames for the
+        other pools do not, and the stream worker joins its consumer group meanwhile."""
+
+        def run() -> None:
+            self.start(timeout_s)
+            on_settled(self)
+
+        threading.Thread(target=run, name=f"warm-{self.name}", daemon=True).start()
+
+    @property
+    def settled(self) -> bool:
+        """Whether the pool is warm or has failed (and so no batch waits for it any more)."""
+        return self._settled.done()
+
+    async def _until_settled(self) -> None:
+        if not self._settled.done():
+            await asyncio.wrap_future(self._settled)
+        while self._warm:
+            self.idle.put_nowait(self._warm.pop())
 
     async def assess(self, frames: Sequence[frame_pb2.Frame]) -> list[results_pb2.PluginResult]:
         """One PluginResult per frame, whatever happens to the plugin.
@@ -145,6 +178,7 @@ class ActorPool:
         When a batch of several frames fails, each frame is tried again alone (with the deadline of
         one frame), so one poisonous or slow frame does not send its neighbours to manual inspection.
         """
+        await self._until_settled()
         if self.failure:
             return self._results(BatchOutcome((), 0.0, "not_ready", self.failure), len(frames))
         outcome = await self._run_batch(frames)
@@ -218,14 +252,14 @@ class ActorPool:
         """Run each idle actor's shutdown hook (bounded), then end the actors."""
         for task in list(self._replacing):
             task.cancel()
-        actors = []
+        actors, self._warm = list(self._warm), []
         while not self.idle.empty():
             actors.append(self.idle.get_nowait())
         if actors:
             calls = asyncio.gather(*(actor.shutdown.remote() for actor in actors), return_exceptions=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(calls, timeout_s)
-        for actor in actors:
+        for actor in [*actors, *self._launched]:  # launched: still warming up when the worker stops
             ray.kill(actor, no_restart=True)
 
 

@@ -4,6 +4,11 @@ has them assessed on Ray, publishes verdicts, and stores verdicts through the si
 Measured traps it avoids (see INFRA_NOTES): Ray is initialised before the Faust worker replaces
 stdout and installs its signal handlers; streams do not wait to be empty on stop; every batch is
 awaited before the next is taken, so an acknowledged offset always has its verdict published.
+
+A start (a restart after a crash included) is kept short: the plugin pools warm up in the background
+while the consumer joins its group, a batch waits only for the pools its frames go to, the members a
+dead predecessor left in the group are taken out instead of waited out, and the start's phases are
+logged in one line (``StartupClock``).
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +61,55 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 SINK_BATCH = 500
+
+
+class StartupClock:
+    """When each phase of a worker's start ended, logged as one line once the worker is ready (its
+    consumer has its partitions and every plugin pool has settled): where a restart's seconds went.
+
+    Times are counted from the start of the process; the consumer group join and the plugin pools'
+    warm-up run at the same time, so their marks overlap rather than add up.
+    """
+
+    AWAITED = ("consumer group", "plugin pools")
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = [("process", _process_started_at())]
+        self.details: list[str] = []
+        self._lock = threading.Lock()
+        self._reported = False
+
+    def mark(self, phase: str, detail: str = "") -> None:
+        """Note that ``phase`` ended now; log the summary once every awaited phase has."""
+        with self._lock:
+            if self.has(phase):
+                return
+            self.marks.append((phase, time.time()))
+            if detail:
+                self.details.append(detail)
+            if self._reported or not all(self.has(awaited) for awaited in self.AWAITED):
+                return
+            self._reported = True
+        log.warning("%s", self.summary())  # at the worker's log level (warn): one line per start
+
+    def has(self, phase: str) -> bool:
+        return any(name == phase for name, _ in self.marks)
+
+    def summary(self) -> str:
+        started = self.marks[0][1]
+        steps = ", ".join(f"{name} +{at - started:.2f}" for name, at in self.marks[1:])
+        extra = "".join(f"; {detail}" for detail in self.details)
+        return f"worker ready {self.marks[-1][1] - started:.2f} s after its process started: {steps}{extra}"
+
+
+def _process_started_at() -> float:
+    """When this process started (Linux: from /proc), else now."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return time.time()
+    return time.time() - uptime_s + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def enabled_plugins(config: Config, infos: list[PluginInfo]) -> list[PluginInfo]:
@@ -124,18 +179,32 @@ class WorkerRuntime:
             host(self.pm, info, settings_for(info, self.config.plugin(name).settings), context)
         self.pm.hook.smartcustoms_runtime_started.call_historic(kwargs={"config": self.config.to_dict()})
 
-    def start_pools(self) -> None:
-        """Build every frame plugin's actors and wait until each is warm (or its pool has failed)."""
+    def start_pools(self, on_settled: Callable[[ActorPool], None] = lambda _: None) -> None:
+        """Build every frame plugin's actors at once, warming up in the background: a frame waits only
+        for the pools it goes to, and the stream joins its consumer group meanwhile. ``on_settled``
+        is called (from another thread) as each pool becomes warm or fails."""
         self.pools = [
             ActorPool(info, self.config.plugin(info.spec.name), actor_spec(self.config, info), self.sensor)
             for info in self.plugins
             if info.processes_frames
         ]
         for pool in self.pools:
-            pool.launch()  # every pool's actors build and warm up at once
-        for pool in self.pools:
-            pool.start(pool.config.ready_timeout_s)
+            pool.launch()
         self.dispatcher = Dispatcher(self.pools)
+        for pool in self.pools:
+            pool.start_in_background(pool.config.ready_timeout_s, on_settled)
+
+    def slowest_pool(self) -> str:
+        """Which pool took longest to build and warm up its plugin, for the start-up log line."""
+        timed = [
+            (max(r.build_s + r.warm_up_s for r in pool.reports), pool.name)
+            for pool in self.pools
+            if pool.reports
+        ]
+        if not timed:
+            return ""
+        took_s, name = max(timed)
+        return f"slowest plugin {name}: {took_s:.2f} s to build and warm up in its actor"
 
     def readiness(self, partitions_assigned: bool) -> dict[str, Any]:
         """What the gateway's health reports: ready once every pool is warm and the stream is joined."""
@@ -178,7 +247,12 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
     faust_aiokafka.Consumer._new_consumer_thread = new_thread  # type: ignore[method-assign,assignment]  # the patch described above
 
 
-def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon | None = None) -> faust.App:
+def create_app(
+    config: Config,
+    runtime: WorkerRuntime,
+    beacon: ReadinessBeacon | None = None,
+    clock: StartupClock | None = None,
+) -> faust.App:
     """The Faust app: one agent per modality topic and one for verdicts (which feeds the fusion stage)."""
     broker = config.broker
     shorten_fetch_wait(broker.fetch_max_wait_ms)
@@ -237,6 +311,8 @@ def create_app(config: Config, runtime: WorkerRuntime, beacon: ReadinessBeacon |
         runtime.sensor.partitions_assigned(len(assigned))
         if beacon is not None:
             beacon.partitions_assigned(bool(assigned))
+        if clock is not None and assigned:
+            clock.mark("consumer group")
 
     return app
 
@@ -302,23 +378,35 @@ def init_ray(config: Config) -> None:
 def main(config: Config) -> None:
     """Run the worker until SIGTERM/SIGINT; Ray is shut down after the agents stopped."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(message)s")
+    clock = StartupClock()
+    clock.mark("imports")
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
     metrics_server, metrics_thread = start_http_server(
         config.worker.metrics_port, config.gateway.metrics_bind, registry=registry
     )
     runtime = WorkerRuntime(config, registry)
+    clock.mark("discovery")
     asyncio.run(
         ensure_topics(config.broker.bootstrap_servers, all_topics(config.namespace), config.broker.partitions)
     )  # the broker may have restarted empty
     asyncio.run(leave_for_dead_workers(config.broker.bootstrap_servers, config.namespace))
+    clock.mark("topics")
     init_ray(config)
+    clock.mark("ray")
     runtime.host_result_plugins()
+    clock.mark("result plugins")
     beacon = ReadinessBeacon(config.redis.url, config.namespace, runtime.readiness)
     beacon.start()  # "not ready" while the pools warm up
-    runtime.start_pools()
-    beacon.publish()
-    app = create_app(config, runtime, beacon)
+
+    def settled(_: ActorPool) -> None:
+        beacon.publish()
+        if all(pool.settled for pool in runtime.pools):
+            clock.mark("plugin pools", runtime.slowest_pool())
+
+    runtime.start_pools(settled)
+    clock.mark("pools launched")
+    app = create_app(config, runtime, beacon, clock)
     worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
     try:
         worker.execute_from_commandline()
