@@ -25,6 +25,7 @@ from typing import Any
 import faust
 import ray
 import redis.asyncio as aioredis
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from google.protobuf.message import DecodeError
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
@@ -247,6 +248,22 @@ def shorten_fetch_wait(max_wait_ms: int) -> None:
     faust_aiokafka.Consumer._new_consumer_thread = new_thread  # type: ignore[method-assign,assignment]  # the patch described above
 
 
+class PromptTableManager(TableManager):
+    """Faust's table manager without its fixed 1 s pause before the consumer subscribes.
+
+    ``TableManager.on_start`` sleeps 1 s so that tables declared while the agents start are registered
+    before the consumer subscribes. This app declares no table (state lives in Redis), so the pause
+    only delays every start's group join, a worker restart's included.
+    """
+
+    async def on_start(self) -> None:
+        if len(self):  # tables after all: keep Faust's way
+            await super().on_start()
+            return
+        await self._update_channels()  # what the base class does after its pause
+        await self.recovery.start()
+
+
 def create_app(
     config: Config,
     runtime: WorkerRuntime,
@@ -273,6 +290,7 @@ def create_app(
         producer_max_request_size=broker.max_message_bytes * 4,
         consumer_max_fetch_size=broker.max_message_bytes * 4,
         autodiscover=False,
+        TableManager=PromptTableManager,
         datadir=str(Path(config.run_dir) / "faust"),
         producer_acks=1,
     )
