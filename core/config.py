@@ -104,12 +104,13 @@ class GatewayConfig:
     # Only registered devices may send (runtime/devices.py, `smartcustoms devices add|list|revoke`).
     device_registry: bool = False
     max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending
-    # Bytes a stream may have declared (reserved in the blob store) and not sent yet; one frame of any size
-    # up to max_frame_bytes is always let in on an otherwise finished stream. 0: no limit.
+    # Bytes a stream's unfinished frames may declare in all, sent or not (the blob store reserves them as
+    # they arrive); one frame of any size up to max_frame_bytes is always let in on an otherwise finished
+    # stream. 0: no limit.
     max_pending_bytes_per_stream: int = 2 * 1024**3
     retry_after_ms: int = 500
     stop_grace_s: float = 5.0
-    officer_auth: bool = True  # officers log in to the review pages and ReviewService (docs/security.md)
+    officer_auth: bool = True  # officers log in to the review pages and gRPC services (docs/security.md)
     officer_session_s: float = 8 * 3600.0  # how long an officer's login lasts
 
     @property
