@@ -57,12 +57,4 @@ async def run_cases(
             return []
         return [records.to_frame(batches[index], source_id, base + index)]
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=limit,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, limit, credentials)

@@ -88,14 +88,14 @@ def first_sequence() -> int:
 async def stream(
     target: str,
     make: FrameMaker,
-    *,
     name: str,
     stop_at: float,
     rate_hz: float,
     max_frames: int | None = None,
     credentials: grpc.ChannelCredentials | None = None,
 ) -> DeviceStats:
-    """Send ``make(index, sequence_base)`` for index 0, 1, ... at ``rate_hz`` steps a second."""
+    """Send ``make(index, sequence_base)`` for index 0, 1, ... at ``rate_hz`` steps a second, as the
+    device ``name``, until ``stop_at`` or ``max_frames``."""
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
     stats, base = DeviceStats(name), first_sequence()
@@ -155,15 +155,7 @@ async def run_xray(
             )
         )
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_vehicle(
@@ -191,15 +183,7 @@ async def run_vehicle(
             )
         )
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_ct(
@@ -229,15 +213,7 @@ async def run_ct(
             )
         )
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_liquor(
@@ -261,15 +237,7 @@ async def run_liquor(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(liquor.to_frame(simulator.generate(index), source_id=source_id, sequence=base + index))
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_rfid(
@@ -290,15 +258,7 @@ async def run_rfid(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(rfid.to_frame(simulator.report(index), source_id=source_id, sequence=base + index))
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_warehouse(
@@ -329,15 +289,7 @@ async def run_warehouse(
             frames.append(records.to_frame(orders, f"{source_id}-orders", base + index))
         return frames
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_declarations(
@@ -359,15 +311,7 @@ async def run_declarations(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_crossings(
@@ -389,15 +333,7 @@ async def run_crossings(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return _one(records.to_frame(simulator.batch(index, batch_size), source_id, base + index))
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 def car_lane_frames(
@@ -453,15 +389,7 @@ async def run_car_lane(
     def make(index: int, base: int) -> list[frame_pb2.Frame]:
         return car_lane_frames(crossings, portal, index, base + index, source_id, camera)
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 async def run_plate_camera(
@@ -492,15 +420,7 @@ async def run_plate_camera(
             plates.to_frame(shot, source_id=source_id, sequence=base + index, conveyance_id=conveyance_id)
         )
 
-    return await stream(
-        target,
-        make,
-        name=source_id,
-        stop_at=stop_at,
-        rate_hz=rate_hz,
-        max_frames=max_frames,
-        credentials=credentials,
-    )
+    return await stream(target, make, source_id, stop_at, rate_hz, max_frames, credentials)
 
 
 DEVICES: dict[str, Device] = {
