@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from smartcustoms.core import config as config_module
@@ -75,3 +76,12 @@ def restart_gateway(stack: Stack, *, kill: bool) -> None:
     assert stack.gateway is not None
     stack.gateway.stop(timeout_s=0 if kill else None)
     stack.restart("gateway")
+
+
+async def grpc_code(call: Awaitable[object]) -> str:
+    """The name of the status an asyncio gRPC call ends with: "OK", "UNAUTHENTICATED", ..."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return str(error.code().name)
+    return "OK"

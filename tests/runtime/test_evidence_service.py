@@ -23,6 +23,7 @@ from smartcustoms.runtime.evidence import EvidenceDesk, EvidenceServicer, caller
 from smartcustoms.runtime.officer_auth import GrpcGate, officer_metadata
 from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.services import EmbeddedRedis
+from smartcustoms.runtime.testing import grpc_code
 from smartcustoms.v1 import evidence_pb2, evidence_pb2_grpc
 
 TYPED = "Chief Inspector Wong"  # what a caller types as an officer; never recorded in place of the account
@@ -38,14 +39,6 @@ def test_the_caller_is_first_of_a_work_orders_officers_and_never_absent() -> Non
     assert caller_first("PO 4411", [TYPED]) == ["PO 4411"]
     assert caller_first("PO 4411", ["", "SO Lee"]) == ["PO 4411"]  # blanks do not count
     assert caller_first("PO 4411", []) == ["PO 4411"]
-
-
-async def _code(call: Awaitable[object]) -> str:
-    try:
-        await call
-    except grpc.aio.AioRpcError as error:
-        return str(error.code().name)
-    return "OK"
 
 
 @pytest.mark.integration
@@ -79,7 +72,7 @@ def test_with_officer_login_every_call_needs_a_session_and_the_account_is_record
                 locate = stub.Locate(
                     evidence_pb2.LocateRequest(case_number=CASE), metadata=officer_metadata(token), timeout=5
                 )
-                assert await _code(locate) == "PERMISSION_DENIED"
+                assert await grpc_code(locate) == "PERMISSION_DENIED"
             await _the_command_sends_the_token(tmp_path, ports[0], token, monkeypatch, desk)
             trail = b"".join(desk.client.lrange(audit_key(namespace, "log"), 0, -1))
             assert b"PO 4411" in trail and TYPED.encode() not in trail
@@ -114,8 +107,8 @@ async def _refused_without_a_session(stub: evidence_pb2_grpc.EvidenceServiceStub
         lambda m: stub.SuggestSlot(evidence_pb2.SuggestSlotRequest(case_number=CASE), metadata=m, timeout=5),
     ]
     for call in calls:
-        assert await _code(call(())) == "UNAUTHENTICATED"
-        assert await _code(call(officer_metadata("a-guessed-token"))) == "UNAUTHENTICATED"
+        assert await grpc_code(call(())) == "UNAUTHENTICATED"
+        assert await grpc_code(call(officer_metadata("a-guessed-token"))) == "UNAUTHENTICATED"
 
 
 async def _recorded_as_the_account(
@@ -136,7 +129,7 @@ async def _recorded_as_the_account(
     alone = order(
         order_id="WO-2", action="retrieval", epc_hex=epc, officers=[TYPED], reason="trial", purpose="court"
     )
-    assert await _code(stub.SubmitOrder(alone, metadata=session, timeout=5)) == "FAILED_PRECONDITION"
+    assert await grpc_code(stub.SubmitOrder(alone, metadata=session, timeout=5)) == "FAILED_PRECONDITION"
     pair = order(
         order_id="WO-3",
         action="retrieval",

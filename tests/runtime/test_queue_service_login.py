@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -17,20 +16,13 @@ from smartcustoms.runtime.air_queue_service import QueueServicer
 from smartcustoms.runtime.officer_auth import GrpcGate, officer_metadata
 from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.services import EmbeddedRedis
+from smartcustoms.runtime.testing import grpc_code
 from smartcustoms.v1 import queue_pb2, queue_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
 TYPED = "Chief Inspector Wong"
 PASSWORD = "a long test password"
-
-
-async def _code(call: Awaitable[object]) -> str:
-    try:
-        await call
-    except grpc.aio.AioRpcError as error:
-        return str(error.code().name)
-    return "OK"
 
 
 def test_counters_need_a_logged_in_officer_and_record_the_account(redis_service: EmbeddedRedis) -> None:
@@ -55,14 +47,14 @@ def test_counters_need_a_logged_in_officer_and_record_the_account(redis_service:
                 counter = queue_pb2.CounterRequest(counter_id="c1", officer=TYPED)
                 for method in ("OpenCounter", "CloseCounter", "CallNext", "MarkArrived"):
                     call = getattr(stub, method)
-                    assert await _code(call(counter, timeout=5)) == "UNAUTHENTICATED", method
+                    assert await grpc_code(call(counter, timeout=5)) == "UNAUTHENTICATED", method
                     forged = officer_metadata("a-guessed-token")
-                    assert await _code(call(counter, metadata=forged, timeout=5)) == "UNAUTHENTICATED"
+                    assert await grpc_code(call(counter, metadata=forged, timeout=5)) == "UNAUTHENTICATED"
                 terminal = queue_pb2.TerminalRequest(open=True, officer=TYPED)
-                assert await _code(stub.SetTerminal(terminal, metadata=screener, timeout=5)) == (
+                assert await grpc_code(stub.SetTerminal(terminal, metadata=screener, timeout=5)) == (
                     "PERMISSION_DENIED"
                 )
-                assert await _code(stub.SetTerminal(terminal, metadata=supervisor, timeout=5)) == "OK"
+                assert await grpc_code(stub.SetTerminal(terminal, metadata=supervisor, timeout=5)) == "OK"
                 board = await stub.OpenCounter(counter, metadata=screener, timeout=5)
                 assert [c.counter_id for c in board.counters if c.open] == ["c1"]
                 # a driver needs no login

@@ -40,6 +40,7 @@ from smartcustoms.runtime.search import (
     search_desk,
 )
 from smartcustoms.runtime.services import EmbeddedRedis
+from smartcustoms.runtime.testing import grpc_code
 from smartcustoms.v1 import search_pb2, search_pb2_grpc
 
 T0_S = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -341,14 +342,6 @@ def test_search_service_statuses(redis_service: EmbeddedRedis) -> None:
     asyncio.run(main())
 
 
-async def _code(call: Awaitable[object]) -> str:
-    try:
-        await call
-    except grpc.aio.AioRpcError as error:
-        return str(error.code().name)
-    return "OK"
-
-
 async def _statuses(stub: search_pb2_grpc.SearchServiceStub) -> None:
     report = await stub.OpenReport(_opening("vc-1"), timeout=5)
     rid = report.report_id
@@ -378,17 +371,15 @@ async def _statuses(stub: search_pb2_grpc.SearchServiceStub) -> None:
         ),
     ]
     for call, expected in cases:
-        assert await _code(call()) == expected, expected
-    assert (
-        await _code(stub.UpdateReport(update(report_id=rid, officer="a", add_goods=[_goods()]), timeout=5))
-        == "OK"
-    )
+        assert await grpc_code(call()) == expected, expected
+    goods = update(report_id=rid, officer="a", add_goods=[_goods()])
+    assert await grpc_code(stub.UpdateReport(goods, timeout=5)) == "OK"
     closed = await stub.CloseReport(close(report_id=rid, outcome=SEIZED, officer="a"), timeout=5)
     assert (closed.outcome, closed.seized_duty_hkd, closed.risk_recorded) == (SEIZED, 6_000.0, True)
     late = update(report_id=rid, officer="a", findings="late")
-    assert await _code(stub.UpdateReport(late, timeout=5)) == "FAILED_PRECONDITION"
+    assert await grpc_code(stub.UpdateReport(late, timeout=5)) == "FAILED_PRECONDITION"
     again = close(report_id=rid, outcome=SEIZED, officer="a")
-    assert await _code(stub.CloseReport(again, timeout=5)) == "FAILED_PRECONDITION"
+    assert await grpc_code(stub.CloseReport(again, timeout=5)) == "FAILED_PRECONDITION"
     listed = await stub.ListReports(search_pb2.ListReportsRequest(plate="AB1234"), timeout=5)
     assert [r.report_id for r in listed.reports] == [rid]
 
@@ -427,7 +418,7 @@ def test_with_officer_login_every_call_needs_a_session_and_the_account_is_the_of
                 listing = search_pb2_grpc.SearchServiceStub(channel).ListReports(
                     search_pb2.ListReportsRequest(), metadata=officer_metadata(token), timeout=5
                 )
-                assert await _code(listing) == "PERMISSION_DENIED"
+                assert await grpc_code(listing) == "PERMISSION_DENIED"
             config = tmp_path / "c.toml"
             config.write_text(f"[gateway]\nport = {ports[0]}\n")
             opening = ["search", "open", "vc-9", "--plate-hk", "EF 1", "--officer", TYPED]
@@ -474,8 +465,8 @@ async def _logged_in(stub: search_pb2_grpc.SearchServiceStub, token: str) -> Non
         lambda m: stub.ListReports(search_pb2.ListReportsRequest(), metadata=m, timeout=5),
     ]
     for call in calls:  # refused before anything is looked at: UNAUTHENTICATED, not NOT_FOUND
-        assert await _code(call(())) == "UNAUTHENTICATED"
-        assert await _code(call(officer_metadata("a-guessed-token"))) == "UNAUTHENTICATED"
+        assert await grpc_code(call(())) == "UNAUTHENTICATED"
+        assert await grpc_code(call(officer_metadata("a-guessed-token"))) == "UNAUTHENTICATED"
     session = officer_metadata(token)
     assert not (await stub.ListReports(search_pb2.ListReportsRequest(), metadata=session, timeout=5)).reports
     report = await stub.OpenReport(_opening("vc-1", officer=TYPED), metadata=session, timeout=5)
