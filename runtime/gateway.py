@@ -30,7 +30,7 @@ from smartcustoms.runtime.devices import RegistryCache
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
 from smartcustoms.runtime.officer_auth import grpc_gate
-from smartcustoms.runtime.publisher import Publisher
+from smartcustoms.runtime.publisher import Publisher, Turn
 from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
 from smartcustoms.runtime.search import SearchDesk, SearchServicer
 from smartcustoms.runtime.tls import allowed_source, peer_device
@@ -110,8 +110,16 @@ class GatewayCore:
             self.backlog.admitted()  # counted from its first chunk: a burst cannot slip past the limit
         return None
 
-    async def make_durable(self, done: Assembled) -> ingest_pb2.IngestAck:
-        """Record an assembled frame in the ledger, publish it, and say how it went."""
+    async def make_durable(self, done: Assembled, turn: Turn | None = None) -> ingest_pb2.IngestAck:
+        """Record an assembled frame in the ledger, publish it, and say how it went. ``turn``: its place
+        in its stream's order (frames are published in the order the stream sent them)."""
+        try:
+            return await self._make_durable(done, turn)
+        finally:
+            if turn is not None:
+                turn.mine.set()  # not published (refused, duplicate) or handed over: the next one's turn
+
+    async def _make_durable(self, done: Assembled, turn: Turn | None) -> ingest_pb2.IngestAck:
         frame = done.frame
         frame.accepted_time.GetCurrentTime()
         frame.control_point = frame.control_point or self.config.control_point
@@ -136,18 +144,18 @@ class GatewayCore:
             return _with_status(
                 ack, grpc.StatusCode.ALREADY_EXISTS, f"frame id {frame.frame_id} is already in use"
             )
-        await self._publish(frame)
+        await self._publish(frame, turn)
         self.sensor.frame_accepted(
             done.modality.value, frame.source_id, frame.payload_bytes, time.monotonic() - done.started_s
         )
         return ack
 
-    async def _publish(self, frame: frame_pb2.Frame) -> None:
+    async def _publish(self, frame: frame_pb2.Frame, turn: Turn | None) -> None:
         if self.publisher.known_down():  # durable already: ack now, the reconciler publishes it later
             self.sensor.publish_failed()
             return
         try:
-            await self.publisher.publish(frame)
+            await self.publisher.publish(frame, turn)
         except Exception as error:  # the frame is durable: the reconciler republishes it later
             self.sensor.publish_failed()
             log.warning("publish of %s failed, the reconciler will retry: %r", frame.frame_id, error)
@@ -176,6 +184,7 @@ class IngestSession:
         self.tasks: set[asyncio.Task[None]] = set()
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
+        self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
         """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
@@ -245,7 +254,8 @@ class IngestSession:
             except asyncio.CancelledError:  # the stream went away: no ledger record will ever hold it
                 self.core.release(result.frame)
                 raise
-            task = asyncio.create_task(self._finish(result))
+            self._turn = self._turn.next()  # published after the frame before it, whatever order they end in
+            task = asyncio.create_task(self._finish(result, self._turn))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -271,10 +281,10 @@ class IngestSession:
                     chunk, grpc.StatusCode.UNAVAILABLE, "unavailable", f"blob store failed: {error}"
                 )
 
-    async def _finish(self, done: Assembled) -> None:
+    async def _finish(self, done: Assembled, turn: Turn) -> None:
         self.core.sensor.frames_in_progress(1)
         try:
-            self.acks.put_nowait(await self.core.make_durable(done))
+            self.acks.put_nowait(await self.core.make_durable(done, turn))
         finally:
             self.core.sensor.frames_in_progress(-1)
             self.window.release()

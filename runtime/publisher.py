@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -32,6 +33,25 @@ log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 10.0
 DOWN_HOLD_S = 5.0  # a failed publish or probe marks the broker down this long (or until it answers)
 PROBE_EVERY_S = 1.0  # while a publish waits: how often the broker is asked whether it is there
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A frame's place in its stream's publishing order: ``previous`` is set once the frame before it
+    was handed to the producer (or given up), ``mine`` once this one was."""
+
+    previous: asyncio.Event
+    mine: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def next(self) -> Turn:
+        return Turn(self.mine)
+
+    @classmethod
+    def first(cls) -> Turn:
+        """The turn before a stream's first frame: already over."""
+        over = asyncio.Event()
+        over.set()
+        return cls(over, over)
 
 
 class BrokerDown(ConnectionError):
@@ -106,18 +126,21 @@ class Publisher:
         self._answered(True)
         return True
 
-    async def publish(self, frame: frame_pb2.Frame) -> None:
+    async def publish(self, frame: frame_pb2.Frame, turn: Turn | None = None) -> None:
+        """Publish a frame to its modality's topic, keyed by its source. With a ``turn``, the frame is
+        handed to the producer only after the frame before it on the same stream was: a stream's
+        frames reach their partition in the order they were sent, while their waits overlap."""
         topic = frames_topic(self.namespace, Modality.from_proto(frame.modality))
-        await self._send(topic, frame.SerializeToString(), frame.source_id.encode())
+        await self._send(topic, frame.SerializeToString(), frame.source_id.encode(), turn)
 
     async def publish_verdicts(self, batch: results_pb2.VerdictBatch, key: str) -> None:
         await self._send(verdicts_topic(self.namespace), batch.SerializeToString(), key.encode())
 
-    async def _send(self, topic: str, value: bytes, key: bytes) -> None:
+    async def _send(self, topic: str, value: bytes, key: bytes, turn: Turn | None = None) -> None:
         if not self.known_down():
             self._went_down.clear()  # the hold is over: this publish tries the broker again
         self._waiting += 1
-        send = asyncio.ensure_future(self._send_once_more_on_error(topic, value, key))
+        send = asyncio.ensure_future(self._send_once_more_on_error(topic, value, key, turn))
         gone = asyncio.ensure_future(self._went_down.wait())
         try:
             await asyncio.wait({send, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -134,14 +157,27 @@ class Publisher:
             raise
         self._answered(True)
 
-    async def _send_once_more_on_error(self, topic: str, value: bytes, key: bytes) -> None:
+    async def _send_once_more_on_error(
+        self, topic: str, value: bytes, key: bytes, turn: Turn | None = None
+    ) -> None:
+        async def attempt(producer: AIOKafkaProducer) -> None:
+            if turn is not None:
+                await turn.previous.wait()
+            sent = await producer.send(topic, value, key=key)  # in the producer's batch, in order
+            if turn is not None:
+                turn.mine.set()
+            await sent
+
         producer = self.producer
         try:
-            await asyncio.wait_for(producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(attempt(producer), PUBLISH_TIMEOUT_S)
         except KafkaError as error:
             log.warning("publish to %s failed (%r): new producer, one more try", topic, error)
             await self._replace(producer)
-            await asyncio.wait_for(self.producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(attempt(self.producer), PUBLISH_TIMEOUT_S)
+        finally:
+            if turn is not None:
+                turn.mine.set()  # handed over, or given up: the next frame's turn either way
 
     async def _replace(self, failed: AIOKafkaProducer) -> None:
         async with self._reset_lock:

@@ -18,11 +18,13 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
 pytestmark = pytest.mark.integration
@@ -183,3 +185,53 @@ def test_two_workers_share_the_partitions_and_the_survivor_takes_a_killed_one_s(
         f"\ntwo workers: the survivor held all {every:.0f} partitions {took[0]:.1f} s after the kill "
         f"(broker session timeout {config.broker.session_timeout_s:g} s); {FRAMES} frames, one verdict each"
     )
+
+
+def test_each_source_s_frames_stay_in_order_on_one_partition(gateway_alone: Stack) -> None:
+    config = gateway_alone.config
+    sources = [f"lane-{n}" for n in range(1, 7)]
+    per_source = 25
+
+    async def scanner(source: str) -> list[int]:  # one stream per scanner, frames pipelined on it
+        async with VendorClient(gateway_alone.gateway_target, window_frames=8) as client:
+            futures = []
+            for number in range(1, per_source + 1):
+                made = rfid_to_frame(
+                    frame_pb2.RfidReadBatch(reader_id=source), source_id=source, sequence=number
+                )
+                futures.append(await client.send(made))
+            return [(await future).code for future in futures]
+
+    async def scanners() -> None:
+        codes = await asyncio.gather(*(scanner(source) for source in sources))
+        assert all(code == OK for one in codes for code in one)
+
+    async def published() -> dict[str, list[tuple[int, int]]]:
+        """(partition, sequence) of each source's frames, in the order each partition holds them."""
+        from aiokafka import AIOKafkaConsumer
+
+        topic = frames_topic(config.namespace, Modality.RFID)
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=config.broker.bootstrap_servers, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        found: dict[str, list[tuple[int, int]]] = {source: [] for source in sources}
+        try:
+            deadline = time.monotonic() + 30
+            while sum(map(len, found.values())) < len(sources) * per_source:
+                assert time.monotonic() < deadline, {s: len(f) for s, f in found.items()}
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in messages:
+                        frame = frame_pb2.Frame.FromString(message.value)
+                        found[frame.source_id].append((message.partition, frame.sequence))
+        finally:
+            await consumer.stop()
+        return found
+
+    asyncio.run(scanners())
+    found = asyncio.run(published())
+    partitions = {source: {p for p, _ in seen} for source, seen in found.items()}
+    assert all(len(held) == 1 for held in partitions.values()), partitions  # keyed by source
+    assert len(set().union(*partitions.values())) > 1, "the sources spread over the partitions"
+    for source, seen in found.items():
+        assert [sequence for _, sequence in seen] == list(range(1, per_source + 1)), source
