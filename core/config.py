@@ -192,6 +192,9 @@ class PluginConfig:
     consumes: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    # Ray's placement of the pool's actors: "DEFAULT" packs them onto the stream worker's node until it is
+    # half used; "SPREAD" puts them across the cluster's nodes, so a lost node takes only its share.
+    scheduling_strategy: str = "DEFAULT"
 
 
 @dataclass
@@ -228,6 +231,7 @@ class ConfigError(ValueError):
 
 
 PLUGIN_MODES = ("live", "shadow")
+SCHEDULING_STRATEGIES = ("DEFAULT", "SPREAD")
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
@@ -273,6 +277,11 @@ def from_dict(values: Mapping[str, Any]) -> Config:
     for name, plugin in config.plugins.items():
         if plugin.mode not in PLUGIN_MODES:
             raise ConfigError(f"plugins.{name}.mode must be 'live' or 'shadow', not {plugin.mode!r}")
+        if plugin.scheduling_strategy not in SCHEDULING_STRATEGIES:
+            raise ConfigError(
+                f"plugins.{name}.scheduling_strategy must be 'DEFAULT' or 'SPREAD', "
+                f"not {plugin.scheduling_strategy!r}"
+            )
     _check_fusion(config.fusion)
     for setting in ("seal_interval_s", "anchor_interval_s"):
         if not getattr(config.audit, setting) > 0:

@@ -118,7 +118,11 @@ class ActorPool:
         return not self.failure and len(self.reports) == self.size
 
     def _spawn(self) -> Any:
-        options = RemoteHost.options(num_cpus=self.config.num_cpus, max_restarts=0)
+        options = RemoteHost.options(
+            num_cpus=self.config.num_cpus,
+            max_restarts=0,
+            scheduling_strategy=self.config.scheduling_strategy,  # "SPREAD": across the cluster's nodes
+        )
         return options.remote(self.actor_spec)
 
     def launch(self) -> None:
