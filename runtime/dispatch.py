@@ -180,7 +180,8 @@ class ActorPool:
         """One PluginResult per frame, whatever happens to the plugin.
 
         When a batch of several frames fails, each frame is tried again alone (with the deadline of
-        one frame), so one poisonous or slow frame does not send its neighbours to manual inspection.
+        one frame), so one poisonous or slow frame does not send its neighbours to manual inspection. A
+        frame alone whose actor died (with its node, say) is tried once more, on another actor.
         """
         await self._until_settled()
         if self.failure:
@@ -189,6 +190,8 @@ class ActorPool:
         if outcome.failure_reason in RETRY_ALONE and len(frames) > 1:
             singles = await asyncio.gather(*(self.assess([frame]) for frame in frames))
             return [result for (result,) in singles]
+        if outcome.failure_reason == "actor_died":  # lost under it (a node died): once more, on another
+            outcome = await self._run_batch(frames)
         return self._results(outcome, len(frames))
 
     def deadline_s(self, frames: int) -> float:
