@@ -10,16 +10,20 @@ namespace (topics, Redis keys, blob directory) and free ports, so tests share th
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
+from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack, with_free_ports
 
@@ -85,3 +89,20 @@ async def grpc_code(call: Awaitable[object]) -> str:
     except grpc.aio.AioRpcError as error:
         return str(error.code().name)
     return "OK"
+
+
+async def ledger_settled(config: Config, accepted: int, timeout_s: float = 60.0) -> Counts:
+    """The ledger's counts once at least ``accepted`` frames were accepted and none is in flight;
+    AssertionError after ``timeout_s``."""
+    client = aioredis.Redis.from_url(config.redis.url)
+    ledger = ledger_for(config, client)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            counts = await ledger.counts()
+            if counts.accepted >= accepted and counts.in_flight == 0:
+                return counts
+            assert time.monotonic() < deadline, f"not settled within {timeout_s:g} s: {counts}"
+            await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,25 +17,10 @@ from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import merge, scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import ledger_settled
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
-
-
-async def _wait_settled(config: Config, expected_accepted: int, timeout_s: float = 60.0) -> Counts:
-    client = aioredis.Redis.from_url(config.redis.url)
-    ledger = ledger_for(config, client)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            counts = await ledger.counts()
-            if counts.accepted >= expected_accepted and counts.in_flight == 0:
-                return counts
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"frames still in flight: {counts}")
-            await asyncio.sleep(0.05)
-    finally:
-        await client.aclose()
 
 
 async def _verdicts(config: Config, frame_ids: list[str]) -> dict[str, results_pb2.Verdict]:
@@ -96,7 +80,7 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
     acks = asyncio.run(send_all(stack.gateway_target, frames))
     assert [a.code for a in acks] == [OK] * len(frames)
 
-    counts = asyncio.run(_wait_settled(runtime_config, len(frames)))
+    counts = asyncio.run(ledger_settled(runtime_config, len(frames)))
     assert counts == Counts(accepted=10, verdicts=10, fallbacks=0, in_flight=0)
     found = asyncio.run(_verdicts(runtime_config, [f.frame_id for f in frames]))
     decisions = {frame_id: results_pb2.Decision.Name(v.decision) for frame_id, v in found.items()}
@@ -130,7 +114,7 @@ def test_a_frame_sent_twice_is_processed_once(
     second = asyncio.run(send_all(stack.gateway_target, [again]))
     assert (first[0].code, first[0].duplicate) == (OK, False)
     assert (second[0].code, second[0].duplicate) == (OK, True)
-    counts = asyncio.run(_wait_settled(runtime_config, 1))
+    counts = asyncio.run(ledger_settled(runtime_config, 1))
     assert (counts.accepted, counts.verdicts) == (1, 1)
 
 
@@ -166,7 +150,7 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
     acks = asyncio.run(send_all(stack.gateway_target, camera + ct))
     assert all(a.code == OK for a in acks)
 
-    counts = asyncio.run(_wait_settled(runtime_config, 4, timeout_s=90))
+    counts = asyncio.run(ledger_settled(runtime_config, 4, timeout_s=90))
     assert (counts.verdicts, counts.fallbacks) == (2, 2)
     found = asyncio.run(_verdicts(runtime_config, ["cam-1", "cam-2", "ct-1", "ct-2"]))
     assert found["cam-1"].decision == results_pb2.DECISION_CLEAR
@@ -199,7 +183,7 @@ def test_frames_of_a_modality_no_plugin_consumes_get_a_fallback(
         payload=frame_pb2.RecordBatch(records=[frame_pb2.Record(record_id="1")]).SerializeToString(),
     )
     assert asyncio.run(send_all(stack.gateway_target, [record]))[0].code == OK
-    counts = asyncio.run(_wait_settled(runtime_config, 1))
+    counts = asyncio.run(ledger_settled(runtime_config, 1))
     assert counts.fallbacks == 1
     verdict = asyncio.run(_verdicts(runtime_config, ["rec-1"]))["rec-1"]
     assert verdict.fallback_reason.startswith("no_plugin")
@@ -236,7 +220,7 @@ def test_an_onnx_model_drops_in_by_configuration(
         frame_id="dark",
     )
     assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [bright, dark]))] == [OK, OK]
-    asyncio.run(_wait_settled(runtime_config, 2))
+    asyncio.run(ledger_settled(runtime_config, 2))
     found = asyncio.run(_verdicts(runtime_config, ["bright", "dark"]))
     assert found["bright"].decision == results_pb2.DECISION_ALARM, found["bright"]
     (result,) = found["bright"].results

@@ -33,12 +33,12 @@ from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.manager import discover_plugins
 from smartcustoms.hardware.sdk.client import OK, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
-from smartcustoms.runtime.ledger import Counts, ledger_for
+from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.ray_auth import token_env
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import config_on_services
+from smartcustoms.runtime.testing import config_on_services, ledger_settled
 from smartcustoms.v1 import frame_pb2, ingest_pb2, results_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -311,21 +311,6 @@ def _frame(source: str, number: int) -> frame_pb2.Frame:
     return frame
 
 
-async def _settled(config: Config, accepted: int, timeout_s: float) -> Counts:
-    client = aioredis.Redis.from_url(config.redis.url)
-    ledger = ledger_for(config, client)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            counts = await ledger.counts()
-            if counts.accepted >= accepted and counts.in_flight == 0:
-                return counts
-            assert time.monotonic() < deadline, f"not settled: {counts}"
-            await asyncio.sleep(0.2)
-    finally:
-        await client.aclose()
-
-
 async def _verdicts(config: Config, frame_ids: list[str]) -> dict[str, results_pb2.Verdict]:
     client = aioredis.Redis.from_url(config.redis.url)
     ledger = ledger_for(config, client)
@@ -456,7 +441,7 @@ def test_a_plugin_pool_spread_over_two_ray_nodes_loses_no_frame_when_one_node_is
     observed = load.run()
     frames = len(load.frame_ids)
     assert [ack.code for ack in load.acks] == [OK] * frames, "every frame acknowledged"
-    counts = asyncio.run(_settled(config, frames, 60))
+    counts = asyncio.run(ledger_settled(config, frames, 60))
     # exactly one verdict each (a fallback, manual inspection, is one too), nothing in flight or unaccounted
     assert (counts.accepted, counts.verdicts + counts.fallbacks, counts.in_flight, counts.imbalance) == (
         frames, frames, 0, 0,

@@ -14,16 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.manager import discover_plugins
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
-from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.runtime.testing import ledger_settled
 from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
@@ -50,21 +49,6 @@ def _beside(config: Config, run_dir: Path) -> Config:
     other = with_free_ports(copy.deepcopy(config))
     other.run_dir = str(run_dir)
     return other
-
-
-async def _settled(config: Config, accepted: int, timeout_s: float) -> Counts:
-    client = aioredis.Redis.from_url(config.redis.url)
-    ledger = ledger_for(config, client)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            counts = await ledger.counts()
-            if counts.accepted >= accepted and counts.in_flight == 0:
-                return counts
-            assert time.monotonic() < deadline, f"not settled: {counts}"
-            await asyncio.sleep(0.2)
-    finally:
-        await client.aclose()
 
 
 def test_a_vendor_fails_over_to_the_second_gateway_when_the_first_is_killed_under_load(
@@ -99,7 +83,7 @@ def test_a_vendor_fails_over_to_the_second_gateway_when_the_first_is_killed_unde
     assert client.stats.reconnects >= 1
     taken_by_second = total(scrape(second.metrics_urls[0]), "smartcustoms_ingest_frames_accepted_total")
     assert 0 < taken_by_second <= FRAMES
-    counts = asyncio.run(_settled(runtime_config, FRAMES, 60))
+    counts = asyncio.run(ledger_settled(runtime_config, FRAMES, 60))
     # exactly one verdict each: the shared ledger answered a frame taken twice as a duplicate
     assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.imbalance) == (FRAMES, FRAMES, 0, 0)
     print(
@@ -179,7 +163,7 @@ def test_two_workers_share_the_partitions_and_the_survivor_takes_a_killed_one_s(
     assert [ack.code for ack in acks] == [OK] * FRAMES
     watcher.join(95)
     assert took, "the survivor took every partition"
-    counts = asyncio.run(_settled(config, FRAMES, 120))
+    counts = asyncio.run(ledger_settled(config, FRAMES, 120))
     assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.imbalance) == (FRAMES, FRAMES, 0, 0)
     print(
         f"\ntwo workers: the survivor held all {every:.0f} partitions {took[0]:.1f} s after the kill "
