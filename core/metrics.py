@@ -594,6 +594,8 @@ CRIME_RECORDS = CollectedMetric(
 )
 CRIME_TREND_ALERTS = CollectedMetric(
     "smartcustoms_crime_trend_alerts",
-    "Weekly series (commodity, route, method, place) that left their seasonal band, each an alert.",
+    "Weekly series (commodity, route, method, place) that left their seasonal band, each an alert, "
+    "by direction (rise, drop).",
+    ("direction",),
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, IPR_LISTINGS_FLAGGED, IPR_CASES, CRIME_RECORDS, CRIME_TREND_ALERTS)

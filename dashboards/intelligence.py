@@ -43,9 +43,10 @@ INTELLIGENCE = Dashboard(
         ),
         Panel(
             "Crime trend alerts",
-            "Weekly series by commodity, route, method and place that left their seasonal band (a new "
-            "route, a spike at one place); the /crime page lists each with the cases behind it.",
-            (Query(f"max({_TRENDS})", "alerts"),),
+            "Weekly series by commodity, route, method and place that left their seasonal band, by "
+            "direction: a rise (a new route, a spike at one place) or a drop over four closed weeks; "
+            "the /crime page lists each with the cases behind it.",
+            (Query(f"max by (direction) ({_TRENDS})", "{{direction}}"),),
             COUNT,
         ),
     ),

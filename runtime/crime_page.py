@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from importlib import resources
@@ -34,6 +35,7 @@ __all__ = ["CrimeDesk", "add_crime_routes", "crime_desk", "crime_line"]
 PLUGIN = "crime_analytics"
 MAX_ALERTS = 200
 QUERY_KIND = "crime_query"
+DIRECTIONS = ("rise", "drop")
 
 
 class AuditLog(Protocol):
@@ -115,8 +117,13 @@ class CrimeCollector(Collector):
         records = CounterMetricFamily(CRIME_RECORDS.name, CRIME_RECORDS.documentation)
         records.add_metric([], self._store.record_count())
         yield records
-        alerts = len(self._store.alerts())
-        yield GaugeMetricFamily(CRIME_TREND_ALERTS.name, CRIME_TREND_ALERTS.documentation, value=alerts)
+        by_direction = Counter(a.direction for a in self._store.alerts())
+        alerts = GaugeMetricFamily(
+            CRIME_TREND_ALERTS.name, CRIME_TREND_ALERTS.documentation, labels=CRIME_TREND_ALERTS.labels
+        )
+        for direction in DIRECTIONS:
+            alerts.add_metric([direction], by_direction[direction])
+        yield alerts
 
 
 def crime_line(redis_url: str, namespace: str) -> str:
@@ -130,7 +137,10 @@ def crime_line(redis_url: str, namespace: str) -> str:
     line = f"crime: {records} records, {len(alerts)} trend alerts"
     if alerts:
         latest = max(alerts, key=lambda a: (a.week, a.series))
-        line += f"; latest {latest.series} in the week of {latest.week_start} ({len(latest.cases)} cases)"
+        line += (
+            f"; latest {latest.series} ({latest.direction}) in the week of {latest.week_start} "
+            f"({len(latest.cases)} cases)"
+        )
     return line
 
 

@@ -16,9 +16,11 @@ Every record carries its entities in the ``entities`` field as FollowTheMoney-sh
 Planted: syndicates that run several cases with the same people, phones and vehicles; a burner phone
 shared by two unrelated people in two cases; two shell companies at one address; a person named in a
 case file and, under a spelling variant or the other romanisation, in the news and a post. Planted
-anomalies: a new route for illicit cigarettes from week ``W``, and a spike of one commodity at one
-place. Seeds below 1000 tune, 1000 and above evaluate; ``cases_alt`` is a second generator written
-apart (other variants, noise and anomaly shapes) that nothing is tuned on.
+anomalies: a new route for illicit cigarettes from week ``W``, a spike of one commodity at one
+place, and a drop: drugs' one-off cases nearly vanish for ``DROP_LENGTH_WEEKS`` weeks (an upstream
+crackdown moves the trade elsewhere; the syndicates' cases go on). Seeds below 1000 tune, 1000 and
+above evaluate; ``cases_alt`` is a second generator written apart (other variants, noise and anomaly
+shapes) that nothing is tuned on.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ PROFILE: dict[str, tuple[float, dict[str, float], dict[str, float]]] = {
     ),
 }
 NEW_ROUTE_ORIGINS = ("Cambodia", "Laos", "Philippines", "Myanmar")
+DROP_COMMODITY = "drugs"  # the busiest commodity: the only kind of series a 4-week drop can be rare in
+DROP_LENGTH_WEEKS = 8
+DROP_KEPT = 0.05  # share of the commodity's one-off cases left in the drop's weeks
 DEST = "Hong Kong"
 # Cantonese romanisation with the Mandarin (pinyin) form of each surname and syllable
 # fmt: off
@@ -241,8 +246,8 @@ class PlantedLink:
 class PlantedAnomaly:
     """A series (``dimension``, commodity, value) that leaves its band from ``start_week``."""
 
-    kind: str  # "new_route", "spike"
-    dimension: str  # "route", "place", ...
+    kind: str  # "new_route", "spike", "drop"
+    dimension: str  # "route", "place", ..., or "commodity" (the commodity's own series; value "")
     commodity: str
     value: str
     start_week: int
@@ -279,6 +284,7 @@ class CaseSimulator:
         self.truth: dict[str, str] = {}
         self.links: list[PlantedLink] = []
         self.anomalies: list[PlantedAnomaly] = []
+        self._syndicate_cases: set[str] = set()
 
     # -- world
 
@@ -402,6 +408,28 @@ class CaseSimulator:
                 extra.setdefault(week, []).append((commodity, "", method, place, "spike"))
         return extra
 
+    def _plant_drop(self) -> None:
+        """Drugs' one-off cases of ``DROP_LENGTH_WEEKS`` weeks of the second year, all but a few taken
+        out (a random generator of its own), away from a drugs spike and the weeks after it."""
+        r = random.Random(self.seed * 7 + 3)
+        spike = next(a for a in self.anomalies if a.kind == "spike")
+        busy = set(
+            range(spike.start_week - 4, spike.end_week + 16) if spike.commodity == DROP_COMMODITY else ()
+        )
+        starts = [
+            w
+            for w in range(56, self.weeks - DROP_LENGTH_WEEKS)
+            if not busy & set(range(w, w + DROP_LENGTH_WEEKS))
+        ]
+        start = r.choice(starts)
+        end = start + DROP_LENGTH_WEEKS - 1
+        self.anomalies.append(PlantedAnomaly("drop", "commodity", DROP_COMMODITY, "", start, end))
+        for case_id, case in list(self.cases.items()):
+            one_off = not case.planted and case.case_id not in self._syndicate_cases
+            in_drop = case.commodity == DROP_COMMODITY and start <= case.week <= end and one_off
+            if in_drop and r.random() >= DROP_KEPT:
+                del self.cases[case_id]
+
     def _syndicates(self, count: int) -> list[dict[str, Any]]:
         r = self.rng
         syndicates = []
@@ -441,11 +469,14 @@ class CaseSimulator:
                 self._staff(case, [self.new_person(origin)], [], [])
             for syndicate in by_week.get(week, []):
                 case = self._new_case(week, syndicate["commodity"])
+                self._syndicate_cases.add(case.case_id)
                 members = r.sample(syndicate["members"], min(len(syndicate["members"]), r.randint(1, 3)))
                 vehicles = [syndicate["vehicle"]] if case.method == "land_vehicle" else []
                 self._staff(case, members, syndicate["companies"][:1], vehicles)
                 if r.random() < 0.5:
                     case.phones[members[0]] = syndicate["phone"]
+        if self.weeks > 56 + DROP_LENGTH_WEEKS:
+            self._plant_drop()
         self._plant_shared_phone()
         self._plant_shared_address()
         for case in self.cases.values():

@@ -7,7 +7,10 @@ nor counted twice (``add_records`` says which records were new, and only those a
 
 Redis keys, after the prefix: ``store:records`` (hash: record id -> JSON ``{"kind", "fields"}``),
 ``store:count:<series>`` (hash: week -> cases), ``store:cases:<series>:<week>`` (set of case ids),
-``store:alerts`` (hash: ``<series>@<week>`` -> alert JSON), ``store:first_week``.
+``store:alerts`` (hash: ``<series>@<week>`` -> alert JSON, ``<series>@<week>!drop`` for a drop),
+``store:first_week``, ``store:latest_week`` (the latest week a case was counted in: weeks before it are
+closed), ``store:series`` (set of every series counted), ``store:linked:<entity key>`` (set of the case
+ids that named the entity: ``links``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ class StoredRecord:
 
 @dataclass(frozen=True)
 class TrendAlert:
-    """A series that left its band in a week, as first seen."""
+    """A series that left its band in a week (``rise``), or in the ``weeks`` closed weeks ending with
+    ``week`` (``drop``: ``week_start`` is the window's first Monday, ``count`` and ``expected`` its sums,
+    and ``cases`` those of the baseline weeks before it, the level it fell from), as first seen."""
 
     series: str
     week: int
@@ -41,10 +46,13 @@ class TrendAlert:
     expected: float
     top: int
     cases: tuple[str, ...]
+    direction: str = "rise"  # "rise" or "drop"
+    bottom: int = -1  # counts at or below this leave the band downwards
+    weeks: int = 1
 
     @property
     def key(self) -> str:
-        return f"{self.series}@{self.week}"
+        return f"{self.series}@{self.week}" + ("!drop" if self.direction == "drop" else "")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -86,6 +94,19 @@ class CaseStore(abc.ABC):
     @abc.abstractmethod
     def alerts(self) -> list[TrendAlert]: ...
 
+    @abc.abstractmethod
+    def advance_week(self, week: int) -> int:
+        """Raise the latest week cases were counted in to ``week``; returns the latest before (-1: none)."""
+
+    @abc.abstractmethod
+    def series(self) -> list[str]:
+        """Every series a case was counted in."""
+
+    @abc.abstractmethod
+    def link_cases(self, keys: Sequence[str], case_id: str, cap: int) -> dict[str, list[str]]:
+        """Add ``case_id`` to the cases of each entity key; returns, per key, the cases it had before
+        (up to ``cap + 1`` of them: more than ``cap`` says the key is shared too widely to list)."""
+
 
 class MemoryCaseStore(CaseStore):
     def __init__(self) -> None:
@@ -94,6 +115,8 @@ class MemoryCaseStore(CaseStore):
         self._cases: dict[tuple[str, int], set[str]] = defaultdict(set)
         self._alerts: dict[str, TrendAlert] = {}
         self._first_week: int | None = None
+        self._latest_week = -1
+        self._linked: dict[str, set[str]] = defaultdict(set)
 
     def add_records(self, records: Sequence[StoredRecord]) -> list[bool]:
         new = []
@@ -131,6 +154,19 @@ class MemoryCaseStore(CaseStore):
     def alerts(self) -> list[TrendAlert]:
         return list(self._alerts.values())
 
+    def advance_week(self, week: int) -> int:
+        before, self._latest_week = self._latest_week, max(self._latest_week, week)
+        return before
+
+    def series(self) -> list[str]:
+        return sorted(s for s, weeks in self._counts.items() if weeks)
+
+    def link_cases(self, keys: Sequence[str], case_id: str, cap: int) -> dict[str, list[str]]:
+        before = {key: sorted(self._linked[key] - {case_id})[: cap + 1] for key in keys}
+        for key in keys:
+            self._linked[key].add(case_id)
+        return before
+
 
 class RedisCaseStore(CaseStore):
     """The store in Redis under ``prefix`` (the plugin's state prefix); one round trip per call."""
@@ -162,7 +198,9 @@ class RedisCaseStore(CaseStore):
         pipe = self.client.pipeline(transaction=False)
         for series, week, case_id in entries:
             pipe.sadd(f"{self.prefix}cases:{series}:{week}", case_id)
-        added = pipe.execute() if entries else []
+        if entries:
+            pipe.sadd(f"{self.prefix}series", *{series for series, _, _ in entries})
+        added = pipe.execute()[: len(entries)] if entries else []
         pipe = self.client.pipeline(transaction=False)
         for (series, week, _), new in zip(entries, added, strict=True):
             if new:  # counted once per case, whichever actor sees it
@@ -192,6 +230,30 @@ class RedisCaseStore(CaseStore):
 
     def alerts(self) -> list[TrendAlert]:
         return [TrendAlert.from_json(v) for v in self.client.hgetall(f"{self.prefix}alerts").values()]
+
+    def advance_week(self, week: int) -> int:
+        # two actors may both see the week advance: each then judges the same closed weeks, and
+        # add_alert keeps one alert per series and window
+        before = self.client.get(f"{self.prefix}latest_week")
+        latest = int(before) if before is not None else -1
+        if week > latest:
+            self.client.set(f"{self.prefix}latest_week", week)
+        return latest
+
+    def series(self) -> list[str]:
+        return sorted(_text(s) for s in self.client.smembers(f"{self.prefix}series"))
+
+    def link_cases(self, keys: Sequence[str], case_id: str, cap: int) -> dict[str, list[str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:  # a bounded read: a key on thousands of cases costs cap + 2 members
+            pipe.srandmember(f"{self.prefix}linked:{key}", cap + 2)
+        for key in keys:
+            pipe.sadd(f"{self.prefix}linked:{key}", case_id)
+        found = pipe.execute()[: len(keys)] if keys else []
+        return {
+            key: sorted(c for c in map(_text, members) if c != case_id)[: cap + 1]
+            for key, members in zip(keys, found, strict=True)
+        }
 
 
 def _text(raw: bytes | str) -> str:

@@ -22,7 +22,7 @@ from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.state import RedisState
 from smartcustoms.hardware.sim.cases import Scenario, generate
 from smartcustoms.plugins.crime import CrimeAnalyticsPlugin
-from smartcustoms.plugins.crime.store import StoredRecord
+from smartcustoms.plugins.crime.store import StoredRecord, TrendAlert
 from smartcustoms.plugins.crime.tools.evaluate import BATCH, stream_alerts
 from smartcustoms.runtime.crime_page import add_crime_routes, crime_desk
 from smartcustoms.runtime.services import EmbeddedRedis
@@ -31,6 +31,18 @@ from smartcustoms.v1 import frame_pb2
 pytestmark = pytest.mark.integration
 
 CHROMIUM = shutil.which("chromium")
+DROP = TrendAlert(
+    "commodity=drugs",
+    99999,
+    "2026-06-01",
+    0,
+    12.5,
+    27,
+    ("CR-0021-00001",),
+    direction="drop",
+    bottom=1,
+    weeks=4,
+)
 SEED = 21  # a tuning-range seed with a small world
 
 
@@ -57,6 +69,8 @@ def page_url(redis_service: EmbeddedRedis) -> Iterator[tuple[str, Scenario, Audi
     on_redis = crime_desk(redis_service.url, namespace).store.alerts()
     in_memory = stream_alerts([StoredRecord(r.record_id, r.kind, r.fields) for r in world.records])
     assert sorted(on_redis, key=lambda a: a.key) == sorted(in_memory, key=lambda a: a.key) != []
+    # a drop as the plugin keeps one (this small world's series are too quiet to drop rarely enough)
+    crime_desk(redis_service.url, namespace).store.add_alert(DROP)
     loop = asyncio.new_event_loop()
     app = web.Application()
     add_crime_routes(app, crime_desk(redis_service.url, namespace))
@@ -102,7 +116,14 @@ def test_an_officer_follows_links_and_trends_on_the_crime_page(
         browser = p.chromium.launch(executable_path=CHROMIUM)
         page = browser.new_page()
         page.goto(f"{url}/crime")
-        expect(page.locator("#alerts tr.alert").filter(has_text=route.value).first).to_be_visible()
+        rise = page.locator("#alerts tr.alert.rise").filter(has_text=route.value).first
+        expect(rise).to_be_visible()
+        expect(rise.locator(".direction")).to_have_text("▲ rise")
+        drop = page.locator("#alerts tr.alert.drop").filter(has_text=DROP.series)
+        expect(drop.locator(".direction")).to_have_text("▼ drop")
+        expect(drop).to_contain_text("2026-06-01 (4 weeks)")
+        expect(drop).to_contain_text("12.50 (bottom 1)")
+        expect(drop).to_contain_text("before the drop: CR-0021-00001")
 
         page.fill("#links-a", phone_link.a)
         page.fill("#links-b", phone_link.b)

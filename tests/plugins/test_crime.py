@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision
 from smartcustoms.hardware.sim import cases
-from smartcustoms.plugins.crime import LABEL, CrimeAnalyticsPlugin
+from smartcustoms.plugins.crime import LABEL, LINK_LABEL, CrimeAnalyticsPlugin
 from smartcustoms.plugins.crime.entities import Mention, mentions_of
 from smartcustoms.plugins.crime.graph import build_graph
+from smartcustoms.plugins.crime.links import MAX_EARLIER_CASES
 from smartcustoms.plugins.crime.resolve import (
     ExactNameResolver,
     Resolver,
@@ -23,7 +25,18 @@ from smartcustoms.plugins.crime.resolve import (
 )
 from smartcustoms.plugins.crime.store import StoredRecord
 from smartcustoms.plugins.crime.tools.evaluate import evaluate_world
-from smartcustoms.plugins.crime.trends import FLOOR_RATE, band, band_top, series_of, week_of
+from smartcustoms.plugins.crime.tools.extraction import extraction_counts, text_only
+from smartcustoms.plugins.crime.trends import (
+    ALPHA,
+    DROP_WEEKS,
+    FLOOR_RATE,
+    band,
+    band_bottom,
+    band_top,
+    drop_band,
+    series_of,
+    week_of,
+)
 from smartcustoms.v1 import frame_pb2
 
 
@@ -237,6 +250,11 @@ def test_on_a_small_world_the_resolver_beats_the_exact_name_baseline() -> None:
         result.links["resolver"].found["person_across_sources"]
         >= result.links["exact_name"].found["person_across_sources"]
     )
+    # the link alerts of the stream name the burner phone's two cases, and no pair the truth does not link
+    links = result.link_alerts
+    assert links.found["shared_phone"] == links.planted["shared_phone"] == 1
+    assert links.pairs == links.true_pairs > 0
+    assert result.extraction.records > 0 and result.extraction.types["Phone"].tp > 0
 
 
 def test_eval_links_refuses_tuning_seeds(capsys: pytest.CaptureFixture[str]) -> None:
@@ -269,3 +287,151 @@ def test_hosted_as_an_actor_hosts_it_the_plugin_alerts_on_record_frames() -> Non
     assert first.decision == results_pb2.DECISION_CLEAR
     assert second.decision == results_pb2.DECISION_ALARM
     assert second.detections[0].attributes["cases"] == "N0,N1,N2"
+
+
+def test_the_band_s_bottom_is_the_poisson_lower_tail_and_a_quiet_series_has_none() -> None:
+    def at_or_below(rate: float, count: int) -> float:
+        return sum(math.exp(-rate) * rate**k / math.factorial(k) for k in range(count + 1))
+
+    assert band_bottom(8.0) == -1  # even a window without a case comes by chance more often than ALPHA
+    for rate in (8.6, 12.0, 20.0, 40.0):
+        bottom = band_bottom(rate)
+        assert bottom >= 0 and at_or_below(rate, bottom) < ALPHA <= at_or_below(rate, bottom + 1)
+    busy = {w: 5 for w in range(0, 100)}
+    assert drop_band(busy, 50, first_week=0) is None  # no season a year before the window yet
+    window = drop_band(busy, 80, first_week=0)
+    assert window is not None and window.expected == pytest.approx(DROP_WEEKS * 5, rel=0.05)
+    assert window.bottom == band_bottom(window.expected) >= 4
+
+
+def _cases(week: int, commodity: str, n: int) -> list[frame_pb2.Record]:
+    day = cases.week_start(week).isoformat()
+    return [
+        frame_pb2.Record(
+            record_id=f"{commodity}-{week}-{k}",
+            kind="case_record",
+            fields={"date": day, "commodity": commodity},
+        )
+        for k in range(n)
+    ]
+
+
+def test_a_drop_alerts_once_its_weeks_are_closed_with_the_cases_it_fell_from() -> None:
+    plugin = CrimeAnalyticsPlugin({}, PluginContext("crime_analytics"))
+
+    def week(w: int, drugs: int) -> Any:
+        batch = [
+            *_cases(w, "drugs", drugs),
+            *_cases(w, "illicit_cigarettes", 1),
+            *_cases(w, "endangered_species", 0),
+        ]
+        return plugin.assess(frame_pb2.RecordBatch(records=batch))
+
+    for w in range(70):  # drugs 3 a week, cigarettes 1 a week (too quiet for any drop to be rare)
+        assert week(w, 3).decision == Decision.CLEAR
+    for w in range(70, 74):  # drugs stop; cigarettes go on (and then stop too)
+        assert week(w, 0).decision == Decision.CLEAR  # week 73 is still open: its count may grow
+    # the first case of week 74 closes week 73: weeks 70-73 held no drugs case
+    result = plugin.assess(frame_pb2.RecordBatch(records=_cases(74, "counterfeit_goods", 1)))
+    assert result.decision == Decision.ALARM
+    (detection,) = result.detections
+    assert detection.label == LABEL and detection.attributes["direction"] == "drop"
+    assert detection.attributes["series"] == "commodity=drugs"
+    assert detection.attributes["week"] == cases.week_start(70).isoformat()
+    assert "dropped" in detection.explanation and "0 cases in the 4 weeks" in detection.explanation
+    (alert,) = plugin.store.alerts()
+    assert alert.direction == "drop" and alert.weeks == DROP_WEEKS and alert.count == 0
+    assert set(alert.cases) == {f"drugs-{w}-{k}" for w in range(58, 70) for k in range(3)}  # the level before
+    for w in range(75, 80):  # still no drugs: the drop alerted at its onset, once
+        assert week(w, 0).decision == Decision.CLEAR
+    assert [a.series for a in plugin.store.alerts()] == ["commodity=drugs"]
+
+
+def _case_with(case_id: str, week: int, *entities: dict[str, Any]) -> frame_pb2.Record:
+    fields = {
+        "date": cases.week_start(week).isoformat(),
+        "commodity": "drugs",
+        "entities": json.dumps(entities),
+    }
+    return frame_pb2.Record(record_id=case_id, kind="case_record", fields=fields)
+
+
+def _person(mention_id: str, name: str, born: str = "", phone: str = "", address: str = "") -> dict[str, Any]:
+    props = {"name": [name]}
+    if born:
+        props["birthDate"] = [born]
+    if phone:
+        props["phone"] = [phone]
+    if address:
+        props["addressEntity"] = [address]
+    return {"id": mention_id, "schema": "Person", "properties": props}
+
+
+def _links(plugin: CrimeAnalyticsPlugin, *records: frame_pb2.Record) -> list[Any]:
+    result = plugin.assess(frame_pb2.RecordBatch(records=records))
+    return [d for d in result.detections if d.label == LINK_LABEL]
+
+
+def test_a_new_case_sharing_a_phone_or_a_person_alerts_naming_the_earlier_case() -> None:
+    plugin = CrimeAnalyticsPlugin({}, PluginContext("crime_analytics"))
+    assert (
+        _links(plugin, _case_with("A", 1, _person("A#0", "Chan Tai Man", "1980-03-12", "+852 9123 4567")))
+        == []
+    )
+    (burner,) = _links(plugin, _case_with("B", 2, _person("B#0", "Wong Ka Wai", "1975-01-01", "9123-4567")))
+    assert burner.attributes == {"case": "B", "earlier": "A", "shared": "phone 91234567"}
+    assert "case B shares phone 91234567 with earlier case A" in burner.explanation
+    # the same person however spelt, with the same date of birth; a namesake with no date of birth is no one
+    (same,) = _links(plugin, _case_with("C", 3, _person("C#0", "CHAN Tai-man", "12/03/1980")))
+    assert same.attributes["earlier"] == "A" and same.attributes["shared"].startswith("person CHAN Tai-man")
+    assert _links(plugin, _case_with("D", 4, _person("D#0", "Chan Tai Man"))) == []
+    # a redelivered case raises nothing again
+    assert _links(plugin, _case_with("B", 2, _person("B#0", "Wong Ka Wai", "1975-01-01", "9123-4567"))) == []
+
+
+def test_an_entity_on_many_cases_is_a_hub_and_stops_alerting() -> None:
+    plugin = CrimeAnalyticsPlugin({}, PluginContext("crime_analytics"))
+    office = {
+        "id": "",
+        "schema": "Address",
+        "properties": {"full": ["Flat A, 3/F, Wing On Building, 8 Nathan Road"]},
+    }
+    alerted = []
+    for n in range(MAX_EARLIER_CASES + 4):
+        found = _links(plugin, _case_with(f"K{n:02d}", 10 + n, {**office, "id": f"K{n:02d}#0"}))
+        alerted.append(len(found[0].attributes["earlier"].split(",")) if found else 0)
+    # each case names every earlier one until more than MAX_EARLIER_CASES share the address, then none
+    assert alerted == [0, *range(1, MAX_EARLIER_CASES + 1), 0, 0, 0]
+
+
+def test_extraction_is_scored_per_type_against_the_entities_the_record_carried() -> None:
+    post_entities = [_person("p#0", "Chan Tai Man", phone="+852 9123 4567")]
+    news_entities = [
+        _person("n#0", "Lee Ka Wai"),
+        {"id": "n#1", "schema": "Company", "properties": {"name": ["Golden Dragon Trading Ltd"]}},
+    ]
+    records = [
+        StoredRecord("c", "case_record", {"date": "2025-01-06", "entities": "[]"}),
+        StoredRecord(
+            "p",
+            "social_post",
+            {"text": "Good stuff cheap, ask Chan Tai Man, 9123 4567", "entities": json.dumps(post_entities)},
+        ),
+        StoredRecord(
+            "n",
+            "news_item",
+            {
+                "title": "Customs seize 3 kg of drugs; Mr Lau Wing told the court",
+                "entities": json.dumps(news_entities),
+            },
+        ),
+    ]
+    stripped = text_only(records)
+    assert [("entities" in r.fields) for r in stripped] == [True, False, False]  # case files keep theirs
+    counts = extraction_counts(stripped, records)
+    assert counts.records == 2
+    person, company, phone = (counts.types[t] for t in ("Person", "Company", "Phone"))
+    assert (person.tp, person.fp, person.fn, person.in_text) == (1, 1, 1, 1)  # Mr Lau Wing: not carried
+    assert (company.tp, company.fp, company.fn, company.in_text) == (0, 0, 1, 0)  # not in the text at all
+    assert (phone.tp, phone.fp, phone.fn, phone.in_text) == (1, 0, 0, 1)
+    assert person.precision == 0.5 and person.recall == 0.5

@@ -75,10 +75,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{method:34} {found} {f'{links.false_links}/{links.random_pairs}':>12}")
     a = result.anomalies
     found = ", ".join(f"{kind} {a.found[kind]}/{a.planted[kind]}" for kind in sorted(a.planted))
-    delay = (
-        f"delay median {statistics.median(a.delays_weeks):.0f} weeks (max {max(a.delays_weeks)})"
-        if a.delays_weeks
-        else "none found"
+    delays = "; ".join(
+        f"{kind} median {statistics.median(d):.0f} (max {max(d)})"
+        for kind, d in sorted(a.delays_weeks.items())
     )
-    print(f"anomalies found: {found}; {delay}; {a.alerts} alerts, {a.false_alerts} false")
+    alerts = ", ".join(f"{a.alerts[d]} {d} ({a.false_alerts[d]} false)" for d in ("rise", "drop"))
+    print(f"anomalies found: {found}; delay in weeks: {delays or 'none found'}; alerts: {alerts}")
+    k = result.link_alerts
+    kinds = sorted(k.planted)
+    found = ", ".join(f"{kind} {k.found[kind]}/{k.planted[kind]}" for kind in kinds)
+    precision = k.true_pairs / k.pairs if k.pairs else 0.0
+    print(
+        f"link alerts: {k.alerts} on {k.cases} cases; planted case links named: {found}; "
+        f"case pairs named {k.pairs}, linked in the truth {k.true_pairs} (precision {precision:.3f}), "
+        f"planted {k.planted_pairs}"
+    )
+    e = result.extraction
+    print(f"extraction from text only ({e.records} news items and posts, entities stripped):")
+    print(f"{'':34} {'precision':>9} {'recall':>7} {'tp':>6} {'fp':>6} {'fn':>6} {'in text':>8}")
+    for kind, t in e.types.items():
+        print(f"{kind:34} {t.precision:9.3f} {t.recall:7.3f} {t.tp:6} {t.fp:6} {t.fn:6} {t.in_text:8}")
+    read, full = result.text_only_links, result.links[METHODS[0]]
+    kinds = [kind for kind in sorted(read.planted) if kind != "syndicate"]
+    found = ", ".join(
+        f"{kind} {read.found[kind]}/{read.planted[kind]} (with entities {full.found[kind]})" for kind in kinds
+    )
+    print(f"planted links found through extraction: {found}")
     return 0

@@ -11,8 +11,19 @@ For each world (one seed of a generator):
   link within ``LINK_HOPS``, how many the resolver's graph links.
 - Anomalies: the world's records streamed in date order through ``CrimeAnalyticsPlugin.assess`` in
   batches of ``BATCH`` (in-memory store); a planted anomaly is found when its series alerts in a week
-  of the anomaly, its delay the weeks from its start to the first alert. An alert is false when most
-  of its cases are not planted anomaly cases.
+  of the anomaly (a planted drop: a drop alert whose window ends in the drop or in the
+  ``DROP_WEEKS`` weeks after), its delay the weeks from its start to the first alert (for a drop, to
+  the last week of the window that revealed it: the alert comes when the next week's first case
+  arrives). A rise alert is false when most of its cases are not planted anomaly cases, a drop alert
+  when no planted drop of its series is in its window.
+- Link alerts: in the same stream, each ``crime_link`` detection names a new case and earlier cases;
+  a planted link between two cases (syndicate, shared phone, shared address) is found when an alert
+  names the pair, and an alert's pair is true when the truth's graph links the two within
+  ``LINK_HOPS`` (false pairs: the alert's precision).
+- Extraction: news and posts passed as text only (their ``entities`` stripped, the truth kept for
+  scoring) through the plugin's ``with_entities``: per entity type, the mentions extracted against
+  those the record's truth names (and how many of those its text spells out at all), and the planted
+  links the graph of the text-only records finds.
 """
 
 from __future__ import annotations
@@ -24,13 +35,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartcustoms.core.plugin import PluginContext
-from smartcustoms.plugins.crime import CrimeAnalyticsPlugin
+from smartcustoms.plugins.crime import LINK_LABEL, CrimeAnalyticsPlugin, with_entities
 from smartcustoms.plugins.crime.entities import Mention, mentions_of
 from smartcustoms.plugins.crime.graph import LinkGraph, build_graph
 from smartcustoms.plugins.crime.resolve import ExactNameResolver, Resolver
 from smartcustoms.plugins.crime.store import StoredRecord, TrendAlert
-from smartcustoms.plugins.crime.trends import week_of
+from smartcustoms.plugins.crime.trends import DROP_WEEKS, drop_window, week_of
 from smartcustoms.v1 import frame_pb2
+
+from .extraction import ExtractionCounts, extraction_counts, text_only
 
 BATCH = 50
 LINK_HOPS = 4
@@ -90,16 +103,45 @@ class LinkCounts:
 class AnomalyCounts:
     planted: Counter[str] = field(default_factory=Counter)
     found: Counter[str] = field(default_factory=Counter)
-    delays_weeks: list[int] = field(default_factory=list)
-    alerts: int = 0
-    false_alerts: int = 0
+    delays_weeks: dict[str, list[int]] = field(default_factory=dict)  # kind -> delays
+    alerts: Counter[str] = field(default_factory=Counter)  # direction -> alerts
+    false_alerts: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: AnomalyCounts) -> None:
         self.planted.update(other.planted)
         self.found.update(other.found)
-        self.delays_weeks += other.delays_weeks
+        for kind, delays in other.delays_weeks.items():
+            self.delays_weeks.setdefault(kind, []).extend(delays)
+        self.alerts.update(other.alerts)
+        self.false_alerts.update(other.false_alerts)
+
+
+@dataclass
+class LinkAlertCounts:
+    planted: Counter[str] = field(default_factory=Counter)  # case-to-case planted links, by kind
+    found: Counter[str] = field(default_factory=Counter)
+    alerts: int = 0
+    pairs: int = 0  # (new case, earlier case) pairs the alerts name
+    true_pairs: int = 0  # of those, linked by the truth's graph
+    planted_pairs: int = 0  # of those, a planted link
+    cases: int = 0
+
+    def merge(self, other: LinkAlertCounts) -> None:
+        self.planted.update(other.planted)
+        self.found.update(other.found)
         self.alerts += other.alerts
-        self.false_alerts += other.false_alerts
+        self.pairs += other.pairs
+        self.true_pairs += other.true_pairs
+        self.planted_pairs += other.planted_pairs
+        self.cases += other.cases
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What the plugin raised on a world's records: trend alerts, and link alerts as (case, earlier)."""
+
+    alerts: list[TrendAlert]
+    links: list[tuple[str, tuple[str, ...]]]
 
 
 @dataclass
@@ -111,6 +153,9 @@ class Result:
     resolution: dict[tuple[str, str], PairCounts] = field(default_factory=dict)  # (method, group)
     links: dict[str, LinkCounts] = field(default_factory=dict)
     anomalies: AnomalyCounts = field(default_factory=AnomalyCounts)
+    link_alerts: LinkAlertCounts = field(default_factory=LinkAlertCounts)
+    extraction: ExtractionCounts = field(default_factory=ExtractionCounts)
+    text_only_links: LinkCounts = field(default_factory=LinkCounts)
 
     def merge(self, other: Result) -> None:
         self.worlds += other.worlds
@@ -122,6 +167,9 @@ class Result:
         for method, links in other.links.items():
             self.links.setdefault(method, LinkCounts()).merge(links)
         self.anomalies.merge(other.anomalies)
+        self.link_alerts.merge(other.link_alerts)
+        self.extraction.merge(other.extraction)
+        self.text_only_links.merge(other.text_only_links)
 
 
 def scenario_of(generator: str, seed: int) -> Any:
@@ -153,18 +201,26 @@ def evaluate_world(scenario: Any, seed: int) -> Result:
             chosen = [m for m in mentions if m.schema in schemata]
             result.resolution[method, group] = pairwise(chosen, scenario.truth, graph.resolution.entity_of)
         result.links[method] = link_counts(graph, truth_graph, scenario, seed)
-    result.anomalies = anomaly_counts(records, scenario)
+    streamed = stream(records)
+    result.anomalies = anomaly_counts(streamed.alerts, scenario)
+    result.link_alerts = link_alert_counts(streamed.links, truth_graph, scenario)
+    stripped = text_only(records)
+    result.extraction = extraction_counts(stripped, records)
+    read = [StoredRecord(r.record_id, r.kind, with_entities(r.record_id, dict(r.fields))) for r in stripped]
+    result.text_only_links = link_counts(build_graph(read), truth_graph, scenario, seed, random_pairs=0)
     return result
 
 
-def link_counts(graph: LinkGraph, truth_graph: LinkGraph, scenario: Any, seed: int) -> LinkCounts:
+def link_counts(
+    graph: LinkGraph, truth_graph: LinkGraph, scenario: Any, seed: int, random_pairs: int = RANDOM_PAIRS
+) -> LinkCounts:
     counts = LinkCounts()
     for link in scenario.links:
         counts.planted[link.kind] += 1
         counts.found[link.kind] += bool(graph.links(link.a, link.b, LINK_HOPS))
     rng = random.Random(seed)
     case_ids = sorted(scenario.cases)
-    while counts.random_pairs < RANDOM_PAIRS:
+    while counts.random_pairs < random_pairs:
         a, b = rng.sample(case_ids, 2)
         if truth_graph.links(a, b, LINK_HOPS):
             continue
@@ -173,10 +229,11 @@ def link_counts(graph: LinkGraph, truth_graph: LinkGraph, scenario: Any, seed: i
     return counts
 
 
-def stream_alerts(records: Sequence[StoredRecord]) -> list[TrendAlert]:
-    """The alerts the plugin raises on the records, in date order, batch by batch."""
+def stream(records: Sequence[StoredRecord]) -> Streamed:
+    """What the plugin raises on the records, in date order, batch by batch."""
     plugin = CrimeAnalyticsPlugin({}, PluginContext("crime_analytics"))
     ordered = sorted(records, key=lambda r: r.fields.get("date", ""))
+    links = []
     for start in range(0, len(ordered), BATCH):
         batch = frame_pb2.RecordBatch(
             records=[
@@ -184,27 +241,76 @@ def stream_alerts(records: Sequence[StoredRecord]) -> list[TrendAlert]:
                 for r in ordered[start : start + BATCH]
             ]
         )
-        plugin.assess(batch)
-    return plugin.store.alerts()
+        for d in plugin.assess(batch).detections:
+            if d.label == LINK_LABEL:
+                links.append((d.attributes["case"], tuple(d.attributes["earlier"].split(","))))
+    return Streamed(plugin.store.alerts(), links)
 
 
-def anomaly_counts(records: Sequence[StoredRecord], scenario: Any) -> AnomalyCounts:
+def stream_alerts(records: Sequence[StoredRecord]) -> list[TrendAlert]:
+    """The trend alerts the plugin raises on the records, in date order, batch by batch."""
+    return stream(records).alerts
+
+
+def anomaly_counts(alerts: Sequence[TrendAlert], scenario: Any) -> AnomalyCounts:
     from smartcustoms.hardware.sim.cases import week_start
 
     counts = AnomalyCounts()
-    alerts = stream_alerts(records)
     planted_cases = {case_id for case_id, case in scenario.cases.items() if case.planted}
-    counts.alerts = len(alerts)
-    counts.false_alerts = sum(
-        1 for alert in alerts if sum(c in planted_cases for c in alert.cases) * 2 < len(alert.cases)
-    )
+    drops = [a for a in scenario.anomalies if a.kind == "drop"]
+
+    def weeks_of(anomaly: Any) -> range:
+        start = week_of(week_start(anomaly.start_week).isoformat())
+        return range(start, week_of(week_start(anomaly.end_week).isoformat()) + 1)
+
+    def is_false(alert: TrendAlert) -> bool:
+        if alert.direction == "drop":
+            return not any(
+                _series(d) == alert.series and set(weeks_of(d)) & set(drop_window(alert.week)) for d in drops
+            )
+        return sum(c in planted_cases for c in alert.cases) * 2 < len(alert.cases)
+
+    for alert in alerts:
+        counts.alerts[alert.direction] += 1
+        counts.false_alerts[alert.direction] += is_false(alert)
     for anomaly in scenario.anomalies:
         counts.planted[anomaly.kind] += 1
-        series = f"{anomaly.dimension}={anomaly.commodity}|{anomaly.value}"
-        start = week_of(week_start(anomaly.start_week).isoformat())
-        end = week_of(week_start(anomaly.end_week).isoformat())
-        weeks = sorted(a.week for a in alerts if a.series == series and start <= a.week <= end)
-        if weeks:
+        weeks = weeks_of(anomaly)
+        first, last = weeks.start, weeks.stop - 1
+        direction, last = ("drop", last + DROP_WEEKS) if anomaly.kind == "drop" else ("rise", last)
+        found = sorted(
+            a.week
+            for a in alerts
+            if a.series == _series(anomaly) and a.direction == direction and first <= a.week <= last
+        )
+        if found:
             counts.found[anomaly.kind] += 1
-            counts.delays_weeks.append(weeks[0] - start)
+            counts.delays_weeks.setdefault(anomaly.kind, []).append(found[0] - first)
+    return counts
+
+
+def _series(anomaly: Any) -> str:
+    if anomaly.dimension == "commodity":
+        return f"commodity={anomaly.commodity}"
+    return f"{anomaly.dimension}={anomaly.commodity}|{anomaly.value}"
+
+
+def link_alert_counts(
+    links: Sequence[tuple[str, tuple[str, ...]]], truth_graph: LinkGraph, scenario: Any
+) -> LinkAlertCounts:
+    counts = LinkAlertCounts(alerts=len(links), cases=len(scenario.cases))
+    named = {frozenset((case, other)) for case, earlier in links for other in earlier}
+    planted = {
+        frozenset((k.a, k.b)): k.kind
+        for k in scenario.links
+        if k.a in scenario.cases and k.b in scenario.cases
+    }
+    for pair, kind in planted.items():
+        counts.planted[kind] += 1
+        counts.found[kind] += pair in named
+    for pair in named:
+        a, b = sorted(pair)
+        counts.pairs += 1
+        counts.true_pairs += bool(truth_graph.links(a, b, LINK_HOPS))
+        counts.planted_pairs += pair in planted
     return counts
