@@ -8,9 +8,16 @@ identifier key keeps, as a state minimum, the code of the earliest account that 
 listing first, every later account that shares the identifier reads the same first account and is
 linked to it; the accounts of one network end up in one star around their first account.
 
-A batch reads the owners and its accounts' names (one round trip), lowers the owners (one), names its
-new accounts (one each), reads the names and flags of the accounts linked (one), and counts its flags
-(one).
+Photos and texts can be copied by anyone, from the brand's catalogue, a circulating template or another
+seller, so they are weaker evidence than the numbers a seller is reached and paid through. Two accounts
+sharing one kind of them alone are only alike (``Links.alike``, a hint for the score); a photo and a
+text together, or a phone or payment id, link them. Each photo or text key also counts its carriers,
+the accounts that used it: one carried by more accounts than one seller runs has been copied between
+sellers and links nobody any more, so a stock photo cannot pull a market into one network.
+
+A batch reads the owners and its accounts' names (one round trip), reads the names and flags of the
+accounts it shares keys with and the carriers of the photos and texts it matches (one), lowers the
+owners and counts new carriers (one), names its new accounts (one each), and counts its flags (one).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from smartcustoms.core.state import PluginState
 __all__ = ["AccountLinker", "LinkQuery", "Links", "minhash", "text_bands"]
 
 ACCOUNT_BITS = 21
+_ACCOUNT_MASK = (1 << ACCOUNT_BITS) - 1
 TOKEN_TTL_S = 7 * 86400.0
 PERMUTATIONS = 30
 BAND_ROWS = 5  # 6 bands of 5 rows: texts with Jaccard 0.8 share a band 90% of the time, 0.5 17%
@@ -41,6 +49,13 @@ _B = _rng.integers(0, _PRIME, PERMUTATIONS, dtype=np.uint64)
 # bands: a re-compressed copy keeps three or more, while unrelated photos of look-alike goods share two
 # too often. A text is linked on two MinHash bands of six: boilerplate shares one.
 MIN_SHARED = {"image": 3, "text": 2}
+# Kinds anyone can copy. Alone they make two accounts alike, not linked: a link needs both of them, or a
+# phone or payment id (a seller's own, as it is how buyers reach and pay them).
+COPYABLE = frozenset({"image", "text"})
+# A photo or text carried by more accounts than one seller runs has been copied between sellers and
+# links nobody any more. In the listings simulator an operator runs one to five accounts and a shop two.
+MAX_CARRIERS = 5
+COUNTED_CACHED = 1 << 16  # carrier pairs a linker remembers it counted (about 6 MB), then forgets
 _NOISE = re.compile(r"[\W\d_]+", re.UNICODE)
 
 
@@ -93,6 +108,101 @@ def image_bands(phash: str) -> list[str]:
     return [f"{band}:{phash[band * 4 : band * 4 + 4]}" for band in range(len(phash) // 4)] if phash else []
 
 
+def _kind(key: str) -> str:
+    return key[3 : key.index(":", 3)]  # "id:<kind>:<value>"
+
+
+Shared = dict[tuple[int, str], list[tuple[str, int]]]  # (account number, kind) -> (key, owner code)s
+
+
+def _shared(query: LinkQuery, keys: Iterable[str], owner_of: dict[str, set[int]]) -> Shared:
+    """The other accounts one listing shares enough keys of a kind with, and those keys."""
+    mine = account_number(query.account)
+    shared: Shared = {}
+    for key in keys:
+        for code in owner_of.get(key, ()):
+            if code & _ACCOUNT_MASK != mine:
+                shared.setdefault((code & _ACCOUNT_MASK, _kind(key)), []).append((key, code))
+    return {(n, kind): held for (n, kind), held in shared.items() if len(held) >= MIN_SHARED.get(kind, 1)}
+
+
+def _copyable_keys(shared_of: Sequence[Shared]) -> list[str]:
+    """The photo and text keys through which the batch's listings share enough with another account."""
+    return sorted(
+        {
+            key
+            for shared in shared_of
+            for (_, kind), held in shared.items()
+            if kind in COPYABLE
+            for key, _ in held
+        }
+    )
+
+
+def _carrier_pairs(
+    queries: Sequence[LinkQuery], shared_of: Sequence[Shared], owner_of: dict[str, set[int]]
+) -> dict[str, str]:
+    """``has:<account number>:<key>`` of each account whose photo or text matches another's through a
+    key it does not own -> the key (the owner, the key's first, is its first carrier)."""
+    pairs: dict[str, str] = {}
+    for q, shared in zip(queries, shared_of, strict=True):
+        mine = account_number(q.account)
+        for (_, kind), held in shared.items():
+            if kind in COPYABLE:
+                pairs.update(
+                    {
+                        f"has:{mine}:{key}": key
+                        for key, _ in held
+                        if min(owner_of[key]) & _ACCOUNT_MASK != mine
+                    }
+                )
+    return pairs
+
+
+def _carriers(
+    pairs: dict[str, str], had: Sequence[str | None], counts: dict[str, str | None]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The counts the batch's new carriers add, and each matched key's carriers: its owner and the
+    accounts that ever matched it, this batch's counted once.
+
+    Not exact, in two rare cases: a listing that arrives late and takes a key over leaves the account it
+    took it from uncounted until that account matches it again (one too few), and two actors counting
+    the same new carrier at once count it twice (one too many, which only stops links sooner).
+    """
+    added: dict[str, float] = {}
+    for key, known in zip(pairs.values(), had, strict=True):
+        if known is None:
+            added[f"carriers:{key}"] = added.get(f"carriers:{key}", 0.0) + 1.0
+    return added, {key: 1.0 + float(n or 0) + added.get(f"carriers:{key}", 0.0) for key, n in counts.items()}
+
+
+def _split(values: list[str | None], sizes: Sequence[int]) -> list[list[str | None]]:
+    """``values`` cut into runs of ``sizes``, and the rest."""
+    runs, start = [], 0
+    for size in sizes:
+        runs.append(values[start : start + size])
+        start += size
+    return [*runs, values[start:]]
+
+
+def _owners(
+    lows: dict[str, float], earlier: Sequence[str | None]
+) -> tuple[dict[str, set[int]], dict[str, float]]:
+    """Each key's owners, and the keys this batch lowers (most identifiers have their owner).
+
+    A key's owners: the one before this batch and the one after it (the lower code, as the state keeps
+    it). A listing that arrives late (an earlier post, a lower code) takes the key over, and is linked
+    to the account that held it.
+    """
+    owner_of: dict[str, set[int]] = {}
+    lower: dict[str, float] = {}
+    for (key, low), before in zip(lows.items(), earlier, strict=True):
+        owner_of[key] = {int(low), int(float(before))} if before is not None else {int(low)}
+        if before is None or low < float(before):
+            lower[key] = low
+    return owner_of, lower
+
+
 def normal_phone(phone: str) -> str:
     return re.sub(r"\D", "", phone)[-8:]
 
@@ -112,16 +222,21 @@ class LinkQuery:
 
 @dataclass
 class Links:
-    """The accounts one listing's account is linked to, with how, and how often they were flagged."""
+    """The accounts one listing's account is linked to, with how, and how often they were flagged; and
+    the accounts it is only alike (one copyable kind shared: a photo or a text), for the score."""
 
     accounts: dict[str, set[str]] = field(default_factory=dict)  # linked account -> kinds
     flagged: int = 0  # flags of the linked accounts, before this batch
     root: str = ""  # the earliest account of the network: the case is named after it
+    alike: dict[str, set[str]] = field(default_factory=dict)  # shares one copyable kind only -> kind
+    alike_flagged: int = 0  # flags of the alike accounts, before this batch
 
 
 class AccountLinker:
     def __init__(self, state: PluginState) -> None:
         self.state = state
+        # carrier pairs this process knows are counted (a pair once counted stays): not read again
+        self.counted: set[str] = set()
 
     def link(self, token: str, queries: Sequence[LinkQuery]) -> list[Links]:
         keys_of = [
@@ -132,58 +247,71 @@ class AccountLinker:
             code = float(q.code)
             for key in keys:
                 lows[key] = min(lows.get(key, code), code)
-        all_keys = list(lows)
         names = {f"acct:{account_number(q.account)}": q.account for q in queries}
-        found = self.state.get_many([*all_keys, *names])
-        # A key's owners: the one before this batch and the one after it (the lower code, as the state
-        # keeps it). A listing that arrives late (an earlier post, a lower code) takes the key over, and
-        # is linked to the account that held it.
-        owner_of: dict[str, set[int]] = {}
-        lower: dict[str, float] = {}  # only keys this batch lowers: most identifiers have their owner
-        for key, earlier in zip(all_keys, found, strict=False):
-            low = int(lows[key])
-            owner_of[key] = {low, int(float(earlier))} if earlier is not None else {low}
-            if earlier is None or low < float(earlier):
-                lower[key] = lows[key]
-        if lower:
-            self.state.apply_once(f"ids:{token}", {}, lower, token_ttl_s=TOKEN_TTL_S)
-        for (name, account), known in zip(names.items(), found[len(all_keys) :], strict=True):
+        found = self.state.get_many([*lows, *names])
+        owner_of, lower = _owners(lows, found[: len(lows)])
+        shared_of = [_shared(q, keys, owner_of) for q, keys in zip(queries, keys_of, strict=True)]
+        matched = _copyable_keys(shared_of)
+        pairs = {
+            pair: key
+            for pair, key in _carrier_pairs(queries, shared_of, owner_of).items()
+            if pair not in self.counted
+        }
+        numbers = sorted({n for shared in shared_of for n, _ in shared})
+        looked = self.state.get_many(
+            [
+                *(f"acct:{n}" for n in numbers),
+                *(f"flags:{n}" for n in numbers),
+                *pairs,
+                *(f"carriers:{key}" for key in matched),
+            ]
+        )
+        named, flags, had, counts = _split(looked, (len(numbers), len(numbers), len(pairs)))
+        in_batch = {account_number(q.account): q.account for q in queries}
+        account_of = {n: name or in_batch.get(n) for n, name in zip(numbers, named, strict=True)}
+        flags_of = {n: float(v or 0) for n, v in zip(numbers, flags, strict=True)}
+        added, carriers = _carriers(pairs, had, dict(zip(matched, counts, strict=True)))
+        new_pairs = {pair: 1.0 for pair, known in zip(pairs, had, strict=True) if known is None}
+        if lower or added:
+            self.state.apply_once(f"ids:{token}", added, {**lower, **new_pairs}, token_ttl_s=TOKEN_TTL_S)
+        if len(self.counted) + len(pairs) > COUNTED_CACHED:
+            self.counted.clear()
+        self.counted.update(pairs)
+        for (name, account), known in zip(names.items(), found[len(lows) :], strict=True):
             if known is None:
                 self.state.put(name, account)
-        numbers = sorted({c & ((1 << ACCOUNT_BITS) - 1) for codes in owner_of.values() for c in codes})
-        looked = self.state.get_many([f"acct:{n}" for n in numbers] + [f"flags:{n}" for n in numbers])
-        account_of = dict(zip(numbers, looked[: len(numbers)], strict=True))
-        flags_of = {n: float(v or 0) for n, v in zip(numbers, looked[len(numbers) :], strict=True)}
         return [
-            self._links(q, keys, owner_of, account_of, flags_of)
-            for q, keys in zip(queries, keys_of, strict=True)
+            self._links(q, shared, carriers, account_of, flags_of)
+            for q, shared in zip(queries, shared_of, strict=True)
         ]
 
     def _links(
         self,
         query: LinkQuery,
-        keys: Iterable[str],
-        owner_of: dict[str, set[int]],
+        shared: Shared,
+        carriers: dict[str, float],
         account_of: dict[int, str | None],
         flags_of: dict[int, float],
     ) -> Links:
-        mine = account_number(query.account)
+        kinds_of: dict[str, set[str]] = {}  # other account -> the kinds it shares enough keys of
+        first_of: dict[str, int] = {}  # other account -> its earliest code among them
+        for (number, kind), held in shared.items():
+            other = account_of.get(number)
+            codes = [code for key, code in held if carriers.get(key, 0.0) <= MAX_CARRIERS]
+            if other and len(codes) >= MIN_SHARED.get(kind, 1):
+                kinds_of.setdefault(other, set()).add(kind)
+                first_of[other] = min(first_of.get(other, codes[0]), *codes)
         links = Links(root=query.account)
         earliest = query.code
-        shared: dict[tuple[str, str], int] = {}
-        for key in keys:
-            for code in owner_of.get(key, ()):
-                number = code & ((1 << ACCOUNT_BITS) - 1)
-                other = account_of.get(number)
-                if number == mine or not other:
-                    continue
-                kind = key[3 : key.index(":", 3)]  # "id:<kind>:<value>"
-                shared[(other, kind)] = shared.get((other, kind), 0) + 1
-                if shared[(other, kind)] >= MIN_SHARED.get(kind, 1):
-                    links.accounts.setdefault(other, set()).add(kind)
-                    if code < earliest:
-                        earliest, links.root = code, other
+        for other, kinds in kinds_of.items():
+            if kinds <= COPYABLE and len(kinds) < 2:
+                links.alike[other] = kinds
+                continue
+            links.accounts[other] = kinds
+            if first_of[other] < earliest:
+                earliest, links.root = first_of[other], other
         links.flagged = int(sum(flags_of.get(account_number(a), 0) for a in links.accounts))
+        links.alike_flagged = int(sum(flags_of.get(account_number(a), 0) for a in links.alike))
         return links
 
     def flag(self, token: str, accounts: Iterable[str]) -> bool:

@@ -22,7 +22,7 @@ W_FUZZY_NAME = 0.2
 W_PRICE_FAR_BELOW = 0.5  # under ``FAR_BELOW`` of the brand's lowest reference price
 W_PRICE_BELOW = 0.2  # under ``BELOW`` of it
 W_DOCTORED_IMAGE = 0.35
-W_LINKED_TO_FLAGGED = 0.3
+W_LINKED_TO_FLAGGED = 0.3  # linked to, or alike, accounts flagged before
 W_IMAGE_SHARED = 0.15  # a photo of its own the seller shares with another account
 FAR_BELOW = 0.3
 BELOW = 0.6
@@ -71,7 +71,8 @@ def suspicion(watchlist: Watchlist, text: TextMatch, image: ImageMatch, price_hk
 
 
 def add_links(found: Suspicion, links: Links) -> None:
-    """Raise the score for the seller's links: to accounts flagged before, or sharing its own photos."""
+    """Raise the score for the seller's links, or its copyable content alike other accounts' (a copy
+    seller's photo or text): to accounts flagged before, or sharing its own photos."""
     if not (found.brand or found.reasons):
         return
     if links.flagged:
@@ -79,5 +80,10 @@ def add_links(found: Suspicion, links: Links) -> None:
             W_LINKED_TO_FLAGGED,
             f"seller linked to {len(links.accounts)} accounts flagged {links.flagged} times",
         )
-    if any("image" in kinds for kinds in links.accounts.values()):
+    elif links.alike_flagged:
+        found.add(
+            W_LINKED_TO_FLAGGED,
+            f"photo or text alike those of {len(links.alike)} accounts flagged {links.alike_flagged} times",
+        )
+    if any("image" in kinds for kinds in (*links.accounts.values(), *links.alike.values())):
         found.add(W_IMAGE_SHARED, "photo shared with another seller account")

@@ -16,7 +16,14 @@ from smartcustoms.hardware.feeds.items import record_from_item
 from smartcustoms.hardware.sim import listings as sim
 from smartcustoms.plugins.ipr import IprMonitorPlugin, ListingView
 from smartcustoms.plugins.ipr.catalogue import load_catalogue
-from smartcustoms.plugins.ipr.linking import AccountLinker, LinkQuery, account_number, text_bands
+from smartcustoms.plugins.ipr.linking import (
+    MAX_CARRIERS,
+    AccountLinker,
+    LinkQuery,
+    account_number,
+    image_bands,
+    text_bands,
+)
 from smartcustoms.plugins.ipr.tools.evaluate import evaluate_market, market_views
 from smartcustoms.plugins.ipr.watchlist import load_watchlist
 from smartcustoms.v1 import frame_pb2
@@ -96,6 +103,67 @@ def test_accounts_sharing_a_phone_link_to_the_earliest_whatever_the_order() -> N
             assert seen[2].accounts == {"shoppa:b": {"payment"}}
     lone = AccountLinker(MemoryState()).link("t", [LinkQuery("x:y", 1.0, {"phone": ["1"]})])[0]
     assert lone.accounts == {} and lone.root == "x:y"
+
+
+PHOTO = image_bands("9f3a0c71e2b45d86")  # one photo's four perceptual-hash bands
+TEXT = text_bands("Aurelia handbag 1:1 top quality | fast ship | trusted seller")
+
+
+def link_in_turn(queries: Sequence[LinkQuery]) -> list[Any]:
+    """Each query in its own batch, in order, through one linker."""
+    linker = AccountLinker(MemoryState())
+    return [linker.link(f"t{n}", [q])[0] for n, q in enumerate(queries)]
+
+
+def test_a_rare_phone_links_two_accounts_but_a_photo_alone_only_makes_them_alike() -> None:
+    phone = link_in_turn(
+        [LinkQuery("a:1", 1.0, {"phone": ["91234567"]}), LinkQuery("b:2", 2.0, {"phone": ["91234567"]})]
+    )
+    assert phone[1].accounts == {"a:1": {"phone"}} and phone[1].root == "a:1"
+    photo = link_in_turn([LinkQuery("a:1", 1.0, {"image": PHOTO}), LinkQuery("b:2", 2.0, {"image": PHOTO})])
+    assert photo[1].accounts == {} and photo[1].alike == {"a:1": {"image"}}
+    assert photo[1].root == "b:2"  # no network: the case is the account's own
+    both = link_in_turn(
+        [
+            LinkQuery("a:1", 1.0, {"image": PHOTO, "text": TEXT}),
+            LinkQuery("b:2", 2.0, {"image": PHOTO, "text": TEXT}),
+        ]
+    )
+    assert both[1].accounts == {"a:1": {"image", "text"}} and not both[1].alike
+
+
+def test_a_photo_and_text_many_accounts_carry_link_nobody() -> None:
+    queries = [
+        LinkQuery(f"p:{n}", float(n + 1), {"image": PHOTO, "text": TEXT}) for n in range(MAX_CARRIERS + 3)
+    ]
+    seen = link_in_turn(queries)
+    # the first carriers link to the first; once more accounts than one seller runs carry it, nobody
+    assert all(s.accounts == {"p:0": {"image", "text"}} for s in seen[1:MAX_CARRIERS])
+    assert all(s.accounts == {} and s.alike == {} for s in seen[MAX_CARRIERS:])
+    again = link_in_turn([*queries, LinkQuery("p:1", 99.0, {"image": PHOTO, "text": TEXT})])[-1]
+    assert again.accounts == {}  # an account that linked early does not any more
+
+
+def test_a_stock_photo_does_not_stop_a_shared_phone_linking() -> None:
+    queries = [
+        LinkQuery(f"p:{n}", float(n + 1), {"image": PHOTO, "text": TEXT}) for n in range(MAX_CARRIERS + 1)
+    ]
+    queries.append(LinkQuery("q:1", 50.0, {"image": PHOTO, "text": TEXT, "phone": ["61112222"]}))
+    queries.append(LinkQuery("q:2", 60.0, {"image": PHOTO, "text": TEXT, "phone": ["61112222"]}))
+    last = link_in_turn(queries)[-1]
+    assert last.accounts == {"q:1": {"phone"}}
+
+
+def test_carriers_are_counted_once_per_account_and_batch_redelivery() -> None:
+    state = MemoryState()
+    linker = AccountLinker(state)
+    first, second = (LinkQuery(a, t, {"image": PHOTO, "text": TEXT}) for a, t in (("a:1", 1.0), ("b:2", 2.0)))
+    linker.link("t0", [first])
+    for n in range(5):  # the same account posting the same photo and text again, redelivered or not
+        linker.link(f"t{1 + n % 2}", [LinkQuery("b:2", 2.0 + n, second.identifiers)])
+    AccountLinker(state).link("t1", [second])  # another process, the same batch again
+    counts = state.get_many([f"carriers:id:image:{band}" for band in PHOTO])
+    assert counts == ["1"] * len(PHOTO)  # b:2 once; a:1, the owner, is the first carrier
 
 
 def test_near_identical_texts_share_a_band_and_unrelated_ones_do_not() -> None:
