@@ -135,6 +135,8 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     await air_queue.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    # in a thread while the workers start, not on the first question
+    warming = asyncio.create_task(_warm_up(enquiry)) if gateway.enquiry_warm_up else None
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
     watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer, publisher))
     auditing = asyncio.create_task(auditor.run())
@@ -152,8 +154,9 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         watcher.cancel()
         watching_backlog.cancel()
         trimming.cancel()
-        if watching_devices is not None:
-            watching_devices.cancel()
+        for task in (watching_devices, warming):
+            if task is not None:
+                task.cancel()
         await asyncio.gather(reconciler, watcher, watching_backlog, trimming, return_exceptions=True)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
@@ -165,6 +168,13 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         store.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)
+
+
+async def _warm_up(enquiry: EnquiryDesk) -> None:
+    try:
+        await enquiry.warm_up()
+    except Exception:  # the desk builds it again on the first question
+        log.exception("the enquiry assistant could not be built at start-up")
 
 
 async def watch_pipeline(

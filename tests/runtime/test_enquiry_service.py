@@ -140,3 +140,35 @@ def test_the_cli_answers_in_json_and_refuses_bad_input(
     with pytest.raises(SystemExit) as done:
         main(["ask", "   "])
     assert done.value.code == 2 and "the question is empty" in capsys.readouterr().err
+
+
+def test_the_gateway_builds_the_assistant_before_the_first_question(
+    assistant: EnquiryAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``gateway.enquiry_warm_up``: built once at start-up, so no question (and no frame being acked
+    beside it) waits on the build; a build that fails at start-up is logged and tried again on a question."""
+    from smartcustoms.core.config import GatewayConfig
+    from smartcustoms.runtime.gateway_process import _warm_up
+
+    assert GatewayConfig().enquiry_warm_up
+    builds: list[str] = []
+
+    def build() -> EnquiryAssistant:
+        builds.append("built")
+        if len(builds) == 1 and failing:
+            raise OSError("knowledge base unreadable")
+        return assistant
+
+    failing = False
+    desk = EnquiryDesk(build, MemoryRecordSink())
+    asyncio.run(_warm_up(desk))
+    assert builds == ["built"]
+    asyncio.run(desk.ask("cash declaration"))
+    assert builds == ["built"]  # the question found it built
+
+    failing, builds[:] = True, []
+    desk = EnquiryDesk(build, MemoryRecordSink())
+    asyncio.run(_warm_up(desk))  # does not raise
+    assert "could not be built at start-up" in caplog.text
+    answer, _ = asyncio.run(desk.ask("cash declaration"))
+    assert answer.text and builds == ["built", "built"]
