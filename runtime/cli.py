@@ -219,7 +219,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration-s", type=float, default=20.0, help="how long the devices stream")
     demo.add_argument("--lanes", type=int, default=2, help="simulated baggage X-ray lanes")
     demo.add_argument(
-        "--xray-rate-hz", type=float, default=2.0, help="bags per second on each X-ray lane (2)"
+        "--xray-rate-hz",
+        type=float,
+        default=0.5,  # demo.XRAY_RATE_HZ (not imported here: the demo's imports are heavy)
+        help="bags per second on each X-ray lane (0.5)",
     )
     demo.add_argument(
         "--plaintext",

@@ -6,15 +6,20 @@ Redis and one Ray runtime per session, each stopped by pid with a deadline at th
 Tests that need the runtime build a configuration on them with ``config_on_services``: its own
 namespace (topics, Redis keys, blob directory) and free ports, so tests share the services safely.
 ``restart_gateway`` kills or stops a stack's gateway and starts a new one on the same port.
+``fake_gateway`` is an ingest server that only assembles and acknowledges frames, for unit tests of
+what a client sends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -26,6 +31,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +112,43 @@ async def ledger_settled(config: Config, accepted: int, timeout_s: float = 60.0)
             await asyncio.sleep(0.05)
     finally:
         await client.aclose()
+
+
+class FakeGateway(ingest_pb2_grpc.IngestServiceServicer):
+    """Assembles chunked frames and acknowledges each (no ledger, no broker); ``frames`` as received,
+    each with the time it was complete in ``received_s``."""
+
+    def __init__(self) -> None:
+        self.frames: list[frame_pb2.Frame] = []
+        self.received_s: list[float] = []
+        self._lock = threading.Lock()
+
+    def StreamFrames(  # the generated gRPC method name
+        self, request_iterator: Iterator[ingest_pb2.FrameChunk], context: grpc.ServicerContext
+    ) -> Iterator[ingest_pb2.IngestAck]:
+        headers: dict[str, frame_pb2.Frame] = {}
+        for chunk in request_iterator:
+            if chunk.index == 0:
+                headers[chunk.frame_id] = frame_pb2.Frame()
+                headers[chunk.frame_id].CopyFrom(chunk.header)
+            frame = headers[chunk.frame_id]
+            frame.payload += chunk.data
+            if chunk.last:
+                with self._lock:
+                    self.frames.append(headers.pop(chunk.frame_id))
+                    self.received_s.append(time.time())
+                yield ingest_pb2.IngestAck(frame_id=chunk.frame_id, source_id=frame.source_id, code=0)
+
+
+@contextlib.contextmanager
+def fake_gateway() -> Iterator[tuple[str, FakeGateway]]:
+    """A ``FakeGateway`` on a free loopback port: (its address, the servicer)."""
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    servicer = FakeGateway()
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        server.stop(grace=None).wait()

@@ -6,18 +6,25 @@ frames to the gateway at ``target`` on one ``IngestStream`` until ``time.monoton
 returns its ``DeviceStats`` once every frame has its ack. ``DEVICES`` maps each kind to its function;
 ``CLIENTS`` does the same for the simulated users of the gateway's other services.
 Frames are generated in a worker thread (the numba kernels release the GIL), so several devices share
-one event loop. Sequences start at the wall clock in microseconds, so they keep rising across runs, as a
-real device's do, and the gateway's idempotency on (source_id, sequence) never mistakes a new frame
-for an old one. Each device imports its simulator when it starts, so a demo without cameras does not
-need OpenCV.
+one event loop. A run can render the frames ahead instead (``Tape``): the devices are first run in
+recording mode, which renders each one's frames for the run and sends nothing, then in playing mode,
+which sends the rendered frames at the device's rate, stamped with the time they are sent. Real
+scanners render on their own hardware; on one host the simulators would otherwise take the cores the
+runtime is being measured on. Sequences start at the wall clock in microseconds, so they keep rising
+across runs, as a real device's do, and the gateway's idempotency on (source_id, sequence) never
+mistakes a new frame for an old one. Each device imports its simulator when it starts, so a demo
+without cameras does not need OpenCV.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import grpc
@@ -85,6 +92,75 @@ def first_sequence() -> int:
     return time.time_ns() // 1000
 
 
+@dataclass
+class Recording:
+    """One device's frames rendered ahead: the sequence base they were made with, then each step's."""
+
+    base: int
+    steps: list[list[frame_pb2.Frame]] = field(default_factory=list)
+    nbytes: int = 0
+
+
+@dataclass
+class Tape:
+    """Frames rendered before a run's clock starts, by device name (``record``, then ``play``).
+
+    While recording, ``stream`` renders what its device would send until ``stop_at`` (at most
+    ``max_bytes_per_device`` of it) and returns without connecting. While playing, ``stream`` sends
+    the device's recorded steps first, each frame's capture time set as it is sent, and renders live
+    only if the run outlasts them.
+    """
+
+    max_bytes_per_device: int = 512 * 2**20
+    recordings: dict[str, Recording] = field(default_factory=dict)
+    recording: bool = False
+
+    @contextmanager
+    def record(self) -> Iterator[Tape]:
+        """Devices started inside this block (and the tasks they start) record into this tape."""
+        self.recording = True
+        token = _TAPE.set(self)
+        try:
+            yield self
+        finally:
+            _TAPE.reset(token)
+            self.recording = False
+
+    @contextmanager
+    def play(self) -> Iterator[Tape]:
+        """Devices started inside this block send what they recorded."""
+        token = _TAPE.set(self)
+        try:
+            yield self
+        finally:
+            _TAPE.reset(token)
+
+    @property
+    def frames(self) -> int:
+        return sum(len(step) for r in self.recordings.values() for step in r.steps)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(r.nbytes for r in self.recordings.values())
+
+    def render(self, name: str, make: FrameMaker, steps: int, max_frames: int | None) -> None:
+        """Render up to ``steps`` steps of ``make`` (and ``max_frames`` frames) for the device ``name``."""
+        recording = self.recordings[name] = Recording(first_sequence())
+        frames = 0
+        for index in range(steps):
+            if recording.nbytes >= self.max_bytes_per_device or (
+                max_frames is not None and frames >= max_frames
+            ):
+                break
+            step = make(index, recording.base)
+            recording.steps.append(step)
+            recording.nbytes += sum(frame.ByteSize() for frame in step)
+            frames += len(step)
+
+
+_TAPE: ContextVar[Tape | None] = ContextVar("smartcustoms_device_tape", default=None)
+
+
 async def stream(
     target: str,
     make: FrameMaker,
@@ -98,12 +174,26 @@ async def stream(
     device ``name``, until ``stop_at`` or ``max_frames``."""
     if rate_hz <= 0:
         raise ValueError("rate_hz must be positive")
-    stats, base = DeviceStats(name), first_sequence()
+    tape = _TAPE.get()
+    if tape is not None and tape.recording:
+        steps = math.ceil(max(0.0, stop_at - time.monotonic()) * rate_hz)
+        await asyncio.to_thread(tape.render, name, make, steps, max_frames)
+        return DeviceStats(name)
+    recorded = tape.recordings.pop(name, None) if tape is not None else None
+    stats = DeviceStats(name)
+    base = recorded.base if recorded is not None else first_sequence()
+    ahead = recorded.steps if recorded is not None else []
     started, pending = time.monotonic(), []
     async with IngestStream(target, credentials=credentials) as ingest:
         index = 0
         while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
-            frames = await asyncio.to_thread(make, index, base)
+            if index < len(ahead):
+                frames = ahead[index]
+                ahead[index] = []  # sent frames are not kept
+                for frame in frames:
+                    frame.capture_time.GetCurrentTime()
+            else:
+                frames = await asyncio.to_thread(make, index, base)
             for frame in frames[: None if max_frames is None else max_frames - stats.sent]:
                 future = await ingest.send(frame)
                 future.add_done_callback(stats.count)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import grpc
 import pytest
 import redis.asyncio as aioredis
 
@@ -46,8 +42,8 @@ from smartcustoms.hardware.sdk.retry import RetryPolicy
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import free_port
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import restart_gateway
-from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc, results_pb2
+from smartcustoms.runtime.testing import fake_gateway, restart_gateway
+from smartcustoms.v1 import frame_pb2, ingest_pb2, results_pb2
 
 SETUP = ["GET_READER_CAPABILITIES", "SET_READER_CONFIG", "DELETE_ROSPEC", "ADD_ROSPEC", "ENABLE_ROSPEC"]
 FAST = Backoff(initial_s=0.01, max_s=0.05)
@@ -372,42 +368,6 @@ def test_tag_population_mixes_gs1_schemes_and_foreign_tags() -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
-class _FakeGateway(ingest_pb2_grpc.IngestServiceServicer):
-    """Assembles chunked frames and acknowledges each (no ledger, no broker)."""
-
-    def __init__(self) -> None:
-        self.frames: list[frame_pb2.Frame] = []
-        self._lock = threading.Lock()
-
-    def StreamFrames(  # the generated gRPC method name
-        self, request_iterator: Iterator[ingest_pb2.FrameChunk], context: grpc.ServicerContext
-    ) -> Iterator[ingest_pb2.IngestAck]:
-        headers: dict[str, frame_pb2.Frame] = {}
-        for chunk in request_iterator:
-            if chunk.index == 0:
-                headers[chunk.frame_id] = frame_pb2.Frame()
-                headers[chunk.frame_id].CopyFrom(chunk.header)
-            frame = headers[chunk.frame_id]
-            frame.payload += chunk.data
-            if chunk.last:
-                with self._lock:
-                    self.frames.append(headers.pop(chunk.frame_id))
-                yield ingest_pb2.IngestAck(frame_id=chunk.frame_id, source_id=frame.source_id, code=0)
-
-
-@contextlib.contextmanager
-def _fake_gateway() -> Iterator[tuple[str, _FakeGateway]]:
-    server = grpc.server(ThreadPoolExecutor(max_workers=4))
-    servicer = _FakeGateway()
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}", servicer
-    finally:
-        server.stop(grace=None).wait()
-
-
 def _parse(argv: list[str]) -> argparse.Namespace:
     top = argparse.ArgumentParser(prog="smartcustoms")
     commands = top.add_subparsers(dest="command", required=True)
@@ -417,7 +377,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_the_llrp_command_streams_a_bounded_number_of_reports(capsys: pytest.CaptureFixture[str]) -> None:
     simulator = ReaderSimulator(tag_population(9), seed=9)
-    with _fake_gateway() as (gateway, servicer), SimulatorThread(simulator) as reader:
+    with fake_gateway() as (gateway, servicer), SimulatorThread(simulator) as reader:
         source = ["--source-id", "evidence-reader-1", "--zone", "vault-a"]
         bounds = ["--reports", "3", "--report-interval-ms", "40", "--keepalive-ms", "0"]
         args = _parse(["llrp", "--reader", reader.address, "--gateway", gateway, *source, *bounds])

@@ -15,6 +15,7 @@ from smartcustoms.hardware.sdk.client import OK
 from smartcustoms.hardware.sim import devices
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import fake_gateway
 from smartcustoms.v1 import ingest_pb2
 
 FRAMES_PER_DEVICE = 3
@@ -107,3 +108,60 @@ def test_a_car_lane_names_one_conveyance_in_the_crossing_record_and_the_portal_s
 def test_bags_of_different_lanes_and_runs_are_different_conveyances() -> None:
     assert devices.bag_tag("lane-0-xray", 1000, 3) != devices.bag_tag("lane-1-xray", 1000, 3)
     assert devices.bag_tag("lane-0-xray", 1000, 3) != devices.bag_tag("lane-0-xray", 2000, 3)
+
+
+def test_a_recorded_device_sends_nothing_then_plays_its_frames_stamped_as_sent() -> None:
+    """The demo's tape: recording renders the run's frames without connecting; playing sends exactly
+    those frames (same ids and sequences, in order) at the device's rate, each captured when sent."""
+    tape = devices.Tape()
+    with fake_gateway() as (target, gateway):
+
+        async def record() -> devices.DeviceStats:
+            with tape.record():
+                return await devices.run_xray(
+                    target, time.monotonic() + 0.25, 20.0, 7, "lane-9-xray", height=64, width=128
+                )
+
+        recorded = asyncio.run(record())
+        assert (recorded.sent, gateway.frames) == (0, [])
+        steps = tape.recordings["lane-9-xray"].steps
+        assert len(steps) == 5 == tape.frames  # 0.25 s at 20 steps a second, one scan a step
+        expected = [(frame.frame_id, frame.sequence) for step in steps for frame in step]
+        assert tape.nbytes > 5 * 64 * 128 * 2  # two energies of uint16
+
+        async def play() -> devices.DeviceStats:
+            with tape.play():
+                return await devices.run_xray(
+                    target, time.monotonic() + 0.25, 20.0, 7, "lane-9-xray", height=64, width=128
+                )
+
+        played_from_s = time.time()
+        stats = asyncio.run(play())
+    assert (stats.sent, stats.accepted) == (5, 5)
+    assert [(frame.frame_id, frame.sequence) for frame in gateway.frames] == expected
+    captured_s = [frame.capture_time.ToNanoseconds() / 1e9 for frame in gateway.frames]
+    assert all(played_from_s <= c <= r for c, r in zip(captured_s, gateway.received_s, strict=True))
+    assert "lane-9-xray" not in tape.recordings  # played once: its frames are not kept
+
+
+def test_a_tape_keeps_at_most_its_bound_and_the_device_renders_the_rest_live() -> None:
+    tape = devices.Tape(max_bytes_per_device=1)  # one step, then the bound is reached
+    with fake_gateway() as (target, gateway):
+
+        async def run() -> devices.DeviceStats:
+            with tape.record():
+                await devices.run_xray(
+                    target, time.monotonic() + 0.2, 20.0, 3, "lane-8-xray", height=64, width=128
+                )
+            recorded_id = tape.recordings["lane-8-xray"].steps[0][0].frame_id
+            with tape.play():
+                stats = await devices.run_xray(
+                    target, time.monotonic() + 0.2, 20.0, 3, "lane-8-xray", height=64, width=128
+                )
+            assert gateway.frames[0].frame_id == recorded_id
+            return stats
+
+        stats = asyncio.run(run())
+    assert stats.sent == stats.accepted == len(gateway.frames) == 4
+    sequences = [frame.sequence for frame in gateway.frames]
+    assert sequences == list(range(sequences[0], sequences[0] + 4))  # live frames continue the tape's
