@@ -25,6 +25,32 @@ from smartcustoms.core.geometry import iou
 Box = tuple[float, float, float, float]
 
 
+@dataclass
+class Tally:
+    """True positives, false positives and false negatives of a yes/no decision, with precision and recall
+    (0.0 when undefined)."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, predicted: bool, actual: bool) -> None:
+        self.tp += predicted and actual
+        self.fp += predicted and not actual
+        self.fn += actual and not predicted
+
+    def merge(self, other: Tally) -> None:
+        self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+
 @dataclass(frozen=True)
 class Labelled:
     """A true object or a detection: class, box (x_min, y_min, x_max, y_max) and score (1 for truth)."""

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from smartcustoms.core.evaluation import Tally
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.plugins.crime import LINK_LABEL, CrimeAnalyticsPlugin, with_entities
 from smartcustoms.plugins.crime.entities import Mention, mentions_of
@@ -52,22 +53,7 @@ GROUPS = {"persons": frozenset({"Person"}), "companies": frozenset({"Company", "
 METHODS = ("resolver", "exact_name")
 
 
-@dataclass
-class PairCounts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def merge(self, other: PairCounts) -> None:
-        self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+PairCounts = Tally  # entity pairs merged against pairs of one true entity
 
 
 def _pairs(counter: Iterable[int]) -> int:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from smartcustoms.core.evaluation import Tally
 from smartcustoms.plugins.crime import TEXT_FIELDS, with_entities
 from smartcustoms.plugins.crime.entities import Mention, mentions_of
 from smartcustoms.plugins.crime.resolve import name_forms, name_tokens, phone_key, plate_key
@@ -27,23 +28,12 @@ TYPES = ("Person", "Company", "Phone", "Vehicle")
 
 
 @dataclass
-class TypeCounts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
+class TypeCounts(Tally):
     in_text: int = 0  # carried mentions the text spells out
 
-    def merge(self, other: TypeCounts) -> None:
-        self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
-        self.in_text += other.in_text
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+    def merge(self, other: Tally) -> None:
+        super().merge(other)
+        self.in_text += other.in_text if isinstance(other, TypeCounts) else 0
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
+from smartcustoms.core.evaluation import Tally
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.hardware.feeds.items import record_from_item
 from smartcustoms.plugins.ipr import IprMonitorPlugin, ListingView
@@ -22,27 +23,7 @@ from smartcustoms.plugins.ipr import IprMonitorPlugin, ListingView
 BATCH = 50
 
 
-@dataclass
-class Counts:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-
-    def add(self, predicted: bool, actual: bool) -> None:
-        self.tp += predicted and actual
-        self.fp += predicted and not actual
-        self.fn += actual and not predicted
-
-    def merge(self, other: Counts) -> None:
-        self.tp, self.fp, self.fn = self.tp + other.tp, self.fp + other.fp, self.fn + other.fn
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+Counts = Tally  # listings or account pairs: predicted against true
 
 
 @dataclass
