@@ -63,7 +63,9 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
     ), output
     assert re.search(r"alert review https://", output)
     # the simulators render before the clock starts, so their CPU is not the runtime's latency
-    assert re.search(r"^devices: [1-9]\d* frames \(\d+ MiB\) rendered ahead in [\d.]+ s", output, re.M), output
+    assert re.search(r"^devices: [1-9]\d* frames \(\d+ MiB\) rendered ahead in [\d.]+ s", output, re.M), (
+        output
+    )
     assert int(rows["ingest"]) > 10 and int(rows["sink"]) == int(conservation.group(1)) >= int(rows["ingest"])
     for device in (
         "lane-0-xray",
