@@ -51,6 +51,7 @@ from smartcustoms.runtime.search import SearchDesk, search_desk
 from smartcustoms.runtime.search_page import add_routes as add_search_routes
 from smartcustoms.runtime.supervisor import RestartCollector
 from smartcustoms.runtime.tls import server_credentials
+from smartcustoms.runtime.watchlist_page import add_routes as add_watchlist_routes
 
 log = logging.getLogger(__name__)
 
@@ -233,10 +234,11 @@ async def trim_memory(trim: Callable[[], object] | None, interval_s: float = MAL
 async def _serve_review(
     config: Config, ledger: Ledger, search: SearchDesk, enquiry: EnquiryDesk | None = None
 ) -> web.AppRunner:
-    """The officers' alert review page and, beside it, the vehicle search reports and the liquor duty
-    desk, on ``gateway.review_port``."""
+    """The officers' alert review page and, beside it, the vehicle search reports and watchlist and the
+    liquor duty desk, on ``gateway.review_port``."""
     app = web_app(ReviewDesk(ledger))
     add_search_routes(app, search, ledger)
+    add_watchlist_routes(app, search.risk_state, config.namespace)  # the same vehicle_risk state
     add_enquiry_routes(app, enquiry)
     add_evidence_routes(app, evidence_desk(config.redis.url, config.namespace))
     add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)

@@ -61,6 +61,8 @@ ROLE_ROUTES = {
     ("POST", "/api/liquor/assessments/{assessment_id}/bottles/{bottle_id}/override"): "supervisor",
     ("POST", "/api/queue/settings"): "supervisor",
     ("POST", "/api/queue/terminal"): "supervisor",
+    ("POST", "/api/watchlist"): "supervisor",  # a standing order to search every crossing of a plate
+    ("POST", "/api/watchlist/remove"): "supervisor",
     ("GET", "/api/officers"): "operator",
     ("POST", "/api/officers"): "operator",
     ("POST", "/api/officers/{name}/revoke"): "operator",

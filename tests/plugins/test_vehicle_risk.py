@@ -187,7 +187,7 @@ def test_missing_and_unreadable_fields_are_nan_and_named_never_zero() -> None:
 
 def test_a_partial_crossing_is_scored_and_flagged(model_artefact: ArtefactInfo) -> None:
     state = MemoryState()
-    watch.add(state, watch.WatchEntry.now("tip-off", "officer 7"), plate="ZZ99")
+    watch.add(state, watch.WatchEntry.now("tip-off", "officer 7"), watch.targets(plate="ZZ99"))
     vehicle = plugin(model_artefact, state)
     bare = frame_pb2.Record(record_id="c-bare", kind="vehicle_crossing", fields={"plate_hk": "ZZ99"})
     [assessment] = vehicle.smartcustoms_process_batch([frame_of(bare)])
@@ -217,8 +217,8 @@ def test_a_watchlisted_plate_or_driver_is_always_selected(model_artefact: Artefa
     ordinary = [crossing(f"c{n}", T0_S + n * 60, plate=f"PL{n}", driver=f"d-{n}") for n in range(3)]
     assert vehicle.smartcustoms_process_batch([frame_of(*ordinary)])[0].decision == Decision.CLEAR
 
-    watch.add(state, watch.WatchEntry.now("seen loading cartons", "officer 7"), plate="pl 1")
-    watch.add(state, watch.WatchEntry.now("known runner", "officer 9"), driver="D-2")
+    watch.add(state, watch.WatchEntry.now("seen loading cartons", "officer 7"), watch.targets(plate="pl 1"))
+    watch.add(state, watch.WatchEntry.now("known runner", "officer 9"), watch.targets(driver="D-2"))
     again = [crossing(f"c{n}b", T0_S + HOUR_S + n * 60, plate=f"PL{n}", driver=f"d-{n}") for n in range(3)]
     [assessment] = vehicle.smartcustoms_process_batch([frame_of(*again)])
     assert assessment.decision == Decision.ALARM
@@ -230,7 +230,7 @@ def test_a_watchlisted_plate_or_driver_is_always_selected(model_artefact: Artefa
     assert by_plate["PL2"].attributes["watchlist"] == "driver"
     assert all(d.attributes["explored"] == "0" and d.label == "vehicle_risk" for d in assessment.detections)
 
-    assert watch.remove(state, plate="PL1") == ["watch:PL1"]
+    assert [one.key for one, _ in watch.remove(state, watch.targets(plate="PL1"))] == ["watch:PL1"]
     later = crossing("c1c", T0_S + 2 * HOUR_S, plate="PL1", driver="d-1")
     assert vehicle.smartcustoms_process_batch([frame_of(later)])[0].decision == Decision.CLEAR
 
@@ -379,6 +379,7 @@ def test_watchlist_command_writes_where_the_plugin_reads(
     redis_service: EmbeddedRedis,
     model_artefact: ArtefactInfo,
 ) -> None:
+    from smartcustoms.core.audit import audit_key, read_pending
     from smartcustoms.core.keys import plugin_state_prefix
     from smartcustoms.core.state import open_state
 
@@ -406,8 +407,19 @@ def test_watchlist_command_writes_where_the_plugin_reads(
     [assessment] = vehicle.smartcustoms_process_batch([frame_of(crossing("c1", T0_S, plate="AB1234"))])
     assert assessment.detections[0].attributes["reasons"].startswith("watchlist: tip-off")
 
-    assert run_cli([*config, "watchlist", "remove", "AB1234", "--driver", "d-9"], capsys)[0] == 0
+    remove = [*config, "watchlist", "remove", "AB1234", "--driver", "d-9", "--officer", "Wong"]
+    assert run_cli(remove, capsys)[0] == 0
     assert run_cli([*config, "watchlist", "list"], capsys)[1] == ""
+    trail = [
+        read_pending(raw)
+        for raw in state.client.lrange(audit_key(f"watch-{tmp_path.name}", "pending"), 0, -1)
+    ]
+    assert [(kind, body["id"], body["officer"], body["via"]) for kind, _, body in trail] == [
+        ("watchlist_added", "AB1234", "Chan", "command"),
+        ("watchlist_added", "d-9", "Chan", "command"),
+        ("watchlist_removed", "AB1234", "Wong", "command"),
+        ("watchlist_removed", "d-9", "Wong", "command"),
+    ]
     code, _, err = run_cli([*config, "watchlist", "remove", "AB1234"], capsys)
     assert code == 1 and err.strip() == "smartcustoms watchlist: not on the watchlist"
     state.close()
@@ -418,6 +430,8 @@ def test_watchlist_command_writes_where_the_plugin_reads(
     [
         (["add", "--reason", "x", "--officer", "y"], 2, "name a plate, a driver (--driver HASH), or both"),
         (["add", "AB1", "--reason", " ", "--officer", "y"], 2, "needs a reason and an officer"),
+        (["add", "AB1", "--reason", "x" * 201, "--officer", "y"], 2, "201 characters: at most 200"),
+        (["add", "--driver", " ", "--reason", "x", "--officer", "y"], 2, "name a plate, a driver"),
         (["list"], 1, "Redis at redis://127.0.0.1:1/0"),
     ],
 )
