@@ -6,23 +6,31 @@ profiles of attenuation, refined to sub-pixel by a parabola), and the best-align
 log domain: attenuation = -ln(I / I0) adds along the beam, so the difference is what the vehicle carries
 that its empty reference does not (or lacks). The difference is smoothed over ``smooth_px`` pixels and
 kept where it exceeds both ``min_attenuation`` and ``min_z`` standard deviations of photon noise plus
-an edge term for residual misalignment. Regions of at least ``min_area_cm2`` are then judged:
+an edge term for residual misalignment. Its regions (``zones``: separate objects stay separate, the part
+of a region inside the cargo space is split from the part outside) of at least ``min_area_cm2`` are
+then judged by where their pixels lie, never by their box:
 
-* outside the cargo space: ``hidden_compartment`` (material where the empty vehicle has none, or
-  less where it has some: contraband displacing fuel in a tank);
+* outside the vehicle's outline: no detection but a note (``outside_vehicle``, no box), and the scan
+  is not cleared: the scan and its reference do not line up there, or something rides outside the body;
+* in the vehicle outside the cargo space (walls or roof, cab or chassis, below the cargo floor; for a
+  car its body): ``hidden_compartment`` (material where the empty vehicle has none, or less where it
+  has some: contraband displacing fuel in a tank), whatever goods are declared;
 * in the cargo space of a vehicle declared empty (``declared_goods`` = ``empty``): ``undeclared_goods``;
 * in the cargo space beyond the declared load: ``extra_load``. The declared load is
   ``declared_pallets`` pallets of ``pallet_pitch_cm`` from the front of the cargo space; a frame
-  without ``declared_pallets`` cannot be checked for extra load, only for the other two.
+  without ``declared_pallets`` cannot be checked for extra load, only for the other two. Declared goods
+  explain only what lies in the cargo space.
 
 Each detection carries its box (pixels of the scan), the reference used (``reference``: its file in the
-artefact), the shift found and the attenuation excess, as attributes and in its explanation.
+artefact), the shift found, its zone (``location``) and every zone's share (``zones``), its size
+(``area_cm2``, ``length_cm``, ``height_cm``) and attenuation excess, as attributes and in its
+explanation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -32,6 +40,9 @@ from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import Fitted, attenuation, estimate_shift, fit_reference
 from smartcustoms.plugins.vehicle.references import BoxPx, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
+from smartcustoms.plugins.vehicle.zones import Region, describe_shares, regions, zone_map
+
+OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
 
 # --------------------------------------------------------------------------- the comparison
 
@@ -59,6 +70,8 @@ class Comparison:
     difference: np.ndarray  # smoothed attenuation difference, scan minus aligned reference
     mask: np.ndarray  # uint8: 1 excess, 2 deficit, 0 nothing
     residual: float  # median |difference| over the vehicle: lower is a better match
+    reference: np.ndarray  # the fitted reference's attenuation, moved by the shift
+    notes: tuple[Detection, ...] = ()  # box-less: regions outside the vehicle's outline
 
 
 class VehicleComparer:
@@ -83,7 +96,8 @@ class VehicleComparer:
         shape = (scan.shape[0], scan.shape[1])
         fitted = (fit_reference(r, shape, pixel_size_mm) for r in references)
         best = min((self._against(scan, f) for f in fitted), key=lambda c: c.residual)
-        return self._detections(best, declaration, pixel_size_mm), best
+        detections, notes = self._detections(best, declaration, pixel_size_mm)
+        return detections, replace(best, notes=tuple(notes))
 
     def _against(self, scan: np.ndarray, fitted: Fitted) -> Comparison:
         s = self.settings
@@ -109,7 +123,7 @@ class VehicleComparer:
             mask[unknown] = 0
             body &= ~unknown
         residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
-        return Comparison(fitted, (dx, dy), difference, mask, residual)
+        return Comparison(fitted, (dx, dy), difference, mask, residual, moved)
 
     @staticmethod
     def _unknown(
@@ -121,7 +135,9 @@ class VehicleComparer:
 
     def _detections(
         self, comparison: Comparison, declaration: Declaration, pixel_size_mm: float | None
-    ) -> list[Detection]:
+    ) -> tuple[list[Detection], list[Detection]]:
+        """The detections of a comparison, and its notes: regions outside the vehicle's outline, which
+        are no concealment (see ``zones``) but are not cleared either."""
         s = self.settings
         pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
         cargo = _shifted(comparison.fitted.cargo_box, comparison.shift)
@@ -133,76 +149,59 @@ class VehicleComparer:
                 cargo[2] + side,
                 cargo[3],
             )
-        detections = []
-        found = (comparison.mask > 0).astype(np.uint8)
-        inside = np.zeros_like(found)
-        if cargo is not None:
-            x0, y0, x1, y1 = (max(v, 0) for v in cargo)
-            inside[y0:y1, x0:x1] = found[y0:y1, x0:x1]
-        # Regions never join across the cargo space's walls, and each is judged by where its pixels
-        # lie, never by its box: a ring of differences around the container is outside the cargo space
-        # even though its box's centre is inside, and declared goods never explain it.
-        for part, in_cargo in ((found - inside, False), (inside, True)):
-            for box, pixels in self._regions(part, pixel_cm):
-                excess = float(np.mean(comparison.difference[pixels]))
-                location = "cargo_space" if in_cargo else _location(pixels, cargo)
-                detection = self._judge(
-                    box, excess, len(pixels[0]), location, cargo, declaration, comparison, pixel_cm
-                )
-                if detection is not None:
-                    detections.append(detection)
-        return detections
+        zones = zone_map(comparison.reference, cargo)
+        join = max(1, round(s.join_cm / pixel_cm))
+        detections, notes = [], []
+        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2):
+            excess = float(np.mean(comparison.difference[region.pixels]))
+            if region.zone == "outside_vehicle":
+                notes.append(self._outside(region, excess, comparison, pixel_cm))
+                continue
+            detection = self._judge(region, excess, cargo, declaration, comparison, pixel_cm)
+            if detection is not None:
+                detections.append(detection)
+        return detections, notes
 
-    def _regions(self, found: np.ndarray, pixel_cm: float) -> list[tuple[BoxPx, tuple[np.ndarray, ...]]]:
-        """Regions of a uint8 mask joined across gaps under ``join_cm``: box and pixels of each."""
-        join = max(1, round(self.settings.join_cm / pixel_cm))
-        count, labels = cv2.connectedComponents(
-            cv2.dilate(found, np.ones((join, join), np.uint8)), connectivity=8
+    def _outside(self, region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> Detection:
+        """A note (no box: not a concealment) of a region outside the reference vehicle's outline."""
+        attributes = _attributes(region, excess, comparison, pixel_cm)
+        return Detection(
+            OUTSIDE_LABEL,
+            0.0,
+            explanation=f"differences outside the outline of the empty {comparison.fitted.reference.model} "
+            f"({attributes['area_cm2']} cm2 at {attributes['region_box_px']}): the scan and the "
+            "reference do not line up there, or something is carried outside the body",
+            attributes={**attributes, "reason": "outside_outline"},
         )
-        labels[found == 0] = 0  # measured on the pixels found, not on the dilation
-        regions = []
-        for index in range(1, count):
-            pixels = np.nonzero(labels == index)
-            if len(pixels[0]) >= self.settings.min_area_cm2 / pixel_cm**2:
-                ys, xs = pixels
-                regions.append(((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), pixels))
-        return regions
 
     def _judge(
         self,
-        box: BoxPx,
+        region: Region,
         excess: float,
-        area: int,
-        location: str,
         cargo: BoxPx | None,
         declaration: Declaration,
         comparison: Comparison,
         pixel_cm: float,
     ) -> Detection | None:
         s = self.settings
+        box = region.box
         x0, y0, x1, y1 = box
         reference = comparison.fitted.reference
-        attributes = {
-            "reference": reference.name,
-            "reference_model": reference.model,
-            "shift_px": f"{comparison.shift[0]:.2f},{comparison.shift[1]:.2f}",
-            "attenuation_excess": f"{excess:.3f}",
-            "area_cm2": f"{area * pixel_cm**2:.0f}",
-        }
+        attributes = _attributes(region, excess, comparison, pixel_cm)
         what = "more" if excess > 0 else "less"
         dx, dy = comparison.shift
         why = (
             f"{what} material than the empty {reference.model} reference "
             f"({reference.name}, aligned by {dx:+.1f},{dy:+.1f} px): "
-            f"mean attenuation {excess:+.2f} over {area * pixel_cm**2 / 1e4:.2f} m2"
+            f"mean attenuation {excess:+.2f} over {region.area_px * pixel_cm**2 / 1e4:.2f} m2"
         )
-        if location != "cargo_space" or cargo is None:
+        if region.zone != "cargo_space" or cargo is None:
             return Detection(
                 "hidden_compartment",
                 _score(excess),
                 box=_box(box),
-                explanation=f"{why} ({location.replace('_', ' ')})",
-                attributes={**attributes, "location": location},
+                explanation=f"{why} ({_where(region)})",
+                attributes=attributes,
             )
         if not declaration.goods:
             return Detection(
@@ -210,10 +209,10 @@ class VehicleComparer:
                 _score(excess),
                 box=_box(box),
                 explanation=f"cargo space declared empty: {why}",
-                attributes={**attributes, "location": "cargo_space"},
+                attributes=attributes,
             )
         if declaration.pallets is None:
-            return None  # declared goods of unknown quantity: the load cannot be checked
+            return None  # declared goods of unknown quantity: the load in the cargo space cannot be checked
         declared_end = (
             cargo[0] + (declaration.pallets * s.pallet_pitch_cm + s.declared_tolerance_cm) / pixel_cm
         )
@@ -226,12 +225,34 @@ class VehicleComparer:
             box=_box(extra),
             explanation=f"load beyond the {declaration.pallets} declared pallet(s) of "
             f"{declaration.goods}: {why}",
-            attributes={
-                **attributes,
-                "location": "cargo_space",
-                "declared_pallets": str(declaration.pallets),
-            },
+            attributes={**attributes, "declared_pallets": str(declaration.pallets)},
         )
+
+
+def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> dict[str, str]:
+    """What every detection of a region carries: the reference and shift, where the region lies (its
+    zone, every zone's share), its size and its attenuation excess."""
+    reference = comparison.fitted.reference
+    x0, y0, x1, y1 = region.box
+    return {
+        "reference": reference.name,
+        "reference_model": reference.model,
+        "shift_px": f"{comparison.shift[0]:.2f},{comparison.shift[1]:.2f}",
+        "attenuation_excess": f"{excess:.3f}",
+        "area_cm2": f"{region.area_px * pixel_cm**2:.0f}",
+        "length_cm": f"{(x1 - x0) * pixel_cm:.0f}",
+        "height_cm": f"{(y1 - y0) * pixel_cm:.0f}",
+        "region_box_px": f"{x0},{y0},{x1},{y1}",
+        "location": region.zone,
+        "zones": describe_shares(region.shares),
+    }
+
+
+def _where(region: Region) -> str:
+    """``"below cargo floor"``, or ``"below cargo floor 70 %, cab or chassis 30 %"`` across zones."""
+    if len(region.shares) == 1:
+        return region.zone.replace("_", " ")
+    return ", ".join(f"{zone.replace('_', ' ')} {share:.0%}" for zone, share in region.shares)
 
 
 def _score(excess: float) -> float:
@@ -240,18 +261,6 @@ def _score(excess: float) -> float:
 
 def _box(box: BoxPx) -> tuple[float, float, float, float]:
     return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
-
-
-def _location(pixels: tuple[np.ndarray, ...], cargo: BoxPx | None) -> str:
-    """Where most of a region outside the cargo space lies: below its floor, ahead of it (cab or
-    chassis), else in its walls or roof. The whole vehicle is "body" when no cargo space is known."""
-    if cargo is None:
-        return "body"
-    ys, xs = pixels[0], pixels[1]
-    below = np.count_nonzero(ys >= cargo[3])
-    ahead = np.count_nonzero((ys < cargo[3]) & (xs < cargo[0]))
-    rest = len(ys) - below - ahead
-    return max((below, "below_cargo_floor"), (ahead, "cab_or_chassis"), (rest, "cargo_walls_or_roof"))[1]
 
 
 def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:

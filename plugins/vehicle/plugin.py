@@ -9,6 +9,10 @@ in its metadata raises ``ValueError`` (the frame goes to manual inspection, the 
 route only portal sources to this plugin); with it false such a frame is returned CLEAR with no
 detection, for deployments where another plugin looks at baggage X-ray frames on the same topic.
 A model without any reference raises ``LookupError``: a vehicle nobody compared is never cleared.
+
+Decisions: ALARM when the comparison finds a concealment (its notes ride along); MANUAL_INSPECTION
+when it finds nothing but differences outside the vehicle's outline (box-less ``outside_vehicle``
+notes, ``reason`` ``outside_outline``); else CLEAR.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
-from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Modality, PluginSpec
+from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Modality, PluginSpec
 from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
@@ -38,7 +42,7 @@ WARM_UP_REDUCTION = 8  # the warm-up scan is a reference this many times smaller
 
 SPEC = PluginSpec(
     name="vehicle_compare",
-    version="1.1.0",
+    version="1.2.0",
     consumes=frozenset({Modality.XRAY}),
     description="vehicle X-ray scans against reference scans of their model: hidden compartments, "
     "undeclared goods, extra load",
@@ -82,12 +86,15 @@ class VehicleComparePlugin(Plugin):
             return Assessment.clear()
         pixel = frame.metadata.get("pixel_size_mm", "")
         declaration = Declaration.from_metadata(frame.metadata)
-        detections, _ = self.comparer.compare(
+        detections, comparison = self.comparer.compare(
             frame.array(), model, declaration, float(pixel) if pixel else None
         )
-        if not detections:
-            return Assessment.clear()
-        return Assessment.alarm(*detections, risk_score=max(d.score for d in detections))
+        if detections:
+            notes = comparison.notes
+            return Assessment.alarm(*detections, *notes, risk_score=max(d.score for d in detections))
+        if comparison.notes:  # differences outside the vehicle's outline: an officer looks
+            return Assessment(Decision.MANUAL_INSPECTION, comparison.notes)
+        return Assessment.clear()
 
 
 def vehicle_model(metadata: Mapping[str, str]) -> str | None:

@@ -30,11 +30,12 @@ from smartcustoms.plugins.vehicle.alignment import (
     fit_reference,
     scaled_box,
 )
-from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin, warm_up_frame
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
     BUILD_COMMAND,
+    BoxPx,
     Reference,
     ReferenceError,
     ReferenceSet,
@@ -59,6 +60,9 @@ FIELDS = {
     "false_detections_per_frame",
     "ms_per_frame_mean",
     "ms_per_frame_p95",
+    "manual_clean_rate",
+    "manual_concealing_rate",
+    "manual_reasons",
 }
 
 
@@ -334,6 +338,7 @@ def test_vehicle_eval_on_a_tiny_set_returns_every_field(root: Path) -> None:
     assert list(report["classes"]) == list(LABELS)
     assert report["frames"] == 4
     assert "false alarms per vehicle" in evaluate.format_report(report)
+    assert "manual inspection:" in evaluate.format_report(report)
     with pytest.raises(ValueError, match="develop"):
         evaluate.evaluate(1, 250, artefact_root=root)
 
@@ -376,21 +381,119 @@ def test_eval_vehicle_without_the_artefact_is_one_line_naming_the_build(
     assert (defaults.count, defaults.seed) == (100, 2000)
 
 
+def _synthetic(mask: np.ndarray, cargo: BoxPx = (100, 40, 500, 160)) -> Comparison:
+    """A comparison of a 200 x 600 truck (material over rows 20-180, columns 60-540, cargo space
+    ``cargo``) whose anomaly ``mask`` is given: difference 0.5 where it is set."""
+    height, width = mask.shape
+    reference = Reference("box-truck-1", np.full((height, width), 30_000, np.uint16), 10.0, "box-truck-1.npy")
+    body = np.zeros((height, width), np.float32)
+    body[20:180, 60:540] = 0.5
+    fitted = Fitted(reference, body, cargo, 10.0, (1.0, 1.0))
+    return Comparison(fitted, (0.0, 0.0), mask.astype(np.float32) * 0.5, mask, 0.0, body)
+
+
 @pytest.mark.parametrize("goods", ["", "textiles"])
 def test_a_region_outside_the_cargo_space_is_judged_by_its_pixels_not_its_box(
     comparer: VehicleComparer, goods: str
 ) -> None:
-    """A ring of differences around the container: its box's centre is inside the cargo space, its
-    pixels are not. It is a hidden compartment in the walls, whatever goods are declared."""
-    height, width = 200, 600
-    cargo = (100, 40, 500, 160)  # x0, y0, x1, y1 of the cargo space
-    reference = Reference("box-truck-1", np.full((height, width), 30_000, np.uint16), 10.0, "box-truck-1.npy")
-    fitted = Fitted(reference, np.zeros((height, width), np.float32), cargo, 10.0, (1.0, 1.0))
-    mask = np.zeros((height, width), np.uint8)
+    """A ring of differences around the cargo space, in the walls: its box's centre is inside the cargo
+    space, its pixels are not. It is a hidden compartment in the walls, whatever goods are declared."""
+    mask = np.zeros((200, 600), np.uint8)
     mask[20:30, 80:520] = 1  # above the roof
     mask[30:175, 80:90] = 1  # and down the front wall: one region framing the cargo space
-    comparison = Comparison(fitted, (0.0, 0.0), mask.astype(np.float32) * 0.5, mask, 0.0)
-    detections = comparer._detections(comparison, Declaration(goods, 3 if goods else None), 10.0)
+    detections, notes = comparer._detections(_synthetic(mask), Declaration(goods, 3 if goods else None), 10.0)
     assert [(d.label, d.attributes["location"]) for d in detections] == [
         ("hidden_compartment", "cargo_walls_or_roof")
     ]
+    assert not notes
+
+
+@pytest.mark.parametrize("pallets", [None, 3])
+def test_a_difference_in_the_chassis_is_never_explained_by_declared_goods(
+    comparer: VehicleComparer, pallets: int | None
+) -> None:
+    """Goods declared (of unknown or known quantity) explain the cargo space only: a region below its
+    floor is a hidden compartment, one inside it within the declared pallets is the declared load."""
+    mask = np.zeros((200, 600), np.uint8)
+    mask[165:178, 200:300] = 1  # below the cargo floor
+    mask[60:150, 120:200] = 1  # in the cargo space, within the first pallet
+    detections, _ = comparer._detections(_synthetic(mask), Declaration("textiles", pallets), 10.0)
+    assert [(d.label, d.attributes["location"], d.box) for d in detections] == [
+        ("hidden_compartment", "below_cargo_floor", (200.0, 165.0, 300.0, 178.0))
+    ]
+
+
+def test_a_region_across_zones_is_classed_by_its_majority_and_reports_the_rest(
+    comparer: VehicleComparer,
+) -> None:
+    mask = np.zeros((200, 600), np.uint8)
+    mask[150:175, 64:94] = 1  # under the cab and down past the cargo floor's level, ahead of the cargo space
+    [detection], _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    assert detection.label == "hidden_compartment"
+    assert detection.attributes["location"] == "below_cargo_floor"
+    assert detection.attributes["zones"] == "below_cargo_floor:0.60,cab_or_chassis:0.40"
+    assert (detection.attributes["length_cm"], detection.attributes["height_cm"]) == ("30", "25")
+    assert "below cargo floor 60%, cab or chassis 40%" in detection.explanation
+
+
+def test_a_ring_outside_the_vehicle_is_no_concealment_but_is_not_cleared(
+    comparer: VehicleComparer, root: Path
+) -> None:
+    """Differences outside the empty vehicle's outline (a misaligned container's ring) are neither
+    undeclared goods nor a compartment: a box-less note, and the frame goes to an officer."""
+    mask = np.zeros((200, 600), np.uint8)
+    mask[8:18, 50:550] = 1  # above the roof
+    mask[18:190, 545:555] = 1  # and behind the rear: outside the outline
+    detections, notes = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    assert detections == []
+    [note] = notes
+    assert note.label == OUTSIDE_LABEL and note.box is None and note.attributes["reason"] == "outside_outline"
+    assert note.attributes["location"] == "outside_vehicle"
+
+
+def test_three_tanks_in_a_container_are_three_regions(comparer: VehicleComparer) -> None:
+    """Three tanks 12 cm apart in a container declared empty: three detections, each with its own box,
+    location, size and attenuation excess."""
+    simulator = vehicle.VehicleSimulator(SEED)
+    scans = (simulator.generate(i, model="container-20ft", concealment=None) for i in range(40))
+    scan = next(s for s in scans if not s.declared_goods)
+    [reference] = comparer.references.of("container-20ft")
+    assert reference.cargo_box is not None
+    x0, _, _, y1 = reference.cargo_box
+    dx, dy = (round(v) for v in scan.offset_px)
+    pixel_cm = scan.pixel_size_mm / 10
+    length, gap, height = round(180 / pixel_cm), round(12 / pixel_cm), round(200 / pixel_cm)
+    image = scan.image.astype(np.float64)
+    starts = [x0 + dx + 20 + k * (length + gap) for k in range(3)]
+    for start in starts:
+        image[:, y1 + dy - height : y1 + dy, start : start + length] *= np.exp(-0.5)
+    detections, _ = comparer.compare(image.astype(np.uint16), scan.model, Declaration(""), scan.pixel_size_mm)
+    assert [d.label for d in detections] == ["undeclared_goods"] * 3
+    for detection, start in zip(sorted(detections, key=lambda d: d.box or ()), starts, strict=True):
+        assert detection.box is not None and abs(detection.box[0] - start) < 8
+        assert abs(detection.box[2] - (start + length)) < 8
+        assert detection.attributes["location"] == "cargo_space"
+        assert float(detection.attributes["attenuation_excess"]) == pytest.approx(0.5, abs=0.1)
+        assert int(detection.attributes["length_cm"]) == pytest.approx(180, abs=8)
+
+
+def test_a_load_on_the_roof_goes_to_an_officer_not_cleared_nor_called_a_compartment(root: Path) -> None:
+    """Something strapped on a car's roof lies outside the empty car's outline: manual inspection, with
+    the note saying where, and no concealment class."""
+    scan = _simulator().generate(5, model="sedan-1", concealment=None)
+    frame = vehicle.to_frame(scan, source_id="portal", sequence=5)
+    high = scan.image[0]
+    roof = int(np.argmax((high < 60_000).any(axis=1)))  # the car's highest row
+    columns = np.nonzero((high < 60_000).any(axis=0))[0]
+    middle = (columns[0] + columns[-1]) // 2
+    image = scan.image.copy()
+    image[:, roof - 30 : roof - 8, middle - 60 : middle + 60] = (
+        image[:, roof - 30 : roof - 8, middle - 60 : middle + 60] * 0.7
+    ).astype(np.uint16)
+    frame = array_frame(
+        image, modality=Modality.XRAY, source_id="portal", sequence=5, metadata=dict(frame.metadata)
+    )
+    assessment = _plugin(root).assess(inline_view(frame))
+    assert assessment.decision is Decision.MANUAL_INSPECTION
+    [note] = assessment.detections
+    assert (note.label, note.box, note.attributes["reason"]) == (OUTSIDE_LABEL, None, "outside_outline")

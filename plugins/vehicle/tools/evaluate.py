@@ -12,6 +12,8 @@ Figures, per class and overall:
 - ``ap50`` and ``map50``: VOC average precision at IoU 0.5 (``core.evaluation``);
 - ``false_alarm_rate``: share of clean vehicles that alarm at all; ``false_detections_per_frame``:
   detections matching no concealment, per scan (all scans);
+- ``manual_clean_rate`` / ``manual_concealing_rate``: share of clean / concealing scans sent to manual
+  inspection instead (no alarm, not cleared), ``manual_reasons`` how many for each reason;
 - ``ms_per_frame_mean`` / ``ms_per_frame_p95``: wall time of the batch hook per scan, this process.
 """
 
@@ -26,6 +28,7 @@ from smartcustoms.core.artefacts import resolve_root
 from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
 from smartcustoms.core.frames import inline_view
 from smartcustoms.core.plugin import PluginContext, Role
+from smartcustoms.core.types import Decision, Detection
 from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin
 from smartcustoms.plugins.vehicle.settings import LABELS
@@ -73,7 +76,7 @@ def evaluate(
     plugin = tool_plugin(settings, artefact_root)
     plugin.smartcustoms_warm_up()
     simulator = vehicle.VehicleSimulator(seed, height, width, concealment_rate=CONCEALMENT_RATE)
-    frames = []
+    frames, manual = [], []
     for index in range(count):
         scan = simulator.generate(index)
         view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
@@ -83,8 +86,34 @@ def evaluate(
         truths = [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
         found = [Labelled(d.label, _box(d.box), d.score) for d in assessment.detections if d.box]
         frames.append((truths, found, ms))
+        if assessment.decision is Decision.MANUAL_INSPECTION:
+            manual.append((bool(truths), _reasons(assessment.detections)))
     report = {"system": "vehicle", "seed": seed, "count": count, "shape": [2, height, width]}
-    return {**report, **figures(frames), "references": plugin.artefacts[0].short}
+    return {
+        **report,
+        **figures(frames),
+        **manual_figures(manual, frames),
+        "references": plugin.artefacts[0].short,
+    }
+
+
+def _reasons(detections: Sequence[Detection]) -> str:
+    return ",".join(sorted({d.attributes.get("reason", d.label) for d in detections})) or "unstated"
+
+
+def manual_figures(manual: Sequence[tuple[bool, str]], frames: FramesScored) -> dict[str, Any]:
+    """Scans sent to manual inspection (not alarms, not cleared): the share of clean and of concealing
+    scans, and how many for each reason."""
+    concealing = sum(1 for truths, *_ in frames if truths)
+    clean = len(frames) - concealing
+    reasons: dict[str, int] = {}
+    for _, reason in manual:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {
+        "manual_clean_rate": sum(1 for c, _ in manual if not c) / clean if clean else 0.0,
+        "manual_concealing_rate": sum(1 for c, _ in manual if c) / concealing if concealing else 0.0,
+        "manual_reasons": reasons,
+    }
 
 
 def _box(box: Sequence[float]) -> Box:
@@ -108,6 +137,13 @@ def format_report(report: dict[str, Any]) -> str:
         f"mAP@0.5: {report['map50']:.3f}",
         f"false alarms per vehicle: {report['false_alarm_rate']:.1%} of {report['clean_frames']} clean "
         f"vehicles alarm; {report['false_detections_per_frame']:.3f} false detections per vehicle",
+        f"manual inspection: {report['manual_clean_rate']:.1%} of clean vehicles, "
+        f"{report['manual_concealing_rate']:.1%} of concealing ones "
+        f"({_format_reasons(report['manual_reasons'])})",
         f"time per frame: mean {report['ms_per_frame_mean']:.0f} ms, p95 {report['ms_per_frame_p95']:.0f} ms",
     ]
     return "\n".join(lines)
+
+
+def _format_reasons(reasons: Mapping[str, int]) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items())) or "none"
