@@ -103,4 +103,7 @@ def gateway_alone(
     (tmp_path / "shm").mkdir()
     config.blobstore.shm_root = str(tmp_path / "shm")
     config.gateway.officer_auth = False  # the page tests type an officer's name; test_officer_auth logs in
+    # built on the first question instead: the fuzz test's RSS is of refused frames, not of the assistant
+    # being built beside them (the default, building it at start, runs in the demo test)
+    config.gateway.enquiry_warm_up = False
     return start_stack(config, worker=False)
