@@ -169,6 +169,21 @@ def test_apply_once_applies_a_token_only_once(state: PluginState) -> None:
     assert state.get_many(["n:hs", "first:x"]) == ["3", "40.0"]
 
 
+def test_batch_calls_of_thousands_of_keys_awkward_in_json(state: PluginState) -> None:
+    """A batch's reads and writes travel whole (RedisState packs them into one script argument each)."""
+    keys = [f'c:{i}:é "q" \\ / \t{{}}[]' for i in range(2500)]  # more than a script's chunk of 1,000
+    increments = {key: float(i) + 0.25 for i, key in enumerate(keys)}
+    minimums = {f"first:{i}:😀": 100.0 + i for i in range(1200)}
+    assert state.apply_once("big", increments, minimums, token_ttl_s=HOUR_S)
+    assert not state.apply_once("big", increments, minimums, token_ttl_s=HOUR_S)
+    got = state.get_many([*keys, "never", *minimums])
+    assert got[:3] == ["0.25", "1.25", "2.25"] and got[2499] == "2499.25"
+    assert got[2500] is None and got[2501:] == [repr(100.0 + i) for i in range(1200)]
+    state.put("odd", 'a "quoted"\nvalue é 😀 \\ /')
+    state.put("empty", "")
+    assert state.get_many(["odd", "empty", "never"]) == ['a "quoted"\nvalue é 😀 \\ /', "", None]
+
+
 def test_apply_once_token_expires(backend: Backend, state: PluginState) -> None:
     assert state.apply_once("frame", {"n": 1.0}, token_ttl_s=SHORT_TTL_S)
     backend.wait_for(lambda: state.apply_once("frame", {"n": 1.0}, token_ttl_s=HOUR_S), SHORT_TTL_S)
