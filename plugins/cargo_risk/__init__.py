@@ -25,7 +25,7 @@ from smartcustoms.core.state import MemoryState
 from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.v1 import frame_pb2
 
-from .features import FEATURES, CargoHistory, Declaration
+from .features import FEATURES, CargoHistory, Declaration, DeclarationBatch
 from .model import ARTEFACT_NAME, load_model, model_folder
 
 __all__ = ["RECORD_KIND", "CargoRiskCandidatePlugin", "CargoRiskPlugin"]
@@ -74,17 +74,21 @@ class CargoRiskPlugin(Plugin):
 
     def assess(self, frame_id: str, batch: frame_pb2.RecordBatch) -> Assessment:
         """Score and select the declarations of one batch."""
-        declarations = [Declaration.from_record(record) for record in batch.records]
-        if not declarations:
+        declarations = DeclarationBatch.from_records(batch.records)
+        if not len(declarations):
             return Assessment.clear()
         rows = self.history.features(declarations, token=frame_id)
         scores = self.model.score(rows)
-        selection = self.budget.select(scores, [d.record_id for d in declarations])
+        selection = self.budget.select(scores, declarations.record_ids)
         chosen = np.flatnonzero(selection.selected)
         contributions = self.model.contributions(rows[chosen]) if len(chosen) else np.empty((0, 0))
         detections = tuple(
             self._detection(
-                declarations[i], float(scores[i]), contributions[n], rows[i], bool(selection.explored[i])
+                declarations.declaration(int(i)),
+                float(scores[i]),
+                contributions[n],
+                rows[i],
+                bool(selection.explored[i]),
             )
             for n, i in enumerate(chosen)
         )

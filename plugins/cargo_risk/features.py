@@ -21,10 +21,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
 from smartcustoms.core.state import PluginState
+from smartcustoms.plugins.cargo_risk import _kernels as kernels
 from smartcustoms.v1 import frame_pb2
 
 FEATURES = (
@@ -65,6 +67,7 @@ NEEDED_FIELDS = (
     "importer",
 )
 OPTIONAL_FIELDS = ("declarant", "route")
+_NUMBER_FIELDS = ("declared_value_hkd", "weight_kg", "quantity")
 MIN_HISTORY = 3  # declarations of an HS code before its z-scores mean anything
 PRIOR_WEIGHT = 5.0  # inspections a party's hit rate is pulled towards the overall rate by
 DEFAULT_HIT_RATE = 0.05  # the overall hit rate before any outcome came back
@@ -92,15 +95,8 @@ class Declaration:
     @classmethod
     def from_record(cls, record: frame_pb2.Record) -> Declaration:
         fields = record.fields
-        missing = [name for name in NEEDED_FIELDS if not fields.get(name, "").strip()]
-        numbers = {}
-        for name in ("declared_value_hkd", "weight_kg", "quantity"):
-            numbers[name] = _positive(fields.get(name, ""))
-            if math.isnan(numbers[name]) and name not in missing:
-                missing.append(name)
+        numbers = {name: _positive(fields.get(name, "")) for name in _NUMBER_FIELDS}
         at_s = _time_s(fields.get("declared_at", ""))
-        if math.isnan(at_s) and "declared_at" not in missing:
-            missing.append("declared_at")
         return cls(
             record_id=record.record_id,
             at_s=at_s,
@@ -112,7 +108,7 @@ class Declaration:
             importer=fields.get("importer", "").strip(),
             declarant=fields.get("declarant", "").strip(),
             route=fields.get("route", "").strip(),
-            missing=tuple(missing),
+            missing=_missing(fields, numbers, at_s),
         )
 
     @property
@@ -142,24 +138,119 @@ class Outcome:
     revenue_hkd: float = 0.0
 
 
+class DeclarationBatch:
+    """A batch of declarations as columns: what ``Declaration`` holds, one array or list per field.
+
+    The plugin parses a frame's records straight into one (``from_records``); the offline tools pass
+    ``Declaration`` lists (``from_declarations``). Both give the same columns, and the same features.
+    """
+
+    def __init__(self, declarations: Sequence[Declaration]) -> None:
+        self.record_ids = [d.record_id for d in declarations]
+        self.at_s = np.array([d.at_s for d in declarations], dtype=np.float64)
+        self.hs_codes = [d.hs_code for d in declarations]
+        self.values_hkd = np.array([d.value_hkd for d in declarations], dtype=np.float64)
+        self.weights_kg = np.array([d.weight_kg for d in declarations], dtype=np.float64)
+        self.quantities = np.array([d.quantity for d in declarations], dtype=np.float64)
+        self.origins = [d.origin for d in declarations]
+        self.importers = [d.importer for d in declarations]
+        self.declarants = [d.declarant for d in declarations]
+        self.routes = [d.route for d in declarations]
+        self.missing = [d.missing for d in declarations]
+
+    @classmethod
+    def from_declarations(cls, declarations: Sequence[Declaration]) -> DeclarationBatch:
+        return cls(declarations)
+
+    @classmethod
+    def from_records(cls, records: Sequence[frame_pb2.Record]) -> DeclarationBatch:
+        """Parsed as ``Declaration.from_record`` parses one record, a field at a time over the batch."""
+        batch = cls([])
+        maps = [record.fields for record in records]
+        raw = {name: [m.get(name, "") for m in maps] for name in (*NEEDED_FIELDS, *OPTIONAL_FIELDS)}
+        batch.record_ids = [record.record_id for record in records]
+        batch.at_s = np.array([_time_s(text) for text in raw["declared_at"]], dtype=np.float64)
+        batch.hs_codes = [text.strip() for text in raw["hs_code"]]
+        batch.values_hkd = np.array([_positive(t) for t in raw["declared_value_hkd"]], dtype=np.float64)
+        batch.weights_kg = np.array([_positive(t) for t in raw["weight_kg"]], dtype=np.float64)
+        batch.quantities = np.array([_positive(t) for t in raw["quantity"]], dtype=np.float64)
+        batch.origins = [text.strip().upper() for text in raw["origin"]]
+        batch.importers = [text.strip() for text in raw["importer"]]
+        batch.declarants = [text.strip() for text in raw["declarant"]]
+        batch.routes = [text.strip() for text in raw["route"]]
+        batch.missing = [()] * len(maps)
+        numbers = (batch.values_hkd, batch.weights_kg, batch.quantities)
+        lacking = np.isnan(batch.at_s) | np.isnan(np.stack(numbers)).any(axis=0)  # blank or unparsed
+        lacking |= np.array(
+            [
+                not (h and o and i)
+                for h, o, i in zip(batch.hs_codes, batch.origins, batch.importers, strict=True)
+            ],
+            dtype=bool,
+        )
+        for i in np.flatnonzero(lacking):
+            parsed = {name: float(column[i]) for name, column in zip(_NUMBER_FIELDS, numbers, strict=True)}
+            batch.missing[i] = _missing(maps[i], parsed, float(batch.at_s[i]))
+        return batch
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def declaration(self, i: int) -> Declaration:
+        """The ``i``-th declaration, as ``Declaration.from_record`` gives it."""
+        return Declaration(
+            record_id=self.record_ids[i],
+            at_s=float(self.at_s[i]),
+            hs_code=self.hs_codes[i],
+            value_hkd=float(self.values_hkd[i]),
+            weight_kg=float(self.weights_kg[i]),
+            quantity=float(self.quantities[i]),
+            origin=self.origins[i],
+            importer=self.importers[i],
+            declarant=self.declarants[i],
+            route=self.routes[i],
+            missing=self.missing[i],
+        )
+
+    def stats(self) -> np.ndarray:
+        """(n, 3): log unit value, log unit weight, log value per kg (``_STATS``), NaN where missing."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratios = [
+                self.values_hkd / self.quantities,
+                self.weights_kg / self.quantities,
+                self.values_hkd / self.weights_kg,
+            ]
+        return np.column_stack([_logs(r) for r in ratios]) if len(self) else np.empty((0, 3))
+
+
+def _missing(fields: Mapping[str, str], numbers: Mapping[str, float], at_s: float) -> tuple[str, ...]:
+    """The needed fields a record lacks: blank ones first, then those that do not parse."""
+    missing = [name for name in NEEDED_FIELDS if not fields.get(name, "").strip()]
+    missing += [name for name, value in numbers.items() if math.isnan(value) and name not in missing]
+    if math.isnan(at_s) and "declared_at" not in missing:
+        missing.append("declared_at")
+    return tuple(missing)
+
+
 class CargoHistory:
     """Features of declarations from the plugin's keyed state, and the writes that keep it."""
 
     def __init__(self, state: PluginState) -> None:
         self.state = state
 
-    def features(self, declarations: Sequence[Declaration], token: str) -> np.ndarray:
+    def features(self, declarations: Sequence[Declaration] | DeclarationBatch, token: str) -> np.ndarray:
         """One row of ``FEATURES`` per declaration, in the given order; then records them (once per
-        ``token``). Declarations are taken in time order, each seeing the ones before it."""
-        counts = _Counts(self.state, {key for d in declarations for key in _keys(d)})
-        rows = np.full((len(declarations), len(FEATURES)), np.nan)
-        order = sorted(range(len(declarations)), key=lambda i: _sort_time(declarations[i]))
-        for index in order:
-            rows[index] = _row(declarations[index], counts)
-            counts.record(declarations[index])
-        self.state.apply_once(
-            f"declared:{token}", counts.increments, counts.minimums, token_ttl_s=TOKEN_TTL_S
-        )
+        ``token``). Declarations are taken in time order, each seeing the ones before it.
+
+        The batch's history is read in one round trip and written in one, whatever its size; the walk
+        in time order is a compiled loop over the batch's columns (``_kernels``).
+        """
+        batch = declarations if isinstance(declarations, DeclarationBatch) else DeclarationBatch(declarations)
+        walk = _BatchWalk(batch)
+        walk.read(self.state)
+        rows = walk.rows()
+        increments, minimums = walk.writes()
+        self.state.apply_once(f"declared:{token}", increments, minimums, token_ttl_s=TOKEN_TTL_S)
         return rows
 
     def add_outcomes(self, outcomes: Iterable[Outcome], token: str) -> bool:
@@ -171,87 +262,207 @@ class CargoHistory:
         return self.state.apply_once(f"outcomes:{token}", increments, token_ttl_s=TOKEN_TTL_S)
 
 
-class _Counts:
-    """The state's counters for one batch, read in one round trip, updated as the batch is walked."""
-
-    def __init__(self, state: PluginState, keys: set[str]) -> None:
-        names = sorted(keys | {"all:insp", "all:hits"})
-        self.values = {k: float(v) for k, v in zip(names, state.get_many(names), strict=True) if v}
-        self.increments: dict[str, float] = {}
-        self.minimums: dict[str, float] = {}
-
-    def get(self, key: str) -> float:
-        return self.values.get(key, 0.0)
-
-    def add(self, key: str, amount: float) -> None:
-        self.values[key] = self.get(key) + amount
-        self.increments[key] = self.increments.get(key, 0.0) + amount
-
-    def lower(self, key: str, value: float) -> None:
-        if key not in self.values or value < self.values[key]:
-            self.values[key] = self.minimums[key] = value
-
-    def record(self, d: Declaration) -> None:
-        stats = d.stats()
-        for prefix in (f"hs:{d.hs_code}", f"ho:{d.hs_code}|{d.origin}"):
-            self.add(prefix + ":n", 1.0)
-            for name, value in stats.items():
-                if not math.isnan(value):
-                    self.add(f"{prefix}:{name}:n", 1.0)
-                    self.add(f"{prefix}:{name}:s", value)
-                    self.add(f"{prefix}:{name}:s2", value * value)
-        self.add(f"imp:{d.importer}:n", 1.0)
-        self.add(f"ih:{d.importer}|{d.hs_code}:n", 1.0)
-        self.add(f"dec:{d.declarant}:n", 1.0)
-        if not math.isnan(d.at_s):
-            self.lower(f"imp:{d.importer}:first", d.at_s)
+# What the state keeps, per kind of key (key f"{kind}:{entity}:{field}"). Declarations add to the
+# first group (counts and sums of the stats), outcomes to the second (inspections, hits, revenue).
+_STAT_FIELDS = ("n", *(f"{name}:{part}" for name in _STATS for part in ("n", "s", "s2")))
+_FIELDS = {
+    "hs": _STAT_FIELDS,  # per HS code
+    "ho": _STAT_FIELDS[:4],  # per HS code | origin: its unit value only (the feature the model has)
+    "imp": ("n", "insp", "hits", "rev"),  # per importer (and "first", the first time it declared)
+    "ih": ("n",),  # per importer | HS code
+    "dec": ("n", "insp", "hits"),  # per declarant
+    "hub": ("insp", "hits"),  # per transit hub (only declarations through one)
+    "orig": ("insp", "hits"),  # per origin
+    "all": ("insp", "hits"),  # overall, the one entity ""
+}
 
 
-def _keys(d: Declaration) -> list[str]:
-    keys = [f"imp:{d.importer}:first", f"ih:{d.importer}|{d.hs_code}:n"]
-    for prefix in (f"hs:{d.hs_code}", f"ho:{d.hs_code}|{d.origin}"):
-        keys.append(prefix + ":n")
-        keys += [f"{prefix}:{name}:{part}" for name in _STATS for part in ("n", "s", "s2")]
-    for prefix in (f"imp:{d.importer}", f"dec:{d.declarant}"):
-        keys += [f"{prefix}:{part}" for part in ("n", "insp", "hits", "rev")]
-    keys += [f"hub:{d.hub}:{part}" for part in ("insp", "hits")]
-    keys += [f"orig:{d.origin}:{part}" for part in ("insp", "hits")]
-    return keys
+class _Entities:
+    """The distinct entities of one kind in a batch, each declaration's entity as a code."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        index: dict[str, int] = {}
+        self.codes = np.array([index.setdefault(name, len(index)) for name in names], dtype=np.int64)
+        self.names = list(index)
 
 
-def _row(d: Declaration, counts: _Counts) -> list[float]:
-    stats = d.stats()
-    legs = d.legs
-    prior = _rate(counts.get("all:hits"), counts.get("all:insp"), DEFAULT_HIT_RATE, 1.0)
-    first_s = counts.values.get(f"imp:{d.importer}:first")
-    return [
-        _log(d.value_hkd),
-        _log(d.weight_kg),
-        _log(d.quantity),
-        stats["uv"],
-        stats["uw"],
-        stats["vk"],
-        float(d.hs_code[:2]) if d.hs_code[:2].isdigit() else math.nan,
-        counts.get(f"hs:{d.hs_code}:n"),
-        _z(counts, f"hs:{d.hs_code}:uv", stats["uv"]),
-        _z(counts, f"hs:{d.hs_code}:uw", stats["uw"]),
-        _z(counts, f"hs:{d.hs_code}:vk", stats["vk"]),
-        counts.get(f"ho:{d.hs_code}|{d.origin}:n"),
-        _z(counts, f"ho:{d.hs_code}|{d.origin}:uv", stats["uv"]),
-        counts.get(f"imp:{d.importer}:n"),
-        0.0 if first_s is None or math.isnan(d.at_s) else max(0.0, (d.at_s - first_s) / _DAY_S),
-        counts.get(f"imp:{d.importer}:insp"),
-        _party_rate(counts, f"imp:{d.importer}", prior),
-        math.log1p(counts.get(f"imp:{d.importer}:rev")),
-        counts.get(f"ih:{d.importer}|{d.hs_code}:n"),
-        counts.get(f"dec:{d.declarant}:n"),
-        _party_rate(counts, f"dec:{d.declarant}", prior),
-        float(len(legs)) if legs else math.nan,
-        (1.0 if d.hub else 0.0) if legs else math.nan,
-        (1.0 if legs[0][:2].upper() != d.origin else 0.0) if legs and d.origin else math.nan,
-        _party_rate(counts, f"hub:{d.hub}", prior) if d.hub else math.nan,
-        _party_rate(counts, f"orig:{d.origin}", prior),
-    ]
+class _BatchWalk:
+    """One batch against the state: the keys it reads, what each declaration sees, what it writes."""
+
+    def __init__(self, batch: DeclarationBatch) -> None:
+        self.batch = batch
+        b = batch
+        self.hubs, self.legs, self.first_legs = _routes(b.routes)
+        with_hub = [i for i, hub in enumerate(self.hubs) if hub]
+        self.with_hub = np.array(with_hub, dtype=np.int64)
+        self.entities = {
+            "hs": _Entities(b.hs_codes),
+            "ho": _Entities([f"{h}|{o}" for h, o in zip(b.hs_codes, b.origins, strict=True)]),
+            "imp": _Entities(b.importers),
+            "ih": _Entities([f"{i}|{h}" for i, h in zip(b.importers, b.hs_codes, strict=True)]),
+            "dec": _Entities(b.declarants),
+            "hub": _Entities([self.hubs[i] for i in with_hub]),
+            "orig": _Entities(b.origins),
+            "all": _Entities([""]),
+        }
+        self.stored: dict[str, np.ndarray] = {}
+        self.stored_first = np.empty(0)
+
+    def keys(self) -> list[str]:
+        keys = [
+            f"{kind}:{entity}:{field}"
+            for kind, fields in _FIELDS.items()
+            if kind != "all"
+            for entity in self.entities[kind].names
+            for field in fields
+        ]
+        keys += [f"all:{field}" for field in _FIELDS["all"]]  # one entity: no name in its keys
+        return keys + [f"imp:{entity}:first" for entity in self.entities["imp"].names]
+
+    def read(self, state: PluginState) -> None:
+        """The stored values of every key the batch needs, in one ``get_many``: 0 where none, and NaN
+        for an importer never seen (no first time)."""
+        values = state.get_many(self.keys())
+        at = 0
+        for kind, fields in _FIELDS.items():
+            count = len(self.entities[kind].names) * len(fields)
+            numbers = [float(v) if v else 0.0 for v in values[at : at + count]]
+            self.stored[kind] = np.array(numbers, dtype=np.float64).reshape(-1, len(fields))
+            at += count
+        self.stored_first = np.array([float(v) if v else math.nan for v in values[at:]], dtype=np.float64)
+
+    def rows(self) -> np.ndarray:
+        """Each declaration's features as of itself, walking the batch in time order."""
+        b = self.batch
+        n = len(b)
+        order = np.argsort(np.where(np.isnan(b.at_s), -math.inf, b.at_s), kind="stable")
+        stats = b.stats()
+        self.order = order
+        self.seen: dict[str, np.ndarray] = {}
+        self.added: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        stat_amounts = (
+            np.column_stack([np.ones(n), *(c for j in range(3) for c in _stat_amounts(stats[:, j]))])
+            if n
+            else np.empty((0, len(_STAT_FIELDS)))
+        )
+        counted = np.column_stack([np.ones(n), np.full((n, 3), math.nan)]) if n else np.empty((0, 4))
+        for kind, amounts in (
+            ("hs", stat_amounts),
+            ("ho", stat_amounts[:, : len(_FIELDS["ho"])]),
+            ("imp", counted),
+            ("ih", counted[:, :1]),
+            ("dec", counted[:, :3]),
+        ):
+            self.seen[kind] = self._walk(kind, amounts)
+        first = np.full(n, math.nan)
+        self.lowest_first = self.stored_first.copy()
+        self.lowered = kernels._running_minimums(
+            order, self.entities["imp"].codes, b.at_s, self.lowest_first, first
+        )
+        return self._features(stats, first)
+
+    def _walk(self, kind: str, amounts: np.ndarray) -> np.ndarray:
+        stored = self.stored[kind]
+        seen = np.empty((len(self.batch), stored.shape[1]))
+        totals = np.zeros_like(stored)
+        touched = np.zeros(stored.shape, dtype=np.bool_)
+        codes = self.entities[kind].codes
+        kernels._running_sums(self.order, codes, np.ascontiguousarray(amounts), stored, seen, totals, touched)
+        self.added[kind] = (totals, touched)
+        return seen
+
+    def _features(self, stats: np.ndarray, first: np.ndarray) -> np.ndarray:
+        b, seen, n = self.batch, self.seen, len(self.batch)
+        all_insp, all_hits = self.stored["all"][0]
+        prior = _rate(all_hits, all_insp, DEFAULT_HIT_RATE, 1.0)
+        imp = self.stored["imp"][self.entities["imp"].codes]
+        dec = self.stored["dec"][self.entities["dec"].codes]
+        orig = self.stored["orig"][self.entities["orig"].codes]
+        hub_rate = np.full(n, math.nan)
+        if len(self.with_hub):
+            hub = self.stored["hub"][self.entities["hub"].codes]
+            hub_rate[self.with_hub] = _rate(hub[:, 1], hub[:, 0], prior, PRIOR_WEIGHT)
+        chapters = {
+            code: float(code[:2]) if code[:2].isdigit() else math.nan for code in self.entities["hs"].names
+        }
+        legs = self.legs
+        has_legs = legs > 0
+        not_first = np.array(
+            [
+                (1.0 if leg[:2].upper() != origin else 0.0) if leg and origin else math.nan
+                for leg, origin in zip(self.first_legs, b.origins, strict=True)
+            ]
+        )
+        with np.errstate(invalid="ignore"):
+            age_days = np.maximum(0.0, (b.at_s - first) / _DAY_S)
+        age_days[np.isnan(first) | np.isnan(b.at_s)] = 0.0
+        columns = [
+            _logs(b.values_hkd),
+            _logs(b.weights_kg),
+            _logs(b.quantities),
+            stats[:, 0],
+            stats[:, 1],
+            stats[:, 2],
+            np.array([chapters[code] for code in b.hs_codes]),
+            seen["hs"][:, 0],
+            _z(seen["hs"], 1, stats[:, 0]),
+            _z(seen["hs"], 4, stats[:, 1]),
+            _z(seen["hs"], 7, stats[:, 2]),
+            seen["ho"][:, 0],
+            _z(seen["ho"], 1, stats[:, 0]),
+            seen["imp"][:, 0],
+            age_days,
+            imp[:, 1],
+            _rate(imp[:, 2], imp[:, 1], prior, PRIOR_WEIGHT),
+            np.log1p(imp[:, 3]),
+            seen["ih"][:, 0],
+            seen["dec"][:, 0],
+            _rate(dec[:, 2], dec[:, 1], prior, PRIOR_WEIGHT),
+            np.where(has_legs, legs, math.nan),
+            np.where(has_legs, np.array([1.0 if hub else 0.0 for hub in self.hubs]), math.nan),
+            not_first,
+            hub_rate,
+            _rate(orig[:, 1], orig[:, 0], prior, PRIOR_WEIGHT),
+        ]
+        return np.column_stack(columns) if n else np.empty((0, len(FEATURES)))
+
+    def writes(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The batch's increments (what it added to each counter) and lowered first times."""
+        increments: dict[str, float] = {}
+        for kind, (totals, touched) in self.added.items():
+            fields, names = _FIELDS[kind], self.entities[kind].names
+            for c, j in zip(*np.nonzero(touched), strict=True):
+                increments[f"{kind}:{names[c]}:{fields[j]}"] = float(totals[c, j])
+        names = self.entities["imp"].names
+        minimums = {
+            f"imp:{names[c]}:first": float(self.lowest_first[c]) for c in np.flatnonzero(self.lowered)
+        }
+        return increments, minimums
+
+
+def _stat_amounts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What one declaration adds to a stat's count, sum and sum of squares (NaN: nothing)."""
+    return np.where(np.isnan(values), math.nan, 1.0), values, values * values
+
+
+def _routes(routes: Sequence[str]) -> tuple[list[str], np.ndarray, list[str]]:
+    """Each route's transit hub ("" if none), number of legs, and first leg ("" if no route)."""
+    parsed: dict[str, tuple[str, int, str]] = {}
+    for route in routes:
+        if route not in parsed:
+            legs = [leg.strip() for leg in route.split(">") if leg.strip()] if route else []
+            parsed[route] = (">".join(legs[1:-1]), len(legs), legs[0] if legs else "")
+    hubs = [parsed[route][0] for route in routes]
+    counts = np.array([parsed[route][1] for route in routes], dtype=np.float64)
+    return hubs, counts, [parsed[route][2] for route in routes]
+
+
+def _logs(values: np.ndarray) -> np.ndarray:
+    """The natural log where positive and finite, NaN elsewhere: a ratio of two valid fields that
+    overflows (1e-320 kg) is as missing as one that underflows, never an infinite sum in the history."""
+    out = np.full(values.shape, math.nan)
+    np.log(values, out=out, where=(values > 0) & (values < math.inf))
+    return out
 
 
 def _outcome_increments(outcome: Outcome) -> Mapping[str, float]:
@@ -266,26 +477,21 @@ def _outcome_increments(outcome: Outcome) -> Mapping[str, float]:
     return increments
 
 
-def _z(counts: _Counts, prefix: str, value: float) -> float:
-    n = counts.get(prefix + ":n")
-    if n < MIN_HISTORY or math.isnan(value):
-        return math.nan
-    mean = counts.get(prefix + ":s") / n
-    variance = max(counts.get(prefix + ":s2") / n - mean * mean, 0.0)
-    return (value - mean) / math.sqrt(variance + 0.01)  # + (0.1 in log units)^2: a floor on the spread
+def _z(seen: np.ndarray, column: int, values: np.ndarray) -> np.ndarray:
+    """z-scores of ``values`` against the stat whose count, sum and sum of squares are ``seen``'s
+    columns ``column`` .. ``column + 2``; NaN with fewer than ``MIN_HISTORY`` or no value."""
+    n, total, squares = seen[:, column], seen[:, column + 1], seen[:, column + 2]
+    enough = (n >= MIN_HISTORY) & ~np.isnan(values)
+    safe_n = np.where(enough, n, 1.0)
+    mean = total / safe_n
+    variance = np.maximum(squares / safe_n - mean * mean, 0.0)
+    z = (values - mean) / np.sqrt(variance + 0.01)  # + (0.1 in log units)^2: a floor on the spread
+    return np.where(enough, z, math.nan)
 
 
-def _party_rate(counts: _Counts, prefix: str, prior: float) -> float:
-    return _rate(counts.get(prefix + ":hits"), counts.get(prefix + ":insp"), prior, PRIOR_WEIGHT)
-
-
-def _rate(hits: float, inspected: float, prior: float, weight: float) -> float:
+def _rate(hits: Any, inspected: Any, prior: float, weight: float) -> Any:
     """Hits per inspection, pulled towards ``prior`` as if ``weight`` more inspections had it."""
     return (hits + weight * prior) / (inspected + weight)
-
-
-def _sort_time(d: Declaration) -> float:
-    return -math.inf if math.isnan(d.at_s) else d.at_s
 
 
 def _positive(text: str) -> float:
@@ -297,7 +503,7 @@ def _positive(text: str) -> float:
 
 
 def _log(value: float) -> float:
-    return math.log(value) if value > 0 else math.nan  # NaN > 0 is False: NaN stays NaN
+    return math.log(value) if 0 < value < math.inf else math.nan  # NaN compares False: NaN stays NaN
 
 
 def _time_s(text: str) -> float:

@@ -20,7 +20,13 @@ from smartcustoms.core.state import MemoryState
 from smartcustoms.core.types import Decision
 from smartcustoms.hardware.sim.records import CargoDeclarationSimulator, to_frame
 from smartcustoms.plugins.cargo_risk import CargoRiskPlugin
-from smartcustoms.plugins.cargo_risk.features import FEATURES, CargoHistory, Declaration, Outcome
+from smartcustoms.plugins.cargo_risk.features import (
+    FEATURES,
+    CargoHistory,
+    Declaration,
+    DeclarationBatch,
+    Outcome,
+)
 from smartcustoms.plugins.cargo_risk.model import ARTEFACT_NAME
 from smartcustoms.plugins.cargo_risk.tools.evaluate import evaluate
 from smartcustoms.runtime.services import EmbeddedRedis
@@ -56,6 +62,70 @@ def test_features_are_point_in_time_within_a_batch() -> None:
     assert rows[1, COLUMN["hs_seen"]] == 0  # the earlier one sees nothing, whatever the batch order
     assert rows[0, COLUMN["hs_seen"]] == 1
     assert rows[0, COLUMN["importer_age_days"]] == pytest.approx(1 / 24)
+
+
+def test_two_declarations_of_one_importer_in_one_batch() -> None:
+    """The later one sees the earlier one in every count; the earlier one sees none of the later one."""
+    history = CargoHistory(MemoryState())
+    later = declaration("b", at="2025-03-01T12:00:00+08:00")
+    earlier = declaration("a", at="2025-03-01T10:00:00+08:00")
+    counts = ["hs_seen", "hs_origin_seen", "importer_seen", "importer_hs_seen", "declarant_seen"]
+    rows = history.features(parsed(later, earlier), token="frame-1")
+    assert [rows[1, COLUMN[name]] for name in counts] == [0, 0, 0, 0, 0]
+    assert [rows[0, COLUMN[name]] for name in counts] == [1, 1, 1, 1, 1]
+    assert rows[1, COLUMN["importer_age_days"]] == 0
+    assert rows[0, COLUMN["importer_age_days"]] == pytest.approx(2 / 24)
+
+
+def test_one_batch_gives_what_declarations_one_at_a_time_give() -> None:
+    """Point-in-time within a batch: a shuffled batch of 300 gets the features each of its declarations
+    gets when the same declarations come one batch each in time order (outcomes between them)."""
+    records = [r for index in range(3) for r in CargoDeclarationSimulator(seed=51).batch(index).records]
+    declarations = parsed(*records)
+    one_by_one = CargoHistory(MemoryState())
+    together = CargoHistory(MemoryState())
+    for history in (one_by_one, together):
+        history.add_outcomes(
+            [Outcome(d, hit=i % 4 == 0, revenue_hkd=10.0 * i) for i, d in enumerate(declarations[:40])], "o"
+        )
+    by_time = sorted(range(len(declarations)), key=lambda i: declarations[i].at_s)
+    expected = np.empty((len(declarations), len(FEATURES)))
+    for i in by_time:
+        expected[i] = one_by_one.features([declarations[i]], token=f"single-{i}")[0]
+    order = np.random.default_rng(0).permutation(len(declarations))
+    rows = together.features(DeclarationBatch.from_records([records[i] for i in order]), token="batch")
+    np.testing.assert_allclose(rows, expected[order], rtol=1e-9, atol=1e-12)
+    assert together.state.get_many(["imp:Harbour Trading Ltd:n"]) == one_by_one.state.get_many(
+        ["imp:Harbour Trading Ltd:n"]
+    )
+
+
+def test_a_batch_parses_as_its_records_one_at_a_time() -> None:
+    odd = [
+        declaration("o1", weight_kg="", importer=" ", quantity="many", declared_value_hkd="-5"),
+        declaration("o2", at="2025-03-01T10:00:00", hs_code=" 8517 ", origin=" cn ", route=" CN > SG>HK "),
+        frame_pb2.Record(record_id="o3", kind="cargo_declaration"),
+    ]
+    records = [*CargoDeclarationSimulator(seed=52).batch(0).records, *odd]
+    batch = DeclarationBatch.from_records(records)
+    for i, record in enumerate(records):
+        one = Declaration.from_record(record)
+        assert repr(batch.declaration(i)) == repr(one)  # NaN == NaN, as text
+    assert batch.declaration(len(records) - 3).missing == (
+        "weight_kg",
+        "importer",
+        "declared_value_hkd",
+        "quantity",
+    )
+    assert len(DeclarationBatch.from_records([])) == 0
+
+
+def test_a_ratio_that_overflows_is_missing_not_an_infinite_history() -> None:
+    history = CargoHistory(MemoryState())
+    row = history.features(parsed(declaration("tiny", weight_kg="1e-320")), token="f1")[0]
+    assert math.isnan(row[COLUMN["log_value_per_kg"]])
+    assert row[COLUMN["log_weight_kg"]] == pytest.approx(math.log(1e-320))
+    assert history.state.get("hs:85171300:vk:n") is None and history.state.get("hs:85171300:uv:n") == "1"
 
 
 def test_a_redelivered_batch_adds_nothing_twice() -> None:
