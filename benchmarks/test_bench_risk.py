@@ -196,7 +196,7 @@ def stage_profile(plugin: CargoRiskPlugin, batches: Sequence[frame_pb2.RecordBat
     clock.wrap(plugin.history, "features", "features")
     clock.wrap(plugin.model, "score", "score (compiled trees)")
     clock.wrap(plugin.budget, "select", "select (inspection budget)")
-    clock.wrap(plugin.model, "contributions", "reasons (LightGBM pred_contrib, selected only)")
+    clock.wrap(plugin.model, "contributions", "reasons (compiled TreeSHAP, selected only)")
     started = time.perf_counter()
     for index, batch in enumerate(batches):
         plugin.assess(f"profile-{index}", batch)

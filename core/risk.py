@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,9 +117,14 @@ class GbmModel:
         return self.trees.probabilities(x)
 
     def contributions(self, features: np.ndarray) -> np.ndarray:
-        """Per-row, per-feature contributions to the log-odds (n x (f + 1)); the last column is the bias."""
+        """Per-row, per-feature contributions to the log-odds (n x (f + 1)); the last column is the bias.
+
+        LightGBM's ``pred_contrib`` (TreeSHAP), computed by the compiled trees when the booster is
+        compiled (~40 times faster: LightGBM takes ~2 ms a row for 300 trees), else by LightGBM."""
         x = _matrix(features, len(self.feature_names))
-        return np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64)
+        if self.trees is None:
+            return np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64)
+        return self.trees.contributions(x)
 
 
 def _matrix(features: np.ndarray, width: int) -> np.ndarray:
@@ -187,13 +192,27 @@ class InspectionBudget:
         if memory < 1 or min_sample < 0:
             raise ValueError("memory must be at least one score, min_sample not negative")
         self.share, self.exploration_share, self.min_sample = share, exploration_share, min_sample
-        self.recent: deque[float] = deque(maxlen=memory)  # live scores only
+        self._recent = np.empty(memory)  # the last `memory` live scores, a ring: no copy per batch
+        self._recent_count = self._recent_next = 0
         self.warm = np.sort(np.asarray(list(warm_scores), dtype=np.float64))
+
+    @property
+    def recent(self) -> np.ndarray:
+        """The live scores the threshold is taken from (at most ``memory``, in no particular order)."""
+        return self._recent[: self._recent_count]
+
+    def _remember(self, scores: np.ndarray) -> None:
+        memory = len(self._recent)
+        kept = scores[-memory:]
+        at = (self._recent_next + np.arange(len(kept))) % memory
+        self._recent[at] = kept
+        self._recent_next = (self._recent_next + len(kept)) % memory
+        self._recent_count = min(memory, self._recent_count + len(kept))
 
     def threshold(self, batch: np.ndarray | None = None) -> float:
         """Scores above this are selected, for ``batch`` judged now; with nothing to judge against,
         every record is."""
-        parts = [np.fromiter(self.recent, dtype=np.float64, count=len(self.recent))]
+        parts = [self.recent]
         if batch is not None:
             parts.append(np.asarray(batch, dtype=np.float64))
         sample = np.concatenate(parts)
@@ -211,7 +230,7 @@ class InspectionBudget:
         threshold = self.threshold(scores)
         by_score = scores > threshold
         explored = ~by_score & np.array([_uniform(rid) < self.exploration_share for rid in record_ids], bool)
-        self.recent.extend(scores.tolist())
+        self._remember(scores)
         return Selection(by_score | explored, explored, threshold)
 
 
@@ -268,6 +287,7 @@ class CompiledTrees:
         for t, tree in enumerate(trees):
             for leaf, value in enumerate(tree.leaves):
                 self.leaf_values[t, ((1 << leaf) * kernels.DEBRUIJN64 % 2**64) >> 58] = value
+        self.shap = _ShapTrees.read(booster.model_to_string())
 
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """The sum of the trees' leaf values (log-odds) for each row of an (n, features) float64 array."""
@@ -281,6 +301,24 @@ class CompiledTrees:
             x, self.thresholds, self.threshold_start, self.column_start, self.column_kind,
             self.column_special_bin, self.split_column, self.split_bin, self.split_clears,
             self.group_start, self.chunks, self.leaf_values, out,
+        )  # fmt: skip
+        return out
+
+    def contributions(self, features: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions to the log-odds of each feature and the bias (last column), as
+        LightGBM's ``pred_contrib`` gives them, for each row of an (n, features) float64 array."""
+        x = np.ascontiguousarray(features)
+        if x.dtype != np.float64 or x.ndim != 2 or x.shape[1] != self.feature_count:
+            raise ValueError(
+                f"features must be a float64 (n, {self.feature_count}) array, got {x.dtype} {x.shape}"
+            )
+        out = np.zeros((x.shape[0], self.feature_count + 1))
+        t = self.shap
+        kernels._contributions(
+            x, t.tree_start, t.tree_leaf_start, t.split_feature, t.threshold, t.missing_kind,
+            t.default_left, t.path_start, t.path_node, t.path_left, t.path_slot, t.slot_start,
+            t.slot_feature, t.slot_zero, t.leaf_value, t.quadrature_t, t.quadrature_w, t.expected_value,
+            out,
         )  # fmt: skip
         return out
 
@@ -337,6 +375,126 @@ class _Tree:
 
         walk(0)
         return cls(splits, [values[i] for i in order])
+
+
+@dataclass(frozen=True)
+class _ShapTrees:
+    """The trees' leaves as paths, for ``_risk_kernels._contributions`` (its docstring has the terms):
+    each leaf's tests (node, direction, slot of its feature) and its features' shares of training rows
+    (from the model text's ``internal_count`` and ``leaf_count``, as LightGBM's TreeSHAP takes them)."""
+
+    tree_start: np.ndarray
+    tree_leaf_start: np.ndarray
+    split_feature: np.ndarray
+    threshold: np.ndarray
+    missing_kind: np.ndarray  # LightGBM's: 0 None, 1 Zero, 2 NaN
+    default_left: np.ndarray
+    path_start: np.ndarray
+    path_node: np.ndarray
+    path_left: np.ndarray
+    path_slot: np.ndarray
+    slot_start: np.ndarray
+    slot_feature: np.ndarray
+    slot_zero: np.ndarray
+    leaf_value: np.ndarray
+    quadrature_t: np.ndarray  # [u]: Gauss-Legendre points on [0, 1] for a path of u features
+    quadrature_w: np.ndarray  # [u]: their weights
+    expected_value: np.ndarray  # per tree: its leaves' values weighted by their training rows
+
+    @classmethod
+    def read(cls, text: str) -> _ShapTrees:
+        blocks = [block.strip() for block in text.split("end of trees")[0].split("\n\n") if block.strip()]
+        trees = [dict(line.partition("=")[::2] for line in b.splitlines()) for b in blocks]
+        parts = _ShapParts()
+        for tree in trees:
+            if "Tree" in tree:
+                parts.add(tree)
+        return parts.build()
+
+
+class _ShapParts:
+    """``_ShapTrees``'s arrays as lists, tree by tree."""
+
+    def __init__(self) -> None:
+        self.tree_start, self.tree_leaf_start = [0], [0]
+        self.nodes: dict[str, list[float]] = {"split_feature": [], "threshold": [], "decision_type": []}
+        self.path_start, self.slot_start = [0], [0]
+        self.path: list[tuple[int, bool, int]] = []  # node, goes left, slot of its feature
+        self.slots: list[tuple[int, float]] = []  # feature, share of training rows
+        self.leaf_value: list[float] = []
+        self.expected_value: list[float] = []
+
+    def add(self, tree: dict[str, str]) -> None:
+        values = [float(v) for v in tree["leaf_value"].split()]
+        base = len(self.nodes["split_feature"])
+        if len(values) == 1:
+            self.expected_value.append(values[0])
+            self._leaf(values[0], [], {})
+        else:
+            for name, column in self.nodes.items():
+                column += [float(v) for v in tree[name].split()]
+            counts = [float(v) for v in tree["internal_count"].split()]
+            leaf_counts = [float(v) for v in tree["leaf_count"].split()]
+            self.expected_value.append(
+                sum(c / counts[0] * v for c, v in zip(leaf_counts, values, strict=True))
+            )
+            left = [int(v) for v in tree["left_child"].split()]
+            right = [int(v) for v in tree["right_child"].split()]
+            features = [int(v) for v in tree["split_feature"].split()]
+
+            def count(node: int) -> float:
+                return counts[node] if node >= 0 else leaf_counts[~node]
+
+            leaves: dict[int, tuple[list[tuple[int, bool, int]], dict[int, float]]] = {}
+            pending: list[tuple[int, list[tuple[int, bool, int]], dict[int, float]]] = [(0, [], {})]
+            while pending:
+                node, path, zeros = pending.pop()
+                if node < 0:
+                    leaves[~node] = (path, zeros)
+                    continue
+                f = features[node]
+                for child, is_left in ((left[node], True), (right[node], False)):
+                    share = zeros.get(f, 1.0) * (count(child) / counts[node])
+                    pending.append((child, [*path, (base + node, is_left, f)], {**zeros, f: share}))
+            for leaf, value in enumerate(values):
+                self._leaf(value, *leaves[leaf])
+        self.tree_start.append(len(self.nodes["split_feature"]))
+        self.tree_leaf_start.append(len(self.leaf_value))
+
+    def _leaf(self, value: float, path: list[tuple[int, bool, int]], zeros: dict[int, float]) -> None:
+        slot = {f: s for s, f in enumerate(zeros)}
+        self.path += [(node, is_left, slot[f]) for node, is_left, f in path]
+        self.slots += list(zeros.items())
+        self.path_start.append(len(self.path))
+        self.slot_start.append(len(self.slots))
+        self.leaf_value.append(value)
+
+    def build(self) -> _ShapTrees:
+        decision = np.array(self.nodes["decision_type"], dtype=np.int64)
+        most = max([1, *(b - a for a, b in zip(self.slot_start, self.slot_start[1:], strict=False))])
+        points, weights = np.zeros((most + 1, (most + 1) // 2)), np.zeros((most + 1, (most + 1) // 2))
+        for u in range(1, most + 1):
+            nodes, node_weights = np.polynomial.legendre.leggauss((u + 1) // 2)
+            points[u, : len(nodes)], weights[u, : len(nodes)] = (nodes + 1) / 2, node_weights / 2
+        return _ShapTrees(
+            tree_start=np.array(self.tree_start, dtype=np.int64),
+            tree_leaf_start=np.array(self.tree_leaf_start, dtype=np.int64),
+            split_feature=np.array(self.nodes["split_feature"], dtype=np.int64),
+            threshold=np.array(self.nodes["threshold"], dtype=np.float64),
+            missing_kind=((decision >> 2) & 3).astype(np.int8),
+            default_left=(decision & _DEFAULT_LEFT).astype(np.bool_),
+            path_start=np.array(self.path_start, dtype=np.int64),
+            path_node=np.array([n for n, _, _ in self.path], dtype=np.int64),
+            path_left=np.array([is_left for _, is_left, _ in self.path], dtype=np.bool_),
+            path_slot=np.array([s for _, _, s in self.path], dtype=np.int64),
+            slot_start=np.array(self.slot_start, dtype=np.int64),
+            slot_feature=np.array([f for f, _ in self.slots], dtype=np.int64),
+            slot_zero=np.array([z for _, z in self.slots], dtype=np.float64),
+            leaf_value=np.array(self.leaf_value, dtype=np.float64),
+            quadrature_t=points,
+            quadrature_w=weights,
+            expected_value=np.array(self.expected_value, dtype=np.float64),
+        )
 
 
 def _read_model(text: str) -> tuple[dict[str, str], list[_Tree]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
-from smartcustoms.core.risk import InspectionBudget, top_reasons
+from smartcustoms.core.risk import InspectionBudget, Selection, top_reasons
 from smartcustoms.core.state import MemoryState
 from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.v1 import frame_pb2
@@ -65,35 +65,58 @@ class CargoRiskPlugin(Plugin):
 
     @hookimpl
     def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
-        return [self.assess(frame.frame_id, frame.records()) for frame in frames]
+        return self.assess_many([(frame.frame_id, frame.records()) for frame in frames])
 
     @hookimpl
     def smartcustoms_warm_up(self) -> None:
-        """Score one declaration (loads the trees into the predictor), touching no state."""
-        self.model.score(np.full((1, len(FEATURES)), np.nan))
+        """Score, explain and walk one declaration (loads the compiled kernels), touching no state."""
+        row = np.full((1, len(FEATURES)), np.nan)
+        self.model.score(row)
+        self.model.contributions(row)
+        CargoHistory(MemoryState()).features([Declaration.from_record(frame_pb2.Record())], token="warm-up")
 
     def assess(self, frame_id: str, batch: frame_pb2.RecordBatch) -> Assessment:
         """Score and select the declarations of one batch."""
+        return self.assess_many([(frame_id, batch)])[0]
+
+    def assess_many(self, batches: Sequence[tuple[str, frame_pb2.RecordBatch]]) -> list[Assessment]:
+        """Score and select the declarations of each batch, in order (each sees the history the ones
+        before it wrote); the reasons of all their selections come from one call of the model."""
+        scored = [self._score(frame_id, batch) for frame_id, batch in batches]
+        chosen_rows = [s.rows[s.chosen] for s in scored if s is not None]
+        everything = np.vstack(chosen_rows) if chosen_rows else np.empty((0, len(FEATURES)))
+        contributions = self.model.contributions(everything) if len(everything) else everything
+        assessments, at = [], 0
+        for s in scored:
+            if s is None:
+                assessments.append(Assessment.clear())
+                continue
+            assessments.append(self._assessment(s, contributions[at : at + len(s.chosen)]))
+            at += len(s.chosen)
+        return assessments
+
+    def _score(self, frame_id: str, batch: frame_pb2.RecordBatch) -> _Scored | None:
         declarations = DeclarationBatch.from_records(batch.records)
         if not len(declarations):
-            return Assessment.clear()
+            return None
         rows = self.history.features(declarations, token=frame_id)
         scores = self.model.score(rows)
         selection = self.budget.select(scores, declarations.record_ids)
-        chosen = np.flatnonzero(selection.selected)
-        contributions = self.model.contributions(rows[chosen]) if len(chosen) else np.empty((0, 0))
+        return _Scored(declarations, rows, scores, selection, np.flatnonzero(selection.selected))
+
+    def _assessment(self, s: _Scored, contributions: np.ndarray) -> Assessment:
         detections = tuple(
             self._detection(
-                declarations.declaration(int(i)),
-                float(scores[i]),
+                s.declarations.declaration(int(i)),
+                float(s.scores[i]),
                 contributions[n],
-                rows[i],
-                bool(selection.explored[i]),
+                s.rows[i],
+                bool(s.selection.explored[i]),
             )
-            for n, i in enumerate(chosen)
+            for n, i in enumerate(s.chosen)
         )
         decision = Decision.ALARM if detections else Decision.CLEAR
-        return Assessment(decision, detections, risk_score=float(scores.max()))
+        return Assessment(decision, detections, risk_score=float(s.scores.max()))
 
     def _detection(
         self, d: Declaration, score: float, contributions: np.ndarray, values: np.ndarray, explored: bool
@@ -135,6 +158,17 @@ class CargoRiskCandidatePlugin(CargoRiskPlugin):
                 "(smartcustoms train cargo --out DIR)"
             )
         super().__init__(settings, context)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """One batch scored and selected, waiting for its selections' reasons."""
+
+    declarations: DeclarationBatch
+    rows: np.ndarray
+    scores: np.ndarray
+    selection: Selection
+    chosen: np.ndarray  # indices of the selected declarations
 
 
 def _share(name: str, value: object, allow_zero: bool = False) -> float:
