@@ -2,7 +2,8 @@
 reference scans of their empty model (hidden compartments, undeclared goods, extra load).
 
 Runtime modules: ``plugin`` (the hook class), ``compare`` (the comparison and its judgement), ``zones``
-(where a difference lies: outline, zones, regions), ``alignment`` (attenuation, resampling, shift),
+(where a difference lies: outline, zones, regions), ``levels`` (a scan's open beam, dark level and
+clipping), ``alignment`` (attenuation, resampling, shift),
 ``references`` (the ``vehicle-references`` artefact it loads), ``settings`` and ``_kernels``. ``tools/``
 holds what runs offline: building the artefact (from the simulator or a site's folder) and the
 evaluation. The runtime modules never import ``tools``

@@ -84,3 +84,17 @@ def _best_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> np.n
         if var_a > 0.0 and var_b > 0.0:
             scores[s + max_shift] = cross / math.sqrt(var_a * var_b)
     return scores
+
+
+@njit(cache=True, nogil=True)
+def _levelled_attenuation(
+    image: np.ndarray, open_beam: float, dark: float, floor_attenuation: float, out: np.ndarray
+) -> None:  # pragma: no cover
+    """out = -ln t, t = (image - dark) / (open_beam - dark), at most floor_attenuation: float32 [H, W]."""
+    height, width = image.shape
+    span = max(open_beam - dark, 1.0)
+    lowest = math.exp(-floor_attenuation)
+    for y in range(height):
+        for x in range(width):
+            t = (float(image[y, x]) - dark) / span
+            out[y, x] = -math.log(max(t, lowest))

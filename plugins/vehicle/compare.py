@@ -2,11 +2,14 @@
 
 Each reference of the scan's model is resampled to the scan (``alignment.fit_reference``) and aligned
 with it (shift along and across the vehicle, from the normalised cross-correlation of column and row
-profiles of attenuation, refined to sub-pixel by a parabola), and the best-aligned one subtracted in the
-log domain: attenuation = -ln(I / I0) adds along the beam, so the difference is what the vehicle carries
-that its empty reference does not (or lacks). The difference is smoothed over ``smooth_px`` pixels and
-kept where it exceeds both ``min_attenuation`` and ``min_z`` standard deviations of photon noise plus
-an edge term for residual misalignment. Its regions (``zones``: separate objects stay separate, the part
+profiles of attenuation, refined to sub-pixel by a parabola). The scan's grey levels (open beam, dark
+level, clipping) are measured against the aligned reference (``levels``) and its attenuation computed
+from them, so a brighter or darker scanner or export does not differ from its reference; the
+best-aligned reference is then subtracted in the log domain: attenuation = -ln(I / I0) adds along
+the beam, so the difference is what the vehicle carries that its empty reference does not (or lacks).
+The difference is smoothed over ``smooth_px`` pixels and kept where it exceeds both ``min_attenuation``
+and ``min_z`` standard deviations of photon noise (plus a grey level for a coarse export) plus an edge
+term for residual misalignment. Its regions (``zones``: separate objects stay separate, the part
 of a region inside the cargo space is split from the part outside) of at least ``min_area_cm2`` are
 then judged by where their pixels lie, never by their box:
 
@@ -38,10 +41,18 @@ import numpy as np
 from smartcustoms.core.types import Detection
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import Fitted, attenuation, estimate_shift, fit_reference
+from smartcustoms.plugins.vehicle.levels import (
+    CALIBRATED,
+    Levels,
+    levelled_attenuation,
+    measure_levels,
+    quantisation_sigma,
+)
 from smartcustoms.plugins.vehicle.references import BoxPx, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
-from smartcustoms.plugins.vehicle.zones import Region, describe_shares, regions, zone_map
+from smartcustoms.plugins.vehicle.zones import Region, describe_shares, outline, regions, zone_map
 
+StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
 
 # --------------------------------------------------------------------------- the comparison
@@ -71,6 +82,8 @@ class Comparison:
     mask: np.ndarray  # uint8: 1 excess, 2 deficit, 0 nothing
     residual: float  # median |difference| over the vehicle: lower is a better match
     reference: np.ndarray  # the fitted reference's attenuation, moved by the shift
+    inside: np.ndarray  # bool: the moved reference's outline (``zones.outline``)
+    levels: Levels = CALIBRATED  # the scan's open beam, dark level and clipping floor
     notes: tuple[Detection, ...] = ()  # box-less: regions outside the vehicle's outline
 
 
@@ -82,9 +95,15 @@ class VehicleComparer:
         self.references = references
 
     def compare(
-        self, image: np.ndarray, model: str, declaration: Declaration, pixel_size_mm: float | None = None
+        self,
+        image: np.ndarray,
+        model: str,
+        declaration: Declaration,
+        pixel_size_mm: float | None = None,
+        stated: StatedLevels = (None, None),
     ) -> tuple[list[Detection], Comparison]:
-        """Detections for one scan (uint16 [2, H, W] or [H, W]) of ``model``, and the comparison used."""
+        """Detections for one scan (uint16 [2, H, W] or [H, W]) of ``model``, and the comparison used.
+        ``stated``: the open-beam and dark levels (counts) when the scanner states them, else measured."""
         high = image[0] if image.ndim == 3 else image
         references = self.references.of(model)
         if not references:
@@ -92,38 +111,59 @@ class VehicleComparer:
                 f"vehicle_compare: no reference scan of model {model!r} in "
                 f"{self.references.info.short} (known: {', '.join(self.references.models())})"
             )
-        scan = attenuation(np.ascontiguousarray(high))
-        shape = (scan.shape[0], scan.shape[1])
+        raw = np.ascontiguousarray(high)
+        nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
+        shape = (raw.shape[0], raw.shape[1])
         fitted = (fit_reference(r, shape, pixel_size_mm) for r in references)
-        best = min((self._against(scan, f) for f in fitted), key=lambda c: c.residual)
+        best = min((self._against(raw, nominal, f, stated) for f in fitted), key=lambda c: c.residual)
         detections, notes = self._detections(best, declaration, pixel_size_mm)
         return detections, replace(best, notes=tuple(notes))
 
-    def _against(self, scan: np.ndarray, fitted: Fitted) -> Comparison:
+    def _against(
+        self, raw: np.ndarray, nominal: np.ndarray, fitted: Fitted, stated: StatedLevels
+    ) -> Comparison:
         s = self.settings
         ref = fitted.attenuation
-        dx, dy = estimate_shift(scan, ref, s.max_shift_px, s.max_shift_y_px)
+        dx, dy = estimate_shift(nominal, ref, s.max_shift_px, s.max_shift_y_px)
         translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
-        size = (scan.shape[1], scan.shape[0])
+        size = (raw.shape[1], raw.shape[0])
         moved = np.asarray(
             cv2.warpAffine(ref, translation, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         )
+        inside = outline(moved)
+        levels = measure_levels(raw, moved, inside, _shifted(fitted.cargo_box, (dx, dy)), *stated)
+        scan = levelled_attenuation(raw, levels)
+        compared = moved
+        if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
+            compared = np.asarray(
+                cv2.warpAffine(
+                    levels.clamp(ref),
+                    translation,
+                    size,
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+            )
         window = int(s.smooth_px)
-        difference = cv2.blur(scan - moved, (window, window))
+        difference = cv2.blur(scan - compared, (window, window))
         noise = np.empty_like(scan)
-        kernels._noise_sigma(cv2.blur(scan, (window, window)), s.photons_per_pixel, window, noise)
-        gx = cv2.Sobel(moved, cv2.CV_32F, 1, 0, ksize=3) / 8
-        gy = cv2.Sobel(moved, cv2.CV_32F, 0, 1, ksize=3) / 8
+        smoothed = cv2.blur(scan, (window, window))
+        kernels._noise_sigma(smoothed, s.photons_per_pixel, window, noise)
+        coarse = quantisation_sigma(smoothed, levels, s.min_z)
+        if coarse is not None:
+            noise = np.hypot(noise, coarse)
+        gx = cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3) / 8
+        gy = cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3) / 8
         edges = cv2.blur(np.hypot(gx, gy) * np.float32(s.edge_fraction), (window, window))
         mask = np.empty(scan.shape, dtype=np.uint8)
         kernels._anomaly_mask(difference, noise, edges, s.min_z, s.min_attenuation, mask)
-        body = (scan > 0.02) | (moved > 0.02)
+        body = (scan > 0.02) | (compared > 0.02)
         if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
             unknown = self._unknown(fitted.lower_bound, translation, size, window)
             mask[unknown] = 0
             body &= ~unknown
         residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
-        return Comparison(fitted, (dx, dy), difference, mask, residual, moved)
+        return Comparison(fitted, (dx, dy), difference, mask, residual, moved, inside, levels)
 
     @staticmethod
     def _unknown(
@@ -147,9 +187,9 @@ class VehicleComparer:
                 cargo[0] - side,
                 cargo[1] + round(s.cargo_roof_margin_cm / pixel_cm),
                 cargo[2] + side,
-                cargo[3],
+                cargo[3] + s.smooth_px // 2 + 1,  # a load's smoothed difference spills over the floor
             )
-        zones = zone_map(comparison.reference, cargo)
+        zones = zone_map(comparison.inside, cargo)
         join = max(1, round(s.join_cm / pixel_cm))
         detections, notes = [], []
         for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2):
@@ -243,6 +283,7 @@ def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm:
         "length_cm": f"{(x1 - x0) * pixel_cm:.0f}",
         "height_cm": f"{(y1 - y0) * pixel_cm:.0f}",
         "region_box_px": f"{x0},{y0},{x1},{y1}",
+        "levels": f"{comparison.levels.open_beam:.0f},{comparison.levels.dark:.0f}",
         "location": region.zone,
         "zones": describe_shares(region.shares),
     }

@@ -87,7 +87,7 @@ class VehicleComparePlugin(Plugin):
         pixel = frame.metadata.get("pixel_size_mm", "")
         declaration = Declaration.from_metadata(frame.metadata)
         detections, comparison = self.comparer.compare(
-            frame.array(), model, declaration, float(pixel) if pixel else None
+            frame.array(), model, declaration, float(pixel) if pixel else None, stated_levels(frame.metadata)
         )
         if detections:
             notes = comparison.notes
@@ -95,6 +95,14 @@ class VehicleComparePlugin(Plugin):
         if comparison.notes:  # differences outside the vehicle's outline: an officer looks
             return Assessment(Decision.MANUAL_INSPECTION, comparison.notes)
         return Assessment.clear()
+
+
+def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """The open-beam and dark levels (counts) a scanner states in ``open_beam_level`` / ``dark_level``;
+    None for each it does not (the comparison measures it on the scan)."""
+    found = (metadata.get(key, "").strip() for key in ("open_beam_level", "dark_level"))
+    open_beam, dark = (float(value) if value else None for value in found)
+    return open_beam, dark
 
 
 def vehicle_model(metadata: Mapping[str, str]) -> str | None:

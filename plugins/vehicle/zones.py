@@ -52,15 +52,14 @@ def outline(reference: np.ndarray, threshold: float = BODY_ATTENUATION) -> np.nd
     return inside
 
 
-def zone_map(reference: np.ndarray, cargo: BoxPx | None) -> np.ndarray:
-    """uint8 [H, W]: the zone (index into ``ZONE_NAMES``) of every pixel, for an aligned reference's
-    attenuation and its cargo space (in the scan's pixels) or None."""
-    inside = outline(reference)
-    zones = np.zeros(reference.shape, dtype=np.uint8)
+def zone_map(inside: np.ndarray, cargo: BoxPx | None) -> np.ndarray:
+    """uint8 [H, W]: the zone (index into ``ZONE_NAMES``) of every pixel, given the aligned reference's
+    ``outline`` and its cargo space (in the scan's pixels) or None."""
+    zones = np.zeros(inside.shape, dtype=np.uint8)
     if cargo is None:
         zones[inside] = BODY
         return zones
-    height, width = reference.shape
+    height, width = inside.shape
     x0, y0, x1, y1 = (
         int(np.clip(v, 0, n)) for v, n in zip(cargo, (width, height, width, height), strict=True)
     )
@@ -104,14 +103,14 @@ def _components(found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px:
         return []
     joined = cv2.dilate(found, np.ones((join_px, join_px), np.uint8)) if join_px > 1 else found
     count, labels = cv2.connectedComponents(joined, connectivity=8)
-    labels[found == 0] = 0  # measured on the pixels found, not on the dilation
-    flat = labels.ravel()
-    order = np.argsort(flat, kind="stable")
-    starts = np.searchsorted(flat[order], np.arange(count + 1))
+    found_at = np.flatnonzero(found)  # measured on the pixels found, not on the dilation
+    by_label = np.argsort(labels.ravel()[found_at], kind="stable")
+    found_at = found_at[by_label]
+    starts = np.searchsorted(labels.ravel()[found_at], np.arange(count + 1))
     width = labels.shape[1]
     out = []
     for index in range(1, count):
-        where = order[starts[index] : starts[index + 1]]
+        where = found_at[starts[index] : starts[index + 1]]
         if len(where) < min_area_px:
             continue
         ys, xs = np.divmod(where, width)
