@@ -54,40 +54,42 @@ if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return total
 """
 
-# The two batch calls take their keys in one JSON argument and name them under the prefix, not in
-# KEYS: redis-py packs and parses each argument and reply in Python, ~5 us apiece, which for the
-# thousands of counters a batch of records touches was most of a risk plugin's time. A key named
-# inside a script is fine on one Redis node (the runtime's); Redis Cluster would refuse it.
+# The two batch calls take their keys in one JSON argument, not in KEYS: redis-py packs and parses
+# each argument and reply in Python, ~5 us apiece, which for the thousands of counters a batch of
+# records touches was most of a risk plugin's time. A key named inside an argument is fine on one
+# Redis node (the runtime's); Redis Cluster would refuse it.
 _GET_MANY = f"""
--- ARGV: prefix, JSON array of keys. Returns a JSON array of their values, false where none
-local keys, values = cjson.decode(ARGV[2]), {{}}
-for first = 1, #keys, {_LUA_UNPACK_CHUNK} do
-  local names = {{}}
-  for i = first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #keys) do
-    names[#names + 1] = ARGV[1] .. keys[i]
-  end
-  local chunk = redis.call('MGET', unpack(names))
+-- ARGV: JSON array of keys (prefixed). Returns a JSON array of their values, false where none
+local names, values = cjson.decode(ARGV[1]), {{}}
+for first = 1, #names, {_LUA_UNPACK_CHUNK} do
+  local chunk = redis.call('MGET', unpack(names, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #names)))
   for i = 1, #chunk do values[#values + 1] = chunk[i] end
 end
 return cjson.encode(values)
 """
 
-_APPLY_ONCE = """
--- KEYS: token. ARGV: prefix, token ttl_ms, then JSON arrays: counter keys, their amounts (as text),
--- the keys kept at their minimum, their values (as text)
-local counters, amounts = cjson.decode(ARGV[3]), cjson.decode(ARGV[4])
-local lows, values = cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
-for i = 1, #counters do counters[i] = ARGV[1] .. counters[i] end
-for i = 1, #lows do lows[i] = ARGV[1] .. lows[i] end
-for _, names in ipairs({counters, lows}) do  -- refuse before writing: a script stops half done on an error
-  for i = 1, #names do
-    local kind = redis.call('TYPE', names[i]).ok
-    if kind ~= 'none' and kind ~= 'string' then
-      return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+_APPLY_ONCE = f"""
+-- KEYS: token. ARGV: token ttl_ms, then JSON arrays: counter keys (prefixed), their amounts (as
+-- text), the keys kept at their minimum (prefixed), their values (as text)
+local counters, amounts = cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
+local lows, values = cjson.decode(ARGV[4]), cjson.decode(ARGV[5])
+-- Refuse before writing anything (a script stops half done on an error): a key without a string
+-- value must hold nothing (TYPE only for those: most counters exist), a counter's value a number.
+for kind, names in ipairs({{counters, lows}}) do
+  for first = 1, #names, {_LUA_UNPACK_CHUNK} do
+    local found = redis.call('MGET', unpack(names, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #names)))
+    for i = 1, #found do
+      if not found[i] then
+        if redis.call('TYPE', names[first + i - 1]).ok ~= 'none' then
+          return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+        end
+      elseif kind == 1 and not tonumber(found[i]) then
+        return redis.error_reply('ERR value is not a valid float')
+      end
     end
   end
 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 for i = 1, #counters do redis.call('INCRBYFLOAT', counters[i], amounts[i]) end
 for i = 1, #lows do
   local current = redis.call('GET', lows[i])
@@ -281,9 +283,7 @@ class RedisState(PluginState):
     def get_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        for key in keys:
-            check_key(key)
-        reply = self._get_many(args=[self.prefix, _json_array(keys)])
+        reply = self._get_many(args=[_json_array(map(self._name, keys))])
         return [None if value is False else value for value in json.loads(reply)]
 
     def put(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
@@ -311,12 +311,10 @@ class RedisState(PluginState):
         token_ttl_s: float,
     ) -> bool:
         minimums = minimums or {}
-        for key in (*increments, *minimums):
-            check_key(key)
         amounts = [repr(_finite("amount", amount)) for amount in increments.values()]
         lows = [repr(_finite("minimum", low)) for low in minimums.values()]
-        args: list[str | int] = [self.prefix, _ttl_ms(token_ttl_s), _json_array(increments)]
-        args += [_json_array(amounts), _json_array(minimums), _json_array(lows)]
+        args: list[str | int] = [_ttl_ms(token_ttl_s), _json_array(map(self._name, increments))]
+        args += [_json_array(amounts), _json_array(map(self._name, minimums)), _json_array(lows)]
         with _translated_errors(token):
             return bool(self._apply_once(keys=[self._name(token)], args=args))
 
@@ -449,11 +447,13 @@ class MemoryState(PluginState):
             for key in (*increments, *minimums):
                 if isinstance(self._live(key), _Window):
                     raise _wrong_kind(key)
-            self._entries[token] = _Value("1", self._expiry_s(token_ttl_s))
+            totals = {}  # all of them before writing any: a value that is not a number changes nothing
             for key, amount in increments.items():
                 entry = self._live(key)
-                current = entry.text if isinstance(entry, _Value) else None
-                self._entries[key] = _Value(_add_decimal(key, current, amount), None)
+                totals[key] = _add_decimal(key, entry.text if isinstance(entry, _Value) else None, amount)
+            self._entries[token] = _Value("1", self._expiry_s(token_ttl_s))
+            for key, total in totals.items():
+                self._entries[key] = _Value(total, None)
             for key, low in minimums.items():
                 entry = self._live(key)
                 if not isinstance(entry, _Value) or low < float(entry.text):

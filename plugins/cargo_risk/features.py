@@ -431,8 +431,9 @@ class _BatchWalk:
         increments: dict[str, float] = {}
         for kind, (totals, touched) in self.added.items():
             fields, names = _FIELDS[kind], self.entities[kind].names
-            for c, j in zip(*np.nonzero(touched), strict=True):
-                increments[f"{kind}:{names[c]}:{fields[j]}"] = float(totals[c, j])
+            codes, columns = (index.tolist() for index in np.nonzero(touched))
+            keys = [f"{kind}:{names[c]}:{fields[j]}" for c, j in zip(codes, columns, strict=True)]
+            increments.update(zip(keys, totals[touched].tolist(), strict=True))
         names = self.entities["imp"].names
         minimums = {
             f"imp:{names[c]}:first": float(self.lowest_first[c]) for c in np.flatnonzero(self.lowered)

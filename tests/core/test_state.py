@@ -184,6 +184,14 @@ def test_batch_calls_of_thousands_of_keys_awkward_in_json(state: PluginState) ->
     assert state.get_many(["odd", "empty", "never"]) == ['a "quoted"\nvalue é 😀 \\ /', "", None]
 
 
+def test_apply_once_on_text_changes_nothing(state: PluginState) -> None:
+    state.put("text", "not a number")
+    with pytest.raises(ValueError, match="not a number"):
+        state.apply_once("frame", {"n": 1.0, "text": 1.0}, token_ttl_s=HOUR_S)
+    assert state.get_many(["n", "text"]) == [None, "not a number"]
+    assert state.apply_once("frame", {"n": 1.0}, token_ttl_s=HOUR_S)  # the token was not spent
+
+
 def test_apply_once_token_expires(backend: Backend, state: PluginState) -> None:
     assert state.apply_once("frame", {"n": 1.0}, token_ttl_s=SHORT_TTL_S)
     backend.wait_for(lambda: state.apply_once("frame", {"n": 1.0}, token_ttl_s=HOUR_S), SHORT_TTL_S)
