@@ -119,3 +119,25 @@ def scaled_box(box: BoxPx, scale: tuple[float, float], dy: int = 0) -> BoxPx:
     x0, y0, x1, y1 = box
     sx, sy = scale
     return (math.floor(x0 * sx), math.floor(y0 * sy) + dy, math.ceil(x1 * sx), math.ceil(y1 * sy) + dy)
+
+
+def outline_mismatch(scan_inside: np.ndarray, reference_inside: np.ndarray, tolerance_px: float) -> float:
+    """How badly two outlines (bool [H, W]) line up: the share of the pixels on either one's edge lying
+    further than ``tolerance_px`` from the other's edge, averaged over both. 0 for outlines that match
+    within the tolerance; a scan stretched along the vehicle, or aligned by a wrong shift, moves its
+    front, rear, wheels and steps of its roof line; a load on the roof adds an edge of its own."""
+    scan_edge, reference_edge = _edge(scan_inside), _edge(reference_inside)
+    if not scan_edge.any() or not reference_edge.any():
+        return 1.0 if scan_edge.any() != reference_edge.any() else 0.0
+    far_from_scan = _distance_to(scan_edge)[reference_edge] > tolerance_px
+    far_from_reference = _distance_to(reference_edge)[scan_edge] > tolerance_px
+    return float((np.mean(far_from_scan) + np.mean(far_from_reference)) / 2)
+
+
+def _edge(inside: np.ndarray) -> np.ndarray:
+    mask = inside.view(np.uint8) if inside.dtype == np.bool_ else inside.astype(np.uint8)
+    return np.asarray(mask - cv2.erode(mask, np.ones((3, 3), np.uint8))) > 0
+
+
+def _distance_to(edge: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.distanceTransform((~edge).view(np.uint8), cv2.DIST_L2, 3))

@@ -40,7 +40,13 @@ import numpy as np
 
 from smartcustoms.core.types import Detection
 from smartcustoms.plugins.vehicle import _kernels as kernels
-from smartcustoms.plugins.vehicle.alignment import Fitted, attenuation, estimate_shift, fit_reference
+from smartcustoms.plugins.vehicle.alignment import (
+    Fitted,
+    attenuation,
+    estimate_shift,
+    fit_reference,
+    outline_mismatch,
+)
 from smartcustoms.plugins.vehicle.levels import (
     CALIBRATED,
     Levels,
@@ -50,7 +56,14 @@ from smartcustoms.plugins.vehicle.levels import (
 )
 from smartcustoms.plugins.vehicle.references import BoxPx, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
-from smartcustoms.plugins.vehicle.zones import Region, describe_shares, outline, regions, zone_map
+from smartcustoms.plugins.vehicle.zones import (
+    BODY_ATTENUATION,
+    Region,
+    describe_shares,
+    outline,
+    regions,
+    zone_map,
+)
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
@@ -85,6 +98,9 @@ class Comparison:
     inside: np.ndarray  # bool: the moved reference's outline (``zones.outline``)
     levels: Levels = CALIBRATED  # the scan's open beam, dark level and clipping floor
     notes: tuple[Detection, ...] = ()  # box-less: regions outside the vehicle's outline
+    scan: np.ndarray | None = None  # the scan's attenuation, at its measured levels
+    outline_mismatch: float = 0.0  # share of the outlines' edges that do not line up (``alignment``)
+    doubt: str = ""  # why the comparison cannot be trusted ("alignment"), "" when it can
 
 
 class VehicleComparer:
@@ -117,7 +133,20 @@ class VehicleComparer:
         fitted = (fit_reference(r, shape, pixel_size_mm) for r in references)
         best = min((self._against(raw, nominal, f, stated) for f in fitted), key=lambda c: c.residual)
         detections, notes = self._detections(best, declaration, pixel_size_mm)
-        return detections, replace(best, notes=tuple(notes))
+        mismatch = self._outline_mismatch(best, pixel_size_mm)
+        doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
+        return detections, replace(best, notes=tuple(notes), outline_mismatch=mismatch, doubt=doubt)
+
+    def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:
+        """``alignment.outline_mismatch`` of the scan's and the aligned reference's outlines, on every
+        other pixel each way (the outlines' edges are what is compared: half the resolution does)."""
+        if comparison.scan is None:
+            return 0.0
+        pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
+        threshold = BODY_ATTENUATION + comparison.levels.ceiling_attenuation
+        scan_inside = outline(cv2.blur(comparison.scan, (3, 3))[::2, ::2], threshold)
+        tolerance = max(1.0, self.settings.outline_tolerance_cm / pixel_cm / 2)
+        return outline_mismatch(scan_inside, comparison.inside[::2, ::2], tolerance)
 
     def _against(
         self, raw: np.ndarray, nominal: np.ndarray, fitted: Fitted, stated: StatedLevels
@@ -163,7 +192,7 @@ class VehicleComparer:
             mask[unknown] = 0
             body &= ~unknown
         residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
-        return Comparison(fitted, (dx, dy), difference, mask, residual, moved, inside, levels)
+        return Comparison(fitted, (dx, dy), difference, mask, residual, moved, inside, levels, scan=scan)
 
     @staticmethod
     def _unknown(

@@ -10,9 +10,12 @@ route only portal sources to this plugin); with it false such a frame is returne
 detection, for deployments where another plugin looks at baggage X-ray frames on the same topic.
 A model without any reference raises ``LookupError``: a vehicle nobody compared is never cleared.
 
-Decisions: ALARM when the comparison finds a concealment (its notes ride along); MANUAL_INSPECTION
-when it finds nothing but differences outside the vehicle's outline (box-less ``outside_vehicle``
-notes, ``reason`` ``outside_outline``); else CLEAR.
+Decisions: MANUAL_INSPECTION when the scan's outline does not line up with its aligned reference's
+(a box-less ``comparison_doubtful`` detection, ``reason`` ``alignment``: a wrong pixel size, a speed
+change, a wrong shift), whatever the comparison found, which it would otherwise alarm on; else ALARM
+when the comparison finds a concealment (its notes ride along); MANUAL_INSPECTION when it finds
+nothing but differences outside the vehicle's outline (box-less ``outside_vehicle`` notes, ``reason``
+``outside_outline``); else CLEAR.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import numpy as np
 from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
-from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Modality, PluginSpec
-from smartcustoms.plugins.vehicle.compare import Declaration, VehicleComparer
+from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Detection, Modality, PluginSpec
+from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
     Reference,
@@ -38,6 +41,7 @@ from smartcustoms.plugins.vehicle.references import (
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
 
 MODEL_KEYS = ("vehicle_model", "container_type")  # VEHICLE_SCAN_KEYS, in the order they are read
+DOUBT_LABEL = "comparison_doubtful"  # box-less: why a scan went to an officer rather than alarming
 WARM_UP_REDUCTION = 8  # the warm-up scan is a reference this many times smaller, each way
 
 SPEC = PluginSpec(
@@ -89,12 +93,36 @@ class VehicleComparePlugin(Plugin):
         detections, comparison = self.comparer.compare(
             frame.array(), model, declaration, float(pixel) if pixel else None, stated_levels(frame.metadata)
         )
+        if comparison.doubt:  # a comparison that cannot be trusted neither alarms nor clears
+            return Assessment(Decision.MANUAL_INSPECTION, (doubt(comparison, detections), *comparison.notes))
         if detections:
             notes = comparison.notes
             return Assessment.alarm(*detections, *notes, risk_score=max(d.score for d in detections))
         if comparison.notes:  # differences outside the vehicle's outline: an officer looks
             return Assessment(Decision.MANUAL_INSPECTION, comparison.notes)
         return Assessment.clear()
+
+
+def doubt(comparison: Comparison, withheld: Sequence[Detection]) -> Detection:
+    """The box-less detection of a comparison that cannot be trusted, naming why (``reason``), how
+    badly the outlines line up and what it would have reported."""
+    reference = comparison.fitted.reference
+    dx, dy = comparison.shift
+    return Detection(
+        DOUBT_LABEL,
+        0.0,
+        explanation=f"the scan does not line up with the empty {reference.model} reference "
+        f"({reference.name}, shifted by {dx:+.1f},{dy:+.1f} px): {comparison.outline_mismatch:.0%} of "
+        "the outlines' edges lie apart (a wrong pixel size, a speed change along the vehicle, a wrong "
+        "shift, or something carried outside the body); an officer compares it",
+        attributes={
+            "reason": comparison.doubt,
+            "outline_mismatch": f"{comparison.outline_mismatch:.3f}",
+            "reference": reference.name,
+            "shift_px": f"{dx:.2f},{dy:.2f}",
+            "withheld": ",".join(d.label for d in withheld),
+        },
+    )
 
 
 def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | None]:

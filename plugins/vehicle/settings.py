@@ -26,6 +26,8 @@ class VehicleSettings:
     declared_tolerance_cm: float = 40.0
     cargo_roof_margin_cm: float = 12.0  # the roof void is not cargo space
     cargo_side_margin_cm: float = 6.0  # the walls' edges blur into the cargo space
+    outline_tolerance_cm: float = 3.0  # outlines' edges closer than this line up
+    max_outline_mismatch: float = 0.1  # beyond this share of edges not lining up: manual inspection
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> VehicleSettings:

@@ -28,11 +28,18 @@ from smartcustoms.plugins.vehicle.alignment import (
     attenuation,
     estimate_shift,
     fit_reference,
+    outline_mismatch,
     scaled_box,
 )
 from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.levels import levelled_attenuation, measure_levels
-from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin, stated_levels, warm_up_frame
+from smartcustoms.plugins.vehicle.plugin import (
+    DOUBT_LABEL,
+    SPEC,
+    VehicleComparePlugin,
+    stated_levels,
+    warm_up_frame,
+)
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
     BUILD_COMMAND,
@@ -497,8 +504,9 @@ def test_a_load_on_the_roof_goes_to_an_officer_not_cleared_nor_called_a_compartm
     )
     assessment = _plugin(root).assess(inline_view(frame))
     assert assessment.decision is Decision.MANUAL_INSPECTION
-    [note] = assessment.detections
-    assert (note.label, note.box, note.attributes["reason"]) == (OUTSIDE_LABEL, None, "outside_outline")
+    [note] = [d for d in assessment.detections if d.label == OUTSIDE_LABEL]
+    assert (note.box, note.attributes["reason"]) == (None, "outside_outline")
+    assert all(d.box is None for d in assessment.detections)  # a new edge: the outlines differ too
 
 
 # --------------------------------------------------------------------------- grey levels
@@ -595,3 +603,66 @@ def test_levels_a_scanner_states_are_used_as_given(comparer: VehicleComparer) ->
     declared = Declaration.from_metadata(vehicle.to_frame(scan, source_id="portal", sequence=5).metadata)
     detections, comparison = comparer.compare(image, "van-1", declared, scan.pixel_size_mm, stated)
     assert (comparison.levels.open_beam, comparison.levels.dark) == stated and detections == []
+
+
+# --------------------------------------------------------------------------- alignment check
+
+
+def test_outline_mismatch_is_the_share_of_edges_apart() -> None:
+    inside = np.zeros((100, 300), bool)
+    inside[30:90, 50:250] = True
+    assert outline_mismatch(inside, inside, 2) == 0.0
+    moved = np.roll(inside, 1, axis=1)
+    assert outline_mismatch(moved, inside, 2) == 0.0  # within the tolerance
+    longer = inside.copy()
+    longer[30:90, 250:270] = True  # 10 % longer: its rear edge 20 px away
+    assert 0.1 < outline_mismatch(longer, inside, 2) < 0.3
+    assert outline_mismatch(np.zeros_like(inside), inside, 2) == 1.0
+
+
+def _stretched(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` stretched along the vehicle by ``factor`` (a slower drive past the portal), cut or
+    padded with open beam to its width."""
+    height, width = image.shape[1:]
+    size = (round(width * factor), height)
+    out = np.full_like(image, 65535)
+    for channel, source in zip(out, image, strict=True):
+        resized = cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)[:, :width]
+        channel[:, : resized.shape[1]] = resized
+    return out
+
+
+@pytest.mark.parametrize("model", ["box-truck-1", "container-20ft", "sedan-1"])
+def test_a_stretched_scan_goes_to_manual_inspection_for_its_alignment(root: Path, model: str) -> None:
+    """A clean scan stretched 6 % along the vehicle (its pixel size along it is not the one stated):
+    no shift makes it line up with its reference. Without the check it alarms on the edges; with it an
+    officer gets it, with the reason and what would have been reported."""
+    scan = _simulator().generate(5, model=model, concealment=None)
+    image = _stretched(scan.image, 1.06)
+    unchecked = _assess(_plugin(root, max_outline_mismatch=1.0), scan, image)
+    assert unchecked.decision is Decision.ALARM
+    assessment = _assess(_plugin(root), scan, image)
+    assert assessment.decision is Decision.MANUAL_INSPECTION
+    [doubt] = [d for d in assessment.detections if d.label == DOUBT_LABEL]
+    assert doubt.box is None and doubt.attributes["reason"] == "alignment"
+    assert float(doubt.attributes["outline_mismatch"]) > VehicleSettings().max_outline_mismatch
+    assert doubt.attributes["withheld"]
+
+
+def test_a_wrongly_stated_pixel_size_goes_to_manual_inspection(root: Path) -> None:
+    """The reference resampled to a pixel size 8 % off: the outlines do not line up."""
+    scan = _simulator().generate(5, model="van-1", concealment=None)
+    metadata = dict(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
+    metadata["pixel_size_mm"] = f"{scan.pixel_size_mm * 1.08:.4f}"
+    frame = array_frame(scan.image, modality=Modality.XRAY, source_id="portal", sequence=1, metadata=metadata)
+    assessment = _plugin(root).assess(inline_view(frame))
+    assert assessment.decision is Decision.MANUAL_INSPECTION
+    assert [d.attributes["reason"] for d in assessment.detections if d.label == DOUBT_LABEL] == ["alignment"]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_clean_and_concealing_scans_line_up(comparer: VehicleComparer, index: int) -> None:
+    scan = _simulator().generate(index, concealment="auto" if index % 2 else None)
+    declared = Declaration.from_metadata(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
+    _, comparison = comparer.compare(scan.image, scan.model, declared, scan.pixel_size_mm)
+    assert comparison.outline_mismatch < 0.02 and comparison.doubt == ""
