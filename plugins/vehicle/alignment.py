@@ -1,5 +1,6 @@
-"""A scan and a reference in one geometry: attenuation images, the reference resampled to the scan,
-and the shift between them. Public wrappers of the kernels: they check dtypes and shapes.
+"""A scan and a reference in one geometry: attenuation images, a scan of non-square pixels resampled to
+square ones, the reference resampled to the scan, the shift between them, and how well they line up.
+Public wrappers of the kernels: they check dtypes and shapes.
 """
 
 from __future__ import annotations
@@ -50,6 +51,41 @@ def _profile_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> f
         if curvature < 0:
             offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
     return best - max_shift + offset
+
+
+@dataclass(frozen=True)
+class PixelSize:
+    """A scan's pixel size along the vehicle (between columns, set by the drive's speed past the portal)
+    and across it (between rows, the detector pitch at the vehicle), in mm."""
+
+    along_mm: float
+    across_mm: float
+
+    @classmethod
+    def square(cls, size_mm: float) -> PixelSize:
+        return cls(size_mm, size_mm)
+
+    @property
+    def is_square(self) -> bool:
+        return abs(self.along_mm / self.across_mm - 1) <= SAME_SCALE
+
+    def describe(self) -> str:
+        if self.is_square:
+            return f"{self.across_mm:.2f} mm"
+        return f"{self.along_mm:.2f} mm along x {self.across_mm:.2f} mm across"
+
+
+def square_pixels(image: np.ndarray, pixel: PixelSize) -> tuple[np.ndarray, float]:
+    """A uint16 [H, W] scan resampled along the vehicle to square pixels of ``pixel.across_mm`` (its
+    rows kept), and the factor its columns were scaled by (new columns per old column); the scan and 1
+    when its pixels are square already."""
+    if pixel.is_square:
+        return image, 1.0
+    factor = pixel.along_mm / pixel.across_mm
+    width = max(1, round(image.shape[1] * factor))
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    resized = np.asarray(cv2.resize(image, (width, image.shape[0]), interpolation=interpolation))
+    return resized, width / image.shape[1]
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,6 +32,7 @@ explanation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -42,10 +43,12 @@ from smartcustoms.core.types import Detection
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
+    PixelSize,
     attenuation,
     estimate_shift,
     fit_reference,
     outline_mismatch,
+    square_pixels,
 )
 from smartcustoms.plugins.vehicle.levels import (
     CALIBRATED,
@@ -101,6 +104,7 @@ class Comparison:
     scan: np.ndarray | None = None  # the scan's attenuation, at its measured levels
     outline_mismatch: float = 0.0  # share of the outlines' edges that do not line up (``alignment``)
     doubt: str = ""  # why the comparison cannot be trusted ("alignment"), "" when it can
+    column_scale: float = 1.0  # the arrays' columns per scan column (a scan of non-square pixels)
 
 
 class VehicleComparer:
@@ -115,11 +119,16 @@ class VehicleComparer:
         image: np.ndarray,
         model: str,
         declaration: Declaration,
-        pixel_size_mm: float | None = None,
+        pixel_size_mm: float | PixelSize | None = None,
         stated: StatedLevels = (None, None),
     ) -> tuple[list[Detection], Comparison]:
         """Detections for one scan (uint16 [2, H, W] or [H, W]) of ``model``, and the comparison used.
-        ``stated``: the open-beam and dark levels (counts) when the scanner states them, else measured."""
+        ``pixel_size_mm``: square pixels' size, or a ``PixelSize`` along and across the vehicle (a scan of
+        non-square pixels is resampled along the vehicle to square ones first: the comparison's arrays
+        are in those, ``Comparison.column_scale`` columns per scan column; the detections' boxes are in
+        the scan's own pixels). ``stated``: the open-beam and dark levels (counts) when the scanner
+        states them, else measured."""
+        pixel = PixelSize.square(pixel_size_mm) if isinstance(pixel_size_mm, float | int) else pixel_size_mm
         high = image[0] if image.ndim == 3 else image
         references = self.references.of(model)
         if not references:
@@ -127,15 +136,25 @@ class VehicleComparer:
                 f"vehicle_compare: no reference scan of model {model!r} in "
                 f"{self.references.info.short} (known: {', '.join(self.references.models())})"
             )
-        raw = np.ascontiguousarray(high)
+        raw, column_scale = np.ascontiguousarray(high), 1.0
+        if pixel is not None:
+            raw, column_scale = square_pixels(raw, pixel)
+        square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        fitted = (fit_reference(r, shape, pixel_size_mm) for r in references)
+        fitted = (fit_reference(r, shape, square_mm) for r in references)
         best = min((self._against(raw, nominal, f, stated) for f in fitted), key=lambda c: c.residual)
-        detections, notes = self._detections(best, declaration, pixel_size_mm)
-        mismatch = self._outline_mismatch(best, pixel_size_mm)
+        detections, notes = self._detections(best, declaration, square_mm)
+        mismatch = self._outline_mismatch(best, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
-        return detections, replace(best, notes=tuple(notes), outline_mismatch=mismatch, doubt=doubt)
+        best = replace(
+            best,
+            notes=tuple(_in_scan_columns(n, column_scale) for n in notes),
+            outline_mismatch=mismatch,
+            doubt=doubt,
+            column_scale=column_scale,
+        )
+        return [_in_scan_columns(d, column_scale) for d in detections], best
 
     def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:
         """``alignment.outline_mismatch`` of the scan's and the aligned reference's outlines, on every
@@ -323,6 +342,22 @@ def _where(region: Region) -> str:
     if len(region.shares) == 1:
         return region.zone.replace("_", " ")
     return ", ".join(f"{zone.replace('_', ' ')} {share:.0%}" for zone, share in region.shares)
+
+
+def _in_scan_columns(detection: Detection, column_scale: float) -> Detection:
+    """A detection found in square pixels, its box (and ``region_box_px``) in the scan's own columns."""
+    if column_scale == 1.0:
+        return detection
+    attributes = dict(detection.attributes)
+    if "region_box_px" in attributes:
+        x0, y0, x1, y1 = (int(v) for v in attributes["region_box_px"].split(","))
+        attributes["region_box_px"] = (
+            f"{math.floor(x0 / column_scale)},{y0},{math.ceil(x1 / column_scale)},{y1}"
+        )
+    box = detection.box
+    if box is not None:
+        box = (box[0] / column_scale, box[1], box[2] / column_scale, box[3])
+    return replace(detection, box=box, attributes=attributes)
 
 
 def _score(excess: float) -> float:

@@ -31,6 +31,7 @@ from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Detection, Modality, PluginSpec
+from smartcustoms.plugins.vehicle.alignment import PixelSize
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
@@ -88,10 +89,10 @@ class VehicleComparePlugin(Plugin):
                     "or set require_vehicle_metadata = false"
                 )
             return Assessment.clear()
-        pixel = frame.metadata.get("pixel_size_mm", "")
         declaration = Declaration.from_metadata(frame.metadata)
+        pixel = pixel_size(frame.metadata, self.comparer.settings)
         detections, comparison = self.comparer.compare(
-            frame.array(), model, declaration, float(pixel) if pixel else None, stated_levels(frame.metadata)
+            frame.array(), model, declaration, pixel, stated_levels(frame.metadata)
         )
         if comparison.doubt:  # a comparison that cannot be trusted neither alarms nor clears
             return Assessment(Decision.MANUAL_INSPECTION, (doubt(comparison, detections), *comparison.notes))
@@ -123,6 +124,35 @@ def doubt(comparison: Comparison, withheld: Sequence[Detection]) -> Detection:
             "withheld": ",".join(d.label for d in withheld),
         },
     )
+
+
+def pixel_size(metadata: Mapping[str, str], settings: VehicleSettings) -> PixelSize | None:
+    """The scan's pixel size along and across the vehicle, from the first that gives it: metadata
+    ``pixel_size_along_mm`` / ``pixel_size_across_mm`` (either alone completed by ``pixel_size_mm``),
+    ``pixel_size_mm`` (square), DICOS ``pixel_spacing_mm`` ("rows,columns": across, along), the settings
+    of the same names; None when nothing gives it (the references' sizes are scaled by image height)."""
+    found = {key: _number(metadata.get(key, "")) for key in ("pixel_size_along_mm", "pixel_size_across_mm")}
+    square = _number(metadata.get("pixel_size_mm", ""))
+    along = found["pixel_size_along_mm"] or square
+    across = found["pixel_size_across_mm"] or square
+    if along and across:
+        return PixelSize(along, across)
+    spacing = [_number(v) for v in metadata.get("pixel_spacing_mm", "").split(",") if v.strip()]
+    if len(spacing) == 2 and spacing[0] and spacing[1]:
+        return PixelSize(spacing[1], spacing[0])
+    if len(spacing) == 1 and spacing[0]:
+        return PixelSize.square(spacing[0])
+    if settings.pixel_size_along_mm and settings.pixel_size_across_mm:
+        return PixelSize(settings.pixel_size_along_mm, settings.pixel_size_across_mm)
+    return PixelSize.square(settings.pixel_size_mm) if settings.pixel_size_mm else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
 
 
 def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | None]:

@@ -13,6 +13,11 @@ LABELS = ("hidden_compartment", "undeclared_goods", "extra_load")
 class VehicleSettings:
     reference_dir: str = ""  # the vehicle-references artefact; "" = <artefact root>/vehicle-references
     require_vehicle_metadata: bool = True
+    # A portal's pixel size when its frames do not state it (metadata pixel_size_mm, pixel_size_along_mm /
+    # pixel_size_across_mm, DICOS pixel_spacing_mm win): square, or along and across the vehicle. 0 = unset.
+    pixel_size_mm: float = 0.0
+    pixel_size_along_mm: float = 0.0
+    pixel_size_across_mm: float = 0.0
     photons_per_pixel: float = 4.0e5  # high-energy channel, for the noise model
     max_shift_px: int = 80  # along the vehicle
     max_shift_y_px: int = 10  # suspension travel

@@ -16,7 +16,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 from smartcustoms.core.artefacts import ArtefactError, ArtefactInfo
-from smartcustoms.core.frames import array_frame, inline_view
+from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.geometry import iou
 from smartcustoms.core.manager import new_plugin_manager, register
 from smartcustoms.core.plugin import PluginContext
@@ -25,11 +25,13 @@ from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle import _kernels as vehicle_kernels
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
+    PixelSize,
     attenuation,
     estimate_shift,
     fit_reference,
     outline_mismatch,
     scaled_box,
+    square_pixels,
 )
 from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.levels import levelled_attenuation, measure_levels
@@ -37,6 +39,7 @@ from smartcustoms.plugins.vehicle.plugin import (
     DOUBT_LABEL,
     SPEC,
     VehicleComparePlugin,
+    pixel_size,
     stated_levels,
     warm_up_frame,
 )
@@ -666,3 +669,75 @@ def test_clean_and_concealing_scans_line_up(comparer: VehicleComparer, index: in
     declared = Declaration.from_metadata(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
     _, comparison = comparer.compare(scan.image, scan.model, declared, scan.pixel_size_mm)
     assert comparison.outline_mismatch < 0.02 and comparison.doubt == ""
+
+
+# --------------------------------------------------------------------------- non-square pixels
+
+
+def _squeezed(scan: vehicle.VehicleScan, factor: float) -> np.ndarray:
+    """The scan as a portal with pixels 1 / ``factor`` times longer along the vehicle would give it."""
+    height, width = scan.image.shape[1:]
+    size = (round(width * factor), height)
+    return np.stack([cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in scan.image])
+
+
+def _frame(scan: vehicle.VehicleScan, image: np.ndarray, **metadata: str) -> FrameView:
+    base = dict(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
+    base.pop("pixel_size_mm")
+    frame = array_frame(
+        image, modality=Modality.XRAY, source_id="portal", sequence=1, metadata={**base, **metadata}
+    )
+    return inline_view(frame)
+
+
+def test_pixel_size_from_metadata_dicos_spacing_or_settings() -> None:
+    settings = VehicleSettings()
+    assert pixel_size({"pixel_size_mm": "5"}, settings) == PixelSize(5.0, 5.0)
+    assert pixel_size({"pixel_size_along_mm": "25", "pixel_size_across_mm": "15"}, settings) == PixelSize(
+        25, 15
+    )
+    assert pixel_size({"pixel_size_mm": "15", "pixel_size_along_mm": "25"}, settings) == PixelSize(25, 15)
+    assert pixel_size({"pixel_spacing_mm": "15,25"}, settings) == PixelSize(25, 15)  # DICOS: rows, columns
+    assert pixel_size({"pixel_spacing_mm": "4.5"}, settings) == PixelSize(4.5, 4.5)
+    assert pixel_size({}, settings) is None
+    site = VehicleSettings(pixel_size_along_mm=24.0, pixel_size_across_mm=14.0)
+    assert pixel_size({}, site) == PixelSize(24.0, 14.0)
+    assert pixel_size({}, VehicleSettings(pixel_size_mm=9.0)) == PixelSize(9.0, 9.0)
+    assert pixel_size({"pixel_size_mm": "x"}, site) == PixelSize(24.0, 14.0)
+
+
+def test_square_pixels_resample_along_the_vehicle_only() -> None:
+    image = np.full((40, 300), 65535, np.uint16)
+    image[10:30, 60:120] = 1000
+    square, scale = square_pixels(image, PixelSize(10.0, 5.0))
+    assert square.shape == (40, 600) and scale == 2.0
+    assert square[20, 130] == 1000 and square[20, 250] == 65535 and square[5, 130] == 65535
+    assert square_pixels(image, PixelSize.square(5.0)) == (image, 1.0)
+
+
+@pytest.mark.parametrize("metadata_keys", ["along_across", "dicos_spacing"])
+def test_a_scan_of_non_square_pixels_is_compared_in_square_ones(root: Path, metadata_keys: str) -> None:
+    """A portal with pixels 1.6 times longer along the truck than across: stated, the scan is resampled
+    to square pixels; a clean scan is CLEAR and a compartment is found with its box in the scan's own
+    pixels. Stated as square, it does not line up and goes to an officer."""
+    factor = 1 / 1.6
+    simulator = _simulator()
+    clean = simulator.generate(3, model="box-truck-1", concealment=None)
+    along, across = clean.pixel_size_mm / factor, clean.pixel_size_mm
+    stated = (
+        {"pixel_size_along_mm": f"{along:.4f}", "pixel_size_across_mm": f"{across:.4f}"}
+        if metadata_keys == "along_across"
+        else {"pixel_spacing_mm": f"{across:.4f},{along:.4f}"}
+    )
+    plugin = _plugin(root)
+    assert plugin.assess(_frame(clean, _squeezed(clean, factor), **stated)).decision is Decision.CLEAR
+    as_square = plugin.assess(_frame(clean, _squeezed(clean, factor), pixel_size_mm=f"{across:.4f}"))
+    assert as_square.decision is Decision.MANUAL_INSPECTION
+    concealing = simulator.generate(3, model="box-truck-1", concealment="hidden_compartment")
+    assessment = plugin.assess(_frame(concealing, _squeezed(concealing, factor), **stated))
+    [truth] = concealing.concealments
+    x0, y0, x1, y1 = truth.box
+    squeezed_truth = (x0 * factor, float(y0), x1 * factor, float(y1))
+    found = [d for d in assessment.detections if d.label == "hidden_compartment"]
+    assert assessment.decision is Decision.ALARM
+    assert max(iou(d.box or (), squeezed_truth) for d in found) > 0.3
