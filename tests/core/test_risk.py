@@ -111,7 +111,7 @@ def test_trees_of_any_size_up_to_64_leaves(leaves: int) -> None:
     assert_same_as_lightgbm(model, hard_rows(model.booster, FEATURE_COUNT, 500))
 
 
-@pytest.mark.parametrize("rows", [0, 1, 15, 16, 17, 255, 256, 257, 700])
+@pytest.mark.parametrize("rows", [0, 1, 15, 16, 17, 255, 256, 257, 511, 512, 513, 1100])
 def test_any_number_of_rows(rows: int) -> None:
     model = train(rounds=20)
     x = hard_rows(model.booster, FEATURE_COUNT, rows)
