@@ -142,7 +142,7 @@ class DeclarationBatch:
     """A batch of declarations as columns: what ``Declaration`` holds, one array or list per field.
 
     The plugin parses a frame's records straight into one (``from_records``); the offline tools pass
-    ``Declaration`` lists (``from_declarations``). Both give the same columns, and the same features.
+    ``Declaration`` lists (the constructor). Both give the same columns, and the same features.
     """
 
     def __init__(self, declarations: Sequence[Declaration]) -> None:
@@ -157,10 +157,6 @@ class DeclarationBatch:
         self.declarants = [d.declarant for d in declarations]
         self.routes = [d.route for d in declarations]
         self.missing = [d.missing for d in declarations]
-
-    @classmethod
-    def from_declarations(cls, declarations: Sequence[Declaration]) -> DeclarationBatch:
-        return cls(declarations)
 
     @classmethod
     def from_records(cls, records: Sequence[frame_pb2.Record]) -> DeclarationBatch:
@@ -309,6 +305,7 @@ class _BatchWalk:
         self.stored_first = np.empty(0)
 
     def keys(self) -> list[str]:
+        """Every key the batch reads: by kind in ``_FIELDS`` order ("all" last), then first times."""
         keys = [
             f"{kind}:{entity}:{field}"
             for kind, fields in _FIELDS.items()
