@@ -26,10 +26,12 @@ they differ only inside its box.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from smartcustoms.core.types import Modality
@@ -62,6 +64,8 @@ __all__ = [  # the models are defined in _vehicle_geometry and belong to this mo
     "MODELS",
     "MODEL_NAMES",
     "ConcealmentTruth",
+    "Realism",
+    "ScanConditions",
     "VehicleModel",
     "VehicleScan",
     "VehicleSimulator",
@@ -81,6 +85,7 @@ OFFSET_Y_CM = 1.5  # suspension travel
 DEFAULT_PHOTONS_PER_PIXEL = (4.0e5, 2.0e5)  # (high, low)
 MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any direction
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
+REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
 _MATERIAL_LIST = (
@@ -120,6 +125,143 @@ GOODS: dict[str, Mix] = {
 }
 
 
+# --------------------------------------------------------------------------- what a real portal adds
+
+
+@dataclass(frozen=True)
+class Realism:
+    """What a real portal does to a scan, each drawn per scan from its range (``ScanConditions``):
+
+    * ``gain`` and ``offset_grey_levels``: a brighter or darker scanner, or an export lifted or lowered by
+      some 8-bit grey levels (257 counts each), clipped to 0..65535 (the air clips when lifted);
+    * ``along_ratio``: pixels this many times longer along the vehicle than across (the scanner states
+      it: ``pixel_size_along_mm``); the scan has that many times fewer columns;
+    * ``speed_variation``: the vehicle's speed past the portal varies along it by up to this share, as a
+      slow sine along the scan (the scanner does not know: the stated pixel size is its mean);
+    * ``eight_bit``: the counts rounded to 8-bit grey levels (an export), before the level change.
+
+    The default changes nothing; ``Realism.portal()`` is a real portal's spread.
+    """
+
+    gain: tuple[float, float] = (1.0, 1.0)
+    offset_grey_levels: tuple[float, float] = (0.0, 0.0)
+    along_ratio: tuple[float, float] = (1.0, 1.0)
+    speed_variation: float = 0.0
+    eight_bit: bool = False
+
+    @classmethod
+    def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
+        """A real portal's spread of the ``kinds`` named (default all): ``levels`` gain 0.9-1.1 and offset
+        -15..+15 grey levels, ``pixels`` 1-2 times longer along the vehicle, ``speed`` within 3 %,
+        ``eight_bit`` an 8-bit export."""
+        known = (*REALISM_KINDS, "eight_bit")
+        unknown = set(kinds) - set(known)
+        if unknown:
+            raise ValueError(f"unknown variation(s) {sorted(unknown)}: choose from {known}")
+        levels = "levels" in kinds
+        return cls(
+            (0.9, 1.1) if levels else (1.0, 1.0),
+            (-15.0, 15.0) if levels else (0.0, 0.0),
+            (1.0, 2.0) if "pixels" in kinds else (1.0, 1.0),
+            0.03 if "speed" in kinds else 0.0,
+            "eight_bit" in kinds,
+        )
+
+    def draw(self, rng: np.random.Generator) -> ScanConditions:
+        return ScanConditions(
+            float(rng.uniform(*self.gain)),
+            float(rng.uniform(*self.offset_grey_levels)),
+            float(rng.uniform(*self.along_ratio)),
+            float(rng.uniform(-self.speed_variation, self.speed_variation)),
+            float(rng.uniform(0.0, 2 * math.pi)),
+            self.eight_bit,
+        )
+
+
+@dataclass(frozen=True)
+class ScanConditions:
+    """One scan's draw of ``Realism``: what was done to it (in its truth)."""
+
+    gain: float = 1.0
+    offset_grey_levels: float = 0.0
+    along_ratio: float = 1.0
+    speed_variation: float = 0.0  # relative amplitude of the speed's sine along the scan
+    speed_phase: float = 0.0
+    eight_bit: bool = False
+
+    @property
+    def changes_geometry(self) -> bool:
+        return self.along_ratio != 1.0 or self.speed_variation != 0.0
+
+    def source_columns(self, width: int) -> np.ndarray:
+        """For each column of the output scan, the (fractional) column of the square-pixel rendering it
+        shows: the vehicle moved ``along_ratio`` square pixels per column, give or take the speed's sine."""
+        out = max(1, round(width / self.along_ratio))
+        u = np.arange(out + 1, dtype=np.float64)
+        wave = (
+            self.speed_variation
+            * out
+            / (2 * math.pi)
+            * (math.cos(self.speed_phase) - np.cos(2 * math.pi * u / out + self.speed_phase))
+        )
+        return (u + wave) * (width / out)
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """A uint16 [2, H, W] square-pixel scan as this portal gives it."""
+        counts: np.ndarray = image.astype(np.float32)
+        if self.changes_geometry:
+            counts = self._resampled(counts)
+        if self.eight_bit:
+            counts = np.round(counts / 257) * 257
+        counts = counts * self.gain + self.offset_grey_levels * 257
+        return np.clip(np.round(counts), 0, 65535).astype(np.uint16)
+
+    def _resampled(self, counts: np.ndarray) -> np.ndarray:
+        height, width = counts.shape[1:]
+        columns = self.source_columns(width)
+        # the pixel integrates what passes during its time: average over its span, then sample
+        span = max(1, round(float(np.max(np.diff(columns)))))
+        map_x = np.broadcast_to(
+            (columns[:-1] + np.diff(columns) / 2 - 0.5).astype(np.float32), (height, len(columns) - 1)
+        )
+        map_y = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], map_x.shape)
+        out = []
+        for channel in counts:
+            smoothed = cv2.blur(channel, (span, 1)) if span > 1 else channel
+            out.append(
+                cv2.remap(
+                    smoothed,
+                    np.ascontiguousarray(map_x),
+                    np.ascontiguousarray(map_y),
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+            )
+        return np.stack(out)
+
+    def box(self, box: tuple[int, int, int, int], width: int) -> tuple[int, int, int, int]:
+        """A square-pixel box's place in the output scan (columns mapped, rows kept)."""
+        if not self.changes_geometry:
+            return box
+        columns = self.source_columns(width)
+        u = np.interp([box[0], box[2]], columns, np.arange(len(columns), dtype=np.float64))
+        out = len(columns) - 1
+        x0 = min(max(math.floor(u[0]), 0), out - 1)
+        return (x0, box[1], max(min(math.ceil(u[1]), out), x0 + 1), box[3])
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "gain": round(self.gain, 4),
+            "offset_grey_levels": round(self.offset_grey_levels, 2),
+            "along_ratio": round(self.along_ratio, 4),
+            "speed_variation": round(self.speed_variation, 4),
+            "eight_bit": self.eight_bit,
+        }
+
+
+NO_CHANGE = ScanConditions()
+
+
 @dataclass(frozen=True, slots=True)
 class ConcealmentTruth:
     """Ground truth of a concealment: box (x_min, y_min, x_max, y_max) in pixels, max exclusive.
@@ -150,7 +292,9 @@ class VehicleScan:
     declared_goods: str
     declared_box: tuple[int, int, int, int] | None
     concealments: tuple[ConcealmentTruth, ...]
-    pixel_size_mm: float
+    pixel_size_mm: float  # across the vehicle (between rows); along it too unless pixel_size_along_mm
+    pixel_size_along_mm: float | None = None  # set when the pixels are longer along the vehicle
+    conditions: ScanConditions = NO_CHANGE  # what the portal did to it (``Realism``)
 
 
 def _mix_pieces(
@@ -241,7 +385,9 @@ class VehicleSimulator:
 
     A fraction ``concealment_rate`` of scans holds one concealment; goods vehicles are declared empty
     with probability ``empty_rate``, else declared with pallets of one kind of goods. ``models`` limits
-    the models drawn (default: all of ``MODEL_NAMES``).
+    the models drawn (default: all of ``MODEL_NAMES``). ``realism`` (None: none) draws per scan what a
+    real portal changes (levels, pixels longer along the vehicle, speed variation), from a random stream
+    of its own: the vehicle, load, concealment and noise of a scan are the same with or without it.
     """
 
     def __init__(
@@ -254,6 +400,7 @@ class VehicleSimulator:
         empty_rate: float = 0.4,
         models: tuple[str, ...] = MODEL_NAMES,
         photons_per_pixel: tuple[float, float] | None = DEFAULT_PHOTONS_PER_PIXEL,
+        realism: Realism | None = None,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be non-negative")
@@ -270,6 +417,7 @@ class VehicleSimulator:
         self.concealment_rate, self.empty_rate = concealment_rate, empty_rate
         self.models = tuple(models)
         self.photons_per_pixel = photons_per_pixel
+        self.realism = realism
         self.pixel_cm = PORTAL_HEIGHT_CM / height
 
     @property
@@ -299,7 +447,9 @@ class VehicleSimulator:
             raise ValueError("index must be non-negative")
         if concealment not in (None, "auto", *CONCEALMENT_KINDS):
             raise ValueError(f"concealment must be 'auto', None or one of {CONCEALMENT_KINDS}")
-        choice_seq, scene_seq, conceal_seq, noise_seq = np.random.SeedSequence([self.seed, index]).spawn(4)
+        choice_seq, scene_seq, conceal_seq, noise_seq, portal_seq = np.random.SeedSequence(
+            [self.seed, index]
+        ).spawn(5)
         choice_rng, scene_rng = np.random.default_rng(choice_seq), np.random.default_rng(scene_seq)
         drawn = self.models[int(choice_rng.integers(len(self.models)))]
         spec = model_named(drawn if model is None else model)
@@ -321,11 +471,14 @@ class VehicleSimulator:
             photons_per_pixel=self.photons_per_pixel,
             noise_seed=int(noise_seq.generate_state(1, np.uint64)[0]),
         )
-        image.flags.writeable = False
         offset_px = (offset_cm[0] / self.pixel_cm, -offset_cm[1] / self.pixel_cm)
-        return VehicleScan(
+        scan = VehicleScan(
             image, spec.name, spec.kind, offset_px, goods, declared_box, truth, self.pixel_size_mm
         )
+        if self.realism is not None:
+            scan = _as_portal_gives_it(scan, self.realism.draw(np.random.default_rng(portal_seq)))
+        scan.image.flags.writeable = False
+        return scan
 
     def _canvas(self, dx_cm: float, dz_cm: float) -> _Canvas:
         return _Canvas(
@@ -448,6 +601,28 @@ class VehicleSimulator:
         )
 
 
+def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> VehicleScan:
+    """``scan`` with ``conditions`` applied: its image, its boxes and offset in the output's columns."""
+    width = scan.image.shape[2]
+    image = conditions.apply(scan.image)
+    scale = image.shape[2] / width
+
+    def box(b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+        return None if b is None else conditions.box(b, width)
+
+    truths = tuple(dataclasses.replace(c, box=conditions.box(c.box, width)) for c in scan.concealments)
+    along = scan.pixel_size_mm * conditions.along_ratio if conditions.changes_geometry else None
+    return dataclasses.replace(
+        scan,
+        image=image,
+        offset_px=(scan.offset_px[0] * scale, scan.offset_px[1]),
+        declared_box=box(scan.declared_box),
+        concealments=truths,
+        pixel_size_along_mm=along,
+        conditions=conditions,
+    )
+
+
 # --------------------------------------------------------------------------- frames
 
 
@@ -459,6 +634,7 @@ def truth_dict(scan: VehicleScan) -> dict[str, object]:
         "offset_px": [round(v, 3) for v in scan.offset_px],
         "declared_goods": scan.declared_goods,
         "declared_box": list(scan.declared_box) if scan.declared_box else None,
+        "conditions": scan.conditions.as_dict(),
         "concealments": [
             {
                 "kind": c.kind,
@@ -497,6 +673,7 @@ def to_frame(
             "energy_low_mv": str(ENERGY_LOW_MV),
             "channels": "high,low",
             "pixel_size_mm": f"{scan.pixel_size_mm:.4f}",
+            **_pixel_sizes(scan),
             "vehicle_model": scan.model,
             "declared_goods": scan.declared_goods or "empty",
             **_declared_pallets(scan),
@@ -505,11 +682,22 @@ def to_frame(
     )
 
 
+def _pixel_sizes(scan: VehicleScan) -> dict[str, str]:
+    """Pixels longer along the vehicle than across: both sizes, as the scanner states them."""
+    if scan.pixel_size_along_mm is None:
+        return {}
+    return {
+        "pixel_size_along_mm": f"{scan.pixel_size_along_mm:.4f}",
+        "pixel_size_across_mm": f"{scan.pixel_size_mm:.4f}",
+    }
+
+
 def _declared_pallets(scan: VehicleScan) -> dict[str, str]:
     """The quantity a manifest declares, from the declared load: 120 cm pallets, 5 cm apart."""
     if scan.declared_box is None:
         return {}
-    length_cm = (scan.declared_box[2] - scan.declared_box[0]) * scan.pixel_size_mm / 10
+    along_mm = scan.pixel_size_along_mm or scan.pixel_size_mm
+    length_cm = (scan.declared_box[2] - scan.declared_box[0]) * along_mm / 10
     return {"declared_pallets": str(round((length_cm + 5) / 125))}
 
 

@@ -183,3 +183,61 @@ def test_frame_carries_the_image_and_truth() -> None:
     truth = json.loads(frame.metadata["sim_truth"])
     assert truth["model"] == scan.model
     assert [tuple(c["box"]) for c in truth["concealments"]] == [c.box for c in scan.concealments]
+
+
+# --------------------------------------------------------------------------- what a real portal adds
+
+
+def test_no_realism_and_a_realism_of_no_change_give_the_same_scans() -> None:
+    plain = vehicle.VehicleSimulator(seed=7, concealment_rate=1.0, **SMALL)
+    unchanged = vehicle.VehicleSimulator(seed=7, concealment_rate=1.0, realism=vehicle.Realism(), **SMALL)
+    for index in range(3):
+        a, b = plain.generate(index), unchanged.generate(index)
+        assert np.array_equal(a.image, b.image) and a.concealments == b.concealments
+        assert b.pixel_size_along_mm is None and "pixel_size_along_mm" not in _metadata(b)
+
+
+def _metadata(scan: vehicle.VehicleScan) -> dict[str, str]:
+    return dict(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
+
+
+def test_levels_are_changed_by_the_drawn_gain_and_offset() -> None:
+    realism = vehicle.Realism.portal(("levels",))
+    plain = vehicle.VehicleSimulator(seed=8, **SMALL)
+    varied = vehicle.VehicleSimulator(seed=8, realism=realism, **SMALL)
+    for index in range(6):
+        a, b = plain.generate(index), varied.generate(index)
+        c = b.conditions
+        assert 0.9 <= c.gain <= 1.1 and -15 <= c.offset_grey_levels <= 15 and c.along_ratio == 1.0
+        expected = np.clip(
+            np.round(a.image.astype(np.float64) * c.gain + c.offset_grey_levels * 257), 0, 65535
+        )
+        assert np.abs(b.image.astype(np.float64) - expected).max() <= 1
+        assert json.loads(_metadata(b)["sim_truth"])["conditions"]["gain"] == round(c.gain, 4)
+
+
+def test_non_square_pixels_and_speed_variation_move_the_truth_with_the_image() -> None:
+    """Pixels up to twice as long along the vehicle, the speed varying by 3 %: fewer columns, the pixel
+    size along stated, and each concealment still changes the image inside its (mapped) box only."""
+    realism = vehicle.Realism.portal(("pixels", "speed"))
+    varied = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, realism=realism, **SMALL)
+    for index in range(4):
+        concealed = varied.generate(index)
+        clean = varied.generate(index, model=concealed.model, concealment=None)
+        ratio = concealed.conditions.along_ratio
+        assert 1.0 <= ratio <= 2.0 and abs(concealed.conditions.speed_variation) <= 0.03
+        assert concealed.image.shape[2] == round(SMALL["width"] / ratio)
+        assert concealed.pixel_size_along_mm == pytest.approx(concealed.pixel_size_mm * ratio)
+        assert _metadata(concealed)["pixel_size_along_mm"] == f"{concealed.pixel_size_mm * ratio:.4f}"
+        [truth] = concealed.concealments
+        x0, y0, x1, y1 = truth.box
+        assert 0 <= x0 < x1 <= concealed.image.shape[2]
+        changed = np.abs(concealed.image[0].astype(np.int64) - clean.image[0]) > 0
+        margin = np.zeros_like(changed)
+        margin[max(y0 - 1, 0) : y1 + 1, max(x0 - 2, 0) : x1 + 2] = True  # resampling spreads a pixel
+        assert changed.any() and not changed[~margin].any()
+
+
+def test_unknown_variations_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown variation"):
+        vehicle.Realism.portal(("weather",))
