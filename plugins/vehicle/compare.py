@@ -142,7 +142,7 @@ class VehicleComparer:
         square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        fitted = (fit_reference(r, shape, square_mm) for r in references)
+        fitted = (_as_coarse_as(fit_reference(r, shape, square_mm), column_scale) for r in references)
         best = min((self._against(raw, nominal, f, stated) for f in fitted), key=lambda c: c.residual)
         detections, notes = self._detections(best, declaration, square_mm)
         mismatch = self._outline_mismatch(best, square_mm)
@@ -181,6 +181,13 @@ class VehicleComparer:
         inside = outline(moved)
         levels = measure_levels(raw, moved, inside, _shifted(fitted.cargo_box, (dx, dy)), *stated)
         scan = levelled_attenuation(raw, levels)
+        if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
+            dx, dy = estimate_shift(scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px)
+            translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
+            moved = np.asarray(
+                cv2.warpAffine(ref, translation, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            )
+            inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
             compared = np.asarray(
@@ -342,6 +349,17 @@ def _where(region: Region) -> str:
     if len(region.shares) == 1:
         return region.zone.replace("_", " ")
     return ", ".join(f"{zone.replace('_', ' ')} {share:.0%}" for zone, share in region.shares)
+
+
+def _as_coarse_as(fitted: Fitted, column_scale: float) -> Fitted:
+    """The fitted reference as blurred along the vehicle as a scan whose pixels were ``column_scale``
+    times longer along it than across: each of its pixels averaged that many square ones' transmission."""
+    width = round(column_scale)
+    if width < 2:
+        return fitted
+    transmission = np.exp(-fitted.attenuation)
+    blurred = cv2.blur(transmission, (width, 1))
+    return replace(fitted, attenuation=-np.log(np.maximum(blurred, np.float32(1 / 65535))))
 
 
 def _in_scan_columns(detection: Detection, column_scale: float) -> Detection:

@@ -45,9 +45,10 @@ EDGE_ATTENUATION = 0.05  # a pixel is off edges when its reference differs this 
 MIN_SAMPLES = 200
 CEILING_MARGIN = 0.005  # counts this close (relative) to the scan's highest are taken as clipped there
 CLIPPED_AIR = 0.25  # this share of the air at the scan's highest count: the air is clipped there
-BRIGHTER = 0.01  # an open beam fitted this much above the scan's ceiling: the air is clipped
+BRIGHTER = 0.001  # an open beam fitted this much above the scan's ceiling (65 counts): the air is clipped
 COARSE_LEVELS = 1024  # a scan using at most this many distinct counts is an export of coarser levels
-DEAD_BAND = 0.002  # a dark level within this share of the open beam (half an 8-bit grey level) is 0
+DEAD_BAND = 0.0005  # a dark level within this share of the open beam (33 counts) is 0: calibrated
+DARK_TOLERANCE = 20.0  # counts a measured dark level may be off (the comparison tolerates it)
 LINE_BINS = 18  # the straight line of counts against transmission: bins of t
 MIN_BIN_SAMPLES = 20
 MIN_LINE_SPAN = 0.1  # slopes only between bins this far apart in t
@@ -136,11 +137,14 @@ def grey_step(image: np.ndarray) -> float:
 
 
 def quantisation_sigma(attenuation: np.ndarray, levels: Levels, min_z: float) -> np.ndarray | None:
-    """A tolerance for coarse grey levels, as a standard deviation the anomaly test multiplies by
-    ``min_z``: one grey level relative to the pixel's counts, in attenuation; None for a fine scan."""
-    if levels.step <= 1.0:
+    """A tolerance for what the levels leave uncertain, as a standard deviation the anomaly test
+    multiplies by ``min_z``: one grey level of a coarse export, or ``DARK_TOLERANCE`` counts of a
+    measured dark level, relative to the pixel's counts, in attenuation; None for a fine, calibrated scan
+    (the darkest pixels hold a few hundred counts: a few counts off is a large share of them)."""
+    counts = max(levels.step if levels.step > 1.0 else 0.0, DARK_TOLERANCE if levels.dark != 0.0 else 0.0)
+    if counts == 0.0:
         return None
-    relative = np.float32(levels.step / max(levels.open_beam - levels.dark, 1.0) / min_z)
+    relative = np.float32(counts / max(levels.open_beam - levels.dark, 1.0) / min_z)
     return np.asarray(np.exp(attenuation) * relative, dtype=np.float32)
 
 

@@ -26,7 +26,7 @@ class VehicleSettings:
     min_z: float = 6.0
     min_attenuation: float = 0.08
     min_area_cm2: float = 100.0
-    join_cm: float = 8.0  # regions closer than this are one: objects 8 cm apart (tanks) stay separate
+    join_cm: float = 10.0  # regions closer than this are one: tanks 15 cm apart stay three regions
     pallet_pitch_cm: float = 125.0
     declared_tolerance_cm: float = 40.0
     cargo_roof_margin_cm: float = 12.0  # the roof void is not cargo space

@@ -464,7 +464,7 @@ def test_a_ring_outside_the_vehicle_is_no_concealment_but_is_not_cleared(
 
 
 def test_three_tanks_in_a_container_are_three_regions(comparer: VehicleComparer) -> None:
-    """Three tanks 12 cm apart in a container declared empty: three detections, each with its own box,
+    """Three tanks 15 cm apart in a container declared empty: three detections, each with its own box,
     location, size and attenuation excess."""
     simulator = vehicle.VehicleSimulator(SEED)
     scans = (simulator.generate(i, model="container-20ft", concealment=None) for i in range(40))
@@ -474,7 +474,7 @@ def test_three_tanks_in_a_container_are_three_regions(comparer: VehicleComparer)
     x0, _, _, y1 = reference.cargo_box
     dx, dy = (round(v) for v in scan.offset_px)
     pixel_cm = scan.pixel_size_mm / 10
-    length, gap, height = round(180 / pixel_cm), round(12 / pixel_cm), round(200 / pixel_cm)
+    length, gap, height = round(180 / pixel_cm), round(15 / pixel_cm), round(200 / pixel_cm)
     image = scan.image.astype(np.float64)
     starts = [x0 + dx + 20 + k * (length + gap) for k in range(3)]
     for start in starts:
@@ -741,3 +741,24 @@ def test_a_scan_of_non_square_pixels_is_compared_in_square_ones(root: Path, meta
     found = [d for d in assessment.detections if d.label == "hidden_compartment"]
     assert assessment.decision is Decision.ALARM
     assert max(iou(d.box or (), squeezed_truth) for d in found) > 0.3
+
+
+@pytest.mark.parametrize("model", ["van-1", "box-truck-1", "container-20ft", "sedan-1"])
+def test_clean_scans_of_a_real_portals_levels_and_pixels_are_clear(root: Path, model: str) -> None:
+    """The simulator's portal variations (gain, offset, pixels longer along the vehicle), through the
+    plugin as ``to_frame`` states them: clean vehicles stay CLEAR."""
+    realism = vehicle.Realism.portal(("levels", "pixels"))
+    simulator = vehicle.VehicleSimulator(SEED, HEIGHT, WIDTH, realism=realism)
+    plugin = _plugin(root)
+    for index in range(2):
+        scan = simulator.generate(index, model=model, concealment=None)
+        assessment = plugin.assess(inline_view(vehicle.to_frame(scan, source_id="portal", sequence=index)))
+        assert assessment.decision is Decision.CLEAR, (scan.conditions, assessment.detections)
+
+
+def test_vehicle_eval_with_variations_names_them(root: Path) -> None:
+    report = evaluate.evaluate(2, 2000, artefact_root=root, height=HEIGHT, width=WIDTH, variations=("speed",))
+    assert report["variations"]["kinds"] == ["speed"] and report["variations"]["speed_variation"] == 0.03
+    assert "speed varying within 3% along it" in evaluate.format_report(report)
+    assert cli._variations(_command("eval", "vehicle", "--variations")) == ("levels", "pixels", "speed")
+    assert cli._variations(_command("eval", "vehicle")) == ()

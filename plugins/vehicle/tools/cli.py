@@ -19,6 +19,9 @@ from smartcustoms.core import artefacts
 from smartcustoms.plugins.vehicle.references import ARTEFACT_NAME
 from smartcustoms.plugins.vehicle.tools import EVALUATION_COUNT, EVALUATION_SEED
 
+VARIATIONS = ("levels", "pixels", "speed", "eight_bit")  # hardware.sim.vehicle.Realism.portal's kinds
+DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
+
 
 def add_tools(eval_kinds: Any, build_targets: Any) -> None:
     """Add ``vehicle`` to the sub-parsers of ``smartcustoms eval`` and ``smartcustoms library build``."""
@@ -54,6 +57,16 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         default=EVALUATION_SEED,
         help=f"held-out simulator seed (default {EVALUATION_SEED})",
     )
+    evaluate.add_argument(
+        "--variations",
+        nargs="*",
+        choices=VARIATIONS,
+        default=None,
+        metavar="KIND",
+        help="each scan as a real portal gives it: levels (gain 0.9-1.1, offset -15..+15 grey levels), "
+        "pixels (1-2 times longer along the vehicle), speed (varying within 3 %% along it), eight_bit "
+        "(an 8-bit export); bare --variations: levels pixels speed",
+    )
     evaluate.set_defaults(handler=cmd_eval_vehicle)
 
 
@@ -84,12 +97,22 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     try:
-        report = evaluate.evaluate(args.count, args.seed, artefact_root=_artefact_root(args))
+        report = evaluate.evaluate(
+            args.count, args.seed, artefact_root=_artefact_root(args), variations=_variations(args)
+        )
     except (artefacts.ArtefactError, ReferenceError) as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))
     return 0
+
+
+def _variations(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--variations`` absent: none; bare: the default kinds; else those named."""
+    chosen = getattr(args, "variations", None)
+    if chosen is None:
+        return ()
+    return tuple(chosen) or DEFAULT_VARIATIONS
 
 
 def _artefact_root(args: argparse.Namespace) -> Path:

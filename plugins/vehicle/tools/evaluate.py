@@ -1,7 +1,8 @@
 """Evaluation of vehicle_compare on a held-out simulated set: ``smartcustoms eval vehicle``.
 
 ``evaluate(count, seed)``: ``count`` scans of ``VehicleSimulator(seed)`` (1024 x 3072, every model, half
-of them with a concealment of a kind that fits the vehicle and its declaration). The plugin is built
+of them with a concealment of a kind that fits the vehicle and its declaration); with ``variations``
+each scan as a real portal gives it (``vehicle.Realism.portal()``). The plugin is built
 through its class (``tool_plugin``) from the ``vehicle-references`` artefact and warmed up as a Ray actor
 would; each scan goes through its batch hook as a frame of the simulator's ``to_frame`` (which carries
 ``declared_pallets``, the quantity a manifest declares).
@@ -19,6 +20,7 @@ Figures, per class and overall:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,13 +71,20 @@ def evaluate(
     height: int = 1024,
     width: int = 3072,
     settings: Mapping[str, Any] | None = None,
+    variations: Sequence[str] = (),
 ) -> dict[str, Any]:
     """vehicle_compare on ``count`` simulated portal scans of ``seed``: the figures as a dict.
-    ArtefactError (naming the build command) when the references are not built."""
+    ``variations``: each scan with what a real portal changes (``vehicle.Realism.portal(variations)``:
+    ``levels`` gain and offset, ``pixels`` longer along the vehicle, ``speed`` varying along it,
+    ``eight_bit`` export). ArtefactError (naming the build
+    command) when the references are not built."""
     check_seed(seed, count)
     plugin = tool_plugin(settings, artefact_root)
     plugin.smartcustoms_warm_up()
-    simulator = vehicle.VehicleSimulator(seed, height, width, concealment_rate=CONCEALMENT_RATE)
+    realism = vehicle.Realism.portal(tuple(variations)) if variations else None
+    simulator = vehicle.VehicleSimulator(
+        seed, height, width, concealment_rate=CONCEALMENT_RATE, realism=realism
+    )
     frames, manual = [], []
     for index in range(count):
         scan = simulator.generate(index)
@@ -88,7 +97,13 @@ def evaluate(
         frames.append((truths, found, ms))
         if assessment.decision is Decision.MANUAL_INSPECTION:
             manual.append((bool(truths), _reasons(assessment.detections)))
-    report = {"system": "vehicle", "seed": seed, "count": count, "shape": [2, height, width]}
+    report = {
+        "system": "vehicle",
+        "seed": seed,
+        "count": count,
+        "shape": [2, height, width],
+        "variations": {"kinds": list(variations), **dataclasses.asdict(realism)} if realism else None,
+    }
     return {
         **report,
         **figures(frames),
@@ -131,6 +146,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, seed {report['seed']}, "
         f"references {report['references']}",
+        f"portal variations: {_format_variations(report.get('variations'))}",
         *class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU),
     ]
     lines += [
@@ -147,3 +163,16 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _format_reasons(reasons: Mapping[str, int]) -> str:
     return ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items())) or "none"
+
+
+def _format_variations(variations: Mapping[str, Any] | None) -> str:
+    if not variations:
+        return "none (calibrated levels, square pixels, steady speed)"
+    gain, offset, along = variations["gain"], variations["offset_grey_levels"], variations["along_ratio"]
+    parts = {
+        "levels": f"gain {gain[0]:g}-{gain[1]:g} and offset {offset[0]:+g}..{offset[1]:+g} grey levels",
+        "pixels": f"pixels {along[0]:g}-{along[1]:g} times longer along the vehicle",
+        "speed": f"speed varying within {variations['speed_variation']:.0%} along it",
+        "eight_bit": "8-bit export",
+    }
+    return "; ".join(parts[kind] for kind in variations["kinds"])
