@@ -115,11 +115,19 @@ def scale_to_scan(reference: Reference, height: int, pixel_size_mm: float | None
     return 1.0 if abs(scale - 1) <= SAME_SCALE else scale
 
 
-def fit_reference(reference: Reference, shape: tuple[int, int], pixel_size_mm: float | None) -> Fitted:
-    """The reference resampled to the scan's pixel size (``cv2.resize`` of its attenuation), then padded
-    or cut to the scan's shape keeping the ground line (bottom rows) and the front (left columns); its
-    cargo box scaled and moved with it."""
-    ref = attenuation(np.ascontiguousarray(reference.high_energy))
+def fit_reference(
+    reference: Reference,
+    shape: tuple[int, int],
+    pixel_size_mm: float | None,
+    reference_attenuation: np.ndarray | None = None,
+) -> Fitted:
+    """The reference resampled to the scan's pixel size (``cv2.resize`` of its attenuation, or of
+    ``reference_attenuation`` when the caller computed it once), then padded or cut to the scan's shape
+    keeping the ground line (bottom rows) and the front (left columns); its cargo box scaled and moved
+    with it."""
+    ref = reference_attenuation
+    if ref is None:
+        ref = attenuation(np.ascontiguousarray(reference.high_energy))
     height, width = ref.shape
     scale = scale_to_scan(reference, shape[0], pixel_size_mm)
     if scale == 1.0:

@@ -52,6 +52,7 @@ from smartcustoms.plugins.vehicle.alignment import (
 )
 from smartcustoms.plugins.vehicle.levels import (
     CALIBRATED,
+    FULL_SCALE,
     Levels,
     levelled_attenuation,
     measure_levels,
@@ -113,6 +114,11 @@ class VehicleComparer:
     def __init__(self, settings: VehicleSettings, references: ReferenceSet) -> None:
         self.settings = settings
         self.references = references
+        self._attenuations = {  # each reference's attenuation, computed once per hosting process
+            id(reference): attenuation(np.ascontiguousarray(reference.high_energy))
+            for model in references.models()
+            for reference in references.of(model)
+        }
 
     def compare(
         self,
@@ -142,7 +148,10 @@ class VehicleComparer:
         square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        fitted = (_as_coarse_as(fit_reference(r, shape, square_mm), column_scale) for r in references)
+        fitted = (
+            _as_coarse_as(fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale)
+            for r in references
+        )
         best = min((self._against(raw, nominal, f, stated) for f in fitted), key=lambda c: c.residual)
         detections, notes = self._detections(best, declaration, square_mm)
         mismatch = self._outline_mismatch(best, square_mm)
@@ -180,7 +189,10 @@ class VehicleComparer:
         )
         inside = outline(moved)
         levels = measure_levels(raw, moved, inside, _shifted(fitted.cargo_box, (dx, dy)), *stated)
-        scan = levelled_attenuation(raw, levels)
+        if levels.open_beam == FULL_SCALE and levels.dark == 0.0 and not levels.ceiling_attenuation:
+            scan = np.minimum(nominal, np.float32(levels.floor_attenuation))  # calibrated: as computed
+        else:
+            scan = levelled_attenuation(raw, levels)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
             dx, dy = estimate_shift(scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px)
             translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
