@@ -103,20 +103,20 @@ def _middleware(store: OfficerStore) -> Middleware:
         route = _route_of(request)
         writes = request.method in STATE_CHANGING
         if writes and request.content_type != "application/json":
-            raise _refusal(web.HTTPUnsupportedMediaType, "state-changing requests take application/json")
+            raise refusal(web.HTTPUnsupportedMediaType, "state-changing requests take application/json")
         if route in PUBLIC_ROUTES:
             return await handler(request)
         bearer = _bearer(request.headers.get("Authorization", ""))
         session = await store.session(bearer or request.cookies.get(SESSION_COOKIE, ""))
         if session is None:
             if route[1].startswith("/api/") or writes or bearer:
-                raise _refusal(web.HTTPUnauthorized, "log in first (POST /login)")
+                raise refusal(web.HTTPUnauthorized, "log in first (POST /login)")
             raise web.HTTPFound("/login" if request.path == "/" else f"/login?next={quote(request.path_qs)}")
         if writes and not bearer and not _same(request.headers.get(CSRF_HEADER, ""), session.csrf):
-            raise _refusal(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER} header")
+            raise refusal(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER} header")
         needed = ROLE_ROUTES.get(route, "screener")
         if not session.account.may(needed):
-            raise _refusal(web.HTTPForbidden, f"this takes the {needed} role")
+            raise refusal(web.HTTPForbidden, f"this takes the {needed} role")
         request[SESSION_KEY] = session
         if writes:
             await _as_officer(request, session.name)
@@ -155,7 +155,8 @@ def _bearer(header: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _refusal(status: type[web.HTTPException], why: str) -> web.HTTPException:
+def refusal(status: type[web.HTTPException], why: str) -> web.HTTPException:
+    """An HTTP error whose JSON body says why: ``{"error": why}``."""
     return status(text=json.dumps({"error": why}), content_type="application/json")
 
 
@@ -181,11 +182,11 @@ def _routes(store: OfficerStore) -> web.RouteTableDef:
 
     @routes.post("/login")
     async def login(request: web.Request) -> web.Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         try:
             opened = await store.login(str(body.get("name", "")), str(body.get("password", "")))
         except LoginRefused as error:
-            raise _refusal(web.HTTPUnauthorized, str(error)) from None
+            raise refusal(web.HTTPUnauthorized, str(error)) from None
         answer: dict[str, Any] = {"name": opened.session.name, "role": opened.session.account.role}
         if body.get("bearer") is True:  # a script or the CLI: it sends the token itself
             answer["token"] = opened.token
@@ -222,7 +223,7 @@ def _routes(store: OfficerStore) -> web.RouteTableDef:
 
     @routes.post("/api/officers")
     async def add(request: web.Request) -> web.Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         try:
             account = await store.add(
                 str(body.get("name", "")),
@@ -231,7 +232,7 @@ def _routes(store: OfficerStore) -> web.RouteTableDef:
                 by=request[SESSION_KEY].name,
             )
         except OfficerError as error:
-            raise _refusal(web.HTTPBadRequest, str(error)) from None
+            raise refusal(web.HTTPBadRequest, str(error)) from None
         return web.json_response(_account_json(account), status=201)
 
     @routes.post("/api/officers/{name}/revoke")
@@ -239,19 +240,20 @@ def _routes(store: OfficerStore) -> web.RouteTableDef:
         try:
             await store.revoke(request.match_info["name"], by=request[SESSION_KEY].name)
         except LookupError as error:
-            raise _refusal(web.HTTPNotFound, str(error)) from None
+            raise refusal(web.HTTPNotFound, str(error)) from None
         return web.json_response({"name": request.match_info["name"], "revoked": True})
 
     return routes
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, refused with 400 unless it is an object."""
     try:
         body = await request.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise _refusal(web.HTTPBadRequest, "the request body must be a JSON object")
+        raise refusal(web.HTTPBadRequest, "the request body must be a JSON object")
     return body
 
 

@@ -15,7 +15,6 @@ are 400 (bad input), 404 (not on the list) or 503 (Redis), with ``{"error": one 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from redis.exceptions import RedisError
 
 from smartcustoms.core.state import PluginState
 from smartcustoms.plugins.vehicle_risk import watchlist
-from smartcustoms.runtime.officer_auth import SESSION_KEY
+from smartcustoms.runtime.officer_auth import SESSION_KEY, json_object, refusal
 
 T = TypeVar("T")
 
@@ -58,26 +57,26 @@ def add_routes(app: web.Application, state: PluginState, namespace: str) -> None
 
     @routes.post("/api/watchlist")
     async def add(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await json_object(request)
         try:
             watched = watchlist.target(_text(body, "kind"), _text(body, "id"))
             entry = watchlist.WatchEntry.now(_text(body, "reason"), _officer(request, body))
         except ValueError as error:
-            raise _refusal(web.HTTPBadRequest, str(error)) from None
+            raise refusal(web.HTTPBadRequest, str(error)) from None
         await _off_loop(lambda: watchlist.add(state, entry, [watched], audit))
         return web.json_response(entry_json(watched.kind, watched.id, entry), status=201)
 
     @routes.post("/api/watchlist/remove")
     async def remove(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await json_object(request)
         try:
             watched = watchlist.target(_text(body, "kind"), _text(body, "id"))
             officer = _officer(request, body)
         except ValueError as error:
-            raise _refusal(web.HTTPBadRequest, str(error)) from None
+            raise refusal(web.HTTPBadRequest, str(error)) from None
         removed = await _off_loop(lambda: watchlist.remove(state, [watched], officer, audit))
         if not removed:
-            raise _refusal(web.HTTPNotFound, f"{watched.kind} {watched.id} is not on the watchlist")
+            raise refusal(web.HTTPNotFound, f"{watched.kind} {watched.id} is not on the watchlist")
         [(_, entry)] = removed
         return web.json_response(entry_json(watched.kind, watched.id, entry) | {"removed_by": officer})
 
@@ -98,17 +97,7 @@ async def _off_loop(work: Callable[[], T]) -> T:
     try:
         return await asyncio.to_thread(work)
     except RedisError as error:
-        raise _refusal(web.HTTPServiceUnavailable, f"the watchlist cannot be reached: {error}") from None
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise _refusal(web.HTTPBadRequest, "the request body must be a JSON object")
-    return body
+        raise refusal(web.HTTPServiceUnavailable, f"the watchlist cannot be reached: {error}") from None
 
 
 def _text(body: dict[str, Any], field: str) -> str:
@@ -116,7 +105,3 @@ def _text(body: dict[str, Any], field: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{field} must be text")
     return value
-
-
-def _refusal(status: type[web.HTTPException], why: str) -> web.HTTPException:
-    return status(text=json.dumps({"error": why}), content_type="application/json")
