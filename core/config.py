@@ -112,9 +112,9 @@ class GatewayConfig:
     stop_grace_s: float = 5.0
     officer_auth: bool = True  # officers log in to the review pages and gRPC services (docs/security.md)
     officer_session_s: float = 8 * 3600.0  # how long an officer's login lasts
-    # Build the enquiry assistant (knowledge base, index, jieba's dictionary: ~1 s of CPU, ~66 MiB) as the
-    # gateway starts rather than on the first question, which would otherwise hold the gateway's GIL
-    # while frames are being acknowledged. false: a gateway that is never asked anything never builds it.
+    # Build the enquiry assistant (knowledge base, index, jieba's dictionary: ~1 s of CPU, ~66 MiB) before
+    # the gateway serves rather than on the first question, which would hold the gateway's GIL while
+    # frames are being acknowledged. false: a gateway that is never asked anything never builds it.
     enquiry_warm_up: bool = True
 
     @property

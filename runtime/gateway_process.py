@@ -131,13 +131,13 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         )
     else:
         server.add_insecure_port(address)
+    if gateway.enquiry_warm_up:  # before serving: its set-up holds the GIL for ~1 s, a stall for any caller
+        await _warm_up(enquiry)
     await server.start()
     review_site = await _serve_review(config, ledger, search, enquiry)
     await air_queue.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-    # in a thread while the workers start, not on the first question
-    warming = asyncio.create_task(_warm_up(enquiry)) if gateway.enquiry_warm_up else None
     reconciler = asyncio.create_task(Reconciler(ledger, publisher, config.reconciler, sensor).run())
     watcher = asyncio.create_task(watch_pipeline(client, config.namespace, health_servicer, publisher))
     auditing = asyncio.create_task(auditor.run())
@@ -155,9 +155,8 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         watcher.cancel()
         watching_backlog.cancel()
         trimming.cancel()
-        for task in (watching_devices, warming):
-            if task is not None:
-                task.cancel()
+        if watching_devices is not None:
+            watching_devices.cancel()
         await asyncio.gather(reconciler, watcher, watching_backlog, trimming, return_exceptions=True)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
         await asyncio.gather(auditing, return_exceptions=True)
