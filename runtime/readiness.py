@@ -97,6 +97,18 @@ def pipeline_ready(reports: Mapping[bytes | str, bytes | str], now_s: float) -> 
     return True, ""
 
 
+def worker_ready(
+    reports: Mapping[bytes | str, bytes | str], pid: int | None, now_s: float
+) -> tuple[bool, str]:
+    """Whether the worker ``pid`` of this host says it can decide frames, from its own report only: a
+    failed report another worker (or an earlier run) left in the hash is not this worker's."""
+    field = report_field(pid)
+    raw = reports.get(field, reports.get(field.encode()))
+    if raw is None:
+        return False, "this stream worker has not reported yet"
+    return pipeline_ready({field: raw}, now_s)
+
+
 def _why_not(report: Mapping[str, Any]) -> str:
     pools = report.get("pools", {})
     failed = [f"{name}: {pool['failure']}" for name, pool in pools.items() if pool.get("failure")]

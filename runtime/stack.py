@@ -4,7 +4,6 @@ process and a worker process, each started until ready and stopped within a dead
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import sys
 import time
@@ -21,7 +20,7 @@ from smartcustoms.core.config import Config
 from smartcustoms.core.keys import readiness_key
 from smartcustoms.runtime.process import ManagedProcess, ProcessStack
 from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, token_env
-from smartcustoms.runtime.readiness import PipelineError, pipeline_ready, report_field
+from smartcustoms.runtime.readiness import PipelineError, report_field, worker_ready
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
 from smartcustoms.runtime.tls import tools_credentials
@@ -198,22 +197,18 @@ class Stack:
 
     def _pipeline_ready(self) -> bool:
         """Ready when this stack's worker reports itself ready and the gateway says the pipeline is; a
-        plugin pool that failed to start fails the start at once."""
+        plugin pool of this worker that failed to start fails the start at once. Only the worker's own
+        report counts: a failed report left in Redis by an earlier run must not fail this one."""
         assert self.worker is not None
         try:
             with redis.Redis.from_url(self.config.redis.url, socket_timeout=2.0) as client:
                 reports = client.hgetall(readiness_key(self.config.namespace))
         except redis.RedisError:
             return False  # Redis is away (restarting): not ready yet
-        own = reports.get(report_field(self.worker.pid).encode())
-        if (
-            own is not None
-            and json.loads(own).get("ready")
-            and pipeline_serving(self.gateway_target, tools_credentials(self.config.gateway))
-        ):
-            return True
-        ready, why = pipeline_ready(reports, time.time())
-        if not ready and why.startswith("plugin pools failed"):
+        ready, why = worker_ready(reports, self.worker.pid, time.time())
+        if ready:
+            return pipeline_serving(self.gateway_target, tools_credentials(self.config.gateway))
+        if why.startswith("plugin pools failed"):
             raise PipelineError(f"the stream worker cannot decide frames: {why}")
         return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from smartcustoms.runtime.readiness import STALE_AFTER_S, pipeline_ready
+from smartcustoms.runtime.readiness import STALE_AFTER_S, pipeline_ready, report_field, worker_ready
 
 
 def report(at_s: float, ready: bool, **pools: dict[str, object]) -> str:
@@ -39,3 +39,18 @@ def test_every_fresh_worker_must_be_ready_and_the_reason_names_the_pools() -> No
         False,
         "stream worker joining its consumer group",
     )
+
+
+def test_a_starting_worker_is_judged_by_its_own_report_only() -> None:
+    """An earlier run's worker that failed left its report in Redis (it was killed before it could
+    remove it): a new run's worker must not be failed by it, and fails on its own report alone."""
+    failed = report(99.5, False, xray_detector={"ready": False, "failure": "ArtefactError: no artefact"})
+    earlier = {report_field(41).encode(): failed.encode()}
+    assert worker_ready(earlier, 42, 100.0) == (False, "this stream worker has not reported yet")
+    warming = report(99.8, False, xray_detector={"ready": False, "failure": ""})
+    assert worker_ready({**earlier, report_field(42).encode(): warming.encode()}, 42, 100.0) == (
+        False,
+        "plugins warming up: xray_detector",
+    )
+    assert worker_ready({**earlier, report_field(42): report(99.9, True)}, 42, 100.0) == (True, "")
+    assert worker_ready({report_field(42): failed}, 42, 100.0)[1].startswith("plugin pools failed")
