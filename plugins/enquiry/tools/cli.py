@@ -24,9 +24,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "--set",
         dest="sets",
         nargs="+",
-        choices=("heldout", "heldout_b", "generated", "tuning"),
-        default=["heldout", "heldout_b", "generated"],
-        help="question sets (default heldout heldout_b generated; tuning is what the retrieval was tuned on)",
+        choices=("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b"),
+        default=["heldout", "heldout_b", "heldout_c", "generated"],
+        help=(
+            "question sets (default heldout heldout_b heldout_c generated; tuning and tuning_b are what the"
+            " retrieval was tuned on)"
+        ),
     )
     evaluate.add_argument(
         "--seeds",
