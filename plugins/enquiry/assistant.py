@@ -84,8 +84,9 @@ class EnquiryAssistant:
             raise QuestionError(f"answers are in {' or '.join(ANSWER_LANGUAGES)}, not {language!r}")
         text = check_question(question)
         detected = detect_language(text)
-        if detected == EN and not self.retriever.analyser.reads_english(text):
-            raise QuestionError(UNKNOWN_LANGUAGE)
+        analyser = self.retriever.analyser
+        if detected == EN and not analyser.reads_english(text) and not analyser.out_of_scope(text):
+            raise QuestionError(UNKNOWN_LANGUAGE)  # "hello" is English the knowledge base has no word of
         reply_in = language or answer_language(detected)
         match = self.retriever.best(text)
         confident = match.confidence >= self.threshold

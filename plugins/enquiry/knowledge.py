@@ -10,10 +10,11 @@ a template naming an unknown figure is an error at load time. ``version`` is a h
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from smartcustoms.plugins.enquiry.facts import facts
 from smartcustoms.plugins.enquiry.text import EN, ZH_HANT, Lexicon, stem
 
 LEXICON_FILE = "lexicon.toml"
+CONFIDENCE_FILE = "confidence.toml"  # the confidence's weights, fitted by tools/calibrate.py
 
 
 class KnowledgeError(ValueError):
@@ -63,6 +65,7 @@ class KnowledgeBase:
     entries: tuple[Entry, ...]
     lexicon: Lexicon
     version: str
+    confidence_weights: Mapping[str, float] = field(default_factory=dict)  # empty: the retrieval's own
 
     def entry(self, entry_id: str) -> Entry:
         for entry in self.entries:
@@ -86,12 +89,15 @@ def load_knowledge(folder: Path | str | None = None) -> KnowledgeBase:
     digest = hashlib.sha256()
     entries: list[Entry] = []
     lexicon = Lexicon()
+    weights: dict[str, float] = {}
     for path in sorted(folder.glob("*.toml")):
         raw = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + raw)
         document = _parse(path, raw)
         if path.name == LEXICON_FILE:
             lexicon = _lexicon(document)
+        elif path.name == CONFIDENCE_FILE:
+            weights = {str(k): float(v) for k, v in document.get("weights", {}).items()}
         else:
             entries += _section(path, document, figures)
     ids = [e.entry_id for e in entries]
@@ -99,7 +105,7 @@ def load_knowledge(folder: Path | str | None = None) -> KnowledgeBase:
         raise KnowledgeError(f"{folder}: entry ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
     if not entries:
         raise KnowledgeError(f"{folder}: no knowledge base entries")
-    return KnowledgeBase(tuple(entries), lexicon, digest.hexdigest()[:16])
+    return KnowledgeBase(tuple(entries), lexicon, digest.hexdigest()[:16], weights)
 
 
 def knowledge_topics(folder: Path | str | None = None) -> tuple[str, ...]:
@@ -156,11 +162,13 @@ def _lexicon(document: Mapping[str, Any]) -> Lexicon:
     stop |= set(document.get("stop_words_zh", []))
     cantonese: Mapping[str, str] = document.get("cantonese", {})
     synonyms: dict[str, tuple[str, ...]] = {}
+    phrases: dict[str, tuple[str, ...]] = {}
     for group in document.get("synonym", []):
-        canonical = _term(str(group["canonical"]))
-        for term in _terms(group.get("terms", [])):
-            if canonical not in synonyms.get(term, ()):
-                synonyms[term] = (*synonyms.get(term, ()), canonical)
+        canonical = _canonical(str(group["canonical"]))
+        for raw in map(str, group.get("terms", [])):
+            phrase = _phrase(raw)
+            table, key = (phrases, phrase) if phrase else (synonyms, _term(raw))
+            table[key] = (*table.get(key, ()), *(c for c in canonical if c not in table.get(key, ())))
     ordered = dict(sorted(cantonese.items(), key=lambda item: -len(item[0])))
     return Lexicon(
         frozenset(stop),
@@ -168,6 +176,8 @@ def _lexicon(document: Mapping[str, Any]) -> Lexicon:
         frozenset(document.get("split_prefixes_zh", [])),
         tuple(document.get("words_zh", [])),
         synonyms,
+        phrases,
+        tuple(_out_of_scope(group) for group in document.get("out_of_scope", [])),
     )
 
 
@@ -175,8 +185,30 @@ def _term(text: str) -> str:
     return text if not text.isascii() else stem(text.lower())
 
 
-def _terms(texts: Sequence[str]) -> list[str]:
-    return [_term(str(t)) for t in texts]
+def _canonical(text: str) -> tuple[str, ...]:
+    """A canonical term, or several for a phrase ("24 hour" adds "24" and "hour")."""
+    return tuple(_term(word) for word in text.split())
+
+
+def _phrase(text: str) -> str:
+    """An English term of several words ("knock off", "e-cig") as its stemmed words; "" for one word."""
+    if not text.isascii():
+        return ""
+    words = _PHRASE_WORD.findall(text.lower())
+    return " ".join(stem(w) for w in words) if len(words) > 1 else ""
+
+
+_PHRASE_WORD = re.compile(r"[a-z][a-z0-9']*|\d+(?:[.,]\d+)*")
+
+
+def _out_of_scope(group: Mapping[str, Any]) -> tuple[str, re.Pattern[str]]:
+    name, patterns = str(group.get("name", "")), [str(p) for p in group.get("patterns", [])]
+    if not name or not patterns:
+        raise KnowledgeError(f"{LEXICON_FILE}: an out_of_scope group needs a name and patterns")
+    try:
+        return name, re.compile("|".join(f"(?:{p})" for p in patterns))
+    except re.error as error:
+        raise KnowledgeError(f"{LEXICON_FILE}: out_of_scope {name}: bad pattern ({error})") from None
 
 
 __all__ = ["EN", "ZH_HANT", "Entry", "KnowledgeBase", "KnowledgeError", "load_knowledge"]

@@ -1,21 +1,29 @@
-"""Retrieval: BM25 over the knowledge base's words and character n-grams, and a confidence.
+"""Retrieval: BM25 over the knowledge base's words and character n-grams, and a calibrated confidence.
 
 Each entry is one document (its questions, answers and section titles in both languages). A question is
-scored against every entry on two BM25 fields, words and characters (``text.Analyser``), combined with
-``char_weight``. The confidence is how much of the question the best entry explains and by how far it
-beats the runner-up:
+scored against every entry on three BM25 fields: words, characters (``text.Analyser``) and the entry's
+own questions, summed with ``char_weight`` and ``question_weight``. Words include the canonical terms of
+the concept map (``lexicon.toml``'s synonym groups and phrases), so "booze" and "hard liquor" meet
+"liquor".
 
-    coverage(field) = idf mass of the question's terms found in the best entry / idf mass of all its
-                      terms (a term the index has never seen counts with the largest idf)
-    explained       = (word_share x coverage(words) + (1 - word_share) x coverage(chars))
-                      x min(1, margin_floor + (s1 - s2) / s1)
-    similarity      = cosine (tf-idf of words and characters) of the question with the closest of the
-                      best entry's own questions
-    confidence      = similarity_share x similarity + (1 - similarity_share) x explained
+The confidence is a probability that the best entry is the right answer: a logistic function of what
+tells a right match from a wrong one or a question no entry answers,
 
-Below ``threshold`` the question is handed over to an officer. ``k1``, ``char_weight``,
-``question_weight``, ``similarity_share`` and ``threshold`` were chosen on the tuning questions only
-(``gold/tuning.toml``; the held-out questions never were).
+    word_coverage   share of the question's word idf mass found in the best entry (a term the index has
+                    never seen counts with the largest idf)
+    char_coverage   the same over character n-grams
+    margin          (s1 - s2) / s1, how far the best entry's score beats the runner-up's
+    similarity      cosine (tf-idf of words and characters) of the question with the closest of the best
+                    entry's own questions
+    unknown         share of the question's own words the knowledge base never uses
+    short           1 / the number of the question's own words (a fragment says little)
+
+with weights fitted by ``tools/calibrate.py`` on the tuning questions (``gold/tuning.toml`` and
+``gold/tuning_b.toml``) and kept in ``knowledge_base/confidence.toml``. A question matching one of the
+lexicon's out-of-scope patterns (money changers, visas, transport, other countries' allowances, ...) is
+handed over whatever its score: its confidence is capped at ``out_of_scope_cap``. Below ``threshold``
+the question is handed over to an officer. The weights, ``k1``, ``char_weight``, ``question_weight``
+and ``threshold`` were chosen on the tuning questions only; the held-out sets never were.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smartcustoms.plugins.enquiry.knowledge import Entry, KnowledgeBase
 from smartcustoms.plugins.enquiry.text import Analyser, Terms
@@ -37,8 +45,12 @@ class RetrievalSettings:
     question_weight: float = 1.0  # the entry's questions alone, words and characters, as a third field
     word_share: float = 0.6
     margin_floor: float = 0.4
-    similarity_share: float = 0.5
-    threshold: float = 0.33
+    similarity_share: float = 0.5  # the uncalibrated confidence, when no weights are fitted
+    threshold: float = 0.5
+    out_of_scope_cap: float = 0.05
+
+
+FEATURES = ("word_coverage", "margin", "similarity", "short")
 
 
 class Bm25:
@@ -87,6 +99,8 @@ class Match:
     coverage: float = 0.0
     margin: float = 0.0
     similarity: float = 0.0  # cosine of the question with the entry's closest question
+    features: Mapping[str, float] = field(default_factory=dict)
+    out_of_scope: str = ""  # the out-of-scope pattern the question matched
 
 
 def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
@@ -132,29 +146,67 @@ class Retriever:
     def best(self, question: str) -> Match:
         """The best entry for a checked question, with its confidence in [0, 1]."""
         terms = self.terms(question)
-        settings = self.settings
-        word_scores = self.words.scores(terms.words)
-        char_scores = self.chars.scores(terms.chars)
-        question_scores = self.questions.scores(terms.words + terms.chars)
-        combined = [
-            w + settings.char_weight * c + settings.question_weight * q
-            for w, c, q in zip(word_scores, char_scores, question_scores, strict=True)
-        ]
+        combined = self.scores(terms)
         order = sorted(range(len(combined)), key=lambda i: -combined[i])
         top, second = order[0], order[1] if len(order) > 1 else None
         s1 = combined[top]
         s2 = combined[second] if second is not None else 0.0
+        out_of_scope = self.analyser.out_of_scope(question)
         if s1 <= 0:
-            return Match(self.knowledge.entries[top], 0.0, 0.0, None)
-        coverage = settings.word_share * self.words.coverage(terms.words, top) + (
-            1 - settings.word_share
-        ) * self.chars.coverage(terms.chars, top)
-        margin = min(1.0, settings.margin_floor + (s1 - s2) / s1)
-        runner_up = self.knowledge.entries[second] if second is not None else None
-        query = self._vector(terms)
-        similarity = max(_cosine(query, question) for question in self.question_vectors[top])
-        share = settings.similarity_share
-        confidence = share * similarity + (1 - share) * coverage * margin
+            return Match(self.knowledge.entries[top], 0.0, 0.0, None, out_of_scope=out_of_scope)
+        features = self.features(terms, top, s1, s2)
+        confidence = self.confidence(features)
+        if out_of_scope:
+            confidence = min(confidence, self.settings.out_of_scope_cap)
+        coverage = features["word_coverage"]
         return Match(
-            self.knowledge.entries[top], s1, round(confidence, 4), runner_up, coverage, margin, similarity
+            self.knowledge.entries[top],
+            s1,
+            round(confidence, 4),
+            self.knowledge.entries[second] if second is not None else None,
+            coverage,
+            features["margin"],
+            features["similarity"],
+            features,
+            out_of_scope,
         )
+
+    def scores(self, terms: Terms) -> list[float]:
+        """Every entry's combined BM25 score."""
+        settings = self.settings
+        word_scores = self.words.scores(terms.words)
+        char_scores = self.chars.scores(terms.chars)
+        question_scores = self.questions.scores(terms.words + terms.chars)
+        return [
+            w + settings.char_weight * c + settings.question_weight * q
+            for w, c, q in zip(word_scores, char_scores, question_scores, strict=True)
+        ]
+
+    def features(self, terms: Terms, top: int, s1: float, s2: float) -> dict[str, float]:
+        """What the confidence is computed from (see the module's docstring)."""
+        plain = set(terms.plain)
+        query = self._vector(terms)
+        return {
+            "word_coverage": self.words.coverage(terms.words, top),
+            "char_coverage": self.chars.coverage(terms.chars, top),
+            "margin": (s1 - s2) / s1,
+            "similarity": max(_cosine(query, question) for question in self.question_vectors[top]),
+            "unknown": sum(w not in self.words.idf for w in plain) / len(plain) if plain else 1.0,
+            "short": 1.0 / max(len(plain), 1),
+        }
+
+    def confidence(self, features: Mapping[str, float]) -> float:
+        """The logistic function of the weighted features, or without fitted weights the share-weighted
+        mean of similarity and coverage times margin."""
+        weights = self.knowledge.confidence_weights
+        if weights:
+            z = weights.get("bias", 0.0) + sum(weights.get(f, 0.0) * features[f] for f in FEATURES)
+            return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+        settings = self.settings
+        coverage = (
+            settings.word_share * features["word_coverage"]
+            + (1 - settings.word_share) * features["char_coverage"]
+        )
+        margin = min(1.0, settings.margin_floor + features["margin"])
+        share = settings.similarity_share
+        return share * features["similarity"] + (1 - share) * coverage * margin

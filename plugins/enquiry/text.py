@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import unicodedata
@@ -108,9 +107,14 @@ def answer_language(detected: str) -> str:
 
 @dataclass(frozen=True)
 class Lexicon:
-    """What the analyser knows beyond the text: stop words, Cantonese to written Chinese, synonyms.
+    """What the analyser knows beyond the text: stop words, Cantonese to written Chinese, the concept map
+    (synonyms) and the out-of-scope patterns.
 
-    ``synonyms`` maps a term (English stem or Simplified Chinese word) to the canonical terms it adds.
+    ``synonyms`` maps a term (English stem or Simplified Chinese word) to the canonical terms it adds;
+    ``phrases`` maps an English phrase of several words ("knock off", "nothing to declare") to the
+    canonical terms it adds. ``out_of_scope`` pairs a name with patterns (regular expressions over the
+    question lowercased and in Simplified Chinese) of questions no entry answers: money changers,
+    visas, transport, other countries' allowances.
     """
 
     stop_words: frozenset[str] = frozenset()
@@ -118,30 +122,60 @@ class Lexicon:
     split_prefixes: frozenset[str] = frozenset()
     words_zh: tuple[str, ...] = ()
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    out_of_scope: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
 
 @dataclass(frozen=True)
 class Terms:
-    words: list[str]
+    words: list[str]  # the question's own words, then the canonical terms the concept map adds
     chars: list[str]
+    plain: tuple[str, ...] = ()  # the question's own words alone
 
 
 def stem(word: str) -> str:
-    """A light English stemmer: plurals and the commonest endings."""
+    """A light English stemmer: plurals and the commonest endings ("shipped" and "shipping" -> "ship")."""
     word = word.strip("'-").removesuffix("'s")
     if len(word) <= 3:
         return word
     for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return _without_e(word[: -len(suffix)] + replacement)
+            return _without_e(_undoubled(word[: -len(suffix)] + replacement))
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
         word = word[:-1]
     return _without_e(word)
 
 
+def _undoubled(word: str) -> str:
+    """ "shipp" (from "shipped") becomes "ship"; "fill", "pass" and "buzz" keep their double letter."""
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouylsz":
+        return word[:-1]
+    return word
+
+
 def _without_e(word: str) -> str:
     """ "declare", "declared" and "declaring" all become "declar"."""
     return word[:-1] if word.endswith("e") and len(word) > 4 else word
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (insert, delete, substitute, swap two neighbours), or
+    ``limit + 1`` as soon as it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]
 
 
 class Analyser:
@@ -150,7 +184,7 @@ class Analyser:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self.vocabulary: frozenset[str] = frozenset()
-        self._sorted_vocabulary: list[str] = []
+        self._by_length: dict[int, list[str]] = {}
         for word in (*self.lexicon.cantonese, *self.lexicon.cantonese.values(), *self.lexicon.words_zh):
             jieba.add_word(word)
         for term in self.lexicon.synonyms:
@@ -158,8 +192,12 @@ class Analyser:
                 jieba.add_word(term)
 
     def set_vocabulary(self, words: Iterable[str]) -> None:
-        self.vocabulary = frozenset(w for w in words if w.isascii())
-        self._sorted_vocabulary = sorted(self.vocabulary)
+        """The English words typos are corrected to: the knowledge base's and the concept map's."""
+        known = {w for w in words if w.isascii()} | {w for w in self.lexicon.synonyms if w.isascii()}
+        self.vocabulary = frozenset(w for w in known if w.isalpha())
+        self._by_length = {}
+        for word in sorted(self.vocabulary):
+            self._by_length.setdefault(len(word), []).append(word)
 
     def terms(self, text: str, *, correct: bool = False) -> Terms:
         lowered = to_simplified(text.lower())
@@ -180,7 +218,7 @@ class Analyser:
                         word = self.correct(word)
                     words.append(word)
                     chars += _trigrams(word)
-        return Terms(words + self._expanded(words), chars)
+        return Terms(words + self._expanded(words) + self._phrase_terms(lowered), chars, tuple(words))
 
     def _chinese_words(self, chunk: str) -> list[str]:
         words = []
@@ -207,14 +245,48 @@ class Analyser:
         return close >= 2
 
     def correct(self, word: str) -> str:
-        """The vocabulary's closest word to an unknown English word of 5 letters or more, if close."""
+        """The vocabulary's closest word to an unknown English word of 5 letters or more: one edit away
+        (a letter dropped, added, changed, or two swapped), two for words of 7 letters or more; the
+        longest shared beginning breaks a tie."""
         if word in self.vocabulary or len(word) < 5 or not word.isalpha():
             return word
-        close = difflib.get_close_matches(word, self._sorted_vocabulary, n=1, cutoff=0.82)
-        return close[0] if close else word
+        limit = 2 if len(word) >= 7 else 1
+        best, best_key = word, (limit + 1, 0)
+        for length in range(len(word) - limit, len(word) + limit + 1):
+            for candidate in self._by_length.get(length, ()):
+                distance = edit_distance(word, candidate, limit)
+                if distance <= limit:
+                    key = (distance, -_shared_prefix(word, candidate))
+                    if key < best_key:
+                        best, best_key = candidate, key
+        return best
 
     def _expanded(self, words: Sequence[str]) -> list[str]:
         return [canonical for w in words for canonical in self.lexicon.synonyms.get(w, ()) if canonical != w]
+
+    def _phrase_terms(self, lowered: str) -> list[str]:
+        """The canonical terms of the concept map's phrases found in the text (stemmed, whole words)."""
+        if not self.lexicon.phrases:
+            return []
+        spaced = " " + " ".join(stem(w) for w in _LATIN_WORD.findall(lowered)) + " "
+        return [t for phrase, terms in self.lexicon.phrases.items() if f" {phrase} " in spaced for t in terms]
+
+    def out_of_scope(self, text: str) -> str:
+        """The name of the first out-of-scope pattern the question matches, or ""."""
+        lowered = to_simplified(" ".join(text.lower().split()))
+        for name, pattern in self.lexicon.out_of_scope:
+            if pattern.search(lowered):
+                return name
+        return ""
+
+
+def _shared_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _bigrams(chunk: str) -> list[str]:

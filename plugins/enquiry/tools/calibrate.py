@@ -1,0 +1,108 @@
+"""Fit the enquiry assistant's confidence on the tuning questions, and write its weights.
+
+``python -m smartcustoms.plugins.enquiry.tools.calibrate [--write]`` asks every question of
+``gold/tuning.toml`` and ``gold/tuning_b.toml`` (never a held-out set), takes the retrieval's features of
+its best entry (``retrieval.FEATURES``) and fits a logistic regression (L2-regularised, by Newton's
+method) of "the best entry is the right answer": 1 for an answerable question whose best entry is the
+expected one, 0 for a wrong best entry or a question that must be handed over. Questions an out-of-scope
+pattern catches are left out (they are handed over whatever their confidence). It prints the weights and,
+for a range of thresholds, what the tuning questions would get; ``--write`` writes the weights to
+``knowledge_base/confidence.toml``, which the knowledge base loads (and hashes into its version).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
+from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, default_folder, load_knowledge
+from smartcustoms.plugins.enquiry.retrieval import FEATURES
+from smartcustoms.plugins.enquiry.tools.evaluate import HANDOVER, GoldCase, load_gold
+
+TUNING_SETS = ("tuning", "tuning_b")
+L2 = 0.1
+
+
+def feature_rows(assistant: EnquiryAssistant, cases: Sequence[GoldCase]) -> tuple[np.ndarray, np.ndarray]:
+    rows, labels = [], []
+    for case in cases:
+        match = assistant.retriever.best(case.question)
+        if match.out_of_scope or not match.features:
+            continue
+        rows.append([1.0, *(match.features[f] for f in FEATURES)])
+        labels.append(float(case.expect != HANDOVER and match.entry.entry_id == case.expect))
+    return np.array(rows), np.array(labels)
+
+
+def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.ndarray:
+    """Logistic regression weights (the first column is the bias, not regularised)."""
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        gradient = x.T @ (p - y) + penalty * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
+        w -= np.linalg.solve(hessian, gradient)
+    return w
+
+
+def confidence_toml(weights: np.ndarray) -> str:
+    lines = [
+        "# The enquiry assistant's confidence: logistic weights of the retrieval's features, fitted on",
+        "# the tuning questions (gold/tuning.toml, gold/tuning_b.toml) by tools/calibrate.py. Not by hand.",
+        "[weights]",
+        f"bias = {weights[0]:.4f}",
+    ]
+    lines += [f"{name} = {value:.4f}" for name, value in zip(FEATURES, weights[1:], strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--write", action="store_true", help=f"write knowledge_base/{CONFIDENCE_FILE}")
+    parser.add_argument(
+        "--features-from",
+        type=Path,
+        help="a knowledge base folder to take the features from (default: the package's); one from before"
+        " question variants were added for the tuning questions gives features closer to unseen questions'",
+    )
+    args = parser.parse_args(argv)
+    assistant = EnquiryAssistant()
+    cases = [c for name in TUNING_SETS for c in load_gold(name)]
+    source = EnquiryAssistant(load_knowledge(args.features_from)) if args.features_from else assistant
+    x, y = feature_rows(source, cases)
+    weights = fit(x, y)
+    print(confidence_toml(weights))
+    knowledge = replace(
+        assistant.knowledge,
+        confidence_weights={
+            "bias": float(weights[0]),
+            **dict(zip(FEATURES, map(float, weights[1:]), strict=True)),
+        },
+    )
+    fitted = EnquiryAssistant(knowledge)
+    confidences = [(c, fitted.retriever.best(c.question)) for c in cases]
+    must = [m for c, m in confidences if c.expect == HANDOVER]
+    answerable = [(c, m) for c, m in confidences if c.expect != HANDOVER]
+    print("threshold  answered right  answered wrong  must-hand-over answered")
+    for threshold in np.arange(0.2, 0.81, 0.05):
+        right = sum(m.confidence >= threshold and m.entry.entry_id == c.expect for c, m in answerable)
+        wrong = sum(m.confidence >= threshold and m.entry.entry_id != c.expect for c, m in answerable)
+        leaked = sum(m.confidence >= threshold for m in must)
+        print(
+            f"{threshold:9.2f} {right / len(answerable):15.1%} {wrong / len(answerable):15.1%}"
+            f" {leaked / len(must):24.1%}"
+        )
+    if args.write:
+        (default_folder() / CONFIDENCE_FILE).write_text(confidence_toml(weights), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
