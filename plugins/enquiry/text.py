@@ -131,6 +131,7 @@ class Terms:
     words: list[str]  # the question's own words, then the canonical terms the concept map adds
     chars: list[str]
     plain: tuple[str, ...] = ()  # the question's own words alone
+    concepts: tuple[str, ...] = ()  # the words with each the concept map knows replaced by its canonical
 
 
 def stem(word: str) -> str:
@@ -218,7 +219,9 @@ class Analyser:
                         word = self.correct(word)
                     words.append(word)
                     chars += _trigrams(word)
-        return Terms(words + self._expanded(words) + self._phrase_terms(lowered), chars, tuple(words))
+        added = self._expanded(words) + self._phrase_terms(lowered)
+        unmapped = [w for w in words if w not in self.lexicon.synonyms]
+        return Terms(words + added, chars, tuple(words), tuple(unmapped + added))
 
     def _chinese_words(self, chunk: str) -> list[str]:
         words = []

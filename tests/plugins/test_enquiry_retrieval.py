@@ -78,7 +78,7 @@ def test_a_bad_out_of_scope_pattern_is_refused(tmp_path: Path) -> None:
 def test_the_confidence_weights_load_and_make_a_probability(assistant: EnquiryAssistant) -> None:
     weights = assistant.knowledge.confidence_weights
     assert (default_folder() / CONFIDENCE_FILE).exists() and set(weights) == {"bias", *FEATURES}
-    assert weights["margin"] > 0 and weights["similarity"] > 0  # clearer matches are surer
+    assert weights["explained"] > 0 and weights["similarity"] > 0  # clearer matches are surer
     match = assistant.retriever.best("How many cigarettes can I bring into Hong Kong duty free?")
     assert match.entry.entry_id == "allowance-tobacco" and 0.5 < match.confidence <= 1.0
 

@@ -24,7 +24,7 @@ from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, default_fold
 from smartcustoms.plugins.enquiry.retrieval import FEATURES
 from smartcustoms.plugins.enquiry.tools.evaluate import HANDOVER, GoldCase, load_gold
 
-TUNING_SETS = ("tuning", "tuning_b")
+TUNING_SETS = ("tuning", "tuning_b")  # tuning_c joins after its first look
 L2 = 0.1
 
 
@@ -32,7 +32,7 @@ def feature_rows(assistant: EnquiryAssistant, cases: Sequence[GoldCase]) -> tupl
     rows, labels = [], []
     for case in cases:
         match = assistant.retriever.best(case.question)
-        if match.out_of_scope or not match.features:
+        if not match.features:
             continue
         rows.append([1.0, *(match.features[f] for f in FEATURES)])
         labels.append(float(case.expect != HANDOVER and match.entry.entry_id == case.expect))
@@ -90,14 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     confidences = [(c, fitted.retriever.best(c.question)) for c in cases]
     must = [m for c, m in confidences if c.expect == HANDOVER]
     answerable = [(c, m) for c, m in confidences if c.expect != HANDOVER]
-    print("threshold  answered right  answered wrong  must-hand-over answered")
+    print("threshold  answered right  answered wrong  must-hand-over answered  (without the patterns)")
     for threshold in np.arange(0.2, 0.81, 0.05):
         right = sum(m.confidence >= threshold and m.entry.entry_id == c.expect for c, m in answerable)
         wrong = sum(m.confidence >= threshold and m.entry.entry_id != c.expect for c, m in answerable)
         leaked = sum(m.confidence >= threshold for m in must)
+        unguarded = sum(fitted.retriever.confidence(m.features) >= threshold for m in must if m.features)
         print(
             f"{threshold:9.2f} {right / len(answerable):15.1%} {wrong / len(answerable):15.1%}"
-            f" {leaked / len(must):24.1%}"
+            f" {leaked / len(must):24.1%} {unguarded / len(must):23.1%}"
         )
     if args.write:
         (default_folder() / CONFIDENCE_FILE).write_text(confidence_toml(weights), encoding="utf-8")

@@ -24,11 +24,11 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "--set",
         dest="sets",
         nargs="+",
-        choices=("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b"),
+        choices=("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b", "tuning_c"),
         default=["heldout", "heldout_b", "heldout_c", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c generated; tuning and tuning_b are what the"
-            " retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c generated; tuning, tuning_b and tuning_c are"
+            " what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(

@@ -30,7 +30,7 @@ from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
 from smartcustoms.plugins.enquiry.text import to_simplified
 
 HANDOVER = "handover"
-SETS = ("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b")
+SETS = ("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b", "tuning_c")
 LANGUAGE_ORDER = ("en", "zh-Hant", "zh-Hans", "mixed")
 
 
