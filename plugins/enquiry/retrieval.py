@@ -50,7 +50,7 @@ class RetrievalSettings:
     word_share: float = 0.6
     margin_floor: float = 0.4
     similarity_share: float = 0.5  # the uncalibrated confidence, when no weights are fitted
-    threshold: float = 0.6
+    threshold: float = 0.65
     out_of_scope_cap: float = 0.05
 
 

@@ -1,13 +1,16 @@
 """Fit the enquiry assistant's confidence on the tuning questions, and write its weights.
 
-``python -m smartcustoms.plugins.enquiry.tools.calibrate [--write]`` asks every question of
-``gold/tuning.toml`` and ``gold/tuning_b.toml`` (never a held-out set), takes the retrieval's features of
-its best entry (``retrieval.FEATURES``) and fits a logistic regression (L2-regularised, by Newton's
-method) of "the best entry is the right answer": 1 for an answerable question whose best entry is the
-expected one, 0 for a wrong best entry or a question that must be handed over. Questions an out-of-scope
-pattern catches are left out (they are handed over whatever their confidence). It prints the weights and,
-for a range of thresholds, what the tuning questions would get; ``--write`` writes the weights to
-``knowledge_base/confidence.toml``, which the knowledge base loads (and hashes into its version).
+``python -m smartcustoms.plugins.enquiry.tools.calibrate [--features-from FOLDER] [--write]`` asks every
+question of ``gold/tuning.toml``, ``gold/tuning_b.toml`` and ``gold/tuning_c.toml`` (never a held-out
+set), takes the retrieval's features of its best entry (``retrieval.FEATURES``) and fits a logistic
+regression (L2-regularised, by Newton's method) of "the best entry is the right answer": 1 for an
+answerable question whose best entry is the expected one, 0 for a wrong best entry or a question that
+must be handed over (the out-of-scope patterns are ignored here, so the confidence learns to hand over
+on its own what the patterns miss). ``--features-from`` takes the features from another knowledge base
+folder: one without the question variants added for the tuning questions gives features closer to those
+of questions never seen. It prints the weights and, for a range of thresholds, what the tuning questions
+get, with and without the patterns; ``--write`` writes the weights to ``knowledge_base/confidence.toml``,
+which the knowledge base loads (and hashes into its version).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, default_fold
 from smartcustoms.plugins.enquiry.retrieval import FEATURES
 from smartcustoms.plugins.enquiry.tools.evaluate import HANDOVER, GoldCase, load_gold
 
-TUNING_SETS = ("tuning", "tuning_b")  # tuning_c joins after its first look
+TUNING_SETS = ("tuning", "tuning_b", "tuning_c")
 L2 = 0.1
 
 
@@ -55,7 +58,7 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.nda
 def confidence_toml(weights: np.ndarray) -> str:
     lines = [
         "# The enquiry assistant's confidence: logistic weights of the retrieval's features, fitted on",
-        "# the tuning questions (gold/tuning.toml, gold/tuning_b.toml) by tools/calibrate.py. Not by hand.",
+        "# the tuning questions (gold/tuning*.toml) by tools/calibrate.py. Not by hand.",
         "[weights]",
         f"bias = {weights[0]:.4f}",
     ]
