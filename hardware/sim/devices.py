@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -109,11 +110,18 @@ class Tape:
     ``max_bytes_per_device`` of it) and returns without connecting. While playing, ``stream`` sends
     the device's recorded steps first, each frame's capture time set as it is sent, and renders live
     only if the run outlasts them.
+
+    With ``independent_phases`` (the default) each device's first step comes at its own offset within
+    its first period (``start_offset_s``, fixed by its name), as at a control point whose scanners do
+    not share a clock: the devices of a tape start together, and without offsets every one of them
+    would send in the same millisecond and two lanes at one rate would send their bags together for
+    the whole run.
     """
 
     max_bytes_per_device: int = 512 * 2**20
     recordings: dict[str, Recording] = field(default_factory=dict)
     recording: bool = False
+    independent_phases: bool = True
 
     @contextmanager
     def record(self) -> Iterator[Tape]:
@@ -134,6 +142,13 @@ class Tape:
             yield self
         finally:
             _TAPE.reset(token)
+
+    def start_offset_s(self, name: str, rate_hz: float) -> float:
+        """When the device ``name`` sends its first step, in seconds after it starts playing: a fraction
+        of its period fixed by its name (the same in every run), or 0 without ``independent_phases``."""
+        if not self.independent_phases:
+            return 0.0
+        return zlib.crc32(name.encode()) / 2**32 / rate_hz
 
     @property
     def frames(self) -> int:
@@ -183,9 +198,11 @@ async def stream(
     stats = DeviceStats(name)
     base = recorded.base if recorded is not None else first_sequence()
     ahead = recorded.steps if recorded is not None else []
-    started, pending = time.monotonic(), []
+    offset_s = tape.start_offset_s(name, rate_hz) if tape is not None and recorded is not None else 0.0
+    started, pending = time.monotonic() + offset_s, []
     async with IngestStream(target, credentials=credentials) as ingest:
         index = 0
+        await asyncio.sleep(max(0.0, started - time.monotonic()))
         while time.monotonic() < stop_at and (max_frames is None or stats.sent < max_frames):
             if index < len(ahead):
                 frames = ahead[index]

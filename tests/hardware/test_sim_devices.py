@@ -113,7 +113,7 @@ def test_bags_of_different_lanes_and_runs_are_different_conveyances() -> None:
 def test_a_recorded_device_sends_nothing_then_plays_its_frames_stamped_as_sent() -> None:
     """The demo's tape: recording renders the run's frames without connecting; playing sends exactly
     those frames (same ids and sequences, in order) at the device's rate, each captured when sent."""
-    tape = devices.Tape()
+    tape = devices.Tape(independent_phases=False)
     with fake_gateway() as (target, gateway):
 
         async def record() -> devices.DeviceStats:
@@ -145,7 +145,7 @@ def test_a_recorded_device_sends_nothing_then_plays_its_frames_stamped_as_sent()
 
 
 def test_a_tape_keeps_at_most_its_bound_and_the_device_renders_the_rest_live() -> None:
-    tape = devices.Tape(max_bytes_per_device=1)  # one step, then the bound is reached
+    tape = devices.Tape(max_bytes_per_device=1, independent_phases=False)  # one step, then the bound
     with fake_gateway() as (target, gateway):
 
         async def run() -> devices.DeviceStats:
@@ -165,3 +165,32 @@ def test_a_tape_keeps_at_most_its_bound_and_the_device_renders_the_rest_live() -
     assert stats.sent == stats.accepted == len(gateway.frames) == 4
     sequences = [frame.sequence for frame in gateway.frames]
     assert sequences == list(range(sequences[0], sequences[0] + 4))  # live frames continue the tape's
+
+
+def test_devices_on_a_tape_start_at_phases_of_their_own() -> None:
+    """Devices that start together do not send in the same millisecond: each waits its own fraction of
+    its period, the same in every run, so two lanes at one rate do not send their bags together."""
+    tape = devices.Tape()
+    offsets = [tape.start_offset_s(f"lane-{lane}-xray", 0.5) for lane in range(4)]
+    assert all(0.0 <= offset < 2.0 for offset in offsets)
+    assert len({round(offset, 3) for offset in offsets}) == 4
+    assert offsets == [devices.Tape().start_offset_s(f"lane-{lane}-xray", 0.5) for lane in range(4)]
+    assert devices.Tape(independent_phases=False).start_offset_s("lane-0-xray", 0.5) == 0.0
+
+    name, rate_hz = "lane-1-xray", 5.0  # the offset is 96% of a 0.2 s period
+    offset_s = tape.start_offset_s(name, rate_hz)
+    with fake_gateway() as (target, gateway):
+
+        async def run() -> float:
+            with tape.record():
+                await devices.run_xray(target, time.monotonic() + 1.0, rate_hz, 3, name, height=64, width=128)
+            with tape.play():
+                started_s = time.time()
+                await devices.run_xray(
+                    target, time.monotonic() + 1.0, rate_hz, 3, name, height=64, width=128, max_frames=2
+                )
+            return started_s
+
+        started_s = asyncio.run(run())
+    first_capture_s = gateway.frames[0].capture_time.ToNanoseconds() / 1e9
+    assert first_capture_s - started_s >= offset_s > 0.15
