@@ -76,7 +76,7 @@ def cmd_ingest_dicos(args: argparse.Namespace) -> int:
     try:
         acks = asyncio.run(send_all(args.gateway, frames))
     except (IngestError, grpc.RpcError) as error:
-        print(f"smartcustoms ingest-dicos: gateway {args.gateway}: {error}", file=sys.stderr)
+        print(f"smartcustoms ingest-dicos: gateway {args.gateway}: {gateway_problem(error)}", file=sys.stderr)
         return 1
     for frame, ack in zip(frames, acks, strict=True):
         shape = "x".join(str(n) for n in frame.shape)
@@ -84,6 +84,18 @@ def cmd_ingest_dicos(args: argparse.Namespace) -> int:
         duplicate = " (duplicate)" if ack.duplicate else ""
         print(f"{ack.frame_id}  {frame.metadata.get('sop_instance_uid', '')}  {shape}  {outcome}{duplicate}")
     return 0 if all(ack.code == OK for ack in acks) else 1
+
+
+def gateway_problem(error: Exception) -> str:
+    """One line for a failed call to the gateway (a gRPC error's status and details, not its repr)."""
+    if isinstance(error, grpc.RpcError):
+        code = error.code() if hasattr(error, "code") else None
+        details = error.details() if hasattr(error, "details") else ""
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return f"unreachable ({' '.join(str(details).split())})"
+        name = code.name if code is not None else "error"
+        return f"{name} ({' '.join(str(details).split())})"
+    return " ".join(str(error).split())
 
 
 def cmd_llrp(args: argparse.Namespace) -> int:

@@ -83,7 +83,27 @@ def _dcmread(path: str | Path) -> Dataset:
     try:
         return pydicom.dcmread(path)
     except InvalidDicomError as error:
-        raise DicosError(f"{path}: not a DICOM/DICOS file ({error})") from None
+        raise DicosError(f"{path}: not a DICOM/DICOS file ({_one_line(error)})") from None
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextlib.contextmanager
+def _malformed_as_dicos_error(path: str | Path) -> Iterator[None]:
+    """Any failure while decoding a file becomes a one-line DicosError naming it. pydicom reports a cut
+    or corrupt file through many exception types (EOFError, ValueError, struct.error, KeyError ...) from
+    wherever the damage is first touched, so every Exception is caught here, and only here."""
+    try:
+        yield
+    except (DicosError, OSError):
+        raise
+    except Exception as error:  # see the docstring: pydicom's failures have no common base
+        raise DicosError(
+            f"{path}: malformed DICOS file, {type(error).__name__}: {_one_line(error)}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- images in
@@ -97,8 +117,8 @@ class DicosImage:
 
 
 def read_image(path: str | Path) -> DicosImage:
-    """Read a DICOS CT or DX file."""
-    with _lenient_values():
+    """Read a DICOS CT or DX file; DicosError (one line) for a file that is not one or is damaged."""
+    with _lenient_values(), _malformed_as_dicos_error(path):
         ds = _dcmread(path)
         sop_class = str(ds.get("SOPClassUID", ""))
         if sop_class not in IMAGE_SOP_CLASSES:
@@ -122,6 +142,8 @@ def _pixels(ds: Dataset, path: str | Path) -> np.ndarray:
         ) from None
     except AttributeError:
         raise DicosError(f"{path}: no pixel data") from None
+    except ValueError as error:  # fewer bytes than rows x columns x frames say: a cut file
+        raise DicosError(f"{path}: pixel data cut short or malformed ({_one_line(error)})") from None
     if array.dtype == np.int8:
         array = array.astype(np.int16)
     return np.asarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
@@ -129,6 +151,7 @@ def _pixels(ds: Dataset, path: str | Path) -> np.ndarray:
 
 def _image_metadata(ds: Dataset, frames: int) -> dict[str, str]:
     groups = _FunctionalGroups(ds)
+    spacing = groups.find("PixelMeasuresSequence", "PixelSpacing") or ds.get("ImagerPixelSpacing")
     meta = {
         "format": "DICOS",
         "dicos_version": str(ds.get("DICOSVersion", "")),
@@ -148,9 +171,8 @@ def _image_metadata(ds: Dataset, frames: int) -> dict[str, str]:
         "columns": str(ds.Columns),
         "frames": str(frames),
         "photometric_interpretation": str(ds.get("PhotometricInterpretation", "")),
-        "pixel_spacing_mm": _numbers(
-            groups.find("PixelMeasuresSequence", "PixelSpacing") or ds.get("ImagerPixelSpacing")
-        ),
+        "pixel_spacing_mm": _numbers(spacing),
+        "pixel_size_mm": _pixel_size(spacing),
         "slice_thickness_mm": _numbers(groups.find("PixelMeasuresSequence", "SliceThickness")),
         "spacing_between_slices_mm": _numbers(
             groups.find("PixelMeasuresSequence", "SpacingBetweenSlices") or _slice_spacing(groups.positions())
@@ -164,6 +186,17 @@ def _image_metadata(ds: Dataset, frames: int) -> dict[str, str]:
         "kvp": _numbers(groups.find("CTXRayDetailsSequence", "KVP")),
     }
     return {key: value for key, value in meta.items() if value}
+
+
+def _pixel_size(spacing: Any) -> str:
+    """The one pixel size the X-ray plugins read (``pixel_size_mm``): the spacing of square pixels; of
+    non-square ones the side of a square of the same area (``pixel_spacing_mm`` keeps both)."""
+    if spacing is None or spacing == "":
+        return ""
+    values = [float(v) for v in (spacing if isinstance(spacing, (list, tuple, MultiValue)) else [spacing])]
+    if not values or any(v <= 0 for v in values):
+        return ""
+    return f"{float(np.sqrt(values[0] * values[-1])):.10g}"
 
 
 def _acquisition_datetime(ds: Dataset) -> str:
@@ -229,6 +262,17 @@ def read_frames(
     return frames
 
 
+def read_scan(paths: Sequence[str | Path]) -> DicosImage:
+    """One X-ray scan from its DICOS DX files (one per energy, stacked highest kVp first) or a CT."""
+    scans = _stack_energies([read_image(path) for path in paths])
+    if len(scans) != 1:
+        names = ", ".join(str(p) for p in paths)
+        raise DicosError(
+            f"{names}: {len(scans)} scans (a scan's files share its study UID and size), not one"
+        )
+    return scans[0]
+
+
 def _stack_energies(images: list[DicosImage]) -> list[DicosImage]:
     groups: dict[tuple[str, tuple[int, ...]], list[DicosImage]] = {}
     order: list[tuple[str, tuple[int, ...]] | int] = []
@@ -253,6 +297,8 @@ def _energies(members: list[DicosImage]) -> DicosImage:
     for key in ("sop_instance_uid", "kvp"):
         meta[key] = ",".join(image.metadata.get(key, "") for image in ordered)
     meta["energies"] = str(len(ordered))
+    if len(ordered) == 2:
+        meta["channels"] = "high,low"
     return DicosImage(np.concatenate([image.array for image in ordered]), Modality.XRAY, meta)
 
 

@@ -126,9 +126,14 @@ class IngestStream:
         future: asyncio.Future[ingest_pb2.IngestAck] = asyncio.get_running_loop().create_future()
         self._pending[frame.frame_id] = future
         data = frame.payload if payload is None else payload
-        async with self._write_lock:
-            for chunk in chunks_of(frame, data, self.chunk_bytes, self.sha256):
-                await self._call.write(chunk)
+        try:
+            async with self._write_lock:
+                for chunk in chunks_of(frame, data, self.chunk_bytes, self.sha256):
+                    await self._call.write(chunk)
+        except BaseException:  # the frame never went out: no ack will come, nobody will await this one
+            self._pending.pop(frame.frame_id, None)
+            future.cancel()
+            raise
         return future
 
     async def close(self) -> None:
@@ -169,5 +174,12 @@ class IngestStream:
 async def send_all(target: str, frames: list[frame_pb2.Frame], **options: int) -> list[ingest_pb2.IngestAck]:
     """Send frames on one stream and return their acks in the same order."""
     async with IngestStream(target, **options) as stream:  # type: ignore[arg-type]
-        futures = [await stream.send(frame) for frame in frames]
-        return [await future for future in futures]
+        futures: list[asyncio.Future[ingest_pb2.IngestAck]] = []
+        try:
+            for frame in frames:
+                futures.append(await stream.send(frame))
+            return [await future for future in futures]
+        finally:  # on failure the caller gets the first error; the others are read so asyncio stays quiet
+            for future in futures:
+                if future.done() and not future.cancelled():
+                    future.exception()
