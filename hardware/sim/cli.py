@@ -4,6 +4,8 @@ Every kind writes ``dataset.json`` (kind, seed, count, parameters) and ``manifes
 ground truth per item, naming its file), plus its data:
 
 * xray, vehicle: ``images/NNNNNN.npy`` (uint16 [2, H, W]); vehicle also ``references/MODEL.npy``;
+* xray-alt (the independent generator ``xray_alt``): ``images/NNNNNN.npy`` and the COCO-style
+  ``annotations.json`` that ``smartcustoms eval xray --data DIR`` reads (docs/formats.md);
 * ct: ``volumes/NNNNNN.npy`` (uint16 [depth, height, width], MHU);
 * liquor: ``images/NNNNNN.jpg`` or ``.png``, the reference labels ``labels/ID.png`` and ``catalogue.json``;
 * rfid: ``reports.jsonl`` (one RfidReadBatch per line);
@@ -38,7 +40,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from smartcustoms.v1 import frame_pb2
 
 FRAME_EPOCH_S = 1_735_689_600  # capture time of item 0 in written frames: 2025-01-01T00:00:00Z
-KINDS = ("xray", "vehicle", "ct", "liquor", "plates", "rfid", "warehouse", "declarations", "crossings")
+KINDS = (
+    "xray",
+    "xray-alt",
+    "vehicle",
+    "ct",
+    "liquor",
+    "plates",
+    "rfid",
+    "warehouse",
+    "declarations",
+    "crossings",
+)
 
 
 class _DataSet:
@@ -104,6 +117,58 @@ def write_xray(args: argparse.Namespace) -> int:
         truth = [{"label": t.label, "box": list(t.box), "rotation_deg": t.rotation_deg} for t in scan.truth]
         frame = data.frame(index, xray.to_frame(scan, source_id="sim-xray", sequence=index))
         data.record(_with_frame({"index": index, "file": f"images/{index:06d}.npy", "threats": truth}, frame))
+    return 0
+
+
+def write_xray_alt(args: argparse.Namespace) -> int:
+    from smartcustoms.hardware.sim import xray_alt
+
+    data = _DataSet(args, {"height": args.height, "width": args.width, "threat_rate": args.threat_rate})
+    simulator = xray_alt.AltXraySimulator(args.seed, args.height, args.width, threat_rate=args.threat_rate)
+    categories = {label: number for number, label in enumerate(xray_alt.THREAT_CLASSES, start=1)}
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for index in range(args.count):
+        scan = simulator.generate(index)
+        name = f"images/{index:06d}.npy"
+        np.save(data.path("images", f"{index:06d}.npy"), scan.image)
+        meta = scan.metadata()
+        images.append(
+            {
+                "id": index,
+                "file_name": name,
+                "height": args.height,
+                "width": args.width,
+                "pixel_size_mm": round(scan.pixel_size_mm, 4),
+                "tube_kvp": float(meta["tube_kvp"]),
+                "energy_high_kev": float(meta["energy_high_kev"]),
+                "energy_low_kev": float(meta["energy_low_kev"]),
+            }
+        )
+        for truth in scan.truth:
+            x0, y0, x1, y1 = truth.box
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index,
+                    "category_id": categories[truth.label],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                    "rotation_deg": round(truth.rotation_deg, 1),
+                    "design": truth.design,
+                }
+            )
+        frame = data.frame(index, xray_alt.to_frame(scan, source_id="sim-xray-alt", sequence=index))
+        threats = [{"label": t.label, "box": list(t.box), "design": t.design} for t in scan.truth]
+        data.record(_with_frame({"index": index, "file": name, "threats": threats}, frame))
+    coco = {
+        "info": {"description": f"xray_alt seed {args.seed}, {args.count} bags", "version": "1"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": number, "name": label} for label, number in categories.items()],
+    }
+    _write_json(args.out / "annotations.json", coco)
     return 0
 
 
@@ -304,6 +369,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parsers = {}
     helps = {
         "xray": "dual-energy baggage X-ray images with threat boxes",
+        "xray-alt": "bags of the independent X-ray generator, with COCO-style annotations.json",
         "vehicle": "vehicle portal X-ray images with concealments, and per-model references",
         "ct": "CT baggage volumes with 3D threat boxes",
         "liquor": "camera images of liquor bottles with catalogue ids",
@@ -322,6 +388,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parsers[kind] = parser
     _image_size(parsers["xray"], 1024, 2048)
     parsers["xray"].add_argument("--threat-rate", type=float, default=0.3)
+    _image_size(parsers["xray-alt"], 1024, 2048)
+    parsers["xray-alt"].add_argument("--threat-rate", type=float, default=0.5)
     _image_size(parsers["vehicle"], 1024, 3072)
     parsers["vehicle"].add_argument("--concealment-rate", type=float, default=0.2)
     parsers["ct"].add_argument("--depth", type=int, default=256, help="voxels along the belt (default 256)")
@@ -345,6 +413,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parsers[kind].add_argument("--batch-size", type=int, default=100, help="records per frame")
     writers: dict[str, Callable[[argparse.Namespace], int]] = {
         "xray": write_xray,
+        "xray-alt": write_xray_alt,
         "vehicle": write_vehicle,
         "ct": write_ct,
         "liquor": write_liquor,
