@@ -16,6 +16,12 @@ Physics, kept simple but honest:
 
 Geometry: the image height spans an 80 cm tunnel, so a pixel is 800 / height mm; the width runs along the
 belt. Thickness is equivalent solid thickness (a 15 cm pile of clothes at 20% packing is 3 cm of cellulose).
+
+``randomise=True`` draws what differs between scanners and between real objects, per scan (``ScanPhysics``):
+effective energies (each material's coefficient follows a power law in energy through its two tabulated
+values), photon counts, detector blur and per-row gain, the threat's metal mass (a real pistol carries
+1.5-2.3 times the simple shapes' metal) and the tobacco density of cigarettes; and it turns the threat by
+any angle instead of quarter turns. It is off by default, so that a seed's scans stay those it always gave.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from smartcustoms.core.types import Modality
@@ -45,6 +52,10 @@ TUNNEL_HEIGHT_CM = 80.0
 DEFAULT_PHOTONS_PER_PIXEL = (1.0e5, 5.0e4)  # (high, low): the low-energy channel detects fewer photons
 BELT_THICKNESS_CM = 0.4  # rubber conveyor belt under every ray
 MATERIAL_MAP_THRESHOLD = 0.05  # high-energy line integral below which a pixel counts as empty
+# The standard carton's rods (0.6 cm of cellulose per layer, peak to trough) are as contrasted as
+# aligned tobacco at 0.8 g/cm3; real cigarettes hold 0.2-0.35 g/cm3, and a pack's staggered rows
+# cancel part of the pattern.
+STANDARD_ROD_DENSITY_G_CM3 = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,15 @@ class Material:
     def low_high_ratio(self) -> float:
         return self.mass_attenuation_low_cm2_g / self.mass_attenuation_high_cm2_g
 
+    def mu_per_cm(self, energy_kev: float) -> float:
+        """Linear attenuation at an effective energy: a power law in energy through the two tabulated
+        values (photoelectric absorption falls as about E^-3, Compton scattering slowly)."""
+        exponent = math.log(self.low_high_ratio) / math.log(
+            EFFECTIVE_ENERGY_HIGH_KEV / EFFECTIVE_ENERGY_LOW_KEV
+        )
+        scale = math.pow(energy_kev / EFFECTIVE_ENERGY_LOW_KEV, -exponent)
+        return self.mass_attenuation_low_cm2_g * scale * self.density_g_cm3
+
 
 # mu/rho at 50 keV (low) and 80 keV (high), NIST XCOM; compounds by the mixture rule over their elements.
 _MATERIAL_LIST = (
@@ -86,12 +106,58 @@ MATERIALS: dict[str, Material] = {m.name: m for m in _MATERIAL_LIST}
 
 
 @dataclass(frozen=True, slots=True)
+class ScanPhysics:
+    """What one scan's scanner and objects are like; the defaults are the standard simulated scanner.
+
+    energies_kev: effective (high, low) energies; photons_per_pixel: (high, low) N0, None for no noise;
+    blur_px: Gaussian sigma of the detector response (pixels); row_gain: relative gain deviation of
+    each detector row (0: a perfectly flat-fielded detector); metal_scale: the threat's steel and
+    copper thickness relative to its shape's; tobacco_density_g_cm3: of the cigarettes' rods (None:
+    the standard carton's rods).
+    """
+
+    energies_kev: tuple[float, float] = (EFFECTIVE_ENERGY_HIGH_KEV, EFFECTIVE_ENERGY_LOW_KEV)
+    photons_per_pixel: tuple[float, float] | None = DEFAULT_PHOTONS_PER_PIXEL
+    blur_px: float = 0.0
+    row_gain: float = 0.0
+    metal_scale: float = 1.0
+    tobacco_density_g_cm3: float | None = None
+
+    def mu_per_cm(self, material: Material) -> tuple[float, float]:
+        """(high, low) linear attenuation of a material at this scan's energies."""
+        if self.energies_kev == (EFFECTIVE_ENERGY_HIGH_KEV, EFFECTIVE_ENERGY_LOW_KEV):
+            return material.mu_high_per_cm, material.mu_low_per_cm
+        return material.mu_per_cm(self.energies_kev[0]), material.mu_per_cm(self.energies_kev[1])
+
+    @classmethod
+    def drawn(cls, rng: np.random.Generator) -> ScanPhysics:
+        """A scanner and objects drawn at random: effective energies of 65-95 keV and 42-58 keV
+        (about 120-180 kVp and 70-100 kVp tubes), 0.3-2 times the standard photon counts, blur of
+        0.2-1.2 pixels, row gains within 0.1-1 %, metal mass 1-2.5 times, tobacco at 0.2-0.35 g/cm3."""
+        photons = rng.uniform(0.3, 2.0)
+        return cls(
+            energies_kev=(float(rng.uniform(65, 95)), float(rng.uniform(42, 58))),
+            photons_per_pixel=(
+                DEFAULT_PHOTONS_PER_PIXEL[0] * photons,
+                DEFAULT_PHOTONS_PER_PIXEL[1] * photons,
+            ),
+            blur_px=float(rng.uniform(0.2, 1.2)),
+            row_gain=float(rng.uniform(0.001, 0.01)),
+            metal_scale=float(rng.uniform(1.0, 2.5)),
+            tobacco_density_g_cm3=float(rng.uniform(0.2, 0.35)),
+        )
+
+
+STANDARD_PHYSICS = ScanPhysics()
+
+
+@dataclass(frozen=True, slots=True)
 class ThreatTruth:
     """Ground truth of an inserted threat: box is (x_min, y_min, x_max, y_max) in pixels, max exclusive."""
 
     label: str
     box: tuple[int, int, int, int]
-    rotation_deg: int = 0
+    rotation_deg: int = 0  # in-plane turn of the object, degrees (quarter turns unless randomised)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -107,6 +173,7 @@ class XrayScan:
     truth: tuple[ThreatTruth, ...]
     pixel_size_mm: float
     materials: np.ndarray | None = None
+    physics: ScanPhysics = STANDARD_PHYSICS
 
 
 # --------------------------------------------------------------------------- Beer-Lambert
@@ -211,20 +278,22 @@ class _Canvas:
     width: int
     pixel_cm: float
     material_map: bool
+    physics: ScanPhysics = STANDARD_PHYSICS
     line_integral: np.ndarray = field(init=False)
     category_integral: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        belt = MATERIALS["polymer"]
+        belt_high, belt_low = self.physics.mu_per_cm(MATERIALS["polymer"])
         self.line_integral = np.empty((2, self.height, self.width), dtype=np.float32)
-        self.line_integral[0] = belt.mu_high_per_cm * BELT_THICKNESS_CM
-        self.line_integral[1] = belt.mu_low_per_cm * BELT_THICKNESS_CM
+        self.line_integral[0] = belt_high * BELT_THICKNESS_CM
+        self.line_integral[1] = belt_low * BELT_THICKNESS_CM
         shape = (len(MATERIAL_CATEGORIES), self.height, self.width) if self.material_map else (0, 1, 1)
         self.category_integral = np.zeros(shape, dtype=np.float32)
 
     def paint(self, part: _Part) -> None:
         """Add a placed part; sub-pixel sizes widen to half a pixel with thickness scaled to keep mass."""
         material = MATERIALS[part.material]
+        mu_high, mu_low = self.physics.mu_per_cm(material)
         half_len = part.half_len_cm / self.pixel_cm
         half_wid = part.half_wid_cm / self.pixel_cm
         thickness = part.thickness_cm * min(1.0, 2 * half_len) * min(1.0, 2 * half_wid)
@@ -243,8 +312,8 @@ class _Canvas:
             math.cos(part.angle_rad),
             math.sin(part.angle_rad),
             thickness,
-            material.mu_high_per_cm,
-            material.mu_low_per_cm,
+            mu_high,
+            mu_low,
         )
         if part.shape == ELLIPSE:
             _kernels._add_ellipse(*args, profile)
@@ -520,6 +589,8 @@ class XraySimulator:
     A fraction ``threat_rate`` of scans holds one threat from ``THREAT_CLASSES`` at a random position
     inside the bag, rotated by a multiple of 90 degrees and possibly mirrored, overlapping the clutter.
     ``material_map=True`` also returns the dominant material category per pixel (slower).
+    ``randomise=True`` draws each scan's physics (``ScanPhysics.drawn``) and turns threats by any angle;
+    bag, clutter and threat placement are drawn as without it.
     """
 
     def __init__(
@@ -531,6 +602,7 @@ class XraySimulator:
         threat_rate: float = 0.3,
         photons_per_pixel: tuple[float, float] | None = DEFAULT_PHOTONS_PER_PIXEL,
         material_map: bool = False,
+        randomise: bool = False,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be non-negative")
@@ -542,6 +614,7 @@ class XraySimulator:
         self.threat_rate = threat_rate
         self.photons_per_pixel = photons_per_pixel
         self.material_map = material_map
+        self.randomise = randomise
         self.pixel_cm = TUNNEL_HEIGHT_CM / height
 
     @property
@@ -559,21 +632,29 @@ class XraySimulator:
             raise ValueError("index must be non-negative")
         if threat is not None and threat != "auto" and threat not in THREAT_CLASSES:
             raise ValueError(f"threat must be 'auto', None or one of {THREAT_CLASSES}, got {threat!r}")
-        scene_seq, threat_seq, noise_seq = np.random.SeedSequence([self.seed, index]).spawn(3)
+        # the fourth stream only feeds randomised physics: the first three are those of every seed's scans
+        scene_seq, threat_seq, noise_seq, physics_seq = np.random.SeedSequence([self.seed, index]).spawn(4)
         scene_rng, threat_rng = np.random.default_rng(scene_seq), np.random.default_rng(threat_seq)
-        canvas = _Canvas(self.height, self.width, self.pixel_cm, self.material_map)
+        physics_rng = np.random.default_rng(physics_seq)
+        physics = replace(STANDARD_PHYSICS, photons_per_pixel=self.photons_per_pixel)
+        if self.randomise:
+            physics = ScanPhysics.drawn(physics_rng)
+            if self.photons_per_pixel is None:
+                physics = replace(physics, photons_per_pixel=None)
+        canvas = _Canvas(self.height, self.width, self.pixel_cm, self.material_map, physics)
         interior = self._paint_bag(scene_rng, canvas)
-        truth = self._paint_threat(threat_rng, canvas, interior, threat)
+        angle = physics_rng.uniform(0.0, 2 * math.pi) if self.randomise else None
+        truth = self._paint_threat(threat_rng, canvas, interior, threat, angle)
         image = transmission_image(
-            canvas.line_integral,
-            photons_per_pixel=self.photons_per_pixel,
+            _detector_response(canvas.line_integral, physics, physics_rng),
+            photons_per_pixel=physics.photons_per_pixel,
             noise_seed=int(noise_seq.generate_state(1, np.uint64)[0]),
         )
         materials = canvas.materials()
         for array in (image, materials):
             if array is not None:
                 array.flags.writeable = False  # the scan is a frozen record
-        return XrayScan(image, truth, self.pixel_size_mm, materials)
+        return XrayScan(image, truth, self.pixel_size_mm, materials, physics)
 
     def _paint_bag(self, rng: np.random.Generator, canvas: _Canvas) -> tuple[float, float, float, float]:
         """Paint bag and clutter; return the bag interior (x_min, y_min, x_max, y_max) in cm."""
@@ -601,7 +682,9 @@ class XraySimulator:
         canvas: _Canvas,
         interior: tuple[float, float, float, float],
         threat: str | None,
+        angle_rad: float | None = None,
     ) -> tuple[ThreatTruth, ...]:
+        """Paint the threat, turned by quarter turns or, given ``angle_rad``, by that angle."""
         draw, drawn_label = rng.random(), THREAT_CLASSES[int(rng.integers(len(THREAT_CLASSES)))]
         label = threat
         if threat == "auto":
@@ -609,11 +692,13 @@ class XraySimulator:
         if label is None:
             return ()
         quarter_turns, mirrored = int(rng.integers(4)), bool(rng.random() < 0.5)
-        orientation = _Pose(0.0, 0.0, quarter_turns * math.pi / 2, mirrored)
-        placed = _dropped(rng, _THREATS[label](rng), orientation, interior)
+        turn = quarter_turns * math.pi / 2 if angle_rad is None else angle_rad
+        parts = _as_made(_THREATS[label](rng), canvas.physics)
+        placed = _dropped(rng, parts, _Pose(0.0, 0.0, turn, mirrored), interior)
         for part in placed:
             canvas.paint(part)
-        return (ThreatTruth(label, self._box_px(_union_extent(placed)), 90 * quarter_turns),)
+        degrees = round(math.degrees(turn)) % 360
+        return (ThreatTruth(label, self._box_px(_union_extent(placed)), degrees),)
 
     def _box_px(self, extent_cm: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         x0, y0, x1, y1 = (value / self.pixel_cm for value in extent_cm)
@@ -623,6 +708,41 @@ class XraySimulator:
             max(min(math.ceil(x1) + 1, self.width), 1),
             max(min(math.ceil(y1) + 1, self.height), 1),
         )
+
+
+def _as_made(parts: list[_Part], physics: ScanPhysics) -> list[_Part]:
+    """A threat's parts with the scan's metal mass and tobacco density: steel and copper thickness
+    times ``metal_scale``; cigarette rods' contrast scaled to their tobacco density, the mass the rods
+    lose spread flat over them (a carton weighs what it weighs)."""
+    made = []
+    for part in parts:
+        if physics.metal_scale != 1.0 and part.material in ("steel", "copper"):
+            part = replace(part, thickness_cm=part.thickness_cm * physics.metal_scale)
+        tobacco = part.material == "cellulose" and part.profile == _kernels.PROFILE_ROD_ARRAY
+        if physics.tobacco_density_g_cm3 is not None and tobacco:
+            share = physics.tobacco_density_g_cm3 / STANDARD_ROD_DENSITY_G_CM3
+            flat = replace(part, thickness_cm=part.thickness_cm * (1 - share) * math.pi / 4)
+            made.append(replace(flat, profile=_kernels.PROFILE_FLAT))
+            part = replace(part, thickness_cm=part.thickness_cm * share)
+        made.append(part)
+    return made
+
+
+def _detector_response(
+    line_integral: np.ndarray, physics: ScanPhysics, rng: np.random.Generator
+) -> np.ndarray:
+    """The line integrals a detector with the scan's blur and row gains reports (unchanged without)."""
+    if physics.blur_px <= 0.0 and physics.row_gain <= 0.0:
+        return line_integral
+    transmission = np.exp(-line_integral)
+    for channel in transmission:
+        if physics.blur_px > 0.0:
+            cv2.GaussianBlur(channel, (0, 0), physics.blur_px, dst=channel, borderType=cv2.BORDER_REPLICATE)
+        if physics.row_gain > 0.0:
+            gains = 1.0 + physics.row_gain * rng.standard_normal(channel.shape[0]).astype(np.float32)
+            channel *= gains[:, None]
+    out: np.ndarray = -np.log(np.maximum(transmission, np.float32(1e-12)))
+    return out.astype(np.float32, copy=False)
 
 
 def _dropped(

@@ -33,9 +33,15 @@ _AIR_LINE_INTEGRAL = 1e-3  # below this the isolated object is taken as absent (
 
 
 def simulator(
-    seed: int, threat_rate: float = STANDARD_THREAT_RATE, shape: tuple[int, int] = STANDARD_SHAPE
+    seed: int,
+    threat_rate: float = STANDARD_THREAT_RATE,
+    shape: tuple[int, int] = STANDARD_SHAPE,
+    *,
+    randomise: bool = False,
 ) -> XraySimulator:
-    return XraySimulator(seed, shape[0], shape[1], threat_rate=threat_rate)
+    """The standard simulated set of a seed; ``randomise``: each scan's physics drawn at random and
+    threats turned by any angle (``XraySimulator(randomise=True)``)."""
+    return XraySimulator(seed, shape[0], shape[1], threat_rate=threat_rate, randomise=randomise)
 
 
 def simulated_scans(
@@ -44,9 +50,10 @@ def simulated_scans(
     *,
     threat_rate: float = STANDARD_THREAT_RATE,
     shape: tuple[int, int] = STANDARD_SHAPE,
+    randomise: bool = False,
 ) -> Iterator[tuple[int, XrayScan]]:
     """(index, scan) for scans 0 .. count-1 of one simulator seed."""
-    source = simulator(seed, threat_rate, shape)
+    source = simulator(seed, threat_rate, shape, randomise=randomise)
     for index in range(count):
         yield index, source.generate(index)
 

@@ -1,0 +1,73 @@
+"""The X-ray simulator's randomised physics and any-angle threats (``XraySimulator(randomise=True)``)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from smartcustoms.hardware.sim import _kernels as sim_kernels
+from smartcustoms.hardware.sim import xray
+
+SMALL = {"height": 256, "width": 512}
+
+
+def test_the_standard_scans_keep_the_standard_physics() -> None:
+    scan = xray.XraySimulator(seed=3, **SMALL).generate(2, threat="knife")
+    assert scan.physics == xray.STANDARD_PHYSICS
+    assert scan.truth[0].rotation_deg % 90 == 0
+
+
+def test_a_standard_scan_is_the_same_with_the_option_off() -> None:
+    # these bytes were the scan's before the option existed: the default path draws nothing new
+    image = xray.XraySimulator(seed=3, **SMALL).generate(2, threat="knife").image
+    other = xray.XraySimulator(seed=3, **SMALL, randomise=False).generate(2, threat="knife").image
+    assert hashlib.sha256(image.tobytes()).hexdigest() == hashlib.sha256(other.tobytes()).hexdigest()
+
+
+def test_randomised_scans_draw_their_physics_within_the_ranges_and_turn_threats_by_any_angle() -> None:
+    source = xray.XraySimulator(seed=3, **SMALL, randomise=True)
+    scans = [source.generate(index, threat="firearm") for index in range(12)]
+    for scan in scans:
+        physics = scan.physics
+        assert 65 <= physics.energies_kev[0] <= 95 and 42 <= physics.energies_kev[1] <= 58
+        assert 1.0 <= physics.metal_scale <= 2.5
+        assert physics.tobacco_density_g_cm3 is not None and 0.2 <= physics.tobacco_density_g_cm3 <= 0.35
+        assert 0.2 <= physics.blur_px <= 1.2
+    assert len({scan.physics.energies_kev for scan in scans}) == len(scans)
+    assert sum(scan.truth[0].rotation_deg % 90 != 0 for scan in scans) >= 9
+
+
+def test_a_randomised_scan_is_deterministic() -> None:
+    first = xray.XraySimulator(seed=5, **SMALL, randomise=True).generate(4)
+    second = xray.XraySimulator(seed=5, **SMALL, randomise=True).generate(4)
+    assert np.array_equal(first.image, second.image) and first.physics == second.physics
+
+
+def test_coefficients_at_the_tabulated_energies_are_the_table() -> None:
+    steel = xray.MATERIALS["steel"]
+    assert steel.mu_per_cm(xray.EFFECTIVE_ENERGY_HIGH_KEV) == pytest.approx(steel.mu_high_per_cm)
+    assert steel.mu_per_cm(xray.EFFECTIVE_ENERGY_LOW_KEV) == pytest.approx(steel.mu_low_per_cm)
+    assert steel.mu_per_cm(60.0) < steel.mu_per_cm(45.0)  # attenuation falls with energy
+
+
+def test_threats_carry_the_scans_metal_mass_and_tobacco_density() -> None:
+    physics = xray.ScanPhysics(metal_scale=2.0, tobacco_density_g_cm3=0.2)
+    rng = np.random.default_rng(0)
+    gun = xray._firearm(rng)
+    made = xray._as_made(gun, physics)
+    for before, after in zip(gun, made, strict=True):
+        factor = 2.0 if before.material in ("steel", "copper") else 1.0
+        assert after.thickness_cm == pytest.approx(before.thickness_cm * factor)
+    cartons = xray._cigarettes(rng)
+    rods = [p for p in cartons if p.profile == sim_kernels.PROFILE_ROD_ARRAY]
+    made_rods = [p for p in xray._as_made(cartons, physics) if p.profile == sim_kernels.PROFILE_ROD_ARRAY]
+    share = 0.2 / xray.STANDARD_ROD_DENSITY_G_CM3
+    assert [p.thickness_cm for p in made_rods] == pytest.approx([p.thickness_cm * share for p in rods])
+    mean_before = sum(p.thickness_cm * math.pi / 4 for p in rods)
+    made = xray._as_made(cartons, physics)
+    flat = [p for p in made if p not in cartons and p.profile != sim_kernels.PROFILE_ROD_ARRAY]
+    mean_after = sum(p.thickness_cm * math.pi / 4 for p in made_rods) + sum(p.thickness_cm for p in flat)
+    assert mean_after == pytest.approx(mean_before)  # the tobacco's mass stays, its contrast goes
