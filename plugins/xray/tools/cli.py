@@ -1,5 +1,8 @@
 """The X-ray tools' commands: ``smartcustoms eval xray`` and ``smartcustoms library build xray``.
 
+``eval xray`` measures on the project's simulator (held-out seeds), on the independent generator
+(``--generator alt``, the cross-simulator check) or on a directory of labelled images (``--data DIR``).
+
 ``add_tools`` is called by ``smartcustoms.runtime.tools_cli``; the handlers import what they need when
 they run, so that registering the commands costs no simulator or kernel import.
 """
@@ -41,7 +44,11 @@ def _add_eval(eval_kinds: Any) -> None:
         help=f"simulator seed, {EVALUATION_SEEDS_FROM} or above (default {EVALUATION_SEEDS_FROM})",
     )
     xray.add_argument("--threat-rate", type=float, default=0.5, help="share of bags with a threat (0.5)")
-    xray.add_argument("--iou", type=float, default=0.5, help="overlap a detection needs to count (0.5)")
+    xray.add_argument(
+        "--iou",
+        type=float,
+        help="overlap a detection needs to count (0.5; 0.3 with --generator alt or --data)",
+    )
     xray.add_argument("--height", type=int, default=1024, help="image height in pixels (1024)")
     xray.add_argument("--width", type=int, default=2048, help="image width in pixels (2048)")
     xray.add_argument(
@@ -49,6 +56,25 @@ def _add_eval(eval_kinds: Any) -> None:
         action="append",
         default=[],
         help="an extra library folder (labels.csv and .npy signatures); may repeat",
+    )
+    xray.add_argument(
+        "--generator",
+        choices=("sim", "alt"),
+        default="sim",
+        help="'sim': the project's simulator (default); 'alt': the independent generator, never fitted or "
+        "tuned on (the cross-simulator check)",
+    )
+    xray.add_argument(
+        "--data",
+        default="",
+        metavar="DIR",
+        help="labelled images instead: DIR/annotations.json (docs/formats.md)",
+    )
+    xray.add_argument(
+        "--calibration",
+        default="",
+        metavar="FILE",
+        help="a JSON object of the detector's calibration fields, overriding the configured ones",
     )
     xray.set_defaults(handler=cmd_eval_xray)
 
@@ -81,13 +107,15 @@ def cmd_eval_xray(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.xray.tools import evaluate
     from smartcustoms.plugins.xray.tools.seeds import check_evaluation_seed
 
+    if args.generator != "sim" or args.data:
+        return cmd_eval_outside(args)
+    args.iou = 0.5 if args.iou is None else args.iou
     try:
         check_evaluation_seed(args.seed)
         if args.count < 1 or not 0.0 <= args.threat_rate <= 1.0:
             raise ValueError("--count >= 1 and 0 <= --threat-rate <= 1")
-        settings, root = _configured(args)
-        settings["library_dirs"] = [*settings.get("library_dirs", []), *args.library_dir]
-        plugin = evaluate.tool_plugin(settings, root)
+        settings = _eval_settings(args)
+        plugin = evaluate.tool_plugin(settings, _configured(args)[1])
     except (ArtefactError, LibraryError, ValueError, OSError) as error:
         return _refuse("eval xray", error)
     shape = (args.height, args.width)
@@ -111,6 +139,64 @@ def cmd_eval_xray(args: argparse.Namespace) -> int:
     ):
         print(line)
     return 0
+
+
+def cmd_eval_outside(args: argparse.Namespace) -> int:
+    """``eval xray --generator alt`` and ``eval xray --data DIR``: bags the detector was not made from."""
+    from smartcustoms.core.artefacts import ArtefactError
+    from smartcustoms.plugins.xray.library import LibraryError
+    from smartcustoms.plugins.xray.tools import crosscheck, dataset, evaluate
+
+    min_iou = 0.3 if args.iou is None else args.iou
+    try:
+        if args.data and args.generator != "sim":
+            raise ValueError("--generator alt and --data DIR are two sources: give one")
+        if getattr(args, "randomise", False):
+            raise ValueError("--randomise draws the project's simulator at random; it does not apply here")
+        if args.count < 1 or not 0.0 <= args.threat_rate <= 1.0 or not 0.0 < min_iou <= 1.0:
+            raise ValueError("--count >= 1, 0 <= --threat-rate <= 1 and 0 < --iou <= 1")
+        settings = _eval_settings(args)
+        plugin = evaluate.tool_plugin(settings, _configured(args)[1])
+        if args.data:
+            images = dataset.LabelledImages(args.data)
+            count, bags = len(images), images.bags()
+            header = f"X-ray auto-detector on labelled images: {args.data}, {count} images"
+        else:
+            count, shape = args.count, (args.height, args.width)
+            bags = crosscheck.alt_bags(args.seed, count, threat_rate=args.threat_rate, shape=shape)
+            header = (
+                "X-ray auto-detector on the independent generator (xray_alt, never fitted or tuned on): "
+                f"seed {args.seed}, {count} bags of {shape[0]}x{shape[1]} dual-energy pixels, threat rate "
+                f"{args.threat_rate:g}"
+            )
+    except (ArtefactError, LibraryError, ValueError, OSError) as error:
+        return _refuse("eval xray", error)
+
+    def progress(done: int) -> None:
+        if done % 50 == 0 or done == count:
+            print(f"  {done}/{count} bags", file=sys.stderr, flush=True)
+
+    try:
+        run = crosscheck.score_bags(plugin.detector, bags, min_iou=min_iou, progress=progress)
+    except (crosscheck.CrossCheckError, OSError) as error:
+        return _refuse("eval xray", error)
+    print(f"reference data: {plugin.artefacts[0].short} ({plugin.artefacts[0].path})")
+    print(crosscheck.describe(settings))
+    for line in crosscheck.format_report(run, f"{header}, match IoU >= {min_iou:g}"):
+        print(line)
+    print(f"machine: {evaluate.machine_description()}")
+    return 0
+
+
+def _eval_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The configured settings with ``--library-dir`` folders added and ``--calibration`` applied."""
+    from smartcustoms.plugins.xray.tools.crosscheck import read_calibration
+
+    settings, _ = _configured(args)
+    settings["library_dirs"] = [*settings.get("library_dirs", []), *args.library_dir]
+    if args.calibration:
+        settings["calibration"] = {**settings.get("calibration", {}), **read_calibration(args.calibration)}
+    return settings
 
 
 def cmd_build_xray(args: argparse.Namespace) -> int:
