@@ -241,7 +241,8 @@ def cluster_questions(
     clusters = []
     for members in groups.values():
         shared: Counter[str] = Counter(t for i in members for t in terms[i])
-        label = " ".join(t for t, n in shared.most_common(3) if n > 1 or len(members) == 1)
+        ranked = sorted(shared.items(), key=lambda item: (-item[1], item[0]))[:3]  # ties by name: stable
+        label = " ".join(t for t, n in ranked if n > 1 or len(members) == 1)
         ordered = sorted(members, key=lambda i: -questions[i].count)
         clusters.append(
             Cluster(

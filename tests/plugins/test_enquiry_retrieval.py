@@ -17,7 +17,7 @@ from smartcustoms.plugins.enquiry.knowledge import (
 )
 from smartcustoms.plugins.enquiry.retrieval import FEATURES
 from smartcustoms.plugins.enquiry.text import edit_distance, stem
-from smartcustoms.plugins.enquiry.tools import calibrate, evaluate
+from smartcustoms.plugins.enquiry.tools import calibrate, evaluate, sample_week
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +110,9 @@ def test_the_second_tuning_set_shares_no_question_with_a_held_out_set() -> None:
     assert len(heldout_c) >= 120 and sum(c.expect == evaluate.HANDOVER for c in heldout_c) >= 20
     # heldout_c was written without reading tuning.toml; two short questions came out the same
     assert tuning & {c.question for c in heldout_c} == {"fine for not declaring money", "航班延誤點算"}
+
+
+def test_the_sample_week_reports_every_question_it_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sample_week.main(["--questions", "20", "--seed", "3"]) == 0
+    report = capsys.readouterr().out
+    assert report.startswith("Enquiries 2026-03-02 to 2026-03-08: 20 questions")

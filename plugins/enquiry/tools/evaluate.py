@@ -1,19 +1,22 @@
 """``smartcustoms eval ask``: the assistant on gold questions it was not tuned on.
 
-Two sets, neither used to tune the retrieval:
+Held-out sets, none used to tune the retrieval:
 
 - ``heldout``: ``gold/heldout.toml``, written by hand before the retrieval existed (paraphrases, typos,
   English, Traditional, Simplified and mixed-language questions, and questions it must hand over).
 - ``heldout_b``: ``gold/heldout_b.toml``, a second hand-written set, written after the first one had been
-  looked at and before the last tuning round, never tuned on.
+  looked at and before the first round's last tuning.
+- ``heldout_c``: ``gold/heldout_c.toml``, a third, written before the second round's changes (the
+  concept map, the out-of-scope patterns, the fitted confidence) in travellers' own words.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
 
-``tuning`` (``gold/tuning.toml``) is what the weights and the threshold were chosen on; it is there to
-compare with, not to quote. Figures per language: top-1 (the best entry is the expected one), answered
-right (top-1 and above the threshold), answered wrong (above the threshold, another entry); on the
-must-hand-over questions the confident-wrong rate (answered at all).
+``tuning``, ``tuning_b`` and ``tuning_c`` (``gold/tuning*.toml``) are what the weights, the lexicon and
+the threshold were chosen on; they are there to compare with, not to quote. Figures per language: top-1
+(the best entry is the expected one), answered right (top-1 and above the threshold), answered wrong
+(above the threshold, another entry); on the must-hand-over questions the confident-wrong rate
+(answered at all).
 """
 
 from __future__ import annotations
