@@ -79,14 +79,27 @@ class AltScan:
 
 
 class AltXraySimulator:
-    """Bags of ``height`` x ``width`` pixels (the field grows with each scan's pixel size)."""
+    """Bags of ``height`` x ``width`` pixels (the field grows with each scan's pixel size).
 
-    def __init__(self, seed: int, height: int = 1024, width: int = 2048, *, threat_rate: float = 0.5) -> None:
+    ``quarter_turns`` lays threats at 0, 90, 180 or 270 degrees only (to tell angle from everything else
+    when studying misses); the default, any angle, is the check.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        height: int = 1024,
+        width: int = 2048,
+        *,
+        threat_rate: float = 0.5,
+        quarter_turns: bool = False,
+    ) -> None:
         if height < 64 or width < 64:
             raise ValueError("an alt X-ray bag is at least 64 x 64 pixels")
         if not 0.0 <= threat_rate <= 1.0:
             raise ValueError("threat_rate is a probability")
         self.seed, self.height, self.width, self.threat_rate = seed, height, width, threat_rate
+        self.quarter_turns = quarter_turns
 
     def generate(self, index: int, *, threat: str | None = "auto") -> AltScan:
         """Scan ``index``; ``threat`` "auto" (at the threat rate), None, or a class to force."""
@@ -97,7 +110,7 @@ class AltXraySimulator:
         bag = _Bag.draw(contents, canvas)
         bag.pack(contents, canvas)
         label = self._threat_label(contents, threat)
-        truth = () if label is None else (bag.insert_threat(contents, canvas, label),)
+        truth = () if label is None else (bag.insert_threat(contents, canvas, label, self.quarter_turns),)
         image = form_image(canvas.lines, scanner, np.random.default_rng([_SALT, self.seed, index, 2]))
         return AltScan(image, truth, scanner.pixel_size_mm, scanner)
 
@@ -153,13 +166,17 @@ class _Bag:
             for _ in range(int(rng.poisson(mean))):
                 self._place(rng, canvas, design(rng), margin=0.0)
 
-    def insert_threat(self, rng: np.random.Generator, canvas: Canvas, label: str) -> AltTruth:
+    def insert_threat(
+        self, rng: np.random.Generator, canvas: Canvas, label: str, quarter_turns: bool = False
+    ) -> AltTruth:
         designs = objects.THREATS[label]
         design = designs[int(rng.integers(len(designs)))]
         prims = design(rng)
+        turn = float(90 * rng.integers(4)) if quarter_turns else None
         pose = None
         for attempt in range(60):  # a threat lies wholly inside the field (the last tries: its centre)
-            pose = self._place(rng, canvas, prims, margin=1.0 if attempt < 50 else 0.0, dry_run=True)
+            margin = 1.0 if attempt < 50 else 0.0
+            pose = self._place(rng, canvas, prims, margin=margin, dry_run=True, angle=turn)
             if pose is not None:
                 break
         if pose is None:
@@ -177,12 +194,14 @@ class _Bag:
         *,
         margin: float,
         dry_run: bool = False,
+        angle: float | None = None,
     ) -> Pose | None:
         """A pose at any angle with the object's centre inside the bag; drawn unless ``dry_run``; None
         when ``margin`` > 0 and the object would reach outside the field."""
         u0, v0, u1, v1 = _object_extent(prims)
         centre = np.array([(u0 + u1) / 2, (v0 + v1) / 2])
-        angle = float(rng.uniform(0, 360))
+        drawn_angle = float(rng.uniform(0, 360))
+        angle = drawn_angle if angle is None else angle
         mirror = bool(rng.random() < 0.5)
         half_u = max(0.0, self.length_cm / 2 - 0.5 * (u1 - u0) * 0.7)  # mostly inside the bag
         half_v = max(0.0, self.width_cm / 2 - 0.5 * (v1 - v0) * 0.7)

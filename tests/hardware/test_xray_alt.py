@@ -112,3 +112,10 @@ def test_clean_bags_hold_no_truth_and_the_threat_rate_is_kept() -> None:
     assert all(not simulator.generate(index).truth for index in range(5))
     with pytest.raises(ValueError, match="unknown threat"):
         simulator.generate(0, threat="grenade")
+
+
+def test_quarter_turns_lay_threats_square_and_leave_the_default_bags_alone() -> None:
+    square = xray_alt.AltXraySimulator(10, 192, 384, threat_rate=1.0, quarter_turns=True)
+    assert all(t.rotation_deg % 90 == 0 for i in range(8) for t in square.generate(i).truth)
+    plain = xray_alt.AltXraySimulator(10, 192, 384, threat_rate=1.0)
+    assert square.generate(2, threat=None).image.tobytes() == plain.generate(2, threat=None).image.tobytes()

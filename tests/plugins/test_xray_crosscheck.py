@@ -198,3 +198,17 @@ def test_eval_xray_data_runs_the_plugin_on_a_written_set(
         main(["eval", "xray", "--data", str(tmp_path / "nowhere")])
     assert missing.value.code == 2
     assert "annotations.json: no such file" in capsys.readouterr().err
+
+
+def test_the_alt_calibration_comes_from_wedge_scans_and_keeps_the_material_order() -> None:
+    from smartcustoms.plugins.xray.materials import Calibration
+    from smartcustoms.plugins.xray.tools import calibrate_alt
+
+    values = calibrate_alt.calibration(seed=11, scans=2)
+    calibration = Calibration(**values)
+    organic = calibration.organic_mu_low_per_cm / calibration.organic_mu_high_per_cm
+    metal = calibration.metal_mu_low_per_cm / calibration.metal_mu_high_per_cm
+    assert 1.0 < organic < calibration.ratio_inorganic < calibration.ratio_metal < metal
+    assert 0.05 < calibration.empty_line_integral < 0.3
+    one = calibrate_alt.scanner_calibration(11, 0)
+    assert one != values and set(one) == set(values)

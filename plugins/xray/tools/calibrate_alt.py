@@ -32,13 +32,14 @@ _INNER = 0.2  # the share of a step's box left out at each side (blur, edges)
 _USABLE_LINE_INTEGRAL = 2.5  # steps beyond this in the high channel are left out (hardened, noisy)
 
 
-def step_attenuation(seed: int, scans: int) -> dict[str, tuple[float, float]]:
-    """Mean (high, low) attenuation per cm of each wedge material, and of the belt ('belt', per scan)."""
+def step_attenuation(seed: int, indices: range) -> dict[str, tuple[float, float]]:
+    """Mean (high, low) attenuation per cm of each wedge material over the scanners of bags ``indices``
+    of ``seed``, and the belt's line integrals ('belt')."""
     from smartcustoms.hardware.sim.xray_alt import wedge_scan
 
     refuse_fitting_callers()
     fitted: dict[str, list[tuple[float, float]]] = {}
-    for index in range(scans):
+    for index in indices:
         scan = wedge_scan(seed, index)
         belt = _lines(scan.air).reshape(2, -1).mean(axis=1)
         fitted.setdefault("belt", []).append((float(belt[0]), float(belt[1])))
@@ -61,8 +62,18 @@ def step_attenuation(seed: int, scans: int) -> dict[str, tuple[float, float]]:
 
 
 def calibration(seed: int = DEFAULT_SEED, scans: int = 20) -> dict[str, float]:
-    """The ``calibration`` setting for the alt scanners (fields of ``materials.Calibration``)."""
-    mu = step_attenuation(seed, scans)
+    """The ``calibration`` setting for the alt scanners (fields of ``materials.Calibration``), averaged
+    over the scanners of bags 0 .. scans-1 of ``seed``."""
+    return _from_attenuation(step_attenuation(seed, range(scans)))
+
+
+def scanner_calibration(seed: int, index: int) -> dict[str, float]:
+    """The calibration of the one scanner that bag ``index`` of ``seed`` is taken on (for studying how
+    much of a miss is calibration; a site with one scanner calibrates this way)."""
+    return _from_attenuation(step_attenuation(seed, range(index, index + 1)))
+
+
+def _from_attenuation(mu: dict[str, tuple[float, float]]) -> dict[str, float]:
     ratio = {name: mu[name][1] / mu[name][0] for name in ("cellulose", "aluminium", "iron")}
     return {
         "organic_mu_high_per_cm": round(mu["cellulose"][0], 5),
