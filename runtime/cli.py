@@ -10,11 +10,14 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config
 from smartcustoms.runtime.readiness import PipelineError
+
+if TYPE_CHECKING:
+    from smartcustoms.v1 import results_pb2
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -146,9 +149,18 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
     from smartcustoms.runtime.review import OUTCOMES
     from smartcustoms.v1 import review_pb2
 
+    try:
+        record_outcomes = [record_outcome_arg(text) for text in args.record]
+    except ValueError as error:
+        print(f"smartcustoms adjudicate: {error}", file=sys.stderr)
+        return 2
     channel, stub = _review_stub(_load(args))
     request = review_pb2.AdjudicateRequest(
-        frame_id=args.frame_id, outcome=OUTCOMES[args.outcome], officer=args.officer, note=args.note
+        frame_id=args.frame_id,
+        outcome=OUTCOMES[args.outcome],
+        officer=args.officer,
+        note=args.note,
+        record_outcomes=record_outcomes,
     )
     with channel:
         try:
@@ -158,6 +170,23 @@ def cmd_adjudicate(args: argparse.Namespace) -> int:
             return 1
     print(f"{args.frame_id}: {args.outcome} by {decided.adjudication.officer}")  # the one logged in
     return 0
+
+
+def record_outcome_arg(text: str) -> results_pb2.RecordOutcome:
+    """``RECORD_ID=hit[:REVENUE_HKD]`` or ``RECORD_ID=miss``: what inspecting one selected record found."""
+    from smartcustoms.v1 import results_pb2
+
+    record_id, _, found = text.rpartition("=")
+    verdict, _, revenue = found.partition(":")
+    if not record_id or verdict not in ("hit", "miss") or (revenue and verdict == "miss"):
+        raise ValueError(f"--record {text!r}: expected RECORD_ID=hit[:REVENUE_HKD] or RECORD_ID=miss")
+    try:
+        amount = float(revenue) if revenue else 0.0
+    except ValueError:
+        raise ValueError(f"--record {text!r}: the revenue found must be a number of HKD") from None
+    if not amount >= 0:
+        raise ValueError(f"--record {text!r}: the revenue found must be a number of HKD >= 0")
+    return results_pb2.RecordOutcome(record_id=record_id, hit=verdict == "hit", revenue_found_hkd=amount)
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -240,6 +269,14 @@ def parser() -> argparse.ArgumentParser:
     decide.add_argument("outcome", choices=["confirmed", "cleared"])
     decide.add_argument("--officer", required=True)
     decide.add_argument("--note", default="")
+    decide.add_argument(
+        "--record",
+        action="append",
+        default=[],
+        metavar="RECORD_ID=hit[:HKD]|miss",
+        help="for an alert on declarations: what inspecting one selected record found (repeatable); "
+        "records not named take the outcome (confirmed: hit)",
+    )
     decide.set_defaults(handler=cmd_adjudicate)
     commands.add_parser("gateway", help="run only the gRPC ingest gateway process").set_defaults(
         handler=cmd_gateway

@@ -11,11 +11,9 @@ failure is logged and counted by the gateway's sensor.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import datetime as dt
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -37,44 +35,14 @@ from smartcustoms.plugins.enquiry.assistant import (
 )
 from smartcustoms.plugins.enquiry.knowledge import knowledge_topics
 from smartcustoms.plugins.enquiry.text import QuestionError
-from smartcustoms.runtime.assembly import Assembled
 from smartcustoms.runtime.gateway import GatewayCore
+from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink
 from smartcustoms.v1 import enquiry_pb2, enquiry_pb2_grpc, frame_pb2
 
 log = logging.getLogger(__name__)
 
 SOURCE_ID = "enquiry-desk"
 MAX_CHANNEL_CHARS = 32
-
-
-class RecordSink(abc.ABC):
-    """Where enquiry record frames go."""
-
-    @abc.abstractmethod
-    async def publish(self, frame: frame_pb2.Frame) -> None:
-        """Make the frame durable and publish it; raise if it could not be made durable."""
-
-
-class MemoryRecordSink(RecordSink):
-    """Keeps the frames: the fake twin for unit tests."""
-
-    def __init__(self) -> None:
-        self.frames: list[frame_pb2.Frame] = []
-
-    async def publish(self, frame: frame_pb2.Frame) -> None:
-        self.frames.append(frame)
-
-
-class GatewayRecordSink(RecordSink):
-    """The gateway's ingest path: the same ledger, publisher and sensor vendors' frames go through."""
-
-    def __init__(self, core: GatewayCore) -> None:
-        self.core = core
-
-    async def publish(self, frame: frame_pb2.Frame) -> None:
-        ack = await self.core.make_durable(Assembled(frame, Modality.RECORD, time.monotonic()))
-        if ack.code:
-            raise RuntimeError(f"enquiry record {frame.frame_id} not accepted: {ack.message}")
 
 
 def record_frame(record: frame_pb2.Record, control_point: str = "") -> frame_pb2.Frame:

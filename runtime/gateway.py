@@ -31,7 +31,7 @@ from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
 from smartcustoms.runtime.officer_auth import grpc_gate
 from smartcustoms.runtime.publisher import Publisher, Turn
-from smartcustoms.runtime.review import ReviewDesk, ReviewServicer
+from smartcustoms.runtime.review import ReviewServicer, review_desk
 from smartcustoms.runtime.search import SearchDesk, SearchServicer
 from smartcustoms.runtime.tls import allowed_source, peer_device
 from smartcustoms.v1 import frame_pb2, ingest_pb2, review_pb2, review_pb2_grpc, search_pb2, search_pb2_grpc
@@ -361,7 +361,7 @@ def build_server(
     server.add_generic_rpc_handlers((handler,))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     gate = grpc_gate(core.config, core.ledger.client)  # officers log in (runtime/officer_auth.py)
-    review = ReviewServicer(ReviewDesk(core.ledger), gate)
+    review = ReviewServicer(review_desk(core), gate)
     review_pb2_grpc.add_ReviewServiceServicer_to_server(review, server)  # type: ignore[no-untyped-call]  # generated, untyped
     search_pb2_grpc.add_SearchServiceServicer_to_server(SearchServicer(search, gate), server)  # type: ignore[no-untyped-call]  # generated, untyped
     add_evidence_service(server, evidence_desk(core.config.redis.url, core.config.namespace), gate)

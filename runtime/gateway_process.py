@@ -39,14 +39,14 @@ from smartcustoms.runtime.evidence import EvidenceCollector, evidence_desk
 from smartcustoms.runtime.evidence_page import add_routes as add_evidence_routes
 from smartcustoms.runtime.gateway import SERVICE_NAME, GatewayCore, build_server
 from smartcustoms.runtime.ipr import IprCollector
-from smartcustoms.runtime.ledger import ConservationCollector, Ledger, adjudication_collectors, ledger_for
+from smartcustoms.runtime.ledger import ConservationCollector, adjudication_collectors, ledger_for
 from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
 from smartcustoms.runtime.liquor_page import add_routes as add_liquor_routes
 from smartcustoms.runtime.officer_auth import guard as guard_officer_pages
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
-from smartcustoms.runtime.review import ReviewDesk, web_app
+from smartcustoms.runtime.review import ReviewDesk, review_desk, web_app
 from smartcustoms.runtime.search import SearchDesk, search_desk
 from smartcustoms.runtime.search_page import add_routes as add_search_routes
 from smartcustoms.runtime.supervisor import RestartCollector
@@ -134,7 +134,7 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     if gateway.enquiry_warm_up:  # before serving: its set-up holds the GIL for ~1 s, a stall for any caller
         await _warm_up(enquiry)
     await server.start()
-    review_site = await _serve_review(config, ledger, search, enquiry)
+    review_site = await _serve_review(config, review_desk(core), search, enquiry)
     await air_queue.start()
     await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -231,11 +231,12 @@ async def trim_memory(trim: Callable[[], object] | None, interval_s: float = MAL
 
 
 async def _serve_review(
-    config: Config, ledger: Ledger, search: SearchDesk, enquiry: EnquiryDesk | None = None
+    config: Config, desk: ReviewDesk, search: SearchDesk, enquiry: EnquiryDesk | None = None
 ) -> web.AppRunner:
     """The officers' alert review page and, beside it, the vehicle search reports and watchlist and the
     liquor duty desk, on ``gateway.review_port``."""
-    app = web_app(ReviewDesk(ledger))
+    ledger = desk.ledger
+    app = web_app(desk)
     add_search_routes(app, search, ledger)
     add_watchlist_routes(app, search.risk_state, config.namespace)  # the same vehicle_risk state
     add_enquiry_routes(app, enquiry)

@@ -38,7 +38,7 @@ from smartcustoms.core.metrics import (
     CollectedMetric,
 )
 from smartcustoms.core.preview import Preview
-from smartcustoms.core.selections import alert_selections
+from smartcustoms.core.selections import alert_selections, resolve_record_outcomes
 from smartcustoms.core.verdicts import shadow_adjudications
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -257,12 +257,19 @@ class Ledger:
         )
 
     async def adjudicate(
-        self, frame_id: str, outcome: int, officer: str, note: str = ""
+        self,
+        frame_id: str,
+        outcome: int,
+        officer: str,
+        note: str = "",
+        record_outcomes: Sequence[results_pb2.RecordOutcome] = (),
     ) -> results_pb2.Verdict:
-        """Store an officer's decision with the verdict; LookupError if none, ValueError if it is clear.
+        """Store an officer's decision with the verdict; LookupError if none, ValueError if it is clear
+        or ``record_outcomes`` names a record the alert did not select.
 
         Deciding again makes the new decision the verdict's, keeps the earlier one in
-        ``earlier_adjudications`` (and in the audit trail), and moves the per-class tallies with it.
+        ``earlier_adjudications`` (and in the audit trail), and moves the per-class tallies with it. On a
+        record frame the decision holds one outcome per selected record (``resolve_record_outcomes``).
         """
         key = self.key("verdict", frame_id)
         async with self.client.pipeline(transaction=True) as pipe:
@@ -275,6 +282,7 @@ class Ledger:
                     verdict = results_pb2.Verdict.FromString(_raw(raw))
                     if verdict.decision == results_pb2.DECISION_CLEAR:
                         raise ValueError(f"frame {frame_id} was cleared: there is no alert to adjudicate")
+                    resolved = resolve_record_outcomes(verdict, outcome, record_outcomes)
                     previous = verdict.adjudication.outcome if verdict.HasField("adjudication") else 0
                     if previous:
                         verdict.earlier_adjudications.append(verdict.adjudication)
@@ -282,6 +290,8 @@ class Ledger:
                     verdict.adjudication.officer = officer
                     verdict.adjudication.note = note
                     verdict.adjudication.decided_time.GetCurrentTime()
+                    del verdict.adjudication.record_outcomes[:]
+                    verdict.adjudication.record_outcomes.extend(resolved)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                     pipe.set(key, verdict.SerializeToString(), keepttl=True)
                     self._tally(pipe, verdict, previous, -1)

@@ -4,17 +4,28 @@ drawn on it, and confirms or clears it; the decision is stored with the verdict.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
+from smartcustoms.core.selections import OUTCOME_KIND, RECORD_COUNT_KEY, outcome_records
+from smartcustoms.core.types import RECORD_KIND_KEY
 from smartcustoms.runtime.ledger import Ledger
 from smartcustoms.runtime.officer_auth import SESSION_KEY, GrpcGate
+from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
+if TYPE_CHECKING:
+    from smartcustoms.runtime.gateway import GatewayCore
+
+log = logging.getLogger(__name__)
+
+OUTCOME_SOURCE_ID = "review-desk"  # the source of the inspection outcome records the desk publishes
 OUTCOMES = {
     "confirmed": results_pb2.ADJUDICATION_OUTCOME_CONFIRMED,
     "cleared": results_pb2.ADJUDICATION_OUTCOME_CLEARED,
@@ -23,10 +34,18 @@ DEFAULT_LIMIT = 100
 
 
 class ReviewDesk:
-    """What both front doors do: list alerts with their verdicts, record decisions."""
+    """What both front doors do: list alerts with their verdicts, record decisions.
 
-    def __init__(self, ledger: Ledger) -> None:
+    A decision on an alert that a risk plugin raised on a record frame also goes on the stream, as
+    ``inspection_outcome`` records through ``outcomes`` (the gateway's ingest path): the selecting
+    plugin adds what the inspection found to its history (cargo_risk: the importer's, declarant's,
+    origin's and transit hub's hit rates and revenue).
+    """
+
+    def __init__(self, ledger: Ledger, outcomes: RecordSink | None = None, control_point: str = "") -> None:
         self.ledger = ledger
+        self.outcomes = outcomes
+        self.control_point = control_point
 
     async def items(self, limit: int) -> list[review_pb2.ReviewItem]:
         items = []
@@ -36,21 +55,42 @@ class ReviewDesk:
         return items
 
     async def adjudicate(
-        self, frame_id: str, outcome: int, officer: str, note: str, *, may_change: bool = True
+        self,
+        frame_id: str,
+        outcome: int,
+        officer: str,
+        note: str,
+        *,
+        may_change: bool = True,
+        record_outcomes: Sequence[results_pb2.RecordOutcome] = (),
     ) -> results_pb2.Verdict:
-        """LookupError: no such frame; ValueError: nothing to adjudicate or a missing field;
-        PermissionError: the alert is decided already and ``may_change`` is False (not a supervisor)."""
+        """LookupError: no such frame; ValueError: nothing to adjudicate, a missing field or a record
+        the alert did not select; PermissionError: the alert is decided already and ``may_change`` is
+        False (not a supervisor). A decision stored whose outcome records could not be made durable is
+        logged and still returned: the decision itself is kept."""
         if outcome not in OUTCOMES.values():
             raise ValueError("outcome must be confirmed or cleared")
         if not officer.strip():
             raise ValueError("the officer who decides must be named")
         if not may_change and await self.decided(frame_id):
             raise PermissionError("changing an earlier decision takes the supervisor role")
-        return await self.ledger.adjudicate(frame_id, outcome, officer.strip(), note)
+        verdict = await self.ledger.adjudicate(frame_id, outcome, officer.strip(), note, record_outcomes)
+        records = outcome_records(verdict)
+        if records and self.outcomes is not None:
+            try:
+                await self.outcomes.publish(outcome_frame(verdict, records, self.control_point))
+            except Exception:  # the decision is stored; its records are what is lost, and said so
+                log.exception("inspection outcomes of %s not published", frame_id)
+        return verdict
 
     async def decided(self, frame_id: str) -> bool:
         verdict = await self.ledger.verdict(frame_id)
         return verdict is not None and verdict.HasField("adjudication")
+
+
+def review_desk(core: GatewayCore) -> ReviewDesk:
+    """The gateway's desk: decisions in its ledger, inspection outcomes through its ingest path."""
+    return ReviewDesk(core.ledger, GatewayRecordSink(core), core.config.control_point)
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
@@ -76,7 +116,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             officer, may_change = session.name, session.account.may("supervisor")
         try:
             return await self.desk.adjudicate(
-                request.frame_id, request.outcome, officer, request.note, may_change=may_change
+                request.frame_id,
+                request.outcome,
+                officer,
+                request.note,
+                may_change=may_change,
+                record_outcomes=request.record_outcomes,
             )
         except LookupError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
@@ -90,6 +135,44 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             )
             await context.abort(code, str(error))
         raise AssertionError("unreachable: abort raises")
+
+
+def record_outcomes_json(items: object) -> list[results_pb2.RecordOutcome]:
+    """``[{"record_id": ..., "hit": true, "revenue_found_hkd": 1200.0}, ...]`` from the page's JSON;
+    ValueError for anything else."""
+    if not isinstance(items, list):
+        raise ValueError("record_outcomes must be a list")
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("record_id"), str):
+            raise ValueError("each record outcome needs a record_id")
+        hit, revenue = item.get("hit", False), item.get("revenue_found_hkd", 0.0)
+        if not isinstance(hit, bool) or isinstance(revenue, bool) or not isinstance(revenue, int | float):
+            raise ValueError(f"record {item['record_id']!r}: hit must be true or false, revenue a number")
+        found.append(
+            results_pb2.RecordOutcome(record_id=item["record_id"], hit=hit, revenue_found_hkd=float(revenue))
+        )
+    return found
+
+
+def outcome_frame(
+    verdict: results_pb2.Verdict, records: Sequence[frame_pb2.Record], control_point: str = ""
+) -> frame_pb2.Frame:
+    """The record frame that carries one adjudication's ``inspection_outcome`` records, under an id of
+    the alert's frame and the decision's revision (a changed decision is a frame of its own)."""
+    payload = frame_pb2.RecordBatch(records=records).SerializeToString()
+    frame = frame_pb2.Frame(
+        frame_id=f"outcome-{verdict.frame_id}-{len(verdict.earlier_adjudications)}",
+        source_id=OUTCOME_SOURCE_ID,
+        modality=frame_pb2.MODALITY_RECORD,
+        encoding="protobuf",
+        payload=payload,
+        payload_bytes=len(payload),
+        control_point=control_point or verdict.control_point,
+        metadata={RECORD_KIND_KEY: OUTCOME_KIND, RECORD_COUNT_KEY: str(len(records))},
+    )
+    frame.capture_time.GetCurrentTime()
+    return frame
 
 
 def item_json(item: review_pb2.ReviewItem, preview: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,6 +260,7 @@ def web_app(desk: ReviewDesk) -> web.Application:
                 str(body.get("officer", "")),
                 str(body.get("note", "")),
                 may_change=session is None or session.account.may("supervisor"),
+                record_outcomes=record_outcomes_json(body.get("record_outcomes", [])),
             )
         except LookupError as error:
             raise web.HTTPNotFound(text=str(error)) from None

@@ -21,11 +21,12 @@ from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.risk import InspectionBudget, Selection, top_reasons
+from smartcustoms.core.selections import OUTCOME_KIND
 from smartcustoms.core.state import MemoryState
-from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
+from smartcustoms.core.types import RECORD_KIND_KEY, Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.v1 import frame_pb2
 
-from .features import FEATURES, CargoHistory, Declaration, DeclarationBatch
+from .features import FEATURES, CargoHistory, Declaration, DeclarationBatch, Outcome
 from .model import ARTEFACT_NAME, load_model, model_folder
 
 __all__ = ["RECORD_KIND", "CargoRiskCandidatePlugin", "CargoRiskPlugin"]
@@ -39,7 +40,7 @@ class CargoRiskPlugin(Plugin):
         name="cargo_risk",
         version="1.0.0",
         consumes=frozenset({Modality.RECORD}),
-        record_kinds=frozenset({RECORD_KIND}),
+        record_kinds=frozenset({RECORD_KIND, OUTCOME_KIND}),
         description="scores cargo declarations against their history and selects the riskiest for inspection",
         default_settings={
             "inspect_share": 0.02,
@@ -60,12 +61,39 @@ class CargoRiskPlugin(Plugin):
             warm_scores=loaded.calibration_scores,
         )
         self.reasons = int(settings.get("reasons", 3))
+        self.history_owner = self.spec.state_name  # outcome records name the live plugin
         # A tool or a test without the runtime's Redis keeps its history in this process.
         self.history = CargoHistory(context.state if context.state is not None else MemoryState())
 
     @hookimpl
     def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
-        return self.assess_many([(frame.frame_id, frame.records()) for frame in frames])
+        """Declarations are scored; officers' inspection outcomes (``inspection_outcome`` records, from
+        the review desk) go into the history, in the order they came, and are clear."""
+        assessments: list[Assessment] = []
+        declarations: list[tuple[str, frame_pb2.RecordBatch]] = []
+        for frame in frames:
+            if frame.metadata.get(RECORD_KIND_KEY) == OUTCOME_KIND:
+                assessments.extend(self.assess_many(declarations))
+                declarations = []
+                self.learn(frame.frame_id, frame.records())
+                assessments.append(Assessment.clear())
+            else:
+                declarations.append((frame.frame_id, frame.records()))
+        return assessments + self.assess_many(declarations)
+
+    def learn(self, frame_id: str, batch: frame_pb2.RecordBatch) -> int:
+        """Add the inspection outcomes of one ``inspection_outcome`` batch to the history (once per
+        frame); return how many were this plugin's (selected by it, or by the live plugin whose
+        history it shares)."""
+        changes = [
+            (outcome, outcome_of(record.fields, "earlier_"))
+            for record in batch.records
+            if record.kind == OUTCOME_KIND and record.fields.get("plugin") == self.history_owner
+            if (outcome := outcome_of(record.fields, "")) is not None
+        ]
+        if changes:
+            self.history.change_outcomes(changes, token=f"adjudication:{frame_id}")
+        return len(changes)
 
     @hookimpl
     def smartcustoms_warm_up(self) -> None:
@@ -126,8 +154,15 @@ class CargoRiskPlugin(Plugin):
         if explored:
             explanation = "random pick for learning (score alone would not select it); " + explanation
         attributes = {"record_id": d.record_id, "reasons": explanation, "hs_code": d.hs_code}
-        if d.importer:
-            attributes["importer"] = d.importer
+        # the parties, origin and route come back with the officer's outcome (core.selections)
+        for name, value in (
+            ("importer", d.importer),
+            ("declarant", d.declarant),
+            ("origin", d.origin),
+            ("route", d.route),
+        ):
+            if value:
+                attributes[name] = value
         if explored:
             attributes["explored"] = "1"
         if d.missing:
@@ -169,6 +204,20 @@ class _Scored:
     scores: np.ndarray
     selection: Selection
     chosen: np.ndarray  # indices of the selected declarations
+
+
+def outcome_of(fields: Mapping[str, str], prefix: str) -> Outcome | None:
+    """The inspection outcome an ``inspection_outcome`` record states (``prefix`` "earlier_": the one
+    it replaces), on the declaration the record carries; None when it states none."""
+    hit = fields.get(f"{prefix}hit", "")
+    if hit not in ("0", "1"):
+        return None
+    try:
+        revenue = max(0.0, float(fields.get(f"{prefix}revenue_found_hkd", "") or 0.0))
+    except ValueError:
+        revenue = 0.0
+    record = frame_pb2.Record(record_id=fields.get("selected_record_id", ""), fields=fields)
+    return Outcome(Declaration.from_record(record), hit=hit == "1", revenue_hkd=revenue)
 
 
 def _share(name: str, value: object, allow_zero: bool = False) -> float:

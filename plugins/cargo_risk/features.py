@@ -251,11 +251,20 @@ class CargoHistory:
 
     def add_outcomes(self, outcomes: Iterable[Outcome], token: str) -> bool:
         """Record inspection outcomes (once per ``token``); False if this token was applied before."""
+        return self.change_outcomes(((outcome, None) for outcome in outcomes), token)
+
+    def change_outcomes(self, changes: Iterable[tuple[Outcome, Outcome | None]], token: str) -> bool:
+        """Record each ``(outcome, earlier)``: ``outcome`` replaces ``earlier`` (an officer's changed
+        decision on the same inspection; None for a first decision), once per ``token``."""
         increments: dict[str, float] = {}
-        for outcome in outcomes:
+        for outcome, earlier in changes:
             for key, amount in _outcome_increments(outcome).items():
                 increments[key] = increments.get(key, 0.0) + amount
-        return self.state.apply_once(f"outcomes:{token}", increments, token_ttl_s=TOKEN_TTL_S)
+            if earlier is not None:
+                for key, amount in _outcome_increments(earlier).items():
+                    increments[key] = increments.get(key, 0.0) - amount
+        changed = {key: amount for key, amount in increments.items() if amount}
+        return self.state.apply_once(f"outcomes:{token}", changed, token_ttl_s=TOKEN_TTL_S)
 
 
 # What the state keeps, per kind of key (key f"{kind}:{entity}:{field}"). Declarations add to the

@@ -18,8 +18,9 @@ from smartcustoms.hardware.sim.enquirers import question, run_enquirers
 from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
 from smartcustoms.plugins.enquiry.text import QuestionError
 from smartcustoms.runtime.cli import main
-from smartcustoms.runtime.enquiry import EnquiryDesk, EnquiryServicer, MemoryRecordSink, RecordSink
+from smartcustoms.runtime.enquiry import EnquiryDesk, EnquiryServicer
 from smartcustoms.runtime.enquiry_page import add_routes
+from smartcustoms.runtime.record_sink import MemoryRecordSink, RecordSink
 from smartcustoms.v1 import enquiry_pb2, enquiry_pb2_grpc, frame_pb2
 
 

@@ -1,0 +1,121 @@
+"""Officers' inspection results come back through the adjudication path: a decision on a cargo_risk
+alert, with what each inspected declaration held, goes on the stream as inspection_outcome records and
+lands in cargo_risk's history in the real Redis, once; a changed decision replaces it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import grpc
+import pytest
+
+from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.keys import plugin_state_prefix
+from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.state import open_state
+from smartcustoms.hardware.sdk.client import OK, send_all
+from smartcustoms.hardware.sim.records import to_frame
+from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import ledger_settled
+from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+HARBOUR, KOWLOON = "Harbour Trading Ltd", "Kowloon Imports Ltd"
+
+
+def declaration(record_id: str, importer: str) -> frame_pb2.Record:
+    fields = {
+        "declared_at": "2026-03-01T10:00:00+08:00",
+        "hs_code": "85171300",
+        "declared_value_hkd": "350000",
+        "weight_kg": "40",
+        "quantity": "100",
+        "origin": "CN",
+        "importer": importer,
+        "declarant": "Star Brokerage Ltd",
+        "route": "CN-SZX>HK-LMC",
+    }
+    return frame_pb2.Record(record_id=record_id, kind="cargo_declaration", fields=fields)
+
+
+def wait_for_history(config: Config, expected: dict[str, tuple[float, float, float]]) -> None:
+    state = open_state(config.redis.url, plugin_state_prefix(config.namespace, "cargo_risk"))
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            seen = {
+                importer: tuple(float(state.get(f"imp:{importer}:{f}") or 0) for f in ("insp", "hits", "rev"))
+                for importer in expected
+            }
+            if seen == expected:
+                return
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.05)
+    finally:
+        state.close()
+
+
+def test_a_decision_with_record_outcomes_feeds_cargo_history_once(
+    runtime_config: Config, start_stack: Callable[[Config], Stack]
+) -> None:
+    runtime_config.plugins = {
+        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
+    }
+    # every declaration selected, none at random: the alert below selects all three
+    runtime_config.plugins["cargo_risk"] = PluginConfig(
+        settings={"inspect_share": 1.0, "exploration_share": 0}
+    )
+    stack = start_stack(runtime_config)
+    batch = frame_pb2.RecordBatch(
+        records=[declaration("D-1", HARBOUR), declaration("D-2", KOWLOON), declaration("D-3", HARBOUR)]
+    )
+    frame = to_frame(batch, "cargo-feed", 1)
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [frame]))] == [OK]
+    asyncio.run(ledger_settled(runtime_config, 1))
+
+    with grpc.insecure_channel(stack.gateway_target) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        (item,) = stub.ListAlerts(review_pb2.ListAlertsRequest(), timeout=5).items
+        assert item.alert.frame_id == frame.frame_id
+        with pytest.raises(grpc.RpcError) as refused:  # a record the alert did not select
+            stub.Adjudicate(
+                review_pb2.AdjudicateRequest(
+                    frame_id=frame.frame_id,
+                    outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED,
+                    officer="PO 4411",
+                    record_outcomes=[results_pb2.RecordOutcome(record_id="D-9", hit=True)],
+                ),
+                timeout=5,
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        decided = stub.Adjudicate(
+            review_pb2.AdjudicateRequest(
+                frame_id=frame.frame_id,
+                outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED,
+                officer="PO 4411",
+                record_outcomes=[
+                    results_pb2.RecordOutcome(record_id="D-1", hit=True, revenue_found_hkd=9000),
+                    results_pb2.RecordOutcome(record_id="D-2", hit=False),
+                ],
+            ),
+            timeout=5,
+        )
+        stored = {o.record_id: (o.hit, o.revenue_found_hkd) for o in decided.adjudication.record_outcomes}
+        assert stored == {"D-1": (True, 9000.0), "D-2": (False, 0.0), "D-3": (True, 0.0)}
+        # D-3 not named: confirmed is a hit. Two inspections of Harbour, both hits; one of Kowloon.
+        wait_for_history(runtime_config, {HARBOUR: (2.0, 2.0, 9000.0), KOWLOON: (1.0, 0.0, 0.0)})
+
+        stub.Adjudicate(  # the supervisor clears it: the same inspections, no hits, no revenue
+            review_pb2.AdjudicateRequest(
+                frame_id=frame.frame_id, outcome=results_pb2.ADJUDICATION_OUTCOME_CLEARED, officer="SPO 12"
+            ),
+            timeout=5,
+        )
+        wait_for_history(runtime_config, {HARBOUR: (2.0, 0.0, 0.0), KOWLOON: (1.0, 0.0, 0.0)})
+
+    # the outcome records were frames like any other: accepted, decided, none lost
+    counts = asyncio.run(ledger_settled(runtime_config, 3))
+    assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.in_flight) == (3, 3, 0, 0)
