@@ -219,6 +219,11 @@ def _adjudication(adjudication: results_pb2.Adjudication) -> dict[str, Any]:
     entry = MessageToDict(adjudication)
     name = results_pb2.AdjudicationOutcome.Name(adjudication.outcome)
     entry["outcome"] = name.removeprefix("ADJUDICATION_OUTCOME_").lower()
+    entry.pop("recordOutcomes", None)
+    entry["record_outcomes"] = [
+        {"record_id": o.record_id, "hit": o.hit, "revenue_found_hkd": o.revenue_found_hkd, "plugin": o.plugin}
+        for o in adjudication.record_outcomes
+    ]
     return entry
 
 
@@ -269,7 +274,7 @@ def web_app(desk: ReviewDesk) -> web.Application:
         except ValueError as error:
             status = web.HTTPConflict if "cleared" in str(error) else web.HTTPBadRequest
             raise status(text=str(error)) from None
-        return web.json_response({"frame_id": frame_id, "adjudication": MessageToDict(verdict.adjudication)})
+        return web.json_response({"frame_id": frame_id, "adjudication": _adjudication(verdict.adjudication)})
 
     app = web.Application()
     app.add_routes(routes)

@@ -5,8 +5,10 @@ lands in cargo_risk's history in the real Redis, once; a changed decision replac
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -24,6 +26,7 @@ from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 pytestmark = pytest.mark.integration
 
 HARBOUR, KOWLOON = "Harbour Trading Ltd", "Kowloon Imports Ltd"
+CHROMIUM = shutil.which("chromium")
 
 
 def declaration(record_id: str, importer: str) -> frame_pb2.Record:
@@ -80,6 +83,11 @@ def test_a_decision_with_record_outcomes_feeds_cargo_history_once(
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         (item,) = stub.ListAlerts(review_pb2.ListAlertsRequest(), timeout=5).items
         assert item.alert.frame_id == frame.frame_id
+        assert {d.attributes["record_id"]: d.attributes["importer"] for d in item.alert.detections} == {
+            "D-1": HARBOUR,
+            "D-2": KOWLOON,
+            "D-3": HARBOUR,
+        }
         with pytest.raises(grpc.RpcError) as refused:  # a record the alert did not select
             stub.Adjudicate(
                 review_pb2.AdjudicateRequest(
@@ -119,3 +127,48 @@ def test_a_decision_with_record_outcomes_feeds_cargo_history_once(
     # the outcome records were frames like any other: accepted, decided, none lost
     counts = asyncio.run(ledger_settled(runtime_config, 3))
     assert (counts.accepted, counts.verdicts, counts.fallbacks, counts.in_flight) == (3, 3, 0, 0)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup installs it)")
+def test_the_review_page_records_what_each_declaration_held(
+    runtime_config: Config, start_stack: Callable[[Config], Stack], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    runtime_config.plugins = {
+        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
+    }
+    runtime_config.plugins["cargo_risk"] = PluginConfig(
+        settings={"inspect_share": 1.0, "exploration_share": 0}
+    )
+    stack = start_stack(runtime_config)
+    batch = frame_pb2.RecordBatch(records=[declaration("P-1", HARBOUR), declaration("P-2", KOWLOON)])
+    frame = to_frame(batch, "cargo-feed", 1)
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [frame]))] == [OK]
+    asyncio.run(ledger_settled(runtime_config, 1))
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(stack.review_url)
+            page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
+            card = page.locator(f"#alert-{frame.frame_id}")
+            page.fill("#officer", "Inspector Chan")
+            page.dispatch_event("#officer", "change")
+            card.locator(".record-controls[data-record=P-1] select").select_option("hit")
+            card.locator(".record-controls[data-record=P-1] input").fill("4000")
+            card.locator(".record-controls[data-record=P-2] select").select_option("miss")
+            card.locator("button[data-outcome=confirmed]").click()
+            card.locator(".decided").wait_for(timeout=10_000)
+            assert card.locator(".record-outcomes li[data-record=P-1]").inner_text() == (
+                "P-1: hit, HKD 4,000 found"
+            )
+            assert card.locator(".record-outcomes li[data-record=P-2]").inner_text() == "P-2: no hit"
+            assert card.locator(".record-controls").count() == 0  # decided: nothing left to state
+            page.screenshot(path=str(tmp_path / "review-cargo.png"), full_page=True)
+        finally:
+            browser.close()
+    wait_for_history(runtime_config, {HARBOUR: (1.0, 1.0, 4000.0), KOWLOON: (1.0, 0.0, 0.0)})
