@@ -63,6 +63,7 @@ __all__ = [  # the models are defined in _vehicle_geometry and belong to this mo
     "MATERIALS",
     "MODELS",
     "MODEL_NAMES",
+    "SPEED_PROFILES",
     "ConcealmentTruth",
     "Realism",
     "ScanConditions",
@@ -86,6 +87,7 @@ DEFAULT_PHOTONS_PER_PIXEL = (4.0e5, 2.0e5)  # (high, low)
 MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any direction
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
 REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
+SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
 _MATERIAL_LIST = (
@@ -136,8 +138,11 @@ class Realism:
       some 8-bit grey levels (257 counts each), clipped to 0..65535 (the air clips when lifted);
     * ``along_ratio``: pixels this many times longer along the vehicle than across (the scanner states
       it: ``pixel_size_along_mm``); the scan has that many times fewer columns;
-    * ``speed_variation``: the vehicle's speed past the portal varies along it by up to this share, as a
-      slow sine along the scan (the scanner does not know: the stated pixel size is its mean);
+    * ``speed_variation``: the vehicle's speed past the portal varies along it by up to this share (the
+      scanner does not know: the stated pixel size is its mean), in one of ``SPEED_PROFILES`` drawn per
+      scan: a slow sine of half a cycle to two along the scan, a steady ramp (accelerating or braking
+      through the portal), or a stop-and-go (the speed dips, or surges, over part of the vehicle and
+      recovers);
     * ``eight_bit``: the counts rounded to 8-bit grey levels (an export), before the level change.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
@@ -175,6 +180,11 @@ class Realism:
             float(rng.uniform(-self.speed_variation, self.speed_variation)),
             float(rng.uniform(0.0, 2 * math.pi)),
             self.eight_bit,
+            # drawn after the others, so a scan's levels and pixels do not depend on the speed's shape
+            SPEED_PROFILES[int(rng.integers(len(SPEED_PROFILES)))],
+            float(rng.uniform(0.5, 2.0)),
+            float(rng.uniform(0.15, 0.85)),
+            float(rng.uniform(0.04, 0.2)),
         )
 
 
@@ -185,9 +195,13 @@ class ScanConditions:
     gain: float = 1.0
     offset_grey_levels: float = 0.0
     along_ratio: float = 1.0
-    speed_variation: float = 0.0  # relative amplitude of the speed's sine along the scan
-    speed_phase: float = 0.0
+    speed_variation: float = 0.0  # the speed's largest relative change along the scan (signed)
+    speed_phase: float = 0.0  # of the sine
     eight_bit: bool = False
+    speed_profile: str = "sine"  # one of SPEED_PROFILES
+    speed_cycles: float = 1.0  # of the sine along the scan
+    speed_centre: float = 0.5  # of a stop-and-go's dip, a share of the scan's length
+    speed_width: float = 0.1  # of the dip (its standard deviation), a share of the scan's length
 
     @property
     def changes_geometry(self) -> bool:
@@ -198,13 +212,24 @@ class ScanConditions:
         shows: the vehicle moved ``along_ratio`` square pixels per column, give or take the speed's sine."""
         out = max(1, round(width / self.along_ratio))
         u = np.arange(out + 1, dtype=np.float64)
-        wave = (
-            self.speed_variation
-            * out
-            / (2 * math.pi)
-            * (math.cos(self.speed_phase) - np.cos(2 * math.pi * u / out + self.speed_phase))
-        )
-        return (u + wave) * (width / out)
+        return (u + self.speed_variation * self._drift(u, out)) * (width / out)
+
+    def _drift(self, u: np.ndarray, out: int) -> np.ndarray:
+        """The integral over output columns 0..u of the speed's relative change at unit amplitude."""
+        if self.speed_profile == "sine":
+            period = out / self.speed_cycles
+            return (
+                period
+                / (2 * math.pi)
+                * (math.cos(self.speed_phase) - np.cos(2 * math.pi * u / period + self.speed_phase))
+            )
+        if self.speed_profile == "ramp":  # from -1 to +1 along the scan
+            return np.asarray(u * u / out - u)
+        if self.speed_profile == "stop_and_go":  # a dip of depth 1 and standard deviation width
+            centre, spread = self.speed_centre * out, max(self.speed_width * out, 1.0)
+            fine = np.exp(-0.5 * ((u - centre) / spread) ** 2)
+            return -np.concatenate(([0.0], np.cumsum((fine[1:] + fine[:-1]) / 2)))
+        raise ValueError(f"unknown speed profile {self.speed_profile!r}: choose from {SPEED_PROFILES}")
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """A uint16 [2, H, W] square-pixel scan as this portal gives it."""
@@ -255,6 +280,7 @@ class ScanConditions:
             "offset_grey_levels": round(self.offset_grey_levels, 2),
             "along_ratio": round(self.along_ratio, 4),
             "speed_variation": round(self.speed_variation, 4),
+            "speed_profile": self.speed_profile,
             "eight_bit": self.eight_bit,
         }
 

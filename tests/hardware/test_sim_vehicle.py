@@ -241,3 +241,41 @@ def test_non_square_pixels_and_speed_variation_move_the_truth_with_the_image() -
 def test_unknown_variations_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variation"):
         vehicle.Realism.portal(("weather",))
+
+
+@pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
+def test_each_speed_profile_changes_the_scale_within_its_bound(profile: str) -> None:
+    """A sine, a ramp or a stop-and-go: the columns stay in order, each spans the mean pixel within the
+    drawn share of it, and the speed does change."""
+    conditions = vehicle.ScanConditions(
+        along_ratio=1.5,
+        speed_variation=0.03,
+        speed_profile=profile,
+        speed_phase=1.0,
+        speed_cycles=1.5,
+        speed_centre=0.4,
+        speed_width=0.1,
+    )
+    columns = conditions.source_columns(3072)
+    steps = np.diff(columns) / (3072 / (len(columns) - 1))
+    assert len(columns) == round(3072 / 1.5) + 1 and columns[0] == 0.0
+    assert steps.min() >= 0.97 - 1e-9 and steps.max() <= 1.03 + 1e-9
+    assert steps.max() - steps.min() > 0.02
+
+
+def test_the_speed_profile_is_drawn_per_scan_apart_from_the_levels_and_pixels() -> None:
+    """Every shape of speed profile comes up; a scan's gain, offset and pixel length are the same
+    whether or not its speed varies."""
+    everything, without_speed = vehicle.Realism.portal(), vehicle.Realism.portal(("levels", "pixels"))
+    drawn = [everything.draw(np.random.default_rng(seed)) for seed in range(30)]
+    assert {c.speed_profile for c in drawn} == set(vehicle.SPEED_PROFILES)
+    for seed, conditions in enumerate(drawn):
+        steady = without_speed.draw(np.random.default_rng(seed))
+        assert steady.speed_variation == 0.0
+        assert (steady.gain, steady.offset_grey_levels, steady.along_ratio) == (
+            conditions.gain,
+            conditions.offset_grey_levels,
+            conditions.along_ratio,
+        )
+    with pytest.raises(ValueError, match="unknown speed profile"):
+        vehicle.ScanConditions(speed_variation=0.01, speed_profile="reverse").source_columns(100)
