@@ -98,3 +98,86 @@ def _levelled_attenuation(
         for x in range(width):
             t = (float(image[y, x]) - dark) / span
             out[y, x] = -math.log(max(t, lowest))
+
+
+@njit(cache=True, nogil=True)
+def _block_scores(
+    scan: np.ndarray, reference: np.ndarray, starts: np.ndarray, length: int, centres: np.ndarray, radius: int
+) -> np.ndarray:  # pragma: no cover
+    """Normalised cross-correlation of blocks of two 1D profiles: out[b, k] compares
+    reference[starts[b] : starts[b] + length] with scan shifted by s = centres[b] + k - radius; -1 where
+    the shifted block leaves the scan or either block is flat."""
+    n = scan.shape[0]
+    blocks = starts.shape[0]
+    out = np.full((blocks, 2 * radius + 1), -1.0)
+    for b in range(blocks):
+        lo = starts[b]
+        mean_b = 0.0
+        for i in range(lo, lo + length):
+            mean_b += reference[i]
+        mean_b /= length
+        var_b = 0.0
+        for i in range(lo, lo + length):
+            var_b += (reference[i] - mean_b) ** 2
+        if var_b <= 0.0:
+            continue
+        for k in range(2 * radius + 1):
+            s = centres[b] + k - radius
+            if lo + s < 0 or lo + length + s > n:
+                continue
+            mean_a = 0.0
+            for i in range(lo, lo + length):
+                mean_a += scan[i + s]
+            mean_a /= length
+            cross, var_a = 0.0, 0.0
+            for i in range(lo, lo + length):
+                a = scan[i + s] - mean_a
+                cross += a * (reference[i] - mean_b)
+                var_a += a * a
+            if var_a > 0.0:
+                out[b, k] = cross / math.sqrt(var_a * var_b)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _warp_columns(
+    image: np.ndarray, columns: np.ndarray, dy: float, replicate: bool, out: np.ndarray
+) -> None:  # pragma: no cover
+    """out[y, x] = image[y - dy, columns[x]], bilinear; outside the image 0, or its nearest edge pixel
+    with ``replicate``. float32 [H, W] each."""
+    height, width = image.shape
+    out_width = columns.shape[0]
+    left = np.empty(out_width, dtype=np.int64)
+    share = np.empty(out_width, dtype=np.float32)
+    for x in range(out_width):
+        x0 = math.floor(columns[x])
+        left[x] = x0
+        share[x] = columns[x] - x0
+    for y in range(out.shape[0]):
+        fy = y - dy
+        y0 = math.floor(fy)
+        wy = np.float32(fy - y0)
+        rows_inside = y0 >= 0 and y0 + 1 < height
+        for x in range(out_width):
+            x0 = left[x]
+            wx = share[x]
+            if rows_inside and x0 >= 0 and x0 + 1 < width:  # inside: the common case
+                top = image[y0, x0] + wx * (image[y0, x0 + 1] - image[y0, x0])
+                bottom = image[y0 + 1, x0] + wx * (image[y0 + 1, x0 + 1] - image[y0 + 1, x0])
+                out[y, x] = top + wy * (bottom - top)
+                continue
+            total = 0.0  # at the border
+            for j in range(2):
+                yy = y0 + j
+                if yy < 0 or yy >= height:
+                    if not replicate:
+                        continue
+                    yy = min(max(yy, 0), height - 1)
+                for i in range(2):
+                    xx = x0 + i
+                    if xx < 0 or xx >= width:
+                        if not replicate:
+                            continue
+                        xx = min(max(xx, 0), width - 1)
+                    total += (wy if j else 1.0 - wy) * (wx if i else 1.0 - wx) * image[yy, xx]
+            out[y, x] = total

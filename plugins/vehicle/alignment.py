@@ -53,6 +53,184 @@ def _profile_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> f
     return best - max_shift + offset
 
 
+@dataclass(frozen=True, eq=False)
+class Warp:
+    """Where a scan's columns lie in its reference: scan[y + dy, x] ~ reference[y, columns[x]].
+
+    A shift has ``columns`` = x - dx; a vehicle whose speed changed as it passed the portal has columns
+    that drift from that along it (``estimate_warp``).
+    """
+
+    columns: np.ndarray  # float32 [W]: the reference column each scan column shows
+    dy: float
+
+    @classmethod
+    def shift(cls, dx: float, dy: float, width: int) -> Warp:
+        return cls((np.arange(width, dtype=np.float32) - np.float32(dx)), dy)
+
+    @property
+    def offset(self) -> tuple[float, float]:
+        """(dx, dy): the median shift along the vehicle, the shift across it."""
+        dx = float(np.median(np.arange(len(self.columns)) - self.columns)) if len(self.columns) else 0.0
+        return dx, self.dy
+
+    @property
+    def stretch(self) -> float:
+        """The largest drift of the columns from the median shift, in pixels: 0 for a shift."""
+        drift = np.arange(len(self.columns)) - self.columns - self.offset[0]
+        return float(np.max(np.abs(drift))) if len(drift) else 0.0
+
+    def move(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+        """``image`` (float32, of the reference's geometry) in the scan's pixels."""
+        out = np.empty((image.shape[0], len(self.columns)), dtype=np.float32)
+        source = np.ascontiguousarray(image, dtype=np.float32)
+        kernels._warp_columns(source, self.columns, float(self.dy), border == cv2.BORDER_REPLICATE, out)
+        return out
+
+    def box(self, box: BoxPx | None) -> BoxPx | None:
+        """A box in the reference's pixels in the scan's (the columns that show its columns)."""
+        if box is None:
+            return None
+        x0, y0, x1, y1 = box
+        scan_x = np.interp([x0, x1], self.columns, np.arange(len(self.columns), dtype=np.float64))
+        dy = round(self.dy)
+        return (round(float(scan_x[0])), y0 + dy, round(float(scan_x[1])), y1 + dy)
+
+
+def estimate_warp(
+    scan: np.ndarray,
+    reference: np.ndarray,
+    max_dx: int,
+    max_dy: int,
+    max_speed_change: float = 0.0,
+    pixel_mm: float = 5.0,
+) -> Warp:
+    """How a scan's columns map onto its reference's (attenuation images of one shape): the shift of
+    ``estimate_shift``, then, when ``max_speed_change`` > 0, the drift a changing speed leaves along the
+    vehicle. The column profiles' gradients (as for the shift, of an upper and a lower band of rows) are
+    compared block by block, coarse then fine; each block's shift is weighted by its correlation and
+    by how much the reference shows there (wheels, frames, the body's ends; not a flat wall); a smooth
+    curve is fitted to them (piecewise linear, its bends penalised, blocks far off it discounted), and
+    its slope bounded by ``max_speed_change``, so the columns stay in order. The blocks and the knots
+    are set in cm along the vehicle: ``pixel_mm`` is the pixel size along it (square pixels)."""
+    dx, dy = estimate_shift(scan, reference, max_dx, max_dy)
+    width = scan.shape[1]
+    if max_speed_change <= 0 or width < 4 * _MIN_BLOCK_PX:
+        return Warp.shift(dx, dy, width)
+    a, b = _band_profiles(scan), _band_profiles(reference)
+    per_cm = 10.0 / pixel_mm
+    knots = np.linspace(0.0, width, max(2, round(width / (_KNOT_CM * per_cm))) + 1)
+    drift = np.full(len(knots), dx)
+    for length_cm, radius_cm in _BLOCKS_CM:
+        length = max(_MIN_BLOCK_PX, min(round(length_cm * per_cm), width // 4))
+        radius = max(1, round(radius_cm * per_cm * length / (length_cm * per_cm)))
+        found = _block_shifts(a, b, knots, drift, length, radius)
+        if found is None:
+            break
+        drift = _fit_drift(knots, *found, dx, max_speed_change)
+    reference_x = np.arange(width, dtype=np.float64)
+    scan_x = reference_x + np.interp(reference_x, knots, drift)  # increasing: its slope is bounded
+    columns = np.interp(np.arange(width, dtype=np.float64), scan_x, reference_x, left=np.nan, right=np.nan)
+    ends = np.isnan(columns)  # beyond the reference's ends: the shift at that end
+    if ends.any():
+        x = np.arange(width, dtype=np.float64)
+        columns[ends] = np.where(x[ends] < scan_x[0], x[ends] - drift[0], x[ends] - drift[-1])
+    return Warp(columns.astype(np.float32), dy)
+
+
+_KNOT_CM = 62.5  # the drift's knots along the vehicle
+# (length, search radius) in cm of the blocks compared, coarse to fine; a scan shorter than four blocks
+# has shorter ones, searched as far for their length
+_BLOCKS_CM = ((187.5, 40.0), (187.5, 20.0), (94.0, 5.0), (62.5, 2.0))
+_MIN_BLOCKS = 3  # fewer blocks that show something: the shift alone
+_MIN_WEIGHT = 0.1  # a block's weight (its squared correlation, less where it shows little) to count
+_MIN_BLOCK_PX = 16  # a scan narrower than four such blocks is aligned by a shift alone
+
+
+def _band_profiles(image: np.ndarray) -> np.ndarray:
+    """The gradients of the column sums of an image's upper and lower half, one after the other with a
+    gap of zeros: one profile whose blocks compare both bands at once."""
+    half = image.shape[0] // 2
+    upper = np.gradient(image[:half].sum(axis=0, dtype=np.float64))
+    lower = np.gradient(image[half:].sum(axis=0, dtype=np.float64))
+    return np.stack((upper, lower))
+
+
+def _block_shifts(
+    scan: np.ndarray, reference: np.ndarray, knots: np.ndarray, drift: np.ndarray, length: int, radius: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(centres, shifts, weights) of the blocks of ``length`` reference columns, half overlapping, each
+    searched within ``radius`` of the current ``drift``; None when too few show anything."""
+    width = reference.shape[1]
+    starts = np.arange(0, width - length + 1, length // 2, dtype=np.int64)
+    centres = starts + length / 2
+    guess = np.round(np.interp(centres, knots, drift)).astype(np.int64)
+    scores = np.zeros((len(starts), 2 * radius + 1))
+    energy = np.zeros(len(starts))
+    for band in range(reference.shape[0]):
+        band_scores = kernels._block_scores(scan[band], reference[band], starts, length, guess, radius)
+        band_energy = np.array([np.sum(reference[band, s : s + length] ** 2) for s in starts])
+        scores += np.maximum(band_scores, 0.0) * band_energy[:, None]
+        energy += band_energy
+    scores /= np.maximum(energy, 1e-12)[:, None]
+    best = np.argmax(scores, axis=1)
+    peak = scores[np.arange(len(starts)), best]
+    offsets = np.zeros(len(starts))
+    inner = (best > 0) & (best < 2 * radius)
+    for i in np.flatnonzero(inner):
+        left, middle, right = scores[i, best[i] - 1], scores[i, best[i]], scores[i, best[i] + 1]
+        curvature = left - 2 * middle + right
+        if curvature < 0:
+            offsets[i] = np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)
+    shifts = guess + best - radius + offsets
+    texture = np.sqrt(energy / length)
+    typical = np.median(texture[texture > 0]) if np.any(texture > 0) else 0.0
+    weights = peak**2 * np.clip(texture / max(typical, 1e-12), 0.0, 1.0) * inner
+    weights[weights < _MIN_WEIGHT] = 0.0  # a weak peak (a flat wall, a load the reference lacks): no say
+    if np.count_nonzero(weights) < _MIN_BLOCKS:
+        return None
+    return centres, shifts, weights
+
+
+def _fit_drift(
+    knots: np.ndarray,
+    centres: np.ndarray,
+    shifts: np.ndarray,
+    weights: np.ndarray,
+    dx: float,
+    max_speed_change: float,
+) -> np.ndarray:
+    """The drift at ``knots``: least squares through the blocks' shifts, piecewise linear, its second
+    differences penalised (a speed changes slowly), blocks more than a few pixels off it discounted;
+    then its slope bounded by ``max_speed_change``."""
+    n = len(knots)
+    position = np.clip(np.searchsorted(knots, centres) - 1, 0, n - 2)
+    t = (centres - knots[position]) / (knots[position + 1] - knots[position])
+    basis = np.zeros((len(centres), n))
+    basis[np.arange(len(centres)), position] = 1 - t
+    basis[np.arange(len(centres)), position + 1] = t
+    bend = np.zeros((max(n - 2, 0), n))
+    for i in range(n - 2):
+        bend[i, i : i + 3] = (1.0, -2.0, 1.0)
+    stiffness = _STIFFNESS * float(np.sum(weights)) / max(n, 1)
+    w = weights.copy()
+    drift = np.full(n, dx)
+    for _ in range(3):
+        normal = basis.T @ (w[:, None] * basis) + stiffness * bend.T @ bend + 1e-6 * np.eye(n)
+        drift = np.linalg.solve(normal, basis.T @ (w * shifts) + 1e-6 * dx)
+        residual = shifts - basis @ drift
+        w = weights / (1 + (residual / _OUTLIER_PX) ** 2)
+    step = np.diff(knots)
+    slopes = np.clip(np.diff(drift) / step, -max_speed_change, max_speed_change)
+    anchor = int(np.argmax(basis.T @ w))  # the best-supported knot stays where the fit put it
+    bounded = np.concatenate(([0.0], np.cumsum(slopes * step)))
+    return np.asarray(bounded - bounded[anchor] + drift[anchor], dtype=np.float64)
+
+
+_STIFFNESS = 3.0  # weight of a knot's bend against a block's misfit
+_OUTLIER_PX = 3.0  # blocks this far off the fit count half
+
+
 @dataclass(frozen=True)
 class PixelSize:
     """A scan's pixel size along the vehicle (between columns, set by the drive's speed past the portal)

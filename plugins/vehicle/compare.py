@@ -44,8 +44,9 @@ from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
     PixelSize,
+    Warp,
     attenuation,
-    estimate_shift,
+    estimate_warp,
     fit_reference,
     outline_mismatch,
     square_pixels,
@@ -70,6 +71,7 @@ from smartcustoms.plugins.vehicle.zones import (
 )
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
+_PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
 
 # --------------------------------------------------------------------------- the comparison
@@ -106,6 +108,7 @@ class Comparison:
     outline_mismatch: float = 0.0  # share of the outlines' edges that do not line up (``alignment``)
     doubt: str = ""  # why the comparison cannot be trusted ("alignment"), "" when it can
     column_scale: float = 1.0  # the arrays' columns per scan column (a scan of non-square pixels)
+    warp: Warp | None = None  # the scan's columns in the reference's (``shift`` is its median)
 
 
 class VehicleComparer:
@@ -181,36 +184,24 @@ class VehicleComparer:
     ) -> Comparison:
         s = self.settings
         ref = fitted.attenuation
-        dx, dy = estimate_shift(nominal, ref, s.max_shift_px, s.max_shift_y_px)
-        translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
-        size = (raw.shape[1], raw.shape[0])
-        moved = np.asarray(
-            cv2.warpAffine(ref, translation, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        )
+        pixel_mm = fitted.pixel_size_mm or _PIXEL_MM
+        warp = estimate_warp(nominal, ref, s.max_shift_px, s.max_shift_y_px, s.max_speed_change, pixel_mm)
+        moved = warp.move(ref)
         inside = outline(moved)
-        levels = measure_levels(raw, moved, inside, _shifted(fitted.cargo_box, (dx, dy)), *stated)
+        levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
         if levels.open_beam == FULL_SCALE and levels.dark == 0.0 and not levels.ceiling_attenuation:
             scan = np.minimum(nominal, np.float32(levels.floor_attenuation))  # calibrated: as computed
         else:
             scan = levelled_attenuation(raw, levels)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            dx, dy = estimate_shift(scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px)
-            translation = np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
-            moved = np.asarray(
-                cv2.warpAffine(ref, translation, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            warp = estimate_warp(
+                scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px, s.max_speed_change, pixel_mm
             )
+            moved = warp.move(ref)
             inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
-            compared = np.asarray(
-                cv2.warpAffine(
-                    levels.clamp(ref),
-                    translation,
-                    size,
-                    flags=cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
-            )
+            compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
         window = int(s.smooth_px)
         difference = cv2.blur(scan - compared, (window, window))
         noise = np.empty_like(scan)
@@ -226,18 +217,18 @@ class VehicleComparer:
         kernels._anomaly_mask(difference, noise, edges, s.min_z, s.min_attenuation, mask)
         body = (scan > 0.02) | (compared > 0.02)
         if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
-            unknown = self._unknown(fitted.lower_bound, translation, size, window)
+            unknown = self._unknown(fitted.lower_bound, warp, window)
             mask[unknown] = 0
             body &= ~unknown
         residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
-        return Comparison(fitted, (dx, dy), difference, mask, residual, moved, inside, levels, scan=scan)
+        return Comparison(
+            fitted, warp.offset, difference, mask, residual, moved, inside, levels, scan=scan, warp=warp
+        )
 
     @staticmethod
-    def _unknown(
-        lower_bound: np.ndarray, translation: np.ndarray, size: tuple[int, int], window: int
-    ) -> np.ndarray:
+    def _unknown(lower_bound: np.ndarray, warp: Warp, window: int) -> np.ndarray:
         """The pixels whose smoothed difference draws on a lower-bound pixel of the moved reference."""
-        moved = cv2.warpAffine(lower_bound.astype(np.float32), translation, size, flags=cv2.INTER_LINEAR)
+        moved = warp.move(lower_bound.astype(np.float32))
         return np.asarray(cv2.dilate((moved > 0).view(np.uint8), np.ones((window, window), np.uint8))) > 0
 
     def _detections(
@@ -247,7 +238,11 @@ class VehicleComparer:
         are no concealment (see ``zones``) but are not cleared either."""
         s = self.settings
         pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
-        cargo = _shifted(comparison.fitted.cargo_box, comparison.shift)
+        cargo = (
+            comparison.warp.box(comparison.fitted.cargo_box)
+            if comparison.warp is not None
+            else _shifted(comparison.fitted.cargo_box, comparison.shift)
+        )
         if cargo is not None:
             side = round(s.cargo_side_margin_cm / pixel_cm)
             cargo = (

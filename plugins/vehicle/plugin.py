@@ -47,7 +47,7 @@ WARM_UP_REDUCTION = 8  # the warm-up scan is a reference this many times smaller
 
 SPEC = PluginSpec(
     name="vehicle_compare",
-    version="1.2.0",
+    version="1.3.0",
     consumes=frozenset({Modality.XRAY}),
     description="vehicle X-ray scans against reference scans of their model: hidden compartments, "
     "undeclared goods, extra load",

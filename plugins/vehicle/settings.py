@@ -21,6 +21,9 @@ class VehicleSettings:
     photons_per_pixel: float = 4.0e5  # high-energy channel, for the noise model
     max_shift_px: int = 80  # along the vehicle
     max_shift_y_px: int = 10  # suspension travel
+    # the vehicle's speed may change along it by this share (its scale along the scan drifts): the
+    # alignment follows it, block by block along the vehicle; 0 = a shift only
+    max_speed_change: float = 0.1
     smooth_px: int = 9
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0

@@ -637,19 +637,68 @@ def _stretched(image: np.ndarray, factor: float) -> np.ndarray:
 
 @pytest.mark.parametrize("model", ["box-truck-1", "container-20ft", "sedan-1"])
 def test_a_stretched_scan_goes_to_manual_inspection_for_its_alignment(root: Path, model: str) -> None:
-    """A clean scan stretched 6 % along the vehicle (its pixel size along it is not the one stated):
-    no shift makes it line up with its reference. Without the check it alarms on the edges; with it an
-    officer gets it, with the reason and what would have been reported."""
+    """A clean scan stretched 6 % along the vehicle (its pixel size along it is not the one stated),
+    aligned by a shift only (``max_speed_change`` 0): no shift makes it line up with its reference.
+    Without the check it alarms on the edges; with it an officer gets it, with the reason and what
+    would have been reported."""
     scan = _simulator().generate(5, model=model, concealment=None)
     image = _stretched(scan.image, 1.06)
-    unchecked = _assess(_plugin(root, max_outline_mismatch=1.0), scan, image)
+    unchecked = _assess(_plugin(root, max_outline_mismatch=1.0, max_speed_change=0.0), scan, image)
     assert unchecked.decision is Decision.ALARM
-    assessment = _assess(_plugin(root), scan, image)
+    assessment = _assess(_plugin(root, max_speed_change=0.0), scan, image)
     assert assessment.decision is Decision.MANUAL_INSPECTION
     [doubt] = [d for d in assessment.detections if d.label == DOUBT_LABEL]
     assert doubt.box is None and doubt.attributes["reason"] == "alignment"
     assert float(doubt.attributes["outline_mismatch"]) > VehicleSettings().max_outline_mismatch
     assert doubt.attributes["withheld"]
+
+
+@pytest.mark.parametrize("model", ["box-truck-1", "container-20ft", "sedan-1"])
+def test_a_stretched_scan_is_followed_along_the_vehicle(root: Path, model: str) -> None:
+    """The same scan stretched 4 % (a speed steadily 4 % below the stated one), aligned block by block
+    along the vehicle (the default): it lines up with its reference and is cleared, its columns drifting
+    from a shift by as much as the stretch."""
+    scan = _simulator().generate(5, model=model, concealment=None)
+    image = _stretched(scan.image, 1.04)
+    assert _assess(_plugin(root), scan, image).decision is Decision.CLEAR
+    comparer = _plugin(root).comparer
+    declared = Declaration.from_metadata(vehicle.to_frame(scan, source_id="portal", sequence=1).metadata)
+    _, comparison = comparer.compare(image, model, declared, scan.pixel_size_mm)
+    length = np.count_nonzero(comparison.reference.max(axis=0) > 0.05)
+    assert comparison.warp is not None and comparison.warp.stretch > 0.015 * length / 2
+    assert comparison.outline_mismatch < 0.02
+
+
+def _speed_changed(profile: str, variation: float = 0.03) -> vehicle.ScanConditions:
+    return vehicle.ScanConditions(
+        speed_variation=variation,
+        speed_phase=0.7,
+        speed_profile=profile,
+        speed_cycles=1.5,
+        speed_centre=0.45,
+        speed_width=0.08,
+    )
+
+
+@pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
+@pytest.mark.parametrize("model", ["box-truck-1", "container-20ft"])
+def test_a_speed_change_along_the_vehicle_is_aligned_away(root: Path, model: str, profile: str) -> None:
+    """A truck whose speed changed by 3 % as it passed (a slow sine, accelerating or braking, a
+    stop-and-go; the portal states its mean pixel size): the clean scan is cleared and a hidden
+    compartment found in its place, where a shift alone leaves edges along the vehicle."""
+    conditions = _speed_changed(profile, -0.03 if profile == "ramp" else 0.03)
+    plugin, shift_only = _plugin(root), _plugin(root, max_speed_change=0.0)
+    clean = _simulator().generate(3, model=model, concealment=None)
+    image = conditions.apply(clean.image)
+    assert _assess(plugin, clean, image).decision is Decision.CLEAR
+    assert _assess(shift_only, clean, image).decision is not Decision.CLEAR
+    concealing = _simulator().generate(3, model=model, concealment="hidden_compartment")
+    [truth] = concealing.concealments
+    moved_truth = _truth_box(conditions.box(truth.box, WIDTH))
+    assessment = _assess(plugin, concealing, conditions.apply(concealing.image))
+    found = [d for d in assessment.detections if d.label == "hidden_compartment"]
+    assert assessment.decision is Decision.ALARM
+    assert max(iou(d.box or (), moved_truth) for d in found) > 0.3
 
 
 def test_a_wrongly_stated_pixel_size_goes_to_manual_inspection(root: Path) -> None:
