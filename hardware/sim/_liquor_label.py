@@ -12,6 +12,12 @@ line in several sizes share the artwork and differ only in the printed volume, a
   faces for brands), its size, position and colour chosen per line. Chinese is drawn with Pillow in a
   CJK font from Debian's packages (``fonts-wqy-microhei``, ``fonts-noto-cjk`` or ``fonts-arphic-uming``;
   scripts/setup installs the first); on a machine with none of them the Chinese name is left out.
+
+``draw_label(text, design=k)`` draws the line's label another way for any ``k`` other than 0 (the
+catalogue's own artwork): other colours, pattern, layout and type, the brand and product in a TrueType
+face where the machine has one (DejaVu), the label's height and a photograph-like textured ground drawn
+too. A design is what a simulator of "labels the library never saw" needs: a catalogue whose bottles are
+added to the database from photos (``LiquorSimulator(design=k)``), as a site adds its own.
 """
 
 from __future__ import annotations
@@ -26,6 +32,13 @@ import numpy as np
 
 LABEL_SHAPE = (200, 300)  # (height, width) of a label image, pixels
 
+TRUETYPE_FONTS = (  # faces a redesigned label may print its brand and product in, where installed
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+)
 CJK_FONTS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -72,8 +85,11 @@ def volume_text(volume_ml: int, style: int) -> str:
     return (f"{volume_ml}ml", f"{volume_ml}ml", f"{volume_ml} mL")[style % 3]
 
 
-def draw_label(text: LabelText) -> np.ndarray:
-    """The label as printed, RGB uint8 ``LABEL_SHAPE``."""
+def draw_label(text: LabelText, design: int = 0) -> np.ndarray:
+    """The label as printed, RGB uint8: ``LABEL_SHAPE`` for the catalogue's own artwork (``design``
+    0), of another height and drawn another way for any other design."""
+    if design:
+        return _redesigned(text, design)
     rng = np.random.default_rng(line_seed(text))
     height, width = LABEL_SHAPE
     light = rng.random() < 0.55
@@ -88,6 +104,76 @@ def draw_label(text: LabelText) -> np.ndarray:
     _texts(rng, label, text, ink, background, accent, layout)
     cv2.rectangle(label, (3, 3), (width - 4, height - 4), _colour(accent), 3)
     return np.clip(label, 0, 255).astype(np.uint8)
+
+
+def _redesigned(text: LabelText, design: int) -> np.ndarray:
+    """The line's label drawn another way (see the module docstring)."""
+    rng = np.random.default_rng([line_seed(text), design])
+    width = LABEL_SHAPE[1]
+    height = int(rng.integers(150, 260))
+    light = rng.random() < 0.5
+    background = _hsv_rgb(rng, (0.05, 0.4), (0.8, 1.0)) if light else _hsv_rgb(rng, (0.4, 1.0), (0.15, 0.6))
+    accent = _hsv_rgb(rng, (0.5, 1.0), (0.4, 1.0))
+    ink = _hsv_rgb(rng, (0.2, 0.9), (0.0, 0.3)) if light else _hsv_rgb(rng, (0.0, 0.4), (0.85, 1.0))
+    label = np.empty((height, width, 3), dtype=np.float32)
+    label[:] = background
+    # a photograph-like ground: smooth blotches of the accent at a few scales
+    for cells, strength in ((4, 0.35), (12, 0.2), (40, 0.1)):
+        noise = rng.random((max(2, cells * height // width), cells)).astype(np.float32)
+        field_ = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+        label += (accent - label) * (np.clip(field_, 0, 1) * strength * rng.uniform(0.3, 1.0))[..., None]
+    _pattern(rng, label, accent)
+    layout = int(rng.integers(3))
+    _emblem(rng, label, accent, ink, layout)
+    rows = np.sort(rng.uniform(0.25, 0.72, 3))
+    brand = text.brand.upper() if rng.random() < 0.5 else text.brand
+    faces = [Path(p) for p in TRUETYPE_FONTS if Path(p).is_file()]
+    if faces:
+        face = faces[int(rng.integers(len(faces)))]
+        _put_truetype(label, brand, face, rows[0], int(rng.integers(24, 40)), ink)
+        _put_truetype(
+            label, text.product, face, rows[1] + 0.06, int(rng.integers(13, 19)), ink * 0.7 + accent * 0.3
+        )
+    else:
+        _put(label, brand, _BRAND_FONTS[int(rng.integers(len(_BRAND_FONTS)))], rows[0], 28, ink, "centre", 2)
+        _put(label, text.product, _PLAIN_FONTS[int(rng.integers(4))], rows[1] + 0.06, 15, ink, "centre", 1)
+    if text.name_zh:
+        _put_cjk(label, text.name_zh, min(rows[2] + 0.1, 0.8), int(rng.integers(16, 22)), ink)
+    style = int(rng.integers(15))
+    abv, volume = abv_text(text.abv_percent, style), volume_text(text.volume_ml, style // 5)
+    info_font = _PLAIN_FONTS[int(rng.integers(len(_PLAIN_FONTS)))]
+    info_row = rng.uniform(0.86, 0.92)
+    size_px = int(rng.integers(15, 21))
+    if layout == 0:
+        _put(label, f"{abv}  {volume}", info_font, info_row, size_px, ink, "centre", 1)
+    else:
+        _put(label, abv, info_font, info_row, size_px, ink, "left", 1, x_range=(0.08, 0.52))
+        _put(label, volume, info_font, info_row, size_px, ink, "right", 1, x_range=(0.55, 0.92))
+    if rng.random() < 0.7:
+        cv2.rectangle(label, (3, 3), (width - 4, height - 4), _colour(accent), int(rng.integers(1, 5)))
+    return np.clip(label, 0, 255).astype(np.uint8)
+
+
+def _put_truetype(
+    label: np.ndarray, words: str, face: Path, row: float, size_px: int, colour: np.ndarray
+) -> None:
+    """``words`` centred in a TrueType face with its baseline near ``row``, shrunk to fit the width."""
+    from PIL import Image, ImageDraw, ImageFont  # Pillow comes with rapidocr-onnxruntime
+
+    height, width = label.shape[:2]
+    font = ImageFont.truetype(str(face), size_px)
+    left, top, right, bottom = (round(v) for v in font.getbbox(words))
+    if right - left > 0.88 * width:
+        font = ImageFont.truetype(str(face), max(8, int(size_px * 0.88 * width / (right - left))))
+        left, top, right, bottom = (round(v) for v in font.getbbox(words))
+    mask = Image.new("L", (right - left + 2, bottom - top + 2), 0)
+    ImageDraw.Draw(mask).text((-left + 1, -top + 1), words, font=font, fill=255)
+    glyphs = np.asarray(mask, dtype=np.uint8)
+    h, w = glyphs.shape
+    x0, y0 = max((width - w) // 2, 5), max(int(row * height) - h, 5)
+    h, w = min(h, height - 5 - y0), min(w, width - 5 - x0)
+    if h > 0 and w > 0:
+        _blend(label[y0 : y0 + h, x0 : x0 + w], glyphs[:h, :w], colour)
 
 
 def _hsv_rgb(

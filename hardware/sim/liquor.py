@@ -34,7 +34,8 @@ from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
 
 from ._frames import payload_frame
-from ._liquor_label import LABEL_SHAPE, LabelText, draw_label
+from ._liquor_label import LABEL_SHAPE as LABEL_SHAPE  # the catalogue's label size, for callers
+from ._liquor_label import LabelText, draw_label
 from ._liquor_scene import add_clutter, occlude
 from .duty import liquor_duty_hkd
 
@@ -139,11 +140,12 @@ def label_text(item: LiquorProduct) -> LabelText:
     return LabelText(item.brand, item.product, item.abv_percent, item.volume_ml, item.name_zh)
 
 
-def label_image(item: LiquorProduct) -> np.ndarray:
+def label_image(item: LiquorProduct, design: int = 0) -> np.ndarray:
     """The product's label as printed, RGB uint8 ``LABEL_SHAPE``: brand, product, Chinese name where it
     has one, ABV and volume in real type (``_liquor_label``). Bottles of one line (brand and product) in
-    several sizes share the artwork and differ in the printed volume only."""
-    return draw_label(label_text(item))
+    several sizes share the artwork and differ in the printed volume only. Any ``design`` but 0 draws
+    the line's label another way (other colours, layout, type and height)."""
+    return draw_label(label_text(item), design)
 
 
 def _hsv_rgb(
@@ -221,6 +223,8 @@ class LiquorSimulator:
         width: int = RED_CHANNEL_SHAPE[1],
         *,
         catalogue_ids: tuple[str, ...] = (),
+        varied: bool = False,
+        design: int = 0,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be non-negative")
@@ -229,8 +233,11 @@ class LiquorSimulator:
         for catalogue_id in catalogue_ids:
             product(catalogue_id)
         self.seed, self.height, self.width = seed, height, width
+        self.varied, self.design = varied, design
         self.catalogue_ids = catalogue_ids or tuple(p.catalogue_id for p in CATALOGUE)
-        self._labels = {cid: label_image(_BY_ID[cid]).astype(np.float32) for cid in self.catalogue_ids}
+        self._labels = {
+            cid: label_image(_BY_ID[cid], design).astype(np.float32) for cid in self.catalogue_ids
+        }
 
     def generate(self, index: int, *, catalogue_id: str | None = None) -> LiquorFrame:
         """Frame number ``index``, of a drawn product or of ``catalogue_id``."""
@@ -241,25 +248,43 @@ class LiquorSimulator:
         item = product(catalogue_id or drawn)
         tilt, scale, turn = rng.uniform(-8, 8), rng.uniform(0.8, 1.1), rng.uniform(-25, 25)
         shift = rng.uniform(-0.08, 0.08, 2) * (self.width, self.height)
-        canvas, alpha, on_label, label_corners = self._bottle(item, math.radians(turn))
+        shot = _Variation.draw(np.random.default_rng([self.seed, index, 7])) if self.varied else None
+        if shot is not None:
+            tilt, scale, turn = tilt * shot.tilt, scale * shot.scale, turn * shot.turn
+        canvas, alpha, on_label, label_corners = self._bottle(item, math.radians(turn), shot)
         center = (self.width / 2, self.height / 2)
         matrix = cv2.getRotationMatrix2D(center, -tilt, scale)
         matrix[:, 2] = matrix[:, 2] + shift
         size = (self.width, self.height)
-        bottle = cv2.warpAffine(canvas, matrix, size, flags=cv2.INTER_LINEAR)
-        coverage = cv2.warpAffine(alpha, matrix, size, flags=cv2.INTER_LINEAR)[..., None]
-        label_mask = (cv2.warpAffine(on_label, matrix, size, flags=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
-        image = self._background(rng)
+        projective = np.vstack([matrix, [0.0, 0.0, 1.0]])
+        if shot is not None:  # the camera looks at the bottle from above or aside: a keystone
+            projective = _keystone(shot.keystone, self.width, self.height) @ projective
+        bottle, coverage, label_mask = (
+            _warped(layer, matrix if shot is None else projective, size)
+            for layer in (canvas, alpha, on_label)
+        )
+        coverage = coverage[..., None]
+        label_mask = (label_mask > 0.5).astype(np.uint8)
+        image = self._background(rng) if shot is None else _busy_background(shot.rng, self.height, self.width)
         clutter = add_clutter(rng, image)
         image += (bottle - image) * coverage
         occlusion, covered = occlude(rng, image, label_mask)
         gain = rng.uniform(0.65, 1.3)
+        if shot is not None:
+            gain *= shot.gain
+            _glare(shot, image, label_mask, coverage)
         image = self._light(rng, image, gain)
         blur = self._blur(rng, image)
         sigma = np.float32(rng.uniform(1.0, 4.0))
         image = blur[0] + rng.standard_normal(image.shape, dtype=np.float32) * sigma
         quality = int(rng.integers(*JPEG_QUALITY))
-        corners = np.hstack([label_corners, np.ones((4, 1))]) @ matrix.T
+        if shot is not None:
+            image = _varied_camera(shot, image)
+            quality = min(quality, shot.quality)
+        if shot is None:
+            corners = np.hstack([label_corners, np.ones((4, 1))]) @ matrix.T
+        else:
+            corners = cv2.perspectiveTransform(label_corners.reshape(-1, 1, 2), projective).reshape(4, 2)
         box = (
             int(max(math.floor(corners[:, 0].min()), 0)),
             int(max(math.floor(corners[:, 1].min()), 0)),
@@ -298,12 +323,19 @@ class LiquorSimulator:
         return np.asarray(base * (1 + y) + texture[..., None], dtype=np.float32)
 
     def _bottle(
-        self, item: LiquorProduct, turn: float
+        self, item: LiquorProduct, turn: float, shot: _Variation | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The upright bottle centred on a canvas: RGB, alpha, where the label is (1 on it) and the
         label's corners (x, y). The label is as tall as its printed width wrapped around the body allows
         at the artwork's aspect, centred a little below the middle of the body."""
         shape = _bottle_shape(item, self.height)
+        arc = LABEL_ARC_RAD
+        if shot is not None:
+            shape = dataclasses.replace(shape, body_w=shape.body_w * shot.body_width)
+            arc = shot.arc
+        artwork = self._labels.get(item.catalogue_id)
+        if artwork is None:
+            artwork = label_image(item, self.design).astype(np.float32)
         cx, bottom = self.width / 2, self.height * BODY_CENTRE + shape.body_h / 2
         body_top = bottom - shape.body_h
         neck_top = body_top - shape.shoulder_h - shape.neck_h
@@ -324,20 +356,17 @@ class LiquorSimulator:
         window[:] = np.asarray(item.glass, dtype=np.float32) * shade[..., None]
         cap = np.broadcast_to(y < neck_top + 0.25 * shape.neck_h, inside.shape) & inside
         window[cap] = (np.asarray(item.glass, dtype=np.float32) * 0.3 + 80) * shade[cap][:, None]
-        arc_px = 2 * LABEL_ARC_RAD * half_w  # the label's printed width, wrapped around the body
-        label_h = min(arc_px * LABEL_SHAPE[0] / LABEL_SHAPE[1], 0.8 * shape.body_h)
+        arc_px = 2 * arc * half_w  # the label's printed width, wrapped around the body
+        label_h = min(arc_px * artwork.shape[0] / artwork.shape[1], 0.8 * shape.body_h)
         label_top = body_top + 0.55 * shape.body_h - label_h / 2
         label_bottom = label_top + label_h
         phi = angle - turn
-        on_label = (y >= label_top) & (y < label_bottom) & (np.abs(phi) < LABEL_ARC_RAD) & inside
-        artwork = self._labels.get(item.catalogue_id)
-        if artwork is None:
-            artwork = label_image(item).astype(np.float32)
+        on_label = (y >= label_top) & (y < label_bottom) & (np.abs(phi) < arc) & inside
         # the camera integrates the print over each pixel: the artwork at its size on the image, then
         # sampled where each pixel of the body looks
         printed_w, printed_h = max(round(arc_px), 8), max(round(label_h), 8)
         printed = cv2.resize(artwork, (printed_w, printed_h), interpolation=cv2.INTER_AREA)
-        map_x = np.where(on_label, (phi / LABEL_ARC_RAD + 1) / 2 * printed_w - 0.5, -2).astype(np.float32)
+        map_x = np.where(on_label, (phi / arc + 1) / 2 * printed_w - 0.5, -2).astype(np.float32)
         map_y = np.broadcast_to((y - label_top) / label_h * printed_h - 0.5, inside.shape)
         map_y = np.where(on_label, map_y, -2).astype(np.float32)
         sampled = cv2.remap(printed, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -371,6 +400,100 @@ class LiquorSimulator:
         if sigma < 0.3:
             return image, 0.0
         return cv2.GaussianBlur(image, (0, 0), sigma), float(sigma)
+
+
+@dataclass(frozen=True, eq=False)
+class _Variation:
+    """What ``LiquorSimulator(varied=True)`` draws for a frame beyond the ordinary ranges, from a
+    generator of its own (so the ordinary draws, and the frames without variation, stay as they were)."""
+
+    rng: np.random.Generator
+    tilt: float  # factors of the ordinary tilt, scale and turn
+    scale: float
+    turn: float
+    arc: float  # half the angle of the circumference the label covers, radians
+    body_width: float  # factor of the bottle's width
+    keystone: np.ndarray  # the four image corners' displacement, in fractions of the image [4, 2]
+    gain: float  # factor of the light level
+    glare: float  # strength of a highlight down the bottle, 0 for none
+    hue_shift: float  # degrees of hue the camera's white balance turns
+    saturation: float  # factor
+    extra_blur: float  # sigma (px) of a further focus blur
+    quality: int  # the highest JPEG quality the camera uses
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Variation:
+        return cls(
+            rng=rng,
+            tilt=rng.uniform(0.5, 2.0),
+            scale=rng.uniform(0.75, 1.15),
+            turn=rng.uniform(0.6, 1.4),
+            arc=math.radians(rng.uniform(50, 85)),
+            body_width=rng.uniform(0.8, 1.2),
+            keystone=rng.uniform(-0.06, 0.06, (4, 2)),
+            gain=rng.uniform(0.6, 1.25),
+            glare=rng.uniform(0.3, 0.9) if rng.random() < 0.4 else 0.0,
+            hue_shift=rng.uniform(-12, 12),
+            saturation=rng.uniform(0.6, 1.3),
+            extra_blur=rng.uniform(0.0, 1.5) if rng.random() < 0.4 else 0.0,
+            quality=int(rng.integers(45, 96)),
+        )
+
+
+def _warped(layer: np.ndarray, transform: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if transform.shape[0] == 2:
+        return np.asarray(cv2.warpAffine(layer, transform, size, flags=cv2.INTER_LINEAR))
+    return np.asarray(cv2.warpPerspective(layer, transform, size, flags=cv2.INTER_LINEAR))
+
+
+def _keystone(displacement: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The homography moving the image's corners by ``displacement`` (fractions of its size)."""
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    moved = corners + (displacement * (width, height)).astype(np.float32)
+    return np.asarray(cv2.getPerspectiveTransform(corners, moved), dtype=np.float64)
+
+
+def _busy_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A counter or a backdrop that is not plain: blotches of two colours at several scales, sometimes
+    stripes (a mat, a printed backdrop)."""
+    first, second = _hsv_rgb(rng, (0.0, 0.8), (0.2, 0.9)), _hsv_rgb(rng, (0.0, 0.8), (0.2, 0.9))
+    weight = np.zeros((height, width), np.float32)
+    for cells in (3, 9, 27):
+        noise = rng.random((cells, max(2, cells * width // height))).astype(np.float32)
+        weight += cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC) / 3
+    if rng.random() < 0.35:
+        period = rng.uniform(12, 60)
+        x = np.arange(width, dtype=np.float32)[None, :] + np.arange(height, dtype=np.float32)[:, None]
+        weight = 0.6 * weight + 0.4 * (np.sin(x * 2 * math.pi / period) > 0)
+    weight = np.clip(weight, 0, 1)[..., None]
+    return np.asarray(first * (1 - weight) + second * weight, dtype=np.float32)
+
+
+def _glare(shot: _Variation, image: np.ndarray, label_mask: np.ndarray, coverage: np.ndarray) -> None:
+    """A highlight down the bottle across the label: a bright vertical band on the glass (in place)."""
+    if shot.glare <= 0:
+        return
+    points = cv2.findNonZero(label_mask)
+    if points is None:
+        return
+    x, _, w, _ = cv2.boundingRect(points)
+    centre = x + shot.rng.uniform(0.1, 0.9) * w
+    spread = shot.rng.uniform(0.02, 0.08) * w + 1
+    columns = np.arange(image.shape[1], dtype=np.float32)
+    band = np.exp(-(((columns - centre) / spread) ** 2))[None, :, None] * shot.glare
+    image += (255.0 - image) * (band * coverage).astype(np.float32)
+
+
+def _varied_camera(shot: _Variation, image: np.ndarray) -> np.ndarray:
+    """The camera's white balance (hue and saturation) and a further focus blur."""
+    frame = np.clip(image, 0, 255).astype(np.uint8)
+    hsv = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + shot.hue_shift / 2) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * shot.saturation, 0, 255)
+    out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    if shot.extra_blur > 0.3:
+        out = cv2.GaussianBlur(out, (0, 0), shot.extra_blur)
+    return np.asarray(out, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- encoding and frames

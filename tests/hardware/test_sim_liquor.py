@@ -182,3 +182,45 @@ def test_a_jpeg_frame_uses_the_cameras_quality(sim: liquor.LiquorSimulator) -> N
     assert (
         liquor.to_frame(shot, source_id="c", sequence=1, traveller_id="T-9").metadata["traveller_id"] == "T-9"
     )
+
+
+# --------------------------------------------------------------------------- variation and designs
+
+
+def test_varied_frames_draw_more_and_leave_plain_frames_as_they_were() -> None:
+    plain = liquor.LiquorSimulator(seed=5, height=240, width=320)
+    varied = liquor.LiquorSimulator(seed=5, height=240, width=320, varied=True)
+    again = liquor.LiquorSimulator(seed=5, height=240, width=320, varied=True)
+    for index in range(6):
+        first, second = plain.generate(index), varied.generate(index)
+        assert first.catalogue_id == second.catalogue_id  # the same draws, and more of them
+        assert not np.array_equal(first.image, second.image)
+        assert np.array_equal(second.image, again.generate(index).image)
+        x0, y0, x1, y1 = second.label_box
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+
+
+def test_the_label_of_a_varied_frame_is_where_the_truth_says() -> None:
+    varied = liquor.LiquorSimulator(seed=6, height=240, width=320, varied=True)
+    for index in range(4):
+        first = varied.generate(index, catalogue_id="LQ-0001")
+        second = varied.generate(index, catalogue_id="LQ-0023")
+        difference = np.abs(first.image.astype(int) - second.image.astype(int)).sum(axis=2)
+        x0, y0, x1, y1 = first.label_box
+        assert difference[y0:y1, x0:x1].mean() > 20
+
+
+def test_a_design_draws_a_line_another_way_and_its_sizes_alike() -> None:
+    small, large = liquor.product("LQ-0009"), liquor.product("LQ-0010")  # one line, 750 ml and 1.75 l
+    own, redesigned = liquor.label_image(small), liquor.label_image(small, design=1)
+    assert own.shape == (*_liquor_label.LABEL_SHAPE, 3)
+    assert redesigned.shape[1] == own.shape[1] and redesigned.ndim == 3
+    assert redesigned.shape != own.shape or np.abs(redesigned.astype(int) - own.astype(int)).mean() > 20
+    assert not np.array_equal(redesigned, liquor.label_image(small, design=2))
+    sibling = liquor.label_image(large, design=1)
+    assert sibling.shape == redesigned.shape
+    band = int(0.75 * redesigned.shape[0])  # above the ABV and volume line the sizes print alike
+    assert np.array_equal(sibling[:band], redesigned[:band])
+    assert not np.array_equal(sibling, redesigned)
+    frame = liquor.LiquorSimulator(seed=7, height=240, width=320, design=1).generate(0)
+    assert frame.image.shape == (240, 320, 3)
