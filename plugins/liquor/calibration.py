@@ -5,6 +5,9 @@ used for nothing else (simulator seeds reserved for it, see tools/__init__.py):
 
 - ``top``: log(1 + inliers of the best line's view), how much of the label agreed geometrically;
 - ``second``: log(1 + inliers of the best other line), the margin's other side;
+- ``dense``: the dense check (``verify``): how well the whole label, warped back through the match's
+  homography, correlates with the view, -1 to 1; inliers alone can agree by chance, and their number
+  depends on the view (an artwork has many more corners than a photo of a small label);
 - ``ocr_agree`` / ``ocr_disagree``: how many of ABV and volume were read and agree / disagree with the
   chosen bottle's database entry;
 - ``ambiguous``: 1 when the chosen line has other bottles that nothing read on the label rules out
@@ -24,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("top", "second", "ocr_agree", "ocr_disagree", "ambiguous")
+FEATURES = ("top", "second", "dense", "ocr_agree", "ocr_disagree", "ambiguous")
+_FEATURES_BEFORE_DENSE = ("top", "second", "ocr_agree", "ocr_disagree", "ambiguous")
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,14 @@ class Evidence:
     ocr_agree: int = 0
     ocr_disagree: int = 0
     ambiguous: bool = False
+    dense: float = 0.0
 
     def vector(self) -> np.ndarray:
         return np.array(
             [
                 math.log1p(self.top_inliers),
                 math.log1p(self.second_inliers),
+                float(self.dense),
                 float(self.ocr_agree),
                 float(self.ocr_disagree),
                 float(self.ambiguous),
@@ -65,8 +71,9 @@ class Calibration:
 
     @classmethod
     def default(cls) -> Calibration:
-        """A prior: about 0.5 at 12 inliers against none, much less when a rival line is as strong."""
-        return cls((2.5, -2.5, 0.7, -2.0, -3.0), -6.2, fitted_on="prior (not fitted)")
+        """A prior: about 0.5 at 12 inliers against none and a dense score of 0.5, much less when a rival
+        line is as strong or the label does not look like the view."""
+        return cls((2.5, -2.5, 6.0, 0.7, -2.0, -3.0), -9.2, fitted_on="prior (not fitted)")
 
     def confidence(self, evidence: Evidence) -> float:
         z = float(np.dot(self.weights, evidence.vector())) + self.bias
@@ -85,11 +92,15 @@ class Calibration:
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Calibration:
-        if list(entry.get("features", [])) != list(FEATURES):
+        features = list(entry.get("features", []))
+        weights = [float(w) for w in entry["weights"]]
+        if features == list(_FEATURES_BEFORE_DENSE) and len(weights) == len(features):
+            weights.insert(FEATURES.index("dense"), 0.0)  # a model fitted before the dense check
+        elif features != list(FEATURES):
             raise ValueError(f"calibration features must be {list(FEATURES)}")
         brier = entry.get("brier")
         return cls(
-            tuple(float(w) for w in entry["weights"]),
+            tuple(weights),
             float(entry["bias"]),
             str(entry.get("fitted_on", "")),
             int(entry.get("frames", 0)),

@@ -5,6 +5,8 @@ officer must decide.
 The bottle goes to an officer, with the candidates, when
 
 - no line's label matched well enough (fewer than ``min_inliers`` consistent keypoints);
+- the label warped back through the match's homography correlates with the view less than ``min_dense``
+  (``verify``): a few keypoints agreed, the label as a whole does not;
 - the confidence is below ``min_confidence``;
 - what was read on the label disagrees with the chosen bottle's database entry (a different ABV or
   volume: a wrong entry, a look-alike, or a misreading the officer settles);
@@ -29,8 +31,10 @@ from smartcustoms.plugins.liquor.library import LabelLibrary, Product
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
 from smartcustoms.plugins.liquor.reading import LabelReader, Reading
 from smartcustoms.plugins.liquor.settings import LiquorSettings
+from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
 
 MAX_CANDIDATES = 3
+LINES_CHECKED = 3  # lines with the most inliers given the dense check; the surest of them is chosen
 ABV_TOLERANCE_PERCENT = 0.05
 
 
@@ -122,37 +126,54 @@ class LabelRecogniser:
             raise ValueError("liquor_label: a reader is needed unless read_labels is never")
         self.library, self.settings, self.reader = library, settings, reader
         self.matcher = LabelMatcher(library)
+        self.dense = DenseCheck(library)
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
         matches = self.matcher.match(rgb)
         if not matches or matches[0].inliers < self.settings.min_inliers:
             return Recognition((), reason="no label of the database matched")
+        matches, dense, second = self._ranked(rgb, matches)
         top = matches[0]
-        second = matches[1].inliers if len(matches) > 1 else 0
         siblings = self.library.line_products(self.library.lines[top.line])
         reading = Reading()
-        if self._should_read(siblings, top.inliers, second):
+        if self._should_read(siblings, top.inliers, second, dense):
             assert self.reader is not None  # checked in __init__
             reading = self.reader.read(rgb, self.library.views[top.view], top.homography)
         chosen, ambiguous = self._choose(siblings, reading, self.library.views[top.view].product)
         agree, disagree = agreement(chosen, reading)
-        evidence = Evidence(top.inliers, second, agree, disagree, ambiguous)
+        evidence = Evidence(top.inliers, second, agree, disagree, ambiguous, dense)
         confidence = self.library.calibration.confidence(evidence)
         candidates = self._candidates(chosen, confidence, matches, reading)
         outline = top.outline(self.library.views[top.view].shape)
-        reason = self._referral(chosen, confidence, reading, disagree)
+        reason = self._referral(chosen, confidence, reading, disagree, dense)
         if ambiguous and not reason:
             sizes = ", ".join(f"{p.catalogue_id} ({p.volume_ml} ml)" for p in siblings)
             reason = f"the volume on the label was not read: one of {sizes}"
         return Recognition(candidates, reading, evidence, outline, bool(reason), reason)
 
-    def _should_read(self, siblings: tuple[Product, ...], top: int, second: int) -> bool:
+    def _ranked(self, rgb: np.ndarray, matches: list[LineMatch]) -> tuple[list[LineMatch], float, int]:
+        """The matches with the surest of the first ``LINES_CHECKED`` lines first (the confidence of
+        its inliers against the best other line's and of its dense check; lines with fewer than
+        ``min_inliers`` are not candidates), its dense score, and the best other line's inliers."""
+        grey = frame_grey(rgb)
+        scored = []
+        for number, match in enumerate(matches[:LINES_CHECKED]):
+            if number and match.inliers < self.settings.min_inliers:
+                break
+            dense = self.dense.score(grey, match.view, match.homography)
+            rival = max((m.inliers for m in matches if m is not match), default=0)
+            visual = self.library.calibration.confidence(Evidence(match.inliers, rival, dense=dense))
+            scored.append((visual, -number, dense, rival, match))
+        _, number, dense, rival, chosen = max(scored, key=lambda entry: entry[:2])
+        return [chosen, *(m for m in matches if m is not chosen)], dense, rival
+
+    def _should_read(self, siblings: tuple[Product, ...], top: int, second: int, dense: float) -> bool:
         mode = self.settings.read_labels
         if mode != "when_needed":
             return mode == "always"
         if len(siblings) > 1:
             return True
-        visual = self.library.calibration.confidence(Evidence(top, second))
+        visual = self.library.calibration.confidence(Evidence(top, second, dense=dense))
         return visual < self.settings.read_above_confidence
 
     @staticmethod
@@ -194,7 +215,9 @@ class LabelRecogniser:
         )
         return (Candidate(chosen, round(confidence, 4), top_inliers), *rest)
 
-    def _referral(self, chosen: Product, confidence: float, reading: Reading, disagree: int) -> str:
+    def _referral(
+        self, chosen: Product, confidence: float, reading: Reading, disagree: int, dense: float
+    ) -> str:
         """Why an officer must decide, or "" when the recognition stands."""
         if disagree:
             read = [f"{reading.abv_percent:g}% vol" if reading.abv_percent is not None else "",
@@ -202,6 +225,11 @@ class LabelRecogniser:
             return (
                 f"the label reads {' '.join(r for r in read if r)}; the database has "
                 f"{chosen.abv_percent:g}% vol {chosen.volume_ml} ml for {chosen.catalogue_id}"
+            )
+        if dense < self.settings.min_dense:
+            return (
+                f"the label looks like {chosen.catalogue_id}'s reference view only in part "
+                f"(dense check {dense:.2f} below {self.settings.min_dense:.2f})"
             )
         if confidence < self.settings.min_confidence:
             return f"confidence {confidence:.2f} below {self.settings.min_confidence:.2f}"

@@ -15,6 +15,7 @@ class LiquorSettings:
     camera_roles: tuple[str, ...] = ("red_channel",)  # frames of other camera roles are not bottles
     min_confidence: float = 0.9  # below it a bottle goes to an officer with its candidates
     min_inliers: int = 6  # a best line with fewer consistent keypoints is no match at all
+    min_dense: float = 0.2  # a match whose label correlates less with its view goes to an officer
     read_labels: str = "when_needed"  # OCR of ABV and volume: always, when_needed, never
     read_above_confidence: float = 0.98  # when_needed: a surer match of a one-bottle line is not read
     ocr_threads: int = 1  # onnxruntime intra-op threads of the text recogniser
@@ -22,6 +23,8 @@ class LiquorSettings:
     def __post_init__(self) -> None:
         if not 0 < self.min_confidence < 1:
             raise ValueError("liquor_label: min_confidence must be between 0 and 1")
+        if not -1 <= self.min_dense <= 1:
+            raise ValueError("liquor_label: min_dense must be between -1 and 1")
         if self.read_labels not in READ_LABELS:
             raise ValueError(f"liquor_label: read_labels must be one of {', '.join(READ_LABELS)}")
         if self.min_inliers < 4 or self.ocr_threads < 1:

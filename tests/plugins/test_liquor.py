@@ -27,13 +27,14 @@ from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim import _frames
 from smartcustoms.hardware.sim import liquor as liquor_sim
-from smartcustoms.plugins.liquor.calibration import Calibration, Evidence, fit
+from smartcustoms.plugins.liquor.calibration import FEATURES, Calibration, Evidence, fit
 from smartcustoms.plugins.liquor.index import NO_MATCH, DescriptorIndex
 from smartcustoms.plugins.liquor.library import BUILD_COMMAND, LibraryError, load_library, write_library
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.reading import LabelReader, parse_abv, parse_volume_ml, reading_of
 from smartcustoms.plugins.liquor.recogniser import closest_volume
 from smartcustoms.plugins.liquor.tools import add, build, cli, evaluate
+from smartcustoms.plugins.liquor.verify import frame_grey
 
 IMPORT_PATH = "smartcustoms.plugins.liquor:LiquorLabelPlugin"
 PRODUCTS = ("LQ-0001", "LQ-0009", "LQ-0010", "LQ-0011")  # Nordvik 750 ml and 1.75 l: one line
@@ -153,7 +154,8 @@ def test_calibration_fits_a_monotone_model_and_round_trips() -> None:
         evidence.append(Evidence(top, second, ambiguous=ambiguous))
         correct.append(bool(rng.random() < p))
     fitted = fit(evidence, correct, fitted_on="test")
-    assert fitted.weights[0] > 0 and fitted.weights[1] < 0 and fitted.weights[4] < 0
+    weight = dict(zip(FEATURES, fitted.weights, strict=True))
+    assert weight["top"] > 0 and weight["second"] < 0 and weight["ambiguous"] < 0
     assert (
         fitted.confidence(Evidence(100, 0))
         > fitted.confidence(Evidence(20, 0))
@@ -162,6 +164,21 @@ def test_calibration_fits_a_monotone_model_and_round_trips() -> None:
     assert Calibration.from_json(json.loads(json.dumps(fitted.to_json()))) == fitted
     with pytest.raises(ValueError):
         fit(evidence[:30], [True] * 30, fitted_on="one class")
+
+
+def test_a_confidence_model_fitted_before_the_dense_check_still_loads() -> None:
+    old = {
+        "model": "platt",
+        "features": ["top", "second", "ocr_agree", "ocr_disagree", "ambiguous"],
+        "weights": [1.0, -1.0, 0.5, -2.0, -3.0],
+        "bias": -4.0,
+    }
+    loaded = Calibration.from_json(old)
+    assert dict(zip(FEATURES, loaded.weights, strict=True)) == {
+        "top": 1.0, "second": -1.0, "dense": 0.0, "ocr_agree": 0.5, "ocr_disagree": -2.0, "ambiguous": -3.0
+    }  # fmt: skip
+    with pytest.raises(ValueError):
+        Calibration.from_json({**old, "features": ["top", "second"]})
 
 
 # --------------------------------------------------------------------------- artefact
@@ -259,6 +276,19 @@ def test_no_label_and_low_confidence_go_to_an_officer(library_dir: Path, plugin:
     [unsure] = picky.smartcustoms_process_batch([camera_frame(clean_shot("LQ-0001").image)])
     assert unsure.decision == Decision.MANUAL_INSPECTION
     assert unsure.detections[0].attributes["needs_officer_reason"].startswith("confidence")
+
+
+def test_the_dense_check_tells_the_label_shown_from_another(plugin: LiquorLabelPlugin) -> None:
+    shot = clean_shot("LQ-0001")
+    rgb = liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=90))
+    recogniser = plugin.recogniser
+    [top, *_] = recogniser.matcher.match(rgb)
+    library = recogniser.library
+    shown = recogniser.dense.score(frame_grey(rgb), top.view, top.homography)
+    other = next(n for n, view in enumerate(library.views) if view.line != library.views[top.view].line)
+    assert shown > 0.5 > recogniser.dense.score(frame_grey(rgb), other, top.homography)
+    recognition = recogniser.recognise(rgb)
+    assert recognition.evidence is not None and recognition.evidence.dense > 0.5
 
 
 def test_frames_of_other_cameras_are_left_alone(plugin: LiquorLabelPlugin) -> None:
@@ -367,7 +397,7 @@ def test_library_add_liquor_bad_input_is_one_line(
 def test_eval_liquor_refuses_tuning_seeds_and_a_missing_library(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for seed in ("150", "305"):
+    for seed in ("150", "305", "320", "335"):
         args = _command("eval", "liquor", "--seed", seed)
         assert args.handler(args) == 2
         assert capsys.readouterr().err.count("\n") == 1

@@ -10,7 +10,7 @@ confidence model is kept as it was fitted. Running plugins load the new version 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from smartcustoms.core import artefacts
 from smartcustoms.core.artefacts import ArtefactInfo
+from smartcustoms.plugins.liquor.calibration import Calibration
 from smartcustoms.plugins.liquor.features import Features
 from smartcustoms.plugins.liquor.library import (
     ARTEFACT_NAME,
@@ -111,3 +112,43 @@ def add(
         source=f"{info.source}; {catalogue_id} added from {len(photos)} photo(s)",
         write=lambda staging: write_library(staging, products, views, library.calibration),
     )
+
+
+def photo_library(
+    library: LabelLibrary,
+    out: Path,
+    photos: Mapping[str, Sequence[np.ndarray]],
+    *,
+    version: str,
+    source: str,
+    calibration: Calibration | None = None,
+    finder: TextFinder | None = None,
+) -> Path:
+    """A copy of ``library`` in ``out`` whose views are made of ``photos`` only (RGB uint8, per catalogue
+    id), through ``library add``'s path: the database a site has when it adds every product from photos.
+    The facts are the library's, the confidence model too unless ``calibration`` is given. A product
+    whose photos show no common label has no view; when none has one, the library's own views are kept
+    (so that the failure shows in what is measured on it)."""
+    finder = finder if finder is not None else TextFinder()
+    views: list[WrittenView] = []
+    for product in library.products:
+        shots = photos.get(product.catalogue_id, [])
+        if not shots:
+            continue
+        names = [f"{source} #{n}" for n in range(len(shots))]
+        try:
+            made = photo_views(shots, finder, names)
+        except ValueError:
+            continue
+        views += [written(view, product, len(views) + n) for n, view in enumerate(made)]
+    if not views:
+        views = existing_views(library)
+    model = calibration or library.calibration
+    artefacts.build(
+        out,
+        name=ARTEFACT_NAME,
+        version=version,
+        source=f"{library.info.source}; views from photos: {source}",
+        write=lambda staging: write_library(staging, library.products, views, model),
+    )
+    return out

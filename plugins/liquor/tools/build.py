@@ -9,6 +9,8 @@ library just written with the label always read, and the artefact is written aga
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from smartcustoms.plugins.liquor.calibration import Calibration, Evidence, fit
 from smartcustoms.plugins.liquor.features import Features
 from smartcustoms.plugins.liquor.library import (
     ARTEFACT_NAME,
+    LabelLibrary,
     LibraryError,
     Product,
     View,
@@ -30,7 +33,15 @@ from smartcustoms.plugins.liquor.library import (
 from smartcustoms.plugins.liquor.reading import LabelReader
 from smartcustoms.plugins.liquor.recogniser import LabelRecogniser
 from smartcustoms.plugins.liquor.settings import LiquorSettings
-from smartcustoms.plugins.liquor.tools import CALIBRATION_FRAMES_PER_SEED, CALIBRATION_SEEDS, FRAME_SHAPE
+from smartcustoms.plugins.liquor.tools import (
+    CALIBRATION_FRAMES_PER_SEED,
+    CALIBRATION_SEEDS,
+    FRAME_SHAPE,
+    PHOTO_CALIBRATION_SEEDS,
+    PHOTO_DESIGNS,
+    PHOTO_REFERENCE_SEEDS,
+    PHOTOS_PER_PRODUCT,
+)
 from smartcustoms.plugins.liquor.tools.views import TextFinder, ViewImage, artwork_views
 
 SIM_SOURCE = "sim"
@@ -126,27 +137,95 @@ def written(made: ViewImage, product: Product, number: int) -> WrittenView:
 
 
 def calibrate(
-    folder: Path, seeds: Sequence[int], frames_per_seed: int, catalogue_ids: Sequence[str]
+    folder: Path,
+    seeds: Sequence[int],
+    frames_per_seed: int,
+    catalogue_ids: Sequence[str],
+    *,
+    photo_designs: Sequence[int] = PHOTO_DESIGNS,
 ) -> Calibration:
     """Fit the confidence model on simulator frames (JPEG at each frame's quality, as the camera sends
-    them) recognised by the library in ``folder`` with the label always read."""
+    them) recognised with the label always read: frames of ``seeds`` (the odd ones ``varied``) against
+    the library in ``folder``, and for each of ``photo_designs`` varied frames of labels drawn that way
+    against a copy of the library whose views are made from photos of them (``photo_library``)."""
+    from smartcustoms.plugins.liquor.tools.add import photo_library  # add imports this module
+
     library = load_library(folder)
-    settings = LiquorSettings(read_labels="always")
-    recogniser = LabelRecogniser(library, settings, LabelReader(settings.ocr_threads))
     evidence: list[Evidence] = []
     correct: list[bool] = []
+    ids = tuple(catalogue_ids)
     for seed in seeds:
-        simulator = liquor_sim.LiquorSimulator(seed, *FRAME_SHAPE, catalogue_ids=tuple(catalogue_ids))
-        for index in range(frames_per_seed):
-            shot = simulator.generate(index)
-            rgb = liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=shot.jpeg_quality))
-            recognition = recogniser.recognise(rgb)
-            if recognition.evidence is None or recognition.best is None:
-                continue
-            evidence.append(recognition.evidence)
-            correct.append(recognition.best.product.catalogue_id == shot.catalogue_id)
-    fitted_on = f"hardware.sim.liquor seeds {seeds[0]}-{seeds[-1]}, {frames_per_seed} frames each"
+        simulator = liquor_sim.LiquorSimulator(seed, *FRAME_SHAPE, catalogue_ids=ids, varied=seed % 2 == 1)
+        _recognised(library, simulator, frames_per_seed, evidence, correct)
+    described = (
+        f"hardware.sim.liquor seeds {seeds[0]}-{seeds[-1]} (odd ones varied), {frames_per_seed} frames each"
+    )
+    finder = TextFinder() if photo_designs else None
+    for number, design in enumerate(photo_designs):
+        reference = PHOTO_REFERENCE_SEEDS[number % len(PHOTO_REFERENCE_SEEDS)]
+        frame_seeds = list(PHOTO_CALIBRATION_SEEDS)[number :: len(photo_designs)]
+        photos = design_photos(reference, design, ids)
+        with tempfile.TemporaryDirectory(prefix="liquor-design-") as scratch:
+            photo_folder = photo_library(
+                library,
+                Path(scratch) / ARTEFACT_NAME,
+                photos,
+                version=f"{library.info.version}-design-{design}",
+                source=f"hardware.sim.liquor design {design} seed {reference}",
+                finder=finder,
+            )
+            photo_views_library = load_library(photo_folder)
+            for seed in frame_seeds:
+                simulator = liquor_sim.LiquorSimulator(
+                    seed, *FRAME_SHAPE, catalogue_ids=ids, varied=True, design=design
+                )
+                _recognised(photo_views_library, simulator, frames_per_seed, evidence, correct)
+    if photo_designs:
+        described += (
+            f"; labels of designs {', '.join(map(str, photo_designs))} added from photos, varied frames of "
+            f"seeds {PHOTO_CALIBRATION_SEEDS[0]}-{PHOTO_CALIBRATION_SEEDS[-1]}"
+        )
     try:
-        return fit(evidence, correct, fitted_on=fitted_on)
+        return fit(evidence, correct, fitted_on=described)
     except ValueError:  # too few frames, or all right: keep the prior rather than fit nonsense
         return Calibration.default()
+
+
+def design_photos(seed: int, design: int, catalogue_ids: Sequence[str]) -> dict[str, list[np.ndarray]]:
+    """``PHOTOS_PER_PRODUCT`` varied frames of each product with its labels of ``design``: the photos a
+    site would take to add it."""
+    simulator = liquor_sim.LiquorSimulator(
+        seed, *FRAME_SHAPE, catalogue_ids=tuple(catalogue_ids), varied=True, design=design
+    )
+    photos: dict[str, list[np.ndarray]] = {}
+    for number, catalogue_id in enumerate(catalogue_ids):
+        for shot in range(PHOTOS_PER_PRODUCT):
+            frame = simulator.generate(number * PHOTOS_PER_PRODUCT + shot, catalogue_id=catalogue_id)
+            photos.setdefault(catalogue_id, []).append(np.array(frame.image))
+    return photos
+
+
+def _recognised(
+    library: LabelLibrary,
+    simulator: liquor_sim.LiquorSimulator,
+    count: int,
+    evidence: list[Evidence],
+    correct: list[bool],
+) -> None:
+    """Recognise ``count`` frames of ``simulator`` (label always read) and keep the evidence and whether
+    the best candidate was right."""
+    settings = LiquorSettings(read_labels="always")
+    recogniser = LabelRecogniser(library, settings, _reader(settings.ocr_threads))
+    for index in range(count):
+        shot = simulator.generate(index)
+        rgb = liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=shot.jpeg_quality))
+        recognition = recogniser.recognise(rgb)
+        if recognition.evidence is None or recognition.best is None:
+            continue
+        evidence.append(recognition.evidence)
+        correct.append(recognition.best.product.catalogue_id == shot.catalogue_id)
+
+
+@functools.cache
+def _reader(threads: int) -> LabelReader:
+    return LabelReader(threads)

@@ -40,7 +40,6 @@ from smartcustoms.plugins.liquor.library import (
     LabelLibrary,
     library_folder,
     load_library,
-    write_library,
 )
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin, bottle_duty_hkd
 from smartcustoms.plugins.liquor.tools import (
@@ -49,10 +48,11 @@ from smartcustoms.plugins.liquor.tools import (
     CALIBRATION_SEEDS,
     DEVELOPMENT_SEEDS,
     FRAME_SHAPE,
+    PHOTO_CALIBRATION_SEEDS,
+    PHOTO_REFERENCE_SEEDS,
 )
-from smartcustoms.plugins.liquor.tools.add import existing_views
-from smartcustoms.plugins.liquor.tools.build import WrittenView, product_of, written
-from smartcustoms.plugins.liquor.tools.views import TextFinder, photo_views
+from smartcustoms.plugins.liquor.tools.add import photo_library
+from smartcustoms.plugins.liquor.tools.build import product_of
 
 RENDERERS = ("sim", "alt")
 
@@ -74,7 +74,13 @@ def check_seed(seed: int, count: int, renderer: str = "sim") -> None:
     if renderer not in RENDERERS:
         raise ValueError(f"renderer must be one of {', '.join(RENDERERS)}")
     if renderer == "sim":
-        for used, what in ((DEVELOPMENT_SEEDS, "develop"), (CALIBRATION_SEEDS, "calibrate")):
+        tuning = (
+            (DEVELOPMENT_SEEDS, "develop"),
+            (CALIBRATION_SEEDS, "calibrate"),
+            (PHOTO_REFERENCE_SEEDS, "calibrate"),
+            (PHOTO_CALIBRATION_SEEDS, "calibrate"),
+        )
+        for used, what in tuning:
             if seed in used:
                 raise ValueError(
                     f"seed {seed} was used to {what} the liquor plugin: evaluate on another "
@@ -184,28 +190,13 @@ def alt_library(library: LabelLibrary, out: Path) -> Path:
     total = ALT_PHOTOS_PER_PRODUCT * len(liquor_sim.CATALOGUE)
     for image, catalogue_id in liquor_alt.generate(ALT_REFERENCE_SEED, total):
         photos.setdefault(str(catalogue_id), []).append(np.ascontiguousarray(image))
-    finder = TextFinder()
-    views: list[WrittenView] = []
-    for product in library.products:
-        shots = photos.get(product.catalogue_id, [])
-        if not shots:
-            continue
-        names = [f"alt seed {ALT_REFERENCE_SEED} #{n}" for n in range(len(shots))]
-        try:
-            made = photo_views(shots, finder, names)
-        except ValueError:
-            continue  # no common label in its photos: the product is in the database without a view
-        views += [written(view, product, len(views) + n) for n, view in enumerate(made)]
-    if not views:  # nothing usable: fall back to the library's own views, so the failure shows in figures
-        views = existing_views(library)
-    artefacts.build(
+    return photo_library(
+        library,
         out,
-        name=ARTEFACT_NAME,
+        photos,
         version=f"{library.info.version}-alt-photos",
-        source=f"{library.info.source}; views from hardware.sim.liquor_alt seed {ALT_REFERENCE_SEED} photos",
-        write=lambda staging: write_library(staging, library.products, views, library.calibration),
+        source=f"hardware.sim.liquor_alt seed {ALT_REFERENCE_SEED}",
     )
-    return out
 
 
 def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
