@@ -63,12 +63,14 @@ def evaluate(
     shape: tuple[int, int] = STANDARD_SHAPE,
     min_iou: float = 0.5,
     progress: Callable[[int], None] | None = None,
+    randomise: bool = False,
 ) -> Run:
-    """Run the detector's assessment on ``count`` simulated bags and score it against their truth."""
+    """Run the detector's assessment on ``count`` simulated bags and score it against their truth
+    (``randomise``: physics drawn per bag and threats at any angle, ``XraySimulator(randomise=True)``)."""
     thresholds = {label: detector.threshold(label) for label in detector.classes}
     run = Run(Evaluation(min_iou=min_iou))
     run.evaluation.expect(detector.classes)
-    source = simulator(seed, threat_rate, shape)
+    source = simulator(seed, threat_rate, shape, randomise=randomise)
     detector.candidates(simulator(seed, 0.0, shape).generate(0).image)  # compile or load kernels, prepare
     for index in range(count):
         scan = source.generate(index)
