@@ -227,7 +227,7 @@ def _fit_drift(
     return np.asarray(bounded - bounded[anchor] + drift[anchor], dtype=np.float64)
 
 
-_STIFFNESS = 3.0  # weight of a knot's bend against a block's misfit
+_STIFFNESS = 1.0  # weight of a knot's bend against a block's misfit
 _OUTLIER_PX = 3.0  # blocks this far off the fit count half
 
 
