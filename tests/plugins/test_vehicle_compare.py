@@ -28,6 +28,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     PixelSize,
     attenuation,
     estimate_shift,
+    estimate_warp,
     fit_reference,
     outline_mismatch,
     scaled_box,
@@ -678,6 +679,27 @@ def _speed_changed(profile: str, variation: float = 0.03) -> vehicle.ScanConditi
         speed_centre=0.45,
         speed_width=0.08,
     )
+
+
+@pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
+def test_the_warp_finds_where_each_column_lies(profile: str) -> None:
+    """The columns of a truck scanned at a changing speed, found within a pixel of where the simulator
+    put them over the vehicle; bounded to a shift, they are one shift."""
+    simulator = _simulator()
+    scan = simulator.generate(2, model="box-truck-1", concealment=None)
+    reference = attenuation(np.ascontiguousarray(simulator.reference("box-truck-1").image[0]))
+    conditions = _speed_changed(profile)
+    changed = attenuation(np.ascontiguousarray(conditions.apply(scan.image)[0]))
+    pixel_mm = simulator.pixel_size_mm
+    warp = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
+    source = conditions.source_columns(WIDTH)
+    truth = np.interp(np.arange(WIDTH) + 0.5, np.arange(WIDTH + 1), source) - 0.5 - scan.offset_px[0]
+    body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
+    assert np.abs(warp.columns - truth)[body].max() < 1.5
+    assert warp.stretch > 2.0
+    shift = estimate_warp(changed, reference, 40, 5, 0.0, pixel_mm)
+    assert shift.stretch == pytest.approx(0.0, abs=1e-3)
+    assert np.abs(shift.columns - truth)[body].max() > 3.0
 
 
 @pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
