@@ -263,8 +263,9 @@ class SearchBank:
             products = spectrum[0] * conjugates[:, 0] + spectrum[1] * conjugates[:, 1]
             scores = np.fft.irfft2(products, s=self.shape, axes=(-2, -1))
             scores /= norms
-            which = scores.argmax(axis=0)
-            best = np.take_along_axis(scores, which[None], axis=0)[0].astype(np.float64)
+            best = np.empty(self.shape)
+            which = np.empty(self.shape, dtype=np.int64)
+            kernels._best_of(scores, best, which)
             results[label] = (best, which)
         return results
 
@@ -424,21 +425,12 @@ def refine_box(candidate: Candidate, maps: MaterialMaps) -> None:
 
 def _level(image: np.ndarray, signature: np.ndarray, y: int, x: int) -> float:
     """How much thicker the image is than the signature where the signature holds most of its mass:
-    the median ratio over its cells above half its peak, within LEVEL_RANGE. An object made heavier (a
-    real pistol's metal), or seen at other energies, keeps its shape but not its thickness; the match
-    statistics compare the signature scaled by this level."""
-    rows, cols = image.shape
-    h, w = signature.shape
-    top, left = max(0, -y), max(0, -x)
-    bottom, right = min(h, rows - y), min(w, cols - x)
-    if bottom <= top or right <= left:
+    the median ratio over its cells above half its peak, within LEVEL_RANGE (1 when none lies in the
+    image). An object made heavier (a real pistol's metal), or seen at other energies, keeps its shape
+    but not its thickness; the match statistics compare the signature scaled by this level."""
+    ratio = kernels._level(image, signature, y, x)
+    if ratio <= 0.0:
         return 1.0
-    sig = signature[top:bottom, left:right]
-    window = image[y + top : y + bottom, x + left : x + right]
-    held = sig > 0.5 * float(signature.max()) if signature.size else sig > 0
-    if not held.any():
-        return 1.0
-    ratio = float(np.median(window[held] / sig[held]))
     return min(max(ratio, LEVEL_RANGE[0]), LEVEL_RANGE[1])
 
 
