@@ -2,8 +2,9 @@
 
 The contract (docs/risk.md): a risk plugin's result has one detection per record it selected for
 inspection, with the attribute ``record_id``; ``explored="1"`` marks a random exploration pick,
-``watchlist`` a pick forced by an officers' watchlist, ``partial`` a record missing fields. A detection
-without ``record_id`` is not a record selection.
+``watchlist`` a pick forced by an officers' watchlist, ``partial`` a record missing fields, ``outcomes="1"``
+asks for the officer's inspection result of the record back as an ``inspection_outcome`` record. A
+detection without ``record_id`` is not a record selection.
 """
 
 from __future__ import annotations
@@ -124,13 +125,15 @@ def resolve_record_outcomes(
 
 
 OUTCOME_KIND = "inspection_outcome"  # record kind: an officer's inspection result of a selected record
+OUTCOMES_WANTED = "outcomes"  # detection attribute: "1" asks for the record's outcome back on the stream
 # What an outcome record carries of the selected record (its risk plugin's detection attributes): the
 # fields a history keyed by parties, origin and route needs, under the record's own field names.
 OUTCOME_CARRIED_FIELDS = ("hs_code", "importer", "declarant", "origin", "route", "plate")
 
 
 def outcome_records(verdict: results_pb2.Verdict) -> list[frame_pb2.Record]:
-    """The verdict's latest adjudication as one ``inspection_outcome`` record per selected record.
+    """The verdict's latest adjudication as one ``inspection_outcome`` record per selected record whose
+    plugin asked for it (detection attribute ``outcomes="1"``: a plugin that learns from them).
 
     Each carries the selected record's fields the risk plugin named on its detection, what the
     inspection found (``hit``, ``revenue_found_hkd``) and what the decision before it said of the same
@@ -147,7 +150,9 @@ def outcome_records(verdict: results_pb2.Verdict) -> list[frame_pb2.Record]:
     records = []
     for outcome in verdict.adjudication.record_outcomes:
         detection = selected.get((outcome.plugin, outcome.record_id))
-        attributes = detection.attributes if detection is not None else {}
+        if detection is None or detection.attributes.get(OUTCOMES_WANTED) != "1":
+            continue  # its plugin learns another way (vehicle_risk: closed search reports), or not at all
+        attributes = detection.attributes
         fields = {name: attributes[name] for name in OUTCOME_CARRIED_FIELDS if attributes.get(name)}
         before = earlier.get((outcome.plugin, outcome.record_id))
         fields |= {

@@ -20,7 +20,7 @@ from smartcustoms.core.metrics import (
     SHADOW_AGREEMENT_OUTCOMES,
     Metrics,
 )
-from smartcustoms.core.selections import RecordSelection
+from smartcustoms.core.selections import OUTCOME_KIND, RecordSelection
 from smartcustoms.core.types import Decision, Modality, PluginSpec
 
 MAX_SOURCE_LABELS = 256  # distinct source ids a process labels; the rest are counted as "other"
@@ -187,8 +187,9 @@ class Sensor:
         for spec in specs:
             if Modality.RECORD not in spec.consumes:
                 continue
-            self._record_kinds |= spec.record_kinds
-            for kind in sorted(spec.record_kinds) or [OTHER_RECORD_KIND]:
+            kinds = spec.record_kinds - {OUTCOME_KIND}  # officers' outcomes are learned from, not scored
+            self._record_kinds |= kinds
+            for kind in sorted(kinds) or [OTHER_RECORD_KIND]:
                 self._ensure_record_series(spec.name, kind)
 
     def records_assessed(

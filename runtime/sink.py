@@ -125,6 +125,8 @@ class VerdictSink:
     def _report_records(self, verdict: results_pb2.Verdict, record: frame_pb2.Frame) -> None:
         """What each risk plugin (live or shadow) made of the records: scored, top score, selected."""
         kind, count = selections.record_kind(record), selections.record_count(record)
+        if kind == selections.OUTCOME_KIND:
+            return  # officers' inspection results, which a plugin learns from: nothing was scored
         for result in (*verdict.results, *verdict.shadow_results):
             if not result.error:  # a failed plugin scored nothing; it is counted in its errors
                 self.sensor.records_assessed(

@@ -21,7 +21,7 @@ from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.risk import InspectionBudget, Selection, top_reasons
-from smartcustoms.core.selections import OUTCOME_KIND
+from smartcustoms.core.selections import OUTCOME_KIND, OUTCOMES_WANTED
 from smartcustoms.core.state import MemoryState
 from smartcustoms.core.types import RECORD_KIND_KEY, Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.v1 import frame_pb2
@@ -153,7 +153,12 @@ class CargoRiskPlugin(Plugin):
         explanation = "; ".join(map(str, reasons)) or "no feature raised the score"
         if explored:
             explanation = "random pick for learning (score alone would not select it); " + explanation
-        attributes = {"record_id": d.record_id, "reasons": explanation, "hs_code": d.hs_code}
+        attributes = {
+            "record_id": d.record_id,
+            "reasons": explanation,
+            "hs_code": d.hs_code,
+            OUTCOMES_WANTED: "1",  # officers' results of it come back to learn()
+        }
         # the parties, origin and route come back with the officer's outcome (core.selections)
         for name, value in (
             ("importer", d.importer),

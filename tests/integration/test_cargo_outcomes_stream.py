@@ -44,6 +44,23 @@ def declaration(record_id: str, importer: str) -> frame_pb2.Record:
     return frame_pb2.Record(record_id=record_id, kind="cargo_declaration", fields=fields)
 
 
+def cargo_only(config: Config) -> Config:
+    """cargo_risk alone, selecting every declaration and none at random: each batch is an alert."""
+    config.plugins = {
+        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
+    }
+    config.plugins["cargo_risk"] = PluginConfig(settings={"inspect_share": 1.0, "exploration_share": 0})
+    return config
+
+
+def alert_on(stack: Stack, *declarations: frame_pb2.Record) -> frame_pb2.Frame:
+    """Send one frame of ``declarations`` and wait for its verdict."""
+    frame = to_frame(frame_pb2.RecordBatch(records=declarations), "cargo-feed", 1)
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [frame]))] == [OK]
+    asyncio.run(ledger_settled(stack.config, 1))
+    return frame
+
+
 def wait_for_history(config: Config, expected: dict[str, tuple[float, float, float]]) -> None:
     state = open_state(config.redis.url, plugin_state_prefix(config.namespace, "cargo_risk"))
     deadline = time.monotonic() + 30
@@ -64,20 +81,10 @@ def wait_for_history(config: Config, expected: dict[str, tuple[float, float, flo
 def test_a_decision_with_record_outcomes_feeds_cargo_history_once(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
-    runtime_config.plugins = {
-        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
-    }
-    # every declaration selected, none at random: the alert below selects all three
-    runtime_config.plugins["cargo_risk"] = PluginConfig(
-        settings={"inspect_share": 1.0, "exploration_share": 0}
+    stack = start_stack(cargo_only(runtime_config))
+    frame = alert_on(
+        stack, declaration("D-1", HARBOUR), declaration("D-2", KOWLOON), declaration("D-3", HARBOUR)
     )
-    stack = start_stack(runtime_config)
-    batch = frame_pb2.RecordBatch(
-        records=[declaration("D-1", HARBOUR), declaration("D-2", KOWLOON), declaration("D-3", HARBOUR)]
-    )
-    frame = to_frame(batch, "cargo-feed", 1)
-    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [frame]))] == [OK]
-    asyncio.run(ledger_settled(runtime_config, 1))
 
     with grpc.insecure_channel(stack.gateway_target) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
@@ -135,17 +142,8 @@ def test_the_review_page_records_what_each_declaration_held(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    runtime_config.plugins = {
-        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
-    }
-    runtime_config.plugins["cargo_risk"] = PluginConfig(
-        settings={"inspect_share": 1.0, "exploration_share": 0}
-    )
-    stack = start_stack(runtime_config)
-    batch = frame_pb2.RecordBatch(records=[declaration("P-1", HARBOUR), declaration("P-2", KOWLOON)])
-    frame = to_frame(batch, "cargo-feed", 1)
-    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [frame]))] == [OK]
-    asyncio.run(ledger_settled(runtime_config, 1))
+    stack = start_stack(cargo_only(runtime_config))
+    frame = alert_on(stack, declaration("P-1", HARBOUR), declaration("P-2", KOWLOON))
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(

@@ -34,6 +34,7 @@ def alert_verdict(*selected: str) -> results_pb2.Verdict:
                 "route": "CN-SZX>SG-SIN>HK-LMC",
                 "hs_code": "85171300",
                 "reasons": "unit value low",
+                "outcomes": "1",  # cargo_risk learns from officers' results
             },
         )
     return results_pb2.Verdict(
@@ -97,6 +98,9 @@ def test_outcome_records_carry_the_declaration_and_what_the_earlier_decision_sai
         "hs_code": "85171300",
     }
     assert float(first.fields["revenue_found_hkd"]) == 12_500
+    del verdict.results[0].detections[0].attributes["outcomes"]  # a plugin that learns another way
+    assert outcome_records(verdict) == []
+    verdict.results[0].detections[0].attributes["outcomes"] = "1"
     decide(verdict, CLEARED)
     (second,) = outcome_records(verdict)
     assert (second.fields["hit"], second.fields["earlier_hit"], second.fields["revision"]) == ("0", "1", "1")
