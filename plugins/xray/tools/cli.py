@@ -52,6 +52,12 @@ def _add_eval(eval_kinds: Any) -> None:
     xray.add_argument("--height", type=int, default=1024, help="image height in pixels (1024)")
     xray.add_argument("--width", type=int, default=2048, help="image width in pixels (2048)")
     xray.add_argument(
+        "--randomise",
+        action="store_true",
+        help="draw each bag's physics at random (energies, noise, blur, metal mass, tobacco density) "
+        "and turn threats by any angle",
+    )
+    xray.add_argument(
         "--library-dir",
         action="append",
         default=[],
@@ -132,8 +138,11 @@ def cmd_eval_xray(args: argparse.Namespace) -> int:
         shape=shape,
         min_iou=args.iou,
         progress=progress,
+        randomise=args.randomise,
     )
     print(f"reference data: {plugin.artefacts[0].short} ({plugin.artefacts[0].path})")
+    if args.randomise:
+        print("randomised: physics drawn per bag, threats at any angle")
     for line in evaluate.format_report(
         run, seed=args.seed, count=args.count, threat_rate=args.threat_rate, shape=shape
     ):
