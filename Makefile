@@ -8,7 +8,8 @@ ARTEFACTS := $(SMARTCUSTOMS_ARTEFACTS_DIR)/.built
 ARTEFACT_SOURCES := $(shell find plugins -path '*/tools/*' -name '*.py' -o -path '*/tools/*' -name '*.json') \
 	hardware/sim/xray.py hardware/sim/vehicle.py hardware/sim/records.py plugins/cargo_risk/features.py \
 	plugins/vehicle_risk/features.py plugins/vehicle_risk/history.py \
-	hardware/sim/liquor.py hardware/sim/_liquor_label.py plugins/liquor/features.py plugins/liquor/reading.py
+	hardware/sim/liquor.py hardware/sim/_liquor_label.py hardware/sim/_liquor_scene.py \
+	$(filter-out plugins/liquor/plugin.py plugins/liquor/settings.py plugins/liquor/__init__.py,$(wildcard plugins/liquor/*.py))
 
 .PHONY: demo up test test-unit check bench clean artefacts
 
