@@ -329,43 +329,6 @@ def _align_all(
 
 
 @njit(cache=True)
-def _best_of(scores: np.ndarray, best: np.ndarray, which: np.ndarray) -> None:  # pragma: no cover
-    """best[y, x] = max over k of scores[k, y, x], which[y, x] = the first k reaching it."""
-    count, rows, cols = scores.shape
-    for y in range(rows):
-        for x in range(cols):
-            top, index = scores[0, y, x], 0
-            for k in range(1, count):
-                if scores[k, y, x] > top:
-                    top, index = scores[k, y, x], k
-            best[y, x] = top
-            which[y, x] = index
-
-
-@njit(cache=True)
-def _level(image: np.ndarray, signature: np.ndarray, y: int, x: int) -> float:  # pragma: no cover
-    """Median of image / signature over the signature's cells above half its peak that lie in the
-    image, the signature's top-left at (y, x); 0 when there are none."""
-    rows, cols = image.shape
-    h, w = signature.shape
-    peak = 0.0
-    for i in range(h):
-        for j in range(w):
-            peak = max(peak, signature[i, j])
-    ratios = np.empty(h * w)
-    n = 0
-    for i in range(h):
-        for j in range(w):
-            yy, xx = y + i, x + j
-            if signature[i, j] > 0.5 * peak and 0 <= yy < rows and 0 <= xx < cols:
-                ratios[n] = image[yy, xx] / signature[i, j]
-                n += 1
-    if n == 0:
-        return 0.0
-    return float(np.median(ratios[:n]))
-
-
-@njit(cache=True)
 def _correlation(b_map: np.ndarray, b_sig: np.ndarray, y: int, x: int) -> float:  # pragma: no cover
     """Pearson correlation of a signature with the image window under it (cells outside are air)."""
     rows, cols = b_map.shape

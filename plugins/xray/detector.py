@@ -24,7 +24,6 @@ from smartcustoms.plugins.xray.model import ClutterModel, Model
 
 CARTON_FOOTPRINT_CM2 = 26.5 * 8.8  # a 10-pack carton lying flat, as seen from above
 TUNNEL_HEIGHT_MM = 800.0  # the simulated scanner's image height spans an 80 cm tunnel
-REFINE_FROM_SCORE = 0.005  # candidates scored below this (far below any threshold) keep their grid box
 
 
 class XrayDetector:
@@ -159,8 +158,6 @@ class XrayDetector:
                 )
                 if candidate.features is not None:
                     candidate.score = self.model.verifier_for(label).probability(candidate.features)
-                    if candidate.score >= REFINE_FROM_SCORE:
-                        recognition.refine_box(candidate, maps)
                     found.append(candidate)
         return found
 

@@ -29,14 +29,14 @@ from smartcustoms.plugins.xray.library import (
 
 SPEC = PluginSpec(
     name="xray_detector",
-    version="1.2.0",
+    version="1.1.0",
     consumes=frozenset({Modality.XRAY}),
     description="X-ray auto-detector: firearms, knives, cigarettes, phones against a threat image library",
     excludes_metadata=VEHICLE_SCAN_KEYS,  # portal scans of vehicles go to vehicle_compare
     artefacts=(ARTEFACT_NAME,),
     default_settings={
         # tuned on TUNING_SEEDS (python -m smartcustoms.plugins.xray.tools.tune, see docs/detectors.md)
-        "thresholds": {"firearm": 0.3923, "knife": 0.1432, "phone": 0.5181, "cigarettes": 0.6631},
+        "thresholds": {"firearm": 0.02, "knife": 0.1132, "phone": 0.1356, "cigarettes": 0.02},
         "default_threshold": 0.5,  # for classes added through library_dirs
         "library_dir": "",  # the xray-library artefact; "" = <artefact root>/xray-library
         "library_dirs": [],  # extra library folders (labels.csv + .npy signatures)
@@ -44,7 +44,7 @@ SPEC = PluginSpec(
         "texture": {},  # overrides of TextureSettings (period_mm, cap_cm, window_mm, threshold, ...)
         "search_floor": 3.0,  # whitened matched-filter score a peak needs to be verified
         "peaks_per_class": 6,
-        "search_templates_per_class": 2,  # each in 24 turns: 48 whitened correlations a class
+        "search_templates_per_class": 3,
         "overlap_iou": 0.3,  # overlapping detections of any classes: the higher score stays
         "shared_metal": 0.3,  # ... and so it does when this share of one's metal lies in the other's box
         "pixel_size_mm": 0.0,  # 0: the frame's pixel_size_mm metadata, else 800 mm / image height

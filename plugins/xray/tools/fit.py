@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ import numpy as np
 from smartcustoms.core.artefacts import ArtefactError
 from smartcustoms.core.evaluation import Labelled
 from smartcustoms.core.geometry import iou
-from smartcustoms.hardware.sim.xray import XrayScan
 from smartcustoms.plugins.xray import _recognition as recognition
 from smartcustoms.plugins.xray.detector import XrayDetector
 from smartcustoms.plugins.xray.library import LibraryError
@@ -31,40 +30,27 @@ from smartcustoms.plugins.xray.materials import GRID_FACTOR, material_maps
 from smartcustoms.plugins.xray.model import ClutterModel, Verifier, verifier_fields
 from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
 from smartcustoms.plugins.xray.tools.seeds import LIBRARY_SEEDS
-from smartcustoms.plugins.xray.tools.simulated import (
-    STANDARD_SHAPE,
-    STANDARD_THREAT_RATE,
-    simulated_scans,
-    truths_of,
-)
+from smartcustoms.plugins.xray.tools.simulated import STANDARD_SHAPE, simulated_scans, truths_of
 
 CLUTTER_SEED, CLUTTER_SCANS = LIBRARY_SEEDS[20], 40  # threat-free scans for the clutter spectrum
 VERIFIER_SEED, VERIFIER_SCANS = LIBRARY_SEEDS[30], 600  # scans the verifier learns from
-# with randomised physics (``XraySimulator(randomise=True)``), as many scans again from these seeds:
-# the model learns scanners and objects unlike the library's, and threats at any angle
-RANDOMISED_CLUTTER_SEED, RANDOMISED_VERIFIER_SEED = LIBRARY_SEEDS[21], LIBRARY_SEEDS[31]
 RIDGE = 1.0  # on standardised features
 MIN_CLASS_POSITIVES = 30  # true peaks a class needs for a verifier of its own (else the pooled one)
 
 
 def fit_model(
-    detector: XrayDetector,
-    *,
-    verifier_scans: int = VERIFIER_SCANS,
-    clutter_scans: int = CLUTTER_SCANS,
-    randomised: bool = True,
+    detector: XrayDetector, *, verifier_scans: int = VERIFIER_SCANS, clutter_scans: int = CLUTTER_SCANS
 ) -> dict[str, Any]:
-    """Clutter spectrum from threat-free library-seed scans, then the verifier from library-seed bags
-    (``randomised``: as many again with randomised physics and threats at any angle); the model as
-    ``model.json`` holds it."""
+    """Clutter spectrum from threat-free library-seed scans, then the verifier from library-seed bags;
+    the model as ``model.json`` holds it."""
     grid_cm = GRID_FACTOR * (800.0 / STANDARD_SHAPE[0]) / 10
     maps = []
-    for _, scan in _scans(CLUTTER_SEED, RANDOMISED_CLUTTER_SEED, clutter_scans, randomised, 0.0):
+    for _, scan in simulated_scans(CLUTTER_SEED, clutter_scans, threat_rate=0.0):
         m = material_maps(scan.image, detector.calibration, scan.pixel_size_mm)
         maps.append((m.a_grid, m.b_grid))
     detector.use_clutter(ClutterModel.measure(maps, grid_cm))
     features, labels, classes = [], [], []
-    for _, scan in _scans(VERIFIER_SEED, RANDOMISED_VERIFIER_SEED, verifier_scans, randomised, None):
+    for _, scan in simulated_scans(VERIFIER_SEED, verifier_scans):
         candidates = detector.shape_candidates(scan.image, pixel_size_mm=scan.pixel_size_mm)
         for candidate, label in zip(candidates, _training_labels(candidates, truths_of(scan)), strict=True):
             if label is None:
@@ -80,16 +66,10 @@ def fit_model(
         for label in sorted(set(classes))
         if y[which == label].sum() >= MIN_CLASS_POSITIVES
     }
-    also = (
-        f", and as many randomised (seeds {RANDOMISED_CLUTTER_SEED}, {RANDOMISED_VERIFIER_SEED})"
-        if randomised
-        else ""
-    )
     return {
         "fitted_on": (
             f"clutter: seed {CLUTTER_SEED} scans 0-{clutter_scans - 1} (threat-free); verifier: seed "
-            f"{VERIFIER_SEED} scans 0-{verifier_scans - 1}{also}; {len(labels)} peaks, "
-            f"{int(sum(labels))} true"
+            f"{VERIFIER_SEED} scans 0-{verifier_scans - 1}, {len(labels)} peaks, {int(sum(labels))} true"
         ),
         "clutter": {
             "frequency_per_cm": list(detector.clutter.frequency_per_cm),
@@ -99,17 +79,6 @@ def fit_model(
         "verifier": verifier_fields(pooled),
         "class_verifiers": {label: verifier_fields(v) for label, v in per_class.items()},
     }
-
-
-def _scans(
-    seed: int, randomised_seed: int, count: int, randomised: bool, threat_rate: float | None
-) -> Iterator[tuple[int, XrayScan]]:
-    """``count`` standard scans of ``seed``, then (``randomised``) ``count`` of ``randomised_seed`` with
-    randomised physics."""
-    rate = STANDARD_THREAT_RATE if threat_rate is None else threat_rate
-    yield from simulated_scans(seed, count, threat_rate=rate)
-    if randomised:
-        yield from simulated_scans(randomised_seed, count, threat_rate=rate, randomise=True)
 
 
 def _training_labels(
@@ -140,16 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="the model file to write (JSON)")
     parser.add_argument("--scans", type=int, default=VERIFIER_SCANS, help="scans the verifier learns from")
     parser.add_argument("--library-dir", default="", help="the xray-library artefact (default: its place)")
-    parser.add_argument(
-        "--standard-only", action="store_true", help="no randomised scans (the standard scanner only)"
-    )
     args = parser.parse_args(argv)
     try:
         plugin = tool_plugin({"library_dir": args.library_dir})
     except (ArtefactError, LibraryError, ValueError) as error:
         print(f"fit: {error}", file=sys.stderr)
         return 2
-    model = fit_model(plugin.detector, verifier_scans=args.scans, randomised=not args.standard_only)
+    model = fit_model(plugin.detector, verifier_scans=args.scans)
     args.out.write_text(json.dumps(model, indent=1) + "\n")
     print(f"wrote {args.out}: {model['fitted_on']}")
     return 0

@@ -2,16 +2,13 @@
 
     python -m smartcustoms.plugins.xray.tools.tune [--scans 2000] [--out thresholds.json] [--library-dir DIR]
 
-on ``--scans`` standard bags of TUNING_SEED and as many randomised ones (physics drawn per bag, threats at
-any angle) of RANDOMISED_TUNING_SEED (``--standard-only``: without them), prints each class's threshold
-with its PD and false alarms on the tuning bags, then the thresholds as JSON (also written to ``--out``
-when given): the ``thresholds`` setting of ``xray_detector``.
+prints each class's threshold with its PD and false alarms on the tuning bags, then the thresholds as
+JSON (also written to ``--out`` when given): the ``thresholds`` setting of ``xray_detector``.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import sys
@@ -27,20 +24,14 @@ from smartcustoms.plugins.xray.tools.seeds import TUNING_SEEDS
 from smartcustoms.plugins.xray.tools.simulated import simulated_scans, truths_of
 
 TUNING_SEED, TUNING_SCANS = TUNING_SEEDS[0], 2000
-RANDOMISED_TUNING_SEED = TUNING_SEEDS[10]  # as many bags again, with randomised physics and any angle
 FALSE_ALARM_BUDGET_PER_BAG = 0.03  # tuning target, with a margin under the 0.05 goal
 MIN_THRESHOLD = 0.02
 
 
 def tune_thresholds(
-    detector: XrayDetector,
-    *,
-    scans: int = TUNING_SCANS,
-    budget: float = FALSE_ALARM_BUDGET_PER_BAG,
-    randomised: bool = True,
+    detector: XrayDetector, *, scans: int = TUNING_SCANS, budget: float = FALSE_ALARM_BUDGET_PER_BAG
 ) -> tuple[dict[str, float], list[str]]:
-    """Class thresholds that detect the most objects of the tuning bags within a false-alarm budget
-    (``randomised``: ``scans`` standard bags and as many with randomised physics and any angle).
+    """Class thresholds that detect the most objects of the tuning bags within a false-alarm budget.
 
     Greedy over classes: each step lowers one class's threshold past its next k false alarms, choosing
     the step that gains the most true detections per false alarm, until the budget (per bag) is spent or
@@ -48,11 +39,7 @@ def tune_thresholds(
     """
     scored: dict[str, list[tuple[float, bool]]] = {label: [] for label in detector.classes}
     objects: dict[str, int] = dict.fromkeys(detector.classes, 0)
-    bags = 2 * scans if randomised else scans
-    drawn = [simulated_scans(TUNING_SEED, scans)]
-    if randomised:
-        drawn.append(simulated_scans(RANDOMISED_TUNING_SEED, scans, randomise=True))
-    for _, scan in itertools.chain(*drawn):
+    for _, scan in simulated_scans(TUNING_SEED, scans):
         candidates, _ = detector.candidates(scan.image, pixel_size_mm=scan.pixel_size_mm)
         labelled = [Labelled(c.label, c.box, c.score) for c in candidates]
         truths = truths_of(scan)
@@ -60,7 +47,7 @@ def tune_thresholds(
             objects[truth.label] = objects.get(truth.label, 0) + 1
         for candidate, hit in zip(labelled, match(labelled, truths, 0.5), strict=True):
             scored[candidate.label].append((candidate.score, hit))
-    admitted = allocate(scored, math.floor(budget * bags))
+    admitted = allocate(scored, math.floor(budget * scans))
     thresholds, summary = {}, []
     for label, pairs in scored.items():
         threshold = threshold_for(pairs, admitted[label])
@@ -69,7 +56,7 @@ def tune_thresholds(
         false = sum(1 for s, hit in pairs if not hit and s >= threshold)
         summary.append(
             f"{label}: threshold {threshold}, PD {hits}/{objects.get(label, 0)}, "
-            f"false alarms {false} in {bags} bags"
+            f"false alarms {false} in {scans} bags"
         )
     return thresholds, summary
 
@@ -116,18 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scans", type=int, default=TUNING_SCANS, help="tuning bags")
     parser.add_argument("--out", type=Path, default=None, help="also write the thresholds there (JSON)")
     parser.add_argument("--library-dir", default="", help="the xray-library artefact (default: its place)")
-    parser.add_argument(
-        "--standard-only", action="store_true", help="no randomised bags (the standard scanner only)"
-    )
     args = parser.parse_args(argv)
     try:
         plugin = tool_plugin({"library_dir": args.library_dir})
     except (ArtefactError, LibraryError, ValueError) as error:
         print(f"tune: {error}", file=sys.stderr)
         return 2
-    thresholds, summary = tune_thresholds(
-        plugin.detector, scans=args.scans, randomised=not args.standard_only
-    )
+    thresholds, summary = tune_thresholds(plugin.detector, scans=args.scans)
     print("\n".join(summary))
     print(json.dumps(thresholds))
     if args.out is not None:
