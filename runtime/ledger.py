@@ -240,6 +240,7 @@ class Ledger:
                     "data": preview.data,
                     "scale": repr(preview.scale),
                     "slice": str(preview.slice_index),
+                    "colour": preview.colour,
                 },
             )
             pipe.expire(key, self.verdict_ttl_s)
@@ -254,6 +255,7 @@ class Ledger:
             _raw(fields[b"data"]),
             float(_text(fields[b"scale"])),
             int(_text(fields[b"slice"])),
+            _raw(fields.get(b"colour", b"")),
         )
 
     async def adjudicate(

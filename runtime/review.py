@@ -242,7 +242,11 @@ def web_app(desk: ReviewDesk) -> web.Application:
         payload = []
         for item in await desk.items(limit):
             shown = await desk.ledger.preview(item.alert.frame_id)
-            geometry = None if shown is None else {"scale": shown.scale, "slice": shown.slice_index}
+            geometry = (
+                None
+                if shown is None
+                else {"scale": shown.scale, "slice": shown.slice_index, "colour": bool(shown.colour)}
+            )
             payload.append(item_json(item, geometry))
         return web.json_response(payload)
 
@@ -251,6 +255,10 @@ def web_app(desk: ReviewDesk) -> web.Application:
         shown = await desk.ledger.preview(request.match_info["frame_id"])
         if shown is None:
             raise web.HTTPNotFound(text="no preview for this frame")
+        if request.query.get("view") == "colour":  # the screeners' colour view of a dual-energy X-ray
+            if not shown.colour:
+                raise web.HTTPNotFound(text="no colour view for this frame (not a dual-energy X-ray)")
+            return web.Response(body=shown.colour, content_type="image/png")
         return web.Response(body=shown.data, content_type=shown.content_type)
 
     @routes.post("/api/alerts/{frame_id}/adjudication")

@@ -145,6 +145,17 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
             xray = page.locator("#alert-bag-alarm")
             xray.locator("svg rect[data-label=dense_object]").wait_for(timeout=10_000)
             assert xray.locator("img").evaluate("img => img.naturalWidth") == 512
+            # a dual-energy X-ray opens in the screeners' colours; the grey-scale view is a click away
+            assert xray.locator("img").get_attribute("data-view") == "colour"
+            assert "blue metal" in xray.locator(".legend").inner_text()
+            xray.locator("button.view-toggle").click()
+            page.wait_for_function(
+                "() => { const img = document.querySelector('#alert-bag-alarm img');"
+                " return img.dataset.view === 'grey' && img.complete && img.naturalWidth === 512; }",
+                timeout=10_000,
+            )
+            assert xray.locator("svg rect[data-label=dense_object]").count() == 1  # drawn once, not per load
+            assert page.locator("#alert-ct-alarm button.view-toggle").count() == 0  # CT: no colour view
             assert page.locator("#alert-ct-alarm").get_by_text("CT slice 0").count() == 1
             assert "E2801160600002054CC2C7A5" in page.locator("#alert-tag-alarm").inner_text()
             page.fill("#officer", "Inspector Chan")
