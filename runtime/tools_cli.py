@@ -4,7 +4,8 @@ built-in plugins, each kept in its plugin's ``tools`` package and registered her
 A tool module has ``add_tools(eval_kinds, build_targets)``, which adds its sub-parsers (with
 ``set_defaults(handler=...)``) to ``smartcustoms eval`` and ``smartcustoms library build``, and may have
 ``add_training(train_kinds)`` for ``smartcustoms train`` (retraining a model on outcomes) and
-``add_library_entries(add_targets)`` for ``smartcustoms library add`` (a new entry in an artefact).
+``add_library_entries(add_targets)`` for ``smartcustoms library add`` (a new entry in an artefact) and
+``add_calibration(calibrate_kinds)`` for ``smartcustoms calibrate`` (a scanner's calibration file).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def add_parser(commands: Any) -> None:
         "train", help="retrain a risk model on labelled outcomes into a candidate artefact"
     )
     train_kinds = training.add_subparsers(dest="system", required=True, metavar="SYSTEM")
+    calibrating = commands.add_parser(
+        "calibrate", help="a detector's calibration from a scanner's own reference scans (air, step wedge)"
+    )
+    calibrate_kinds = calibrating.add_subparsers(dest="system", required=True, metavar="SYSTEM")
     for module in TOOL_MODULES:
         tools = importlib.import_module(module)
         tools.add_tools(eval_kinds, build_targets)
@@ -57,3 +62,5 @@ def add_parser(commands: Any) -> None:
             tools.add_training(train_kinds)
         if hasattr(tools, "add_library_entries"):
             tools.add_library_entries(add_targets)
+        if hasattr(tools, "add_calibration"):
+            tools.add_calibration(calibrate_kinds)

@@ -19,75 +19,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from smartcustoms.plugins.xray.tools.calibrate import Step, attenuation, average, calibration_from
 from smartcustoms.plugins.xray.tools.crosscheck import refuse_fitting_callers
 
 DEFAULT_SEED = 5000  # scanners of this seed; any seed serves, no bag is read
-_INNER = 0.2  # the share of a step's box left out at each side (blur, edges)
-_USABLE_LINE_INTEGRAL = 2.5  # steps beyond this in the high channel are left out (hardened, noisy)
 
 
 def step_attenuation(seed: int, indices: range) -> dict[str, tuple[float, float]]:
     """Mean (high, low) attenuation per cm of each wedge material over the scanners of bags ``indices``
-    of ``seed``, and the belt's line integrals ('belt')."""
+    of ``seed``, and the belt's line integrals ('belt'): ``calibrate.attenuation`` of each scanner."""
     from smartcustoms.hardware.sim.xray_alt import wedge_scan
 
     refuse_fitting_callers()
-    fitted: dict[str, list[tuple[float, float]]] = {}
+    measured = []
     for index in indices:
         scan = wedge_scan(seed, index)
-        belt = _lines(scan.air).reshape(2, -1).mean(axis=1)
-        fitted.setdefault("belt", []).append((float(belt[0]), float(belt[1])))
-        wedge = _lines(scan.wedge)
-        per_material: dict[str, list[tuple[float, np.ndarray]]] = {}
-        for material, thickness, (x0, y0, x1, y1) in scan.steps:
-            dx, dy = int((x1 - x0) * _INNER), int((y1 - y0) * _INNER)
-            step = wedge[:, y0 + dy : y1 - dy, x0 + dx : x1 - dx].reshape(2, -1).mean(axis=1) - belt
-            per_material.setdefault(material, []).append((thickness, step))
-        for material, steps in per_material.items():
-            usable = [s for s in steps if s[1][0] <= _USABLE_LINE_INTEGRAL] or steps[:2]
-            t = np.array([s[0] for s in usable])
-            lines = np.array([s[1] for s in usable])
-            mu = lines.sum(axis=0) / t.sum()
-            fitted.setdefault(material, []).append((float(mu[0]), float(mu[1])))
-    return {
-        name: (float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])))
-        for name, values in fitted.items()
-    }
+        steps = [Step(material, thickness, box) for material, thickness, box in scan.steps]
+        measured.append(attenuation(scan.air, scan.wedge, steps))
+    return average(measured)
 
 
 def calibration(seed: int = DEFAULT_SEED, scans: int = 20) -> dict[str, float]:
     """The ``calibration`` setting for the alt scanners (fields of ``materials.Calibration``), averaged
     over the scanners of bags 0 .. scans-1 of ``seed``."""
-    return _from_attenuation(step_attenuation(seed, range(scans)))
+    return calibration_from(step_attenuation(seed, range(scans)))
 
 
 def scanner_calibration(seed: int, index: int) -> dict[str, float]:
     """The calibration of the one scanner that bag ``index`` of ``seed`` is taken on (for studying how
     much of a miss is calibration; a site with one scanner calibrates this way)."""
-    return _from_attenuation(step_attenuation(seed, range(index, index + 1)))
-
-
-def _from_attenuation(mu: dict[str, tuple[float, float]]) -> dict[str, float]:
-    ratio = {name: mu[name][1] / mu[name][0] for name in ("cellulose", "aluminium", "iron")}
-    return {
-        "organic_mu_high_per_cm": round(mu["cellulose"][0], 5),
-        "organic_mu_low_per_cm": round(mu["cellulose"][1], 5),
-        "metal_mu_high_per_cm": round(mu["iron"][0], 5),
-        "metal_mu_low_per_cm": round(mu["iron"][1], 5),
-        "ratio_inorganic": round(math.sqrt(ratio["cellulose"] * ratio["aluminium"]), 4),
-        "ratio_metal": round(math.sqrt(ratio["aluminium"] * ratio["iron"]), 4),
-        "empty_line_integral": round(1.5 * mu["belt"][0], 4),
-    }
-
-
-def _lines(image: np.ndarray) -> np.ndarray:
-    return -np.log(np.maximum(image.astype(np.float64), 0.5) / 65535.0)
+    return calibration_from(step_attenuation(seed, range(index, index + 1)))
 
 
 def main(argv: list[str] | None = None) -> int:

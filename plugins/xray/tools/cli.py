@@ -244,3 +244,10 @@ def _configured(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 def _refuse(command: str, error: Exception) -> int:
     print(f"smartcustoms {command}: {error}", file=sys.stderr)
     return 2
+
+
+def add_calibration(calibrate_kinds: Any) -> None:
+    """``smartcustoms calibrate xray``: the scanner's calibration from its air and step-wedge scans."""
+    from smartcustoms.plugins.xray.tools import calibrate
+
+    calibrate.add_parser(calibrate_kinds)
