@@ -30,6 +30,7 @@ from smartcustoms.core.evaluation import Evaluation, Labelled
 from smartcustoms.core.geometry import iou
 from smartcustoms.plugins.xray.detector import XrayDetector
 from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.tools.evaluate import figures_lines
 
 FITTING_MODULES = tuple(
     f"smartcustoms.plugins.xray.tools.{name}" for name in ("fit", "tune", "build", "train")
@@ -212,31 +213,7 @@ def _miss(
 
 
 def format_report(run: CrossRun, header: str) -> list[str]:
-    evaluation = run.evaluation
-    lines = [
-        header,
-        f"{'class':<12} {'objects':>7} {'detected':>8} {'PD':>7} {'false_al':>8} {'FA/bag':>7} "
-        f"{'AP@' + format(evaluation.min_iou, 'g'):>7} {'precision':>9}",
-    ]
-    for figures in evaluation.per_class():
-        lines.append(
-            f"{figures.label:<12} {figures.objects:>7} {figures.detected:>8} {_pct(figures.pd()):>7} "
-            f"{figures.false_alarms:>8} {figures.false_alarms / max(evaluation.bags, 1):>7.3f} "
-            f"{_num(figures.ap):>7} {_pct(figures.precision()):>9}"
-        )
-    ms = sorted(s * 1000 for s in run.seconds)
-    lines += [
-        f"{'all':<12} PD {_pct(evaluation.overall_pd())}, false alarms per bag "
-        f"{evaluation.false_alarms_per_bag():.3f}, threat-free bags alarmed "
-        f"{_pct(evaluation.bag_false_alarm_rate())} of {evaluation.clean_bags}, "
-        f"mAP@{evaluation.min_iou:g} {_num(evaluation.mean_ap())}",
-        f"time per frame (detector only, one core): median {statistics.median(ms):.1f} ms, "
-        f"p95 {ms[min(len(ms) - 1, int(0.95 * len(ms)))]:.1f} ms, mean {statistics.fmean(ms):.1f} ms"
-        if ms
-        else "no frames",
-        *_miss_lines(run),
-    ]
-    return lines
+    return [header, *figures_lines(run.evaluation, run.seconds), *_miss_lines(run)]
 
 
 def _miss_lines(run: CrossRun) -> list[str]:
@@ -290,14 +267,6 @@ def _rates(run: CrossRun, key: Callable[[Truth], str]) -> list[str]:
     found = Counter(key(t) for t in run.found)
     total = found + Counter(key(m.truth) for m in run.misses)
     return [f"{name} {found[name]}/{count}" for name, count in sorted(total.items()) if name]
-
-
-def _pct(value: float) -> str:
-    return "-" if value != value else f"{100 * value:.1f}%"
-
-
-def _num(value: float) -> str:
-    return "-" if value != value else f"{value:.3f}"
 
 
 def describe(settings: Mapping[str, Any]) -> str:

@@ -109,10 +109,18 @@ def _carton_checks(
 def format_report(
     run: Run, *, seed: int, count: int, threat_rate: float, shape: tuple[int, int]
 ) -> list[str]:
-    evaluation = run.evaluation
-    lines = [
+    return [
         f"X-ray auto-detector on simulated bags: seed {seed}, {count} bags of {shape[0]}x{shape[1]} "
-        f"dual-energy pixels, threat rate {threat_rate:g}, match IoU >= {evaluation.min_iou:g}",
+        f"dual-energy pixels, threat rate {threat_rate:g}, match IoU >= {run.evaluation.min_iou:g}",
+        *figures_lines(run.evaluation, run.seconds),
+        _carton_line(run.cartons),
+        f"machine: {machine_description()}",
+    ]
+
+
+def figures_lines(evaluation: Evaluation, seconds: Sequence[float]) -> list[str]:
+    """The per-class table, the overall line and the time per frame of an evaluation."""
+    lines = [
         f"{'class':<12} {'objects':>7} {'detected':>8} {'PD':>7} {'false_al':>8} {'FA/bag':>7} "
         f"{'AP@' + format(evaluation.min_iou, 'g'):>7} {'precision':>9}",
     ]
@@ -122,7 +130,7 @@ def format_report(
             f"{figures.false_alarms:>8} {figures.false_alarms / max(evaluation.bags, 1):>7.3f} "
             f"{_num(figures.ap):>7} {_pct(figures.precision()):>9}"
         )
-    ms = [s * 1000 for s in run.seconds]
+    ms = [s * 1000 for s in seconds]
     lines += [
         f"{'all':<12} PD {_pct(evaluation.overall_pd())}, false alarms per bag "
         f"{evaluation.false_alarms_per_bag():.3f}, threat-free bags alarmed "
@@ -132,8 +140,6 @@ def format_report(
         f"p95 {_quantile(ms, 0.95):.1f} ms, mean {statistics.fmean(ms):.1f} ms"
         if ms
         else "no frames",
-        _carton_line(run.cartons),
-        f"machine: {machine_description()}",
     ]
     return lines
 
