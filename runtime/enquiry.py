@@ -24,7 +24,6 @@ from prometheus_client.registry import Collector
 from smartcustoms.core.keys import plugin_state_prefix
 from smartcustoms.core.metrics import ENQUIRIES, ENQUIRY_TOPICS
 from smartcustoms.core.state import RedisState
-from smartcustoms.core.types import RECORD_KIND_KEY, Modality
 from smartcustoms.plugins.enquiry.analytics import LANGUAGES, OUTCOMES
 from smartcustoms.plugins.enquiry.assistant import (
     ENQUIRY_KIND,
@@ -36,7 +35,7 @@ from smartcustoms.plugins.enquiry.assistant import (
 from smartcustoms.plugins.enquiry.knowledge import knowledge_topics
 from smartcustoms.plugins.enquiry.text import QuestionError
 from smartcustoms.runtime.gateway import GatewayCore
-from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink
+from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink, records_frame
 from smartcustoms.v1 import enquiry_pb2, enquiry_pb2_grpc, frame_pb2
 
 log = logging.getLogger(__name__)
@@ -47,19 +46,7 @@ MAX_CHANNEL_CHARS = 32
 
 def record_frame(record: frame_pb2.Record, control_point: str = "") -> frame_pb2.Frame:
     """A MODALITY_RECORD frame holding one enquiry record, under the record's id."""
-    payload = frame_pb2.RecordBatch(records=[record]).SerializeToString()
-    frame = frame_pb2.Frame(
-        frame_id=record.record_id,
-        source_id=SOURCE_ID,
-        modality=Modality.RECORD.to_proto(),  # type: ignore[arg-type]  # protoc types enum arguments as the enum class; numbers are what it holds
-        encoding="protobuf",
-        payload=payload,
-        payload_bytes=len(payload),
-        control_point=control_point,
-        metadata={RECORD_KIND_KEY: ENQUIRY_KIND, "record_count": "1"},
-    )
-    frame.capture_time.GetCurrentTime()
-    return frame
+    return records_frame(record.record_id, SOURCE_ID, ENQUIRY_KIND, [record], control_point)
 
 
 class EnquiryDesk:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from smartcustoms.core.types import Modality
+from smartcustoms.core.selections import RECORD_COUNT_KEY
+from smartcustoms.core.types import RECORD_KIND_KEY, Modality
 from smartcustoms.runtime.assembly import Assembled
 from smartcustoms.v1 import frame_pb2
 
@@ -48,3 +50,22 @@ class GatewayRecordSink(RecordSink):
         ack = await self.core.make_durable(Assembled(frame, Modality.RECORD, time.monotonic()))
         if ack.code:
             raise RuntimeError(f"record frame {frame.frame_id} not accepted: {ack.message}")
+
+
+def records_frame(
+    frame_id: str, source_id: str, kind: str, records: Sequence[frame_pb2.Record], control_point: str = ""
+) -> frame_pb2.Frame:
+    """A MODALITY_RECORD frame holding ``records`` of ``kind``, captured now."""
+    payload = frame_pb2.RecordBatch(records=records).SerializeToString()
+    frame = frame_pb2.Frame(
+        frame_id=frame_id,
+        source_id=source_id,
+        modality=frame_pb2.MODALITY_RECORD,
+        encoding="protobuf",
+        payload=payload,
+        payload_bytes=len(payload),
+        control_point=control_point,
+        metadata={RECORD_KIND_KEY: kind, RECORD_COUNT_KEY: str(len(records))},
+    )
+    frame.capture_time.GetCurrentTime()
+    return frame

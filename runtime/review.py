@@ -13,11 +13,10 @@ import grpc
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
-from smartcustoms.core.selections import OUTCOME_KIND, RECORD_COUNT_KEY, outcome_records
-from smartcustoms.core.types import RECORD_KIND_KEY
+from smartcustoms.core.selections import OUTCOME_KIND, outcome_records
 from smartcustoms.runtime.ledger import Ledger
 from smartcustoms.runtime.officer_auth import SESSION_KEY, GrpcGate
-from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink
+from smartcustoms.runtime.record_sink import GatewayRecordSink, RecordSink, records_frame
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 if TYPE_CHECKING:
@@ -160,19 +159,13 @@ def outcome_frame(
 ) -> frame_pb2.Frame:
     """The record frame that carries one adjudication's ``inspection_outcome`` records, under an id of
     the alert's frame and the decision's revision (a changed decision is a frame of its own)."""
-    payload = frame_pb2.RecordBatch(records=records).SerializeToString()
-    frame = frame_pb2.Frame(
-        frame_id=f"outcome-{verdict.frame_id}-{len(verdict.earlier_adjudications)}",
-        source_id=OUTCOME_SOURCE_ID,
-        modality=frame_pb2.MODALITY_RECORD,
-        encoding="protobuf",
-        payload=payload,
-        payload_bytes=len(payload),
-        control_point=control_point or verdict.control_point,
-        metadata={RECORD_KIND_KEY: OUTCOME_KIND, RECORD_COUNT_KEY: str(len(records))},
+    return records_frame(
+        f"outcome-{verdict.frame_id}-{len(verdict.earlier_adjudications)}",
+        OUTCOME_SOURCE_ID,
+        OUTCOME_KIND,
+        records,
+        control_point or verdict.control_point,
     )
-    frame.capture_time.GetCurrentTime()
-    return frame
 
 
 def item_json(item: review_pb2.ReviewItem, preview: dict[str, Any] | None) -> dict[str, Any]:
