@@ -9,6 +9,13 @@ sidecar ``<same name>.json``::
     {"pixel_size_mm": 4.8828, "cargo_box_px": [x0, y0, x1, y1], "kind": "truck",
      "description": "2019 build, roof rack"}
 
+A reference of non-square pixels (a real portal's: longer along the vehicle, set by its speed, than
+across it, the detector pitch) states both sizes, ``pixel_size_along_mm`` (between columns) and
+``pixel_size_across_mm`` (between rows); either alone is completed by ``pixel_size_mm``. It is read
+resampled along the vehicle to square pixels of its size across, rows kept (as the comparison treats a
+scan of non-square pixels), its cargo box's columns scaled with it: ``Reference.pixel_size_mm`` is then
+that square size. A sidecar with ``pixel_size_mm`` alone is a reference of square pixels.
+
 The model name is the file name up to its first dot, matched against the frame's ``vehicle_model`` (or
 ``container_type``) metadata.
 
@@ -22,11 +29,13 @@ result names the artefact's version and content hash.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from smartcustoms.core import artefacts
@@ -37,6 +46,7 @@ BUILD_COMMAND = "smartcustoms library build vehicle"
 
 BoxPx = tuple[int, int, int, int]
 """x_min, y_min, x_max, y_max in pixels, max exclusive."""
+SAME_SIZE = 1e-3  # pixel sizes along and across within this share of each other are square
 
 
 class ReferenceError(ValueError):
@@ -113,17 +123,53 @@ def read_reference(path: Path) -> Reference:
     meta = _sidecar(path.with_suffix(".json"))
     try:
         box = meta.get("cargo_box_px")
+        high = np.array(image[0] if image.ndim == 3 else image)  # a copy in memory, channel 0 only
+        cargo = (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None
+        along, across = sidecar_pixel_size(meta)
+        if along is not None and across is not None and abs(along / across - 1) > SAME_SIZE:
+            high, cargo = _square(high, cargo, along / across)
         return Reference(
             model=path.name.split(".")[0],
-            high_energy=np.array(image[0] if image.ndim == 3 else image),  # a copy in memory, channel 0 only
-            pixel_size_mm=float(meta["pixel_size_mm"]) if meta.get("pixel_size_mm") else None,
+            high_energy=high,
+            pixel_size_mm=across,
             name=path.name,
             kind=str(meta.get("kind", "")),
-            cargo_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+            cargo_box=cargo,
             description=str(meta.get("description", "")),
         )
     except (TypeError, ValueError, IndexError) as error:
         raise ReferenceError(f"{path.with_suffix('.json')}: {error}") from None
+
+
+def sidecar_pixel_size(meta: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The pixel size along and across the vehicle a sidecar states (``pixel_size_along_mm`` /
+    ``pixel_size_across_mm``, either completed by ``pixel_size_mm``, or ``pixel_size_mm`` for both); None
+    for what it does not state (absent, null or 0). ValueError for a negative size or not a number."""
+    sizes: list[float | None] = []
+    for key in ("pixel_size_along_mm", "pixel_size_across_mm", "pixel_size_mm"):
+        value = meta.get(key)
+        if value is None or value == "" or value == 0:
+            sizes.append(None)
+            continue
+        number = float(value)
+        if not number > 0 or not math.isfinite(number):
+            raise ValueError(f"{key} must be a positive number of mm, got {value!r}")
+        sizes.append(number)
+    along, across, square = sizes
+    return along or square, across or square
+
+
+def _square(high: np.ndarray, cargo: BoxPx | None, factor: float) -> tuple[np.ndarray, BoxPx | None]:
+    """A reference of pixels ``factor`` times longer along the vehicle than across, resampled along it
+    to square pixels (rows kept, as ``alignment.square_pixels`` treats a scan), its cargo box with it."""
+    width = max(1, round(high.shape[1] * factor))
+    interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    squared = np.asarray(cv2.resize(high, (width, high.shape[0]), interpolation=interpolation))
+    if cargo is None:
+        return squared, None
+    scale = width / high.shape[1]
+    x0, y0, x1, y1 = cargo
+    return squared, (math.floor(x0 * scale), y0, min(math.ceil(x1 * scale), width), y1)
 
 
 def _sidecar(path: Path) -> dict[str, Any]:
@@ -147,15 +193,22 @@ def write_reference(
     cargo_box: BoxPx | None = None,
     kind: str = "",
     description: str = "",
+    pixel_size_along_mm: float | None = None,
+    name: str = "",
 ) -> Path:
-    """Write ``<model>.npy`` and its sidecar ``<model>.json`` into ``folder``; returns the image's path."""
-    path = folder / f"{model}.npy"
+    """Write ``<name or model>.npy`` and its sidecar ``<same>.json`` into ``folder``; returns the image's
+    path. ``pixel_size_mm`` is the size across the vehicle (and along it, unless ``pixel_size_along_mm``
+    is given and differs: the sidecar then states both)."""
+    path = folder / f"{name or model}.npy"
     np.save(path, image, allow_pickle=False)
-    meta = {
+    meta: dict[str, Any] = {
         "pixel_size_mm": pixel_size_mm,
         "cargo_box_px": list(cargo_box) if cargo_box is not None else None,
         "kind": kind,
         "description": description,
     }
+    if pixel_size_mm and pixel_size_along_mm and abs(pixel_size_along_mm / pixel_size_mm - 1) > SAME_SIZE:
+        meta["pixel_size_along_mm"] = pixel_size_along_mm
+        meta["pixel_size_across_mm"] = pixel_size_mm
     path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
     return path

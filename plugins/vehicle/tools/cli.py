@@ -1,10 +1,12 @@
-"""``smartcustoms library build vehicle`` and ``smartcustoms eval vehicle``.
+"""``smartcustoms library build vehicle``, ``library add vehicle`` and ``smartcustoms eval vehicle``.
 
 ``add_tools`` adds the ``vehicle`` target to ``smartcustoms library build`` (the ``vehicle-references``
-artefact, ``build``) and the ``vehicle`` kind to ``smartcustoms eval`` (``evaluate``). The artefact
-root is the configuration's ``artefacts_dir`` (``--config``), else ``$SMARTCUSTOMS_ARTEFACTS_DIR``,
-else ``~/.cache/smartcustoms/artefacts``. The tools and the simulator are imported only when a command
-runs.
+artefact, ``build``) and the ``vehicle`` kind to ``smartcustoms eval`` (``evaluate``: simulated scans,
+or ``--data DIR`` labelled scans from outside, ``labelled``); ``add_library_entries`` adds ``vehicle``
+to ``smartcustoms library add`` (a site's own reference scan, ``add``). The artefact root is the
+configuration's ``artefacts_dir`` (``--config``), else ``$SMARTCUSTOMS_ARTEFACTS_DIR``, else
+``~/.cache/smartcustoms/artefacts``. The tools and the simulator are imported only when a command
+runs. Bad input is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 from smartcustoms.core import artefacts
 from smartcustoms.plugins.vehicle.references import ARTEFACT_NAME
 from smartcustoms.plugins.vehicle.tools import EVALUATION_COUNT, EVALUATION_SEED
+
+KINDS = ("car", "van", "truck", "container")  # a reference's kind (its sidecar's "kind")
 
 VARIATIONS = ("levels", "pixels", "speed", "eight_bit")  # hardware.sim.vehicle.Realism.portal's kinds
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
@@ -67,7 +71,101 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "pixels (1-2 times longer along the vehicle), speed (varying within 3 %% along it), eight_bit "
         "(an 8-bit export); bare --variations: levels pixels speed",
     )
+    evaluate.add_argument(
+        "--data",
+        default="",
+        metavar="DIR",
+        help="labelled scans from outside instead: DIR/annotations.json, COCO-style boxes, and the scans "
+        "(DICOS DX, PNG/TIFF, JPEG) it names (docs/detectors_ct_vehicle.md)",
+    )
+    evaluate.add_argument(
+        "--references",
+        default="",
+        metavar="DIR",
+        help=f"the {ARTEFACT_NAME} artefact folder to compare with (default <artefact root>/{ARTEFACT_NAME})",
+    )
     evaluate.set_defaults(handler=cmd_eval_vehicle)
+
+
+def add_library_entries(add_targets: Any) -> None:
+    """Add ``vehicle`` to ``smartcustoms library add``."""
+    add = add_targets.add_parser(
+        "vehicle",
+        help="a site's own reference scan: an empty container of one type or an empty vehicle of one model",
+        description=(
+            "Enrol the portal's scan of an empty container (--type, its ISO 6346 size-type code, matched "
+            "against the frames' container_type) or of an empty vehicle (--model, matched against "
+            "vehicle_model) into the vehicle-references artefact, as a new version (a new artefact when "
+            "there is none). The scan: DICOS DX files (one per energy), a 16-bit PNG or TIFF, or an 8-bit "
+            "JPEG export. Plugins load the new version when they restart."
+        ),
+    )
+    add.add_argument("scan", nargs="+", metavar="SCAN", help="the scan's file (DICOS DX: one per energy)")
+    named = add.add_mutually_exclusive_group(required=True)
+    named.add_argument(
+        "--type", default="", help="container type, ISO 6346 size-type code (22G1, 42G1, 45R1)"
+    )
+    named.add_argument("--model", default="", help="vehicle model name (letters, digits, '-', '_')")
+    add.add_argument(
+        "--pixel-size-mm",
+        type=float,
+        nargs="+",
+        metavar="MM",
+        help="pixel size: ALONG ACROSS the vehicle (between columns, between rows), or one size for square "
+        "pixels; default the DICOS pixel spacing",
+    )
+    add.add_argument(
+        "--cargo-box-px",
+        type=int,
+        nargs=4,
+        metavar=("X0", "Y0", "X1", "Y1"),
+        help="the cargo space (a container's inside) in the scan's pixels, max exclusive",
+    )
+    add.add_argument(
+        "--kind", choices=KINDS, help="car, van, truck or container (default container for --type)"
+    )
+    add.add_argument("--description", default="", help="what this reference is (build, options)")
+    add.add_argument(
+        "--open-beam-level",
+        type=float,
+        help="the scanner's open-beam level in the file's units (0-255 for an 8-bit export): calibrates the "
+        "reference to the artefact's 65535",
+    )
+    add.add_argument("--dark-level", type=float, help="the scanner's dark level in the file's units")
+    add.add_argument(
+        "--library", default="", help=f"artefact folder (default <artefact root>/{ARTEFACT_NAME})"
+    )
+    add.add_argument("--version", default="", help="version label (default <old version>+<name>)")
+    add.set_defaults(handler=cmd_add_vehicle)
+
+
+def cmd_add_vehicle(args: argparse.Namespace) -> int:
+    """``smartcustoms library add vehicle``: a missing or unreadable scan, an unknown type, a pixel size
+    that is not positive, a cargo box outside the scan, an altered artefact: one line, exit 2."""
+    from smartcustoms.plugins.vehicle.references import ReferenceError
+    from smartcustoms.plugins.vehicle.tools import add
+    from smartcustoms.plugins.vehicle.tools.scan_files import PixelSpacing, ScanFileError, read_scan
+
+    folder = Path(args.library) if args.library else artefacts.locate(ARTEFACT_NAME, "", _artefact_root(args))
+    try:
+        name = add.check_type(args.type) if args.type else add.check_model(args.model)
+        pixel = PixelSpacing.parse(args.pixel_size_mm, "--pixel-size-mm") if args.pixel_size_mm else None
+        scan = read_scan(args.scan)
+        enrolment = add.Enrolment(
+            name,
+            args.kind or ("container" if args.type else ""),
+            pixel,
+            tuple(args.cargo_box_px) if args.cargo_box_px else None,
+            args.description,
+            args.open_beam_level,
+            args.dark_level,
+        )
+        info, file_name = add.add(folder, scan, enrolment, version=args.version)
+    except (ScanFileError, ReferenceError, artefacts.ArtefactError, OSError) as error:
+        print(f"smartcustoms library add vehicle: {error}", file=sys.stderr)
+        return 2
+    print(f"added {file_name} to {info.short} in {info.path}")
+    return 0
 
 
 def cmd_build_vehicle(args: argparse.Namespace) -> int:
@@ -91,6 +189,8 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.vehicle.references import ReferenceError
     from smartcustoms.plugins.vehicle.tools import evaluate
 
+    if args.data:
+        return _eval_data(args)
     try:
         evaluate.check_seed(args.seed, args.count)
     except ValueError as error:
@@ -98,13 +198,43 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
         return 2
     try:
         report = evaluate.evaluate(
-            args.count, args.seed, artefact_root=_artefact_root(args), variations=_variations(args)
-        )
+            args.count, args.seed, artefact_root=_artefact_root(args), variations=_variations(args),
+            settings=_reference_dir(args),
+        )  # fmt: skip
     except (artefacts.ArtefactError, ReferenceError) as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))
     return 0
+
+
+def _eval_data(args: argparse.Namespace) -> int:
+    """``smartcustoms eval vehicle --data DIR``: a folder, annotation or scan not as documented, a type
+    without reference, or simulator options given too: one line, exit 2."""
+    from smartcustoms.plugins.vehicle.references import ReferenceError
+    from smartcustoms.plugins.vehicle.tools import evaluate
+    from smartcustoms.plugins.vehicle.tools.labelled import LabelsError
+    from smartcustoms.plugins.vehicle.tools.scan_files import ScanFileError
+
+    try:
+        if args.seed != EVALUATION_SEED or args.count != EVALUATION_COUNT or args.variations is not None:
+            raise LabelsError(
+                "--data DIR scores the scans of DIR: --seed, --count and --variations do not apply"
+            )
+        report = evaluate.evaluate_data(
+            args.data, artefact_root=_artefact_root(args), settings=_reference_dir(args)
+        )
+    except (LabelsError, ScanFileError, LookupError, artefacts.ArtefactError, ReferenceError) as error:
+        print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
+        return 2
+    print(evaluate.format_report(report))
+    return 0
+
+
+def _reference_dir(args: argparse.Namespace) -> dict[str, Any]:
+    """``--references DIR`` as the plugin's ``reference_dir`` setting; none when not given."""
+    folder = getattr(args, "references", "")
+    return {"reference_dir": str(Path(folder).absolute())} if folder else {}
 
 
 def _variations(args: argparse.Namespace) -> tuple[str, ...]:

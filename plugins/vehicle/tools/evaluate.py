@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from smartcustoms.core.artefacts import resolve_root
 from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
-from smartcustoms.core.frames import inline_view
+from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.plugin import PluginContext, Role
-from smartcustoms.core.types import Decision, Detection
+from smartcustoms.core.types import Decision, Detection, Modality
 from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin
 from smartcustoms.plugins.vehicle.settings import LABELS
 from smartcustoms.plugins.vehicle.tools import DEVELOPMENT_SEEDS
+from smartcustoms.plugins.vehicle.tools.labelled import LabelledScans
 
 PD_IOU = 0.3
 AP_IOU = 0.5
@@ -85,18 +86,14 @@ def evaluate(
     simulator = vehicle.VehicleSimulator(
         seed, height, width, concealment_rate=CONCEALMENT_RATE, realism=realism
     )
-    frames, manual = [], []
-    for index in range(count):
-        scan = simulator.generate(index)
-        view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
-        started = time.perf_counter()
-        [assessment] = plugin.smartcustoms_process_batch([view])
-        ms = (time.perf_counter() - started) * 1000
-        truths = [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
-        found = [Labelled(d.label, _box(d.box), d.score) for d in assessment.detections if d.box]
-        frames.append((truths, found, ms))
-        if assessment.decision is Decision.MANUAL_INSPECTION:
-            manual.append((bool(truths), _reasons(assessment.detections)))
+
+    def scans() -> Iterator[tuple[FrameView, list[Labelled]]]:
+        for index in range(count):
+            scan = simulator.generate(index)
+            view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
+            yield view, [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
+
+    frames, manual = run(plugin, scans())
     report = {
         "system": "vehicle",
         "seed": seed,
@@ -110,6 +107,65 @@ def evaluate(
         **manual_figures(manual, frames),
         "references": plugin.artefacts[0].short,
     }
+
+
+def evaluate_data(
+    directory: str | Path,
+    *,
+    artefact_root: str | Path = "",
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """vehicle_compare on the labelled scans of ``directory`` (``labelled.LabelledScans``: images and
+    COCO-style boxes from outside): the same figures as ``evaluate``. LabelsError or ScanFileError for a
+    folder or scan that is not as documented, LookupError naming a container type or model the
+    references lack, ArtefactError when the references are not built."""
+    data = LabelledScans(directory)
+    plugin = tool_plugin(settings, artefact_root)
+    missing = sorted(data.models() - set(plugin.comparer.references.models()))
+    if missing:
+        raise LookupError(
+            f"no reference of {', '.join(missing)} in {plugin.artefacts[0].short} "
+            f"({plugin.artefacts[0].path}): enrol one with `smartcustoms library add vehicle`"
+        )
+    plugin.smartcustoms_warm_up()
+
+    def scans() -> Iterator[tuple[FrameView, list[Labelled]]]:
+        for index, scan in enumerate(data.scans()):
+            frame = array_frame(
+                scan.array,
+                modality=Modality.XRAY,
+                source_id="portal-data",
+                sequence=index,
+                metadata=scan.metadata,
+            )
+            yield inline_view(frame), list(scan.truths)
+
+    frames, manual = run(plugin, scans())
+    return {
+        "system": "vehicle",
+        "data": str(directory),
+        "count": len(data),
+        **figures(frames),
+        **manual_figures(manual, frames),
+        "references": plugin.artefacts[0].short,
+    }
+
+
+def run(
+    plugin: VehicleComparePlugin, scans: Iterable[tuple[FrameView, list[Labelled]]]
+) -> tuple[list[tuple[list[Labelled], list[Labelled], float]], list[tuple[bool, str]]]:
+    """Each scan through the plugin's batch hook: per scan (truths, boxed detections, ms), and for each
+    scan sent to manual inspection whether it conceals something and why."""
+    frames, manual = [], []
+    for view, truths in scans:
+        started = time.perf_counter()
+        [assessment] = plugin.smartcustoms_process_batch([view])
+        ms = (time.perf_counter() - started) * 1000
+        found = [Labelled(d.label, _box(d.box), d.score) for d in assessment.detections if d.box]
+        frames.append((truths, found, ms))
+        if assessment.decision is Decision.MANUAL_INSPECTION:
+            manual.append((bool(truths), _reasons(assessment.detections)))
+    return frames, manual
 
 
 def _reasons(detections: Sequence[Detection]) -> str:
@@ -142,13 +198,19 @@ def figures(frames: FramesScored) -> dict[str, Any]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The figures of ``evaluate`` as a plain-text table."""
-    lines = [
-        f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, seed {report['seed']}, "
-        f"references {report['references']}",
-        f"portal variations: {_format_variations(report.get('variations'))}",
-        *class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU),
-    ]
+    """The figures of ``evaluate`` or ``evaluate_data`` as a plain-text table."""
+    if report.get("data"):
+        lines = [
+            f"vehicle evaluation on labelled scans: {report['count']} frames of {report['data']}, "
+            f"references {report['references']}"
+        ]
+    else:
+        lines = [
+            f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, "
+            f"seed {report['seed']}, references {report['references']}",
+            f"portal variations: {_format_variations(report.get('variations'))}",
+        ]
+    lines += class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU)
     lines += [
         f"mAP@0.5: {report['map50']:.3f}",
         f"false alarms per vehicle: {report['false_alarm_rate']:.1%} of {report['clean_frames']} clean "
