@@ -24,11 +24,20 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "--set",
         dest="sets",
         nargs="+",
-        choices=("heldout", "heldout_b", "heldout_c", "generated", "tuning", "tuning_b", "tuning_c"),
+        choices=(
+            "heldout",
+            "heldout_b",
+            "heldout_c",
+            "generated",
+            "tuning",
+            "tuning_b",
+            "tuning_c",
+            "tuning_d",
+        ),
         default=["heldout", "heldout_b", "heldout_c", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c generated; tuning, tuning_b and tuning_c are"
-            " what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c generated; tuning, tuning_b, tuning_c and"
+            " tuning_d are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(
@@ -51,13 +60,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "knowledge_version": assistant.knowledge.version,
         "threshold": assistant.threshold,
     }
-    heldout = evaluate.load_gold("heldout")
     for name in args.sets:
         if name == "generated":
+            heldout = evaluate.load_gold("heldout")
             cases = [c for seed in args.seeds for c in evaluate.generated_cases(heldout, seed)]
             label = f"generated (seeds {' '.join(map(str, args.seeds))})"
         else:
-            cases = heldout if name == "heldout" else evaluate.load_gold(name)
+            cases = evaluate.load_gold(name)
             label = name
         result = evaluate.summary(evaluate.run(assistant, cases))
         results[name] = result
