@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from smartcustoms.plugins.enquiry.knowledge import Entry, KnowledgeBase
@@ -47,6 +47,7 @@ class RetrievalSettings:
     b: float = 0.5
     char_weight: float = 1.0
     question_weight: float = 1.0  # the entry's questions alone, words and characters, as a third field
+    known_trigram_weight: float = 0.4  # English trigrams of words the vocabulary knows (a typo's count 1)
     word_share: float = 0.6
     margin_floor: float = 0.4
     similarity_share: float = 0.5  # the uncalibrated confidence, when no weights are fitted
@@ -105,6 +106,16 @@ class Match:
     similarity: float = 0.0  # cosine of the question with the entry's closest question
     features: Mapping[str, float] = field(default_factory=dict)
     out_of_scope: str = ""  # the out-of-scope pattern the question matched
+
+
+def _weighted(table: Bm25, strong: Sequence[str], weak: Collection[str], weak_weight: float) -> list[float]:
+    """BM25 scores of ``strong`` terms plus ``weak_weight`` times those of ``weak`` ones."""
+    if not weak or weak_weight == 1.0:
+        return table.scores([*strong, *weak])
+    scores = table.scores(strong)
+    if weak_weight:
+        scores = [s + weak_weight * w for s, w in zip(scores, table.scores(list(weak)), strict=True)]
+    return scores
 
 
 def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
@@ -178,9 +189,11 @@ class Retriever:
     def scores(self, terms: Terms) -> list[float]:
         """Every entry's combined BM25 score."""
         settings = self.settings
+        weak = terms.known_chars
+        strong = [c for c in terms.chars if c not in weak]
         word_scores = self.words.scores(terms.words)
-        char_scores = self.chars.scores(terms.chars)
-        question_scores = self.questions.scores(terms.words + terms.chars)
+        char_scores = _weighted(self.chars, strong, weak, settings.known_trigram_weight)
+        question_scores = _weighted(self.questions, terms.words + strong, weak, settings.known_trigram_weight)
         return [
             w + settings.char_weight * c + settings.question_weight * q
             for w, c, q in zip(word_scores, char_scores, question_scores, strict=True)

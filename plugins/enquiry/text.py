@@ -132,6 +132,7 @@ class Terms:
     chars: list[str]
     plain: tuple[str, ...] = ()  # the question's own words alone
     concepts: tuple[str, ...] = ()  # the words with each the concept map knows replaced by its canonical
+    known_chars: frozenset[str] = frozenset()  # trigrams only of English words the vocabulary knows
 
 
 def stem(word: str) -> str:
@@ -159,9 +160,10 @@ def _without_e(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
-def edit_distance(a: str, b: str, limit: int) -> int:
+def edit_distance(a: str, b: str, limit: int, *, substitution: int = 1) -> int:
     """Optimal string alignment distance (insert, delete, substitute, swap two neighbours), or
-    ``limit + 1`` as soon as it must exceed ``limit``."""
+    ``limit + 1`` as soon as it must exceed ``limit``; ``substitution`` is the cost of changing a letter
+    (2: only as a deletion and an insertion)."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     before: list[int] = []
@@ -169,7 +171,7 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     for i, ca in enumerate(a, start=1):
         current = [i] + [0] * len(b)
         for j, cb in enumerate(b, start=1):
-            cost = 0 if ca == cb else 1
+            cost = 0 if ca == cb else substitution
             current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 current[j] = min(current[j], before[j - 2] + 1)
@@ -186,6 +188,10 @@ class Analyser:
         self.lexicon = lexicon
         self.vocabulary: frozenset[str] = frozenset()
         self._by_length: dict[int, list[str]] = {}
+        self._pattern_words = _words_of_patterns(pattern for _, pattern in lexicon.out_of_scope)
+        self._pattern_words_by_length: dict[int, list[str]] = {}
+        for word in sorted(self._pattern_words):
+            self._pattern_words_by_length.setdefault(len(word), []).append(word)
         for word in (*self.lexicon.cantonese, *self.lexicon.cantonese.values(), *self.lexicon.words_zh):
             jieba.add_word(word)
         for term in self.lexicon.synonyms:
@@ -206,6 +212,8 @@ class Analyser:
             lowered = lowered.replace(spoken, written)
         words: list[str] = []
         chars: list[str] = []
+        known: set[str] = set()
+        unknown: set[str] = set()
         for chunk in re.split(r"([\u3400-\u9fff\uf900-\ufaff]+)", lowered):
             if _CJK.match(chunk):
                 words += self._chinese_words(chunk)
@@ -218,10 +226,12 @@ class Analyser:
                     if correct and word not in self.lexicon.synonyms:
                         word = self.correct(word)
                     words.append(word)
-                    chars += _trigrams(word)
+                    trigrams = _trigrams(word)
+                    chars += trigrams
+                    (known if word in self.vocabulary else unknown).update(trigrams)
         added = self._expanded(words) + self._phrase_terms(lowered)
         unmapped = [w for w in words if w not in self.lexicon.synonyms]
-        return Terms(words + added, chars, tuple(words), tuple(unmapped + added))
+        return Terms(words + added, chars, tuple(words), tuple(unmapped + added), frozenset(known - unknown))
 
     def _chinese_words(self, chunk: str) -> list[str]:
         words = []
@@ -253,16 +263,7 @@ class Analyser:
         longest shared beginning breaks a tie."""
         if word in self.vocabulary or len(word) < 5 or not word.isalpha():
             return word
-        limit = 2 if len(word) >= 7 else 1
-        best, best_key = word, (limit + 1, 0)
-        for length in range(len(word) - limit, len(word) + limit + 1):
-            for candidate in self._by_length.get(length, ()):
-                distance = edit_distance(word, candidate, limit)
-                if distance <= limit:
-                    key = (distance, -_shared_prefix(word, candidate))
-                    if key < best_key:
-                        best, best_key = candidate, key
-        return best
+        return _closest(word, self._by_length, 2 if len(word) >= 7 else 1) or word
 
     def _expanded(self, words: Sequence[str]) -> list[str]:
         return [canonical for w in words for canonical in self.lexicon.synonyms.get(w, ()) if canonical != w]
@@ -275,12 +276,48 @@ class Analyser:
         return [t for phrase, terms in self.lexicon.phrases.items() if f" {phrase} " in spaced for t in terms]
 
     def out_of_scope(self, text: str) -> str:
-        """The name of the first out-of-scope pattern the question matches, or ""."""
+        """The name of the first out-of-scope pattern the question matches, or "": as written, then with
+        its misspelt English words corrected to the patterns' own words ("fligt delayed", "exchnge rate
+        todaay" match as "flight delayed" and "exchange rate today" do)."""
         lowered = to_simplified(" ".join(text.lower().split()))
-        for name, pattern in self.lexicon.out_of_scope:
-            if pattern.search(lowered):
-                return name
+        corrected = _LATIN_WORD.sub(lambda m: self._pattern_word(m.group()), lowered)
+        for candidate in (lowered, corrected) if corrected != lowered else (lowered,):
+            for name, pattern in self.lexicon.out_of_scope:
+                if pattern.search(candidate):
+                    return name
         return ""
+
+    def _pattern_word(self, raw: str) -> str:
+        """An English word the knowledge base does not know, corrected to the closest word the
+        out-of-scope patterns name (the same edit limits as ``correct``, but a changed letter counts two:
+        "hiding" is a word, not a typo of "hiring"), or the word itself."""
+        if len(raw) < 5 or not raw.isalpha() or raw in self._pattern_words or stem(raw) in self.vocabulary:
+            return raw
+        by_length = self._pattern_words_by_length
+        return _closest(raw, by_length, 2 if len(raw) >= 7 else 1, substitution=2) or raw
+
+
+def _closest(word: str, by_length: Mapping[int, Sequence[str]], limit: int, *, substitution: int = 1) -> str:
+    """The word of ``by_length`` (words by their length) fewest edits from ``word``, at most ``limit``;
+    the longest shared beginning breaks a tie. "" when none is that close."""
+    best, best_key = "", (limit + 1, 0)
+    for length in range(len(word) - limit, len(word) + limit + 1):
+        for candidate in by_length.get(length, ()):
+            distance = edit_distance(word, candidate, limit, substitution=substitution)
+            if distance <= limit:
+                key = (distance, -_shared_prefix(word, candidate))
+                if key < best_key:
+                    best, best_key = candidate, key
+    return best
+
+
+def _words_of_patterns(patterns: Iterable[re.Pattern[str]]) -> frozenset[str]:
+    """The English words of 4 letters or more written in regular expressions (escapes such as \\b
+    removed first)."""
+    words: set[str] = set()
+    for pattern in patterns:
+        words.update(re.findall(r"[a-z]{4,}", re.sub(r"\\[a-zA-Z]", " ", pattern.pattern)))
+    return frozenset(words)
 
 
 def _shared_prefix(a: str, b: str) -> int:
