@@ -112,6 +112,14 @@ def test_the_second_tuning_set_shares_no_question_with_a_held_out_set() -> None:
     assert tuning & {c.question for c in heldout_c} == {"fine for not declaring money", "航班延誤點算"}
 
 
+def test_the_fourth_held_out_set_loads_and_names_only_entries_of_the_knowledge_base() -> None:
+    heldout_d = evaluate.load_gold("heldout_d")
+    entry_ids = {e.entry_id for e in load_knowledge().entries}
+    expected = {c.expect for c in heldout_d if c.expect != evaluate.HANDOVER}
+    assert len(heldout_d) == 120 and sum(c.expect == evaluate.HANDOVER for c in heldout_d) == 15
+    assert expected == entry_ids
+
+
 def test_the_sample_week_reports_every_question_it_asked(capsys: pytest.CaptureFixture[str]) -> None:
     assert sample_week.main(["--questions", "20", "--seed", "3"]) == 0
     report = capsys.readouterr().out

@@ -28,6 +28,7 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "heldout",
             "heldout_b",
             "heldout_c",
+            "heldout_d",
             "generated",
             "tuning",
             "tuning_b",
@@ -36,8 +37,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         ),
         default=["heldout", "heldout_b", "heldout_c", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c generated; tuning, tuning_b, tuning_c and"
-            " tuning_d are what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c generated; heldout_d is a fourth held-out"
+            " set; tuning, tuning_b, tuning_c and tuning_d are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(
