@@ -15,7 +15,7 @@ from smartcustoms.plugins.enquiry.knowledge import (
     default_folder,
     load_knowledge,
 )
-from smartcustoms.plugins.enquiry.retrieval import FEATURES
+from smartcustoms.plugins.enquiry.retrieval import FEATURES, _weighted
 from smartcustoms.plugins.enquiry.text import edit_distance, stem
 from smartcustoms.plugins.enquiry.tools import calibrate, evaluate, sample_week
 
@@ -124,3 +124,34 @@ def test_the_sample_week_reports_every_question_it_asked(capsys: pytest.CaptureF
     assert sample_week.main(["--questions", "20", "--seed", "3"]) == 0
     report = capsys.readouterr().out
     assert report.startswith("Enquiries 2026-03-02 to 2026-03-08: 20 questions")
+
+
+def test_trigrams_of_known_words_are_weak_and_those_of_a_typo_strong(assistant: EnquiryAssistant) -> None:
+    terms = assistant.retriever.terms("qwzzyx cigarette allowance")
+    assert "#ci" in terms.known_chars and "#al" in terms.known_chars
+    assert "#qw" in terms.chars and "#qw" not in terms.known_chars  # no word of the vocabulary is near
+    chars = assistant.retriever.chars
+    weight = assistant.retriever.settings.known_trigram_weight
+    assert 0 < weight < 1
+    known = assistant.retriever.terms("cigarette allowance")
+    weighted = _weighted(chars, [], known.known_chars, weight)
+    assert max(weighted) == pytest.approx(weight * max(chars.scores(known.chars)))
+
+
+def test_out_of_scope_patterns_match_through_a_typo_but_not_another_word(assistant: EnquiryAssistant) -> None:
+    analyser = assistant.retriever.analyser
+    assert analyser.out_of_scope("my fligt is delayed") == "flights"
+    assert analyser.out_of_scope("what's the exchnge rate todaay") == "other-services"
+    assert analyser.out_of_scope("punishment for hiding cash from customs") == ""  # not "hiring"
+    assert analyser.out_of_scope("ivory carving") == ""  # not "driving"
+    assert edit_distance("hiding", "hiring", 2, substitution=2) == 2
+    assert edit_distance("fligt", "flight", 1, substitution=2) == 1
+
+
+def test_brands_reach_their_category_and_ambiguous_words_do_not(assistant: EnquiryAssistant) -> None:
+    assert "liquor" in assistant.retriever.terms("two bottles of hennessy").words
+    assert "cigarett" in assistant.retriever.terms("a carton of mevius").words
+    assert "chequ" not in assistant.retriever.terms("customs check my suitcase").words
+    assert "cigarett" not in assistant.retriever.terms("can i pack a knife").words
+    assert "liquor" not in assistant.retriever.terms("duty free allowance for china").words
+    assert assistant.ask("is a bottle of jack daniels duty free").best_entry_id == "allowance-liquor"
