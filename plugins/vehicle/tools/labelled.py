@@ -134,9 +134,7 @@ def _stated_pixel(image: Mapping[str, Any]) -> PixelSpacing | None:
     along = given["pixel_size_along_mm"] if given["pixel_size_along_mm"] is not None else square
     across = given["pixel_size_across_mm"] if given["pixel_size_across_mm"] is not None else square
     if along is None or across is None:
-        raise LabelsError(
-            f"{what}: pixel_size_along_mm and pixel_size_across_mm go together (or pixel_size_mm)"
-        )
+        raise LabelsError(f"{what}: pixel_size_along_mm needs pixel_size_across_mm (or pixel_size_mm)")
     try:
         return PixelSpacing.parse([along, across], what)
     except (TypeError, ValueError) as error:
@@ -159,6 +157,9 @@ def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, l
                 raise LabelsError(f"{path}: image {image['id']} has no file_name")
             if int(image["width"]) < 1 or int(image["height"]) < 1:
                 raise LabelsError(f"{path}: image {image['id']} has no size")
+            for name in image.get("file_names") or [image["file_name"]]:
+                if not (path.parent / str(name)).is_file():
+                    raise LabelsError(f"{path}: image {image['id']}: {path.parent / str(name)}: no such file")
             _model(image)
             _stated_pixel(image)
         ids = {i["id"] for i in images}
