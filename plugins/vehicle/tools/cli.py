@@ -224,7 +224,7 @@ def _eval_data(args: argparse.Namespace) -> int:
         report = evaluate.evaluate_data(
             args.data, artefact_root=_artefact_root(args), settings=_reference_dir(args)
         )
-    except (LabelsError, ScanFileError, LookupError, artefacts.ArtefactError, ReferenceError) as error:
+    except (LabelsError, ScanFileError, artefacts.ArtefactError, ReferenceError) as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))

@@ -7,6 +7,10 @@ through its class (``tool_plugin``) from the ``vehicle-references`` artefact and
 would; each scan goes through its batch hook as a frame of the simulator's ``to_frame`` (which carries
 ``declared_pallets``, the quantity a manifest declares).
 
+``evaluate_data(directory)``: the same on labelled scans from outside (``labelled.LabelledScans``: scans
+and COCO-style boxes), each scan a frame with the metadata its annotations give; ``run`` is the loop both
+share, ``figures`` and ``manual_figures`` the figures.
+
 Figures, per class and overall:
 
 - ``pd``: true concealments matched by a detection of their class with IoU >= 0.3, over true ones;
@@ -35,7 +39,7 @@ from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin
 from smartcustoms.plugins.vehicle.settings import LABELS
 from smartcustoms.plugins.vehicle.tools import DEVELOPMENT_SEEDS
-from smartcustoms.plugins.vehicle.tools.labelled import LabelledScans
+from smartcustoms.plugins.vehicle.tools.labelled import LabelledScans, LabelsError
 
 PD_IOU = 0.3
 AP_IOU = 0.5
@@ -117,13 +121,13 @@ def evaluate_data(
 ) -> dict[str, Any]:
     """vehicle_compare on the labelled scans of ``directory`` (``labelled.LabelledScans``: images and
     COCO-style boxes from outside): the same figures as ``evaluate``. LabelsError or ScanFileError for a
-    folder or scan that is not as documented, LookupError naming a container type or model the
-    references lack, ArtefactError when the references are not built."""
+    folder or scan that is not as documented or a container type or model the references lack,
+    ArtefactError when the references are not built."""
     data = LabelledScans(directory)
     plugin = tool_plugin(settings, artefact_root)
     missing = sorted(data.models() - set(plugin.comparer.references.models()))
     if missing:
-        raise LookupError(
+        raise LabelsError(
             f"no reference of {', '.join(missing)} in {plugin.artefacts[0].short} "
             f"({plugin.artefacts[0].path}): enrol one with `smartcustoms library add vehicle`"
         )
