@@ -38,6 +38,9 @@ _FOREIGN_SCRIPTS = re.compile(
     r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u3040-\u30ff\uac00-\ud7af]"
 )
 _CONTROL_OK = {"\n", "\t", "\r"}
+_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?(k|m)\b")  # "200k", "1.5 m": thousands, millions
+LARGE_AMOUNT = 10_000  # a number in a question this large is a sum of money
+LARGE_AMOUNT_CONCEPT = "currency"
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -219,8 +222,8 @@ class Analyser:
                 words += self._chinese_words(chunk)
                 chars += [*chunk, *_bigrams(chunk)] if len(chunk) > 1 else [chunk]
             else:
-                for raw in _LATIN_WORD.findall(chunk):
-                    word = stem(raw)
+                for raw in _LATIN_WORD.findall(_AMOUNT.sub(_amount, chunk)):
+                    word = raw.replace(",", "") if raw[0].isdigit() else stem(raw)
                     if not word or word in self.lexicon.stop_words:
                         continue
                     if correct and word not in self.lexicon.synonyms:
@@ -230,6 +233,8 @@ class Analyser:
                     chars += trigrams
                     (known if word in self.vocabulary else unknown).update(trigrams)
         added = self._expanded(words) + self._phrase_terms(lowered)
+        if correct and any(w.isdigit() and int(w) >= LARGE_AMOUNT for w in words):
+            added.append(LARGE_AMOUNT_CONCEPT)  # "100k each", "carrying 150000": a sum of money
         unmapped = [w for w in words if w not in self.lexicon.synonyms]
         return Terms(words + added, chars, tuple(words), tuple(unmapped + added), frozenset(known - unknown))
 
@@ -318,6 +323,12 @@ def _words_of_patterns(patterns: Iterable[re.Pattern[str]]) -> frozenset[str]:
     for pattern in patterns:
         words.update(re.findall(r"[a-z]{4,}", re.sub(r"\\[a-zA-Z]", " ", pattern.pattern)))
     return frozenset(words)
+
+
+def _amount(match: re.Match[str]) -> str:
+    """ "200k" as "200000", "1.5m" as "1500000"."""
+    scale = 1_000 if match.group(2) == "k" else 1_000_000
+    return str(round(float(match.group(1)) * scale))
 
 
 def _shared_prefix(a: str, b: str) -> int:

@@ -155,3 +155,10 @@ def test_brands_reach_their_category_and_ambiguous_words_do_not(assistant: Enqui
     assert "cigarett" not in assistant.retriever.terms("can i pack a knife").words
     assert "liquor" not in assistant.retriever.terms("duty free allowance for china").words
     assert assistant.ask("is a bottle of jack daniels duty free").best_entry_id == "allowance-liquor"
+
+
+def test_a_large_amount_in_a_question_is_money(assistant: EnquiryAssistant) -> None:
+    terms = assistant.retriever.terms("we have 100k each")
+    assert "100000" in terms.words and "currency" in terms.words
+    assert "120000" in assistant.retriever.terms("HK$120,000").words  # the knowledge base's figures alike
+    assert "currency" not in assistant.retriever.terms("a 1.5 litre bottle").words
