@@ -4,7 +4,11 @@ Each entry is one document (its questions, answers and section titles in both la
 scored against every entry on three BM25 fields: words, characters (``text.Analyser``) and the entry's
 own questions, summed with ``char_weight`` and ``question_weight``. Words include the canonical terms of
 the concept map (``lexicon.toml``'s synonym groups and phrases), so "booze" and "hard liquor" meet
-"liquor".
+"liquor"; in the words field a canonical term the question did not say itself counts ``concept_weight``
+(2): it names what the question is about in the knowledge base's own words, where the question's other
+words are often context ("flying back from Bangkok with a bottle of Johnnie Walker"). English character
+trigrams are a fallback for typos: those of a word the vocabulary knows count ``known_trigram_weight``
+(0.4), those of an unknown word fully, Chinese characters and bigrams fully.
 
 The confidence is a probability that the best entry is the right answer: a logistic function of what
 tells a right match from a wrong one or a question no entry answers,
@@ -47,6 +51,7 @@ class RetrievalSettings:
     b: float = 0.5
     char_weight: float = 1.0
     question_weight: float = 1.0  # the entry's questions alone, words and characters, as a third field
+    concept_weight: float = 2.0  # the words field's terms the concept map adds (not the question's own)
     known_trigram_weight: float = 0.4  # English trigrams of words the vocabulary knows (a typo's count 1)
     word_share: float = 0.6
     margin_floor: float = 0.4
@@ -191,7 +196,9 @@ class Retriever:
         settings = self.settings
         weak = terms.known_chars
         strong = [c for c in terms.chars if c not in weak]
-        word_scores = self.words.scores(terms.words)
+        own = set(terms.plain)
+        concepts = [w for w in terms.words if w not in own]
+        word_scores = _weighted(self.words, terms.plain, concepts, settings.concept_weight)
         char_scores = _weighted(self.chars, strong, weak, settings.known_trigram_weight)
         question_scores = _weighted(self.questions, terms.words + strong, weak, settings.known_trigram_weight)
         return [

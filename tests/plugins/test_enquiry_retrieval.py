@@ -162,3 +162,18 @@ def test_a_large_amount_in_a_question_is_money(assistant: EnquiryAssistant) -> N
     assert "100000" in terms.words and "currency" in terms.words
     assert "120000" in assistant.retriever.terms("HK$120,000").words  # the knowledge base's figures alike
     assert "currency" not in assistant.retriever.terms("a 1.5 litre bottle").words
+
+
+def test_a_concept_the_question_did_not_say_counts_concept_weight(assistant: EnquiryAssistant) -> None:
+    from dataclasses import replace
+
+    from smartcustoms.plugins.enquiry.retrieval import Retriever
+
+    settings = assistant.retriever.settings
+    assert settings.concept_weight > 1
+    once = Retriever(assistant.knowledge, replace(settings, concept_weight=1.0))
+    terms = once.terms("booze limit")
+    assert "liquor" in terms.words and "liquor" not in terms.plain
+    liquor = once.words.scores(["liquor"])
+    gained = [a - b for a, b in zip(assistant.retriever.scores(terms), once.scores(terms), strict=True)]
+    assert gained == pytest.approx([(settings.concept_weight - 1) * s for s in liquor])
