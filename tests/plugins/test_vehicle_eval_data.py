@@ -165,3 +165,26 @@ def test_the_writer_refuses_development_seeds_and_unknown_formats(tmp_path: Path
     with pytest.raises(ValueError, match="format"):
         labelled.write_simulated(tmp_path, 1, SEED, image_format="bmp")
     assert labelled.main(["--out", str(tmp_path / "x"), "--seed", "201", "--count", "1"]) == 2
+
+
+def test_an_images_pixel_size_becomes_the_frames_and_wins_over_the_files() -> None:
+    from smartcustoms.plugins.vehicle.tools.scan_files import PixelSpacing
+
+    dicos = PixelSpacing(30.0, 15.0)
+    spacing = {"vehicle_model": "van-1", "pixel_spacing_mm": [13.5, 25.0]}  # across, along (as DICOS)
+    assert labelled.frame_metadata(spacing, dicos) == {
+        "vehicle_model": "van-1",
+        "declared_goods": "empty",
+        "pixel_size_mm": "13.5",
+        "pixel_size_along_mm": "25",
+        "pixel_size_across_mm": "13.5",
+    }
+    square = {"container_type": "42G1", "pixel_size_mm": 10, "declared_goods": "tiles", "declared_pallets": 4}
+    assert labelled.frame_metadata(square, dicos) == {
+        "container_type": "42G1",
+        "declared_goods": "tiles",
+        "declared_pallets": "4",
+        "pixel_size_mm": "10",
+    }
+    assert labelled.frame_metadata({"vehicle_model": "van-1"}, dicos)["pixel_size_along_mm"] == "30"
+    assert "pixel_size_mm" not in labelled.frame_metadata({"vehicle_model": "van-1"}, None)
