@@ -32,7 +32,6 @@ from smartcustoms.plugins.vehicle.references import (
     BoxPx,
     ReferenceError,
     read_reference,
-    read_reference_dir,
     write_reference,
 )
 from smartcustoms.plugins.vehicle.tools.build import copy_references
@@ -95,8 +94,8 @@ def add(
         )
     image = reference_image(scan, enrolment)
     previous = _current(folder)
-    existing = read_reference_dir(folder) if previous is not None else []
-    file_name = _free_name(enrolment.name, {r.name for r in existing})
+    existing = {path.name for path in folder.glob("*.npy")} if previous is not None else set()
+    file_name = _free_name(enrolment.name, existing)
     stem = file_name.removesuffix(".npy")
 
     def write(staging: Path) -> None:
