@@ -63,6 +63,11 @@ class RayConfig:
     # Ray's token authentication (runtime/ray_auth.py). A local Ray always runs with a token of its own
     # (this file, else <run_dir>/ray-auth-token); with ``address`` set, the cluster's token file, if any.
     auth_token_path: str = ""
+    # The nice level of a local Ray's workers (the plugin actors). Analysis yields the CPU to the ingest
+    # path (gateway, broker, Redis, each at 0) when a host is overloaded, so acknowledgements stay fast
+    # and a backlog of analysis drains once the load falls; with the CPU free it changes nothing. A
+    # cluster's nodes take theirs from the environment of `ray start` (RAY_worker_niceness).
+    worker_niceness: int = 10
 
 
 @dataclass
@@ -97,6 +102,11 @@ class GatewayConfig:
     max_chunk_bytes: int = 8 * 1024 * 1024
     inline_max_bytes: int = 256 * 1024  # larger payloads travel by claim check
     window_frames: int = 64  # frames per stream being made durable at once (flow control)
+    # HTTP/2 flow-control window of each ingest stream: what a vendor may send ahead of what the gateway
+    # has read. A fixed window bounds the gateway's memory for data in transit (streams x this) when
+    # vendors send faster than it reads; 0: gRPC's own, which grows with its bandwidth probing (several
+    # MiB a stream) and suits links with a long round trip.
+    receive_window_bytes: int = 1024 * 1024
     capacity_wait_s: float = 30.0  # how long a frame waits for blob store room before RESOURCE_EXHAUSTED
     # Push-back: past this many frames accepted and not yet decided (all sources), new frames are answered
     # RESOURCE_EXHAUSTED with retry_after_ms, so vendors slow down while acks stay fast. 0: no limit.
@@ -109,6 +119,10 @@ class GatewayConfig:
     # stream. 0: no limit.
     max_pending_bytes_per_stream: int = 2 * 1024**3
     retry_after_ms: int = 500
+    # A frame's chunks must all arrive within this many seconds of its first, or the frame is refused
+    # DEADLINE_EXCEEDED and gives back its blob store bytes (a stream that trickles cannot hold them for
+    # ever; 2 GiB at 20 MB/s takes 107 s). 0: no deadline.
+    frame_deadline_s: float = 300.0
     stop_grace_s: float = 5.0
     officer_auth: bool = True  # officers log in to the review pages and gRPC services (docs/security.md)
     officer_session_s: float = 8 * 3600.0  # how long an officer's login lasts

@@ -49,6 +49,7 @@ REJECT_REASONS = (
     "id_in_use",
     "unavailable",
     "stream_closed",
+    "too_slow",
     "other",
 )
 PLUGIN_ERROR_REASONS = ("error", "timeout", "bad_result", "actor_died", "payload_missing", "not_ready")

@@ -158,6 +158,23 @@ class FrameAssembler:
         ]
         return rejections
 
+    def expire(self, begun_before_s: float, deadline_s: float) -> list[Rejection]:
+        """Frames begun before ``begun_before_s`` (monotonic) and still unfinished are refused
+        DEADLINE_EXCEEDED and give back what they held: a stream that trickles its bytes cannot keep a
+        blob store reservation or a frame slot for ever. Their later chunks are dropped."""
+        late = [frame_id for frame_id, p in self._partial.items() if p.started_s < begun_before_s]
+        return [
+            self._reject_partial(
+                frame_id,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "too_slow",
+                f"the frame's chunks did not all arrive within {deadline_s:g} s of its first "
+                f"({self._partial[frame_id].received:,} of {self._partial[frame_id].total_bytes:,} bytes): "
+                "what it held was released; send it again",
+            )
+            for frame_id in late
+        ]
+
     def reject(
         self,
         chunk: ingest_pb2.FrameChunk,

@@ -185,14 +185,17 @@ class IngestSession:
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
         self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
+        self._let_in: set[str] = set()  # frames the backlog counted, not yet in the ledger nor refused
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
         """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
         open is answered DATA_LOSS and gives back the blob store bytes it held."""
+        watchdog = asyncio.create_task(self._expire_late_frames())
         try:
             async for message in requests:
                 await self._take(message)
         finally:
+            watchdog.cancel()
             if self._feeding is not None:  # cancelled during a feed: let its thread end first
                 [fed] = await asyncio.gather(self._feeding, return_exceptions=True)
                 if isinstance(fed, Assembled):  # assembled for a stream that is gone
@@ -202,7 +205,23 @@ class IngestSession:
             self._count_open()
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
+            for frame_id in list(self._let_in):  # gone with the stream before reaching the ledger
+                self._settle(frame_id)
             self.acks.put_nowait(None)
+
+    async def _expire_late_frames(self) -> None:
+        """Refuse this stream's frames that are not complete ``gateway.frame_deadline_s`` after their
+        first chunk (checked every quarter of it, at most every 5 s)."""
+        deadline_s = self.core.config.gateway.frame_deadline_s
+        if deadline_s <= 0:
+            return
+        while True:
+            await asyncio.sleep(min(deadline_s / 4, 5.0))
+            if self._feeding is not None:  # a chunk is being written in a thread: next time
+                continue
+            for rejection in self.assembler.expire(time.monotonic() - deadline_s, deadline_s):
+                self._answer_rejection(rejection)
+            self._count_open()
 
     async def _take(self, message: ingest_pb2.FrameChunk | Malformed) -> None:
         if isinstance(message, Malformed):
@@ -225,6 +244,8 @@ class IngestSession:
                 code = grpc.StatusCode.RESOURCE_EXHAUSTED
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
                 return
+            if self.core.backlog is not None:
+                self._let_in.add(message.frame_id)
             source = message.header.source_id
             registry = self.core.devices
             if registry is not None and registry.owner(source) is None:
@@ -286,12 +307,20 @@ class IngestSession:
         try:
             self.acks.put_nowait(await self.core.make_durable(done, turn))
         finally:
+            self._settle(done.frame.frame_id)
             self.core.sensor.frames_in_progress(-1)
             self.window.release()
 
     def _answer_rejection(self, rejection: Rejection) -> None:
+        self._settle(rejection.frame_id)
         self.core.sensor.frame_rejected(rejection.reason)
         self.acks.put_nowait(rejection.ack())
+
+    def _settle(self, frame_id: str) -> None:
+        """The backlog counted this frame from its first chunk: it is in the ledger now, or never will be."""
+        if frame_id in self._let_in and self.core.backlog is not None:
+            self._let_in.discard(frame_id)
+            self.core.backlog.settled()
 
     def _count_open(self) -> None:
         """Bring the in-progress gauge's share of this stream to its open frames."""
@@ -330,6 +359,13 @@ class IngestServicer:
                 reader.cancel()
 
 
+def _window_options(window_bytes: int) -> list[tuple[str, int]]:
+    """A fixed HTTP/2 window per stream (``gateway.receive_window_bytes``), or gRPC's probing one (0)."""
+    if window_bytes <= 0:
+        return []
+    return [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", window_bytes)]
+
+
 def build_server(
     core: GatewayCore, health_servicer: health.aio.HealthServicer, search: SearchDesk
 ) -> grpc.aio.Server:
@@ -345,6 +381,7 @@ def build_server(
             ("grpc.keepalive_time_ms", KEEPALIVE_S * 1000),
             ("grpc.keepalive_timeout_ms", 10_000),
             ("grpc.http2.max_pings_without_data", 0),
+            *_window_options(core.config.gateway.receive_window_bytes),
         ]
     )
     servicer = IngestServicer(core)

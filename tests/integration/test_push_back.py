@@ -157,3 +157,43 @@ def test_declared_sizes_reserve_nothing_and_a_frame_without_room_midway_gives_it
     assert (refused.frame_id, refused.code, refused.retry_after_ms) == ("hog-1", EXHAUSTED, 300)
     assert "blob store full at chunk 1" in refused.message
     wait_for(lambda: list(_blob_files(config).values()) == [MiB], 10, what="only the 1 MiB frame left")
+
+
+def test_a_frame_that_trickles_past_its_deadline_is_refused_and_the_stream_goes_on(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    """A stream sends a frame's first chunk and then nothing: after ``frame_deadline_s`` the frame is
+    refused DEADLINE_EXCEEDED and its blob store bytes are released; its late last chunk gets no second
+    answer, and the next frame on the same stream is accepted."""
+    config = runtime_config
+    config.gateway.frame_deadline_s = 1.0
+    stack = start_stack(config, worker=False)
+    image = np.full((2, 512, 512), 60_000, np.uint16)
+    after = array_frame(image, modality=Modality.XRAY, source_id="lane-7", sequence=2, frame_id="after")
+
+    async def scenario() -> list[ingest_pb2.IngestAck]:
+        refused = asyncio.Event()
+
+        async def requests() -> AsyncIterator[ingest_pb2.FrameChunk]:
+            yield _hog_first_chunk(1)
+            await refused.wait()
+            yield ingest_pb2.FrameChunk(frame_id="hog-1", index=1, data=bytes(11 * MiB // 4), last=True)
+            for chunk in chunks_of(after, after.payload, chunk_bytes=MiB):
+                yield chunk
+
+        async with grpc.aio.insecure_channel(stack.gateway_target) as channel:
+            call = ingest_pb2_grpc.IngestServiceStub(channel).StreamFrames(requests())
+            first = await asyncio.wait_for(call.read(), 30)
+            assert _blob_files(config) == {}  # released with the refusal
+            refused.set()
+            rest = []
+            while (ack := await asyncio.wait_for(call.read(), 30)) != grpc.aio.EOF:
+                rest.append(ack)
+            return [first, *rest]
+
+    acks = asyncio.run(scenario())
+    assert [(a.frame_id, a.code) for a in acks] == [
+        ("hog-1", grpc.StatusCode.DEADLINE_EXCEEDED.value[0]),
+        ("after", OK),
+    ]
+    assert "did not all arrive within 1 s" in acks[0].message

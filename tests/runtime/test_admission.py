@@ -24,9 +24,36 @@ def test_frames_accepted_between_two_reads_count_against_the_limit() -> None:
     assert backlog.admits() and backlog.estimate == 3
     backlog.admitted()
     assert not backlog.admits()  # 4 of 4: the next frame waits
-    ledger.frames = 1  # verdicts came in
+    backlog.settled()
+    backlog.settled()  # both recorded in the ledger ...
+    ledger.frames = 1  # ... and verdicts came in
     asyncio.run(backlog.refresh())
     assert backlog.admits() and backlog.estimate == 1
+
+
+def test_a_frame_not_yet_in_the_ledger_when_it_is_read_still_counts() -> None:
+    ledger = Ledger(2)
+    backlog = Backlog(ledger, limit=3)
+    asyncio.run(backlog.refresh())
+    backlog.admitted()  # its chunks are still arriving: the ledger does not hold it yet
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate == 3 and not backlog.admits()
+    backlog.settled()  # recorded: from now on the ledger counts it
+    ledger.frames = 3
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate == 3 and not backlog.admits()
+    ledger.frames = 2  # one decided
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate == 2 and backlog.admits()
+
+
+def test_a_frame_let_in_and_then_refused_stops_counting() -> None:
+    backlog = Backlog(Ledger(0), limit=1)
+    backlog.admitted()
+    assert not backlog.admits()
+    backlog.settled()  # refused by a later check: it never reaches the ledger
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate == 0 and backlog.admits()
 
 
 def test_a_limit_of_zero_admits_everything() -> None:

@@ -395,6 +395,30 @@ def test_abandon_all(assembler: FrameAssembler, store: MemoryBlobStore) -> None:
     assert assembler.abandon_all() == []
 
 
+def test_frames_past_their_deadline_expire_and_give_back_what_they_held(
+    assembler: FrameAssembler, store: MemoryBlobStore
+) -> None:
+    slow = chunks("slow", LARGE, parts=3)
+    assert feed_all(assembler, slow[:1]) == []
+    cutoff = assembler._partial["slow"].started_s + 1e-6  # begun before this instant
+    fresh = chunks("fresh", LARGE, parts=2, frame=header(LARGE, sequence=8))
+    assert feed_all(assembler, fresh[:1]) == []
+    assembler._partial["fresh"].started_s = cutoff + 1.0  # begun after it
+    [late] = assembler.expire(cutoff, 120)
+    assert (late.frame_id, late.code, late.reason, late.sequence) == (
+        "slow",
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "too_slow",
+        7,
+    )
+    assert f"{len(slow[0].data):,} of {len(LARGE):,} bytes" in late.message and "120 s" in late.message
+    assert assembler.frames_open == 1 and store.used_bytes() == len(fresh[0].data)  # only "fresh" holds
+    assert feed_all(assembler, slow[1:]) == []  # the late frame's rest: dropped, no second answer
+    (done,) = feed_all(assembler, fresh[1:])
+    assert isinstance(done, Assembled) and done.frame.frame_id == "fresh"
+    assert assembler.expire(cutoff + 10.0, 120) == []
+
+
 def test_reject_from_outside(assembler: FrameAssembler, store: MemoryBlobStore) -> None:
     items = chunks("f-1", LARGE, parts=3)
     rejection = assembler.reject(items[0], grpc.StatusCode.UNAVAILABLE, "unavailable", "store stayed full")
