@@ -23,6 +23,8 @@ from aiokafka.errors import KafkaError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from smartcustoms.core.config import RayConfig
+
 from .process import ManagedProcess, free_port
 from .ray_auth import ensure_token, token_env
 
@@ -208,9 +210,11 @@ class EmbeddedRay(EmbeddedService):
         port: int | None = None,
         num_cpus: int = 2,
         object_store_memory_bytes: int = 256 * 1024 * 1024,
+        worker_niceness: int = RayConfig.worker_niceness,
     ) -> None:
         super().__init__(run_dir, port)
         self.num_cpus = num_cpus
+        self.worker_niceness = worker_niceness
         self.object_store_memory_bytes = object_store_memory_bytes
         self.ray_tmpdir = self._short_tmpdir(run_dir / "ray")
 
@@ -247,7 +251,7 @@ class EmbeddedRay(EmbeddedService):
         return {
             "RAY_TMPDIR": str(self.ray_tmpdir),
             "RAY_USAGE_STATS_ENABLED": "0",
-            "RAY_worker_niceness": "0",  # the actors do the detectors' work: normal priority
+            "RAY_worker_niceness": str(self.worker_niceness),  # below the ingest path (RayConfig)
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": str(_RAY_DRAIN_TIMEOUT_S),
             **token_env(ensure_token(self.auth_token_path)),  # its own token, not one in the user's home
         }

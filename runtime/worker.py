@@ -375,9 +375,8 @@ def init_ray(config: Config) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Ray runs its workers at nice 15 by default; here they do the product's main work (the detectors),
-    # which must not starve behind the gateway, the broker or device simulators on the same host.
-    os.environ.setdefault("RAY_worker_niceness", "0")
+    # Ray's workers (the plugin actors) below the ingest path: under overload acks stay fast.
+    os.environ.setdefault("RAY_worker_niceness", str(config.ray.worker_niceness))
     if config.ray.address:
         if config.ray.auth_token_path:
             use_token(Path(config.ray.auth_token_path))
