@@ -72,6 +72,7 @@ class ClientStats:
     duplicates: int = 0  # OK answers with ``duplicate`` set
     resends: int = 0  # writes of a frame after its first
     reconnects: int = 0  # streams opened after the first
+    push_backs: int = 0  # RESOURCE_EXHAUSTED answers with retry_after_ms: the stream held for that delay
 
 
 @dataclass(eq=False)
@@ -104,6 +105,11 @@ class VendorClient:
     streams to the first, and when a stream fails it reconnects to the next, resending what is
     unacknowledged. The gateways share the ledger, so a frame one of them took before failing is
     answered by the other as a duplicate, never processed twice.
+
+    A push-back (``RESOURCE_EXHAUSTED`` with ``retry_after_ms``) holds the whole stream for that delay,
+    not only the refused frame: the gateway is past its limit, and every frame written meanwhile would
+    cross the network only to be refused. ``send`` then blocks as the window fills, which is how the
+    device learns to slow down.
     """
 
     def __init__(
@@ -145,6 +151,7 @@ class VendorClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._fatal: IngestError | None = None
+        self._hold_until = 0.0  # loop time before which the stream writes nothing (the gateway pushed back)
 
     # ------------------------------------------------------------------ public
 
@@ -264,7 +271,12 @@ class VendorClient:
         outgoing = self._by_frame_id.get(ack.frame_id)
         if outgoing is None:
             return  # a late answer for a frame settled already
-        if ack.code in RETRYABLE_ACK_CODES or (ack.code == PUSH_BACK and ack.retry_after_ms > 0):
+        pushed_back = ack.code == PUSH_BACK and ack.retry_after_ms > 0
+        if pushed_back:  # the gateway is past its limit: nothing more on this stream until the delay ends
+            loop_time = asyncio.get_running_loop().time()
+            self._hold_until = max(self._hold_until, loop_time + ack.retry_after_ms / 1000)
+            self.stats.push_backs += 1
+        if ack.code in RETRYABLE_ACK_CODES or pushed_back:
             outgoing.unavailable_acks += 1
             if not self.retry.gives_up_after(outgoing.unavailable_acks):
                 self._retry_later(outgoing, ack.message, ack.retry_after_ms / 1000)
@@ -367,6 +379,8 @@ class VendorClient:
     async def _write(self, call: grpc.aio.StreamStreamCall, queue: asyncio.Queue[_Outgoing | None]) -> None:
         try:
             while (outgoing := await queue.get()) is not None:
+                if (hold_s := self._hold_until - asyncio.get_running_loop().time()) > 0:
+                    await asyncio.sleep(hold_s)  # pushed back: sending now would only be refused again
                 if self._unacked.get(outgoing.key) is not outgoing:
                     continue  # answered while it waited
                 self.stats.resends += int(outgoing.writes > 0)

@@ -38,6 +38,9 @@ class FakeGateway:
         self.then_lose = 0  # ... this many more without acking them, then fail with UNAVAILABLE
         self.unavailable_once: set[str] = set()
         self.codes: dict[str, grpc.StatusCode] = {}
+        self.push_back_once: dict[str, int] = {}  # frame id -> retry_after_ms of its first answer
+        self.pushed_back_at: list[float] = []  # loop time of each push-back answer
+        self.arrivals: dict[str, list[float]] = {}  # loop time each frame's last chunk came in
         self.abort_with: grpc.StatusCode | None = None
         self.release = asyncio.Event()  # cleared: every ack waits
         self.release.set()
@@ -57,6 +60,7 @@ class FakeGateway:
             if not chunk.last:
                 continue
             frames += 1
+            self.arrivals.setdefault(chunk.frame_id, []).append(asyncio.get_running_loop().time())
             ack = self._answer(chunk.frame_id, headers.pop(chunk.frame_id))
             if first_stream and self.ack_first is not None and frames > self.ack_first:
                 if frames == self.ack_first + self.then_lose:
@@ -69,7 +73,11 @@ class FakeGateway:
         self.deliveries[frame_id] += 1
         key = (header.source_id, header.sequence)
         ack = ingest_pb2.IngestAck(frame_id=frame_id, source_id=key[0], sequence=key[1])
-        if frame_id in self.unavailable_once:
+        if frame_id in self.push_back_once:
+            ack.code = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+            ack.retry_after_ms = self.push_back_once.pop(frame_id)
+            self.pushed_back_at.append(asyncio.get_running_loop().time())
+        elif frame_id in self.unavailable_once:
             self.unavailable_once.discard(frame_id)
             ack.code = grpc.StatusCode.UNAVAILABLE.value[0]
         elif frame_id in self.codes:
@@ -183,6 +191,28 @@ def test_unavailable_acks_are_retried_and_other_codes_are_final() -> None:
     acks = asyncio.run(scenario())
     assert (acks["flaky"].code, acks["bad"].code) == (OK, grpc.StatusCode.INVALID_ARGUMENT.value[0])
     assert fake.deliveries == Counter({"flaky": 2, "bad": 1})
+
+
+def test_a_push_back_holds_the_whole_stream_for_its_delay_then_the_frame_is_sent_again() -> None:
+    fake = FakeGateway()
+    fake.push_back_once = {"first": 300}
+
+    async def scenario() -> tuple[dict[str, ingest_pb2.IngestAck], int]:
+        async with serving(fake) as target, VendorClient(target, retry=FAST) as client:
+            first = await client.send(_frame(1, "first"))
+            await _until(lambda: client.stats.push_backs == 1)
+            later = {name: await client.send(_frame(i, name)) for i, name in enumerate(["second", "third"], 2)}
+            acks = {"first": await first} | {name: await future for name, future in later.items()}
+            return acks, client.stats.push_backs
+
+    acks, push_backs = asyncio.run(scenario())
+    assert {name: ack.code for name, ack in acks.items()} == {"first": OK, "second": OK, "third": OK}
+    assert push_backs == 1 and fake.deliveries == Counter({"first": 2, "second": 1, "third": 1})
+    [pushed_back_at] = fake.pushed_back_at
+    held_until = pushed_back_at + 0.3
+    # nothing crossed the network during the delay: not the refused frame, not the frames sent after it
+    assert all(at >= held_until - 0.01 for name in acks for at in fake.arrivals[name][-1:])
+    assert fake.arrivals["first"][0] < pushed_back_at
 
 
 def test_an_unavailable_ack_is_final_once_attempts_are_exhausted() -> None:
