@@ -54,7 +54,8 @@ async def serve(port: int, max_chunk_bytes: int) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    for service in ("", SERVICE_NAME):  # the whole server and ingest, as the gateway reports them
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     await server.wait_for_termination()
 
 
