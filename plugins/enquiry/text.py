@@ -7,9 +7,13 @@
   converting it to Traditional does; characters the same in both count as Traditional (Hong Kong's).
 - ``Analyser``: terms of two kinds. Words: English words stemmed and corrected against the knowledge
   base's vocabulary, Chinese cut by jieba after conversion to Simplified (jieba's dictionary is
-  Simplified) with Cantonese words mapped to their written forms; synonyms add a canonical term.
-  Characters: English character trigrams and Chinese character bigrams, which still match when a word
-  is misspelt or cut differently.
+  Simplified) with Cantonese words mapped to their written forms; synonyms add a canonical term;
+  numbers without thousands commas, "200k" as 200000, and a large number in a question adds the
+  currency concept. Characters: English character trigrams and Chinese character bigrams, which still
+  match when a word is misspelt or cut differently; ``Terms.known_chars`` are the trigrams of English
+  words the vocabulary knows, which the retrieval weighs less than a typo's.
+- ``Analyser.out_of_scope``: the lexicon's out-of-scope patterns, matched as written and with misspelt
+  words corrected to the patterns' own words.
 """
 
 from __future__ import annotations
