@@ -177,3 +177,11 @@ def test_a_concept_the_question_did_not_say_counts_concept_weight(assistant: Enq
     liquor = once.words.scores(["liquor"])
     gained = [a - b for a, b in zip(assistant.retriever.scores(terms), once.scores(terms), strict=True)]
     assert gained == pytest.approx([(settings.concept_weight - 1) * s for s in liquor])
+
+
+def test_the_fourth_tuning_set_is_english_and_asks_about_every_entry() -> None:
+    tuning_d = evaluate.load_gold("tuning_d")
+    entry_ids = {e.entry_id for e in load_knowledge().entries}
+    assert {c.language for c in tuning_d} == {"en"}
+    assert {c.expect for c in tuning_d if c.expect != evaluate.HANDOVER} == entry_ids
+    assert sum(c.expect == evaluate.HANDOVER for c in tuning_d) == 14
