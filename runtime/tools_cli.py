@@ -44,7 +44,9 @@ def add_parser(commands: Any) -> None:
     )
     build_targets = build.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
     add = actions.add_parser(
-        "add", help="extend an artefact with a new entry (a liquor product from photos), as a new version"
+        "add",
+        help="extend an artefact with a new entry (a liquor product from photos, a site's empty-container or "
+        "vehicle reference scan), as a new version",
     )
     add_targets = add.add_subparsers(dest="artefact", required=True, metavar="ARTEFACT")
     training = commands.add_parser(
