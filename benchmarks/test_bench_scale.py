@@ -32,6 +32,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka.partitioner import DefaultPartitioner
 from benchkit.machine import describe, format_description
+from benchkit.ray_node import JoiningRayNode
 from benchkit.verdict_clock import read_clock
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -61,8 +62,11 @@ JOIN_DEADLINE_S = 60.0
 CLOCK_WAIT_S = 10.0
 PARTITIONS_METRIC = "smartcustoms_stream_assigned_partitions"
 BATCH_METRIC = "smartcustoms_stream_batch_frames"  # histogram: frames per batch a worker took
-ROLES = ("gateway", "workers", "broker", "redis", "ray", "client", "other")
+ROLES = ("gateway", "workers", "broker", "redis", "ray", "ray2", "client", "other")
 PIPELINE_ROLES = ROLES[:-1]  # what this site and its client cost; "other" is the rest of the machine
+RAY_NODES = (1, 2)
+RAY_NODES_ENV = "SMARTCUSTOMS_BENCH_RAY_NODES"  # "0": skip the 1 and 2 Ray node rows
+SECOND_NODE_CPUS = 1  # what the second node declares to Ray; on one host it adds no core
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -290,6 +294,7 @@ class ScaleSite:
         self.gateway = Stack(config)
         self.workers: list[Stack] = []
         self.clock_paths: list[str] = []
+        self.started = 0  # workers started so far: each gets a run dir, port and clock of its own
         self.every_partition = 0.0  # what the first worker holds alone: every partition of the group
 
     @property
@@ -325,7 +330,8 @@ class ScaleSite:
             time.sleep(0.2)
 
     def _add_worker(self) -> None:
-        index = len(self.workers) + 1
+        self.started += 1
+        index = self.started
         config = copy.deepcopy(self.config)
         config.worker.metrics_port = free_port()
         config.run_dir = str(self.run_dir / f"worker{index}")
@@ -342,14 +348,21 @@ class ScaleSite:
             )
             stack.start_worker()
 
-    def stop(self) -> None:
-        """Every worker at once (each drains within its stop deadline), then the gateway."""
+    def stop_workers(self) -> None:
+        """Every worker at once (each drains within its stop deadline); the group starts again empty."""
         with concurrent.futures.ThreadPoolExecutor(max(1, len(self.workers))) as pool:
             stopping = [pool.submit(stack.stop) for stack in self.workers]  # each within its deadline
         for stopped in stopping:
             with contextlib.suppress(Exception):
                 stopped.result()
-        self.gateway.stop()
+        self.workers, self.clock_paths = [], []
+
+    def stop(self) -> None:
+        """Every worker, then the gateway."""
+        try:
+            self.stop_workers()
+        finally:
+            self.gateway.stop()
 
 
 # ------------------------------------------------------------------------------------------ a round
@@ -462,19 +475,21 @@ def format_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     first = rows[0]
     lines = [
         f"{first['frames']} RFID reports of {first['reads_per_frame']} reads, {first['clients']} clients x "
-        f"{first['window_frames']} in flight, {first['partitions']} partitions, noop plugin; frames/s = "
-        "first send -> last verdict stored; p50/p99 ms = accepted -> stored; batch = mean frames per batch "
-        "a worker took.",
+        f"{first['window_frames']} in flight, {first['partitions']} partitions, noop plugin (2 actors, "
+        "SPREAD); site = stream workers (w) and Ray nodes (n); frames/s = first send -> last verdict stored;",
+        "x1 = over the first row of its kind (1 worker; 1 Ray node); p50/p99 ms = accepted -> stored; "
+        "batch = mean frames per batch a worker took.",
         f"Cores used over the run (CPU s per wall s; this machine has {first['cpu_count']}): busy = whole "
         "machine, psi = share of time some task waited for a core; gw = gateway, wk = each worker,",
-        "ray = Ray head and actors, cli = this client, other = the rest of the machine; wait = s per s the "
-        "gateway / workers / broker were runnable but had no core; idle = workers + broker with no load;",
-        "allow = frames/s the CPU time per frame allows: all cores to this pipeline | 1 core for the "
-        "gateway | 1 core per worker.",
-        f"{'wk':>2} {'frames/s':>8} {'x1':>4} {'p50':>6} {'p99':>6} {'batch':>5} {'load':>4} | "
-        f"{'busy':>4} {'psi':>4} {'gw':>4} {'wk':>14} {'brk':>4} {'rds':>4} {'ray':>4} {'cli':>4} "
-        f"{'othr':>4} | {'wait gw/wk/brk':>14} | {'idle':>9} | {'allow all/gw/wk':>16}",
-        "-" * 147,
+        "ray = Ray head and actors, ray2 = the second Ray node and its actors, cli = this client, "
+        "other = the rest of the machine;",
+        "wait = s per s the gateway / workers / broker were runnable but had no core; "
+        "idle = workers + broker with no load; allow = frames/s the CPU time per frame allows: all cores to "
+        "this pipeline | 1 core for the gateway | 1 core per worker.",
+        f"{'site':>4} {'frames/s':>8} {'x1':>4} {'p50':>6} {'p99':>6} {'batch':>5} {'load':>4} | "
+        f"{'busy':>4} {'psi':>4} {'gw':>4} {'wk':>14} {'brk':>4} {'rds':>4} {'ray':>4} {'ray2':>4} "
+        f"{'cli':>4} {'othr':>4} | {'wait gw/wk/brk':>14} | {'idle':>9} | {'allow all/gw/wk':>16}",
+        "-" * 154,
     ]
     for r in rows:
         each = "/".join(f"{c:.2f}" for c in r["worker_cores_each"])
@@ -484,13 +499,15 @@ def format_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{r['cores_allow_frames_per_s']:.0f}/{r['gateway_core_allows_frames_per_s']:.0f}/"
             f"{r['worker_core_allows_frames_per_s']:.0f}"
         )
+        site = f"{r['workers']}w{r['ray_nodes']}n"
         lines.append(
-            f"{r['workers']:>2} {r['frames_per_s']:>8.1f} {r['speedup_vs_1_worker']:>4.2f} "
+            f"{site:>4} {r['frames_per_s']:>8.1f} {r['speedup']:>4.2f} "
             f"{r['latency_p50_ms']:>6.0f} {r['latency_p99_ms']:>6.0f} {r['mean_batch_frames']:>5.1f} "
             f"{r['load_avg_1m']:>4.1f} | "
             f"{r['cores_machine']:>4.2f} {r['cpu_pressure']:>4.2f} {r['cores_gateway']:>4.2f} {each:>14} "
             f"{r['cores_broker']:>4.2f} {r['cores_redis']:>4.2f} {r['cores_ray']:>4.2f} "
-            f"{r['cores_client']:>4.2f} {r['cores_other']:>4.2f} | {waits:>14} | {idle:>9} | {allow:>16}"
+            f"{r['cores_ray2']:>4.2f} {r['cores_client']:>4.2f} {r['cores_other']:>4.2f} | {waits:>14} | "
+            f"{idle:>9} | {allow:>16}"
         )
     return lines
 
@@ -515,7 +532,10 @@ def scale_site(
     run_dir = session_dir / "scale"
     config.run_dir = str(run_dir / "gateway")
     config.broker.partitions = PARTITIONS
-    config.plugins["noop"] = PluginConfig(enabled=True, pool_size=2, batch_max_frames=64)
+    # SPREAD: with the head alone every actor is on it; with a second node the pool is split between them
+    config.plugins["noop"] = PluginConfig(
+        enabled=True, pool_size=2, batch_max_frames=64, scheduling_strategy="SPREAD"
+    )
     services = {broker.pid: "broker", redis_service.pid: "redis", ray_head.pid: "ray"}
     site = ScaleSite(config, run_dir, {pid: role for pid, role in services.items() if pid is not None})
     try:
@@ -525,27 +545,33 @@ def scale_site(
         site.stop()
 
 
-@pytest.mark.parametrize("workers", WORKER_COUNTS, ids=[f"{n}w" for n in WORKER_COUNTS])
-def test_workers_share_one_load(
-    benchmark: Any, scale_site: ScaleSite, scale_table: ScaleTable, workers: int
-) -> None:
-    join_s = scale_site.grow_to(workers)
-    idle = idle_cores(scale_site)
+@pytest.fixture(scope="module")
+def second_ray_node(ray_head: EmbeddedRay, session_dir: Path) -> Iterator[JoiningRayNode]:
+    """A second Ray node for the session's head, started by the 2-node row and stopped with the module."""
+    node = JoiningRayNode(session_dir / "scale" / "ray-node", ray_head, num_cpus=SECOND_NODE_CPUS)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def measure(benchmark: Any, site: ScaleSite, workers: int, ray_nodes: int, join_s: float) -> dict[str, Any]:
+    """Idle cores, warm-up, then the measured load; the row's figures, recorded and printed."""
+    idle = idle_cores(site)
     sources = balanced_sources(PARTITIONS, SOURCES_PER_PARTITION)
     payload = reader_report()
     run_id = uuid.uuid4().hex[:6]
-    run_round(scale_site, frames_of(f"{run_id}w", WARMUP_FRAMES, sources), payload)
+    run_round(site, frames_of(f"{run_id}w", WARMUP_FRAMES, sources), payload)
     frames = frames_of(run_id, FRAMES, sources)
-    measured = benchmark.pedantic(lambda: run_round(scale_site, frames, payload), rounds=1, iterations=1)
+    measured = benchmark.pedantic(lambda: run_round(site, frames, payload), rounds=1, iterations=1)
     assert sum(measured.verdicts_per_worker) == FRAMES, "every frame has exactly one verdict"
 
     frames_per_s = FRAMES / measured.elapsed_s
-    one_worker = next((r["frames_per_s"] for r in scale_table.rows if r["workers"] == 1), frames_per_s)
     latency_s = measured.stored_s - measured.accepted_s
     figures: dict[str, Any] = {
         "checkpoint": "scale",
-        "case": f"{workers} worker{'s' if workers > 1 else ''}",
         "workers": workers,
+        "ray_nodes": ray_nodes,
         "frames": FRAMES,
         "reads_per_frame": READS_PER_FRAME,
         "payload_bytes": len(payload),
@@ -555,7 +581,6 @@ def test_workers_share_one_load(
         "elapsed_s": round(measured.elapsed_s, 3),
         "frames_per_s": round(frames_per_s, 1),
         "records_per_s": round(frames_per_s * READS_PER_FRAME, 1),
-        "speedup_vs_1_worker": round(frames_per_s / one_worker, 3),
         "latency_p50_ms": round(float(np.percentile(latency_s, 50)) * 1000, 2),
         "latency_p99_ms": round(float(np.percentile(latency_s, 99)) * 1000, 2),
         "verdicts_per_worker": measured.verdicts_per_worker,
@@ -574,10 +599,66 @@ def test_workers_share_one_load(
         **ceilings(measured, workers),
         "idle_cores_workers": idle["workers"],
         "idle_cores_broker": idle["broker"],
+        "idle_cores_ray2": idle["ray2"],
     }
+    return figures
+
+
+def record_row(benchmark: Any, table: ScaleTable, figures: dict[str, Any]) -> None:
     machine = describe()
     benchmark.extra_info.update({**figures, "machine": machine})
-    scale_table.rows.append(figures)
+    table.rows.append(figures)
     print(f"\nscale {figures['case']}: " + ", ".join(f"{k}={v}" for k, v in figures.items()))
     for line in format_description(machine):
         print(line)
+
+
+@pytest.mark.parametrize("workers", WORKER_COUNTS, ids=[f"{n}w" for n in WORKER_COUNTS])
+def test_workers_share_one_load(
+    benchmark: Any, scale_site: ScaleSite, scale_table: ScaleTable, workers: int
+) -> None:
+    join_s = scale_site.grow_to(workers)
+    figures = measure(benchmark, scale_site, workers, 1, join_s)
+    one_worker = next(
+        (r["frames_per_s"] for r in scale_table.rows if r["workers"] == 1 and r["ray_nodes"] == 1),
+        figures["frames_per_s"],
+    )
+    speedup = round(figures["frames_per_s"] / one_worker, 3)
+    case = f"{workers} worker{'s' if workers > 1 else ''}"
+    row = {"case": case, **figures, "speedup": speedup, "speedup_vs_1_worker": speedup}
+    record_row(benchmark, scale_table, row)
+
+
+@pytest.mark.parametrize("ray_nodes", RAY_NODES, ids=[f"{n}n" for n in RAY_NODES])
+def test_ray_nodes_share_one_load(
+    benchmark: Any,
+    scale_site: ScaleSite,
+    scale_table: ScaleTable,
+    second_ray_node: JoiningRayNode,
+    ray_nodes: int,
+) -> None:
+    """One stream worker started afresh, its pool (2 actors, SPREAD) on the head alone, then with a second
+    Ray node (``ray start --address``, its own process and resources) so one actor runs on each."""
+    if os.environ.get(RAY_NODES_ENV, "1") == "0":
+        pytest.skip(f"{RAY_NODES_ENV}=0")
+    scale_site.stop_workers()
+    if ray_nodes == 2:
+        second_ray_node.start()
+        assert second_ray_node.pid is not None
+        scale_site.service_roots[second_ray_node.pid] = "ray2"
+    join_s = scale_site.grow_to(1)  # a fresh worker: SPREAD places its actors over the nodes alive now
+    placement = second_ray_node.placement(ray_nodes) if ray_nodes == 2 else {"nodes_alive": 1}
+    if ray_nodes == 2:
+        assert placement["nodes_alive"] == 2 and placement["actors_on_node"] >= 1, placement
+    figures = measure(benchmark, scale_site, 1, ray_nodes, join_s)
+    one_node = next(
+        (r["frames_per_s"] for r in scale_table.rows if r.get("case") == "1 worker, 1 Ray node"),
+        figures["frames_per_s"],
+    )
+    speedup = round(figures["frames_per_s"] / one_node, 3)
+    case = f"1 worker, {ray_nodes} Ray node{'s' if ray_nodes > 1 else ''}"
+    record_row(
+        benchmark,
+        scale_table,
+        {"case": case, **figures, **placement, "speedup": speedup, "speedup_vs_1_node": speedup},
+    )
