@@ -111,6 +111,9 @@ class GatewayConfig:
     # Push-back: past this many frames accepted and not yet decided (all sources), new frames are answered
     # RESOURCE_EXHAUSTED with retry_after_ms, so vendors slow down while acks stay fast. 0: no limit.
     max_backlog_frames: int = 1000
+    # The same for one source's frames, so that one lane in a flood cannot take every other lane's room
+    # (reason source_backlog). 0: no limit per source.
+    max_backlog_frames_per_source: int = 250
     # Only registered devices may send (runtime/devices.py, `smartcustoms devices add|list|revoke`).
     device_registry: bool = False
     max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending

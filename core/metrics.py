@@ -44,6 +44,7 @@ REJECT_REASONS = (
     "checksum",
     "store_full",
     "backlog",
+    "source_backlog",
     "stream_limit",
     "forbidden",
     "id_in_use",

@@ -3,7 +3,9 @@
 A gateway that accepts whatever arrives turns an overload into a backlog (frames in flight, bytes in
 the blob store, acks that take seconds) and lets the reconciler redeliver frames the workers simply had
 not reached. Instead, once the frames accepted and not yet decided (the ledger's in-flight count, for
-every gateway and source) reach ``gateway.max_backlog_frames``, each new frame is answered at once with
+every gateway and source) reach ``gateway.max_backlog_frames``, or those of the frame's own source reach
+``gateway.max_backlog_frames_per_source`` (so one lane in a flood cannot take the others' room), each new
+frame is answered at once with
 RESOURCE_EXHAUSTED and ``retry_after_ms``: the vendor SDK sends it again after that delay, so devices
 slow to the rate the workers sustain while acks stay fast and the backlog stays bounded.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -31,40 +34,63 @@ REFRESH_S = 0.1
 
 
 class InFlight(Protocol):
-    async def in_flight(self) -> int: ...
+    async def in_flight_by_source(self) -> tuple[int, dict[str, int]]: ...
 
 
 class Backlog:
-    """This gateway's estimate of the frames awaiting verdicts, and whether one more may come in."""
+    """This gateway's estimate of the frames awaiting verdicts, in total and per source, and whether one
+    more may come in."""
 
-    def __init__(self, ledger: InFlight, limit: int, refresh_s: float = REFRESH_S) -> None:
+    def __init__(
+        self, ledger: InFlight, limit: int, limit_per_source: int = 0, refresh_s: float = REFRESH_S
+    ) -> None:
         self.ledger, self.limit, self.refresh_s = ledger, limit, refresh_s
+        self.limit_per_source = limit_per_source
         self.frames = 0  # as last read from the ledger
-        self.unwritten = 0  # let in here and not yet recorded in the ledger nor refused
-        self._admitted_total = 0
-        self._unseen_at_read = 0  # let in before the last read began and not recorded by then
-        self._admitted_at_read = 0  # _admitted_total when the last read began
+        self.by_source: dict[str, int] = {}  # the same per source
+        self.unwritten: Counter[str] = Counter()  # let in here, not yet recorded in the ledger nor refused
+        self._unseen: Counter[str] = Counter()  # unwritten when the last read began
+        self._unseen_total = 0
+        self._since_read: Counter[str] = Counter()  # let in since the last read began
+        self._since_read_total = 0
 
     @property
     def estimate(self) -> int:
-        return self.frames + self._unseen_at_read + (self._admitted_total - self._admitted_at_read)
+        return self.frames + self._unseen_total + self._since_read_total
+
+    def estimate_of(self, source: str) -> int:
+        return self.by_source.get(source, 0) + self._unseen[source] + self._since_read[source]
 
     def admits(self) -> bool:
         return self.limit <= 0 or self.estimate < self.limit
 
-    def admitted(self) -> None:
-        """One more frame let in; ``settled`` once it is recorded in the ledger or refused."""
-        self._admitted_total += 1
-        self.unwritten += 1
+    def admits_from(self, source: str) -> bool:
+        return self.limit_per_source <= 0 or self.estimate_of(source) < self.limit_per_source
 
-    def settled(self) -> None:
+    def admitted(self, source: str) -> None:
+        """One more frame let in; ``settled`` once it is recorded in the ledger or refused."""
+        self._since_read[source] += 1
+        self._since_read_total += 1
+        self.unwritten[source] += 1
+
+    def settled(self, source: str) -> None:
         """A frame let in was recorded in the ledger (the next read counts it) or refused after all."""
-        self.unwritten = max(0, self.unwritten - 1)
+        if self.unwritten[source] <= 1:
+            self.unwritten.pop(source, None)
+        else:
+            self.unwritten[source] -= 1
 
     async def refresh(self) -> None:
-        unseen, admitted_at_read = self.unwritten, self._admitted_total
-        frames = await self.ledger.in_flight()
-        self.frames, self._unseen_at_read, self._admitted_at_read = frames, unseen, admitted_at_read
+        unseen = +self.unwritten  # a copy, without zero counts
+        before, self._since_read = self._since_read, Counter()
+        try:
+            frames, by_source = await self.ledger.in_flight_by_source()
+        except BaseException:
+            self._since_read = before + self._since_read  # the last read's figures stand
+            raise
+        self.frames, self.by_source = frames, by_source
+        self._unseen, self._unseen_total = unseen, sum(unseen.values())
+        self._since_read_total = sum(self._since_read.values())
 
     async def run(self) -> None:
         """Refresh until cancelled; while Redis is away the last figure stands (accepts fail anyway)."""

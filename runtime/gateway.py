@@ -102,12 +102,18 @@ class GatewayCore:
                 f"would pass its limit of {limit:,}: finish the frames begun first"
             )
         if self.backlog is not None:
+            source = chunk.header.source_id
+            if not self.backlog.admits_from(source):
+                return "source_backlog", (
+                    f"{self.backlog.estimate_of(source)} frames of {source} await verdicts (limit "
+                    f"{self.backlog.limit_per_source} a source): send it again in {gateway.retry_after_ms} ms"
+                )
             if not self.backlog.admits():
                 return "backlog", (
                     f"{self.backlog.estimate} frames await verdicts (limit {self.backlog.limit}): "
                     f"send it again in {gateway.retry_after_ms} ms"
                 )
-            self.backlog.admitted()  # counted from its first chunk: a burst cannot slip past the limit
+            self.backlog.admitted(source)  # counted from its first chunk: a burst cannot slip past the limit
         return None
 
     async def make_durable(self, done: Assembled, turn: Turn | None = None) -> ingest_pb2.IngestAck:
@@ -185,7 +191,7 @@ class IngestSession:
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
         self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
-        self._let_in: set[str] = set()  # frames the backlog counted, not yet in the ledger nor refused
+        self._let_in: dict[str, str] = {}  # frame id -> source: counted by the backlog, not yet recorded
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
         """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
@@ -245,7 +251,7 @@ class IngestSession:
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
                 return
             if self.core.backlog is not None:
-                self._let_in.add(message.frame_id)
+                self._let_in[message.frame_id] = message.header.source_id
             source = message.header.source_id
             registry = self.core.devices
             if registry is not None and registry.owner(source) is None:
@@ -318,9 +324,9 @@ class IngestSession:
 
     def _settle(self, frame_id: str) -> None:
         """The backlog counted this frame from its first chunk: it is in the ledger now, or never will be."""
-        if frame_id in self._let_in and self.core.backlog is not None:
-            self._let_in.discard(frame_id)
-            self.core.backlog.settled()
+        source = self._let_in.pop(frame_id, None)
+        if source is not None and self.core.backlog is not None:
+            self.core.backlog.settled(source)
 
     def _count_open(self) -> None:
         """Bring the in-progress gauge's share of this stream to its open frames."""

@@ -113,7 +113,8 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     search = search_desk(config.redis.url, config.namespace, client)
     air_queue = AirQueueHost(config, client, ledger, publisher, registry)  # tickets, counters, queue events
     health_servicer = health.aio.HealthServicer()
-    backlog = Backlog(ledger, config.gateway.max_backlog_frames)  # push-back (runtime/admission.py)
+    limits = config.gateway  # push-back (runtime/admission.py)
+    backlog = Backlog(ledger, limits.max_backlog_frames, limits.max_backlog_frames_per_source)
     devices = None  # only registered devices may send (runtime/devices.py)
     if config.gateway.device_registry:
         devices = RegistryCache(DeviceRegistry(client, config.namespace))

@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from smartcustoms.core.config import Config
 
 _ACCEPT = """
--- KEYS: inflight, deadline, accepted, dedupe, verdict
--- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1)
+-- KEYS: inflight, deadline, accepted, dedupe, verdict, inflight_source, inflight_by_source
+-- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id
 if ARGV[5] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then return {1, previous} end
@@ -56,6 +56,8 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5])
   return {2, ARGV[1]}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[6], ARGV[1], ARGV[6])
+redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('INCR', KEYS[3])
 if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[4]) end
@@ -64,11 +66,16 @@ return {0, ARGV[1]}
 
 _FINALIZE = """
 -- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts,
---       audit_pending
+--       audit_pending, inflight_source, inflight_by_source
 -- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept, audit entry
 local record = redis.call('HGET', KEYS[1], ARGV[1])
 if not record then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
+local source = redis.call('HGET', KEYS[10], ARGV[1])
+if source then
+  redis.call('HDEL', KEYS[10], ARGV[1])
+  if redis.call('HINCRBY', KEYS[11], source, -1) <= 0 then redis.call('HDEL', KEYS[11], source) end
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('INCR', KEYS[4])
@@ -136,6 +143,8 @@ class Ledger:
             self.key("count", "accepted"),
             self.key("dedupe", frame.source_id, str(frame.sequence)),
             self.key("verdict", frame.frame_id),
+            self.key("inflight_source"),
+            self.key("inflight_by_source"),
         ]
         args: list[bytes | str | int | float] = [
             frame.frame_id,
@@ -143,6 +152,7 @@ class Ledger:
             time.time() + redeliver_after_s,
             self.dedupe_ttl_s,
             "1" if dedupe else "0",
+            frame.source_id,
         ]
         outcome, frame_id = await self._accept(keys=keys, args=args)
         return int(outcome), _text(frame_id)
@@ -179,6 +189,8 @@ class Ledger:
             self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
             self.key("alerts"),
             audit_key(self.namespace, "pending"),  # sealed into the audit trail by the gateway's auditor
+            self.key("inflight_source"),  # the frame's source, recorded at accept
+            self.key("inflight_by_source"),
         ]
         args: list[bytes | str | int | float] = [
             verdict.frame_id,
@@ -325,6 +337,14 @@ class Ledger:
     async def in_flight(self) -> int:
         """Frames accepted and not yet decided (one round trip: the gateway's push-back reads it often)."""
         return int(await self.client.hlen(self.key("inflight")))
+
+    async def in_flight_by_source(self) -> tuple[int, dict[str, int]]:
+        """``in_flight`` and the same per source (sources with none are absent), in one round trip."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hlen(self.key("inflight"))
+            pipe.hgetall(self.key("inflight_by_source"))
+            total, by_source = await pipe.execute()
+        return int(total), {_text(source): int(count) for source, count in by_source.items()}
 
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())

@@ -201,7 +201,8 @@ def test_a_push_back_holds_the_whole_stream_for_its_delay_then_the_frame_is_sent
         async with serving(fake) as target, VendorClient(target, retry=FAST) as client:
             first = await client.send(_frame(1, "first"))
             await _until(lambda: client.stats.push_backs == 1)
-            later = {name: await client.send(_frame(i, name)) for i, name in enumerate(["second", "third"], 2)}
+            names = enumerate(["second", "third"], 2)
+            later = {name: await client.send(_frame(i, name)) for i, name in names}
             acks = {"first": await first} | {name: await future for name, future in later.items()}
             return acks, client.stats.push_backs
 

@@ -30,12 +30,12 @@ pytestmark = pytest.mark.integration
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
 
 
-def _frame(number: int, reads: int = 0) -> frame_pb2.Frame:
-    batch = frame_pb2.RfidReadBatch(reader_id="lane-1")
+def _frame(number: int, reads: int = 0, source: str = "lane-1") -> frame_pb2.Frame:
+    batch = frame_pb2.RfidReadBatch(reader_id=source)
     for tag in range(reads):
         batch.reads.add(epc_hex=f"{tag:024X}", rssi_dbm=-50)
-    frame = rfid_to_frame(batch, source_id="lane-1", sequence=number)
-    frame.frame_id = f"push-{number}"
+    frame = rfid_to_frame(batch, source_id=source, sequence=number)
+    frame.frame_id = f"push-{source}-{number}" if source != "lane-1" else f"push-{number}"
     return frame
 
 
@@ -92,6 +92,24 @@ def test_the_gateway_pushes_back_and_the_sdk_waits_it_out(
             return [await asyncio.wait_for(future, 120) for future in futures]
 
     assert [ack.code for ack in asyncio.run(with_the_sdk())] == [OK] * 4
+
+
+def test_one_source_past_its_own_backlog_is_pushed_back_while_another_gets_in(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    config = runtime_config
+    config.gateway.max_backlog_frames = 10
+    config.gateway.max_backlog_frames_per_source = 2
+    config.gateway.retry_after_ms = 200
+    stack = start_stack(config, worker=False)  # nothing is decided: each source's backlog only grows
+
+    flood = asyncio.run(send_all(stack.gateway_target, [_frame(n) for n in (1, 2, 3)]))
+    other = asyncio.run(send_all(stack.gateway_target, [_frame(1, source="lane-2")]))
+    assert [(a.code, a.retry_after_ms) for a in flood] == [(OK, 0), (OK, 0), (EXHAUSTED, 200)]
+    assert "2 frames of lane-1 await verdicts (limit 2 a source)" in flood[2].message
+    assert [a.code for a in other] == [OK]
+    rejected = scrape(stack.metrics_urls[0])["smartcustoms_ingest_frames_rejected_total"]
+    assert {labels["reason"]: value for labels, value in rejected}["source_backlog"] == 1
 
 
 MiB = 1024 * 1024

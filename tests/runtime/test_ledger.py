@@ -82,6 +82,25 @@ def test_a_frame_gets_one_verdict_however_often_it_is_finalized(redis_service: E
     _run(redis_service, body)
 
 
+def test_frames_in_flight_are_counted_per_source_until_their_verdict(redis_service: EmbeddedRedis) -> None:
+    async def body(ledger: Ledger) -> None:
+        lane_2 = _frame("c", 1)
+        lane_2.source_id = "lane-2"
+        for frame in (_frame("a", 1), _frame("b", 2), lane_2):
+            await ledger.accept(frame, 30)
+        await ledger.accept(_frame("a-again", 1), 30)  # a duplicate counts nothing
+        assert await ledger.in_flight_by_source() == (3, {"lane-1": 2, "lane-2": 1})
+        for frame_id in ("a", "c"):
+            await ledger.finalize(verdicts.combine(_frame(frame_id, 0), []), None)
+        await ledger.finalize(verdicts.combine(_frame("a", 0), []), None)  # a second verdict: no change
+        assert await ledger.in_flight_by_source() == (1, {"lane-1": 1})  # a source with none is gone
+        await ledger.finalize(verdicts.combine(_frame("b", 0), []), None)
+        assert await ledger.in_flight_by_source() == (0, {})
+        assert await ledger.client.hlen(ledger.key("inflight_source")) == 0
+
+    _run(redis_service, body)
+
+
 def test_due_frames_are_claimed_for_redelivery_with_an_attempt_count(redis_service: EmbeddedRedis) -> None:
     async def body(ledger: Ledger) -> None:
         await ledger.accept(_frame("c", 1), redeliver_after_s=-1)  # already due
