@@ -613,22 +613,6 @@ def record_row(benchmark: Any, table: ScaleTable, figures: dict[str, Any]) -> No
         print(line)
 
 
-@pytest.mark.parametrize("workers", WORKER_COUNTS, ids=[f"{n}w" for n in WORKER_COUNTS])
-def test_workers_share_one_load(
-    benchmark: Any, scale_site: ScaleSite, scale_table: ScaleTable, workers: int
-) -> None:
-    join_s = scale_site.grow_to(workers)
-    figures = measure(benchmark, scale_site, workers, 1, join_s)
-    one_worker = next(
-        (r["frames_per_s"] for r in scale_table.rows if r["workers"] == 1 and r["ray_nodes"] == 1),
-        figures["frames_per_s"],
-    )
-    speedup = round(figures["frames_per_s"] / one_worker, 3)
-    case = f"{workers} worker{'s' if workers > 1 else ''}"
-    row = {"case": case, **figures, "speedup": speedup, "speedup_vs_1_worker": speedup}
-    record_row(benchmark, scale_table, row)
-
-
 @pytest.mark.parametrize("ray_nodes", RAY_NODES, ids=[f"{n}n" for n in RAY_NODES])
 def test_ray_nodes_share_one_load(
     benchmark: Any,
@@ -638,7 +622,8 @@ def test_ray_nodes_share_one_load(
     ray_nodes: int,
 ) -> None:
     """One stream worker started afresh, its pool (2 actors, SPREAD) on the head alone, then with a second
-    Ray node (``ray start --address``, its own process and resources) so one actor runs on each."""
+    Ray node (``ray start --address``, its own process and resources) so one actor runs on each. These
+    rows run before the worker rows, which start from an empty group on the head alone."""
     if os.environ.get(RAY_NODES_ENV, "1") == "0":
         pytest.skip(f"{RAY_NODES_ENV}=0")
     scale_site.stop_workers()
@@ -646,11 +631,18 @@ def test_ray_nodes_share_one_load(
         second_ray_node.start()
         assert second_ray_node.pid is not None
         scale_site.service_roots[second_ray_node.pid] = "ray2"
+        second_ray_node.placement(ray_nodes)  # waits until the head counts the node, before any actor
     join_s = scale_site.grow_to(1)  # a fresh worker: SPREAD places its actors over the nodes alive now
-    placement = second_ray_node.placement(ray_nodes) if ray_nodes == 2 else {"nodes_alive": 1}
-    if ray_nodes == 2:
-        assert placement["nodes_alive"] == 2 and placement["actors_on_node"] >= 1, placement
-    figures = measure(benchmark, scale_site, 1, ray_nodes, join_s)
+    try:
+        placement = second_ray_node.placement(ray_nodes) if ray_nodes == 2 else {"nodes_alive": 1}
+        if ray_nodes == 2:
+            assert placement["nodes_alive"] == 2 and placement["actors_on_node"] >= 1, placement
+        figures = measure(benchmark, scale_site, 1, ray_nodes, join_s)
+    finally:
+        if ray_nodes == 2:  # the worker rows: the head alone, workers added to an empty group
+            scale_site.stop_workers()
+            second_ray_node.stop()
+            scale_site.service_roots.pop(second_ray_node.pid or -1, None)
     one_node = next(
         (r["frames_per_s"] for r in scale_table.rows if r.get("case") == "1 worker, 1 Ray node"),
         figures["frames_per_s"],
@@ -662,3 +654,19 @@ def test_ray_nodes_share_one_load(
         scale_table,
         {"case": case, **figures, **placement, "speedup": speedup, "speedup_vs_1_node": speedup},
     )
+
+
+@pytest.mark.parametrize("workers", WORKER_COUNTS, ids=[f"{n}w" for n in WORKER_COUNTS])
+def test_workers_share_one_load(
+    benchmark: Any, scale_site: ScaleSite, scale_table: ScaleTable, workers: int
+) -> None:
+    join_s = scale_site.grow_to(workers)
+    figures = measure(benchmark, scale_site, workers, 1, join_s)
+    one_worker = next(
+        (r["frames_per_s"] for r in scale_table.rows if r["case"] == "1 worker"),
+        figures["frames_per_s"],
+    )
+    speedup = round(figures["frames_per_s"] / one_worker, 3)
+    case = f"{workers} worker{'s' if workers > 1 else ''}"
+    row = {"case": case, **figures, "speedup": speedup, "speedup_vs_1_worker": speedup}
+    record_row(benchmark, scale_table, row)
