@@ -156,13 +156,18 @@ class VehicleComparer:
             for r in references
         ]
         speed = self.settings.max_speed_change
-        best = min((self._against(raw, nominal, f, stated, speed) for f in fitted), key=lambda c: c.residual)
+        scans = [_as_fine_as(raw, nominal, f, column_scale) for f in fitted]  # a reference coarser than it
+        best = min(
+            (self._against(r, n, f, stated, speed) for (r, n), f in zip(scans, fitted, strict=True)),
+            key=lambda c: c.residual,
+        )
         mismatch = self._outline_mismatch(best, square_mm)
         if mismatch > self.settings.max_outline_mismatch and speed > 0:
             # outlines apart: the blocks may have followed something the reference lacks (a few weak
             # blocks at one end bend the drift); a shift alone is tried, the better outline kept
             shifted = min(
-                (self._against(raw, nominal, f, stated, 0.0) for f in fitted), key=lambda c: c.residual
+                (self._against(r, n, f, stated, 0.0) for (r, n), f in zip(scans, fitted, strict=True)),
+                key=lambda c: c.residual,
             )
             shifted_mismatch = self._outline_mismatch(shifted, square_mm)
             if shifted_mismatch < mismatch:
@@ -377,6 +382,26 @@ def _as_coarse_as(fitted: Fitted, column_scale: float) -> Fitted:
     transmission = np.exp(-fitted.attenuation)
     blurred = cv2.blur(transmission, (width, 1))
     return replace(fitted, attenuation=-np.log(np.maximum(blurred, np.float32(1 / 65535))))
+
+
+def _as_fine_as(
+    raw: np.ndarray, nominal: np.ndarray, fitted: Fitted, column_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scan (and its nominal attenuation) blurred along the vehicle to the resolution of a reference
+    scanned with longer pixels than it was: ``fitted.reference.along_scale`` of the reference's square
+    pixels, ``fitted.scale[0]`` of the scan's each, against the scan's own ``column_scale``. Blurs add as
+    variances: a pixel f long is a box of variance f^2/12, and the reference's linear resampling to
+    square pixels adds a triangle of variance f^2/6, so the reference is as blurred as a box of f * sqrt(3);
+    the scan gets the box that makes up the difference. Unchanged when the reference is as fine as the
+    scan or finer (``_as_coarse_as`` treats the other way round)."""
+    along = fitted.reference.along_scale
+    reference_px = along * (math.sqrt(3.0) if along > 1.0 else 1.0) * fitted.scale[0]
+    scan_px = max(1.0, column_scale)
+    width = round(math.sqrt(max(0.0, reference_px**2 - scan_px**2)))
+    if width < 2:
+        return raw, nominal
+    blurred = np.asarray(cv2.blur(raw, (width, 1)))  # on counts, i.e. on transmission
+    return blurred, attenuation(blurred)
 
 
 def _in_scan_columns(detection: Detection, column_scale: float) -> Detection:

@@ -64,6 +64,9 @@ class Reference:
     kind: str = ""  # car, van, truck, container; "" when unknown
     cargo_box: BoxPx | None = None  # the cargo space, in this reference's pixels
     description: str = ""
+    # The length along the vehicle of the pixels it was scanned with, in its (square) pixels: 2.0 for a
+    # portal whose pixels were twice as long along as across. A finer scan is compared at this resolution.
+    along_scale: float = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,8 +129,10 @@ def read_reference(path: Path) -> Reference:
         high = np.array(image[0] if image.ndim == 3 else image)  # a copy in memory, channel 0 only
         cargo = (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None
         along, across = sidecar_pixel_size(meta)
+        along_scale = 1.0
         if along is not None and across is not None and abs(along / across - 1) > SAME_SIZE:
             high, cargo = _square(high, cargo, along / across)
+            along_scale = along / across
         return Reference(
             model=path.name.split(".")[0],
             high_energy=high,
@@ -136,6 +141,7 @@ def read_reference(path: Path) -> Reference:
             kind=str(meta.get("kind", "")),
             cargo_box=cargo,
             description=str(meta.get("description", "")),
+            along_scale=along_scale,
         )
     except (TypeError, ValueError, IndexError) as error:
         raise ReferenceError(f"{path.with_suffix('.json')}: {error}") from None

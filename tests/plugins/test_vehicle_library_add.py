@@ -240,3 +240,31 @@ def test_sidecars_of_one_pixel_size_read_as_before_and_bad_sizes_are_refused(tmp
     (tmp_path / "van-1.json").write_text(json.dumps({"pixel_size_along_mm": -3, "pixel_size_mm": 5.0}))
     with pytest.raises(ReferenceError, match="positive"):
         read_reference(tmp_path / "van-1.npy")
+
+
+def test_a_scan_finer_than_its_reference_is_compared_at_the_reference_resolution(
+    tmp_path: Path, simulator: vehicle.VehicleSimulator, truck_box: tuple[int, int, int, int]
+) -> None:
+    """A reference enrolled from a portal with pixels twice as long along the vehicle, and clean trucks
+    scanned with square pixels: the scans are sharper than the reference along the truck, and every edge
+    would differ from it unless the scan is brought to the reference's resolution first."""
+    square_mm = simulator.pixel_size_mm
+    empty = simulator.reference(TRUCK).image[0]
+    coarse = cv2.resize(empty, (WIDTH // 2, HEIGHT), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "truck.png"), coarse)
+    x0, y0, x1, y1 = truck_box
+    box = [str(v) for v in (x0 // 2, y0, -(-x1 // 2), y1)]
+    refs = tmp_path / "refs"
+    sizes = [str(2 * square_mm), str(square_mm)]
+    named = [str(tmp_path / "truck.png"), "--model", TRUCK, "--kind", "truck", "--library", str(refs)]
+    assert _add(*named, "--pixel-size-mm", *sizes, "--cargo-box-px", *box) == 0
+    [reference] = load_references(refs).of(TRUCK)
+    assert reference.along_scale == pytest.approx(2.0)
+    plugin = _plugin(refs)
+    decisions = [_assess(plugin, simulator.generate(i, model=TRUCK, concealment=None))[0] for i in range(6)]
+    # compared at their own resolution, all six alarmed; a thin strip at one vertical edge still can
+    assert decisions.count(Decision.CLEAR) >= 4
+    hidden = simulator.generate(7, model=TRUCK, concealment="hidden_compartment")
+    decision, boxes = _assess(plugin, hidden)
+    [truth] = hidden.concealments
+    assert decision is Decision.ALARM and max(iou(b, truth.box) for b in boxes) >= 0.3
