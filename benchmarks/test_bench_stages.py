@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -64,6 +65,9 @@ WARMUP_FRAMES = 20
 WINDOW_ENV = "SMARTCUSTOMS_BENCH_BATCH_WINDOW_MS"
 FETCH_ENV = "SMARTCUSTOMS_BENCH_FETCH_WAIT_MS"
 RATE_ENV = "SMARTCUSTOMS_BENCH_STAGE_RATE"
+FINALIZE_ENV = (
+    "SMARTCUSTOMS_BENCH_FINALIZE_IN_WORKER"  # "1": the worker prototype of benchkit.finalize_worker
+)
 HISTOGRAMS = {  # stage -> (which process, metric, labels)
     "gateway_ingest": ("gateway", "smartcustoms_ingest_duration_seconds", {"modality": "xray"}),
     "stream_delay": ("worker", "smartcustoms_stream_delay_seconds", {"modality": "xray"}),
@@ -116,7 +120,17 @@ def stage_stack(
     if os.environ.get(FETCH_ENV):
         config.broker.fetch_max_wait_ms = int(os.environ[FETCH_ENV])
     stack = Stack(config)
+    finalizing = os.environ.get(FINALIZE_ENV) == "1"
+    child = stack._child  # how the stack builds its processes; only the worker's command changes
+
+    def worker_prototype(role: str) -> Any:
+        process = child(role)
+        if role == "worker" and finalizing:
+            process.argv = [sys.executable, "-m", "benchkit.finalize_worker", *process.argv[-2:]]
+        return process
+
     with pytest.MonkeyPatch.context() as patch:  # the worker imports benchkit.verdict_clock
+        patch.setattr(stack, "_child", worker_prototype)
         patch.setenv(
             "PYTHONPATH", os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")]))
         )
@@ -260,6 +274,7 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
         "latency_rate_fps": rate,
         "batch_window_ms": config.worker.batch_window_ms,
         "fetch_max_wait_ms": config.broker.fetch_max_wait_ms,
+        "finalize_in_worker": os.environ.get(FINALIZE_ENV) == "1",
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "latency_p50_ms": clocked["sent_to_stored"]["p50_ms"],
         "latency_p99_ms": clocked["sent_to_stored"]["p99_ms"],
@@ -277,6 +292,7 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
     print(
         f"\nstages at {rate:g} frames/s (max {maximum.frames_per_s:.0f}), batch window "
         f"{config.worker.batch_window_ms:g} ms, fetch wait {config.broker.fetch_max_wait_ms} ms, "
+        f"{'verdicts finalized in the worker, ' if figures['finalize_in_worker'] else ''}"
         f"{figures['frames_per_batch_mean']} frames per batch, p50 {figures['latency_p50_ms']} / p99 "
         f"{figures['latency_p99_ms']} ms, load {figures['load_avg_1m']}:"
     )
