@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.resources
+import json
 import shutil
 import socket
 import sys
@@ -268,3 +269,50 @@ class EmbeddedRay(EmbeddedService):
             return False
         # Ray advertises the host's address, never loopback; its GCS listens on every interface.
         return written.endswith(f":{self.port}") and _accepts_tcp(self.port)
+
+
+def ray_node_args(num_cpus: int, resources: dict[str, float] | None = None) -> list[str]:
+    """What a node of a cluster sharing one host adds to ``ray start``: its CPUs and custom resources,
+    and ports of its own (not the default agent port 52365 another node may hold)."""
+    custom = ["--resources", json.dumps(resources)] if resources else []
+    ports = ["--dashboard-agent-listen-port", "0", "--min-worker-port", "0", "--max-worker-port", "0"]
+    return ["--num-cpus", str(num_cpus), *custom, *ports]
+
+
+class EmbeddedRayNode(EmbeddedRay):
+    """``ray start --address HEAD --block``: a node joining an embedded head's cluster, with the head's
+    token and a temp dir of its own, as a second host's node would (the scale-out tests and benchmarks)."""
+
+    name = "ray-node"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        head: EmbeddedRay,
+        num_cpus: int = 1,
+        resources: dict[str, float] | None = None,
+        object_store_memory_bytes: int = 128 * 1024 * 1024,
+    ) -> None:
+        super().__init__(run_dir, num_cpus=num_cpus, object_store_memory_bytes=object_store_memory_bytes)
+        self.head = head
+        self.resources = resources
+
+    @property
+    def address(self) -> str:
+        return self.head.address
+
+    @property
+    def auth_token_path(self) -> Path:
+        return self.head.auth_token_path
+
+    def _argv(self) -> list[str]:
+        self.ray_tmpdir.mkdir(parents=True, exist_ok=True)
+        ray_script = Path(sys.executable).parent / "ray"
+        return [str(ray_script), "start", "--address", self.head.address, "--block", "--disable-usage-stats",
+                "--temp-dir", str(self.ray_tmpdir / "ray"),  # without it a node takes the head's temp dir
+                "--object-store-memory", str(self.object_store_memory_bytes),
+                *ray_node_args(self.num_cpus, self.resources)]  # fmt: skip
+
+    def _is_ready(self) -> bool:
+        """Its raylet is up (whether the head counts it yet is for the caller to wait on)."""
+        return any(self.ray_tmpdir.glob("ray/session_*/sockets/raylet"))

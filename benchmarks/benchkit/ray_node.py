@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from smartcustoms.runtime.ray_auth import token_env
-from smartcustoms.runtime.services import EmbeddedRay
+from smartcustoms.runtime.services import EmbeddedRay, EmbeddedRayNode
 
 NODE_RESOURCE = "bench_second_node"
 STOP_DEADLINE_S = 20.0
@@ -47,35 +47,12 @@ ray.shutdown()
 """
 
 
-class JoiningRayNode(EmbeddedRay):
-    """``ray start --address HEAD --block``: a node with resources and a temp dir of its own."""
-
-    name = "ray-node"
+class JoiningRayNode(EmbeddedRayNode):
+    """A node of one CPU joining the session's head with a resource of its own (``NODE_RESOURCE``), and
+    where the plugin actors were placed."""
 
     def __init__(self, run_dir: Path, head: EmbeddedRay, num_cpus: int = 1) -> None:
-        super().__init__(run_dir, num_cpus=num_cpus, object_store_memory_bytes=128 * 1024 * 1024)
-        self.head = head
-
-    @property
-    def address(self) -> str:
-        return self.head.address
-
-    @property
-    def auth_token_path(self) -> Path:
-        return self.head.auth_token_path
-
-    def _argv(self) -> list[str]:
-        self.ray_tmpdir.mkdir(parents=True, exist_ok=True)
-        ray_script = Path(sys.executable).parent / "ray"
-        return [str(ray_script), "start", "--address", self.head.address, "--block", "--disable-usage-stats",
-                "--temp-dir", str(self.ray_tmpdir / "ray"),  # without it a node takes the head's temp dir
-                "--object-store-memory", str(self.object_store_memory_bytes),
-                "--num-cpus", str(self.num_cpus), "--resources", json.dumps({NODE_RESOURCE: 1}),
-                "--dashboard-agent-listen-port", "0",  # not 52365: the head's agent may hold it
-                "--min-worker-port", "0", "--max-worker-port", "0"]  # fmt: skip
-
-    def _is_ready(self) -> bool:
-        return any(self.ray_tmpdir.glob("ray/session_*/sockets/raylet"))
+        super().__init__(run_dir, head, num_cpus, {NODE_RESOURCE: 1})
 
     def placement(self, wanted_nodes: int = 2) -> dict[str, Any]:
         """Once ``wanted_nodes`` are alive: this node's id, the head's, and the plugin actors on each."""

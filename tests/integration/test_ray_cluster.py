@@ -36,7 +36,13 @@ from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.ray_auth import token_env
-from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
+from smartcustoms.runtime.services import (
+    EmbeddedBroker,
+    EmbeddedRay,
+    EmbeddedRayNode,
+    EmbeddedRedis,
+    ray_node_args,
+)
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import config_on_services, ledger_settled
 from smartcustoms.v1 import frame_pb2, ingest_pb2, results_pb2
@@ -98,13 +104,6 @@ ray.shutdown()
 """
 
 
-def _node_args(num_cpus: int, resource: str) -> list[str]:
-    """What each node adds to ``ray start``: its resources, and ports of its own on a shared host."""
-    return ["--num-cpus", str(num_cpus), "--resources", json.dumps({resource: 1}),
-            "--dashboard-agent-listen-port", "0",  # not 52365: another Ray on this host may hold it
-            "--min-worker-port", "0", "--max-worker-port", "0"]  # fmt: skip
-
-
 class RayHead(EmbeddedRay):
     """``ray start --head --block`` as EmbeddedRay starts it, one CPU and a custom resource naming it."""
 
@@ -117,39 +116,16 @@ class RayHead(EmbeddedRay):
     def _argv(self) -> list[str]:
         argv = super()._argv()
         at = argv.index("--num-cpus")
-        return [*argv[:at], *argv[at + 2 :], *_node_args(self.num_cpus, self.resource)]
+        return [*argv[:at], *argv[at + 2 :], *ray_node_args(self.num_cpus, {self.resource: 1})]
 
 
-class RayJoiningNode(EmbeddedRay):
-    """``ray start --address HEAD --block``: a node joining the head's cluster with resources of its own,
-    with the head's token and a temp dir of its own, as on another host."""
-
-    name = "ray-node"
+class RayJoiningNode(EmbeddedRayNode):
+    """A node joining the head's cluster with a custom resource naming it (``RayCluster`` then waits until
+    the head counts it)."""
 
     def __init__(self, run_dir: Path, head: RayHead, resource: str) -> None:
-        super().__init__(run_dir, num_cpus=1, object_store_memory_bytes=OBJECT_STORE_BYTES)
-        self.head = head
+        super().__init__(run_dir, head, 1, {resource: 1}, OBJECT_STORE_BYTES)
         self.resource = resource
-
-    @property
-    def address(self) -> str:
-        return self.head.address
-
-    @property
-    def auth_token_path(self) -> Path:
-        return self.head.auth_token_path
-
-    def _argv(self) -> list[str]:
-        self.ray_tmpdir.mkdir(parents=True, exist_ok=True)
-        ray_script = Path(sys.executable).parent / "ray"
-        return [str(ray_script), "start", "--address", self.head.address, "--block", "--disable-usage-stats",
-                "--temp-dir", str(self.ray_tmpdir / "ray"),  # without it a node takes the head's temp dir
-                "--object-store-memory", str(self.object_store_memory_bytes),
-                *_node_args(self.num_cpus, self.resource)]  # fmt: skip
-
-    def _is_ready(self) -> bool:
-        """Its raylet is up; ``RayCluster`` then waits until the head counts the node."""
-        return any(self.ray_tmpdir.glob("ray/session_*/sockets/raylet"))
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,9 @@ def _assess(
     return assessment.decision, [d.box for d in assessment.detections if d.box]
 
 
-def test_a_reference_of_non_square_pixels_is_enrolled_and_compared_in_square_ones(
-    tmp_path: Path, simulator: vehicle.VehicleSimulator, truck_box: tuple[int, int, int, int]
-) -> None:
-    """The truck's empty scan as a portal with pixels twice as long along the vehicle gives it (16-bit PNG,
-    half the columns): enrolled with both sizes, it clears a clean truck scanned by that portal and finds a
-    compartment in another; the same file enrolled as if its pixels were square does not clear."""
+def _enrol_coarse(tmp_path: Path, simulator: vehicle.VehicleSimulator, truck_box: tuple[int, ...]) -> Path:
+    """The truck's empty scan as a portal with pixels twice as long along the vehicle gives it (16-bit
+    PNG, half the columns), enrolled with both sizes and its cargo box; the reference folder."""
     square_mm = simulator.pixel_size_mm
     empty = simulator.reference(TRUCK).image[0]
     coarse = cv2.resize(empty, (WIDTH // 2, HEIGHT), interpolation=cv2.INTER_AREA)
@@ -83,6 +80,17 @@ def test_a_reference_of_non_square_pixels_is_enrolled_and_compared_in_square_one
     sizes = [str(2 * square_mm), str(square_mm)]
     named = [str(tmp_path / "truck.png"), "--model", TRUCK, "--kind", "truck", "--library", str(refs)]
     assert _add(*named, "--pixel-size-mm", *sizes, "--cargo-box-px", *box) == 0
+    return refs
+
+
+def test_a_reference_of_non_square_pixels_is_enrolled_and_compared_in_square_ones(
+    tmp_path: Path, simulator: vehicle.VehicleSimulator, truck_box: tuple[int, int, int, int]
+) -> None:
+    """The truck's empty scan as a portal with pixels twice as long along the vehicle gives it (16-bit PNG,
+    half the columns): enrolled with both sizes, it clears a clean truck scanned by that portal and finds a
+    compartment in another; the same file enrolled as if its pixels were square does not clear."""
+    square_mm = simulator.pixel_size_mm
+    refs = _enrol_coarse(tmp_path, simulator, truck_box)
     sidecar = json.loads((refs / f"{TRUCK}.json").read_text())
     assert sidecar["pixel_size_along_mm"] == pytest.approx(2 * square_mm)
     assert sidecar["pixel_size_across_mm"] == sidecar["pixel_size_mm"] == pytest.approx(square_mm)
@@ -248,16 +256,7 @@ def test_a_scan_finer_than_its_reference_is_compared_at_the_reference_resolution
     """A reference enrolled from a portal with pixels twice as long along the vehicle, and clean trucks
     scanned with square pixels: the scans are sharper than the reference along the truck, and every edge
     would differ from it unless the scan is brought to the reference's resolution first."""
-    square_mm = simulator.pixel_size_mm
-    empty = simulator.reference(TRUCK).image[0]
-    coarse = cv2.resize(empty, (WIDTH // 2, HEIGHT), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(tmp_path / "truck.png"), coarse)
-    x0, y0, x1, y1 = truck_box
-    box = [str(v) for v in (x0 // 2, y0, -(-x1 // 2), y1)]
-    refs = tmp_path / "refs"
-    sizes = [str(2 * square_mm), str(square_mm)]
-    named = [str(tmp_path / "truck.png"), "--model", TRUCK, "--kind", "truck", "--library", str(refs)]
-    assert _add(*named, "--pixel-size-mm", *sizes, "--cargo-box-px", *box) == 0
+    refs = _enrol_coarse(tmp_path, simulator, truck_box)
     [reference] = load_references(refs).of(TRUCK)
     assert reference.along_scale == pytest.approx(2.0)
     plugin = _plugin(refs)
