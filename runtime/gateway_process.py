@@ -10,7 +10,7 @@ import platform
 import signal
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL_S = 0.25
 BROKER_CHECK_S = 2.0
+CLEANUP_S = 6.0  # after the gRPC server has drained: the supervisor allows stop_grace_s + 10 s in all
 # glibc's malloc under 1-2 MiB chunks arriving on gRPC's threads: each thread arena kept the freed
 # chunks (the mmap threshold rises to the largest block freed), and the gateway grew by ~100 MiB under
 # overload and stayed there. Two arenas, chunks of 256 KiB and more mapped and unmapped on their own,
@@ -151,24 +152,39 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(config.gateway.stop_grace_s)
-        await review_site.cleanup()
+        # The rest within CLEANUP_S in all, each step named in the log if it runs out of time, so the
+        # gateway ends before its supervisor's deadline whatever one of its clients is waiting for.
+        deadline = time.monotonic() + CLEANUP_S
+        await _within("review pages", review_site.cleanup(), deadline)
         reconciler.cancel()
         watcher.cancel()
         watching_backlog.cancel()
         trimming.cancel()
         if watching_devices is not None:
             watching_devices.cancel()
-        await asyncio.gather(reconciler, watcher, watching_backlog, trimming, return_exceptions=True)
+        tasks = asyncio.gather(reconciler, watcher, watching_backlog, trimming, return_exceptions=True)
+        await _within("background tasks", tasks, deadline)
         auditing.cancel()  # after the reconciler's last fallbacks: it seals them and anchors the head
-        await asyncio.gather(auditing, return_exceptions=True)
-        await auditor.trail.client.aclose()
-        await air_queue.stop()  # publishes the last queue events before the producer stops
-        await publisher.stop()
-        await client.aclose()
+        await _within("auditor", asyncio.gather(auditing, return_exceptions=True), deadline)
+        await _within("audit trail's Redis client", auditor.trail.client.aclose(), deadline)
+        await _within("air cargo queue", air_queue.stop(), deadline)  # its last events, then the producer
+        await _within("Kafka producer", publisher.stop(), deadline)
+        await _within("Redis client", client.aclose(), deadline)
         search.close_state()
         store.close()
         metrics_server.shutdown()
         metrics_thread.join(timeout=2)
+
+
+async def _within(step: str, awaitable: Awaitable[object], deadline: float) -> None:
+    """Await one step of the gateway's shutdown until ``deadline`` (monotonic); past it, log the step
+    and go on (the step is cancelled)."""
+    try:
+        await asyncio.wait_for(awaitable, max(0.1, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish in time; going on without it", step)
+    except Exception:
+        log.exception("shutdown: %s failed; going on without it", step)
 
 
 async def _warm_up(enquiry: EnquiryDesk) -> None:
