@@ -55,6 +55,7 @@ def gateway_stack(
     config = config_on_services(broker, redis_service, ray_head, session_dir / "gateway-run", shm_root, "bgw")
     config.gateway.max_backlog_frames = 0  # nothing is ever decided here: measure ingest, not push-back
     config.gateway.max_backlog_frames_per_source = 0
+    config.gateway.max_backlog_bytes = config.gateway.max_backlog_bytes_per_source = 0
     stack = Stack(config)
     stack.start(worker=False)
     try:

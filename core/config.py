@@ -114,6 +114,10 @@ class GatewayConfig:
     # The same for one source's frames, so that one lane in a flood cannot take every other lane's room
     # (reason source_backlog). 0: no limit per source.
     max_backlog_frames_per_source: int = 250
+    # The same in payload bytes (inline or in the blob store), in total and per source. A frame larger
+    # than a limit still comes in when nothing else is awaited there. 0: no limit.
+    max_backlog_bytes: int = 4 * 1024**3
+    max_backlog_bytes_per_source: int = 1024**3
     # Only registered devices may send (runtime/devices.py, `smartcustoms devices add|list|revoke`).
     device_registry: bool = False
     max_open_frames_per_stream: int = 64  # frames one stream may have begun and not finished sending

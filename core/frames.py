@@ -48,6 +48,32 @@ def identifier_problem(value: str, what: str) -> str | None:
     return None
 
 
+SCOPE_SEPARATOR = "/"
+
+
+def scoping_problem(frame_id: str, source_id: str) -> str | None:
+    """Why a frame id and source id break the per-source scoping of frame ids, or None.
+
+    Frame ids are scoped per source: when another source already used a frame id, the runtime knows
+    the frame as ``<source id>/<frame id>`` (``scoped_frame_id``). So a source id has no ``/``, and a
+    frame id with a ``/`` must begin with its own source id and ``/``: no source can take the name its
+    frames would be given in another's scope.
+    """
+    if SCOPE_SEPARATOR in source_id:
+        return f"source_id may not contain {SCOPE_SEPARATOR!r}"
+    if SCOPE_SEPARATOR in frame_id and not frame_id.startswith(source_id + SCOPE_SEPARATOR):
+        return (
+            f"a frame id with {SCOPE_SEPARATOR!r} must begin with its own source id and "
+            f"{SCOPE_SEPARATOR!r} ({source_id}{SCOPE_SEPARATOR}...): ids of that form are each source's own"
+        )
+    return None
+
+
+def scoped_frame_id(source_id: str, frame_id: str) -> str:
+    """The id a frame is known under when another source already used ``frame_id``."""
+    return f"{source_id}{SCOPE_SEPARATOR}{frame_id}"
+
+
 def check_header(frame: frame_pb2.Frame, payload_bytes: int) -> Modality:
     """Validate a frame header against its payload size; return its modality or raise FrameError."""
     try:

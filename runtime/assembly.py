@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 import grpc
 
 from smartcustoms.core.blobstore import BlobStore, BlobStoreFull, BlobWriter
-from smartcustoms.core.frames import MAX_ID_CHARS, FrameError, check_header, identifier_problem
+from smartcustoms.core.frames import (
+    MAX_ID_CHARS,
+    FrameError,
+    check_header,
+    identifier_problem,
+    scoping_problem,
+)
 from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
@@ -253,6 +259,8 @@ class FrameAssembler:
                 return self._fail(
                     chunk.frame_id[:MAX_ID_CHARS], grpc.StatusCode.INVALID_ARGUMENT, "bad_header", problem
                 )
+        if problem := scoping_problem(chunk.frame_id, header.source_id):
+            return self._fail(chunk.frame_id, grpc.StatusCode.INVALID_ARGUMENT, "bad_header", problem)
         if chunk.total_bytes > self.limits.max_frame_bytes:
             return self._fail(
                 chunk.frame_id,

@@ -102,18 +102,11 @@ class GatewayCore:
                 f"would pass its limit of {limit:,}: finish the frames begun first"
             )
         if self.backlog is not None:
-            source = chunk.header.source_id
-            if not self.backlog.admits_from(source):
-                return "source_backlog", (
-                    f"{self.backlog.estimate_of(source)} frames of {source} await verdicts (limit "
-                    f"{self.backlog.limit_per_source} a source): send it again in {gateway.retry_after_ms} ms"
-                )
-            if not self.backlog.admits():
-                return "backlog", (
-                    f"{self.backlog.estimate} frames await verdicts (limit {self.backlog.limit}): "
-                    f"send it again in {gateway.retry_after_ms} ms"
-                )
-            self.backlog.admitted(source)  # counted from its first chunk: a burst cannot slip past the limit
+            backlog, source, size = self.backlog, chunk.header.source_id, chunk.total_bytes
+            if refused := backlog.refusal(source, size):
+                reason, why = refused
+                return reason, f"{why}: send it again in {gateway.retry_after_ms} ms"
+            backlog.admitted(source, size)  # counted from its first chunk: a burst cannot slip past the limit
         return None
 
     async def make_durable(self, done: Assembled, turn: Turn | None = None) -> ingest_pb2.IngestAck:
@@ -142,14 +135,18 @@ class GatewayCore:
             self.release(frame)
             self.sensor.frame_duplicate(done.modality.value)
             ack.duplicate = True
+            ack.runtime_frame_id = known_as
             ack.message = f"sequence {frame.sequence} of {frame.source_id} was accepted as {known_as}"
             return ack
         if outcome == AcceptOutcome.ID_IN_USE:
             self.release(frame)
             self.sensor.frame_rejected("bad_header")
             return _with_status(
-                ack, grpc.StatusCode.ALREADY_EXISTS, f"frame id {frame.frame_id} is already in use"
+                ack,
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"frame id {known_as} is already in use by another frame of {frame.source_id}",
             )
+        ack.runtime_frame_id = known_as  # the vendor's own id, unless another source had used it
         await self._publish(frame, turn)
         self.sensor.frame_accepted(
             done.modality.value, frame.source_id, frame.payload_bytes, time.monotonic() - done.started_s
@@ -191,7 +188,8 @@ class IngestSession:
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
         self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
-        self._let_in: dict[str, str] = {}  # frame id -> source: counted by the backlog, not yet recorded
+        # frame id -> (source, bytes declared): counted by the backlog, not yet recorded in the ledger
+        self._let_in: dict[str, tuple[str, int]] = {}
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
         """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
@@ -251,7 +249,7 @@ class IngestSession:
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
                 return
             if self.core.backlog is not None:
-                self._let_in[message.frame_id] = message.header.source_id
+                self._let_in[message.frame_id] = (message.header.source_id, message.total_bytes)
             source = message.header.source_id
             registry = self.core.devices
             if registry is not None and registry.owner(source) is None:
@@ -309,11 +307,12 @@ class IngestSession:
                 )
 
     async def _finish(self, done: Assembled, turn: Turn) -> None:
+        frame_id = done.frame.frame_id  # as sent: the ledger may scope it to its source
         self.core.sensor.frames_in_progress(1)
         try:
             self.acks.put_nowait(await self.core.make_durable(done, turn))
         finally:
-            self._settle(done.frame.frame_id)
+            self._settle(frame_id)
             self.core.sensor.frames_in_progress(-1)
             self.window.release()
 
@@ -324,9 +323,9 @@ class IngestSession:
 
     def _settle(self, frame_id: str) -> None:
         """The backlog counted this frame from its first chunk: it is in the ledger now, or never will be."""
-        source = self._let_in.pop(frame_id, None)
-        if source is not None and self.core.backlog is not None:
-            self.core.backlog.settled(source)
+        let_in = self._let_in.pop(frame_id, None)
+        if let_in is not None and self.core.backlog is not None:
+            self.core.backlog.settled(*let_in)
 
     def _count_open(self) -> None:
         """Bring the in-progress gauge's share of this stream to its open frames."""

@@ -115,7 +115,13 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     air_queue = AirQueueHost(config, client, ledger, publisher, registry)  # tickets, counters, queue events
     health_servicer = health.aio.HealthServicer()
     limits = config.gateway  # push-back (runtime/admission.py)
-    backlog = Backlog(ledger, limits.max_backlog_frames, limits.max_backlog_frames_per_source)
+    backlog = Backlog(
+        ledger,
+        limits.max_backlog_frames,
+        limits.max_backlog_frames_per_source,
+        limit_bytes=limits.max_backlog_bytes,
+        limit_bytes_per_source=limits.max_backlog_bytes_per_source,
+    )
     devices = None  # only registered devices may send (runtime/devices.py)
     if config.gateway.device_registry:
         devices = RegistryCache(DeviceRegistry(client, config.namespace))

@@ -25,6 +25,7 @@ from smartcustoms.core.audit import (
     pending_entry,
     verdict_body,
 )
+from smartcustoms.core.frames import SCOPE_SEPARATOR, scoped_frame_id
 from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import (
     ADJUDICATION_OUTCOMES,
@@ -46,27 +47,33 @@ if TYPE_CHECKING:
     from smartcustoms.core.config import Config
 
 _ACCEPT = """
--- KEYS: inflight, deadline, accepted, dedupe, verdict, inflight_source, inflight_by_source
--- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id
+-- KEYS: inflight, deadline, accepted, dedupe, verdict, inflight_source, inflight_by_source, owner,
+--       inflight_size, inflight_bytes_by_source
+-- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id, owner_ttl_s, payload bytes
 if ARGV[5] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then return {1, previous} end
 end
+local owner = redis.call('GET', KEYS[8])
+if owner and owner ~= ARGV[6] then return {3, ARGV[1]} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
   return {2, ARGV[1]}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[6], ARGV[1], ARGV[6])
 redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
+redis.call('HSET', KEYS[9], ARGV[1], ARGV[8])
+redis.call('HINCRBY', KEYS[10], ARGV[6], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('INCR', KEYS[3])
+redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
 if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[4]) end
 return {0, ARGV[1]}
 """
 
 _FINALIZE = """
 -- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts,
---       audit_pending, inflight_source, inflight_by_source
+--       audit_pending, inflight_source, inflight_by_source, inflight_size, inflight_bytes_by_source
 -- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept, audit entry
 local record = redis.call('HGET', KEYS[1], ARGV[1])
 if not record then return false end
@@ -75,6 +82,13 @@ local source = redis.call('HGET', KEYS[10], ARGV[1])
 if source then
   redis.call('HDEL', KEYS[10], ARGV[1])
   if redis.call('HINCRBY', KEYS[11], source, -1) <= 0 then redis.call('HDEL', KEYS[11], source) end
+  local size = redis.call('HGET', KEYS[12], ARGV[1])
+  if size then
+    redis.call('HDEL', KEYS[12], ARGV[1])
+    if redis.call('HINCRBY', KEYS[13], source, 0 - tonumber(size)) <= 0 then
+      redis.call('HDEL', KEYS[13], source)
+    end
+  end
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -94,7 +108,8 @@ return record
 class AcceptOutcome:
     ACCEPTED = 0
     DUPLICATE = 1  # (source, sequence) seen before: acknowledged, not processed again
-    ID_IN_USE = 2  # another frame already holds this frame id
+    ID_IN_USE = 2  # another frame of the same source already holds this frame id
+    OTHER_SOURCE = 3  # (internal) another source holds this frame id: the frame is scoped to its own
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,19 @@ class Counts:
     def imbalance(self) -> int:
         """Zero when every accepted frame is accounted for."""
         return self.accepted - self.verdicts - self.fallbacks - self.in_flight
+
+
+@dataclass(frozen=True)
+class InFlightFigures:
+    """Frames awaiting their verdicts: in all, per source, and their payload bytes per source."""
+
+    frames: int
+    by_source: dict[str, int]
+    bytes_by_source: dict[str, int]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes_by_source.values())
 
 
 class Ledger:
@@ -135,7 +163,28 @@ class Ledger:
         return self.prefix + ":".join(parts)
 
     async def accept(self, frame: frame_pb2.Frame, redeliver_after_s: float) -> tuple[int, str]:
-        """Record a frame as in flight; return (AcceptOutcome, frame id it is known under)."""
+        """Record a frame as in flight; return (AcceptOutcome, frame id it is known under).
+
+        Frame ids are scoped per source: each id is owned by the source that used it first (for as
+        long as verdicts are kept). A frame whose id another source owns is recorded as
+        ``<source id>/<frame id>`` instead (``frame.frame_id`` is rewritten to it), so no source can
+        take another's ids first and have its frames refused.
+        """
+        outcome, known_as = await self._accept_as(frame, redeliver_after_s)
+        if outcome == AcceptOutcome.OTHER_SOURCE:
+            scoped = scoped_frame_id(frame.source_id, frame.frame_id)
+            if frame.frame_id.startswith(frame.source_id + SCOPE_SEPARATOR):
+                return AcceptOutcome.ID_IN_USE, known_as  # in its own scope already (ids are checked)
+            original = frame.frame_id
+            frame.frame_id = scoped
+            outcome, known_as = await self._accept_as(frame, redeliver_after_s)
+            if outcome != AcceptOutcome.ACCEPTED:
+                frame.frame_id = original
+            if outcome == AcceptOutcome.OTHER_SOURCE:
+                outcome = AcceptOutcome.ID_IN_USE
+        return outcome, known_as
+
+    async def _accept_as(self, frame: frame_pb2.Frame, redeliver_after_s: float) -> tuple[int, str]:
         dedupe = frame.sequence > 0
         keys = [
             self.key("inflight"),
@@ -145,6 +194,9 @@ class Ledger:
             self.key("verdict", frame.frame_id),
             self.key("inflight_source"),
             self.key("inflight_by_source"),
+            self.key("owner", frame.frame_id),
+            self.key("inflight_size"),
+            self.key("inflight_bytes_by_source"),
         ]
         args: list[bytes | str | int | float] = [
             frame.frame_id,
@@ -153,6 +205,8 @@ class Ledger:
             self.dedupe_ttl_s,
             "1" if dedupe else "0",
             frame.source_id,
+            self.verdict_ttl_s,
+            frame.payload_bytes,
         ]
         outcome, frame_id = await self._accept(keys=keys, args=args)
         return int(outcome), _text(frame_id)
@@ -191,6 +245,8 @@ class Ledger:
             audit_key(self.namespace, "pending"),  # sealed into the audit trail by the gateway's auditor
             self.key("inflight_source"),  # the frame's source, recorded at accept
             self.key("inflight_by_source"),
+            self.key("inflight_size"),  # its payload's bytes, recorded at accept
+            self.key("inflight_bytes_by_source"),
         ]
         args: list[bytes | str | int | float] = [
             verdict.frame_id,
@@ -338,13 +394,19 @@ class Ledger:
         """Frames accepted and not yet decided (one round trip: the gateway's push-back reads it often)."""
         return int(await self.client.hlen(self.key("inflight")))
 
-    async def in_flight_by_source(self) -> tuple[int, dict[str, int]]:
-        """``in_flight`` and the same per source (sources with none are absent), in one round trip."""
+    async def in_flight_figures(self) -> InFlightFigures:
+        """Frames accepted and not yet decided, in total and per source, and their payload bytes per
+        source, in one round trip (the gateway's push-back reads them every 100 ms)."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hlen(self.key("inflight"))
             pipe.hgetall(self.key("inflight_by_source"))
-            total, by_source = await pipe.execute()
-        return int(total), {_text(source): int(count) for source, count in by_source.items()}
+            pipe.hgetall(self.key("inflight_bytes_by_source"))
+            total, by_source, bytes_by_source = await pipe.execute()
+        return InFlightFigures(
+            int(total),
+            {_text(source): int(count) for source, count in by_source.items()},
+            {_text(source): int(size) for source, size in bytes_by_source.items()},
+        )
 
     async def counts(self) -> Counts:
         return counts_from(await self._count_values())

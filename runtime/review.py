@@ -243,7 +243,7 @@ def web_app(desk: ReviewDesk) -> web.Application:
             payload.append(item_json(item, geometry))
         return web.json_response(payload)
 
-    @routes.get("/preview/{frame_id}")
+    @routes.get("/preview/{frame_id:.+}")
     async def preview(request: web.Request) -> web.Response:
         shown = await desk.ledger.preview(request.match_info["frame_id"])
         if shown is None:
@@ -254,7 +254,7 @@ def web_app(desk: ReviewDesk) -> web.Application:
             return web.Response(body=shown.colour, content_type="image/png")
         return web.Response(body=shown.data, content_type=shown.content_type)
 
-    @routes.post("/api/alerts/{frame_id}/adjudication")
+    @routes.post("/api/alerts/{frame_id:.+}/adjudication")
     async def adjudicate(request: web.Request) -> web.Response:
         body = await request.json()
         frame_id = request.match_info["frame_id"]

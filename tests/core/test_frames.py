@@ -12,6 +12,8 @@ from smartcustoms.core.frames import (
     check_header,
     identifier_problem,
     inline_view,
+    scoped_frame_id,
+    scoping_problem,
 )
 from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2
@@ -229,3 +231,22 @@ def test_array_frame_non_contiguous_input() -> None:
 )
 def test_identifier_problem(value: str, problem: str | None) -> None:
     assert identifier_problem(value, "frame_id") == problem
+
+
+@pytest.mark.parametrize(
+    ("frame_id", "source_id", "problem"),
+    [
+        ("bag-7", "lane-1", None),
+        ("lane-1/bag-7", "lane-1", None),  # a source may name its frames in its own scope
+        ("lane-2/bag-7", "lane-1", "must begin with its own source id"),  # not in another's
+        ("2026/12/03-7", "lane-1", "must begin with its own source id"),
+        ("bag-7", "lane/1", "source_id may not contain '/'"),
+    ],
+)
+def test_frame_ids_with_a_slash_are_their_own_source_s_scope(
+    frame_id: str, source_id: str, problem: str | None
+) -> None:
+    found = scoping_problem(frame_id, source_id)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+    if problem is None:
+        assert scoping_problem(scoped_frame_id(source_id, frame_id), source_id) is None

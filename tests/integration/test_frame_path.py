@@ -104,7 +104,7 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
     ], "payloads left behind"
 
 
-def test_a_frame_sent_twice_is_processed_once(
+def test_a_frame_sent_twice_is_processed_once_and_no_source_can_take_another_s_frame_id(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
     stack = start_stack(runtime_config)
@@ -112,10 +112,23 @@ def test_a_frame_sent_twice_is_processed_once(
     again = _xray(1, dense=True)
     again.frame_id = "xray-1-resent"
     second = asyncio.run(send_all(stack.gateway_target, [again]))
-    assert (first[0].code, first[0].duplicate) == (OK, False)
-    assert (second[0].code, second[0].duplicate) == (OK, True)
-    counts = asyncio.run(ledger_settled(runtime_config, 1))
-    assert (counts.accepted, counts.verdicts) == (1, 1)
+    assert (first[0].code, first[0].duplicate, first[0].runtime_frame_id) == (OK, False, "xray-1")
+    assert (second[0].code, second[0].duplicate, second[0].runtime_frame_id) == (OK, True, "xray-1")
+
+    # another source takes the id the X-ray lane will use next; the lane's frame is still inspected,
+    # scoped to its source, and each frame gets its own verdict
+    squat = _rfid(1, ["3074257BF7194E4000001A85"])
+    squat.frame_id = "xray-2"
+    [taken] = asyncio.run(send_all(stack.gateway_target, [squat]))
+    [real] = asyncio.run(send_all(stack.gateway_target, [_xray(2, dense=True)]))
+    assert (taken.code, taken.runtime_frame_id) == (OK, "xray-2")
+    assert (real.code, real.frame_id, real.runtime_frame_id) == (OK, "xray-2", "lane-1-xray/xray-2")
+    counts = asyncio.run(ledger_settled(runtime_config, 3))
+    assert (counts.accepted, counts.verdicts, counts.fallbacks) == (3, 3, 0)
+    found = asyncio.run(_verdicts(runtime_config, ["xray-2", "lane-1-xray/xray-2"]))
+    assert (found["xray-2"].source_id, found["xray-2"].decision) == ("reader-1", results_pb2.DECISION_CLEAR)
+    lane = found["lane-1-xray/xray-2"]
+    assert (lane.source_id, lane.decision) == ("lane-1-xray", results_pb2.DECISION_ALARM)
 
 
 def test_failing_and_slow_plugins_send_frames_to_manual_inspection(

@@ -50,9 +50,10 @@ T = TypeVar("T")
 def _alarms() -> list[frame_pb2.Frame]:
     image = np.full((2, 256, 512), 60_000, dtype=np.uint16)
     image[:, 100:180, 200:300] = 50  # dense: an alarm with a box
+    ids = ("bag-1", "bag-2", "lane-3/bag-3")  # the last in its source's own scope: a "/" in URLs and ids
     return [
-        array_frame(image, modality=Modality.XRAY, source_id="lane-3", sequence=n, frame_id=f"bag-{n}")
-        for n in (1, 2, 3)
+        array_frame(image, modality=Modality.XRAY, source_id="lane-3", sequence=n, frame_id=frame_id)
+        for n, frame_id in enumerate(ids, start=1)
     ]
 
 
@@ -213,9 +214,13 @@ def test_an_officer_logs_in_and_confirms_an_alert_in_the_browser(guarded: Stack,
             assert page.locator("#officer").input_value() == "PO 4411"
             assert page.locator("#officer").evaluate("input => input.readOnly")
             assert "PO 4411 (screener)" in page.locator("#signed-in").inner_text()
-            page.locator("#alert-bag-3 button[data-outcome=confirmed]").click()
-            page.locator("#alert-bag-3 .decided").wait_for(timeout=10_000)
-            assert page.locator("#alert-bag-3 .decided").inner_text() == "confirmed by PO 4411"
+            card = page.locator('[id="alert-lane-3/bag-3"]')
+            loaded = "() => { const i = document.querySelector('[id=\"alert-lane-3/bag-3\"] img');"
+            loaded += " return !!i && i.complete && i.naturalWidth > 0; }"
+            page.wait_for_function(loaded, timeout=10_000)
+            card.locator("button[data-outcome=confirmed]").click()
+            card.locator(".decided").wait_for(timeout=10_000)
+            assert card.locator(".decided").inner_text() == "confirmed by PO 4411"
             page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
             page.locator("#signed-in a").click()
             page.wait_for_url("**/login", timeout=10_000)
@@ -225,7 +230,7 @@ def test_an_officer_logs_in_and_confirms_an_alert_in_the_browser(guarded: Stack,
     async def stored() -> results_pb2.Verdict | None:
         client = aioredis.Redis.from_url(guarded.config.redis.url)
         try:
-            return await ledger_for(guarded.config, client).verdict("bag-3")
+            return await ledger_for(guarded.config, client).verdict("lane-3/bag-3")
         finally:
             await client.aclose()
 

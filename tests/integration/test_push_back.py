@@ -100,6 +100,8 @@ def test_one_source_past_its_own_backlog_is_pushed_back_while_another_gets_in(
     config = runtime_config
     config.gateway.max_backlog_frames = 10
     config.gateway.max_backlog_frames_per_source = 2
+    big = [_frame(n, reads=300, source="lane-3") for n in (1, 2)]  # one source's bytes, not its frames
+    config.gateway.max_backlog_bytes_per_source = big[0].payload_bytes + big[1].payload_bytes - 1
     config.gateway.retry_after_ms = 200
     stack = start_stack(config, worker=False)  # nothing is decided: each source's backlog only grows
 
@@ -108,8 +110,12 @@ def test_one_source_past_its_own_backlog_is_pushed_back_while_another_gets_in(
     assert [(a.code, a.retry_after_ms) for a in flood] == [(OK, 0), (OK, 0), (EXHAUSTED, 200)]
     assert "2 frames of lane-1 await verdicts (limit 2 a source)" in flood[2].message
     assert [a.code for a in other] == [OK]
+    heavy = asyncio.run(send_all(stack.gateway_target, big))
+    assert [(a.code, a.retry_after_ms) for a in heavy] == [(OK, 0), (EXHAUSTED, 200)]
+    assert f"{big[0].payload_bytes:,} bytes of lane-3's frames await verdicts" in heavy[1].message
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [_frame(2, source="lane-2")]))] == [OK]
     rejected = scrape(stack.metrics_urls[0])["smartcustoms_ingest_frames_rejected_total"]
-    assert {labels["reason"]: value for labels, value in rejected}["source_backlog"] == 1
+    assert {labels["reason"]: value for labels, value in rejected}["source_backlog"] == 2
 
 
 MiB = 1024 * 1024
@@ -144,7 +150,7 @@ def test_declared_sizes_reserve_nothing_and_a_frame_without_room_midway_gives_it
     release theirs."""
     config = runtime_config
     config.blobstore.capacity_bytes = 4 * MiB
-    config.gateway.capacity_wait_s = 10  # were declared sizes reserved, the 1 MiB frame would wait this
+    config.gateway.capacity_wait_s = 60  # were declared sizes reserved, the 1 MiB frame would wait this
     config.gateway.retry_after_ms = 300
     stack = start_stack(config, worker=False)  # nothing is decided: committed blobs stay in the store
     image = np.full((2, 512, 512), 60_000, np.uint16)
@@ -163,7 +169,7 @@ def test_declared_sizes_reserve_nothing_and_a_frame_without_room_midway_gives_it
             first, *idle = [stub.StreamFrames(hog(n)) for n in (1, 2, 3, 4)]
             held = lambda: sum(_blob_files(config).values()) == MiB  # noqa: E731  (four first chunks)
             await asyncio.to_thread(wait_for, held, 10, what="the hogs' first chunks")
-            [normal] = await asyncio.wait_for(send_all(stack.gateway_target, [normal_frame]), 5)
+            [normal] = await asyncio.wait_for(send_all(stack.gateway_target, [normal_frame]), 30)
             rest.set()
             refused = await first.read()
             for call in idle:

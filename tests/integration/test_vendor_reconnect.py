@@ -54,6 +54,7 @@ def test_a_gateway_restart_mid_stream_loses_and_duplicates_nothing(
     runtime_config.gateway.stop_grace_s = 1.0
     runtime_config.gateway.max_backlog_frames = 0  # no worker decides these: no push-back on the backlog
     runtime_config.gateway.max_backlog_frames_per_source = 0  # (one source sends them all)
+    runtime_config.gateway.max_backlog_bytes = runtime_config.gateway.max_backlog_bytes_per_source = 0
     stack = start_stack(runtime_config, worker=False)
 
     async def scenario() -> tuple[list[ingest_pb2.IngestAck], VendorClient]:

@@ -7,15 +7,22 @@ import asyncio
 import pytest
 
 from smartcustoms.runtime.admission import Backlog
+from smartcustoms.runtime.ledger import InFlightFigures
 
 
 class Ledger:
-    def __init__(self, frames: int, by_source: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        frames: int,
+        by_source: dict[str, int] | None = None,
+        bytes_by_source: dict[str, int] | None = None,
+    ) -> None:
         self.frames = frames
         self.by_source = by_source or {}
+        self.bytes_by_source = bytes_by_source or {}
 
-    async def in_flight_by_source(self) -> tuple[int, dict[str, int]]:
-        return self.frames, dict(self.by_source)
+    async def in_flight_figures(self) -> InFlightFigures:
+        return InFlightFigures(self.frames, dict(self.by_source), dict(self.bytes_by_source))
 
 
 def test_frames_accepted_between_two_reads_count_against_the_limit() -> None:
@@ -48,7 +55,7 @@ def test_a_frame_not_yet_in_the_ledger_when_it_is_read_still_counts() -> None:
     ledger.frames = 2  # one decided
     asyncio.run(backlog.refresh())
     assert backlog.estimate == 2 and backlog.admits()
-    assert backlog.unwritten == {}  # nothing left to remember
+    assert backlog.unwritten.frames == {} and backlog.unwritten.total_frames == 0  # nothing left
 
 
 def test_a_frame_let_in_and_then_refused_stops_counting() -> None:
@@ -78,7 +85,7 @@ def test_one_source_past_its_own_limit_waits_while_the_others_come_in() -> None:
 
 def test_a_failed_read_keeps_the_frames_let_in_since_the_last_one() -> None:
     class Failing(Ledger):
-        async def in_flight_by_source(self) -> tuple[int, dict[str, int]]:
+        async def in_flight_figures(self) -> InFlightFigures:
             raise OSError("redis away")
 
     backlog = Backlog(Failing(0), limit=2)
@@ -88,6 +95,35 @@ def test_a_failed_read_keeps_the_frames_let_in_since_the_last_one() -> None:
         asyncio.run(backlog.refresh())
     backlog.admitted("lane-1")
     assert backlog.estimate == 2 and not backlog.admits()
+
+
+def test_bytes_awaiting_verdicts_are_bounded_per_source_and_in_total() -> None:
+    mib = 1024**2
+    ledger = Ledger(2, {"ct-1": 1, "lane-1": 1}, {"ct-1": 300 * mib, "lane-1": 1 * mib})
+    backlog = Backlog(ledger, limit=100, limit_bytes=1000 * mib, limit_bytes_per_source=400 * mib)
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate_bytes_of("ct-1") == 300 * mib and backlog.estimate_bytes == 301 * mib
+    assert backlog.admits_from("ct-1", 100 * mib)  # 400 of its 400 MiB
+    assert not backlog.admits_from("ct-1", 101 * mib)
+    assert backlog.admits_from("lane-1", 399 * mib)  # another source's room is its own
+    backlog.admitted("ct-1", 100 * mib)  # counted from its first chunk, before the ledger has it
+    assert not backlog.admits_from("ct-1", 1) and backlog.estimate_bytes == 401 * mib
+    assert backlog.admits(599 * mib) and not backlog.admits(600 * mib)  # 1000 MiB in all
+    reason, why = backlog.refusal("ct-1", 1) or ("", "")
+    assert reason == "source_backlog" and "419,430,400 bytes of ct-1's frames await verdicts" in why
+    assert backlog.refusal("lane-1", 399 * mib) is None
+    reason, why = backlog.refusal("lane-9", 600 * mib) or ("", "")
+    assert reason == "backlog" and "420,478,976 bytes of frames await verdicts" in why  # 1000 MiB in all
+    assert backlog.admits_from("ct-2", 2000 * mib), "a frame over the limit comes in on a source with none"
+    assert not backlog.admits(2000 * mib), "... but not past the total while others await"
+    backlog.settled("ct-1", 100 * mib)  # recorded; the ledger now counts its bytes
+    ledger.frames, ledger.bytes_by_source = 3, {"ct-1": 400 * mib, "lane-1": 1 * mib}
+    asyncio.run(backlog.refresh())
+    assert backlog.estimate_bytes_of("ct-1") == 400 * mib and not backlog.admits_from("ct-1", 1)
+    ledger.frames, ledger.by_source, ledger.bytes_by_source = 0, {}, {}  # every verdict came in
+    asyncio.run(backlog.refresh())
+    assert backlog.admits(2000 * mib), "an empty backlog takes a frame of any allowed size"
+    assert backlog.unwritten.bytes == {} and backlog.estimate_bytes == 0
 
 
 def test_a_limit_of_zero_admits_everything() -> None:

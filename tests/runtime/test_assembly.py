@@ -265,6 +265,12 @@ CASES = {
         "bad_header",
         "source_id must be printable ASCII",
     ),
+    "source_id_with_slash": Case(
+        lambda: chunks("f-1", SMALL, parts=2, frame=header(SMALL, source_id="lane/3")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "bad_header",
+        "source_id may not contain '/'",
+    ),
     "more_than_declared": Case(
         _more_than_declared,
         grpc.StatusCode.INVALID_ARGUMENT,
@@ -305,6 +311,16 @@ def test_rejection(assembler: FrameAssembler, store: MemoryBlobStore, case: Case
     assert case.message in answer.message
     assert assembler.frames_open == 0
     assert store.used_bytes() == 0  # partial blobs were aborted, nothing committed
+
+
+def test_a_frame_id_in_another_source_s_scope_is_refused(assembler: FrameAssembler) -> None:
+    """``<source>/<id>`` is the name a source's frame takes when its id was used by another source: no
+    other source may send under it, so none can take it first."""
+    [answer] = feed_all(assembler, chunks("lane-2/f-1", SMALL, parts=2))
+    assert isinstance(answer, Rejection) and answer.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "must begin with its own source id and '/' (lane-1-xray/...)" in answer.message
+    [own] = feed_all(assembler, chunks("lane-1-xray/f-1", SMALL, parts=2))
+    assert isinstance(own, Assembled) and own.frame.frame_id == "lane-1-xray/f-1"
 
 
 def test_rejection_carries_the_header_identity(assembler: FrameAssembler) -> None:

@@ -10,7 +10,13 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core import verdicts
-from smartcustoms.runtime.ledger import AcceptOutcome, ConservationCollector, Counts, Ledger
+from smartcustoms.runtime.ledger import (
+    AcceptOutcome,
+    ConservationCollector,
+    Counts,
+    InFlightFigures,
+    Ledger,
+)
 from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.v1 import frame_pb2
 
@@ -86,17 +92,62 @@ def test_frames_in_flight_are_counted_per_source_until_their_verdict(redis_servi
     async def body(ledger: Ledger) -> None:
         lane_2 = _frame("c", 1)
         lane_2.source_id = "lane-2"
+        sizes = {"a": 1000, "b": 24, "c": 7}
         for frame in (_frame("a", 1), _frame("b", 2), lane_2):
+            frame.payload_bytes = sizes[frame.frame_id]
             await ledger.accept(frame, 30)
         await ledger.accept(_frame("a-again", 1), 30)  # a duplicate counts nothing
-        assert await ledger.in_flight_by_source() == (3, {"lane-1": 2, "lane-2": 1})
+        figures = await ledger.in_flight_figures()
+        assert (figures.frames, figures.by_source) == (3, {"lane-1": 2, "lane-2": 1})
+        assert figures.bytes_by_source == {"lane-1": 1024, "lane-2": 7} and figures.total_bytes == 1031
         for frame_id in ("a", "c"):
             await ledger.finalize(verdicts.combine(_frame(frame_id, 0), []), None)
         await ledger.finalize(verdicts.combine(_frame("a", 0), []), None)  # a second verdict: no change
-        assert await ledger.in_flight_by_source() == (1, {"lane-1": 1})  # a source with none is gone
+        figures = await ledger.in_flight_figures()  # a source with none is gone
+        assert (figures.frames, figures.by_source, figures.bytes_by_source) == (
+            1,
+            {"lane-1": 1},
+            {"lane-1": 24},
+        )
         await ledger.finalize(verdicts.combine(_frame("b", 0), []), None)
-        assert await ledger.in_flight_by_source() == (0, {})
-        assert await ledger.client.hlen(ledger.key("inflight_source")) == 0
+        assert await ledger.in_flight_figures() == InFlightFigures(0, {}, {})
+        for per_frame in ("inflight_source", "inflight_size"):
+            assert await ledger.client.hlen(ledger.key(per_frame)) == 0
+
+    _run(redis_service, body)
+
+
+def test_frame_ids_are_scoped_per_source_so_no_source_can_squat_another_s(
+    redis_service: EmbeddedRedis,
+) -> None:
+    async def body(ledger: Ledger) -> None:
+        squat = _frame("bag-7", 9)
+        squat.source_id = "lane-2"  # takes the id lane-1 is about to use
+        assert await ledger.accept(squat, 30) == (AcceptOutcome.ACCEPTED, "bag-7")
+        real = _frame("bag-7", 7)
+        assert await ledger.accept(real, 30) == (AcceptOutcome.ACCEPTED, "lane-1/bag-7")
+        assert real.frame_id == "lane-1/bag-7", "the record and everything downstream carry the scoped id"
+        again = _frame("bag-7", 7)  # the same frame sent again: a duplicate of the scoped one
+        assert await ledger.accept(again, 30) == (AcceptOutcome.DUPLICATE, "lane-1/bag-7")
+        reused = _frame("bag-7", 8)  # lane-1 using its own (scoped) id for a second frame: refused
+        assert await ledger.accept(reused, 30) == (AcceptOutcome.ID_IN_USE, "lane-1/bag-7")
+        assert reused.frame_id == "bag-7", "a refused frame keeps the id it was sent with"
+        record = await ledger.in_flight_record("lane-1/bag-7")
+        assert record is not None and (record.source_id, record.sequence) == ("lane-1", 7)
+        await ledger.finalize(verdicts.combine(squat, []), None)
+        await ledger.finalize(verdicts.combine(record, []), None)
+        mine, theirs = await ledger.verdict("lane-1/bag-7"), await ledger.verdict("bag-7")
+        assert mine is not None and theirs is not None
+        assert (mine.source_id, theirs.source_id) == ("lane-1", "lane-2")
+        # after its verdict the id stays lane-2's (for as long as verdicts are kept): lane-1 is scoped
+        later = _frame("bag-7", 10)
+        assert await ledger.accept(later, 30) == (AcceptOutcome.ID_IN_USE, "lane-1/bag-7")
+        owner = ledger.key("owner", "bag-7")
+        assert 0 < await ledger.client.ttl(owner) <= ledger.verdict_ttl_s
+        lane_2_again = _frame("bag-7", 11)
+        lane_2_again.source_id = "lane-2"  # the owner reusing its id: refused as before
+        assert await ledger.accept(lane_2_again, 30) == (AcceptOutcome.ID_IN_USE, "bag-7")
+        assert (await ledger.counts()).imbalance == 0
 
     _run(redis_service, body)
 
