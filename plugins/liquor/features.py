@@ -16,6 +16,7 @@ import numpy as np
 FRAME_FEATURES = 2500  # corners kept in a camera frame (the label is a small part of it)
 VIEW_FEATURES = 500  # corners kept in a reference view
 FRAME_FAST_THRESHOLD = 15  # a frame's grey-level step for a corner: sensor noise on the counter is not one
+FAINT_FAST_THRESHOLD = 7  # the second look at a frame where nothing matched (blur, dim light, low contrast)
 VIEW_FAST_THRESHOLD = 8
 MAX_SIDE_PX = 1280  # larger frames are reduced to this (longer side) before matching
 
@@ -52,6 +53,11 @@ class FeatureExtractor:
     @classmethod
     def frame(cls) -> FeatureExtractor:
         return cls(FRAME_FEATURES, 8, FRAME_FAST_THRESHOLD)
+
+    @classmethod
+    def faint(cls) -> FeatureExtractor:
+        """A frame's settings with fainter corners kept, for a second look."""
+        return cls(FRAME_FEATURES, 8, FAINT_FAST_THRESHOLD)
 
     @classmethod
     def view(cls) -> FeatureExtractor:

@@ -35,6 +35,7 @@ class MatcherSettings:
     min_vote_share: float = 0.2  # ... of those, only views with this share of the top view's votes
     ransac_px: float = 6.0  # reprojection tolerance, in pixels of the frame as matched
     min_label_px: float = 24.0  # the shorter side a label's outline must have on the frame
+    second_look_below: int = 6  # a best line with fewer inliers: the frame is looked at again, fainter
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +47,9 @@ class LineMatch:
     view: int  # index into LabelLibrary.views
     inliers: int
     homography: np.ndarray  # float64 [3, 3]
+    # every verified view of the line, this one first: (view, inliers, homography); the reading picks
+    # among them the view that prints a text box least foreshortened
+    views: tuple[tuple[int, int, np.ndarray], ...] = ()
 
     def outline(self, shape: tuple[int, int]) -> np.ndarray:
         """The view's corners on the frame, float [4, 2], for a view of ``shape`` (height, width)."""
@@ -61,11 +65,23 @@ class LabelMatcher:
         self.library = library
         self.settings = settings or MatcherSettings()
         self.extractor = FeatureExtractor.frame()
+        self.faint = FeatureExtractor.faint()
 
     def match(self, rgb: np.ndarray) -> list[LineMatch]:
-        """Every line with a verified view, most inliers first (ties: line order)."""
+        """Every line with a verified view, most inliers first (ties: line order). When no view is
+        verified, the frame is looked at again with fainter corners (``FeatureExtractor.faint``): a
+        blurred, dim or low-contrast label gives too few corners above the frame's usual threshold,
+        and the second look costs time only on those frames."""
         small, factor = reduced(rgb)
-        features = self.extractor.extract(small)
+        found = self._match(small, factor, self.extractor)
+        if not found or found[0].inliers < self.settings.second_look_below:
+            again = self._match(small, factor, self.faint)
+            if again and (not found or again[0].inliers > found[0].inliers):
+                return again
+        return found
+
+    def _match(self, small: np.ndarray, factor: float, extractor: FeatureExtractor) -> list[LineMatch]:
+        features = extractor.extract(small)
         if not len(features):
             return []
         found = self.library.index.match(features.descriptors)
@@ -75,7 +91,8 @@ class LabelMatcher:
         queries = np.flatnonzero(kept)
         train = found.index[queries]
         views = self.library.view_of[train]
-        best: dict[int, LineMatch] = {}
+        verified_views: dict[int, list[tuple[int, int, np.ndarray]]] = {}
+        scale = np.diag([1 / factor, 1 / factor, 1.0])
         for view in _most_voted(views, s.views_checked, s.min_votes, s.min_vote_share):
             chosen = views == view
             verified = self._verify(
@@ -85,10 +102,13 @@ class LabelMatcher:
                 continue
             inliers, homography = verified
             line = self.library.view_line(view)
-            if line not in best or inliers > best[line].inliers:
-                scale = np.diag([1 / factor, 1 / factor, 1.0])
-                best[line] = LineMatch(line, view, inliers, scale @ homography)
-        return sorted(best.values(), key=lambda m: (-m.inliers, m.line))
+            verified_views.setdefault(line, []).append((view, inliers, scale @ homography))
+        best = []
+        for line, seen in verified_views.items():
+            seen.sort(key=lambda entry: -entry[1])  # stable: ties keep the order of votes
+            view, inliers, homography = seen[0]
+            best.append(LineMatch(line, view, inliers, homography, tuple(seen)))
+        return sorted(best, key=lambda m: (-m.inliers, m.line))
 
     def _verify(
         self, view: int, frame_points: np.ndarray, view_points: np.ndarray

@@ -89,10 +89,39 @@ class LabelReader:
 
     def read(self, rgb: np.ndarray, view: View, homography: np.ndarray) -> Reading:
         """Read the view's ABV and volume boxes on the frame, through ``homography`` (view -> frame)."""
-        quads = list(dict.fromkeys(box.quad for box in view.text))  # one crop per printed line
-        crops = [straightened(rgb, quad, homography) for quad in quads]
+        return self.read_views(rgb, [(view, homography)])
+
+    def read_views(self, rgb: np.ndarray, views: Sequence[tuple[View, np.ndarray]]) -> Reading:
+        """Read the ABV and volume on the frame, each through the view (of those given, with their
+        homographies view -> frame) that prints its box widest: the views of one label turned by
+        different angles squeeze the text near their edges, where a box may also be cut by the view's
+        border, and a squeezed box reads digits short ("8%" for "38%")."""
+        crops = [straightened(rgb, quad, homography) for quad, homography in widest_boxes(views)]
         texts = [(text, score) for text, score in self.recognise([c for c in crops if c is not None])]
         return reading_of(texts)
+
+
+def widest_boxes(
+    views: Sequence[tuple[View, np.ndarray]],
+) -> list[tuple[tuple[tuple[float, float], ...], np.ndarray]]:
+    """For each kind of text box, the box of the view that prints it widest (first view on ties), with
+    that view's homography; one entry per printed line (a line printing both ABV and volume once)."""
+    chosen: dict[str, tuple[float, int, TextBox]] = {}
+    for number, (view, _) in enumerate(views):
+        for box in view.text:
+            width = box_width(box.quad)
+            if box.kind not in chosen or width > chosen[box.kind][0]:
+                chosen[box.kind] = (width, number, box)
+    crops: dict[tuple[int, tuple[tuple[float, float], ...]], np.ndarray] = {}
+    for _, number, box in chosen.values():
+        crops.setdefault((number, box.quad), views[number][1])
+    return [(quad, homography) for (_, quad), homography in crops.items()]
+
+
+def box_width(quad: Sequence[Sequence[float]]) -> float:
+    """The mean length of a text box's top and bottom sides."""
+    corners = np.asarray(quad, dtype=np.float64)
+    return float(np.linalg.norm(corners[1] - corners[0]) + np.linalg.norm(corners[2] - corners[3])) / 2
 
 
 def reading_of(texts: Sequence[tuple[str, float]]) -> Reading:

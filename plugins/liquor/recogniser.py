@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from smartcustoms.plugins.liquor.calibration import Evidence
-from smartcustoms.plugins.liquor.library import LabelLibrary, Product
+from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
 from smartcustoms.plugins.liquor.reading import LabelReader, Reading
 from smartcustoms.plugins.liquor.settings import LiquorSettings
@@ -36,6 +36,7 @@ from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
 MAX_CANDIDATES = 3
 LINES_CHECKED = 3  # lines with the most inliers given the dense check; the surest of them is chosen
 ABV_TOLERANCE_PERCENT = 0.05
+READ_VIEW_SHARE = 0.4  # another view of the matched line is read through with this share of the inliers
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,32 @@ def same_abv(read: float, entry: float) -> bool:
 
 
 def agreement(product: Product, reading: Reading) -> tuple[int, int]:
-    """(fields read that agree with the product's entry, fields read that disagree)."""
+    """(fields read that agree with the product's entry, fields read that disagree). A field read short
+    of the entry's digits (digits lost, the rest in order: "8% vol" for 38%, "75 m" for 750 ml) is
+    neither: the text recogniser drops a digit at a squeezed or cut edge of the box far more often
+    than a label prints another bottle's figure, and the lost digit says nothing either way."""
     agree = disagree = 0
     if reading.abv_percent is not None:
         same = same_abv(reading.abv_percent, product.abv_percent)
-        agree, disagree = agree + same, disagree + (not same)
+        if same or not _short_of(f"{reading.abv_percent:g}", {f"{product.abv_percent:g}"}):
+            agree, disagree = agree + same, disagree + (not same)
     if reading.volume_ml is not None:
         same = reading.volume_ml == product.volume_ml
-        agree, disagree = agree + same, disagree + (not same)
+        if same or not _short_of(str(reading.volume_ml), printed_volumes(product.volume_ml)):
+            agree, disagree = agree + same, disagree + (not same)
     return agree, disagree
+
+
+def _short_of(read: str, printed: set[str]) -> bool:
+    """Whether the digits read are what is left of one of the printed forms with digits lost (or are
+    that form under another unit: "75 ml" read for 75 cl)."""
+    digits = read.replace(".", "")
+    for form in printed:
+        whole = form.replace(".", "")
+        rest = iter(whole)
+        if digits and all(d in rest for d in digits):
+            return True
+    return False
 
 
 def printed_volumes(volume_ml: int) -> set[str]:
@@ -138,7 +156,7 @@ class LabelRecogniser:
         reading = Reading()
         if self._should_read(siblings, top.inliers, second, dense):
             assert self.reader is not None  # checked in __init__
-            reading = self.reader.read(rgb, self.library.views[top.view], top.homography)
+            reading = self.reader.read_views(rgb, self._reading_views(top))
         chosen, ambiguous = self._choose(siblings, reading, self.library.views[top.view].product)
         agree, disagree = agreement(chosen, reading)
         evidence = Evidence(top.inliers, second, agree, disagree, ambiguous, dense)
@@ -166,6 +184,16 @@ class LabelRecogniser:
             scored.append((visual, -number, dense, rival, match))
         _, number, dense, rival, chosen = max(scored, key=lambda entry: entry[:2])
         return [chosen, *(m for m in matches if m is not chosen)], dense, rival
+
+    def _reading_views(self, match: LineMatch) -> list[tuple[View, np.ndarray]]:
+        """The verified views of the matched line the label may be read through: the best one, and
+        those with at least ``READ_VIEW_SHARE`` of its inliers (and ``min_inliers``)."""
+        floor = max(self.settings.min_inliers, READ_VIEW_SHARE * match.inliers)
+        found = match.views or ((match.view, match.inliers, match.homography),)
+        chosen = [(view, homography) for view, inliers, homography in found if inliers >= floor]
+        if not chosen or chosen[0][0] != match.view:
+            chosen.insert(0, (match.view, match.homography))
+        return [(self.library.views[view], homography) for view, homography in chosen]
 
     def _should_read(self, siblings: tuple[Product, ...], top: int, second: int, dense: float) -> bool:
         mode = self.settings.read_labels

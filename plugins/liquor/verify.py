@@ -6,8 +6,9 @@ hundreds of corners, a photo of a small label a few dozen). The dense check look
 label instead: the frame is warped back into the view's pixels through the homography, both are smoothed
 (the wrapped label is only nearly a plane, so the fit is off by a pixel or two) and their shading taken
 away (a wide blur subtracted: the bottle's roundness shades any label alike), and cut into a grid of
-cells; each cell's normalised cross-correlation with the view ignores the cell's brightness and contrast
-(lighting, a colour cast, a dim or a glaring side of the bottle). Only cells of the label count: those
+cells; each cell's normalised cross-correlation with the view (the best over shifts of a few pixels)
+ignores the cell's brightness and contrast (lighting, a colour cast, a dim or a glaring side of the
+bottle). Only cells of the label count: those
 holding one of the view's keypoints and some texture. The score is the median over those cells, so a
 hand or a sticker over a third of the label lowers it little, while a wrong label scores near 0.
 """
@@ -26,6 +27,7 @@ SMOOTH_SIGMA_PX = 1.5  # of the view's pixels
 SHADING_SIGMA_PX = 6.0  # what a blur this wide keeps (shading across the bottle) is taken away
 MIN_CELL_STD = 4.0  # grey levels of the detail: a flatter cell of the view has nothing to compare
 MIN_CELLS = 4  # fewer usable cells: no score (0)
+SHIFT_PX = 3  # a cell is compared at shifts of up to this many view pixels (the best counts)
 
 
 class DenseCheck:
@@ -47,16 +49,21 @@ class DenseCheck:
 
     def score(self, grey: np.ndarray, view: int, homography: np.ndarray) -> float:
         """Median cell correlation (-1 to 1) of the frame's grey image (full resolution, float32 or
-        uint8), warped through ``homography`` (view -> frame), with view ``view``; 0 when it cannot say."""
+        uint8), warped through ``homography`` (view -> frame), with view ``view``; 0 when it cannot say.
+        Each cell's correlation is the best over shifts of up to ``SHIFT_PX`` pixels: the label is
+        wrapped on a bottle, not flat, and a view made from a photo shows it turned another way, so
+        one homography is a few pixels off here and there."""
         template = self._templates[view]
         cells = self._cells[view]
         if template is None or len(cells) < MIN_CELLS:
             return 0.0
         height, width = template.shape
+        pad = SHIFT_PX
+        shifted = homography @ np.array([[1.0, 0.0, -pad], [0.0, 1.0, -pad], [0.0, 0.0, 1.0]])
         warped = cv2.warpPerspective(
             grey,
-            homography,
-            (width, height),
+            shifted,
+            (width + 2 * pad, height + 2 * pad),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=-1.0,
@@ -65,14 +72,16 @@ class DenseCheck:
         warped = _band(np.where(inside, warped, 0).astype(np.float32))
         scores = []
         for rows, cols in cells:
-            if not inside[rows, cols].all():
+            around = (slice(rows.start, rows.stop + 2 * pad), slice(cols.start, cols.stop + 2 * pad))
+            if not inside[around].all():
                 scores.append(0.0)  # off the frame: no evidence either way
                 continue
-            a = template[rows, cols].ravel()
-            b = warped[rows, cols].ravel()
-            a, b = a - a.mean(), b - b.mean()
-            norm = float(np.sqrt((a @ a) * (b @ b)))
-            scores.append(float(a @ b) / norm if norm > 1e-6 else 0.0)
+            cell = template[rows, cols]
+            if float(cell.std()) < 1e-3 or float(warped[around].std()) < 1e-3:
+                scores.append(0.0)
+                continue
+            found = cv2.matchTemplate(warped[around], cell, cv2.TM_CCOEFF_NORMED)
+            scores.append(float(np.nan_to_num(found).max()))
         return float(np.median(scores))
 
 

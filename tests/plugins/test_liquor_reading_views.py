@@ -1,0 +1,122 @@
+"""liquor_label: what the recogniser does with a reading short of its digits, which of a line's views a
+text box is read through, the second look at a frame where nothing matched, and the dense check's
+tolerance of a homography a few pixels off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from smartcustoms.core.plugin import PluginContext
+from smartcustoms.hardware.sim import liquor as liquor_sim
+from smartcustoms.plugins.liquor.features import FeatureExtractor
+from smartcustoms.plugins.liquor.library import Product, TextBox, View
+from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
+from smartcustoms.plugins.liquor.reading import Reading, box_width, widest_boxes
+from smartcustoms.plugins.liquor.recogniser import agreement
+from smartcustoms.plugins.liquor.tools import build
+from smartcustoms.plugins.liquor.verify import frame_grey
+
+PRODUCTS = ("LQ-0001", "LQ-0009", "LQ-0010")  # two lines: Glen Corrach 700 ml, Nordvik 750 ml and 1.75 l
+SEED = 42  # neither a development (100-199), calibration (300-309) nor evaluation seed (2000 on)
+
+
+def product(catalogue_id: str) -> Product:
+    return build.product_of(liquor_sim.product(catalogue_id))
+
+
+@pytest.mark.parametrize(
+    ("abv", "volume_ml", "expected"),
+    [
+        (40.0, 700, (2, 0)),  # Glen Corrach: 40% vol, 700 ml
+        (4.0, None, (0, 0)),  # "4% vol": the 0 lost, neither
+        (0.0, 70, (0, 0)),  # "70 ml" read off "70cl": the unit lost, neither
+        (43.0, None, (0, 1)),  # another figure altogether
+        (48.0, 700, (1, 1)),
+        (None, 750, (0, 1)),  # "750" is not what is left of 700 with digits lost
+    ],
+)
+def test_a_reading_short_of_the_entrys_digits_is_no_disagreement(
+    abv: float | None, volume_ml: int | None, expected: tuple[int, int]
+) -> None:
+    reading = Reading(abv if abv else None, volume_ml)
+    assert agreement(product("LQ-0001"), reading) == expected
+
+
+def test_a_lost_leading_digit_does_not_send_a_recognised_bottle_to_an_officer() -> None:
+    agave = product("LQ-0013")  # 38% vol 750 ml
+    assert agreement(agave, Reading(8.0, 750)) == (1, 0)
+    assert agreement(agave, Reading(3.0, 750)) == (1, 0)
+    assert agreement(agave, Reading(83.0, 750)) == (1, 1)  # digits out of order are a disagreement
+
+
+def _view(width_px: float, kind: str = "volume") -> View:
+    quad = ((10.0, 100.0), (10.0 + width_px, 100.0), (10.0 + width_px, 115.0), (10.0, 115.0))
+    return View("l", "LQ-0001", "artwork", "views/0000.png", (120, 200), (TextBox(kind, quad, "700ml"),))
+
+
+def test_each_text_box_is_read_through_the_view_that_prints_it_widest() -> None:
+    squeezed, frontal = _view(6.0), _view(40.0)
+    h1, h2 = np.eye(3), 2 * np.eye(3)
+    [(quad, homography)] = widest_boxes([(squeezed, h1), (frontal, h2)])
+    assert box_width(quad) == pytest.approx(40.0) and homography is h2
+    abv_only = View("l", "LQ-0001", "artwork", "v.png", (120, 200), (TextBox("abv", _view(30).text[0].quad),))
+    chosen = widest_boxes([(squeezed, h1), (abv_only, h2)])
+    assert sorted(box_width(q) for q, _ in chosen) == [6.0, 30.0]  # one box of each kind
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory: pytest.TempPathFactory) -> LiquorLabelPlugin:
+    out: Path = tmp_path_factory.mktemp("liquor-views") / "liquor-labels"
+    build.build(out, catalogue_ids=PRODUCTS, calibration_seeds=())
+    settings = {**SPEC.default_settings, "library_dir": str(out), "read_labels": "never"}
+    made = LiquorLabelPlugin(settings, PluginContext(SPEC.name))
+    made.smartcustoms_warm_up()
+    return made
+
+
+def _shot(catalogue_id: str) -> np.ndarray:
+    simulator = liquor_sim.LiquorSimulator(SEED, 720, 960, catalogue_ids=(catalogue_id,))
+    for index in range(50):
+        shot = simulator.generate(index)
+        if not shot.occlusion and shot.blur_px < 1.5 and abs(shot.turn_deg) < 12:
+            return liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=90))
+    raise AssertionError("no clean frame")
+
+
+def test_a_match_keeps_every_verified_view_of_its_line(plugin: LiquorLabelPlugin) -> None:
+    [top, *_] = plugin.recogniser.matcher.match(_shot("LQ-0001"))
+    library = plugin.recogniser.library
+    assert top.views[0][0] == top.view and top.views[0][1] == top.inliers
+    assert len(top.views) >= 2  # a label facing the camera is seen by the views turned either way too
+    assert all(library.view_line(view) == top.line for view, _, _ in top.views)
+    assert [inliers for _, inliers, _ in top.views] == sorted((i for _, i, _ in top.views), reverse=True)
+
+
+def test_a_blurred_dim_label_is_found_by_the_second_look(plugin: LiquorLabelPlugin) -> None:
+    rgb = _shot("LQ-0001")
+    blurred = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), 3.5)
+    faint = np.clip(blurred * 0.2 + 60, 0, 255).astype(np.uint8)  # out of focus, a fifth of the contrast
+    frame_corners = len(FeatureExtractor.frame().extract(faint))
+    assert len(FeatureExtractor.faint().extract(faint)) > frame_corners
+    matcher = plugin.recogniser.matcher
+    first = matcher._match(faint, 1.0, matcher.extractor)
+    assert not first or first[0].inliers < matcher.settings.second_look_below  # the usual look fails
+    found = matcher.match(faint)
+    assert found and found[0].inliers >= plugin.recogniser.settings.min_inliers
+    assert plugin.recogniser.library.lines[found[0].line].startswith("glen corrach")
+
+
+def test_the_dense_check_forgives_a_homography_a_few_pixels_off(plugin: LiquorLabelPlugin) -> None:
+    rgb = _shot("LQ-0001")
+    recogniser = plugin.recogniser
+    [top, *_] = recogniser.matcher.match(rgb)
+    grey = frame_grey(rgb)
+    exact = recogniser.dense.score(grey, top.view, top.homography)
+    off = top.homography @ np.array([[1.0, 0, 2.5], [0, 1.0, -2.0], [0, 0, 1.0]])
+    assert recogniser.dense.score(grey, top.view, off) > max(0.5, exact - 0.15)
+    far_off = top.homography @ np.array([[1.0, 0, 25.0], [0, 1.0, 0], [0, 0, 1.0]])
+    assert recogniser.dense.score(grey, top.view, far_off) < 0.5
