@@ -15,9 +15,11 @@ line in several sizes share the artwork and differ only in the printed volume, a
 
 ``draw_label(text, design=k)`` draws the line's label another way for any ``k`` other than 0 (the
 catalogue's own artwork): other colours, pattern, layout and type, the brand and product in a TrueType
-face where the machine has one (DejaVu), the label's height and a photograph-like textured ground drawn
-too. A design is what a simulator of "labels the library never saw" needs: a catalogue whose bottles are
-added to the database from photos (``LiquorSimulator(design=k)``), as a site adds its own.
+face where the machine has one (DejaVu faces, Free or Liberation where installed), the label's height,
+a photograph-like textured ground, and for some designs (every third, and a quarter of the others'
+lines) the mandatory line printed along the top instead of the bottom. A design is what a simulator
+of "labels the library never saw" needs: a catalogue whose bottles are added to the database from
+photos (``LiquorSimulator(design=k)``), as a site adds its own.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ TRUETYPE_FONTS = (  # faces a redesigned label may print its brand and product i
     "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf",
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerifCondensed-BoldItalic.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-ExtraLight.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-BoldOblique.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Italic.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSerifBold.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf",
 )
 CJK_FONTS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -124,7 +133,9 @@ def _redesigned(text: LabelText, design: int) -> np.ndarray:
         label += (accent - label) * (np.clip(field_, 0, 1) * strength * rng.uniform(0.3, 1.0))[..., None]
     _pattern(rng, label, accent)
     layout = int(rng.integers(3))
-    _emblem(rng, label, accent, ink, layout)
+    info_on_top = design % 3 == 0 or rng.random() < 0.25  # the mandatory line above the brand
+    if not info_on_top:
+        _emblem(rng, label, accent, ink, layout)
     rows = np.sort(rng.uniform(0.25, 0.72, 3))
     brand = text.brand.upper() if rng.random() < 0.5 else text.brand
     faces = [Path(p) for p in TRUETYPE_FONTS if Path(p).is_file()]
@@ -142,7 +153,7 @@ def _redesigned(text: LabelText, design: int) -> np.ndarray:
     style = int(rng.integers(15))
     abv, volume = abv_text(text.abv_percent, style), volume_text(text.volume_ml, style // 5)
     info_font = _PLAIN_FONTS[int(rng.integers(len(_PLAIN_FONTS)))]
-    info_row = rng.uniform(0.86, 0.92)
+    info_row = rng.uniform(0.86, 0.92) if not info_on_top else rng.uniform(0.13, 0.18)
     size_px = int(rng.integers(15, 21))
     if layout == 0:
         _put(label, f"{abv}  {volume}", info_font, info_row, size_px, ink, "centre", 1)

@@ -46,6 +46,7 @@ RED_CHANNEL_SHAPE = (720, 960)  # (height, width) of the counter camera's frames
 JPEG_QUALITY = (60, 96)  # the range a camera's encoder quality is drawn from, max exclusive
 BOTTLES_PER_TRAVELLER = 3
 BOTTLE_HEIGHT = 1.35  # a bottle's height at scale 1, in image heights: the camera frames the body
+LABEL_CENTRE = 0.55  # where on the body's height the label is centred (0 top, 1 bottom)
 BODY_CENTRE = 0.56  # where the middle of the bottle's body is at scale 1, in image heights from the top
 CAMERA_ROLE = "red_channel"  # frame metadata camera_role of the red-channel counter camera
 
@@ -273,6 +274,7 @@ class LiquorSimulator:
         if shot is not None:
             gain *= shot.gain
             _glare(shot, image, label_mask, coverage)
+            _shadow(shot, image)
         image = self._light(rng, image, gain)
         blur = self._blur(rng, image)
         sigma = np.float32(rng.uniform(1.0, 4.0))
@@ -358,10 +360,13 @@ class LiquorSimulator:
         window[cap] = (np.asarray(item.glass, dtype=np.float32) * 0.3 + 80) * shade[cap][:, None]
         arc_px = 2 * arc * half_w  # the label's printed width, wrapped around the body
         label_h = min(arc_px * artwork.shape[0] / artwork.shape[1], 0.8 * shape.body_h)
-        label_top = body_top + 0.55 * shape.body_h - label_h / 2
+        centre = LABEL_CENTRE if shot is None else shot.label_centre
+        label_top = body_top + centre * shape.body_h - label_h / 2
         label_bottom = label_top + label_h
         phi = angle - turn
         on_label = (y >= label_top) & (y < label_bottom) & (np.abs(phi) < arc) & inside
+        if shot is not None and shot.label_cut:
+            on_label &= _label_cut(shot.label_cut, phi / arc, (y - label_top) / label_h * 2 - 1)
         # the camera integrates the print over each pixel: the artwork at its size on the image, then
         # sampled where each pixel of the body looks
         printed_w, printed_h = max(round(arc_px), 8), max(round(label_h), 8)
@@ -369,11 +374,15 @@ class LiquorSimulator:
         map_x = np.where(on_label, (phi / arc + 1) / 2 * printed_w - 0.5, -2).astype(np.float32)
         map_y = np.broadcast_to((y - label_top) / label_h * printed_h - 0.5, inside.shape)
         map_y = np.where(on_label, map_y, -2).astype(np.float32)
+        if shot is not None and shot.grain > 0:  # a paper's texture under the print
+            printed = printed + _paper(shot.rng, printed.shape[:2], shot.grain)[..., None]
         sampled = cv2.remap(printed, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         window[on_label] = sampled[on_label] * (0.45 + 0.55 * np.cos(angle[on_label]))[:, None]
         label_mask = np.zeros((self.height, self.width), dtype=np.float32)
         label_mask[y0:y1, x0:x1] = on_label
         xs = np.broadcast_to(x, inside.shape)[on_label]
+        if xs.size == 0:  # turned wholly away (only a cut label this far round)
+            xs = np.array([cx, cx + 1.0])
         corners = np.array(
             [[xs.min(), label_top], [xs.max(), label_top], [xs.max(), label_bottom], [xs.min(), label_bottom]]
         )
@@ -420,6 +429,10 @@ class _Variation:
     saturation: float  # factor
     extra_blur: float  # sigma (px) of a further focus blur
     quality: int  # the highest JPEG quality the camera uses
+    label_cut: int  # the label's outline: 0 a rectangle, 1 rounded corners, 2 an oval, 3 a shield
+    label_centre: float  # where on the body's height the label is centred (0 top, 1 bottom)
+    grain: float  # strength of a paper texture printed with the label (grey levels), 0 for none
+    shadow: float  # depth of a soft shadow across the frame (a hand, a lamp's edge), 0 for none
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> _Variation:
@@ -437,6 +450,10 @@ class _Variation:
             saturation=rng.uniform(0.6, 1.3),
             extra_blur=rng.uniform(0.0, 1.5) if rng.random() < 0.4 else 0.0,
             quality=int(rng.integers(45, 96)),
+            label_cut=int(rng.integers(4)),
+            label_centre=rng.uniform(0.4, 0.68),
+            grain=rng.uniform(4.0, 14.0) if rng.random() < 0.5 else 0.0,
+            shadow=rng.uniform(0.25, 0.6) if rng.random() < 0.3 else 0.0,
         )
 
 
@@ -482,6 +499,41 @@ def _glare(shot: _Variation, image: np.ndarray, label_mask: np.ndarray, coverage
     columns = np.arange(image.shape[1], dtype=np.float32)
     band = np.exp(-(((columns - centre) / spread) ** 2))[None, :, None] * shot.glare
     image += (255.0 - image) * (band * coverage).astype(np.float32)
+
+
+def _label_cut(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Where a label cut to a shape prints, in its own coordinates (``u`` across and ``v`` down, -1 to
+    1): rounded corners (1), an oval (2), a shield, flat on top and pointed below (3)."""
+    if kind == 1:
+        radius = 0.35
+        du, dv = np.maximum(np.abs(u) - (1 - radius), 0), np.maximum(np.abs(v) - (1 - radius), 0)
+        return np.asarray(du**2 + dv**2 <= radius**2)
+    if kind == 2:
+        return np.asarray(u**2 + v**2 <= 1.0)
+    return np.asarray((v <= 0.2) | (np.abs(u) <= 1 - (v - 0.2) / 0.8 * 0.7))
+
+
+def _paper(rng: np.random.Generator, shape: tuple[int, int], strength: float) -> np.ndarray:
+    """A paper's texture: fine grain and a coarser mottle, in grey levels about 0."""
+    height, width = shape
+    fine = rng.standard_normal((height, width)).astype(np.float32)
+    coarse = rng.standard_normal((max(2, height // 8), max(2, width // 8))).astype(np.float32)
+    mottle = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(strength * (0.4 * cv2.GaussianBlur(fine, (0, 0), 0.7) + 0.6 * mottle), np.float32)
+
+
+def _shadow(shot: _Variation, image: np.ndarray) -> None:
+    """A soft shadow's edge across the frame at a random angle: one side darker (in place)."""
+    if shot.shadow <= 0:
+        return
+    height, width = image.shape[:2]
+    angle = shot.rng.uniform(0, 2 * math.pi)
+    offset = shot.rng.uniform(-0.3, 0.3)
+    softness = shot.rng.uniform(0.02, 0.12)
+    x = np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :] * math.cos(angle)
+    y = np.linspace(-0.5, 0.5, height, dtype=np.float32)[:, None] * math.sin(angle)
+    dark = 1 / (1 + np.exp(-(x + y - offset) / softness))
+    image *= (1 - shot.shadow * dark)[..., None].astype(np.float32)
 
 
 def _varied_camera(shot: _Variation, image: np.ndarray) -> np.ndarray:
