@@ -361,7 +361,7 @@ class LiquorSimulator:
         arc_px = 2 * arc * half_w  # the label's printed width, wrapped around the body
         label_h = min(arc_px * artwork.shape[0] / artwork.shape[1], 0.8 * shape.body_h)
         centre = LABEL_CENTRE if shot is None else shot.label_centre
-        label_top = body_top + centre * shape.body_h - label_h / 2
+        label_top = min(max(body_top + centre * shape.body_h - label_h / 2, body_top), bottom - label_h)
         label_bottom = label_top + label_h
         phi = angle - turn
         on_label = (y >= label_top) & (y < label_bottom) & (np.abs(phi) < arc) & inside
