@@ -8,6 +8,7 @@ Materials are named as in ``vehicle.MATERIALS``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -334,25 +335,177 @@ def _truck(m: VehicleModel) -> Layout:
     return out
 
 
-def _container(m: VehicleModel) -> Layout:
-    out, length, width = Layout(), m.length_cm, m.width_cm
-    radius, floor = m.wheel_radius_cm, m.floor_cm
-    assert m.cargo_cm is not None
-    cx0, cx1, cz0, cz1 = m.cargo_cm
-    front, drive = _axles(m)
-    _cab(out, m, m.cab_cm, floor, (60, 200, 60, floor, 13.0))
-    _chassis(out, 20, 620, 85, 112, width)
-    _fuel_tank(out, 230, 380, 48, 110)
-    out.slab("steel", 420, 520, 112, 125, 40.0)  # fifth wheel
-    out.slab("lead", 390, 420, 70, 100, 4.0)
-    _chassis(out, 460, length - 30, 110, 140, width)  # skeletal trailer
-    out.rod("steel", 720, 728, 30, 110, 4.0)  # landing legs
-    _cargo_box(out, cx0 - 4, cx1 + 4, cz0 - 2, cz1 + 8, width, "steel")
-    _wheel(out, front, radius, 2, width - 60)
-    for x in (drive, drive + 130, length - 250, length - 120):
-        _wheel(out, x, radius, 4, width - 40)
-    out.voids["front_wall"] = Void(cx0, cx0 + 60, cz0, cz1, width - 30)
-    out.voids["floor"] = Void(cx0 + 10, cx1 - 10, cz0 - 15, cz0 - 3, width - 30)
+@dataclass(frozen=True, slots=True)
+class Tractor:
+    """A semi-trailer tractor, in cm from its front bumper: cab, engine (x0, x1, steel thickness), axles,
+    chassis rails (x0, x1, z0, z1), fuel tank (x0, x1, z0, z1), batteries from ``battery_x_cm``, and the
+    fifth wheel (x0, x1, z0, z1) whose centre is the trailer's kingpin."""
+
+    name: str
+    description: str
+    cab_cm: float
+    engine_cm: tuple[float, float, float]
+    front_axle_cm: float
+    drive_axles_cm: tuple[float, ...]
+    wheel_radius_cm: float
+    chassis_cm: tuple[float, float, float, float]
+    fuel_tank_cm: tuple[float, float, float, float]
+    battery_x_cm: float
+    fifth_wheel_cm: tuple[float, float, float, float]
+
+    @property
+    def kingpin_cm(self) -> float:
+        return (self.fifth_wheel_cm[0] + self.fifth_wheel_cm[1]) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Trailer:
+    """A skeletal container trailer, in cm from its kingpin along the vehicle and from the ground for a
+    fifth wheel 125 cm high (a higher one lifts it): frame rails (x0, x1, z0, z1), landing legs at
+    ``legs_cm``, axles, and where the container's inside begins (``container_at_cm``)."""
+
+    name: str
+    description: str
+    frame_cm: tuple[float, float, float, float]
+    legs_cm: float
+    axles_cm: tuple[float, ...]
+    wheel_radius_cm: float
+    container_at_cm: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerType:
+    """An ISO container by its size-type code: its inside length and height in cm."""
+
+    code: str
+    description: str
+    inside_length_cm: float
+    inside_height_cm: float
+
+
+TRACTORS = (
+    Tractor(
+        "tractor-1", "4x2 tractor, day cab, tandem drive", 220, (60, 200, 13.0), 140, (500, 630), 52,
+        (20, 620, 85, 112), (230, 380, 48, 110), 390, (420, 520, 112, 125),
+    ),
+    Tractor(
+        "tractor-2", "4x2 tractor, sleeper cab, single drive axle", 250, (70, 225, 14.0), 150, (560,), 53,
+        (20, 680, 86, 113), (250, 420, 50, 112), 430, (480, 580, 113, 125),
+    ),
+)  # fmt: skip
+TRAILERS = (
+    Trailer("skeletal-1", "20 ft skeletal trailer, tandem axle", (-10, 840, 110, 140), 250, (620, 750), 52,
+            230),
+    Trailer("skeletal-2", "20 ft skeletal trailer, tri-axle", (-10, 800, 110, 140), 150, (520, 640, 760), 50,
+            190),
+    Trailer(
+        "skeletal-3", "20 ft skeletal trailer, tandem axle, high deck", (-10, 830, 118, 148), 300, (650, 780),
+        52, 250,
+    ),
+)  # fmt: skip
+CONTAINER_TYPES = (ContainerType("22G1", "20 ft general-purpose container", 598, 233),)
+TRACTOR_NAMES = tuple(t.name for t in TRACTORS)
+TRAILER_NAMES = tuple(t.name for t in TRAILERS)
+_TRACTOR_BY_NAME = {t.name: t for t in TRACTORS}
+_TRAILER_BY_NAME = {t.name: t for t in TRAILERS}
+_CONTAINER_BY_CODE = {c.code: c for c in CONTAINER_TYPES}
+RIG_PARTS = ("tractor", "trailer", "container")  # a container vehicle's parts, each with its own model
+
+
+@dataclass(frozen=True, slots=True)
+class Rig:
+    """What carries a container: a tractor model, a trailer model and the container's type."""
+
+    tractor: str = "tractor-1"
+    trailer: str = "skeletal-1"
+    container_type: str = "22G1"
+
+    def part(self, kind: str) -> str:
+        """The model (or type) of one of ``RIG_PARTS``."""
+        return {"tractor": self.tractor, "trailer": self.trailer, "container": self.container_type}[kind]
+
+
+DEFAULT_RIG = Rig()
+
+
+def _rig_geometry(rig: Rig) -> tuple[Tractor, Trailer, ContainerType, float, float]:
+    """The rig's models, its kingpin x and how far its trailer sits above a 125 cm fifth wheel."""
+    if rig.tractor not in _TRACTOR_BY_NAME or rig.trailer not in _TRAILER_BY_NAME:
+        raise ValueError(f"unknown tractor or trailer in {rig}: {TRACTOR_NAMES}, {TRAILER_NAMES}")
+    if rig.container_type not in _CONTAINER_BY_CODE:
+        raise ValueError(f"unknown container type {rig.container_type!r}: {tuple(_CONTAINER_BY_CODE)}")
+    tractor = _TRACTOR_BY_NAME[rig.tractor]
+    return (
+        tractor,
+        _TRAILER_BY_NAME[rig.trailer],
+        _CONTAINER_BY_CODE[rig.container_type],
+        tractor.kingpin_cm,
+        tractor.fifth_wheel_cm[3] - 125.0,
+    )
+
+
+def rig_model(m: VehicleModel, rig: Rig) -> VehicleModel:
+    """The container vehicle ``m`` as ``rig`` makes it: its length, cab and cargo space."""
+    tractor, trailer, container, kingpin, lift = _rig_geometry(rig)
+    x0 = kingpin + trailer.container_at_cm
+    z0 = trailer.frame_cm[3] + lift + 18
+    return dataclasses.replace(
+        m,
+        length_cm=kingpin + trailer.frame_cm[1] + 30,
+        wheelbase_cm=tractor.drive_axles_cm[0] - tractor.front_axle_cm,
+        front_overhang_cm=tractor.front_axle_cm,
+        cab_cm=tractor.cab_cm,
+        cargo_cm=(x0, x0 + container.inside_length_cm, z0, z0 + container.inside_height_cm),
+    )
+
+
+def rig_parts(m: VehicleModel, rig: Rig) -> dict[str, Layout]:
+    """The layouts of a container vehicle's tractor, trailer and container, each alone (the container's
+    voids with it, the fuel tank's with the tractor). Painted as ``_container`` joins them, they give the
+    whole vehicle."""
+    tractor, trailer, _, kingpin, lift = _rig_geometry(rig)
+    spec = rig_model(m, rig)
+    width = spec.width_cm
+    assert spec.cargo_cm is not None
+    cx0, cx1, cz0, cz1 = spec.cargo_cm
+    front = Layout()
+    engine_x0, engine_x1, engine_steel = tractor.engine_cm
+    _cab(front, spec, tractor.cab_cm, spec.floor_cm, (engine_x0, engine_x1, 60, spec.floor_cm, engine_steel))
+    _chassis(front, *tractor.chassis_cm, width)
+    _fuel_tank(front, *tractor.fuel_tank_cm)
+    front.slab("steel", *tractor.fifth_wheel_cm, 40.0)  # fifth wheel
+    front.slab("lead", tractor.battery_x_cm, tractor.battery_x_cm + 30, 70, 100, 4.0)
+    rear = Layout()
+    fx0, fx1, fz0, fz1 = trailer.frame_cm
+    _chassis(rear, kingpin + fx0, kingpin + fx1, fz0 + lift, fz1 + lift, width)  # skeletal trailer
+    rear.rod("steel", kingpin + trailer.legs_cm, kingpin + trailer.legs_cm + 8, 30, fz0 + lift, 4.0)  # legs
+    box = Layout()
+    _cargo_box(box, cx0 - 4, cx1 + 4, cz0 - 2, cz1 + 8, width, "steel")
+    _wheel(front, tractor.front_axle_cm, tractor.wheel_radius_cm, 2, width - 60)
+    for x in tractor.drive_axles_cm:
+        _wheel(front, x, tractor.wheel_radius_cm, 4, width - 40)
+    for x in trailer.axles_cm:
+        _wheel(rear, kingpin + x, trailer.wheel_radius_cm, 4, width - 40)
+    box.voids["front_wall"] = Void(cx0, cx0 + 60, cz0, cz1, width - 30)
+    box.voids["floor"] = Void(cx0 + 10, cx1 - 10, cz0 - 15, cz0 - 3, width - 30)
+    return {"tractor": front, "trailer": rear, "container": box}
+
+
+_WHEEL_PIECES = 6  # pieces ``_wheel`` adds
+
+
+def _container(m: VehicleModel, rig: Rig = DEFAULT_RIG) -> Layout:
+    """A container vehicle: its parts' bodies, then their wheels (tractor, trailer), in that order."""
+    parts = rig_parts(m, rig)
+    tractor, trailer = _rig_geometry(rig)[:2]
+    tractor_wheels = _WHEEL_PIECES * (1 + len(tractor.drive_axles_cm))
+    trailer_wheels = _WHEEL_PIECES * len(trailer.axles_cm)
+    front, rear, box = parts["tractor"], parts["trailer"], parts["container"]
+    out = Layout()
+    out.add(*front.pieces[:-tractor_wheels], *rear.pieces[:-trailer_wheels], *box.pieces)
+    out.add(*front.pieces[-tractor_wheels:], *rear.pieces[-trailer_wheels:])
+    out.voids.update(front.voids)
+    out.voids.update(box.voids)
     return out
 
 
@@ -374,8 +527,10 @@ def extent(pieces: list[Piece]) -> tuple[float, float, float, float]:
     )
 
 
-def layout(model: VehicleModel) -> Layout:
-    """The pieces and voids of a model, built afresh."""
+def layout(model: VehicleModel, rig: Rig = DEFAULT_RIG) -> Layout:
+    """The pieces and voids of a model, built afresh; a container vehicle as ``rig`` makes it."""
+    if model.kind == "container":
+        return _container(model, rig)
     return _BUILDERS[model.kind](model)
 
 

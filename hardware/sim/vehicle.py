@@ -41,31 +41,45 @@ from smartcustoms.v1 import frame_pb2
 from . import _kernels
 from ._frames import array_to_frame
 from ._vehicle_geometry import (
+    CONTAINER_TYPES,
+    DEFAULT_RIG,
     GOODS_VEHICLE_KINDS,
     MODEL_NAMES,
     MODELS,
+    RIG_PARTS,
+    TRACTOR_NAMES,
+    TRAILER_NAMES,
     Layout,
     Piece,
+    Rig,
     Ring,
     Slab,
     VehicleModel,
     extent,
     layout,
     model_named,
+    rig_model,
+    rig_parts,
 )
 from .xray import MATERIAL_CATEGORIES, Material, transmission_image
 
 __all__ = [  # the models are defined in _vehicle_geometry and belong to this module's API
     "CONCEALMENT_KINDS",
+    "CONTAINER_TYPES",
     "CONTRABAND",
+    "DEFAULT_RIG",
     "GOODS",
     "GOODS_VEHICLE_KINDS",
     "MATERIALS",
     "MODELS",
     "MODEL_NAMES",
+    "RIG_PARTS",
     "SPEED_PROFILES",
+    "TRACTOR_NAMES",
+    "TRAILER_NAMES",
     "ConcealmentTruth",
     "Realism",
+    "Rig",
     "ScanConditions",
     "VehicleModel",
     "VehicleScan",
@@ -87,6 +101,9 @@ DEFAULT_PHOTONS_PER_PIXEL = (4.0e5, 2.0e5)  # (high, low)
 MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any direction
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
 REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
+# what it varies when named: an 8-bit export, the tractor and trailer under a container, the photon count
+EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons")
+PHOTONS_SCALE = (0.25, 4.0)  # "photons": the scan's photon count this many times the default, log-uniform
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
@@ -143,7 +160,12 @@ class Realism:
       scan: a slow sine of half a cycle to two along the scan, a steady ramp (accelerating or braking
       through the portal), or a stop-and-go (the speed dips, or surges, over part of the vehicle and
       recovers);
-    * ``eight_bit``: the counts rounded to 8-bit grey levels (an export), before the level change.
+    * ``eight_bit``: the counts rounded to 8-bit grey levels (an export), before the level change;
+    * ``trailers``: a container carried by any of the tractor models and any of the trailer models
+      (``TRACTOR_NAMES``, ``TRAILER_NAMES``), drawn per scan, instead of always ``tractor-1`` and
+      ``skeletal-1`` (``DEFAULT_RIG``);
+    * ``photons_scale``: the scan's photon count per pixel this many times the simulator's (log-uniform
+      in the range): a scanner brighter or noisier than the one the plugin was configured for.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -153,13 +175,16 @@ class Realism:
     along_ratio: tuple[float, float] = (1.0, 1.0)
     speed_variation: float = 0.0
     eight_bit: bool = False
+    trailers: bool = False
+    photons_scale: tuple[float, float] = (1.0, 1.0)
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
         """A real portal's spread of the ``kinds`` named (default all): ``levels`` gain 0.9-1.1 and offset
         -15..+15 grey levels, ``pixels`` 1-2 times longer along the vehicle, ``speed`` within 3 %,
-        ``eight_bit`` an 8-bit export."""
-        known = (*REALISM_KINDS, "eight_bit")
+        ``eight_bit`` an 8-bit export, ``trailers`` any tractor and trailer under a container, ``photons``
+        a photon count a quarter to four times the simulator's."""
+        known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
             raise ValueError(f"unknown variation(s) {sorted(unknown)}: choose from {known}")
@@ -170,6 +195,8 @@ class Realism:
             (1.0, 2.0) if "pixels" in kinds else (1.0, 1.0),
             0.03 if "speed" in kinds else 0.0,
             "eight_bit" in kinds,
+            "trailers" in kinds,
+            PHOTONS_SCALE if "photons" in kinds else (1.0, 1.0),
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -185,7 +212,17 @@ class Realism:
             float(rng.uniform(0.5, 2.0)),
             float(rng.uniform(0.15, 0.85)),
             float(rng.uniform(0.04, 0.2)),
+            *self._rig(rng),
+            # log-uniform in the range; 1 when the range is (1, 1)
+            float(np.exp(rng.uniform(*np.log(self.photons_scale)))),
         )
+
+    def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
+        """The tractor and trailer under a container ("" for the default rig): drawn whether or not they
+        vary, so that the other draws stay the same."""
+        tractor = TRACTOR_NAMES[int(rng.integers(len(TRACTOR_NAMES)))]
+        trailer = TRAILER_NAMES[int(rng.integers(len(TRAILER_NAMES)))]
+        return (tractor, trailer) if self.trailers else ("", "")
 
 
 @dataclass(frozen=True)
@@ -202,6 +239,9 @@ class ScanConditions:
     speed_cycles: float = 1.0  # of the sine along the scan
     speed_centre: float = 0.5  # of a stop-and-go's dip, a share of the scan's length
     speed_width: float = 0.1  # of the dip (its standard deviation), a share of the scan's length
+    tractor: str = ""  # under a container; "" the default rig's
+    trailer: str = ""
+    photons_scale: float = 1.0  # the scan's photon count against the simulator's
 
     @property
     def changes_geometry(self) -> bool:
@@ -282,6 +322,7 @@ class ScanConditions:
             "speed_variation": round(self.speed_variation, 4),
             "speed_profile": self.speed_profile,
             "eight_bit": self.eight_bit,
+            "photons_scale": round(self.photons_scale, 4),
         }
 
 
@@ -321,6 +362,7 @@ class VehicleScan:
     pixel_size_mm: float  # across the vehicle (between rows); along it too unless pixel_size_along_mm
     pixel_size_along_mm: float | None = None  # set when the pixels are longer along the vehicle
     conditions: ScanConditions = NO_CHANGE  # what the portal did to it (``Realism``)
+    rig: Rig | None = None  # a container vehicle's tractor, trailer and container type
 
 
 def _mix_pieces(
@@ -458,7 +500,25 @@ class VehicleSimulator:
             canvas.paint(piece)
         image = transmission_image(canvas.line_integral)
         image.flags.writeable = False
-        return VehicleScan(image, spec.name, spec.kind, (0.0, 0.0), "", None, (), self.pixel_size_mm)
+        rig = DEFAULT_RIG if spec.kind == "container" else None
+        return VehicleScan(image, spec.name, spec.kind, (0.0, 0.0), "", None, (), self.pixel_size_mm, rig=rig)
+
+    def reference_part(self, part: str, name: str) -> VehicleScan:
+        """The database image of one part of a container vehicle (``RIG_PARTS``): a tractor model
+        (``TRACTOR_NAMES``), a trailer model (``TRAILER_NAMES``) or a container type (``CONTAINER_TYPES``),
+        alone, empty, without noise, where it sits in ``reference("container-20ft")`` with the default
+        rig's other parts (a trailer on ``tractor-1``, a container on ``skeletal-1``). Its ``model`` is
+        the part's name, its ``kind`` the part."""
+        if part not in RIG_PARTS:
+            raise ValueError(f"unknown part {part!r}: one of {RIG_PARTS}")
+        rig = dataclasses.replace(DEFAULT_RIG, **{"container_type" if part == "container" else part: name})
+        spec = model_named("container-20ft")
+        canvas = self._canvas(0.0, 0.0)
+        for piece in rig_parts(spec, rig)[part].pieces:
+            canvas.paint(piece)
+        image = transmission_image(canvas.line_integral)
+        image.flags.writeable = False
+        return VehicleScan(image, name, part, (0.0, 0.0), "", None, (), self.pixel_size_mm, rig=rig)
 
     def generate(
         self, index: int, *, model: str | None = None, concealment: str | None = "auto"
@@ -483,8 +543,17 @@ class VehicleSimulator:
             choice_rng.uniform(-OFFSET_X_CM, OFFSET_X_CM),
             choice_rng.uniform(-OFFSET_Y_CM, OFFSET_Y_CM),
         )
+        conditions = None
+        if self.realism is not None:  # its own stream: drawn first, the scan's other draws are unchanged
+            conditions = self.realism.draw(np.random.default_rng(portal_seq))
+        rig = None
+        if spec.kind == "container":
+            rig = DEFAULT_RIG
+            if conditions is not None and conditions.tractor:
+                rig = Rig(conditions.tractor, conditions.trailer, DEFAULT_RIG.container_type)
+            spec = rig_model(spec, rig)
         canvas = self._canvas(*offset_cm)
-        parts = layout(spec)
+        parts = layout(spec, rig or DEFAULT_RIG)
         for piece in parts.pieces:
             canvas.paint(piece)
         goods, pallets, cargo_end = self._declared_load(scene_rng, spec, canvas)
@@ -492,17 +561,20 @@ class VehicleSimulator:
         truth = self._conceal(
             np.random.default_rng(conceal_seq), spec, parts, canvas, goods, cargo_end, concealment
         )
+        photons = self.photons_per_pixel
+        if photons is not None and conditions is not None and conditions.photons_scale != 1.0:
+            photons = (photons[0] * conditions.photons_scale, photons[1] * conditions.photons_scale)
         image = transmission_image(
             canvas.line_integral,
-            photons_per_pixel=self.photons_per_pixel,
+            photons_per_pixel=photons,
             noise_seed=int(noise_seq.generate_state(1, np.uint64)[0]),
         )
         offset_px = (offset_cm[0] / self.pixel_cm, -offset_cm[1] / self.pixel_cm)
         scan = VehicleScan(
-            image, spec.name, spec.kind, offset_px, goods, declared_box, truth, self.pixel_size_mm
+            image, spec.name, spec.kind, offset_px, goods, declared_box, truth, self.pixel_size_mm, rig=rig
         )
-        if self.realism is not None:
-            scan = _as_portal_gives_it(scan, self.realism.draw(np.random.default_rng(portal_seq)))
+        if conditions is not None:
+            scan = _as_portal_gives_it(scan, conditions)
         scan.image.flags.writeable = False
         return scan
 
@@ -660,6 +732,7 @@ def truth_dict(scan: VehicleScan) -> dict[str, object]:
         "offset_px": [round(v, 3) for v in scan.offset_px],
         "declared_goods": scan.declared_goods,
         "declared_box": list(scan.declared_box) if scan.declared_box else None,
+        **({"rig": dataclasses.asdict(scan.rig)} if scan.rig is not None else {}),
         "conditions": scan.conditions.as_dict(),
         "concealments": [
             {
@@ -701,6 +774,7 @@ def to_frame(
             "pixel_size_mm": f"{scan.pixel_size_mm:.4f}",
             **_pixel_sizes(scan),
             "vehicle_model": scan.model,
+            **_rig_parts(scan),
             "declared_goods": scan.declared_goods or "empty",
             **_declared_pallets(scan),
             "sim_truth": json.dumps(truth_dict(scan)),
@@ -716,6 +790,15 @@ def _pixel_sizes(scan: VehicleScan) -> dict[str, str]:
         "pixel_size_along_mm": f"{scan.pixel_size_along_mm:.4f}",
         "pixel_size_across_mm": f"{scan.pixel_size_mm:.4f}",
     }
+
+
+def _rig_parts(scan: VehicleScan) -> dict[str, str]:
+    """A container vehicle's parts as a portal's readers give them: the container's size-type code (its
+    ISO 6346 marking) and the tractor's and trailer's models (from their plates)."""
+    if scan.rig is None:
+        return {}
+    rig = scan.rig
+    return {"container_type": rig.container_type, "tractor_model": rig.tractor, "trailer_model": rig.trailer}
 
 
 def _declared_pallets(scan: VehicleScan) -> dict[str, str]:

@@ -181,3 +181,22 @@ def _warp_columns(
                         xx = min(max(xx, 0), width - 1)
                     total += (wy if j else 1.0 - wy) * (wx if i else 1.0 - wx) * image[yy, xx]
             out[y, x] = total
+
+
+@njit(cache=True, nogil=True)
+def _lag_scores(
+    residual: np.ndarray, profile: np.ndarray, x0: int, x1: int, lo: int, hi: int
+) -> np.ndarray:  # pragma: no cover
+    """out[k] = sum over bands b and columns x0 <= x < x1 of residual[b, x + s] * profile[b, x] for the
+    lag s = lo + k, lo <= s <= hi (columns leaving the residual count 0): the cross term of the squared
+    misfit of ``profile`` moved by s against ``residual``. float64 [bands, W] each."""
+    bands, width = residual.shape
+    out = np.zeros(hi - lo + 1)
+    for k in range(hi - lo + 1):
+        s = lo + k
+        total = 0.0
+        for b in range(bands):
+            for x in range(max(x0, -s), min(x1, width - s)):
+                total += residual[b, x + s] * profile[b, x]
+        out[k] = total
+    return out

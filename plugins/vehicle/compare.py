@@ -59,7 +59,9 @@ from smartcustoms.plugins.vehicle.levels import (
     measure_levels,
     quantisation_sigma,
 )
-from smartcustoms.plugins.vehicle.references import BoxPx, ReferenceSet
+from smartcustoms.plugins.vehicle.noise import NO_ESTIMATE, NoiseEstimate, scan_photons
+from smartcustoms.plugins.vehicle.parts import PARTS, PartModels, composite, follow_speed, place, warps
+from smartcustoms.plugins.vehicle.references import BoxPx, Reference, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
 from smartcustoms.plugins.vehicle.zones import (
     BODY_ATTENUATION,
@@ -109,6 +111,8 @@ class Comparison:
     doubt: str = ""  # why the comparison cannot be trusted ("alignment"), "" when it can
     column_scale: float = 1.0  # the arrays' columns per scan column (a scan of non-square pixels)
     warp: Warp | None = None  # the scan's columns in the reference's (``shift`` is its median)
+    placement: str = ""  # compared part by part: where each part's reference was placed (``parts``)
+    photons: NoiseEstimate = NO_ESTIMATE  # the noise model's photons per pixel (``noise``)
 
 
 class VehicleComparer:
@@ -130,19 +134,32 @@ class VehicleComparer:
         declaration: Declaration,
         pixel_size_mm: float | PixelSize | None = None,
         stated: StatedLevels = (None, None),
+        parts: PartModels | None = None,
     ) -> tuple[list[Detection], Comparison]:
         """Detections for one scan (uint16 [2, H, W] or [H, W]) of ``model``, and the comparison used.
         ``pixel_size_mm``: square pixels' size, or a ``PixelSize`` along and across the vehicle (a scan of
         non-square pixels is resampled along the vehicle to square ones first: the comparison's arrays
         are in those, ``Comparison.column_scale`` columns per scan column; the detections' boxes are in
         the scan's own pixels). ``stated``: the open-beam and dark levels (counts) when the scanner
-        states them, else measured."""
+        states them, else measured. ``parts``: a container vehicle's container type, tractor and trailer
+        models; when the references hold each part, the scan is compared with them joined (``parts``),
+        else with the references of ``model``."""
         pixel = PixelSize.square(pixel_size_mm) if isinstance(pixel_size_mm, float | int) else pixel_size_mm
         high = image[0] if image.ndim == 3 else image
-        references = self.references.of(model)
-        if not references:
+        by_part = self._part_references(parts)
+        references = self.references.whole(model)
+        if parts is not None and by_part is None:  # the whole vehicle of those parts, if there is one
+            references = self.references.rigged({part: parts.of(part) for part in PARTS}) or references
+        if by_part is None and not references:
+            lacking = ""
+            if parts is not None and self.settings.compare_parts:
+                lacking = "; nor of each part: " + ", ".join(
+                    f"{part} {parts.of(part)}"
+                    for part in PARTS
+                    if not self.references.part(part, parts.of(part))
+                )
             raise LookupError(
-                f"vehicle_compare: no reference scan of model {model!r} in "
+                f"vehicle_compare: no reference scan of model {model!r}{lacking} in "
                 f"{self.references.info.short} (known: {', '.join(self.references.models())})"
             )
         raw, column_scale = np.ascontiguousarray(high), 1.0
@@ -151,10 +168,16 @@ class VehicleComparer:
         square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        fitted = [
-            _as_coarse_as(fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale)
-            for r in references
-        ]
+        placed = ""
+        if by_part is not None:
+            assert parts is not None
+            joined, placed = self._joined(nominal, by_part, shape, square_mm, parts)
+            fitted = [_as_coarse_as(joined, column_scale)]
+        else:
+            fitted = [
+                _as_coarse_as(fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale)
+                for r in references
+            ]
         speed = self.settings.max_speed_change
         scans = [_as_fine_as(raw, nominal, f, column_scale) for f in fitted]  # a reference coarser than it
         best = min(
@@ -180,8 +203,48 @@ class VehicleComparer:
             outline_mismatch=mismatch,
             doubt=doubt,
             column_scale=column_scale,
+            placement=placed,
         )
+        if placed:
+            detections = [replace(d, attributes={**d.attributes, "parts": placed}) for d in detections]
         return [_in_scan_columns(d, column_scale) for d in detections], best
+
+    def _part_references(self, parts: PartModels | None) -> dict[str, Reference] | None:
+        """The first reference of each part ``parts`` names; None when a part has none, when a reference
+        of the whole vehicle made of those very parts is there (it is used: one rigid vehicle lines up
+        better than three parts), or when the setting ``compare_parts`` is off."""
+        if parts is None or not self.settings.compare_parts:
+            return None
+        if self.references.rigged({part: parts.of(part) for part in PARTS}):
+            return None
+        found = {part: self.references.part(part, parts.of(part)) for part in PARTS}
+        if not all(found.values()):
+            return None
+        return {part: references[0] for part, references in found.items()}
+
+    def _joined(
+        self,
+        nominal: np.ndarray,
+        by_part: dict[str, Reference],
+        shape: tuple[int, int],
+        square_mm: float | None,
+        parts: PartModels,
+    ) -> tuple[Fitted, str]:
+        """The part references fitted to the scan, placed (``parts.place``) and joined into one of the
+        whole vehicle; and where each was placed."""
+        fitted = {
+            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
+            for part, r in by_part.items()
+        }
+        pixel_cm = (square_mm or fitted["container"].pixel_size_mm or _PIXEL_MM) / 10
+        s = self.settings
+        shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
+        placement = place(nominal, fitted, shift, lift)
+        moves = warps(placement, shape[1])
+        if s.max_speed_change > 0:
+            moves = follow_speed(nominal, fitted, placement, s.max_speed_change, pixel_cm * 10)
+        joined = composite(fitted, moves, parts.describe())
+        return joined, placement.describe()
 
     def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:
         """``alignment.outline_mismatch`` of the scan's and the aligned reference's outlines, on every
@@ -219,25 +282,43 @@ class VehicleComparer:
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
         window = int(s.smooth_px)
         difference = cv2.blur(scan - compared, (window, window))
-        noise = np.empty_like(scan)
-        smoothed = cv2.blur(scan, (window, window))
-        kernels._noise_sigma(smoothed, s.photons_per_pixel, window, noise)
-        coarse = quantisation_sigma(smoothed, levels, s.min_z)
-        if coarse is not None:
-            noise = np.hypot(noise, coarse)
         gx = cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3) / 8
         gy = cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3) / 8
         edges = cv2.blur(np.hypot(gx, gy) * np.float32(s.edge_fraction), (window, window))
+        unknown = None
+        if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
+            unknown = self._unknown(fitted.lower_bound, warp, window)
+        photons = NoiseEstimate(s.photons_per_pixel, 0)
+        if s.noise_from_scan:
+            usable = _noise_usable(scan.shape, warp.box(fitted.cargo_box), unknown, window)
+            photons = scan_photons(
+                scan, difference, compared, edges, usable, levels, window, s.photons_per_pixel
+            )
+        noise = np.empty_like(scan)
+        smoothed = cv2.blur(scan, (window, window))
+        kernels._noise_sigma(smoothed, photons.photons, window, noise)
+        coarse = quantisation_sigma(smoothed, levels, s.min_z)
+        if coarse is not None:
+            noise = np.hypot(noise, coarse)
         mask = np.empty(scan.shape, dtype=np.uint8)
         kernels._anomaly_mask(difference, noise, edges, s.min_z, s.min_attenuation, mask)
         body = (scan > 0.02) | (compared > 0.02)
-        if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
-            unknown = self._unknown(fitted.lower_bound, warp, window)
+        if unknown is not None:
             mask[unknown] = 0
             body &= ~unknown
         residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
         return Comparison(
-            fitted, warp.offset, difference, mask, residual, moved, inside, levels, scan=scan, warp=warp
+            fitted,
+            warp.offset,
+            difference,
+            mask,
+            residual,
+            moved,
+            inside,
+            levels,
+            scan=scan,
+            warp=warp,
+            photons=photons,
         )
 
     @staticmethod
@@ -361,6 +442,8 @@ def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm:
         "height_cm": f"{(y1 - y0) * pixel_cm:.0f}",
         "region_box_px": f"{x0},{y0},{x1},{y1}",
         "levels": f"{comparison.levels.open_beam:.0f},{comparison.levels.dark:.0f}",
+        "photons_per_pixel": f"{comparison.photons.photons:.3g}"
+        + ("" if comparison.photons.measured else " (setting)"),
         "location": region.zone,
         "zones": describe_shares(region.shares),
     }
@@ -371,6 +454,20 @@ def _where(region: Region) -> str:
     if len(region.shares) == 1:
         return region.zone.replace("_", " ")
     return ", ".join(f"{zone.replace('_', ' ')} {share:.0%}" for zone, share in region.shares)
+
+
+def _noise_usable(
+    shape: tuple[int, ...], cargo: BoxPx | None, unknown: np.ndarray | None, window: int
+) -> np.ndarray:
+    """Where the scan may tell its noise: not in the cargo space (a load there is no noise; its edges'
+    smoothing spill with it), not where the reference is only a lower bound."""
+    usable = np.ones(shape, dtype=bool)
+    if cargo is not None:
+        x0, y0, x1, y1 = cargo
+        usable[max(y0 - window, 0) : max(y1 + window, 0), max(x0 - window, 0) : max(x1 + window, 0)] = False
+    if unknown is not None:
+        usable &= ~unknown
+    return usable
 
 
 def _as_coarse_as(fitted: Fitted, column_scale: float) -> Fitted:

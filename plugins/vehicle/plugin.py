@@ -31,8 +31,10 @@ from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Detection, Modality, PluginSpec
+from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import PixelSize
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.parts import PartModels
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
     Reference,
@@ -75,8 +77,11 @@ class VehicleComparePlugin(Plugin):
     @hookimpl
     def smartcustoms_warm_up(self) -> None:
         """Compile the kernels: compare a small synthetic scan, made from a reference, with it."""
-        models = self.comparer.references.models()
-        self.assess(warm_up_frame(self.comparer.references.of(models[0])[0]))
+        references = self.comparer.references
+        whole = [r for model in references.models() for r in references.whole(model)]
+        if whole:  # a library of parts alone compiles the kernels on its first scan
+            self.assess(warm_up_frame(whole[0]))
+        warm_up_parts()
 
     def assess(self, frame: FrameView) -> Assessment:
         """The assessment of one X-ray frame."""
@@ -92,7 +97,12 @@ class VehicleComparePlugin(Plugin):
         declaration = Declaration.from_metadata(frame.metadata)
         pixel = pixel_size(frame.metadata, self.comparer.settings)
         detections, comparison = self.comparer.compare(
-            frame.array(), model, declaration, pixel, stated_levels(frame.metadata)
+            frame.array(),
+            model,
+            declaration,
+            pixel,
+            stated_levels(frame.metadata),
+            PartModels.from_metadata(frame.metadata),
         )
         if comparison.doubt:  # a comparison that cannot be trusted neither alarms nor clears
             return Assessment(Decision.MANUAL_INSPECTION, (doubt(comparison, detections), *comparison.notes))
@@ -161,6 +171,13 @@ def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | No
     found = (metadata.get(key, "").strip() for key in ("open_beam_level", "dark_level"))
     open_beam, dark = (float(value) if value else None for value in found)
     return open_beam, dark
+
+
+def warm_up_parts() -> None:
+    """Compile the kernel that places a container vehicle's parts (``parts.place``), which a scan
+    compared with a whole vehicle's reference never calls."""
+    profile = np.zeros((1, 16))
+    kernels._lag_scores(profile, profile, 0, 16, -2, 2)
 
 
 def vehicle_model(metadata: Mapping[str, str]) -> str | None:

@@ -19,6 +19,14 @@ that square size. A sidecar with ``pixel_size_mm`` alone is a reference of squar
 The model name is the file name up to its first dot, matched against the frame's ``vehicle_model`` (or
 ``container_type``) metadata.
 
+A reference of one part of a container vehicle states it in its sidecar, ``"part"``: ``tractor`` (a
+tractor alone), ``trailer`` (a trailer alone) or ``container`` (an empty container alone), its name that
+model or container type (matched against the frame's ``tractor_model``, ``trailer_model`` or
+``container_type``). Part references are compared only joined into a whole vehicle (``parts``); a
+reference without ``"part"`` is one of a whole vehicle; a whole container vehicle's sidecar may name
+its parts (``"parts": {"tractor": "tractor-1", "trailer": "skeletal-1", "container": "22G1"}``): a
+frame naming those same parts is compared with it, rather than with its parts joined.
+
 The plugin reads one such folder, built as the versioned artefact ``vehicle-references``
 (``smartcustoms.core.artefacts``) by ``smartcustoms library build vehicle``: from the simulator's six
 models (``--source sim``, the default) or from a site's own folder in this format (``--source DIR``).
@@ -31,7 +39,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +55,7 @@ BUILD_COMMAND = "smartcustoms library build vehicle"
 BoxPx = tuple[int, int, int, int]
 """x_min, y_min, x_max, y_max in pixels, max exclusive."""
 SAME_SIZE = 1e-3  # pixel sizes along and across within this share of each other are square
+PART_KINDS = ("tractor", "trailer", "container")  # a sidecar's "part": what of a container vehicle it shows
 
 
 class ReferenceError(ValueError):
@@ -67,6 +76,9 @@ class Reference:
     # The length along the vehicle of the pixels it was scanned with, in its (square) pixels: 2.0 for a
     # portal whose pixels were twice as long along as across. A finer scan is compared at this resolution.
     along_scale: float = 1.0
+    part: str = ""  # one of PART_KINDS for a part of a container vehicle; "" a whole vehicle
+    # a whole container vehicle's parts, part kind -> model (sidecar "parts"); empty when not stated
+    parts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +95,19 @@ class ReferenceSet:
     def of(self, model: str) -> Sequence[Reference]:
         """The references of ``model``; empty if none."""
         return self.by_model.get(model, ())
+
+    def whole(self, model: str) -> list[Reference]:
+        """The references of ``model`` that show a whole vehicle (not a part of one)."""
+        return [r for r in self.of(model) if not r.part]
+
+    def rigged(self, parts: Mapping[str, str]) -> list[Reference]:
+        """The references of whole vehicles made of exactly ``parts`` (part kind -> model)."""
+        every = (r for found in self.by_model.values() for r in found)
+        return [r for r in every if not r.part and r.parts and r.parts == parts]
+
+    def part(self, kind: str, model: str) -> list[Reference]:
+        """The references of ``model`` that show the part ``kind`` (``PART_KINDS``) alone."""
+        return [r for r in self.of(model) if r.part == kind]
 
 
 def references_folder(reference_dir: str, artefact_root: str | Path) -> Path:
@@ -128,6 +153,12 @@ def read_reference(path: Path) -> Reference:
         box = meta.get("cargo_box_px")
         high = np.array(image[0] if image.ndim == 3 else image)  # a copy in memory, channel 0 only
         cargo = (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None
+        part = str(meta.get("part") or "")
+        if part and part not in PART_KINDS:
+            raise ValueError(f"part must be one of {', '.join(PART_KINDS)}, got {part!r}")
+        rig = meta.get("parts") or {}
+        if not isinstance(rig, dict) or set(rig) - set(PART_KINDS):
+            raise ValueError(f"parts must map some of {', '.join(PART_KINDS)} to their models, got {rig!r}")
         along, across = sidecar_pixel_size(meta)
         along_scale = 1.0
         if along is not None and across is not None and abs(along / across - 1) > SAME_SIZE:
@@ -142,6 +173,8 @@ def read_reference(path: Path) -> Reference:
             cargo_box=cargo,
             description=str(meta.get("description", "")),
             along_scale=along_scale,
+            part=part,
+            parts={str(k): str(v) for k, v in rig.items()},
         )
     except (TypeError, ValueError, IndexError) as error:
         raise ReferenceError(f"{path.with_suffix('.json')}: {error}") from None
@@ -201,6 +234,8 @@ def write_reference(
     description: str = "",
     pixel_size_along_mm: float | None = None,
     name: str = "",
+    part: str = "",
+    parts: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``<name or model>.npy`` and its sidecar ``<same>.json`` into ``folder``; returns the image's
     path. ``pixel_size_mm`` is the size across the vehicle (and along it, unless ``pixel_size_along_mm``
@@ -213,6 +248,10 @@ def write_reference(
         "kind": kind,
         "description": description,
     }
+    if part:
+        meta["part"] = part
+    if parts:
+        meta["parts"] = dict(parts)
     if pixel_size_mm and pixel_size_along_mm and abs(pixel_size_along_mm / pixel_size_mm - 1) > SAME_SIZE:
         meta["pixel_size_along_mm"] = pixel_size_along_mm
         meta["pixel_size_across_mm"] = pixel_size_mm

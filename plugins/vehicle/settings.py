@@ -18,12 +18,21 @@ class VehicleSettings:
     pixel_size_mm: float = 0.0
     pixel_size_along_mm: float = 0.0
     pixel_size_across_mm: float = 0.0
-    photons_per_pixel: float = 4.0e5  # high-energy channel, for the noise model
+    # high-energy channel, for the noise model: measured on each scan (``noise``) when noise_from_scan,
+    # this figure then only where a scan shows too little to measure it; else always this figure
+    photons_per_pixel: float = 4.0e5
+    noise_from_scan: bool = True
     max_shift_px: int = 80  # along the vehicle
     max_shift_y_px: int = 10  # suspension travel
     # the vehicle's speed may change along it by this share (its scale along the scan drifts): the
     # alignment follows it, block by block along the vehicle; 0 = a shift only
     max_speed_change: float = 0.1
+    # a container vehicle whose frame names its container type, tractor model and trailer model, each with
+    # a part reference, is compared with those joined (``parts``), each part placed within these of its
+    # reference's place; false: with references of the whole vehicle only
+    compare_parts: bool = True
+    max_part_shift_cm: float = 200.0  # along the vehicle
+    max_part_lift_cm: float = 15.0  # up or down: a higher fifth wheel or trailer deck
     smooth_px: int = 9
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0

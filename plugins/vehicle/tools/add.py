@@ -13,6 +13,11 @@ written again as a new version (``<old version>+<name>`` unless one is given) wi
 is tried, the best aligned used). Optionally the scanner's levels in the file's units (``open_beam``,
 ``dark``) calibrate it to the artefact's (65535 open beam, 0 dark). Running plugins load the new version
 when they restart.
+
+A part of a container vehicle alone (``--part``): a tractor model (``--model NAME --kind tractor``, a
+tractor driven through without a trailer), a trailer model (``--kind trailer``) or an empty container
+(``--type``): the sidecar says so (``"part"``) and the comparison joins such parts into the vehicle a
+frame names by its ``container_type``, ``tractor_model`` and ``trailer_model`` (``parts``).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class Enrolment:
     description: str = ""
     open_beam: float | None = None  # the scanner's levels in the file's units
     dark: float | None = None
+    part: str = ""  # a part of a container vehicle alone (references.PART_KINDS); "" a whole vehicle
 
 
 def check_type(code: str) -> str:
@@ -111,6 +117,7 @@ def add(
             kind=enrolment.kind,
             description=enrolment.description or f"enrolled from {scan.source}",
             name=stem,
+            part=enrolment.part,
         )
         read_reference(path)  # as the plugin will read it
 

@@ -3,7 +3,9 @@
 Two sources:
 
 * ``sim`` (the default): for every model of ``hardware.sim.vehicle`` (sedan-1, suv-1, mpv-1, van-1,
-  box-truck-1, container-20ft), the simulator's noiseless empty scan ``reference(model)`` at the portal's
+  box-truck-1, container-20ft; and each part of a container vehicle alone, ``reference_part``: the
+  tractors tractor-1 and -2, the trailers skeletal-1 to -3, the container type 22G1), the simulator's
+  noiseless empty scan ``reference(model)`` at the portal's
   default scan size (``PORTAL_SHAPE``, 1024 x 3072: what the simulated portal streams and the evaluation
   scans), its cargo space taken from the model's dimensions. Scans of another size get the reference
   resampled to them at run time (``alignment.fit_reference``).
@@ -30,7 +32,7 @@ from smartcustoms.plugins.vehicle.references import (
 )
 
 SIM_SOURCE = "sim"
-SIM_VERSION = "sim-v1"
+SIM_VERSION = "sim-v2"
 PORTAL_SHAPE = (1024, 3072)  # height, width: VehicleSimulator's default scan
 
 
@@ -50,7 +52,7 @@ def build(
             name=ARTEFACT_NAME,
             version=version or SIM_VERSION,
             source=f"hardware.sim.vehicle: noiseless empty scans of {len(vehicle_sim.MODEL_NAMES)} models "
-            f"at {height} x {width}",
+            f"and of container vehicles' parts at {height} x {width}",
             write=lambda staging: write_simulated(staging, height, width),
         )
     folder = Path(source).absolute()
@@ -67,7 +69,8 @@ def build(
 
 
 def write_simulated(folder: Path, height: int, width: int) -> None:
-    """Every simulator model's empty, noiseless scan at this size, with its sidecar."""
+    """Every simulator model's empty, noiseless scan at this size, with its sidecar; then each part of a
+    container vehicle alone (every tractor, trailer and container type, ``"part"`` in the sidecar)."""
     simulator = vehicle_sim.VehicleSimulator(0, height, width)
     for spec in vehicle_sim.MODELS:
         write_reference(
@@ -78,7 +81,32 @@ def write_simulated(folder: Path, height: int, width: int) -> None:
             cargo_box=cargo_box(spec, simulator),
             kind=spec.kind,
             description=spec.description,
+            parts=_default_rig() if spec.kind == "container" else None,
         )
+    container = next(m for m in vehicle_sim.MODELS if m.name == "container-20ft")
+    names = {
+        "tractor": vehicle_sim.TRACTOR_NAMES,
+        "trailer": vehicle_sim.TRAILER_NAMES,
+        "container": tuple(c.code for c in vehicle_sim.CONTAINER_TYPES),
+    }
+    for part in vehicle_sim.RIG_PARTS:
+        for name in names[part]:
+            write_reference(
+                folder,
+                name,
+                simulator.reference_part(part, name).image,
+                pixel_size_mm=simulator.pixel_size_mm,
+                cargo_box=cargo_box(container, simulator) if part == "container" else None,
+                kind="container" if part == "container" else "truck",
+                description=f"{part} {name} alone",
+                part=part,
+            )
+
+
+def _default_rig() -> dict[str, str]:
+    rig = vehicle_sim.VehicleSimulator(0, 64, 64).reference("container-20ft").rig
+    assert rig is not None
+    return {part: rig.part(part) for part in vehicle_sim.RIG_PARTS}
 
 
 def cargo_box(spec: vehicle_sim.VehicleModel, simulator: vehicle_sim.VehicleSimulator) -> BoxPx | None:

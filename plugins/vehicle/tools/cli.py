@@ -21,9 +21,10 @@ from smartcustoms.core import artefacts
 from smartcustoms.plugins.vehicle.references import ARTEFACT_NAME
 from smartcustoms.plugins.vehicle.tools import EVALUATION_COUNT, EVALUATION_SEED
 
-KINDS = ("car", "van", "truck", "container")  # a reference's kind (its sidecar's "kind")
+KINDS = ("car", "van", "truck", "container", "tractor", "trailer")  # a reference's kind (sidecar "kind")
 
-VARIATIONS = ("levels", "pixels", "speed", "eight_bit")  # hardware.sim.vehicle.Realism.portal's kinds
+# hardware.sim.vehicle.Realism.portal's kinds
+VARIATIONS = ("levels", "pixels", "speed", "eight_bit", "trailers", "photons")
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 
 
@@ -41,7 +42,7 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "--source", default="sim", help="'sim' (the simulator's models, default) or a folder of references"
     )
     build.add_argument("--out", default="", help=f"artefact folder (default <artefact root>/{ARTEFACT_NAME})")
-    build.add_argument("--version", default="", help="version label (default sim-v1, or site-<date>)")
+    build.add_argument("--version", default="", help="version label (default sim-v2, or site-<date>)")
     build.set_defaults(handler=cmd_build_vehicle)
     evaluate = eval_kinds.add_parser(
         "vehicle",
@@ -69,7 +70,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         metavar="KIND",
         help="each scan as a real portal gives it: levels (gain 0.9-1.1, offset -15..+15 grey levels), "
         "pixels (1-2 times longer along the vehicle), speed (varying within 3 %% along it), eight_bit "
-        "(an 8-bit export); bare --variations: levels pixels speed",
+        "(an 8-bit export), trailers (a container on any tractor and trailer), photons (a quarter to four "
+        "times the photons per pixel); bare --variations: levels pixels speed",
     )
     evaluate.add_argument(
         "--data",
@@ -124,6 +126,13 @@ def add_library_entries(add_targets: Any) -> None:
     add.add_argument(
         "--kind", choices=KINDS, help="car, van, truck or container (default container for --type)"
     )
+    add.add_argument(
+        "--part",
+        action="store_true",
+        help="the scan shows one part of a container vehicle alone: a tractor (--model with --kind "
+        "tractor), a trailer (--kind trailer) or an empty container (--type); compared joined with the "
+        "other parts a frame names (container_type, tractor_model, trailer_model)",
+    )
     add.add_argument("--description", default="", help="what this reference is (build, options)")
     add.add_argument(
         "--open-beam-level",
@@ -149,6 +158,7 @@ def cmd_add_vehicle(args: argparse.Namespace) -> int:
     folder = Path(args.library) if args.library else artefacts.locate(ARTEFACT_NAME, "", _artefact_root(args))
     try:
         name = add.check_type(args.type) if args.type else add.check_model(args.model)
+        part = _part(args)
         pixel = PixelSpacing.parse(args.pixel_size_mm, "--pixel-size-mm") if args.pixel_size_mm else None
         scan = read_scan(args.scan)
         enrolment = add.Enrolment(
@@ -159,6 +169,7 @@ def cmd_add_vehicle(args: argparse.Namespace) -> int:
             args.description,
             args.open_beam_level,
             args.dark_level,
+            part,
         )
         info, file_name = add.add(folder, scan, enrolment, version=args.version)
     except (ScanFileError, ReferenceError, artefacts.ArtefactError, OSError) as error:
@@ -166,6 +177,22 @@ def cmd_add_vehicle(args: argparse.Namespace) -> int:
         return 2
     print(f"added {file_name} to {info.short} in {info.path}")
     return 0
+
+
+def _part(args: argparse.Namespace) -> str:
+    """``--part``: ``container`` for ``--type``, else ``--kind`` (tractor or trailer); "" without it.
+    ReferenceError for a part that is none of those."""
+    from smartcustoms.plugins.vehicle.references import ReferenceError
+
+    if not getattr(args, "part", False):
+        if args.kind in ("tractor", "trailer"):
+            raise ReferenceError(f"--kind {args.kind} is a part of a container vehicle: add --part")
+        return ""
+    if args.type:
+        return "container"
+    if args.kind not in ("tractor", "trailer"):
+        raise ReferenceError("--part with --model needs --kind tractor or --kind trailer")
+    return str(args.kind)
 
 
 def cmd_build_vehicle(args: argparse.Namespace) -> int:

@@ -19,7 +19,9 @@ Figures, per class and overall:
   detections matching no concealment, per scan (all scans);
 - ``manual_clean_rate`` / ``manual_concealing_rate``: share of clean / concealing scans sent to manual
   inspection instead (no alarm, not cleared), ``manual_reasons`` how many for each reason;
-- ``ms_per_frame_mean`` / ``ms_per_frame_p95``: wall time of the batch hook per scan, this process.
+- ``ms_per_frame_mean`` / ``ms_per_frame_p95``: wall time of the batch hook per scan, this process;
+- ``other_rig_clean`` / ``other_rig_clear_rate`` (simulated scans): clean containers on another tractor
+  or trailer than the whole vehicle reference's (``variations`` with ``trailers``), and the share cleared.
 """
 
 from __future__ import annotations
@@ -91,13 +93,19 @@ def evaluate(
         seed, height, width, concealment_rate=CONCEALMENT_RATE, realism=realism
     )
 
+    other_rig: list[bool] = []  # per scan: a clean container on another tractor or trailer
+
     def scans() -> Iterator[tuple[FrameView, list[Labelled]]]:
         for index in range(count):
             scan = simulator.generate(index)
+            rig = scan.rig
+            other_rig.append(not scan.concealments and rig is not None and rig != vehicle.DEFAULT_RIG)
             view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
             yield view, [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
 
-    frames, manual = run(plugin, scans())
+    decisions: list[Decision] = []
+    frames, manual = run(plugin, scans(), decisions)
+    on_other_rigs = [d for d, other in zip(decisions, other_rig, strict=True) if other]
     report = {
         "system": "vehicle",
         "seed": seed,
@@ -109,6 +117,10 @@ def evaluate(
         **report,
         **figures(frames),
         **manual_figures(manual, frames),
+        "other_rig_clean": len(on_other_rigs),
+        "other_rig_clear_rate": (
+            sum(d is Decision.CLEAR for d in on_other_rigs) / len(on_other_rigs) if on_other_rigs else None
+        ),
         "references": plugin.artefacts[0].short,
     }
 
@@ -156,10 +168,13 @@ def evaluate_data(
 
 
 def run(
-    plugin: VehicleComparePlugin, scans: Iterable[tuple[FrameView, list[Labelled]]]
+    plugin: VehicleComparePlugin,
+    scans: Iterable[tuple[FrameView, list[Labelled]]],
+    decisions: list[Decision] | None = None,
 ) -> tuple[list[tuple[list[Labelled], list[Labelled], float]], list[tuple[bool, str]]]:
     """Each scan through the plugin's batch hook: per scan (truths, boxed detections, ms), and for each
-    scan sent to manual inspection whether it conceals something and why."""
+    scan sent to manual inspection whether it conceals something and why; each decision appended to
+    ``decisions`` when given."""
     frames, manual = [], []
     for view, truths in scans:
         started = time.perf_counter()
@@ -167,6 +182,8 @@ def run(
         ms = (time.perf_counter() - started) * 1000
         found = [Labelled(d.label, _box(d.box), d.score) for d in assessment.detections if d.box]
         frames.append((truths, found, ms))
+        if decisions is not None:
+            decisions.append(assessment.decision)
         if assessment.decision is Decision.MANUAL_INSPECTION:
             manual.append((bool(truths), _reasons(assessment.detections)))
     return frames, manual
@@ -224,6 +241,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"({_format_reasons(report['manual_reasons'])})",
         f"time per frame: mean {report['ms_per_frame_mean']:.0f} ms, p95 {report['ms_per_frame_p95']:.0f} ms",
     ]
+    if report.get("other_rig_clean"):
+        lines.append(
+            f"clean containers on another tractor or trailer than the whole reference's: "
+            f"{report['other_rig_clear_rate']:.1%} of {report['other_rig_clean']} cleared"
+        )
     return "\n".join(lines)
 
 
@@ -240,5 +262,8 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         "pixels": f"pixels {along[0]:g}-{along[1]:g} times longer along the vehicle",
         "speed": f"speed varying within {variations['speed_variation']:.0%} along it",
         "eight_bit": "8-bit export",
+        "trailers": "containers on any tractor and trailer",
+        "photons": f"photons per pixel {variations['photons_scale'][0]:g}-{variations['photons_scale'][1]:g} "
+        "times the simulator's",
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
