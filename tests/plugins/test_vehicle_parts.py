@@ -30,7 +30,7 @@ from smartcustoms.plugins.vehicle.references import (
     write_reference,
 )
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
-from smartcustoms.plugins.vehicle.tools import build, cli
+from smartcustoms.plugins.vehicle.tools import build, cli, evaluate
 
 SEED = 7  # neither a development seed (200-299) nor an evaluation seed (2000 on)
 HEIGHT, WIDTH = 512, 1536  # half the portal's size: every reference is resampled to these scans
@@ -304,3 +304,19 @@ def test_library_add_enrols_parts_that_a_container_on_them_is_compared_with(
         assert _add(str(tmp_path / "tractor-2.npy"), *options, "--pixel-size-mm", pixel,
                     "--library", str(library)) == 2  # fmt: skip
     assert "add --part" in capsys.readouterr().err
+
+
+def test_the_evaluation_reports_containers_on_other_rigs(
+    vehicle_references: ArtefactInfo, artefact_root: Path
+) -> None:
+    """``eval vehicle --models container-20ft --variations trailers``: only containers, the share of the
+    clean ones on another rig that are cleared reported and printed."""
+    report = evaluate.evaluate(
+        6, SEED, artefact_root=artefact_root, variations=("trailers",), models=("container-20ft",)
+    )
+    assert report["models"] == ["container-20ft"] and report["other_rig_clean"] >= 1
+    assert report["other_rig_clear_rate"] == 1.0
+    printed = evaluate.format_report(report)
+    assert "models container-20ft" in printed and "another tractor or trailer" in printed
+    with pytest.raises(ValueError, match="models must be"):
+        evaluate.evaluate(1, SEED, artefact_root=artefact_root, models=("lorry-9",))

@@ -74,6 +74,13 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "times the photons per pixel); bare --variations: levels pixels speed",
     )
     evaluate.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="MODEL",
+        help="only these simulator models (default all): e.g. container-20ft",
+    )
+    evaluate.add_argument(
         "--data",
         default="",
         metavar="DIR",
@@ -226,9 +233,9 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
     try:
         report = evaluate.evaluate(
             args.count, args.seed, artefact_root=_artefact_root(args), variations=_variations(args),
-            settings=_reference_dir(args),
+            settings=_reference_dir(args), models=tuple(args.models or ()),
         )  # fmt: skip
-    except (artefacts.ArtefactError, ReferenceError) as error:
+    except (artefacts.ArtefactError, ReferenceError, ValueError) as error:  # ValueError: unknown model
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))
@@ -244,9 +251,10 @@ def _eval_data(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.vehicle.tools.scan_files import ScanFileError
 
     try:
-        if args.seed != EVALUATION_SEED or args.count != EVALUATION_COUNT or args.variations is not None:
+        simulated = args.variations is not None or getattr(args, "models", None) is not None
+        if args.seed != EVALUATION_SEED or args.count != EVALUATION_COUNT or simulated:
             raise LabelsError(
-                "--data DIR scores the scans of DIR: --seed, --count and --variations do not apply"
+                "--data DIR scores the scans of DIR: --seed, --count, --variations and --models do not apply"
             )
         report = evaluate.evaluate_data(
             args.data, artefact_root=_artefact_root(args), settings=_reference_dir(args)

@@ -79,18 +79,24 @@ def evaluate(
     width: int = 3072,
     settings: Mapping[str, Any] | None = None,
     variations: Sequence[str] = (),
+    models: Sequence[str] = (),
 ) -> dict[str, Any]:
     """vehicle_compare on ``count`` simulated portal scans of ``seed``: the figures as a dict.
     ``variations``: each scan with what a real portal changes (``vehicle.Realism.portal(variations)``:
     ``levels`` gain and offset, ``pixels`` longer along the vehicle, ``speed`` varying along it,
-    ``eight_bit`` export). ArtefactError (naming the build
-    command) when the references are not built."""
+    ``eight_bit`` export, ``trailers``, ``photons``). ``models``: only these of the simulator's (default
+    all). ArtefactError (naming the build command) when the references are not built."""
     check_seed(seed, count)
     plugin = tool_plugin(settings, artefact_root)
     plugin.smartcustoms_warm_up()
     realism = vehicle.Realism.portal(tuple(variations)) if variations else None
     simulator = vehicle.VehicleSimulator(
-        seed, height, width, concealment_rate=CONCEALMENT_RATE, realism=realism
+        seed,
+        height,
+        width,
+        concealment_rate=CONCEALMENT_RATE,
+        realism=realism,
+        models=tuple(models) or vehicle.MODEL_NAMES,
     )
 
     other_rig: list[bool] = []  # per scan: a clean container on another tractor or trailer
@@ -112,6 +118,7 @@ def evaluate(
         "count": count,
         "shape": [2, height, width],
         "variations": {"kinds": list(variations), **dataclasses.asdict(realism)} if realism else None,
+        "models": list(models) or "all",
     }
     return {
         **report,
@@ -228,7 +235,8 @@ def format_report(report: dict[str, Any]) -> str:
     else:
         lines = [
             f"vehicle evaluation: {report['count']} frames of shape {report['shape']}, "
-            f"seed {report['seed']}, references {report['references']}",
+            f"seed {report['seed']}, models {_format_models(report.get('models', 'all'))}, "
+            f"references {report['references']}",
             f"portal variations: {_format_variations(report.get('variations'))}",
         ]
     lines += class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU)
@@ -247,6 +255,10 @@ def format_report(report: dict[str, Any]) -> str:
             f"{report['other_rig_clear_rate']:.1%} of {report['other_rig_clean']} cleared"
         )
     return "\n".join(lines)
+
+
+def _format_models(models: object) -> str:
+    return ", ".join(models) if isinstance(models, list) else "all"
 
 
 def _format_reasons(reasons: Mapping[str, int]) -> str:
