@@ -147,12 +147,17 @@ def follow_speed(
     scan = np.minimum(scan, ceiling)
     moves = warps(placement, width)
     for _ in range(_FOLLOW_PASSES):
-        placed = {name: np.minimum(moves[name].move(p.attenuation), ceiling) for name, p in parts.items()}
+        placed = {name: moves[name].move(p.attenuation) for name, p in parts.items()}
+        for image in placed.values():
+            np.minimum(image, ceiling, out=image)
         others = scan - sum(placed.values(), np.zeros_like(scan))
         stretched = {}
         for name in parts:
-            residual = others + placed[name]
-            warp = estimate_warp(residual, placed[name], _FOLLOW_PX, _FOLLOW_PX, max_speed_change, pixel_mm)
+            r0, r1 = _rows(placed[name], _FOLLOW_PX + 2)  # the part's rows: what its blocks compare
+            residual = others[r0:r1] + placed[name][r0:r1]
+            warp = estimate_warp(
+                residual, placed[name][r0:r1], _FOLLOW_PX, _FOLLOW_PX, max_speed_change, pixel_mm
+            )
             # the part's own columns for each scan column: through where it was placed
             columns = np.interp(warp.columns, np.arange(width), moves[name].columns).astype(np.float32)
             stretched[name] = Warp(columns, moves[name].dy + warp.dy)
@@ -188,6 +193,14 @@ def composite(parts: Mapping[str, Fitted], moves: Mapping[str, Warp], model: str
         along_scale=max(p.reference.along_scale for p in parts.values()),
     )
     return Fitted(joined, total, cargo, container.pixel_size_mm, container.scale, lower)
+
+
+def _rows(image: np.ndarray, margin: int) -> tuple[int, int]:
+    """The rows holding the image's material, and ``margin`` more each way."""
+    rows = np.flatnonzero((image > _MATERIAL).any(axis=1))
+    if not len(rows):
+        return 0, image.shape[0]
+    return max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, image.shape[0])
 
 
 def _top_row(attenuation: np.ndarray) -> int:
