@@ -1,7 +1,9 @@
 """Readiness of the pipeline, from the stream workers to the gateway's health service.
 
 Each worker publishes, every ``BEAT_S``, whether every enabled plugin pool is warm and its consumer
-has its partitions, in a Redis hash field of its own with the time it wrote it. The gateway reports
+has joined the group (its assignment came: its share of the partitions, or none when the group has
+more workers than the partitions can be shared among, a standby), in a Redis hash field of its own
+with the time it wrote it. The gateway reports
 the overall health (service ``""``) SERVING only while at least one worker's report is fresh and
 every fresh report is ready: until then a vendor that sends frames waits for a cold start, and a
 load balancer knows it. The ingest service itself (``smartcustoms.v1.IngestService``) is SERVING as
@@ -35,14 +37,14 @@ class PipelineError(RuntimeError):
 
 
 class ReadinessBeacon:
-    """The worker's side: publish ``report(partitions_assigned)`` now and every ``BEAT_S``."""
+    """The worker's side: publish ``report(joined_group)`` now and every ``BEAT_S``."""
 
     def __init__(self, redis_url: str, namespace: str, report: Callable[[bool], Mapping[str, Any]]) -> None:
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2.0)
         self._key = readiness_key(namespace)
         self._field = report_field(os.getpid())
         self._report = report
-        self._assigned = False
+        self._joined = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="readiness-beacon", daemon=True)
 
@@ -50,12 +52,13 @@ class ReadinessBeacon:
         self.publish()
         self._thread.start()
 
-    def partitions_assigned(self, assigned: bool) -> None:
-        self._assigned = assigned
+    def joined_group(self) -> None:
+        """The consumer group gave this worker its assignment (possibly empty): it takes part."""
+        self._joined = True
         self.publish()
 
     def publish(self) -> None:
-        report = {**self._report(self._assigned), "at": time.time()}
+        report = {**self._report(self._joined), "at": time.time()}
         try:
             self._client.hset(self._key, self._field, json.dumps(report))
         except redis.RedisError as error:

@@ -207,8 +207,9 @@ class WorkerRuntime:
         took_s, name = max(timed)
         return f"slowest plugin {name}: {took_s:.2f} s to build and warm up in its actor"
 
-    def readiness(self, partitions_assigned: bool) -> dict[str, Any]:
-        """What the gateway's health reports: ready once every pool is warm and the stream is joined."""
+    def readiness(self, joined_group: bool) -> dict[str, Any]:
+        """What the gateway's health reports: ready once every pool is warm and the stream is joined
+        (a worker the group gave no partitions stands by, ready to take some at the next rebalance)."""
         pools = {
             pool.name: {
                 "ready": pool.ready,
@@ -218,8 +219,8 @@ class WorkerRuntime:
             }
             for pool in self.pools
         }
-        ready = partitions_assigned and all(p["ready"] for p in pools.values())
-        return {"ready": ready, "partitions_assigned": partitions_assigned, "pools": pools}
+        ready = joined_group and all(p["ready"] for p in pools.values())
+        return {"ready": ready, "joined_group": joined_group, "pools": pools}
 
     def close(self) -> None:
         for state in self.states:
@@ -327,9 +328,16 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust types receivers as (*args, signal=...)
     async def on_assigned(app: faust.App, assigned: set[Any], **_: Any) -> None:
         runtime.sensor.partitions_assigned(len(assigned))
+        if not assigned:  # Faust hands out partitions in blocks of ceil(partitions / workers)
+            log.warning(
+                "this worker holds no partitions: %d partitions a topic do not divide among the group's "
+                "stream workers, so some get none (make broker.partitions a multiple of the worker count); "
+                "it stands by for the next rebalance",
+                config.broker.partitions,
+            )
         if beacon is not None:
-            beacon.partitions_assigned(bool(assigned))
-        if clock is not None and assigned:
+            beacon.joined_group()
+        if clock is not None:
             clock.mark("consumer group")
 
     return app

@@ -21,7 +21,7 @@ from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.report import scrape, total
-from smartcustoms.runtime.stack import Stack, with_free_ports
+from smartcustoms.runtime.stack import Stack, pipeline_serving, with_free_ports
 from smartcustoms.runtime.testing import ledger_settled
 from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2
@@ -219,3 +219,35 @@ def test_each_source_s_frames_stay_in_order_on_one_partition(gateway_alone: Stac
     assert len(set().union(*partitions.values())) > 1, "the sources spread over the partitions"
     for source, seen in found.items():
         assert [sequence for _, sequence in seen] == list(range(1, per_source + 1)), source
+
+
+def test_a_worker_the_partitions_do_not_reach_stands_by_and_takes_over_when_another_stops(
+    runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    """Faust hands each worker a block of ceil(partitions / workers) partitions of every topic and keeps
+    existing blocks: with 4 partitions, a third worker gets none. It must stand by (ready, counted, the
+    gateway still SERVING) rather than hold the gateway's health hostage, and take a block when a
+    worker that had one stops."""
+    config = runtime_config
+    _only(config, "rfid_epc_check")
+    config.broker.partitions = 4
+    stacks = [start_stack(config)]  # each start waits until its worker reports ready
+    stacks += [start_stack(_beside(config, tmp_path / f"worker{n}")) for n in (2, 3)]
+    urls = [stack.metrics_urls[1] for stack in stacks]
+    held = lambda: [_partitions(url) for url in urls]  # noqa: E731
+    _wait(lambda: sorted(held())[0] == 0 and sorted(held())[1] == sorted(held())[2] > 0, 60, "one standby")
+    blocks = held()
+    every = sum(blocks)
+    standby = blocks.index(0)
+    worker = stacks[standby].worker
+    assert worker is not None and "holds no partitions" in worker.log_tail(200)
+    assert pipeline_serving(stacks[0].gateway_target), "a standby worker is ready: the pipeline serves"
+
+    leaving = next(n for n, count in enumerate(blocks) if count > 0)
+    stacks[leaving].stop_worker()  # a graceful stop: it leaves the group
+    urls.pop(leaving)
+    took = _wait(lambda: min(held()) > 0 and sum(held()) == every, 60, "the standby to take the block")
+    print(
+        f"\nthree workers on 4 partitions a topic: blocks of {max(blocks):.0f} of {every:.0f}, one standby; "
+        f"it held a block {took:.1f} s after a worker with one stopped"
+    )
