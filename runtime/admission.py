@@ -65,10 +65,6 @@ class Backlog:
         self._since_read = _Tally()  # let in since the last read began
 
     @property
-    def frames(self) -> int:
-        return self.read.frames
-
-    @property
     def estimate(self) -> int:
         return self.read.frames + self._unseen.total_frames + self._since_read.total_frames
 
@@ -165,12 +161,9 @@ class _Tally:
         self.total_bytes = 0
 
     def add(self, source: str, frames: int, size_bytes: int) -> None:
-        for counter, step in ((self.frames, frames), (self.bytes, size_bytes)):
-            counter[source] += step
-            if counter[source] <= 0:
-                del counter[source]  # never below zero, and a source with none is forgotten
-        self.total_frames = sum(self.frames.values())
-        self.total_bytes = sum(self.bytes.values())
+        """Per frame let in or settled: the totals move with the source's count, not by a sum."""
+        self.total_frames += _moved(self.frames, source, frames)
+        self.total_bytes += _moved(self.bytes, source, size_bytes)
 
     def copy(self) -> _Tally:
         return _Tally().merged(self)
@@ -181,3 +174,15 @@ class _Tally:
         out.bytes = self.bytes + other.bytes
         out.total_frames, out.total_bytes = sum(out.frames.values()), sum(out.bytes.values())
         return out
+
+
+def _moved(counter: Counter[str], source: str, step: int) -> int:
+    """Add ``step`` to a source's count, never below zero (a source with none is forgotten); return how
+    much the count moved."""
+    before = counter[source]
+    after = max(0, before + step)
+    if after:
+        counter[source] = after
+    else:
+        counter.pop(source, None)
+    return after - before
