@@ -52,13 +52,20 @@ class VerdictSink:
                 bad.append(raw)
         items = [(verdict, verdicts.alert_for(verdict)) for verdict in parsed]
         records = await self.ledger.finalize_many(items)
-        for (verdict, alert), record in zip(items, records, strict=True):
-            if record is None:
-                self.sensor.duplicate_verdict()
-                continue
+        stored = [
+            (verdict, alert, record)
+            for (verdict, alert), record in zip(items, records, strict=True)
+            if record is not None
+        ]
+        for _ in range(len(items) - len(stored)):
+            self.sensor.duplicate_verdict()
+        # every stored verdict is counted before any preview is rendered: a metric never trails the
+        # ledger by the time another frame's preview takes
+        for verdict, alert, record in stored:
             self._report(verdict, alert)
             if verdict.modality == frame_pb2.MODALITY_RECORD:
                 self._report_records(verdict, record)
+        for verdict, alert, record in stored:
             if alert is not None:
                 await self._keep_preview(record, verdict)
             if record.HasField("blob"):

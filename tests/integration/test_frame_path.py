@@ -15,6 +15,7 @@ from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.ledger import Counts, ledger_for
+from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import merge, scrape, total
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import ledger_settled
@@ -176,6 +177,11 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
     assert _result(found["ct-2"], "sleepy").error.startswith("timeout")
     assert found["ct-2"].fallback_reason == "plugin_timed_out: sleepy timed out"
 
+    def fallbacks_counted() -> bool:  # the verdict stage counts a verdict just after the ledger holds it
+        worker = scrape(stack.metrics_urls[1])
+        return total(worker, "smartcustoms_fallbacks_total") == 2
+
+    wait_for(fallbacks_counted, timeout_s=10, what="the worker's fallback metrics")
     worker = scrape(stack.metrics_urls[1])
     assert total(worker, "smartcustoms_plugin_errors_total", plugin="exploding", reason="error") == 1
     assert total(worker, "smartcustoms_plugin_errors_total", plugin="sleepy", reason="timeout") == 1

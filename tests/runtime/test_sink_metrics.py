@@ -1,0 +1,88 @@
+"""The verdict sink's metrics against its ledger (a real Redis): a verdict is counted as soon as the
+ledger holds it, not after the previews of other verdicts in its batch are rendered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry
+
+from smartcustoms.core import verdicts
+from smartcustoms.core.blobstore.memory import MemoryBlobStore
+from smartcustoms.core.frames import array_frame
+from smartcustoms.core.manager import new_plugin_manager
+from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.types import Modality
+from smartcustoms.runtime.ledger import Ledger
+from smartcustoms.runtime.services import EmbeddedRedis
+from smartcustoms.runtime.sink import VerdictSink
+from smartcustoms.v1 import frame_pb2, results_pb2
+
+pytestmark = pytest.mark.integration
+
+
+def ct_frame(sequence: int) -> frame_pb2.Frame:
+    frame = array_frame(
+        np.zeros((4, 4, 4), np.int16),
+        modality=Modality.CT,
+        source_id="ct-1",
+        sequence=sequence,
+        frame_id=f"ct-{sequence}",
+    )
+    frame.accepted_time.GetCurrentTime()
+    return frame
+
+
+def fallbacks(registry: CollectorRegistry) -> float:
+    return (
+        registry.get_sample_value(
+            "smartcustoms_fallbacks_total", {"modality": "ct", "reason": "plugin_timed_out"}
+        )
+        or 0.0
+    )
+
+
+def test_every_verdict_of_a_batch_is_counted_before_any_preview_is_rendered(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    alarmed, timed_out = ct_frame(1), ct_frame(2)
+    found = results_pb2.PluginResult(
+        plugin="sleepy",
+        decision=results_pb2.DECISION_ALARM,
+        detections=[results_pb2.Detection(label="dense", score=0.9)],
+    )
+    batch = results_pb2.VerdictBatch(
+        verdicts=[
+            verdicts.combine(alarmed, [found]),
+            verdicts.fallback(timed_out, "plugin_timed_out: sleepy timed out"),
+        ]
+    )
+    counted_at_preview: list[float] = []
+
+    async def keep_preview(self: VerdictSink, record: frame_pb2.Frame, verdict: results_pb2.Verdict) -> None:
+        counted_at_preview.append(fallbacks(registry))
+
+    monkeypatch.setattr(VerdictSink, "_keep_preview", keep_preview)
+
+    async def main() -> None:
+        client = aioredis.Redis.from_url(redis_service.url)
+        try:
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(ledger, MemoryBlobStore(), new_plugin_manager(), Sensor(Metrics(registry)))
+            for frame in (alarmed, timed_out):
+                await ledger.accept(frame, 30)
+            assert await sink.store_batch([batch.SerializeToString()]) == []
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    # both verdicts alert officers (an alarm, a manual inspection): when the first preview was rendered,
+    # the later fallback was already counted
+    assert counted_at_preview == [1.0, 1.0]
+    assert fallbacks(registry) == 1.0
