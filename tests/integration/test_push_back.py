@@ -21,7 +21,7 @@ from smartcustoms.hardware.sdk.retry import RetryPolicy
 from smartcustoms.hardware.sdk.stream import chunks_of
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.process import wait_for
-from smartcustoms.runtime.report import scrape
+from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc
 
@@ -73,6 +73,9 @@ def test_the_gateway_pushes_back_and_the_sdk_waits_it_out(
     by_id = {ack.frame_id: ack for ack in acks}
     assert [by_id[f"push-{n}"].code for n in (1, 2)] == [OK, OK]
     assert by_id["push-3"].code == EXHAUSTED and "begun and not finished (limit 2)" in by_id["push-3"].message
+    backlog = scrape(stack.metrics_urls[0])
+    assert total(backlog, "smartcustoms_ingest_backlog_frames") == 2  # each counted once, read or not
+    assert total(backlog, "smartcustoms_ingest_backlog_bytes") == 2 * _frame(1, reads=4).payload_bytes
 
     acks = asyncio.run(send_all(stack.gateway_target, [_frame(n) for n in (4, 5, 6)]))
     assert acks[0].code == OK  # the third frame awaiting a verdict
@@ -159,11 +162,13 @@ def test_declared_sizes_reserve_nothing_and_a_frame_without_room_midway_gives_it
     async def scenario() -> tuple[ingest_pb2.IngestAck, ingest_pb2.IngestAck]:
         async with grpc.aio.insecure_channel(stack.gateway_target) as channel:
             stub = ingest_pb2_grpc.IngestServiceStub(channel)
-            rest = asyncio.Event()
+            rest, never = asyncio.Event(), asyncio.Event()
 
             async def hog(number: int) -> AsyncIterator[ingest_pb2.FrameChunk]:
                 yield _hog_first_chunk(number)
-                await rest.wait()  # hogs 2-4 never get further: cancelled with their calls
+                if number != 1:  # hogs 2-4 never get further (ending, their streams would free the bytes
+                    await never.wait()  # hog 1 needs): cancelled with their calls
+                await rest.wait()
                 yield ingest_pb2.FrameChunk(frame_id="hog-1", index=1, data=bytes(11 * MiB // 4), last=True)
 
             first, *idle = [stub.StreamFrames(hog(n)) for n in (1, 2, 3, 4)]
