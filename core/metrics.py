@@ -181,6 +181,17 @@ class Metrics:
             registry=r,
         )
         self.ingest_streams = Gauge("smartcustoms_ingest_streams_active", "Open vendor streams.", registry=r)
+        self.ingest_backlog = Gauge(
+            "smartcustoms_ingest_backlog_frames",
+            "Frames awaiting verdicts as this gateway's push-back counts them: the ledger's last figure "
+            "plus this gateway's frames that figure cannot include.",
+            registry=r,
+        )
+        self.ingest_backlog_bytes = Gauge(
+            "smartcustoms_ingest_backlog_bytes",
+            "Payload bytes of the frames in smartcustoms_ingest_backlog_frames.",
+            registry=r,
+        )
         self.ingest_publish_errors = Counter(
             "smartcustoms_ingest_publish_errors_total",
             "Accepted frames whose publish failed (the reconciler republishes them).",

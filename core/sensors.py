@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from smartcustoms.core.metrics import (
     CONVEYANCE_ARRIVALS,
@@ -63,6 +63,11 @@ class Sensor:
     def frames_in_progress(self, delta: int) -> None:
         """Frames open on a stream or being made durable went up or down by ``delta``."""
         self.m.ingest_in_progress.inc(delta)
+
+    def backlog_watched(self, frames: Callable[[], float], size_bytes: Callable[[], float]) -> None:
+        """The push-back estimate, read whenever /metrics is scraped."""
+        self.m.ingest_backlog.set_function(frames)
+        self.m.ingest_backlog_bytes.set_function(size_bytes)
 
     def frame_accepted(self, modality: str, source: str, size_bytes: int, duration_s: float) -> None:
         if source not in self._sources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smartcustoms.dashboards.model import (
+    BYTES,
     BYTES_PER_S,
     COUNT,
     FRAMES_PER_S,
@@ -120,9 +121,10 @@ INGEST = Dashboard(
             SECONDS,
         ),
         Panel(
-            "Frames in progress and open streams",
-            "Frames being received or made durable (the gateway's queue) and open vendor streams."
-            + _ONE_ROLE_NOTE,
+            "Frames in progress, open streams, push-back backlog",
+            "Frames being received or made durable (the gateway's queue), open vendor streams, and the "
+            "frames awaiting verdicts as push-back counts them (compare with gateway.max_backlog_frames; "
+            "the largest of the gateways' counts)." + _ONE_ROLE_NOTE,
             (
                 Query(
                     sum_by(("control_point",), selector("smartcustoms_ingest_frames_in_progress", _CP)),
@@ -132,8 +134,24 @@ INGEST = Dashboard(
                     sum_by(("control_point",), selector("smartcustoms_ingest_streams_active", _CP)),
                     "{{control_point}} open streams",
                 ),
+                Query(
+                    max_by(("control_point",), selector("smartcustoms_ingest_backlog_frames", _CP)),
+                    "{{control_point}} backlog (push-back)",
+                ),
             ),
             COUNT,
+        ),
+        Panel(
+            "Push-back backlog bytes",
+            "Payload bytes of the frames awaiting verdicts as push-back counts them (compare with "
+            "gateway.max_backlog_bytes; the largest of the gateways' counts)." + _ONE_ROLE_NOTE,
+            (
+                Query(
+                    max_by(("control_point",), selector("smartcustoms_ingest_backlog_bytes", _CP)),
+                    "{{control_point}} backlog bytes",
+                ),
+            ),
+            BYTES,
         ),
         Panel(
             "Republished frames and publish errors per second",

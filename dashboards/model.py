@@ -28,6 +28,7 @@ FRAMES_PER_S = "suffix: frames/s"
 PER_S = "suffix: /s"
 SECONDS = "s"
 BYTES_PER_S = "Bps"
+BYTES = "bytes"
 RATIO = "percentunit"
 COUNT = "short"
 

@@ -13,23 +13,27 @@ weighed by the size its first chunk declares; one larger than a byte limit still
 else is awaited there.
 
 The figures are read from Redis every ``refresh_s`` (not per frame). Added to them are the frames this
-gateway let in (from their first chunk) that the read cannot have seen: those let in since the read
-began, and those that were still on their way to the ledger when it began (a large frame takes a while
-to arrive). So a burst between two reads cannot overshoot a limit by more than what other gateways let
-in during that interval; a frame written while the read runs may be counted twice until the next read,
-which errs on the side of pushing back.
+gateway let in (from their first chunk) that the read does not count. Each frame let in gets a token;
+the ledger notes the token in the same script that records the frame, and the read takes the tokens
+noted since the last read in the same transaction as the figures. So the estimate counts each of this
+gateway's frames exactly once, whatever the order in which a read and a frame's write reach Redis: a
+burst between two reads cannot overshoot a limit by more than what other gateways let in during that
+interval, and no frame is counted twice. Frames decided since the last read still count until the
+next one, which errs on the side of pushing back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 from collections import Counter
 from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from smartcustoms.runtime.ledger import InFlightFigures
+from smartcustoms.runtime.ledger import Admission, InFlightFigures
 
 __all__ = ["Backlog"]
 
@@ -39,7 +43,7 @@ REFRESH_S = 0.1
 
 
 class InFlight(Protocol):
-    async def in_flight_figures(self) -> InFlightFigures: ...
+    async def in_flight_figures(self, writer: str) -> InFlightFigures: ...
 
 
 class Backlog:
@@ -59,30 +63,26 @@ class Backlog:
         self.ledger, self.limit, self.refresh_s = ledger, limit, refresh_s
         self.limit_per_source = limit_per_source
         self.limit_bytes, self.limit_bytes_per_source = limit_bytes, limit_bytes_per_source
+        self.writer = uuid.uuid4().hex  # this gateway's name for the tokens of the frames it lets in
         self.read = InFlightFigures(0, {}, {})  # as last read from the ledger
-        self.unwritten = _Tally()  # let in here, not yet recorded in the ledger nor refused
-        self._unseen = _Tally()  # unwritten when the last read began
-        self._since_read = _Tally()  # let in since the last read began
+        self.uncounted = _Tally()  # let in here, not refused, and not counted in ``read``
+        self._uncounted: dict[str, tuple[str, int]] = {}  # the same by token: (source, bytes)
+        self._answered: set[str] = set()  # tokens whose ledger write was answered: counted by the next read
+        self._tokens = itertools.count(1)
 
     @property
     def estimate(self) -> int:
-        return self.read.frames + self._unseen.total_frames + self._since_read.total_frames
+        return self.read.frames + self.uncounted.total_frames
 
     @property
     def estimate_bytes(self) -> int:
-        return self.read.total_bytes + self._unseen.total_bytes + self._since_read.total_bytes
+        return self.read.total_bytes + self.uncounted.total_bytes
 
     def estimate_of(self, source: str) -> int:
-        return (
-            self.read.by_source.get(source, 0) + self._unseen.frames[source] + self._since_read.frames[source]
-        )
+        return self.read.by_source.get(source, 0) + self.uncounted.frames[source]
 
     def estimate_bytes_of(self, source: str) -> int:
-        return (
-            self.read.bytes_by_source.get(source, 0)
-            + self._unseen.bytes[source]
-            + self._since_read.bytes[source]
-        )
+        return self.read.bytes_by_source.get(source, 0) + self.uncounted.bytes[source]
 
     def admits(self, size_bytes: int = 0) -> bool:
         """Room for one more frame of ``size_bytes`` in total. A frame larger than the byte limit still
@@ -122,24 +122,36 @@ class Backlog:
             )
         return None
 
-    def admitted(self, source: str, size_bytes: int = 0) -> None:
-        """One more frame let in; ``settled`` once it is recorded in the ledger or refused."""
-        self._since_read.add(source, 1, size_bytes)
-        self.unwritten.add(source, 1, size_bytes)
+    def admitted(self, source: str, size_bytes: int = 0) -> Admission:
+        """One more frame let in; its admission goes with its ledger write (``Ledger.accept``), and it is
+        ``settled`` once that write is answered or the frame is refused before it."""
+        token = str(next(self._tokens))
+        self._uncounted[token] = (source, size_bytes)
+        self.uncounted.add(source, 1, size_bytes)
+        return Admission(self.writer, token)
 
-    def settled(self, source: str, size_bytes: int = 0) -> None:
-        """A frame let in was recorded in the ledger (the next read counts it) or refused after all."""
-        self.unwritten.add(source, -1, -size_bytes)
+    def settled(self, admission: Admission, *, written: bool) -> None:
+        """The frame's ledger write was answered (``written``; whatever the answer, the next read counts
+        the frame if the ledger holds it), or the frame was refused before any write."""
+        if admission.token not in self._uncounted:
+            return
+        if written:
+            self._answered.add(admission.token)
+        else:
+            self._counted(admission.token)
+
+    def _counted(self, token: str) -> None:
+        source, size_bytes = self._uncounted.pop(token)
+        self.uncounted.add(source, -1, -size_bytes)
+        self._answered.discard(token)
 
     async def refresh(self) -> None:
-        unseen = self.unwritten.copy()
-        before, self._since_read = self._since_read, _Tally()
-        try:
-            read = await self.ledger.in_flight_figures()
-        except BaseException:
-            self._since_read = before.merged(self._since_read)  # the last read's figures stand
-            raise
-        self.read, self._unseen = read, unseen
+        answered = set(self._answered)  # written before the read is sent: it counts them if they are in
+        read = await self.ledger.in_flight_figures(self.writer)
+        for token in answered | read.written:
+            if token in self._uncounted:
+                self._counted(token)
+        self.read = read
 
     async def run(self) -> None:
         """Refresh until cancelled; while Redis is away the last figure stands (accepts fail anyway)."""
@@ -164,16 +176,6 @@ class _Tally:
         """Per frame let in or settled: the totals move with the source's count, not by a sum."""
         self.total_frames += _moved(self.frames, source, frames)
         self.total_bytes += _moved(self.bytes, source, size_bytes)
-
-    def copy(self) -> _Tally:
-        return _Tally().merged(self)
-
-    def merged(self, other: _Tally) -> _Tally:
-        out = _Tally()
-        out.frames = self.frames + other.frames
-        out.bytes = self.bytes + other.bytes
-        out.total_frames, out.total_bytes = sum(out.frames.values()), sum(out.bytes.values())
-        return out
 
 
 def _moved(counter: Counter[str], source: str, step: int) -> int:

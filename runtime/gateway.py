@@ -28,7 +28,7 @@ from smartcustoms.runtime.admission import Backlog
 from smartcustoms.runtime.assembly import Assembled, FrameAssembler, Limits, Rejection
 from smartcustoms.runtime.devices import RegistryCache
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
-from smartcustoms.runtime.ledger import AcceptOutcome, Ledger
+from smartcustoms.runtime.ledger import AcceptOutcome, Admission, Ledger
 from smartcustoms.runtime.officer_auth import grpc_gate
 from smartcustoms.runtime.publisher import Publisher, Turn
 from smartcustoms.runtime.review import ReviewServicer, review_desk
@@ -101,24 +101,35 @@ class GatewayCore:
                 f"this stream's unfinished frames declared {bytes_open:,} bytes; {chunk.total_bytes:,} more "
                 f"would pass its limit of {limit:,}: finish the frames begun first"
             )
-        if self.backlog is not None:
-            backlog, source, size = self.backlog, chunk.header.source_id, chunk.total_bytes
-            if refused := backlog.refusal(source, size):
-                reason, why = refused
-                return reason, f"{why}: send it again in {gateway.retry_after_ms} ms"
-            backlog.admitted(source, size)  # counted from its first chunk: a burst cannot slip past the limit
+        if self.backlog is not None and (
+            refused := self.backlog.refusal(chunk.header.source_id, chunk.total_bytes)
+        ):
+            reason, why = refused
+            return reason, f"{why}: send it again in {gateway.retry_after_ms} ms"
         return None
 
-    async def make_durable(self, done: Assembled, turn: Turn | None = None) -> ingest_pb2.IngestAck:
+    def admit(self, chunk: ingest_pb2.FrameChunk) -> Admission | None:
+        """Count a frame ``push_back`` let in against the backlog from its first chunk (so a burst
+        cannot slip past the limit) until the ledger's figures hold it; None when nothing is counted."""
+        if self.backlog is None:
+            return None
+        return self.backlog.admitted(chunk.header.source_id, chunk.total_bytes)
+
+    async def make_durable(
+        self, done: Assembled, turn: Turn | None = None, admission: Admission | None = None
+    ) -> ingest_pb2.IngestAck:
         """Record an assembled frame in the ledger, publish it, and say how it went. ``turn``: its place
-        in its stream's order (frames are published in the order the stream sent them)."""
+        in its stream's order (frames are published in the order the stream sent them); ``admission``:
+        what the backlog counts it as."""
         try:
-            return await self._make_durable(done, turn)
+            return await self._make_durable(done, turn, admission)
         finally:
             if turn is not None:
                 turn.mine.set()  # not published (refused, duplicate) or handed over: the next one's turn
 
-    async def _make_durable(self, done: Assembled, turn: Turn | None) -> ingest_pb2.IngestAck:
+    async def _make_durable(
+        self, done: Assembled, turn: Turn | None, admission: Admission | None
+    ) -> ingest_pb2.IngestAck:
         frame = done.frame
         frame.accepted_time.GetCurrentTime()
         frame.control_point = frame.control_point or self.config.control_point
@@ -126,7 +137,9 @@ class GatewayCore:
             frame_id=frame.frame_id, source_id=frame.source_id, sequence=frame.sequence
         )
         try:
-            outcome, known_as = await self.ledger.accept(frame, self.config.reconciler.redeliver_after_s)
+            outcome, known_as = await self.ledger.accept(
+                frame, self.config.reconciler.redeliver_after_s, admission
+            )
         except RedisError as error:
             self.release(frame)
             self.sensor.frame_rejected("unavailable")
@@ -188,8 +201,8 @@ class IngestSession:
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
         self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
-        # frame id -> (source, bytes declared): counted by the backlog, not yet recorded in the ledger
-        self._let_in: dict[str, tuple[str, int]] = {}
+        # frame id -> its admission: frames being received, counted by the backlog
+        self._let_in: dict[str, Admission] = {}
 
     async def read(self, requests: AsyncIterator[ingest_pb2.FrameChunk | Malformed]) -> None:
         """Take chunks until the stream ends or is cancelled (client gone); either way every frame still
@@ -248,8 +261,6 @@ class IngestSession:
                 code = grpc.StatusCode.RESOURCE_EXHAUSTED
                 self._answer_rejection(self.assembler.reject(message, code, reason, text, retry_after_ms))
                 return
-            if self.core.backlog is not None:
-                self._let_in[message.frame_id] = (message.header.source_id, message.total_bytes)
             source = message.header.source_id
             registry = self.core.devices
             if registry is not None and registry.owner(source) is None:
@@ -269,6 +280,9 @@ class IngestSession:
                 code = grpc.StatusCode.PERMISSION_DENIED
                 self._answer_rejection(self.assembler.reject(message, code, "forbidden", denied))
                 return
+            # a frame of this id begun on this stream is refused by this chunk, and it with it: no new count
+            if message.frame_id not in self._let_in and (admission := self.core.admit(message)) is not None:
+                self._let_in[message.frame_id] = admission
         result = await self._feed(message)
         self._count_open()
         if isinstance(result, Rejection):
@@ -280,7 +294,8 @@ class IngestSession:
                 self.core.release(result.frame)
                 raise
             self._turn = self._turn.next()  # published after the frame before it, whatever order they end in
-            task = asyncio.create_task(self._finish(result, self._turn))
+            admission = self._let_in.pop(result.frame.frame_id, None)  # its id is free for the next frame
+            task = asyncio.create_task(self._finish(result, self._turn, admission))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -306,13 +321,13 @@ class IngestSession:
                     chunk, grpc.StatusCode.UNAVAILABLE, "unavailable", f"blob store failed: {error}"
                 )
 
-    async def _finish(self, done: Assembled, turn: Turn) -> None:
-        frame_id = done.frame.frame_id  # as sent: the ledger may scope it to its source
+    async def _finish(self, done: Assembled, turn: Turn, admission: Admission | None) -> None:
         self.core.sensor.frames_in_progress(1)
         try:
-            self.acks.put_nowait(await self.core.make_durable(done, turn))
+            self.acks.put_nowait(await self.core.make_durable(done, turn, admission))
         finally:
-            self._settle(frame_id)
+            if admission is not None and self.core.backlog is not None:
+                self.core.backlog.settled(admission, written=True)
             self.core.sensor.frames_in_progress(-1)
             self.window.release()
 
@@ -322,10 +337,10 @@ class IngestSession:
         self.acks.put_nowait(rejection.ack())
 
     def _settle(self, frame_id: str) -> None:
-        """The backlog counted this frame from its first chunk: it is in the ledger now, or never will be."""
-        let_in = self._let_in.pop(frame_id, None)
-        if let_in is not None and self.core.backlog is not None:
-            self.core.backlog.settled(*let_in)
+        """The backlog counted this frame from its first chunk: it was refused before its ledger write."""
+        admission = self._let_in.pop(frame_id, None)
+        if admission is not None and self.core.backlog is not None:
+            self.core.backlog.settled(admission, written=False)
 
     def _count_open(self) -> None:
         """Bring the in-progress gauge's share of this stream to its open frames."""

@@ -122,6 +122,7 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         limit_bytes=limits.max_backlog_bytes,
         limit_bytes_per_source=limits.max_backlog_bytes_per_source,
     )
+    sensor.backlog_watched(lambda: backlog.estimate, lambda: backlog.estimate_bytes)
     devices = None  # only registered devices may send (runtime/devices.py)
     if config.gateway.device_registry:
         devices = RegistryCache(DeviceRegistry(client, config.namespace))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
@@ -48,8 +48,9 @@ if TYPE_CHECKING:
 
 _ACCEPT = """
 -- KEYS: inflight, deadline, accepted, dedupe, verdict, inflight_source, inflight_by_source, owner,
---       inflight_size, inflight_bytes_by_source
--- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id, owner_ttl_s, payload bytes
+--       inflight_size, inflight_bytes_by_source, written (the writing gateway's admissions recorded)
+-- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id, owner_ttl_s, payload bytes,
+--       admission token ('' for none), its time to live
 if ARGV[5] == '1' then
   local previous = redis.call('GET', KEYS[4])
   if previous then return {1, previous} end
@@ -68,8 +69,13 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('INCR', KEYS[3])
 redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
 if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[4]) end
+if ARGV[9] ~= '' and redis.call('SADD', KEYS[11], ARGV[9]) == 1 and redis.call('SCARD', KEYS[11]) == 1 then
+  redis.call('EXPIRE', KEYS[11], ARGV[10])
+end
 return {0, ARGV[1]}
 """
+
+WRITTEN_TTL_S = 600  # a gateway's recorded admissions, when it stops reading them (it died)
 
 _FINALIZE = """
 -- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts,
@@ -125,6 +131,13 @@ class Counts:
         return self.accepted - self.verdicts - self.fallbacks - self.in_flight
 
 
+class Admission(NamedTuple):
+    """A frame the gateway ``writer``'s push-back let in, under a ``token`` of that gateway's own."""
+
+    writer: str
+    token: str
+
+
 @dataclass(frozen=True)
 class InFlightFigures:
     """Frames awaiting their verdicts: in all, per source, and their payload bytes per source."""
@@ -132,6 +145,7 @@ class InFlightFigures:
     frames: int
     by_source: dict[str, int]
     bytes_by_source: dict[str, int]
+    written: frozenset[str] = frozenset()  # the reader's admissions recorded since its last read
 
     @property
     def total_bytes(self) -> int:
@@ -162,29 +176,35 @@ class Ledger:
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
-    async def accept(self, frame: frame_pb2.Frame, redeliver_after_s: float) -> tuple[int, str]:
+    async def accept(
+        self, frame: frame_pb2.Frame, redeliver_after_s: float, admission: Admission | None = None
+    ) -> tuple[int, str]:
         """Record a frame as in flight; return (AcceptOutcome, frame id it is known under).
+        ``admission``: the gateway push-back's name for the frame, noted beside the record so that the
+        gateway's next ``in_flight_figures`` knows the frame is counted there.
 
         Frame ids are scoped per source: each id is owned by the source that used it first (for as
         long as verdicts are kept). A frame whose id another source owns is recorded as
         ``<source id>/<frame id>`` instead (``frame.frame_id`` is rewritten to it), so no source can
         take another's ids first and have its frames refused.
         """
-        outcome, known_as = await self._accept_as(frame, redeliver_after_s)
+        outcome, known_as = await self._accept_as(frame, redeliver_after_s, admission)
         if outcome == AcceptOutcome.OTHER_SOURCE:
             scoped = scoped_frame_id(frame.source_id, frame.frame_id)
             if frame.frame_id.startswith(frame.source_id + SCOPE_SEPARATOR):
                 return AcceptOutcome.ID_IN_USE, known_as  # in its own scope already (ids are checked)
             original = frame.frame_id
             frame.frame_id = scoped
-            outcome, known_as = await self._accept_as(frame, redeliver_after_s)
+            outcome, known_as = await self._accept_as(frame, redeliver_after_s, admission)
             if outcome != AcceptOutcome.ACCEPTED:
                 frame.frame_id = original
             if outcome == AcceptOutcome.OTHER_SOURCE:
                 outcome = AcceptOutcome.ID_IN_USE
         return outcome, known_as
 
-    async def _accept_as(self, frame: frame_pb2.Frame, redeliver_after_s: float) -> tuple[int, str]:
+    async def _accept_as(
+        self, frame: frame_pb2.Frame, redeliver_after_s: float, admission: Admission | None
+    ) -> tuple[int, str]:
         dedupe = frame.sequence > 0
         keys = [
             self.key("inflight"),
@@ -197,6 +217,7 @@ class Ledger:
             self.key("owner", frame.frame_id),
             self.key("inflight_size"),
             self.key("inflight_bytes_by_source"),
+            self.key("written", admission.writer if admission else ""),
         ]
         args: list[bytes | str | int | float] = [
             frame.frame_id,
@@ -207,6 +228,8 @@ class Ledger:
             frame.source_id,
             self.verdict_ttl_s,
             frame.payload_bytes,
+            admission.token if admission else "",
+            WRITTEN_TTL_S,
         ]
         outcome, frame_id = await self._accept(keys=keys, args=args)
         return int(outcome), _text(frame_id)
@@ -394,18 +417,24 @@ class Ledger:
         """Frames accepted and not yet decided (one round trip: the gateway's push-back reads it often)."""
         return int(await self.client.hlen(self.key("inflight")))
 
-    async def in_flight_figures(self) -> InFlightFigures:
+    async def in_flight_figures(self, writer: str = "") -> InFlightFigures:
         """Frames accepted and not yet decided, in total and per source, and their payload bytes per
-        source, in one round trip (the gateway's push-back reads them every 100 ms)."""
+        source, in one round trip (the gateway's push-back reads them every 100 ms). ``writer``: also
+        the admissions of that gateway recorded since its last read (those the figures now count),
+        taken from the ledger in the same transaction."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hlen(self.key("inflight"))
             pipe.hgetall(self.key("inflight_by_source"))
             pipe.hgetall(self.key("inflight_bytes_by_source"))
-            total, by_source, bytes_by_source = await pipe.execute()
+            if writer:
+                pipe.smembers(self.key("written", writer))
+                pipe.delete(self.key("written", writer))
+            total, by_source, bytes_by_source, *written = await pipe.execute()
         return InFlightFigures(
             int(total),
             {_text(source): int(count) for source, count in by_source.items()},
             {_text(source): int(size) for source, size in bytes_by_source.items()},
+            frozenset(_text(token) for token in written[0]) if written else frozenset(),
         )
 
     async def counts(self) -> Counts:

@@ -11,7 +11,9 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core import verdicts
 from smartcustoms.runtime.ledger import (
+    WRITTEN_TTL_S,
     AcceptOutcome,
+    Admission,
     ConservationCollector,
     Counts,
     InFlightFigures,
@@ -113,6 +115,26 @@ def test_frames_in_flight_are_counted_per_source_until_their_verdict(redis_servi
         assert await ledger.in_flight_figures() == InFlightFigures(0, {}, {})
         for per_frame in ("inflight_source", "inflight_size"):
             assert await ledger.client.hlen(ledger.key(per_frame)) == 0
+
+    _run(redis_service, body)
+
+
+def test_a_gateway_reads_which_of_its_admissions_the_figures_count(redis_service: EmbeddedRedis) -> None:
+    async def body(ledger: Ledger) -> None:
+        mine, other = "gw-a", "gw-b"
+        await ledger.accept(_frame("a", 1), 30, Admission(mine, "1"))
+        await ledger.accept(_frame("a-again", 1), 30, Admission(mine, "2"))  # a duplicate: not recorded
+        await ledger.accept(_frame("b", 2), 30, Admission(other, "1"))
+        squatted = _frame("a", 0)
+        squatted.source_id = "lane-2"  # recorded as lane-2/a
+        await ledger.accept(squatted, 30, Admission(mine, "3"))
+        await ledger.accept(_frame("c", 3), 30)  # not let in by a gateway's push-back
+        assert 0 < await ledger.client.ttl(ledger.key("written", mine)) <= WRITTEN_TTL_S
+        figures = await ledger.in_flight_figures(mine)
+        assert (figures.frames, figures.written) == (4, frozenset({"1", "3"}))
+        assert (await ledger.in_flight_figures(mine)).written == frozenset()  # taken by the read
+        assert (await ledger.in_flight_figures()).written == frozenset()
+        assert (await ledger.in_flight_figures(other)).written == frozenset({"1"})
 
     _run(redis_service, body)
 
