@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -65,9 +64,6 @@ WARMUP_FRAMES = 20
 WINDOW_ENV = "SMARTCUSTOMS_BENCH_BATCH_WINDOW_MS"
 FETCH_ENV = "SMARTCUSTOMS_BENCH_FETCH_WAIT_MS"
 RATE_ENV = "SMARTCUSTOMS_BENCH_STAGE_RATE"
-FINALIZE_ENV = (
-    "SMARTCUSTOMS_BENCH_FINALIZE_IN_WORKER"  # "1": the worker prototype of benchkit.finalize_worker
-)
 HISTOGRAMS = {  # stage -> (which process, metric, labels)
     "gateway_ingest": ("gateway", "smartcustoms_ingest_duration_seconds", {"modality": "xray"}),
     "stream_delay": ("worker", "smartcustoms_stream_delay_seconds", {"modality": "xray"}),
@@ -120,17 +116,7 @@ def stage_stack(
     if os.environ.get(FETCH_ENV):
         config.broker.fetch_max_wait_ms = int(os.environ[FETCH_ENV])
     stack = Stack(config)
-    finalizing = os.environ.get(FINALIZE_ENV) == "1"
-    child = stack._child  # how the stack builds its processes; only the worker's command changes
-
-    def worker_prototype(role: str) -> Any:
-        process = child(role)
-        if role == "worker" and finalizing:
-            process.argv = [sys.executable, "-m", "benchkit.finalize_worker", *process.argv[-2:]]
-        return process
-
     with pytest.MonkeyPatch.context() as patch:  # the worker imports benchkit.verdict_clock
-        patch.setattr(stack, "_child", worker_prototype)
         patch.setenv(
             "PYTHONPATH", os.pathsep.join(filter(None, [str(BENCH_DIR), os.environ.get("PYTHONPATH")]))
         )
@@ -220,7 +206,7 @@ def stage_rows(clocked: dict[str, dict[str, Any]], hist: dict[str, dict[str, Any
         ("  of which the plugin in its actor (plugin_duration)", plugin),
         ("  of which Ray's call and (de)serializing (dispatch - plugin)", dispatch - plugin),
         ("dispatcher's own rest (accepted -> decided - stream_delay - dispatch)", combine),
-        ("verdict publish + Faust hop 2 + take() window (decided -> stored - sink)", hop2),
+        ("decided -> stored, beyond the sink call (the ledger call waits its turn)", hop2),
         ("sink: store_batch, Lua per verdict (sink_duration)", sink),
         ("total, sent -> stored (clock)", mean(clocked["sent_to_stored"])),
     ]
@@ -274,7 +260,6 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
         "latency_rate_fps": rate,
         "batch_window_ms": config.worker.batch_window_ms,
         "fetch_max_wait_ms": config.broker.fetch_max_wait_ms,
-        "finalize_in_worker": os.environ.get(FINALIZE_ENV) == "1",
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "latency_p50_ms": clocked["sent_to_stored"]["p50_ms"],
         "latency_p99_ms": clocked["sent_to_stored"]["p99_ms"],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import pluggy
 from google.protobuf.message import DecodeError
@@ -19,6 +20,8 @@ from smartcustoms.runtime.ledger import Ledger
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class VerdictSink:
@@ -41,16 +44,27 @@ class VerdictSink:
         self.shadow_compare = dict(shadow_compare or {})
 
     async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
-        """Store the verdicts of serialized VerdictBatch messages; return the messages that did not parse."""
-        started = time.monotonic()
+        """Store the verdicts of serialized VerdictBatch messages, but for batches already ``stored`` by
+        the worker that decided them; return the messages that did not parse."""
         parsed: list[results_pb2.Verdict] = []
         bad = []
         for raw in messages:
             try:
-                parsed.extend(results_pb2.VerdictBatch.FromString(raw).verdicts)
+                batch = results_pb2.VerdictBatch.FromString(raw)
             except DecodeError:
                 bad.append(raw)
-        items = [(verdict, verdicts.alert_for(verdict)) for verdict in parsed]
+                continue
+            if not batch.stored:
+                parsed.extend(batch.verdicts)
+        if parsed:
+            await self.store_verdicts(parsed)
+        return bad
+
+    async def store_verdicts(self, decided: Sequence[results_pb2.Verdict]) -> None:
+        """Store verdicts once each (a verdict for a frame no longer in flight counts as a duplicate),
+        count them, keep previews of alerts, release payloads and call the result hooks."""
+        started = time.monotonic()
+        items = [(verdict, verdicts.alert_for(verdict)) for verdict in decided]
         records = await self.ledger.finalize_many(items)
         stored = [
             (verdict, alert, record)
@@ -72,18 +86,26 @@ class VerdictSink:
                 self.store.release(record.blob)
                 self.sensor.blob_released()
         self.sensor.sink_batch(time.monotonic() - started)
-        return bad
 
     async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
         """``store_batch``, retried with backoff (0.1 s doubling to ``max_delay_s``) while Redis does not
         answer: the verdict stage waits out a Redis outage with the verdicts in hand instead of crashing.
         Finalizing is idempotent, so after a write that broke halfway the retry stores the rest once
         (the verdicts stored before the break are counted as duplicates and their hooks not run again)."""
+        return await self._waiting(lambda: self.store_batch(messages), max_delay_s)
+
+    async def store_verdicts_waiting(
+        self, decided: Sequence[results_pb2.Verdict], max_delay_s: float = 2.0
+    ) -> None:
+        """``store_verdicts``, waiting out a Redis outage the same way."""
+        await self._waiting(lambda: self.store_verdicts(decided), max_delay_s)
+
+    async def _waiting(self, store: Callable[[], Awaitable[_T]], max_delay_s: float) -> _T:
         delay_s = 0.1
         failing_since: float | None = None
         while True:
             try:
-                stored = await self.store_batch(messages)
+                stored = await store()
             except (RedisError, OSError) as error:
                 if failing_since is None:
                     failing_since = time.monotonic()

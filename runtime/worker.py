@@ -1,9 +1,10 @@
 """The stream worker: a Faust app that takes frames from the modality topics in micro-batches,
-has them assessed on Ray, publishes verdicts, and stores verdicts through the sink.
+has them assessed on Ray, stores their verdicts through the sink and publishes them to the verdicts
+topic, whose agent feeds the fusion stage (and stores the reconciler's fallback verdicts).
 
 Measured traps it avoids (see INFRA_NOTES): Ray is initialised before the Faust worker replaces
 stdout and installs its signal handlers; streams do not wait to be empty on stop; every batch is
-awaited before the next is taken, so an acknowledged offset always has its verdict published.
+awaited before the next is taken, so an acknowledged offset always has its verdict stored and published.
 
 A start (a restart after a crash included) is kept short: the plugin pools warm up in the background
 while the consumer joins its group, a batch waits only for the pools its frames go to, the members a
@@ -271,7 +272,8 @@ def create_app(
     beacon: ReadinessBeacon | None = None,
     clock: StartupClock | None = None,
 ) -> faust.App:
-    """The Faust app: one agent per modality topic and one for verdicts (which feeds the fusion stage)."""
+    """The Faust app: one agent per modality topic (which stores the verdicts it decides) and one for
+    verdicts (which feeds the fusion stage)."""
     broker = config.broker
     shorten_fetch_wait(broker.fetch_max_wait_ms)
     app = faust.App(
@@ -297,26 +299,30 @@ def create_app(
     )
     verdicts = app.topic(verdicts_topic(config.namespace), value_type=bytes, internal=False)
     dead_letters = app.topic(dead_letter_topic(config.namespace), value_type=bytes, internal=False)
-    ledger_holder: dict[str, Any] = {}
+    sinks: list[VerdictSink] = []
 
-    async def ledger() -> Any:
-        if "ledger" not in ledger_holder:
-            ledger_holder["ledger"] = ledger_for(config, aioredis.Redis.from_url(config.redis.url))
-        return ledger_holder["ledger"]
+    def sink() -> VerdictSink:  # one for the process, made in the event loop that uses its Redis client
+        if not sinks:
+            ledger = ledger_for(config, aioredis.Redis.from_url(config.redis.url))
+            sinks.append(
+                VerdictSink(
+                    ledger, runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
+                )
+            )
+        return sinks[0]
 
     for modality in Modality:
         topic = app.topic(frames_topic(config.namespace, modality), value_type=bytes, internal=False)
-        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters)
+        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink)
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
     fusion = fusion_stage.wire(app, config, runtime.sensor, runtime.pm) if config.fusion.enabled else None
 
     async def verdict_agent(stream: Any) -> AsyncIterator[None]:
-        sink = VerdictSink(
-            await ledger(), runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
-        )
+        """Stores the verdicts published unstored (the reconciler's fallbacks) and feeds the fusion stage
+        with every verdict; those the frames agents decided are stored already."""
         async for batch in stream.take(SINK_BATCH, within=config.worker.batch_window_ms / 1000):
-            for bad in await sink.store_batch_waiting(batch):
+            for bad in await sink().store_batch_waiting(batch):
                 runtime.sensor.dead_lettered("bad_verdict")
                 await dead_letters.send(value=bad, headers={"reason": b"bad_verdict"})
             if fusion is not None:  # stored first: a conveyance's reasons point at stored verdicts
@@ -344,7 +350,12 @@ def create_app(
 
 
 def _frames_agent(
-    config: Config, runtime: WorkerRuntime, modality: Modality, verdicts: Any, dead_letters: Any
+    config: Config,
+    runtime: WorkerRuntime,
+    modality: Modality,
+    verdicts: Any,
+    dead_letters: Any,
+    sink: Callable[[], VerdictSink],
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
 
@@ -357,15 +368,21 @@ def _frames_agent(
                 except DecodeError:
                     runtime.sensor.dead_lettered("bad_frame")
                     await dead_letters.send(value=raw, headers={"reason": b"bad_frame"})
-            await _handle(runtime, modality, frames, verdicts)
+            await _handle(runtime, modality, frames, verdicts, sink())
             yield None
 
     return agent
 
 
 async def _handle(
-    runtime: WorkerRuntime, modality: Modality, frames: list[frame_pb2.Frame], verdicts: Any
+    runtime: WorkerRuntime,
+    modality: Modality,
+    frames: list[frame_pb2.Frame],
+    verdicts: Any,
+    sink: VerdictSink,
 ) -> None:
+    """Decide a micro-batch, store its verdicts, then publish them for the fusion stage: a verdict is in
+    the ledger before its frame's offset moves on, with no second Kafka hop on the frame's path."""
     if not frames:
         return
     now = time.time()
@@ -373,7 +390,8 @@ async def _handle(
     for frame in frames:
         runtime.sensor.stream_delay(modality.value, now - frame.accepted_time.ToNanoseconds() / 1e9)
     decided = await runtime.dispatcher.decide(frames)
-    batch = results_pb2.VerdictBatch(verdicts=decided)
+    await sink.store_verdicts_waiting(decided)
+    batch = results_pb2.VerdictBatch(verdicts=decided, stored=True)
     await (await verdicts.send(key=frames[0].source_id.encode(), value=batch.SerializeToString()))
     runtime.sensor.verdicts_published(modality.value, len(decided))
 

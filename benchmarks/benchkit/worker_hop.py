@@ -40,7 +40,9 @@ def parse_args() -> argparse.Namespace:
 def counting_handle(expected: int, result_path: str) -> Any:
     state: dict[str, Any] = {"count": 0, "timeline": []}
 
-    async def handle(runtime: Any, modality: Modality, frames: list[frame_pb2.Frame], verdicts: Any) -> None:
+    async def handle(
+        runtime: Any, modality: Modality, frames: list[frame_pb2.Frame], verdicts: Any, sink: Any
+    ) -> None:
         state["count"] += len(frames)
         if len(state["timeline"]) < TIMELINE_MAX or state["count"] >= expected:
             state["timeline"].append((time.time(), state["count"]))

@@ -1,5 +1,6 @@
-"""The verdict sink's metrics against its ledger (a real Redis): a verdict is counted as soon as the
-ledger holds it, not after the previews of other verdicts in its batch are rendered."""
+"""The verdict sink against its ledger (a real Redis): a verdict is counted as soon as the ledger holds
+it, not after the previews of other verdicts in its batch are rendered; a batch the stream worker stored
+already is not stored again by the verdict stage."""
 
 from __future__ import annotations
 
@@ -86,3 +87,35 @@ def test_every_verdict_of_a_batch_is_counted_before_any_preview_is_rendered(
     # the later fallback was already counted
     assert counted_at_preview == [1.0, 1.0]
     assert fallbacks(registry) == 1.0
+
+
+def test_the_verdict_stage_stores_only_the_batches_not_stored_where_they_were_decided(
+    redis_service: EmbeddedRedis,
+) -> None:
+    registry = CollectorRegistry()
+    decided, fallen_back = ct_frame(1), ct_frame(2)
+    stored_already = results_pb2.VerdictBatch(verdicts=[verdicts.combine(decided, [])], stored=True)
+    from_the_reconciler = results_pb2.VerdictBatch(
+        verdicts=[verdicts.fallback(fallen_back, "redelivery_exhausted: 3")]
+    )
+
+    async def main() -> tuple[object, object, int]:
+        client = aioredis.Redis.from_url(redis_service.url)
+        try:
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(ledger, MemoryBlobStore(), new_plugin_manager(), Sensor(Metrics(registry)))
+            for frame in (decided, fallen_back):
+                await ledger.accept(frame, 30)
+            messages = [stored_already.SerializeToString(), from_the_reconciler.SerializeToString(), b"\xff"]
+            assert await sink.store_batch(messages) == [b"\xff"]
+            return (
+                await ledger.verdict("ct-1"),
+                await ledger.verdict("ct-2"),
+                (await ledger.counts()).in_flight,
+            )
+        finally:
+            await client.aclose()
+
+    kept, fallback, in_flight = asyncio.run(main())
+    assert kept is None and fallback is not None  # ct-1 is left to the worker that decided it
+    assert in_flight == 1
