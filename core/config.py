@@ -220,6 +220,10 @@ class PluginConfig:
     # Ray's placement of the pool's actors: "DEFAULT" packs them onto the stream worker's node until it is
     # half used; "SPREAD" puts them across the cluster's nodes, so a lost node takes only its share.
     scheduling_strategy: str = "DEFAULT"
+    # Where the plugin runs: "ray" (its actor pool) or "worker" (in the stream worker's process, for
+    # cheap, trusted plugins that take well under a millisecond a batch: no Ray round trip; see
+    # runtime/local_pool.py for what it gives up).
+    placement: str = "ray"
 
 
 @dataclass
@@ -257,6 +261,7 @@ class ConfigError(ValueError):
 
 PLUGIN_MODES = ("live", "shadow")
 SCHEDULING_STRATEGIES = ("DEFAULT", "SPREAD")
+PLACEMENTS = ("ray", "worker")
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
@@ -307,6 +312,8 @@ def from_dict(values: Mapping[str, Any]) -> Config:
                 f"plugins.{name}.scheduling_strategy must be 'DEFAULT' or 'SPREAD', "
                 f"not {plugin.scheduling_strategy!r}"
             )
+        if plugin.placement not in PLACEMENTS:
+            raise ConfigError(f"plugins.{name}.placement must be 'ray' or 'worker', not {plugin.placement!r}")
     _check_fusion(config.fusion)
     for setting in ("seal_interval_s", "anchor_interval_s"):
         if not getattr(config.audit, setting) > 0:

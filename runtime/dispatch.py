@@ -142,7 +142,7 @@ class ActorPool:
             self.reports = list(ray.get([actor.ready.remote() for actor in actors], timeout=timeout_s))
             self._warm = actors
         except Exception as error:  # an actor died, raised, timed out, or Ray went away: the pool failed
-            self.failure = _one_line(error) or type(error).__name__
+            self.failure = one_line(error) or type(error).__name__
             log.error("plugin %s could not get ready: %s", self.name, self.failure)
             for actor in actors:
                 with contextlib.suppress(Exception):  # Ray may be the thing that went away
@@ -222,9 +222,9 @@ class ActorPool:
         except TimeoutError:
             reason, detail = "timeout", f"no answer within {deadline_s:g} s ({len(payload)} frames)"
         except RayActorError as error:
-            reason, detail = "actor_died", _one_line(error)
+            reason, detail = "actor_died", one_line(error)
         except RayTaskError as error:
-            reason, detail = "error", _one_line(error)
+            reason, detail = "error", one_line(error)
         log.warning("plugin %s failed a batch (%s): %s; replacing its actor", self.name, reason, detail)
         return BatchOutcome((), 0.0, reason, detail), False
 
@@ -240,7 +240,7 @@ class ActorPool:
         try:
             await asyncio.wait_for(replacement.ready.remote(), self.config.ready_timeout_s)
         except (TimeoutError, RayActorError, RayTaskError) as error:
-            log.error("plugin %s: a replacement actor could not get ready: %s", self.name, _one_line(error))
+            log.error("plugin %s: a replacement actor could not get ready: %s", self.name, one_line(error))
         self.idle.put_nowait(replacement)  # if it is broken, its next batch fails and replaces it again
 
     def _results(self, outcome: BatchOutcome, count: int) -> list[results_pb2.PluginResult]:
@@ -274,7 +274,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MODULE_PATH = re.compile(r"^(?:\w+\.)+(?=\w+:)")
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """What went wrong, in one line: for an error raised inside a Ray actor (its message ends with the
     remote traceback), the exception's own last line, e.g. ``FileNotFoundError: ... is missing``."""
     lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 
 from smartcustoms.core.artefacts import resolve_root
 from smartcustoms.core.blobstore import open_blob_store
-from smartcustoms.core.config import Config
+from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.keys import plugin_state_prefix
 from smartcustoms.core.manager import PluginInfo, discover_plugins, host, new_plugin_manager, settings_for
 from smartcustoms.core.metrics import Metrics
@@ -45,6 +45,7 @@ from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.ledger import ledger_for
+from smartcustoms.runtime.local_pool import LocalPool
 from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, use_token
 from smartcustoms.runtime.readiness import ReadinessBeacon
 from smartcustoms.runtime.sink import VerdictSink
@@ -186,7 +187,9 @@ class WorkerRuntime:
         for the pools it goes to, and the stream joins its consumer group meanwhile. ``on_settled``
         is called (from another thread) as each pool becomes warm or fails."""
         self.pools = [
-            ActorPool(info, self.config.plugin(info.spec.name), actor_spec(self.config, info), self.sensor)
+            _pool_class(self.config.plugin(info.spec.name))(
+                info, self.config.plugin(info.spec.name), actor_spec(self.config, info), self.sensor
+            )
             for info in self.plugins
             if info.processes_frames
         ]
@@ -264,6 +267,10 @@ class PromptTableManager(TableManager):
             return
         await self._update_channels()  # what the base class does after its pause
         await self.recovery.start()
+
+
+def _pool_class(config: PluginConfig) -> type[ActorPool]:
+    return LocalPool if config.placement == "worker" else ActorPool
 
 
 def create_app(

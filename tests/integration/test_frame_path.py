@@ -132,11 +132,15 @@ def test_a_frame_sent_twice_is_processed_once_and_no_source_can_take_another_s_f
     assert (lane.source_id, lane.decision) == ("lane-1-xray", results_pb2.DECISION_ALARM)
 
 
+@pytest.mark.parametrize("placement", ["ray", "worker"])
 def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
-    runtime_config: Config, start_stack: Callable[[Config], Stack]
+    runtime_config: Config, start_stack: Callable[[Config], Stack], placement: str
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:exploding", "sc_fixture_plugins:sleepy"]
-    runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=2.0, batch_max_frames=1)}
+    runtime_config.plugins = {
+        "sleepy": PluginConfig(timeout_s=2.0, batch_max_frames=1, placement=placement),
+        "exploding": PluginConfig(placement=placement),
+    }
     stack = start_stack(runtime_config)
     camera = [
         frame_pb2.Frame(
