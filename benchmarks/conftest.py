@@ -108,6 +108,11 @@ def shm_root() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# where the no-op plugin runs: "ray" (an actor pool, the framework's full path) or "worker" (in the
+# stream worker's process: no Ray round trip; docs/plugins.md, Placement)
+NOOP_PLACEMENT = os.environ.get("SMARTCUSTOMS_BENCH_NOOP_PLACEMENT", "ray")
+
+
 @pytest.fixture(scope="session")
 def bench_config(
     session_dir: Path,
@@ -122,7 +127,7 @@ def bench_config(
     others = [info.spec.name for info in discover_plugins(entry_points=False)]
     config.plugins = {name: PluginConfig(enabled=False) for name in others}  # only the no-op looks at frames
     config.plugins |= {
-        "noop": PluginConfig(enabled=True, pool_size=2, batch_max_frames=64),
+        "noop": PluginConfig(enabled=True, pool_size=2, batch_max_frames=64, placement=NOOP_PLACEMENT),
         "bench_clock": PluginConfig(enabled=True, settings={"path": str(session_dir / "verdict-clock.tsv")}),
     }
     return config

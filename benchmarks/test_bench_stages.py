@@ -260,6 +260,7 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
         "latency_rate_fps": rate,
         "batch_window_ms": config.worker.batch_window_ms,
         "fetch_max_wait_ms": config.broker.fetch_max_wait_ms,
+        "noop_placement": config.plugin("noop").placement,
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "latency_p50_ms": clocked["sent_to_stored"]["p50_ms"],
         "latency_p99_ms": clocked["sent_to_stored"]["p99_ms"],
@@ -277,7 +278,7 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
     print(
         f"\nstages at {rate:g} frames/s (max {maximum.frames_per_s:.0f}), batch window "
         f"{config.worker.batch_window_ms:g} ms, fetch wait {config.broker.fetch_max_wait_ms} ms, "
-        f"{'verdicts finalized in the worker, ' if figures['finalize_in_worker'] else ''}"
+        f"no-op on {figures['noop_placement']}, "
         f"{figures['frames_per_batch_mean']} frames per batch, p50 {figures['latency_p50_ms']} / p99 "
         f"{figures['latency_p99_ms']} ms, load {figures['load_avg_1m']}:"
     )
