@@ -30,7 +30,7 @@ from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.runtime.actor import ActorSpec, PluginHost
 from smartcustoms.runtime.dispatch import ActorPool
-from smartcustoms.runtime.ray_auth import token_env
+from smartcustoms.runtime.ray_auth import use_token
 from smartcustoms.runtime.services import EmbeddedRay
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -50,7 +50,7 @@ LATENCY_BATCHES = 30
 def ray_driver(ray_head: EmbeddedRay) -> Iterator[None]:
     """This process as a Ray driver on the session's head (shut down before the head stops)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.update(token_env(ray_head.auth_token_path))
+    use_token(ray_head.auth_token_path)  # Ray was imported already: its settings are re-read
     ray.init(address=ray_head.address, log_to_driver=False)
     try:
         yield
