@@ -17,9 +17,9 @@ from typing import Any
 import cv2
 import pytest
 from benchkit.checkpoints import ms, rates, ratio, record, run_alternating
-from benchkit.kernels import CASES, FrameworkPath, importable
+from benchkit.kernels import CASES, PLUGIN_PATHS, FrameworkPath, importable
 
-IMPORT_PROBLEMS = {name: importable(f"smartcustoms.plugins.{name}") for name in CASES}
+IMPORT_PROBLEMS = {name: importable(PLUGIN_PATHS[name]) for name in CASES}
 CASE_PARAMS = [  # a plugin that does not import (yet) is reported as skipped, with the reason
     pytest.param(name, marks=pytest.mark.skipif(problem is not None, reason=problem or ""))
     for name, problem in IMPORT_PROBLEMS.items()
