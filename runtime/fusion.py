@@ -8,15 +8,16 @@ a new decision version at once (trigger ``late``). Each decision is stored, publ
 ``<namespace>.conveyances`` topic and, for HOLD and INSPECT, raised as an alert through the
 ``smartcustoms_alert`` hook, like a frame's alert.
 
-Fed by the sink, not by an agent of its own. The verdict agent hands each micro-batch to
-``observe_messages`` after the sink stored it, before the batch is acknowledged, so a verdict reaches
-the fusion stage at least once (a redelivered one is a no-op: parts are keyed by frame id). Measured
-on this 2-core machine, 20,000 VerdictBatch messages of 4 verdicts through tansu, one Faust worker,
-medians of four interleaved runs with other jobs sharing the CPU: one agent on the verdicts topic
-~2.9k messages/s; the same agent also parsing each batch for the fusion stage ~3.5k/s (no measurable
-cost, the difference is noise); a second agent on the same topic ~2.4k/s for both, a sixth to a
-third slower, since a Faust worker is latency-bound per message and each message then goes through
-two streams. Parsing a batch twice costs microseconds per verdict and keeps the hook out of the sink.
+Fed by the verdicts topic's agent, not by an agent of its own. The verdicts on that topic are stored
+already (by the frames agent that decided them, or by this agent for the reconciler's fallbacks), and
+the agent hands each micro-batch to ``observe_messages`` before the batch is acknowledged, so a verdict
+reaches the fusion stage at least once (a redelivered one is a no-op: parts are keyed by frame id).
+Measured on this 2-core machine, 20,000 VerdictBatch messages of 4 verdicts through tansu, one Faust
+worker, medians of four interleaved runs with other jobs sharing the CPU: one agent on the verdicts
+topic ~2.9k messages/s; the same agent also parsing each batch for the fusion stage ~3.5k/s (no
+measurable cost, the difference is noise); a second agent on the same topic ~2.4k/s for both, a sixth to
+a third slower, since a Faust worker is latency-bound per message and each message then goes through two
+streams. Parsing a batch twice costs microseconds per verdict and keeps the hook out of the sink.
 
 State in Redis, not in Faust tables. Faust tables recover from a changelog topic, and tansu's wrong
 "latest offset" answers (INFRA_NOTES) break that recovery; Faust's exactly-once mode, which would make

@@ -1,7 +1,8 @@
 """The reconciler: frames accepted but without a verdict past their deadline are published again.
 
 After ``max_attempts`` redeliveries a frame gets a manual-inspection verdict instead, published to
-the verdicts topic so the sink stores it like any other. A broker restart therefore costs time, not
+the verdicts topic, where the verdict stage stores it (unlike the worker's own verdicts, published
+stored already). A broker restart therefore costs time, not
 frames. A Redis lock lets one reconciler of many gateways work each round.
 """
 
