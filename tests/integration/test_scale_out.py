@@ -241,7 +241,9 @@ def test_a_worker_the_partitions_do_not_reach_stands_by_and_takes_over_when_anot
     standby = blocks.index(0)
     worker = stacks[standby].worker
     assert worker is not None and "holds no partitions" in worker.log_tail(200)
-    assert pipeline_serving(stacks[0].gateway_target), "a standby worker is ready: the pipeline serves"
+    # the gateway reads the workers' reports every so often: until the standby's first ready report is
+    # read, its earlier "joining" report holds the pipeline NOT_SERVING
+    _wait(lambda: pipeline_serving(stacks[0].gateway_target), 15, "the pipeline to serve beside a standby")
 
     leaving = next(n for n, count in enumerate(blocks) if count > 0)
     stacks[leaving].stop_worker()  # a graceful stop: it leaves the group
