@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -82,6 +82,9 @@ class ActorPool:
     may take n times ``timeout_s``; a batch that fails in any way is tried again frame by frame, so only
     the frame that caused it goes to an officer.
     """
+
+    UNIT = "actor"  # what hosts the plugin, in log lines
+    REPLACEMENT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, RayActorError, RayTaskError)
 
     def __init__(
         self,
@@ -225,22 +228,33 @@ class ActorPool:
             reason, detail = "actor_died", one_line(error)
         except RayTaskError as error:
             reason, detail = "error", one_line(error)
-        log.warning("plugin %s failed a batch (%s): %s; replacing its actor", self.name, reason, detail)
+        log.warning(
+            "plugin %s failed a batch (%s): %s; replacing its %s", self.name, reason, detail, self.UNIT
+        )
         return BatchOutcome((), 0.0, reason, detail), False
 
     def _replace(self, actor: Any) -> None:
-        """Kill a failed actor; its replacement joins the idle queue once warm."""
-        ray.kill(actor, no_restart=True)
+        """Discard a failed actor; its replacement joins the idle queue once warm."""
+        self._discard(actor)
         task = asyncio.get_running_loop().create_task(self._warm_replacement())
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
 
+    def _discard(self, actor: Any) -> None:
+        ray.kill(actor, no_restart=True)
+
+    def _warmed(self, replacement: Any) -> Awaitable[Any]:
+        """Done once a freshly spawned actor has built and warmed up its plugin."""
+        return replacement.ready.remote()  # type: ignore[no-any-return]  # a Ray ObjectRef is awaitable
+
     async def _warm_replacement(self) -> None:
         replacement = self._spawn()
         try:
-            await asyncio.wait_for(replacement.ready.remote(), self.config.ready_timeout_s)
-        except (TimeoutError, RayActorError, RayTaskError) as error:
-            log.error("plugin %s: a replacement actor could not get ready: %s", self.name, one_line(error))
+            await asyncio.wait_for(self._warmed(replacement), self.config.ready_timeout_s)
+        except self.REPLACEMENT_ERRORS as error:
+            log.error(
+                "plugin %s: a replacement %s could not get ready: %s", self.name, self.UNIT, one_line(error)
+            )
         self.idle.put_nowait(replacement)  # if it is broken, its next batch fails and replaces it again
 
     def _results(self, outcome: BatchOutcome, count: int) -> list[results_pb2.PluginResult]:

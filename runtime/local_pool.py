@@ -20,7 +20,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from smartcustoms.runtime.actor import BatchOutcome, PluginHost
@@ -61,6 +61,9 @@ class _LocalHost:
 class LocalPool(ActorPool):
     """An ``ActorPool`` whose hosts live in this process."""
 
+    UNIT = "host"
+    REPLACEMENT_ERRORS = (Exception,)  # whatever the plugin raised while it was built
+
     def _spawn(self) -> _LocalHost:
         return _LocalHost(self)
 
@@ -94,22 +97,16 @@ class LocalPool(ActorPool):
                 return await asyncio.wait_for(asyncio.wrap_future(call), deadline_s), True
             except TimeoutError:
                 reason, detail = "timeout", f"no answer within {deadline_s:g} s ({len(payload)} frames)"
-        log.warning("plugin %s failed a batch (%s): %s; replacing its host", self.name, reason, detail)
+        log.warning(
+            "plugin %s failed a batch (%s): %s; replacing its %s", self.name, reason, detail, self.UNIT
+        )
         return BatchOutcome((), 0.0, reason, detail), False
 
-    def _replace(self, actor: Any) -> None:
-        """A host past its deadline is left to finish in its thread; a fresh one takes its place."""
-        task = asyncio.get_running_loop().create_task(self._warm_replacement())
-        self._replacing.add(task)
-        task.add_done_callback(self._replacing.discard)
+    def _discard(self, actor: Any) -> None:
+        """A host past its deadline cannot be stopped: it is left to finish in its thread."""
 
-    async def _warm_replacement(self) -> None:
-        replacement = self._spawn()
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(replacement.building), self.config.ready_timeout_s)
-        except Exception as error:
-            log.error("plugin %s: a replacement host could not get ready: %s", self.name, one_line(error))
-        self.idle.put_nowait(replacement)  # if it is broken, its next batch fails and replaces it again
+    def _warmed(self, replacement: Any) -> Awaitable[Any]:
+        return asyncio.wrap_future(replacement.building)
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle host's shutdown hook (bounded)."""
