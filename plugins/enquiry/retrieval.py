@@ -41,8 +41,11 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from smartcustoms.plugins.enquiry.embedding import SentenceEncoder, default_encoder
 from smartcustoms.plugins.enquiry.knowledge import Entry, KnowledgeBase
-from smartcustoms.plugins.enquiry.text import Analyser, Terms
+from smartcustoms.plugins.enquiry.text import EN, Analyser, Terms, detect_language
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,10 @@ class RetrievalSettings:
     similarity_share: float = 0.5  # the uncalibrated confidence, when no weights are fitted
     threshold: float = 0.65
     out_of_scope_cap: float = 0.05
+    # English questions: the sentence encoder's cosines, added to the lexical score scaled to its best (1)
+    dense_question_weight: float = 1.5  # with the entry's closest English question
+    dense_answer_weight: float = 0.5  # with the entry's English answer
+    dense_centroid_weight: float = 1.0  # with the mean of the entry's English questions
 
 
 FEATURES = ("word_coverage", "explained", "similarity", "short")
@@ -132,13 +139,26 @@ def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 class Retriever:
     """The index of one knowledge base; ``best`` is a pure function of the question."""
 
-    def __init__(self, knowledge: KnowledgeBase, settings: RetrievalSettings | None = None) -> None:
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        settings: RetrievalSettings | None = None,
+        encoder: SentenceEncoder | None = None,
+    ) -> None:
         self.knowledge = knowledge
         self.settings = settings or RetrievalSettings()
         self.analyser = Analyser(knowledge.lexicon)
         self.documents = [self.analyser.terms(entry.text()) for entry in knowledge.entries]
         self.question_documents = [self.analyser.terms(e.question_text()) for e in knowledge.entries]
         self.analyser.set_vocabulary(w for d in self.documents for w in d.words)
+        self.encoder = encoder or default_encoder()
+        entries = knowledge.entries
+        self.dense_questions = [self.encoder.embed_all(e.questions_en) for e in entries]
+        self.dense_answers = self.encoder.embed_all([e.answer(EN) for e in entries])
+        centroids = np.stack(
+            [q.mean(0) if len(q) else np.zeros(q.shape[1], np.float32) for q in self.dense_questions]
+        )
+        self.dense_centroids = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
         self.reindex(self.settings)
 
     def reindex(self, settings: RetrievalSettings) -> None:
@@ -163,14 +183,32 @@ class Retriever:
     def terms(self, question: str) -> Terms:
         return self.analyser.terms(question, correct=True)
 
+    def dense(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry, the English question's cosine with the closest of the entry's English questions, and
+        the weighted sum of the three cosines (closest question, answer, centroid) the score adds."""
+        vector = self.encoder.embed(question)
+        closest = np.array([float((q @ vector).max()) if len(q) else -1.0 for q in self.dense_questions])
+        settings = self.settings
+        combined = (
+            settings.dense_question_weight * closest
+            + settings.dense_answer_weight * (self.dense_answers @ vector)
+            + settings.dense_centroid_weight * (self.dense_centroids @ vector)
+        )
+        return closest, combined
+
     def best(self, question: str) -> Match:
         """The best entry for a checked question, with its confidence in [0, 1]."""
         terms = self.terms(question)
-        combined = self.scores(terms)
-        order = sorted(range(len(combined)), key=lambda i: -combined[i])
+        lexical = self.scores(terms)
+        ranking = lexical
+        if detect_language(question) == EN and max(lexical) > 0:
+            ranking = self.fused(question, lexical)
+        order = sorted(range(len(ranking)), key=lambda i: -ranking[i])
         top, second = order[0], order[1] if len(order) > 1 else None
-        s1 = combined[top]
-        s2 = combined[second] if second is not None else 0.0
+        # the confidence reads the lexical evidence for the chosen entry: its score against the best of
+        # the others (below it when the sentence model chose another entry than the words did)
+        s1 = lexical[top]
+        s2 = max((s for i, s in enumerate(lexical) if i != top), default=0.0)
         out_of_scope = self.analyser.out_of_scope(question)
         if s1 <= 0:
             return Match(self.knowledge.entries[top], 0.0, 0.0, None, out_of_scope=out_of_scope)
@@ -181,7 +219,7 @@ class Retriever:
         coverage = features["word_coverage"]
         return Match(
             self.knowledge.entries[top],
-            s1,
+            ranking[top],
             round(confidence, 4),
             self.knowledge.entries[second] if second is not None else None,
             coverage,
@@ -190,6 +228,21 @@ class Retriever:
             features,
             out_of_scope,
         )
+
+    def fused(self, question: str, lexical: Sequence[float]) -> list[float]:
+        """An English question's ranking scores: the lexical scores scaled to their best (1) plus the
+        weighted cosines of the sentence model with each entry's closest English question, its English
+        answer and the mean of its English questions."""
+        vector = self.encoder.embed(question)
+        settings = self.settings
+        closest = np.array([float((q @ vector).max()) if len(q) else -1.0 for q in self.dense_questions])
+        dense = (
+            settings.dense_question_weight * closest
+            + settings.dense_answer_weight * (self.dense_answers @ vector)
+            + settings.dense_centroid_weight * (self.dense_centroids @ vector)
+        )
+        top = max(lexical)
+        return [s / top + float(d) for s, d in zip(lexical, dense, strict=True)]
 
     def scores(self, terms: Terms) -> list[float]:
         """Every entry's combined BM25 score."""
@@ -211,7 +264,7 @@ class Retriever:
         plain = set(terms.plain)
         query = self._vector(terms)
         word_coverage = self.words.coverage(terms.concepts or terms.words, top)
-        margin = (s1 - s2) / s1
+        margin = max(s1 - s2, 0.0) / s1
         return {
             "word_coverage": word_coverage,
             "char_coverage": self.chars.coverage(terms.chars, top),

@@ -29,16 +29,18 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "heldout_b",
             "heldout_c",
             "heldout_d",
+            "heldout_e",
             "generated",
             "tuning",
             "tuning_b",
             "tuning_c",
             "tuning_d",
         ),
-        default=["heldout", "heldout_b", "heldout_c", "generated"],
+        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c generated; heldout_d is a fourth held-out"
-            " set; tuning, tuning_b, tuning_c and tuning_d are what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e generated; heldout_e was written"
+            " blind; tuning, tuning_b, tuning_c, tuning_d and heldout_d, asked once and then used to tune"
+            " the sentence model's weight, are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(

