@@ -10,6 +10,10 @@ words are often context ("flying back from Bangkok with a bottle of Johnnie Walk
 trigrams are a fallback for typos: those of a word the vocabulary knows count ``known_trigram_weight``
 (0.4), those of an unknown word fully, Chinese characters and bigrams fully.
 
+English questions are ranked by that score scaled to its best (1) plus a sentence model's cosines
+(``embedding.py``, all-MiniLM-L6-v2) with each entry's closest English question, its English answer and
+the mean of its English questions; the confidence still reads the lexical scores of the chosen entry.
+
 The confidence is a probability that the best entry is the right answer: a logistic function of what
 tells a right match from a wrong one or a question no entry answers,
 
@@ -182,19 +186,6 @@ class Retriever:
 
     def terms(self, question: str) -> Terms:
         return self.analyser.terms(question, correct=True)
-
-    def dense(self, question: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per entry, the English question's cosine with the closest of the entry's English questions, and
-        the weighted sum of the three cosines (closest question, answer, centroid) the score adds."""
-        vector = self.encoder.embed(question)
-        closest = np.array([float((q @ vector).max()) if len(q) else -1.0 for q in self.dense_questions])
-        settings = self.settings
-        combined = (
-            settings.dense_question_weight * closest
-            + settings.dense_answer_weight * (self.dense_answers @ vector)
-            + settings.dense_centroid_weight * (self.dense_centroids @ vector)
-        )
-        return closest, combined
 
     def best(self, question: str) -> Match:
         """The best entry for a checked question, with its confidence in [0, 1]."""

@@ -7,6 +7,18 @@ import json
 from typing import Any
 
 DEFAULT_GENERATED_SEEDS = (101, 102, 103)
+SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
+    "heldout",
+    "heldout_b",
+    "heldout_c",
+    "heldout_d",
+    "heldout_e",
+    "generated",
+    "tuning",
+    "tuning_b",
+    "tuning_c",
+    "tuning_d",
+)
 
 
 def add_tools(eval_kinds: Any, build_targets: Any) -> None:
@@ -24,18 +36,7 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "--set",
         dest="sets",
         nargs="+",
-        choices=(
-            "heldout",
-            "heldout_b",
-            "heldout_c",
-            "heldout_d",
-            "heldout_e",
-            "generated",
-            "tuning",
-            "tuning_b",
-            "tuning_c",
-            "tuning_d",
-        ),
+        choices=SETS,
         default=["heldout", "heldout_b", "heldout_c", "heldout_e", "generated"],
         help=(
             "question sets (default heldout heldout_b heldout_c heldout_e generated; heldout_e was written"

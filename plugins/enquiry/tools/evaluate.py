@@ -39,18 +39,6 @@ from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
 from smartcustoms.plugins.enquiry.text import to_simplified
 
 HANDOVER = "handover"
-SETS = (
-    "heldout",
-    "heldout_b",
-    "heldout_c",
-    "heldout_d",
-    "heldout_e",
-    "generated",
-    "tuning",
-    "tuning_b",
-    "tuning_c",
-    "tuning_d",
-)
 LANGUAGE_ORDER = ("en", "zh-Hant", "zh-Hans", "mixed")
 
 
