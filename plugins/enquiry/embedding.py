@@ -149,7 +149,9 @@ class SentenceEncoder:
 
     def __init__(self, tensors: dict[str, np.ndarray], vocabulary: Sequence[str]) -> None:
         self.tensors = {
-            name: t.astype(np.float32, copy=False) for name, t in tensors.items() if name != "embeddings.position_ids"
+            name: t.astype(np.float32, copy=False)
+            for name, t in tensors.items()
+            if name != "embeddings.position_ids"
         }
         self.tokenizer = WordPiece(vocabulary)
 
