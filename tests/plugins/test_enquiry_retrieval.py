@@ -185,3 +185,51 @@ def test_the_fourth_tuning_set_is_english_and_asks_about_every_entry() -> None:
     assert {c.language for c in tuning_d} == {"en"}
     assert {c.expect for c in tuning_d if c.expect != evaluate.HANDOVER} == entry_ids
     assert sum(c.expect == evaluate.HANDOVER for c in tuning_d) == 14
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "lexical_choice"),
+    [  # from the tuning sets: the words alone pick a neighbour, the multilingual model's cosines do not
+        (
+            "兩公婆一齊返嚟,可唔可以將兩個人嘅免稅酒放晒喺我個喼度?",
+            "allowance-pooling",
+            "clearance-inspection",
+        ),
+        ("海關有冇二十四小時電話可以打去查詢?", "clearance-contact", "allowance-resident-24h"),
+        ("帶雪茄要唔要報關", "allowance-tobacco", "cargo-declaration"),
+    ],
+)
+def test_chinese_questions_are_ranked_with_the_multilingual_model(
+    assistant: EnquiryAssistant, question: str, expected: str, lexical_choice: str
+) -> None:
+    from dataclasses import replace
+
+    from smartcustoms.plugins.enquiry.retrieval import Retriever
+
+    retriever = assistant.retriever
+    words_only = Retriever(
+        assistant.knowledge,
+        replace(
+            retriever.settings,
+            multilingual_question_weight=0.0,
+            multilingual_answer_weight=0.0,
+            multilingual_centroid_weight=0.0,
+        ),
+        retriever.encoder,
+        retriever.multilingual,
+    )
+    assert words_only.best(question).entry.entry_id == lexical_choice
+    assert retriever.best(question).entry.entry_id == expected
+
+
+def test_every_gold_set_names_entries_that_exist() -> None:
+    from smartcustoms.plugins.enquiry.tools.cli import SETS
+
+    entry_ids = {e.entry_id for e in load_knowledge().entries}
+    for name in SETS:
+        if name == "generated":
+            continue
+        cases = evaluate.load_gold(name)
+        assert cases, name
+        assert {c.expect for c in cases} - {evaluate.HANDOVER} <= entry_ids, name
+        assert {c.language for c in cases} <= {"en", "zh-Hant", "zh-Hans", "mixed"}, name

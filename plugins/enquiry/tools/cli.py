@@ -13,11 +13,13 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_c",
     "heldout_d",
     "heldout_e",
+    "heldout_f",
     "generated",
     "tuning",
     "tuning_b",
     "tuning_c",
     "tuning_d",
+    "tuning_e",
 )
 
 
@@ -37,11 +39,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         dest="sets",
         nargs="+",
         choices=SETS,
-        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "generated"],
+        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "heldout_f", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e generated; heldout_e was written"
-            " blind; tuning, tuning_b, tuning_c, tuning_d and heldout_d, asked once and then used to tune"
-            " the sentence model's weight, are what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_f generated; heldout_e"
+            " and heldout_f were written blind; tuning, tuning_b, tuning_c, tuning_d, tuning_e and"
+            " heldout_d, asked once and then used to tune the sentence models' weights, are what the"
+            " retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(

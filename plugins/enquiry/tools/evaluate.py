@@ -14,11 +14,15 @@ Held-out sets, none used to tune the retrieval:
   confidence: a tuning set since. Ask for it with ``--set heldout_d``.
 - ``heldout_e``: ``gold/heldout_e.toml``, a fifth (165 questions, 25 to hand over), written blind in the
   same way before the fourth round's changes were measured, and asked once after them.
+- ``heldout_f``: ``gold/heldout_f.toml``, a sixth (180 questions, 150 of them Chinese or mixed, 30 to hand
+  over), written blind in the same way and committed before the fifth round's Chinese changes were
+  measured on it.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
 
-``tuning``, ``tuning_b`` and ``tuning_c`` (``gold/tuning*.toml``) are what the weights, the lexicon and
+``tuning``, ``tuning_b``, ``tuning_c``, ``tuning_d`` and ``tuning_e`` (``gold/tuning*.toml``; ``tuning_e``
+is Chinese, written blind like the held-out sets) are what the weights, the lexicon and
 the threshold were chosen on; they are there to compare with, not to quote. Figures per language: top-1
 (the best entry is the expected one), answered right (top-1 and above the threshold), answered wrong
 (above the threshold, another entry); on the must-hand-over questions the confident-wrong rate
