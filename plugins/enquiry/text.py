@@ -300,7 +300,13 @@ class Analyser:
         """An English word the knowledge base does not know, corrected to the closest word the
         out-of-scope patterns name (the same edit limits as ``correct``, but a changed letter counts two:
         "hiding" is a word, not a typo of "hiring"), or the word itself."""
-        if len(raw) < 5 or not raw.isalpha() or raw in self._pattern_words or stem(raw) in self.vocabulary:
+        if (
+            len(raw) < 5
+            or not raw.isalpha()
+            or raw in self._pattern_words
+            or stem(raw) in self.lexicon.stop_words  # a word, not a typo ("whether" is not "weather")
+            or stem(raw) in self.vocabulary
+        ):
             return raw
         by_length = self._pattern_words_by_length
         return _closest(raw, by_length, 2 if len(raw) >= 7 else 1, substitution=2) or raw

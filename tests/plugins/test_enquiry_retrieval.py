@@ -146,6 +146,32 @@ def test_out_of_scope_patterns_match_through_a_typo_but_not_another_word(assista
     assert analyser.out_of_scope("ivory carving") == ""  # not "driving"
     assert edit_distance("hiding", "hiring", 2, substitution=2) == 2
     assert edit_distance("fligt", "flight", 1, substitution=2) == 1
+    # a common word is a word, not a typo of a pattern's word
+    assert analyser.out_of_scope("do cheques count when I work out whether I am over the limit") == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "scope"),
+    [
+        ("Do I need a visa to visit Hong Kong?", "immigration"),
+        ("Can I pay the duty with Visa or Octopus?", ""),  # the card
+        ("我銀包唔見咗點算", "lost-property"),
+        ("買酒嘅單唔見咗,海關點估稅?", ""),  # a lost receipt is a duty question
+        ("Where is the duty free shop in the arrivals hall?", "airport-services"),
+        ("How much is a carton at the duty free shop?", "airport-services"),
+        ("Bought three cartons at the duty free shop, am I over?", ""),
+        ("入境澳門可以帶幾多現金?", "other-countries"),
+        ("去 Macau 嘅 customs 准唔准帶電子煙?", "other-countries"),
+        ("去日本旅行,返嚟可以帶幾多支酒?", ""),  # coming back to Hong Kong
+        ("喺香港轉機去台灣,使唔使過海關?", ""),  # a transit question
+        ("We supply restaurants with imported whisky: which licence do we need?", ""),
+        ("Any good restaurants near the border?", "food-and-places"),
+    ],
+)
+def test_out_of_scope_patterns_tell_another_authority_from_a_customs_question(
+    assistant: EnquiryAssistant, question: str, scope: str
+) -> None:
+    assert assistant.retriever.analyser.out_of_scope(question) == scope
 
 
 def test_brands_reach_their_category_and_ambiguous_words_do_not(assistant: EnquiryAssistant) -> None:
