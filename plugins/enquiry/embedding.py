@@ -286,7 +286,10 @@ class MultilingualEncoder:
 
     The model is asymmetric: a question is embedded with its ``query:`` prefix (``queries``), a text
     that answers one with ``passage:`` (``passages``); two questions are compared as queries. Calls are
-    serialised by a lock (the engine parallelises one call over the cores itself)."""
+    serialised by a lock. A batch (the knowledge base's texts) runs on every core, a single question on
+    one thread: the engine's OpenMP threads spin-wait after a parallel call, and on two cores they
+    starved the English model's BLAS threads that ran next (114 ms for an English and a Chinese
+    question in turn, 26 ms with one thread here)."""
 
     def __init__(self, model_path: Path, *, sha256: str | None = MULTILINGUAL_SHA256) -> None:
         if not model_path.is_file():
@@ -301,11 +304,17 @@ class MultilingualEncoder:
         except (ImportError, OSError, RuntimeError) as exc:
             raise EncoderUnavailable(f"the multilingual model's engine did not load: {exc}") from exc
         self._lock = threading.Lock()
+        # the OpenMP runtime the engine links (per calling thread, so set before every call)
+        library = self._model._lib
+        self._set_threads: Callable[[int], int] | None = getattr(library, "omp_set_num_threads", None)
+        self._cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, HIDDEN), np.float32)
         with self._lock:
+            if self._set_threads is not None:
+                self._set_threads(1 if len(texts) == 1 else self._cores)
             vectors: np.ndarray = self._model.encode(list(texts), is_query=query)
         return vectors.reshape(len(texts), -1)
 
