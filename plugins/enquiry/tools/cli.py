@@ -15,6 +15,7 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_e",
     "heldout_f",
     "heldout_g",
+    "heldout_h",
     "generated",
     "tuning",
     "tuning_b",
@@ -40,12 +41,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         dest="sets",
         nargs="+",
         choices=SETS,
-        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "heldout_g", "generated"],
+        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "heldout_h", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_g generated; heldout_e"
-            " and heldout_g were written blind; tuning, tuning_b, tuning_c, tuning_d, tuning_e, and"
-            " heldout_d and heldout_f, each asked once and then tuned on, are what the retrieval was"
-            " tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h generated; heldout_e"
+            " and heldout_h were written blind; tuning, tuning_b, tuning_c, tuning_d, tuning_e, and"
+            " heldout_d, heldout_f and heldout_g, each asked once and then tuned on, are what the"
+            " retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(
