@@ -260,3 +260,12 @@ def test_every_gold_set_names_entries_that_exist() -> None:
         assert cases, name
         assert {c.expect for c in cases} - {evaluate.HANDOVER} <= entry_ids, name
         assert {c.language for c in cases} <= {"en", "zh-Hant", "zh-Hans", "mixed"}, name
+
+
+def test_the_threshold_is_the_calibration_rules_on_the_tuning_sets(assistant: EnquiryAssistant) -> None:
+    # a change to the knowledge base or the features that moves the must-hand-over questions' confidence
+    # must come with the threshold the documented rule gives for it
+    from smartcustoms.plugins.enquiry.tools.calibrate import TUNING_SETS, rule_threshold
+
+    cases = [c for name in TUNING_SETS for c in evaluate.load_gold(name)]
+    assert rule_threshold(assistant, cases) == pytest.approx(assistant.retriever.settings.threshold)

@@ -1,15 +1,17 @@
 """Fit the enquiry assistant's confidence on the tuning questions, and write its weights.
 
 ``python -m smartcustoms.plugins.enquiry.tools.calibrate [--features-from FOLDER] [--write]`` asks every
-question of ``gold/tuning.toml``, ``gold/tuning_b.toml`` and ``gold/tuning_c.toml`` (never a held-out
-set), takes the retrieval's features of its best entry (``retrieval.FEATURES``) and fits a logistic
+question of the tuning sets (``TUNING_SETS``: the ``gold/tuning*.toml`` files and the held-out sets that
+were asked once and then tuned on; never a held-out set still in use), takes the retrieval's features of its best entry (``retrieval.FEATURES``) and fits a logistic
 regression (L2-regularised, by Newton's method) of "the best entry is the right answer": 1 for an
 answerable question whose best entry is the expected one, 0 for a wrong best entry or a question that
 must be handed over (the out-of-scope patterns are ignored here, so the confidence learns to hand over
 on its own what the patterns miss). ``--features-from`` takes the features from another knowledge base
 folder: one without the question variants added for the tuning questions gives features closer to those
 of questions never seen. It prints the weights and, for a range of thresholds, what the tuning questions
-get, with and without the patterns; ``--write`` writes the weights to ``knowledge_base/confidence.toml``,
+get, with and without the patterns, and the threshold the rule gives: the lowest at which, with the
+patterns switched off, at most ``RULE_SHARE`` of the must-hand-over questions would be answered with the
+knowledge base's current weights (``RetrievalSettings.threshold`` holds it); ``--write`` writes the weights to ``knowledge_base/confidence.toml``,
 which the knowledge base loads (and hashes into its version).
 """
 
@@ -27,8 +29,18 @@ from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, default_fold
 from smartcustoms.plugins.enquiry.retrieval import FEATURES
 from smartcustoms.plugins.enquiry.tools.evaluate import HANDOVER, GoldCase, load_gold
 
-TUNING_SETS = ("tuning", "tuning_b", "tuning_c")
+TUNING_SETS = (
+    "tuning",
+    "tuning_b",
+    "tuning_c",
+    "tuning_d",
+    "tuning_e",
+    "heldout_d",
+    "heldout_f",
+    "heldout_g",
+)
 L2 = 0.1
+RULE_SHARE = 0.15
 
 
 def feature_rows(assistant: EnquiryAssistant, cases: Sequence[GoldCase]) -> tuple[np.ndarray, np.ndarray]:
@@ -53,6 +65,22 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.nda
         hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
         w -= np.linalg.solve(hessian, gradient)
     return w
+
+
+def rule_threshold(assistant: EnquiryAssistant, cases: Sequence[GoldCase], share: float = RULE_SHARE) -> float:
+    """The lowest threshold (in hundredths) at which at most ``share`` of the must-hand-over questions
+    would be answered on the confidence alone (the out-of-scope patterns switched off)."""
+    retriever = assistant.retriever
+    scores = []
+    for case in cases:
+        if case.expect == HANDOVER:
+            match = retriever.best(case.question)
+            scores.append(retriever.confidence(match.features) if match.features else 0.0)
+    for hundredths in range(0, 100):
+        threshold = hundredths / 100
+        if sum(score >= threshold for score in scores) <= share * len(scores):
+            return threshold
+    return 1.0
 
 
 def confidence_toml(weights: np.ndarray) -> str:
@@ -103,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{threshold:9.2f} {right / len(answerable):15.1%} {wrong / len(answerable):15.1%}"
             f" {leaked / len(must):24.1%} {unguarded / len(must):23.1%}"
         )
+    print(
+        f"the rule's threshold (at most {RULE_SHARE:.0%} of must-hand-over questions answered without the"
+        f" patterns): {rule_threshold(assistant, cases):.2f} with the current weights,"
+        f" {rule_threshold(fitted, cases):.2f} with the fitted ones"
+    )
     if args.write:
         (default_folder() / CONFIDENCE_FILE).write_text(confidence_toml(weights), encoding="utf-8")
     return 0
