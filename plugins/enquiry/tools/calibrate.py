@@ -2,17 +2,18 @@
 
 ``python -m smartcustoms.plugins.enquiry.tools.calibrate [--features-from FOLDER] [--write]`` asks every
 question of the tuning sets (``TUNING_SETS``: the ``gold/tuning*.toml`` files and the held-out sets that
-were asked once and then tuned on; never a held-out set still in use), takes the retrieval's features of its best entry (``retrieval.FEATURES``) and fits a logistic
-regression (L2-regularised, by Newton's method) of "the best entry is the right answer": 1 for an
-answerable question whose best entry is the expected one, 0 for a wrong best entry or a question that
-must be handed over (the out-of-scope patterns are ignored here, so the confidence learns to hand over
-on its own what the patterns miss). ``--features-from`` takes the features from another knowledge base
-folder: one without the question variants added for the tuning questions gives features closer to those
-of questions never seen. It prints the weights and, for a range of thresholds, what the tuning questions
-get, with and without the patterns, and the threshold the rule gives: the lowest at which, with the
-patterns switched off, at most ``RULE_SHARE`` of the must-hand-over questions would be answered with the
-knowledge base's current weights (``RetrievalSettings.threshold`` holds it); ``--write`` writes the weights to ``knowledge_base/confidence.toml``,
-which the knowledge base loads (and hashes into its version).
+were asked once and then tuned on; never a held-out set still in use), takes the retrieval's features
+of its best entry (``retrieval.FEATURES``) and fits a logistic regression (L2-regularised, by Newton's
+method) of "the best entry is the right answer": 1 for an answerable question whose best entry is the
+expected one, 0 for a wrong best entry or a question that must be handed over (the out-of-scope patterns
+are ignored here, so the confidence learns to hand over on its own what the patterns miss).
+``--features-from`` takes the features from another knowledge base folder: one without the question
+variants added for the tuning questions gives features closer to those of questions never seen. It
+prints the weights and, for a range of thresholds, what the tuning questions get, with and without the
+patterns, and the threshold the rule gives: the lowest at which, with the patterns switched off, at most
+``RULE_SHARE`` of the must-hand-over questions would be answered with the knowledge base's current
+weights (``RetrievalSettings.threshold`` holds it); ``--write`` writes the weights to
+``knowledge_base/confidence.toml``, which the knowledge base loads (and hashes into its version).
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.nda
     return w
 
 
-def rule_threshold(assistant: EnquiryAssistant, cases: Sequence[GoldCase], share: float = RULE_SHARE) -> float:
+def rule_threshold(
+    assistant: EnquiryAssistant, cases: Sequence[GoldCase], share: float = RULE_SHARE
+) -> float:
     """The lowest threshold (in hundredths) at which at most ``share`` of the must-hand-over questions
     would be answered on the confidence alone (the out-of-scope patterns switched off)."""
     retriever = assistant.retriever
