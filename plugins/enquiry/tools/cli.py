@@ -16,6 +16,7 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_f",
     "heldout_g",
     "heldout_h",
+    "heldout_i",
     "generated",
     "tuning",
     "tuning_b",
@@ -41,12 +42,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         dest="sets",
         nargs="+",
         choices=SETS,
-        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "heldout_h", "generated"],
+        default=["heldout", "heldout_b", "heldout_c", "heldout_e", "heldout_h", "heldout_i", "generated"],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h generated; heldout_e"
-            " and heldout_h were written blind; tuning, tuning_b, tuning_c, tuning_d, tuning_e, and"
-            " heldout_d, heldout_f and heldout_g, each asked once and then tuned on, are what the"
-            " retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i generated;"
+            " heldout_e, heldout_h and heldout_i were written blind; tuning, tuning_b, tuning_c,"
+            " tuning_d, tuning_e, and heldout_d, heldout_f and heldout_g, each asked once and then tuned"
+            " on, are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(
