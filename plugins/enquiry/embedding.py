@@ -231,13 +231,18 @@ class SentenceEncoder:
         return cached(self.identity, "embed", texts, lambda t: np.stack([self.embed(x) for x in t]))
 
 
-def model_folder() -> Path:
+def _packaged(package: str, relative: str, what: str) -> Path:
+    """Where ``relative`` is inside the installed ``package``; EncoderUnavailable when it is not installed."""
     try:
-        return Path(str(resources.files(MODEL_PACKAGE) / MODEL_FOLDER))
+        return Path(str(resources.files(package) / relative))
     except ModuleNotFoundError as exc:
         raise EncoderUnavailable(
-            f"the sentence model's package {MODEL_PACKAGE} is not installed (pip install -e . installs it)"
+            f"the {what}'s package {package} is not installed (pip install -e . installs it)"
         ) from exc
+
+
+def model_folder() -> Path:
+    return _packaged(MODEL_PACKAGE, MODEL_FOLDER, "sentence model")
 
 
 @cache
@@ -330,13 +335,7 @@ class MultilingualEncoder:
 
 
 def multilingual_model_path() -> Path:
-    try:
-        return Path(str(resources.files(MULTILINGUAL_PACKAGE) / MULTILINGUAL_FILE))
-    except ModuleNotFoundError as exc:
-        raise EncoderUnavailable(
-            f"the multilingual model's package {MULTILINGUAL_PACKAGE} is not installed "
-            "(pip install -e . installs it)"
-        ) from exc
+    return _packaged(MULTILINGUAL_PACKAGE, MULTILINGUAL_FILE, "multilingual model")
 
 
 @cache

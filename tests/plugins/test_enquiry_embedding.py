@@ -100,3 +100,8 @@ def test_cached_vectors_are_read_back_and_a_damaged_file_is_recomputed(
     embedding.cached("unchecked", "query", ["a"], compute)
     embedding.cached("unchecked", "query", ["a"], compute)
     assert len(calls) == 7
+
+
+def test_a_model_package_that_is_not_installed_is_named() -> None:
+    with pytest.raises(EncoderUnavailable, match="no_such_model_package is not installed"):
+        embedding._packaged("no_such_model_package", "model.bin", "sentence model")
