@@ -1,6 +1,6 @@
 """``smartcustoms eval ask``: the assistant on gold questions it was not tuned on.
 
-Held-out sets, none used to tune the retrieval:
+Held-out sets (each says whether it was tuned on after it was asked):
 
 - ``heldout``: ``gold/heldout.toml``, written by hand before the retrieval existed (paraphrases, typos,
   English, Traditional, Simplified and mixed-language questions, and questions it must hand over).
@@ -13,20 +13,23 @@ Held-out sets, none used to tune the retrieval:
   (its figures, never its questions) to choose the fourth round's sentence-model weights and to fit the
   confidence: a tuning set since. Ask for it with ``--set heldout_d``.
 - ``heldout_e``: ``gold/heldout_e.toml``, a fifth (165 questions, 25 to hand over), written blind in the
-  same way before the fourth round's changes were measured, and asked once after them.
-- ``heldout_f``: ``gold/heldout_f.toml``, a sixth (180 questions, 150 of them Chinese or mixed, 30 to hand
-  over), written blind in the same way and committed before the fifth round's Chinese changes were
-  measured on it.
+  same way before the fourth round's changes were measured, asked once after them and after each change
+  since, never tuned on (its must-hand-over leaks were printed once in the fifth round).
+- ``heldout_f`` (180 questions, mostly Chinese) and ``heldout_g`` (200): written blind, each asked once in
+  the fifth round (after the multilingual model, after the pattern changes), then tuned on.
+- ``heldout_h`` (200, 45 to hand over): written blind, asked once after the English example questions
+  and again after the threshold change it prompted (by its aggregate, its questions unread).
+- ``heldout_i`` (220, 80 to hand over): written blind, asked once after the fifth round's last change.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
 
 ``tuning``, ``tuning_b``, ``tuning_c``, ``tuning_d`` and ``tuning_e`` (``gold/tuning*.toml``; ``tuning_e``
-is Chinese, written blind like the held-out sets) are what the weights, the lexicon and
-the threshold were chosen on; they are there to compare with, not to quote. Figures per language: top-1
-(the best entry is the expected one), answered right (top-1 and above the threshold), answered wrong
-(above the threshold, another entry); on the must-hand-over questions the confident-wrong rate
-(answered at all).
+is Chinese, written blind like the held-out sets) and the held-out sets since tuned on are what the
+weights, the lexicon and the threshold were chosen on; they are there to compare with, not to quote.
+Figures per language: top-1 (the best entry is the expected one), answered right (top-1 and above the
+threshold), answered wrong (above the threshold, another entry); on the must-hand-over questions the
+confident-wrong rate (answered at all).
 """
 
 from __future__ import annotations
