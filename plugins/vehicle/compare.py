@@ -74,6 +74,7 @@ from smartcustoms.plugins.vehicle.zones import (
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
+FRONT_WALL = "front_wall"  # the location of a region behind a false front wall (``false_wall_cm``)
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
 
 # --------------------------------------------------------------------------- the comparison
@@ -401,6 +402,16 @@ class VehicleComparer:
                 explanation=f"{why} ({_where(region)})",
                 attributes=attributes,
             )
+        if not declaration.goods and self._behind_front_wall(box, cargo, pixel_cm):
+            depth = (x1 - cargo[0]) * pixel_cm - s.cargo_side_margin_cm
+            return Detection(
+                "hidden_compartment",
+                _score(excess),
+                box=_box(box),
+                explanation=f"within {depth:.0f} cm of the front wall of a cargo space declared empty, "
+                f"behind where a false front wall would stand: {why}",
+                attributes={**attributes, "location": FRONT_WALL},
+            )
         if not declaration.goods:
             return Detection(
                 "undeclared_goods",
@@ -425,6 +436,16 @@ class VehicleComparer:
             f"{declaration.goods}: {why}",
             attributes={**attributes, "declared_pallets": str(declaration.pallets)},
         )
+
+    def _behind_front_wall(self, box: BoxPx, cargo: BoxPx, pixel_cm: float) -> bool:
+        """Whether a region of the cargo space (``box``) lies wholly within a false front wall's depth
+        of the cargo space's front (``false_wall_cm``, plus the smoothing's spill at its far end):
+        between the front wall and a false one built in front of it."""
+        s = self.settings
+        if s.false_wall_cm <= 0:
+            return False
+        front = cargo[0] + s.cargo_side_margin_cm / pixel_cm  # ``cargo`` is widened by the side margin
+        return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px
 
 
 def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> dict[str, str]:

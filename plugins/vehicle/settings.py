@@ -39,6 +39,9 @@ class VehicleSettings:
     min_attenuation: float = 0.08
     min_area_cm2: float = 100.0
     join_cm: float = 10.0  # regions closer than this are one: tanks 15 cm apart stay three regions
+    # a region in a cargo space declared empty that lies wholly within this of its front wall is behind
+    # where a false front wall would stand: a hidden_compartment, not undeclared goods; 0: never
+    false_wall_cm: float = 60.0
     pallet_pitch_cm: float = 125.0
     declared_tolerance_cm: float = 40.0
     cargo_roof_margin_cm: float = 12.0  # the roof void is not cargo space

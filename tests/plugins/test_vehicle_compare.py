@@ -438,6 +438,52 @@ def test_a_difference_in_the_chassis_is_never_explained_by_declared_goods(
     ]
 
 
+def test_a_region_within_a_false_walls_depth_of_the_front_wall_is_a_hidden_compartment(
+    comparer: VehicleComparer,
+) -> None:
+    """In a cargo space declared empty, goods wholly within 60 cm of its front wall lie where a false
+    front wall would hide them: a hidden compartment at ``front_wall``. A load reaching further (a
+    pallet from the front wall on), or lying elsewhere, is undeclared goods; declared goods explain the
+    front as before; ``false_wall_cm = 0`` calls it goods."""
+    mask = np.zeros((200, 600), np.uint8)
+    mask[90:158, 104:150] = 1  # 50 cm from the front wall (pixels of 1 cm; cargo space from column 100)
+    mask[60:158, 300:420] = 1  # mid-way along the cargo space
+    detections, _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    detections.sort(key=lambda d: d.box or ())
+    assert [(d.label, d.attributes["location"], d.box) for d in detections] == [
+        ("hidden_compartment", "front_wall", (104.0, 90.0, 150.0, 158.0)),
+        ("undeclared_goods", "cargo_space", (300.0, 60.0, 420.0, 158.0)),
+    ]
+    assert "front wall" in detections[0].explanation
+    pallet = np.zeros((200, 600), np.uint8)
+    pallet[60:158, 100:225] = 1  # a pallet's length from the front wall
+    [goods] = comparer._detections(_synthetic(pallet), Declaration(""), 10.0)[0]
+    assert goods.label == "undeclared_goods"
+    assert comparer._detections(_synthetic(mask[:, :200]), Declaration("textiles", 2), 10.0)[0] == []
+    never = VehicleComparer(VehicleSettings(false_wall_cm=0.0), comparer.references)
+    labels = [d.label for d in never._detections(_synthetic(mask), Declaration(""), 10.0)[0]]
+    assert labels == ["undeclared_goods", "undeclared_goods"]
+
+
+def test_a_compartment_behind_a_containers_front_wall_is_found_as_one(comparer: VehicleComparer) -> None:
+    """The simulator's compartment in a container's front wall (goods within its first 60 cm), declared
+    empty: found as a hidden compartment in its box, not as undeclared goods."""
+    simulator = _simulator()
+    model = "container-20ft"
+    scan = next(
+        s
+        for s in (simulator.generate(i, model=model, concealment="hidden_compartment") for i in range(80))
+        if s.concealments[0].location == "front_wall" and not s.declared_goods
+    )
+    declared = vehicle.to_frame(scan, source_id="portal", sequence=1).metadata
+    detections, _ = comparer.compare(
+        scan.image, model, Declaration.from_metadata(declared), scan.pixel_size_mm
+    )
+    [truth] = scan.concealments
+    found = [d for d in detections if iou(d.box or (), _truth_box(truth.box)) > 0.3]
+    assert [(d.label, d.attributes["location"]) for d in found] == [("hidden_compartment", "front_wall")]
+
+
 def test_a_region_across_zones_is_classed_by_its_majority_and_reports_the_rest(
     comparer: VehicleComparer,
 ) -> None:
