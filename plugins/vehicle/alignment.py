@@ -104,7 +104,6 @@ def estimate_warp(
     max_dy: int,
     max_speed_change: float = 0.0,
     pixel_mm: float = 5.0,
-    left_out: np.ndarray | None = None,
 ) -> Warp:
     """How a scan's columns map onto its reference's (attenuation images of one shape): the shift of
     ``estimate_shift``, then, when ``max_speed_change`` > 0, the drift a changing speed leaves along the
@@ -113,12 +112,7 @@ def estimate_warp(
     by how much the reference shows there (wheels, frames, the body's ends; not a flat wall); a smooth
     curve is fitted to them (piecewise linear, its bends penalised, blocks far off it discounted), and
     its slope bounded by ``max_speed_change``, so the columns stay in order. The blocks and the knots
-    are set in cm along the vehicle: ``pixel_mm`` is the pixel size along it (square pixels).
-    ``left_out`` (bool, the images' shape): pixels set to air in both first (a load the reference lacks,
-    whose edges would draw the blocks towards them)."""
-    if left_out is not None:
-        scan, reference = np.where(left_out, 0, scan), np.where(left_out, 0, reference)
-        scan, reference = scan.astype(np.float32, copy=False), reference.astype(np.float32, copy=False)
+    are set in cm along the vehicle: ``pixel_mm`` is the pixel size along it (square pixels)."""
     dx, dy = estimate_shift(scan, reference, max_dx, max_dy)
     width = scan.shape[1]
     if max_speed_change <= 0 or width < 4 * _MIN_BLOCK_PX:
@@ -287,9 +281,6 @@ class Fitted:
     pixel_size_mm: float | None  # of the fitted image
     scale: tuple[float, float]  # (x, y): fitted pixels per reference pixel
     lower_bound: np.ndarray | None = None  # bool, the scan's [H, W]
-    # bool, the scan's [H, W]: what the scan holds that the empty reference lacks (a container's load,
-    # ``parts.load_mask``), left out of the alignment; None: nothing known
-    load: np.ndarray | None = None
 
 
 def scale_to_scan(reference: Reference, height: int, pixel_size_mm: float | None) -> float:

@@ -60,14 +60,7 @@ from smartcustoms.plugins.vehicle.levels import (
     quantisation_sigma,
 )
 from smartcustoms.plugins.vehicle.noise import NO_ESTIMATE, NoiseEstimate, scan_photons
-from smartcustoms.plugins.vehicle.parts import (
-    PARTS,
-    PartModels,
-    composite,
-    follow_speed,
-    place,
-    warps,
-)
+from smartcustoms.plugins.vehicle.parts import PARTS, PartModels, composite, follow_speed, place, warps
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
 from smartcustoms.plugins.vehicle.zones import (
@@ -193,22 +186,6 @@ class VehicleComparer:
             key=lambda c: c.residual,
         )
         mismatch = self._outline_mismatch(best, square_mm)
-        if (
-            by_part is not None
-            and fitted[0].load is not None
-            and mismatch > self.settings.max_outline_mismatch
-        ):
-            # outlines apart with the load left out: a long load can leave a container's blocks too
-            # little to follow; aligned with it in, the better outline kept
-            assert parts is not None
-            plain = _as_coarse_as(
-                self._joined(nominal, by_part, shape, square_mm, parts, leave_load_out=False)[0], column_scale
-            )
-            scan = _as_fine_as(raw, nominal, plain, column_scale)
-            again = self._against(*scan, plain, stated, speed)
-            again_mismatch = self._outline_mismatch(again, square_mm)
-            if again_mismatch < mismatch:
-                best, mismatch, scans, fitted = again, again_mismatch, [scan], [plain]
         if mismatch > self.settings.max_outline_mismatch and speed > 0:
             # outlines apart: the blocks may have followed something the reference lacks (a few weak
             # blocks at one end bend the drift); a shift alone is tried, the better outline kept
@@ -253,12 +230,9 @@ class VehicleComparer:
         shape: tuple[int, int],
         square_mm: float | None,
         parts: PartModels,
-        leave_load_out: bool = True,
     ) -> tuple[Fitted, str]:
         """The part references fitted to the scan, placed (``parts.place``) and joined into one of the
-        whole vehicle; and where each was placed. When the speed may change along the vehicle and
-        ``leave_load_out``, what the container holds (``parts.load_mask``) is left out of the parts'
-        stretching and of the joined reference's alignment."""
+        whole vehicle; and where each was placed."""
         fitted = {
             part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
             for part, r in by_part.items()
@@ -268,12 +242,9 @@ class VehicleComparer:
         shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
         placement = place(nominal, fitted, shift, lift)
         moves = warps(placement, shape[1])
-        load = None
         if s.max_speed_change > 0:
-            moves, load = follow_speed(
-                nominal, fitted, placement, s.max_speed_change, pixel_cm * 10, leave_load_out
-            )
-        joined = composite(fitted, moves, parts.describe(), load)
+            moves = follow_speed(nominal, fitted, placement, s.max_speed_change, pixel_cm * 10)
+        joined = composite(fitted, moves, parts.describe())
         return joined, placement.describe()
 
     def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:
@@ -295,7 +266,7 @@ class VehicleComparer:
         s = self.settings
         ref = fitted.attenuation
         pixel_mm = fitted.pixel_size_mm or _PIXEL_MM
-        warp = estimate_warp(nominal, ref, s.max_shift_px, s.max_shift_y_px, speed, pixel_mm, fitted.load)
+        warp = estimate_warp(nominal, ref, s.max_shift_px, s.max_shift_y_px, speed, pixel_mm)
         moved = warp.move(ref)
         inside = outline(moved)
         levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
@@ -304,9 +275,7 @@ class VehicleComparer:
         else:
             scan = levelled_attenuation(raw, levels)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            warp = estimate_warp(
-                scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px, speed, pixel_mm, fitted.load
-            )
+            warp = estimate_warp(scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px, speed, pixel_mm)
             moved = warp.move(ref)
             inside = outline(moved)
         compared = moved

@@ -39,12 +39,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import Fitted, Warp, estimate_warp
-from smartcustoms.plugins.vehicle.references import BoxPx, Reference
+from smartcustoms.plugins.vehicle.references import Reference
 
 PARTS = ("container", "tractor", "trailer")  # the order they are placed in: the largest first
 PART_KEYS = {"container": "container_type", "tractor": "tractor_model", "trailer": "trailer_model"}
@@ -56,10 +55,6 @@ _PLACE_CEILING = 5.0  # parts are placed on attenuations clipped here, and at th
 _REFINE_PX = 12  # the later rounds search this far around the first's shift
 _FOLLOW_PX = 4  # a part's drift under a changing speed is searched this far around its placement
 _FOLLOW_PASSES = 2
-_LOAD_ATTENUATION = 0.3  # a load: at least this much more than the empty parts (a scan's uncorrected
-# levels leave up to about 0.15 over a container's empty inside)
-_LOAD_STEP = 0.05  # the load's attenuation is median-filtered in steps of this (a byte's worth of them)
-_LOAD_CM = 20.0  # the median's window: wider than the strip a wall leaves a few pixels off its place
 
 
 @dataclass(frozen=True)
@@ -143,33 +138,18 @@ def follow_speed(
     placement: Placement,
     max_speed_change: float,
     pixel_mm: float,
-    leave_load_out: bool = False,
-) -> tuple[dict[str, Warp], np.ndarray | None]:
+) -> dict[str, Warp]:
     """Each part's columns as a speed that changed under it moved them (``alignment.estimate_warp`` of
     what the other parts, placed, leave of the scan against the part placed), within a few pixels of its
-    placement; and, when ``leave_load_out``, what the container holds (``load_mask``, None when nothing).
-    The first pass follows the speed with the scan as it is; the last, from where the first left the
-    parts, with the load set to air in the scan and in every part placed, so its blocks compare the
-    vehicle only. Left out from the start, a load took with it what a long container's blocks hold on
-    to (its floor's cross members, 30 cm apart, let blocks slip by one): over the test seed's loaded
-    containers on other rigs at half the portal's size and a 3 % speed change, 8 clean ones that were
-    cleared with the load in alarmed, 5 the other way; left out of the last pass only, 0 and 2."""
+    placement."""
     width = scan.shape[1]
     ceiling = np.float32(min(float(scan.max()), _PLACE_CEILING))  # as ``place``: what the scan can tell
     scan = np.minimum(scan, ceiling)
     moves = warps(placement, width)
-    load = None
-    for index in range(_FOLLOW_PASSES):
+    for _ in range(_FOLLOW_PASSES):
         placed = {name: moves[name].move(p.attenuation) for name, p in parts.items()}
         for image in placed.values():
             np.minimum(image, ceiling, out=image)
-        if index == _FOLLOW_PASSES - 1 and leave_load_out:  # from where the first pass left the parts
-            load = load_mask(scan, placed, moves["container"].box(parts["container"].cargo_box), pixel_mm)
-            if load is not None:
-                scan[load] = 0.0
-        if load is not None:
-            for image in placed.values():
-                image[load] = 0.0
         others = scan - sum(placed.values(), np.zeros_like(scan))
         stretched = {}
         for name in parts:
@@ -182,48 +162,13 @@ def follow_speed(
             columns = np.interp(warp.columns, np.arange(width), moves[name].columns).astype(np.float32)
             stretched[name] = Warp(columns, moves[name].dy + warp.dy)
         moves = stretched
-    return moves, load
+    return moves
 
 
-def load_mask(
-    scan: np.ndarray, placed: Mapping[str, np.ndarray], cargo: BoxPx | None, pixel_mm: float
-) -> np.ndarray | None:
-    """bool [H, W]: where the container holds something (None: nothing), from the scan's attenuation
-    and the parts' placed in it (both clipped alike), the container's cargo space ``cargo`` as placed. A
-    load's edges, and the wrapping lines of its pallets, are no part of the empty vehicle: left in the
-    scan they draw the container's blocks towards them when the alignment follows a speed change (on
-    development seed 206, loaded containers alarmed on their floor's cross members where the same scans
-    drawn empty were cleared). In the cargo space, the scan's excess attenuation over
-    the empty parts is median-filtered over ``_LOAD_CM`` (a load's blocks keep their edges; the thin
-    strip a wall leaves where the placement is a few pixels off, and a pallet's wrapping lines, do
-    not survive) and kept from ``_LOAD_ATTENUATION``: the walls next to a load stay in."""
-    if cargo is None:
-        return None
-    height, width = scan.shape
-    x0, y0, x1, y1 = (
-        int(np.clip(v, 0, n)) for v, n in zip(cargo, (width, height, width, height), strict=True)
-    )
-    if x1 - x0 < 2 or y1 - y0 < 2:
-        return None
-    excess = scan[y0:y1, x0:x1] - sum(image[y0:y1, x0:x1] for image in placed.values())
-    steps = np.clip(np.round(excess / _LOAD_STEP), 0, 255).astype(np.uint8)  # cv2's median takes bytes
-    size = max(3, round(_LOAD_CM * 10.0 / pixel_mm)) | 1
-    pad = size // 2  # outside the cargo space counts as empty
-    padded = cv2.copyMakeBorder(steps, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-    held = cv2.medianBlur(padded, size)[pad:-pad, pad:-pad] >= round(_LOAD_ATTENUATION / _LOAD_STEP)
-    if not held.any():
-        return None
-    out = np.zeros(scan.shape, dtype=bool)
-    out[y0:y1, x0:x1] = held
-    return out
-
-
-def composite(
-    parts: Mapping[str, Fitted], moves: Mapping[str, Warp], model: str, load: np.ndarray | None = None
-) -> Fitted:
+def composite(parts: Mapping[str, Fitted], moves: Mapping[str, Warp], model: str) -> Fitted:
     """The parts moved to their places (``moves``: each part's pixels in the scan's) and summed: a
     reference of the whole vehicle in the scan's pixels (its cargo space the container's), named after
-    its parts' files; ``load`` (``load_mask``) goes with it, for its alignment to leave out."""
+    its parts' files."""
     container = parts["container"]
     shape = container.attenuation.shape
     total = np.zeros(shape, dtype=np.float32)
@@ -247,7 +192,7 @@ def composite(
         description=f"{model}: its parts' references joined",
         along_scale=max(p.reference.along_scale for p in parts.values()),
     )
-    return Fitted(joined, total, cargo, container.pixel_size_mm, container.scale, lower, load)
+    return Fitted(joined, total, cargo, container.pixel_size_mm, container.scale, lower)
 
 
 def _rows(image: np.ndarray, margin: int) -> tuple[int, int]:

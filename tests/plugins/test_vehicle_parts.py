@@ -16,12 +16,11 @@ from smartcustoms.core.artefacts import ArtefactInfo
 from smartcustoms.core.geometry import iou
 from smartcustoms.core.types import Detection
 from smartcustoms.hardware.sim import vehicle
-from smartcustoms.plugins.vehicle import parts
 from smartcustoms.plugins.vehicle.alignment import PixelSize, attenuation
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.levels import CALIBRATED
 from smartcustoms.plugins.vehicle.noise import scan_photons
-from smartcustoms.plugins.vehicle.parts import PartModels, load_mask
+from smartcustoms.plugins.vehicle.parts import PartModels
 from smartcustoms.plugins.vehicle.references import (
     ARTEFACT_NAME,
     ReferenceError,
@@ -145,72 +144,6 @@ def test_a_clean_container_on_another_rig_is_clear_part_by_part(
     )
     assert whole_detections or whole.doubt or whole.notes
     assert whole.fitted.reference.name == "container-20ft.npy"
-
-
-def test_load_mask_holds_the_load_not_the_walls_a_placement_leaves_off() -> None:
-    """In a container's cargo space, a pallet 0.8 more attenuating than the empty parts is held, its
-    wrapping line with it; the strips its walls leave 6 pixels off their place (above the pallet, and
-    the doors), and the uniform excess of a scan's uncorrected levels, are not: the alignment keeps
-    them. An empty container holds nothing."""
-    empty = np.zeros((200, 600), np.float32)
-    empty[40:160, 100:104] = 2.0  # front wall
-    empty[40:160, 496:500] = 2.0  # doors
-    scan = np.roll(empty, 6, axis=1) + np.float32(0.15)  # the walls 6 px off, the levels off by 0.15
-    assert load_mask(scan, {"container": empty}, (100, 40, 500, 160), 10.0) is None
-    scan[80:160, 110:240] += 0.8  # a pallet against the front wall
-    scan[80:160, 150:152] += 0.5  # its wrapping
-    held = load_mask(scan, {"container": empty}, (100, 40, 500, 160), 10.0)
-    assert held is not None
-    assert held[90:150, 120:230].all()  # the pallet (less corners the median rounds), its wrapping too
-    assert not held[:76].any()  # the front wall above it
-    assert not held[:, 250:].any()  # nothing beyond it, the doors' strip neither
-
-
-def _loaded_on_another_rig(index: int, profile: str) -> tuple[vehicle.VehicleScan, np.ndarray]:
-    """Seed 7's container ``index`` at half the portal's size, on the rig its trailers realism drew, with
-    its declared pallets, scanned with its speed changing by 3 % in ``profile``."""
-    simulator = vehicle.VehicleSimulator(
-        SEED, HEIGHT, WIDTH, empty_rate=0.0, realism=vehicle.Realism(trailers=True)
-    )
-    scan = simulator.generate(index, model="container-20ft", concealment=None)
-    conditions = vehicle.ScanConditions(
-        speed_variation=0.03,
-        speed_phase=0.7,
-        speed_profile=profile,
-        speed_cycles=1.5,
-        speed_centre=0.45,
-        speed_width=0.08,
-    )
-    return scan, conditions.apply(scan.image)
-
-
-@pytest.mark.parametrize(("index", "profile"), [(38, "sine"), (31, "stop_and_go")])
-def test_a_loaded_container_on_another_rig_is_aligned_without_its_load(
-    references: ReferenceSet, index: int, profile: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A clean container with its declared pallets, on another rig, its speed changing: the parts'
-    stretching leaves the load out of its last pass, and the container is cleared. With the load left
-    in, its edges draw the container's blocks and it alarms (or goes to an officer)."""
-    scan, image = _loaded_on_another_rig(index, profile)
-    assert scan.declared_goods and scan.rig != vehicle.DEFAULT_RIG
-    comparer = VehicleComparer(VehicleSettings(), references)
-    metadata = dict(vehicle.to_frame(scan, source_id="test", sequence=1).metadata)
-
-    def compare() -> tuple[list[Detection], Comparison]:
-        return comparer.compare(
-            image,
-            metadata["vehicle_model"],
-            Declaration.from_metadata(metadata),
-            PixelSize.square(scan.pixel_size_mm),
-            parts=PartModels.from_metadata(metadata),
-        )
-
-    detections, comparison = compare()
-    assert detections == [] and comparison.notes == () and not comparison.doubt
-    assert comparison.fitted.load is not None and comparison.fitted.load.any()
-    monkeypatch.setattr(parts, "load_mask", lambda *args: None)
-    detections, comparison = compare()
-    assert detections or comparison.notes or comparison.doubt
 
 
 def test_parts_are_placed_where_the_simulator_put_them(references: ReferenceSet) -> None:
