@@ -20,6 +20,7 @@ from benchkit.machine import describe, format_description
 from smartcustoms.hardware.sim import ct, vehicle
 from smartcustoms.plugins.ct import CtDetector
 from smartcustoms.plugins.vehicle import Declaration
+from smartcustoms.plugins.vehicle.parts import PartModels
 from smartcustoms.plugins.vehicle.references import ARTEFACT_NAME
 from smartcustoms.plugins.vehicle.tools import build, evaluate
 
@@ -46,22 +47,49 @@ def test_ct_detector_256_cubed(benchmark: Any, threat: str | None) -> None:
     _report(benchmark, f"ct_detector 256^3 ({threat or 'clean'})", voxels=256**3, detections=len(found))
 
 
-def test_vehicle_compare_1024x3072(benchmark: Any, tmp_path: Path) -> None:
+def _container_on_another_rig(simulator: vehicle.VehicleSimulator) -> vehicle.VehicleScan:
+    """The first of the simulator's container scans whose trailers realism draws ``tractor-1`` and
+    ``skeletal-3`` (not the whole reference's rig), with its declared pallets: compared part by part."""
+    for index in range(400):
+        streams = np.random.SeedSequence([SEED, index]).spawn(5)
+        assert simulator.realism is not None
+        conditions = simulator.realism.draw(np.random.default_rng(streams[4]))
+        if (conditions.tractor, conditions.trailer) == ("tractor-1", "skeletal-3"):
+            return simulator.generate(index, model="container-20ft", concealment=None)
+    raise AssertionError("no container on tractor-1 and skeletal-3 among 400 scans")
+
+
+@pytest.mark.parametrize("case", ["box-truck", "container-on-another-rig"])
+def test_vehicle_compare_1024x3072(benchmark: Any, tmp_path: Path, case: str) -> None:
+    """A box truck with a hidden compartment, compared with its whole reference; a loaded container on
+    another tractor and trailer, compared with its three parts' references joined (placed and stretched
+    one by one: the slowest path)."""
     cv2.setNumThreads(1)
-    simulator = vehicle.VehicleSimulator(SEED)
-    scan = simulator.generate(1, model="box-truck-1", concealment="hidden_compartment")
+    if case == "box-truck":
+        simulator = vehicle.VehicleSimulator(SEED)
+        scan = simulator.generate(1, model="box-truck-1", concealment="hidden_compartment")
+    else:
+        simulator = vehicle.VehicleSimulator(SEED, empty_rate=0.0, realism=vehicle.Realism(trailers=True))
+        scan = _container_on_another_rig(simulator)
     metadata = vehicle.to_frame(scan, source_id="portal-bench", sequence=1).metadata
     build.build(tmp_path / ARTEFACT_NAME)
     comparer = evaluate.tool_plugin(artefact_root=tmp_path).comparer
 
     def compare() -> int:
         detections, _ = comparer.compare(
-            scan.image, scan.model, Declaration.from_metadata(metadata), scan.pixel_size_mm
+            scan.image,
+            scan.model,
+            Declaration.from_metadata(metadata),
+            scan.pixel_size_mm,
+            parts=PartModels.from_metadata(metadata),
         )
         return len(detections)
 
     compare()
     count = benchmark.pedantic(compare, rounds=5, iterations=1)
     _report(
-        benchmark, "vehicle_compare 2x1024x3072", pixels=int(np.prod(scan.image.shape[1:])), detections=count
+        benchmark,
+        f"vehicle_compare 2x1024x3072 ({case})",
+        pixels=int(np.prod(scan.image.shape[1:])),
+        detections=count,
     )
