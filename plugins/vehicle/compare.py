@@ -394,32 +394,28 @@ class VehicleComparer:
             f"({reference.name}, aligned by {dx:+.1f},{dy:+.1f} px): "
             f"mean attenuation {excess:+.2f} over {region.area_px * pixel_cm**2 / 1e4:.2f} m2"
         )
-        if region.zone != "cargo_space" or cargo is None:
+
+        def found(label: str, explanation: str, at: BoxPx = box, **extra: str) -> Detection:
             return Detection(
-                "hidden_compartment",
+                label,
                 _score(excess),
-                box=_box(box),
-                explanation=f"{why} ({_where(region)})",
-                attributes=attributes,
+                box=_box(at),
+                explanation=explanation,
+                attributes={**attributes, **extra},
             )
+
+        if region.zone != "cargo_space" or cargo is None:
+            return found("hidden_compartment", f"{why} ({_where(region)})")
         if not declaration.goods and self._behind_front_wall(box, cargo, pixel_cm):
             depth = (x1 - cargo[0]) * pixel_cm - s.cargo_side_margin_cm
-            return Detection(
+            return found(
                 "hidden_compartment",
-                _score(excess),
-                box=_box(box),
-                explanation=f"within {depth:.0f} cm of the front wall of a cargo space declared empty, "
-                f"behind where a false front wall would stand: {why}",
-                attributes={**attributes, "location": FRONT_WALL},
+                f"within {depth:.0f} cm of the front wall of a cargo space declared empty, behind where a "
+                f"false front wall would stand: {why}",
+                location=FRONT_WALL,
             )
         if not declaration.goods:
-            return Detection(
-                "undeclared_goods",
-                _score(excess),
-                box=_box(box),
-                explanation=f"cargo space declared empty: {why}",
-                attributes=attributes,
-            )
+            return found("undeclared_goods", f"cargo space declared empty: {why}")
         if declaration.pallets is None:
             return None  # declared goods of unknown quantity: the load in the cargo space cannot be checked
         declared_end = (
@@ -427,14 +423,11 @@ class VehicleComparer:
         )
         if x1 <= declared_end:
             return None
-        extra = (max(x0, round(declared_end - s.declared_tolerance_cm / pixel_cm)), y0, x1, y1)
-        return Detection(
+        return found(
             "extra_load",
-            _score(excess),
-            box=_box(extra),
-            explanation=f"load beyond the {declaration.pallets} declared pallet(s) of "
-            f"{declaration.goods}: {why}",
-            attributes={**attributes, "declared_pallets": str(declaration.pallets)},
+            f"load beyond the {declaration.pallets} declared pallet(s) of {declaration.goods}: {why}",
+            (max(x0, round(declared_end - s.declared_tolerance_cm / pixel_cm)), y0, x1, y1),
+            declared_pallets=str(declaration.pallets),
         )
 
     def _behind_front_wall(self, box: BoxPx, cargo: BoxPx, pixel_cm: float) -> bool:
