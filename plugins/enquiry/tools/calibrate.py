@@ -39,6 +39,7 @@ TUNING_SETS = (
     "heldout_d",
     "heldout_f",
     "heldout_g",
+    "heldout_j",
 )
 L2 = 0.1
 RULE_SHARE = 0.15
