@@ -18,6 +18,7 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_h",
     "heldout_i",
     "heldout_j",
+    "heldout_k",
     "generated",
     "tuning",
     "tuning_b",
@@ -54,10 +55,10 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "generated",
         ],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_j"
-            " generated; heldout_e, heldout_h, heldout_i and heldout_j were written blind; tuning,"
-            " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f and heldout_g, each asked"
-            " once and then tuned on, are what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_k"
+            " generated; heldout_e, heldout_h, heldout_i and heldout_k were written blind; tuning,"
+            " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f, heldout_g and heldout_j,"
+            " each asked once and then tuned on, are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(

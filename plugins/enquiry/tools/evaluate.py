@@ -21,7 +21,10 @@ Held-out sets (each says whether it was tuned on after it was asked):
   and again after the threshold change it prompted (by its aggregate, its questions unread).
 - ``heldout_i`` (220, 80 to hand over): written blind, asked once after the fifth round's last change.
 - ``heldout_j`` (240, 100 to hand over): written blind after the fifth round, asked once with nothing
-  changed since, to measure the hand-over rate on more must-hand-over questions.
+  changed since, then tuned on (its leaks read; out-of-scope patterns, and the threshold rule over the
+  tuning sets with it).
+- ``heldout_k`` (200, 80 to hand over): written blind while heldout_j was being tuned on, committed
+  before it was asked, asked once after that change.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
