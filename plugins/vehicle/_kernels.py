@@ -140,6 +140,34 @@ def _block_scores(
 
 
 @njit(cache=True, nogil=True)
+def _nonzero_box(image: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """out (int64 [4]) = x0, y0, x1, y1: the box (ends excluded) of the pixels that are not 0 (NaN
+    counts); 0, 0, 0, 0 when every pixel is 0. float32 [H, W]."""
+    height, width = image.shape
+    row0, row1, col0, col1 = height, 0, width, 0
+    for y in range(height):
+        first = -1
+        for x in range(width):
+            if image[y, x] != 0:
+                first = x
+                break
+        if first < 0:
+            continue
+        last = first
+        for x in range(width - 1, first, -1):
+            if image[y, x] != 0:
+                last = x
+                break
+        row0 = min(row0, y)
+        row1 = y + 1
+        col0 = min(col0, first)
+        col1 = max(col1, last + 1)
+    if row1 == 0:
+        row0, col0 = 0, 0
+    out[0], out[1], out[2], out[3] = col0, row0, col1, row1
+
+
+@njit(cache=True, nogil=True)
 def _warp_columns(
     image: np.ndarray, columns: np.ndarray, dy: float, replicate: bool, out: np.ndarray
 ) -> None:  # pragma: no cover

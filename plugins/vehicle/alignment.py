@@ -27,6 +27,17 @@ def attenuation(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def material_box(image: np.ndarray) -> BoxPx:
+    """(x0, y0, x1, y1), ends excluded: the box of an image's pixels that are not 0 (its material, for
+    a part's reference: air is 0); (0, 0, 0, 0) when there are none. float32 [H, W]."""
+    if image.ndim != 2:
+        raise ValueError(f"expected a 2D image, got {image.shape}")
+    out = np.empty(4, dtype=np.int64)
+    kernels._nonzero_box(np.ascontiguousarray(image, dtype=np.float32), out)
+    x0, y0, x1, y1 = (int(v) for v in out)
+    return x0, y0, x1, y1
+
+
 def estimate_shift(scan: np.ndarray, reference: np.ndarray, max_dx: int, max_dy: int) -> tuple[float, float]:
     """(dx, dy) with scan[y + dy, x + dx] ~ reference[y, x], for attenuation images of one shape.
 
@@ -80,11 +91,31 @@ class Warp:
         drift = np.arange(len(self.columns)) - self.columns - self.offset[0]
         return float(np.max(np.abs(drift))) if len(drift) else 0.0
 
-    def move(self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
-        """``image`` (float32, of the reference's geometry) in the scan's pixels."""
-        out = np.empty((image.shape[0], len(self.columns)), dtype=np.float32)
+    def move(
+        self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT, material: BoxPx | None = None
+    ) -> np.ndarray:
+        """``image`` (float32, of the reference's geometry) in the scan's pixels. ``material``: the box
+        outside which the image is 0 (``material_box``), with the constant border: only the pixels it
+        reaches are interpolated, the others are 0 (the same result, a part of a vehicle moved in a
+        fraction of the time)."""
         source = np.ascontiguousarray(image, dtype=np.float32)
-        kernels._warp_columns(source, self.columns, float(self.dy), border == cv2.BORDER_REPLICATE, out)
+        replicate = border == cv2.BORDER_REPLICATE
+        if material is None or replicate:
+            out = np.empty((image.shape[0], len(self.columns)), dtype=np.float32)
+            kernels._warp_columns(source, self.columns, float(self.dy), replicate, out)
+            return out
+        out = np.zeros((image.shape[0], len(self.columns)), dtype=np.float32)
+        x0, y0, x1, y1 = material
+        if x1 <= x0 or y1 <= y0:
+            return out
+        # a pixel draws on the source's pixels around (columns[x], y - dy): within a pixel of the box
+        reached = np.flatnonzero((self.columns > x0 - 1) & (self.columns < x1))
+        top, bottom = max(math.floor(y0 + self.dy), 0), min(math.ceil(y1 + self.dy), out.shape[0])
+        if not len(reached) or bottom <= top:
+            return out
+        left, right = int(reached[0]), int(reached[-1]) + 1
+        window = out[top:bottom, left:right]
+        kernels._warp_columns(source, self.columns[left:right], float(self.dy) - top, False, window)
         return out
 
     def box(self, box: BoxPx | None) -> BoxPx | None:

@@ -60,7 +60,15 @@ from smartcustoms.plugins.vehicle.levels import (
     quantisation_sigma,
 )
 from smartcustoms.plugins.vehicle.noise import NO_ESTIMATE, NoiseEstimate, scan_photons
-from smartcustoms.plugins.vehicle.parts import PARTS, PartModels, composite, follow_speed, place, warps
+from smartcustoms.plugins.vehicle.parts import (
+    PARTS,
+    PartModels,
+    composite,
+    follow_speed,
+    materials,
+    place,
+    warps,
+)
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference, ReferenceSet
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
 from smartcustoms.plugins.vehicle.zones import (
@@ -242,9 +250,10 @@ class VehicleComparer:
         shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
         placement = place(nominal, fitted, shift, lift)
         moves = warps(placement, shape[1])
+        material = materials(fitted)
         if s.max_speed_change > 0:
-            moves = follow_speed(nominal, fitted, placement, s.max_speed_change, pixel_cm * 10)
-        joined = composite(fitted, moves, parts.describe())
+            moves = follow_speed(nominal, fitted, placement, s.max_speed_change, pixel_cm * 10, material)
+        joined = composite(fitted, moves, parts.describe(), material)
         return joined, placement.describe()
 
     def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from smartcustoms.plugins.vehicle import _kernels as kernels
-from smartcustoms.plugins.vehicle.alignment import Fitted, Warp, estimate_warp
-from smartcustoms.plugins.vehicle.references import Reference
+from smartcustoms.plugins.vehicle.alignment import Fitted, Warp, estimate_warp, material_box
+from smartcustoms.plugins.vehicle.references import BoxPx, Reference
 
 PARTS = ("container", "tractor", "trailer")  # the order they are placed in: the largest first
 PART_KEYS = {"container": "container_type", "tractor": "tractor_model", "trailer": "trailer_model"}
@@ -138,16 +138,18 @@ def follow_speed(
     placement: Placement,
     max_speed_change: float,
     pixel_mm: float,
+    material: Mapping[str, BoxPx] | None = None,
 ) -> dict[str, Warp]:
     """Each part's columns as a speed that changed under it moved them (``alignment.estimate_warp`` of
     what the other parts, placed, leave of the scan against the part placed), within a few pixels of its
-    placement."""
+    placement. ``material``: each part's ``materials``, when known."""
     width = scan.shape[1]
     ceiling = np.float32(min(float(scan.max()), _PLACE_CEILING))  # as ``place``: what the scan can tell
     scan = np.minimum(scan, ceiling)
     moves = warps(placement, width)
+    material = material or materials(parts)
     for _ in range(_FOLLOW_PASSES):
-        placed = {name: moves[name].move(p.attenuation) for name, p in parts.items()}
+        placed = {name: moves[name].move(p.attenuation, material=material[name]) for name, p in parts.items()}
         for image in placed.values():
             np.minimum(image, ceiling, out=image)
         others = scan - sum(placed.values(), np.zeros_like(scan))
@@ -165,19 +167,32 @@ def follow_speed(
     return moves
 
 
-def composite(parts: Mapping[str, Fitted], moves: Mapping[str, Warp], model: str) -> Fitted:
+def materials(parts: Mapping[str, Fitted]) -> dict[str, BoxPx]:
+    """Each part's ``alignment.material_box``: outside it the part's fitted reference is air, which a
+    move need not interpolate."""
+    return {name: material_box(p.attenuation) for name, p in parts.items()}
+
+
+def composite(
+    parts: Mapping[str, Fitted],
+    moves: Mapping[str, Warp],
+    model: str,
+    material: Mapping[str, BoxPx] | None = None,
+) -> Fitted:
     """The parts moved to their places (``moves``: each part's pixels in the scan's) and summed: a
     reference of the whole vehicle in the scan's pixels (its cargo space the container's), named after
-    its parts' files."""
+    its parts' files. ``material``: each part's ``materials``, when known."""
+    material = material or materials(parts)
     container = parts["container"]
     shape = container.attenuation.shape
     total = np.zeros(shape, dtype=np.float32)
     lower: np.ndarray | None = None
     for name, fitted in parts.items():
         warp = moves[name]
-        total += warp.move(fitted.attenuation)
+        total += warp.move(fitted.attenuation, material=material[name])
         if fitted.lower_bound is not None:
-            moved = warp.move(fitted.lower_bound.astype(np.float32)) > 0
+            bound = fitted.lower_bound.astype(np.float32)
+            moved = warp.move(bound, material=material_box(bound)) > 0
             lower = moved if lower is None else lower | moved
     np.minimum(total, np.float32(SATURATED), out=total)
     cargo = moves["container"].box(container.cargo_box)

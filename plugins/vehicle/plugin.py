@@ -32,7 +32,7 @@ from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.plugins.vehicle import _kernels as kernels
-from smartcustoms.plugins.vehicle.alignment import PixelSize
+from smartcustoms.plugins.vehicle.alignment import PixelSize, Warp, material_box
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.parts import PartModels
 from smartcustoms.plugins.vehicle.references import (
@@ -174,10 +174,14 @@ def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | No
 
 
 def warm_up_parts() -> None:
-    """Compile the kernel that places a container vehicle's parts (``parts.place``), which a scan
-    compared with a whole vehicle's reference never calls."""
+    """Compile the kernels that place a container vehicle's parts (``parts.place``) and move each
+    within its material (``Warp.move``), which a scan compared with a whole vehicle's reference never
+    calls."""
     profile = np.zeros((1, 16))
     kernels._lag_scores(profile, profile, 0, 16, -2, 2)
+    part = np.zeros((8, 16), dtype=np.float32)
+    part[2:6, 4:12] = 1.0
+    Warp.shift(0.5, 0.5, 16).move(part, material=material_box(part))
 
 
 def vehicle_model(metadata: Mapping[str, str]) -> str | None:

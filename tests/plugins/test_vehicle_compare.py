@@ -26,10 +26,12 @@ from smartcustoms.plugins.vehicle import _kernels as vehicle_kernels
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
     PixelSize,
+    Warp,
     attenuation,
     estimate_shift,
     estimate_warp,
     fit_reference,
+    material_box,
     outline_mismatch,
     scaled_box,
     square_pixels,
@@ -325,6 +327,15 @@ def test_warm_up_compiles_every_kernel_a_real_frame_needs(root: Path) -> None:
     assert all(compiled.values()), "a kernel the comparison never calls"
     scan = vehicle.VehicleSimulator(SEED).generate(1, model="box-truck-1", concealment="hidden_compartment")
     plugin.assess(inline_view(vehicle.to_frame(scan, source_id="portal", sequence=1)))
+    assert _signatures() == compiled
+    # a container on a rig of its own: compared with its parts' references joined (``parts``)
+    rigged = vehicle.VehicleSimulator(SEED, HEIGHT, WIDTH, realism=vehicle.Realism(trailers=True))
+    scan = next(
+        s
+        for s in (rigged.generate(i, model="container-20ft") for i in range(40))
+        if s.rig != vehicle.DEFAULT_RIG
+    )
+    plugin.assess(inline_view(vehicle.to_frame(scan, source_id="portal", sequence=2)))
     assert _signatures() == compiled
 
 
@@ -748,6 +759,24 @@ def test_the_warp_finds_where_each_column_lies(profile: str) -> None:
     shift = estimate_warp(changed, reference, 40, 5, 0.0, pixel_mm)
     assert shift.stretch == pytest.approx(0.0, abs=1e-3)
     assert np.abs(shift.columns - truth)[body].max() > 3.0
+
+
+@pytest.mark.parametrize("dy", [0.0, 2.0, -3.4, 0.3, -0.3, 700.0])
+def test_a_part_moved_within_its_material_is_the_part_moved_whole(dy: float) -> None:
+    """Moving only the pixels a part's material reaches gives every pixel of the whole move, for warps
+    that stretch, shift by fractions, and carry the part to the image's edges or out of it."""
+    rng = np.random.default_rng(5)
+    image = np.zeros((120, 400), dtype=np.float32)
+    image[30:71, 150:260] = rng.uniform(0.05, 3.0, (41, 110)).astype(np.float32)
+    assert material_box(image) == (150, 30, 260, 71)
+    assert material_box(np.zeros((4, 4), dtype=np.float32)) == (0, 0, 0, 0)
+    x = np.arange(400, dtype=np.float32)
+    for columns in (x - 7.25, x * 0.97 + 9.6, x + 140.5, x - 250.0):
+        warp = Warp(columns.astype(np.float32), dy)
+        whole = warp.move(image)
+        within = warp.move(image, material=material_box(image))
+        np.testing.assert_array_equal(within, whole)
+    assert warp.move(image, material=(0, 0, 0, 0)).max() == 0.0
 
 
 @pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
