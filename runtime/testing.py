@@ -27,7 +27,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core import config as config_module
-from smartcustoms.core.config import Config
+from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.manager import discover_plugins
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack, with_free_ports
@@ -77,6 +78,21 @@ def config_on_services(
     shm_root.mkdir(parents=True, exist_ok=True)
     config.blobstore.shm_root = str(shm_root)
     config.gateway.officer_auth = False  # tests/integration/test_officer_auth.py turns it on
+    return config
+
+
+def only_plugins(config: Config, *names: str) -> Config:
+    """``config`` with every built-in (and installed) plugin that processes frames but ``names``
+    disabled, and those enabled, each keeping the rest of its configuration; result plugins and
+    ``extra_plugins`` stay as configured. A test about one plugin, or about the runtime, starts the
+    actors it needs rather than the default set's fifteen pools."""
+    for info in discover_plugins():
+        name = info.spec.name
+        if not info.processes_frames:
+            continue
+        current = config.plugins.get(name, PluginConfig())
+        current.enabled = name in names and current.enabled is not False
+        config.plugins[name] = current
     return config
 
 

@@ -20,6 +20,7 @@ from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime import cli
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,7 @@ def test_verdicts_and_decisions_are_chained_anchored_and_tampering_is_named(
     tmp_path: Path,
 ) -> None:
     runtime_config.audit.anchor_interval_s = 0.5
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "rfid_epc_check"))
     frames = [_rfid("tag-alarm", 1, FOREIGN_TAG), _rfid("tag-clear", 2, EVIDENCE_TAG)]
     assert [a.code for a in asyncio.run(send_all(stack.gateway_target, frames))] == [OK, OK]
     client = redis.Redis.from_url(runtime_config.redis.url)

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
-from smartcustoms.core.config import Config, FusionConfig, PluginConfig
+from smartcustoms.core.config import Config, FusionConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
@@ -23,13 +23,13 @@ from smartcustoms.runtime.conveyances import ConveyanceCounts, ConveyanceStore, 
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.runtime.topics import conveyances_topic
 from smartcustoms.v1 import conveyance_pb2, frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
 
 KNOWN_EPC = "3074257BF7194E4000001A85"  # a tag rfid_epc_check clears
-NOT_NEEDED = ("xray_detector", "vehicle_compare", "ct_detector", "vehicle_risk", "cargo_risk")
 HOLD = conveyance_pb2.CONVEYANCE_OUTCOME_HOLD
 INSPECT = conveyance_pb2.CONVEYANCE_OUTCOME_INSPECT
 CLEAR = conveyance_pb2.CONVEYANCE_OUTCOME_CLEAR
@@ -140,8 +140,7 @@ def test_one_decision_per_conveyance_on_the_stream_even_across_a_worker_kill(
     runtime_config.fusion = FusionConfig(
         window_s=WINDOW_S, expected_modalities=["xray", "rfid"], hold_score=0.4, scan_interval_s=0.2
     )
-    runtime_config.plugins = {name: PluginConfig(enabled=False) for name in NOT_NEEDED}
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check"))
     conveyances = Conveyances(runtime_config)
     frames = [
         _xray(1, "CAR-1", dense=True),

@@ -17,6 +17,7 @@ from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2
 
 pytestmark = pytest.mark.integration
@@ -37,7 +38,7 @@ def test_a_store_with_room_for_two_frames_carries_twelve_without_refusing_any(
 ) -> None:
     runtime_config.blobstore.capacity_bytes = 2 * FRAME_BYTES
     runtime_config.gateway.capacity_wait_s = 60
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region"))
     acks = asyncio.run(send_all(stack.gateway_target, _frames(12)))
     assert [a.code for a in acks] == [OK] * 12
     wait_for(

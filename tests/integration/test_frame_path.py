@@ -18,7 +18,7 @@ from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import merge, scrape, total
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import ledger_settled
+from smartcustoms.runtime.testing import ledger_settled, only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
     runtime_config.gateway.inline_max_bytes = 32 * 1024  # the 64 KiB images go by claim check
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check"))
     frames = [_xray(i, dense=i % 2 == 0) for i in range(1, 9)]
     frames += [_rfid(100, ["3074257BF7194E4000001A85"]), _rfid(101, ["DEADBEEF" * 3])]
     acks = asyncio.run(send_all(stack.gateway_target, frames))
@@ -108,7 +108,7 @@ def test_frames_of_two_modalities_get_verdicts_and_the_ledger_balances(
 def test_a_frame_sent_twice_is_processed_once_and_no_source_can_take_another_s_frame_id(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check"))
     first = asyncio.run(send_all(stack.gateway_target, [_xray(1, dense=True)]))
     again = _xray(1, dense=True)
     again.frame_id = "xray-1-resent"
@@ -141,7 +141,7 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
         "sleepy": PluginConfig(timeout_s=2.0, batch_max_frames=1, placement=placement),
         "exploding": PluginConfig(placement=placement),
     }
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config))  # the two above alone
     camera = [
         frame_pb2.Frame(
             frame_id=f"cam-{i}",
@@ -196,7 +196,7 @@ def test_failing_and_slow_plugins_send_frames_to_manual_inspection(
 def test_frames_of_a_modality_no_plugin_consumes_get_a_fallback(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region"))
     record = frame_pb2.Frame(
         frame_id="rec-1",
         source_id="manifests",
@@ -227,7 +227,7 @@ def test_an_onnx_model_drops_in_by_configuration(
             settings={"model_path": str(model), "class_names": ["bright_object"], "input_scale": 1 / 65535},
         ),
     }
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "onnx_detector"))
     bright = array_frame(
         np.full((1, 32, 32), 60_000, np.uint16),
         modality=Modality.XRAY,

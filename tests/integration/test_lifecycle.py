@@ -23,6 +23,7 @@ from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker
 from smartcustoms.runtime.stack import Stack, gateway_serving
+from smartcustoms.runtime.testing import only_plugins
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ def test_worker_and_gateway_stop_within_their_deadlines_while_a_plugin_is_busy(
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
     runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=120.0)}
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config))
     assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
     worker_metrics = stack.metrics_urls[1]
     wait_for(
@@ -87,7 +88,7 @@ def test_frames_survive_a_broker_restart(
         runtime_config.reconciler.redeliver_after_s = 3.0
         runtime_config.reconciler.interval_s = 0.5
         runtime_config.reconciler.max_attempts = 1000  # no worker for a while: keep redelivering
-        stack = start_stack(runtime_config, worker=False)
+        stack = start_stack(only_plugins(runtime_config, "xray_detector"), worker=False)
         frames = [
             array_frame(
                 np.full((2, 16, 16), 60_000, np.uint16),  # dual energy, as xray_detector needs
@@ -120,7 +121,7 @@ def test_a_frame_stuck_past_its_redeliveries_gets_a_manual_inspection_verdict(
     runtime_config.reconciler.redeliver_after_s = 1.0
     runtime_config.reconciler.interval_s = 0.2
     runtime_config.reconciler.max_attempts = 1
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config))
     assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
     wait_for(lambda: _counts(runtime_config).fallbacks == 1, 30, interval_s=0.2, what="the fallback verdict")
     assert _counts(runtime_config) == Counts(accepted=1, verdicts=0, fallbacks=1, in_flight=0)

@@ -27,7 +27,7 @@ from smartcustoms.runtime.officer_auth import officer_metadata
 from smartcustoms.runtime.officers import OfficerStore, initial_password_note
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import config_on_services
+from smartcustoms.runtime.testing import config_on_services, only_plugins
 from smartcustoms.v1 import (
     evidence_pb2,
     evidence_pb2_grpc,
@@ -93,7 +93,7 @@ def guarded(
     folder = tmp_path_factory.mktemp("officers")
     config = config_on_services(broker, redis_service, ray_head, folder / "run", folder / "shm", "oa")
     config.gateway.officer_auth = True
-    with Stack(config) as stack:
+    with Stack(only_plugins(config, "dense_region")) as stack:
         assert [a.code for a in asyncio.run(send_all(stack.gateway_target, _alarms()))] == [OK] * 3
         _settled(config, 3)
 

@@ -20,14 +20,10 @@ from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import PipelineError, Stack, gateway_serving, pipeline_serving
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
-
-ONLY_FIXTURES = {
-    name: PluginConfig(enabled=False)
-    for name in ("xray_detector", "dense_region", "rfid_epc_check", "ct_detector", "vehicle_compare")
-}
 
 
 async def _settled(config: Config, accepted: int, timeout_s: float = 90.0) -> Counts:
@@ -69,8 +65,8 @@ def test_the_pipeline_reports_ready_only_once_every_plugin_is_warm(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:SlowToWarm"]
-    runtime_config.plugins = {**ONLY_FIXTURES, "slow_to_warm": PluginConfig(settings={"warm_up_s": 3.0})}
-    stack = start_stack(runtime_config, worker=False)
+    runtime_config.plugins = {"slow_to_warm": PluginConfig(settings={"warm_up_s": 3.0})}
+    stack = start_stack(only_plugins(runtime_config), worker=False)
     target = stack.gateway_target
     assert gateway_serving(target)  # frames are accepted ...
     assert not pipeline_serving(target)  # ... but nothing can decide them yet
@@ -96,7 +92,7 @@ def test_a_plugin_that_cannot_be_built_fails_the_start_with_its_reason(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:Broken"]
-    runtime_config.plugins = dict(ONLY_FIXTURES)
+    only_plugins(runtime_config)
     with pytest.raises(PipelineError, match=r"broken: .*reference data /nowhere/broken-library is missing"):
         start_stack(runtime_config)
 
@@ -120,12 +116,11 @@ def test_a_shadow_plugin_never_changes_a_verdict_and_is_scored_live_and_by_offic
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:LiveDense"]
     runtime_config.plugins = {
-        **ONLY_FIXTURES,
         "dense_region": PluginConfig(
             mode="shadow", compare_with=["live_dense"], settings={"min_area_px": 400}
         ),
     }
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region"))
     bags = [
         _bag("bag-1", dense=True, live_alarm=True),  # both find it
         _bag("bag-2", dense=True, live_alarm=False),  # only the shadow plugin finds it
@@ -202,12 +197,11 @@ def test_a_timeout_is_charged_to_the_plugin_that_ran_out_of_time_and_only_its_fr
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy", "sc_fixture_plugins:Quick"]
     runtime_config.plugins = {
-        **ONLY_FIXTURES,
         "sleepy": PluginConfig(timeout_s=2.0, batch_max_frames=8),
         "quick": PluginConfig(batch_max_frames=8),
     }
     runtime_config.worker.batch_window_ms = 300  # the three frames travel as one batch
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config))
     frames = [
         array_frame(
             np.zeros((4, 4, 4), np.int16),
@@ -249,11 +243,8 @@ def test_a_record_plugin_keeps_its_state_on_redis_point_in_time(
 ) -> None:
     """rfid_epc_check counts, in its keyed state on the runtime's Redis, how often a foreign tag was
     read at a reader before each read: shared by its actors, as of each read's own time."""
-    runtime_config.plugins = {
-        **{name: cfg for name, cfg in ONLY_FIXTURES.items() if name != "rfid_epc_check"},
-        "rfid_epc_check": PluginConfig(pool_size=2, batch_max_frames=1),
-    }
-    stack = start_stack(runtime_config)
+    runtime_config.plugins = {"rfid_epc_check": PluginConfig(pool_size=2, batch_max_frames=1)}
+    stack = start_stack(only_plugins(runtime_config, "rfid_epc_check"))
     planted = "DEADBEEF" * 3
     reports = [_tag_report(i, 1_800_000_000 + 60 * i, planted) for i in (1, 2, 3)]
     reports.append(_tag_report(4, 1_800_000_000 + 90, planted))  # read between tags-1 and tags-2, sent last

@@ -20,6 +20,7 @@ from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -83,7 +84,7 @@ def _settle(config: Config, count: int) -> None:
 def reviewed(runtime_config: Config, start_stack: Callable[..., Stack]) -> Stack:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
     runtime_config.gateway.inline_max_bytes = 64 * 1024  # the X-ray alarm travels by claim check
-    stack = start_stack(runtime_config)
+    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check"))
     assert [a.code for a in asyncio.run(send_all(stack.gateway_target, _frames()))] == [OK] * 4
     _settle(runtime_config, 4)
     return stack

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import PluginConfig
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.runtime.worker import WorkerRuntime, actor_spec
 
 
@@ -41,4 +42,24 @@ def test_an_actor_gets_its_settings_state_and_an_absolute_artefact_root(tmp_path
     assert spec.settings["max_transmission"] == dense.spec.default_settings["max_transmission"]
     assert Path(spec.artefact_root).is_absolute() and spec.artefact_root.endswith("relative/artefacts")
     assert spec.redis_url == "redis://127.0.0.1:1/0" and spec.namespace == worker.config.namespace
+    worker.store.close()
+
+
+def test_only_plugins_leaves_the_named_frame_plugins_and_the_result_plugins(tmp_path: Path) -> None:
+    """The tests' helper: a worker of ``only_plugins(config, "dense_region")`` hosts dense_region with
+    its settings, no other built-in detector, and still its result plugins; a plugin off by default
+    (onnx_detector) is turned on when named, one turned off explicitly stays off."""
+    config = config_module.load(environ={})
+    config.redis.url = "redis://127.0.0.1:1/0"
+    config.blobstore.shm_root = str(tmp_path)
+    config.plugins = {
+        "dense_region": PluginConfig(settings={"min_area_px": 99}),
+        "rfid_epc_check": PluginConfig(enabled=False),
+    }
+    only_plugins(config, "dense_region", "onnx_detector", "rfid_epc_check")
+    worker = WorkerRuntime(config, CollectorRegistry())
+    enabled = {info.spec.name for info in worker.plugins}
+    assert enabled == {"dense_region", "onnx_detector", "alert_log"}
+    assert config.plugin("dense_region").settings == {"min_area_px": 99}
+    worker.close()
     worker.store.close()
