@@ -101,6 +101,9 @@ def test_a_killed_worker_redis_and_broker_are_restarted_and_nothing_is_lost(
     config = runtime_config
     config.redis.url = ""  # a Redis and a broker of this stack's own, to kill
     config.broker.bootstrap_servers = ""
+    # the broker comes back empty: the worker's last offset commit, as it stops, can never land and it
+    # is killed at its stop deadline; a short one keeps the test's teardown short
+    config.worker.stop_timeout_s = 3.0
     config.plugins = {
         info.spec.name: PluginConfig(enabled=info.spec.name == "rfid_epc_check")
         for info in discover_plugins()
