@@ -69,8 +69,12 @@ def builtin_artefacts() -> None:
 def runtime_config(
     tmp_path: Path, broker: EmbeddedBroker, redis_service: EmbeddedRedis, ray_head: EmbeddedRay
 ) -> Config:
-    """A configuration on the session's services, in a namespace of its own, on free ports."""
-    return config_on_services(broker, redis_service, ray_head, tmp_path / "run", tmp_path / "shm")
+    """A configuration on the session's services, in a namespace of its own, on free ports. The enquiry
+    assistant is built on its first question rather than at the gateway's start (about 2 s a start on
+    two cores): the demo test runs the default, tests/runtime/test_enquiry_service.py the setting."""
+    config = config_on_services(broker, redis_service, ray_head, tmp_path / "run", tmp_path / "shm")
+    config.gateway.enquiry_warm_up = False
+    return config
 
 
 @pytest.fixture
