@@ -252,7 +252,15 @@ class VehicleComparer:
         moves = warps(placement, shape[1])
         material = materials(fitted)
         if s.max_speed_change > 0:
-            moves = follow_speed(nominal, fitted, placement, s.max_speed_change, pixel_cm * 10, material)
+            moves = follow_speed(
+                nominal,
+                fitted,
+                placement,
+                s.max_speed_change,
+                pixel_cm * 10,
+                material,
+                s.container_follows_trailer,
+            )
         joined = composite(fitted, moves, parts.describe(), material)
         return joined, placement.describe()
 

@@ -22,7 +22,9 @@ a reference made for it from them:
    alignment follow a speed change, each part placed is aligned block by block along the vehicle
    (``alignment.estimate_warp``: its shift within 4 px of its place, then its blocks) with what the
    other parts, clipped likewise, leave of the scan; twice, the second time with the others as the
-   first pass stretched them (``follow_speed``).
+   first pass stretched them (``follow_speed``). The container is then stretched as its trailer is,
+   keeping its own place (``_carried``): whatever passes the portal at one moment is stretched alike,
+   and the trailer's chassis shows it without the load, which the container's empty reference lacks.
 2. Joining (``composite``): the parts' attenuations, each moved to its place (and stretched), summed
    (at most what a scan can show, ln 65535); the container's cargo space moved with it. This
    reference of the whole vehicle then goes through the comparison as any other (alignment block by
@@ -139,10 +141,12 @@ def follow_speed(
     max_speed_change: float,
     pixel_mm: float,
     material: Mapping[str, BoxPx] | None = None,
+    container_follows_trailer: bool = True,
 ) -> dict[str, Warp]:
     """Each part's columns as a speed that changed under it moved them (``alignment.estimate_warp`` of
     what the other parts, placed, leave of the scan against the part placed), within a few pixels of its
-    placement. ``material``: each part's ``materials``, when known."""
+    placement. ``material``: each part's ``materials``, when known. ``container_follows_trailer``: the
+    container stretched as its trailer is (``_carried``)."""
     width = scan.shape[1]
     ceiling = np.float32(min(float(scan.max()), _PLACE_CEILING))  # as ``place``: what the scan can tell
     scan = np.minimum(scan, ceiling)
@@ -153,18 +157,40 @@ def follow_speed(
         for image in placed.values():
             np.minimum(image, ceiling, out=image)
         others = scan - sum(placed.values(), np.zeros_like(scan))
-        stretched = {}
+        found = {}
         for name in parts:
             r0, r1 = _rows(placed[name], _FOLLOW_PX + 2)  # the part's rows: what its blocks compare
             residual = others[r0:r1] + placed[name][r0:r1]
-            warp = estimate_warp(
+            found[name] = estimate_warp(
                 residual, placed[name][r0:r1], _FOLLOW_PX, _FOLLOW_PX, max_speed_change, pixel_mm
             )
+        if container_follows_trailer and {"container", "trailer"} <= found.keys():
+            x0, _, x1, _ = material["container"]
+            columns = moves["container"].columns  # the scan columns showing the container's material
+            span = slice(int(columns.searchsorted(x0)), int(columns.searchsorted(x1)))
+            found["container"] = _carried(found["container"], found["trailer"], span)
+        stretched = {}
+        for name, warp in found.items():
             # the part's own columns for each scan column: through where it was placed
             columns = np.interp(warp.columns, np.arange(width), moves[name].columns).astype(np.float32)
             stretched[name] = Warp(columns, moves[name].dy + warp.dy)
         moves = stretched
     return moves
+
+
+def _carried(own: Warp, carrier: Warp, span: slice) -> Warp:
+    """A container's columns as its trailer's stretch moved them (each a warp of its placed image).
+
+    A speed change stretches whatever passes the portal at one moment alike, so at a scan column the
+    container and the trailer under it drift together. The trailer's chassis shows the drift cleanly;
+    the container's blocks compare its empty reference with a scan that holds its load too, whose edges
+    draw them (a clean loaded container then differs at its walls). The container keeps its own offset
+    from the trailer (the median over ``span``, the scan columns of its material) and its own shift up or
+    down."""
+    if span.stop <= span.start:
+        return own
+    offset = np.float32(np.median(carrier.columns[span] - own.columns[span]))
+    return Warp((carrier.columns - offset).astype(np.float32), own.dy)
 
 
 def materials(parts: Mapping[str, Fitted]) -> dict[str, BoxPx]:

@@ -33,6 +33,9 @@ class VehicleSettings:
     compare_parts: bool = True
     max_part_shift_cm: float = 200.0  # along the vehicle
     max_part_lift_cm: float = 15.0  # up or down: a higher fifth wheel or trailer deck
+    # under a speed change, the container is stretched as its trailer's chassis is (its load, which its
+    # empty reference lacks, would draw its own blocks), keeping its own place; false: as its own blocks
+    container_follows_trailer: bool = True
     smooth_px: int = 9
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from smartcustoms.core.artefacts import ArtefactInfo
+from smartcustoms.core.frames import inline_view
 from smartcustoms.core.geometry import iou
-from smartcustoms.core.types import Detection
+from smartcustoms.core.types import Decision, Detection
 from smartcustoms.hardware.sim import vehicle
 from smartcustoms.plugins.vehicle.alignment import PixelSize, attenuation
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
@@ -34,6 +35,8 @@ from smartcustoms.plugins.vehicle.tools import build, cli, evaluate
 
 SEED = 7  # neither a development seed (200-299) nor an evaluation seed (2000 on)
 HEIGHT, WIDTH = 512, 1536  # half the portal's size: every reference is resampled to these scans
+# every variation a real portal gives a scan (as `smartcustoms eval vehicle --variations` names them)
+KINDS = ("levels", "pixels", "speed", "trailers", "photons")
 OTHER_RIGS = [
     ("tractor-2", "skeletal-1"),
     ("tractor-1", "skeletal-2"),
@@ -144,6 +147,24 @@ def test_a_clean_container_on_another_rig_is_clear_part_by_part(
     )
     assert whole_detections or whole.doubt or whole.notes
     assert whole.fitted.reference.name == "container-20ft.npy"
+
+
+@pytest.mark.parametrize("index", [8, 12, 28])
+def test_a_loaded_container_stretched_by_a_speed_change_follows_its_trailer(
+    artefact_root: Path, vehicle_references: ArtefactInfo, index: int
+) -> None:
+    """Clean loaded containers on other rigs, scanned as a real portal gives them (levels, pixels, speed,
+    photons varying): stretched as their trailers' chassis is, they are clear; stretched by their own
+    blocks, which their loads' edges draw, each of these alarms."""
+    simulator = vehicle.VehicleSimulator(SEED, empty_rate=0.0, realism=vehicle.Realism.portal(KINDS))
+    scan = simulator.generate(index, model="container-20ft", concealment=None)
+    assert scan.rig != vehicle.DEFAULT_RIG and scan.declared_goods
+    frame = inline_view(vehicle.to_frame(scan, source_id="portal", sequence=index))
+    [followed] = evaluate.tool_plugin({}, artefact_root).smartcustoms_process_batch([frame])
+    assert followed.decision is Decision.CLEAR, followed.detections
+    own = evaluate.tool_plugin({"container_follows_trailer": False}, artefact_root)
+    [alone] = own.smartcustoms_process_batch([frame])
+    assert alone.decision is Decision.ALARM
 
 
 def test_parts_are_placed_where_the_simulator_put_them(references: ReferenceSet) -> None:
