@@ -16,14 +16,14 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.publisher import PUBLISH_TIMEOUT_S
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
@@ -76,10 +76,7 @@ def test_acks_do_not_wait_on_a_dead_broker_and_nothing_falls_back(
     # the broker comes back empty: the worker's last offset commit, as it stops, can never land and it
     # is killed at its stop deadline; a short one keeps the test's teardown short
     config.worker.stop_timeout_s = 3.0
-    config.plugins = {
-        info.spec.name: PluginConfig(enabled=info.spec.name == "rfid_epc_check")
-        for info in discover_plugins()
-    }
+    only_plugins(config, "rfid_epc_check")
     stack = start_stack(config)
     assert [a.code for a in asyncio.run(send_all(stack.gateway_target, [_frame(1)]))] == [OK]
     asyncio.run(_decided(config, ["outage-1"], 60))

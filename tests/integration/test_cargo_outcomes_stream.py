@@ -15,12 +15,11 @@ import pytest
 
 from smartcustoms.core.config import Config, PluginConfig
 from smartcustoms.core.keys import plugin_state_prefix
-from smartcustoms.core.manager import discover_plugins
 from smartcustoms.core.state import open_state
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.hardware.sim.records import to_frame
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import ledger_settled
+from smartcustoms.runtime.testing import ledger_settled, only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -44,12 +43,10 @@ def declaration(record_id: str, importer: str) -> frame_pb2.Record:
     return frame_pb2.Record(record_id=record_id, kind="cargo_declaration", fields=fields)
 
 
-def cargo_only(config: Config) -> Config:
+def cargoonly_plugins(config: Config) -> Config:
     """cargo_risk alone, selecting every declaration and none at random: each batch is an alert."""
-    config.plugins = {
-        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "cargo_risk"
-    }
     config.plugins["cargo_risk"] = PluginConfig(settings={"inspect_share": 1.0, "exploration_share": 0})
+    only_plugins(config, "cargo_risk")
     return config
 
 
@@ -81,7 +78,7 @@ def wait_for_history(config: Config, expected: dict[str, tuple[float, float, flo
 def test_a_decision_with_record_outcomes_feeds_cargo_history_once(
     runtime_config: Config, start_stack: Callable[[Config], Stack]
 ) -> None:
-    stack = start_stack(cargo_only(runtime_config))
+    stack = start_stack(cargoonly_plugins(runtime_config))
     frame = alert_on(
         stack, declaration("D-1", HARBOUR), declaration("D-2", KOWLOON), declaration("D-3", HARBOUR)
     )
@@ -142,7 +139,7 @@ def test_the_review_page_records_what_each_declaration_held(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    stack = start_stack(cargo_only(runtime_config))
+    stack = start_stack(cargoonly_plugins(runtime_config))
     frame = alert_on(stack, declaration("P-1", HARBOUR), declaration("P-2", KOWLOON))
 
     with sync_playwright() as playwright:

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.cases import generate
 from smartcustoms.hardware.sim.cases_feed import case_frames, run_cases
 from smartcustoms.runtime.crime_page import crime_desk, crime_line
@@ -21,6 +20,7 @@ from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,7 @@ BATCH = 100
 def test_case_feed_raises_the_planted_new_route(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
-    runtime_config.plugins = {
-        i.spec.name: PluginConfig(enabled=False)
-        for i in discover_plugins()
-        if i.spec.name != "crime_analytics"
-    }
+    only_plugins(runtime_config, "crime_analytics")
     stack = start_stack(runtime_config)
     frames = len(case_frames(SEED, BATCH))
     stats = asyncio.run(run_cases(stack.gateway_target, time.monotonic() + 60, 20.0, SEED, batch_size=BATCH))

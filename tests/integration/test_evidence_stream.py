@@ -11,14 +11,14 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.devices import run_warehouse
 from smartcustoms.hardware.sim.warehouse import EvidenceWarehouse
 from smartcustoms.runtime.evidence import configure_demo, demo_lines, enrol_demo_stock, evidence_desk
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +31,7 @@ RATE_HZ = 25.0  # simulated seconds a second
 def test_the_warehouse_stream_locates_items_and_alerts_on_its_anomalies(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
-    ours = {"evidence_locator", "evidence_orders"}
-    runtime_config.plugins = {
-        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name not in ours
-    }
+    only_plugins(runtime_config, "evidence_locator", "evidence_orders")
     configure_demo(runtime_config)
     stack = start_stack(runtime_config)
     assert enrol_demo_stock(runtime_config, seed=SEED) > 0

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import results_pb2
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,7 @@ def test_a_csv_export_becomes_record_frames_with_verdicts_and_a_rejects_file(
 ) -> None:
     runtime_config.extra_plugins = ["sc_record_echo:RecordEcho"]
     # Only the echo plugin decides: records reach it as the command sent them, whatever else is built in.
-    runtime_config.plugins = {info.spec.name: PluginConfig(enabled=False) for info in discover_plugins()}
+    only_plugins(runtime_config)
     runtime_config.gateway.max_frame_bytes = 8 * 1024  # for the refusal below; 4 records fit easily
     stack = start_stack(runtime_config)
     mapping = tmp_path / "map.toml"

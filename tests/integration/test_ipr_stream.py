@@ -15,14 +15,14 @@ import redis
 import redis.asyncio as aioredis
 
 from smartcustoms.core.audit import AuditTrail
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.hardware.sim.listings_feed import run_listings
 from smartcustoms.runtime.ipr import ipr_line
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 
 pytestmark = pytest.mark.integration
 
@@ -33,9 +33,7 @@ BATCH = 40
 def test_listings_feed_raises_ipr_cases_with_evidence(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
-    runtime_config.plugins = {
-        i.spec.name: PluginConfig(enabled=False) for i in discover_plugins() if i.spec.name != "ipr_monitor"
-    }
+    only_plugins(runtime_config, "ipr_monitor")
     stack = start_stack(runtime_config)
     stats = asyncio.run(
         run_listings(stack.gateway_target, time.monotonic() + 60, 4.0, 1, max_frames=FRAMES, batch_size=BATCH)

@@ -12,9 +12,8 @@ import grpc
 import numpy as np
 import pytest
 
-from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.config import Config
 from smartcustoms.core.frames import array_frame
-from smartcustoms.core.manager import discover_plugins
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, VendorClient, send_all
 from smartcustoms.hardware.sdk.retry import RetryPolicy
@@ -23,6 +22,7 @@ from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.process import wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.v1 import frame_pb2, ingest_pb2, ingest_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -63,10 +63,7 @@ def test_the_gateway_pushes_back_and_the_sdk_waits_it_out(
     config.gateway.max_backlog_frames = 3
     config.gateway.max_open_frames_per_stream = 2
     config.gateway.retry_after_ms = 200
-    config.plugins = {
-        info.spec.name: PluginConfig(enabled=info.spec.name == "rfid_epc_check")
-        for info in discover_plugins()
-    }
+    only_plugins(config, "rfid_epc_check")
     stack = start_stack(config, worker=False)  # no worker: nothing is decided, the backlog only grows
 
     acks = asyncio.run(_interleaved(stack.gateway_target, [_frame(n, reads=4) for n in (1, 2, 3)]))

@@ -30,7 +30,6 @@ import redis.asyncio as aioredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
 from smartcustoms.hardware.sdk.client import OK, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import ledger_for
@@ -44,7 +43,7 @@ from smartcustoms.runtime.services import (
     ray_node_args,
 )
 from smartcustoms.runtime.stack import Stack
-from smartcustoms.runtime.testing import config_on_services, ledger_settled
+from smartcustoms.runtime.testing import config_on_services, ledger_settled, only_plugins
 from smartcustoms.v1 import frame_pb2, ingest_pb2, results_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -275,12 +274,6 @@ def _stop(cluster: RayCluster) -> None:
     assert not leftover, f"Ray processes outlived the cluster: {leftover}"
 
 
-def _only(config: Config, plugin: str) -> None:
-    config.plugins = {
-        info.spec.name: PluginConfig(enabled=info.spec.name == plugin) for info in discover_plugins()
-    }
-
-
 def _frame(source: str, number: int) -> frame_pb2.Frame:
     frame = rfid_to_frame(frame_pb2.RfidReadBatch(reader_id=source), source_id=source, sequence=number)
     frame.frame_id = f"ray-{source}-{number}"
@@ -407,7 +400,7 @@ def test_a_plugin_pool_spread_over_two_ray_nodes_loses_no_frame_when_one_node_is
 ) -> None:
     started = time.monotonic()
     config = config_on_services(broker, redis_service, ray_cluster.head, tmp_path / "run", tmp_path / "shm")
-    _only(config, PLUGIN)
+    only_plugins(config, PLUGIN)
     config.plugins[PLUGIN] = PluginConfig(enabled=True, pool_size=POOL_SIZE, scheduling_strategy="SPREAD")
     stack = start_stack(config)  # gateway and stream worker; the worker joins the cluster (ray.address)
     ready_s = time.monotonic() - started

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.config import Config
 from smartcustoms.core.types import Modality
 from smartcustoms.hardware.sdk.client import OK, RetryPolicy, VendorClient
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import Stack, pipeline_serving, with_free_ports
-from smartcustoms.runtime.testing import ledger_settled
+from smartcustoms.runtime.testing import ledger_settled, only_plugins
 from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2
 
@@ -30,12 +29,6 @@ pytestmark = pytest.mark.integration
 
 FRAMES = 60
 RATE_HZ = 20.0
-
-
-def _only(config: Config, plugin: str) -> None:
-    config.plugins = {
-        info.spec.name: PluginConfig(enabled=info.spec.name == plugin) for info in discover_plugins()
-    }
 
 
 def _frame(number: int) -> frame_pb2.Frame:
@@ -54,7 +47,7 @@ def _beside(config: Config, run_dir: Path) -> Config:
 def test_a_vendor_fails_over_to_the_second_gateway_when_the_first_is_killed_under_load(
     runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:
-    _only(runtime_config, "rfid_epc_check")
+    only_plugins(runtime_config, "rfid_epc_check")
     first = start_stack(runtime_config)  # gateway and stream worker
     second = start_stack(_beside(runtime_config, tmp_path / "second"), worker=False)  # a gateway only
     assert first.gateway is not None
@@ -113,7 +106,7 @@ def test_two_workers_share_the_partitions_and_the_survivor_takes_a_killed_one_s(
     runtime_config: Config, start_stack: Callable[..., Stack], tmp_path: Path
 ) -> None:
     config = runtime_config
-    _only(config, "rfid_epc_check")
+    only_plugins(config, "rfid_epc_check")
     # the frames the killed worker had taken are published again after 5 s; attempts to spare for the
     # group's rebalance, so each frame gets a verdict from the plugin, not a fallback
     config.reconciler.interval_s = 0.5
@@ -229,7 +222,7 @@ def test_a_worker_the_partitions_do_not_reach_stands_by_and_takes_over_when_anot
     gateway still SERVING) rather than hold the gateway's health hostage, and take a block when a
     worker that had one stops."""
     config = runtime_config
-    _only(config, "rfid_epc_check")
+    only_plugins(config, "rfid_epc_check")
     config.broker.partitions = 4
     stacks = [start_stack(config)]  # each start waits until its worker reports ready
     stacks += [start_stack(_beside(config, tmp_path / f"worker{n}")) for n in (2, 3)]

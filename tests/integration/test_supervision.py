@@ -25,7 +25,6 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from smartcustoms.core.config import Config, PluginConfig
-from smartcustoms.core.manager import discover_plugins
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import ledger_for
@@ -34,6 +33,7 @@ from smartcustoms.runtime.report import scrape
 from smartcustoms.runtime.services import EmbeddedBroker
 from smartcustoms.runtime.stack import Stack, gateway_serving, pipeline_serving
 from smartcustoms.runtime.supervisor import RestartPolicy, Supervisor, count_restart
+from smartcustoms.runtime.testing import only_plugins
 from smartcustoms.runtime.topics import (
     ensure_topics,
     leave_for_dead_workers,
@@ -104,10 +104,7 @@ def test_a_killed_worker_redis_and_broker_are_restarted_and_nothing_is_lost(
     # the broker comes back empty: the worker's last offset commit, as it stops, can never land and it
     # is killed at its stop deadline; a short one keeps the test's teardown short
     config.worker.stop_timeout_s = 3.0
-    config.plugins = {
-        info.spec.name: PluginConfig(enabled=info.spec.name == "rfid_epc_check")
-        for info in discover_plugins()
-    }
+    only_plugins(config, "rfid_epc_check")
     # A plugin slow to warm up, for frames of other lanes: lane-1's frames must not wait for it.
     config.extra_plugins = ["sc_fixture_plugins:SlowToWarm"]
     config.plugins["slow_to_warm"] = PluginConfig(sources=["lane-9"], settings={"warm_up_s": SLOW_WARM_UP_S})
