@@ -6,8 +6,9 @@
   words together). Chinese is Traditional when converting it to Simplified changes it, Simplified when
   converting it to Traditional does; characters the same in both count as Traditional (Hong Kong's).
 - ``Analyser``: terms of two kinds. Words: English words stemmed and corrected against the knowledge
-  base's vocabulary, Chinese cut by jieba after conversion to Simplified (jieba's dictionary is
-  Simplified) with Cantonese words mapped to their written forms; synonyms add a canonical term;
+  base's vocabulary (accents folded: "jamón" is "jamon"), Chinese cut by jieba after conversion to
+  Simplified (jieba's dictionary is Simplified) with Cantonese words mapped to their written forms;
+  synonyms add a canonical term;
   numbers without thousands commas, "200k" as 200000, and a large number in a question adds the
   currency concept. Characters: English character trigrams and Chinese character bigrams, which still
   match when a word is misspelt or cut differently; ``Terms.known_chars`` are the trigrams of English
@@ -86,6 +87,19 @@ def _converter(kind: str) -> OpenCC:
 
 def to_simplified(text: str) -> str:
     return str(_converter("t2s").convert(text))
+
+
+def fold_accents(text: str) -> str:
+    """Latin letters without their accents ("jamón ibérico" as "jamon iberico", "crème" as "creme"), as
+    the knowledge base and the concept map spell them; other scripts as they are."""
+    if text.isascii():
+        return text
+    return "".join(_folded(c) if "\u00c0" <= c <= "\u024f" else c for c in text)
+
+
+@cache
+def _folded(char: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c)) or char
 
 
 def to_traditional(text: str) -> str:
@@ -199,11 +213,10 @@ class Analyser:
         self._pattern_words_by_length: dict[int, list[str]] = {}
         for word in sorted(self._pattern_words):
             self._pattern_words_by_length.setdefault(len(word), []).append(word)
-        for word in (*self.lexicon.cantonese, *self.lexicon.cantonese.values(), *self.lexicon.words_zh):
-            jieba.add_word(word)
-        for term in self.lexicon.synonyms:
-            if _CJK.search(term):
-                jieba.add_word(term)
+        _add_words(
+            (*self.lexicon.cantonese, *self.lexicon.cantonese.values(), *self.lexicon.words_zh),
+            (term for term in self.lexicon.synonyms if _CJK.search(term)),
+        )
 
     def set_vocabulary(self, words: Iterable[str]) -> None:
         """The English words typos are corrected to: the knowledge base's and the concept map's."""
@@ -214,7 +227,7 @@ class Analyser:
             self._by_length.setdefault(len(word), []).append(word)
 
     def terms(self, text: str, *, correct: bool = False) -> Terms:
-        lowered = to_simplified(text.lower())
+        lowered = to_simplified(fold_accents(text.lower()))
         for spoken, written in self.lexicon.cantonese.items():
             lowered = lowered.replace(spoken, written)
         words: list[str] = []
@@ -288,7 +301,7 @@ class Analyser:
         """The name of the first out-of-scope pattern the question matches, or "": as written, then with
         its misspelt English words corrected to the patterns' own words ("fligt delayed", "exchnge rate
         todaay" match as "flight delayed" and "exchange rate today" do)."""
-        lowered = to_simplified(" ".join(text.lower().split()))
+        lowered = to_simplified(fold_accents(" ".join(text.lower().split())))
         corrected = _LATIN_WORD.sub(lambda m: self._pattern_word(m.group()), lowered)
         for candidate in (lowered, corrected) if corrected != lowered else (lowered,):
             for name, pattern in self.lexicon.out_of_scope:
@@ -310,6 +323,17 @@ class Analyser:
             return raw
         by_length = self._pattern_words_by_length
         return _closest(raw, by_length, 2 if len(raw) >= 7 else 1, substitution=2) or raw
+
+
+def _add_words(*groups: Iterable[str]) -> None:
+    """Teach jieba (whose dictionary is one per process) the words it does not know yet. A word is
+    never added twice: jieba gives an added word a frequency suggested by the dictionary as it stands,
+    so adding the same words again (a second assistant in the process) would cut text differently."""
+    jieba.dt.check_initialized()
+    for group in groups:
+        for word in group:
+            if not jieba.dt.FREQ.get(word):
+                jieba.add_word(word)
 
 
 def _closest(word: str, by_length: Mapping[int, Sequence[str]], limit: int, *, substitution: int = 1) -> str:

@@ -40,6 +40,7 @@ TUNING_SETS = (
     "heldout_f",
     "heldout_g",
     "heldout_j",
+    "heldout_k",
 )
 L2 = 0.1
 RULE_SHARE = 0.15
