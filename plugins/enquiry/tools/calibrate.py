@@ -11,15 +11,16 @@ are ignored here, so the confidence learns to hand over on its own what the patt
 variants added for the tuning questions gives features closer to those of questions never seen. It
 prints the weights and, for a range of thresholds, what the tuning questions get, with and without the
 patterns, and the threshold the rule gives: the lowest at which, with the patterns switched off, at most
-``RULE_SHARE`` of the must-hand-over questions would be answered with the knowledge base's current
-weights (``RetrievalSettings.threshold`` holds it); ``--write`` writes the weights to
-``knowledge_base/confidence.toml``, which the knowledge base loads (and hashes into its version).
+``RULE_SHARE`` of a tuning set's must-hand-over questions would be answered (on the mean over the
+sets) with the knowledge base's current weights (``RetrievalSettings.threshold`` holds it);
+``--write`` writes the weights to ``knowledge_base/confidence.toml``, which the knowledge base loads (and
+hashes into its version).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,6 +42,7 @@ TUNING_SETS = (
     "heldout_g",
     "heldout_j",
     "heldout_k",
+    "heldout_l",
 )
 L2 = 0.1
 RULE_SHARE = 0.15
@@ -71,21 +73,32 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2, steps: int = 50) -> np.nda
 
 
 def rule_threshold(
-    assistant: EnquiryAssistant, cases: Sequence[GoldCase], share: float = RULE_SHARE
+    assistant: EnquiryAssistant, sets: Mapping[str, Sequence[GoldCase]], share: float = RULE_SHARE
 ) -> float:
-    """The lowest threshold (in hundredths) at which at most ``share`` of the must-hand-over questions
-    would be answered on the confidence alone (the out-of-scope patterns switched off)."""
+    """The lowest threshold (in hundredths) at which, on the confidence alone (the out-of-scope patterns
+    switched off), at most ``share`` of a tuning set's must-hand-over questions would be answered, on
+    the mean over the sets.
+
+    Each set is one author's way of asking, and the next blind set will be another's: the mean weighs
+    every set alike, where pooling the questions let a large set whose questions are easily told apart
+    lower the threshold for all (pooled, heldout_l's 90 took it from 0.70 to 0.67)."""
     retriever = assistant.retriever
-    scores = []
-    for case in cases:
-        if case.expect == HANDOVER:
-            match = retriever.best(case.question)
-            scores.append(retriever.confidence(match.features) if match.features else 0.0)
+    scores: list[list[float]] = []
+    for cases in sets.values():
+        must = [retriever.best(c.question) for c in cases if c.expect == HANDOVER]
+        if must:
+            scores.append([retriever.confidence(m.features) if m.features else 0.0 for m in must])
     for hundredths in range(0, 100):
         threshold = hundredths / 100
-        if sum(score >= threshold for score in scores) <= share * len(scores):
+        shares = [sum(score >= threshold for score in group) / len(group) for group in scores]
+        if not shares or sum(shares) / len(shares) <= share:
             return threshold
     return 1.0
+
+
+def tuning_sets() -> dict[str, list[GoldCase]]:
+    """The questions of each tuning set, by set."""
+    return {name: load_gold(name) for name in TUNING_SETS}
 
 
 def confidence_toml(weights: np.ndarray) -> str:
@@ -110,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     assistant = EnquiryAssistant()
-    cases = [c for name in TUNING_SETS for c in load_gold(name)]
+    sets = tuning_sets()
+    cases = [c for group in sets.values() for c in group]
     source = EnquiryAssistant(load_knowledge(args.features_from)) if args.features_from else assistant
     x, y = feature_rows(source, cases)
     weights = fit(x, y)
@@ -137,9 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {leaked / len(must):24.1%} {unguarded / len(must):23.1%}"
         )
     print(
-        f"the rule's threshold (at most {RULE_SHARE:.0%} of must-hand-over questions answered without the"
-        f" patterns): {rule_threshold(assistant, cases):.2f} with the current weights,"
-        f" {rule_threshold(fitted, cases):.2f} with the fitted ones"
+        f"the rule's threshold (at most {RULE_SHARE:.0%} of a set's must-hand-over questions answered without"
+        f" the patterns, on the mean over the tuning sets): {rule_threshold(assistant, sets):.2f} with the"
+        f" current weights, {rule_threshold(fitted, sets):.2f} with the fitted ones"
     )
     if args.write:
         (default_folder() / CONFIDENCE_FILE).write_text(confidence_toml(weights), encoding="utf-8")

@@ -20,6 +20,7 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_j",
     "heldout_k",
     "heldout_l",
+    "heldout_m",
     "generated",
     "tuning",
     "tuning_b",
@@ -52,14 +53,15 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "heldout_e",
             "heldout_h",
             "heldout_i",
-            "heldout_l",
+            "heldout_m",
             "generated",
         ],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_l"
-            " generated; heldout_e, heldout_h, heldout_i and heldout_l were written blind; tuning,"
-            " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f, heldout_g, heldout_j and"
-            " heldout_k, each asked once and then tuned on, are what the retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_m"
+            " generated; heldout_e, heldout_h, heldout_i and heldout_m were written blind; tuning,"
+            " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f, heldout_g, heldout_j,"
+            " heldout_k and heldout_l, each asked once and then tuned on, are what the retrieval was tuned"
+            " on)"
         ),
     )
     evaluate.add_argument(

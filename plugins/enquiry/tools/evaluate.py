@@ -29,7 +29,11 @@ Held-out sets (each says whether it was tuned on after it was asked):
   far-apart opening-hours words and long tracking numbers; the threshold rule over the tuning sets
   with it).
 - ``heldout_l`` (250, 90 to hand over, 50 answerable in Simplified Chinese): written blind while
-  heldout_k was being tuned on, committed before it was asked, asked once after that change.
+  heldout_k was being tuned on, committed before it was asked, asked once after that change, then
+  tuned on (its misses and leaks read: words for more things carried, the pooling of a companion's
+  share, patterns for Macau's entry rules and one's own record; the threshold rule by set).
+- ``heldout_m`` (270, 90 to hand over, 70 answerable in Traditional Chinese): written blind while
+  heldout_l was being tuned on, committed before it was asked, asked once after that change.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
