@@ -174,6 +174,7 @@ def _lexicon(document: Mapping[str, Any]) -> Lexicon:
         frozenset(stop),
         ordered,
         frozenset(document.get("split_prefixes_zh", [])),
+        frozenset(document.get("goods_chars_zh", [])),
         tuple(document.get("words_zh", [])),
         synonyms,
         phrases,

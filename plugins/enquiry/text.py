@@ -13,8 +13,9 @@
   currency concept. Characters: English character trigrams and Chinese character bigrams, which still
   match when a word is misspelt or cut differently; ``Terms.known_chars`` are the trigrams of English
   words the vocabulary knows, which the retrieval weighs less than a typo's.
-- ``Analyser.out_of_scope``: the lexicon's out-of-scope patterns, matched as written and with misspelt
-  words corrected to the patterns' own words.
+- ``Analyser.out_of_scope``: the lexicon's out-of-scope patterns, matched as written (with a space
+  where Chinese meets a Latin letter or digit) and with misspelt words corrected to the patterns' own
+  words.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ _FOREIGN_SCRIPTS = re.compile(
     r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u3040-\u30ff\uac00-\ud7af]"
 )
 _CONTROL_OK = {"\n", "\t", "\r"}
+_SCRIPT_BOUNDARY = re.compile(
+    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
+)
 _AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?(k|m)\b")  # "200k", "1.5 m": thousands, millions
 LARGE_AMOUNT = 10_000  # a number in a question this large is a sum of money
 LARGE_AMOUNT_CONCEPT = "currency"
@@ -141,6 +145,7 @@ class Lexicon:
     stop_words: frozenset[str] = frozenset()
     cantonese: Mapping[str, str] = field(default_factory=dict)
     split_prefixes: frozenset[str] = frozenset()
+    goods_chars: frozenset[str] = frozenset()
     words_zh: tuple[str, ...] = ()
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     phrases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -263,6 +268,9 @@ class Analyser:
             words.append(word)
             if len(word) == 2 and word[0] in self.lexicon.split_prefixes:
                 words.append(word[1])
+            elif len(word) == 2 and word not in self.lexicon.synonyms:
+                # a kind of goods jieba glued to a neighbour ("酒都" out of "酒都装在") is still said
+                words += [c for c in (word[0], word[1]) if c in self.lexicon.goods_chars]
         return words
 
     def reads_english(self, text: str) -> bool:
@@ -301,7 +309,7 @@ class Analyser:
         """The name of the first out-of-scope pattern the question matches, or "": as written, then with
         its misspelt English words corrected to the patterns' own words ("fligt delayed", "exchnge rate
         todaay" match as "flight delayed" and "exchange rate today" do)."""
-        lowered = to_simplified(fold_accents(" ".join(text.lower().split())))
+        lowered = _spaced(to_simplified(fold_accents(" ".join(text.lower().split()))))
         corrected = _LATIN_WORD.sub(lambda m: self._pattern_word(m.group()), lowered)
         for candidate in (lowered, corrected) if corrected != lowered else (lowered,):
             for name, pattern in self.lexicon.out_of_scope:
@@ -323,6 +331,12 @@ class Analyser:
             return raw
         by_length = self._pattern_words_by_length
         return _closest(raw, by_length, 2 if len(raw) >= 7 else 1, substitution=2) or raw
+
+
+def _spaced(text: str) -> str:
+    """A space wherever Chinese meets a Latin letter or digit, so that "个job" holds the word "job"
+    for a pattern's ``\\b`` (Chinese characters are word characters to ``re``)."""
+    return _SCRIPT_BOUNDARY.sub(" ", text)
 
 
 def _add_words(*groups: Iterable[str]) -> None:

@@ -43,6 +43,7 @@ TUNING_SETS = (
     "heldout_j",
     "heldout_k",
     "heldout_l",
+    "heldout_m",
 )
 L2 = 0.1
 RULE_SHARE = 0.15

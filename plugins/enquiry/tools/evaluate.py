@@ -33,7 +33,10 @@ Held-out sets (each says whether it was tuned on after it was asked):
   tuned on (its misses and leaks read: words for more things carried, the pooling of a companion's
   share, patterns for Macau's entry rules and one's own record; the threshold rule by set).
 - ``heldout_m`` (270, 90 to hand over, 70 answerable in Traditional Chinese): written blind while
-  heldout_l was being tuned on, committed before it was asked, asked once after that change.
+  heldout_l was being tuned on, committed before it was asked, asked once after that change, then
+  tuned on (its misses and leaks read: opinions and future rules, shopping advice, Macau in the
+  patterns, a space where Chinese meets English for the patterns, goods jieba glues to a neighbour,
+  pooling said as counting together; the threshold rule with it).
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
