@@ -21,6 +21,7 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_k",
     "heldout_l",
     "heldout_m",
+    "heldout_n",
     "generated",
     "tuning",
     "tuning_b",
@@ -53,15 +54,15 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "heldout_e",
             "heldout_h",
             "heldout_i",
-            "heldout_m",
+            "heldout_n",
             "generated",
         ],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_m"
-            " generated; heldout_e, heldout_h, heldout_i and heldout_m were written blind; tuning,"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_n"
+            " generated; heldout_e, heldout_h, heldout_i and heldout_n were written blind; tuning,"
             " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f, heldout_g, heldout_j,"
-            " heldout_k and heldout_l, each asked once and then tuned on, are what the retrieval was tuned"
-            " on)"
+            " heldout_k, heldout_l and heldout_m, each asked once and then tuned on, are what the retrieval"
+            " was tuned on)"
         ),
     )
     evaluate.add_argument(
