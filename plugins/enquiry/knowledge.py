@@ -10,10 +10,11 @@ a template naming an unknown figure is an error at load time. ``version`` is a h
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import string
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,7 @@ from smartcustoms.plugins.enquiry.text import EN, ZH_HANT, Lexicon, stem
 
 LEXICON_FILE = "lexicon.toml"
 CONFIDENCE_FILE = "confidence.toml"  # the confidence's weights, fitted by tools/calibrate.py
+SCOPE_FILE = "scope.toml"  # the scope model's weights and gate, fitted by tools/calibrate.py --scope
 
 
 class KnowledgeError(ValueError):
@@ -61,11 +63,27 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class ScopeModel:
+    """Whether a question is one the knowledge base is for: a logistic model over the question's
+    multilingual sentence embedding, fitted on the tuning sets' answerable and must-hand-over questions.
+    Below ``gate`` a question is handed over, as one an out-of-scope pattern names is."""
+
+    bias: float
+    weights: tuple[float, ...]
+    gate: float
+
+    def probability(self, vector: Iterable[float]) -> float:
+        z = self.bias + math.fsum(w * float(v) for w, v in zip(self.weights, vector, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+
+@dataclass(frozen=True)
 class KnowledgeBase:
     entries: tuple[Entry, ...]
     lexicon: Lexicon
     version: str
     confidence_weights: Mapping[str, float] = field(default_factory=dict)  # empty: the retrieval's own
+    scope: ScopeModel | None = None  # None: only the out-of-scope patterns hand questions over
 
     def entry(self, entry_id: str) -> Entry:
         for entry in self.entries:
@@ -90,6 +108,7 @@ def load_knowledge(folder: Path | str | None = None) -> KnowledgeBase:
     entries: list[Entry] = []
     lexicon = Lexicon()
     weights: dict[str, float] = {}
+    scope: ScopeModel | None = None
     for path in sorted(folder.glob("*.toml")):
         raw = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + raw)
@@ -98,6 +117,8 @@ def load_knowledge(folder: Path | str | None = None) -> KnowledgeBase:
             lexicon = _lexicon(document)
         elif path.name == CONFIDENCE_FILE:
             weights = {str(k): float(v) for k, v in document.get("weights", {}).items()}
+        elif path.name == SCOPE_FILE:
+            scope = _scope(path, document)
         else:
             entries += _section(path, document, figures)
     ids = [e.entry_id for e in entries]
@@ -105,12 +126,24 @@ def load_knowledge(folder: Path | str | None = None) -> KnowledgeBase:
         raise KnowledgeError(f"{folder}: entry ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
     if not entries:
         raise KnowledgeError(f"{folder}: no knowledge base entries")
-    return KnowledgeBase(tuple(entries), lexicon, digest.hexdigest()[:16], weights)
+    return KnowledgeBase(tuple(entries), lexicon, digest.hexdigest()[:16], weights, scope)
 
 
 def knowledge_topics(folder: Path | str | None = None) -> tuple[str, ...]:
     """The topics of the knowledge base's entries, read from the files without building an index."""
     return load_knowledge(folder).topics
+
+
+def _scope(path: Path, document: Mapping[str, Any]) -> ScopeModel:
+    table = document.get("scope", {})
+    try:
+        weights = tuple(float(w) for w in table["weights"])
+        model = ScopeModel(float(table["bias"]), weights, float(table["gate"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise KnowledgeError(f"{path}: [scope] needs bias, weights and gate ({error!r})") from None
+    if not 0.0 <= model.gate < 1.0:
+        raise KnowledgeError(f"{path}: the scope gate must be in [0, 1), not {model.gate}")
+    return model
 
 
 def _parse(path: Path, raw: bytes) -> dict[str, Any]:

@@ -339,3 +339,64 @@ def test_the_threshold_rule_weighs_every_tuning_set_alike() -> None:
     # five is left (at 0.81: 20% and 0%)
     assert rule_threshold(assistant, {"easy": easy, "hard": hard + answerable}) == pytest.approx(0.81)
     assert rule_threshold(assistant, {"hard": hard}) == pytest.approx(0.91)  # none of five
+
+
+def test_the_scope_model_hands_over_what_no_pattern_names(assistant: EnquiryAssistant) -> None:
+    # from heldout_n, a tuning set since: live information no entry holds and no pattern names
+    from smartcustoms.plugins.enquiry.retrieval import SCOPE_MODEL
+
+    scope = assistant.knowledge.scope
+    assert scope is not None and len(scope.weights) == 384 and 0.3 <= scope.gate <= 0.7
+    question = "How long is the queue at Shenzhen Bay control point right now? Thinking of crossing at 6pm."
+    assert assistant.retriever.analyser.out_of_scope(question) == ""
+    match = assistant.retriever.best(question)
+    assert match.out_of_scope == SCOPE_MODEL and match.features["in_scope"] < scope.gate
+    assert match.confidence <= assistant.retriever.settings.out_of_scope_cap
+    assert assistant.ask(question).handed_over
+    answer = assistant.ask("How many bottles of wine can I bring in duty free?")
+    assert not answer.handed_over and answer.entry_id == "allowance-wine-beer"
+
+
+def test_without_a_scope_file_only_the_patterns_and_the_confidence_hand_over(tmp_path: Path) -> None:
+    from smartcustoms.plugins.enquiry.knowledge import SCOPE_FILE
+
+    for path in default_folder().glob("*.toml"):
+        if path.name != SCOPE_FILE:
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    knowledge = load_knowledge(tmp_path)
+    assert knowledge.scope is None
+    match = EnquiryAssistant(knowledge).retriever.best("How long is the queue at Shenzhen Bay right now?")
+    assert match.out_of_scope == "" and match.features["in_scope"] == 1.0
+
+
+def test_a_scope_file_without_its_gate_or_with_one_out_of_range_is_refused(tmp_path: Path) -> None:
+    from smartcustoms.plugins.enquiry.knowledge import SCOPE_FILE
+
+    for path in default_folder().glob("*.toml"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / SCOPE_FILE).write_text("[scope]\nbias = 0.1\nweights = [0.5, 0.5]\n")
+    with pytest.raises(KnowledgeError, match="needs bias, weights and gate"):
+        load_knowledge(tmp_path)
+    (tmp_path / SCOPE_FILE).write_text("[scope]\nbias = 0.1\nweights = [0.5]\ngate = 1.5\n")
+    with pytest.raises(KnowledgeError, match="gate must be in"):
+        load_knowledge(tmp_path)
+
+
+def test_the_scope_gate_rule_takes_the_highest_gate_that_loses_little() -> None:
+    from smartcustoms.plugins.enquiry.tools.calibrate import ScopeSet, scope_gate
+
+    rng = np.random.default_rng(5)
+
+    def one_set(n: int) -> ScopeSet:
+        answerable = rng.random(n) < 0.6
+        signal = np.where(answerable, 1.0, -1.0) + rng.normal(0, 0.6, n)  # the embedding's one column
+        x = np.column_stack([np.ones(n), signal])
+        return ScopeSet(x, answerable, answerable & (rng.random(n) < 0.7), rng.random(n) < 0.5)
+
+    sets = {f"s{i}": one_set(300) for i in range(4)}
+    gate, table = scope_gate(sets)
+    losses = {g: loss for g, loss, _ in table}
+    assert gate in losses and losses[gate] <= 0.01
+    assert all(loss > 0.01 for g, loss in losses.items() if g > gate)
+    leaks = [leak for _, _, leak in table]
+    assert leaks == sorted(leaks, reverse=True)  # a higher gate answers fewer must-hand-over questions

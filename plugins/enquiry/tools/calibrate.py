@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
-from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, default_folder, load_knowledge
+from smartcustoms.plugins.enquiry.knowledge import CONFIDENCE_FILE, SCOPE_FILE, default_folder, load_knowledge
 from smartcustoms.plugins.enquiry.retrieval import FEATURES
 from smartcustoms.plugins.enquiry.tools.evaluate import HANDOVER, GoldCase, load_gold
 
@@ -44,6 +44,7 @@ TUNING_SETS = (
     "heldout_k",
     "heldout_l",
     "heldout_m",
+    "heldout_n",
 )
 L2 = 0.1
 RULE_SHARE = 0.15
@@ -102,6 +103,101 @@ def tuning_sets() -> dict[str, list[GoldCase]]:
     return {name: load_gold(name) for name in TUNING_SETS}
 
 
+SCOPE_L2 = 1.0
+SCOPE_GATES = tuple(round(0.30 + 0.05 * i, 2) for i in range(9))  # 0.30 ... 0.70
+SCOPE_MAX_LOSS = 0.01  # of a held-out set's answerable questions answered right, on the mean over the sets
+
+
+@dataclass(frozen=True)
+class ScopeSet:
+    """One tuning set as the scope model sees it: each question's multilingual embedding (with a 1 for
+    the bias), whether it is answerable, and whether the assistant without the scope model answers it
+    right (answerable) or answers it at all (must-hand-over)."""
+
+    x: np.ndarray
+    answerable: np.ndarray
+    answered_right: np.ndarray
+    answered: np.ndarray
+
+
+def scope_sets(assistant: EnquiryAssistant, sets: Mapping[str, Sequence[GoldCase]]) -> dict[str, ScopeSet]:
+    """The tuning sets for the scope model, asked of ``assistant`` with its scope model taken off."""
+    plain = EnquiryAssistant(replace(assistant.knowledge, scope=None), assistant.retriever.settings)
+    retriever, threshold = plain.retriever, plain.threshold
+    found = {}
+    for name, cases in sets.items():
+        vectors = retriever.multilingual.queries([c.question for c in cases])
+        matches = [retriever.best(c.question) for c in cases]
+        answered = np.array([m.confidence >= threshold for m in matches])
+        right = np.array([m.entry.entry_id == c.expect for c, m in zip(cases, matches, strict=True)])
+        found[name] = ScopeSet(
+            np.hstack([np.ones((len(cases), 1)), np.asarray(vectors, dtype=np.float64)]),
+            np.array([c.expect != HANDOVER for c in cases]),
+            answered & right,
+            answered,
+        )
+    return found
+
+
+def scope_gate(sets: Mapping[str, ScopeSet]) -> tuple[float, list[tuple[float, float, float]]]:
+    """The scope model's gate by the rule, and for each candidate gate the mean over the sets, each
+    predicted by a model fitted on the others, of the answerable questions answered right that the gate
+    would lose, and of the must-hand-over questions still answered. The rule: the highest gate of
+    ``SCOPE_GATES`` at which the loss is at most ``SCOPE_MAX_LOSS``."""
+    predicted = {}
+    for name, held in sets.items():
+        others = [s for other, s in sets.items() if other != name]
+        weights = _fit_scope(others)
+        predicted[name] = 1.0 / (1.0 + np.exp(-(held.x @ weights)))
+    table = []
+    for gate in SCOPE_GATES:
+        losses, leaks = [], []
+        for name, held in sets.items():
+            kept = predicted[name] >= gate
+            answerable, must = held.answerable, ~held.answerable
+            if answerable.any():
+                losses.append(float((held.answered_right & ~kept)[answerable].mean()))
+            if must.any():
+                leaks.append(float((held.answered & kept)[must].mean()))
+        table.append((gate, float(np.mean(losses)), float(np.mean(leaks))))
+    chosen = max([gate for gate, loss, _ in table if loss <= SCOPE_MAX_LOSS], default=0.0)
+    return chosen, table
+
+
+def _fit_scope(sets: Sequence[ScopeSet]) -> np.ndarray:
+    labels = np.concatenate([s.answerable for s in sets]).astype(float)
+    return fit(np.vstack([s.x for s in sets]), labels, SCOPE_L2)
+
+
+def scope_toml(weights: np.ndarray, gate: float) -> str:
+    numbers = ", ".join(f"{w:.6g}" for w in weights[1:])
+    return "\n".join(
+        [
+            "# The enquiry assistant's scope model: logistic weights over a question's multilingual-e5-small",
+            "# embedding (answerable against must-hand-over), fitted on the tuning sets, and the gate below",
+            "# which a question is handed over; by tools/calibrate.py --scope. Not by hand.",
+            "[scope]",
+            f"gate = {gate:.2f}",
+            f"bias = {weights[0]:.6g}",
+            f"weights = [{numbers}]",
+            "",
+        ]
+    )
+
+
+def scope_main(assistant: EnquiryAssistant, write: bool) -> int:
+    sets = scope_sets(assistant, tuning_sets())
+    gate, table = scope_gate(sets)
+    print("gate  answered right lost  must-hand-over answered  (each set by a model fitted on the others)")
+    for candidate, loss, leak in table:
+        print(f"{candidate:4.2f} {loss:21.1%} {leak:24.1%}")
+    weights = _fit_scope(list(sets.values()))
+    print(f"the rule's gate (at most {SCOPE_MAX_LOSS:.0%} of answered-right questions lost): {gate:.2f}")
+    if write:
+        (default_folder() / SCOPE_FILE).write_text(scope_toml(weights, gate), encoding="utf-8")
+    return 0
+
+
 def confidence_toml(weights: np.ndarray) -> str:
     lines = [
         "# The enquiry assistant's confidence: logistic weights of the retrieval's features, fitted on",
@@ -122,8 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a knowledge base folder to take the features from (default: the package's); one from before"
         " question variants were added for the tuning questions gives features closer to unseen questions'",
     )
+    parser.add_argument(
+        "--scope",
+        action="store_true",
+        help=f"fit the scope model and its gate instead (--write writes knowledge_base/{SCOPE_FILE})",
+    )
     args = parser.parse_args(argv)
     assistant = EnquiryAssistant()
+    if args.scope:
+        return scope_main(assistant, args.write)
     sets = tuning_sets()
     cases = [c for group in sets.values() for c in group]
     source = EnquiryAssistant(load_knowledge(args.features_from)) if args.features_from else assistant
