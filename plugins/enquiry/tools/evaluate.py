@@ -41,7 +41,8 @@ Held-out sets (each says whether it was tuned on after it was asked):
   before it was asked, asked once after that change, then tuned on (its leaks read; no pattern was
   added from them: the scope model, fitted on the tuning sets with it, was built instead).
 - ``heldout_o`` (300, 120 to hand over): written blind while heldout_n was being tuned on and the
-  scope model built, committed before it was asked, asked once after that change.
+  scope model built, committed before it was asked, asked once after that change (its leaks read
+  afterwards, not tuned on).
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
