@@ -38,15 +38,14 @@ MIXED = "mixed"
 ANSWER_LANGUAGES = (EN, ZH_HANT)
 UNKNOWN_LANGUAGE = "the question is in a language the assistant does not read (English or Chinese)"
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Chinese characters (CJK ideographs and extensions)
+_CJK = re.compile(f"[{_HAN}]")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9']*|\d+(?:[.,]\d+)*")
 _FOREIGN_SCRIPTS = re.compile(
     r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\u3040-\u30ff\uac00-\ud7af]"
 )
 _CONTROL_OK = {"\n", "\t", "\r"}
-_SCRIPT_BOUNDARY = re.compile(
-    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
-)
+_SCRIPT_BOUNDARY = re.compile(f"(?<=[{_HAN}])(?=[a-z0-9])|(?<=[a-z0-9])(?=[{_HAN}])")
 _AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)\s?(k|m)\b")  # "200k", "1.5 m": thousands, millions
 LARGE_AMOUNT = 10_000  # a number in a question this large is a sum of money
 LARGE_AMOUNT_CONCEPT = "currency"
