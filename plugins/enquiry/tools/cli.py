@@ -23,12 +23,14 @@ SETS = (  # the gold sets in gold/, and "generated" (noisy variants of heldout)
     "heldout_m",
     "heldout_n",
     "heldout_o",
+    "heldout_p",
     "generated",
     "tuning",
     "tuning_b",
     "tuning_c",
     "tuning_d",
     "tuning_e",
+    "tuning_f",
 )
 
 
@@ -55,15 +57,15 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "heldout_e",
             "heldout_h",
             "heldout_i",
-            "heldout_o",
+            "heldout_p",
             "generated",
         ],
         help=(
-            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_o"
-            " generated; heldout_e, heldout_h, heldout_i and heldout_o were written blind; tuning,"
-            " tuning_b, tuning_c, tuning_d, tuning_e, and heldout_d, heldout_f, heldout_g, heldout_j,"
-            " heldout_k, heldout_l, heldout_m and heldout_n, each asked once and then tuned on, are what the"
-            " retrieval was tuned on)"
+            "question sets (default heldout heldout_b heldout_c heldout_e heldout_h heldout_i heldout_p"
+            " generated; heldout_e, heldout_h, heldout_i and heldout_p were written blind; tuning,"
+            " tuning_b, tuning_c, tuning_d, tuning_e, tuning_f, and heldout_d, heldout_f, heldout_g,"
+            " heldout_j, heldout_k, heldout_l, heldout_m, heldout_n and heldout_o, each asked once and then"
+            " tuned on, are what the retrieval was tuned on)"
         ),
     )
     evaluate.add_argument(
