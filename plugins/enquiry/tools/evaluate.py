@@ -41,18 +41,22 @@ Held-out sets (each says whether it was tuned on after it was asked):
   before it was asked, asked once after that change, then tuned on (its leaks read; no pattern was
   added from them: the scope model, fitted on the tuning sets with it, was built instead).
 - ``heldout_o`` (300, 120 to hand over): written blind while heldout_n was being tuned on and the
-  scope model built, committed before it was asked, asked once after that change (its leaks read
-  afterwards, not tuned on).
+  scope model built, committed before it was asked, asked once after that change, then tuned on (its
+  leaks read: requests, one's own application, another department, a rule's future, entering Macau).
+- ``heldout_p`` (300, 120 to hand over): written blind while heldout_o was being tuned on, committed
+  before it was asked, asked once after that change (the scope rule on unguarded leaks, the knowledge
+  base's own questions in its fit, tuning_f); read afterwards, not tuned on.
 - ``generated``: built from the held-out questions by a seeded generator the retrieval never saw:
   English questions with one or two typos (a letter dropped, doubled or swapped), Traditional Chinese
   questions converted to Simplified, Chinese questions with one character dropped.
 
-``tuning``, ``tuning_b``, ``tuning_c``, ``tuning_d`` and ``tuning_e`` (``gold/tuning*.toml``; ``tuning_e``
-is Chinese, written blind like the held-out sets) and the held-out sets since tuned on are what the
-weights, the lexicon and the threshold were chosen on; they are there to compare with, not to quote.
-Figures per language: top-1 (the best entry is the expected one), answered right (top-1 and above the
-threshold), answered wrong (above the threshold, another entry); on the must-hand-over questions the
-confident-wrong rate (answered at all).
+``tuning``, ``tuning_b``, ``tuning_c``, ``tuning_d``, ``tuning_e`` and ``tuning_f`` (``gold/tuning*.toml``;
+``tuning_e`` is Chinese, written blind like the held-out sets; ``tuning_f`` is 400 hard cases, 240 of
+them near-miss hand-overs, written from the entry files alone as training data) and the held-out sets
+since tuned on are what the weights, the lexicon and the threshold were chosen on; they are there to
+compare with, not to quote. Figures per language: top-1 (the best entry is the expected one), answered
+right (top-1 and above the threshold), answered wrong (above the threshold, another entry); on the
+must-hand-over questions the confident-wrong rate (answered at all).
 """
 
 from __future__ import annotations
