@@ -13,6 +13,12 @@ used for nothing else (simulator seeds reserved for it, see tools/__init__.py):
 - ``ambiguous``: 1 when the chosen line has other bottles that nothing read on the label rules out
   (the volume was not read), so the choice between them is a guess.
 
+A bottle identified by the names read on its label (``names``, when the keypoints leave it to an officer)
+has no inliers or dense score to weigh; its confidence is how often such identifications were right on
+the calibration frames, ``(right + 1) / (frames + 2)`` (``names_right`` of ``names_frames``). A library
+calibrated before names were read has none counted: 0.5, below any sensible ``min_confidence``, so such
+a bottle still goes to an officer, with its candidates.
+
 ``Calibration.default()`` is a hand-set prior used only until a fit exists (a library built without
 calibration frames); the fitted weights, the frames they came from and the fit's Brier score are kept in
 the library's ``calibration.json``.
@@ -20,6 +26,7 @@ the library's ``calibration.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -64,10 +71,14 @@ class Calibration:
     fitted_on: str = ""
     frames: int = 0
     brier: float | None = None
+    names_right: int = 0  # identifications by the names read that were right, on the calibration frames
+    names_frames: int = 0  # identifications by the names read, on the calibration frames
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"a calibration has {len(FEATURES)} weights ({', '.join(FEATURES)})")
+        if not 0 <= self.names_right <= self.names_frames:
+            raise ValueError("a calibration's names_right must be from 0 to names_frames")
 
     @classmethod
     def default(cls) -> Calibration:
@@ -79,6 +90,14 @@ class Calibration:
         z = float(np.dot(self.weights, evidence.vector())) + self.bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
+    @property
+    def names_confidence(self) -> float:
+        """The confidence of an identification by the names read (Laplace's rule on the counts)."""
+        return (self.names_right + 1) / (self.names_frames + 2)
+
+    def with_names(self, right: int, frames: int) -> Calibration:
+        return dataclasses.replace(self, names_right=right, names_frames=frames)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "model": "platt",
@@ -88,6 +107,8 @@ class Calibration:
             "fitted_on": self.fitted_on,
             "frames": self.frames,
             "brier": self.brier,
+            "names_right": self.names_right,
+            "names_frames": self.names_frames,
         }
 
     @classmethod
@@ -105,6 +126,8 @@ class Calibration:
             str(entry.get("fitted_on", "")),
             int(entry.get("frames", 0)),
             None if brier is None else float(brier),
+            int(entry.get("names_right", 0)),
+            int(entry.get("names_frames", 0)),
         )
 
 

@@ -8,7 +8,8 @@ the frame's label against the database, the printed ABV and volume as a cross-ch
 Each such frame gets one ``liquor_bottle`` detection: score the calibrated confidence of the best match,
 box the label on the frame, attributes the bottle's entry (catalogue_id, brand, product, category,
 abv_percent, volume_ml, reference_price_hkd), ``candidates`` (JSON, up to three {catalogue_id,
-confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``duty_hkd`` (one bottle at the
+confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``identified_by`` ("keypoints", or
+"names" when the bottle was identified by the names read on its label), ``duty_hkd`` (one bottle at the
 reference price, no allowance: ``smartcustoms.core.duty``), the frame's ``traveller_id``, and
 ``needs_officer`` "1" with ``needs_officer_reason`` when an officer must decide; then the decision is
 MANUAL_INSPECTION, else CLEAR. A frame of another camera role (a vehicle lane) is CLEAR with nothing.
@@ -141,6 +142,7 @@ def bottle_detection(recognition: Recognition, traveller_id: str = "") -> Detect
             "reference_price_hkd": f"{p.reference_price_hkd:g}",
             "duty_hkd": str(bottle_duty_hkd(p)),
             "inliers": str(best.inliers),
+            "identified_by": "names" if recognition.by_names else "keypoints",
         }
         if p.name_zh:
             attributes["name_zh"] = p.name_zh

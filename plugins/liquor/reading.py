@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from smartcustoms.plugins.liquor.library import TextBox, View
+from smartcustoms.plugins.liquor.names import MAX_FRAME_SIDE, TextRead
 
 CROP_HEIGHT_PX = 48  # the recogniser's input height
 MIN_TEXT_SCORE = 0.6  # readings the recogniser is less sure of are not readings
@@ -86,6 +87,22 @@ class LabelReader:
             return []
         results, _ = self._engine.text_rec(list(crops))
         return [(str(text), float(score)) for text, score in results]
+
+    def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
+        """Every line of text on the frame (RGB uint8): the text detector finds them, the recogniser reads
+        them; corners in the frame's pixels. A frame wider or taller than ``MAX_FRAME_SIDE`` is reduced
+        first."""
+        scale = min(1.0, MAX_FRAME_SIDE / max(rgb.shape[:2]))
+        image = (
+            rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        )
+        found, _ = self._engine(
+            np.ascontiguousarray(image[:, :, ::-1]), use_det=True, use_cls=False, use_rec=True
+        )
+        return [
+            TextRead(np.asarray(quad, dtype=np.float64) / scale, str(text), float(score))
+            for quad, text, score in (found or [])
+        ]
 
     def read(self, rgb: np.ndarray, view: View, homography: np.ndarray) -> Reading:
         """Read the view's ABV and volume boxes on the frame, through ``homography`` (view -> frame)."""

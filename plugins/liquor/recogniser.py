@@ -12,6 +12,15 @@ The bottle goes to an officer, with the candidates, when
   volume: a wrong entry, a look-alike, or a misreading the officer settles);
 - the line has bottles of several sizes and the printed volume could not be read to choose.
 
+When the keypoints leave the bottle to an officer and ``read_names`` is on, the whole frame is read and
+the bottle identified by the brand and product names printed on it (``names``): the identification
+stands when one product of the brand best read is left, nothing read near the names contradicts its entry,
+a second piece of evidence backs the brand (the product or Chinese name read, the ABV or volume read and
+agreeing, or the keypoints' own best candidate), no other brand is read nearly as well, and its
+confidence (how often name identifications were right on the calibration frames) reaches
+``min_confidence``. Otherwise the keypoints' referral stands (or, when they found no label at all, the
+names' referral, with the products they name as candidates).
+
 The label is read (``read_labels``) always, never, or when needed: when the line has several bottles
 (only the printed volume tells them apart) or the match alone is not sure (below
 ``read_above_confidence``).
@@ -29,13 +38,15 @@ import numpy as np
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
-from smartcustoms.plugins.liquor.reading import LabelReader, Reading
+from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, name_match
+from smartcustoms.plugins.liquor.reading import LabelReader, Reading, reading_of
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
 
 MAX_CANDIDATES = 3
 LINES_CHECKED = 3  # lines with the most inliers given the dense check; the surest of them is chosen
 ABV_TOLERANCE_PERCENT = 0.05
+RIVAL_MARGIN = 0.1  # names are not read when another brand is read within this of the best
 READ_VIEW_SHARE = 0.4  # another view of the matched line is read through with this share of the inliers
 
 
@@ -56,6 +67,7 @@ class Recognition:
     outline: np.ndarray | None = None  # the label's corners on the frame, float [4, 2]
     needs_officer: bool = True
     reason: str = ""
+    by_names: bool = False  # identified by the names read on the label, not by its keypoints
 
     @property
     def best(self) -> Candidate | None:
@@ -147,6 +159,47 @@ class LabelRecogniser:
         self.dense = DenseCheck(library)
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
+        recognition = self.by_keypoints(rgb)
+        if recognition.needs_officer and self.settings.read_names and self.reader is not None:
+            named = self.by_names(rgb, recognition)
+            if named is not None and (not named.needs_officer or not recognition.candidates):
+                return named
+        return recognition
+
+    def by_names(self, rgb: np.ndarray, keypoints: Recognition | None = None) -> Recognition | None:
+        """The bottle the names read on the frame identify (``names``), or None when no brand is read, or
+        another brand is read nearly as well. The recognition goes to an officer when the reading leaves
+        the bottle open, contradicts it, or nothing backs the brand, or its confidence is too low."""
+        assert self.reader is not None
+        found = name_match(self.library, self.reader.read_frame(rgb))
+        if not found.named or found.rival >= found.named[0][1] - RIVAL_MARGIN:
+            return None
+        products = tuple(product for product, _, _ in found.named)
+        reading = reading_of([(text.text, text.score) for text in found.near])
+        chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
+        agree, disagree = agreement(chosen, reading)
+        seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
+        backed = agree > 0 or found.named[0][2] >= NAME_SIMILARITY or seen == chosen.catalogue_id
+        confidence = self.library.calibration.names_confidence
+        rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
+        share = (1 - confidence) / len(rest) if rest else 0.0
+        candidates = (
+            Candidate(chosen, round(confidence, 4), 0),
+            *(Candidate(p, round(share, 4), 0) for p in rest),
+        )
+        reason = self._referral(chosen, confidence, reading, disagree, 1.0)
+        if not reason and ambiguous:
+            fits = ", ".join(p.catalogue_id for p in products)
+            reason = f"the names read fit {fits}; nothing read on the label tells them apart"
+        if not reason and not backed:
+            reason = f"only the brand {chosen.brand!r} was read on the label"
+        corners = np.concatenate([text.quad for text in found.near])
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)
+        return Recognition(candidates, reading, None, outline, bool(reason), reason, by_names=True)
+
+    def by_keypoints(self, rgb: np.ndarray) -> Recognition:
+        """The recognition by the label's keypoints (``matcher``), dense check and reading."""
         matches = self.matcher.match(rgb)
         if not matches or matches[0].inliers < self.settings.min_inliers:
             return Recognition((), reason="no label of the database matched")

@@ -411,9 +411,15 @@ def test_eval_liquor_refuses_tuning_seeds_and_a_missing_library(
 
 def test_eval_liquor_on_a_tiny_set_returns_every_figure(library_dir: Path) -> None:
     report = evaluate.evaluate(3, 2000, settings={"library_dir": str(library_dir)})
-    assert {"top1", "top3", "officer_share", "wrong_unflagged", "duty_exact", "ms_per_frame_p95"} <= set(
-        report
-    )
+    assert {
+        "top1",
+        "top3",
+        "officer_share",
+        "wrong_unflagged",
+        "duty_exact",
+        "by_names",
+        "ms_per_frame_p95",
+    } <= set(report)
     assert report["count"] == 3 and "sent to officers" in evaluate.format_report(report)
 
 

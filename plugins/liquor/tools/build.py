@@ -4,7 +4,8 @@ From the simulator's catalogue (``hardware.sim.liquor``): every product's facts,
 (brand and product name) the label artwork of its first bottle, made into reference views
 (``views.artwork_views``: wrapped on a bottle at three turns, ABV and volume boxes found by OCR). Then the
 confidence model is fitted (``calibration.fit``) on frames of the calibration seeds, recognised by the
-library just written with the label always read, and the artefact is written again with it.
+library just written with the label always read, and the artefact is written again with it, with the
+count of identifications by the names read (``names``) that were right on the photo-view frames.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from smartcustoms.plugins.liquor.tools.views import TextFinder, ViewImage, artwo
 
 SIM_SOURCE = "sim"
 SIM_VERSION = "sim-v1"
+NAMES_COUNTED_FROM = 1e-9  # the calibration counts identifications by names whatever their confidence
 WrittenView = tuple[View, np.ndarray, Features]
 
 
@@ -153,6 +155,7 @@ def calibrate(
     library = load_library(folder)
     evidence: list[Evidence] = []
     correct: list[bool] = []
+    names: list[bool] = []  # identifications by the names read that would stand, and whether right
     ids = tuple(catalogue_ids)
     for seed in seeds:
         simulator = liquor_sim.LiquorSimulator(seed, *FRAME_SHAPE, catalogue_ids=ids, varied=seed % 2 == 1)
@@ -179,16 +182,17 @@ def calibrate(
                 simulator = liquor_sim.LiquorSimulator(
                     seed, *FRAME_SHAPE, catalogue_ids=ids, varied=True, design=design
                 )
-                _recognised(photo_views_library, simulator, frames_per_seed, evidence, correct)
+                _recognised(photo_views_library, simulator, frames_per_seed, evidence, correct, names)
     if photo_designs:
         described += (
             f"; labels of designs {', '.join(map(str, photo_designs))} added from photos, varied frames of "
             f"seeds {PHOTO_CALIBRATION_SEEDS[0]}-{PHOTO_CALIBRATION_SEEDS[-1]}"
         )
     try:
-        return fit(evidence, correct, fitted_on=described)
+        fitted = fit(evidence, correct, fitted_on=described)
     except ValueError:  # too few frames, or all right: keep the prior rather than fit nonsense
-        return Calibration.default()
+        fitted = Calibration.default()
+    return fitted.with_names(sum(names), len(names))
 
 
 def design_photos(seed: int, design: int, catalogue_ids: Sequence[str]) -> dict[str, list[np.ndarray]]:
@@ -211,15 +215,21 @@ def _recognised(
     count: int,
     evidence: list[Evidence],
     correct: list[bool],
+    names: list[bool] | None = None,
 ) -> None:
     """Recognise ``count`` frames of ``simulator`` (label always read) and keep the evidence and whether
-    the best candidate was right."""
-    settings = LiquorSettings(read_labels="always")
+    the best candidate was right; with ``names``, also identify every frame by the names read on it and
+    keep, for each identification that would stand (whatever its confidence), whether it was right."""
+    settings = LiquorSettings(read_labels="always", min_confidence=NAMES_COUNTED_FROM)
     recogniser = LabelRecogniser(library, settings, _reader(settings.ocr_threads))
     for index in range(count):
         shot = simulator.generate(index)
         rgb = liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=shot.jpeg_quality))
-        recognition = recogniser.recognise(rgb)
+        recognition = recogniser.by_keypoints(rgb)
+        if names is not None:
+            named = recogniser.by_names(rgb, recognition)
+            if named is not None and named.best is not None and not named.needs_officer:
+                names.append(named.best.product.catalogue_id == shot.catalogue_id)
         if recognition.evidence is None or recognition.best is None:
             continue
         evidence.append(recognition.evidence)

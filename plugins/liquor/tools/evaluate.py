@@ -67,6 +67,7 @@ class Outcome:
     duty_right: bool
     ms: float
     condition: str = ""  # occlusion ("", "hand", "sticker") where the renderer says
+    by_names: bool = False  # recognised by the names read on its label
 
 
 def check_seed(seed: int, count: int, renderer: str = "sim") -> None:
@@ -149,6 +150,7 @@ def _run(plugin: LiquorLabelPlugin, view: FrameView, truth: str, condition: str)
         attributes.get("duty_hkd") == true_duty,
         ms,
         condition,
+        attributes.get("identified_by") == "names",
     )
 
 
@@ -224,6 +226,10 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "officer_share": _share(officer, n),
         "wrong_unflagged": _share(wrong_unflagged, n),
         "recognised": len(recognised),
+        "by_names": _share(sum(o.by_names for o in recognised), n),
+        "by_names_right": _share(
+            sum(o.by_names and bool(o.candidates) and o.candidates[0] == o.truth for o in recognised), n
+        ),
         "duty_exact": _share(sum(o.duty_right for o in recognised), len(recognised)),
         "by_condition": by_condition,
         "ms_per_frame_mean": round(float(ms.mean()), 1),
@@ -254,6 +260,8 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"sent to officers: {report['officer_share']:.1%}   "
         f"wrong and not sent: {report['wrong_unflagged']:.1%}",
         f"duty exactly right on the {report['recognised']} recognised bottles: {report['duty_exact']:.1%}",
+        f"recognised by the names read on the label: {report['by_names']:.1%} of frames "
+        f"({report['by_names_right']:.1%} right)",
     ]
     for condition, row in report["by_condition"].items():
         lines.append(

@@ -1,0 +1,193 @@
+"""liquor_label identifies a bottle by the names read on its label when the keypoints leave it to an
+officer: how names are compared, which products a frame's texts name, when an identification stands,
+its confidence from the calibration's counts, and a frame whose label the library has no view of, read
+by the real text detector and recogniser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from smartcustoms.core import artefacts
+from smartcustoms.core.frames import FrameView, inline_view
+from smartcustoms.core.plugin import PluginContext
+from smartcustoms.core.types import Decision, Modality
+from smartcustoms.hardware.sim import _frames
+from smartcustoms.hardware.sim import liquor as liquor_sim
+from smartcustoms.plugins.liquor.calibration import Calibration
+from smartcustoms.plugins.liquor.library import LabelLibrary, load_library, write_library
+from smartcustoms.plugins.liquor.names import TextRead, folded, name_match, similarity
+from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
+from smartcustoms.plugins.liquor.recogniser import LabelRecogniser, Recognition
+from smartcustoms.plugins.liquor.settings import LiquorSettings
+from smartcustoms.plugins.liquor.tools import add, build
+
+PRODUCTS = ("LQ-0001", "LQ-0002", "LQ-0009", "LQ-0010", "LQ-0011")  # two Glen Corrach, two Nordvik sizes
+SHAPE = (720, 960)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> LabelLibrary:
+    out = tmp_path_factory.mktemp("liquor-names") / "liquor-labels"
+    build.build(out, catalogue_ids=PRODUCTS, calibration_seeds=())
+    return load_library(out)
+
+
+def reads(*lines: str, height: float = 30.0) -> list[TextRead]:
+    """Texts one under another, as a label prints them."""
+    out = []
+    for number, text in enumerate(lines):
+        top = 100 + number * 2 * height
+        quad = np.array([[100, top], [100 + 20 * len(text), top], [100 + 20 * len(text), top + height],
+                         [100, top + height]], dtype=np.float64)  # fmt: skip
+        out.append(TextRead(quad, text, 0.95))
+    return out
+
+
+def test_names_are_compared_folded_whole_inside_longer_texts_and_in_part_only_as_far_as_they_go() -> None:
+    assert folded("Château  Lavergne!") == "CHATEAULAVERGNE"
+    assert folded("格蘭科拉 12年") == "格蘭科拉12年"
+    assert folded("樱雾 纯米") == folded("櫻霧 純米")  # Simplified as read, Traditional as printed
+    assert similarity("Glen Corrach", [folded("GLEN CORRACH DISTILLERY")])[0] == 1.0
+    assert similarity("Hartwell", [folded("HARTWEL")])[0] > 0.9  # a letter lost
+    assert similarity("Barossa Ridge", [folded("BAR")])[0] < 0.5  # a fragment is not the name
+    assert similarity("Nordvik", [folded("TOTAL 491.04"), folded("VISA 877")])[0] < 0.5
+
+
+def test_the_brand_and_product_read_name_the_product_and_the_reading_picks_among_close_ones(
+    library: LabelLibrary,
+) -> None:
+    found = name_match(library, reads("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "70cl"))
+    named = [p.catalogue_id for p, _, _ in found.named]
+    assert named[0] == "LQ-0002" and set(named) <= {"LQ-0001", "LQ-0002"}
+    assert {t.text for t in found.near} >= {"43% vol", "70cl"}
+    nordvik = name_match(library, reads("NORDVIK", "VODKA"))
+    assert {p.catalogue_id for p, _, _ in nordvik.named} == {"LQ-0009", "LQ-0010"}
+    assert name_match(library, reads("TOTAL 491.04", "THANK YOU")).named == ()
+
+
+def test_a_brand_printed_over_two_lines_is_read_as_one(library: LabelLibrary) -> None:
+    found = name_match(library, reads("GLEN", "CORRACH", "12 Year Single Malt"))
+    assert found.named and found.named[0][0].catalogue_id == "LQ-0001"
+
+
+def counted_copy(library: LabelLibrary, folder: Path, right: int) -> LabelLibrary:
+    """A copy of ``library`` whose calibration counted ``right`` identifications by names, all right."""
+    views = add.existing_views(library)
+    artefacts.build(
+        folder, name="liquor-labels", version=f"names-{right}", source="test",
+        write=lambda staging: write_library(
+            staging, library.products, views, library.calibration.with_names(right, right)
+        ),
+    )  # fmt: skip
+    return load_library(folder)
+
+
+class TextsOfTheFrame:
+    """A reader whose frame shows ``texts``: what the text detector and recogniser would give."""
+
+    def __init__(self, texts: list[TextRead]) -> None:
+        self.texts = texts
+
+    def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
+        return self.texts
+
+
+def by_names(library: LabelLibrary, texts: list[TextRead]) -> Recognition | None:
+    reader = TextsOfTheFrame(texts)
+    recogniser = LabelRecogniser(library, LiquorSettings(), reader)  # type: ignore[arg-type]
+    return recogniser.by_names(np.zeros((*SHAPE, 3), np.uint8))
+
+
+def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    clear = by_names(counted, reads("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol"))
+    assert clear is not None and clear.by_names and not clear.needs_officer
+    assert clear.best is not None and clear.best.product.catalogue_id == "LQ-0002"
+    assert clear.best.confidence == pytest.approx(41 / 42, abs=1e-4)
+
+    sizes = by_names(counted, reads("NORDVIK", "VODKA", "1.75 L"))
+    assert sizes is not None and not sizes.needs_officer and sizes.best is not None
+    assert sizes.best.product.catalogue_id == "LQ-0010"
+    open_size = by_names(counted, reads("NORDVIK", "VODKA"))
+    assert open_size is not None and open_size.needs_officer
+    assert "nothing read on the label tells them apart" in open_size.reason
+
+    brand_only = by_names(counted, reads("HARTWELL"))
+    assert brand_only is not None and brand_only.needs_officer and "only the brand" in brand_only.reason
+    backed = by_names(counted, reads("HARTWELL", "43% vol"))
+    assert backed is not None and not backed.needs_officer
+
+    contradicted = by_names(counted, reads("HARTWELL", "London Dry Gin", "47% vol"))
+    assert contradicted is not None and contradicted.needs_officer
+    assert "the label reads 47% vol" in contradicted.reason
+    assert by_names(counted, reads("HARTWELL", "NORDVIK", "43% vol")) is None  # two brands read alike
+
+    uncounted = by_names(library, reads("HARTWELL", "London Dry Gin"))
+    assert (
+        uncounted is not None and uncounted.needs_officer and uncounted.reason.startswith("confidence 0.50")
+    )
+
+
+def test_the_calibration_keeps_its_name_counts_and_an_older_one_has_none() -> None:
+    counted = Calibration.default().with_names(97, 100)
+    assert Calibration.from_json(json.loads(json.dumps(counted.to_json()))) == counted
+    assert counted.names_confidence == pytest.approx(98 / 102)
+    older = {key: value for key, value in counted.to_json().items() if not key.startswith("names")}
+    assert Calibration.from_json(older).names_confidence == 0.5
+    with pytest.raises(ValueError):
+        Calibration.default().with_names(3, 2)
+
+
+def camera_frame(image: np.ndarray) -> FrameView:
+    frame = _frames.payload_frame(
+        liquor_sim.encode(image, "jpeg", quality=92),
+        modality=Modality.CAMERA,
+        source_id="red-channel-test",
+        sequence=1,
+        encoding="jpeg",
+        shape=image.shape,
+        metadata={"camera_role": "red_channel", "traveller_id": "T-1"},
+    )
+    return inline_view(frame)
+
+
+def _printed_label(lines: list[str]) -> np.ndarray:
+    """A counter frame with a plain label in a layout no reference view has: big type only."""
+    frame = np.full((*SHAPE, 3), 70, np.uint8)
+    cv2.rectangle(frame, (250, 180), (710, 560), (238, 232, 220), -1)
+    for number, text in enumerate(lines):
+        cv2.putText(frame, text, (280, 260 + number * 90), cv2.FONT_HERSHEY_DUPLEX, 1.4, (40, 30, 30), 3)
+    return frame
+
+
+def test_a_label_the_keypoints_are_unsure_of_is_identified_by_what_it_says(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    """Through the plugin with the real text detector: a plain label in big type, which the keypoints
+    match to a few of the artwork's letters only. With name identifications counted right at calibration
+    the bottle is cleared; with none counted, or names not read, it goes to an officer."""
+    counted = counted_copy(library, tmp_path / "counted", 60).info.path
+    image = _printed_label(["HARTWELL", "London Dry Gin", "43% vol 700ml"])
+    for folder, cleared in ((counted, True), (library.info.path, False)):
+        settings = {**SPEC.default_settings, "library_dir": str(folder)}
+        plugin = LiquorLabelPlugin(settings, PluginContext(SPEC.name))
+        assert plugin.recogniser.by_keypoints(image).needs_officer  # the keypoints alone are unsure
+        [assessment] = plugin.smartcustoms_process_batch([camera_frame(image)])
+        [detection] = assessment.detections
+        assert detection.attributes["catalogue_id"] == "LQ-0011"
+        assert detection.attributes["ocr_abv_percent"] == "43"
+        assert (assessment.decision == Decision.CLEAR) is cleared
+        assert ("needs_officer" not in detection.attributes) is cleared
+    off = LiquorLabelPlugin(
+        {**SPEC.default_settings, "library_dir": str(counted), "read_names": False}, PluginContext(SPEC.name)
+    )
+    [unread] = off.smartcustoms_process_batch([camera_frame(image)])
+    assert unread.decision == Decision.MANUAL_INSPECTION
+    assert unread.detections[0].attributes["needs_officer"] == "1"
