@@ -19,7 +19,9 @@ a second piece of evidence backs the brand (the product or Chinese name read, th
 agreeing, or the keypoints' own best candidate), no other brand is read nearly as well, and its
 confidence (how often name identifications were right on the calibration frames) reaches
 ``min_confidence``. Otherwise the keypoints' referral stands (or, when they found no label at all, the
-names' referral, with the products they name as candidates).
+names' referral, with the products they name as candidates). A bottle the keypoints clear with a
+confidence below ``names_check_below`` is read whole too, as a cross-check: when the names read are
+another brand's, or identify another product of the brand, it goes to an officer.
 
 The label is read (``read_labels``) always, never, or when needed: when the line has several bottles
 (only the printed volume tells them apart) or the match alone is not sure (below
@@ -28,6 +30,7 @@ The label is read (``read_labels``) always, never, or when needed: when the line
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Sequence
@@ -38,7 +41,7 @@ import numpy as np
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
-from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, name_match
+from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, folded, name_match
 from smartcustoms.plugins.liquor.reading import LabelReader, Reading, reading_of
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
@@ -160,11 +163,33 @@ class LabelRecogniser:
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
         recognition = self.by_keypoints(rgb)
-        if recognition.needs_officer and self.settings.read_names and self.reader is not None:
+        if not self.settings.read_names or self.reader is None:
+            return recognition
+        if recognition.needs_officer:
             named = self.by_names(rgb, recognition)
             if named is not None and (not named.needs_officer or not recognition.candidates):
                 return named
+            return recognition
+        best = recognition.best
+        if best is not None and best.confidence < self.settings.names_check_below:
+            return self._checked_by_names(rgb, recognition, best.product)
         return recognition
+
+    def _checked_by_names(self, rgb: np.ndarray, recognition: Recognition, seen: Product) -> Recognition:
+        """The keypoints' recognition, or its referral when the names read on the frame say otherwise:
+        another brand read, or another product of the brand identified by its names."""
+        named = self.by_names(rgb, recognition)
+        if named is None or named.best is None:
+            return recognition
+        read = named.best.product
+        other_brand = folded(read.brand) != folded(seen.brand)
+        if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
+            return recognition
+        what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
+        reason = (
+            f"the label reads {what}; its keypoints matched {seen.catalogue_id} ({seen.brand} {seen.product})"
+        )
+        return dataclasses.replace(recognition, needs_officer=True, reason=reason)
 
     def by_names(self, rgb: np.ndarray, keypoints: Recognition | None = None) -> Recognition | None:
         """The bottle the names read on the frame identify (``names``), or None when no brand is read, or

@@ -19,6 +19,7 @@ class LiquorSettings:
     read_labels: str = "when_needed"  # OCR of ABV and volume: always, when_needed, never
     read_above_confidence: float = 0.98  # when_needed: a surer match of a one-bottle line is not read
     read_names: bool = True  # a bottle the keypoints leave to an officer: identify it by the names read
+    names_check_below: float = 0.99  # read_names: a bottle cleared less surely is cross-checked by its names
     ocr_threads: int = 1  # onnxruntime intra-op threads of the text recogniser
 
     def __post_init__(self) -> None:
@@ -28,6 +29,8 @@ class LiquorSettings:
             raise ValueError("liquor_label: min_dense must be between -1 and 1")
         if self.read_labels not in READ_LABELS:
             raise ValueError(f"liquor_label: read_labels must be one of {', '.join(READ_LABELS)}")
+        if not 0 <= self.names_check_below <= 1:
+            raise ValueError("liquor_label: names_check_below must be from 0 to 1")
         if not isinstance(self.read_names, bool):
             raise ValueError("liquor_label: read_names must be true or false")
         if self.min_inliers < 4 or self.ocr_threads < 1:

@@ -22,7 +22,7 @@ from smartcustoms.plugins.liquor.calibration import Calibration
 from smartcustoms.plugins.liquor.library import LabelLibrary, load_library, write_library
 from smartcustoms.plugins.liquor.names import TextRead, folded, name_match, similarity
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
-from smartcustoms.plugins.liquor.recogniser import LabelRecogniser, Recognition
+from smartcustoms.plugins.liquor.recogniser import Candidate, LabelRecogniser, Recognition
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.tools import add, build
 
@@ -91,9 +91,10 @@ class TextsOfTheFrame:
     """A reader whose frame shows ``texts``: what the text detector and recogniser would give."""
 
     def __init__(self, texts: list[TextRead]) -> None:
-        self.texts = texts
+        self.texts, self.calls = texts, 0
 
     def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
+        self.calls += 1
         return self.texts
 
 
@@ -191,3 +192,31 @@ def test_a_label_the_keypoints_are_unsure_of_is_identified_by_what_it_says(
     [unread] = off.smartcustoms_process_batch([camera_frame(image)])
     assert unread.decision == Decision.MANUAL_INSPECTION
     assert unread.detections[0].attributes["needs_officer"] == "1"
+
+
+def test_a_bottle_cleared_less_surely_is_cross_checked_by_its_names(
+    library: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Hartwell gin at 0.95: the names read on the frame say Nordvik, so an officer
+    decides; Hartwell read leaves it cleared; a surer match is not read at all."""
+    gin = library.product("LQ-0011")
+    for confidence, texts, referred in (
+        (0.95, reads("NORDVIK", "VODKA", "750ml"), True),
+        (0.95, reads("HARTWELL", "London Dry Gin"), False),
+        (0.95, reads("TOTAL 491.04"), False),
+        (0.995, reads("NORDVIK", "VODKA", "750ml"), False),
+    ):
+        reader = TextsOfTheFrame(texts)
+        recogniser = LabelRecogniser(library, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(gin, confidence, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer is referred
+        assert recognition.best is not None and recognition.best.product == gin
+        assert reader.calls == (confidence < 0.99)
+        if referred:
+            assert recognition.reason == (
+                "the label reads the brand 'Nordvik'; its keypoints matched LQ-0011 (Hartwell London Dry Gin)"
+            )
+    with pytest.raises(ValueError, match="names_check_below"):
+        LiquorSettings(names_check_below=1.5)
