@@ -90,6 +90,8 @@ class LiquorLabelPlugin(Plugin):
         self.recogniser.recognise(canvas)
         if self.recogniser.reader is not None:
             self.recogniser.reader.recognise([np.full((48, 160, 3), 255, np.uint8)])
+            if self.settings.read_names:  # the text detector too, for the frames read whole
+                self.recogniser.reader.read_frame(canvas)
 
     def assess(self, frame: FrameView) -> Assessment:
         """The assessment of one camera frame."""
