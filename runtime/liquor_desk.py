@@ -107,6 +107,7 @@ class Bottle:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     needs_officer: str = ""  # why the plugin asked for an officer; "" if it did not
     plugin_duty_hkd: str = ""  # what the plugin said one bottle pays (no allowance)
+    identified_by: str = ""  # how the plugin knew it: "keypoints" (the label's look) or "names" (its text)
     checked_by: str = ""  # the officer who accepted it as recognised
     excluded: bool = False
     overrides: list[Override] = field(default_factory=list)
@@ -243,6 +244,7 @@ def recognised_bottles(verdict: results_pb2.Verdict) -> list[Bottle]:
                 candidates=_candidates(a.get("candidates", "")),
                 needs_officer=needs,
                 plugin_duty_hkd=a.get("duty_hkd", ""),
+                identified_by=a.get("identified_by", ""),
             )
         )
     return bottles

@@ -34,6 +34,7 @@ GLEN_18 = {
     "volume_ml": "700",
     "reference_price_hkd": "1380",
     "candidates": json.dumps([{"catalogue_id": "LQ-0002", "confidence": 0.97}]),
+    "identified_by": "names",  # the keypoints were unsure; the brand and product were read
 }
 VSOP_UNSURE = {
     "catalogue_id": "LQ-0004",
@@ -132,6 +133,9 @@ def test_an_officer_assesses_a_travellers_liquor_and_prints_the_receipt(
             expect(page.locator("#bottles tr.bottle")).to_have_count(2)
             unsure = page.locator("#bottles tr.bottle[data-bottle-id='cam-b#1']")
             expect(unsure.locator(".status")).to_contain_text("confidence 0.41 below 0.80")
+            named = page.locator("#bottles tr.bottle[data-bottle-id='cam-a#1']")
+            expect(named).to_contain_text("identified by the names on its label")
+            expect(unsure).not_to_contain_text("identified by the names")
 
             page.click("#confirm button")
             expect(page.locator("#assessment-error")).to_contain_text("bottles wait for an officer")

@@ -59,6 +59,7 @@ GLEN_12 = {  # as the plugin describes a bottle: LQ-0001 of the simulator's cata
     "reference_price_hkd": "480",
     "candidates": json.dumps([{"catalogue_id": "LQ-0001", "confidence": 0.97}]),
     "duty_hkd": "228.00",
+    "identified_by": "names",
 }
 GLEN_18 = GLEN_12 | {
     "catalogue_id": "LQ-0002",
@@ -77,6 +78,7 @@ UNSURE = GLEN_12 | {  # below the plugin's threshold: it asks for an officer
     "candidates": json.dumps(
         [{"catalogue_id": "LQ-0004", "confidence": 0.41}, {"catalogue_id": "LQ-0005", "confidence": 0.38}]
     ),
+    "identified_by": "keypoints",
 }
 
 
@@ -142,6 +144,7 @@ def test_each_liquor_bottle_detection_becomes_a_recognised_bottle() -> None:
         "",
     )
     assert first.plugin_duty_hkd == "228.00" and first.pending == ""
+    assert (first.identified_by, second.identified_by) == ("names", "keypoints")
     assert second.needs_officer == "confidence 0.41 below 0.80"
     assert [c["catalogue_id"] for c in second.candidates] == ["LQ-0004", "LQ-0005"]
     assert second.pending.startswith("the plugin asked for an officer")
