@@ -206,18 +206,20 @@ class LabelRecogniser:
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
         backed = agree > 0 or found.named[0][2] >= NAME_SIMILARITY or seen == chosen.catalogue_id
         confidence = self.library.calibration.names_confidence
-        rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
-        share = (1 - confidence) / len(rest) if rest else 0.0
-        candidates = (
-            Candidate(chosen, round(confidence, 4), 0),
-            *(Candidate(p, round(share, 4), 0) for p in rest),
-        )
         reason = self._referral(chosen, confidence, reading, disagree, 1.0)
         if not reason and ambiguous:
             fits = ", ".join(p.catalogue_id for p in products)
             reason = f"the names read fit {fits}; nothing read on the label tells them apart"
         if not reason and not backed:
             reason = f"only the brand {chosen.brand!r} was read on the label"
+        if ambiguous:  # a guess among the products nothing read rules out
+            confidence /= max(1, sum(not agreement(p, reading)[1] for p in products))
+        rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
+        share = (1 - confidence) / len(rest) if rest else 0.0
+        candidates = (
+            Candidate(chosen, round(confidence, 4), 0),
+            *(Candidate(p, round(share, 4), 0) for p in rest),
+        )
         corners = np.concatenate([text.quad for text in found.near])
         low, high = corners.min(axis=0), corners.max(axis=0)
         outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)

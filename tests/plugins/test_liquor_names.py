@@ -116,6 +116,7 @@ def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
     open_size = by_names(counted, reads("NORDVIK", "VODKA"))
     assert open_size is not None and open_size.needs_officer
     assert "nothing read on the label tells them apart" in open_size.reason
+    assert open_size.best is not None and open_size.best.confidence == pytest.approx(41 / 84, abs=1e-4)
 
     brand_only = by_names(counted, reads("HARTWELL"))
     assert brand_only is not None and brand_only.needs_officer and "only the brand" in brand_only.reason
