@@ -4,7 +4,7 @@ The keypoint matcher finds a label whose reference view looks like the frame. A 
 the library has no view of, a view made from a poor photo, or a label blurred past its corners gives it
 little to hold. What the label says does not depend on how it is printed: every label names its brand
 and product. So when the keypoints leave the bottle to an officer, the whole frame is read (the text
-detector and recogniser of rapidocr-onnxruntime, about half a second on one core) and the texts are
+detector and recogniser of rapidocr-onnxruntime, about a third of a second on one core) and the texts are
 compared with every product's names:
 
 - ``similarity``: a name against one text read (or two neighbouring texts read as one: a brand printed
@@ -38,7 +38,6 @@ MIN_TEXT_SCORE = 0.5  # texts the recogniser is less sure of are not read
 MIN_NAME_CHARS = 3  # a name of fewer folded characters says too little to identify a bottle
 NAME_MARGIN = 0.05  # products whose names are read this much less well than the best are not named
 NEAR_NAMES = 1.5  # texts within this many name-region sizes of the names belong to the label
-MAX_FRAME_SIDE = 960  # the frame is reduced to this before the text detector
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 
 from smartcustoms.plugins.liquor.library import TextBox, View
-from smartcustoms.plugins.liquor.names import MAX_FRAME_SIDE, TextRead
+from smartcustoms.plugins.liquor.names import TextRead
 
 CROP_HEIGHT_PX = 48  # the recogniser's input height
+DETECT_SHORT_SIDE = 600  # the text detector's input, when a frame is read whole: its short side, pixels
 MIN_TEXT_SCORE = 0.6  # readings the recogniser is less sure of are not readings
 PAD_ACROSS = 1.0  # box heights added left and right: a sibling's volume may print wider, the fit drifts
 PAD_DOWN = 0.4  # box heights added above and below
@@ -78,7 +79,12 @@ class LabelReader:
         from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]  # ships no type hints
 
         self._engine = RapidOCR(
-            intra_op_num_threads=threads, inter_op_num_threads=1, use_det=False, use_cls=False
+            intra_op_num_threads=threads,
+            inter_op_num_threads=1,
+            use_det=False,
+            use_cls=False,
+            det_limit_side_len=DETECT_SHORT_SIDE,  # its default enlarges a 720-pixel frame to 736
+            det_limit_type="min",
         )
 
     def recognise(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
@@ -89,19 +95,22 @@ class LabelReader:
         return [(str(text), float(score)) for text, score in results]
 
     def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
-        """Every line of text on the frame (RGB uint8): the text detector finds them, the recogniser reads
-        them; corners in the frame's pixels. A frame wider or taller than ``MAX_FRAME_SIDE`` is reduced
-        first."""
-        scale = min(1.0, MAX_FRAME_SIDE / max(rgb.shape[:2]))
-        image = (
-            rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        """Every line of text on the frame (RGB uint8), corners in the frame's pixels: the text detector
+        finds them on the frame reduced to a ``DETECT_SHORT_SIDE`` short side (it costs by the pixel, and
+        finds the same names there), the recogniser reads each one cut from the frame at full size."""
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        scale = min(1.0, DETECT_SHORT_SIDE / min(bgr.shape[:2]))
+        small = (
+            bgr if scale == 1.0 else cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
-        found, _ = self._engine(
-            np.ascontiguousarray(image[:, :, ::-1]), use_det=True, use_cls=False, use_rec=True
-        )
+        boxes, _ = self._engine.text_det(small)
+        if boxes is None or not len(boxes):
+            return []
+        quads = [np.asarray(box, dtype=np.float32) / scale for box in self._engine.sorted_boxes(boxes)]
+        texts, _ = self._engine.text_rec(self._engine.get_crop_img_list(bgr, quads))
         return [
-            TextRead(np.asarray(quad, dtype=np.float64) / scale, str(text), float(score))
-            for quad, text, score in (found or [])
+            TextRead(quad.astype(np.float64), str(text), float(score))
+            for quad, (text, score) in zip(quads, texts, strict=True)
         ]
 
     def read(self, rgb: np.ndarray, view: View, homography: np.ndarray) -> Reading:
