@@ -10,14 +10,16 @@ compared with every product's names:
 - ``similarity``: a name against one text read (or two neighbouring texts read as one: a brand printed
   on two lines), case, accents, spaces and punctuation folded; a name inside a longer text ("GLEN
   CORRACH DISTILLERY") counts whole, a text shorter than the name counts only what it holds of it;
-- a product is *named* when its brand is read at ``NAME_SIMILARITY`` or better and its product name (or
-  its Chinese name) too. Several bottles may be named (the sizes of one line, or two products of one
-  brand whose names differ by a digit: "12 Year", "18 Year"); the ABV and volume read near the names
-  (``reading``) choose among them, as for a keypoint match, and must agree with the chosen entry;
-- the identification stands only when one product is left, nothing read contradicts it, and no product
-  of another brand is named as well as it.
+- the products *named* are those of the brand read best, at ``NAME_SIMILARITY`` or better; when a
+  product name (or Chinese name) of that brand is read that well, only the products whose names are read
+  within ``NAME_MARGIN`` of the best stay (the sizes of one line, or two products whose names differ by a
+  digit: "12 Year", "18 Year");
+- how well the best other brand is read (``NameMatch.rival``), and the texts around the names
+  (``NameMatch.near``), where the ABV and volume are read.
 
-``NameMatch.reasons`` says why an identification did not stand, for the officer's candidates.
+The recogniser (``LabelRecogniser.by_names``) decides whether an identification stands: the reading
+chooses among the products named as for a keypoint match and must agree with the chosen entry, something
+besides the brand must back it, and no other brand may be read nearly as well.
 """
 
 from __future__ import annotations
@@ -59,8 +61,7 @@ class NameMatch:
 
     named: tuple[tuple[Product, float, float], ...]  # (product, brand read, product name read), 0-1
     near: tuple[TextRead, ...]  # texts on the label around the names (ABV and volume are read there)
-    rival: float  # how well the best product of another brand was named
-    texts: tuple[TextRead, ...] = ()
+    rival: float  # how well the best other brand was read
 
 
 def folded(text: str) -> str:
@@ -147,7 +148,7 @@ def name_match(library: LabelLibrary, reads: Sequence[TextRead]) -> NameMatch:
             brands[key] = similarity(product.brand, texts)
     ranked = sorted(brands.items(), key=lambda item: (-item[1][0], item[0]))
     if not ranked or ranked[0][1][0] < NAME_SIMILARITY:
-        return NameMatch((), (), 0.0, tuple(reads))
+        return NameMatch((), (), 0.0)
     top, (brand_score, at_brand) = ranked[0]
     rival = ranked[1][1][0] if len(ranked) > 1 else 0.0
     used = set(candidates[at_brand][1])
@@ -165,9 +166,7 @@ def name_match(library: LabelLibrary, reads: Sequence[TextRead]) -> NameMatch:
         named = [entry for entry in named if entry[2] >= best_name - NAME_MARGIN]
     named.sort(key=lambda entry: (-entry[2], entry[0].catalogue_id))
     near = _near(reads, [reads[n] for n in used])
-    return NameMatch(
-        tuple((p, round(b, 4), round(n, 4)) for p, b, n in named), near, round(rival, 4), tuple(reads)
-    )
+    return NameMatch(tuple((p, round(b, 4), round(n, 4)) for p, b, n in named), near, round(rival, 4))
 
 
 def _near(reads: Sequence[TextRead], names: Sequence[TextRead]) -> tuple[TextRead, ...]:

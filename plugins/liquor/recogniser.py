@@ -206,7 +206,7 @@ class LabelRecogniser:
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
         backed = agree > 0 or found.named[0][2] >= NAME_SIMILARITY or seen == chosen.catalogue_id
         confidence = self.library.calibration.names_confidence
-        reason = self._referral(chosen, confidence, reading, disagree, 1.0)
+        reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view to check
         if not reason and ambiguous:
             fits = ", ".join(p.catalogue_id for p in products)
             reason = f"the names read fit {fits}; nothing read on the label tells them apart"
