@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -52,6 +52,7 @@ TUNNEL_HEIGHT_CM = 80.0
 DEFAULT_PHOTONS_PER_PIXEL = (1.0e5, 5.0e4)  # (high, low): the low-energy channel detects fewer photons
 BELT_THICKNESS_CM = 0.4  # rubber conveyor belt under every ray
 MATERIAL_MAP_THRESHOLD = 0.05  # high-energy line integral below which a pixel counts as empty
+THREAT_MASK_LINE_INTEGRAL = 0.02  # a threat's own high-energy line integral where its mask is set
 # The standard carton's rods (0.6 cm of cellulose per layer, peak to trough) are as contrasted as
 # aligned tobacco at 0.8 g/cm3; real cigarettes hold 0.2-0.35 g/cm3, and a pack's staggered rows
 # cancel part of the pattern.
@@ -122,6 +123,11 @@ class ScanPhysics:
     row_gain: float = 0.0
     metal_scale: float = 1.0
     tobacco_density_g_cm3: float | None = None
+    # A polychromatic beam, per channel (high, low): the share w of its photons attenuated as the
+    # effective energy says and the rest k times less (a two-bin spectrum: beam hardening, so thick metal
+    # reads thinner and less metallic than it is); None: monoenergetic.
+    hardening: tuple[tuple[float, float], tuple[float, float]] | None = None
+    scatter: float = 0.0  # scattered radiation reaching the detector, as a share of the open beam
 
     def mu_per_cm(self, material: Material) -> tuple[float, float]:
         """(high, low) linear attenuation of a material at this scan's energies."""
@@ -174,6 +180,7 @@ class XrayScan:
     pixel_size_mm: float
     materials: np.ndarray | None = None
     physics: ScanPhysics = STANDARD_PHYSICS
+    threat_mask: np.ndarray | None = None  # uint8 (H, W): 1 + index into THREAT_CLASSES where a threat lies
 
 
 # --------------------------------------------------------------------------- Beer-Lambert
@@ -590,8 +597,18 @@ class XraySimulator:
     inside the bag, rotated by a multiple of 90 degrees and possibly mirrored, overlapping the clutter.
     ``material_map=True`` also returns the dominant material category per pixel (slower).
     ``randomise=True`` draws each scan's physics (``ScanPhysics.drawn``) and turns threats by any angle;
-    bag, clutter and threat placement are drawn as without it.
+    bag, clutter and threat placement are drawn as without it. ``threat_mask=True`` also returns where
+    the threat lies, pixel by pixel (to train a detector on).
+
+    ``threats`` and ``clutter`` (makers and their weights) are the object families scans are drawn from;
+    a subclass may draw from others.
     """
+
+    threats: Mapping[str, Callable[[np.random.Generator], list[_Part]]] = _THREATS
+    clutter: tuple[tuple[Callable[[np.random.Generator], list[_Part]], ...], np.ndarray] = (
+        _CLUTTER,
+        _CLUTTER_WEIGHTS,
+    )
 
     def __init__(
         self,
@@ -603,6 +620,7 @@ class XraySimulator:
         photons_per_pixel: tuple[float, float] | None = DEFAULT_PHOTONS_PER_PIXEL,
         material_map: bool = False,
         randomise: bool = False,
+        threat_mask: bool = False,
     ) -> None:
         if seed < 0:
             raise ValueError("seed must be non-negative")
@@ -615,11 +633,16 @@ class XraySimulator:
         self.photons_per_pixel = photons_per_pixel
         self.material_map = material_map
         self.randomise = randomise
+        self.threat_mask = threat_mask
         self.pixel_cm = TUNNEL_HEIGHT_CM / height
 
     @property
     def pixel_size_mm(self) -> float:
         return self.pixel_cm * 10
+
+    def draw_physics(self, rng: np.random.Generator) -> ScanPhysics:
+        """A randomised scan's physics (``randomise=True``)."""
+        return ScanPhysics.drawn(rng)
 
     def generate(self, index: int, *, threat: str | None = "auto") -> XrayScan:
         """Scan number ``index``.
@@ -638,23 +661,23 @@ class XraySimulator:
         physics_rng = np.random.default_rng(physics_seq)
         physics = replace(STANDARD_PHYSICS, photons_per_pixel=self.photons_per_pixel)
         if self.randomise:
-            physics = ScanPhysics.drawn(physics_rng)
+            physics = self.draw_physics(physics_rng)
             if self.photons_per_pixel is None:
                 physics = replace(physics, photons_per_pixel=None)
         canvas = _Canvas(self.height, self.width, self.pixel_cm, self.material_map, physics)
         interior = self._paint_bag(scene_rng, canvas)
         angle = physics_rng.uniform(0.0, 2 * math.pi) if self.randomise else None
-        truth = self._paint_threat(threat_rng, canvas, interior, threat, angle)
+        truth, mask = self._paint_threat(threat_rng, canvas, interior, threat, angle)
         image = transmission_image(
             _detector_response(canvas.line_integral, physics, physics_rng),
             photons_per_pixel=physics.photons_per_pixel,
             noise_seed=int(noise_seq.generate_state(1, np.uint64)[0]),
         )
         materials = canvas.materials()
-        for array in (image, materials):
+        for array in (image, materials, mask):
             if array is not None:
                 array.flags.writeable = False  # the scan is a frozen record
-        return XrayScan(image, truth, self.pixel_size_mm, materials, physics)
+        return XrayScan(image, truth, self.pixel_size_mm, materials, physics, mask)
 
     def _paint_bag(self, rng: np.random.Generator, canvas: _Canvas) -> tuple[float, float, float, float]:
         """Paint bag and clutter; return the bag interior (x_min, y_min, x_max, y_max) in cm."""
@@ -667,9 +690,8 @@ class XraySimulator:
             canvas.paint(_placed(part, _Pose(cx, cy)))
         interior = (cx - length / 2 + 1, cy - width / 2 + 1, cx + length / 2 - 1, cy + width / 2 - 1)
         layers = [_clothes] * int(rng.integers(2, 6))
-        layers += [
-            _CLUTTER[k] for k in rng.choice(len(_CLUTTER), int(rng.integers(4, 12)), p=_CLUTTER_WEIGHTS)
-        ]
+        makers, weights = self.clutter
+        layers += [makers[k] for k in rng.choice(len(makers), int(rng.integers(4, 12)), p=weights)]
         for make in layers:
             orientation = _Pose(0.0, 0.0, rng.uniform(0, 2 * math.pi), bool(rng.random() < 0.5))
             for part in _dropped(rng, make(rng), orientation, interior):
@@ -683,22 +705,34 @@ class XraySimulator:
         interior: tuple[float, float, float, float],
         threat: str | None,
         angle_rad: float | None = None,
-    ) -> tuple[ThreatTruth, ...]:
-        """Paint the threat, turned by quarter turns or, given ``angle_rad``, by that angle."""
+    ) -> tuple[tuple[ThreatTruth, ...], np.ndarray | None]:
+        """Paint the threat, turned by quarter turns or, given ``angle_rad``, by that angle; its truth,
+        and its mask when the simulator was asked for one."""
         draw, drawn_label = rng.random(), THREAT_CLASSES[int(rng.integers(len(THREAT_CLASSES)))]
         label = threat
         if threat == "auto":
             label = drawn_label if draw < self.threat_rate else None
+        mask = np.zeros((self.height, self.width), np.uint8) if self.threat_mask else None
         if label is None:
-            return ()
+            return (), mask
         quarter_turns, mirrored = int(rng.integers(4)), bool(rng.random() < 0.5)
         turn = quarter_turns * math.pi / 2 if angle_rad is None else angle_rad
-        parts = _as_made(_THREATS[label](rng), canvas.physics)
+        parts = _as_made(self.threats[label](rng), canvas.physics)
         placed = _dropped(rng, parts, _Pose(0.0, 0.0, turn, mirrored), interior)
+        alone = (
+            _Canvas(self.height, self.width, self.pixel_cm, False, canvas.physics)
+            if self.threat_mask
+            else None
+        )
         for part in placed:
             canvas.paint(part)
+            if alone is not None:
+                alone.paint(part)
+        if mask is not None and alone is not None:
+            belt = canvas.physics.mu_per_cm(MATERIALS["polymer"])[0] * BELT_THICKNESS_CM
+            mask[alone.line_integral[0] - belt > THREAT_MASK_LINE_INTEGRAL] = 1 + THREAT_CLASSES.index(label)
         degrees = round(math.degrees(turn)) % 360
-        return (ThreatTruth(label, self._box_px(_union_extent(placed)), degrees),)
+        return (ThreatTruth(label, self._box_px(_union_extent(placed)), degrees),), mask
 
     def _box_px(self, extent_cm: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
         x0, y0, x1, y1 = (value / self.pixel_cm for value in extent_cm)
@@ -732,9 +766,15 @@ def _detector_response(
     line_integral: np.ndarray, physics: ScanPhysics, rng: np.random.Generator
 ) -> np.ndarray:
     """The line integrals a detector with the scan's blur and row gains reports (unchanged without)."""
-    if physics.blur_px <= 0.0 and physics.row_gain <= 0.0:
+    plain = physics.hardening is None and physics.scatter <= 0.0
+    if plain and physics.blur_px <= 0.0 and physics.row_gain <= 0.0:
         return line_integral
     transmission = np.exp(-line_integral)
+    if physics.hardening is not None:
+        for channel, (share, softer) in zip(transmission, physics.hardening, strict=True):
+            channel[...] = share * channel + (1 - share) * np.power(channel, softer)
+    if physics.scatter > 0.0:
+        transmission = (transmission + np.float32(physics.scatter)) / np.float32(1 + physics.scatter)
     for channel in transmission:
         if physics.blur_px > 0.0:
             cv2.GaussianBlur(channel, (0, 0), physics.blur_px, dst=channel, borderType=cv2.BORDER_REPLICATE)

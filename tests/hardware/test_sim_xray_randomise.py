@@ -71,3 +71,21 @@ def test_threats_carry_the_scans_metal_mass_and_tobacco_density() -> None:
     flat = [p for p in made if p not in cartons and p.profile != sim_kernels.PROFILE_ROD_ARRAY]
     mean_after = sum(p.thickness_cm * math.pi / 4 for p in made_rods) + sum(p.thickness_cm for p in flat)
     assert mean_after == pytest.approx(mean_before)  # the tobacco's mass stays, its contrast goes
+
+
+def test_a_polychromatic_beam_and_scatter_make_thick_metal_read_thinner_and_cap_the_darkest_rays() -> None:
+    lines = np.zeros((2, 8, 8), np.float32)
+    lines[:, :, 4:] = np.array([2.0, 6.0], np.float32)[:, None, None]  # a block: 2 high, 6 low
+    rng = np.random.default_rng(0)
+    plain = xray._detector_response(lines, xray.STANDARD_PHYSICS, rng)
+    assert plain is lines
+    hard = xray.ScanPhysics(hardening=((0.5, 0.5), (0.5, 0.5)))
+    hardened = xray._detector_response(lines, hard, rng)
+    # -ln(0.5 e^-L + 0.5 e^-L/2): 1.38 for 2, 3.69 for 6; the air stays at 0
+    assert hardened[0, 0, 6] == pytest.approx(-math.log(0.5 * math.exp(-2) + 0.5 * math.exp(-1)), rel=1e-5)
+    assert hardened[1, 0, 6] == pytest.approx(-math.log(0.5 * math.exp(-6) + 0.5 * math.exp(-3)), rel=1e-5)
+    assert hardened[1, 0, 6] / hardened[0, 0, 6] < 6.0 / 2.0  # the low/high ratio falls too
+    assert np.allclose(hardened[:, :, :4], 0.0, atol=1e-6)
+    scattered = xray._detector_response(lines, xray.ScanPhysics(scatter=0.01), rng)
+    assert scattered[1, 0, 6] < -math.log(0.01) < 6.0  # no ray reads darker than the scatter allows
+    assert np.allclose(scattered[:, :, :4], 0.0, atol=1e-6)
