@@ -18,12 +18,14 @@ import numpy as np
 from smartcustoms.core.geometry import iou
 from smartcustoms.core.types import Assessment, Decision, Detection
 from smartcustoms.plugins.xray import _recognition as recognition
+from smartcustoms.plugins.xray.learned import LearnedDetector
 from smartcustoms.plugins.xray.library import LibraryEntry, entries_by_label
 from smartcustoms.plugins.xray.materials import GRID_FACTOR, Calibration, MaterialMaps, material_maps
 from smartcustoms.plugins.xray.model import ClutterModel, Model
 
 CARTON_FOOTPRINT_CM2 = 26.5 * 8.8  # a 10-pack carton lying flat, as seen from above
 TUNNEL_HEIGHT_MM = 800.0  # the simulated scanner's image height spans an 80 cm tunnel
+METHODS = ("library", "learned", "both")  # the ``method`` setting: what finds the candidates
 
 
 class XrayDetector:
@@ -45,6 +47,16 @@ class XrayDetector:
         self._signatures: dict[float, dict[str, list[recognition.Signature]]] = {}
         self._class_banks: dict[float, dict[str, recognition.ClassBank]] = {}
         self._banks: dict[tuple[tuple[int, int], float], recognition.SearchBank] = {}
+        self.method = str(self.settings.get("method", "library"))
+        if self.method not in METHODS:
+            raise ValueError(
+                f"xray_detector: method must be one of {', '.join(METHODS)}, got {self.method!r}"
+            )
+        self.learned = (
+            LearnedDetector(thresholds=dict(self.settings.get("learned_thresholds", {})))
+            if self.method != "library"
+            else None
+        )
 
     def use_clutter(self, clutter: ClutterModel) -> None:
         """Whiten with another clutter spectrum (when refitting the model)."""
@@ -56,6 +68,10 @@ class XrayDetector:
         return tuple(sorted(self.library))
 
     def threshold(self, label: str) -> float:
+        """A candidate's score needed to alarm: the network's own per class with ``method = "learned"``,
+        else the library's (``thresholds``)."""
+        if self.method == "learned" and self.learned is not None and label in self.learned.thresholds:
+            return self.learned.thresholds[label]
         return float(self.settings["thresholds"].get(label, self.settings["default_threshold"]))
 
     def assess(self, image: np.ndarray, *, pixel_size_mm: float | None = None) -> Assessment:
@@ -72,16 +88,56 @@ class XrayDetector:
     ) -> tuple[list[recognition.Candidate], MaterialMaps]:
         """Every candidate with its score, before the per-class thresholds (for evaluation and tuning)."""
         maps = self._maps(image, pixel_size_mm)
+        if self.method == "learned":
+            return _suppress_overlaps(
+                self._learned_candidates(maps, image), float(self.settings["overlap_iou"])
+            ), maps
         shapes = _suppress_overlaps(
             self._shape_candidates(maps),
             float(self.settings["overlap_iou"]),
             maps,
             float(self.settings["shared_metal"]),
         )
+        learned = self._learned_candidates(maps, image) if self.method == "both" else []
         found = _suppress_overlaps(
-            shapes + self._texture_candidates(maps), float(self.settings["overlap_iou"])
+            shapes + self._texture_candidates(maps) + learned, float(self.settings["overlap_iou"])
         )
         return found, maps
+
+    def _learned_candidates(self, maps: MaterialMaps, image: np.ndarray) -> list[recognition.Candidate]:
+        """The network's detections (``learned.py``): the cells of a class above its threshold. With
+        ``method = "both"`` the score is mapped so that the network's threshold falls on the library's
+        threshold of the class (linearly below and above it), so that one threshold per class serves both."""
+        assert self.learned is not None
+        found = []
+        for hit in self.learned.find(image, maps.pixel_size_mm):
+            score = hit.score
+            if self.method == "both":
+                own = self.learned.thresholds[hit.label]
+                library = float(
+                    self.settings["thresholds"].get(hit.label, self.settings["default_threshold"])
+                )
+                score = library + (1 - library) * (score - own) / (1 - own)
+            candidate = recognition.Candidate(hit.label, hit.box, score)
+            candidate.attributes = {"found_by": "network", "network": self.learned.card.version}
+            if hit.label == self.texture_label:
+                candidate.attributes.update(self._carton_footprint(hit.box, maps.pixel_size_mm))
+            found.append(candidate)
+        return found
+
+    def _carton_footprint(self, box: recognition.Box, pixel_mm: float) -> dict[str, str]:
+        """Cartons, sticks and duty estimated from a stack's footprint alone (one layer deep)."""
+        footprint_cm2 = (box[2] - box[0]) * (box[3] - box[1]) * (pixel_mm / 10) ** 2
+        cartons = max(1, round(footprint_cm2 / CARTON_FOOTPRINT_CM2))
+        sticks = cartons * int(self.settings["sticks_per_carton"])
+        rate = float(self.settings["duty_hkd_per_1000_sticks"])
+        return {
+            "cartons": str(cartons),
+            "sticks": str(sticks),
+            "duty_hkd": f"{sticks * rate / 1000:.2f}",
+            "duty_rate_hkd_per_1000_sticks": f"{rate:g}",
+            "footprint_cm2": f"{footprint_cm2:.0f}",
+        }
 
     def shape_candidates(
         self, image: np.ndarray, *, pixel_size_mm: float | None = None

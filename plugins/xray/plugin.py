@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from smartcustoms.core.artefacts import ArtefactInfo
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Modality, PluginSpec
 from smartcustoms.plugins.xray.detector import XrayDetector
+from smartcustoms.plugins.xray.learned import NET_DIR, LearnedDetector
 from smartcustoms.plugins.xray.library import (
     ARTEFACT_NAME,
     FULL_SCALE,
@@ -38,6 +40,10 @@ SPEC = PluginSpec(
         # tuned on TUNING_SEEDS (python -m smartcustoms.plugins.xray.tools.tune, see docs/detectors.md)
         "thresholds": {"firearm": 0.02, "knife": 0.1132, "phone": 0.1356, "cigarettes": 0.02},
         "default_threshold": 0.5,  # for classes added through library_dirs
+        # "library": the threat library's templates and verifiers; "learned": the network in
+        # plugins/xray/net (learned.py, trained by tools/train_net.py); "both": either one's detections
+        "method": "library",
+        "learned_thresholds": {},  # overrides of the network's per-class thresholds (its card's)
         "library_dir": "",  # the xray-library artefact; "" = <artefact root>/xray-library
         "library_dirs": [],  # extra library folders (labels.csv + .npy signatures)
         "texture_label": "cigarettes",  # the class found by its periodic texture, not by shape
@@ -70,7 +76,11 @@ class XrayDetectorPlugin(Plugin):
         library = load_library(library_folder(str(settings["library_dir"]), context.artefact_root))
         extra = [entry for folder in settings["library_dirs"] for entry in load_library_dir(folder)]
         self.detector = XrayDetector(settings, [*library.entries, *extra], library.model)
-        self.artefacts = (library.info,)
+        self.artefacts = (
+            (library.info,)
+            if self.detector.learned is None
+            else (library.info, net_info(self.detector.learned))
+        )
         self.warm_up_shape = _shape(settings["warm_up_shape"])
         self.warm_up_pixel_size_mm = float(settings["warm_up_pixel_size_mm"]) or None
 
@@ -106,6 +116,12 @@ def synthetic_bag(shape: tuple[int, int, int], entry: LibraryEntry | None = None
         line_integrals[:, top : top + rows, left : left + cols] += object_lines[:channels, :rows, :cols]
     image: np.ndarray = np.round(FULL_SCALE * np.exp(-line_integrals)).astype(np.uint16)
     return image
+
+
+def net_info(learned: LearnedDetector) -> ArtefactInfo:
+    """The network as reference data of the plugin's results."""
+    source = f"network shipped in the package, trained by tools/train_net.py on {learned.card.trained_on}"
+    return ArtefactInfo("xray-net", learned.card.version, learned.card.content_hash, source, NET_DIR)
 
 
 def _shape(value: Any) -> tuple[int, int, int]:

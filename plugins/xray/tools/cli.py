@@ -82,6 +82,13 @@ def _add_eval(eval_kinds: Any) -> None:
         metavar="FILE",
         help="a JSON object of the detector's calibration fields, overriding the configured ones",
     )
+    xray.add_argument(
+        "--method",
+        choices=("library", "learned", "both"),
+        default="",
+        help="what finds the threats: the threat library, the network trained on varied simulated bags, or "
+        "either (default: the configured method, 'library')",
+    )
     xray.set_defaults(handler=cmd_eval_xray)
 
 
@@ -140,7 +147,8 @@ def cmd_eval_xray(args: argparse.Namespace) -> int:
         progress=progress,
         randomise=args.randomise,
     )
-    print(f"reference data: {plugin.artefacts[0].short} ({plugin.artefacts[0].path})")
+    for info in plugin.artefacts:
+        print(f"reference data: {info.short} ({info.path})")
     if args.randomise:
         print("randomised: physics drawn per bag, threats at any angle")
     for line in evaluate.format_report(
@@ -189,7 +197,8 @@ def cmd_eval_outside(args: argparse.Namespace) -> int:
         run = crosscheck.score_bags(plugin.detector, bags, min_iou=min_iou, progress=progress)
     except (crosscheck.CrossCheckError, OSError) as error:
         return _refuse("eval xray", error)
-    print(f"reference data: {plugin.artefacts[0].short} ({plugin.artefacts[0].path})")
+    for info in plugin.artefacts:
+        print(f"reference data: {info.short} ({info.path})")
     print(crosscheck.describe(settings))
     for line in crosscheck.format_report(run, f"{header}, match IoU >= {min_iou:g}"):
         print(line)
@@ -205,6 +214,8 @@ def _eval_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["library_dirs"] = [*settings.get("library_dirs", []), *args.library_dir]
     if args.calibration:
         settings["calibration"] = {**settings.get("calibration", {}), **read_calibration(args.calibration)}
+    if getattr(args, "method", ""):
+        settings["method"] = args.method
     return settings
 
 

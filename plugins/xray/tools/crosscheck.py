@@ -271,6 +271,6 @@ def _rates(run: CrossRun, key: Callable[[Truth], str]) -> list[str]:
 
 def describe(settings: Mapping[str, Any]) -> str:
     calibration = settings.get("calibration") or {}
-    return "calibration: " + (
+    return f"method: {settings.get('method') or 'library'}; calibration: " + (
         json.dumps(calibration, sort_keys=True) if calibration else "the detector's default"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 LIBRARY_SEEDS = range(100, 200)  # the simulated library's signatures and the model's training scans
 TUNING_SEEDS = range(200, 300)  # decision thresholds
+NET_TRAINING_SEEDS = range(300, 400)  # the learned detector's training bags (tools/train_net.py)
+NET_VALIDATION_SEEDS = range(400, 450)  # ... and the bags its thresholds are chosen on
 EVALUATION_SEEDS_FROM = 1000  # held-out evaluation: any seed from here on (default 1000)
 
 
