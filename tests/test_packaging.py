@@ -48,6 +48,8 @@ def test_a_regular_install_holds_one_smartcustoms_package(tmp_path: Path) -> Non
         "smartcustoms/v1/ingest.proto",
         "smartcustoms/plugins/xray/dense_region.py",
         "smartcustoms/plugins/xray/tools/fitted_model.json",
+        "smartcustoms/plugins/xray/net/xray_net.onnx",
+        "smartcustoms/plugins/xray/net/xray_net.json",
     ):
         assert expected in names
 

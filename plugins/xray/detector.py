@@ -86,23 +86,36 @@ class XrayDetector:
     def candidates(
         self, image: np.ndarray, *, pixel_size_mm: float | None = None
     ) -> tuple[list[recognition.Candidate], MaterialMaps]:
-        """Every candidate with its score, before the per-class thresholds (for evaluation and tuning)."""
+        """Every candidate with its score, before the per-class thresholds (for evaluation and tuning).
+        The network's candidates are only those at its thresholds or above (its groups of cells are
+        drawn at them), so with ``method = "learned"`` or ``"both"`` AP is cut off at the operating point."""
         maps = self._maps(image, pixel_size_mm)
+        limit = float(self.settings["overlap_iou"])
         if self.method == "learned":
-            return _suppress_overlaps(
-                self._learned_candidates(maps, image), float(self.settings["overlap_iou"])
-            ), maps
+            return _suppress_overlaps(self._learned_candidates(maps, image), limit), maps
         shapes = _suppress_overlaps(
-            self._shape_candidates(maps),
-            float(self.settings["overlap_iou"]),
-            maps,
-            float(self.settings["shared_metal"]),
+            self._shape_candidates(maps), limit, maps, float(self.settings["shared_metal"])
         )
-        learned = self._learned_candidates(maps, image) if self.method == "both" else []
-        found = _suppress_overlaps(
-            shapes + self._texture_candidates(maps) + learned, float(self.settings["overlap_iou"])
-        )
+        found = _suppress_overlaps(shapes + self._texture_candidates(maps), limit)
+        if self.method == "both":
+            found = self._with_network(found, self._learned_candidates(maps, image), limit)
         return found, maps
+
+    def _with_network(
+        self, library: list[recognition.Candidate], network: list[recognition.Candidate], limit: float
+    ) -> list[recognition.Candidate]:
+        """The library's candidates and the network's (``method = "both"``): on one object a library
+        candidate that alarms wins over the network's, and the network's over one that does not."""
+        alarming = [c for c in library if c.score >= self.threshold(c.label)]
+        kept = [
+            n for n in _suppress_overlaps(network, limit) if all(iou(n.box, a.box) <= limit for a in alarming)
+        ]
+        quiet = [
+            c
+            for c in library
+            if c.score >= self.threshold(c.label) or all(iou(c.box, n.box) <= limit for n in kept)
+        ]
+        return quiet + kept
 
     def _learned_candidates(self, maps: MaterialMaps, image: np.ndarray) -> list[recognition.Candidate]:
         """The network's detections (``learned.py``): the cells of a class above its threshold. With
@@ -112,7 +125,7 @@ class XrayDetector:
         found = []
         for hit in self.learned.find(image, maps.pixel_size_mm):
             score = hit.score
-            if self.method == "both":
+            if self.method == "both":  # thresholds lie in (0, 1) (LearnedDetector.merged)
                 own = self.learned.thresholds[hit.label]
                 library = float(
                     self.settings["thresholds"].get(hit.label, self.settings["default_threshold"])
@@ -121,23 +134,9 @@ class XrayDetector:
             candidate = recognition.Candidate(hit.label, hit.box, score)
             candidate.attributes = {"found_by": "network", "network": self.learned.card.version}
             if hit.label == self.texture_label:
-                candidate.attributes.update(self._carton_footprint(hit.box, maps.pixel_size_mm))
+                candidate.attributes.update(self._cigarette_quantities(hit.box, None, maps.pixel_size_mm))
             found.append(candidate)
         return found
-
-    def _carton_footprint(self, box: recognition.Box, pixel_mm: float) -> dict[str, str]:
-        """Cartons, sticks and duty estimated from a stack's footprint alone (one layer deep)."""
-        footprint_cm2 = (box[2] - box[0]) * (box[3] - box[1]) * (pixel_mm / 10) ** 2
-        cartons = max(1, round(footprint_cm2 / CARTON_FOOTPRINT_CM2))
-        sticks = cartons * int(self.settings["sticks_per_carton"])
-        rate = float(self.settings["duty_hkd_per_1000_sticks"])
-        return {
-            "cartons": str(cartons),
-            "sticks": str(sticks),
-            "duty_hkd": f"{sticks * rate / 1000:.2f}",
-            "duty_rate_hkd_per_1000_sticks": f"{rate:g}",
-            "footprint_cm2": f"{footprint_cm2:.0f}",
-        }
 
     def shape_candidates(
         self, image: np.ndarray, *, pixel_size_mm: float | None = None
@@ -232,11 +231,17 @@ class XrayDetector:
             found.append(candidate)
         return found
 
-    def _cigarette_quantities(self, box: recognition.Box, peak: float, pixel_mm: float) -> dict[str, str]:
+    def _cigarette_quantities(
+        self, box: recognition.Box, peak: float | None, pixel_mm: float
+    ) -> dict[str, str]:
+        """Cartons, sticks and duty of a stack: its footprint in cartons, times its layers told by the
+        texture's strength ``peak`` (one layer when the texture was not measured: the network's)."""
         footprint_cm2 = (box[2] - box[0]) * (box[3] - box[1]) * (pixel_mm / 10) ** 2
         columns_rows = max(1, round(footprint_cm2 / CARTON_FOOTPRINT_CM2))
-        one, two = (float(v) for v in self.settings["carton_layer_strengths"])
-        layers = max(1, 1 + round((peak - one) / (two - one)))
+        layers = 1
+        if peak is not None:
+            one, two = (float(v) for v in self.settings["carton_layer_strengths"])
+            layers = max(1, 1 + round((peak - one) / (two - one)))
         cartons = columns_rows * layers
         sticks = cartons * int(self.settings["sticks_per_carton"])
         rate = float(self.settings["duty_hkd_per_1000_sticks"])
@@ -246,7 +251,7 @@ class XrayDetector:
             "duty_hkd": f"{sticks * rate / 1000:.2f}",
             "duty_rate_hkd_per_1000_sticks": f"{rate:g}",
             "footprint_cm2": f"{footprint_cm2:.0f}",
-            "texture_strength": f"{peak:.3f}",
+            **({"texture_strength": f"{peak:.3f}"} if peak is not None else {}),
         }
 
     def _texture_neighbours(self, box: recognition.Box, pixel_mm: float) -> list[tuple[str, float]]:

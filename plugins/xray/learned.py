@@ -36,7 +36,7 @@ CARD_FILE = "xray_net.json"  # how the model was trained, its thresholds and its
 
 def net_input(image: np.ndarray, pixel_size_mm: float) -> np.ndarray:
     """float32 (2, h, w): the high- and low-energy line integrals of a uint16 (2, H, W) image, resampled
-    from ``pixel_size_mm`` to ``NET_PIXEL_MM`` (sizes rounded up to a multiple of 8 with empty belt),
+    from ``pixel_size_mm`` to ``NET_PIXEL_MM`` (padded to a multiple of 8 pixels with empty belt),
     capped and scaled."""
     if image.ndim != 3 or image.shape[0] != 2:
         raise ValueError(f"the learned X-ray detector needs dual-energy frames [2, H, W]; got {image.shape}")
@@ -45,8 +45,8 @@ def net_input(image: np.ndarray, pixel_size_mm: float) -> np.ndarray:
     transmission = np.maximum(image.astype(np.float32), 1.0) / np.float32(FULL_SCALE)
     lines = -np.log(transmission)
     scale = pixel_size_mm / NET_PIXEL_MM
-    height = max(8, round(image.shape[1] * scale))
-    width = max(8, round(image.shape[2] * scale))
+    height = max(1, round(image.shape[1] * scale))
+    width = max(1, round(image.shape[2] * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = np.stack(
         [cv2.resize(channel, (width, height), interpolation=interpolation) for channel in lines]
@@ -121,8 +121,12 @@ class NetCard:
     def read(cls, folder: Path) -> NetCard:
         card = json.loads((folder / CARD_FILE).read_text())
         digest = hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
-        if card.get("sha256") and card["sha256"] != digest:
+        if card.get("sha256") != digest:
             raise ValueError(f"{folder / MODEL_FILE}: its sha256 is not the one {CARD_FILE} names")
+        if float(card.get("extent_probability", EXTENT_PROBABILITY)) != EXTENT_PROBABILITY:
+            raise ValueError(f"{folder / CARD_FILE}: thresholds chosen for another extent_probability")
+        if not all(0.0 < float(value) < 1.0 for value in card["thresholds"].values()):
+            raise ValueError(f"{folder / CARD_FILE}: every threshold must lie in (0, 1)")
         trained = card.get("trained_on", {})
         seeds = trained.get("seeds", ["?", "?"])
         return cls(
@@ -142,7 +146,7 @@ class LearnedDetector:
         import onnxruntime
 
         self.card = NetCard.read(folder)
-        self.thresholds = {**self.card.thresholds, **(thresholds or {})}
+        self.thresholds = self.merged(thresholds)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -150,6 +154,20 @@ class LearnedDetector:
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
+
+    def merged(self, thresholds: dict[str, float] | None) -> dict[str, float]:
+        """The card's thresholds overlaid with ``thresholds``; ValueError for an unknown class or a
+        threshold outside (0, 1) (leave a class out of the card's to turn it off)."""
+        merged = dict(self.card.thresholds)
+        for label, value in (thresholds or {}).items():
+            if label not in NET_CLASSES[1:]:
+                raise ValueError(
+                    f"no network class {label!r}: the network's are {', '.join(NET_CLASSES[1:])}"
+                )
+            if not 0.0 < float(value) < 1.0:
+                raise ValueError(f"the network's threshold for {label} must lie in (0, 1), got {value}")
+            merged[label] = float(value)
+        return merged
 
     def probabilities(self, image: np.ndarray, pixel_size_mm: float) -> np.ndarray:
         """(classes, h, w) softmax probabilities per cell."""
@@ -165,7 +183,7 @@ class LearnedDetector:
         cell_px = NET_STRIDE * NET_PIXEL_MM / pixel_size_mm
         return regions(
             probabilities,
-            thresholds or self.thresholds,
+            self.thresholds if thresholds is None else self.merged(thresholds),
             cell_px,
             (image.shape[1], image.shape[2]),
             self.card.min_cells,
