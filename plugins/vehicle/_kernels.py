@@ -101,6 +101,15 @@ def _levelled_attenuation(
 
 
 @njit(cache=True, nogil=True)
+def _mark_levels(image: np.ndarray, used: np.ndarray) -> None:  # pragma: no cover
+    """used[v] = True for every count v a uint16 [H, W] image holds (``used``: bool [65536], False)."""
+    height, width = image.shape
+    for y in range(height):
+        for x in range(width):
+            used[image[y, x]] = True
+
+
+@njit(cache=True, nogil=True)
 def _block_scores(
     scan: np.ndarray, reference: np.ndarray, starts: np.ndarray, length: int, centres: np.ndarray, radius: int
 ) -> np.ndarray:  # pragma: no cover

@@ -22,9 +22,18 @@ def attenuation(image: np.ndarray) -> np.ndarray:
     """-ln(I / 65535) of a uint16 transmission image [H, W], float32 (I = 0 counts as 1)."""
     if image.ndim != 2 or image.dtype != np.uint16:
         raise ValueError(f"expected a uint16 [H, W] image, got {image.dtype} {image.shape}")
-    out = np.empty(image.shape, dtype=np.float32)
-    kernels._attenuation(np.ascontiguousarray(image), FULL_SCALE, out)
-    return out
+    return _ATTENUATION_OF_COUNT[image]
+
+
+def _attenuation_table() -> np.ndarray:
+    """float32 [65536]: ``attenuation`` of every count (one lookup per pixel instead of a logarithm)."""
+    table = np.empty((1, 65536), dtype=np.float32)
+    kernels._attenuation(np.arange(65536, dtype=np.uint16)[None], FULL_SCALE, table)
+    table.setflags(write=False)
+    return table[0]
+
+
+_ATTENUATION_OF_COUNT = _attenuation_table()
 
 
 def material_box(image: np.ndarray) -> BoxPx:

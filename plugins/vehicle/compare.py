@@ -300,9 +300,13 @@ class VehicleComparer:
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
         window = int(s.smooth_px)
         difference = cv2.blur(scan - compared, (window, window))
-        gx = cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3) / 8
-        gy = cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3) / 8
-        edges = cv2.blur(np.hypot(gx, gy) * np.float32(s.edge_fraction), (window, window))
+        gx = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3))
+        gy = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3))
+        gx /= 8  # in place: these are whole images
+        gy /= 8
+        slope = np.hypot(gx, gy, out=gx)
+        slope *= np.float32(s.edge_fraction)
+        edges = cv2.blur(slope, (window, window))
         unknown = None
         if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
             unknown = self._unknown(fitted.lower_bound, warp, window)

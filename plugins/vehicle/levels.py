@@ -130,7 +130,9 @@ def measure_levels(
 def grey_step(image: np.ndarray) -> float:
     """The counts between neighbouring grey levels the scan uses: 1 for a 16-bit scan, about 257 for an
     8-bit export (JPEG) scaled to 16 bits. Dark pixels of a coarse export are off by up to half a step."""
-    used = np.flatnonzero(np.bincount(image.ravel(), minlength=1))
+    marked = np.zeros(65536, dtype=np.bool_)
+    kernels._mark_levels(np.ascontiguousarray(image, dtype=np.uint16), marked)
+    used = np.flatnonzero(marked)
     if len(used) > COARSE_LEVELS or len(used) < 2:
         return 1.0
     return float(np.median(np.diff(used)))
@@ -170,7 +172,7 @@ class _Samples:
         s = max(1, round(math.sqrt(image.size / SAMPLED_PIXELS)))
         ref = reference[::s, ::s]
         transmission = np.exp(-ref.astype(np.float64))
-        flat = np.abs(reference - cv2.blur(reference, (5, 5)))[::s, ::s] < EDGE_ATTENUATION
+        flat = np.abs(ref - np.asarray(cv2.blur(reference, (5, 5)))[::s, ::s]) < EDGE_ATTENUATION
         vehicle = (transmission < 0.9) & (transmission > 1e-3) & flat
         if cargo is not None:
             x0, y0, x1, y1 = (max(v, 0) // s for v in cargo)

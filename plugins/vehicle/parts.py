@@ -156,7 +156,10 @@ def follow_speed(
         placed = {name: moves[name].move(p.attenuation, material=material[name]) for name, p in parts.items()}
         for image in placed.values():
             np.minimum(image, ceiling, out=image)
-        others = scan - sum(placed.values(), np.zeros_like(scan))
+        others = np.zeros_like(scan)
+        for image in placed.values():  # in place: the same sums as ``sum`` without an array per part
+            others += image
+        np.subtract(scan, others, out=others)
         found = {}
         for name in parts:
             r0, r1 = _rows(placed[name], _FOLLOW_PX + 2)  # the part's rows: what its blocks compare

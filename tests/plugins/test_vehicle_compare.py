@@ -37,7 +37,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     square_pixels,
 )
 from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
-from smartcustoms.plugins.vehicle.levels import levelled_attenuation, measure_levels
+from smartcustoms.plugins.vehicle.levels import grey_step, levelled_attenuation, measure_levels
 from smartcustoms.plugins.vehicle.plugin import (
     DOUBT_LABEL,
     SPEC,
@@ -122,6 +122,25 @@ def test_attenuation_is_the_log_of_transmission() -> None:
     np.testing.assert_allclose(attenuation(image), [[0.0, np.log(65535 / 6554), np.log(65535)]], rtol=1e-6)
     with pytest.raises(ValueError, match="uint16"):
         attenuation(np.zeros((2, 2), np.float32))
+
+
+def test_attenuation_of_every_count_and_of_a_strided_view() -> None:
+    counts = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    expected = -np.log(np.maximum(counts, 1) / 65535.0)
+    np.testing.assert_allclose(attenuation(counts), expected, rtol=1e-6, atol=1e-7)
+    assert attenuation(counts).dtype == np.float32
+    view = counts[::3, 1::2]  # not contiguous: each pixel still gets its own count's value
+    np.testing.assert_array_equal(attenuation(view), attenuation(np.ascontiguousarray(view)))
+
+
+def test_grey_step_is_the_spacing_of_the_grey_levels_a_scan_uses() -> None:
+    rng = np.random.default_rng(5)
+    assert grey_step(rng.integers(0, 65536, (64, 64)).astype(np.uint16)) == 1.0  # a 16-bit scan
+    eight_bit = (rng.integers(0, 256, (64, 64)) * 257).astype(np.uint16)  # an 8-bit export, scaled
+    assert grey_step(eight_bit) == 257.0
+    assert grey_step(eight_bit[::2, ::3]) == 257.0
+    assert grey_step((rng.integers(0, 64, (64, 64)) * 1024).astype(np.uint16)) == 1024.0
+    assert grey_step(np.full((8, 8), 500, np.uint16)) == 1.0  # one level tells nothing
 
 
 def test_anomaly_mask_needs_both_the_attenuation_and_the_noise_margin() -> None:
