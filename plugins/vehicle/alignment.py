@@ -22,7 +22,8 @@ def attenuation(image: np.ndarray) -> np.ndarray:
     """-ln(I / 65535) of a uint16 transmission image [H, W], float32 (I = 0 counts as 1)."""
     if image.ndim != 2 or image.dtype != np.uint16:
         raise ValueError(f"expected a uint16 [H, W] image, got {image.dtype} {image.shape}")
-    return _ATTENUATION_OF_COUNT[image]
+    out: np.ndarray = _ATTENUATION_OF_COUNT[image]
+    return out
 
 
 def _attenuation_table() -> np.ndarray:
@@ -30,7 +31,8 @@ def _attenuation_table() -> np.ndarray:
     table = np.empty((1, 65536), dtype=np.float32)
     kernels._attenuation(np.arange(65536, dtype=np.uint16)[None], FULL_SCALE, table)
     table.setflags(write=False)
-    return table[0]
+    row: np.ndarray = table[0]
+    return row
 
 
 _ATTENUATION_OF_COUNT = _attenuation_table()

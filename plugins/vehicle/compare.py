@@ -300,8 +300,8 @@ class VehicleComparer:
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
         window = int(s.smooth_px)
         difference = cv2.blur(scan - compared, (window, window))
-        gx = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3))
-        gy = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3))
+        gx = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3), dtype=np.float32)
+        gy = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3), dtype=np.float32)
         gx /= 8  # in place: these are whole images
         gy /= 8
         slope = np.hypot(gx, gy, out=gx)
