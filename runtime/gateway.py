@@ -131,7 +131,7 @@ class GatewayCore:
         self, done: Assembled, turn: Turn | None, admission: Admission | None
     ) -> ingest_pb2.IngestAck:
         frame = done.frame
-        frame.accepted_time.GetCurrentTime()
+        frame.accepted_time.FromNanoseconds(time.time_ns())  # GetCurrentTime goes through datetime: 6x slower
         frame.control_point = frame.control_point or self.config.control_point
         ack = ingest_pb2.IngestAck(
             frame_id=frame.frame_id, source_id=frame.source_id, sequence=frame.sequence
