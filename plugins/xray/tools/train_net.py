@@ -1,7 +1,7 @@
 """Train the learned X-ray detector (``plugins/xray/learned.py``) and export it to ONNX.
 
     pip install torch==2.13.0        # the training tool alone needs PyTorch (CPU build)
-    python -m smartcustoms.plugins.xray.tools.train_net --out plugins/xray/net [--bags 2000] [--minutes 18]
+    python -m smartcustoms.plugins.xray.tools.train_net --out plugins/xray/net [--bags 2000] [--minutes 65]
 
 Data: bags of ``VariedXraySimulator`` (many designs per class, random physics per scan, any rotation,
 pixel sizes of 0.57-1.43 mm), training bags from ``NET_TRAINING_SEEDS`` and validation bags from
@@ -44,13 +44,16 @@ from smartcustoms.plugins.xray.learned import (
 )
 from smartcustoms.plugins.xray.tools.seeds import NET_TRAINING_SEEDS, NET_VALIDATION_SEEDS
 
-VERSION = "1"
+VERSION = "2"
 IGNORE = 255  # a cell on a threat's rim: left out of the loss
 CELL_IS_THREAT = 0.3  # share of a cell's pixels a threat must cover to be its class
 CELL_IS_CLEAR = 0.05  # ... and at most this for the cell to count as background
 BAGS_PER_SEED = 20
 CROP = 256
 MIN_THRESHOLD = 0.3  # no class alarms on a probability below this
+DEEP_WIDTH = 96  # channels of the network's stride-8 part
+MATERIAL_FLOOR = 0.05  # scaled line integral added below the material channel's ratio
+BATCH = 16  # crops per training step
 
 
 def simulator_class(name: str) -> type[XraySimulator]:
@@ -125,7 +128,7 @@ def dataset(seeds: Sequence[int], bags: int, workers: int, simulator: str = "var
 
 
 def build_network() -> Any:
-    """About 0.19 M weights; output stride 4 (8 mm cells), a receptive field of about 255 pixels (51 cm)."""
+    """About 0.35 M weights; output stride 4 (8 mm cells), a receptive field of about 255 pixels (51 cm)."""
     import torch
     from torch import nn
 
@@ -139,17 +142,21 @@ def build_network() -> Any:
     class XrayNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.stem = nn.Sequential(block(2, 16, 2), block(16, 32, 2), block(32, 32))  # stride 4
+            self.stem = nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32))  # stride 4
             self.deep = nn.Sequential(
-                block(32, 64, 2),
-                block(64, 64, dilation=2),
-                block(64, 64, dilation=4),
-                block(64, 64, dilation=8),
+                block(32, DEEP_WIDTH, 2),
+                block(DEEP_WIDTH, DEEP_WIDTH, dilation=2),
+                block(DEEP_WIDTH, DEEP_WIDTH, dilation=4),
+                block(DEEP_WIDTH, DEEP_WIDTH, dilation=8),
             )  # stride 8
-            self.merge = nn.Sequential(block(96, 48), nn.Conv2d(48, len(NET_CLASSES), 1))
+            self.merge = nn.Sequential(block(32 + DEEP_WIDTH, 48), nn.Conv2d(48, len(NET_CLASSES), 1))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            near = self.stem(x)
+            high, low = x[:, :1], x[:, 1:2]
+            # the material: the dual-energy contrast of the two line integrals, which a convolution
+            # cannot form by itself (it is a ratio); near 0 where nothing attenuates
+            material = (low - high) / (low + high + MATERIAL_FLOOR)
+            near = self.stem(torch.cat([x, material], 1))
             far = nn.functional.interpolate(self.deep(near), size=near.shape[-2:], mode="nearest")
             return self.merge(torch.cat([near, far], 1))  # type: ignore[no-any-return]
 
@@ -203,7 +210,7 @@ def train(data: list[Sample], minutes: float, seed: int, log: Any = print) -> An
     optimiser = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
     started, step, running = time.monotonic(), 0, 0.0
     net.train()
-    for xs, ys in _crops(data, 12, rng):
+    for xs, ys in _crops(data, BATCH, rng):
         progress = (time.monotonic() - started) / (minutes * 60)
         if progress >= 1:
             break
@@ -219,7 +226,7 @@ def train(data: list[Sample], minutes: float, seed: int, log: Any = print) -> An
         running = 0.98 * running + 0.02 * value if step > 1 else value
         if step % 100 == 0:
             log(f"step {step}: loss {running:.4f} ({time.monotonic() - started:.0f} s)")
-    log(f"{step} steps of 12 crops in {time.monotonic() - started:.0f} s")
+    log(f"{step} steps of {BATCH} crops in {time.monotonic() - started:.0f} s")
     net.eval()
     return net
 
@@ -301,21 +308,19 @@ def export(net: Any, folder: Path) -> str:
     return hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
 
 
-class _Softmaxed:
+def softmaxed(net: Any) -> Any:
     """The trained network followed by a softmax over classes, as exported."""
+    import torch
 
-    def __new__(cls, net: Any) -> Any:
-        import torch
+    class Softmaxed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = net
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.net(x), 1)
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return torch.softmax(self.net(x), 1)
-
-        return Wrapped().eval()
+    return Softmaxed().eval()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -323,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for xray_net.onnx and xray_net.json")
     parser.add_argument("--bags", type=int, default=2000, help="training bags")
     parser.add_argument("--validation-bags", type=int, default=300)
-    parser.add_argument("--minutes", type=float, default=18.0, help="training time")
+    parser.add_argument("--minutes", type=float, default=65.0, help="training time")
     parser.add_argument("--false-alarms", type=float, default=0.0125, help="per class and bag, on validation")
     parser.add_argument("--min-cells", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
@@ -342,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{len(training)} training and {len(validation)} validation bags in {took:.0f} s")
     net = train(training, args.minutes, args.seed)
     thresholds, figures = choose_thresholds(net, validation, args.false_alarms, args.min_cells)
-    digest = export(_Softmaxed(net), args.out)
+    digest = export(softmaxed(net), args.out)
     card = {
         "version": VERSION,
         "sha256": digest,
