@@ -204,6 +204,13 @@ class VehicleComparer:
             shifted_mismatch = self._outline_mismatch(shifted, square_mm)
             if shifted_mismatch < mismatch:
                 best, mismatch = shifted, shifted_mismatch
+        if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and by_part:
+            assert parts is not None
+            placed_again = self._placed_by_outline(
+                best, raw, nominal, column_scale, by_part, square_mm, parts, stated
+            )
+            if placed_again is not None and placed_again[1] < mismatch:
+                best, mismatch, placed = placed_again
         detections, notes = self._detections(best, declaration, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
         best = replace(
@@ -217,6 +224,31 @@ class VehicleComparer:
         if placed:
             detections = [replace(d, attributes={**d.attributes, "parts": placed}) for d in detections]
         return [_in_scan_columns(d, column_scale) for d in detections], best
+
+    def _placed_by_outline(
+        self,
+        first: Comparison,
+        raw: np.ndarray,
+        nominal: np.ndarray,
+        column_scale: float,
+        by_part: dict[str, Reference],
+        square_mm: float | None,
+        parts: PartModels,
+        stated: StatedLevels,
+    ) -> tuple[Comparison, float, str] | None:
+        """The scan against its parts placed by where the scan has material (``parts.place`` with
+        ``body_above``), which a load inside the container cannot draw: the comparison, its outline
+        mismatch and the placement; None without a levelled scan to find the material on."""
+        if first.scan is None:
+            return None
+        body = BODY_ATTENUATION + first.levels.ceiling_attenuation
+        shape = (raw.shape[0], raw.shape[1])
+        level = cv2.blur(first.scan, (3, 3))  # as the outline check sees it
+        joined, placed = self._joined(level, by_part, shape, square_mm, parts, body, nominal)
+        fitted = _as_coarse_as(joined, column_scale)
+        scan_raw, scan_nominal = _as_fine_as(raw, nominal, fitted, column_scale)
+        comparison = self._against(scan_raw, scan_nominal, fitted, stated, self.settings.max_speed_change)
+        return comparison, self._outline_mismatch(comparison, square_mm), placed
 
     def _part_references(self, parts: PartModels | None) -> dict[str, Reference] | None:
         """The first reference of each part ``parts`` names; None when a part has none, when a reference
@@ -238,9 +270,12 @@ class VehicleComparer:
         shape: tuple[int, int],
         square_mm: float | None,
         parts: PartModels,
+        body_above: float | None = None,
+        follow: np.ndarray | None = None,
     ) -> tuple[Fitted, str]:
         """The part references fitted to the scan, placed (``parts.place``) and joined into one of the
-        whole vehicle; and where each was placed."""
+        whole vehicle; and where each was placed. ``body_above``: placed by where the scan ``nominal``
+        has material, ``follow`` then the attenuation their stretch is followed on."""
         fitted = {
             part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
             for part, r in by_part.items()
@@ -248,7 +283,9 @@ class VehicleComparer:
         pixel_cm = (square_mm or fitted["container"].pixel_size_mm or _PIXEL_MM) / 10
         s = self.settings
         shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
-        placement = place(nominal, fitted, shift, lift)
+        placement = place(nominal, fitted, shift, lift, body_above)
+        if follow is not None:
+            nominal = follow
         moves = warps(placement, shape[1])
         material = materials(fitted)
         if s.max_speed_change > 0:
@@ -372,7 +409,7 @@ class VehicleComparer:
         zones = zone_map(comparison.inside, cargo)
         join = max(1, round(s.join_cm / pixel_cm))
         detections, notes = [], []
-        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2):
+        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2, s.smooth_px):
             excess = float(np.mean(comparison.difference[region.pixels]))
             if region.zone == "outside_vehicle":
                 notes.append(self._outside(region, excess, comparison, pixel_cm))

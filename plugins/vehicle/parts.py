@@ -18,6 +18,10 @@ a reference made for it from them:
    ``max_part_lift_cm`` up or down (a higher fifth wheel or deck), to a tenth of a pixel by a parabola;
    every attenuation clipped at 5 and at the scan's highest (a lowered export or a dark level clips the
    darkest parts of a scan, which its references show far darker).
+   A loaded container's pallets have edges of their own, which can draw a part off its place; when the
+   outline of the parts joined does not line up with the scan's, the comparison places them once more on
+   where there is material at all (``body_above``: the scan above the body threshold, each part above
+   air's), which no load inside a container changes, and keeps the better outline.
    A speed that changed as the vehicle passed stretches each part as well: when the settings let the
    alignment follow a speed change, each part placed is aligned block by block along the vehicle
    (``alignment.estimate_warp``: its shift within 4 px of its place, then its blocks) with what the
@@ -98,14 +102,21 @@ def place(
     parts: Mapping[str, Fitted],
     max_shift_px: int,
     max_lift_px: int,
+    body_above: float | None = None,
 ) -> Placement:
     """Each part's shift (see the module), for the scan's attenuation ``scan`` and the parts' references
-    fitted to it (one shape)."""
+    fitted to it (one shape). ``body_above``: placed by where material is rather than by how much (the
+    scan's pixels above this attenuation, the parts' above air's), which a load inside a part cannot
+    draw."""
     height = scan.shape[0]
-    # what the scan can tell: a lowered export, or a dark level, clips its darkest parts
-    ceiling = np.float32(min(float(scan.max()), _PLACE_CEILING))
-    scan = np.minimum(scan, ceiling)
-    images = {name: np.minimum(p.attenuation, ceiling) for name, p in parts.items()}
+    if body_above is not None:
+        scan = (scan > body_above).astype(np.float32)
+        images = {name: (p.attenuation > _MATERIAL).astype(np.float32) for name, p in parts.items()}
+    else:
+        # what the scan can tell: a lowered export, or a dark level, clips its darkest parts
+        ceiling = np.float32(min(float(scan.max()), _PLACE_CEILING))
+        scan = np.minimum(scan, ceiling)
+        images = {name: np.minimum(p.attenuation, ceiling) for name, p in parts.items()}
     top = min((_top_row(image) for image in images.values()), default=0)
     edges = np.linspace(top, height, _BANDS + 1).round().astype(np.int64)
     target = _profiles(scan, edges)

@@ -16,6 +16,10 @@ A region is a connected set of anomalous pixels, joined across gaps under ``join
 further apart stay separate) and never across the cargo space's edge: the part inside it and the part
 outside are separate regions, so declared goods can only ever explain pixels that lie in the cargo
 space. Any other region is classed by the zone holding most of its pixels, with every zone's share kept.
+A region's box is that of its pixels less specks and slivers (pieces of under ``speck_px`` pixels, or
+under a third of ``speck_px`` wide or high, which a difference smoothed over ``speck_px`` cannot be: the
+edge of a cross-member a pixel out of line below a floor compartment would otherwise stretch its box down
+across the trailer's deck); a region of such pieces alone keeps the box of them all.
 """
 
 from __future__ import annotations
@@ -87,18 +91,24 @@ class Region:
         return len(self.pixels[0])
 
 
-def regions(found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px: float) -> list[Region]:
+def regions(
+    found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px: float, speck_px: int = 0
+) -> list[Region]:
     """The regions of a bool or uint8 mask ``found``: connected across gaps under ``join_px`` pixels,
-    split at the cargo space's edge, kept from ``min_area_px`` pixels, each classed by its zones."""
+    split at the cargo space's edge, kept from ``min_area_px`` pixels, each classed by its zones, its box
+    drawn without the specks and slivers (see the module) that joining brought in; ``speck_px`` 0: with
+    every pixel."""
     found = (found > 0).astype(np.uint8)
     cargo = zones == CARGO
     out: list[Region] = []
     for part in (found & ~cargo, found & cargo):
-        out += _components(part.astype(np.uint8), zones, join_px, min_area_px)
+        out += _components(part.astype(np.uint8), zones, join_px, min_area_px, speck_px)
     return out
 
 
-def _components(found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px: float) -> list[Region]:
+def _components(
+    found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px: float, speck_px: int
+) -> list[Region]:
     if not found.any():
         return []
     joined = cv2.dilate(found, np.ones((join_px, join_px), np.uint8)) if join_px > 1 else found
@@ -120,9 +130,28 @@ def _components(found: np.ndarray, zones: np.ndarray, join_px: int, min_area_px:
             for z in np.argsort(-counts, kind="stable")
             if counts[z]
         )
-        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        box = _solid_box(ys, xs, speck_px)
         out.append(Region(box, (ys, xs), shares[0][0], shares))
     return out
+
+
+def _solid_box(ys: np.ndarray, xs: np.ndarray, speck_px: int) -> tuple[int, int, int, int]:
+    """The box of a region's pixels less its specks and slivers (see the module), or of them all when
+    it is nothing else; found on the region's own box, which is small beside the scan."""
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    if speck_px <= 1:
+        return x0, y0, x1, y1
+    rows, columns = ys - y0, xs - x0
+    crop = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    crop[rows, columns] = 1
+    _, pieces, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < speck_px
+    small |= np.minimum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) < max(2, speck_px // 3)
+    solid = ~small[pieces[rows, columns]]
+    if not solid.any():
+        return x0, y0, x1, y1
+    ys, xs = ys[solid], xs[solid]
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def describe_shares(shares: tuple[tuple[str, float], ...]) -> str:

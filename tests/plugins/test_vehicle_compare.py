@@ -57,7 +57,7 @@ from smartcustoms.plugins.vehicle.references import (
 )
 from smartcustoms.plugins.vehicle.settings import LABELS, VehicleSettings
 from smartcustoms.plugins.vehicle.tools import build, cli, evaluate
-from smartcustoms.plugins.vehicle.zones import outline
+from smartcustoms.plugins.vehicle.zones import BELOW_FLOOR, outline, regions
 
 IMPORT_PATH = "smartcustoms.plugins.vehicle:VehicleComparePlugin"
 SEED = 11  # neither a development seed (200-299) nor an evaluation seed (2000 on)
@@ -566,6 +566,24 @@ def test_three_tanks_in_a_container_are_three_regions(comparer: VehicleComparer)
         assert detection.attributes["location"] == "cargo_space"
         assert float(detection.attributes["attenuation_excess"]) == pytest.approx(0.5, abs=0.1)
         assert int(detection.attributes["length_cm"]) == pytest.approx(180, abs=8)
+
+
+def test_a_regions_box_leaves_out_the_slivers_and_specks_joining_brought_in() -> None:
+    """A floor compartment (a 20 x 200 px block) joined, across a gap under the join distance, to the
+    one-pixel-wide edge of a cross-member out of line below it and to a lone speck: the region keeps
+    every pixel, but its box is the compartment's; a region of slivers alone keeps the box of them all."""
+    found = np.zeros((200, 400), dtype=np.uint8)
+    found[50:70, 100:300] = 1  # the compartment
+    found[80:118, 290] = 2  # a sliver: a deficit one pixel wide, 38 high
+    found[75, 150] = 1  # a speck
+    found[150:190, 20] = 1  # a sliver alone, far from the rest
+    zones = np.full(found.shape, BELOW_FLOOR, dtype=np.uint8)
+    joined, alone = sorted(regions(found, zones, 12, 30, speck_px=9), key=lambda r: -r.area_px)
+    assert joined.area_px == 20 * 200 + 38 + 1
+    assert joined.box == (100, 50, 300, 70)
+    assert alone.box == (20, 150, 21, 190)
+    [every_pixel, _] = sorted(regions(found, zones, 12, 30), key=lambda r: -r.area_px)
+    assert every_pixel.box == (100, 50, 300, 118)
 
 
 def test_a_load_on_the_roof_goes_to_an_officer_not_cleared_nor_called_a_compartment(root: Path) -> None:

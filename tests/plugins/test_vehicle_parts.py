@@ -167,6 +167,28 @@ def test_a_loaded_container_stretched_by_a_speed_change_follows_its_trailer(
     assert alone.decision is Decision.ALARM
 
 
+@pytest.mark.parametrize("index", [21, 35])
+def test_parts_whose_outline_does_not_line_up_are_placed_again_by_their_material(
+    artefact_root: Path, vehicle_references: ArtefactInfo, index: int
+) -> None:
+    """Clean loaded containers on other rigs as a real portal gives them, whose pallets' edges draw the
+    parts' first placement so that the joined outline does not line up (each goes to an officer for
+    its alignment without the second placement): placed again by where the scan has material, they line
+    up and are clear."""
+    simulator = vehicle.VehicleSimulator(
+        SEED, HEIGHT, WIDTH, empty_rate=0.0, realism=vehicle.Realism.portal(KINDS)
+    )
+    scan = simulator.generate(index, model="container-20ft", concealment=None)
+    assert scan.rig != vehicle.DEFAULT_RIG and scan.declared_goods
+    frame = inline_view(vehicle.to_frame(scan, source_id="portal", sequence=index))
+    [placed_again] = evaluate.tool_plugin({}, artefact_root).smartcustoms_process_batch([frame])
+    assert placed_again.decision is Decision.CLEAR, placed_again.detections
+    first_only = evaluate.tool_plugin({"place_by_outline": False}, artefact_root)
+    [as_placed] = first_only.smartcustoms_process_batch([frame])
+    assert as_placed.decision is Decision.MANUAL_INSPECTION
+    assert any(d.attributes.get("reason") == "alignment" for d in as_placed.detections)
+
+
 def test_parts_are_placed_where_the_simulator_put_them(references: ReferenceSet) -> None:
     """The container on skeletal-3 behind tractor-2 sits 50 cm further back and 8 cm higher than in the
     default rig: its placement says so, to a pixel (0.98 cm at this size)."""
