@@ -410,6 +410,8 @@ class VehicleComparer:
         join = max(1, round(s.join_cm / pixel_cm))
         detections, notes = [], []
         for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2, s.smooth_px):
+            if _edge_out_of_line(comparison.mask[region.pixels], s.edge_pair_share):
+                continue
             excess = float(np.mean(comparison.difference[region.pixels]))
             if region.zone == "outside_vehicle":
                 notes.append(self._outside(region, excess, comparison, pixel_cm))
@@ -497,6 +499,16 @@ class VehicleComparer:
             return False
         front = cargo[0] + s.cargo_side_margin_cm / pixel_cm  # ``cargo`` is widened by the side margin
         return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px
+
+
+def _edge_out_of_line(marks: np.ndarray, share: float) -> bool:
+    """Whether a region's mask values (1 more material, 2 less) are an edge out of line: at least
+    ``share`` of each. Material added or taken away shows one sign; a structure a few pixels off its
+    place in the reference shows both, side by side (the smoothing joins them into one region)."""
+    if share <= 0 or not len(marks):
+        return False
+    more = float(np.count_nonzero(marks == 1)) / len(marks)
+    return more >= share and 1.0 - more >= share
 
 
 def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> dict[str, str]:

@@ -453,6 +453,27 @@ def test_a_region_outside_the_cargo_space_is_judged_by_its_pixels_not_its_box(
     assert not notes
 
 
+def test_an_edge_out_of_line_is_no_concealment_but_material_added_beside_one_is(
+    comparer: VehicleComparer,
+) -> None:
+    """Below the cargo floor, a cross-member a few pixels off its place in the reference leaves more
+    material on one side and less on the other, joined into one region: no concealment. Material added
+    beside it (most of the region more material) is still found; with ``edge_pair_share`` 0 the pair
+    alone alarms as a hidden compartment."""
+    edge = np.zeros((200, 600), np.uint8)
+    edge[165:178, 200:206] = 2  # less material where the member stood in the reference
+    edge[165:178, 206:212] = 1  # more where it stands in the scan
+    detections, notes = comparer._detections(_synthetic(edge), Declaration(""), 10.0)
+    assert detections == [] and notes == []
+    beside = edge.copy()
+    beside[165:178, 212:260] = 1  # goods packed against the member
+    [found], _ = comparer._detections(_synthetic(beside), Declaration(""), 10.0)
+    assert found.label == "hidden_compartment" and found.box == (200.0, 165.0, 260.0, 178.0)
+    judged_alike = VehicleComparer(VehicleSettings(edge_pair_share=0.0), comparer.references)
+    [pair], _ = judged_alike._detections(_synthetic(edge), Declaration(""), 10.0)
+    assert pair.label == "hidden_compartment"
+
+
 @pytest.mark.parametrize("pallets", [None, 3])
 def test_a_difference_in_the_chassis_is_never_explained_by_declared_goods(
     comparer: VehicleComparer, pallets: int | None
