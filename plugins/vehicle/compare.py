@@ -63,6 +63,7 @@ from smartcustoms.plugins.vehicle.noise import NO_ESTIMATE, NoiseEstimate, scan_
 from smartcustoms.plugins.vehicle.parts import (
     PARTS,
     PartModels,
+    Placement,
     composite,
     follow_speed,
     materials,
@@ -177,10 +178,11 @@ class VehicleComparer:
         square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        placed = ""
+        placed, placement = "", None
         if by_part is not None:
             assert parts is not None
-            joined, placed = self._joined(nominal, by_part, shape, square_mm, parts)
+            joined, placement = self._joined(nominal, by_part, shape, square_mm, parts)
+            placed = placement.describe()
             fitted = [_as_coarse_as(joined, column_scale)]
         else:
             fitted = [
@@ -211,6 +213,16 @@ class VehicleComparer:
             )
             if placed_again is not None and placed_again[1] < mismatch:
                 best, mismatch, placed = placed_again
+        if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and by_part:
+            assert parts is not None and placement is not None
+            for dx in placement.alternatives:  # a container one pitch of its floor's members off
+                joined, moved = self._joined(
+                    nominal, by_part, shape, square_mm, parts, placed_at=placement.with_container_at(dx)
+                )
+                other = self._placed_comparison(joined, raw, nominal, column_scale, stated)
+                other_mismatch = self._outline_mismatch(other, square_mm)
+                if other_mismatch < mismatch:
+                    best, mismatch, placed = other, other_mismatch, moved.describe()
         detections, notes = self._detections(best, declaration, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
         best = replace(
@@ -244,11 +256,17 @@ class VehicleComparer:
         body = BODY_ATTENUATION + first.levels.ceiling_attenuation
         shape = (raw.shape[0], raw.shape[1])
         level = cv2.blur(first.scan, (3, 3))  # as the outline check sees it
-        joined, placed = self._joined(level, by_part, shape, square_mm, parts, body, nominal)
+        joined, placement = self._joined(level, by_part, shape, square_mm, parts, body, nominal)
+        comparison = self._placed_comparison(joined, raw, nominal, column_scale, stated)
+        return comparison, self._outline_mismatch(comparison, square_mm), placement.describe()
+
+    def _placed_comparison(
+        self, joined: Fitted, raw: np.ndarray, nominal: np.ndarray, column_scale: float, stated: StatedLevels
+    ) -> Comparison:
+        """The scan against its parts joined (``_joined``), aligned as any reference is."""
         fitted = _as_coarse_as(joined, column_scale)
         scan_raw, scan_nominal = _as_fine_as(raw, nominal, fitted, column_scale)
-        comparison = self._against(scan_raw, scan_nominal, fitted, stated, self.settings.max_speed_change)
-        return comparison, self._outline_mismatch(comparison, square_mm), placed
+        return self._against(scan_raw, scan_nominal, fitted, stated, self.settings.max_speed_change)
 
     def _part_references(self, parts: PartModels | None) -> dict[str, Reference] | None:
         """The first reference of each part ``parts`` names; None when a part has none, when a reference
@@ -272,10 +290,12 @@ class VehicleComparer:
         parts: PartModels,
         body_above: float | None = None,
         follow: np.ndarray | None = None,
-    ) -> tuple[Fitted, str]:
+        placed_at: Placement | None = None,
+    ) -> tuple[Fitted, Placement]:
         """The part references fitted to the scan, placed (``parts.place``) and joined into one of the
         whole vehicle; and where each was placed. ``body_above``: placed by where the scan ``nominal``
-        has material, ``follow`` then the attenuation their stretch is followed on."""
+        has material, ``follow`` then the attenuation their stretch is followed on; ``placed_at``: placed
+        there instead."""
         fitted = {
             part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
             for part, r in by_part.items()
@@ -283,7 +303,7 @@ class VehicleComparer:
         pixel_cm = (square_mm or fitted["container"].pixel_size_mm or _PIXEL_MM) / 10
         s = self.settings
         shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
-        placement = place(nominal, fitted, shift, lift, body_above)
+        placement = placed_at or place(nominal, fitted, shift, lift, body_above)
         if follow is not None:
             nominal = follow
         moves = warps(placement, shape[1])
@@ -299,7 +319,7 @@ class VehicleComparer:
                 s.container_follows_trailer,
             )
         joined = composite(fitted, moves, parts.describe(), material)
-        return joined, placement.describe()
+        return joined, placement
 
     def _outline_mismatch(self, comparison: Comparison, pixel_size_mm: float | None) -> float:
         """``alignment.outline_mismatch`` of the scan's and the aligned reference's outlines, on every

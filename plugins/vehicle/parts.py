@@ -21,7 +21,9 @@ a reference made for it from them:
    A loaded container's pallets have edges of their own, which can draw a part off its place; when the
    outline of the parts joined does not line up with the scan's, the comparison places them once more on
    where there is material at all (``body_above``: the scan above the body threshold, each part above
-   air's), which no load inside a container changes, and keeps the better outline.
+   air's), which no load inside a container changes, and keeps the better outline; if it still does
+   not line up, the container is tried at its next best places along the vehicle
+   (``Placement.alternatives``: a floor's cross-members repeat, and it can fit them a pitch off).
    A speed that changed as the vehicle passed stretches each part as well: when the settings let the
    alignment follow a speed change, each part placed is aligned block by block along the vehicle
    (``alignment.estimate_warp``: its shift within 4 px of its place, then its blocks) with what the
@@ -61,6 +63,7 @@ _PLACE_CEILING = 5.0  # parts are placed on attenuations clipped here, and at th
 _REFINE_PX = 12  # the later rounds search this far around the first's shift
 _FOLLOW_PX = 4  # a part's drift under a changing speed is searched this far around its placement
 _FOLLOW_PASSES = 2
+_ALTERNATIVES = 4  # the container's next best places kept for a comparison whose outline does not line up
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,17 @@ class Placement:
     """Where each part's reference sits in the scan: (dx, dy) in pixels, scan[y + dy, x + dx] ~ part[y, x]."""
 
     shifts: Mapping[str, tuple[float, float]]
+    # the container's next best places along the vehicle, best first: a floor's cross-members repeat,
+    # and a container can fit them one pitch off
+    alternatives: tuple[float, ...] = ()
 
     def describe(self) -> str:
         return ";".join(f"{part}:{dx:.1f},{dy:.1f}" for part, (dx, dy) in self.shifts.items())
+
+    def with_container_at(self, dx: float) -> Placement:
+        """This placement with the container moved along the vehicle to ``dx``."""
+        _, dy = self.shifts["container"]
+        return Placement({**self.shifts, "container": (dx, dy)})
 
 
 def place(
@@ -137,7 +148,19 @@ def place(
             if round_ in (0, _ROUNDS - 1):  # up or down: first roughly, last with the others in place
                 dy = _lift(scan, images, shifts, name, dx, supports[name], max_lift_px)
             shifts[name] = (dx, dy)
-    return Placement({name: shifts[name] for name in PARTS if name in shifts})
+    alternatives: tuple[float, ...] = ()
+    if "container" in shifts:
+        others = [n for n in shifts if n != "container"]
+        residual = target - sum((_moved_profile(profiles[n], shifts[n][0]) for n in others), 0.0)
+        alternatives = _other_peaks(
+            residual,
+            profiles["container"],
+            supports["container"],
+            max_shift_px,
+            shifts["container"][0],
+            _ALTERNATIVES,
+        )
+    return Placement({name: shifts[name] for name in PARTS if name in shifts}, alternatives)
 
 
 def warps(placement: Placement, width: int) -> dict[str, Warp]:
@@ -321,6 +344,33 @@ def _lift(
     own = parts[name][:, p0:p1].sum(axis=1).astype(np.float64)
     a, b = np.gradient(residual)[None, :], np.gradient(own)[None, :]
     return _best_lag(a, b, (0, len(own)), -max_lift_px, max_lift_px) + 0.0
+
+
+def _other_peaks(
+    residual: np.ndarray,
+    profile: np.ndarray,
+    support: tuple[int, int],
+    max_shift_px: int,
+    chosen: float,
+    count: int,
+) -> tuple[float, ...]:
+    """The ``count`` best lags of ``profile`` against ``residual`` after ``chosen`` (local maxima of the
+    fit, more than ``_REFINE_PX`` from it and from each other), best first, sub-pixel."""
+    x0, x1 = support
+    lo = -max_shift_px
+    scores = kernels._lag_scores(
+        np.ascontiguousarray(residual), np.ascontiguousarray(profile), x0, x1, lo, max_shift_px
+    )
+    inner = scores[1:-1]
+    maxima = np.flatnonzero((inner >= scores[:-2]) & (inner >= scores[2:]) & (inner > 0)) + 1
+    found: list[float] = []
+    for index in maxima[np.argsort(-scores[maxima], kind="stable")]:
+        lag = lo + float(index)
+        if all(abs(lag - taken) > _REFINE_PX for taken in (chosen, *found)):
+            found.append(lo + index + _peak(scores[index - 1 : index + 2]) - 1)
+        if len(found) == count:
+            break
+    return tuple(found)
 
 
 def _peak(scores: np.ndarray) -> float:

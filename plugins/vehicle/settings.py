@@ -37,8 +37,9 @@ class VehicleSettings:
     # empty reference lacks, would draw its own blocks), keeping its own place; false: as its own blocks
     container_follows_trailer: bool = True
     # parts whose joined outline does not line up with the scan's are placed again by where their material
-    # is rather than by how much (a loaded container's pallets draw the first placement), the better
-    # outline kept; false: a scan whose parts' outline does not line up goes to an officer as it is
+    # is rather than by how much (a loaded container's pallets draw the first placement), then with the
+    # container at its next best places, the better outline kept; false: a scan whose parts' outline does
+    # not line up goes to an officer as it is
     place_by_outline: bool = True
     smooth_px: int = 9
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel

@@ -17,6 +17,7 @@ from smartcustoms.core.frames import inline_view
 from smartcustoms.core.geometry import iou
 from smartcustoms.core.types import Decision, Detection
 from smartcustoms.hardware.sim import vehicle
+from smartcustoms.plugins.vehicle import parts
 from smartcustoms.plugins.vehicle.alignment import PixelSize, attenuation
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.levels import CALIBRATED
@@ -188,6 +189,47 @@ def test_parts_whose_outline_does_not_line_up_are_placed_again_by_their_material
     [as_placed] = first_only.smartcustoms_process_batch([frame])
     assert as_placed.decision is Decision.MANUAL_INSPECTION
     assert any(d.attributes.get("reason") == "alignment" for d in as_placed.detections)
+
+
+def test_a_container_floors_repeating_members_give_its_next_best_places() -> None:
+    """A container whose floor has a cross-member every 20 px between two walls, in a scan where it sits
+    30 px along: the fit peaks there, and again a member's pitch either side (the walls then miss); those
+    are its alternatives, best first, each to a fraction of a pixel."""
+    width = 400
+    container = np.zeros((1, width))
+    container[0, 100:300] = 0.2  # the floor
+    container[0, 100:104] = container[0, 296:300] = 3.0  # the walls
+    for x in range(110, 290, 20):
+        container[0, x : x + 3] = 1.0  # the cross-members
+    profile = np.gradient(container, axis=1)
+    residual = np.roll(profile, 30, axis=1)
+    alternatives = parts._other_peaks(residual, profile, (96, 304), 80, 30.0, 2)
+    assert sorted(round(a) for a in alternatives) == [10, 50]
+    assert all(abs(a - round(a)) < 0.05 for a in alternatives)
+    assert parts._other_peaks(residual, profile, (96, 304), 80, 30.0, 0) == ()
+
+
+@pytest.mark.parametrize("index", [20, 141])
+def test_a_container_placed_a_members_pitch_off_is_tried_at_its_next_best_places(
+    artefact_root: Path, vehicle_references: ArtefactInfo, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    """Clean loaded containers on other rigs, as a real portal gives them, whose outline does not line
+    up however their parts are placed first (by attenuation, then by material): moved to the container's
+    next best places along the vehicle (``parts._other_peaks``), they line up and are clear; without
+    those places they go to an officer."""
+    simulator = vehicle.VehicleSimulator(
+        SEED, HEIGHT, WIDTH, empty_rate=0.3, realism=vehicle.Realism.portal(KINDS)
+    )
+    scan = simulator.generate(index, model="container-20ft", concealment=None)
+    assert scan.rig != vehicle.DEFAULT_RIG and scan.declared_goods
+    frame = inline_view(vehicle.to_frame(scan, source_id="portal", sequence=index))
+    plugin = evaluate.tool_plugin({}, artefact_root)
+    [tried] = plugin.smartcustoms_process_batch([frame])
+    assert tried.decision is Decision.CLEAR, tried.detections
+    monkeypatch.setattr(parts, "_ALTERNATIVES", 0)
+    [placed_once] = plugin.smartcustoms_process_batch([frame])
+    assert placed_once.decision is Decision.MANUAL_INSPECTION
+    assert any(d.attributes.get("reason") == "alignment" for d in placed_once.detections)
 
 
 def test_parts_are_placed_where_the_simulator_put_them(references: ReferenceSet) -> None:
