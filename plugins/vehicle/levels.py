@@ -10,7 +10,8 @@ offset), so the scan's attenuation ``-ln t`` is computed from its own levels:
 * ``dark``: where the scan should hold ``t`` (the aligned reference's transmission, the empty vehicle),
   each pixel gives ``dark = (I - open_beam t) / (1 - t)``; the median over the vehicle's darker pixels
   (``t`` below one half, outside the cargo space, off edges, above the scan's clipping floor) is robust to
-  the few a concealment changes. A calibrated scan gives ``dark`` ~ 0;
+  the few a concealment changes. A calibrated scan gives ``dark`` ~ 0 (0-5 counts): within
+  ``DEAD_BAND`` it is taken as 0, and what it was measured at tolerated (``Levels.dark_snapped``);
 * ``floor_attenuation``: the lowest count the scan holds is a clipping floor (an export lowered by 13
   grey levels clips everything darker than 13 levels to 0): below it the scan only says "at least this
   dark", so scan and reference are both clamped to the floor's attenuation and not compared beyond;
@@ -30,7 +31,7 @@ given instead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -47,7 +48,7 @@ CEILING_MARGIN = 0.005  # counts this close (relative) to the scan's highest are
 CLIPPED_AIR = 0.25  # this share of the air at the scan's highest count: the air is clipped there
 BRIGHTER = 0.001  # an open beam fitted this much above the scan's ceiling (65 counts): the air is clipped
 COARSE_LEVELS = 1024  # a scan using at most this many distinct counts is an export of coarser levels
-DEAD_BAND = 0.0005  # a dark level within this share of the open beam (33 counts) is 0: calibrated
+DEAD_BAND = 0.00015  # a dark level within this share of the open beam (10 counts) is 0: calibrated
 DARK_TOLERANCE = 20.0  # counts a measured dark level may be off (the comparison tolerates it)
 LINE_BINS = 18  # the straight line of counts against transmission: bins of t
 MIN_BIN_SAMPLES = 20
@@ -64,6 +65,9 @@ class Levels:
     floor_attenuation: float = math.log(FULL_SCALE)
     ceiling_attenuation: float = 0.0  # above 0 when the scan clips below its open beam
     step: float = 1.0  # counts between neighbouring grey levels: 257 for an 8-bit export scaled to 16 bits
+    # counts a dark level measured within the dead band, and taken as 0, was measured at: what taking it
+    # as 0 may be off by (the comparison tolerates it as it does a measured dark level's error)
+    dark_snapped: float = field(default=0.0, compare=False)  # levels that differ by it alone are alike
 
     def clamp(self, attenuation: np.ndarray) -> np.ndarray:
         """``attenuation`` (float32) held within what the scan can tell apart: [ceiling, floor]."""
@@ -119,12 +123,15 @@ def measure_levels(
                 open_beam, clipped_air = line[0], True
     if dark is None:  # the darker pixels tell it best, given the open beam
         dark = _dark(*samples.vehicle(floor, ceiling), open_beam)
+    snapped = 0.0
     if abs(dark) < DEAD_BAND * open_beam:
-        dark = 0.0  # within what the estimate can tell from a calibrated scan: keep it calibrated
+        # within what the estimate can tell from a calibrated scan: kept calibrated, and what was
+        # measured kept as the error that may make
+        dark, snapped = 0.0, abs(dark)
     span, step = max(open_beam - dark, 1.0), grey_step(image)
     floor_attenuation = -math.log(min(max((floor + step - dark) / span, 1 / FULL_SCALE), 1.0))
     ceiling_attenuation = max(-math.log((ceiling - dark) / span), 0.0) if clipped_air else 0.0
-    return Levels(open_beam, dark, floor_attenuation, ceiling_attenuation, step)
+    return Levels(open_beam, dark, floor_attenuation, ceiling_attenuation, step, snapped)
 
 
 def grey_step(image: np.ndarray) -> float:
@@ -140,10 +147,12 @@ def grey_step(image: np.ndarray) -> float:
 
 def quantisation_sigma(attenuation: np.ndarray, levels: Levels, min_z: float) -> np.ndarray | None:
     """A tolerance for what the levels leave uncertain, as a standard deviation the anomaly test
-    multiplies by ``min_z``: one grey level of a coarse export, or ``DARK_TOLERANCE`` counts of a
-    measured dark level, relative to the pixel's counts, in attenuation; None for a fine, calibrated scan
-    (the darkest pixels hold a few hundred counts: a few counts off is a large share of them)."""
-    counts = max(levels.step if levels.step > 1.0 else 0.0, DARK_TOLERANCE if levels.dark != 0.0 else 0.0)
+    multiplies by ``min_z``: one grey level of a coarse export, ``DARK_TOLERANCE`` counts of a measured
+    dark level, or the counts a dark level taken as 0 was measured at (``Levels.dark_snapped``), relative to
+    the pixel's counts, in attenuation; None for a fine, calibrated scan (the darkest pixels hold a few
+    hundred counts: a few counts off is a large share of them)."""
+    dark = DARK_TOLERANCE if levels.dark != 0.0 else levels.dark_snapped
+    counts = max(levels.step if levels.step > 1.0 else 0.0, dark)
     if counts == 0.0:
         return None
     relative = np.float32(counts / max(levels.open_beam - levels.dark, 1.0) / min_z)

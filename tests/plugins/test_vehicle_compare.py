@@ -8,6 +8,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -37,7 +38,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     square_pixels,
 )
 from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
-from smartcustoms.plugins.vehicle.levels import grey_step, levelled_attenuation, measure_levels
+from smartcustoms.plugins.vehicle.levels import DEAD_BAND, grey_step, levelled_attenuation, measure_levels
 from smartcustoms.plugins.vehicle.plugin import (
     DOUBT_LABEL,
     SPEC,
@@ -667,6 +668,28 @@ def test_levels_of_a_darker_lowered_scan_are_measured_from_its_air_and_its_vehic
         np.clip(counts, 0, 65535).astype(np.uint16), reference, outline(reference), None
     )
     assert (calibrated.open_beam, calibrated.dark, calibrated.step) == (65535, 0.0, 1.0)
+
+
+def test_a_dark_level_a_tenth_of_a_grey_level_off_is_measured_not_taken_as_calibrated() -> None:
+    """A scan whose dark level is 26 counts (a tenth of an 8-bit grey level) above 0: measured as it is,
+    so its densest material (attenuation 7: about 60 counts) reads as the reference does, where taking
+    the dark level as 0 would read it 0.3 low; a calibrated scan's dark level stays 0, and what it was
+    measured at is kept as the tolerance for taking it so."""
+    reference = np.zeros((200, 600), np.float32)
+    reference[60:190, 100:500] = np.linspace(0.2, 7.0, 400, dtype=np.float32)[None, :]
+    counts = 65535 * np.exp(-reference) + np.random.default_rng(0).normal(0, 2, reference.shape)
+    image = np.clip(np.round(counts + 26), 0, 65535).astype(np.uint16)
+    levels = measure_levels(image, reference, outline(reference), None)
+    assert levels.dark == pytest.approx(26, abs=4)
+    back = levelled_attenuation(image, levels)
+    dense = (reference > 6.5) & (reference < 7.0)
+    assert abs(float(np.mean(back[dense] - reference[dense]))) < 0.1
+    taken_as_calibrated = levelled_attenuation(image, replace(levels, dark=0.0))
+    assert float(np.mean(taken_as_calibrated[dense] - reference[dense])) < -0.2
+    calibrated = measure_levels(
+        np.clip(np.round(counts), 0, 65535).astype(np.uint16), reference, outline(reference), None
+    )
+    assert calibrated.dark == 0.0 and calibrated.dark_snapped < DEAD_BAND * 65535
 
 
 def test_a_brighter_export_with_its_air_clipped_is_fitted_on_the_vehicle() -> None:
