@@ -245,6 +245,9 @@ class EmbeddedRay(EmbeddedService):
         return [str(ray_script), "start", "--head", "--block", "--disable-usage-stats",
                 "--port", str(self.port),
                 "--ray-client-server-port", str(free_port(LOOPBACK)),
+                # the agent's default port (52365) lies in the range free ports come from: a client
+                # server port picked there made the head exit ("used by other components")
+                "--dashboard-agent-listen-port", "0",
                 "--num-cpus", str(self.num_cpus), "--include-dashboard=false",
                 "--object-store-memory", str(self.object_store_memory_bytes)]  # fmt: skip
 

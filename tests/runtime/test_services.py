@@ -202,6 +202,28 @@ def test_ray_tmpdir_is_short_enough_for_unix_sockets(tmp_path: Path) -> None:
     assert ray_tmpdir == EmbeddedRay(long_run_dir).ray_tmpdir  # stable for a given run dir
 
 
+RAY_AGENT_DEFAULT_PORT = 52365  # Ray's dashboard agent's HTTP port unless told otherwise
+
+
+def test_ray_head_starts_when_a_free_port_picked_for_it_is_the_agents_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Free ports come from the range holding the dashboard agent's default port; a head whose client
+    server port was picked there exited ("used by other components") and took every test with it."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", RAY_AGENT_DEFAULT_PORT)) == 0:
+            pytest.skip(f"port {RAY_AGENT_DEFAULT_PORT} is in use on this machine")
+    head = EmbeddedRay(tmp_path, port=services.free_port())  # its GCS port, picked before the patch
+    monkeypatch.setattr(services, "free_port", lambda host="127.0.0.1": RAY_AGENT_DEFAULT_PORT)
+    try:
+        head.start()
+        assert head.pid is not None and head._is_ready()
+    finally:
+        head.stop()
+        if head.ray_tmpdir.name.startswith("scray-"):
+            shutil.rmtree(head.ray_tmpdir, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_ray_head_runs_a_task_from_another_process_and_stops_clean(fresh_ray_head: EmbeddedRay) -> None:
     assert fresh_ray_head.address == f"127.0.0.1:{fresh_ray_head.port}"
