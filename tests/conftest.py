@@ -38,7 +38,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FIXTURE_PLUGINS), o
 
 # The built-in detectors load their reference data from artefacts: `make test` builds them under
 # .smartcustoms/artefacts and points here; a bare `pytest` uses (and if need be builds) the same place.
-os.environ.setdefault(ARTEFACTS_ENV, str(TESTS_DIR.parent / ".smartcustoms" / "artefacts"))
+# Set but empty is unset, as for the runtime (``core.artefacts.default_root``): never the current directory.
+if not os.environ.get(ARTEFACTS_ENV):
+    os.environ[ARTEFACTS_ENV] = str(TESTS_DIR.parent / ".smartcustoms" / "artefacts")
 
 
 @pytest.fixture(scope="session", autouse=True)
