@@ -41,6 +41,7 @@ import numpy as np
 
 from smartcustoms.core.types import Detection
 from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.plugins.vehicle import parts as vehicle_parts
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
     PixelSize,
@@ -178,10 +179,11 @@ class VehicleComparer:
         square_mm = pixel.across_mm if pixel is not None else None
         nominal = attenuation(raw)  # at calibrated levels: good enough to align by edges
         shape = (raw.shape[0], raw.shape[1])
-        placed, placement = "", None
+        placed, fitted_parts = "", None
         if by_part is not None:
             assert parts is not None
-            joined, placement = self._joined(nominal, by_part, shape, square_mm, parts)
+            fitted_parts = self._fit_parts(by_part, shape, square_mm)
+            joined, placement = self._joined(nominal, fitted_parts, square_mm, parts)
             placed = placement.describe()
             fitted = [_as_coarse_as(joined, column_scale)]
         else:
@@ -206,23 +208,11 @@ class VehicleComparer:
             shifted_mismatch = self._outline_mismatch(shifted, square_mm)
             if shifted_mismatch < mismatch:
                 best, mismatch = shifted, shifted_mismatch
-        if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and by_part:
+        if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and fitted_parts:
             assert parts is not None
-            placed_again = self._placed_by_outline(
-                best, raw, nominal, column_scale, by_part, square_mm, parts, stated
+            best, mismatch, placed = self._placed_again(
+                (best, mismatch, placed), raw, nominal, column_scale, fitted_parts, square_mm, parts, stated
             )
-            if placed_again is not None and placed_again[1] < mismatch:
-                best, mismatch, placed = placed_again
-        if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and by_part:
-            assert parts is not None and placement is not None
-            for dx in placement.alternatives:  # a container one pitch of its floor's members off
-                joined, moved = self._joined(
-                    nominal, by_part, shape, square_mm, parts, placed_at=placement.with_container_at(dx)
-                )
-                other = self._placed_comparison(joined, raw, nominal, column_scale, stated)
-                other_mismatch = self._outline_mismatch(other, square_mm)
-                if other_mismatch < mismatch:
-                    best, mismatch, placed = other, other_mismatch, moved.describe()
         detections, notes = self._detections(best, declaration, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
         best = replace(
@@ -237,28 +227,42 @@ class VehicleComparer:
             detections = [replace(d, attributes={**d.attributes, "parts": placed}) for d in detections]
         return [_in_scan_columns(d, column_scale) for d in detections], best
 
-    def _placed_by_outline(
+    def _placed_again(
         self,
-        first: Comparison,
+        first: tuple[Comparison, float, str],
         raw: np.ndarray,
         nominal: np.ndarray,
         column_scale: float,
-        by_part: dict[str, Reference],
+        fitted_parts: dict[str, Fitted],
         square_mm: float | None,
         parts: PartModels,
         stated: StatedLevels,
-    ) -> tuple[Comparison, float, str] | None:
-        """The scan against its parts placed by where the scan has material (``parts.place`` with
-        ``body_above``), which a load inside the container cannot draw: the comparison, its outline
-        mismatch and the placement; None without a levelled scan to find the material on."""
-        if first.scan is None:
-            return None
-        body = BODY_ATTENUATION + first.levels.ceiling_attenuation
-        shape = (raw.shape[0], raw.shape[1])
-        level = cv2.blur(first.scan, (3, 3))  # as the outline check sees it
-        joined, placement = self._joined(level, by_part, shape, square_mm, parts, body, nominal)
-        comparison = self._placed_comparison(joined, raw, nominal, column_scale, stated)
-        return comparison, self._outline_mismatch(comparison, square_mm), placement.describe()
+    ) -> tuple[Comparison, float, str]:
+        """A scan whose parts' outline does not line up, against its parts placed again: by where the
+        scan has material (``parts.place`` with ``body_above``), which a load inside the container cannot
+        draw; then, if it still does not line up, with the container at each of its next best places
+        (``parts.NEXT_PLACES`` of them). The comparison of the best outline, its outline mismatch and
+        the placement."""
+        best, mismatch, placed = first
+
+        def keep_if_better(joined: Fitted, placement: Placement) -> None:
+            nonlocal best, mismatch, placed
+            other = self._placed_comparison(joined, raw, nominal, column_scale, stated)
+            other_mismatch = self._outline_mismatch(other, square_mm)
+            if other_mismatch < mismatch:
+                best, mismatch, placed = other, other_mismatch, placement.describe()
+
+        if best.scan is not None:
+            body = BODY_ATTENUATION + best.levels.ceiling_attenuation
+            level = cv2.blur(best.scan, (3, 3))  # as the outline check sees it
+            keep_if_better(*self._joined(level, fitted_parts, square_mm, parts, body, nominal))
+        if mismatch > self.settings.max_outline_mismatch:  # a container one pitch of its members off?
+            shift, lift = self._part_limits(fitted_parts, square_mm)
+            first_placed = place(nominal, fitted_parts, shift, lift, alternatives=vehicle_parts.NEXT_PLACES)
+            for dx in first_placed.alternatives:
+                at = first_placed.with_container_at(dx)
+                keep_if_better(*self._joined(nominal, fitted_parts, square_mm, parts, placed_at=at))
+        return best, mismatch, placed
 
     def _placed_comparison(
         self, joined: Fitted, raw: np.ndarray, nominal: np.ndarray, column_scale: float, stated: StatedLevels
@@ -281,32 +285,42 @@ class VehicleComparer:
             return None
         return {part: references[0] for part, references in found.items()}
 
+    def _fit_parts(
+        self, by_part: dict[str, Reference], shape: tuple[int, int], square_mm: float | None
+    ) -> dict[str, Fitted]:
+        """Each part's reference fitted to the scan's shape and pixel size (once per scan)."""
+        return {
+            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
+            for part, r in by_part.items()
+        }
+
+    def _part_limits(self, fitted: dict[str, Fitted], square_mm: float | None) -> tuple[int, int]:
+        """How far a part may be placed from its reference's place, along and up or down, in pixels."""
+        pixel_cm = (square_mm or fitted["container"].pixel_size_mm or _PIXEL_MM) / 10
+        s = self.settings
+        return round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
+
     def _joined(
         self,
         nominal: np.ndarray,
-        by_part: dict[str, Reference],
-        shape: tuple[int, int],
+        fitted: dict[str, Fitted],
         square_mm: float | None,
         parts: PartModels,
         body_above: float | None = None,
         follow: np.ndarray | None = None,
         placed_at: Placement | None = None,
     ) -> tuple[Fitted, Placement]:
-        """The part references fitted to the scan, placed (``parts.place``) and joined into one of the
-        whole vehicle; and where each was placed. ``body_above``: placed by where the scan ``nominal``
-        has material, ``follow`` then the attenuation their stretch is followed on; ``placed_at``: placed
-        there instead."""
-        fitted = {
-            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
-            for part, r in by_part.items()
-        }
+        """The parts' references fitted to the scan (``_fit_parts``), placed (``parts.place``) and joined
+        into one of the whole vehicle; and where each was placed. ``body_above``: placed by where the scan
+        ``nominal`` has material, ``follow`` then the attenuation their stretch is followed on;
+        ``placed_at``: placed there instead."""
         pixel_cm = (square_mm or fitted["container"].pixel_size_mm or _PIXEL_MM) / 10
         s = self.settings
-        shift, lift = round(s.max_part_shift_cm / pixel_cm), round(s.max_part_lift_cm / pixel_cm)
+        shift, lift = self._part_limits(fitted, square_mm)
         placement = placed_at or place(nominal, fitted, shift, lift, body_above)
         if follow is not None:
             nominal = follow
-        moves = warps(placement, shape[1])
+        moves = warps(placement, nominal.shape[1])
         material = materials(fitted)
         if s.max_speed_change > 0:
             moves = follow_speed(

@@ -23,7 +23,7 @@ a reference made for it from them:
    where there is material at all (``body_above``: the scan above the body threshold, each part above
    air's), which no load inside a container changes, and keeps the better outline; if it still does
    not line up, the container is tried at its next best places along the vehicle
-   (``Placement.alternatives``: a floor's cross-members repeat, and it can fit them a pitch off).
+   (``place`` with ``alternatives``: a floor's cross-members repeat, and it can fit them a pitch off).
    A speed that changed as the vehicle passed stretches each part as well: when the settings let the
    alignment follow a speed change, each part placed is aligned block by block along the vehicle
    (``alignment.estimate_warp``: its shift within 4 px of its place, then its blocks) with what the
@@ -63,7 +63,7 @@ _PLACE_CEILING = 5.0  # parts are placed on attenuations clipped here, and at th
 _REFINE_PX = 12  # the later rounds search this far around the first's shift
 _FOLLOW_PX = 4  # a part's drift under a changing speed is searched this far around its placement
 _FOLLOW_PASSES = 2
-_ALTERNATIVES = 4  # the container's next best places kept for a comparison whose outline does not line up
+NEXT_PLACES = 4  # the container's next best places a comparison whose outline does not line up tries
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ class Placement:
     """Where each part's reference sits in the scan: (dx, dy) in pixels, scan[y + dy, x + dx] ~ part[y, x]."""
 
     shifts: Mapping[str, tuple[float, float]]
-    # the container's next best places along the vehicle, best first: a floor's cross-members repeat,
-    # and a container can fit them one pitch off
+    # the container's next best places along the vehicle, best first (``place`` with ``alternatives``):
+    # a floor's cross-members repeat, and a container can fit them one pitch off
     alternatives: tuple[float, ...] = ()
 
     def describe(self) -> str:
@@ -114,11 +114,12 @@ def place(
     max_shift_px: int,
     max_lift_px: int,
     body_above: float | None = None,
+    alternatives: int = 0,
 ) -> Placement:
     """Each part's shift (see the module), for the scan's attenuation ``scan`` and the parts' references
     fitted to it (one shape). ``body_above``: placed by where material is rather than by how much (the
     scan's pixels above this attenuation, the parts' above air's), which a load inside a part cannot
-    draw."""
+    draw. ``alternatives``: this many of the container's next best places kept too."""
     height = scan.shape[0]
     if body_above is not None:
         scan = (scan > body_above).astype(np.float32)
@@ -148,19 +149,19 @@ def place(
             if round_ in (0, _ROUNDS - 1):  # up or down: first roughly, last with the others in place
                 dy = _lift(scan, images, shifts, name, dx, supports[name], max_lift_px)
             shifts[name] = (dx, dy)
-    alternatives: tuple[float, ...] = ()
-    if "container" in shifts:
+    others_placed: tuple[float, ...] = ()
+    if alternatives > 0 and "container" in shifts:
         others = [n for n in shifts if n != "container"]
         residual = target - sum((_moved_profile(profiles[n], shifts[n][0]) for n in others), 0.0)
-        alternatives = _other_peaks(
+        others_placed = _other_peaks(
             residual,
             profiles["container"],
             supports["container"],
             max_shift_px,
             shifts["container"][0],
-            _ALTERNATIVES,
+            alternatives,
         )
-    return Placement({name: shifts[name] for name in PARTS if name in shifts}, alternatives)
+    return Placement({name: shifts[name] for name in PARTS if name in shifts}, others_placed)
 
 
 def warps(placement: Placement, width: int) -> dict[str, Warp]:

@@ -226,7 +226,7 @@ def test_a_container_placed_a_members_pitch_off_is_tried_at_its_next_best_places
     plugin = evaluate.tool_plugin({}, artefact_root)
     [tried] = plugin.smartcustoms_process_batch([frame])
     assert tried.decision is Decision.CLEAR, tried.detections
-    monkeypatch.setattr(parts, "_ALTERNATIVES", 0)
+    monkeypatch.setattr(parts, "NEXT_PLACES", 0)
     [placed_once] = plugin.smartcustoms_process_batch([frame])
     assert placed_once.decision is Decision.MANUAL_INSPECTION
     assert any(d.attributes.get("reason") == "alignment" for d in placed_once.detections)
