@@ -62,6 +62,20 @@ class Labelled:
 
 def match(detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: float) -> list[bool]:
     """For each detection (in the given order), whether it is a true positive under VOC matching."""
+    return _voc_assign(detections, truths, min_iou)[0]
+
+
+def found_truths(detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: float) -> list[bool]:
+    """For each true object (in the given order), whether a detection matched it under VOC matching (the
+    objects ``match`` counts as detected)."""
+    return _voc_assign(detections, truths, min_iou)[1]
+
+
+def _voc_assign(
+    detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: float
+) -> tuple[list[bool], list[bool]]:
+    """Detections by descending score, each to the unmatched true object of its class it overlaps most
+    (at least ``min_iou``): per detection whether it matched, per true object whether it was matched."""
     taken = [False] * len(truths)
     hits = [False] * len(detections)
     for index in sorted(range(len(detections)), key=lambda k: -detections[k].score):
@@ -76,7 +90,7 @@ def match(detections: Sequence[Labelled], truths: Sequence[Labelled], min_iou: f
         if best >= 0:
             taken[best] = True
             hits[index] = True
-    return hits
+    return hits, taken
 
 
 def average_precision(ranked: Sequence[tuple[float, bool]], positives: int) -> float:

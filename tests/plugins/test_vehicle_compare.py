@@ -423,8 +423,9 @@ def test_eval_vehicle_without_the_artefact_is_one_line_naming_the_build(
     assert args.handler(args) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and BUILD_COMMAND in error
-    defaults = _command("eval", "vehicle")
-    assert (defaults.count, defaults.seed) == (100, 2000)
+    assert cli.seed_and_count(_command("eval", "vehicle")) == (2000, 100)
+    assert cli.seed_and_count(_command("eval", "vehicle", "--generator", "alt")) == (5000, 100)
+    assert cli.seed_and_count(_command("eval", "vehicle", "--seed", "7", "--count", "3")) == (7, 3)
 
 
 def _synthetic(mask: np.ndarray, cargo: BoxPx = (100, 40, 500, 160)) -> Comparison:

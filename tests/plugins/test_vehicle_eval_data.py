@@ -159,6 +159,36 @@ def test_malformed_annotations_and_simulator_options_are_refused(
         assert error.count("\n") == 1 and says in error, (argv, error)
 
 
+def test_enrol_references_enrols_every_listed_reference_as_the_command_does(tmp_path: Path) -> None:
+    """``labelled.enrol_references``: each reference of ``references.json`` in the library with its model,
+    kind, pixel size and cargo box, as ``library add vehicle`` with the same options writes it."""
+    data, by_command, by_function = tmp_path / "data", tmp_path / "cmd", tmp_path / "fn"
+    labelled.write_simulated(data, 1, SEED, height=HEIGHT, width=WIDTH)
+    _enrol_all(data, by_command, with_sizes=True)
+    names = labelled.enrol_references(data, by_function)
+    listed = json.loads((data / "references" / labelled.REFERENCES_FILE).read_text())
+    assert sorted(names) == sorted(f"{entry['model']}.npy" for entry in listed)
+    for name in names:
+        assert np.array_equal(np.load(by_function / name), np.load(by_command / name))
+        sidecar = name.replace(".npy", ".json")
+        written, expected = (json.loads((root / sidecar).read_text()) for root in (by_function, by_command))
+        assert {k: v for k, v in written.items() if k != "description"} == {
+            k: v for k, v in expected.items() if k != "description"
+        }
+
+
+def test_enrol_references_refuses_a_list_not_as_documented(tmp_path: Path) -> None:
+    (tmp_path / "references").mkdir()
+    with pytest.raises(labelled.LabelsError, match="no such file"):
+        labelled.enrol_references(tmp_path, tmp_path / "lib")
+    listing = tmp_path / "references" / labelled.REFERENCES_FILE
+    for broken in ("[{", '[{"files": ["a.png"], "model": "van-1"}]', '[{"model": "a b", "kind": "van"}]'):
+        listing.write_text(broken)
+        with pytest.raises(labelled.LabelsError, match="not a list of references"):
+            labelled.enrol_references(tmp_path, tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
 def test_the_writer_refuses_development_seeds_and_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="develop"):
         labelled.write_simulated(tmp_path, 1, 250)

@@ -26,6 +26,8 @@ KINDS = ("car", "van", "truck", "container", "tractor", "trailer")  # a referenc
 # hardware.sim.vehicle.Realism.portal's kinds
 VARIATIONS = ("levels", "pixels", "speed", "eight_bit", "trailers", "photons")
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
+GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
+ALT_SEED = 5000  # hardware.sim.vehicle_alt's first seed
 
 
 def add_tools(eval_kinds: Any, build_targets: Any) -> None:
@@ -53,14 +55,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
             "artefact on each and score it against the simulator's truth."
         ),
     )
-    evaluate.add_argument(
-        "--count", type=int, default=EVALUATION_COUNT, help=f"scans (default {EVALUATION_COUNT})"
-    )
+    evaluate.add_argument("--count", type=int, default=None, help=f"scans (default {EVALUATION_COUNT})")
     evaluate.add_argument(
         "--seed",
         type=int,
-        default=EVALUATION_SEED,
-        help=f"held-out simulator seed (default {EVALUATION_SEED})",
+        default=None,
+        help=f"held-out simulator seed (default {EVALUATION_SEED}; with --generator alt 5000)",
     )
     evaluate.add_argument(
         "--variations",
@@ -86,6 +86,14 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         metavar="DIR",
         help="labelled scans from outside instead: DIR/annotations.json, COCO-style boxes, and the scans "
         "(DICOS DX, PNG/TIFF, JPEG) it names (docs/detectors_ct_vehicle.md)",
+    )
+    evaluate.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default="sim",
+        help="'sim': the project's simulator (default); 'alt': the independent generator "
+        "(hardware.sim.vehicle_alt, never fitted or tuned on; seeds from 5000, default 5000), the "
+        "cross-simulator check, with its own references enrolled as a site's",
     )
     evaluate.add_argument(
         "--references",
@@ -225,14 +233,17 @@ def cmd_eval_vehicle(args: argparse.Namespace) -> int:
 
     if args.data:
         return _eval_data(args)
+    if args.generator != "sim":
+        return _eval_generator(args)
+    seed, count = seed_and_count(args)
     try:
-        evaluate.check_seed(args.seed, args.count)
+        evaluate.check_seed(seed, count)
     except ValueError as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     try:
         report = evaluate.evaluate(
-            args.count, args.seed, artefact_root=_artefact_root(args), variations=_variations(args),
+            count, seed, artefact_root=_artefact_root(args), variations=_variations(args),
             settings=_reference_dir(args), models=tuple(args.models or ()),
         )  # fmt: skip
     except (artefacts.ArtefactError, ReferenceError, ValueError) as error:  # ValueError: unknown model
@@ -252,14 +263,50 @@ def _eval_data(args: argparse.Namespace) -> int:
 
     try:
         simulated = args.variations is not None or getattr(args, "models", None) is not None
-        if args.seed != EVALUATION_SEED or args.count != EVALUATION_COUNT or simulated:
+        if args.seed is not None or args.count is not None or simulated or args.generator != "sim":
             raise LabelsError(
-                "--data DIR scores the scans of DIR: --seed, --count, --variations and --models do not apply"
+                "--data DIR scores the scans of DIR: --seed, --count, --variations, --models and "
+                "--generator do not apply"
             )
         report = evaluate.evaluate_data(
             args.data, artefact_root=_artefact_root(args), settings=_reference_dir(args)
         )
     except (LabelsError, ScanFileError, artefacts.ArtefactError, ReferenceError) as error:
+        print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
+        return 2
+    print(evaluate.format_report(report))
+    return 0
+
+
+def seed_and_count(args: argparse.Namespace) -> tuple[int, int]:
+    """``eval vehicle``'s seed and count: as given, else the generator's first evaluation seed (the
+    simulator's 2000, the independent generator's 5000) and 100 scans."""
+    default_seed = ALT_SEED if args.generator != "sim" else EVALUATION_SEED
+    return (
+        default_seed if args.seed is None else args.seed,
+        EVALUATION_COUNT if args.count is None else args.count,
+    )
+
+
+def _eval_generator(args: argparse.Namespace) -> int:
+    """``smartcustoms eval vehicle --generator alt``: a seed it refuses, a count under 1, or options of
+    the project's simulator or references given too: one line, exit 2."""
+    from smartcustoms.plugins.vehicle.references import ReferenceError
+    from smartcustoms.plugins.vehicle.tools import evaluate
+    from smartcustoms.plugins.vehicle.tools.labelled import LabelsError
+    from smartcustoms.plugins.vehicle.tools.scan_files import ScanFileError
+
+    seed, count = seed_and_count(args)
+    try:
+        if args.variations is not None or args.models is not None or args.references:
+            raise ValueError(
+                f"--generator {args.generator} makes its own scans and references: --variations, --models "
+                "and --references do not apply"
+            )
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        report = evaluate.evaluate_generator(count, seed)
+    except (ValueError, LabelsError, ScanFileError, ReferenceError, artefacts.ArtefactError) as error:
         print(f"smartcustoms eval vehicle: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))

@@ -27,13 +27,21 @@ Figures, per class and overall:
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from smartcustoms.core.artefacts import resolve_root
-from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
+from smartcustoms.core.evaluation import (
+    Box,
+    FramesScored,
+    Labelled,
+    class_table,
+    found_truths,
+    screening_figures,
+)
 from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.types import Decision, Detection, Modality
@@ -46,6 +54,7 @@ from smartcustoms.plugins.vehicle.tools.labelled import LabelledScans, LabelsErr
 PD_IOU = 0.3
 AP_IOU = 0.5
 CONCEALMENT_RATE = 0.5
+HIDDEN = "hidden_compartment"
 
 
 def check_seed(seed: int, count: int) -> None:
@@ -100,12 +109,14 @@ def evaluate(
     )
 
     other_rig: list[bool] = []  # per scan: a clean container on another tractor or trailer
+    where: list[list[str]] = []  # per scan: each concealment's location
 
     def scans() -> Iterator[tuple[FrameView, list[Labelled]]]:
         for index in range(count):
             scan = simulator.generate(index)
             rig = scan.rig
             other_rig.append(not scan.concealments and rig is not None and rig != vehicle.DEFAULT_RIG)
+            where.append([c.location for c in scan.concealments])
             view = inline_view(vehicle.to_frame(scan, source_id="portal-eval", sequence=index))
             yield view, [Labelled(c.kind, _box(c.box)) for c in scan.concealments]
 
@@ -123,6 +134,7 @@ def evaluate(
     return {
         **report,
         **figures(frames),
+        "hidden_by_location": hidden_by_location(frames, where),
         **manual_figures(manual, frames),
         "other_rig_clean": len(on_other_rigs),
         "other_rig_clear_rate": (
@@ -151,9 +163,11 @@ def evaluate_data(
             f"({plugin.artefacts[0].path}): enrol one with `smartcustoms library add vehicle`"
         )
     plugin.smartcustoms_warm_up()
+    where: list[list[str]] = []  # per scan: each annotation's location
 
     def scans() -> Iterator[tuple[FrameView, list[Labelled]]]:
         for index, scan in enumerate(data.scans()):
+            where.append(list(scan.locations))
             frame = array_frame(
                 scan.array,
                 modality=Modality.XRAY,
@@ -169,9 +183,34 @@ def evaluate_data(
         "data": str(directory),
         "count": len(data),
         **figures(frames),
+        "hidden_by_location": hidden_by_location(frames, where),
         **manual_figures(manual, frames),
         "references": plugin.artefacts[0].short,
     }
+
+
+def evaluate_generator(
+    count: int,
+    seed: int,
+    *,
+    height: int | None = None,
+    width: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """vehicle_compare on ``count`` scans of the independent generator (``hardware.sim.vehicle_alt``,
+    written without reading the project's simulator and never fitted or tuned on): its labelled folder
+    and its own empty references, written to a temporary folder, the references enrolled as a site
+    enrols its own (``labelled.enrol_references``), then scored as ``evaluate_data`` scores labelled
+    scans from outside. ValueError for a seed the generator refuses."""
+    from smartcustoms.hardware.sim import vehicle_alt
+    from smartcustoms.plugins.vehicle.tools.labelled import enrol_references
+
+    with tempfile.TemporaryDirectory(prefix="vehicle-alt-") as folder:
+        data = vehicle_alt.write_folder(Path(folder) / "scans", seed, count, height=height, width=width)
+        library = Path(folder) / "references"
+        enrol_references(data, library)
+        report = evaluate_data(data, settings={**(settings or {}), "reference_dir": str(library)})
+    return {**report, "data": "", "generator": vehicle_alt.NAME, "seed": seed}
 
 
 def run(
@@ -215,6 +254,20 @@ def manual_figures(manual: Sequence[tuple[bool, str]], frames: FramesScored) -> 
     }
 
 
+def hidden_by_location(frames: FramesScored, where: Sequence[Sequence[str]]) -> dict[str, dict[str, int]]:
+    """Hidden compartments per location (the simulator's, or the annotations' ``location``; those without
+    one left out): how many, and how many a detection of their class matched at IoU >= ``PD_IOU`` (the
+    objects the class table counts as detected)."""
+    table: dict[str, dict[str, int]] = {}
+    for (truths, found, _), locations in zip(frames, where, strict=True):
+        for truth, location, hit in zip(truths, locations, found_truths(found, truths, PD_IOU), strict=True):
+            if truth.label == HIDDEN and location:
+                row = table.setdefault(location, {"objects": 0, "detected": 0})
+                row["objects"] += 1
+                row["detected"] += hit
+    return dict(sorted(table.items()))
+
+
 def _box(box: Sequence[float]) -> Box:
     x0, y0, x1, y1 = box
     return (float(x0), float(y0), float(x1), float(y1))
@@ -227,7 +280,13 @@ def figures(frames: FramesScored) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The figures of ``evaluate`` or ``evaluate_data`` as a plain-text table."""
-    if report.get("data"):
+    if report.get("generator"):
+        lines = [
+            f"vehicle evaluation on the independent generator ({report['generator']}: never fitted or "
+            f"tuned on): {report['count']} frames of seed {report['seed']}, its own references enrolled "
+            f"as a site's"
+        ]
+    elif report.get("data"):
         lines = [
             f"vehicle evaluation on labelled scans: {report['count']} frames of {report['data']}, "
             f"references {report['references']}"
@@ -240,6 +299,12 @@ def format_report(report: dict[str, Any]) -> str:
             f"portal variations: {_format_variations(report.get('variations'))}",
         ]
     lines += class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU)
+    if report.get("hidden_by_location"):
+        places = report["hidden_by_location"].items()
+        lines.append(
+            "hidden compartments by location: "
+            + ", ".join(f"{place} {row['detected']} of {row['objects']}" for place, row in places)
+        )
     lines += [
         f"mAP@0.5: {report['map50']:.3f}",
         f"false alarms per vehicle: {report['false_alarm_rate']:.1%} of {report['clean_frames']} clean "

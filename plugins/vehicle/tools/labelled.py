@@ -61,6 +61,7 @@ class LabelledScan:
     array: np.ndarray
     metadata: dict[str, str]
     truths: tuple[Labelled, ...]
+    locations: tuple[str, ...] = ()  # each truth's annotated ``location`` ("" when none is given)
 
 
 class LabelledScans:
@@ -78,7 +79,7 @@ class LabelledScans:
             ) from None
         except (OSError, ValueError) as error:
             raise LabelsError(f"{path}: not JSON ({error})") from None
-        self.images, self.truths = _parse(document, path)
+        self.images, self.truths, self.locations = _parse(document, path)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -98,7 +99,8 @@ class LabelledScans:
                     f"annotations say {expected[0]} x {expected[1]}"
                 )
             metadata = frame_metadata(image, scan.pixel)
-            yield LabelledScan(str(names[0]), scan.array, metadata, tuple(self.truths.get(image["id"], ())))
+            truths, locations = self.truths.get(image["id"], ()), self.locations.get(image["id"], ())
+            yield LabelledScan(str(names[0]), scan.array, metadata, tuple(truths), tuple(locations))
 
 
 def frame_metadata(image: Mapping[str, Any], file_pixel: PixelSpacing | None) -> dict[str, str]:
@@ -141,7 +143,9 @@ def _stated_pixel(image: Mapping[str, Any]) -> PixelSpacing | None:
         raise LabelsError(str(error)) from None
 
 
-def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, list[Labelled]]]:
+def _parse(
+    document: Any, path: Path
+) -> tuple[list[dict[str, Any]], dict[Any, list[Labelled]], dict[Any, list[str]]]:
     if not isinstance(document, dict) or not isinstance(document.get("images"), list):
         raise LabelsError(f"{path}: a COCO-style object with 'images', 'annotations' and 'categories'")
     try:
@@ -164,6 +168,7 @@ def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, l
             _stated_pixel(image)
         ids = {i["id"] for i in images}
         truths: dict[Any, list[Labelled]] = {}
+        locations: dict[Any, list[str]] = {}
         for a in document.get("annotations", []):
             if a["image_id"] not in ids:
                 raise LabelsError(f"{path}: annotation {a.get('id')} names image {a['image_id']}, not listed")
@@ -175,14 +180,42 @@ def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, l
             truths.setdefault(a["image_id"], []).append(
                 Labelled(names[a["category_id"]], (x, y, x + w, y + h))
             )
+            locations.setdefault(a["image_id"], []).append(str(a.get("location") or ""))
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, LabelsError | ScanFileError):
             raise
         raise LabelsError(f"{path}: malformed COCO annotations ({type(error).__name__}: {error})") from None
-    return images, truths
+    return images, truths, locations
 
 
 # ------------------------------------------------------------------ a labelled folder from the simulator
+
+
+def enrol_references(directory: str | Path, library: str | Path) -> list[str]:
+    """Every reference ``directory/references/references.json`` lists, enrolled into the artefact folder
+    ``library`` as ``smartcustoms library add vehicle`` would (its model, kind, pixel size and cargo box);
+    the file names given. LabelsError for a list that is missing or not as ``write_simulated`` writes it."""
+    from smartcustoms.plugins.vehicle.tools import add  # add imports the artefact code this module need not
+
+    directory = Path(directory)
+    path = directory / "references" / REFERENCES_FILE
+    enrolments = []
+    try:
+        for entry in json.loads(path.read_text()):
+            box = entry.get("cargo_box_px")
+            enrolment = add.Enrolment(
+                add.check_model(str(entry["model"])),
+                str(entry["kind"]),
+                PixelSpacing.parse(entry["pixel_size_mm"], f"{path} {entry['model']}"),
+                (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+                str(entry.get("description") or ""),
+            )
+            enrolments.append(([directory / str(name) for name in entry["files"]], enrolment))
+    except FileNotFoundError:
+        raise LabelsError(f"{path}: no such file (the references of the scans in {directory})") from None
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as error:
+        raise LabelsError(f"{path}: not a list of references as documented ({error})") from None
+    return [add.add(library, read_scan(files), enrolment)[1] for files, enrolment in enrolments]
 
 
 def write_simulated(
