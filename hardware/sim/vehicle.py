@@ -102,7 +102,12 @@ MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any dire
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
 REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
 # what it varies when named: an 8-bit export, the tractor and trailer under a container, the photon count
-EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons")
+EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons", "coarse", "framing")
+FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
+# "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
+# as factors of the simulator's 4.88 mm: rows averaged this many into one, columns this many square ones
+COARSE_ACROSS = (1.7, 3.5)
+COARSE_ALONG = (4.1, 6.1)
 PHOTONS_SCALE = (0.25, 4.0)  # "photons": the scan's photon count this many times the default, log-uniform
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
@@ -165,7 +170,13 @@ class Realism:
       (``TRACTOR_NAMES``, ``TRAILER_NAMES``), drawn per scan, instead of always ``tractor-1`` and
       ``skeletal-1`` (``DEFAULT_RIG``);
     * ``photons_scale``: the scan's photon count per pixel this many times the simulator's (log-uniform
-      in the range): a scanner brighter or noisier than the one the plugin was configured for.
+      in the range): a scanner brighter or noisier than the one the plugin was configured for;
+    * ``frame_shift_cm``: the scan starts this much later (negative: earlier) than the reference's, as
+      a portal's trigger varies, so the vehicle sits that much further back in it (air let in at one end,
+      cut at the other);
+    * ``across_factor``: rows this many times taller than the simulator's (each the average of that
+      many: a detector of coarser pitch), the scan that many times fewer rows; with ``coarse``, also
+      ``along_ratio`` 4.1-6.1 (a real portal's 20-30 mm along), whatever ``pixels`` says.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -177,26 +188,31 @@ class Realism:
     eight_bit: bool = False
     trailers: bool = False
     photons_scale: tuple[float, float] = (1.0, 1.0)
+    across_factor: tuple[float, float] = (1.0, 1.0)
+    frame_shift_cm: float = 0.0
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
         """A real portal's spread of the ``kinds`` named (default all): ``levels`` gain 0.9-1.1 and offset
         -15..+15 grey levels, ``pixels`` 1-2 times longer along the vehicle, ``speed`` within 3 %,
         ``eight_bit`` an 8-bit export, ``trailers`` any tractor and trailer under a container, ``photons``
-        a photon count a quarter to four times the simulator's."""
+        a photon count a quarter to four times the simulator's, ``coarse`` a real portal's pixel sizes
+        (8-17 mm across, 20-30 mm along)."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
             raise ValueError(f"unknown variation(s) {sorted(unknown)}: choose from {known}")
-        levels = "levels" in kinds
+        levels, coarse = "levels" in kinds, "coarse" in kinds
         return cls(
             (0.9, 1.1) if levels else (1.0, 1.0),
             (-15.0, 15.0) if levels else (0.0, 0.0),
-            (1.0, 2.0) if "pixels" in kinds else (1.0, 1.0),
+            COARSE_ALONG if coarse else (1.0, 2.0) if "pixels" in kinds else (1.0, 1.0),
             0.03 if "speed" in kinds else 0.0,
             "eight_bit" in kinds,
             "trailers" in kinds,
             PHOTONS_SCALE if "photons" in kinds else (1.0, 1.0),
+            COARSE_ACROSS if coarse else (1.0, 1.0),
+            FRAMING_CM if "framing" in kinds else 0.0,
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -215,6 +231,8 @@ class Realism:
             *self._rig(rng),
             # log-uniform in the range; 1 when the range is (1, 1)
             float(np.exp(rng.uniform(*np.log(self.photons_scale)))),
+            float(rng.uniform(*self.across_factor)),  # drawn last: the other draws stay the same
+            float(rng.uniform(-self.frame_shift_cm, self.frame_shift_cm)),
         )
 
     def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
@@ -242,10 +260,16 @@ class ScanConditions:
     tractor: str = ""  # under a container; "" the default rig's
     trailer: str = ""
     photons_scale: float = 1.0  # the scan's photon count against the simulator's
+    across_factor: float = 1.0  # rows averaged into one (a coarser detector pitch)
+    frame_shift_cm: float = 0.0  # the vehicle this much further back in the scan than in the rendering
 
     @property
     def changes_geometry(self) -> bool:
         return self.along_ratio != 1.0 or self.speed_variation != 0.0
+
+    def rows(self, height: int) -> int:
+        """The output scan's rows for a rendering of ``height``."""
+        return max(1, round(height / self.across_factor))
 
     def source_columns(self, width: int) -> np.ndarray:
         """For each column of the output scan, the (fractional) column of the square-pixel rendering it
@@ -276,6 +300,11 @@ class ScanConditions:
         counts: np.ndarray = image.astype(np.float32)
         if self.changes_geometry:
             counts = self._resampled(counts)
+        if self.across_factor != 1.0:  # each row the average of the rendering's rows it spans
+            rows = self.rows(counts.shape[1])
+            counts = np.stack(
+                [cv2.resize(c, (c.shape[1], rows), interpolation=cv2.INTER_AREA) for c in counts]
+            )
         if self.eight_bit:
             counts = np.round(counts / 257) * 257
         counts = counts * self.gain + self.offset_grey_levels * 257
@@ -304,15 +333,19 @@ class ScanConditions:
             )
         return np.stack(out)
 
-    def box(self, box: tuple[int, int, int, int], width: int) -> tuple[int, int, int, int]:
-        """A square-pixel box's place in the output scan (columns mapped, rows kept)."""
+    def box(self, box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+        """A box of the square-pixel rendering (``width`` x ``height``) in the output scan's pixels."""
+        x0, y0, x1, y1 = box
+        if self.across_factor != 1.0:
+            scale = self.rows(height) / height
+            y0, y1 = math.floor(y0 * scale), max(math.ceil(y1 * scale), math.floor(y0 * scale) + 1)
         if not self.changes_geometry:
-            return box
+            return x0, y0, x1, y1
         columns = self.source_columns(width)
-        u = np.interp([box[0], box[2]], columns, np.arange(len(columns), dtype=np.float64))
+        u = np.interp([x0, x1], columns, np.arange(len(columns), dtype=np.float64))
         out = len(columns) - 1
         x0 = min(max(math.floor(u[0]), 0), out - 1)
-        return (x0, box[1], max(min(math.ceil(u[1]), out), x0 + 1), box[3])
+        return (x0, y0, max(min(math.ceil(u[1]), out), x0 + 1), y1)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -323,6 +356,8 @@ class ScanConditions:
             "speed_profile": self.speed_profile,
             "eight_bit": self.eight_bit,
             "photons_scale": round(self.photons_scale, 4),
+            "across_factor": round(self.across_factor, 4),
+            "frame_shift_cm": round(self.frame_shift_cm, 1),
         }
 
 
@@ -701,23 +736,50 @@ class VehicleSimulator:
 
 def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> VehicleScan:
     """``scan`` with ``conditions`` applied: its image, its boxes and offset in the output's columns."""
-    width = scan.image.shape[2]
+    if conditions.frame_shift_cm:
+        scan = _reframed(scan, round(conditions.frame_shift_cm / (scan.pixel_size_mm / 10)))
+    height, width = scan.image.shape[1:]
     image = conditions.apply(scan.image)
     scale = image.shape[2] / width
+    rows = image.shape[1] / height
 
     def box(b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
-        return None if b is None else conditions.box(b, width)
+        return None if b is None else conditions.box(b, width, height)
 
-    truths = tuple(dataclasses.replace(c, box=conditions.box(c.box, width)) for c in scan.concealments)
-    along = scan.pixel_size_mm * conditions.along_ratio if conditions.changes_geometry else None
+    truths = tuple(
+        dataclasses.replace(c, box=conditions.box(c.box, width, height)) for c in scan.concealments
+    )
+    coarse = conditions.changes_geometry or conditions.across_factor != 1.0
+    along = scan.pixel_size_mm * conditions.along_ratio if coarse else None
     return dataclasses.replace(
         scan,
         image=image,
-        offset_px=(scan.offset_px[0] * scale, scan.offset_px[1]),
+        offset_px=(scan.offset_px[0] * scale, scan.offset_px[1] * rows),
         declared_box=box(scan.declared_box),
         concealments=truths,
+        pixel_size_mm=scan.pixel_size_mm / rows,
         pixel_size_along_mm=along,
         conditions=conditions,
+    )
+
+
+def _reframed(scan: VehicleScan, columns: int) -> VehicleScan:
+    """``scan`` started ``columns`` later (negative: earlier): its content that much further right, the
+    air and road at the edge repeated in, its boxes and offset with it (cut at the scan's ends)."""
+    width = scan.image.shape[2]
+    padded = np.pad(scan.image, ((0, 0), (0, 0), (max(columns, 0), max(-columns, 0))), mode="edge")
+    image = padded[:, :, max(-columns, 0) : max(-columns, 0) + width]
+
+    def moved(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        x0 = min(max(box[0] + columns, 0), width - 1)
+        return x0, box[1], max(min(box[2] + columns, width), x0 + 1), box[3]
+
+    return dataclasses.replace(
+        scan,
+        image=np.ascontiguousarray(image),
+        offset_px=(scan.offset_px[0] + columns, scan.offset_px[1]),
+        declared_box=moved(scan.declared_box) if scan.declared_box else None,
+        concealments=tuple(dataclasses.replace(c, box=moved(c.box)) for c in scan.concealments),
     )
 
 

@@ -7,11 +7,11 @@ level, clipping) are measured against the aligned reference (``levels``) and its
 from them, so a brighter or darker scanner or export does not differ from its reference; the
 best-aligned reference is then subtracted in the log domain: attenuation = -ln(I / I0) adds along
 the beam, so the difference is what the vehicle carries that its empty reference does not (or lacks).
-The difference is smoothed over ``smooth_px`` pixels and kept where it exceeds both ``min_attenuation``
-and ``min_z`` standard deviations of photon noise (plus a grey level for a coarse export) plus an edge
-term for residual misalignment. Its regions (``zones``: separate objects stay separate, the part
-of a region inside the cargo space is split from the part outside) of at least ``min_area_cm2`` are
-then judged by where their pixels lie, never by their box:
+The difference is smoothed over ``smooth_cm`` (``settings.smooth_px``: 9 pixels of 4.88 mm) and kept
+where it exceeds both ``min_attenuation`` and ``min_z`` standard deviations of photon noise (plus a grey
+level for a coarse export) plus an edge term for residual misalignment. Its regions (``zones``: separate
+objects stay separate, the part of a region inside the cargo space is split from the part outside) of
+at least ``min_area_cm2`` are then judged by where their pixels lie, never by their box:
 
 * outside the vehicle's outline: no detection but a note (``outside_vehicle``, no box), and the scan
   is not cleared: the scan and its reference do not line up there, or something rides outside the body;
@@ -185,11 +185,14 @@ class VehicleComparer:
             fitted_parts = self._fit_parts(by_part, shape, square_mm)
             joined, placement = self._joined(nominal, fitted_parts, square_mm, parts)
             placed = placement.describe()
-            fitted = [_as_coarse_as(joined, column_scale)]
+            fitted = _as_coarse_as(joined, column_scale)
         else:
             fitted = [
-                _as_coarse_as(fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale)
+                blurred
                 for r in references
+                for blurred in _as_coarse_as(
+                    fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale
+                )
             ]
         speed = self.settings.max_speed_change
         scans = [_as_fine_as(raw, nominal, f, column_scale) for f in fitted]  # a reference coarser than it
@@ -213,6 +216,7 @@ class VehicleComparer:
             best, mismatch, placed = self._placed_again(
                 (best, mismatch, placed), raw, nominal, column_scale, fitted_parts, square_mm, parts, stated
             )
+        best = replace(best, column_scale=column_scale)
         detections, notes = self._detections(best, declaration, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
         best = replace(
@@ -220,7 +224,6 @@ class VehicleComparer:
             notes=tuple(_in_scan_columns(n, column_scale) for n in notes),
             outline_mismatch=mismatch,
             doubt=doubt,
-            column_scale=column_scale,
             placement=placed,
         )
         if placed:
@@ -267,10 +270,16 @@ class VehicleComparer:
     def _placed_comparison(
         self, joined: Fitted, raw: np.ndarray, nominal: np.ndarray, column_scale: float, stated: StatedLevels
     ) -> Comparison:
-        """The scan against its parts joined (``_joined``), aligned as any reference is."""
-        fitted = _as_coarse_as(joined, column_scale)
-        scan_raw, scan_nominal = _as_fine_as(raw, nominal, fitted, column_scale)
-        return self._against(scan_raw, scan_nominal, fitted, stated, self.settings.max_speed_change)
+        """The scan against its parts joined (``_joined``), aligned as any reference is (the better aligned
+        of the ways a coarse scan may have been sampled)."""
+        speed = self.settings.max_speed_change
+        return min(
+            (
+                self._against(*_as_fine_as(raw, nominal, fitted, column_scale), fitted, stated, speed)
+                for fitted in _as_coarse_as(joined, column_scale)
+            ),
+            key=lambda c: c.residual,
+        )
 
     def _part_references(self, parts: PartModels | None) -> dict[str, Reference] | None:
         """The first reference of each part ``parts`` names; None when a part has none, when a reference
@@ -354,7 +363,8 @@ class VehicleComparer:
         s = self.settings
         ref = fitted.attenuation
         pixel_mm = fitted.pixel_size_mm or _PIXEL_MM
-        warp = estimate_warp(nominal, ref, s.max_shift_px, s.max_shift_y_px, speed, pixel_mm)
+        max_dx = round(s.max_shift_cm * 10 / pixel_mm)
+        warp = estimate_warp(nominal, ref, max_dx, s.max_shift_y_px, speed, pixel_mm)
         moved = warp.move(ref)
         inside = outline(moved)
         levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
@@ -363,13 +373,13 @@ class VehicleComparer:
         else:
             scan = levelled_attenuation(raw, levels)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            warp = estimate_warp(scan, levels.clamp(ref), s.max_shift_px, s.max_shift_y_px, speed, pixel_mm)
+            warp = estimate_warp(scan, levels.clamp(ref), max_dx, s.max_shift_y_px, speed, pixel_mm)
             moved = warp.move(ref)
             inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
-        window = int(s.smooth_px)
+        window = s.smooth_px(pixel_mm / 10)
         difference = cv2.blur(scan - compared, (window, window))
         gx = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3), dtype=np.float32)
         gy = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3), dtype=np.float32)
@@ -427,6 +437,7 @@ class VehicleComparer:
         are no concealment (see ``zones``) but are not cleared either."""
         s = self.settings
         pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
+        window = s.smooth_px(pixel_cm)
         cargo = (
             comparison.warp.box(comparison.fitted.cargo_box)
             if comparison.warp is not None
@@ -438,13 +449,15 @@ class VehicleComparer:
                 cargo[0] - side,
                 cargo[1] + round(s.cargo_roof_margin_cm / pixel_cm),
                 cargo[2] + side,
-                cargo[3] + s.smooth_px // 2 + 1,  # a load's smoothed difference spills over the floor
+                cargo[3] + window // 2 + 1,  # a load's smoothed difference spills over the floor
             )
         zones = zone_map(comparison.inside, cargo)
         join = max(1, round(s.join_cm / pixel_cm))
         detections, notes = [], []
-        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2, s.smooth_px):
+        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2, window):
             if _edge_out_of_line(comparison.mask[region.pixels], s.edge_pair_share):
+                continue
+            if _within_one_scan_column(region, comparison.column_scale, window):
                 continue
             excess = float(np.mean(comparison.difference[region.pixels]))
             if region.zone == "outside_vehicle":
@@ -532,7 +545,7 @@ class VehicleComparer:
         if s.false_wall_cm <= 0:
             return False
         front = cargo[0] + s.cargo_side_margin_cm / pixel_cm  # ``cargo`` is widened by the side margin
-        return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px
+        return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px(pixel_cm)
 
 
 def _edge_out_of_line(marks: np.ndarray, share: float) -> bool:
@@ -588,15 +601,58 @@ def _noise_usable(
     return usable
 
 
-def _as_coarse_as(fitted: Fitted, column_scale: float) -> Fitted:
+def _as_coarse_as(fitted: Fitted, column_scale: float) -> list[Fitted]:
     """The fitted reference as blurred along the vehicle as a scan whose pixels were ``column_scale``
-    times longer along it than across: each of its pixels averaged that many square ones' transmission."""
-    width = round(column_scale)
-    if width < 2:
-        return fitted
+    times longer along it than across, resampled linearly to square pixels: the ways such a scan may
+    have been taken, each to be tried (the best aligned is kept). Under twice as long, each of its
+    pixels averaging that many square ones (a box); from twice, where how it was sampled shows, both a
+    scan whose pixels each average their whole travel (a continuous source) and one whose pixels are
+    snapshots, as a pulsed linac takes them (a detector element one square pixel wide), each with the
+    linear resampling's triangle (``resampling_kernel``). Unchanged for a scan as fine as the reference."""
+    if column_scale < 2.0:
+        width = round(column_scale)
+        if width < 2:
+            return [fitted]
+        transmission = np.exp(-fitted.attenuation)
+        blurred = cv2.blur(transmission, (width, 1))
+        return [replace(fitted, attenuation=-np.log(np.maximum(blurred, np.float32(1 / 65535))))]
+    return [
+        _blurred_along(fitted, resampling_kernel(column_scale, column_scale)),
+        _blurred_along(fitted, resampling_kernel(column_scale, 1.0)),
+    ]
+
+
+def _blurred_along(fitted: Fitted, kernel: np.ndarray) -> Fitted:
+    """``fitted`` with its transmission convolved along the vehicle with ``kernel``."""
     transmission = np.exp(-fitted.attenuation)
-    blurred = cv2.blur(transmission, (width, 1))
+    blurred = cv2.sepFilter2D(transmission, -1, kernel, np.ones(1, np.float32))
     return replace(fitted, attenuation=-np.log(np.maximum(blurred, np.float32(1 / 65535))))
+
+
+def resampling_kernel(scale: float, aperture: float, steps: int = 15) -> np.ndarray:
+    """What a scan of pixels ``scale`` times longer along the vehicle than across, resampled linearly to
+    square pixels (``alignment.square_pixels``), does to a square-pixel image along it, on average over
+    where its pixels fall: each of its pixels sees ``aperture`` square pixels (a box: its whole travel,
+    or the detector element's width), and the linear resampling spreads each over a triangle reaching
+    ``scale`` each way. The two convolved, integrated over each square pixel (``steps``, odd, samples a
+    pixel); float32, odd length, sum 1."""
+    fine = np.arange(-math.ceil(scale * steps), math.ceil(scale * steps) + 1) / steps
+    box = (np.abs(fine) <= aperture / 2).astype(np.float64)
+    triangle = np.maximum(0.0, 1.0 - np.abs(fine) / scale)
+    both = np.convolve(box, triangle)  # on a grid of 1/steps, centred
+    half, pixel = len(both) // 2, steps // 2  # samples each side of a pixel's centre
+    reach = math.ceil(half / steps - 0.5)
+    centres = half + steps * np.arange(-reach, reach + 1)
+    kernel = np.array([both[c - pixel : c + pixel + 1].sum() for c in centres])
+    return np.asarray(kernel / kernel.sum(), dtype=np.float32)
+
+
+def _within_one_scan_column(region: Region, column_scale: float, window: int) -> bool:
+    """Whether a region of a scan whose pixels are at least twice as long along the vehicle as across
+    is no wider than one of its columns, spread by the smoothing: a wall or edge met by the scan's
+    columns at another phase than the reference's (each column averages ``column_scale`` square pixels),
+    which such a scan cannot tell from a difference."""
+    return column_scale >= 2 and region.box[2] - region.box[0] <= column_scale + window
 
 
 def _as_fine_as(

@@ -22,7 +22,9 @@ class VehicleSettings:
     # this figure then only where a scan shows too little to measure it; else always this figure
     photons_per_pixel: float = 4.0e5
     noise_from_scan: bool = True
-    max_shift_px: int = 80  # along the vehicle
+    # along the vehicle: the scan may start up to a metre earlier or later than its reference (a portal's
+    # trigger), and the vehicle stop a little further on
+    max_shift_cm: float = 150.0
     max_shift_y_px: int = 10  # suspension travel
     # the vehicle's speed may change along it by this share (its scale along the scan drifts): the
     # alignment follows it, block by block along the vehicle; 0 = a shift only
@@ -41,7 +43,9 @@ class VehicleSettings:
     # container at its next best places, the better outline kept; false: a scan whose parts' outline does
     # not line up goes to an officer as it is
     place_by_outline: bool = True
-    smooth_px: int = 9
+    # the difference is smoothed over a window of this size (9 pixels of 4.88 mm; at least 3 pixels, odd):
+    # in cm, so that a portal of coarse pixels (13-17 mm across) does not smooth a floor compartment away
+    smooth_cm: float = 4.4
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0
     min_attenuation: float = 0.08
@@ -60,6 +64,12 @@ class VehicleSettings:
     cargo_side_margin_cm: float = 6.0  # the walls' edges blur into the cargo space
     outline_tolerance_cm: float = 3.0  # outlines' edges closer than this line up
     max_outline_mismatch: float = 0.1  # beyond this share of edges not lining up: manual inspection
+
+    def smooth_px(self, pixel_cm: float) -> int:
+        """The smoothing window in pixels of ``pixel_cm``: ``smooth_cm`` rounded to an odd count, at
+        least 3."""
+        count = max(3, round(self.smooth_cm / pixel_cm))
+        return count if count % 2 else count + 1
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> VehicleSettings:

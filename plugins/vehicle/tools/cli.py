@@ -24,7 +24,7 @@ from smartcustoms.plugins.vehicle.tools import EVALUATION_COUNT, EVALUATION_SEED
 KINDS = ("car", "van", "truck", "container", "tractor", "trailer")  # a reference's kind (sidecar "kind")
 
 # hardware.sim.vehicle.Realism.portal's kinds
-VARIATIONS = ("levels", "pixels", "speed", "eight_bit", "trailers", "photons")
+VARIATIONS = ("levels", "pixels", "speed", "eight_bit", "trailers", "photons", "coarse", "framing")
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
 ALT_SEED = 5000  # hardware.sim.vehicle_alt's first seed
@@ -71,7 +71,9 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         help="each scan as a real portal gives it: levels (gain 0.9-1.1, offset -15..+15 grey levels), "
         "pixels (1-2 times longer along the vehicle), speed (varying within 3 %% along it), eight_bit "
         "(an 8-bit export), trailers (a container on any tractor and trailer), photons (a quarter to four "
-        "times the photons per pixel); bare --variations: levels pixels speed",
+        "times the photons per pixel), coarse (a real portal's pixels: 8-17 mm across, 20-30 mm along), "
+        "framing (the scan starting up to 1 m earlier or later than the reference's); "
+        "bare --variations: levels pixels speed",
     )
     evaluate.add_argument(
         "--models",

@@ -342,5 +342,8 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         "trailers": "containers on any tractor and trailer",
         "photons": f"photons per pixel {variations['photons_scale'][0]:g}-{variations['photons_scale'][1]:g} "
         "times the simulator's",
+        "coarse": "a real portal's pixels: rows {:g}-{:g} and columns {:g}-{:g} times the simulator's "
+        "4.88 mm".format(*variations["across_factor"], *along),
+        "framing": f"the scan starting up to {variations['frame_shift_cm']:g} cm earlier or later",
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
