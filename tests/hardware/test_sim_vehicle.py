@@ -238,6 +238,54 @@ def test_non_square_pixels_and_speed_variation_move_the_truth_with_the_image() -
         assert changed.any() and not changed[~margin].any()
 
 
+def test_a_real_portals_pixels_and_framing_move_the_truth_with_the_image() -> None:
+    """``coarse``: rows averaged 1.7-3.5 into one and columns 4.1-6.1 square pixels each, both sizes
+    stated; ``framing``: the vehicle up to a metre further on or back. Each concealment still changes
+    the image inside its mapped box only."""
+    realism = vehicle.Realism.portal(("coarse", "framing"))
+    varied = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, realism=realism, **SMALL)
+    square_mm = varied.pixel_size_mm
+    shifts = []
+    for index in range(4):
+        concealed = varied.generate(index)
+        clean = varied.generate(index, model=concealed.model, concealment=None)
+        c = concealed.conditions
+        assert 1.7 <= c.across_factor <= 3.5 and 4.1 <= c.along_ratio <= 6.1
+        assert concealed.image.shape[1:] == (
+            round(SMALL["height"] / c.across_factor),
+            round(SMALL["width"] / c.along_ratio),
+        )
+        metadata = _metadata(concealed)
+        assert float(metadata["pixel_size_across_mm"]) == pytest.approx(square_mm * c.across_factor, rel=0.01)
+        assert float(metadata["pixel_size_along_mm"]) == pytest.approx(square_mm * c.along_ratio, rel=1e-3)
+        [truth] = concealed.concealments
+        x0, y0, x1, y1 = truth.box
+        assert 0 <= x0 < x1 <= concealed.image.shape[2] and 0 <= y0 < y1 <= concealed.image.shape[1]
+        changed = np.abs(concealed.image[0].astype(np.int64) - clean.image[0]) > 0
+        margin = np.zeros_like(changed)
+        margin[max(y0 - 1, 0) : y1 + 1, max(x0 - 2, 0) : x1 + 2] = True
+        assert changed.any() and not changed[~margin].any()
+        assert abs(c.frame_shift_cm) <= vehicle.FRAMING_CM
+        shifts.append(c.frame_shift_cm)
+    assert len(set(shifts)) == len(shifts)
+
+
+def test_framing_moves_the_vehicle_and_its_truth_along_the_scan() -> None:
+    """A scan started 50 cm later: the same scan, its content 50 cm (a whole number of pixels) further
+    on, the air and road repeated in at its start, its boxes moved with it."""
+    later = vehicle.ScanConditions(frame_shift_cm=50.0)
+    plain = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, **SMALL)
+    scan = plain.generate(2)
+    moved = vehicle._as_portal_gives_it(scan, later)
+    columns = round(50.0 / (scan.pixel_size_mm / 10))
+    np.testing.assert_array_equal(
+        moved.image[:, :, columns:], scan.image[:, :, : scan.image.shape[2] - columns]
+    )
+    np.testing.assert_array_equal(moved.image[:, :, 0], scan.image[:, :, 0])
+    [truth], [before] = moved.concealments, scan.concealments
+    assert truth.box == (before.box[0] + columns, before.box[1], before.box[2] + columns, before.box[3])
+
+
 def test_unknown_variations_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variation"):
         vehicle.Realism.portal(("weather",))

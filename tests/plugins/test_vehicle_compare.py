@@ -37,7 +37,13 @@ from smartcustoms.plugins.vehicle.alignment import (
     scaled_box,
     square_pixels,
 )
-from smartcustoms.plugins.vehicle.compare import OUTSIDE_LABEL, Comparison, Declaration, VehicleComparer
+from smartcustoms.plugins.vehicle.compare import (
+    OUTSIDE_LABEL,
+    Comparison,
+    Declaration,
+    VehicleComparer,
+    resampling_kernel,
+)
 from smartcustoms.plugins.vehicle.levels import DEAD_BAND, grey_step, levelled_attenuation, measure_levels
 from smartcustoms.plugins.vehicle.plugin import (
     DOUBT_LABEL,
@@ -810,6 +816,43 @@ def test_a_stretched_scan_is_followed_along_the_vehicle(root: Path, model: str) 
     length = np.count_nonzero(comparison.reference.max(axis=0) > 0.05)
     assert comparison.warp is not None and comparison.warp.stretch > 0.015 * length / 2
     assert comparison.outline_mismatch < 0.02
+
+
+# a real portal's pixels (11.7 mm across, 25.4 mm along: twice as long, where how the scan was sampled
+# shows) and its trigger (the scan started a metre later than the reference)
+PORTAL = vehicle.ScanConditions(along_ratio=2.6, across_factor=1.2, frame_shift_cm=100.0)
+
+
+@pytest.mark.parametrize("model", ["van-1", "box-truck-1", "container-20ft", "sedan-1"])
+def test_a_clean_vehicle_at_a_real_portals_pixels_and_framing_is_cleared(root: Path, model: str) -> None:
+    clean = vehicle._as_portal_gives_it(_simulator().generate(3, model=model, concealment=None), PORTAL)
+    assert _assess(_plugin(root), clean, clean.image).decision is Decision.CLEAR
+    # the shift searched before (+-80 px: 39 cm at 4.88 mm) cannot find where the vehicle went
+    assert _assess(_plugin(root, max_shift_cm=39.0), clean, clean.image).decision is not Decision.CLEAR
+
+
+@pytest.mark.parametrize("model", ["box-truck-1", "container-20ft", "sedan-1"])
+def test_a_hidden_compartment_at_a_real_portals_pixels_is_found_in_its_box(root: Path, model: str) -> None:
+    """(The van's compartment of this scan, metal bars in a side wall, is missed at these pixels.)"""
+    scan = _simulator().generate(3, model=model, concealment="hidden_compartment")
+    concealing = vehicle._as_portal_gives_it(scan, PORTAL)
+    [truth] = concealing.concealments
+    assessment = _assess(_plugin(root), concealing, concealing.image)
+    found = [d for d in assessment.detections if d.label == "hidden_compartment"]
+    assert any(iou(d.box or (), _truth_box(truth.box)) >= 0.3 for d in found), (truth, found)
+
+
+def test_the_resampling_kernel_spreads_as_a_box_and_a_triangle_do() -> None:
+    """Sum 1, symmetric, and the variance of the pixel's box (``aperture``), the linear resampling's
+    triangle (reaching ``scale``) and the square pixel it is integrated over: aperture^2/12 + scale^2/6
+    + 1/12."""
+    for scale, aperture in ((2.0, 2.0), (5.1, 5.1), (5.1, 1.0), (3.3, 1.0)):
+        kernel = resampling_kernel(scale, aperture)
+        offsets = np.arange(len(kernel)) - len(kernel) // 2
+        assert kernel.sum() == pytest.approx(1.0, abs=1e-6)
+        np.testing.assert_allclose(kernel, kernel[::-1], atol=5e-3)
+        expected = aperture**2 / 12 + scale**2 / 6 + 1 / 12
+        assert float((kernel * offsets**2).sum()) == pytest.approx(expected, rel=0.05)
 
 
 def _speed_changed(profile: str, variation: float = 0.03) -> vehicle.ScanConditions:
