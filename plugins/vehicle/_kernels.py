@@ -60,33 +60,6 @@ def _anomaly_mask(
 
 
 @njit(cache=True, nogil=True)
-def _best_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> np.ndarray:  # pragma: no cover
-    """Normalised cross-correlation of two 1D profiles for every integer shift s in [-max, max], where
-    scan[i + s] ~ reference[i]: returns the scores, index s + max_shift."""
-    n = scan.shape[0]
-    scores = np.full(2 * max_shift + 1, -1.0)
-    for s in range(-max_shift, max_shift + 1):
-        lo, hi = max(0, -s), min(n, n - s)
-        if hi - lo < 8:
-            continue
-        mean_a, mean_b = 0.0, 0.0
-        for i in range(lo, hi):
-            mean_a += scan[i + s]
-            mean_b += reference[i]
-        mean_a /= hi - lo
-        mean_b /= hi - lo
-        cross, var_a, var_b = 0.0, 0.0, 0.0
-        for i in range(lo, hi):
-            a, b = scan[i + s] - mean_a, reference[i] - mean_b
-            cross += a * b
-            var_a += a * a
-            var_b += b * b
-        if var_a > 0.0 and var_b > 0.0:
-            scores[s + max_shift] = cross / math.sqrt(var_a * var_b)
-    return scores
-
-
-@njit(cache=True, nogil=True)
 def _levelled_attenuation(
     image: np.ndarray, open_beam: float, dark: float, floor_attenuation: float, out: np.ndarray
 ) -> None:  # pragma: no cover

@@ -64,7 +64,7 @@ def estimate_shift(scan: np.ndarray, reference: np.ndarray, max_dx: int, max_dy:
 
 def _profile_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> float:
     a, b = np.gradient(scan.astype(np.float64)), np.gradient(reference.astype(np.float64))
-    scores = kernels._best_shift(a, b, int(max_shift))
+    scores = shift_scores(a, b, int(max_shift))
     best = int(np.argmax(scores))
     offset = 0.0
     if 0 < best < len(scores) - 1:
@@ -73,6 +73,36 @@ def _profile_shift(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> f
         if curvature < 0:
             offset = float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
     return best - max_shift + offset
+
+
+def shift_scores(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> np.ndarray:
+    """Normalised cross-correlation of two 1D profiles of one length for every integer shift s in
+    [-max_shift, max_shift], where scan[i + s] ~ reference[i], over the samples they share (fewer than 8:
+    -1); index s + max_shift. The products of every shift at once by FFT, the overlaps' sums from
+    running sums: the cost does not grow with the range searched (a metre and a half either way)."""
+    n = len(scan)
+    shifts = np.arange(-max_shift, max_shift + 1)
+    size = 1 << int(2 * n - 1).bit_length()
+    products = np.fft.irfft(np.fft.rfft(scan, size) * np.conj(np.fft.rfft(reference, size)), size)
+    sum_ab = products[shifts % size]  # sum over i of scan[i + s] * reference[i]
+    lo, hi = np.maximum(0, -shifts), np.minimum(n, n - shifts)
+    count = np.maximum(hi - lo, 1).astype(np.float64)
+
+    def running(values: np.ndarray) -> np.ndarray:
+        return np.concatenate(([0.0], np.cumsum(values)))
+
+    a, a2, b, b2 = running(scan), running(scan * scan), running(reference), running(reference * reference)
+    start, stop = np.clip(lo + shifts, 0, n), np.clip(hi + shifts, 0, n)  # the scan's samples
+    sum_a, sum_a2 = a[stop] - a[start], a2[stop] - a2[start]
+    sum_b, sum_b2 = b[hi] - b[lo], b2[hi] - b2[lo]
+    cross = sum_ab - sum_a * sum_b / count
+    var_a = sum_a2 - sum_a * sum_a / count
+    var_b = sum_b2 - sum_b * sum_b / count
+    scale = np.max(np.abs(scan)) ** 2 * count * 1e-12 + 1e-300  # below this a variance is rounding
+    valid = (hi - lo >= 8) & (var_a > scale) & (var_b > scale)
+    scores = np.full(len(shifts), -1.0)
+    scores[valid] = cross[valid] / np.sqrt(var_a[valid] * var_b[valid])
+    return scores
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,6 +35,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     material_box,
     outline_mismatch,
     scaled_box,
+    shift_scores,
     square_pixels,
 )
 from smartcustoms.plugins.vehicle.compare import (
@@ -840,6 +841,24 @@ def test_a_hidden_compartment_at_a_real_portals_pixels_is_found_in_its_box(root:
     assessment = _assess(_plugin(root), concealing, concealing.image)
     found = [d for d in assessment.detections if d.label == "hidden_compartment"]
     assert any(iou(d.box or (), _truth_box(truth.box)) >= 0.3 for d in found), (truth, found)
+
+
+def test_shift_scores_are_the_normalised_correlation_of_the_overlap_at_every_shift() -> None:
+    """Against the definition, shift by shift: the correlation of scan[i + s] and reference[i] over
+    the samples both have; -1 where they share fewer than 8 or one is flat."""
+    rng = np.random.default_rng(3)
+    for n, most in ((300, 120), (64, 60), (40, 5)):
+        reference = rng.random(n) * 40
+        scan = np.roll(reference, 11) + rng.random(n)
+        scan[:6] = 0.0
+        scores = shift_scores(scan, reference, most)
+        for s in range(-most, most + 1):
+            lo, hi = max(0, -s), min(n, n - s)
+            a, b = scan[lo + s : hi + s], reference[lo:hi]
+            expected = -1.0 if hi - lo < 8 else float(np.corrcoef(a, b)[0, 1])
+            assert scores[s + most] == pytest.approx(expected, abs=1e-9), s
+    flat = shift_scores(np.ones(50), rng.random(50), 10)
+    assert (flat == -1.0).all()
 
 
 def test_the_resampling_kernel_spreads_as_a_box_and_a_triangle_do() -> None:
