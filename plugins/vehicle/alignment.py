@@ -85,8 +85,8 @@ def shift_scores(scan: np.ndarray, reference: np.ndarray, max_shift: int) -> np.
     size = 1 << int(2 * n - 1).bit_length()
     products = np.fft.irfft(np.fft.rfft(scan, size) * np.conj(np.fft.rfft(reference, size)), size)
     sum_ab = products[shifts % size]  # sum over i of scan[i + s] * reference[i]
-    lo, hi = np.maximum(0, -shifts), np.minimum(n, n - shifts)
-    count = np.maximum(hi - lo, 1).astype(np.float64)
+    lo, hi = np.clip(-shifts, 0, n), np.clip(n - shifts, 0, n)  # the reference's samples (a shift past
+    count = np.maximum(hi - lo, 1).astype(np.float64)  # the profile's length shares none: hi <= lo)
 
     def running(values: np.ndarray) -> np.ndarray:
         return np.concatenate(([0.0], np.cumsum(values)))

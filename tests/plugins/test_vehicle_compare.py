@@ -847,7 +847,7 @@ def test_shift_scores_are_the_normalised_correlation_of_the_overlap_at_every_shi
     """Against the definition, shift by shift: the correlation of scan[i + s] and reference[i] over
     the samples both have; -1 where they share fewer than 8 or one is flat."""
     rng = np.random.default_rng(3)
-    for n, most in ((300, 120), (64, 60), (40, 5)):
+    for n, most in ((300, 120), (64, 60), (40, 5), (30, 96)):  # a search wider than the profile too
         reference = rng.random(n) * 40
         scan = np.roll(reference, 11) + rng.random(n)
         scan[:6] = 0.0
