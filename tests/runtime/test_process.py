@@ -71,6 +71,31 @@ def test_free_port_can_be_bound() -> None:
         sock.bind(("127.0.0.1", port))
 
 
+def test_free_ports_lie_outside_the_range_of_outgoing_connections_and_are_not_handed_out_twice() -> None:
+    # a port in the ephemeral range can be taken by any outgoing connection before the child binds it
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2])
+    if low < 21_000:
+        pytest.skip(f"no room below this machine's ephemeral range ({low}-{high})")
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(20_000 <= port < low for port in ports)
+
+
+def test_a_port_that_is_taken_is_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import smartcustoms.runtime.process as process
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        draws = iter([busy, busy, *range(busy - 1, busy - 150, -1)])
+        monkeypatch.setattr(process, "_ephemeral_ports", lambda: (busy + 1, 60_999))
+        monkeypatch.setattr(process.random.SystemRandom, "randrange", lambda self, a, b: next(draws))
+        port = free_port()
+        assert port != busy
+        assert busy - 150 < port < busy
+
+
 def test_wait_for_returns_once_condition_holds() -> None:
     calls = iter([False, False, True])
     wait_for(lambda: next(calls), timeout_s=1.0, interval_s=0.001)
