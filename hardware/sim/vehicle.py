@@ -102,13 +102,27 @@ MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any dire
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
 REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
 # what it varies when named: an 8-bit export, the tractor and trailer under a container, the photon count
-EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons", "coarse", "framing")
+EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons", "coarse", "framing", "road", "detector")
 FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
 # "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
 # as factors of the simulator's 4.88 mm: rows averaged this many into one, columns this many square ones
 COARSE_ACROSS = (1.7, 3.5)
 COARSE_ALONG = (4.1, 6.1)
 PHOTONS_SCALE = (0.25, 4.0)  # "photons": the scan's photon count this many times the default, log-uniform
+# "road": the portal's lowest rows see this much road and foundation below the ground line (cm), nearly
+# opaque (attenuation ROAD_ATTENUATION at high energy), instead of the rendering's GROUND_MARGIN_CM of air
+ROAD_CM = (5.0, 30.0)
+ROAD_ATTENUATION = (4.0, 7.0)
+LOW_TO_HIGH_ATTENUATION = 0.0636 / 0.0447  # concrete as glass: its attenuation at 1 MeV over at 2 MeV
+FULL_SCALE_COUNTS = 65535.0
+# "detector": what a flat-field correction leaves: each detector row's gain off by a standard deviation
+# in ROW_GAIN_SD, up to WEAK_BOARDS boards of BOARD_ROWS neighbouring rows (one board's electronics)
+# WEAK_BOARD_LOSS low, and the linac's dose per pulse (per column) off by a standard deviation in PULSE_SD
+ROW_GAIN_SD = (0.001, 0.006)
+WEAK_BOARDS = 2
+BOARD_ROWS = (8, 32)
+WEAK_BOARD_LOSS = (0.015, 0.04)
+PULSE_SD = (0.0005, 0.003)
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
@@ -176,7 +190,13 @@ class Realism:
       cut at the other);
     * ``across_factor``: rows this many times taller than the simulator's (each the average of that
       many: a detector of coarser pitch), the scan that many times fewer rows; with ``coarse``, also
-      ``along_ratio`` 4.1-6.1 (a real portal's 20-30 mm along), whatever ``pixels`` says.
+      ``along_ratio`` 4.1-6.1 (a real portal's 20-30 mm along), whatever ``pixels`` says;
+    * ``road_cm``: the scan's lowest rows show this much road and foundation below the ground line,
+      nearly opaque, instead of the rendering's air (the scan has more or fewer rows);
+    * ``row_gain_sd``, ``weak_boards``, ``pulse_sd``: a flat-field correction's residuals: each detector
+      row's gain off by a standard deviation drawn in the range, up to ``weak_boards`` boards of
+      neighbouring rows a few per cent low, and each column's dose (the linac's pulse) off by a standard
+      deviation drawn in its range.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -190,6 +210,10 @@ class Realism:
     photons_scale: tuple[float, float] = (1.0, 1.0)
     across_factor: tuple[float, float] = (1.0, 1.0)
     frame_shift_cm: float = 0.0
+    road_cm: tuple[float, float] = (0.0, 0.0)
+    row_gain_sd: tuple[float, float] = (0.0, 0.0)
+    weak_boards: int = 0
+    pulse_sd: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
@@ -197,12 +221,13 @@ class Realism:
         -15..+15 grey levels, ``pixels`` 1-2 times longer along the vehicle, ``speed`` within 3 %,
         ``eight_bit`` an 8-bit export, ``trailers`` any tractor and trailer under a container, ``photons``
         a photon count a quarter to four times the simulator's, ``coarse`` a real portal's pixel sizes
-        (8-17 mm across, 20-30 mm along)."""
+        (8-17 mm across, 20-30 mm along), ``framing`` its trigger, ``road`` the road under the vehicle
+        in its lowest rows, ``detector`` a flat-field correction's residuals."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
             raise ValueError(f"unknown variation(s) {sorted(unknown)}: choose from {known}")
-        levels, coarse = "levels" in kinds, "coarse" in kinds
+        levels, coarse, detector = "levels" in kinds, "coarse" in kinds, "detector" in kinds
         return cls(
             (0.9, 1.1) if levels else (1.0, 1.0),
             (-15.0, 15.0) if levels else (0.0, 0.0),
@@ -213,6 +238,10 @@ class Realism:
             PHOTONS_SCALE if "photons" in kinds else (1.0, 1.0),
             COARSE_ACROSS if coarse else (1.0, 1.0),
             FRAMING_CM if "framing" in kinds else 0.0,
+            ROAD_CM if "road" in kinds else (0.0, 0.0),
+            ROW_GAIN_SD if detector else (0.0, 0.0),
+            WEAK_BOARDS if detector else 0,
+            PULSE_SD if detector else (0.0, 0.0),
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -233,6 +262,13 @@ class Realism:
             float(np.exp(rng.uniform(*np.log(self.photons_scale)))),
             float(rng.uniform(*self.across_factor)),  # drawn last: the other draws stay the same
             float(rng.uniform(-self.frame_shift_cm, self.frame_shift_cm)),
+            # drawn after the others, so that the other draws stay the same
+            float(rng.uniform(*self.road_cm)),
+            float(rng.uniform(*ROAD_ATTENUATION)),
+            float(rng.uniform(*self.row_gain_sd)),
+            int(rng.integers(self.weak_boards + 1)),
+            float(rng.uniform(*self.pulse_sd)),
+            int(rng.integers(1, 2**31)),
         )
 
     def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
@@ -262,6 +298,12 @@ class ScanConditions:
     photons_scale: float = 1.0  # the scan's photon count against the simulator's
     across_factor: float = 1.0  # rows averaged into one (a coarser detector pitch)
     frame_shift_cm: float = 0.0  # the vehicle this much further back in the scan than in the rendering
+    road_cm: float = 0.0  # road and foundation in the lowest rows, below the ground line; 0: air
+    road_attenuation: float = 5.0  # of the road rows, at high energy
+    row_gain_sd: float = 0.0  # each detector row's gain residual
+    weak_boards: int = 0  # boards of BOARD_ROWS rows WEAK_BOARD_LOSS low
+    pulse_sd: float = 0.0  # each column's dose residual
+    detector_seed: int = 0  # of the rows' and pulses' draws
 
     @property
     def changes_geometry(self) -> bool:
@@ -295,9 +337,11 @@ class ScanConditions:
             return -np.concatenate(([0.0], np.cumsum((fine[1:] + fine[:-1]) / 2)))
         raise ValueError(f"unknown speed profile {self.speed_profile!r}: choose from {SPEED_PROFILES}")
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """A uint16 [2, H, W] square-pixel scan as this portal gives it."""
+    def apply(self, image: np.ndarray, pixel_size_mm: float = 0.0) -> np.ndarray:
+        """A uint16 [2, H, W] square-pixel scan (of ``pixel_size_mm``, for the road) as this portal gives
+        it."""
         counts: np.ndarray = image.astype(np.float32)
+        height = counts.shape[1]
         if self.changes_geometry:
             counts = self._resampled(counts)
         if self.across_factor != 1.0:  # each row the average of the rendering's rows it spans
@@ -305,10 +349,41 @@ class ScanConditions:
             counts = np.stack(
                 [cv2.resize(c, (c.shape[1], rows), interpolation=cv2.INTER_AREA) for c in counts]
             )
+        if self.road_cm and pixel_size_mm:
+            counts = self._on_road(counts, pixel_size_mm * height / counts.shape[1] / 10)
+        if self.row_gain_sd or self.weak_boards or self.pulse_sd:
+            counts = counts * self._detector_gain(counts.shape[1], counts.shape[2])
         if self.eight_bit:
             counts = np.round(counts / 257) * 257
         counts = counts * self.gain + self.offset_grey_levels * 257
         return np.clip(np.round(counts), 0, 65535).astype(np.uint16)
+
+    def road_rows(self, rows: int, pixel_cm: float) -> int:
+        """How many rows a scan of ``rows`` rows of ``pixel_cm`` has with its road: the rows below the
+        ground line are ``road_cm`` of road instead of the rendering's ``GROUND_MARGIN_CM`` of air."""
+        return rows - round(GROUND_MARGIN_CM / pixel_cm) + max(1, round(self.road_cm / pixel_cm))
+
+    def _on_road(self, counts: np.ndarray, pixel_cm: float) -> np.ndarray:
+        """The rows below the ground line replaced by ``road_cm`` of road (more or fewer rows)."""
+        ground = counts.shape[1] - round(GROUND_MARGIN_CM / pixel_cm)
+        total = self.road_rows(counts.shape[1], pixel_cm)
+        out = np.empty((counts.shape[0], total, counts.shape[2]), dtype=np.float32)
+        out[:, :ground] = counts[:, :ground]
+        high = math.exp(-self.road_attenuation)
+        out[0, ground:] = FULL_SCALE_COUNTS * high
+        out[1:, ground:] = FULL_SCALE_COUNTS * high**LOW_TO_HIGH_ATTENUATION
+        return out
+
+    def _detector_gain(self, rows: int, columns: int) -> np.ndarray:
+        """float32 [rows, columns]: each row's gain residual (some boards weak) times each column's dose."""
+        rng = np.random.default_rng(self.detector_seed)
+        row = rng.normal(1.0, self.row_gain_sd, rows) if self.row_gain_sd else np.ones(rows)
+        for _ in range(self.weak_boards):
+            size = int(rng.integers(BOARD_ROWS[0], BOARD_ROWS[1] + 1))
+            first = int(rng.integers(max(rows - size, 0) + 1))
+            row[first : first + size] *= 1 - rng.uniform(*WEAK_BOARD_LOSS)
+        pulse = rng.normal(1.0, self.pulse_sd, columns) if self.pulse_sd else np.ones(columns)
+        return (row[:, None] * pulse[None, :]).astype(np.float32)
 
     def _resampled(self, counts: np.ndarray) -> np.ndarray:
         height, width = counts.shape[1:]
@@ -358,6 +433,10 @@ class ScanConditions:
             "photons_scale": round(self.photons_scale, 4),
             "across_factor": round(self.across_factor, 4),
             "frame_shift_cm": round(self.frame_shift_cm, 1),
+            "road_cm": round(self.road_cm, 1),
+            "row_gain_sd": round(self.row_gain_sd, 5),
+            "weak_boards": self.weak_boards,
+            "pulse_sd": round(self.pulse_sd, 5),
         }
 
 
@@ -739,9 +818,9 @@ def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> Vehicl
     if conditions.frame_shift_cm:
         scan = _reframed(scan, round(conditions.frame_shift_cm / (scan.pixel_size_mm / 10)))
     height, width = scan.image.shape[1:]
-    image = conditions.apply(scan.image)
+    image = conditions.apply(scan.image, scan.pixel_size_mm)
     scale = image.shape[2] / width
-    rows = image.shape[1] / height
+    rows = conditions.rows(height) / height  # the road adds or cuts rows below the ground, not pitch
 
     def box(b: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
         return None if b is None else conditions.box(b, width, height)

@@ -286,6 +286,45 @@ def test_framing_moves_the_vehicle_and_its_truth_along_the_scan() -> None:
     assert truth.box == (before.box[0] + columns, before.box[1], before.box[2] + columns, before.box[3])
 
 
+def test_the_road_fills_the_rows_below_the_ground_and_leaves_the_vehicle_and_its_truth_alone() -> None:
+    """``road``: the rows below the ground line are 5-30 cm of nearly opaque road instead of the
+    rendering's 12 cm of air (more or fewer rows); the rows above, the pixel size and the boxes are the
+    rendering's."""
+    realism = vehicle.Realism.portal(("road",))
+    varied = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, realism=realism, **SMALL)
+    plain = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, **SMALL)
+    pixel_cm = plain.pixel_size_mm / 10
+    ground = SMALL["height"] - round(vehicle.GROUND_MARGIN_CM / pixel_cm)
+    roads = []
+    for index in range(3):
+        scan, rendered = varied.generate(index), plain.generate(index)
+        road = scan.conditions.road_cm
+        assert vehicle.ROAD_CM[0] <= road <= vehicle.ROAD_CM[1]
+        assert scan.image.shape[1] == ground + round(road / pixel_cm)
+        np.testing.assert_array_equal(scan.image[:, :ground], rendered.image[:, :ground])
+        assert scan.image[0, ground:].max() < 65535 * math.exp(-vehicle.ROAD_ATTENUATION[0]) + 1
+        assert float(_metadata(scan)["pixel_size_mm"]) == pytest.approx(plain.pixel_size_mm, rel=1e-4)
+        assert scan.concealments == rendered.concealments
+        roads.append(road)
+    assert len(set(roads)) == len(roads)
+
+
+def test_a_detectors_residuals_mark_rows_and_columns_of_the_air() -> None:
+    """``detector``: each row's gain off by 0.1-0.6 %, up to two boards of 8-32 rows 1.5-4 % low, each
+    column's dose off by 0.05-0.3 %: a ratio of the scan to the same scan without them is a row factor
+    times a column factor, within those bounds."""
+    conditions = vehicle.ScanConditions(row_gain_sd=0.004, weak_boards=2, pulse_sd=0.002, detector_seed=9)
+    scan = vehicle.VehicleSimulator(seed=5, **SMALL).generate(1)
+    residual = vehicle._as_portal_gives_it(scan, conditions)
+    air = slice(0, 20)  # the rows above any vehicle: unclipped, the air of the rendering scaled
+    ratio = residual.image[0, air].astype(np.float64) / scan.image[0, air]
+    gain = conditions._detector_gain(*scan.image.shape[1:]).astype(np.float64)
+    np.testing.assert_allclose(ratio, np.minimum(gain[air], 65535 / scan.image[0, air]), atol=2e-5)
+    rows = gain[:, 0] / np.median(gain[:, 0])
+    assert 8 <= np.count_nonzero(rows < 0.985) <= 2 * 32 + 10
+    assert 0.001 < float(np.std(gain[0] / gain[0, 0])) < 0.004
+
+
 def test_unknown_variations_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variation"):
         vehicle.Realism.portal(("weather",))
