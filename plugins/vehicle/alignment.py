@@ -13,6 +13,7 @@ import numpy as np
 
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference
+from smartcustoms.plugins.vehicle.scanner import MATERIAL_ATTENUATION, gap_below
 
 FULL_SCALE = 65535.0
 SAME_SCALE = 1e-3  # pixel sizes closer than this (relative) are one
@@ -353,6 +354,7 @@ class Fitted:
     pixel_size_mm: float | None  # of the fitted image
     scale: tuple[float, float]  # (x, y): fitted pixels per reference pixel
     lower_bound: np.ndarray | None = None  # bool, the scan's [H, W]
+    down: int = 0  # rows the reference was moved down from its bottom row on the scan's
 
 
 def scale_to_scan(reference: Reference, height: int, pixel_size_mm: float | None) -> float:
@@ -370,40 +372,56 @@ def fit_reference(
     shape: tuple[int, int],
     pixel_size_mm: float | None,
     reference_attenuation: np.ndarray | None = None,
+    scan_gap: int | None = None,
+    down: int | None = None,
 ) -> Fitted:
     """The reference resampled to the scan's pixel size (``cv2.resize`` of its attenuation, or of
     ``reference_attenuation`` when the caller computed it once), then padded or cut to the scan's shape
-    keeping the ground line (bottom rows) and the front (left columns); its cargo box scaled and moved
-    with it."""
+    keeping the front (left columns) and the ground: its bottom row on the scan's, or, given the rows
+    below the vehicle's lowest point in the scan (``scan_gap``, ``scanner.ground_gap``), its own lowest
+    point as far above the scan's bottom; or moved ``down`` rows from its bottom row on the scan's
+    (the parts of one vehicle move together). Its cargo box scaled and moved with it."""
     ref = reference_attenuation
     if ref is None:
         ref = attenuation(np.ascontiguousarray(reference.high_energy))
     height, width = ref.shape
     scale = scale_to_scan(reference, shape[0], pixel_size_mm)
+    lower_bound = None
     if scale == 1.0:
-        cargo = reference.cargo_box
-        if cargo is not None:
-            cargo = scaled_box(cargo, (1.0, 1.0), shape[0] - height)
-        return Fitted(reference, _placed(ref, shape), cargo, reference.pixel_size_mm, (1.0, 1.0))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = np.asarray(cv2.resize(ref, size, interpolation=interpolation))
-    saturated = (reference.high_energy <= 1).astype(np.float32)
-    mixed = np.asarray(cv2.resize(saturated, size, interpolation=interpolation))
-    scale_xy = (size[0] / width, size[1] / height)  # as resized, exactly
+        resized, size, scale_xy = ref, (width, height), (1.0, 1.0)
+        pixel = reference.pixel_size_mm
+    else:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        resized = np.asarray(cv2.resize(ref, size, interpolation=interpolation))
+        saturated = (reference.high_energy <= 1).astype(np.float32)
+        mixed = np.asarray(cv2.resize(saturated, size, interpolation=interpolation))
+        scale_xy = (size[0] / width, size[1] / height)  # as resized, exactly
+        pixel = reference.pixel_size_mm / scale_xy[1] if reference.pixel_size_mm else None
+    if down is None:
+        down = reference_gap(resized) - scan_gap if scan_gap is not None else 0
+    if scale != 1.0:
+        lower_bound = _placed(((mixed > 0) & (mixed < 1)).astype(np.float32), shape, down) > 0
     cargo = reference.cargo_box
     if cargo is not None:
-        cargo = scaled_box(cargo, scale_xy, shape[0] - size[1])
-    pixel = reference.pixel_size_mm / scale_xy[1] if reference.pixel_size_mm else None
-    lower_bound = _placed(((mixed > 0) & (mixed < 1)).astype(np.float32), shape) > 0
-    return Fitted(reference, _placed(resized, shape), cargo, pixel, scale_xy, lower_bound)
+        cargo = scaled_box(cargo, scale_xy, shape[0] - size[1] + down)
+    return Fitted(reference, _placed(resized, shape, down), cargo, pixel, scale_xy, lower_bound, down)
 
 
-def _placed(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``image`` padded with zeros or cut to ``shape``, its bottom rows and left columns kept."""
+def reference_gap(reference: np.ndarray) -> int:
+    """``scanner.gap_below`` of a reference's attenuation: the rows below its vehicle's lowest point."""
+    return gap_below(reference > np.float32(MATERIAL_ATTENUATION))
+
+
+def _placed(image: np.ndarray, shape: tuple[int, int], down: int = 0) -> np.ndarray:
+    """``image`` padded with zeros or cut to ``shape``, its left columns kept and its bottom row on the
+    shape's bottom row, then moved ``down`` rows (up when negative)."""
     placed = np.zeros(shape, dtype=np.float32)
-    height, width = min(shape[0], image.shape[0]), min(shape[1], image.shape[1])
-    placed[shape[0] - height :, :width] = image[image.shape[0] - height :, :width]  # keep the ground line
+    width = min(shape[1], image.shape[1])
+    top = shape[0] - image.shape[0] + down  # the image's first row in the shape's rows
+    y0, y1 = max(top, 0), min(top + image.shape[0], shape[0])
+    if y1 > y0:
+        placed[y0:y1, :width] = image[y0 - top : y1 - top, :width]
     return placed
 
 

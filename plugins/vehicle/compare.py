@@ -42,6 +42,7 @@ import numpy as np
 from smartcustoms.core.types import Detection
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle import parts as vehicle_parts
+from smartcustoms.plugins.vehicle import scanner
 from smartcustoms.plugins.vehicle.alignment import (
     Fitted,
     PixelSize,
@@ -173,7 +174,9 @@ class VehicleComparer:
                 f"vehicle_compare: no reference scan of model {model!r}{lacking} in "
                 f"{self.references.info.short} (known: {', '.join(self.references.models())})"
             )
-        raw, column_scale = np.ascontiguousarray(high), 1.0
+        corrected, _ = scanner.corrected(high)  # the road and the detector's lines are the scanner's
+        raw, column_scale = np.ascontiguousarray(corrected), 1.0
+        gap = scanner.ground_gap(raw)  # the references stand where the scan's vehicle does
         if pixel is not None:
             raw, column_scale = square_pixels(raw, pixel)
         square_mm = pixel.across_mm if pixel is not None else None
@@ -182,7 +185,7 @@ class VehicleComparer:
         placed, fitted_parts = "", None
         if by_part is not None:
             assert parts is not None
-            fitted_parts = self._fit_parts(by_part, shape, square_mm)
+            fitted_parts = self._fit_parts(by_part, shape, square_mm, gap)
             joined, placement = self._joined(nominal, fitted_parts, square_mm, parts)
             placed = placement.describe()
             fitted = _as_coarse_as(joined, column_scale)
@@ -191,7 +194,7 @@ class VehicleComparer:
                 blurred
                 for r in references
                 for blurred in _as_coarse_as(
-                    fit_reference(r, shape, square_mm, self._attenuations.get(id(r))), column_scale
+                    fit_reference(r, shape, square_mm, self._attenuations.get(id(r)), gap), column_scale
                 )
             ]
         speed = self.settings.max_speed_change
@@ -295,11 +298,15 @@ class VehicleComparer:
         return {part: references[0] for part, references in found.items()}
 
     def _fit_parts(
-        self, by_part: dict[str, Reference], shape: tuple[int, int], square_mm: float | None
+        self, by_part: dict[str, Reference], shape: tuple[int, int], square_mm: float | None, gap: int
     ) -> dict[str, Fitted]:
-        """Each part's reference fitted to the scan's shape and pixel size (once per scan)."""
+        """Each part's reference fitted to the scan's shape and pixel size (once per scan), all moved as
+        the tractor's must be to stand where the scan's vehicle does (``gap``: rows below its lowest
+        point)."""
+        tractor = by_part["tractor"]
+        standing = fit_reference(tractor, shape, square_mm, self._attenuations.get(id(tractor)), gap)
         return {
-            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)))
+            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)), down=standing.down)
             for part, r in by_part.items()
         }
 

@@ -48,6 +48,7 @@ import numpy as np
 
 from smartcustoms.core import artefacts
 from smartcustoms.core.artefacts import ArtefactInfo
+from smartcustoms.plugins.vehicle import scanner
 
 ARTEFACT_NAME = "vehicle-references"
 BUILD_COMMAND = "smartcustoms library build vehicle"
@@ -159,6 +160,9 @@ def read_reference(path: Path) -> Reference:
         rig = meta.get("parts") or {}
         if not isinstance(rig, dict) or set(rig) - set(PART_KINDS):
             raise ValueError(f"parts must map some of {', '.join(PART_KINDS)} to their models, got {rig!r}")
+        high, road = scanner.corrected(high, calibrate=True)
+        if road and cargo is not None:  # compared above the road, which the vehicle stands on
+            cargo = (cargo[0], cargo[1], cargo[2], min(cargo[3], high.shape[0]))
         along, across = sidecar_pixel_size(meta)
         along_scale = 1.0
         if along is not None and across is not None and abs(along / across - 1) > SAME_SIZE:
