@@ -174,9 +174,9 @@ class VehicleComparer:
                 f"vehicle_compare: no reference scan of model {model!r}{lacking} in "
                 f"{self.references.info.short} (known: {', '.join(self.references.models())})"
             )
-        corrected, _ = scanner.corrected(high)  # the road and the detector's lines are the scanner's
+        corrected, _, air = scanner.corrected(high)  # the road and the detector's lines are the scanner's
         raw, column_scale = np.ascontiguousarray(corrected), 1.0
-        gap = scanner.ground_gap(raw)  # the references stand where the scan's vehicle does
+        gap = scanner.ground_gap(raw, air)  # the references stand where the scan's vehicle does
         if pixel is not None:
             raw, column_scale = square_pixels(raw, pixel)
         square_mm = pixel.across_mm if pixel is not None else None

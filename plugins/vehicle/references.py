@@ -160,7 +160,7 @@ def read_reference(path: Path) -> Reference:
         rig = meta.get("parts") or {}
         if not isinstance(rig, dict) or set(rig) - set(PART_KINDS):
             raise ValueError(f"parts must map some of {', '.join(PART_KINDS)} to their models, got {rig!r}")
-        high, road = scanner.corrected(high, calibrate=True)
+        high, road, _ = scanner.corrected(high, calibrate=True)
         if road and cargo is not None:  # compared above the road, which the vehicle stands on
             cargo = (cargo[0], cargo[1], cargo[2], min(cargo[3], high.shape[0]))
         along, across = sidecar_pixel_size(meta)

@@ -46,6 +46,7 @@ BRIGHTEST_PERCENTILE = 99.5
 # GAIN_AIR of the open beam), and divided out when it is off by more than MIN_GAIN_ERROR and by more
 # than GAIN_Z times what its measurement may be off by: a clean scan is left as it is.
 MIN_AIR_LINES = 8
+MAX_AIR_LINES = 256  # at most about this many (evenly spaced) are averaged
 MIN_GAIN_ERROR = 0.002
 GAIN_Z = 4.0
 GAIN_AIR = 0.9
@@ -71,12 +72,13 @@ def road_rows(high: np.ndarray) -> int:
     return 0 if rows >= height * ROAD_MAX_SHARE else rows
 
 
-def ground_gap(high: np.ndarray) -> int:
+def ground_gap(high: np.ndarray, level: float | None = None) -> int:
     """How many rows of a scan (its road cut off: ``road_rows``) lie below the vehicle's lowest point:
-    rows where fewer than ``MATERIAL_PIXELS`` pixels are darker than the air by ``MATERIAL_ATTENUATION``.
-    0 when the vehicle reaches the bottom row or nothing in the scan is material. uint16 [H, W]."""
-    darker = high < np.float32(open_beam(high) * np.exp(-MATERIAL_ATTENUATION))
-    return gap_below(darker)
+    rows where fewer than ``MATERIAL_PIXELS`` pixels are darker than the air (``level``, else its
+    ``open_beam``) by ``MATERIAL_ATTENUATION``. 0 when the vehicle reaches the bottom row or nothing in
+    the scan is material. uint16 [H, W]."""
+    air = open_beam(high) if level is None else level
+    return gap_below(high < np.float32(air * np.exp(-MATERIAL_ATTENUATION)))
 
 
 def gap_below(material: np.ndarray) -> int:
@@ -86,26 +88,29 @@ def gap_below(material: np.ndarray) -> int:
     return int(material.shape[0] - 1 - rows[-1]) if len(rows) else 0
 
 
-def air_mask(high: np.ndarray) -> tuple[np.ndarray, float]:
-    """bool [H, W]: the scan's air (its open beam's pixels), and their median count."""
+def _air(high: np.ndarray) -> tuple[np.ndarray, float]:
+    """The scan smoothed over ``AIR_SMOOTH_PX`` (float32 [H, W]) and the count of its air: the median, on
+    every other row and column, of the pixels whose smoothed value is within ``AIR_NEAR_BRIGHTEST`` of
+    the brightest (its ``BRIGHTEST_PERCENTILE``); noise does not pick them."""
     smoothed = np.asarray(cv2.blur(high.astype(np.float32), (AIR_SMOOTH_PX, AIR_SMOOTH_PX)))
-    brightest = float(np.percentile(smoothed[:: max(1, high.shape[0] // 256)], BRIGHTEST_PERCENTILE))
-    air: np.ndarray = smoothed >= brightest * AIR_NEAR_BRIGHTEST
-    counts = high[air]
-    return air, float(np.median(counts)) if counts.size else brightest
+    sampled = smoothed[::2, ::2]
+    brightest = float(np.percentile(sampled[:: max(1, sampled.shape[0] // 256)], BRIGHTEST_PERCENTILE))
+    counts = high[::2, ::2][sampled >= brightest * AIR_NEAR_BRIGHTEST]
+    return smoothed, float(np.median(counts)) if counts.size else brightest
 
 
 def open_beam(high: np.ndarray) -> float:
-    """The count of a scan's air: the median of its air pixels (``air_mask``)."""
-    return air_mask(high)[1]
+    """The count of a scan's air, its open beam (``_air``). uint16 [H, W]."""
+    return _air(high)[1]
 
 
-def calibrated(high: np.ndarray) -> np.ndarray:
-    """A reference's counts with its air at full scale, as references are stored: a scanner whose open
-    beam reads lower (a site's own scan enrolled as a reference) would otherwise put its air above the
-    body threshold, and its levels' error into every scan compared with it. The image itself when its
-    air is at full scale already (within ``SAME_LEVEL``)."""
-    air = open_beam(high)
+def calibrated(high: np.ndarray, level: float | None = None) -> np.ndarray:
+    """A reference's counts with its air (``level``, else its ``open_beam``) at full scale, as
+    references are stored: a scanner whose open beam reads lower (a site's own scan enrolled as a
+    reference) would otherwise put its air above the body threshold, and its levels' error into every
+    scan compared with it. The image itself when its air is at full scale already (within
+    ``SAME_LEVEL``)."""
+    air = open_beam(high) if level is None else level
     if air <= 0 or abs(air / FULL_SCALE - 1) <= SAME_LEVEL:
         return high
     scaled = np.rint(high.astype(np.float64) * (FULL_SCALE / air))
@@ -113,34 +118,38 @@ def calibrated(high: np.ndarray) -> np.ndarray:
     return out
 
 
-def gains(high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gains(high: np.ndarray, air: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(per row [H], per column [W]) float64: each row's gain against the scan's open beam, measured on
     the columns that are air from top to bottom (before and after the vehicle), then each column's
     once the rows' are divided out, measured on the rows that are air from end to end (above the
     vehicle); 1 where there are too few of those to tell, or the gain is not clearly off. Only whole
     lines of air are used: a vehicle's light panels would pass for a weak line's air. A line is air when
-    nothing in it (smoothed) reads below ``GAIN_AIR`` of the open beam: a weak line still is."""
-    level = open_beam(high)
+    nothing in it (smoothed) reads below ``GAIN_AIR`` of the open beam: a weak line still is. ``air``:
+    the scan's ``_air`` when computed already."""
+    smoothed, level = air if air is not None else _air(high)
     ones = np.ones(high.shape[0]), np.ones(high.shape[1])
     if level <= 0:
         return ones
-    smoothed = np.asarray(cv2.blur(high.astype(np.float32), (AIR_SMOOTH_PX, AIR_SMOOTH_PX)))
     floor = np.float32(level * GAIN_AIR)
     air_columns = np.flatnonzero(smoothed.min(axis=0) >= floor)
     air_rows = np.flatnonzero(smoothed.min(axis=1) >= floor)
-    if len(air_columns) < MIN_AIR_LINES and len(air_rows) < MIN_AIR_LINES:
+    enough_columns, enough_rows = len(air_columns) >= MIN_AIR_LINES, len(air_rows) >= MIN_AIR_LINES
+    air_columns = air_columns[:: max(1, len(air_columns) // MAX_AIR_LINES)]  # enough to average on
+    air_rows = air_rows[:: max(1, len(air_rows) // MAX_AIR_LINES)]
+    if not enough_columns and not enough_rows:
         return ones
-    values = high.astype(np.float32)
-    values /= np.float32(level)
-    sample = values[air_rows] if len(air_rows) >= MIN_AIR_LINES else values[:, air_columns]
-    noise = 1.4826 * float(np.median(np.abs(sample - np.median(sample))))
+    scale = np.float32(1 / level)
+    sample = high[air_rows[::2]][:, ::4] if enough_rows else high[::4][:, air_columns[::2]]
+    values = sample.astype(np.float32) * scale
+    noise = 1.4826 * float(np.median(np.abs(values - np.median(values))))
     rows = np.ones(high.shape[0])
-    if len(air_columns) >= MIN_AIR_LINES:
-        rows = _gain(values[:, air_columns].mean(axis=1, dtype=np.float64), len(air_columns), noise)
-        values /= rows[:, None].astype(np.float32)
+    if enough_columns:
+        means = (high[:, air_columns].astype(np.float32) * scale).mean(axis=1, dtype=np.float64)
+        rows = _gain(means, len(air_columns), noise)
     columns = np.ones(high.shape[1])
-    if len(air_rows) >= MIN_AIR_LINES:
-        columns = _gain(values[air_rows].mean(axis=0, dtype=np.float64), len(air_rows), noise)
+    if enough_rows:
+        lines = high[air_rows].astype(np.float32) * scale / rows[air_rows, None].astype(np.float32)
+        columns = _gain(lines.mean(axis=0, dtype=np.float64), len(air_rows), noise)
     return rows, columns
 
 
@@ -151,10 +160,10 @@ def _gain(means: np.ndarray, count: int, noise: float) -> np.ndarray:
     return np.where(off, means, 1.0)
 
 
-def flat_fielded(high: np.ndarray) -> np.ndarray:
+def flat_fielded(high: np.ndarray, air: tuple[np.ndarray, float] | None = None) -> np.ndarray:
     """The scan with each row's and column's gain (``gains``) divided out; the scan itself when none is
     clearly off."""
-    rows, columns = gains(high)
+    rows, columns = gains(high, air)
     if np.all(rows == 1.0) and np.all(columns == 1.0):
         return high
     corrected = np.rint(high / (rows[:, None] * columns[None, :]))
@@ -162,14 +171,16 @@ def flat_fielded(high: np.ndarray) -> np.ndarray:
     return out
 
 
-def corrected(high: np.ndarray, *, calibrate: bool = False) -> tuple[np.ndarray, int]:
+def corrected(high: np.ndarray, *, calibrate: bool = False) -> tuple[np.ndarray, int, float]:
     """A scan (or reference) as it is compared: its road rows cut off, its rows' and columns' gains
-    divided out, and (``calibrate``, for a reference) its air scaled to full scale; and how many road
-    rows were cut."""
+    divided out, and (``calibrate``, for a reference) its air scaled to full scale; how many road rows
+    were cut; and the count of its air (``open_beam``: full scale once calibrated)."""
     road = road_rows(high)
     if road:
         high = high[: high.shape[0] - road]
-    high = flat_fielded(high)
+    air = _air(high)
+    high = flat_fielded(high, air)  # its air stays at the level measured: the gains are relative to it
+    level = air[1]
     if calibrate:
-        high = calibrated(high)
-    return high, road
+        high, level = calibrated(high, level), FULL_SCALE if level > 0 else level
+    return high, road, level

@@ -24,7 +24,18 @@ from smartcustoms.plugins.vehicle.tools import EVALUATION_COUNT, EVALUATION_SEED
 KINDS = ("car", "van", "truck", "container", "tractor", "trailer")  # a reference's kind (sidecar "kind")
 
 # hardware.sim.vehicle.Realism.portal's kinds
-VARIATIONS = ("levels", "pixels", "speed", "eight_bit", "trailers", "photons", "coarse", "framing")
+VARIATIONS = (
+    "levels",
+    "pixels",
+    "speed",
+    "eight_bit",
+    "trailers",
+    "photons",
+    "coarse",
+    "framing",
+    "road",
+    "detector",
+)
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
 ALT_SEED = 5000  # hardware.sim.vehicle_alt's first seed
@@ -72,8 +83,9 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "pixels (1-2 times longer along the vehicle), speed (varying within 3 %% along it), eight_bit "
         "(an 8-bit export), trailers (a container on any tractor and trailer), photons (a quarter to four "
         "times the photons per pixel), coarse (a real portal's pixels: 8-17 mm across, 20-30 mm along), "
-        "framing (the scan starting up to 1 m earlier or later than the reference's); "
-        "bare --variations: levels pixels speed",
+        "framing (the scan starting up to 1 m earlier or later than the reference's), road (its lowest "
+        "rows seeing 5-30 cm of road), detector (a flat-field's residuals: rows off 0.1-0.6 %%, up to two "
+        "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%); bare --variations: levels pixels speed",
     )
     evaluate.add_argument(
         "--models",

@@ -345,5 +345,10 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         "coarse": "a real portal's pixels: rows {:g}-{:g} and columns {:g}-{:g} times the simulator's "
         "4.88 mm".format(*variations["across_factor"], *along),
         "framing": f"the scan starting up to {variations['frame_shift_cm']:g} cm earlier or later",
+        "road": "{:g}-{:g} cm of road in the lowest rows".format(*variations["road_cm"]),
+        "detector": "detector rows' gains off by {:.1%}-{:.1%} (up to {} boards of rows weak), pulses' "
+        "doses by {:.2%}-{:.2%}".format(
+            *variations["row_gain_sd"], variations["weak_boards"], *variations["pulse_sd"]
+        ),
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
