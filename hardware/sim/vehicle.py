@@ -102,7 +102,16 @@ MAX_COMPARTMENT_CM = 120.0  # largest extent of a hidden compartment in any dire
 CONCEALMENT_KINDS = ("hidden_compartment", "undeclared_goods", "extra_load")
 REALISM_KINDS = ("levels", "pixels", "speed")  # what Realism.portal() varies by default
 # what it varies when named: an 8-bit export, the tractor and trailer under a container, the photon count
-EXTRA_REALISM_KINDS = ("eight_bit", "trailers", "photons", "coarse", "framing", "road", "detector")
+EXTRA_REALISM_KINDS = (
+    "eight_bit",
+    "trailers",
+    "photons",
+    "coarse",
+    "framing",
+    "road",
+    "detector",
+    "suspension",
+)
 FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
 # "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
 # as factors of the simulator's 4.88 mm: rows averaged this many into one, columns this many square ones
@@ -123,6 +132,9 @@ WEAK_BOARDS = 2
 BOARD_ROWS = (8, 32)
 WEAK_BOARD_LOSS = (0.015, 0.04)
 PULSE_SD = (0.0005, 0.003)
+# "suspension": the body (everything but the wheels) rides this much higher or lower on its wheels than
+# in the reference (its load, its springs), cm
+BODY_LIFT_CM = 5.0
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
@@ -196,7 +208,9 @@ class Realism:
     * ``row_gain_sd``, ``weak_boards``, ``pulse_sd``: a flat-field correction's residuals: each detector
       row's gain off by a standard deviation drawn in the range, up to ``weak_boards`` boards of
       neighbouring rows a few per cent low, and each column's dose (the linac's pulse) off by a standard
-      deviation drawn in its range.
+      deviation drawn in its range;
+    * ``body_lift_cm``: the body rides up to this much higher or lower on its wheels (which stay on the
+      ground) than the reference's.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -214,6 +228,7 @@ class Realism:
     row_gain_sd: tuple[float, float] = (0.0, 0.0)
     weak_boards: int = 0
     pulse_sd: tuple[float, float] = (0.0, 0.0)
+    body_lift_cm: float = 0.0
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
@@ -222,7 +237,8 @@ class Realism:
         ``eight_bit`` an 8-bit export, ``trailers`` any tractor and trailer under a container, ``photons``
         a photon count a quarter to four times the simulator's, ``coarse`` a real portal's pixel sizes
         (8-17 mm across, 20-30 mm along), ``framing`` its trigger, ``road`` the road under the vehicle
-        in its lowest rows, ``detector`` a flat-field correction's residuals."""
+        in its lowest rows, ``detector`` a flat-field correction's residuals, ``suspension`` the body at
+        another height on its wheels."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
@@ -242,6 +258,7 @@ class Realism:
             ROW_GAIN_SD if detector else (0.0, 0.0),
             WEAK_BOARDS if detector else 0,
             PULSE_SD if detector else (0.0, 0.0),
+            BODY_LIFT_CM if "suspension" in kinds else 0.0,
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -269,6 +286,7 @@ class Realism:
             int(rng.integers(self.weak_boards + 1)),
             float(rng.uniform(*self.pulse_sd)),
             int(rng.integers(1, 2**31)),
+            float(rng.uniform(-self.body_lift_cm, self.body_lift_cm)),
         )
 
     def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
@@ -304,6 +322,7 @@ class ScanConditions:
     weak_boards: int = 0  # boards of BOARD_ROWS rows WEAK_BOARD_LOSS low
     pulse_sd: float = 0.0  # each column's dose residual
     detector_seed: int = 0  # of the rows' and pulses' draws
+    body_lift_cm: float = 0.0  # the body this much higher on its wheels than in the rendering's
 
     @property
     def changes_geometry(self) -> bool:
@@ -437,6 +456,7 @@ class ScanConditions:
             "row_gain_sd": round(self.row_gain_sd, 5),
             "weak_boards": self.weak_boards,
             "pulse_sd": round(self.pulse_sd, 5),
+            "body_lift_cm": round(self.body_lift_cm, 2),
         }
 
 
@@ -521,6 +541,7 @@ class _Canvas:
     pixel_cm: float
     origin_x_cm: float  # image x of the front bumper
     ground_y_cm: float  # image y of the ground
+    body_lift_cm: float = 0.0  # everything but the wheels (rings) drawn this much higher
     line_integral: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -536,10 +557,11 @@ class _Canvas:
             return
         top_x0 = piece.x0 if piece.top_x0 is None else piece.top_x0
         top_x1 = piece.x1 if piece.top_x1 is None else piece.top_x1
+        body_y_cm = self.ground_y_cm - self.body_lift_cm
         _kernels._add_slab(
             self.line_integral,
-            (self.ground_y_cm - piece.z1) / px,
-            (self.ground_y_cm - piece.z0) / px,
+            (body_y_cm - piece.z1) / px,
+            (body_y_cm - piece.z0) / px,
             (self.origin_x_cm + top_x0) / px,
             (self.origin_x_cm + top_x1) / px,
             (self.origin_x_cm + piece.x0) / px,
@@ -553,7 +575,8 @@ class _Canvas:
         x0, z0, x1, z1 = extent_cm
         px = self.pixel_cm
         left, right = (self.origin_x_cm + x0) / px, (self.origin_x_cm + x1) / px
-        top, bottom = (self.ground_y_cm - z1) / px, (self.ground_y_cm - z0) / px
+        body_y_cm = self.ground_y_cm - self.body_lift_cm  # boxes are of the body's pieces
+        top, bottom = (body_y_cm - z1) / px, (body_y_cm - z0) / px
         return (
             min(max(math.floor(left), 0), self.width - 1),
             min(max(math.floor(top), 0), self.height - 1),
@@ -667,6 +690,8 @@ class VehicleSimulator:
                 rig = Rig(conditions.tractor, conditions.trailer, DEFAULT_RIG.container_type)
             spec = rig_model(spec, rig)
         canvas = self._canvas(*offset_cm)
+        if conditions is not None:
+            canvas.body_lift_cm = conditions.body_lift_cm
         parts = layout(spec, rig or DEFAULT_RIG)
         for piece in parts.pieces:
             canvas.paint(piece)

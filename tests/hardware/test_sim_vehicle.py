@@ -325,6 +325,29 @@ def test_a_detectors_residuals_mark_rows_and_columns_of_the_air() -> None:
     assert 0.001 < float(np.std(gain[0] / gain[0, 0])) < 0.004
 
 
+def test_suspension_lifts_the_body_and_its_truth_and_leaves_the_wheels_on_the_ground() -> None:
+    """``suspension``: the body (every piece but the wheels) up to 5 cm higher or lower on its wheels
+    than the rendering's: its roof and its concealments' boxes move by that, the wheels' lowest row
+    does not."""
+    realism = vehicle.Realism.portal(("suspension",))
+    varied = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, realism=realism, empty_rate=1.0, **SMALL)
+    plain = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, empty_rate=1.0, **SMALL)
+    pixel_cm = plain.pixel_size_mm / 10
+    lifts = []
+    for index in range(4):
+        scan, rendered = varied.generate(index), plain.generate(index)
+        lift = scan.conditions.body_lift_cm
+        assert abs(lift) <= vehicle.BODY_LIFT_CM
+        material, before = scan.image[0] < 60000, rendered.image[0] < 60000
+        rows, rows_before = np.flatnonzero(material.any(axis=1)), np.flatnonzero(before.any(axis=1))
+        assert rows[-1] == rows_before[-1]  # the tyres stay on the ground
+        assert rows[0] == pytest.approx(rows_before[0] - lift / pixel_cm, abs=1.0)  # the roof moves
+        [truth], [truth_before] = scan.concealments, rendered.concealments
+        assert truth.box[1] == pytest.approx(truth_before.box[1] - lift / pixel_cm, abs=1.0)
+        lifts.append(lift)
+    assert len(set(lifts)) == len(lifts)
+
+
 def test_unknown_variations_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variation"):
         vehicle.Realism.portal(("weather",))

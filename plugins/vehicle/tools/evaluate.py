@@ -350,5 +350,6 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         "doses by {:.2%}-{:.2%}".format(
             *variations["row_gain_sd"], variations["weak_boards"], *variations["pulse_sd"]
         ),
+        "suspension": f"the body up to {variations['body_lift_cm']:g} cm higher or lower on its wheels",
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
