@@ -86,8 +86,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "times the photons per pixel), coarse (a real portal's pixels: 8-17 mm across, 20-30 mm along), "
         "framing (the scan starting up to 1 m earlier or later than the reference's), road (its lowest "
         "rows seeing 5-30 cm of road), detector (a flat-field's residuals: rows off 0.1-0.6 %%, up to two "
-        "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%), suspension (the body up to 5 cm higher or lower "
-        "on its wheels); bare --variations: levels pixels speed",
+        "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%), suspension (the body up to 5 cm higher or "
+        "lower on its wheels); bare --variations: levels pixels speed",
     )
     evaluate.add_argument(
         "--models",
