@@ -306,7 +306,9 @@ class VehicleComparer:
         tractor = by_part["tractor"]
         standing = fit_reference(tractor, shape, square_mm, self._attenuations.get(id(tractor)), gap)
         return {
-            part: fit_reference(r, shape, square_mm, self._attenuations.get(id(r)), down=standing.down)
+            part: standing
+            if r is tractor
+            else fit_reference(r, shape, square_mm, self._attenuations.get(id(r)), down=standing.down)
             for part, r in by_part.items()
         }
 

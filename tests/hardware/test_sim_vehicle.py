@@ -348,6 +348,15 @@ def test_suspension_lifts_the_body_and_its_truth_and_leaves_the_wheels_on_the_gr
     assert len(set(lifts)) == len(lifts)
 
 
+def test_the_commands_offer_every_variation_the_simulator_draws() -> None:
+    """The vehicle commands list the variations without importing the simulator (it is imported when a
+    command runs): their list must stay the simulator's."""
+    from smartcustoms.plugins.vehicle.tools import cli
+
+    assert (*vehicle.REALISM_KINDS, *vehicle.EXTRA_REALISM_KINDS) == cli.VARIATIONS
+    assert cli.DEFAULT_VARIATIONS == vehicle.REALISM_KINDS
+
+
 def test_unknown_variations_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown variation"):
         vehicle.Realism.portal(("weather",))
