@@ -9,11 +9,15 @@ compared with every product's names:
 
 - ``similarity``: a name against one text read (or two neighbouring texts read as one: a brand printed
   on two lines), case, accents, spaces and punctuation folded; a name inside a longer text ("GLEN
-  CORRACH DISTILLERY") counts whole, a text shorter than the name counts only what it holds of it;
+  CORRACH DISTILLERY") counts whole; a shorter text is a piece of the name when it holds most of it
+  (a label round a turned bottle shows part of a long name: "HUIHERITAGE"), else counts only what it
+  holds of it;
 - the products *named* are those of the brand read best, at ``NAME_SIMILARITY`` or better; when a
   product name (or Chinese name) of that brand is read that well, only the products whose names are read
   within ``NAME_MARGIN`` of the best stay (the sizes of one line, or two products whose names differ by a
   digit: "12 Year", "18 Year");
+- when no brand is read that well, the products of one brand whose product name is read best
+  (``NameMatch.brand_read`` False);
 - how well the best other brand is read (``NameMatch.rival``), and the texts around the names
   (``NameMatch.near``), where the ABV and volume are read.
 
@@ -40,6 +44,8 @@ MIN_TEXT_SCORE = 0.5  # texts the recogniser is less sure of are not read
 MIN_NAME_CHARS = 3  # a name of fewer folded characters says too little to identify a bottle
 NAME_MARGIN = 0.05  # products whose names are read this much less well than the best are not named
 NEAR_NAMES = 1.5  # texts within this many name-region sizes of the names belong to the label
+FRAGMENT_SHARE = 0.6  # a text holding this share of a name's characters may be a piece of it
+MIN_FRAGMENT_CHARS = 5  # and at least this many: a label round a bottle shows only part of a long name
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,9 @@ class NameMatch:
 
     named: tuple[tuple[Product, float, float], ...]  # (product, brand read, product name read), 0-1
     near: tuple[TextRead, ...]  # texts on the label around the names (ABV and volume are read there)
-    rival: float  # how well the best other brand was read
+    rival: float  # how well the best other brand (or another brand's product name) was read
+    lead: float = 0.0  # how well what names the products was read: their brand, else their product name
+    brand_read: bool = True  # False: no brand was read, the product name alone names the products
 
 
 def folded(text: str) -> str:
@@ -81,16 +89,21 @@ def _traditional() -> Any:
 
 def similarity(name: str, texts: Sequence[str]) -> tuple[float, int]:
     """How well ``name`` is read in ``texts`` (folded), 0-1, and the index of the text that reads it best:
-    a text at least as long as the name holds it anywhere (partial ratio), a shorter one must be it."""
+    a text at least as long as the name holds it anywhere (partial ratio); a shorter one is a piece of
+    it (partial ratio the other way) when it holds at least ``FRAGMENT_SHARE`` of the name's characters
+    and ``MIN_FRAGMENT_CHARS``, and must otherwise be the name (ratio)."""
     target = folded(name)
     best, where = 0.0, -1
     if len(target) < MIN_NAME_CHARS and not any(_is_cjk(c) for c in target):
         return best, where
+    fragment = max(MIN_FRAGMENT_CHARS, FRAGMENT_SHARE * len(target))
     for number, text in enumerate(texts):
         if not text:
             continue
         if len(text) >= len(target):
             score = fuzz.partial_ratio(target, text) / 100
+        elif len(text) >= fragment:
+            score = max(fuzz.ratio(target, text), fuzz.partial_ratio(text, target)) / 100
         else:
             score = fuzz.ratio(target, text) / 100
         if score > best:
@@ -148,7 +161,7 @@ def name_match(library: LabelLibrary, reads: Sequence[TextRead]) -> NameMatch:
             brands[key] = similarity(product.brand, texts)
     ranked = sorted(brands.items(), key=lambda item: (-item[1][0], item[0]))
     if not ranked or ranked[0][1][0] < NAME_SIMILARITY:
-        return NameMatch((), (), 0.0)
+        return _by_product_names(library, reads, candidates)
     top, (brand_score, at_brand) = ranked[0]
     rival = ranked[1][1][0] if len(ranked) > 1 else 0.0
     used = set(candidates[at_brand][1])
@@ -166,7 +179,36 @@ def name_match(library: LabelLibrary, reads: Sequence[TextRead]) -> NameMatch:
         named = [entry for entry in named if entry[2] >= best_name - NAME_MARGIN]
     named.sort(key=lambda entry: (-entry[2], entry[0].catalogue_id))
     near = _near(reads, [reads[n] for n in used])
-    return NameMatch(tuple((p, round(b, 4), round(n, 4)) for p, b, n in named), near, round(rival, 4))
+    named_ = tuple((p, round(b, 4), round(n, 4)) for p, b, n in named)
+    return NameMatch(named_, near, round(rival, 4), round(brand_score, 4))
+
+
+def _by_product_names(
+    library: LabelLibrary, reads: Sequence[TextRead], candidates: Sequence[tuple[str, tuple[int, ...]]]
+) -> NameMatch:
+    """When no brand is read (turned out of view, or printed small): the products whose product name
+    (or Chinese name) is read best, when they are all of one brand and no other brand's product name is
+    read within ``NAME_MARGIN`` of theirs; nothing named otherwise."""
+    texts = [text for text, _ in candidates]
+    read: dict[str, tuple[float, int]] = {}
+    for product in library.products:
+        for name in (product.product, product.name_zh):
+            if name and folded(name) not in read:
+                read[folded(name)] = similarity(name, texts)
+    scored = [(p, max(read[folded(n)] for n in (p.product, p.name_zh) if n)) for p in library.products]
+    best = max((score for _, (score, _) in scored), default=0.0)
+    if best < NAME_SIMILARITY:
+        return NameMatch((), (), 0.0)
+    named = [(p, score, at) for p, (score, at) in scored if score >= best - NAME_MARGIN]
+    brands = {folded(p.brand) for p, _, _ in named}
+    if len(brands) > 1:
+        return NameMatch((), (), 0.0)
+    rival = max((score for p, (score, _) in scored if folded(p.brand) not in brands), default=0.0)
+    named.sort(key=lambda entry: (-entry[1], entry[0].catalogue_id))
+    used = {n for _, score, at in named if score == best for n in candidates[at][1]}
+    near = _near(reads, [reads[n] for n in sorted(used)])
+    named_ = tuple((p, 0.0, round(score, 4)) for p, score, _ in named)
+    return NameMatch(named_, near, round(rival, 4), round(best, 4), brand_read=False)
 
 
 def _near(reads: Sequence[TextRead], names: Sequence[TextRead]) -> tuple[TextRead, ...]:

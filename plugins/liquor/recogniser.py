@@ -18,13 +18,16 @@ stands when one product of the brand best read is left, nothing read near the na
 a second piece of evidence backs the brand (the product or Chinese name read, the ABV or volume read and
 agreeing, or the keypoints' own best candidate), no other brand is read nearly as well, and its
 confidence (how often name identifications were right on the calibration frames) reaches
-``min_confidence``. Otherwise the keypoints' referral stands (or, when they found no label at all, the
-names' referral, with the products they name as candidates). A bottle the keypoints clear with a
-confidence below ``names_check_below`` is read whole too, as a cross-check: when the names read are
-another brand's, or identify another product of the brand, it goes to an officer.
+``min_confidence``. When no brand is read, a product name read of one brand's products only may name
+them, backed by the ABV or volume read or the keypoints. Otherwise the referral whose best candidate is
+the surer stands (the keypoints', or the names' with the products they name as candidates). A bottle
+the keypoints clear with a confidence below ``names_check_below`` is read whole too, as a cross-check:
+when the names read are another brand's, or identify another product of the brand, it goes to an
+officer, the surer of the two identifications first.
 
 The label is read (``read_labels``) always, never, or when needed: when the line has several bottles
-(only the printed volume tells them apart) or the match alone is not sure (below
+(only the printed volume tells them apart), when the brand has other lines (a brand's labels may share
+a design: the printed ABV and volume tell its products apart), or the match alone is not sure (below
 ``read_above_confidence``).
 """
 
@@ -160,16 +163,22 @@ class LabelRecogniser:
         self.library, self.settings, self.reader = library, settings, reader
         self.matcher = LabelMatcher(library)
         self.dense = DenseCheck(library)
+        lines_of: dict[str, set[str]] = {}
+        for view in library.views:
+            lines_of.setdefault(folded(library.product(view.product).brand), set()).add(view.line)
+        self.shared_brands = frozenset(brand for brand, lines in lines_of.items() if len(lines) > 1)
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
         recognition = self.by_keypoints(rgb)
         if not self.settings.read_names or self.reader is None:
             return recognition
-        if recognition.needs_officer:
+        if recognition.needs_officer:  # the names' identification, when it stands or is the surer
             named = self.by_names(rgb, recognition)
-            if named is not None and (not named.needs_officer or not recognition.candidates):
+            if named is None or named.best is None:
+                return recognition
+            if not named.needs_officer or recognition.best is None:
                 return named
-            return recognition
+            return named if named.best.confidence > recognition.best.confidence else recognition
         best = recognition.best
         if best is not None and best.confidence < self.settings.names_check_below:
             return self._checked_by_names(rgb, recognition, best.product)
@@ -181,7 +190,8 @@ class LabelRecogniser:
         named = self.by_names(rgb, recognition)
         if named is None or named.best is None:
             return recognition
-        read = named.best.product
+        identified = named.best
+        read = identified.product
         other_brand = folded(read.brand) != folded(seen.brand)
         if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
@@ -189,7 +199,12 @@ class LabelRecogniser:
         reason = (
             f"the label reads {what}; its keypoints matched {seen.catalogue_id} ({seen.brand} {seen.product})"
         )
-        return dataclasses.replace(recognition, needs_officer=True, reason=reason)
+        candidates = recognition.candidates
+        if not named.needs_officer:  # the names identify the bottle on their own: the surer candidate leads
+            lead = sorted((identified, recognition.candidates[0]), key=lambda c: -c.confidence)
+            rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != read.catalogue_id]
+            candidates = tuple([*lead, *rest][:MAX_CANDIDATES])
+        return dataclasses.replace(recognition, candidates=candidates, needs_officer=True, reason=reason)
 
     def by_names(self, rgb: np.ndarray, keypoints: Recognition | None = None) -> Recognition | None:
         """The bottle the names read on the frame identify (``names``), or None when no brand is read, or
@@ -197,21 +212,23 @@ class LabelRecogniser:
         the bottle open, contradicts it, or nothing backs the brand, or its confidence is too low."""
         assert self.reader is not None
         found = name_match(self.library, self.reader.read_frame(rgb))
-        if not found.named or found.rival >= found.named[0][1] - RIVAL_MARGIN:
+        if not found.named or found.rival >= found.lead - RIVAL_MARGIN:
             return None
         products = tuple(product for product, _, _ in found.named)
         reading = reading_of([(text.text, text.score) for text in found.near])
         chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
         agree, disagree = agreement(chosen, reading)
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
-        backed = agree > 0 or found.named[0][2] >= NAME_SIMILARITY or seen == chosen.catalogue_id
+        backed = agree > 0 or seen == chosen.catalogue_id
+        backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
         reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view to check
         if not reason and ambiguous:
             fits = ", ".join(p.catalogue_id for p in products)
             reason = f"the names read fit {fits}; nothing read on the label tells them apart"
         if not reason and not backed:
-            reason = f"only the brand {chosen.brand!r} was read on the label"
+            what = f"the brand {chosen.brand!r}" if found.brand_read else f"the name {chosen.product!r}"
+            reason = f"only {what} was read on the label"
         if ambiguous:  # a guess among the products nothing read rules out
             confidence /= max(1, sum(not agreement(p, reading)[1] for p in products))
         rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
@@ -279,8 +296,8 @@ class LabelRecogniser:
         mode = self.settings.read_labels
         if mode != "when_needed":
             return mode == "always"
-        if len(siblings) > 1:
-            return True
+        if len(siblings) > 1 or folded(siblings[0].brand) in self.shared_brands:
+            return True  # the sizes of a line, or a brand's other products, may share the label's design
         visual = self.library.calibration.confidence(Evidence(top, second, dense=dense))
         return visual < self.settings.read_above_confidence
 

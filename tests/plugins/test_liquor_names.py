@@ -15,9 +15,9 @@ import pytest
 from smartcustoms.core import artefacts
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision
-from smartcustoms.plugins.liquor.calibration import Calibration
+from smartcustoms.plugins.liquor.calibration import Calibration, Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, load_library, write_library
-from smartcustoms.plugins.liquor.names import TextRead, folded, name_match, similarity
+from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, TextRead, folded, name_match, similarity
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.recogniser import Candidate, LabelRecogniser, Recognition
 from smartcustoms.plugins.liquor.settings import LiquorSettings
@@ -53,6 +53,11 @@ def test_names_are_compared_folded_whole_inside_longer_texts_and_in_part_only_as
     assert similarity("Hartwell", [folded("HARTWEL")])[0] > 0.9  # a letter lost
     assert similarity("Barossa Ridge", [folded("BAR")])[0] < 0.5  # a fragment is not the name
     assert similarity("Nordvik", [folded("TOTAL 491.04"), folded("VISA 877")])[0] < 0.5
+    # a label round a bottle turned away shows a piece of a long name: enough of it counts whole
+    assert similarity("Chishui Heritage", [folded("HUIHERITAGE")])[0] == 1.0
+    assert similarity("Harbour", [folded("RBOUR")])[0] == 1.0
+    assert similarity("Chishui Heritage", [folded("HERITA")])[0] < NAME_SIMILARITY  # too small a piece
+    assert similarity("Harbour", [folded("ARB")])[0] < NAME_SIMILARITY
 
 
 def test_the_brand_and_product_read_name_the_product_and_the_reading_picks_among_close_ones(
@@ -65,6 +70,16 @@ def test_the_brand_and_product_read_name_the_product_and_the_reading_picks_among
     nordvik = name_match(library, reads("NORDVIK", "VODKA"))
     assert {p.catalogue_id for p, _, _ in nordvik.named} == {"LQ-0009", "LQ-0010"}
     assert name_match(library, reads("TOTAL 491.04", "THANK YOU")).named == ()
+
+
+def test_a_product_name_names_its_products_when_no_brand_is_read(library: LabelLibrary) -> None:
+    found = name_match(library, reads("London Dry Gin", "43% vol"))
+    assert [p.catalogue_id for p, _, _ in found.named] == ["LQ-0011"]
+    assert not found.brand_read and found.lead == 1.0 and found.rival < 0.85
+    whisky = name_match(library, reads("18 Year Single Malt Whisky", "43% vol"))
+    assert whisky.named[0][0].catalogue_id == "LQ-0002"
+    assert {p.brand for p, _, _ in whisky.named} == {"Glen Corrach"}
+    assert name_match(library, reads("Single", "43% vol")).named == ()  # a word of a name: nothing
 
 
 def test_a_brand_printed_over_two_lines_is_read_as_one(library: LabelLibrary) -> None:
@@ -127,6 +142,13 @@ def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
     assert contradicted is not None and contradicted.needs_officer
     assert "the label reads 47% vol" in contradicted.reason
     assert by_names(counted, reads("HARTWELL", "NORDVIK", "43% vol")) is None  # two brands read alike
+
+    named_only = by_names(counted, reads("18 Year Single Malt Whisky", "43% vol"))
+    assert named_only is not None and not named_only.needs_officer
+    assert named_only.best is not None and named_only.best.product.catalogue_id == "LQ-0002"
+    unbacked = by_names(counted, reads("London Dry Gin"))  # no brand, nothing read besides the name
+    assert unbacked is not None and unbacked.needs_officer
+    assert unbacked.reason == "only the name 'London Dry Gin' was read on the label"
 
     uncounted = by_names(library, reads("HARTWELL", "London Dry Gin"))
     assert (
@@ -210,3 +232,34 @@ def test_a_bottle_cleared_less_surely_is_cross_checked_by_its_names(
             )
     with pytest.raises(ValueError, match="names_check_below"):
         LiquorSettings(names_check_below=1.5)
+
+
+def test_a_referral_leads_with_the_names_identification_when_it_is_the_surer(
+    library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Hartwell gin at 0.95 and the names identify Nordvik 750 ml on their own at
+    41/42: the officer gets both, the surer first; at 0.97 the keypoints' candidate stays first."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    gin = counted.product("LQ-0011")
+    for confidence, first in ((0.95, "LQ-0009"), (0.98, "LQ-0011")):
+        reader = TextsOfTheFrame(reads("NORDVIK", "VODKA", "40% vol", "750ml"))
+        recogniser = LabelRecogniser(counted, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(gin, confidence, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer
+        assert recognition.reason.startswith("the label reads the brand 'Nordvik'")
+        ids = [c.product.catalogue_id for c in recognition.candidates]
+        assert ids[0] == first and set(ids[:2]) == {"LQ-0009", "LQ-0011"}
+
+
+def test_a_sure_match_is_read_when_its_brand_has_other_products(library: LabelLibrary) -> None:
+    """Glen Corrach 12 Year is alone in its line, but the brand's 18 Year label may share its design,
+    so even a sure match is read (the ABV tells them apart); Hartwell gin, its brand's only product, is
+    not read when sure."""
+    recogniser = LabelRecogniser(library, LiquorSettings(), TextsOfTheFrame([]))  # type: ignore[arg-type]
+    assert recogniser.shared_brands == {"GLENCORRACH"}  # Nordvik's two sizes are one line
+    sure = (60, 0, 0.95)  # inliers of the best and the next line, dense score
+    assert library.calibration.confidence(Evidence(*sure[:2], dense=sure[2])) >= 0.98
+    assert not recogniser._should_read((library.product("LQ-0011"),), *sure)
+    assert recogniser._should_read((library.product("LQ-0001"),), *sure)
