@@ -11,12 +11,23 @@ scan and a reference are compared:
   draws, enough to cross the body threshold and break the outline. ``flat_fielded`` measures each row's
   and each column's gain on its air and divides it out where it is clearly off;
 * an uncalibrated open beam: a site's own scan enrolled as a reference reads its air below full scale;
-  ``calibrated`` scales it to full scale, as references are stored.
+  ``calibrated`` scales it to full scale, as references are stored;
+* scatter: a portal's detectors also see a little radiation scattered by the vehicle and its load, a
+  smooth veil spread over tens of centimetres, so a dark part (a chassis, a tank, the trailer's beams)
+  reads lighter beside bright air and darker beside a full cargo space. A loaded scan's chassis is
+  then darker than its empty reference's, by as much as a compartment. ``scatter_matched`` fits the
+  reference to the scan, outside the cargo space, as the reference's own transmission plus the scan's
+  and the reference's transmissions spread over ``scatter_cm`` (and a gain and an offset), then gives
+  the reference as the scan's scatter would show it.
 
-uint16 [H, W] transmission images throughout (65535 = full scale).
+uint16 [H, W] transmission images throughout (65535 = full scale), except ``scatter_matched``, which takes
+and gives the attenuations that are compared.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -184,3 +195,135 @@ def corrected(high: np.ndarray, *, calibrate: bool = False) -> tuple[np.ndarray,
     if calibrate:
         high, level = calibrated(high, level), FULL_SCALE if level > 0 else level
     return high, road, level
+
+
+# Scatter (``scatter_matched``): the fit is made, and the spread transmissions computed, on images this
+# many times smaller each way; the scattered share of either image is at most SCATTER_MAX (a portal's
+# collimated detectors see a few per cent); gain and offset stay within SCATTER_GAIN and SCATTER_OFFSET;
+# each pixel is weighed by its relative error (a pixel's transmission, plus SCATTER_FLOOR): the veil
+# matters where the vehicle is dark; HUBER_STEPS reweightings keep a compartment from pulling the fit.
+SCATTER_STEP = 4
+SCATTER_MAX = 0.06
+SCATTER_GAIN = (0.8, 1.25)
+SCATTER_OFFSET = 0.05
+SCATTER_FLOOR = 0.005
+HUBER_STEPS = 4
+FIT_PIXELS = 20000  # fitted on at most this many pixels, evenly spread
+NO_SCATTER = 1e-4  # a fit this close to no change leaves the reference as it is
+
+
+@dataclass(frozen=True)
+class ScatterFit:
+    """The reference as the scan would show it: gain x its transmission + scan x spread scan transmission
+    + reference x spread reference transmission + offset (scan >= 0, reference <= 0: their scattered
+    shares)."""
+
+    gain: float = 1.0
+    scan: float = 0.0
+    reference: float = 0.0
+    offset: float = 0.0
+
+    @property
+    def changes(self) -> bool:
+        return max(abs(self.gain - 1), abs(self.scan), abs(self.reference), abs(self.offset)) > NO_SCATTER
+
+
+def spread(transmission: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``transmission`` spread by a Gaussian of ``sigma_px`` (edges replicated); a wide one on an image
+    reduced by a quarter of it, then enlarged again (the result is smooth at that scale anyway)."""
+    height, width = transmission.shape
+    factor = max(1, int(sigma_px // 4))
+    small = transmission
+    if factor > 1:
+        size = (max(1, width // factor), max(1, height // factor))
+        small = cv2.resize(transmission, size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), max(sigma_px / factor, 0.5), borderType=cv2.BORDER_REPLICATE)
+    if factor == 1:
+        return np.asarray(small)
+    return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
+
+
+def fit_scatter(
+    scan: np.ndarray, reference: np.ndarray, spread_scan: np.ndarray, spread_reference: np.ndarray,
+    excluded: np.ndarray,
+) -> ScatterFit:  # fmt: skip
+    """The ``ScatterFit`` of two transmission images and their spread transmissions (small: see
+    ``scatter_matched``) over the pixels not ``excluded``, by bounded least squares on relative errors,
+    reweighted (Huber)."""
+    ts, tr, hs, hr = scan, reference, spread_scan, spread_reference
+    use = ~excluded
+    count = int(use.sum())
+    if count < 16:
+        return ScatterFit()
+    if count > FIT_PIXELS:  # an even sample of them: the fit has four unknowns
+        every = np.zeros(count, dtype=bool)
+        every[:: math.ceil(count / FIT_PIXELS)] = True
+        use[use] = every
+    weight = 1.0 / (np.maximum(ts[use], tr[use]).astype(np.float64) + SCATTER_FLOOR)
+    design = np.stack([tr[use], hs[use], hr[use], np.ones(int(use.sum()), np.float32)], 1) * weight[:, None]
+    target = ts[use] * weight
+    lower = np.array([SCATTER_GAIN[0], 0.0, -SCATTER_MAX, -SCATTER_OFFSET])
+    upper = np.array([SCATTER_GAIN[1], SCATTER_MAX, 0.0, SCATTER_OFFSET])
+    huber = np.ones(len(target))
+    coefficients = np.array([1.0, 0.0, 0.0, 0.0])
+    for _ in range(HUBER_STEPS):
+        coefficients = bounded_least_squares(design, target, huber, lower, upper)
+        residual = np.abs(target - design @ coefficients)
+        scale = 1.345 * 1.4826 * max(float(np.median(residual)), 1e-9)
+        huber = np.minimum(1.0, scale / np.maximum(residual, 1e-12))
+    gain, of_scan, of_reference, offset = (float(c) for c in coefficients)
+    return ScatterFit(gain, of_scan, of_reference, offset)
+
+
+def bounded_least_squares(
+    design: np.ndarray, target: np.ndarray, weight: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    """argmin sum(weight * (design @ c - target)^2) with lower <= c <= upper, by the normal equations: a
+    coefficient found beyond its bound is held there and the others fitted again, until none is."""
+    normal = design.T @ (design * weight[:, None])
+    moment = design.T @ (target * weight)
+    held = np.zeros(len(lower), dtype=bool)
+    value = np.clip(np.zeros(len(lower)), lower, upper)
+    for _ in range(len(lower) + 1):
+        free = ~held
+        coefficients = value.copy()
+        if free.any():
+            rhs = moment[free] - normal[np.ix_(free, held)] @ value[held]
+            coefficients[free] = np.linalg.lstsq(normal[np.ix_(free, free)], rhs, rcond=None)[0]
+        beyond = free & ((coefficients < lower) | (coefficients > upper))
+        if not beyond.any():
+            return coefficients
+        held |= beyond
+        value = np.clip(coefficients, lower, upper)
+    return np.clip(coefficients, lower, upper)
+
+
+def scatter_matched(
+    scan: np.ndarray,
+    reference: np.ndarray,
+    cargo: tuple[int, int, int, int] | None,
+    pixel_mm: float,
+    scatter_cm: float,
+) -> tuple[np.ndarray, ScatterFit]:
+    """The aligned reference's attenuation [H, W] as the scan's scatter would show it (``ScatterFit``),
+    fitted outside the ``cargo`` box (x0, y0, x1, y1; its load is what may differ there), with the
+    scattered radiation spread over a Gaussian of ``scatter_cm``; and the fit. The reference itself when
+    the fit changes nothing."""
+    height, width = scan.shape
+    size = (max(1, width // SCATTER_STEP), max(1, height // SCATTER_STEP))
+    reference_t = np.exp(-reference)
+    ts, tr = (cv2.resize(t, size, interpolation=cv2.INTER_AREA) for t in (np.exp(-scan), reference_t))
+    excluded = np.zeros(ts.shape, dtype=bool)
+    if cargo is not None:
+        x0, y0, x1, y1 = (max(0, round(v / SCATTER_STEP)) for v in cargo)
+        excluded[y0:y1, x0:x1] = True
+    sigma_px = scatter_cm * 10 / pixel_mm / SCATTER_STEP
+    hs, hr = spread(ts, sigma_px), spread(tr, sigma_px)
+    fit = fit_scatter(ts, tr, hs, hr, excluded)
+    if not fit.changes:
+        return reference, fit
+    veil = (fit.scan * hs + fit.reference * hr + fit.offset).astype(np.float32)
+    shown = reference_t * np.float32(fit.gain)
+    shown += cv2.resize(veil, (width, height), interpolation=cv2.INTER_LINEAR)
+    out: np.ndarray = -np.log(np.maximum(shown, np.float32(1 / FULL_SCALE)))
+    return out.astype(np.float32), fit

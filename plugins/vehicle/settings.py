@@ -46,6 +46,10 @@ class VehicleSettings:
     # the difference is smoothed over a window of this size (9 pixels of 4.88 mm; at least 3 pixels, odd):
     # in cm, so that a portal of coarse pixels (13-17 mm across) does not smooth a floor compartment away
     smooth_cm: float = 4.4
+    # scattered radiation is spread over a Gaussian of this size (cm) when the reference is fitted to the
+    # scan's veil of it (``scanner.scatter_matched``; 50 for a portal whose loaded scans alarm in the dark
+    # parts beside the cargo); 0: not fitted (the default: see docs/detectors_ct_vehicle.md)
+    scatter_cm: float = 0.0
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0
     min_attenuation: float = 0.08

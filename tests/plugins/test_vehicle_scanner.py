@@ -151,3 +151,82 @@ def test_a_hidden_compartment_on_the_road_is_found_in_its_box(
         d for d in _assess(_plugin(artefact_root), concealing).detections if d.label == "hidden_compartment"
     ]
     assert any(iou(d.box or (), tuple(float(v) for v in truth.box)) >= 0.3 for d in found), (truth, found)
+
+
+def test_bounded_least_squares_holds_a_coefficient_at_its_bound_and_fits_the_others() -> None:
+    from scipy.optimize import lsq_linear
+
+    rng = np.random.default_rng(3)
+    design = rng.normal(size=(400, 4))
+    target = design @ np.array([1.0, 0.1, -0.02, 0.0]) + rng.normal(0, 0.01, 400)
+    weight = np.ones(400)
+    lower, upper = np.array([0.8, 0.0, -0.06, -0.05]), np.array([1.25, 0.06, 0.0, 0.05])
+    free = scanner.bounded_least_squares(design, target, weight, lower - 1, upper + 1)
+    assert free == pytest.approx(np.linalg.lstsq(design, target, rcond=None)[0], abs=1e-9)
+    held = scanner.bounded_least_squares(design, target, weight, lower, upper)
+    assert held[1] == 0.06 and np.all(held >= lower) and np.all(held <= upper)
+    best = lsq_linear(design, target, bounds=(lower, upper)).x
+    assert held == pytest.approx(best, abs=1e-3)
+
+
+def _veiled(primary: np.ndarray, share: float) -> np.ndarray:
+    """Attenuation as a portal whose detectors see ``share`` of scattered radiation shows it: the
+    transmission plus its spread over 81 pixels (a box: not the plugin's Gaussian), renormalised."""
+    import cv2
+
+    transmission = np.exp(-primary)
+    veil = cv2.blur(transmission, (81, 81), borderType=cv2.BORDER_REPLICATE)
+    return np.asarray(-np.log((transmission + share * veil) / (1 + share)), dtype=np.float32)
+
+
+def test_the_reference_under_the_scans_veil_of_scatter_loses_the_loads_shadow_not_a_compartment() -> None:
+    """A loaded scan's chassis reads darker than its empty reference's where the load shades the
+    scatter; fitted outside the cargo space, the reference under the scan's veil matches it there, and
+    a compartment in the chassis is still as dense as it was."""
+    rng = np.random.default_rng(4)
+    empty = np.zeros((400, 1200), np.float32)
+    empty[100:300, 100:1100] = 0.6  # the body
+    empty[300:340, 100:1100] = 4.0  # the chassis: dark
+    cargo = (250, 120, 1000, 290)  # x0, y0, x1, y1
+    loaded = empty.copy()
+    loaded[120:300, 250:1000] += 2.0  # the load, on the floor
+    loaded[305:335, 1040:1090] += 0.5  # a compartment in the chassis, beyond the cargo space
+    scan = _veiled(loaded, 0.03) + rng.normal(0, 0.003, empty.shape).astype(np.float32)
+    reference = _veiled(empty, 0.03)
+    under_load = (slice(300, 318), slice(400, 900))
+    compartment = (slice(310, 330), slice(1050, 1080))
+    assert float(np.mean((scan - reference)[under_load])) > 0.1  # as dense as a compartment
+    seen = float(np.mean((scan - reference)[compartment]))  # less than 0.5: the veil lightens dark parts
+    assert seen > 0.2
+
+    matched, fit = scanner.scatter_matched(scan, reference, cargo, 10.0, 50.0)
+    assert fit.changes and fit.scan > 0.005 and fit.reference < -0.005
+    assert abs(float(np.mean((scan - matched)[under_load]))) < 0.03
+    assert float(np.mean((scan - matched)[compartment])) > 0.9 * seen
+
+    alike = _veiled(empty, 0.03) + rng.normal(0, 0.003, empty.shape).astype(np.float32)
+    same, _ = scanner.scatter_matched(alike, reference, cargo, 10.0, 50.0)
+    assert float(np.max(np.abs(same - reference)[100:340])) < 0.02  # no veil to match: nearly as it was
+
+
+def test_the_comparison_matches_the_scatter_only_when_set(
+    vehicle_references: ArtefactInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[float] = []
+    real = scanner.scatter_matched
+
+    def spy(*args: object) -> tuple[np.ndarray, scanner.ScatterFit]:
+        calls.append(float(args[-1]))  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanner, "scatter_matched", spy)
+    simulator = vehicle.VehicleSimulator(SEED, HEIGHT, WIDTH, concealment_rate=0.0)
+    scan = simulator.generate(0)
+    frame = inline_view(vehicle.to_frame(scan, source_id="portal", sequence=0))
+    for scatter_cm in (0.0, 50.0):
+        settings = {**SPEC.default_settings, "reference_dir": str(vehicle_references.path)}
+        plugin = VehicleComparePlugin({**settings, "scatter_cm": scatter_cm}, PluginContext(SPEC.name))
+        calls.clear()
+        [assessment] = plugin.smartcustoms_process_batch([frame])
+        assert assessment.decision == Decision.CLEAR
+        assert calls == ([] if scatter_cm == 0 else [50.0] * len(calls)) and (scatter_cm == 0) != bool(calls)
