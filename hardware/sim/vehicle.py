@@ -111,6 +111,7 @@ EXTRA_REALISM_KINDS = (
     "road",
     "detector",
     "suspension",
+    "scatter",
 )
 FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
 # "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
@@ -135,6 +136,12 @@ PULSE_SD = (0.0005, 0.003)
 # "suspension": the body (everything but the wheels) rides this much higher or lower on its wheels than
 # in the reference (its load, its springs), cm
 BODY_LIFT_CM = 5.0
+# "scatter": the detectors also see this share of the signal scattered by the vehicle and its load (a
+# collimated portal: a few per cent), spread as SCATTER_SPREAD_CM: a narrow and a broad Gaussian (cm),
+# SCATTER_BROAD_SHARE of it in the broad one
+SCATTER_SHARE = (0.005, 0.04)
+SCATTER_SPREAD_CM = (20.0, 80.0)
+SCATTER_BROAD_SHARE = 0.5
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
@@ -210,7 +217,10 @@ class Realism:
       neighbouring rows a few per cent low, and each column's dose (the linac's pulse) off by a standard
       deviation drawn in its range;
     * ``body_lift_cm``: the body rides up to this much higher or lower on its wheels (which stay on the
-      ground) than the reference's.
+      ground) than the reference's;
+    * ``scatter_share``: the detectors also see this share of the signal scattered by the vehicle and its
+      load, spread over tens of centimetres (``SCATTER_SPREAD_CM``): dark parts read lighter beside
+      bright air and darker beside a full cargo space. References are rendered without.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -229,6 +239,7 @@ class Realism:
     weak_boards: int = 0
     pulse_sd: tuple[float, float] = (0.0, 0.0)
     body_lift_cm: float = 0.0
+    scatter_share: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
@@ -238,7 +249,7 @@ class Realism:
         a photon count a quarter to four times the simulator's, ``coarse`` a real portal's pixel sizes
         (8-17 mm across, 20-30 mm along), ``framing`` its trigger, ``road`` the road under the vehicle
         in its lowest rows, ``detector`` a flat-field correction's residuals, ``suspension`` the body at
-        another height on its wheels."""
+        another height on its wheels, ``scatter`` 0.5-4 % of the signal scattered."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
@@ -259,6 +270,7 @@ class Realism:
             WEAK_BOARDS if detector else 0,
             PULSE_SD if detector else (0.0, 0.0),
             BODY_LIFT_CM if "suspension" in kinds else 0.0,
+            SCATTER_SHARE if "scatter" in kinds else (0.0, 0.0),
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -287,6 +299,7 @@ class Realism:
             float(rng.uniform(*self.pulse_sd)),
             int(rng.integers(1, 2**31)),
             float(rng.uniform(-self.body_lift_cm, self.body_lift_cm)),
+            float(rng.uniform(*self.scatter_share)),  # drawn last: the other draws stay the same
         )
 
     def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
@@ -323,6 +336,7 @@ class ScanConditions:
     pulse_sd: float = 0.0  # each column's dose residual
     detector_seed: int = 0  # of the rows' and pulses' draws
     body_lift_cm: float = 0.0  # the body this much higher on its wheels than in the rendering's
+    scatter_share: float = 0.0  # of the signal scattered onto the detectors
 
     @property
     def changes_geometry(self) -> bool:
@@ -361,6 +375,8 @@ class ScanConditions:
         it."""
         counts: np.ndarray = image.astype(np.float32)
         height = counts.shape[1]
+        if self.scatter_share and pixel_size_mm:  # in the vehicle's own geometry, before the portal's
+            counts = self._scattered(counts, pixel_size_mm / 10)
         if self.changes_geometry:
             counts = self._resampled(counts)
         if self.across_factor != 1.0:  # each row the average of the rendering's rows it spans
@@ -376,6 +392,19 @@ class ScanConditions:
             counts = np.round(counts / 257) * 257
         counts = counts * self.gain + self.offset_grey_levels * 257
         return np.clip(np.round(counts), 0, 65535).astype(np.uint16)
+
+    def _scattered(self, counts: np.ndarray, pixel_cm: float) -> np.ndarray:
+        """The signal plus ``scatter_share`` of it spread (``SCATTER_SPREAD_CM``), renormalised so that
+        air stays at full scale."""
+        out = np.empty_like(counts)
+        for channel, signal in enumerate(counts):
+            spread = np.zeros_like(signal)
+            for sigma_cm, share in zip(
+                SCATTER_SPREAD_CM, (1 - SCATTER_BROAD_SHARE, SCATTER_BROAD_SHARE), strict=True
+            ):
+                spread += share * _blurred(signal, sigma_cm / pixel_cm)
+            out[channel] = (signal + self.scatter_share * spread) / (1 + self.scatter_share)
+        return out
 
     def road_rows(self, rows: int, pixel_cm: float) -> int:
         """How many rows a scan of ``rows`` rows of ``pixel_cm`` has with its road: the rows below the
@@ -457,10 +486,23 @@ class ScanConditions:
             "weak_boards": self.weak_boards,
             "pulse_sd": round(self.pulse_sd, 5),
             "body_lift_cm": round(self.body_lift_cm, 2),
+            "scatter_share": round(self.scatter_share, 4),
         }
 
 
 NO_CHANGE = ScanConditions()
+
+
+def _blurred(signal: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``signal`` through a Gaussian of ``sigma_px``: a wide one on an image reduced by a quarter of it,
+    then enlarged again (smooth at that scale anyway)."""
+    height, width = signal.shape
+    factor = max(1, int(sigma_px // 4))
+    small = cv2.resize(
+        signal, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (0, 0), max(sigma_px / factor, 0.5), borderType=cv2.BORDER_REPLICATE)
+    return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,6 +348,28 @@ def test_suspension_lifts_the_body_and_its_truth_and_leaves_the_wheels_on_the_gr
     assert len(set(lifts)) == len(lifts)
 
 
+def test_scatter_lightens_the_dark_parts_and_leaves_the_air_far_from_the_vehicle() -> None:
+    """``scatter``: 0.5-4 % of the signal spread onto the detectors: the darkest parts read lighter (more
+    so beside bright air), air far above the vehicle stays at its level, the rest of the scan as drawn."""
+    realism = vehicle.Realism.portal(("scatter",))
+    varied = vehicle.VehicleSimulator(seed=6, concealment_rate=0.0, realism=realism, **SMALL)
+    plain = vehicle.VehicleSimulator(seed=6, concealment_rate=0.0, **SMALL)
+    shares = []
+    for index in range(3):
+        scan, rendered = varied.generate(index), plain.generate(index)
+        share = scan.conditions.scatter_share
+        assert vehicle.SCATTER_SHARE[0] <= share <= vehicle.SCATTER_SHARE[1]
+        assert scan.image.shape == rendered.image.shape and scan.model == rendered.model
+        before, after = rendered.image[0].astype(np.float64), scan.image[0].astype(np.float64)
+        dark = before < 0.02 * 65535
+        assert dark.sum() > 100
+        gained = float(np.mean(after[dark] - before[dark])) / 65535
+        assert 0.2 * share * 0.05 < gained < share  # lighter by part of the share of what is around
+        assert np.abs(after[:5] - before[:5]).max() <= 0.002 * 65535 + 1  # the air at the top
+        shares.append(share)
+    assert len(set(shares)) == len(shares)
+
+
 def test_the_commands_offer_every_variation_the_simulator_draws() -> None:
     """The vehicle commands list the variations without importing the simulator (it is imported when a
     command runs): their list must stay the simulator's."""

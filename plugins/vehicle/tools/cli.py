@@ -36,6 +36,7 @@ VARIATIONS = (
     "road",
     "detector",
     "suspension",
+    "scatter",
 )
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
@@ -87,7 +88,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "framing (the scan starting up to 1 m earlier or later than the reference's), road (its lowest "
         "rows seeing 5-30 cm of road), detector (a flat-field's residuals: rows off 0.1-0.6 %%, up to two "
         "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%), suspension (the body up to 5 cm higher or "
-        "lower on its wheels); bare --variations: levels pixels speed",
+        "lower on its wheels), scatter (0.5-4 %% of the signal scattered onto the detectors); bare "
+        "--variations: levels pixels speed",
     )
     evaluate.add_argument(
         "--models",
