@@ -392,22 +392,6 @@ class VehicleComparer:
             compared, _ = scanner.scatter_matched(
                 scan, compared, warp.box(fitted.cargo_box), pixel_mm, s.scatter_cm
             )
-        return self._judged(fitted, warp, scan, moved, compared, inside, levels)
-
-    def _judged(
-        self,
-        fitted: Fitted,
-        warp: Warp,
-        scan: np.ndarray,
-        moved: np.ndarray,
-        compared: np.ndarray,
-        inside: np.ndarray,
-        levels: Levels,
-    ) -> Comparison:
-        """The difference of the levelled ``scan`` and the aligned reference as ``compared`` (``moved``
-        as aligned; clamped where the scan clips), its noise and its anomaly mask."""
-        s = self.settings
-        pixel_mm = fitted.pixel_size_mm or _PIXEL_MM
         window = s.smooth_px(pixel_mm / 10)
         difference = cv2.blur(scan - compared, (window, window))
         gx = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 1, 0, ksize=3), dtype=np.float32)

@@ -352,7 +352,7 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         ),
         "suspension": f"the body up to {variations['body_lift_cm']:g} cm higher or lower on its wheels",
         "scatter": "{:.1%}-{:.1%} of the signal scattered onto the detectors".format(
-            *variations.get("scatter_share", (0.0, 0.0))
+            *variations["scatter_share"]
         ),
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
