@@ -9,6 +9,8 @@ Materials are named as in ``vehicle.MATERIALS``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -131,10 +133,60 @@ class Void:
     profile: int = _kernels.SLAB_FLAT
 
 
+@dataclass(frozen=True, slots=True)
+class Tank:
+    """A fuel tank: its inside x0..x1, z0..z1, depth_cm along the beam (a rod's diameter), and the share
+    ``fill`` of its height that holds fuel in the model's own layout (its reference)."""
+
+    x0: float
+    x1: float
+    z0: float
+    z1: float
+    depth_cm: float
+    fill: float
+    profile: int = _kernels.SLAB_FLAT
+
+    def level_cm(self, share: float) -> float:
+        """The height of the fuel's surface when ``share`` of the tank's height holds fuel."""
+        return self.z0 + share * (self.z1 - self.z0)
+
+    def refilled(self, share: float, columns: tuple[tuple[float, float], ...]) -> list[tuple[Slab, float]]:
+        """What changes when the tank holds ``share`` of its height instead of ``fill``, in the given
+        ``columns`` (x ranges) of it: slabs of fuel, each with +1 (added) or -1 (taken away). A rod's
+        fuel is cut in slices of ``ROD_SLICE_CM``, each as thick as the circle's chord at its middle."""
+        low, high = sorted((self.level_cm(self.fill), self.level_cm(share)))
+        sign = 1.0 if share > self.fill else -1.0
+        if high - low <= 1e-6:
+            return []
+        if self.profile != _kernels.SLAB_ROD:
+            layers = [(low, high, self.depth_cm)]
+        else:
+            centre, radius = (self.z0 + self.z1) / 2, (self.z1 - self.z0) / 2
+            edges = np.linspace(low, high, max(2, math.ceil((high - low) / ROD_SLICE_CM) + 1))
+            layers = [
+                (
+                    float(a),
+                    float(b),
+                    self.depth_cm * math.sqrt(max(0.0, 1 - (((a + b) / 2 - centre) / radius) ** 2)),
+                )
+                for a, b in itertools.pairwise(edges)
+            ]
+        return [
+            (Slab("fuel", x0, x1, a, b, depth), sign)
+            for x0, x1 in columns
+            if x1 > x0
+            for a, b, depth in layers
+        ]
+
+
+ROD_SLICE_CM = 0.5  # a rod tank's fuel changed in slices this thick (about a pixel)
+
+
 @dataclass
 class Layout:
     pieces: list[Piece] = field(default_factory=list)
     voids: dict[str, Void] = field(default_factory=dict)
+    tanks: list[Tank] = field(default_factory=list)  # fuel tanks, whose level a scan may change
 
     def add(self, *pieces: Piece) -> None:
         self.pieces.extend(pieces)
@@ -221,6 +273,7 @@ def _car(m: VehicleModel) -> Layout:
     out.voids["fuel_tank"] = Void(
         tank.x0, tank.x1, tank.z0, tank.z0 + 0.6 * (tank.z1 - tank.z0), 70.0, "fuel"
     )
+    out.tanks.append(Tank(tank.x0, tank.x1, tank.z0, tank.z1, 70.0, 0.6))
     spare = (length - 75, length - 15)
     out.slab("polymer", *spare, floor - 10, floor + 6, 18.0)
     out.slab("steel", *spare, floor - 4, floor - 2, 20.0)
@@ -268,6 +321,7 @@ def _fuel_tank(out: Layout, x0: float, x1: float, z0: float, z1: float) -> None:
     out.slab("aluminium", x0, x1, z0, z1, 0.6)
     out.rod("fuel", x0, x1, z0, z1, z1 - z0)
     out.voids["fuel_tank"] = Void(x0, x1, z0, z1, z1 - z0, "fuel", _kernels.SLAB_ROD)
+    out.tanks.append(Tank(x0, x1, z0, z1, z1 - z0, 1.0, _kernels.SLAB_ROD))
 
 
 def _cargo_box(out: Layout, x0: float, x1: float, z0: float, z1: float, width: float, wall: str) -> None:
@@ -307,6 +361,7 @@ def _van(m: VehicleModel) -> Layout:
     out.slab("steel", tank.x0, tank.x1, tank.z0, tank.z1, 0.24)
     out.slab("fuel", tank.x0, tank.x1, tank.z0, tank.z1, 60.0)
     out.voids["fuel_tank"] = tank
+    out.tanks.append(Tank(tank.x0, tank.x1, tank.z0, tank.z1, 60.0, 1.0))
     out.rod("steel", front + 60, length - 5, radius * 0.45, radius * 0.45 + 6, 0.8)
     _wheel(out, front, radius, 2, width - 60)
     _wheel(out, rear, radius, 2, width - 40)
@@ -506,6 +561,7 @@ def _container(m: VehicleModel, rig: Rig = DEFAULT_RIG) -> Layout:
     out.add(*front.pieces[-tractor_wheels:], *rear.pieces[-trailer_wheels:])
     out.voids.update(front.voids)
     out.voids.update(box.voids)
+    out.tanks += front.tanks
     return out
 
 

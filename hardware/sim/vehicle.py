@@ -112,6 +112,7 @@ EXTRA_REALISM_KINDS = (
     "detector",
     "suspension",
     "scatter",
+    "fuel",
 )
 FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
 # "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
@@ -142,6 +143,9 @@ BODY_LIFT_CM = 5.0
 SCATTER_SHARE = (0.005, 0.04)
 SCATTER_SPREAD_CM = (20.0, 80.0)
 SCATTER_BROAD_SHARE = 0.5
+# "fuel": the scan's tanks hold fuel to this share of their height (the references: a car's 60 %, the
+# others' full), the same share in every tank of the vehicle
+FUEL_LEVEL = (0.05, 1.0)
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
@@ -220,7 +224,10 @@ class Realism:
       ground) than the reference's;
     * ``scatter_share``: the detectors also see this share of the signal scattered by the vehicle and its
       load, spread over tens of centimetres (``SCATTER_SPREAD_CM``): dark parts read lighter beside
-      bright air and darker beside a full cargo space. References are rendered without.
+      bright air and darker beside a full cargo space. References are rendered without;
+    * ``fuel_level``: the vehicle's fuel tanks hold fuel to this share of their height, drawn in
+      ``FUEL_LEVEL``, where the reference's car holds 60 % and the others are full (a compartment in a
+      tank keeps its own columns as the concealment made them).
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -240,6 +247,7 @@ class Realism:
     pulse_sd: tuple[float, float] = (0.0, 0.0)
     body_lift_cm: float = 0.0
     scatter_share: tuple[float, float] = (0.0, 0.0)
+    fuel_level: tuple[float, float] | None = None
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
@@ -249,7 +257,8 @@ class Realism:
         a photon count a quarter to four times the simulator's, ``coarse`` a real portal's pixel sizes
         (8-17 mm across, 20-30 mm along), ``framing`` its trigger, ``road`` the road under the vehicle
         in its lowest rows, ``detector`` a flat-field correction's residuals, ``suspension`` the body at
-        another height on its wheels, ``scatter`` 0.5-4 % of the signal scattered."""
+        another height on its wheels, ``scatter`` 0.5-4 % of the signal scattered, ``fuel`` the tanks
+        filled to another level."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
@@ -271,6 +280,7 @@ class Realism:
             PULSE_SD if detector else (0.0, 0.0),
             BODY_LIFT_CM if "suspension" in kinds else 0.0,
             SCATTER_SHARE if "scatter" in kinds else (0.0, 0.0),
+            FUEL_LEVEL if "fuel" in kinds else None,
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -299,8 +309,15 @@ class Realism:
             float(rng.uniform(*self.pulse_sd)),
             int(rng.integers(1, 2**31)),
             float(rng.uniform(-self.body_lift_cm, self.body_lift_cm)),
-            float(rng.uniform(*self.scatter_share)),  # drawn last: the other draws stay the same
+            float(rng.uniform(*self.scatter_share)),
+            self._fuel(rng),  # drawn last: the other draws stay the same
         )
+
+    def _fuel(self, rng: np.random.Generator) -> float | None:
+        """The tanks' fuel level (a share of their height), None to keep the reference's: drawn whether
+        or not it varies."""
+        level = float(rng.uniform(*(self.fuel_level or FUEL_LEVEL)))
+        return level if self.fuel_level is not None else None
 
     def _rig(self, rng: np.random.Generator) -> tuple[str, str]:
         """The tractor and trailer under a container ("" for the default rig): drawn whether or not they
@@ -337,6 +354,7 @@ class ScanConditions:
     detector_seed: int = 0  # of the rows' and pulses' draws
     body_lift_cm: float = 0.0  # the body this much higher on its wheels than in the rendering's
     scatter_share: float = 0.0  # of the signal scattered onto the detectors
+    fuel_level: float | None = None  # share of the tanks' height holding fuel; None: the reference's
 
     @property
     def changes_geometry(self) -> bool:
@@ -487,6 +505,7 @@ class ScanConditions:
             "pulse_sd": round(self.pulse_sd, 5),
             "body_lift_cm": round(self.body_lift_cm, 2),
             "scatter_share": round(self.scatter_share, 4),
+            "fuel_level": None if self.fuel_level is None else round(self.fuel_level, 3),
         }
 
 
@@ -742,6 +761,8 @@ class VehicleSimulator:
         truth = self._conceal(
             np.random.default_rng(conceal_seq), spec, parts, canvas, goods, cargo_end, concealment
         )
+        if conditions is not None and conditions.fuel_level is not None:
+            _refuel(canvas, parts, conditions.fuel_level, truth)
         photons = self.photons_per_pixel
         if photons is not None and conditions is not None and conditions.photons_scale != 1.0:
             photons = (photons[0] * conditions.photons_scale, photons[1] * conditions.photons_scale)
@@ -878,6 +899,19 @@ class VehicleSimulator:
             canvas.box_px((ex0, ez0, ex1, ez1)),
             round(mass, 1),
         )
+
+
+def _refuel(canvas: _Canvas, parts: Layout, level: float, truths: tuple[ConcealmentTruth, ...]) -> None:
+    """The layout's tanks filled to ``level`` of their height instead of the reference's, except in the
+    columns of a compartment in a tank (it displaced the fuel as the concealment drew it)."""
+    kept = [c.box for c in truths if c.location == "fuel_tank"]
+    for tank in parts.tanks:
+        columns = [(tank.x0, tank.x1)]
+        for x0, _, x1, _ in kept:  # the compartment's columns, in cm from the front bumper
+            cm0, cm1 = x0 * canvas.pixel_cm - canvas.origin_x_cm, x1 * canvas.pixel_cm - canvas.origin_x_cm
+            columns = [piece for a, b in columns for piece in ((a, min(b, cm0)), (max(a, cm1), b))]
+        for slab, sign in tank.refilled(level, tuple(columns)):
+            canvas.paint(slab, sign)
 
 
 def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> VehicleScan:

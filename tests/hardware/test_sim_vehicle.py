@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 
@@ -368,6 +369,28 @@ def test_scatter_lightens_the_dark_parts_and_leaves_the_air_far_from_the_vehicle
         assert np.abs(after[:5] - before[:5]).max() <= 0.002 * 65535 + 1  # the air at the top
         shares.append(share)
     assert len(set(shares)) == len(shares)
+
+
+def test_the_fuel_variation_changes_the_tanks_fuel_and_nothing_else() -> None:
+    """``fuel``: the scan's tanks hold fuel to the level drawn, the rest of the vehicle as rendered: a
+    lower level takes material away in the tank's rows only, a car's tank (60 % in its reference) gains
+    some when fuller; the level is in the scan's conditions, None when fuel does not vary."""
+    plain = vehicle.VehicleSimulator(11, 512, 1536, photons_per_pixel=None)
+    for model, level, sign in (("van-1", 0.2, -1), ("sedan-1", 0.95, 1), ("box-truck-1", 0.3, -1)):
+        realism = dataclasses.replace(vehicle.Realism.portal(("fuel",)), fuel_level=(level, level))
+        varied = vehicle.VehicleSimulator(11, 512, 1536, photons_per_pixel=None, realism=realism)
+        scan = varied.generate(0, model=model, concealment=None)
+        rendered = plain.generate(0, model=model, concealment=None)
+        assert scan.conditions is not None and scan.conditions.fuel_level == level
+        counts = (scan.image[0].astype(np.float64) + 1, rendered.image[0].astype(np.float64) + 1)
+        gained = np.log(counts[1]) - np.log(counts[0])  # attenuation: the scan's less the rendering's
+        rows, columns = np.nonzero(np.abs(gained) > 0.02)
+        assert len(rows) > 100
+        assert np.sign(np.median(gained[rows, columns])) == sign
+        assert rows.max() - rows.min() < 0.15 * 512 and columns.max() - columns.min() < 0.2 * 1536
+    drawn = vehicle.Realism.portal(("fuel",)).draw(np.random.default_rng(0)).fuel_level
+    assert drawn is not None and vehicle.FUEL_LEVEL[0] <= drawn <= vehicle.FUEL_LEVEL[1]
+    assert vehicle.Realism.portal().draw(np.random.default_rng(0)).fuel_level is None
 
 
 def test_the_commands_offer_every_variation_the_simulator_draws() -> None:

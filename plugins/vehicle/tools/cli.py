@@ -37,6 +37,7 @@ VARIATIONS = (
     "detector",
     "suspension",
     "scatter",
+    "fuel",
 )
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
@@ -88,7 +89,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "framing (the scan starting up to 1 m earlier or later than the reference's), road (its lowest "
         "rows seeing 5-30 cm of road), detector (a flat-field's residuals: rows off 0.1-0.6 %%, up to two "
         "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%), suspension (the body up to 5 cm higher or "
-        "lower on its wheels), scatter (0.5-4 %% of the signal scattered onto the detectors); bare "
+        "lower on its wheels), scatter (0.5-4 %% of the signal scattered onto the detectors), fuel (the "
+        "tanks 5-100 %% full where the references' are 60 %% (cars) or full); bare "
         "--variations: levels pixels speed",
     )
     evaluate.add_argument(

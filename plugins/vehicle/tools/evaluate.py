@@ -354,5 +354,6 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
         "scatter": "{:.1%}-{:.1%} of the signal scattered onto the detectors".format(
             *variations["scatter_share"]
         ),
+        "fuel": "the fuel tanks {:.0%}-{:.0%} full".format(*(variations["fuel_level"] or (0, 0))),
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
