@@ -53,6 +53,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     outline_mismatch,
     square_pixels,
 )
+from smartcustoms.plugins.vehicle.fuel import LevelBand, level_bands
 from smartcustoms.plugins.vehicle.levels import (
     CALIBRATED,
     FULL_SCALE,
@@ -85,6 +86,8 @@ from smartcustoms.plugins.vehicle.zones import (
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
+EDGE_PAIR_WINDOWS = 2.0  # an edge out of line: each sign's strip at most this many windows thick
+FUEL_LABEL = "fuel_level"  # a note, not a class: a tank's fuel higher or lower than the reference's
 FRONT_WALL = "front_wall"  # the location of a region behind a false front wall (``false_wall_cm``)
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
 
@@ -125,6 +128,7 @@ class Comparison:
     warp: Warp | None = None  # the scan's columns in the reference's (``shift`` is its median)
     placement: str = ""  # compared part by part: where each part's reference was placed (``parts``)
     photons: NoiseEstimate = NO_ESTIMATE  # the noise model's photons per pixel (``noise``)
+    explained: tuple[Detection, ...] = ()  # box-less: differences that are no concealment (``fuel``)
 
 
 class VehicleComparer:
@@ -220,11 +224,12 @@ class VehicleComparer:
                 (best, mismatch, placed), raw, nominal, column_scale, fitted_parts, square_mm, parts, stated
             )
         best = replace(best, column_scale=column_scale)
-        detections, notes = self._detections(best, declaration, square_mm)
+        detections, notes, explained = self._detections(best, declaration, square_mm)
         doubt = "alignment" if mismatch > self.settings.max_outline_mismatch else ""
         best = replace(
             best,
             notes=tuple(_in_scan_columns(n, column_scale) for n in notes),
+            explained=tuple(_in_scan_columns(n, column_scale) for n in explained),
             outline_mismatch=mismatch,
             doubt=doubt,
             placement=placed,
@@ -445,9 +450,10 @@ class VehicleComparer:
 
     def _detections(
         self, comparison: Comparison, declaration: Declaration, pixel_size_mm: float | None
-    ) -> tuple[list[Detection], list[Detection]]:
-        """The detections of a comparison, and its notes: regions outside the vehicle's outline, which
-        are no concealment (see ``zones``) but are not cleared either."""
+    ) -> tuple[list[Detection], list[Detection], list[Detection]]:
+        """The detections of a comparison; its notes: regions outside the vehicle's outline, which are no
+        concealment (see ``zones``) but are not cleared either; and what it explained: fuel levels
+        (``fuel``), taken out before the regions are judged."""
         s = self.settings
         pixel_cm = (pixel_size_mm or comparison.fitted.pixel_size_mm or 5.0) / 10
         window = s.smooth_px(pixel_cm)
@@ -466,9 +472,20 @@ class VehicleComparer:
             )
         zones = zone_map(comparison.inside, cargo)
         join = max(1, round(s.join_cm / pixel_cm))
+        min_area = s.min_area_cm2 / pixel_cm**2
+        mask, explained = comparison.mask, []
+        if s.fuel_levels and comparison.scan is not None:
+            bands = level_bands(
+                mask, comparison.difference, comparison.scan, comparison.reference, zones, window, min_area
+            )
+            if bands:
+                mask = mask.copy()
+                for band in bands:
+                    mask[band.pixels] = 0
+                    explained.append(self._fuel_level(band, comparison, pixel_cm))
         detections, notes = [], []
-        for region in regions(comparison.mask, zones, join, s.min_area_cm2 / pixel_cm**2, window):
-            if _edge_out_of_line(comparison.mask[region.pixels], s.edge_pair_share):
+        for region in regions(mask, zones, join, min_area, window):
+            if _edge_out_of_line(region, mask[region.pixels], s.edge_pair_share, window):
                 continue
             if _within_one_scan_column(region, comparison.column_scale, window):
                 continue
@@ -479,7 +496,32 @@ class VehicleComparer:
             detection = self._judge(region, excess, cargo, declaration, comparison, pixel_cm)
             if detection is not None:
                 detections.append(detection)
-        return detections, notes
+        return detections, notes, explained
+
+    @staticmethod
+    def _fuel_level(band: LevelBand, comparison: Comparison, pixel_cm: float) -> Detection:
+        """A note (no box: not a concealment) of a tank's fuel standing higher or lower than in the
+        reference."""
+        x0, y0, x1, y1 = band.box
+        model = comparison.fitted.reference.model
+        way = "higher" if band.sign > 0 else "lower"
+        change, length = band.height_px * pixel_cm, (x1 - x0) * pixel_cm
+        return Detection(
+            FUEL_LABEL,
+            0.0,
+            explanation=f"fuel about {change:.0f} cm {way} than in the empty {model} reference across a "
+            f"tank {length:.0f} cm long (at {x0},{y0},{x1},{y1}): its surface is level and the reference's "
+            "ends with it, so it is a fuel level, not a concealment",
+            attributes={
+                "reason": FUEL_LABEL,
+                "reference": comparison.fitted.reference.name,
+                "region_box_px": f"{x0},{y0},{x1},{y1}",
+                "level_change_cm": f"{band.sign * change:.1f}",
+                "length_cm": f"{length:.0f}",
+                "attenuation_excess": f"{band.strength:.3f}",
+                "surface_row": str(band.surface_row),
+            },
+        )
 
     def _outside(self, region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> Detection:
         """A note (no box: not a concealment) of a region outside the reference vehicle's outline."""
@@ -561,14 +603,25 @@ class VehicleComparer:
         return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px(pixel_cm)
 
 
-def _edge_out_of_line(marks: np.ndarray, share: float) -> bool:
+def _edge_out_of_line(region: Region, marks: np.ndarray, share: float, window: int) -> bool:
     """Whether a region's mask values (1 more material, 2 less) are an edge out of line: at least
-    ``share`` of each. Material added or taken away shows one sign; a structure a few pixels off its
-    place in the reference shows both, side by side (the smoothing joins them into one region)."""
+    ``share`` of each, and each sign's pixels thin (on average at most ``EDGE_PAIR_WINDOWS`` smoothing
+    windows across their longer extent). Material added or taken away shows one sign; a structure a few
+    pixels off its place in the reference shows both, side by side, each a strip about as wide as the
+    shift and the smoothing (the smoothing joins them into one region). Material added beside material
+    taken away (a compartment in a tank whose fuel stands lower) is two broad parts: judged."""
     if share <= 0 or not len(marks):
         return False
     more = float(np.count_nonzero(marks == 1)) / len(marks)
-    return more >= share and 1.0 - more >= share
+    if more < share or 1.0 - more < share:
+        return False
+    ys, xs = region.pixels
+    for value in (1, 2):
+        sign = marks == value
+        extent = max(np.ptp(ys[sign]), np.ptp(xs[sign])) + 1
+        if np.count_nonzero(sign) / extent > EDGE_PAIR_WINDOWS * window:
+            return False
+    return True
 
 
 def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> dict[str, str]:

@@ -104,14 +104,14 @@ class VehicleComparePlugin(Plugin):
             stated_levels(frame.metadata),
             PartModels.from_metadata(frame.metadata),
         )
+        notes = (*comparison.notes, *comparison.explained)
         if comparison.doubt:  # a comparison that cannot be trusted neither alarms nor clears
-            return Assessment(Decision.MANUAL_INSPECTION, (doubt(comparison, detections), *comparison.notes))
+            return Assessment(Decision.MANUAL_INSPECTION, (doubt(comparison, detections), *notes))
         if detections:
-            notes = comparison.notes
             return Assessment.alarm(*detections, *notes, risk_score=max(d.score for d in detections))
         if comparison.notes:  # differences outside the vehicle's outline: an officer looks
-            return Assessment(Decision.MANUAL_INSPECTION, comparison.notes)
-        return Assessment.clear()
+            return Assessment(Decision.MANUAL_INSPECTION, notes)
+        return Assessment(Decision.CLEAR, comparison.explained)  # fuel levels: noted, cleared
 
 
 def doubt(comparison: Comparison, withheld: Sequence[Detection]) -> Detection:

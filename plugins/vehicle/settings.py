@@ -50,6 +50,9 @@ class VehicleSettings:
     # scan's veil of it (``scanner.scatter_matched``; 50 for a portal whose loaded scans alarm in the dark
     # parts beside the cargo); 0: not fitted (the default: see docs/detectors_ct_vehicle.md)
     scatter_cm: float = 0.0
+    # a band of one sign that is a tank's fuel standing higher or lower than in the reference (``fuel``)
+    # is noted (``fuel_level``), not judged; false: judged as any other region
+    fuel_levels: bool = True
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0
     min_attenuation: float = 0.08

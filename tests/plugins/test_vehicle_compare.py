@@ -455,7 +455,9 @@ def test_a_region_outside_the_cargo_space_is_judged_by_its_pixels_not_its_box(
     mask = np.zeros((200, 600), np.uint8)
     mask[20:30, 80:520] = 1  # above the roof
     mask[30:175, 80:90] = 1  # and down the front wall: one region framing the cargo space
-    detections, notes = comparer._detections(_synthetic(mask), Declaration(goods, 3 if goods else None), 10.0)
+    detections, notes, _ = comparer._detections(
+        _synthetic(mask), Declaration(goods, 3 if goods else None), 10.0
+    )
     assert [(d.label, d.attributes["location"]) for d in detections] == [
         ("hidden_compartment", "cargo_walls_or_roof")
     ]
@@ -472,15 +474,29 @@ def test_an_edge_out_of_line_is_no_concealment_but_material_added_beside_one_is(
     edge = np.zeros((200, 600), np.uint8)
     edge[165:178, 200:206] = 2  # less material where the member stood in the reference
     edge[165:178, 206:212] = 1  # more where it stands in the scan
-    detections, notes = comparer._detections(_synthetic(edge), Declaration(""), 10.0)
+    detections, notes, _ = comparer._detections(_synthetic(edge), Declaration(""), 10.0)
     assert detections == [] and notes == []
     beside = edge.copy()
     beside[165:178, 212:260] = 1  # goods packed against the member
-    [found], _ = comparer._detections(_synthetic(beside), Declaration(""), 10.0)
+    [found], _, _ = comparer._detections(_synthetic(beside), Declaration(""), 10.0)
     assert found.label == "hidden_compartment" and found.box == (200.0, 165.0, 260.0, 178.0)
     judged_alike = VehicleComparer(VehicleSettings(edge_pair_share=0.0), comparer.references)
-    [pair], _ = judged_alike._detections(_synthetic(edge), Declaration(""), 10.0)
+    [pair], _, _ = judged_alike._detections(_synthetic(edge), Declaration(""), 10.0)
     assert pair.label == "hidden_compartment"
+
+
+def test_material_added_beside_material_taken_away_is_judged_not_an_edge_out_of_line(
+    comparer: VehicleComparer,
+) -> None:
+    """Below the cargo floor, a broad part of more material beside a broad part of less (goods in a tank
+    whose fuel stands lower beside them): half of each sign, as an edge out of line has, but each part far
+    thicker than a few pixels' shift and the smoothing. It is a hidden compartment."""
+    pair = np.zeros((200, 600), np.uint8)
+    pair[165:180, 200:260] = 2  # fuel gone
+    pair[165:180, 260:320] = 1  # goods where it was
+    [found], notes, _ = comparer._detections(_synthetic(pair), Declaration(""), 10.0)
+    assert found.label == "hidden_compartment" and found.box == (200.0, 165.0, 320.0, 180.0)
+    assert notes == []
 
 
 @pytest.mark.parametrize("pallets", [None, 3])
@@ -492,7 +508,7 @@ def test_a_difference_in_the_chassis_is_never_explained_by_declared_goods(
     mask = np.zeros((200, 600), np.uint8)
     mask[165:178, 200:300] = 1  # below the cargo floor
     mask[60:150, 120:200] = 1  # in the cargo space, within the first pallet
-    detections, _ = comparer._detections(_synthetic(mask), Declaration("textiles", pallets), 10.0)
+    detections, _, _ = comparer._detections(_synthetic(mask), Declaration("textiles", pallets), 10.0)
     assert [(d.label, d.attributes["location"], d.box) for d in detections] == [
         ("hidden_compartment", "below_cargo_floor", (200.0, 165.0, 300.0, 178.0))
     ]
@@ -508,7 +524,7 @@ def test_a_region_within_a_false_walls_depth_of_the_front_wall_is_a_hidden_compa
     mask = np.zeros((200, 600), np.uint8)
     mask[90:158, 104:150] = 1  # 50 cm from the front wall (pixels of 1 cm; cargo space from column 100)
     mask[60:158, 300:420] = 1  # mid-way along the cargo space
-    detections, _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    detections, _, _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
     detections.sort(key=lambda d: d.box or ())
     assert [(d.label, d.attributes["location"], d.box) for d in detections] == [
         ("hidden_compartment", "front_wall", (104.0, 90.0, 150.0, 158.0)),
@@ -549,7 +565,7 @@ def test_a_region_across_zones_is_classed_by_its_majority_and_reports_the_rest(
 ) -> None:
     mask = np.zeros((200, 600), np.uint8)
     mask[158:180, 64:94] = 1  # under the cab and on down below the cargo floor, ahead of the cargo space
-    [detection], _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    [detection], _, _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
     assert detection.label == "hidden_compartment"
     # 10 mm pixels: smoothed over 5 (smooth_cm 4.4), whose spill puts the floor's edge 3 px down: row 163
     assert detection.attributes["location"] == "below_cargo_floor"
@@ -566,7 +582,7 @@ def test_a_ring_outside_the_vehicle_is_no_concealment_but_is_not_cleared(
     mask = np.zeros((200, 600), np.uint8)
     mask[8:18, 50:550] = 1  # above the roof
     mask[18:190, 545:555] = 1  # and behind the rear: outside the outline
-    detections, notes = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
+    detections, notes, _ = comparer._detections(_synthetic(mask), Declaration(""), 10.0)
     assert detections == []
     [note] = notes
     assert note.label == OUTSIDE_LABEL and note.box is None and note.attributes["reason"] == "outside_outline"
