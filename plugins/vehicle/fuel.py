@@ -20,8 +20,9 @@ further. ``level_bands`` finds the one-signed pieces of an anomaly mask that are
   what the columns beyond its ends step there (a floor or rail at that height runs on past the tank;
   the fuel's surface does not). A compartment in a tank is shorter than the tank, so the reference's
   surface runs on past it, nothing is left, and it stays a ``hidden_compartment``;
-* fuel, as much as that: more fuel is as strong as the reference's step at its surface, up to
-  ``MAX_STRENGTH`` times (a round tank's chord is short at its top); less fuel takes away at least
+* fuel, as much as that: more fuel is as strong as the reference's step at its surface, from
+  ``MIN_STRENGTH`` to ``MAX_STRENGTH`` times (a round tank's chord grows above a low surface: a
+  compartment in a door, resting on the sill's edge, is three times and more); less fuel takes away at least
   ``MIN_STRENGTH`` of what the reference's tank held in those rows beyond what lies beside it, where
   a compartment displacing fuel takes away only the difference between fuel and its goods.
 
@@ -47,11 +48,12 @@ MIN_FILL = 0.6  # of its box
 # UNEVEN of it: at most MAX_UNEVEN of them further off (a compartment's columns, its packages)
 UNEVEN = 0.25
 MAX_UNEVEN = 0.1
-# the band's strength (its rows' attenuation before the smoothing) against the step of the reference's
-# surface at its edge: as strong as fuel at that surface (a box tank), up to MAX_STRENGTH times (a full
-# round tank's surface is its top, where its chord is short)
+# more fuel: the band's strength (its rows' attenuation before the smoothing) against the step of the
+# reference's surface at its bottom, as strong as the fuel there (a box tank) or up to MAX_STRENGTH times
+# (a round tank's chord grows above a low surface); less fuel: at least MIN_STRENGTH of what the
+# reference's tank held in its rows
 MIN_STRENGTH = 0.5
-MAX_STRENGTH = 5.0
+MAX_STRENGTH = 2.0
 STRENGTH_QUANTILE = 0.8  # of the band's rows' differences: its strength, whatever its shape
 MAX_CARGO_SHARE = 0.2  # of its pixels in the cargo space: a load's edge, not a tank
 
