@@ -86,7 +86,11 @@ from smartcustoms.plugins.vehicle.zones import (
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
-EDGE_PAIR_WINDOWS = 2.0  # an edge out of line: each sign's strip at most this many windows thick
+# an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
+# (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
+EDGE_PAIR_WINDOWS = 2.0
+EDGE_PAIR_ALONG = 0.8
+EDGE_PAIR_BALANCE = 0.1
 FUEL_LABEL = "fuel_level"  # a note, not a class: a tank's fuel higher or lower than the reference's
 FRONT_WALL = "front_wall"  # the location of a region behind a false front wall (``false_wall_cm``)
 OUTSIDE_LABEL = "outside_vehicle"  # a note, not a class: differences outside the vehicle's outline
@@ -485,7 +489,9 @@ class VehicleComparer:
                     explained.append(self._fuel_level(band, comparison, pixel_cm))
         detections, notes = [], []
         for region in regions(mask, zones, join, min_area, window):
-            if _edge_out_of_line(region, mask[region.pixels], s.edge_pair_share, window):
+            if _edge_out_of_line(
+                region, mask[region.pixels], comparison.difference[region.pixels], s.edge_pair_share, window
+            ):
                 continue
             if _within_one_scan_column(region, comparison.column_scale, window):
                 continue
@@ -603,25 +609,37 @@ class VehicleComparer:
         return box[2] <= front + s.false_wall_cm / pixel_cm + s.smooth_px(pixel_cm)
 
 
-def _edge_out_of_line(region: Region, marks: np.ndarray, share: float, window: int) -> bool:
-    """Whether a region's mask values (1 more material, 2 less) are an edge out of line: at least
-    ``share`` of each, and each sign's pixels thin (on average at most ``EDGE_PAIR_WINDOWS`` smoothing
-    windows across their longer extent). Material added or taken away shows one sign; a structure a few
-    pixels off its place in the reference shows both, side by side, each a strip about as wide as the
-    shift and the smoothing (the smoothing joins them into one region). Material added beside material
-    taken away (a compartment in a tank whose fuel stands lower) is two broad parts: judged."""
+def _edge_out_of_line(
+    region: Region, marks: np.ndarray, values: np.ndarray, share: float, window: int
+) -> bool:
+    """Whether a region's mask values (1 more material, 2 less; ``values`` the difference there) are an
+    edge out of line. Material added or taken away shows one sign; a structure a few pixels off its
+    place in the reference shows both, side by side (the smoothing joins them into one region): at
+    least ``share`` of each, each a strip about as wide as the shift and the smoothing (on average at
+    most ``EDGE_PAIR_WINDOWS`` windows across its longer extent), the two along the same edge (their
+    rows, or their columns, overlapping by ``EDGE_PAIR_ALONG``) or moving as much material as they
+    leave (within ``EDGE_PAIR_BALANCE``). Goods in a tank beside fuel standing lower or higher are
+    broad, or lie beside the band rather than along it, and weigh what they weigh: judged."""
     if share <= 0 or not len(marks):
         return False
     more = float(np.count_nonzero(marks == 1)) / len(marks)
     if more < share or 1.0 - more < share:
         return False
     ys, xs = region.pixels
-    for value in (1, 2):
-        sign = marks == value
-        extent = max(np.ptp(ys[sign]), np.ptp(xs[sign])) + 1
-        if np.count_nonzero(sign) / extent > EDGE_PAIR_WINDOWS * window:
+    parts = [marks == 1, marks == 2]
+    for part in parts:
+        extent = max(np.ptp(ys[part]), np.ptp(xs[part])) + 1
+        if np.count_nonzero(part) / extent > EDGE_PAIR_WINDOWS * window:
             return False
-    return True
+    along = max(_overlap(ys[parts[0]], ys[parts[1]]), _overlap(xs[parts[0]], xs[parts[1]]))
+    added, taken = float(values[parts[0]].sum()), float(-values[parts[1]].sum())
+    return along >= EDGE_PAIR_ALONG or abs(added - taken) <= EDGE_PAIR_BALANCE * (added + taken)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """How much two sets of coordinates' spans overlap: their intersection over their union."""
+    low, high = max(a.min(), b.min()), min(a.max(), b.max()) + 1
+    return max(0.0, float(high - low)) / float(max(a.max(), b.max()) + 1 - min(a.min(), b.min()))
 
 
 def _attributes(region: Region, excess: float, comparison: Comparison, pixel_cm: float) -> dict[str, str]:

@@ -499,6 +499,26 @@ def test_material_added_beside_material_taken_away_is_judged_not_an_edge_out_of_
     assert notes == []
 
 
+def test_a_thin_pair_is_an_edge_out_of_line_only_along_one_edge_or_moving_as_much_as_it_leaves(
+    comparer: VehicleComparer,
+) -> None:
+    """Two thin parts of opposite signs: fuel standing higher across a tank (a long thin band) above
+    goods in it that weigh less than the fuel they displaced (a short thin block below the band): not
+    along one edge, not as much added as taken away. Judged: a hidden compartment. The same block
+    beside the band, along its rows and moving as much as it leaves, is an edge out of line."""
+    pair = np.zeros((200, 600), np.uint8)
+    pair[165:172, 200:320] = 1  # fuel higher across the tank
+    pair[172:179, 240:280] = 2  # goods lighter than the fuel below it
+    signed = replace(_synthetic(pair), difference=np.where(pair == 2, -0.5, pair * 0.5).astype(np.float32))
+    [found], _, _ = comparer._detections(signed, Declaration(""), 10.0)
+    assert found.label == "hidden_compartment" and found.box == (200.0, 165.0, 320.0, 179.0)
+    edge = np.zeros((200, 600), np.uint8)
+    edge[165:172, 200:320] = 1
+    edge[172:179, 200:320] = 2  # the same band's other side: a horizontal edge a few pixels off
+    moved = replace(_synthetic(edge), difference=np.where(edge == 2, -0.5, edge * 0.5).astype(np.float32))
+    assert comparer._detections(moved, Declaration(""), 10.0)[0] == []
+
+
 @pytest.mark.parametrize("pallets", [None, 3])
 def test_a_difference_in_the_chassis_is_never_explained_by_declared_goods(
     comparer: VehicleComparer, pallets: int | None
