@@ -22,7 +22,9 @@ further. ``level_bands`` finds the one-signed pieces of an anomaly mask that are
   surface runs on past it, nothing is left, and it stays a ``hidden_compartment``;
 * fuel, as much as that: more fuel is as strong as the reference's step at its surface, from
   ``MIN_STRENGTH`` to ``MAX_STRENGTH`` times (a round tank's chord grows above a low surface: a
-  compartment in a door, resting on the sill's edge, is three times and more); less fuel takes away at least
+  compartment in a door, resting on the sill's edge, is three times and more), and rests on fuel: a
+  window under that surface the reference holds at least ``MIN_BELOW`` of it beyond what lies past the
+  band's ends (a door's goods rest on an edge with nothing under it); less fuel takes away at least
   ``MIN_STRENGTH`` of what the reference's tank held in those rows beyond what lies beside it, where
   a compartment displacing fuel takes away only the difference between fuel and its goods.
 
@@ -54,6 +56,9 @@ MAX_UNEVEN = 0.1
 # reference's tank held in its rows
 MIN_STRENGTH = 0.5
 MAX_STRENGTH = 2.0
+# more fuel rests on the reference's: what the reference holds in a window under its surface, beyond what
+# lies beyond the band's ends, at least MIN_BELOW of the band's strength (less where a round tank narrows)
+MIN_BELOW = 0.4
 STRENGTH_QUANTILE = 0.8  # of the band's rows' differences: its strength, whatever its shape
 MAX_CARGO_SHARE = 0.2  # of its pixels in the cargo space: a load's edge, not a tank
 
@@ -148,8 +153,12 @@ def _as_band(
     if surface is None:
         return None
     row, step = surface
-    if piece.sign > 0 and not MIN_STRENGTH * step <= strength <= MAX_STRENGTH * step:
-        return None  # more material than fuel standing higher would add at that surface, or far less
+    if piece.sign > 0:
+        if not MIN_STRENGTH * step <= strength <= MAX_STRENGTH * step:
+            return None  # more material than fuel standing higher would add at that surface, or far less
+        below = (row + window // 2, row + window // 2 + window)  # the reference's fuel, under its surface
+        if _content(reference, below, piece.box, window) < MIN_BELOW * strength:
+            return None  # no tank of fuel under it: goods resting on an edge (a door's, a sill's)
     if piece.sign < 0 and strength < MIN_STRENGTH * _content(reference, (top, bottom), piece.box, window):
         return None  # less taken away than the reference's tank held there: fuel displaced, not drained
     return LevelBand(piece.box, piece.pixels, piece.sign, row, bottom - top, piece.sign * strength)

@@ -112,8 +112,8 @@ def _bands(scan: np.ndarray, reference: np.ndarray) -> list[tuple[int, int]]:
 def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     """Fuel 20 rows lower or higher across the tank is a band of that sign and height; the same
     deficit over part of the tank only (the reference's surface runs on past it) is not, nor a band
-    whose columns are not as high as each other (a compartment beside the level), nor one in the cargo
-    space."""
+    whose columns are not as high as each other (a compartment beside the level), nor goods resting on
+    an edge with no fuel under it, nor a band in the cargo space."""
     reference = _tank(80)
     assert _bands(_tank(100), reference) == [(-1, 20)]
     assert _bands(_tank(60), _tank(80)) == [(1, 20)]
@@ -123,6 +123,11 @@ def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     stepped = _tank(100)
     stepped[80:115, 150:200] = 0.1  # a compartment's columns emptier than the level beside them
     assert _bands(stepped, reference) == []
+    ledge = np.zeros((160, 400), np.float32)
+    ledge[100:102, 100:300] = 0.3  # a door's bottom edge: a step of 0.3 that ends where the goods end
+    goods = ledge.copy()
+    goods[80:100, 100:300] += 0.4  # goods resting on it, as strong as a step like it: no fuel under them
+    assert _bands(goods, ledge) == []
     import cv2
 
     difference = np.asarray(cv2.blur(_tank(100) - reference, (5, 5)))
