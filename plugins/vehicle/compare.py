@@ -480,7 +480,14 @@ class VehicleComparer:
         mask, explained = comparison.mask, []
         if s.fuel_levels and comparison.scan is not None:
             bands = level_bands(
-                mask, comparison.difference, comparison.scan, comparison.reference, zones, window, min_area
+                mask,
+                comparison.difference,
+                comparison.scan,
+                comparison.reference,
+                zones,
+                window,
+                min_area,
+                s.min_fuel_attenuation,
             )
             if bands:
                 mask = mask.copy()

@@ -84,11 +84,12 @@ def level_bands(
     zones: np.ndarray,
     window: int,
     min_area_px: float,
+    min_fuel: float = 1.0,
 ) -> list[LevelBand]:
     """The fuel-level bands (see the module) among the one-signed pieces of ``mask`` (uint8: 1 more
     material, 2 less), given the smoothed ``difference``, the scan's and the aligned reference's
-    attenuation, the zones (``zones.zone_map``), the smoothing window and the smallest region judged
-    (pixels)."""
+    attenuation, the zones (``zones.zone_map``), the smoothing window, the smallest region judged
+    (pixels) and the least attenuation a band of fuel has across a tank (``min_fuel``)."""
     out = []
     for value, sign in ((1, 1), (2, -1)):
         pieces = (mask == value).view(np.uint8)
@@ -104,7 +105,7 @@ def level_bands(
             ys, xs = np.nonzero(labels[y : y + h, x : x + w] == label)
             piece = Piece((ys + y, xs + x), (x, y, x + w, y + h), sign)
             band = _as_band(piece, difference, scan, reference, zones, window)
-            if band is not None:
+            if band is not None and abs(band.strength) >= min_fuel:
                 out.append(band)
     return out
 

@@ -51,8 +51,11 @@ class VehicleSettings:
     # parts beside the cargo); 0: not fitted (the default: see docs/detectors_ct_vehicle.md)
     scatter_cm: float = 0.0
     # a band of one sign that is a tank's fuel standing higher or lower than in the reference (``fuel``)
-    # is noted (``fuel_level``), not judged; false: judged as any other region
+    # is noted (``fuel_level``), not judged; false: judged as any other region. A band of fuel across a
+    # tank attenuates at least min_fuel_attenuation (diesel, 0.03-0.04 /cm at a linac's energies, across
+    # a tank 30 cm deep or more); weaker, it is goods (a door's compartment resting on an edge)
     fuel_levels: bool = True
+    min_fuel_attenuation: float = 1.0
     edge_fraction: float = 0.35  # residual misalignment, as a fraction of the local gradient per pixel
     min_z: float = 6.0
     min_attenuation: float = 0.08

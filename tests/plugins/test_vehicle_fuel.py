@@ -85,17 +85,17 @@ def test_a_compartment_in_a_tank_whose_fuel_stands_lower_still_alarms(
     assert max(iou(d.box, truth) for d in found) >= 0.5  # type: ignore[arg-type]
 
 
-def _tank(fuel_top: int, columns: slice = slice(100, 300)) -> np.ndarray:
-    """A tank's attenuation below a floor line that runs the whole image: shell 0.1, fuel 2.0 from row
-    ``fuel_top`` to row 120, in ``columns``."""
+def _tank(fuel_top: int, columns: slice = slice(100, 300), fuel: float = 2.0) -> np.ndarray:
+    """A tank's attenuation below a floor line that runs the whole image: shell 0.1, ``fuel`` more from
+    row ``fuel_top`` to row 120, in ``columns``."""
     image = np.zeros((160, 400), np.float32)
     image[40:42, :] = 0.8  # a floor line past both ends of the tank
     image[60:120, columns] = 0.1
-    image[fuel_top:120, columns] = 2.1
+    image[fuel_top:120, columns] += fuel
     return image
 
 
-def _bands(scan: np.ndarray, reference: np.ndarray) -> list[tuple[int, int]]:
+def _bands(scan: np.ndarray, reference: np.ndarray, min_fuel: float = 1.0) -> list[tuple[int, int]]:
     """``level_bands`` of a scan against a reference, the mask drawn where the difference exceeds 0.3,
     smoothed over 5 pixels; each band's sign and rows of fuel."""
     import cv2
@@ -105,7 +105,7 @@ def _bands(scan: np.ndarray, reference: np.ndarray) -> list[tuple[int, int]]:
     zones = np.full(scan.shape, BELOW_FLOOR, np.uint8)
     return [
         (band.sign, round(band.height_px))
-        for band in level_bands(mask, difference, scan, reference, zones, 5, 50)
+        for band in level_bands(mask, difference, scan, reference, zones, 5, 50, min_fuel)
     ]
 
 
@@ -113,7 +113,8 @@ def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     """Fuel 20 rows lower or higher across the tank is a band of that sign and height; the same
     deficit over part of the tank only (the reference's surface runs on past it) is not, nor a band
     whose columns are not as high as each other (a compartment beside the level), nor goods resting on
-    an edge with no fuel under it, nor a band in the cargo space."""
+    an edge with no fuel under it, nor a band weaker than fuel across a tank (``min_fuel_attenuation``),
+    nor a band in the cargo space."""
     reference = _tank(80)
     assert _bands(_tank(100), reference) == [(-1, 20)]
     assert _bands(_tank(60), _tank(80)) == [(1, 20)]
@@ -124,10 +125,12 @@ def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     stepped[80:115, 150:200] = 0.1  # a compartment's columns emptier than the level beside them
     assert _bands(stepped, reference) == []
     ledge = np.zeros((160, 400), np.float32)
-    ledge[100:102, 100:300] = 0.3  # a door's bottom edge: a step of 0.3 that ends where the goods end
+    ledge[100:103, 100:300] = 1.0  # a door's bottom edge: a step that ends where the goods end
     goods = ledge.copy()
-    goods[80:100, 100:300] += 0.4  # goods resting on it, as strong as a step like it: no fuel under them
+    goods[80:100, 100:300] += 1.5  # goods resting on it, as strong as such a step: no fuel under them
     assert _bands(goods, ledge) == []
+    weak = (_tank(100, fuel=0.5), _tank(80, fuel=0.5))  # a thin tank, or goods as even as fuel
+    assert _bands(*weak) == [] and _bands(*weak, min_fuel=0.3) == [(-1, 20)]
     import cv2
 
     difference = np.asarray(cv2.blur(_tank(100) - reference, (5, 5)))
