@@ -110,8 +110,8 @@ def shadow_agreement(
     alarm-or-clear decision matched, and {label: "both" | "shadow_only" | "live_only"}. The live side is
     every live plugin's detections, or only those of the plugins named in ``compare_with``."""
     live = [r for r in verdict.results if not compare_with or r.plugin in compare_with]
-    live_labels = {d.label for r in live for d in r.detections}
-    found = {d.label for d in shadow.detections}
+    live_labels = {label for r in live for label in _named(r)}
+    found = _named(shadow)
     outcomes = {
         label: "both"
         if label in found and label in live_labels
@@ -122,6 +122,12 @@ def shadow_agreement(
     return (shadow.decision == ALARM) == live_alarm, outcomes
 
 
+def _named(result: results_pb2.PluginResult) -> set[str]:
+    """The classes a result names: none when it cleared the frame (a clearing result may carry notes,
+    such as a vehicle's fuel level, which name nothing found)."""
+    return set() if result.decision == CLEAR else {d.label for d in result.detections}
+
+
 def shadow_adjudications(verdict: results_pb2.Verdict, confirmed: bool) -> list[tuple[str, str, str]]:
     """What an officer's decision on an alert says of each shadow plugin: (plugin, label, outcome).
 
@@ -130,12 +136,12 @@ def shadow_adjudications(verdict: results_pb2.Verdict, confirmed: bool) -> list[
     positive. (Frames that only a shadow plugin alarmed on reach no officer: shadow mode raises no
     alert, so its precision counts the frames the live plugins alarmed on.)
     """
-    alert_labels = {d.label for r in verdict.results for d in r.detections}
+    alert_labels = {label for r in verdict.results for label in _named(r)}
     scored = []
     for shadow in verdict.shadow_results:
         if shadow.error:
             continue
-        found = {d.label for d in shadow.detections}
+        found = _named(shadow)
         if confirmed:
             scored += [
                 (shadow.plugin, label, "true_positive" if label in found else "false_negative")

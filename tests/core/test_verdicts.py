@@ -171,3 +171,9 @@ def test_shadow_adjudications_score_against_what_officers_decided() -> None:
         ("candidate", "firearm", "false_positive"),
         ("candidate", "knife", "false_positive"),
     ]
+    noted = result("vehicle", verdicts.CLEAR, "fuel_level")  # a note on a cleared scan names nothing
+    both = verdicts.combine(
+        frame(), [*live, noted], shadow=[result("candidate2", verdicts.CLEAR, "fuel_level")]
+    )
+    assert verdicts.shadow_adjudications(both, confirmed=False) == []
+    assert [o for o in verdicts.shadow_adjudications(both, confirmed=True) if o[1] == "fuel_level"] == []
