@@ -491,8 +491,10 @@ class VehicleComparer:
             )
             if bands:
                 mask = mask.copy()
-                for band in bands:
-                    mask[band.pixels] = 0
+                for band in bands:  # its own sign only: its bridged gaps may hold the other's
+                    ys, xs = band.pixels
+                    own = mask[ys, xs] == (1 if band.sign > 0 else 2)
+                    mask[ys[own], xs[own]] = 0
                     explained.append(self._fuel_level(band, comparison, pixel_cm))
         detections, notes = [], []
         for region in regions(mask, zones, join, min_area, window):
@@ -523,8 +525,8 @@ class VehicleComparer:
             FUEL_LABEL,
             0.0,
             explanation=f"fuel about {change:.0f} cm {way} than in the empty {model} reference across a "
-            f"tank {length:.0f} cm long (at {x0},{y0},{x1},{y1}): its surface is level and the reference's "
-            "ends with it, so it is a fuel level, not a concealment",
+            f"tank {length:.0f} cm long (region_box_px): its surface is level and the reference's ends with "
+            "it, so it is a fuel level, not a concealment",
             attributes={
                 "reason": FUEL_LABEL,
                 "reference": comparison.fitted.reference.name,
@@ -623,8 +625,8 @@ def _edge_out_of_line(
     edge out of line. Material added or taken away shows one sign; a structure a few pixels off its
     place in the reference shows both, side by side (the smoothing joins them into one region): at
     least ``share`` of each, each a strip about as wide as the shift and the smoothing (on average at
-    most ``EDGE_PAIR_WINDOWS`` windows across its longer extent), the two along the same edge (their
-    rows, or their columns, overlapping by ``EDGE_PAIR_ALONG``) or moving as much material as they
+    most ``EDGE_PAIR_WINDOWS`` windows across its longer extent), the two along the same edge (both long
+    in one direction, overlapping in it by ``EDGE_PAIR_ALONG``) or moving as much material as they
     leave (within ``EDGE_PAIR_BALANCE``). Goods in a tank beside fuel standing lower or higher are
     broad, or lie beside the band rather than along it, and weigh what they weigh: judged."""
     if share <= 0 or not len(marks):
@@ -638,7 +640,11 @@ def _edge_out_of_line(
         extent = max(np.ptp(ys[part]), np.ptp(xs[part])) + 1
         if np.count_nonzero(part) / extent > EDGE_PAIR_WINDOWS * window:
             return False
-    along = max(_overlap(ys[parts[0]], ys[parts[1]]), _overlap(xs[parts[0]], xs[parts[1]]))
+    along = 0.0  # how far the two strips run along one edge: in the direction both are long in
+    lying = [np.ptp(xs[part]) >= np.ptp(ys[part]) for part in parts]  # True: along the rows
+    if lying[0] == lying[1]:
+        axis = xs if lying[0] else ys
+        along = _overlap(axis[parts[0]], axis[parts[1]])
     added, taken = float(values[parts[0]].sum()), float(-values[parts[1]].sum())
     return along >= EDGE_PAIR_ALONG or abs(added - taken) <= EDGE_PAIR_BALANCE * (added + taken)
 

@@ -9,16 +9,18 @@ further. ``level_bands`` finds the one-signed pieces of an anomaly mask that are
 
 * its pieces joined across a cross-member or rail in front of the tank (whose edges raise the
   threshold there), at least ``LONG_WINDOWS`` smoothing windows long, outside the cargo space (at most
-  ``MAX_CARGO_SHARE`` in it), filling most of its box (``MIN_FILL``);
+  ``MAX_CARGO_SHARE`` in it) and within the vehicle's outline (at most ``MAX_OUTSIDE_SHARE`` outside),
+  filling most of its box (``MIN_FILL``);
 * as high in every column and as strong along every row (at most ``MAX_UNEVEN`` of them off by more
   than ``UNEVEN``): a compartment in a tank fills it top to bottom, so beside a band its columns are
   higher, and its packages are not as even as fuel;
 * its rows, where the smoothed difference is at half its strongest, and its strength before the
   smoothing (``STRENGTH_QUANTILE`` of its rows'), measured on the medians of its columns;
 * the reference has a surface at the band's top (less fuel) or bottom (more fuel), within half a
-  window, that ends where the band ends: the row stepping up most going down across the band, less
-  what the columns beyond its ends step there (a floor or rail at that height runs on past the tank;
-  the fuel's surface does not). A compartment in a tank is shorter than the tank, so the reference's
+  window, that ends where the band ends: the row where the step up going down across the band, less
+  what the columns beyond its ends step there, is largest (a floor or rail at that height runs on past
+  the tank; the fuel's surface does not), less fuel asking that step to be at least ``MIN_SURFACE`` of
+  the band's strength. A compartment in a tank is shorter than the tank, so the reference's
   surface runs on past it, nothing is left, and it stays a ``hidden_compartment``;
 * fuel, as much as that: more fuel is as strong as the reference's step at its surface, from
   ``MIN_STRENGTH`` to ``MAX_STRENGTH`` times (a round tank's chord grows above a low surface: a
@@ -59,14 +61,20 @@ MAX_STRENGTH = 2.0
 # more fuel rests on the reference's: what the reference holds in a window under its surface, beyond what
 # lies beyond the band's ends, at least MIN_BELOW of the band's strength (less where a round tank narrows)
 MIN_BELOW = 0.4
+# less fuel: the reference's surface at its top, less what steps beyond its ends, at least MIN_SURFACE of
+# the band's strength (a full round tank's top, where the chord is short, steps a tenth of it or less;
+# noise in a site's reference, a few thousandths)
+MIN_SURFACE = 0.05
 STRENGTH_QUANTILE = 0.8  # of the band's rows' differences: its strength, whatever its shape
 MAX_CARGO_SHARE = 0.2  # of its pixels in the cargo space: a load's edge, not a tank
+MAX_OUTSIDE_SHARE = 0.5  # of its pixels outside the vehicle's outline (a tank's fuel band lies within)
 
 
 @dataclass(frozen=True)
 class LevelBand:
     """A band of fuel more (``sign`` +1) or less (-1) than the reference's: its box, its pixels
-    (rows, columns), the reference's surface row, its height and strength (mean difference)."""
+    (rows, columns, its gaps bridged), the reference's surface row, its height in rows and its strength
+    (signed: the ``STRENGTH_QUANTILE`` of its rows' unsmoothed differences)."""
 
     box: BoxPx
     pixels: tuple[np.ndarray, np.ndarray]
@@ -129,7 +137,7 @@ def _as_band(
 ) -> LevelBand | None:
     ys, xs = piece.pixels
     where = zones[ys, xs]
-    if np.mean(where == CARGO) > MAX_CARGO_SHARE or np.mean(where == OUTSIDE) > 0.5:
+    if np.mean(where == CARGO) > MAX_CARGO_SHARE or np.mean(where == OUTSIDE) > MAX_OUTSIDE_SHARE:
         return None
     x0, y0, x1, y1 = piece.box
     inner = slice(x0 + window, x1 - window)  # the columns clear of the smoothing's spill at its ends
@@ -160,6 +168,8 @@ def _as_band(
         below = (row + window // 2, row + window // 2 + window)  # the reference's fuel, under its surface
         if _content(reference, below, piece.box, window) < MIN_BELOW * strength:
             return None  # no tank of fuel under it: goods resting on an edge (a door's, a sill's)
+    if piece.sign < 0 and step < MIN_SURFACE * strength:
+        return None  # no surface of its own: the reference's steps as much beyond the band's ends
     if piece.sign < 0 and strength < MIN_STRENGTH * _content(reference, (top, bottom), piece.box, window):
         return None  # less taken away than the reference's tank held there: fuel displaced, not drained
     return LevelBand(piece.box, piece.pixels, piece.sign, row, bottom - top, piece.sign * strength)
@@ -206,12 +216,12 @@ def _beyond(box: BoxPx, window: int, width: int) -> list[slice]:
 
 
 def _surface(reference: np.ndarray, edge: int, box: BoxPx, window: int) -> tuple[int, float] | None:
-    """The reference's surface at the band's edge ``edge`` (a row), and its step: the row within half a
-    window of it where the reference steps up most going down across the band's columns, less what the
-    columns beyond the end that steps more step there (the median of each). A floor or rail running past
-    the tank at that height steps beyond it too and is taken away; so is the fuel's own surface when
-    the tank goes on past the band (a compartment shorter than the tank), leaving nothing. None when no
-    row steps up so."""
+    """The reference's surface at the band's edge ``edge`` (a row), and its step: among the rows within
+    half a window of it, the one where the reference's step up going down across the band's columns,
+    less what the columns beyond the end that steps more step there (the median of each), is largest.
+    A floor or rail running past the tank at that height steps beyond it too and is taken away; so is
+    the fuel's own surface when the tank goes on past the band (a compartment shorter than the tank),
+    leaving nothing. None when no row steps up so."""
     x0, _, x1, _ = box
     reach = max(2, window // 2)
     inner = slice(x0 + window, x1 - window)

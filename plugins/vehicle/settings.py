@@ -61,8 +61,9 @@ class VehicleSettings:
     min_attenuation: float = 0.08
     min_area_cm2: float = 100.0
     # a region whose pixels are at least this share more material than the reference and at least this
-    # share less, side by side, is an edge out of line (a shift of a few pixels leaves such a pair), not a
-    # concealment; 0: judged as any other region
+    # share less, side by side, as thin strips along one edge or moving as much material as they leave,
+    # is an edge out of line (a shift of a few pixels leaves such a pair), not a concealment; 0: judged as
+    # any other region
     edge_pair_share: float = 0.25
     join_cm: float = 10.0  # regions closer than this are one: tanks 15 cm apart stay three regions
     # a region in a cargo space declared empty that lies wholly within this of its front wall is behind

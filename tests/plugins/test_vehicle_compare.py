@@ -504,8 +504,10 @@ def test_a_thin_pair_is_an_edge_out_of_line_only_along_one_edge_or_moving_as_muc
 ) -> None:
     """Two thin parts of opposite signs: fuel standing higher across a tank (a long thin band) above
     goods in it that weigh less than the fuel they displaced (a short thin block below the band): not
-    along one edge, not as much added as taken away. Judged: a hidden compartment. The same block
-    beside the band, along its rows and moving as much as it leaves, is an edge out of line."""
+    along one edge, not as much added as taken away. Judged: a hidden compartment. A full strip below
+    the band (a horizontal edge a few pixels off) is an edge out of line; so are two strips end to end
+    in the same rows when they move as much material as they leave, not when the goods outweigh the
+    fuel taken away beside them."""
     pair = np.zeros((200, 600), np.uint8)
     pair[165:172, 200:320] = 1  # fuel higher across the tank
     pair[172:179, 240:280] = 2  # goods lighter than the fuel below it
@@ -517,6 +519,14 @@ def test_a_thin_pair_is_an_edge_out_of_line_only_along_one_edge_or_moving_as_muc
     edge[172:179, 200:320] = 2  # the same band's other side: a horizontal edge a few pixels off
     moved = replace(_synthetic(edge), difference=np.where(edge == 2, -0.5, edge * 0.5).astype(np.float32))
     assert comparer._detections(moved, Declaration(""), 10.0)[0] == []
+    ends = np.zeros((200, 600), np.uint8)
+    ends[165:172, 200:260] = 2  # fuel gone at one end of a tank
+    ends[165:172, 260:320] = 1  # goods at the other, in the same rows
+    balanced = replace(_synthetic(ends), difference=np.where(ends == 2, -0.5, ends * 0.5).astype(np.float32))
+    assert comparer._detections(balanced, Declaration(""), 10.0)[0] == []
+    heavier = replace(balanced, difference=np.where(ends == 2, -0.5, ends * 1.0).astype(np.float32))
+    [goods], _, _ = comparer._detections(heavier, Declaration(""), 10.0)
+    assert goods.label == "hidden_compartment" and goods.box == (200.0, 165.0, 320.0, 172.0)
 
 
 @pytest.mark.parametrize("pallets", [None, 3])

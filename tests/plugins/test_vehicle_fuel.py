@@ -131,6 +131,10 @@ def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     assert _bands(goods, ledge) == []
     weak = (_tank(100, fuel=0.5), _tank(80, fuel=0.5))  # a thin tank, or goods as even as fuel
     assert _bands(*weak) == [] and _bands(*weak, min_fuel=0.3) == [(-1, 20)]
+    for seed in range(8):  # a reference with noise, as a site's own scans are
+        noisy = reference + np.random.default_rng(seed).normal(0, 0.005, reference.shape).astype(np.float32)
+        assert _bands(_tank(100), noisy) == [(-1, 20)]
+        assert _bands(part - reference + noisy, noisy) == []
     import cv2
 
     difference = np.asarray(cv2.blur(_tank(100) - reference, (5, 5)))
