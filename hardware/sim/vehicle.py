@@ -113,6 +113,7 @@ EXTRA_REALISM_KINDS = (
     "suspension",
     "scatter",
     "fuel",
+    "stops",
 )
 FRAMING_CM = 100.0  # "framing": the scan starts up to this much earlier or later (the portal's trigger)
 # "coarse": a real portal's pixels (8-17 mm across, its detector pitch; 20-30 mm along, from the speed),
@@ -147,6 +148,15 @@ SCATTER_BROAD_SHARE = 0.5
 # others' full), the same share in every tank of the vehicle
 FUEL_LEVEL = (0.05, 1.0)
 SPEED_PROFILES = ("sine", "ramp", "stop_and_go")  # how a vehicle's speed changes as it passes
+# "stops": in STOP_SHARE of the scans the vehicle slows almost to a halt in the portal (a driver braking,
+# a queue ahead): its speed dips by a share in STOP_DEPTH over a Gaussian of standard deviation a share
+# in STOP_WIDTH of the pass, around a point in STOP_CENTRE of the vehicle's length; the scan has that
+# many more columns
+STOP_SHARE = 0.5
+STOP_DEPTH = (0.5, 0.9)
+STOP_WIDTH = (0.02, 0.08)
+STOP_CENTRE = (0.15, 0.85)  # a share of the vehicle's length
+_MATERIAL_COUNTS = 0.9 * 65535.0  # a column with a pixel darker than this shows the vehicle
 
 # mu/rho (cm^2/g) at 1 MeV (low) and 2 MeV (high), NIST XCOM; compounds by the mixture rule.
 _MATERIAL_LIST = (
@@ -227,7 +237,11 @@ class Realism:
       bright air and darker beside a full cargo space. References are rendered without;
     * ``fuel_level``: the vehicle's fuel tanks hold fuel to this share of their height, drawn in
       ``FUEL_LEVEL``, where the reference's car holds 60 % and the others are full (a compartment in a
-      tank keeps its own columns as the concealment made them).
+      tank keeps its own columns as the concealment made them);
+    * ``stop_depth``: in ``STOP_SHARE`` of the scans the vehicle's speed dips by a share drawn in this
+      range over a short part of the pass (``STOP_WIDTH``), as when a driver brakes in the portal: the
+      scan has more columns, those of the dip each showing a sliver of the vehicle, and the scanner
+      states the pass's mean pixel size along it.
 
     The default changes nothing; ``Realism.portal()`` is a real portal's spread.
     """
@@ -248,6 +262,7 @@ class Realism:
     body_lift_cm: float = 0.0
     scatter_share: tuple[float, float] = (0.0, 0.0)
     fuel_level: tuple[float, float] | None = None
+    stop_depth: tuple[float, float] | None = None
 
     @classmethod
     def portal(cls, kinds: tuple[str, ...] = REALISM_KINDS) -> Realism:
@@ -258,7 +273,7 @@ class Realism:
         (8-17 mm across, 20-30 mm along), ``framing`` its trigger, ``road`` the road under the vehicle
         in its lowest rows, ``detector`` a flat-field correction's residuals, ``suspension`` the body at
         another height on its wheels, ``scatter`` 0.5-4 % of the signal scattered, ``fuel`` the tanks
-        filled to another level."""
+        filled to another level, ``stops`` the vehicle slowing almost to a halt in half the scans."""
         known = (*REALISM_KINDS, *EXTRA_REALISM_KINDS)
         unknown = set(kinds) - set(known)
         if unknown:
@@ -281,6 +296,7 @@ class Realism:
             BODY_LIFT_CM if "suspension" in kinds else 0.0,
             SCATTER_SHARE if "scatter" in kinds else (0.0, 0.0),
             FUEL_LEVEL if "fuel" in kinds else None,
+            STOP_DEPTH if "stops" in kinds else None,
         )
 
     def draw(self, rng: np.random.Generator) -> ScanConditions:
@@ -310,8 +326,16 @@ class Realism:
             int(rng.integers(1, 2**31)),
             float(rng.uniform(-self.body_lift_cm, self.body_lift_cm)),
             float(rng.uniform(*self.scatter_share)),
-            self._fuel(rng),  # drawn last: the other draws stay the same
+            self._fuel(rng),  # drawn after the others: they stay the same
+            *self._stop(rng),  # drawn last: the other draws stay the same
         )
+
+    def _stop(self, rng: np.random.Generator) -> tuple[float, float, float]:
+        """(depth, centre, width) of the scan's stop, depth 0 for none: drawn whether or not it varies."""
+        stops = rng.random() < STOP_SHARE
+        depth = float(rng.uniform(*(self.stop_depth or STOP_DEPTH)))
+        centre, width = float(rng.uniform(*STOP_CENTRE)), float(rng.uniform(*STOP_WIDTH))
+        return (depth if stops and self.stop_depth is not None else 0.0), centre, width
 
     def _fuel(self, rng: np.random.Generator) -> float | None:
         """The tanks' fuel level (a share of their height), None to keep the reference's: drawn whether
@@ -355,10 +379,13 @@ class ScanConditions:
     body_lift_cm: float = 0.0  # the body this much higher on its wheels than in the rendering's
     scatter_share: float = 0.0  # of the signal scattered onto the detectors
     fuel_level: float | None = None  # share of the tanks' height holding fuel; None: the reference's
+    stop_depth: float = 0.0  # the speed's dip as a share of it, 0: no stop
+    stop_centre: float = 0.5  # of the dip, a share of the pass (drawn as a share of the vehicle)
+    stop_width: float = 0.05  # of the dip (its standard deviation), a share of the pass
 
     @property
     def changes_geometry(self) -> bool:
-        return self.along_ratio != 1.0 or self.speed_variation != 0.0
+        return self.along_ratio != 1.0 or self.speed_variation != 0.0 or self.stop_depth != 0.0
 
     def rows(self, height: int) -> int:
         """The output scan's rows for a rendering of ``height``."""
@@ -369,7 +396,25 @@ class ScanConditions:
         shows: the vehicle moved ``along_ratio`` square pixels per column, give or take the speed's sine."""
         out = max(1, round(width / self.along_ratio))
         u = np.arange(out + 1, dtype=np.float64)
-        return (u + self.speed_variation * self._drift(u, out)) * (width / out)
+        columns = (u + self.speed_variation * self._drift(u, out)) * (width / out)
+        return self._stopped(columns, width) if self.stop_depth else columns
+
+    def _stopped(self, columns: np.ndarray, width: int) -> np.ndarray:
+        """``columns`` with the vehicle slowed by ``stop_depth`` around ``stop_centre``: each column's step
+        shrunk by the dip, more columns added (at the last step) until the rendering's ``width`` is
+        passed, the last column at it."""
+        out = len(columns) - 1
+        centre, spread = self.stop_centre * out, max(self.stop_width * out, 1.0)
+        extra = math.ceil(self.stop_depth * spread * math.sqrt(2 * math.pi) / (1 - self.stop_depth)) + 2
+        steps = np.diff(columns)
+        steps = np.concatenate((steps, np.full(extra, steps[-1])))
+        middle = np.arange(len(steps), dtype=np.float64) + 0.5
+        steps *= 1 - self.stop_depth * np.exp(-0.5 * ((middle - centre) / spread) ** 2)
+        moved = np.concatenate(([0.0], np.cumsum(steps)))
+        last = int(np.searchsorted(moved, width))  # the first column at or past the rendering's end
+        moved = moved[: last + 1]
+        moved[-1] = min(moved[-1], float(width))
+        return moved
 
     def _drift(self, u: np.ndarray, out: int) -> np.ndarray:
         """The integral over output columns 0..u of the speed's relative change at unit amplitude."""
@@ -506,6 +551,9 @@ class ScanConditions:
             "body_lift_cm": round(self.body_lift_cm, 2),
             "scatter_share": round(self.scatter_share, 4),
             "fuel_level": None if self.fuel_level is None else round(self.fuel_level, 3),
+            "stop_depth": round(self.stop_depth, 3),
+            "stop_centre": round(self.stop_centre, 3),
+            "stop_width": round(self.stop_width, 4),
         }
 
 
@@ -919,6 +967,11 @@ def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> Vehicl
     if conditions.frame_shift_cm:
         scan = _reframed(scan, round(conditions.frame_shift_cm / (scan.pixel_size_mm / 10)))
     height, width = scan.image.shape[1:]
+    if conditions.stop_depth:  # the vehicle stops while it is in the portal: its centre along the vehicle
+        material = np.flatnonzero(scan.image[0].min(axis=0) < _MATERIAL_COUNTS)
+        first, last = (material[0], material[-1] + 1) if len(material) else (0, width)
+        centre = (first + conditions.stop_centre * (last - first)) / width
+        conditions = dataclasses.replace(conditions, stop_centre=centre)
     image = conditions.apply(scan.image, scan.pixel_size_mm)
     scale = image.shape[2] / width
     rows = conditions.rows(height) / height  # the road adds or cuts rows below the ground, not pitch
@@ -931,6 +984,8 @@ def _as_portal_gives_it(scan: VehicleScan, conditions: ScanConditions) -> Vehicl
     )
     coarse = conditions.changes_geometry or conditions.across_factor != 1.0
     along = scan.pixel_size_mm * conditions.along_ratio if coarse else None
+    if conditions.stop_depth:  # the scanner states the pass's mean: longer than the columns it shows
+        along = scan.pixel_size_mm * width / image.shape[2]
     return dataclasses.replace(
         scan,
         image=image,

@@ -443,3 +443,58 @@ def test_the_speed_profile_is_drawn_per_scan_apart_from_the_levels_and_pixels() 
         )
     with pytest.raises(ValueError, match="unknown speed profile"):
         vehicle.ScanConditions(speed_variation=0.01, speed_profile="reverse").source_columns(100)
+
+
+def test_a_stop_draws_part_of_the_vehicle_out_over_more_columns() -> None:
+    """A vehicle slowed by 80 % around the middle of its pass: the scan has more columns, in order, the
+    last at the rendering's end (its step cut short there); around the stop each shows a fifth of a
+    rendering's column, far from it a whole one."""
+    conditions = vehicle.ScanConditions(stop_depth=0.8, stop_centre=0.5, stop_width=0.05)
+    columns = conditions.source_columns(3072)
+    steps = np.diff(columns)[:-1]
+    assert len(columns) > 3072 + 0.8 * 0.05 * 3072 * 2  # the dip's area, less what its tails lack
+    assert columns[0] == 0.0 and columns[-1] == pytest.approx(3072.0) and np.all(steps > 0)
+    assert steps.min() == pytest.approx(0.2, abs=0.01)
+    assert steps[:500].min() > 0.99 and steps[-200:].min() > 0.99
+
+
+def test_the_stops_variation_stops_half_the_vehicles_within_their_length() -> None:
+    """``stops``: about half the scans have a stop of 50-90 %, its centre on the vehicle's columns; the
+    scan has more columns than the same pass without it and states the pass's mean pixel along it; a
+    concealment's truth moves with the image. Without ``stops`` nothing stops, and the other draws are
+    the same."""
+    drawn = [vehicle.Realism.portal(("levels", "stops")).draw(np.random.default_rng(s)) for s in range(40)]
+    stopped = [c for c in drawn if c.stop_depth]
+    assert 10 <= len(stopped) <= 30
+    assert all(vehicle.STOP_DEPTH[0] <= c.stop_depth <= vehicle.STOP_DEPTH[1] for c in stopped)
+    for seed, conditions in enumerate(drawn):
+        steady = vehicle.Realism.portal(("levels",)).draw(np.random.default_rng(seed))
+        assert steady.stop_depth == 0.0 and (steady.gain, steady.offset_grey_levels) == (
+            conditions.gain,
+            conditions.offset_grey_levels,
+        )
+    realism = dataclasses.replace(vehicle.Realism.portal(("stops",)), stop_depth=(0.7, 0.7))
+    plain = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, **SMALL)
+    varied = vehicle.VehicleSimulator(seed=5, concealment_rate=1.0, realism=realism, **SMALL)
+    seen = 0
+    for index in range(8):
+        scan = varied.generate(index)
+        assert scan.conditions is not None
+        if not scan.conditions.stop_depth:
+            continue
+        seen += 1
+        rendered = plain.generate(index)
+        material = np.flatnonzero(rendered.image[0].min(axis=0) < 0.9 * 65535)
+        centre = scan.conditions.stop_centre * SMALL["width"]
+        assert material[0] <= centre <= material[-1]
+        width = scan.image.shape[2]
+        assert width > SMALL["width"]
+        assert scan.pixel_size_along_mm == pytest.approx(scan.pixel_size_mm * SMALL["width"] / width)
+        [truth] = scan.concealments
+        x0, y0, x1, y1 = truth.box
+        clean = varied.generate(index, model=scan.model, concealment=None)
+        changed = np.abs(scan.image[0].astype(np.int64) - clean.image[0]) > 0
+        margin = np.zeros_like(changed)
+        margin[max(y0 - 1, 0) : y1 + 1, max(x0 - 2, 0) : x1 + 2] = True
+        assert changed.any() and not changed[~margin].any()
+    assert seen >= 2

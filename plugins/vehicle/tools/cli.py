@@ -38,6 +38,7 @@ VARIATIONS = (
     "suspension",
     "scatter",
     "fuel",
+    "stops",
 )
 DEFAULT_VARIATIONS = ("levels", "pixels", "speed")
 GENERATORS = ("sim", "alt")  # the project's simulator; hardware.sim.vehicle_alt
@@ -90,7 +91,8 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         "rows seeing 5-30 cm of road), detector (a flat-field's residuals: rows off 0.1-0.6 %%, up to two "
         "boards of rows 1.5-4 %% low, pulses off 0.05-0.3 %%), suspension (the body up to 5 cm higher or "
         "lower on its wheels), scatter (0.5-4 %% of the signal scattered onto the detectors), fuel (the "
-        "tanks 5-100 %% full where the references' are 60 %% (cars) or full); bare "
+        "tanks 5-100 %% full where the references' are 60 %% (cars) or full), stops (in half the scans "
+        "the vehicle slowing by 50-90 %% over a short part of the pass); bare "
         "--variations: levels pixels speed",
     )
     evaluate.add_argument(

@@ -355,5 +355,8 @@ def _format_variations(variations: Mapping[str, Any] | None) -> str:
             *variations["scatter_share"]
         ),
         "fuel": "the fuel tanks {:.0%}-{:.0%} full".format(*(variations["fuel_level"] or (0, 0))),
+        "stops": "in half the scans the vehicle slowing by {:.0%}-{:.0%} in the portal".format(
+            *(variations["stop_depth"] or (0, 0))
+        ),
     }
     return "; ".join(parts[kind] for kind in variations["kinds"])
