@@ -210,3 +210,69 @@ def _lag_scores(
                 total += residual[b, x + s] * profile[b, x]
         out[k] = total
     return out
+
+
+@njit(cache=True, nogil=True)
+def _column_path(
+    scan: np.ndarray, reference: np.ndarray, base: np.ndarray, band: int, penalty: float, cap: float
+) -> np.ndarray:  # pragma: no cover
+    """The cheapest monotonic path of scan columns through reference columns (dynamic time warping):
+    ``scan`` [K, W] and ``reference`` [K, R] column features; scan column i may meet reference columns
+    base[i] .. base[i] + band - 1 (base non-decreasing). A step matches the next column of both (free),
+    or repeats one side's column (``penalty``); a pair costs the sum over features of its absolute
+    difference, each at most ``cap``; the path may start and end anywhere in its band. Returns the
+    reference column each scan column meets (the mean where it meets several), float64 [W]; -1 where
+    no column is in reach."""
+    features, width = scan.shape
+    ref_width = reference.shape[1]
+    inf = np.inf
+    cost = np.full((width, band), inf)
+    step = np.zeros((width, band), dtype=np.int8)  # 0 start, 1 diagonal, 2 from the scan's last, 3 same
+    for i in range(width):
+        for k in range(band):
+            j = base[i] + k
+            if j < 0 or j >= ref_width:
+                continue
+            pair = 0.0
+            for f in range(features):
+                pair += min(abs(scan[f, i] - reference[f, j]), cap)
+            best, how = inf, 0
+            if i == 0:
+                best = 0.0
+            else:
+                kd = j - 1 - base[i - 1]  # diagonal: (i - 1, j - 1)
+                if 0 <= kd < band and cost[i - 1, kd] < best:
+                    best, how = cost[i - 1, kd], 1
+                kv = j - base[i - 1]  # the reference's column again: (i - 1, j)
+                if 0 <= kv < band and cost[i - 1, kv] + penalty < best:
+                    best, how = cost[i - 1, kv] + penalty, 2
+            if k > 0 and cost[i, k - 1] + penalty < best:  # the scan's column again: (i, j - 1)
+                best, how = cost[i, k - 1] + penalty, 3
+            if best < inf:
+                cost[i, k] = best + pair
+                step[i, k] = how
+    out = np.full(width, -1.0)
+    last = width - 1
+    k = 0
+    for kk in range(band):
+        if cost[last, kk] < cost[last, k]:
+            k = kk
+    if cost[last, k] == inf:
+        return out
+    i = last
+    total, count = 0.0, 0
+    while True:
+        j = base[i] + k
+        total += j
+        count += 1
+        how = step[i, k]
+        if how == 3:
+            k -= 1
+            continue
+        out[i] = total / count
+        total, count = 0.0, 0
+        if how == 0 or i == 0:
+            break
+        k = (j - 1 if how == 1 else j) - base[i - 1]
+        i -= 1
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.linalg import solveh_banded  # type: ignore[import-untyped]
 
 from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference
@@ -201,6 +202,12 @@ def estimate_warp(
         if found is None:
             break
         drift = _fit_drift(knots, *found, dx, max_speed_change)
+    return Warp(_columns(knots, drift, width), dy)
+
+
+def _columns(knots: np.ndarray, drift: np.ndarray, width: int) -> np.ndarray:
+    """float32 [width]: the reference column each scan column shows, for a drift (scan x less reference
+    x) at ``knots`` along the reference whose slope is above -1 (the columns stay in order)."""
     reference_x = np.arange(width, dtype=np.float64)
     scan_x = reference_x + np.interp(reference_x, knots, drift)  # increasing: its slope is bounded
     columns = np.interp(np.arange(width, dtype=np.float64), scan_x, reference_x, left=np.nan, right=np.nan)
@@ -208,7 +215,7 @@ def estimate_warp(
     if ends.any():
         x = np.arange(width, dtype=np.float64)
         columns[ends] = np.where(x[ends] < scan_x[0], x[ends] - drift[0], x[ends] - drift[-1])
-    return Warp(columns.astype(np.float32), dy)
+    return columns.astype(np.float32)
 
 
 _KNOT_CM = 62.5  # the drift's knots along the vehicle
@@ -279,29 +286,154 @@ def _fit_drift(
     n = len(knots)
     position = np.clip(np.searchsorted(knots, centres) - 1, 0, n - 2)
     t = (centres - knots[position]) / (knots[position + 1] - knots[position])
-    basis = np.zeros((len(centres), n))
-    basis[np.arange(len(centres)), position] = 1 - t
-    basis[np.arange(len(centres)), position + 1] = t
-    bend = np.zeros((max(n - 2, 0), n))
-    for i in range(n - 2):
-        bend[i, i : i + 3] = (1.0, -2.0, 1.0)
     stiffness = _STIFFNESS * float(np.sum(weights)) / max(n, 1)
     w = weights.copy()
     drift = np.full(n, dx)
     for _ in range(3):
-        normal = basis.T @ (w[:, None] * basis) + stiffness * bend.T @ bend + 1e-6 * np.eye(n)
-        drift = np.linalg.solve(normal, basis.T @ (w * shifts) + 1e-6 * dx)
-        residual = shifts - basis @ drift
+        drift = _penalised_curve(n, position, t, w, shifts, stiffness, dx)
+        residual = shifts - (1 - t) * drift[position] - t * drift[position + 1]
         w = weights / (1 + (residual / _OUTLIER_PX) ** 2)
     step = np.diff(knots)
     slopes = np.clip(np.diff(drift) / step, -max_speed_change, max_speed_change)
-    anchor = int(np.argmax(basis.T @ w))  # the best-supported knot stays where the fit put it
+    support = _sums(position, w * (1 - t), n) + _sums(position + 1, w * t, n)
+    anchor = int(np.argmax(support))  # the best-supported knot stays where the fit put it
     bounded = np.concatenate(([0.0], np.cumsum(slopes * step)))
     return np.asarray(bounded - bounded[anchor] + drift[anchor], dtype=np.float64)
 
 
 _STIFFNESS = 1.0  # weight of a knot's bend against a block's misfit
+
+
+def _penalised_curve(
+    n: int,
+    position: np.ndarray,
+    t: np.ndarray,
+    weights: np.ndarray,
+    values: np.ndarray,
+    stiffness: float,
+    prior: float = 0.0,
+) -> np.ndarray:
+    """The ``n`` knots of a piecewise linear curve through ``values`` (each at ``t`` between knots
+    ``position`` and ``position + 1``, weighted), by least squares with its second differences
+    penalised by ``stiffness`` and a whisper (1e-6) towards ``prior``: a banded system, solved as one."""
+    diagonal = _sums(position, weights * (1 - t) ** 2, n) + _sums(position + 1, weights * t**2, n)
+    beside = _sums(position, weights * (1 - t) * t, n)[: n - 1]
+    right = _sums(position, weights * (1 - t) * values, n) + _sums(position + 1, weights * t * values, n)
+    beyond = np.zeros(max(n - 2, 0))
+    if n > 2:  # each bend (1, -2, 1) over three knots
+        diagonal[:-2] += stiffness
+        diagonal[1:-1] += 4 * stiffness
+        diagonal[2:] += stiffness
+        beside[:-1] -= 2 * stiffness
+        beside[1:] -= 2 * stiffness
+        beyond += stiffness
+    banded = np.zeros((3, n))
+    banded[2] = diagonal + 1e-6
+    banded[1, 1:] = beside
+    banded[0, 2:] = beyond
+    return np.asarray(solveh_banded(banded, right + 1e-6 * prior), dtype=np.float64)
+
+
+def _sums(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """float64 [n]: the sum of ``values`` at each index."""
+    return np.bincount(index, values, n).astype(np.float64)
+
+
 _OUTLIER_PX = 3.0  # blocks this far off the fit count half
+
+
+def follow_path(
+    scan: np.ndarray,
+    reference: np.ndarray,
+    first: Warp,
+    reach_px: int,
+    refine_px: int = 0,
+    pixel_mm: float = 5.0,
+    cargo_rows: tuple[int, int] | None = None,
+) -> Warp:
+    """``first`` (a warp of ``estimate_warp``) followed column by column: for a vehicle that slowed
+    almost to a halt in the portal, whose scan draws one short part of it out over many columns, which
+    no bounded change of scale follows (attenuation images of one shape).
+
+    The scan's columns are matched to the reference's in order (``_kernels._column_path``, dynamic time
+    warping) by the mean attenuation of ``PATH_BANDS`` bands of rows over both vehicles, within
+    ``reach_px`` of ``first``. The rows of ``cargo_rows`` (the reference's cargo space, start and end)
+    are left out: a load the empty reference lacks would draw the path. A column repeated on either side
+    costs ``PATH_PENALTY``, a band's difference counts at most ``PATH_CAP``. The path is smoothed
+    (``_smooth_path``), since a speed changes smoothly; ``first``'s rows' shift is kept. With
+    ``refine_px``, the reference moved along the path is matched to the scan again in blocks of
+    ``REFINE_BLOCK_CM`` within that many pixels and the two warps composed: band means place a chassis's
+    cross-members only roughly. ``pixel_mm``: the pixel size along the vehicle (square pixels)."""
+    height, width = scan.shape
+    if reach_px < 1 or width < 2 or reference.shape != scan.shape:
+        return first
+    lift = round(first.dy)
+    moved = np.zeros_like(reference)  # the reference's rows where the scan's are
+    if lift >= 0:
+        moved[lift:] = reference[: height - lift]
+    else:
+        moved[:lift] = reference[-lift:]
+    shows = np.max(scan, axis=1, initial=0.0) + np.max(moved, axis=1, initial=0.0) > MATERIAL_ATTENUATION
+    if cargo_rows is not None:  # a load the empty reference lacks would draw the path: not matched
+        shows[max(cargo_rows[0] + lift, 0) : max(cargo_rows[1] + lift, 0)] = False
+    rows = np.flatnonzero(shows)
+    if len(rows) < PATH_BANDS:
+        return first
+    bands = np.array_split(rows, PATH_BANDS)
+    a = np.stack([scan[band].mean(axis=0) for band in bands])
+    b = np.stack([moved[band].mean(axis=0) for band in bands])
+    guide = np.clip(first.columns.astype(np.float64), -reach_px, width + reach_px)
+    base = np.maximum.accumulate(np.round(guide).astype(np.int64) - reach_px)
+    path = kernels._column_path(
+        np.ascontiguousarray(a, dtype=np.float64),
+        np.ascontiguousarray(b, dtype=np.float64),
+        base,
+        2 * reach_px + 1,
+        PATH_PENALTY,
+        PATH_CAP,
+    )
+    if np.any(path < 0):
+        return first
+    followed = Warp(_smooth_path(path, max(2, round(PATH_KNOT_CM * 10 / pixel_mm))), first.dy)
+    if refine_px < 1:
+        return followed
+    moved = followed.move(reference)  # its blocks' shifts joined by a curve that may bend every half block
+    a, b = _band_profiles(scan), _band_profiles(moved)
+    length = max(_MIN_BLOCK_PX, round(REFINE_BLOCK_CM * 10 / pixel_mm))
+    knots = np.arange(0.0, width + length // 2, length // 2)
+    found = _block_shifts(a, b, knots, np.zeros(len(knots)), length, refine_px)
+    if found is None:
+        return followed
+    finer = _columns(knots, _fit_drift(knots, *found, 0.0, REFINE_SLOPE), width)
+    x = np.arange(width, dtype=np.float64)
+    columns = np.interp(finer.astype(np.float64), x, followed.columns.astype(np.float64))
+    return Warp(np.maximum.accumulate(columns).astype(np.float32), first.dy)
+
+
+PATH_BANDS = 8  # bands of rows whose mean attenuations are matched column by column
+PATH_PENALTY = 0.05  # a repeated column's cost, against a pair's summed difference of band means
+PATH_CAP = 0.5  # most one band's difference counts
+PATH_KNOT_CM = 10.0  # the followed path is a curve that may bend this often
+PATH_STIFFNESS = 15.0  # weight of its bends (second differences, px) against a column's misfit (px)
+REFINE_BLOCK_CM = 15.0  # a path is matched again in blocks this long
+REFINE_SLOPE = 0.8  # its correction's largest slope (the columns stay in order)
+
+
+def _smooth_path(path: np.ndarray, knot_px: int) -> np.ndarray:
+    """float32: a path's columns as a piecewise linear curve with knots every ``knot_px`` scan columns,
+    its bends penalised: a speed changes smoothly, so the column steps of a matching path (which repeat
+    columns wherever matching cannot tell, in a flat wall) are spread over the stretch; kept in order."""
+    width = len(path)
+    knots = np.arange(0.0, width - 1 + knot_px, knot_px)
+    n = len(knots)
+    if n < 3:
+        return np.maximum.accumulate(path).astype(np.float32)
+    x = np.arange(width, dtype=np.float64)
+    position = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, n - 2)
+    t = (x - knots[position]) / knot_px
+    # a knot's columns against its bend
+    curve = _penalised_curve(n, position, t, np.ones(width), path, PATH_STIFFNESS * knot_px)
+    return np.maximum.accumulate(np.interp(x, knots, curve)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from smartcustoms.plugins.vehicle.alignment import (
     attenuation,
     estimate_warp,
     fit_reference,
+    follow_path,
     outline_mismatch,
     square_pixels,
 )
@@ -85,6 +86,9 @@ from smartcustoms.plugins.vehicle.zones import (
 )
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
+PATH_REFINE_CM = 10.0  # a followed path is aligned again within this (``alignment.follow_path``)
+STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the vehicle
+PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
 # (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
@@ -222,6 +226,22 @@ class VehicleComparer:
             shifted_mismatch = self._outline_mismatch(shifted, square_mm)
             if shifted_mismatch < mismatch:
                 best, mismatch = shifted, shifted_mismatch
+        if mismatch > self.settings.max_outline_mismatch and self.settings.max_stop_shift_cm > 0:
+            # still apart: the vehicle may have slowed almost to a halt, one part of it drawn out over
+            # many columns; followed column by column, the better outline kept
+            followed = min(
+                (
+                    self._against(r, n, f, stated, speed, True)
+                    for (r, n), f in zip(scans, fitted, strict=True)
+                ),
+                key=lambda c: c.residual,
+            )
+            followed_mismatch = self._outline_mismatch(followed, square_mm)
+            # a path free column by column can line up an outline whatever is wrong: kept only when it
+            # found what it is for, the vehicle slowed to a share of its speed over part of its length
+            slowest = _slowest(followed, square_mm)
+            if followed_mismatch < mismatch and slowest <= self.settings.max_stop_speed:
+                best, mismatch = followed, followed_mismatch
         if mismatch > self.settings.max_outline_mismatch and self.settings.place_by_outline and fitted_parts:
             assert parts is not None
             best, mismatch, placed = self._placed_again(
@@ -374,15 +394,33 @@ class VehicleComparer:
         return outline_mismatch(scan_inside, comparison.inside[::2, ::2], tolerance)
 
     def _against(
-        self, raw: np.ndarray, nominal: np.ndarray, fitted: Fitted, stated: StatedLevels, speed: float
+        self,
+        raw: np.ndarray,
+        nominal: np.ndarray,
+        fitted: Fitted,
+        stated: StatedLevels,
+        speed: float,
+        follow: bool = False,
     ) -> Comparison:
         """The scan against one fitted reference, aligned block by block along the vehicle within a
-        change of scale of ``speed`` (0: a shift only)."""
+        change of scale of ``speed`` (0: a shift only); ``follow``: then column by column
+        (``alignment.follow_path``), for a vehicle that slowed almost to a halt."""
         s = self.settings
         ref = fitted.attenuation
         pixel_mm = fitted.pixel_size_mm or _PIXEL_MM
         max_dx = round(s.max_shift_cm * 10 / pixel_mm)
-        warp = estimate_warp(nominal, ref, max_dx, s.max_shift_y_px, speed, pixel_mm)
+        reach = round(s.max_stop_shift_cm * 10 / pixel_mm) if follow else 0
+        refine = PATH_REFINE_CM * 10 / pixel_mm
+
+        def estimate(scan: np.ndarray, reference: np.ndarray) -> Warp:
+            first = estimate_warp(scan, reference, max_dx, s.max_shift_y_px, speed, pixel_mm)
+            if not reach:
+                return first
+            cargo = fitted.cargo_box
+            rows = (cargo[1], cargo[3]) if cargo is not None else None
+            return follow_path(scan, reference, first, reach, max(2, round(refine)), pixel_mm, rows)
+
+        warp = estimate(nominal, ref)
         moved = warp.move(ref)
         inside = outline(moved)
         levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
@@ -391,7 +429,7 @@ class VehicleComparer:
         else:
             scan = levelled_attenuation(raw, levels)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            warp = estimate_warp(scan, levels.clamp(ref), max_dx, s.max_shift_y_px, speed, pixel_mm)
+            warp = estimate(scan, levels.clamp(ref))
             moved = warp.move(ref)
             inside = outline(moved)
         compared = moved
@@ -407,8 +445,14 @@ class VehicleComparer:
         gy = np.asarray(cv2.Sobel(compared, cv2.CV_32F, 0, 1, ksize=3), dtype=np.float32)
         gx /= 8  # in place: these are whole images
         gy /= 8
+        along = np.abs(gx) if follow else None
         slope = np.hypot(gx, gy, out=gx)
         slope *= np.float32(s.edge_fraction)
+        if along is not None:  # a followed path lines up within the outlines' tolerance of the reference's
+            # columns: its edges may stand that far apart, more of the scan's where the vehicle went slowly
+            pace = np.clip(np.gradient(warp.columns.astype(np.float32)), PATH_SLOWEST, 1.0)
+            along *= (np.float32(s.outline_tolerance_cm * 10 / pixel_mm) / pace)[None, :]
+            slope = np.maximum(slope, along, out=slope)
         edges = cv2.blur(slope, (window, window))
         unknown = None
         if fitted.lower_bound is not None:  # a resampled reference: not judged where it is a lower bound
@@ -801,3 +845,19 @@ def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:
         return None
     dx, dy = round(shift[0]), round(shift[1])
     return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def _slowest(comparison: Comparison, pixel_size_mm: float | None) -> float:
+    """The least speed, as a share of the reference's, of the vehicle under a comparison's warp, over
+    any ``STOP_SPAN_CM`` of its columns inside the reference's outline (1.0 for a shift)."""
+    if comparison.warp is None:
+        return 1.0
+    pixel_mm = pixel_size_mm or comparison.fitted.pixel_size_mm or _PIXEL_MM
+    span = max(2, round(STOP_SPAN_CM * 10 / pixel_mm))
+    columns = comparison.warp.columns.astype(np.float64)
+    vehicle = np.flatnonzero(comparison.inside.any(axis=0))
+    if len(vehicle) <= span:
+        return 1.0
+    first, last = int(vehicle[0]), int(vehicle[-1])
+    moved = columns[first + span : last + 1] - columns[first : last + 1 - span]
+    return float(np.min(moved) / span) if len(moved) else 1.0

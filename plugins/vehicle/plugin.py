@@ -176,9 +176,11 @@ def stated_levels(metadata: Mapping[str, str]) -> tuple[float | None, float | No
 def warm_up_parts() -> None:
     """Compile the kernels that place a container vehicle's parts (``parts.place``) and move each
     within its material (``Warp.move``), which a scan compared with a whole vehicle's reference never
-    calls."""
+    calls, and the one that follows a vehicle that slowed in the portal (``alignment.follow_path``),
+    which only a scan that does not line up calls."""
     profile = np.zeros((1, 16))
     kernels._lag_scores(profile, profile, 0, 16, -2, 2)
+    kernels._column_path(profile, profile, np.zeros(16, dtype=np.int64), 3, 0.05, 0.5)
     part = np.zeros((8, 16), dtype=np.float32)
     part[2:6, 4:12] = 1.0
     Warp.shift(0.5, 0.5, 16).move(part, material=material_box(part))

@@ -29,6 +29,13 @@ class VehicleSettings:
     # the vehicle's speed may change along it by this share (its scale along the scan drifts): the
     # alignment follows it, block by block along the vehicle; 0 = a shift only
     max_speed_change: float = 0.1
+    # a scan whose outline does not line up so may be of a vehicle that slowed almost to a halt in the
+    # portal: it is then aligned column by column, each column of the scan within this of where the
+    # blocks put it (``alignment.follow_path``), the better outline kept; 0 = never
+    max_stop_shift_cm: float = 300.0
+    # and is kept only when it lines up better and finds the vehicle slowed to at most this share of its
+    # speed over some 20 cm of it (a path that does not find a stop is not what it is for)
+    max_stop_speed: float = 0.6
     # a container vehicle whose frame names its container type, tractor model and trailer model, each with
     # a part reference, is compared with those joined (``parts``), each part placed within these of its
     # reference's place; false: with references of the whole vehicle only
