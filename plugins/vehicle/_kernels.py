@@ -221,8 +221,8 @@ def _column_path(
     base[i] .. base[i] + band - 1 (base non-decreasing). A step matches the next column of both (free),
     or repeats one side's column (``penalty``); a pair costs the sum over features of its absolute
     difference, each at most ``cap``; the path may start and end anywhere in its band. Returns the
-    reference column each scan column meets (the mean where it meets several), float64 [W]; -1 where
-    no column is in reach."""
+    reference column each scan column meets (the mean where it meets several), float64 [W]; all -1 when
+    no path reaches the last scan column."""
     features, width = scan.shape
     ref_width = reference.shape[1]
     inf = np.inf

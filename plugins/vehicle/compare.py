@@ -87,7 +87,7 @@ from smartcustoms.plugins.vehicle.zones import (
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 PATH_REFINE_CM = 10.0  # a followed path is aligned again within this (``alignment.follow_path``)
-STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the vehicle
+STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the scan (at its mean pixel)
 PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
@@ -849,15 +849,17 @@ def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:
 
 def _slowest(comparison: Comparison, pixel_size_mm: float | None) -> float:
     """The least speed, as a share of the reference's, of the vehicle under a comparison's warp, over
-    any ``STOP_SPAN_CM`` of its columns inside the reference's outline (1.0 for a shift)."""
+    any ``STOP_SPAN_CM`` of the scan's columns inside the reference's outline, a span in from each of
+    its ends (1.0 for a shift). The ends are left out: where the blocks' shift was wrong, a path
+    catches up in the air just before or after the vehicle, and that step is no stop."""
     if comparison.warp is None:
         return 1.0
     pixel_mm = pixel_size_mm or comparison.fitted.pixel_size_mm or _PIXEL_MM
     span = max(2, round(STOP_SPAN_CM * 10 / pixel_mm))
     columns = comparison.warp.columns.astype(np.float64)
     vehicle = np.flatnonzero(comparison.inside.any(axis=0))
-    if len(vehicle) <= span:
+    if len(vehicle) <= 3 * span:
         return 1.0
-    first, last = int(vehicle[0]), int(vehicle[-1])
+    first, last = int(vehicle[0]) + span, int(vehicle[-1]) - span
     moved = columns[first + span : last + 1] - columns[first : last + 1 - span]
-    return float(np.min(moved) / span) if len(moved) else 1.0
+    return float(np.min(moved) / span)

@@ -34,7 +34,8 @@ class VehicleSettings:
     # blocks put it (``alignment.follow_path``), the better outline kept; 0 = never
     max_stop_shift_cm: float = 300.0
     # and is kept only when it lines up better and finds the vehicle slowed to at most this share of its
-    # speed over some 20 cm of it (a path that does not find a stop is not what it is for)
+    # speed over some 20 cm of the scan, away from its ends (a path that finds no stop is not what it is
+    # for: a wrong pixel size, a wrong shift)
     max_stop_speed: float = 0.6
     # a container vehicle whose frame names its container type, tractor model and trailer model, each with
     # a part reference, is compared with those joined (``parts``), each part placed within these of its
