@@ -364,15 +364,11 @@ def follow_path(
     ``refine_px``, the reference moved along the path is matched to the scan again in blocks of
     ``REFINE_BLOCK_CM`` within that many pixels and the two warps composed: band means place a chassis's
     cross-members only roughly. ``pixel_mm``: the pixel size along the vehicle (square pixels)."""
-    height, width = scan.shape
+    width = scan.shape[1]
     if reach_px < 1 or width < 2 or reference.shape != scan.shape:
         return first
     lift = round(first.dy)
-    moved = np.zeros_like(reference)  # the reference's rows where the scan's are
-    if lift >= 0:
-        moved[lift:] = reference[: height - lift]
-    else:
-        moved[:lift] = reference[-lift:]
+    moved = Warp.shift(0.0, float(lift), width).move(reference)  # the reference's rows where the scan's are
     shows = np.max(scan, axis=1, initial=0.0) + np.max(moved, axis=1, initial=0.0) > MATERIAL_ATTENUATION
     if cargo_rows is not None:  # a load the empty reference lacks would draw the path: not matched
         shows[max(cargo_rows[0] + lift, 0) : max(cargo_rows[1] + lift, 0)] = False
