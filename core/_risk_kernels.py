@@ -217,7 +217,8 @@ def _contributions(
         = value * (o_s - z_s) * integral over [0, 1] of prod over j != s of (z_j (1 - t) + o_j t) dt,
 
     a polynomial of degree u - 1, integrated exactly by Gauss-Legendre at (u + 1) // 2 points
-    (quadrature_t[u], quadrature_w[u]): all terms positive, no cancellation, no branch on o. Path
+    (quadrature_t[u], quadrature_w[u]): all terms positive, no cancellation, no branch on o; the
+    product over j != s as the factors before s times those after it, no division. Path
     entries path_start[leaf] ..: a node, whether the path goes left there, the slot of its feature.
     Nodes and leaves are numbered across trees (tree_start, tree_leaf_start).
     """
@@ -225,12 +226,15 @@ def _contributions(
     most_nodes = 1
     for t in range(n_trees):
         most_nodes = max(most_nodes, tree_start[t + 1] - tree_start[t])
-    # Tree by tree, leaf by leaf, every row at once: a leaf's path is read once for all the rows.
+    # Tree by tree, leaf by leaf, every row at once: a leaf's path is read once for all the rows, and
+    # the innermost loops run along the rows (contiguous, vectorised).
     goes_left = np.empty((most_nodes, rows), np.bool_)
     most_slots = quadrature_t.shape[0]
     passes = np.empty((most_slots, rows))
     total = np.empty((most_slots, rows))
-    factor = np.empty(most_slots)
+    before = np.empty((most_slots, rows))
+    product = np.empty(rows)
+    by_feature = np.zeros((bias, rows))  # out's columns, each row's beside the next
     for t in range(n_trees):
         base = tree_start[t]
         for r in range(rows):
@@ -252,17 +256,27 @@ def _contributions(
             for i in range((u + 1) // 2):
                 point, weight = quadrature_t[u, i], quadrature_w[u, i]
                 for r in range(rows):
-                    product = weight
-                    for s in range(u):
-                        factor[s] = slot_zero[first + s] * (1.0 - point) + passes[s, r] * point
-                        product *= factor[s]
-                    for s in range(u):
-                        total[s, r] += product / factor[s]
+                    product[r] = weight
+                for s in range(u):  # product[r] before slot s: the factors of the slots before it
+                    missed = slot_zero[first + s] * (1.0 - point)
+                    for r in range(rows):
+                        before[s, r] = product[r]
+                        product[r] *= missed + passes[s, r] * point
+                for r in range(rows):
+                    product[r] = 1.0
+                for s in range(u - 1, -1, -1):  # times those after it: every factor but its own
+                    missed = slot_zero[first + s] * (1.0 - point)
+                    for r in range(rows):
+                        total[s, r] += before[s, r] * product[r]
+                        product[r] *= missed + passes[s, r] * point
             value = leaf_value[leaf]
             for s in range(u):
                 f, zero = slot_feature[first + s], slot_zero[first + s]
                 for r in range(rows):
-                    out[r, f] += value * (passes[s, r] - zero) * total[s, r]
+                    by_feature[f, r] += value * (passes[s, r] - zero) * total[s, r]
+    for f in range(bias):
+        for r in range(rows):
+            out[r, f] += by_feature[f, r]
 
 
 @njit(cache=True, nogil=True, inline="always")
