@@ -69,33 +69,73 @@ return cjson.encode(values)
 """
 
 _APPLY_ONCE = f"""
--- KEYS: token. ARGV: token ttl_ms, then JSON arrays: counter keys (prefixed), their amounts (as
--- text), the keys kept at their minimum (prefixed), their values (as text)
-local counters, amounts = cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
-local lows, values = cjson.decode(ARGV[4]), cjson.decode(ARGV[5])
--- Refuse before writing anything (a script stops half done on an error): a key without a string
--- value must hold nothing (TYPE only for those: most counters exist), a counter's value a number.
-for kind, names in ipairs({{counters, lows}}) do
+-- KEYS: token. ARGV: token ttl_ms, the state's key prefix, then JSON arrays of keys without it and
+-- of numbers as text: keys read first, counter keys, their amounts, the keys kept at their minimum,
+-- their values. Returns {{JSON array of the values read, as they were before (false where none), 1
+-- if the token was new and everything applied, else 0}}.
+local prefix = ARGV[2]
+local reads, counters, amounts = cjson.decode(ARGV[3]), cjson.decode(ARGV[4]), cjson.decode(ARGV[5])
+local lows, values = cjson.decode(ARGV[6]), cjson.decode(ARGV[7])
+for kind, names in ipairs({{reads, counters, lows}}) do
+  for i = 1, #names do names[i] = prefix .. names[i] end
+end
+local function mget(names, into)
   for first = 1, #names, {_LUA_UNPACK_CHUNK} do
-    local found = redis.call('MGET', unpack(names, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #names)))
-    for i = 1, #found do
-      if not found[i] then
-        if redis.call('TYPE', names[first + i - 1]).ok ~= 'none' then
-          return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
-        end
-      elseif kind == 1 and not tonumber(found[i]) then
-        return redis.error_reply('ERR value is not a valid float')
-      end
+    local chunk = redis.call('MGET', unpack(names, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #names)))
+    for i = 1, #chunk do into[#into + 1] = chunk[i] end
+  end
+  return into
+end
+local read, held = mget(reads, {{}}), {{}}
+for i = 1, #reads do held[reads[i]] = read[i] end
+local unread = {{}}
+for kind, names in ipairs({{counters, lows}}) do
+  for i = 1, #names do if held[names[i]] == nil then unread[#unread + 1] = names[i] end end
+end
+local found = mget(unread, {{}})
+for i = 1, #unread do held[unread[i]] = found[i] end
+-- Refuse before writing anything (a script stops half done on an error): a key without a string
+-- value must hold nothing (one EXISTS for all of those), a counter's or a minimum's value a number.
+local empty = {{}}
+for kind, names in ipairs({{counters, lows}}) do
+  for i = 1, #names do
+    local current = held[names[i]]
+    if not current then
+      empty[#empty + 1] = names[i]
+    elseif not tonumber(current) then
+      return redis.error_reply('ERR value is not a valid float')
     end
   end
 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-for i = 1, #counters do redis.call('INCRBYFLOAT', counters[i], amounts[i]) end
-for i = 1, #lows do
-  local current = redis.call('GET', lows[i])
-  if not current or tonumber(values[i]) < tonumber(current) then redis.call('SET', lows[i], values[i]) end
+for first = 1, #empty, {_LUA_UNPACK_CHUNK} do
+  if redis.call('EXISTS', unpack(empty, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #empty))) > 0 then
+    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+  end
 end
-return 1
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {{cjson.encode(read), 0}} end
+-- New values summed here in double precision and written with one MSET a chunk, not one INCRBYFLOAT
+-- a key: the shortest of 15 or 17 digits that reads back as the same double.
+local pairs_ = {{}}
+local function text(number)
+  local short = string.format('%.15g', number)
+  if tonumber(short) == number then return short end
+  return string.format('%.17g', number)
+end
+for i = 1, #counters do
+  pairs_[#pairs_ + 1] = counters[i]
+  pairs_[#pairs_ + 1] = text((tonumber(held[counters[i]]) or 0) + tonumber(amounts[i]))
+end
+for i = 1, #lows do
+  local current = held[lows[i]]
+  if not current or tonumber(values[i]) < tonumber(current) then
+    pairs_[#pairs_ + 1] = lows[i]
+    pairs_[#pairs_ + 1] = values[i]
+  end
+end
+for first = 1, #pairs_, {2 * _LUA_UNPACK_CHUNK} do
+  redis.call('MSET', unpack(pairs_, first, math.min(first + {2 * _LUA_UNPACK_CHUNK - 1}, #pairs_)))
+end
+return {{cjson.encode(read), 1}}
 """
 
 _WINDOW_ADD = f"""
@@ -187,6 +227,26 @@ class PluginState(abc.ABC):
         passes one token per frame (its frame id), so a redelivered frame changes nothing, in one
         round trip however many keys it touches. ``token`` is remembered for ``token_ttl_s``; the
         counters and minimums never expire. Minimums keep a first-seen time: ``get`` reads them.
+        Counters are summed in double precision on Redis (the shortest of 15 or 17 digits that reads
+        back as the sum) and in decimal in ``MemoryState``.
+        """
+
+    @abc.abstractmethod
+    def read_then_apply_once(
+        self,
+        keys: Sequence[str],
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> tuple[list[str | None], bool]:
+        """``get_many(keys)`` then ``apply_once(token, increments, minimums)``, all at once: the values
+        as they were before the writes, and whether the writes applied.
+
+        For a batch whose writes do not depend on what it reads (counts and sums it adds, first times
+        it lowers): one round trip instead of two, and each key the writes touch is read once. A token
+        applied before changes nothing, and the values read include what it wrote then.
         """
 
     @abc.abstractmethod
@@ -229,6 +289,15 @@ def check_key(key: str) -> str:
     if "\x00" in key:
         raise ValueError(f"a state key must not contain NUL: {key!r}")
     return key
+
+
+def _checked(keys: Iterable[str]) -> list[str]:
+    """``keys`` as a list, if ``check_key`` passes them all (checked at once: batches hold thousands)."""
+    listed = list(keys)
+    if "" in listed or "\x00" in "".join(listed):
+        for key in listed:
+            check_key(key)
+    return listed
 
 
 def _finite(name: str, number: float) -> float:
@@ -310,13 +379,27 @@ class RedisState(PluginState):
         *,
         token_ttl_s: float,
     ) -> bool:
+        return self.read_then_apply_once((), token, increments, minimums, token_ttl_s=token_ttl_s)[1]
+
+    def read_then_apply_once(
+        self,
+        keys: Sequence[str],
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> tuple[list[str | None], bool]:
         minimums = minimums or {}
         amounts = [repr(_finite("amount", amount)) for amount in increments.values()]
         lows = [repr(_finite("minimum", low)) for low in minimums.values()]
-        args: list[str | int] = [_ttl_ms(token_ttl_s), _json_array(map(self._name, increments))]
-        args += [_json_array(amounts), _json_array(map(self._name, minimums)), _json_array(lows)]
+        args: list[str | int] = [_ttl_ms(token_ttl_s), self.prefix, _json_array(_checked(keys))]
+        args += [_json_array(_checked(increments)), _json_array(amounts)]
+        args += [_json_array(_checked(minimums)), _json_array(lows)]
         with _translated_errors(token):
-            return bool(self._apply_once(keys=[self._name(token)], args=args))
+            read, applied = self._apply_once(keys=[self._name(token)], args=args)
+        values = json.loads(read) or []  # cjson writes an empty array as {}
+        return [None if value is False else value for value in values], bool(applied)
 
     def window_add(
         self, key: str, event_id: str, at_s: float, value: float = 1.0, *, window_s: float
@@ -434,30 +517,52 @@ class MemoryState(PluginState):
         *,
         token_ttl_s: float,
     ) -> bool:
+        return self.read_then_apply_once((), token, increments, minimums, token_ttl_s=token_ttl_s)[1]
+
+    def read_then_apply_once(
+        self,
+        keys: Sequence[str],
+        token: str,
+        increments: Mapping[str, float],
+        minimums: Mapping[str, float] | None = None,
+        *,
+        token_ttl_s: float,
+    ) -> tuple[list[str | None], bool]:
         minimums = minimums or {}
-        for key in (token, *increments, *minimums):
+        for key in (*keys, token, *increments, *minimums):
             check_key(key)
         for amount in increments.values():
             _finite("amount", amount)
         for low in minimums.values():
             _finite("minimum", low)
         with self._lock:
-            if self._live(token) is not None:
-                return False
-            for key in (*increments, *minimums):
-                if isinstance(self._live(key), _Window):
-                    raise _wrong_kind(key)
-            totals = {}  # all of them before writing any: a value that is not a number changes nothing
-            for key, amount in increments.items():
-                entry = self._live(key)
-                totals[key] = _add_decimal(key, entry.text if isinstance(entry, _Value) else None, amount)
-            self._entries[token] = _Value("1", self._expiry_s(token_ttl_s))
-            for key, total in totals.items():
-                self._entries[key] = _Value(total, None)
-            for key, low in minimums.items():
-                entry = self._live(key)
-                if not isinstance(entry, _Value) or low < float(entry.text):
-                    self._entries[key] = _Value(repr(low), None)
+            entries = [self._live(key) for key in keys]
+            read = [entry.text if isinstance(entry, _Value) else None for entry in entries]
+            return read, self._apply_once_locked(token, increments, minimums, token_ttl_s)
+
+    def _apply_once_locked(
+        self, token: str, increments: Mapping[str, float], minimums: Mapping[str, float], token_ttl_s: float
+    ) -> bool:
+        if self._live(token) is not None:
+            return False
+        for key in (*increments, *minimums):
+            if isinstance(self._live(key), _Window):
+                raise _wrong_kind(key)
+        totals = {}  # all of them before writing any: a value that is not a number changes nothing
+        for key, amount in increments.items():
+            entry = self._live(key)
+            totals[key] = _add_decimal(key, entry.text if isinstance(entry, _Value) else None, amount)
+        for key in minimums:
+            entry = self._live(key)
+            if isinstance(entry, _Value):
+                _add_decimal(key, entry.text, 0.0)  # raises if it is not a number
+        self._entries[token] = _Value("1", self._expiry_s(token_ttl_s))
+        for key, total in totals.items():
+            self._entries[key] = _Value(total, None)
+        for key, low in minimums.items():
+            entry = self._live(key)
+            if not isinstance(entry, _Value) or low < float(entry.text):
+                self._entries[key] = _Value(repr(low), None)
         return True
 
     def window_add(

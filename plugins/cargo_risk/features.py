@@ -238,16 +238,18 @@ class CargoHistory:
         """One row of ``FEATURES`` per declaration, in the given order; then records them (once per
         ``token``). Declarations are taken in time order, each seeing the ones before it.
 
-        The batch's history is read in one round trip and written in one, whatever its size; the walk
-        in time order is a compiled loop over the batch's columns (``_kernels``).
+        The batch's history is read and written in one round trip, whatever its size: what the batch
+        adds does not depend on what it reads. The walk in time order is a compiled loop over the
+        batch's columns (``_kernels``).
         """
         batch = declarations if isinstance(declarations, DeclarationBatch) else DeclarationBatch(declarations)
         walk = _BatchWalk(batch)
-        walk.read(self.state)
-        rows = walk.rows()
         increments, minimums = walk.writes()
-        self.state.apply_once(f"declared:{token}", increments, minimums, token_ttl_s=TOKEN_TTL_S)
-        return rows
+        values, _ = self.state.read_then_apply_once(
+            walk.keys(), f"declared:{token}", increments, minimums, token_ttl_s=TOKEN_TTL_S
+        )
+        walk.read(values)
+        return walk.rows()
 
     def add_outcomes(self, outcomes: Iterable[Outcome], token: str) -> bool:
         """Record inspection outcomes (once per ``token``); False if this token was applied before."""
@@ -292,11 +294,12 @@ class _Entities:
 
 
 class _BatchWalk:
-    """One batch against the state: the keys it reads, what each declaration sees, what it writes."""
+    """One batch against the state: what it adds (known before reading), the keys it reads, and what
+    each declaration sees: the stored values plus what the declarations before it in the batch added."""
 
     def __init__(self, batch: DeclarationBatch) -> None:
         self.batch = batch
-        b = batch
+        b, n = batch, len(batch)
         self.hubs, self.legs, self.first_legs = _routes(b.routes)
         with_hub = [i for i, hub in enumerate(self.hubs) if hub]
         self.with_hub = np.array(with_hub, dtype=np.int64)
@@ -310,8 +313,39 @@ class _BatchWalk:
             "orig": _Entities(b.origins),
             "all": _Entities([""]),
         }
+        self.order = np.argsort(np.where(np.isnan(b.at_s), -math.inf, b.at_s), kind="stable")
+        self.stats = b.stats()
+        stat_amounts = (
+            np.column_stack([np.ones(n), *(c for j in range(3) for c in _stat_amounts(self.stats[:, j]))])
+            if n
+            else np.empty((0, len(_STAT_FIELDS)))
+        )
+        counted = np.column_stack([np.ones(n), np.full((n, 3), math.nan)]) if n else np.empty((0, 4))
+        self.before: dict[str, np.ndarray] = {}  # per kind: what the batch added before each row
+        self.added: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per kind: totals, where touched
+        for kind, amounts in (
+            ("hs", stat_amounts),
+            ("ho", stat_amounts[:, : len(_FIELDS["ho"])]),
+            ("imp", counted),
+            ("ih", counted[:, :1]),
+            ("dec", counted[:, :3]),
+        ):
+            self._walk(kind, amounts)
+        self.first_before = np.full(n, math.nan)  # the importer's first time in the batch before it
+        self.batch_first = np.full(len(self.entities["imp"].names), math.nan)
+        kernels._running_minimums(
+            self.order, self.entities["imp"].codes, b.at_s, self.batch_first, self.first_before
+        )
         self.stored: dict[str, np.ndarray] = {}
         self.stored_first = np.empty(0)
+
+    def _walk(self, kind: str, amounts: np.ndarray) -> None:
+        codes = self.entities[kind].codes
+        totals = np.zeros((len(self.entities[kind].names), amounts.shape[1]))
+        before = np.empty(amounts.shape)
+        touched = kernels._running_sums(self.order, codes, np.ascontiguousarray(amounts), before, totals)
+        self.before[kind] = before
+        self.added[kind] = (totals, touched)
 
     def keys(self) -> list[str]:
         """Every key the batch reads: by kind in ``_FIELDS`` order ("all" last), then first times."""
@@ -325,10 +359,9 @@ class _BatchWalk:
         keys += [f"all:{field}" for field in _FIELDS["all"]]  # one entity: no name in its keys
         return keys + [f"imp:{entity}:first" for entity in self.entities["imp"].names]
 
-    def read(self, state: PluginState) -> None:
-        """The stored values of every key the batch needs, in one ``get_many``: 0 where none, and NaN
-        for an importer never seen (no first time)."""
-        values = state.get_many(self.keys())
+    def read(self, values: Sequence[str | None]) -> None:
+        """The stored values of ``keys()``, as the state held them before the batch: 0 where none,
+        and NaN for an importer never seen (no first time)."""
         at = 0
         for kind, fields in _FIELDS.items():
             count = len(self.entities[kind].names) * len(fields)
@@ -339,46 +372,15 @@ class _BatchWalk:
 
     def rows(self) -> np.ndarray:
         """Each declaration's features as of itself, walking the batch in time order."""
-        b = self.batch
-        n = len(b)
-        order = np.argsort(np.where(np.isnan(b.at_s), -math.inf, b.at_s), kind="stable")
-        stats = b.stats()
-        self.order = order
-        self.seen: dict[str, np.ndarray] = {}
-        self.added: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        stat_amounts = (
-            np.column_stack([np.ones(n), *(c for j in range(3) for c in _stat_amounts(stats[:, j]))])
-            if n
-            else np.empty((0, len(_STAT_FIELDS)))
-        )
-        counted = np.column_stack([np.ones(n), np.full((n, 3), math.nan)]) if n else np.empty((0, 4))
-        for kind, amounts in (
-            ("hs", stat_amounts),
-            ("ho", stat_amounts[:, : len(_FIELDS["ho"])]),
-            ("imp", counted),
-            ("ih", counted[:, :1]),
-            ("dec", counted[:, :3]),
-        ):
-            self.seen[kind] = self._walk(kind, amounts)
-        first = np.full(n, math.nan)
-        self.lowest_first = self.stored_first.copy()
-        self.lowered = kernels._running_minimums(
-            order, self.entities["imp"].codes, b.at_s, self.lowest_first, first
-        )
-        return self._features(stats, first)
+        seen = {
+            kind: self.stored[kind][self.entities[kind].codes] + before
+            for kind, before in self.before.items()
+        }
+        first = np.fmin(self.stored_first[self.entities["imp"].codes], self.first_before)  # NaN: none
+        return self._features(self.stats, seen, first)
 
-    def _walk(self, kind: str, amounts: np.ndarray) -> np.ndarray:
-        stored = self.stored[kind]
-        seen = np.empty((len(self.batch), stored.shape[1]))
-        totals = np.zeros_like(stored)
-        touched = np.zeros(stored.shape, dtype=np.bool_)
-        codes = self.entities[kind].codes
-        kernels._running_sums(self.order, codes, np.ascontiguousarray(amounts), stored, seen, totals, touched)
-        self.added[kind] = (totals, touched)
-        return seen
-
-    def _features(self, stats: np.ndarray, first: np.ndarray) -> np.ndarray:
-        b, seen, n = self.batch, self.seen, len(self.batch)
+    def _features(self, stats: np.ndarray, seen: Mapping[str, np.ndarray], first: np.ndarray) -> np.ndarray:
+        b, n = self.batch, len(self.batch)
         all_insp, all_hits = self.stored["all"][0]
         prior = _rate(all_hits, all_insp, DEFAULT_HIT_RATE, 1.0)
         imp = self.stored["imp"][self.entities["imp"].codes]
@@ -433,7 +435,7 @@ class _BatchWalk:
         return np.column_stack(columns) if n else np.empty((0, len(FEATURES)))
 
     def writes(self) -> tuple[dict[str, float], dict[str, float]]:
-        """The batch's increments (what it added to each counter) and lowered first times."""
+        """The batch's increments (what it added to each counter) and its importers' first times."""
         increments: dict[str, float] = {}
         for kind, (totals, touched) in self.added.items():
             fields, names = _FIELDS[kind], self.entities[kind].names
@@ -442,7 +444,8 @@ class _BatchWalk:
             increments.update(zip(keys, totals[touched].tolist(), strict=True))
         names = self.entities["imp"].names
         minimums = {
-            f"imp:{names[c]}:first": float(self.lowest_first[c]) for c in np.flatnonzero(self.lowered)
+            f"imp:{names[c]}:first": float(self.batch_first[c])
+            for c in np.flatnonzero(~np.isnan(self.batch_first))
         }
         return increments, minimums
 

@@ -169,6 +169,49 @@ def test_apply_once_applies_a_token_only_once(state: PluginState) -> None:
     assert state.get_many(["n:hs", "first:x"]) == ["3", "40.0"]
 
 
+def test_read_then_apply_once_reads_as_before_its_own_writes(state: PluginState) -> None:
+    state.put("seen", "7")
+    reads = ["n:hs", "seen", "first:x", "never"]
+    values, applied = state.read_then_apply_once(
+        reads, "frame-1", {"n:hs": 2.0, "new:c": 0.5}, {"first:x": 50.0}, token_ttl_s=HOUR_S
+    )
+    assert applied and values == [None, "7", None, None]  # as the keys stood before the writes
+    values, applied = state.read_then_apply_once(
+        reads, "frame-2", {"n:hs": 1.25}, {"first:x": 60.0}, token_ttl_s=HOUR_S
+    )
+    assert applied and values == ["2", "7", "50.0", None]
+    values, applied = state.read_then_apply_once(  # redelivered: reads what it wrote, adds nothing
+        reads, "frame-2", {"n:hs": 1.25}, {"first:x": 10.0}, token_ttl_s=HOUR_S
+    )
+    assert not applied and values == ["3.25", "7", "50.0", None]
+    assert state.get_many(["n:hs", "new:c", "first:x"]) == ["3.25", "0.5", "50.0"]
+    assert state.read_then_apply_once([], "frame-3", {}, token_ttl_s=HOUR_S) == ([], True)
+
+
+def test_read_then_apply_once_refuses_before_writing(state: PluginState) -> None:
+    state.put("text", "not a number")
+    state.window_add("w", "e1", 100.0, window_s=HOUR_S)
+    with pytest.raises(ValueError, match="not a number"):
+        state.read_then_apply_once(["n"], "frame", {"n": 1.0, "text": 1.0}, token_ttl_s=HOUR_S)
+    with pytest.raises(WrongKeyKind):  # a window holds no value: a counter or a minimum may not go there
+        state.read_then_apply_once(["n"], "frame", {"n": 1.0}, {"w": 5.0}, token_ttl_s=HOUR_S)
+    with pytest.raises(ValueError, match="not a number"):
+        state.read_then_apply_once(["n"], "frame", {"n": 1.0}, {"text": 5.0}, token_ttl_s=HOUR_S)
+    assert state.get_many(["n", "text"]) == [None, "not a number"]
+    assert state.window_count("w", window_s=HOUR_S, as_of_s=200.0) == 1
+    assert state.read_then_apply_once(["n"], "frame", {"n": 1.0}, token_ttl_s=HOUR_S) == ([None], True)
+
+
+def test_counters_sum_in_double_precision_and_read_back_exactly(state: PluginState) -> None:
+    """A batch write's new values are the shortest text that reads back as their sum, 17 digits at most."""
+    state.apply_once("a", {"x": 0.1, "big": 2.0**60, "y": 1e-300}, token_ttl_s=HOUR_S)
+    state.apply_once("b", {"x": 0.2, "big": 1.0, "y": 1e-300}, token_ttl_s=HOUR_S)
+    x, big, y = state.get_many(["x", "big", "y"])
+    assert x is not None and big is not None and y is not None
+    assert float(x) == pytest.approx(0.3, rel=1e-15) and len(x) <= 19
+    assert float(big) == 2.0**60 and float(y) == pytest.approx(2e-300, rel=1e-15)
+
+
 def test_batch_calls_of_thousands_of_keys_awkward_in_json(state: PluginState) -> None:
     """A batch's reads and writes travel whole (RedisState packs them into one script argument each)."""
     keys = [f'c:{i}:é "q" \\ / \t{{}}[]' for i in range(2500)]  # more than a script's chunk of 1,000
@@ -312,6 +355,10 @@ def test_redis_keys_live_under_the_prefix(redis_service: EmbeddedRedis) -> None:
         lambda s: s.window_count("", window_s=1.0, as_of_s=1.0),
         lambda s: s.window_sum("", window_s=1.0, as_of_s=1.0),
         lambda s: s.put("a\x00values", "v"),
+        lambda s: s.apply_once("t", {"ok": 1.0, "": 1.0}, token_ttl_s=1.0),
+        lambda s: s.apply_once("t", {}, {"a\x00values": 1.0}, token_ttl_s=1.0),
+        lambda s: s.read_then_apply_once(["ok", "a\x00b"], "t", {}, token_ttl_s=1.0),
+        lambda s: s.read_then_apply_once([], "", {}, token_ttl_s=1.0),
     ],
 )
 def test_invalid_key_rejected(state: PluginState, call: Callable[[PluginState], Any]) -> None:
