@@ -229,15 +229,38 @@ class InspectionBudget:
             raise ValueError(f"{len(scores)} scores for {len(record_ids)} records")
         threshold = self.threshold(scores)
         by_score = scores > threshold
-        explored = ~by_score & np.array([_uniform(rid) < self.exploration_share for rid in record_ids], bool)
+        explored = ~by_score & (uniforms(record_ids) < self.exploration_share)
         self._remember(scores)
         return Selection(by_score | explored, explored, threshold)
 
 
-def _uniform(record_id: str) -> float:
-    """A number in [0, 1) fixed by the record id."""
-    digest = hashlib.blake2b(record_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+_LONGEST_ID_BYTES = 64  # longer ids are hashed by their BLAKE2b digest: memory stays n x 64 bytes
+
+
+def uniforms(record_ids: Sequence[str]) -> np.ndarray:
+    """A number in [0, 1) fixed by each record id, the same in every process: FNV-1a (64 bits) over
+    the id's UTF-8 bytes, mixed by SplitMix64's finaliser, computed byte column by byte column over
+    the whole batch."""
+    encoded = [rid.encode() for rid in record_ids]
+    for i, raw in enumerate(encoded):
+        if len(raw) > _LONGEST_ID_BYTES:
+            encoded[i] = hashlib.blake2b(raw, digest_size=32).digest()
+    if not encoded:
+        return np.empty(0)
+    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    width = max(1, int(lengths.max()))
+    columns = np.frombuffer(b"".join(raw.ljust(width, b"\0") for raw in encoded), np.uint8)
+    columns = columns.reshape(len(encoded), width)
+    h = np.full(len(encoded), _FNV_OFFSET)
+    for j in range(width):
+        h = np.where(lengths > j, (h ^ columns[:, j]) * _FNV_PRIME, h)
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 # --------------------------------------------------------------------------------- compiled scoring

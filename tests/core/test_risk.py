@@ -5,6 +5,7 @@ the inspection budget keeps to its share, explores stably per record, and starts
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections import Counter
@@ -16,7 +17,15 @@ import numpy as np
 import pytest
 
 from smartcustoms.core.artefacts import ROOT_ENV
-from smartcustoms.core.risk import CompiledTrees, GbmModel, InspectionBudget, NotCompiled, Reason, top_reasons
+from smartcustoms.core.risk import (
+    CompiledTrees,
+    GbmModel,
+    InspectionBudget,
+    NotCompiled,
+    Reason,
+    top_reasons,
+    uniforms,
+)
 
 FEATURE_COUNT = 6
 NAMES = [f"f{i}" for i in range(FEATURE_COUNT)]
@@ -228,6 +237,33 @@ def test_exploration_is_a_stable_pick_per_record_id() -> None:
     np.testing.assert_array_equal(first.explored, again.explored)  # a redelivered record: the same pick
     assert first.explored.mean() == pytest.approx(0.05, abs=0.006)
     np.testing.assert_array_equal(first.selected, first.explored)  # none of these scores is above 0.5
+
+
+def _reference_uniform(record_id: str) -> float:
+    """FNV-1a 64 and SplitMix64's finaliser, one id at a time in plain integers."""
+    mask = 2**64 - 1
+    raw = record_id.encode()
+    if len(raw) > 64:
+        raw = hashlib.blake2b(raw, digest_size=32).digest()
+    h = 0xCBF29CE484222325
+    for byte in raw:
+        h = ((h ^ byte) * 0x100000001B3) & mask
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & mask
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & mask
+    h ^= h >> 31
+    return (h >> 11) / 2.0**53
+
+
+def test_exploration_draws_are_a_fixed_hash_of_the_id_whatever_the_batch() -> None:
+    """Every actor and every process draws the same number for an id (no per-process seed), alone or
+    in a batch of ids of other lengths, non-ASCII and over 64 bytes."""
+    ids = ["decl-1", "", "é-報關-9", "x" * 64, "y" * 65, "cd-3-0-1" * 40]
+    expected = [_reference_uniform(rid) for rid in ids]
+    np.testing.assert_array_equal(uniforms(ids), expected)
+    np.testing.assert_array_equal([uniforms([rid])[0] for rid in ids], expected)
+    assert uniforms([]).shape == (0,)
 
 
 def test_explored_records_are_only_those_the_score_would_not_select() -> None:
