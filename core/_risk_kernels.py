@@ -203,6 +203,8 @@ def _contributions(
     quadrature_t: np.ndarray,
     quadrature_w: np.ndarray,
     expected_value: np.ndarray,
+    table_start: np.ndarray,
+    table: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover
     """out[r, f] += each tree's TreeSHAP contribution of feature f to row r; out[r, -1] += the tree's
@@ -221,6 +223,10 @@ def _contributions(
     product over j != s as the factors before s times those after it, no division. Path
     entries path_start[leaf] ..: a node, whether the path goes left there, the slot of its feature.
     Nodes and leaves are numbered across trees (tree_start, tree_leaf_start).
+
+    A leaf's contributions depend on the row only through which of its slots the row passes: for a leaf
+    with table_start[leaf] >= 0 they were computed beforehand for every pattern (``_pattern_table``),
+    and a row only finds its pattern and adds the leaf's entries for it.
     """
     n_trees, bias, rows = tree_start.shape[0] - 1, x.shape[1], x.shape[0]
     most_nodes = 1
@@ -235,6 +241,7 @@ def _contributions(
     before = np.empty((most_slots, rows))
     product = np.empty(rows)
     by_feature = np.zeros((bias, rows))  # out's columns, each row's beside the next
+    code = np.empty(rows, np.int64)  # the slots a row passes, as bits
     for t in range(n_trees):
         base = tree_start[t]
         for r in range(rows):
@@ -245,6 +252,20 @@ def _contributions(
                 goes_left[n - base, r] = _goes_left(x[r, f], at, kind, left)
         for leaf in range(tree_leaf_start[t], tree_leaf_start[t + 1]):
             first, u = slot_start[leaf], slot_start[leaf + 1] - slot_start[leaf]
+            at = table_start[leaf]
+            if at >= 0:
+                for r in range(rows):
+                    code[r] = (1 << u) - 1
+                for e in range(path_start[leaf], path_start[leaf + 1]):
+                    node, left, missed_bit = path_node[e] - base, path_left[e], ~(1 << path_slot[e])
+                    for r in range(rows):
+                        if goes_left[node, r] != left:
+                            code[r] &= missed_bit
+                for s in range(u):
+                    f = slot_feature[first + s]
+                    for r in range(rows):
+                        by_feature[f, r] += table[at + code[r] * u + s]
+                continue
             for s in range(u):
                 for r in range(rows):
                     passes[s, r] = 1.0
@@ -277,6 +298,45 @@ def _contributions(
     for f in range(bias):
         for r in range(rows):
             out[r, f] += by_feature[f, r]
+
+
+@njit(cache=True, nogil=True)
+def _pattern_table(
+    slot_start: np.ndarray,
+    slot_zero: np.ndarray,
+    leaf_value: np.ndarray,
+    quadrature_t: np.ndarray,
+    quadrature_w: np.ndarray,
+    table_start: np.ndarray,
+    table: np.ndarray,
+) -> None:  # pragma: no cover
+    """For each leaf with table_start[leaf] >= 0 and its u slots: table[table_start[leaf] + code * u + s]
+    = what the leaf adds to slot s's feature for a row that passes exactly the slots whose bits are set
+    in code, computed as ``_contributions`` computes it for a row (the same operations in the same
+    order)."""
+    most = quadrature_t.shape[0]
+    passes, total, before = np.empty(most), np.empty(most), np.empty(most)
+    for leaf in range(table_start.shape[0]):
+        at = table_start[leaf]
+        if at < 0:
+            continue
+        first, u, value = slot_start[leaf], slot_start[leaf + 1] - slot_start[leaf], leaf_value[leaf]
+        for code in range(1 << u):
+            for s in range(u):
+                passes[s] = 1.0 if (code >> s) & 1 else 0.0
+                total[s] = 0.0
+            for i in range((u + 1) // 2):
+                point, weight = quadrature_t[u, i], quadrature_w[u, i]
+                product = weight
+                for s in range(u):
+                    before[s] = product
+                    product *= slot_zero[first + s] * (1.0 - point) + passes[s] * point
+                product = 1.0
+                for s in range(u - 1, -1, -1):
+                    total[s] += before[s] * product
+                    product *= slot_zero[first + s] * (1.0 - point) + passes[s] * point
+            for s in range(u):
+                table[at + code * u + s] = value * (passes[s] - slot_zero[first + s]) * total[s]
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -274,6 +274,10 @@ class NotCompiled(ValueError):
 _KINDS = {0: 0, 1: kernels.ZERO_SPECIAL, 2: kernels.NAN_SPECIAL}
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2  # bits of decision_type
 _MAX_LEAVES = kernels.CHUNK_LEAVES * kernels.MAX_CHUNKS
+# TreeSHAP: the leaves' contributions for every pattern of slots passed, computed when the model is read
+# (leaves of at most _MOST_TABLED_SLOTS features, fewest first, within this many bytes)
+PATTERN_TABLE_BYTES = 32 * 1024 * 1024
+_MOST_TABLED_SLOTS = 16
 
 
 class CompiledTrees:
@@ -287,7 +291,7 @@ class CompiledTrees:
     than 64 leaves in a tree or more than 32,766 distinct thresholds on a feature.
     """
 
-    def __init__(self, booster: lightgbm.Booster) -> None:
+    def __init__(self, booster: lightgbm.Booster, pattern_table_bytes: int = PATTERN_TABLE_BYTES) -> None:
         header, trees = _read_model(booster.model_to_string())
         self.sigmoid = _binary_sigmoid(header)
         self.feature_count = booster.num_feature()
@@ -310,7 +314,7 @@ class CompiledTrees:
         for t, tree in enumerate(trees):
             for leaf, value in enumerate(tree.leaves):
                 self.leaf_values[t, ((1 << leaf) * kernels.DEBRUIJN64 % 2**64) >> 58] = value
-        self.shap = _ShapTrees.read(booster.model_to_string())
+        self.shap = _ShapTrees.read(booster.model_to_string(), pattern_table_bytes)
 
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """The sum of the trees' leaf values (log-odds) for each row of an (n, features) float64 array."""
@@ -341,7 +345,7 @@ class CompiledTrees:
             x, t.tree_start, t.tree_leaf_start, t.split_feature, t.threshold, t.missing_kind,
             t.default_left, t.path_start, t.path_node, t.path_left, t.path_slot, t.slot_start,
             t.slot_feature, t.slot_zero, t.leaf_value, t.quadrature_t, t.quadrature_w, t.expected_value,
-            out,
+            t.table_start, t.table, out,
         )  # fmt: skip
         return out
 
@@ -423,16 +427,18 @@ class _ShapTrees:
     quadrature_t: np.ndarray  # [u]: Gauss-Legendre points on [0, 1] for a path of u features
     quadrature_w: np.ndarray  # [u]: their weights
     expected_value: np.ndarray  # per tree: its leaves' values weighted by their training rows
+    table_start: np.ndarray  # per leaf: where its contributions for every pattern start in table; -1: none
+    table: np.ndarray
 
     @classmethod
-    def read(cls, text: str) -> _ShapTrees:
+    def read(cls, text: str, pattern_table_bytes: int = 0) -> _ShapTrees:
         blocks = [block.strip() for block in text.split("end of trees")[0].split("\n\n") if block.strip()]
         trees = [dict(line.partition("=")[::2] for line in b.splitlines()) for b in blocks]
         parts = _ShapParts()
         for tree in trees:
             if "Tree" in tree:
                 parts.add(tree)
-        return parts.build()
+        return parts.build(pattern_table_bytes)
 
 
 class _ShapParts:
@@ -492,13 +498,19 @@ class _ShapParts:
         self.slot_start.append(len(self.slots))
         self.leaf_value.append(value)
 
-    def build(self) -> _ShapTrees:
+    def build(self, pattern_table_bytes: int) -> _ShapTrees:
         decision = np.array(self.nodes["decision_type"], dtype=np.int64)
         most = max([1, *(b - a for a, b in zip(self.slot_start, self.slot_start[1:], strict=False))])
         points, weights = np.zeros((most + 1, (most + 1) // 2)), np.zeros((most + 1, (most + 1) // 2))
         for u in range(1, most + 1):
             nodes, node_weights = np.polynomial.legendre.leggauss((u + 1) // 2)
             points[u, : len(nodes)], weights[u, : len(nodes)] = (nodes + 1) / 2, node_weights / 2
+        slot_start = np.array(self.slot_start, dtype=np.int64)
+        slot_zero = np.array([z for _, z in self.slots], dtype=np.float64)
+        leaf_value = np.array(self.leaf_value, dtype=np.float64)
+        table_start, table = _pattern_table(
+            slot_start, slot_zero, leaf_value, points, weights, pattern_table_bytes
+        )
         return _ShapTrees(
             tree_start=np.array(self.tree_start, dtype=np.int64),
             tree_leaf_start=np.array(self.tree_leaf_start, dtype=np.int64),
@@ -510,14 +522,43 @@ class _ShapParts:
             path_node=np.array([n for n, _, _ in self.path], dtype=np.int64),
             path_left=np.array([is_left for _, is_left, _ in self.path], dtype=np.bool_),
             path_slot=np.array([s for _, _, s in self.path], dtype=np.int64),
-            slot_start=np.array(self.slot_start, dtype=np.int64),
+            slot_start=slot_start,
             slot_feature=np.array([f for f, _ in self.slots], dtype=np.int64),
-            slot_zero=np.array([z for _, z in self.slots], dtype=np.float64),
-            leaf_value=np.array(self.leaf_value, dtype=np.float64),
+            slot_zero=slot_zero,
+            leaf_value=leaf_value,
             quadrature_t=points,
             quadrature_w=weights,
             expected_value=np.array(self.expected_value, dtype=np.float64),
+            table_start=table_start,
+            table=table,
         )
+
+
+def _pattern_table(
+    slot_start: np.ndarray,
+    slot_zero: np.ndarray,
+    leaf_value: np.ndarray,
+    points: np.ndarray,
+    weights: np.ndarray,
+    most_bytes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each leaf's contributions for every pattern of slots a row can pass (2^u of them, u each),
+    for the leaves of fewest slots first while the table stays within ``most_bytes``: (where each
+    leaf's entries start, -1 for a leaf left to be computed row by row; the entries)."""
+    slots = np.diff(slot_start)
+    sizes = (np.left_shift(1, np.minimum(slots, 62)) * slots).astype(np.int64)
+    tabled = np.zeros(len(slots), dtype=bool)
+    budget = most_bytes // 8
+    for u in sorted(set(slots.tolist())):  # whole groups of leaves of u slots, fewest slots first
+        group = slots == u
+        if u > _MOST_TABLED_SLOTS or int(sizes[group].sum()) > budget:
+            break
+        tabled |= group
+        budget -= int(sizes[group].sum())
+    table_start = np.where(tabled, np.cumsum(np.where(tabled, sizes, 0)) - sizes, -1).astype(np.int64)
+    table = np.empty(int(sizes[tabled].sum()))
+    kernels._pattern_table(slot_start, slot_zero, leaf_value, points, weights, table_start, table)
+    return table_start, table
 
 
 def _read_model(text: str) -> tuple[dict[str, str], list[_Tree]]:

@@ -91,6 +91,16 @@ def assert_same_as_lightgbm(model: GbmModel, x: np.ndarray) -> None:
     some = x[:CONTRIBUTION_ROWS]  # LightGBM's TreeSHAP takes ~2 ms a row on the cargo model
     expected_contributions = model.booster.predict(some, pred_contrib=True, num_threads=1)
     np.testing.assert_allclose(model.contributions(some), expected_contributions, rtol=0, atol=TOLERANCE)
+    # The same without the table of patterns (every leaf row by row), and with half of the table the
+    # model has (leaves of both kinds, when its leaves have paths of several lengths).
+    # (The real cargo model's default table holds some of its leaves: a test below.)
+    shap = model.trees.shap
+    assert (shap.table_start >= 0).any()
+    for budget in (0, shap.table.nbytes // 2):
+        trees = CompiledTrees(model.booster, pattern_table_bytes=budget)
+        fewer = (trees.shap.table_start >= 0).sum() < (shap.table_start >= 0).sum()
+        assert fewer or not shap.table.nbytes  # a model without splits has nothing to table
+        np.testing.assert_allclose(trees.contributions(some), expected_contributions, rtol=0, atol=TOLERANCE)
 
 
 # ------------------------------------------------------------------------------------ compiled scorer
@@ -145,6 +155,9 @@ def test_the_real_cargo_model_is_compiled_and_equal_to_lightgbm() -> None:
 
     root = os.environ.get(ROOT_ENV, str(Path(__file__).parents[2] / ".smartcustoms" / "artefacts"))
     model = load_model(model_folder("", root)).model
+    assert model.trees is not None
+    tabled = model.trees.shap.table_start >= 0
+    assert tabled.any() and not tabled.all()  # leaves of both kinds: patterns tabled, and row by row
     replayed = replay(simulated_records(seed=5, batches=20)).features
     assert np.isnan(replayed).any()
     assert_same_as_lightgbm(model, replayed)
