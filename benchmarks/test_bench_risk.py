@@ -10,16 +10,18 @@ used for nothing else), their features from the plugin's own replay.
   one thread) on 100,000 rows of real features (20,000 replayed declarations, each five times), against
   LightGBM's own ``booster.predict(num_threads=1)`` on the same rows, in alternating rounds; both must
   give the same scores (1e-9).
-- ``test_plugin_per_declaration`` (session Redis): ``CargoRiskPlugin.assess`` on 100-declaration batches
+- ``test_plugin_per_declaration`` (session Redis): ``CargoRiskPlugin.assess`` on 2,000-declaration batches
   (parse, features from history in keyed state, score, budgeted selection, reasons for the selected)
   with its state on Redis, against what the same batches need of Redis at the least: one ``MGET`` of the
   keys the features read and one ``MSET`` of the counters as the batch leaves them (no atomicity, no
   redelivery guard, unlike the plugin's Lua script). Both must end with the same counters. One more
   round, untimed, times each stage: where a declaration's time goes.
-- ``test_declarations_end_to_end`` (session services): frames of 500 declarations (206 KB, inline)
-  through a stack of their own (gateway, broker, worker, two ``cargo_risk`` Ray actors, sink), against
-  the same frames through the session's stack, where only the no-op plugin looks at them. Every frame
-  must get its verdict, none may fall back to manual inspection.
+- ``test_declarations_end_to_end`` (session services): frames of 4,000 and 2,000 declarations (1.7 MB
+  and 830 KB: a claim check in the blob store), and of 500 (206 KB, inline in Kafka), 200,000
+  declarations a run, each frame a batch of declarations of its own, through a stack of their own
+  (gateway, broker, worker, two ``cargo_risk`` Ray actors taking two frames a call, sink), against the
+  same frames through the session's stack, where only the no-op plugin looks at them. Every frame must
+  get its verdict, none may fall back to manual inspection.
 
 Run alone: ``.venv/bin/pytest benchmarks/test_bench_risk.py -p no:cacheprovider -s``.
 """
@@ -72,14 +74,16 @@ KERNEL_ROWS = 100_000
 KERNEL_DISTINCT_BATCHES = 200  # of 100 declarations: 20,000 distinct rows, repeated to 100,000
 KERNEL_ROUNDS = 5
 
-BATCH_DECLARATIONS = 100
+BATCH_DECLARATIONS = 2000  # the import command's frames
 WARM_BATCHES = 10  # history in state before the first timed round
-BATCHES_PER_ROUND = 10
+BATCHES_PER_ROUND = 5
 PLUGIN_ROUNDS = 5
 
-FRAME_DECLARATIONS = 500  # 206 KB: inline in Kafka (the claim check starts at 256 KiB)
-NOOP_FRAMES = 200
-RISK_FRAMES = 40
+# 4,000 and 2,000 declarations: 1.7 MB and 830 KB, a claim check (over gateway.inline_max_bytes, 256 KiB);
+# 500: 206 KB, inline in Kafka
+FRAME_DECLARATIONS = (4000, 2000, 500)
+END_TO_END_DECLARATIONS = 200_000  # per run, each frame a batch of its own
+NOOP_RUNS = 2  # the no-op runs through the same frames this many times over
 WARMUP_FRAMES = 4
 WINDOW_FRAMES = 16
 
@@ -152,20 +156,18 @@ class RecordingState(MemoryState):
         self.reads: list[list[str]] = []
         self.increments: list[dict[str, float]] = []
 
-    def get_many(self, keys: Sequence[str]) -> list[str | None]:
-        self.reads.append(list(keys))
-        return super().get_many(keys)
-
-    def apply_once(
+    def read_then_apply_once(
         self,
+        keys: Sequence[str],
         token: str,
         increments: Mapping[str, float],
         minimums: Mapping[str, float] | None = None,
         *,
         token_ttl_s: float,
-    ) -> bool:
+    ) -> tuple[list[str | None], bool]:
+        self.reads.append(list(keys))
         self.increments.append(dict(increments))
-        return super().apply_once(token, increments, minimums, token_ttl_s=token_ttl_s)
+        return super().read_then_apply_once(keys, token, increments, minimums, token_ttl_s=token_ttl_s)
 
 
 class StageClock:
@@ -191,8 +193,7 @@ def stage_profile(plugin: CargoRiskPlugin, batches: Sequence[frame_pb2.RecordBat
     """Microseconds per declaration in each stage of ``assess``, over ``batches``."""
     clock = StageClock()
     state = plugin.history.state
-    clock.wrap(state, "get_many", "state read (MGET)")
-    clock.wrap(state, "apply_once", "state write (Lua script)")
+    clock.wrap(state, "read_then_apply_once", "state read and write (one Lua script)")
     clock.wrap(plugin.history, "features", "features")
     clock.wrap(plugin.model, "score", "score (compiled trees)")
     clock.wrap(plugin.budget, "select", "select (inspection budget)")
@@ -202,7 +203,7 @@ def stage_profile(plugin: CargoRiskPlugin, batches: Sequence[frame_pb2.RecordBat
         plugin.assess(f"profile-{index}", batch)
     total_s = time.perf_counter() - started
     seconds = dict(clock.seconds)
-    io_s = seconds["state read (MGET)"] + seconds["state write (Lua script)"]
+    io_s = seconds["state read and write (one Lua script)"]
     seconds["features (Python, besides Redis)"] = seconds.pop("features") - io_s
     seconds["parse and detections (the rest)"] = total_s - sum(seconds.values())
     count = sum(len(batch.records) for batch in batches)
@@ -316,7 +317,7 @@ def test_plugin_per_declaration(
     cores = END_TO_END_GOAL_PER_S / figures["records_per_s"]
     print(
         f"one process assesses {figures['records_per_s']:,.0f} declarations/s (Redis alone, bare: "
-        f"{figures['bare_records_per_s']:,.0f}/s): {END_TO_END_GOAL_PER_S:,}/s would take ~{cores:.0f} "
+        f"{figures['bare_records_per_s']:,.0f}/s): {END_TO_END_GOAL_PER_S:,}/s would take ~{cores:.1f} "
         "such processes"
     )
 
@@ -324,13 +325,30 @@ def test_plugin_per_declaration(
 # ---------------------------------------------------------------------------- (c) end to end (stream)
 
 
-def declarations_workload(count: int) -> Workload:
-    batch = CargoDeclarationSimulator(SEED + 1).batch(0, FRAME_DECLARATIONS)
-    header = to_frame(batch, source_id="bench-declarations", sequence=1)
-    payload = header.payload
+def declarations_workload(declarations: int) -> Workload:
+    """``END_TO_END_DECLARATIONS`` in frames of ``declarations``, each frame a batch of its own."""
+    count = END_TO_END_DECLARATIONS // declarations
+    simulator = CargoDeclarationSimulator(SEED + 1)
+    headers = [
+        to_frame(simulator.batch(index, declarations), source_id="bench-declarations", sequence=1)
+        for index in range(count)
+    ]
+    payloads = tuple(header.payload for header in headers)
+    header = headers[0]
     header.payload = b""  # sent apart, as every workload's
-    name = f"cargo-{FRAME_DECLARATIONS}d"
-    return Workload(name, Modality.RECORD, count, WINDOW_FRAMES, 0, 1.0, header, payload, FRAME_DECLARATIONS)
+    name = f"cargo-{declarations}d"
+    return Workload(
+        name,
+        Modality.RECORD,
+        count,
+        WINDOW_FRAMES,
+        0,
+        1.0,
+        header,
+        payloads[0],
+        declarations,
+        payloads=payloads,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +370,7 @@ def risk_stack(
         info.spec.name: PluginConfig(enabled=False) for info in discover_plugins(entry_points=False)
     }
     config.plugins |= {
-        "cargo_risk": PluginConfig(enabled=True, pool_size=2, batch_max_frames=8),
+        "cargo_risk": PluginConfig(enabled=True, pool_size=2, batch_max_frames=2),
         "bench_clock": PluginConfig(enabled=True, settings={"path": clock}),
     }
     stack = Stack(config)
@@ -385,6 +403,7 @@ async def decisions_of(target: Target, frames: Sequence[frame_pb2.Frame]) -> Cou
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.parametrize("declarations", FRAME_DECLARATIONS)
 def test_declarations_end_to_end(
     benchmark: Any,
     bench_stack: Stack,
@@ -392,31 +411,30 @@ def test_declarations_end_to_end(
     clock_path: str,
     risk_stack: tuple[Stack, Config, str],
     checkpoint_summary: list[dict[str, Any]],
+    declarations: int,
 ) -> None:
     noop_target = target_of(bench_stack, bench_config, clock_path)
     risk_target = target_of(*risk_stack)
-    workload = declarations_workload(RISK_FRAMES)
-    noop_workload = dataclasses.replace(workload, count=NOOP_FRAMES)
+    workload = declarations_workload(declarations)
+    noop_workload = dataclasses.replace(workload, count=workload.count * NOOP_RUNS)
     run_id = uuid.uuid4().hex[:6]
     for target in (noop_target, risk_target):  # actors warm, the state's scripts loaded
         asyncio.run(run_throughput(target, workload, workload.frames(f"{run_id}w", WARMUP_FRAMES)))
 
-    noop_frames = noop_workload.frames(f"{run_id}n", NOOP_FRAMES)
+    noop_frames = noop_workload.frames(f"{run_id}n", noop_workload.count)
     noop = asyncio.run(run_throughput(noop_target, noop_workload, noop_frames))
-    frames = workload.frames(f"{run_id}r", RISK_FRAMES)
+    frames = workload.frames(f"{run_id}r", workload.count)
     run = benchmark.pedantic(
         lambda: asyncio.run(run_throughput(risk_target, workload, frames)), rounds=1, iterations=1
     )
     decisions = asyncio.run(decisions_of(risk_target, frames))
-    assert asyncio.run(decisions_of(noop_target, noop_frames)) == {"DECISION_CLEAR": NOOP_FRAMES}
+    assert asyncio.run(decisions_of(noop_target, noop_frames)) == {"DECISION_CLEAR": noop_workload.count}
 
     figures: dict[str, Any] = {
-        "frame_declarations": FRAME_DECLARATIONS,
-        "payload_bytes": len(workload.payload),
-        **rates("", run.elapsed_s, run.frames, len(workload.payload), run.frames * FRAME_DECLARATIONS),
-        **rates(
-            "bare_", noop.elapsed_s, noop.frames, len(workload.payload), noop.frames * FRAME_DECLARATIONS
-        ),
+        "frame_declarations": declarations,
+        "payload_bytes": run.payload_bytes,
+        **rates("", run.elapsed_s, run.frames, run.payload_bytes, run.frames * declarations),
+        **rates("bare_", noop.elapsed_s, noop.frames, noop.payload_bytes, noop.frames * declarations),
         "loaded_latency_p50_ms": ms(run.times.latency_s, 50),
         "bare_loaded_latency_p50_ms": ms(noop.times.latency_s, 50),
         "decisions": dict(decisions),
@@ -427,11 +445,11 @@ def test_declarations_end_to_end(
         benchmark,
         checkpoint_summary,
         "end_to_end",
-        f"cargo_risk, {FRAME_DECLARATIONS}-declaration frames",
+        f"cargo_risk, {declarations}-declaration frames",
         figures,
     )
     print_goal(
-        "end to end through the stream, cargo_risk",
+        f"end to end through the stream, cargo_risk, {declarations}-declaration frames",
         figures["records_per_s"],
         END_TO_END_GOAL_PER_S,
         f"the same frames with the no-op plugin: {figures['bare_records_per_s']:,.0f}/s",

@@ -33,7 +33,8 @@ LATENCY_HISTOGRAM = "smartcustoms_frame_latency_seconds"
 
 @dataclass(frozen=True)
 class Workload:
-    """Frames of one kind, all with the same payload, spread over ``sources`` devices."""
+    """Frames of one kind, spread over ``sources`` devices, all with the same payload, or frame i with
+    ``payloads[i % len(payloads)]`` when the workload has several (record batches of their own)."""
 
     name: str
     modality: Modality
@@ -45,6 +46,11 @@ class Workload:
     payload: bytes
     records_per_frame: int = 1
     sources: int = 4
+    payloads: tuple[bytes, ...] = ()
+
+    @property
+    def sent_payloads(self) -> tuple[bytes, ...]:
+        return self.payloads or (self.payload,)
 
     def frames(self, run_id: str, count: int) -> list[frame_pb2.Frame]:
         frames = []
@@ -118,18 +124,19 @@ def _check_acks(acks: Sequence[ingest_pb2.IngestAck]) -> None:
 
 
 async def send_windowed(
-    target: str, frames: Sequence[frame_pb2.Frame], payload: bytes, window_frames: int
+    target: str, frames: Sequence[frame_pb2.Frame], payload: bytes | Sequence[bytes], window_frames: int
 ) -> dict[str, float]:
-    """Send every frame on one stream with at most ``window_frames`` unacknowledged; frame id -> sent_s."""
+    """Send every frame on one stream with at most ``window_frames`` unacknowledged; frame id -> sent_s.
+    With several payloads, frame i carries ``payload[i % len(payload)]``."""
     sent_s: dict[str, float] = {}
     window = asyncio.Semaphore(window_frames)
     acks = []
-    view = memoryview(payload)
+    views = [memoryview(payload)] if isinstance(payload, bytes) else [memoryview(p) for p in payload]
     async with IngestStream(target, window_frames=window_frames) as stream:
-        for frame in frames:
+        for index, frame in enumerate(frames):
             await window.acquire()  # admitted here, so the SDK's own window never holds it back
             sent_s[frame.frame_id] = time.time()
-            future = await stream.send(frame, view)
+            future = await stream.send(frame, views[index % len(views)])
             future.add_done_callback(lambda _: window.release())
             acks.append(future)
         _check_acks(await asyncio.gather(*acks))
@@ -225,7 +232,7 @@ async def run_throughput(
         ledger = Ledger(client, target.namespace)
         before = await ledger.counts()
         metrics_before = scrape_or_empty(target.worker_metrics_url)
-        sent_s = await send_windowed(target.gateway, frames, workload.payload, workload.window_frames)
+        sent_s = await send_windowed(target.gateway, frames, workload.sent_payloads, workload.window_frames)
         after = await wait_settled(ledger, before, len(frames), deadline_s)
         metrics_after = scrape_or_empty(target.worker_metrics_url)
     finally:
@@ -235,7 +242,8 @@ async def run_throughput(
     modality = workload.modality.value
     buckets = histogram_delta(metrics_before, metrics_after, LATENCY_HISTOGRAM, modality=modality)
     times = await frame_times(target.clock_path, sent_s)
-    return ThroughputRun(times, len(workload.payload), quantile_of(buckets, 0.5), quantile_of(buckets, 0.99))
+    payload_bytes = round(float(np.mean([len(p) for p in workload.sent_payloads])))
+    return ThroughputRun(times, payload_bytes, quantile_of(buckets, 0.5), quantile_of(buckets, 0.99))
 
 
 async def run_latency(
