@@ -31,6 +31,7 @@ import abc
 import contextlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -94,44 +95,65 @@ for kind, names in ipairs({{counters, lows}}) do
 end
 local found = mget(unread, {{}})
 for i = 1, #unread do held[unread[i]] = found[i] end
--- Refuse before writing anything (a script stops half done on an error): a key without a string
--- value must hold nothing (one EXISTS for all of those), a counter's or a minimum's value a number.
-local empty = {{}}
+if redis.call('EXISTS', KEYS[1]) == 1 then return {{cjson.encode(read), 0}} end
+-- Refuse before writing anything (a script stops half done on an error), naming the key by its place
+-- ('[1:i]' the i-th counter, '[2:i]' the i-th minimum): a key without a string value must hold
+-- nothing (one EXISTS for all of those), a value be a finite number as INCRBYFLOAT reads one (no
+-- spaces, hex, nan or inf), and a new sum be finite.
+local function number(text)
+  if text == '' or text:find('[^%d%.eE%+%-]') then return nil end
+  local n = tonumber(text)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
+  return n
+end
+local empty, empty_at = {{}}, {{}}
 for kind, names in ipairs({{counters, lows}}) do
   for i = 1, #names do
     local current = held[names[i]]
     if not current then
       empty[#empty + 1] = names[i]
-    elseif not tonumber(current) then
-      return redis.error_reply('ERR value is not a valid float')
+      empty_at[#empty_at + 1] = '[' .. kind .. ':' .. i .. ']'
+    elseif not number(current) then
+      return redis.error_reply('ERR value is not a valid float [' .. kind .. ':' .. i .. ']')
     end
   end
 end
 for first = 1, #empty, {_LUA_UNPACK_CHUNK} do
-  if redis.call('EXISTS', unpack(empty, first, math.min(first + {_LUA_UNPACK_CHUNK - 1}, #empty))) > 0 then
-    return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+  local last = math.min(first + {_LUA_UNPACK_CHUNK - 1}, #empty)
+  if redis.call('EXISTS', unpack(empty, first, last)) > 0 then
+    for i = first, last do
+      if redis.call('EXISTS', empty[i]) == 1 then
+        local kind_error = 'WRONGTYPE Operation against a key holding the wrong kind of value '
+        return redis.error_reply(kind_error .. empty_at[i])
+      end
+    end
   end
 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {{cjson.encode(read), 0}} end
 -- New values summed here in double precision and written with one MSET a chunk, not one INCRBYFLOAT
 -- a key: the shortest of 15 or 17 digits that reads back as the same double.
-local pairs_ = {{}}
-local function text(number)
-  local short = string.format('%.15g', number)
-  if tonumber(short) == number then return short end
-  return string.format('%.17g', number)
+local function text(n)
+  local short = string.format('%.15g', n)
+  if tonumber(short) == n then return short end
+  return string.format('%.17g', n)
 end
+local pairs_ = {{}}
 for i = 1, #counters do
+  local total = number(held[counters[i]] or '0') + tonumber(amounts[i])
+  if total ~= total or total == math.huge or total == -math.huge then
+    return redis.error_reply('ERR increment would produce NaN or Infinity [1:' .. i .. ']')
+  end
+  held[counters[i]] = text(total)  -- a key that is a minimum too is compared with its new value
   pairs_[#pairs_ + 1] = counters[i]
-  pairs_[#pairs_ + 1] = text((tonumber(held[counters[i]]) or 0) + tonumber(amounts[i]))
+  pairs_[#pairs_ + 1] = held[counters[i]]
 end
 for i = 1, #lows do
   local current = held[lows[i]]
-  if not current or tonumber(values[i]) < tonumber(current) then
+  if not current or tonumber(values[i]) < number(current) then
     pairs_[#pairs_ + 1] = lows[i]
     pairs_[#pairs_ + 1] = values[i]
   end
 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 for first = 1, #pairs_, {2 * _LUA_UNPACK_CHUNK} do
   redis.call('MSET', unpack(pairs_, first, math.min(first + {2 * _LUA_UNPACK_CHUNK - 1}, #pairs_)))
 end
@@ -330,6 +352,10 @@ def _not_a_number(key: str) -> ValueError:
     return ValueError(f"state key {key!r} holds a value that is not a number")
 
 
+def _not_finite(key: str) -> ValueError:
+    return ValueError(f"state key {key!r}: the sum would not be a finite number")
+
+
 # ---------------------------------------------------------------- Redis
 
 
@@ -396,7 +422,7 @@ class RedisState(PluginState):
         args: list[str | int] = [_ttl_ms(token_ttl_s), self.prefix, _json_array(_checked(keys))]
         args += [_json_array(_checked(increments)), _json_array(amounts)]
         args += [_json_array(_checked(minimums)), _json_array(lows)]
-        with _translated_errors(token):
+        with _translated_errors(token, (list(increments), list(minimums))):
             read, applied = self._apply_once(keys=[self._name(token)], args=args)
         values = json.loads(read) or []  # cjson writes an empty array as {}
         return [None if value is False else value for value in values], bool(applied)
@@ -442,15 +468,21 @@ def _json_array(texts: Iterable[str]) -> str:
 
 
 @contextlib.contextmanager
-def _translated_errors(key: str) -> Iterator[None]:
-    """Redis's errors for a key of the wrong kind, or not a number, as ``MemoryState`` raises them."""
+def _translated_errors(key: str, places: tuple[list[str], list[str]] | None = None) -> Iterator[None]:
+    """Redis's errors for a key of the wrong kind, or not a number, as ``MemoryState`` raises them; a
+    batch script names its key by its place, "[1:i]" in the first of ``places``, "[2:i]" the second."""
     try:
         yield
     except redis.ResponseError as error:  # scripts prefix the message: match inside it
-        if "WRONGTYPE" in str(error):
+        message = str(error)
+        if places is not None and (place := re.search(r"\[([12]):(\d+)\]", message)):
+            key = places[int(place.group(1)) - 1][int(place.group(2)) - 1]
+        if "WRONGTYPE" in message:
             raise _wrong_kind(key) from error
-        if "not a valid float" in str(error):
+        if "not a valid float" in message:
             raise _not_a_number(key) from error
+        if "NaN or Infinity" in message:
+            raise _not_finite(key) from error
         raise
 
 
@@ -552,6 +584,8 @@ class MemoryState(PluginState):
         for key, amount in increments.items():
             entry = self._live(key)
             totals[key] = _add_decimal(key, entry.text if isinstance(entry, _Value) else None, amount)
+            if not math.isfinite(float(totals[key])):
+                raise _not_finite(key)  # past a double: Redis's batch script sums in doubles
         for key in minimums:
             entry = self._live(key)
             if isinstance(entry, _Value):

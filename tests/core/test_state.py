@@ -202,14 +202,53 @@ def test_read_then_apply_once_refuses_before_writing(state: PluginState) -> None
     assert state.read_then_apply_once(["n"], "frame", {"n": 1.0}, token_ttl_s=HOUR_S) == ([None], True)
 
 
-def test_counters_sum_in_double_precision_and_read_back_exactly(state: PluginState) -> None:
-    """A batch write's new values are the shortest text that reads back as their sum, 17 digits at most."""
-    state.apply_once("a", {"x": 0.1, "big": 2.0**60, "y": 1e-300}, token_ttl_s=HOUR_S)
-    state.apply_once("b", {"x": 0.2, "big": 1.0, "y": 1e-300}, token_ttl_s=HOUR_S)
-    x, big, y = state.get_many(["x", "big", "y"])
-    assert x is not None and big is not None and y is not None
-    assert float(x) == pytest.approx(0.3, rel=1e-15) and len(x) <= 19
-    assert float(big) == 2.0**60 and float(y) == pytest.approx(2e-300, rel=1e-15)
+def test_counters_sum_as_numbers_and_read_back(state: PluginState) -> None:
+    """Redis's batch script sums in doubles (the shortest text that reads back, 17 digits at most);
+    MemoryState in decimal, written as INCRBYFLOAT writes (17 decimals at most)."""
+    state.apply_once("a", {"x": 0.1, "big": 2.0**60, "neg": -2.5}, token_ttl_s=HOUR_S)
+    state.apply_once("b", {"x": 0.2, "big": 1.0, "neg": 1.25}, token_ttl_s=HOUR_S)
+    x, big, neg = state.get_many(["x", "big", "neg"])
+    assert x is not None and float(x) == pytest.approx(0.3, rel=1e-15, abs=0) and len(x) <= 19
+    assert big is not None and float(big) == 2.0**60 and neg == "-1.25"
+
+
+@pytest.mark.parametrize("stored", ["nan", "inf", "-Infinity", " 5", "5 ", "0x10", "", "1,5"])
+def test_a_counter_or_minimum_holding_anything_but_a_number_is_refused(
+    state: PluginState, stored: str
+) -> None:
+    """As INCRBYFLOAT reads a number: no NaN or infinity, no spaces, no hex; nothing is written, and
+    the error names the key at fault, not the token."""
+    state.put("odd", stored)
+    for counters, minimums in (({"ok": 1.0, "odd": 1.0}, {}), ({"ok": 1.0}, {"odd": 2.0})):
+        with pytest.raises(ValueError, match="'odd' holds a value that is not a number"):
+            state.read_then_apply_once(["ok"], "frame", counters, minimums, token_ttl_s=HOUR_S)
+    assert state.get_many(["ok", "odd"]) == [None, stored]
+
+
+def test_a_sum_past_a_double_is_refused(state: PluginState) -> None:
+    state.apply_once("a", {"huge": 1e308}, token_ttl_s=HOUR_S)
+    with pytest.raises(ValueError, match="'huge': the sum would not be a finite number"):
+        state.apply_once("b", {"fine": 1.0, "huge": 1e308}, token_ttl_s=HOUR_S)
+    assert state.get_many(["fine"]) == [None]
+    assert state.apply_once("b", {"fine": 1.0}, token_ttl_s=HOUR_S)  # the token was not spent
+
+
+def test_a_token_applied_before_changes_nothing_whatever_the_keys_hold(state: PluginState) -> None:
+    assert state.apply_once("frame", {"n": 1.0}, token_ttl_s=HOUR_S)
+    state.put("n", "not a number now")
+    state.window_add("w", "e1", 100.0, window_s=HOUR_S)
+    values, applied = state.read_then_apply_once(["n"], "frame", {"n": 1.0, "w": 1.0}, token_ttl_s=HOUR_S)
+    assert (values, applied) == (["not a number now"], False)
+
+
+def test_a_key_both_counted_and_kept_at_its_minimum_takes_the_lower_of_its_sum_and_the_minimum(
+    state: PluginState,
+) -> None:
+    state.put("k", "10")
+    assert state.apply_once("t1", {"k": -8.0}, {"k": 5.0}, token_ttl_s=HOUR_S)
+    assert state.get("k") == "2"  # the sum, 2, is below the minimum offered
+    assert state.apply_once("t2", {"k": 5.0}, {"k": 4.0}, token_ttl_s=HOUR_S)
+    assert float(state.get("k") or "nan") == 4.0  # the sum, 7, is above it
 
 
 def test_batch_calls_of_thousands_of_keys_awkward_in_json(state: PluginState) -> None:
