@@ -6,9 +6,10 @@ declarations, inspections and hits, and the hit rates of transit hubs and origin
 point-in-time: a declaration's features use only what was recorded before it (earlier batches, and
 earlier declarations of its own batch in time order), and its own contribution is written after.
 
-Counts and sums go into the state in one idempotent write per batch (``PluginState.apply_once`` keyed
-by the frame), so a redelivered frame adds nothing twice. Inspection outcomes (hit or not, revenue
-found) are added as they come back, with ``add_outcomes``; they feed the hit rates.
+Counts and sums go into the state in one idempotent call per batch that also reads the history
+(``PluginState.read_then_apply_once`` keyed by the frame), so a redelivered frame adds nothing twice.
+Inspection outcomes (hit or not, revenue found) are added as they come back, with ``add_outcomes``;
+they feed the hit rates.
 
 A field that is missing or does not parse is a missing value (NaN), never a zero, and the declaration
 says which fields it lacked. An HS code, origin or party never seen before is a value of its own: its
@@ -239,16 +240,19 @@ class CargoHistory:
         ``token``). Declarations are taken in time order, each seeing the ones before it.
 
         The batch's history is read and written in one round trip, whatever its size: what the batch
-        adds does not depend on what it reads. The walk in time order is a compiled loop over the
-        batch's columns (``_kernels``).
+        adds does not depend on what it reads. A token applied before (a redelivered frame, or the
+        shadow candidate scoring the frame the live plugin wrote) adds nothing, and what it added then
+        is taken back out of the counts it reads, so it sees the history its first delivery saw (but
+        for batches written in between). The walk in time order is a compiled loop over the batch's
+        columns (``_kernels``).
         """
         batch = declarations if isinstance(declarations, DeclarationBatch) else DeclarationBatch(declarations)
         walk = _BatchWalk(batch)
         increments, minimums = walk.writes()
-        values, _ = self.state.read_then_apply_once(
+        values, applied = self.state.read_then_apply_once(
             walk.keys(), f"declared:{token}", increments, minimums, token_ttl_s=TOKEN_TTL_S
         )
-        walk.read(values)
+        walk.read(values, own_writes_included=not applied)
         return walk.rows()
 
     def add_outcomes(self, outcomes: Iterable[Outcome], token: str) -> bool:
@@ -359,15 +363,20 @@ class _BatchWalk:
         keys += [f"all:{field}" for field in _FIELDS["all"]]  # one entity: no name in its keys
         return keys + [f"imp:{entity}:first" for entity in self.entities["imp"].names]
 
-    def read(self, values: Sequence[str | None]) -> None:
-        """The stored values of ``keys()``, as the state held them before the batch: 0 where none,
-        and NaN for an importer never seen (no first time)."""
+    def read(self, values: Sequence[str | None], own_writes_included: bool = False) -> None:
+        """The stored values of ``keys()``: 0 where none, and NaN for an importer never seen (no first
+        time). With ``own_writes_included`` (the batch's token was applied before) what the batch adds
+        is taken back out of its counts. A first time the batch lowered needs nothing: the batch's own
+        earlier declarations give the same minimum."""
         at = 0
         for kind, fields in _FIELDS.items():
             count = len(self.entities[kind].names) * len(fields)
             numbers = [float(v) if v else 0.0 for v in values[at : at + count]]
             self.stored[kind] = np.array(numbers, dtype=np.float64).reshape(-1, len(fields))
             at += count
+        if own_writes_included:
+            for kind, (totals, _) in self.added.items():
+                self.stored[kind] = self.stored[kind] - totals
         self.stored_first = np.array([float(v) if v else math.nan for v in values[at:]], dtype=np.float64)
 
     def rows(self) -> np.ndarray:

@@ -244,6 +244,22 @@ def test_cli_answers_bad_input_in_one_line(argv: list[str], message: str) -> Non
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_a_batch_scored_again_under_its_token_sees_the_history_its_first_scoring_saw() -> None:
+    """A redelivered frame, or the shadow candidate scoring a frame after the live plugin wrote it,
+    gets the features the first scoring got, not counts that include the batch itself."""
+    history = CargoHistory(MemoryState())
+    history.features(parsed(declaration("a"), declaration("b", importer="IMP-B")), token="frame-0")
+    batch = parsed(
+        declaration("c", at="2025-03-02T10:00:00+08:00"),
+        declaration("d", at="2025-03-02T11:00:00+08:00", declared_value_hkd="10"),
+        declaration("e", at="2025-03-02T12:00:00+08:00", importer="IMP-NEW"),
+    )
+    first = history.features(batch, token="frame-1")
+    again = CargoHistory(history.state).features(batch, token="frame-1")
+    np.testing.assert_allclose(again, first, rtol=1e-9, atol=1e-9, equal_nan=True)  # sums taken back
+    assert first[0, COLUMN["hs_seen"]] == 2 and first[2, COLUMN["importer_seen"]] == 0
+
+
 def test_the_candidate_shares_the_live_history_and_needs_its_own_model() -> None:
     from smartcustoms.plugins.cargo_risk import CargoRiskCandidatePlugin
 
