@@ -546,7 +546,8 @@ def _pattern_table(
     for the leaves of fewest slots first while the table stays within ``most_bytes``: (where each
     leaf's entries start, -1 for a leaf left to be computed row by row; the entries)."""
     slots = np.diff(slot_start)
-    sizes = (np.left_shift(1, np.minimum(slots, 62)) * slots).astype(np.int64)
+    # 2^u entries of u each; a path too long for the table never counts (no overflow past 2^63)
+    sizes = np.left_shift(1, np.minimum(slots, _MOST_TABLED_SLOTS + 1)).astype(np.int64) * slots
     tabled = np.zeros(len(slots), dtype=bool)
     budget = most_bytes // 8
     for u in sorted(set(slots.tolist())):  # whole groups of leaves of u slots, fewest slots first
