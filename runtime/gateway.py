@@ -2,16 +2,19 @@
 
 A frame is acknowledged OK only once its payload is in the blob store (or inline in its record) and
 its record is in the Redis ledger; publishing to its modality topic follows, and the reconciler
-republishes anything that never reached a verdict. The servicer keeps the generated PascalCase
-method name and hands the work to ``IngestSession``.
+republishes anything that never reached a verdict. Frames assembled on every stream wait in one
+queue; the gateway's one durability task records all that wait in one ledger call and publishes them
+as one batch, in the order they came, then answers each stream. The servicer keeps the generated
+PascalCase method name and hands the work to ``IngestSession``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -30,7 +33,7 @@ from smartcustoms.runtime.devices import RegistryCache
 from smartcustoms.runtime.evidence import add_evidence_service, evidence_desk
 from smartcustoms.runtime.ledger import AcceptOutcome, Admission, Ledger
 from smartcustoms.runtime.officer_auth import grpc_gate
-from smartcustoms.runtime.publisher import Publisher, Turn
+from smartcustoms.runtime.publisher import BrokerDown, Publisher, Turn
 from smartcustoms.runtime.review import ReviewServicer, review_desk
 from smartcustoms.runtime.search import SearchDesk, SearchServicer
 from smartcustoms.runtime.tls import allowed_source, peer_device
@@ -43,6 +46,8 @@ REVIEW_SERVICE_NAME = review_pb2.DESCRIPTOR.services_by_name["ReviewService"].fu
 SEARCH_SERVICE_NAME = search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name
 STORE_RETRY_S = 0.05
 KEEPALIVE_S = 30  # the server pings each connection this often
+RECORD_BATCH_FRAMES = 512  # at most this many frames in one ledger call and one publish
+RECORD_BATCH_BYTES = 8 * 1024 * 1024  # and at most this much of their inline payloads
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,23 @@ def parse_chunk(data: bytes) -> ingest_pb2.FrameChunk | Malformed:
         return ingest_pb2.FrameChunk.FromString(data)
     except DecodeError as error:
         return Malformed(str(error) or "cannot parse FrameChunk")
+
+
+Answer = Callable[[ingest_pb2.IngestAck], None]
+
+
+@dataclass
+class _Durable:
+    """An assembled frame waiting to be recorded and published, and whom to answer."""
+
+    done: Assembled
+    admission: Admission | None
+    answer: Answer
+    answered: bool = False
+
+    def reply(self, ack: ingest_pb2.IngestAck) -> None:
+        self.answered = True
+        self.answer(ack)
 
 
 class GatewayCore:
@@ -82,6 +104,10 @@ class GatewayCore:
         self.limits = Limits(gateway.max_frame_bytes, gateway.inline_max_bytes, gateway.retry_after_ms)
         self.backlog = backlog  # push-back on the frames awaiting verdicts; None: no limit
         self.devices = devices  # the registry's active devices; None: any source id is taken
+        self._waiting: list[_Durable] = []  # assembled frames not yet handed to the ledger
+        self._recorder: asyncio.Task[None] | None = None  # the durability task, while frames wait
+        self._publishing: set[asyncio.Task[None]] = set()  # batches recorded, waiting on the broker
+        self._turn = Turn.first()  # the publishing turn of the last batch recorded
 
     def push_back(
         self, chunk: ingest_pb2.FrameChunk, frames_open: int, bytes_open: int = 0
@@ -115,71 +141,168 @@ class GatewayCore:
             return None
         return self.backlog.admitted(chunk.header.source_id, chunk.total_bytes)
 
-    async def make_durable(
-        self, done: Assembled, turn: Turn | None = None, admission: Admission | None = None
-    ) -> ingest_pb2.IngestAck:
-        """Record an assembled frame in the ledger, publish it, and say how it went. ``turn``: its place
-        in its stream's order (frames are published in the order the stream sent them); ``admission``:
-        what the backlog counts it as."""
+    def make_durable_later(self, done: Assembled, admission: Admission | None, answer: Answer) -> None:
+        """Record an assembled frame in the ledger, publish it, and call ``answer`` with how it went.
+        ``admission``: what the backlog counts it as. Frames are recorded and published in the order
+        they come here, so a stream's frames reach their partition in the order it sent them."""
+        self._waiting.append(_Durable(done, admission, answer))
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._record_waiting(), name="gateway-durability")
+
+    async def make_durable(self, done: Assembled, admission: Admission | None = None) -> ingest_pb2.IngestAck:
+        """``make_durable_later``, awaiting the answer."""
+        answered: asyncio.Future[ingest_pb2.IngestAck] = asyncio.get_running_loop().create_future()
+
+        def answer(ack: ingest_pb2.IngestAck) -> None:
+            if not answered.done():
+                answered.set_result(ack)
+
+        self.make_durable_later(done, admission, answer)
+        return await answered
+
+    async def settle(self) -> None:
+        """Wait until every frame handed to ``make_durable_later`` has been answered."""
+        while self._recorder is not None or self._publishing:
+            await asyncio.gather(
+                *([self._recorder] if self._recorder else []), *self._publishing, return_exceptions=True
+            )
+
+    async def _record_waiting(self) -> None:
+        """The gateway's one durability task: while frames wait, record all of them (up to
+        ``RECORD_BATCH_FRAMES``) in one ledger call and hand them to the publisher in one batch. No
+        frame waits for a batch to fill: a round takes what arrived during the round before."""
         try:
-            return await self._make_durable(done, turn, admission)
+            while self._waiting:
+                batch = self._next_batch()
+                try:
+                    await self._record(batch)
+                except asyncio.CancelledError:
+                    self._refuse_unanswered(batch, grpc.StatusCode.UNAVAILABLE, "gateway stopping")
+                    raise
+                except Exception as error:  # every frame is answered, whatever failed
+                    log.exception("recording %d frames failed", len(batch))
+                    self._refuse_unanswered(batch, grpc.StatusCode.INTERNAL, repr(error))
         finally:
-            if turn is not None:
-                turn.mine.set()  # not published (refused, duplicate) or handed over: the next one's turn
+            self._recorder = None
+            if self._waiting:  # cancelled: the gateway is stopping, nothing recorded these
+                waiting, self._waiting = self._waiting, []
+                for item in waiting:
+                    self._refuse(item, grpc.StatusCode.UNAVAILABLE, "gateway stopping")
 
-    async def _make_durable(
-        self, done: Assembled, turn: Turn | None, admission: Admission | None
-    ) -> ingest_pb2.IngestAck:
-        frame = done.frame
-        frame.accepted_time.FromNanoseconds(time.time_ns())  # GetCurrentTime goes through datetime: 6x slower
-        frame.control_point = frame.control_point or self.config.control_point
-        ack = ingest_pb2.IngestAck(
-            frame_id=frame.frame_id, source_id=frame.source_id, sequence=frame.sequence
-        )
+    def _next_batch(self) -> list[_Durable]:
+        """The frames waiting longest: at most ``RECORD_BATCH_FRAMES``, and ``RECORD_BATCH_BYTES`` of
+        inline payloads (one frame whatever its size)."""
+        taken, size = 0, 0
+        for item in self._waiting[:RECORD_BATCH_FRAMES]:
+            size += len(item.done.frame.payload)
+            if taken and size > RECORD_BATCH_BYTES:
+                break
+            taken += 1
+        batch = self._waiting[:taken]
+        del self._waiting[:taken]
+        return batch
+
+    def _refuse_unanswered(self, batch: list[_Durable], code: grpc.StatusCode, message: str) -> None:
+        """Answer the frames of a round that failed midway; their blobs stay, as the ledger may hold them."""
+        for item in batch:
+            if not item.answered:
+                self._refuse(item, code, message, release=False)
+
+    async def _record(self, batch: list[_Durable]) -> None:
+        accepted_ns = time.time_ns()
+        acks = [_ack(item.done.frame) for item in batch]  # as the vendor named them: the ledger may scope ids
+        for item in batch:
+            frame = item.done.frame
+            frame.accepted_time.FromNanoseconds(accepted_ns)  # GetCurrentTime: through datetime, 6x slower
+            frame.control_point = frame.control_point or self.config.control_point
         try:
-            outcome, known_as = await self.ledger.accept(
-                frame, self.config.reconciler.redeliver_after_s, admission
-            )
+            frames = [(item.done.frame, item.admission) for item in batch]
+            answers = await self.ledger.accept_many(frames, self.config.reconciler.redeliver_after_s)
         except RedisError as error:
-            self.release(frame)
-            self.sensor.frame_rejected("unavailable")
-            return _with_status(ack, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {error}")
-        if outcome == AcceptOutcome.DUPLICATE:
-            self.release(frame)
-            self.sensor.frame_duplicate(done.modality.value)
-            ack.duplicate = True
-            ack.runtime_frame_id = known_as
-            ack.message = f"sequence {frame.sequence} of {frame.source_id} was accepted as {known_as}"
-            return ack
-        if outcome == AcceptOutcome.ID_IN_USE:
-            self.release(frame)
-            self.sensor.frame_rejected("bad_header")
-            return _with_status(
-                ack,
-                grpc.StatusCode.ALREADY_EXISTS,
-                f"frame id {known_as} is already in use by another frame of {frame.source_id}",
-            )
-        ack.runtime_frame_id = known_as  # the vendor's own id, unless another source had used it
-        await self._publish(frame, turn)
-        self.sensor.frame_accepted(
-            done.modality.value, frame.source_id, frame.payload_bytes, time.monotonic() - done.started_s
-        )
-        return ack
-
-    async def _publish(self, frame: frame_pb2.Frame, turn: Turn | None) -> None:
-        if self.publisher.known_down():  # durable already: ack now, the reconciler publishes it later
-            self.sensor.publish_failed()
+            for item in batch:
+                self._refuse(item, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {error}")
             return
+        recorded: list[tuple[_Durable, ingest_pb2.IngestAck]] = []
+        for item, ack, (outcome, known_as) in zip(batch, acks, answers, strict=True):
+            frame = item.done.frame
+            if outcome == AcceptOutcome.DUPLICATE:
+                self.release(frame)
+                self.sensor.frame_duplicate(item.done.modality.value)
+                ack.duplicate = True
+                ack.runtime_frame_id = known_as
+                ack.message = f"sequence {frame.sequence} of {frame.source_id} was accepted as {known_as}"
+                item.reply(ack)
+            elif outcome == AcceptOutcome.ID_IN_USE:
+                self.release(frame)
+                self.sensor.frame_rejected("bad_header")
+                item.reply(
+                    _with_status(
+                        ack,
+                        grpc.StatusCode.ALREADY_EXISTS,
+                        f"frame id {known_as} is already in use by another frame of {frame.source_id}",
+                    )
+                )
+            else:
+                ack.runtime_frame_id = known_as  # the vendor's own id, unless another source had used it
+                recorded.append((item, ack))
+        if not recorded:
+            return
+        if self.publisher.known_down():  # durable already: ack now, the reconciler publishes them later
+            self._answer_recorded(recorded, [BrokerDown("the broker is down")] * len(recorded))
+            return
+        self._turn = turn = self._turn.next()  # published after the batch before it
+        task = asyncio.create_task(self._publish(recorded, turn))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, recorded: list[tuple[_Durable, ingest_pb2.IngestAck]], turn: Turn) -> None:
         try:
-            await self.publisher.publish(frame, turn)
-        except Exception as error:  # the frame is durable: the reconciler republishes it later
-            self.sensor.publish_failed()
-            log.warning("publish of %s failed, the reconciler will retry: %r", frame.frame_id, error)
+            errors: list[Exception | None] = await self.publisher.publish_many(
+                [item.done.frame for item, _ in recorded], turn
+            )
+        except Exception as error:  # the frames are durable: the reconciler republishes them later
+            errors = [error] * len(recorded)
+        except asyncio.CancelledError:  # the gateway is stopping: durable, the reconciler publishes them
+            self._answer_recorded(recorded, [BrokerDown("the gateway stopped")] * len(recorded))
+            raise
+        failed = [error for error in errors if error is not None]
+        if failed:
+            log.warning(
+                "publish of %d of %d frames failed, the reconciler will retry: %r",
+                len(failed),
+                len(recorded),
+                failed[0],
+            )
+        self._answer_recorded(recorded, errors)
+
+    def _answer_recorded(
+        self, recorded: list[tuple[_Durable, ingest_pb2.IngestAck]], errors: Sequence[Exception | None]
+    ) -> None:
+        """Acknowledge frames in the ledger: published, or left to the reconciler (``errors``)."""
+        now = time.monotonic()
+        for (item, ack), error in zip(recorded, errors, strict=True):
+            if error is not None:
+                self.sensor.publish_failed()
+            frame = item.done.frame
+            self.sensor.frame_accepted(
+                item.done.modality.value, frame.source_id, frame.payload_bytes, now - item.done.started_s
+            )
+            item.reply(ack)
+
+    def _refuse(self, item: _Durable, code: grpc.StatusCode, message: str, *, release: bool = True) -> None:
+        if release:
+            self.release(item.done.frame)
+        self.sensor.frame_rejected("unavailable")
+        item.reply(_with_status(_ack(item.done.frame), code, message))
 
     def release(self, frame: frame_pb2.Frame) -> None:
         """Give back the blob of a frame that will not be recorded."""
         if frame.HasField("blob"):
             self.store.release(frame.blob)
+
+
+def _ack(frame: frame_pb2.Frame) -> ingest_pb2.IngestAck:
+    return ingest_pb2.IngestAck(frame_id=frame.frame_id, source_id=frame.source_id, sequence=frame.sequence)
 
 
 def _with_status(ack: ingest_pb2.IngestAck, code: grpc.StatusCode, message: str) -> ingest_pb2.IngestAck:
@@ -197,10 +320,11 @@ class IngestSession:
         self.acks: asyncio.Queue[ingest_pb2.IngestAck | None] = asyncio.Queue()
         self.assembler = FrameAssembler(core.store, core.limits)
         self.window = asyncio.Semaphore(core.config.gateway.window_frames)
-        self.tasks: set[asyncio.Task[None]] = set()
+        self._durable = 0  # frames handed to the core to be made durable, not yet answered
+        self._all_answered = asyncio.Event()
+        self._all_answered.set()
         self._feeding: asyncio.Future[Assembled | Rejection | None] | None = None  # a feed in a thread
         self._open_counted = 0  # open frames counted in the in-progress gauge
-        self._turn = Turn.first()  # the publishing turn of the last frame assembled on this stream
         # frame id -> its admission: frames being received, counted by the backlog
         self._let_in: dict[str, Admission] = {}
 
@@ -220,8 +344,7 @@ class IngestSession:
             for rejection in self.assembler.abandon_all():
                 self._answer_rejection(rejection)
             self._count_open()
-            if self.tasks:
-                await asyncio.gather(*self.tasks, return_exceptions=True)
+            await self._all_answered.wait()
             for frame_id in list(self._let_in):  # gone with the stream before reaching the ledger
                 self._settle(frame_id)
             self.acks.put_nowait(None)
@@ -293,11 +416,12 @@ class IngestSession:
             except asyncio.CancelledError:  # the stream went away: no ledger record will ever hold it
                 self.core.release(result.frame)
                 raise
-            self._turn = self._turn.next()  # published after the frame before it, whatever order they end in
             admission = self._let_in.pop(result.frame.frame_id, None)  # its id is free for the next frame
-            task = asyncio.create_task(self._finish(result, self._turn, admission))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._durable += 1
+            self._all_answered.clear()
+            self.core.sensor.frames_in_progress(1)
+            answer = functools.partial(self._answer_durable, admission)
+            self.core.make_durable_later(result, admission, answer)
 
     async def _feed(self, chunk: ingest_pb2.FrameChunk) -> Assembled | Rejection | None:
         """Feed the assembler; only a first chunk raises BlobStoreFull (later ones refuse their frame)."""
@@ -321,15 +445,15 @@ class IngestSession:
                     chunk, grpc.StatusCode.UNAVAILABLE, "unavailable", f"blob store failed: {error}"
                 )
 
-    async def _finish(self, done: Assembled, turn: Turn, admission: Admission | None) -> None:
-        self.core.sensor.frames_in_progress(1)
-        try:
-            self.acks.put_nowait(await self.core.make_durable(done, turn, admission))
-        finally:
-            if admission is not None and self.core.backlog is not None:
-                self.core.backlog.settled(admission, written=True)
-            self.core.sensor.frames_in_progress(-1)
-            self.window.release()
+    def _answer_durable(self, admission: Admission | None, ack: ingest_pb2.IngestAck) -> None:
+        self.acks.put_nowait(ack)
+        if admission is not None and self.core.backlog is not None:
+            self.core.backlog.settled(admission, written=True)
+        self.core.sensor.frames_in_progress(-1)
+        self.window.release()
+        self._durable -= 1
+        if not self._durable:
+            self._all_answered.set()
 
     def _answer_rejection(self, rejection: Rejection) -> None:
         self._settle(rejection.frame_id)

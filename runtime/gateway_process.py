@@ -163,6 +163,7 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
         # gateway ends before its supervisor's deadline whatever one of its clients is waiting for.
         deadline = time.monotonic() + CLEANUP_S
         await _within("review pages", review_site.cleanup(), deadline)
+        await _within("frames being recorded and published", core.settle(), deadline)
         reconciler.cancel()
         watcher.cancel()
         watching_backlog.cancel()

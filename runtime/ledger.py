@@ -47,32 +47,54 @@ if TYPE_CHECKING:
     from smartcustoms.core.config import Config
 
 _ACCEPT = """
--- KEYS: inflight, deadline, accepted, dedupe, verdict, inflight_source, inflight_by_source, owner,
---       inflight_size, inflight_bytes_by_source, written (the writing gateway's admissions recorded)
--- ARGV: frame_id, record, deadline_s, dedupe_ttl_s, dedupe (0/1), source_id, owner_ttl_s, payload bytes,
---       admission token ('' for none), its time to live
-if ARGV[5] == '1' then
-  local previous = redis.call('GET', KEYS[4])
-  if previous then return {1, previous} end
+-- Records a batch of frames, in order, as one atomic step.
+-- KEYS: inflight, deadline, accepted, inflight_source, inflight_by_source, inflight_size,
+--       inflight_bytes_by_source; then per frame: dedupe, verdict, owner, written (the writing gateway's
+--       admissions recorded)
+-- ARGV: deadline_s, dedupe_ttl_s, owner_ttl_s, written_ttl_s; then per frame: frame_id, record,
+--       dedupe (0/1), source_id, payload bytes, admission token ('' for none)
+-- Returns outcome, frame id for each frame in turn.
+local answers = {}
+for i = 0, (#KEYS - 7) / 4 - 1 do
+  local k, a = 8 + 4 * i, 5 + 6 * i
+  local frame_id, source = ARGV[a], ARGV[a + 3]
+  local answered = false
+  if ARGV[a + 2] == '1' then
+    local previous = redis.call('GET', KEYS[k])
+    if previous then
+      answers[#answers + 1] = 1
+      answers[#answers + 1] = previous
+      answered = true
+    end
+  end
+  if not answered then
+    local owner = redis.call('GET', KEYS[k + 2])
+    if owner and owner ~= source then
+      answers[#answers + 1] = 3
+      answers[#answers + 1] = frame_id
+    elseif redis.call('HEXISTS', KEYS[1], frame_id) == 1 or redis.call('EXISTS', KEYS[k + 1]) == 1 then
+      answers[#answers + 1] = 2
+      answers[#answers + 1] = frame_id
+    else
+      redis.call('HSET', KEYS[1], frame_id, ARGV[a + 1])
+      redis.call('HSET', KEYS[4], frame_id, source)
+      redis.call('HINCRBY', KEYS[5], source, 1)
+      redis.call('HSET', KEYS[6], frame_id, ARGV[a + 4])
+      redis.call('HINCRBY', KEYS[7], source, ARGV[a + 4])
+      redis.call('ZADD', KEYS[2], ARGV[1], frame_id)
+      redis.call('INCR', KEYS[3])
+      redis.call('SET', KEYS[k + 2], source, 'EX', ARGV[3])
+      if ARGV[a + 2] == '1' then redis.call('SET', KEYS[k], frame_id, 'EX', ARGV[2]) end
+      local token, written = ARGV[a + 5], KEYS[k + 3]
+      if token ~= '' and redis.call('SADD', written, token) == 1 and redis.call('SCARD', written) == 1 then
+        redis.call('EXPIRE', written, ARGV[4])
+      end
+      answers[#answers + 1] = 0
+      answers[#answers + 1] = frame_id
+    end
+  end
 end
-local owner = redis.call('GET', KEYS[8])
-if owner and owner ~= ARGV[6] then return {3, ARGV[1]} end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[5]) == 1 then
-  return {2, ARGV[1]}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[6], ARGV[1], ARGV[6])
-redis.call('HINCRBY', KEYS[7], ARGV[6], 1)
-redis.call('HSET', KEYS[9], ARGV[1], ARGV[8])
-redis.call('HINCRBY', KEYS[10], ARGV[6], ARGV[8])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('INCR', KEYS[3])
-redis.call('SET', KEYS[8], ARGV[6], 'EX', ARGV[7])
-if ARGV[5] == '1' then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[4]) end
-if ARGV[9] ~= '' and redis.call('SADD', KEYS[11], ARGV[9]) == 1 and redis.call('SCARD', KEYS[11]) == 1 then
-  redis.call('EXPIRE', KEYS[11], ARGV[10])
-end
-return {0, ARGV[1]}
+return answers
 """
 
 WRITTEN_TTL_S = 600  # a gateway's recorded admissions, when it stops reading them (it died)
@@ -188,51 +210,75 @@ class Ledger:
         ``<source id>/<frame id>`` instead (``frame.frame_id`` is rewritten to it), so no source can
         take another's ids first and have its frames refused.
         """
-        outcome, known_as = await self._accept_as(frame, redeliver_after_s, admission)
-        if outcome == AcceptOutcome.OTHER_SOURCE:
-            scoped = scoped_frame_id(frame.source_id, frame.frame_id)
+        (answer,) = await self.accept_many([(frame, admission)], redeliver_after_s)
+        return answer
+
+    async def accept_many(
+        self, frames: Sequence[tuple[frame_pb2.Frame, Admission | None]], redeliver_after_s: float
+    ) -> list[tuple[int, str]]:
+        """``accept`` for a batch, in order, in one script call (two when a frame's id must be scoped to
+        its source): the gateway records every frame assembled since its last call at once."""
+        if not frames:
+            return []
+        answers = await self._accept_as(frames, redeliver_after_s)
+        others = [i for i, (outcome, _) in enumerate(answers) if outcome == AcceptOutcome.OTHER_SOURCE]
+        scoped: list[int] = []
+        for i in others:
+            frame = frames[i][0]
             if frame.frame_id.startswith(frame.source_id + SCOPE_SEPARATOR):
-                return AcceptOutcome.ID_IN_USE, known_as  # in its own scope already (ids are checked)
-            original = frame.frame_id
-            frame.frame_id = scoped
-            outcome, known_as = await self._accept_as(frame, redeliver_after_s, admission)
+                answers[i] = (AcceptOutcome.ID_IN_USE, answers[i][1])  # in its own scope already
+            else:
+                scoped.append(i)
+        if not scoped:
+            return answers
+        originals = [frames[i][0].frame_id for i in scoped]
+        for i in scoped:
+            frame = frames[i][0]
+            frame.frame_id = scoped_frame_id(frame.source_id, frame.frame_id)
+        again = await self._accept_as([frames[i] for i in scoped], redeliver_after_s)
+        for i, original, (outcome, known_as) in zip(scoped, originals, again, strict=True):
             if outcome != AcceptOutcome.ACCEPTED:
-                frame.frame_id = original
+                frames[i][0].frame_id = original
             if outcome == AcceptOutcome.OTHER_SOURCE:
                 outcome = AcceptOutcome.ID_IN_USE
-        return outcome, known_as
+            answers[i] = (outcome, known_as)
+        return answers
 
     async def _accept_as(
-        self, frame: frame_pb2.Frame, redeliver_after_s: float, admission: Admission | None
-    ) -> tuple[int, str]:
-        dedupe = frame.sequence > 0
+        self, frames: Sequence[tuple[frame_pb2.Frame, Admission | None]], redeliver_after_s: float
+    ) -> list[tuple[int, str]]:
         keys = [
             self.key("inflight"),
             self.key("deadline"),
             self.key("count", "accepted"),
-            self.key("dedupe", frame.source_id, str(frame.sequence)),
-            self.key("verdict", frame.frame_id),
             self.key("inflight_source"),
             self.key("inflight_by_source"),
-            self.key("owner", frame.frame_id),
             self.key("inflight_size"),
             self.key("inflight_bytes_by_source"),
-            self.key("written", admission.writer if admission else ""),
         ]
         args: list[bytes | str | int | float] = [
-            frame.frame_id,
-            frame.SerializeToString(),
             time.time() + redeliver_after_s,
             self.dedupe_ttl_s,
-            "1" if dedupe else "0",
-            frame.source_id,
             self.verdict_ttl_s,
-            frame.payload_bytes,
-            admission.token if admission else "",
             WRITTEN_TTL_S,
         ]
-        outcome, frame_id = await self._accept(keys=keys, args=args)
-        return int(outcome), _text(frame_id)
+        for frame, admission in frames:
+            keys += (
+                self.key("dedupe", frame.source_id, str(frame.sequence)),
+                self.key("verdict", frame.frame_id),
+                self.key("owner", frame.frame_id),
+                self.key("written", admission.writer if admission else ""),
+            )
+            args += (
+                frame.frame_id,
+                frame.SerializeToString(),
+                "1" if frame.sequence > 0 else "0",
+                frame.source_id,
+                frame.payload_bytes,
+                admission.token if admission else "",
+            )
+        flat = await self._accept(keys=keys, args=args)
+        return [(int(flat[j]), _text(flat[j + 1])) for j in range(0, len(flat), 2)]
 
     async def finalize(
         self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -37,8 +38,8 @@ PROBE_EVERY_S = 1.0  # while a publish waits: how often the broker is asked whet
 
 @dataclass(frozen=True)
 class Turn:
-    """A frame's place in its stream's publishing order: ``previous`` is set once the frame before it
-    was handed to the producer (or given up), ``mine`` once this one was."""
+    """A publish's place in its publisher's order: ``previous`` is set once the frames before it were
+    handed to the producer (or given up), ``mine`` once its own were."""
 
     previous: asyncio.Event
     mine: asyncio.Event = field(default_factory=asyncio.Event)
@@ -48,10 +49,14 @@ class Turn:
 
     @classmethod
     def first(cls) -> Turn:
-        """The turn before a stream's first frame: already over."""
+        """The turn before the first publish: already over."""
         over = asyncio.Event()
         over.set()
         return cls(over, over)
+
+
+Message = tuple[str, bytes, bytes]  # topic, value, key
+_BROKER_ERRORS = (KafkaError, OSError, TimeoutError)
 
 
 class BrokerDown(ConnectionError):
@@ -127,57 +132,104 @@ class Publisher:
         return True
 
     async def publish(self, frame: frame_pb2.Frame, turn: Turn | None = None) -> None:
-        """Publish a frame to its modality's topic, keyed by its source. With a ``turn``, the frame is
-        handed to the producer only after the frame before it on the same stream was: a stream's
-        frames reach their partition in the order they were sent, while their waits overlap."""
-        topic = frames_topic(self.namespace, Modality.from_proto(frame.modality))
-        await self._send(topic, frame.SerializeToString(), frame.source_id.encode(), turn)
+        """Publish a frame to its modality's topic, keyed by its source (``publish_many`` of one)."""
+        [error] = await self.publish_many([frame], turn)
+        if error is not None:
+            raise error
+
+    async def publish_many(
+        self, frames: Sequence[frame_pb2.Frame], turn: Turn | None = None
+    ) -> list[Exception | None]:
+        """Publish frames to their modality's topic, keyed by their source, in the order given; return
+        each one's failure (None: the broker acknowledged it). With a ``turn``, the frames are handed to
+        the producer only after the batch before them was: a source's frames reach their partition in
+        the order they were sent, while the batches' waits for the broker overlap. Raises
+        ``BrokerDown`` when the broker was found gone while they waited."""
+        messages = [
+            (
+                frames_topic(self.namespace, Modality.from_proto(frame.modality)),
+                frame.SerializeToString(),
+                frame.source_id.encode(),
+            )
+            for frame in frames
+        ]
+        return await self._send(messages, turn)
 
     async def publish_verdicts(self, batch: results_pb2.VerdictBatch, key: str) -> None:
-        await self._send(verdicts_topic(self.namespace), batch.SerializeToString(), key.encode())
+        message = (verdicts_topic(self.namespace), batch.SerializeToString(), key.encode())
+        [error] = await self._send([message])
+        if error is not None:
+            raise error
 
-    async def _send(self, topic: str, value: bytes, key: bytes, turn: Turn | None = None) -> None:
+    async def _send(self, messages: list[Message], turn: Turn | None = None) -> list[Exception | None]:
         if not self.known_down():
             self._went_down.clear()  # the hold is over: this publish tries the broker again
         self._waiting += 1
-        send = asyncio.ensure_future(self._send_once_more_on_error(topic, value, key, turn))
+        send = asyncio.ensure_future(self._send_once_more_on_error(messages, turn))
         gone = asyncio.ensure_future(self._went_down.wait())
         try:
             await asyncio.wait({send, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._waiting -= 1
             gone.cancel()
-        if not send.done():  # the broker was found gone while this waited: the frame stays in the ledger
+        if not send.done():  # the broker was found gone while this waited: the frames stay in the ledger
             send.cancel()
             raise BrokerDown(f"the broker at {self.config.broker.bootstrap_servers} does not answer")
         try:
-            send.result()
+            errors = send.result()
         except (KafkaError, OSError, TimeoutError):
             self._answered(False)
             raise
-        self._answered(True)
+        self._answered(not any(isinstance(error, _BROKER_ERRORS) for error in errors))
+        return errors
 
     async def _send_once_more_on_error(
-        self, topic: str, value: bytes, key: bytes, turn: Turn | None = None
-    ) -> None:
-        async def attempt(producer: AIOKafkaProducer) -> None:
+        self, messages: list[Message], turn: Turn | None = None
+    ) -> list[Exception | None]:
+        """Each message's failure after one more try on a fresh producer for those the broker refused."""
+
+        async def attempt(producer: AIOKafkaProducer, indexes: list[int]) -> None:
             if turn is not None:
                 await turn.previous.wait()
-            sent = await producer.send(topic, value, key=key)  # in the producer's batch, in order
-            if turn is not None:
-                turn.mine.set()
-            await sent
+            sent: list[tuple[int, asyncio.Future[object]]] = []
+            try:
+                for i in indexes:  # in the producer's batches, in order
+                    topic, value, key = messages[i]
+                    sent.append((i, await producer.send(topic, value, key=key)))
+            except KafkaError as error:  # not handed over: this one and those after it
+                for i in indexes[len(sent) :]:
+                    errors[i] = error
+            finally:
+                if turn is not None:
+                    turn.mine.set()
+            outcomes = await asyncio.gather(*(delivery for _, delivery in sent), return_exceptions=True)
+            for (i, _), outcome in zip(sent, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    errors[i] = outcome
 
+        errors: list[Exception | None] = [None] * len(messages)
         producer = self.producer
         try:
-            await asyncio.wait_for(attempt(producer), PUBLISH_TIMEOUT_S)
-        except KafkaError as error:
-            log.warning("publish to %s failed (%r): new producer, one more try", topic, error)
-            await self._replace(producer)
-            await asyncio.wait_for(attempt(self.producer), PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(attempt(producer, list(range(len(messages)))), PUBLISH_TIMEOUT_S)
+            again = [i for i, error in enumerate(errors) if isinstance(error, KafkaError)]
+            if again:
+                log.warning(
+                    "publish of %d of %d to %s failed (%r): new producer, one more try",
+                    len(again),
+                    len(messages),
+                    messages[again[0]][0],
+                    errors[again[0]],
+                )
+                await self._replace(producer)
+                for i in again:
+                    errors[i] = None
+                await asyncio.wait_for(attempt(self.producer, again), PUBLISH_TIMEOUT_S)
         finally:
             if turn is not None:
-                turn.mine.set()  # handed over, or given up: the next frame's turn either way
+                turn.mine.set()  # handed over, or given up: the next batch's turn either way
+        return errors
 
     async def _replace(self, failed: AIOKafkaProducer) -> None:
         async with self._reset_lock:
