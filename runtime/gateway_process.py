@@ -43,6 +43,7 @@ from smartcustoms.runtime.ledger import ConservationCollector, adjudication_coll
 from smartcustoms.runtime.liquor_desk import LiquorDesk, OverrideCollector
 from smartcustoms.runtime.liquor_page import add_routes as add_liquor_routes
 from smartcustoms.runtime.officer_auth import guard as guard_officer_pages
+from smartcustoms.runtime.process import freeze_start_up_heap
 from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
@@ -153,6 +154,7 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     watching_backlog = asyncio.create_task(backlog.run())
     watching_devices = asyncio.create_task(devices.run()) if devices is not None else None
     trimming = asyncio.create_task(trim_memory(trim))
+    freeze_start_up_heap()
     log.warning("gateway serving on %s:%d", config.gateway.host, config.gateway.port)
     try:
         await stop.wait()

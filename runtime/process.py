@@ -8,6 +8,7 @@ and by the test suite to run embedded services.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 import signal
@@ -25,6 +26,15 @@ _REAP_AFTER_KILL_S = 5.0
 
 _LOWEST_HANDED_OUT_PORT = 20_000  # Ray workers take 10002-19999 by default
 _handed_out: set[int] = set()
+
+
+def freeze_start_up_heap() -> None:
+    """Put every object alive now (modules, plugins, indexes and reference data loaded at start-up) out of
+    the garbage collector's reach, for a long-running process that has finished starting: a full
+    collection then scans only what was allocated since. In the gateway, a full collection over its
+    start-up heap stalled the event loop 104-116 ms, and every frame on every stream with it."""
+    gc.collect()
+    gc.freeze()
 
 
 def _ephemeral_ports() -> tuple[int, int]:

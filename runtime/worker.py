@@ -46,6 +46,7 @@ from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.local_pool import LocalPool
+from smartcustoms.runtime.process import freeze_start_up_heap
 from smartcustoms.runtime.ray_auth import ensure_token, local_token_path, use_token
 from smartcustoms.runtime.readiness import ReadinessBeacon
 from smartcustoms.runtime.sink import VerdictSink
@@ -76,11 +77,12 @@ class StartupClock:
 
     AWAITED = ("consumer group", "plugin pools")
 
-    def __init__(self) -> None:
+    def __init__(self, on_ready: Callable[[], None] | None = None) -> None:
         self.marks: list[tuple[str, float]] = [("process", _process_started_at())]
         self.details: list[str] = []
         self._lock = threading.Lock()
         self._reported = False
+        self._on_ready = on_ready  # called once, when the summary is logged
 
     def mark(self, phase: str, detail: str = "") -> None:
         """Note that ``phase`` ended now; log the summary once every awaited phase has."""
@@ -94,6 +96,8 @@ class StartupClock:
                 return
             self._reported = True
         log.warning("%s", self.summary())  # at the worker's log level (warn): one line per start
+        if self._on_ready is not None:
+            self._on_ready()
 
     def has(self, phase: str) -> bool:
         return any(name == phase for name, _ in self.marks)
@@ -428,7 +432,7 @@ def init_ray(config: Config) -> None:
 def main(config: Config) -> None:
     """Run the worker until SIGTERM/SIGINT; Ray is shut down after the agents stopped."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s worker %(levelname)s %(message)s")
-    clock = StartupClock()
+    clock = StartupClock(on_ready=freeze_start_up_heap)  # a full collection then skips what start-up made
     clock.mark("imports")
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)  # process_resident_memory_bytes, CPU seconds, open fds
