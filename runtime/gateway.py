@@ -75,11 +75,15 @@ class _Durable:
     done: Assembled
     admission: Admission | None
     answer: Answer
+    ack: ingest_pb2.IngestAck  # as the vendor named the frame: the ledger may scope its id
     answered: bool = False
 
     def reply(self, ack: ingest_pb2.IngestAck) -> None:
         self.answered = True
-        self.answer(ack)
+        try:
+            self.answer(ack)
+        except Exception:  # one stream's failure must not leave the other frames of its round unanswered
+            log.exception("answering frame %s failed", ack.frame_id)
 
 
 class GatewayCore:
@@ -145,7 +149,7 @@ class GatewayCore:
         """Record an assembled frame in the ledger, publish it, and call ``answer`` with how it went.
         ``admission``: what the backlog counts it as. Frames are recorded and published in the order
         they come here, so a stream's frames reach their partition in the order it sent them."""
-        self._waiting.append(_Durable(done, admission, answer))
+        self._waiting.append(_Durable(done, admission, answer, _ack(done.frame)))
         if self._recorder is None:
             self._recorder = asyncio.create_task(self._record_waiting(), name="gateway-durability")
 
@@ -163,9 +167,8 @@ class GatewayCore:
     async def settle(self) -> None:
         """Wait until every frame handed to ``make_durable_later`` has been answered."""
         while self._recorder is not None or self._publishing:
-            await asyncio.gather(
-                *([self._recorder] if self._recorder else []), *self._publishing, return_exceptions=True
-            )
+            # asyncio.wait: a shutdown that stops waiting here cancels none of them
+            await asyncio.wait([*([self._recorder] if self._recorder else []), *self._publishing])
 
     async def _record_waiting(self) -> None:
         """The gateway's one durability task: while frames wait, record all of them (up to
@@ -210,7 +213,6 @@ class GatewayCore:
 
     async def _record(self, batch: list[_Durable]) -> None:
         accepted_ns = time.time_ns()
-        acks = [_ack(item.done.frame) for item in batch]  # as the vendor named them: the ledger may scope ids
         for item in batch:
             frame = item.done.frame
             frame.accepted_time.FromNanoseconds(accepted_ns)  # GetCurrentTime: through datetime, 6x slower
@@ -223,9 +225,11 @@ class GatewayCore:
                 self._refuse(item, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {error}")
             return
         recorded: list[tuple[_Durable, ingest_pb2.IngestAck]] = []
-        for item, ack, (outcome, known_as) in zip(batch, acks, answers, strict=True):
-            frame = item.done.frame
-            if outcome == AcceptOutcome.DUPLICATE:
+        for item, (outcome, known_as) in zip(batch, answers, strict=True):
+            frame, ack = item.done.frame, item.ack
+            if outcome == AcceptOutcome.UNRECORDED:
+                self._refuse(item, grpc.StatusCode.UNAVAILABLE, f"ledger unavailable: {known_as}")
+            elif outcome == AcceptOutcome.DUPLICATE:
                 self.release(frame)
                 self.sensor.frame_duplicate(item.done.modality.value)
                 ack.duplicate = True
@@ -293,7 +297,7 @@ class GatewayCore:
         if release:
             self.release(item.done.frame)
         self.sensor.frame_rejected("unavailable")
-        item.reply(_with_status(_ack(item.done.frame), code, message))
+        item.reply(_with_status(item.ack, code, message))
 
     def release(self, frame: frame_pb2.Frame) -> None:
         """Give back the blob of a frame that will not be recorded."""

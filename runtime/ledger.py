@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 
 from smartcustoms.core.audit import (
     adjudication_body,
@@ -51,12 +51,12 @@ _ACCEPT = """
 -- KEYS: inflight, deadline, accepted, inflight_source, inflight_by_source, inflight_size,
 --       inflight_bytes_by_source; then per frame: dedupe, verdict, owner, written (the writing gateway's
 --       admissions recorded)
--- ARGV: deadline_s, dedupe_ttl_s, owner_ttl_s, written_ttl_s; then per frame: frame_id, record,
---       dedupe (0/1), source_id, payload bytes, admission token ('' for none)
+-- ARGV: dedupe_ttl_s, owner_ttl_s, written_ttl_s; then per frame: frame_id, record, dedupe (0/1),
+--       source_id, payload bytes, admission token ('' for none), redelivery deadline
 -- Returns outcome, frame id for each frame in turn.
 local answers = {}
 for i = 0, (#KEYS - 7) / 4 - 1 do
-  local k, a = 8 + 4 * i, 5 + 6 * i
+  local k, a = 8 + 4 * i, 4 + 7 * i
   local frame_id, source = ARGV[a], ARGV[a + 3]
   local answered = false
   if ARGV[a + 2] == '1' then
@@ -81,13 +81,13 @@ for i = 0, (#KEYS - 7) / 4 - 1 do
       redis.call('HINCRBY', KEYS[5], source, 1)
       redis.call('HSET', KEYS[6], frame_id, ARGV[a + 4])
       redis.call('HINCRBY', KEYS[7], source, ARGV[a + 4])
-      redis.call('ZADD', KEYS[2], ARGV[1], frame_id)
+      redis.call('ZADD', KEYS[2], ARGV[a + 6], frame_id)
       redis.call('INCR', KEYS[3])
-      redis.call('SET', KEYS[k + 2], source, 'EX', ARGV[3])
-      if ARGV[a + 2] == '1' then redis.call('SET', KEYS[k], frame_id, 'EX', ARGV[2]) end
+      redis.call('SET', KEYS[k + 2], source, 'EX', ARGV[2])
+      if ARGV[a + 2] == '1' then redis.call('SET', KEYS[k], frame_id, 'EX', ARGV[1]) end
       local token, written = ARGV[a + 5], KEYS[k + 3]
       if token ~= '' and redis.call('SADD', written, token) == 1 and redis.call('SCARD', written) == 1 then
-        redis.call('EXPIRE', written, ARGV[4])
+        redis.call('EXPIRE', written, ARGV[3])
       end
       answers[#answers + 1] = 0
       answers[#answers + 1] = frame_id
@@ -138,6 +138,7 @@ class AcceptOutcome:
     DUPLICATE = 1  # (source, sequence) seen before: acknowledged, not processed again
     ID_IN_USE = 2  # another frame of the same source already holds this frame id
     OTHER_SOURCE = 3  # (internal) another source holds this frame id: the frame is scoped to its own
+    UNRECORDED = 4  # the second call, scoping it, failed (the error's text in place of an id): not recorded
 
 
 @dataclass(frozen=True)
@@ -210,14 +211,18 @@ class Ledger:
         ``<source id>/<frame id>`` instead (``frame.frame_id`` is rewritten to it), so no source can
         take another's ids first and have its frames refused.
         """
-        (answer,) = await self.accept_many([(frame, admission)], redeliver_after_s)
-        return answer
+        [(outcome, known_as)] = await self.accept_many([(frame, admission)], redeliver_after_s)
+        if outcome == AcceptOutcome.UNRECORDED:
+            raise RedisError(known_as)
+        return outcome, known_as
 
     async def accept_many(
         self, frames: Sequence[tuple[frame_pb2.Frame, Admission | None]], redeliver_after_s: float
     ) -> list[tuple[int, str]]:
         """``accept`` for a batch, in order, in one script call (two when a frame's id must be scoped to
-        its source): the gateway records every frame assembled since its last call at once."""
+        its source): the gateway records every frame assembled since its last call at once. Raises
+        RedisError when the first call fails (nothing recorded); when only the second fails, the frames
+        the first recorded keep their outcome and those it would have scoped are UNRECORDED."""
         if not frames:
             return []
         answers = await self._accept_as(frames, redeliver_after_s)
@@ -235,7 +240,13 @@ class Ledger:
         for i in scoped:
             frame = frames[i][0]
             frame.frame_id = scoped_frame_id(frame.source_id, frame.frame_id)
-        again = await self._accept_as([frames[i] for i in scoped], redeliver_after_s)
+        try:
+            again = await self._accept_as([frames[i] for i in scoped], redeliver_after_s)
+        except RedisError as error:
+            for i, original in zip(scoped, originals, strict=True):
+                frames[i][0].frame_id = original
+                answers[i] = (AcceptOutcome.UNRECORDED, str(error) or repr(error))
+            return answers
         for i, original, (outcome, known_as) in zip(scoped, originals, again, strict=True):
             if outcome != AcceptOutcome.ACCEPTED:
                 frames[i][0].frame_id = original
@@ -256,13 +267,9 @@ class Ledger:
             self.key("inflight_size"),
             self.key("inflight_bytes_by_source"),
         ]
-        args: list[bytes | str | int | float] = [
-            time.time() + redeliver_after_s,
-            self.dedupe_ttl_s,
-            self.verdict_ttl_s,
-            WRITTEN_TTL_S,
-        ]
-        for frame, admission in frames:
+        args: list[bytes | str | int | float] = [self.dedupe_ttl_s, self.verdict_ttl_s, WRITTEN_TTL_S]
+        deadline_s = time.time() + redeliver_after_s
+        for n, (frame, admission) in enumerate(frames):
             keys += (
                 self.key("dedupe", frame.source_id, str(frame.sequence)),
                 self.key("verdict", frame.frame_id),
@@ -276,6 +283,7 @@ class Ledger:
                 frame.source_id,
                 frame.payload_bytes,
                 admission.token if admission else "",
+                repr(deadline_s + n * 1e-6),  # a batch's frames come due in its order
             )
         flat = await self._accept(keys=keys, args=args)
         return [(int(flat[j]), _text(flat[j + 1])) for j in range(0, len(flat), 2)]

@@ -196,10 +196,10 @@ class Publisher:
                 for i in indexes:  # in the producer's batches, in order
                     topic, value, key = messages[i]
                     sent.append((i, await producer.send(topic, value, key=key)))
-            except KafkaError as error:  # not handed over: this one and those after it
-                for i in indexes[len(sent) :]:
+            except KafkaError as error:  # not handed over: this one and those after it, tried again
+                for i in indexes[len(sent) :]:  # before the next batch's turn, to keep their order
                     errors[i] = error
-            finally:
+            else:
                 if turn is not None:
                     turn.mine.set()
             outcomes = await asyncio.gather(*(delivery for _, delivery in sent), return_exceptions=True)

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.blobstore.memory import MemoryBlobStore
@@ -233,3 +234,56 @@ def test_a_round_holds_at_most_its_bytes_of_inline_payloads(
     assert [ack.code for ack in acks] == [OK] * 100
     assert sum(calls) == 100
     assert calls[0] == RECORD_BATCH_BYTES // payload and max(calls) <= RECORD_BATCH_BYTES // payload, calls
+
+
+class SecondCallFails(Ledger):
+    """The real ledger whose second script call of a batch (scoping ids) fails as a dropped connection
+    would."""
+
+    async def _accept_as(
+        self, frames: Sequence[tuple[frame_pb2.Frame, Admission | None]], redeliver_after_s: float
+    ) -> list[tuple[int, str]]:
+        if self.fail_next_scoping and any("/" in frame.frame_id for frame, _ in frames):
+            self.fail_next_scoping = False
+            raise RedisConnectionError("connection dropped")
+        return await super()._accept_as(frames, redeliver_after_s)
+
+    fail_next_scoping = True
+
+
+def test_a_frame_the_ledger_recorded_keeps_its_blob_when_scoping_another_fails(
+    broker: EmbeddedBroker, redis_service: EmbeddedRedis
+) -> None:
+    """A round records one frame, then fails on the second call that scopes another's id: the recorded
+    frame is answered OK with its blob kept, the other UNAVAILABLE under the id its vendor gave it."""
+    config = _config(broker, redis_service)
+
+    async def main() -> tuple[list[ingest_pb2.IngestAck], list[bool], list[str]]:
+        client = aioredis.Redis.from_url(config.redis.url)
+        publisher = Publisher(config)
+        await publisher.start()
+        store = MemoryBlobStore()
+        ledger = SecondCallFails(client, config.namespace)
+        core = GatewayCore(config, store, ledger, publisher, Sensor(Metrics(CollectorRegistry())))
+        try:
+            await ledger.accept(_frame("lane-1", 1, "shared").frame, 30)  # lane-1 owns "shared"
+            frames = [_frame("lane-1", 7, "a-7"), _frame("lane-2", 1, "shared")]
+            for n, done in enumerate(frames):
+                with store.open_writer(f"blob-{n}", 16) as writer:
+                    writer.write(done.frame.payload)
+                    done.frame.blob.CopyFrom(writer.commit())
+                done.frame.ClearField("payload")
+            acks = await asyncio.gather(*(core.make_durable(done) for done in frames))
+            await core.settle()
+            in_flight = sorted((await ledger.in_flight_figures()).by_source)
+            return list(acks), [store.exists(done.frame.blob) for done in frames], in_flight
+        finally:
+            await publisher.stop()
+            await client.aclose()
+
+    (recorded, refused), blobs, in_flight = asyncio.run(main())
+    assert (recorded.code, recorded.runtime_frame_id) == (OK, "a-7")
+    assert (refused.code, refused.frame_id) == (14, "shared")  # UNAVAILABLE, under the vendor's id
+    assert "connection dropped" in refused.message
+    assert blobs == [True, False]
+    assert in_flight == ["lane-1"]  # "shared" of lane-1 and a-7; nothing of lane-2

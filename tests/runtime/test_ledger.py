@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -201,3 +202,18 @@ def test_the_conservation_collector_reads_the_ledger(redis_service: EmbeddedRedi
     states = {s.labels["state"]: s.value for s in families["smartcustoms_conservation_frames"].samples}
     assert states == {"accepted": 3, "verdict": 0, "fallback": 1, "in_flight": 2}
     assert families["smartcustoms_conservation_imbalance_frames"].samples[0].value == 0
+
+
+def test_a_batch_is_recorded_in_its_order_and_comes_due_in_it(redis_service: EmbeddedRedis) -> None:
+    """One call for a batch: each frame answered as it would be alone, and the reconciler finds them due
+    in the batch's order, not in the order of their ids."""
+
+    async def body(ledger: Ledger) -> None:
+        batch = [(_frame(f"f-{n}", n), None) for n in range(1, 13)]
+        batch.append((_frame("f-3-again", 3), None))  # a resend within the same batch
+        answers = await ledger.accept_many(batch, 0)
+        assert answers[:12] == [(AcceptOutcome.ACCEPTED, f"f-{n}") for n in range(1, 13)]
+        assert answers[12] == (AcceptOutcome.DUPLICATE, "f-3")
+        assert await ledger.due(time.time() + 60, 100) == [f"f-{n}" for n in range(1, 13)]
+
+    _run(redis_service, body)
