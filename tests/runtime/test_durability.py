@@ -7,10 +7,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -23,7 +25,7 @@ from smartcustoms.core.types import Modality
 from smartcustoms.runtime.assembly import Assembled
 from smartcustoms.runtime.gateway import RECORD_BATCH_BYTES, GatewayCore
 from smartcustoms.runtime.ledger import Admission, Ledger
-from smartcustoms.runtime.publisher import Publisher
+from smartcustoms.runtime.publisher import Publisher, Turn
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRedis
 from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, ingest_pb2
@@ -287,3 +289,47 @@ def test_a_frame_the_ledger_recorded_keeps_its_blob_when_scoping_another_fails(
     assert "connection dropped" in refused.message
     assert blobs == [True, False]
     assert in_flight == ["lane-1"]  # "shared" of lane-1 and a-7; nothing of lane-2
+
+
+class HandOverFails:
+    """The real producer, refusing one message at hand-over once, as a producer closed under a publish
+    would."""
+
+    def __init__(self, real: Any, refused: bytes) -> None:
+        self.real = real
+        self.refused: bytes | None = refused
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
+        if value == self.refused:
+            self.refused = None
+            raise KafkaConnectionError("producer closed")
+        return await self.real.send(topic, value, key=key)
+
+    async def stop(self) -> None:
+        await self.real.stop()
+
+
+def test_a_batch_refused_at_hand_over_keeps_its_place_before_the_next(broker: EmbeddedBroker) -> None:
+    """The first batch's second frame is refused by the producer: it and the frame after it go again on a
+    fresh producer before the next batch is handed over, so the source's frames stay in order."""
+    config = config_module.load(environ={})
+    config.namespace = f"d{uuid.uuid4().hex[:10]}"
+    config.broker.bootstrap_servers = broker.bootstrap_servers
+    first = [_frame("lane-1", n).frame for n in (1, 2, 3)]
+    second = [_frame("lane-1", n).frame for n in (4, 5)]
+
+    async def main() -> tuple[list[Exception | None], list[tuple[str, int, int]]]:
+        publisher = Publisher(config)
+        await publisher.start()
+        try:
+            publisher.producer = HandOverFails(publisher.producer, first[1].SerializeToString())  # type: ignore[assignment]
+            turn = Turn.first().next()
+            batches = [publisher.publish_many(first, turn), publisher.publish_many(second, turn.next())]
+            errors = [error for one in await asyncio.gather(*batches) for error in one]
+            return errors, await _published(config, 5)
+        finally:
+            await publisher.stop()
+
+    errors, published = asyncio.run(main())
+    assert errors == [None] * 5
+    assert [sequence for _, _, sequence in published] == [1, 2, 3, 4, 5]
