@@ -131,9 +131,9 @@ class Publisher:
         self._answered(True)
         return True
 
-    async def publish(self, frame: frame_pb2.Frame, turn: Turn | None = None) -> None:
+    async def publish(self, frame: frame_pb2.Frame) -> None:
         """Publish a frame to its modality's topic, keyed by its source (``publish_many`` of one)."""
-        [error] = await self.publish_many([frame], turn)
+        [error] = await self.publish_many([frame])
         if error is not None:
             raise error
 
