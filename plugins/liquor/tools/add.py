@@ -47,6 +47,11 @@ def next_catalogue_id(library: LabelLibrary) -> str:
     return f"LQ-{max(numbers, default=0) + 1:04d}"
 
 
+def label_names(product: Product) -> tuple[str, ...]:
+    """The names a product's label prints: what tells its label from other print in its photos."""
+    return tuple(name for name in (product.brand, product.product, product.name_zh) if name)
+
+
 def existing_views(library: LabelLibrary) -> list[WrittenView]:
     """The library's views as written: each with its image and keypoints."""
     views: list[WrittenView] = []
@@ -98,7 +103,9 @@ def add(
         raise LibraryError("at least one photo of the product is needed")
     names = list(names) or [f"photo-{n + 1}" for n in range(len(photos))]
     try:
-        made = photo_views(photos, finder if finder is not None else TextFinder(), names)
+        made = photo_views(
+            photos, finder if finder is not None else TextFinder(), names, label_names(product)
+        )
     except ValueError as error:
         raise LibraryError(str(error)) from None
     views = existing_views(library)
@@ -137,7 +144,7 @@ def photo_library(
             continue
         names = [f"{source} #{n}" for n in range(len(shots))]
         try:
-            made = photo_views(shots, finder, names)
+            made = photo_views(shots, finder, names, label_names(product))
         except ValueError:
             continue
         views += [written(view, product, len(views) + n) for n, view in enumerate(made)]

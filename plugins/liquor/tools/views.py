@@ -8,10 +8,13 @@ This is a generic prior about bottles, not a copy of any renderer: the turn of a
 so views a good way either side let the homography of the nearest one hold.
 
 From photos (``smartcustoms library add liquor``): what the photos have in common is the product. Each
-photo's keypoints are matched with every other photo's; those that a RANSAC homography confirms in at
-least one other photo are the label's (the counter, the clutter and a hand change from photo to photo).
-The view is the photo cut to those keypoints, with a margin, its keypoints the confirmed ones, and its
-text boxes are read the same way.
+photo's keypoints are matched with every other photo's, and up to two RANSAC homographies are found
+for each pair in turn: the keypoints one confirms are an object both photos show (the counter, the
+clutter and a hand change from photo to photo; a receipt's print may repeat). A photo's objects that
+overlap are one; keypoints far from the rest of their object (backdrop the homography happened to
+confirm) are dropped. When a photo shows several objects, the one that reads the product's brand or
+name is the label, else the one with the most keypoints. The view is the photo cut to the label's
+keypoints, with a margin, its keypoints the confirmed ones, and its text boxes are read the same way.
 With a single photo nothing can be cross-checked: the whole photo is the view, so it should show the
 label filling most of the frame.
 """
@@ -28,6 +31,7 @@ import numpy as np
 
 from smartcustoms.plugins.liquor.features import FeatureExtractor, Features, reduced
 from smartcustoms.plugins.liquor.library import TextBox
+from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, folded, similarity
 from smartcustoms.plugins.liquor.reading import boxes_in
 
 ARTWORK_ARC_DEG = 70.0
@@ -39,6 +43,10 @@ PHOTO_MARGIN = 0.3  # of the confirmed keypoints' extent, added around them (a l
 PHOTO_RANSAC_PX = 8.0
 PHOTO_MIN_INLIERS = 12
 PHOTO_MIN_KEYPOINTS = 40  # confirmed keypoints a view is made of; fewer: all of the cut photo's
+PHOTO_OBJECTS_PER_PAIR = 2  # homographies looked for between two photos: the label, and one other object
+PHOTO_STRAY_NEIGHBOURS = 3  # a confirmed keypoint is a stray when its 3rd nearest confirmed neighbour
+PHOTO_STRAY_SPREAD = 4.0  # is this many times farther than the median keypoint's
+PHOTO_SAME_OBJECT = 0.5  # objects of one photo whose boxes share this much of the smaller are one
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,9 +67,13 @@ class TextFinder:
 
         self._engine = RapidOCR()
 
-    def boxes(self, rgb: np.ndarray) -> list[TextBox]:
+    def read(self, rgb: np.ndarray) -> list[tuple[Any, str, float]]:
+        """Every text on the image: its corners, what it says, the recogniser's score."""
         results, _ = self._engine(np.ascontiguousarray(rgb[:, :, ::-1]))
-        return boxes_in([(quad, str(text), float(score)) for quad, text, score in results or []])
+        return [(quad, str(text), float(score)) for quad, text, score in results or []]
+
+    def boxes(self, rgb: np.ndarray) -> list[TextBox]:
+        return boxes_in(self.read(rgb))
 
 
 def artwork_views(artwork: np.ndarray, finder: TextFinder | None, name: str = "artwork") -> list[ViewImage]:
@@ -109,29 +121,42 @@ def wrapped(artwork: np.ndarray, turn_deg: float, width_px: int) -> tuple[np.nda
 
 
 def photo_views(
-    photos: Sequence[np.ndarray], finder: TextFinder | None, names: Sequence[str]
+    photos: Sequence[np.ndarray],
+    finder: TextFinder | None,
+    names: Sequence[str],
+    label_names: Sequence[str] = (),
 ) -> list[ViewImage]:
-    """A view of each photo that shows the label: the photo cut to the keypoints it shares with the
-    others (or whole, for a single photo). ValueError when no photo shows what another shows."""
+    """A view of each photo that shows the label: the photo cut to the object it shares with the others
+    (or whole, for a single photo). With ``label_names`` (the product's brand, product name, Chinese
+    name) and a finder, the object of a photo that reads one of them is its label (another may be a
+    receipt whose print another photo's receipt repeats). ValueError when no photo shows what another
+    shows."""
     extractor = FeatureExtractor.view()
     wide = FeatureExtractor(2000, 8)
     small = [reduced(photo, PHOTO_MAX_SIDE_PX)[0] for photo in photos]
     features = [wide.extract(photo) for photo in small]
-    confirmed = _confirmed(features) if len(photos) > 1 else [np.ones(len(f), bool) for f in features]
+    if len(photos) > 1:
+        objects = _shared_objects(features, [photo.shape[:2] for photo in small])
+        labels = [
+            _label_object(photo, found, shared, finder, label_names)
+            for photo, found, shared in zip(small, features, objects, strict=True)
+        ]
+    else:
+        height, width = small[0].shape[:2]
+        labels = [_Object(np.ones(len(features[0]), bool), (0, 0, width, height), None)]
     views = []
-    for photo, found, keep, name in zip(small, features, confirmed, names, strict=True):
-        if keep.sum() < PHOTO_MIN_INLIERS:
+    for photo, found, label, name in zip(small, features, labels, names, strict=True):
+        if label is None:
             continue
-        x0, y0, x1, y1 = (
-            _crop_box(found.points[keep], photo.shape[:2])
-            if len(photos) > 1
-            else (0, 0, photo.shape[1], photo.shape[0])
-        )
+        x0, y0, x1, y1 = label.box
         image = np.ascontiguousarray(photo[y0:y1, x0:x1])
-        text = tuple(finder.boxes(image)) if finder is not None else ()
-        if len(photos) > 1 and keep.sum() >= PHOTO_MIN_KEYPOINTS:  # the label's own, not the counter's
+        if finder is None:
+            text: tuple[TextBox, ...] = ()
+        else:
+            text = tuple(boxes_in(label.reads if label.reads is not None else finder.read(image)))
+        if len(photos) > 1 and label.keep.sum() >= PHOTO_MIN_KEYPOINTS:  # the label's own, not the counter's
             offset = np.array([x0, y0], dtype=np.float32)
-            kept = Features(found.points[keep] - offset, found.descriptors[keep])
+            kept = Features(found.points[label.keep] - offset, found.descriptors[label.keep])
         else:
             kept = extractor.extract(image)
         views.append(ViewImage(image, kept, text, f"photo {name}"))
@@ -140,27 +165,118 @@ def photo_views(
     return views
 
 
-def _confirmed(features: Sequence[Features]) -> list[np.ndarray]:
-    """Per photo, which keypoints a homography to another photo confirms."""
+@dataclass(frozen=True, eq=False)
+class _Object:
+    """What a photo shares with another: its keypoints (mask), its box on the photo and the texts read in
+    the box (corners, text, score; None when not read)."""
+
+    keep: np.ndarray
+    box: tuple[int, int, int, int]
+    reads: list[tuple[Any, str, float]] | None
+
+
+def _label_object(
+    photo: np.ndarray,
+    found: Features,
+    shared: Sequence[np.ndarray],
+    finder: TextFinder | None,
+    label_names: Sequence[str],
+) -> _Object | None:
+    """Of the objects a photo shares with the others (keypoint masks, most keypoints first), the label:
+    with names and a finder, the first that reads one of ``label_names``, else the one with the most
+    keypoints. None when no object is large enough to be a view."""
+    large = [keep for keep in shared if keep.sum() >= PHOTO_MIN_INLIERS]
+    if not large:
+        return None
+    boxes = [_crop_box(found.points[keep], photo.shape[:2]) for keep in large]
+    if finder is None or not any(label_names):
+        return _Object(large[0], boxes[0], None)
+    first: _Object | None = None
+    for keep, box in zip(large, boxes, strict=True):
+        x0, y0, x1, y1 = box
+        reads = finder.read(np.ascontiguousarray(photo[y0:y1, x0:x1]))
+        texts = [folded(text) for _, text, _ in reads]
+        if any(name and similarity(name, texts)[0] >= NAME_SIMILARITY for name in label_names):
+            return _Object(keep, box, reads)
+        first = first or _Object(keep, box, reads)
+    return first
+
+
+def _shared_objects(
+    features: Sequence[Features], shapes: Sequence[tuple[int, int]]
+) -> list[list[np.ndarray]]:
+    """Per photo, the objects it shares with another photo, as keypoint masks, most keypoints first.
+    Each pair of photos is matched and up to ``PHOTO_OBJECTS_PER_PAIR`` homographies found in turn (the
+    inliers of one are taken out before the next: the label is one rigid object, a receipt or a box that
+    happens to be in both photos another); the inliers a homography confirms in a photo are one object,
+    and objects of one photo whose boxes mostly overlap are one."""
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-    confirmed = [np.zeros(len(f), bool) for f in features]
+    found: list[list[np.ndarray]] = [[] for _ in features]
     for i, first in enumerate(features):
         for j in range(i + 1, len(features)):
             second = features[j]
             if len(first) < 4 or len(second) < 4:
                 continue
             pairs = [m for m in matcher.match(first.descriptors, second.descriptors) if m.distance <= 64]
-            if len(pairs) < PHOTO_MIN_INLIERS:
-                continue
-            a = np.array([m.queryIdx for m in pairs])
-            b = np.array([m.trainIdx for m in pairs])
-            _, mask = cv2.findHomography(first.points[a], second.points[b], cv2.RANSAC, PHOTO_RANSAC_PX)
-            if mask is None or mask.sum() < PHOTO_MIN_INLIERS:
-                continue
-            inliers = mask.ravel().astype(bool)
-            confirmed[i][a[inliers]] = True
-            confirmed[j][b[inliers]] = True
-    return confirmed
+            a = np.array([m.queryIdx for m in pairs], dtype=np.int64)
+            b = np.array([m.trainIdx for m in pairs], dtype=np.int64)
+            for _ in range(PHOTO_OBJECTS_PER_PAIR):
+                if len(a) < PHOTO_MIN_INLIERS:
+                    break
+                _, mask = cv2.findHomography(first.points[a], second.points[b], cv2.RANSAC, PHOTO_RANSAC_PX)
+                if mask is None or mask.sum() < PHOTO_MIN_INLIERS:
+                    break
+                inliers = mask.ravel().astype(bool)
+                for photo, index in ((i, a[inliers]), (j, b[inliers])):
+                    keep = np.zeros(len(features[photo]), bool)
+                    keep[index] = True
+                    found[photo].append(keep)
+                a, b = a[~inliers], b[~inliers]
+    return [
+        _merged(masks, feature, shape) for masks, feature, shape in zip(found, features, shapes, strict=True)
+    ]
+
+
+def _merged(masks: Sequence[np.ndarray], features: Features, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Masks of one photo joined where their keypoints' boxes overlap by at least ``PHOTO_SAME_OBJECT``
+    of the smaller box (one object confirmed by several photos), most keypoints first."""
+    merged: list[np.ndarray] = []
+    for mask in sorted((_core(features.points, m) for m in masks), key=lambda m: -int(m.sum())):
+        box = _crop_box(features.points[mask], shape)
+        for number, other in enumerate(merged):
+            if _overlap(box, _crop_box(features.points[other], shape)) >= PHOTO_SAME_OBJECT:
+                merged[number] = other | mask
+                break
+        else:
+            merged.append(mask.copy())
+    return sorted((_core(features.points, m) for m in merged), key=lambda m: -int(m.sum()))
+
+
+def _core(points: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``keep`` without its strays: keypoints whose ``PHOTO_STRAY_NEIGHBOURS``-th nearest kept neighbour
+    is more than ``PHOTO_STRAY_SPREAD`` times as far as it is for the median keypoint. A homography
+    between two photos also confirms a few points of the backdrop or the bottle's cap that happen to
+    fall within the RANSAC threshold; a box that reached them would cut the view several times the
+    label's size."""
+    chosen = np.flatnonzero(keep)
+    if len(chosen) <= PHOTO_STRAY_NEIGHBOURS:
+        return keep
+    at = points[chosen].astype(np.float64)
+    distances = np.sort(np.linalg.norm(at[:, None, :] - at[None, :, :], axis=2), axis=1)
+    reach = distances[:, PHOTO_STRAY_NEIGHBOURS]  # column 0 is the point itself
+    core = keep.copy()
+    core[chosen[reach > PHOTO_STRAY_SPREAD * max(float(np.median(reach)), 1.0)]] = False
+    return core
+
+
+def _overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
+    """The area two boxes share, as a share of the smaller one."""
+    width = min(first[2], second[2]) - max(first[0], second[0])
+    height = min(first[3], second[3]) - max(first[1], second[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (first, second))
+    return width * height / max(smaller, 1)
 
 
 def _crop_box(points: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
