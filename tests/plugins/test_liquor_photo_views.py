@@ -57,15 +57,17 @@ def _photos() -> list[np.ndarray]:
     return photos
 
 
-def _on_label(view_shape: tuple[int, ...], view_image: np.ndarray, photo: np.ndarray, number: int) -> bool:
+def _on_label(view: views.ViewImage, photo: np.ndarray, number: int) -> bool:
     """Whether the view was cut around the label (it holds the label's centre and is not three times
-    the label's size)."""
-    found = cv2.matchTemplate(photo, view_image, cv2.TM_SQDIFF)
+    the label's size), its keypoints inside it."""
+    found = cv2.matchTemplate(photo, view.image, cv2.TM_SQDIFF)
     _, _, (x, y), _ = cv2.minMaxLoc(found)
     ly, lx = LABEL_AT[number]
     centre_x, centre_y = lx + 115, ly + 75
-    holds = x <= centre_x < x + view_shape[1] and y <= centre_y < y + view_shape[0]
-    return holds and view_shape[0] * view_shape[1] < 3 * 150 * 230
+    height, width = view.image.shape[:2]
+    holds = x <= centre_x < x + width and y <= centre_y < y + height
+    inside = bool(np.all((view.features.points >= 0) & (view.features.points < (width, height))))
+    return holds and inside and height * width < 3 * 150 * 230
 
 
 def test_stray_keypoints_far_from_the_object_are_dropped() -> None:
@@ -78,15 +80,21 @@ def test_stray_keypoints_far_from_the_object_are_dropped() -> None:
 
 
 def test_objects_of_a_photo_are_merged_only_where_they_overlap() -> None:
+    # 40 keypoints each: a block, a wide band reaching into it and into a third block, a block apart
+    blocks = [(100, 100, 4), (110, 100, 20), (290, 100, 4), (700, 500, 4)]  # left, top, column spacing
     points = np.array(
-        [[100 + i % 10, 100 + i // 10] for i in range(40)]
-        + [[600 + i % 10, 500 + i // 10] for i in range(20)]
+        [[x + i % 10 * step, y + i // 10 * 4] for x, y, step in blocks for i in range(40)], np.float32
     )
-    features = views.Features(points.astype(np.float32), np.zeros((len(points), 32), np.uint8))
-    first, second, third = (np.zeros(len(points), bool) for _ in range(3))
-    first[:30], second[10:40], third[40:] = True, True, True
-    merged = views._merged([third, first, second], features, SIZE)
-    assert [int(m.sum()) for m in merged] == [40, 20]
+    features = views.Features(points, np.zeros((len(points), 32), np.uint8))
+    masks = []
+    for number in range(len(blocks)):
+        mask = np.zeros(len(points), bool)
+        mask[number * 40 : (number + 1) * 40] = True
+        masks.append(mask)
+    # the first and third overlap only through the second: all three are one object, the fourth another
+    merged = views._merged([masks[0], masks[2], masks[3], masks[1]], features, SIZE)
+    assert [int(m.sum()) for m in merged] == [120, 40]
+    assert merged[1][120:].all()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +107,21 @@ def test_the_view_is_the_label_that_reads_the_product_not_a_receipt(finder: Text
     made = photo_views(photos, finder, ["a", "b", "c"], ("Alpenhof", "Weissbier"))
     assert len(made) == 3
     for number, view in enumerate(made):
-        assert _on_label(view.image.shape, view.image, photos[number], number), number
-    # without the product's names the receipt, with more keypoints, is taken where two photos show it
+        assert _on_label(view, photos[number], number), number
+    # without the product's names the receipt, with more keypoints, is taken where it wins the count
     blind = photo_views(photos, finder, ["a", "b", "c"])
-    assert not _on_label(blind[0].image.shape, blind[0].image, photos[0], 0)
+    assert not _on_label(blind[0], photos[0], 0)
+
+
+def test_two_photos_sharing_a_receipt_and_the_label_give_the_label(finder: TextFinder) -> None:
+    # between two photos the receipt is the first homography found; the label is the second
+    photos = _photos()[:2]
+    made = photo_views(photos, finder, ["a", "b"], ("Alpenhof",))
+    assert [_on_label(view, photos[n], n) for n, view in enumerate(made)] == [True, True]
+
+
+def test_a_single_photo_without_keypoints_gives_no_view() -> None:
+    with pytest.raises(ValueError, match="common label"):
+        photo_views([np.full((64, 64, 3), 128, np.uint8)], None, ["a"])
+    [view] = photo_views([_photos()[2]], None, ["a"])  # one photo: the whole photo is the view
+    assert view.image.shape[:2] == SIZE and len(view.features) > 0

@@ -12,9 +12,10 @@ photo's keypoints are matched with every other photo's, and up to two RANSAC hom
 for each pair in turn: the keypoints one confirms are an object both photos show (the counter, the
 clutter and a hand change from photo to photo; a receipt's print may repeat). A photo's objects that
 overlap are one; keypoints far from the rest of their object (backdrop the homography happened to
-confirm) are dropped. When a photo shows several objects, the one that reads the product's brand or
-name is the label, else the one with the most keypoints. The view is the photo cut to the label's
-keypoints, with a margin, its keypoints the confirmed ones, and its text boxes are read the same way.
+confirm) are dropped. When a photo shows several objects, the one that reads the product's brand,
+product name or Chinese name is the label, else the one with the most keypoints. The view is the photo
+cut to the label's keypoints, with a margin, its keypoints the confirmed ones inside the cut, and its
+text boxes are read the same way.
 With a single photo nothing can be cross-checked: the whole photo is the view, so it should show the
 label filling most of the frame.
 """
@@ -31,7 +32,7 @@ import numpy as np
 
 from smartcustoms.plugins.liquor.features import FeatureExtractor, Features, reduced
 from smartcustoms.plugins.liquor.library import TextBox
-from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, folded, similarity
+from smartcustoms.plugins.liquor.names import MIN_TEXT_SCORE, NAME_SIMILARITY, folded, similarity
 from smartcustoms.plugins.liquor.reading import boxes_in
 
 ARTWORK_ARC_DEG = 70.0
@@ -141,9 +142,11 @@ def photo_views(
             _label_object(photo, found, shared, finder, label_names)
             for photo, found, shared in zip(small, features, objects, strict=True)
         ]
-    else:
+    elif len(features[0]) >= PHOTO_MIN_INLIERS:
         height, width = small[0].shape[:2]
         labels = [_Object(np.ones(len(features[0]), bool), (0, 0, width, height), None)]
+    else:
+        labels = [None]
     views = []
     for photo, found, label, name in zip(small, features, labels, names, strict=True):
         if label is None:
@@ -154,9 +157,10 @@ def photo_views(
             text: tuple[TextBox, ...] = ()
         else:
             text = tuple(boxes_in(label.reads if label.reads is not None else finder.read(image)))
-        if len(photos) > 1 and label.keep.sum() >= PHOTO_MIN_KEYPOINTS:  # the label's own, not the counter's
+        inside = label.mask & np.all((found.points >= (x0, y0)) & (found.points < (x1, y1)), axis=1)
+        if len(photos) > 1 and inside.sum() >= PHOTO_MIN_KEYPOINTS:  # the label's own, not the counter's
             offset = np.array([x0, y0], dtype=np.float32)
-            kept = Features(found.points[label.keep] - offset, found.descriptors[label.keep])
+            kept = Features(found.points[inside] - offset, found.descriptors[inside])
         else:
             kept = extractor.extract(image)
         views.append(ViewImage(image, kept, text, f"photo {name}"))
@@ -167,10 +171,10 @@ def photo_views(
 
 @dataclass(frozen=True, eq=False)
 class _Object:
-    """What a photo shares with another: its keypoints (mask), its box on the photo and the texts read in
-    the box (corners, text, score; None when not read)."""
+    """What a photo shares with another: its keypoints (a mask of the photo's), its box on the photo and
+    the texts read in the box (corners, text, score; None when not read)."""
 
-    keep: np.ndarray
+    mask: np.ndarray
     box: tuple[int, int, int, int]
     reads: list[tuple[Any, str, float]] | None
 
@@ -185,21 +189,21 @@ def _label_object(
     """Of the objects a photo shares with the others (keypoint masks, most keypoints first), the label:
     with names and a finder, the first that reads one of ``label_names``, else the one with the most
     keypoints. None when no object is large enough to be a view."""
-    large = [keep for keep in shared if keep.sum() >= PHOTO_MIN_INLIERS]
+    large = [mask for mask in shared if mask.sum() >= PHOTO_MIN_INLIERS]
     if not large:
         return None
-    boxes = [_crop_box(found.points[keep], photo.shape[:2]) for keep in large]
+    boxes = [_crop_box(found.points[mask], photo.shape[:2]) for mask in large]
     if finder is None or not any(label_names):
         return _Object(large[0], boxes[0], None)
-    first: _Object | None = None
-    for keep, box in zip(large, boxes, strict=True):
+    fallback: _Object | None = None
+    for mask, box in zip(large, boxes, strict=True):
         x0, y0, x1, y1 = box
         reads = finder.read(np.ascontiguousarray(photo[y0:y1, x0:x1]))
-        texts = [folded(text) for _, text, _ in reads]
+        texts = [folded(text) for _, text, score in reads if score >= MIN_TEXT_SCORE]
         if any(name and similarity(name, texts)[0] >= NAME_SIMILARITY for name in label_names):
-            return _Object(keep, box, reads)
-        first = first or _Object(keep, box, reads)
-    return first
+            return _Object(mask, box, reads)
+        fallback = fallback or _Object(mask, box, reads)
+    return fallback
 
 
 def _shared_objects(
@@ -211,7 +215,7 @@ def _shared_objects(
     happens to be in both photos another); the inliers a homography confirms in a photo are one object,
     and objects of one photo whose boxes mostly overlap are one."""
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-    found: list[list[np.ndarray]] = [[] for _ in features]
+    shown: list[list[np.ndarray]] = [[] for _ in features]
     for i, first in enumerate(features):
         for j in range(i + 1, len(features)):
             second = features[j]
@@ -228,36 +232,41 @@ def _shared_objects(
                     break
                 inliers = mask.ravel().astype(bool)
                 for photo, index in ((i, a[inliers]), (j, b[inliers])):
-                    keep = np.zeros(len(features[photo]), bool)
-                    keep[index] = True
-                    found[photo].append(keep)
+                    confirmed = np.zeros(len(features[photo]), bool)
+                    confirmed[index] = True
+                    shown[photo].append(confirmed)
                 a, b = a[~inliers], b[~inliers]
     return [
-        _merged(masks, feature, shape) for masks, feature, shape in zip(found, features, shapes, strict=True)
+        _merged(masks, feature, shape) for masks, feature, shape in zip(shown, features, shapes, strict=True)
     ]
 
 
 def _merged(masks: Sequence[np.ndarray], features: Features, shape: tuple[int, int]) -> list[np.ndarray]:
-    """Masks of one photo joined where their keypoints' boxes overlap by at least ``PHOTO_SAME_OBJECT``
-    of the smaller box (one object confirmed by several photos), most keypoints first."""
-    merged: list[np.ndarray] = []
-    for mask in sorted((_core(features.points, m) for m in masks), key=lambda m: -int(m.sum())):
-        box = _crop_box(features.points[mask], shape)
-        for number, other in enumerate(merged):
-            if _overlap(box, _crop_box(features.points[other], shape)) >= PHOTO_SAME_OBJECT:
-                merged[number] = other | mask
+    """Masks of one photo joined, again until none is left to join, where their cut boxes (``_crop_box``,
+    margin included) overlap by at least ``PHOTO_SAME_OBJECT`` of the smaller box: one object confirmed
+    with several photos. Their strays dropped, most keypoints first."""
+    merged = [mask for m in masks if (mask := _core(features.points, m)).any()]
+    joined = True
+    while joined:
+        joined = False
+        boxes = [_crop_box(features.points[mask], shape) for mask in merged]
+        for first in range(len(merged)):
+            for second in range(first + 1, len(merged)):
+                if _overlap(boxes[first], boxes[second]) >= PHOTO_SAME_OBJECT:
+                    merged[first] = merged[first] | merged.pop(second)
+                    joined = True
+                    break
+            if joined:
                 break
-        else:
-            merged.append(mask.copy())
     return sorted((_core(features.points, m) for m in merged), key=lambda m: -int(m.sum()))
 
 
 def _core(points: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``keep`` without its strays: keypoints whose ``PHOTO_STRAY_NEIGHBOURS``-th nearest kept neighbour
-    is more than ``PHOTO_STRAY_SPREAD`` times as far as it is for the median keypoint. A homography
-    between two photos also confirms a few points of the backdrop or the bottle's cap that happen to
-    fall within the RANSAC threshold; a box that reached them would cut the view several times the
-    label's size."""
+    is more than ``PHOTO_STRAY_SPREAD`` times as far as it is for the median keypoint (taken as at least
+    1 px). A homography between two photos also confirms a few points of the backdrop or the bottle's
+    cap that happen to fall within the RANSAC threshold; a box that reached them would cut the view
+    several times the label's size."""
     chosen = np.flatnonzero(keep)
     if len(chosen) <= PHOTO_STRAY_NEIGHBOURS:
         return keep
