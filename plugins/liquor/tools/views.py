@@ -74,6 +74,7 @@ class TextFinder:
         return [(quad, str(text), float(score)) for quad, text, score in results or []]
 
     def boxes(self, rgb: np.ndarray) -> list[TextBox]:
+        """The ABV and volume boxes of the texts on the image."""
         return boxes_in(self.read(rgb))
 
 
