@@ -1,4 +1,5 @@
-"""Boxes: the one intersection over union of the project, for 2D boxes and 3D volumes alike."""
+"""Boxes: the one intersection over union of the project, for 2D boxes and 3D volumes alike, and the share
+of the smaller of two 2D boxes they hold in common."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def iou(one: Sequence[float], other: Sequence[float]) -> float:
         union_other *= max(0.0, other[axis + half] - other[axis])
     union = union_one + union_other - inter
     return inter / union if union > 0 else 0.0
+
+
+def overlap_of_smaller(one: Sequence[float], other: Sequence[float]) -> float:
+    """The area two 2D boxes ``(x_min, y_min, x_max, y_max)`` share, as a share of the smaller one's (one
+    box inside another gives 1); 0 for disjoint or empty boxes."""
+    width = min(one[2], other[2]) - max(one[0], other[0])
+    height = min(one[3], other[3]) - max(one[1], other[1])
+    smaller = min((one[2] - one[0]) * (one[3] - one[1]), (other[2] - other[0]) * (other[3] - other[1]))
+    if width <= 0 or height <= 0 or smaller <= 0:
+        return 0.0
+    return width * height / smaller

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from smartcustoms.core.geometry import overlap_of_smaller
 from smartcustoms.plugins.plate.detect import LineFinder, TextLine, rectify, stroke_transitions
 from smartcustoms.plugins.plate.formats import Candidate, PlateDecoder, cjk_seen
 from smartcustoms.plugins.plate.ocr import INPUT_HEIGHT, Recognizer
@@ -59,7 +60,7 @@ class PlateReader:
         for line in self.finder.find(gray, LINES_EXAMINED):
             if recognised >= self.settings.max_lines or self._enough(reads):
                 break
-            if any(_overlap(line.box, r.box) >= 0.5 for r in reads.values() if r.confidence >= 0.9):
+            if any(overlap_of_smaller(line.box, r.box) >= 0.5 for r in reads.values() if r.confidence >= 0.9):
                 continue  # the same plate found at the other scale, already read surely
             crop = rectify(colour, line.quad, INPUT_HEIGHT, self.settings.squeeze)
             if stroke_transitions(crop) < MIN_TRANSITIONS:
@@ -122,14 +123,6 @@ def _without_overlaps(reads: list[PlateRead]) -> list[PlateRead]:
     """Reads of one text line at two scales: the more confident is kept."""
     kept: list[PlateRead] = []
     for read in reads:
-        if all(_overlap(read.box, other.box) < 0.5 for other in kept):
+        if all(overlap_of_smaller(read.box, other.box) < 0.5 for other in kept):
             kept.append(read)
     return kept
-
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over the smaller box."""
-    x0, y0, x1, y1 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return inter / smaller if smaller > 0 else 0.0

@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from smartcustoms.core.geometry import overlap_of_smaller
 from smartcustoms.plugins.liquor.features import FeatureExtractor, Features, reduced
 from smartcustoms.plugins.liquor.library import TextBox
 from smartcustoms.plugins.liquor.names import MIN_TEXT_SCORE, NAME_SIMILARITY, folded, similarity
@@ -253,7 +254,7 @@ def _merged(masks: Sequence[np.ndarray], features: Features, shape: tuple[int, i
         boxes = [_crop_box(features.points[mask], shape) for mask in merged]
         for first in range(len(merged)):
             for second in range(first + 1, len(merged)):
-                if _overlap(boxes[first], boxes[second]) >= PHOTO_SAME_OBJECT:
+                if overlap_of_smaller(boxes[first], boxes[second]) >= PHOTO_SAME_OBJECT:
                     merged[first] = merged[first] | merged.pop(second)
                     joined = True
                     break
@@ -277,16 +278,6 @@ def _core(points: np.ndarray, keep: np.ndarray) -> np.ndarray:
     core = keep.copy()
     core[chosen[reach > PHOTO_STRAY_SPREAD * max(float(np.median(reach)), 1.0)]] = False
     return core
-
-
-def _overlap(first: tuple[int, int, int, int], second: tuple[int, int, int, int]) -> float:
-    """The area two boxes share, as a share of the smaller one."""
-    width = min(first[2], second[2]) - max(first[0], second[0])
-    height = min(first[3], second[3]) - max(first[1], second[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    smaller = min((b[2] - b[0]) * (b[3] - b[1]) for b in (first, second))
-    return width * height / max(smaller, 1)
 
 
 def _crop_box(points: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:
