@@ -360,7 +360,8 @@ def follow_path(
     ``reach_px`` of ``first``. The rows of ``cargo_rows`` (the reference's cargo space, start and end)
     are left out: a load the empty reference lacks would draw the path. A column repeated on either side
     costs ``PATH_PENALTY``, a band's difference counts at most ``PATH_CAP``. The path is smoothed
-    (``_smooth_path``), since a speed changes smoothly; ``first``'s rows' shift is kept. With
+    (``_smooth_path``), since a speed changes smoothly, each column weighted by the edges it paired
+    (``_path_weights``); ``first``'s rows' shift is kept. With
     ``refine_px``, the reference moved along the path is matched to the scan again in blocks of
     ``REFINE_BLOCK_CM`` within that many pixels and the two warps composed: band means place a chassis's
     cross-members only roughly. ``pixel_mm``: the pixel size along the vehicle (square pixels)."""
@@ -390,7 +391,8 @@ def follow_path(
     )
     if np.any(path < 0):
         return first
-    followed = Warp(_smooth_path(path, max(2, round(PATH_KNOT_CM * 10 / pixel_mm))), first.dy)
+    knot_px = max(2, round(PATH_KNOT_CM * 10 / pixel_mm))
+    followed = Warp(_smooth_path(path, knot_px, _path_weights(a, b, path)), first.dy)
     if refine_px < 1:
         return followed
     moved = followed.move(reference)  # its blocks' shifts joined by a curve that may bend every half block
@@ -411,14 +413,34 @@ PATH_PENALTY = 0.05  # a repeated column's cost, against a pair's summed differe
 PATH_CAP = 0.5  # most one band's difference counts
 PATH_KNOT_CM = 10.0  # the followed path is a curve that may bend this often
 PATH_STIFFNESS = 15.0  # weight of its bends (second differences, px) against a column's misfit (px)
+PATH_EDGE = 0.1  # a column pairs an edge (its band means' change per column, summed) this strong or more
+PATH_FLOOR = 1e-3  # the weight of a column that pairs no edge (a flat wall, the cab's open space)
 REFINE_BLOCK_CM = 15.0  # a path is matched again in blocks this long
 REFINE_SLOPE = 0.8  # its correction's largest slope (the columns stay in order)
 
 
-def _smooth_path(path: np.ndarray, knot_px: int) -> np.ndarray:
+def _path_weights(scan: np.ndarray, reference: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """float64 [W]: how far each scan column of a matched ``path`` is to be trusted: the weaker of the
+    scan's edge at the column and the reference's at the column it met (the change per column of their
+    band means, ``scan`` [K, W] and ``reference`` [K, W], summed over the bands), as a share of
+    ``PATH_EDGE``, shared among the scan columns that met one reference column, at least
+    ``PATH_FLOOR``. Only an edge met by an edge places the path: along a flat wall any pairing matches
+    equally, and the matching piles its repeated columns at one end of it, against one edge of the
+    reference that only one of them truly shows."""
+    scan_edges = np.abs(np.gradient(scan, axis=1)).sum(axis=0)
+    reference_edges = np.abs(np.gradient(reference, axis=1)).sum(axis=0)
+    met = np.clip(np.round(path).astype(np.int64), 0, reference.shape[1] - 1)
+    shared = np.bincount(met, minlength=reference.shape[1])[met]  # a repeated column is one pairing
+    trust = np.minimum(scan_edges, reference_edges[met]) / PATH_EDGE / shared
+    return np.asarray(np.clip(trust, PATH_FLOOR, 1.0), dtype=np.float64)
+
+
+def _smooth_path(path: np.ndarray, knot_px: int, weights: np.ndarray) -> np.ndarray:
     """float32: a path's columns as a piecewise linear curve with knots every ``knot_px`` scan columns,
     its bends penalised: a speed changes smoothly, so the column steps of a matching path (which repeat
-    columns wherever matching cannot tell, in a flat wall) are spread over the stretch; kept in order."""
+    columns wherever matching cannot tell, in a flat wall) are spread over the stretch; kept in order.
+    ``weights`` (``_path_weights``): each column's say against the bends, whose weight scales with
+    their mean, so between the columns that pair edges the curve runs nearly straight."""
     width = len(path)
     knots = np.arange(0.0, width - 1 + knot_px, knot_px)
     n = len(knots)
@@ -428,7 +450,8 @@ def _smooth_path(path: np.ndarray, knot_px: int) -> np.ndarray:
     position = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, n - 2)
     t = (x - knots[position]) / knot_px
     # a knot's columns against its bend
-    curve = _penalised_curve(n, position, t, np.ones(width), path, PATH_STIFFNESS * knot_px)
+    stiffness = PATH_STIFFNESS * knot_px * float(np.mean(weights))
+    curve = _penalised_curve(n, position, t, weights, path, stiffness)
     return np.maximum.accumulate(np.interp(x, knots, curve)).astype(np.float32)
 
 

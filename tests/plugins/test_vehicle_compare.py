@@ -1005,6 +1005,19 @@ def _stopped(depth: float, model: str, concealment: str | None) -> vehicle.Vehic
     raise AssertionError("no stop drawn")
 
 
+def _resampled_with_truth(
+    image: np.ndarray, conditions: vehicle.ScanConditions, offset_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scan's attenuation resampled to the reference's width (its mean pixel), and the reference
+    column each of its columns truly shows (``offset_px``: the scan's shift, in its own pixels)."""
+    raw = attenuation(np.ascontiguousarray(image[0]))
+    changed = np.ascontiguousarray(cv2.resize(raw, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR))
+    source = conditions.source_columns(WIDTH)
+    raw_x = (np.arange(WIDTH) + 0.5) * (raw.shape[1] / WIDTH)  # a resampled column's place in the raw scan
+    offset = offset_px * WIDTH / raw.shape[1]  # the rendering's: the scan states it in its own
+    return changed, np.interp(raw_x, np.arange(len(source)), source) - 0.5 - offset
+
+
 def test_the_path_follows_a_vehicle_that_slowed_almost_to_a_halt() -> None:
     """A truck slowed by 85 % over part of its length, its scan resampled to its mean pixel: the blocks'
     bounded change of scale leaves columns many pixels off; the path followed from it (the rows of its
@@ -1015,12 +1028,7 @@ def test_the_path_follows_a_vehicle_that_slowed_almost_to_a_halt() -> None:
     assert conditions is not None
     simulator = _simulator()
     reference = attenuation(np.ascontiguousarray(simulator.reference("box-truck-1").image[0]))
-    raw = attenuation(np.ascontiguousarray(scan.image[0]))
-    changed = np.ascontiguousarray(cv2.resize(raw, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR))
-    source = conditions.source_columns(WIDTH)
-    raw_x = (np.arange(WIDTH) + 0.5) * (raw.shape[1] / WIDTH)  # a resampled column's place in the raw scan
-    offset = scan.offset_px[0] * WIDTH / raw.shape[1]  # the rendering's: the scan states it in its own
-    truth = np.interp(raw_x, np.arange(len(source)), source) - 0.5 - offset
+    changed, truth = _resampled_with_truth(scan.image, conditions, scan.offset_px[0])
     body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
     pixel_mm = simulator.pixel_size_mm
     blocks = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
@@ -1032,6 +1040,26 @@ def test_the_path_follows_a_vehicle_that_slowed_almost_to_a_halt() -> None:
     assert np.percentile(off, 90) < 2.0 and off.max() < 8.0
     assert np.all(np.diff(followed.columns) >= 0)
     assert follow_path(changed, reference, blocks, 0) is blocks
+
+
+@pytest.mark.parametrize(("model", "centre"), [("van-1", 0.2), ("van-1", 0.3), ("sedan-1", 0.3)])
+def test_the_path_is_placed_by_edges_not_by_where_a_flat_stretch_ends(model: str, centre: float) -> None:
+    """A car or van slowed by 75 % where its scan shows a stretch with no edge (the cab's open space,
+    a flat wall): matching pairs the stretch's columns equally well anyhow and piles the repeated
+    ones at one end, 20-28 px from where they belong when each column has the same say. Placed by the
+    edges each column pairs (a repeated column's edge counted once), with the bends' penalty
+    spreading the slowing between them, every column of the vehicle lies within 6 px of the truth."""
+    simulator = _simulator()
+    clean = simulator.generate(3, model=model, concealment=None)
+    reference = attenuation(np.ascontiguousarray(simulator.reference(model).image[0]))
+    conditions = vehicle.ScanConditions(stop_depth=0.75, stop_centre=centre, stop_width=0.04)
+    changed, truth = _resampled_with_truth(conditions.apply(clean.image), conditions, clean.offset_px[0])
+    body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
+    pixel_mm = simulator.pixel_size_mm
+    blocks = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
+    assert np.abs(blocks.columns - truth)[body].max() > 50.0
+    followed = follow_path(changed, reference, blocks, 300, 10, pixel_mm)
+    assert np.abs(followed.columns - truth)[body].max() < 6.0
 
 
 @pytest.mark.parametrize("model", ["box-truck-1", "container-20ft", "sedan-1", "van-1"])
