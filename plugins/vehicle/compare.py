@@ -89,6 +89,7 @@ StatedLevels = tuple[float | None, float | None]  # open beam, dark level (count
 PATH_REFINE_CM = 10.0  # a followed path is aligned again within this (``alignment.follow_path``)
 STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the scan (at its mean pixel)
 PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
+LEVELS_AGAIN_CM = 10.0  # alignments before and after levelling this far apart: each levelled, one kept
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
 # (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
@@ -420,16 +421,33 @@ class VehicleComparer:
             rows = (cargo[1], cargo[3]) if cargo is not None else None
             return follow_path(scan, reference, first, reach, max(2, round(refine)), pixel_mm, rows)
 
+        def levelled(warp: Warp) -> tuple[Levels, np.ndarray, np.ndarray, np.ndarray]:
+            """The scan's levels measured against the reference moved by ``warp``, its attenuation, the
+            moved reference and its outline."""
+            moved = warp.move(ref)
+            inside = outline(moved)
+            levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
+            if levels.open_beam == FULL_SCALE and levels.dark == 0.0 and not levels.ceiling_attenuation:
+                scan = np.minimum(nominal, np.float32(levels.floor_attenuation))  # calibrated: as computed
+            else:
+                scan = levelled_attenuation(raw, levels)
+            return levels, scan, moved, inside
+
         warp = estimate(nominal, ref)
-        moved = warp.move(ref)
-        inside = outline(moved)
-        levels = measure_levels(raw, moved, inside, warp.box(fitted.cargo_box), *stated)
-        if levels.open_beam == FULL_SCALE and levels.dark == 0.0 and not levels.ceiling_attenuation:
-            scan = np.minimum(nominal, np.float32(levels.floor_attenuation))  # calibrated: as computed
-        else:
-            scan = levelled_attenuation(raw, levels)
+        levels, scan, moved, inside = levelled(warp)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            warp = estimate(scan, levels.clamp(ref))
+            first, warp = warp, estimate(scan, levels.clamp(ref))
+            if abs(warp.offset[0] - first.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
+                # the two alignments disagree: one of them was misled (by an offset scanner's distorted
+                # dark parts, or by levels measured against a reference out of place), and so were the
+                # levels measured where it put the reference; each is levelled where it puts it, and the
+                # one whose scan then fits its reference better is kept
+                again, scan_again, _, _ = levelled(warp)
+                before = _misfit(scan, first.move(levels.clamp(ref)))
+                if _misfit(scan_again, warp.move(again.clamp(ref))) > before:
+                    warp = first
+                else:
+                    levels, scan = again, scan_again
             moved = warp.move(ref)
             inside = outline(moved)
         compared = moved
@@ -845,6 +863,14 @@ def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:
         return None
     dx, dy = round(shift[0]), round(shift[1])
     return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def _misfit(scan: np.ndarray, reference: np.ndarray) -> float:
+    """The median absolute difference of a scan's attenuation from its moved reference's over the
+    vehicle (where either shows material), on a grid of every 4th pixel."""
+    a, b = scan[::4, ::4], reference[::4, ::4]
+    body = (a > 0.02) | (b > 0.02)
+    return float(np.median(np.abs(a[body] - b[body]))) if body.any() else 0.0
 
 
 def _slowest(comparison: Comparison, pixel_size_mm: float | None) -> float:
