@@ -419,18 +419,19 @@ REFINE_BLOCK_CM = 15.0  # a path is matched again in blocks this long
 REFINE_SLOPE = 0.8  # its correction's largest slope (the columns stay in order)
 
 
-def _path_weights(scan: np.ndarray, reference: np.ndarray, path: np.ndarray) -> np.ndarray:
+def _path_weights(scan_bands: np.ndarray, reference_bands: np.ndarray, path: np.ndarray) -> np.ndarray:
     """float64 [W]: how far each scan column of a matched ``path`` is to be trusted: the weaker of the
     scan's edge at the column and the reference's at the column it met (the change per column of their
-    band means, ``scan`` [K, W] and ``reference`` [K, W], summed over the bands), as a share of
-    ``PATH_EDGE``, shared among the scan columns that met one reference column, at least
-    ``PATH_FLOOR``. Only an edge met by an edge places the path: along a flat wall any pairing matches
-    equally, and the matching piles its repeated columns at one end of it, against one edge of the
-    reference that only one of them truly shows."""
-    scan_edges = np.abs(np.gradient(scan, axis=1)).sum(axis=0)
-    reference_edges = np.abs(np.gradient(reference, axis=1)).sum(axis=0)
-    met = np.clip(np.round(path).astype(np.int64), 0, reference.shape[1] - 1)
-    shared = np.bincount(met, minlength=reference.shape[1])[met]  # a repeated column is one pairing
+    band means, ``scan_bands`` [K, W] and ``reference_bands`` [K, W], summed over the bands), as a
+    share of ``PATH_EDGE`` divided among the scan columns that met one reference column, then held
+    between ``PATH_FLOOR`` and 1: a weak edge met by many columns counts about once, one many times
+    ``PATH_EDGE`` strong keeps a full say for as many columns. Only an edge met by an edge places the
+    path: along a flat wall any pairing matches equally, and the matching piles its repeated columns at
+    one end of it, against one edge of the reference that only one of them truly shows."""
+    scan_edges = np.abs(np.gradient(scan_bands, axis=1)).sum(axis=0)
+    reference_edges = np.abs(np.gradient(reference_bands, axis=1)).sum(axis=0)
+    met = np.clip(np.round(path).astype(np.int64), 0, reference_bands.shape[1] - 1)
+    shared = np.bincount(met, minlength=reference_bands.shape[1])[met]  # columns that met each one
     trust = np.minimum(scan_edges, reference_edges[met]) / PATH_EDGE / shared
     return np.asarray(np.clip(trust, PATH_FLOOR, 1.0), dtype=np.float64)
 

@@ -90,6 +90,7 @@ PATH_REFINE_CM = 10.0  # a followed path is aligned again within this (``alignme
 STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the scan (at its mean pixel)
 PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
 LEVELS_AGAIN_CM = 10.0  # alignments before and after levelling this far apart: each levelled, one kept
+MISFIT_STEP = 4  # their fits are compared on every 4th pixel each way
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
 # (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
@@ -436,20 +437,22 @@ class VehicleComparer:
         warp = estimate(nominal, ref)
         levels, scan, moved, inside = levelled(warp)
         if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
-            first, warp = warp, estimate(scan, levels.clamp(ref))
-            if abs(warp.offset[0] - first.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
+            unlevelled, warp = warp, estimate(scan, levels.clamp(ref))
+            if abs(warp.offset[0] - unlevelled.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
                 # the two alignments disagree: one of them was misled (by an offset scanner's distorted
                 # dark parts, or by levels measured against a reference out of place), and so were the
                 # levels measured where it put the reference; each is levelled where it puts it, and the
                 # one whose scan then fits its reference better is kept
-                again, scan_again, _, _ = levelled(warp)
-                before = _misfit(scan, first.move(levels.clamp(ref)))
-                if _misfit(scan_again, warp.move(again.clamp(ref))) > before:
-                    warp = first
+                second = levelled(warp)
+                first_misfit = misfit(scan, unlevelled.move(levels.clamp(ref)), levels)
+                second_levels, second_scan, _, _ = second
+                if misfit(second_scan, warp.move(second_levels.clamp(ref)), second_levels) > first_misfit:
+                    warp = unlevelled  # its levels, scan, moved reference and outline are the first's
                 else:
-                    levels, scan = again, scan_again
-            moved = warp.move(ref)
-            inside = outline(moved)
+                    levels, scan, moved, inside = second
+            else:
+                moved = warp.move(ref)
+                inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
@@ -865,11 +868,13 @@ def _shifted(box: BoxPx | None, shift: tuple[float, float]) -> BoxPx | None:
     return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
 
-def _misfit(scan: np.ndarray, reference: np.ndarray) -> float:
-    """The median absolute difference of a scan's attenuation from its moved reference's over the
-    vehicle (where either shows material), on a grid of every 4th pixel."""
-    a, b = scan[::4, ::4], reference[::4, ::4]
-    body = (a > 0.02) | (b > 0.02)
+def misfit(scan: np.ndarray, reference: np.ndarray, levels: Levels) -> float:
+    """The median absolute difference of a levelled scan's attenuation from its moved reference's
+    (both clamped by ``levels``) over the vehicle, where either shows material above the scan's
+    ceiling (clipped air reads as the ceiling in both), on a grid of every ``MISFIT_STEP``th pixel."""
+    a, b = scan[::MISFIT_STEP, ::MISFIT_STEP], reference[::MISFIT_STEP, ::MISFIT_STEP]
+    threshold = BODY_ATTENUATION + levels.ceiling_attenuation
+    body = (a > threshold) | (b > threshold)
     return float(np.median(np.abs(a[body] - b[body]))) if body.any() else 0.0
 
 

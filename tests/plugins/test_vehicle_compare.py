@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,9 +46,16 @@ from smartcustoms.plugins.vehicle.compare import (
     Comparison,
     Declaration,
     VehicleComparer,
+    misfit,
     resampling_kernel,
 )
-from smartcustoms.plugins.vehicle.levels import DEAD_BAND, grey_step, levelled_attenuation, measure_levels
+from smartcustoms.plugins.vehicle.levels import (
+    DEAD_BAND,
+    Levels,
+    grey_step,
+    levelled_attenuation,
+    measure_levels,
+)
 from smartcustoms.plugins.vehicle.plugin import (
     DOUBT_LABEL,
     SPEC,
@@ -822,8 +830,8 @@ def test_levels_are_measured_where_the_better_of_two_alignments_puts_the_referen
     image = _export(scan.image, gain=1.07, grey_levels=-8)
     calls: list[int] = []
 
-    def estimate(*args: object) -> Warp:
-        warp = estimate_warp(*args)  # type: ignore[arg-type]
+    def estimate(*args: Any) -> Warp:
+        warp = estimate_warp(*args)
         calls.append(1)
         wrong = len(calls) == (1 if misled == "before levelling" else 2)
         return Warp(warp.columns - np.float32(120), warp.dy) if wrong else warp
@@ -831,9 +839,24 @@ def test_levels_are_measured_where_the_better_of_two_alignments_puts_the_referen
     monkeypatch.setattr(compare_module, "estimate_warp", estimate)
     declared = Declaration.from_metadata(vehicle.to_frame(scan, source_id="portal", sequence=5).metadata)
     detections, comparison = comparer.compare(image, "van-1", declared, scan.pixel_size_mm)
+    assert len(calls) == 2  # before levelling and after: the misled one is the one meant
     assert abs(comparison.levels.open_beam - (1.07 * 65535 - 8 * 257)) < 50
     assert abs(comparison.levels.dark - (-8 * 257)) < 50
     assert detections == [] and comparison.doubt == ""
+
+
+def test_the_misfit_of_a_scan_whose_air_is_clipped_is_measured_on_the_vehicle() -> None:
+    """Clipped air reads as the ceiling's attenuation in a levelled scan and in its clamped reference
+    alike; counted as vehicle, it would make every alignment's misfit 0. Over the vehicle alone, a
+    reference 40 px off fits worse than one in place."""
+    levels = Levels(open_beam=70000.0, dark=-2000.0, ceiling_attenuation=0.05)
+    rng = np.random.default_rng(3)
+    reference = np.zeros((200, 600), dtype=np.float32)
+    reference[60:160, 100:400] = rng.uniform(0.2, 2.0, (100, 300)).astype(np.float32)
+    scan = levels.clamp(reference + rng.normal(0.0, 0.01, reference.shape).astype(np.float32))
+    aligned = levels.clamp(reference)
+    apart = levels.clamp(np.roll(reference, 40, axis=1))
+    assert misfit(scan, apart, levels) > 10 * misfit(scan, aligned, levels) > 0.0
 
 
 # --------------------------------------------------------------------------- alignment check
