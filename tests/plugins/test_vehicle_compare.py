@@ -1101,8 +1101,9 @@ def test_the_path_is_placed_by_edges_not_by_where_a_flat_stretch_ends(model: str
     """A car or van slowed by 75 % where its scan shows a stretch with no edge (the cab's open space,
     a flat wall): matching pairs the stretch's columns equally well anyhow and piles the repeated
     ones at one end, 20-28 px from where they belong when each column has the same say. Placed by the
-    edges each column pairs (a repeated column's edge counted once), with the bends' penalty
-    spreading the slowing between them, every column of the vehicle lies within 6 px of the truth."""
+    edges each column pairs (a weak edge met by many columns counted about once), with the bends'
+    penalty spreading the slowing between them, every column of the vehicle lies within 6 px of the
+    truth."""
     simulator = _simulator()
     clean = simulator.generate(3, model=model, concealment=None)
     reference = attenuation(np.ascontiguousarray(simulator.reference(model).image[0]))
