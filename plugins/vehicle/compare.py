@@ -91,6 +91,9 @@ STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the
 PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
 LEVELS_AGAIN_CM = 10.0  # alignments before and after levelling this far apart: each levelled, one kept
 MISFIT_STEP = 4  # their fits are compared on every 4th pixel each way
+# before the levels are measured, the first alignment sees attenuation up to this: deeper, a scanner's
+# offset of a few grey levels distorts it without bound (a block clipped to the floor, 11)
+FIRST_ALIGNMENT_CEILING = 3.0
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
 # (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
@@ -434,9 +437,13 @@ class VehicleComparer:
                 scan = levelled_attenuation(raw, levels)
             return levels, scan, moved, inside
 
-        warp = estimate(nominal, ref)
+        ceiling = np.float32(FIRST_ALIGNMENT_CEILING)
+        warp = estimate(np.minimum(nominal, ceiling), np.minimum(ref, ceiling))
         levels, scan, moved, inside = levelled(warp)
-        if levels != CALIBRATED:  # aligned again on the levelled scan: its dark parts were distorted
+        if levels == CALIBRATED:  # the scan's attenuation is as computed: aligned on all of it
+            warp = estimate(nominal, ref)
+            levels, scan, moved, inside = levelled(warp)
+        else:  # aligned again on the levelled scan: its dark parts were distorted
             unlevelled, warp = warp, estimate(scan, levels.clamp(ref))
             if abs(warp.offset[0] - unlevelled.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
                 # the two alignments disagree: one of them was misled (by an offset scanner's distorted
