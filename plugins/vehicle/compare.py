@@ -442,7 +442,8 @@ class VehicleComparer:
         levels, scan, moved, inside = levelled(warp)
         if levels == CALIBRATED:  # the scan's attenuation is as computed: aligned on all of it
             warp = estimate(nominal, ref)
-            levels, scan, moved, inside = levelled(warp)
+            moved = warp.move(ref)
+            inside = outline(moved)
         else:  # aligned again on the levelled scan: its dark parts were distorted
             unlevelled, warp = warp, estimate(scan, levels.clamp(ref))
             if abs(warp.offset[0] - unlevelled.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
