@@ -91,8 +91,8 @@ STOP_SPAN_CM = 20.0  # a followed path's speed is measured over this much of the
 PATH_SLOWEST = 0.1  # the slowest speed (a share) a followed path's slack is widened for
 LEVELS_AGAIN_CM = 10.0  # alignments before and after levelling this far apart: each levelled, one kept
 MISFIT_STEP = 4  # their fits are compared on every 4th pixel each way
-# before the levels are measured, the first alignment sees attenuation up to this: deeper, a scanner's
-# offset of a few grey levels distorts it without bound (a block clipped to the floor, 11)
+# before the levels are measured, the first alignment sees attenuation up to this: deeper, an export
+# lowered by 13 grey levels or more reads anything up to the floor (11), one lifted reads flattened
 FIRST_ALIGNMENT_CEILING = 3.0
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
@@ -437,30 +437,25 @@ class VehicleComparer:
                 scan = levelled_attenuation(raw, levels)
             return levels, scan, moved, inside
 
-        ceiling = np.float32(FIRST_ALIGNMENT_CEILING)
-        warp = estimate(np.minimum(nominal, ceiling), np.minimum(ref, ceiling))
-        levels, scan, moved, inside = levelled(warp)
-        if levels == CALIBRATED:  # the scan's attenuation is as computed: aligned on all of it
-            warp = estimate(nominal, ref)
+        ceiling = np.float32(FIRST_ALIGNMENT_CEILING)  # the levels unknown: the deep parts left out
+        capped = estimate(np.minimum(nominal, ceiling), np.minimum(ref, ceiling))
+        levels, scan, moved, inside = levelled(capped)
+        warp = estimate(scan, levels.clamp(ref))  # again on the levelled scan, all of it
+        if abs(warp.offset[0] - capped.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
+            # the two alignments disagree: one of them was misled (by an offset scanner's distorted
+            # dark parts, or by levels measured against a reference out of place), and so were the
+            # levels measured where it put the reference; each is levelled where it puts it, and the
+            # one whose scan then fits its reference better is kept
+            second = levelled(warp)
+            first_misfit = misfit(scan, capped.move(levels.clamp(ref)), levels)
+            second_levels, second_scan, _, _ = second
+            if misfit(second_scan, warp.move(second_levels.clamp(ref)), second_levels) > first_misfit:
+                warp = capped  # its levels, scan, moved reference and outline are the first's
+            else:
+                levels, scan, moved, inside = second
+        else:
             moved = warp.move(ref)
             inside = outline(moved)
-        else:  # aligned again on the levelled scan: its dark parts were distorted
-            unlevelled, warp = warp, estimate(scan, levels.clamp(ref))
-            if abs(warp.offset[0] - unlevelled.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
-                # the two alignments disagree: one of them was misled (by an offset scanner's distorted
-                # dark parts, or by levels measured against a reference out of place), and so were the
-                # levels measured where it put the reference; each is levelled where it puts it, and the
-                # one whose scan then fits its reference better is kept
-                second = levelled(warp)
-                first_misfit = misfit(scan, unlevelled.move(levels.clamp(ref)), levels)
-                second_levels, second_scan, _, _ = second
-                if misfit(second_scan, warp.move(second_levels.clamp(ref)), second_levels) > first_misfit:
-                    warp = unlevelled  # its levels, scan, moved reference and outline are the first's
-                else:
-                    levels, scan, moved, inside = second
-            else:
-                moved = warp.move(ref)
-                inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
             compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
