@@ -866,9 +866,10 @@ def test_the_first_alignment_is_not_led_by_what_an_offset_scanner_shows_darkest(
     15 grey levels lower, pixels 1.9 times longer along it, the speed ramping by 1 %). Before its levels
     are measured its dark parts read anywhere up to the floor (11), and the column profile's strongest
     edges are theirs: aligned on all of it, the reference stood about 300 px off, the levels measured
-    there were wrong, the alignment on the scan levelled so was still 20 px off, and the sedan alarmed.
-    Aligned first on attenuation up to ``FIRST_ALIGNMENT_CEILING``, the two alignments agree and it is
-    clear; without the ceiling the first alignment is that far off again."""
+    there were wrong, the alignment on the scan levelled so stood 28 px from where both agree with the
+    ceiling, and the sedan alarmed. Aligned first on attenuation up to ``FIRST_ALIGNMENT_CEILING``, the
+    two alignments agree and it is clear; without the ceiling the first alignment is that far off
+    again."""
     portal = vehicle.Realism.portal(("levels", "pixels", "speed", "trailers", "photons"))
     scan = vehicle.VehicleSimulator(244, 1024, 3072, concealment_rate=0.5, realism=portal).generate(35)
     assert scan.model == "sedan-1" and not scan.concealments
