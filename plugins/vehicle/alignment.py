@@ -191,18 +191,62 @@ def estimate_warp(
     width = scan.shape[1]
     if max_speed_change <= 0 or width < 4 * _MIN_BLOCK_PX:
         return Warp.shift(dx, dy, width)
+    knots = _knots(width, pixel_mm)
+    start = np.full(len(knots), dx)
+    drift = _staged(scan, reference, knots, start, dx, _BLOCKS_CM, max_speed_change, pixel_mm)
+    return Warp(_columns(knots, drift, width), dy)
+
+
+def refine_warp(
+    scan: np.ndarray, reference: np.ndarray, warp: Warp, max_speed_change: float, pixel_mm: float = 5.0
+) -> Warp:
+    """``warp`` with the finest stages of ``estimate_warp`` run again from its drift. Where the coarse
+    stages followed a wrong block at one end of the vehicle (the others there too weak to count), the
+    fine ones searched around that drift, found nothing and left it extrapolated; searched again from
+    the drift the rest of the vehicle fitted, they find that end. A stage that finds too few blocks
+    leaves the drift as it was."""
+    width = scan.shape[1]
+    if max_speed_change <= 0 or width < 4 * _MIN_BLOCK_PX:
+        return warp
+    knots = _knots(width, pixel_mm)
+    scan_x = np.interp(knots, warp.columns.astype(np.float64), np.arange(width, dtype=np.float64))
+    drift = scan_x - knots
+    dx = float(np.median(drift))
+    fine = _BLOCKS_CM[-_REFINED_STAGES:]
+    drift = _staged(scan, reference, knots, drift, dx, fine, max_speed_change, pixel_mm, skip_weak=True)
+    return Warp(_columns(knots, drift, width), warp.dy)
+
+
+def _knots(width: int, pixel_mm: float) -> np.ndarray:
+    return np.linspace(0.0, width, max(2, round(width / (_KNOT_CM * 10.0 / pixel_mm))) + 1)
+
+
+def _staged(
+    scan: np.ndarray,
+    reference: np.ndarray,
+    knots: np.ndarray,
+    drift: np.ndarray,
+    dx: float,
+    stages: tuple[tuple[float, float], ...],
+    max_speed_change: float,
+    pixel_mm: float,
+    skip_weak: bool = False,
+) -> np.ndarray:
+    """The drift at ``knots`` after each of ``stages`` ((length, search radius) in cm) has fitted its
+    blocks' shifts; a stage with too few blocks ends the search (``skip_weak``: is passed over)."""
     a, b = _band_profiles(scan), _band_profiles(reference)
     per_cm = 10.0 / pixel_mm
-    knots = np.linspace(0.0, width, max(2, round(width / (_KNOT_CM * per_cm))) + 1)
-    drift = np.full(len(knots), dx)
-    for length_cm, radius_cm in _BLOCKS_CM:
+    width = scan.shape[1]
+    for length_cm, radius_cm in stages:
         length = max(_MIN_BLOCK_PX, min(round(length_cm * per_cm), width // 4))
         radius = max(1, round(radius_cm * per_cm * length / (length_cm * per_cm)))
         found = _block_shifts(a, b, knots, drift, length, radius)
         if found is None:
+            if skip_weak:
+                continue
             break
         drift = _fit_drift(knots, *found, dx, max_speed_change)
-    return Warp(_columns(knots, drift, width), dy)
+    return drift
 
 
 def _columns(knots: np.ndarray, drift: np.ndarray, width: int) -> np.ndarray:
@@ -222,6 +266,7 @@ _KNOT_CM = 62.5  # the drift's knots along the vehicle
 # (length, search radius) in cm of the blocks compared, coarse to fine; a scan shorter than four blocks
 # has shorter ones, searched as far for their length
 _BLOCKS_CM = ((187.5, 40.0), (187.5, 20.0), (94.0, 5.0), (62.5, 2.0))
+_REFINED_STAGES = 2  # ``refine_warp`` runs the finest two again
 _MIN_BLOCKS = 3  # fewer blocks that show something: the shift alone
 _MIN_WEIGHT = 0.1  # a block's weight (its squared correlation, less where it shows little) to count
 _MIN_BLOCK_PX = 16  # a scan narrower than four such blocks is aligned by a shift alone
