@@ -1043,20 +1043,28 @@ def _speed_changed(profile: str, variation: float = 0.03) -> vehicle.ScanConditi
     )
 
 
+def _speed_changed_scan(
+    model: str, conditions: vehicle.ScanConditions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A clean scan of ``model`` under ``conditions`` and its reference (attenuation), the reference
+    column each scan column shows as the simulator drew it, and the columns over the vehicle."""
+    simulator = _simulator()
+    scan = simulator.generate(2, model=model, concealment=None)
+    reference = attenuation(np.ascontiguousarray(simulator.reference(model).image[0]))
+    changed = attenuation(np.ascontiguousarray(conditions.apply(scan.image)[0]))
+    source = conditions.source_columns(WIDTH)
+    truth = np.interp(np.arange(WIDTH) + 0.5, np.arange(WIDTH + 1), source) - 0.5 - scan.offset_px[0]
+    body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
+    return changed, reference, truth, body
+
+
 @pytest.mark.parametrize("profile", vehicle.SPEED_PROFILES)
 def test_the_warp_finds_where_each_column_lies(profile: str) -> None:
     """The columns of a truck scanned at a changing speed, found within a pixel of where the simulator
     put them over the vehicle; bounded to a shift, they are one shift."""
-    simulator = _simulator()
-    scan = simulator.generate(2, model="box-truck-1", concealment=None)
-    reference = attenuation(np.ascontiguousarray(simulator.reference("box-truck-1").image[0]))
-    conditions = _speed_changed(profile)
-    changed = attenuation(np.ascontiguousarray(conditions.apply(scan.image)[0]))
-    pixel_mm = simulator.pixel_size_mm
+    changed, reference, truth, body = _speed_changed_scan("box-truck-1", _speed_changed(profile))
+    pixel_mm = _simulator().pixel_size_mm
     warp = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
-    source = conditions.source_columns(WIDTH)
-    truth = np.interp(np.arange(WIDTH) + 0.5, np.arange(WIDTH + 1), source) - 0.5 - scan.offset_px[0]
-    body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
     assert np.abs(warp.columns - truth)[body].max() < 1.5
     assert warp.stretch > 2.0
     shift = estimate_warp(changed, reference, 40, 5, 0.0, pixel_mm)
@@ -1070,16 +1078,9 @@ def test_a_warp_whose_end_the_coarse_stages_misled_is_found_again_from_the_rest(
     bent at the front by up to 6 px, as when the coarse stages followed a wrong block there and the fine
     ones, searching around that drift, found none: the fine stages run again from it find the front, and
     the columns lie within 1.5 px of where the simulator put them again; a warp that was right stays so."""
-    simulator = _simulator()
-    scan = simulator.generate(2, model=model, concealment=None)
-    reference = attenuation(np.ascontiguousarray(simulator.reference(model).image[0]))
-    conditions = _speed_changed("sine", 0.02)
-    changed = attenuation(np.ascontiguousarray(conditions.apply(scan.image)[0]))
-    pixel_mm = simulator.pixel_size_mm
+    changed, reference, truth, body = _speed_changed_scan(model, _speed_changed("sine", 0.02))
+    pixel_mm = _simulator().pixel_size_mm
     warp = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
-    source = conditions.source_columns(WIDTH)
-    truth = np.interp(np.arange(WIDTH) + 0.5, np.arange(WIDTH + 1), source) - 0.5 - scan.offset_px[0]
-    body = reference.max(axis=0)[np.clip(np.round(truth).astype(int), 0, WIDTH - 1)] > 0.05
     assert np.abs(warp.columns - truth)[body].max() < 1.5
     front = np.flatnonzero(body)[0]
     bend = np.clip(1.0 - (np.arange(WIDTH) - front) / 300.0, 0.0, 1.0).astype(np.float32) * np.float32(6.0)
