@@ -209,10 +209,12 @@ def refine_warp(
     if max_speed_change <= 0 or width < 4 * _MIN_BLOCK_PX:
         return warp
     knots = _knots(width, pixel_mm)
-    scan_x = np.interp(knots, warp.columns.astype(np.float64), np.arange(width, dtype=np.float64))
-    drift = scan_x - knots
+    columns = warp.columns.astype(np.float64)
+    # the drift (scan x less reference x) where each scan column lies, held beyond the first and last
+    # as ``_columns`` extends it
+    drift = np.interp(knots, columns, np.arange(width, dtype=np.float64) - columns)
     dx = float(np.median(drift))
-    fine = _BLOCKS_CM[-_REFINED_STAGES:]
+    fine = _BLOCKS_CM[len(_BLOCKS_CM) - _REFINED_STAGES :]
     drift = _staged(scan, reference, knots, drift, dx, fine, max_speed_change, pixel_mm, skip_weak=True)
     return Warp(_columns(knots, drift, width), warp.dy)
 

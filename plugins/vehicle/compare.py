@@ -95,7 +95,9 @@ MISFIT_STEP = 4  # their fits are compared on every 4th pixel each way
 # before the levels are measured, the first alignment sees attenuation up to this: deeper, an export
 # lowered by 13 grey levels or more reads anything up to the floor (11), one lifted reads flattened
 FIRST_ALIGNMENT_CEILING = 3.0
-REFINED_APART_PX = 0.5  # a drift refined from its fit (``alignment.refine_warp``) this far off: judged
+# an alignment refined (``alignment.refine_warp``) this far from the one kept somewhere: the two compared
+# by how well the levelled scan fits its reference (``misfit``)
+REFINED_APART_PX = 0.5
 _PIXEL_MM = 5.0  # a portal's pixel size when neither the scan nor the reference states it
 # an edge out of line: each sign's strip at most EDGE_PAIR_WINDOWS windows thick, the two along one edge
 # (overlapping by EDGE_PAIR_ALONG) or as much material moved as left (within EDGE_PAIR_BALANCE of it)
@@ -462,7 +464,8 @@ class VehicleComparer:
             # the finest stages again from the drift found: where the coarse ones followed a wrong block
             # at one end, the fine ones searched around it and found none, and the drift was only
             # extrapolated there; kept when the levelled scan then fits its reference better
-            refined = refine_warp(scan, levels.clamp(ref), warp, speed, pixel_mm)
+            clamped = levels.clamp(ref)
+            refined = refine_warp(scan, clamped, warp, speed, pixel_mm)
             if np.abs(refined.columns - warp.columns).max() > REFINED_APART_PX:
                 again = refined.move(ref)
                 if misfit(scan, levels.clamp(again), levels) < misfit(scan, levels.clamp(moved), levels):

@@ -900,7 +900,8 @@ def test_a_vans_front_the_coarse_stages_misled_is_lined_up_by_the_fine_ones_agai
     scanner 7 % darker and 10 grey levels higher). The coarse stages of its drift followed a wrong block
     at the front, and the fine ones found none there: its front stood 4-5 px off, and the back of the
     driver's seat alarmed as two thin compartments. Refined from the drift the rest of the van fitted
-    (``alignment.refine_warp``), the front lines up and the van is clear; without it, it alarms."""
+    (``alignment.refine_warp``), the front lines up and the van is clear; without it, it alarms, and a
+    refinement that went 30 px off is not kept: the levelled scan fits it worse."""
     portal = vehicle.Realism.portal(("levels", "pixels", "speed", "trailers", "photons"))
     scan = vehicle.VehicleSimulator(244, 1024, 3072, concealment_rate=0.5, realism=portal).generate(23)
     assert scan.model == "van-1" and not scan.concealments
@@ -912,6 +913,15 @@ def test_a_vans_front_the_coarse_stages_misled_is_lined_up_by_the_fine_ones_agai
     [unrefined] = plugin.smartcustoms_process_batch([frame])
     assert unrefined.decision is Decision.ALARM
     assert any(d.label == "hidden_compartment" for d in unrefined.detections)
+    refined_off = refine_warp  # a refinement that went wrong, 30 px off: the scan fits it worse, not kept
+
+    def off(scan: np.ndarray, reference: np.ndarray, warp: Warp, *args: Any) -> Warp:
+        refined = refined_off(scan, reference, warp, *args)
+        return Warp(refined.columns + np.float32(30.0), refined.dy)
+
+    monkeypatch.setattr(compare_module, "refine_warp", off)
+    [misled] = plugin.smartcustoms_process_batch([frame])
+    assert misled.decision is Decision.ALARM and misled.detections == unrefined.detections
 
 
 # --------------------------------------------------------------------------- alignment check
@@ -1077,7 +1087,8 @@ def test_a_warp_whose_end_the_coarse_stages_misled_is_found_again_from_the_rest(
     """The columns of a vehicle scanned at a changing speed, found as ``estimate_warp`` finds them, then
     bent at the front by up to 6 px, as when the coarse stages followed a wrong block there and the fine
     ones, searching around that drift, found none: the fine stages run again from it find the front, and
-    the columns lie within 1.5 px of where the simulator put them again; a warp that was right stays so."""
+    the columns lie within 1.5 px of where the simulator put them again; a warp that was right stays so,
+    out to the frame's ends."""
     changed, reference, truth, body = _speed_changed_scan(model, _speed_changed("sine", 0.02))
     pixel_mm = _simulator().pixel_size_mm
     warp = estimate_warp(changed, reference, 40, 5, 0.1, pixel_mm)
@@ -1090,6 +1101,17 @@ def test_a_warp_whose_end_the_coarse_stages_misled_is_found_again_from_the_rest(
     assert np.abs(refined.columns - truth)[body].max() < 1.5
     kept = refine_warp(changed, reference, warp, 0.1, pixel_mm)
     assert np.abs(kept.columns - truth)[body].max() < 1.5
+    assert np.abs(kept.columns - warp.columns).max() < 1.0
+    # no block to find: the drift as it was, to the frame's ends (beyond the reference's last column
+    # the drift is held where a warp of a changing speed moves on a little)
+    blank = np.zeros_like(changed)
+    for given, within in (
+        (Warp.shift(20.0, 0.0, WIDTH), 1e-3),
+        (Warp.shift(-20.0, 0.0, WIDTH), 1e-3),
+        (warp, 0.25),
+    ):
+        same = refine_warp(blank, blank, given, 0.1, pixel_mm)
+        np.testing.assert_allclose(same.columns, given.columns, atol=within)
 
 
 @pytest.mark.parametrize("dy", [0.0, 2.0, -3.4, 0.3, -0.3, 700.0])
