@@ -444,19 +444,22 @@ class VehicleComparer:
         ceiling = np.float32(FIRST_ALIGNMENT_CEILING)  # the levels unknown: the deep parts left out
         capped = estimate(np.minimum(nominal, ceiling), np.minimum(ref, ceiling))
         levels, scan, moved, inside = levelled(capped)
-        warp = estimate(scan, levels.clamp(ref))  # again on the levelled scan, all of it
+        clamped = levels.clamp(ref)  # the reference as the levelled scan can show it
+        warp = estimate(scan, clamped)  # again on the levelled scan, all of it
         if abs(warp.offset[0] - capped.offset[0]) > LEVELS_AGAIN_CM * 10 / pixel_mm:
             # the two alignments disagree: one of them was misled (by an offset scanner's distorted
             # dark parts, or by levels measured against a reference out of place), and so were the
             # levels measured where it put the reference; each is levelled where it puts it, and the
             # one whose scan then fits its reference better is kept
             second = levelled(warp)
-            first_misfit = misfit(scan, capped.move(levels.clamp(ref)), levels)
+            first_misfit = misfit(scan, capped.move(clamped), levels)
             second_levels, second_scan, _, _ = second
-            if misfit(second_scan, warp.move(second_levels.clamp(ref)), second_levels) > first_misfit:
+            second_clamped = second_levels.clamp(ref)
+            if misfit(second_scan, warp.move(second_clamped), second_levels) > first_misfit:
                 warp = capped  # its levels, scan, moved reference and outline are the first's
             else:
                 levels, scan, moved, inside = second
+                clamped = second_clamped
         else:
             moved = warp.move(ref)
             inside = outline(moved)
@@ -464,7 +467,6 @@ class VehicleComparer:
             # the finest stages again from the drift found: where the coarse ones followed a wrong block
             # at one end, the fine ones searched around it and found none, and the drift was only
             # extrapolated there; kept when the levelled scan then fits its reference better
-            clamped = levels.clamp(ref)
             refined = refine_warp(scan, clamped, warp, speed, pixel_mm)
             if np.abs(refined.columns - warp.columns).max() > REFINED_APART_PX:
                 again = refined.move(ref)
@@ -473,7 +475,7 @@ class VehicleComparer:
                     inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
-            compared = warp.move(levels.clamp(ref), cv2.BORDER_REPLICATE)
+            compared = warp.move(clamped, cv2.BORDER_REPLICATE)
         if s.scatter_cm > 0:  # the reference under the scan's veil of scattered radiation
             compared, _ = scanner.scatter_matched(
                 scan, compared, warp.box(fitted.cargo_box), pixel_mm, s.scatter_cm
