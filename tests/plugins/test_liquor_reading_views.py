@@ -1,10 +1,11 @@
 """liquor_label: what the recogniser does with a reading short of its digits, which of a line's views a
 text box is read through, the second look at a frame where nothing matched, and the dense check's
-tolerance of a homography a few pixels off."""
+tolerance of a homography a few pixels off and of a view made from a dim photo."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.reading import Reading, box_width, widest_boxes
 from smartcustoms.plugins.liquor.recogniser import agreement
 from smartcustoms.plugins.liquor.tools import build
-from smartcustoms.plugins.liquor.verify import frame_grey
+from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
 
 PRODUCTS = ("LQ-0001", "LQ-0009", "LQ-0010")  # two lines: Glen Corrach 700 ml, Nordvik 750 ml and 1.75 l
 SEED = 42  # neither a development (100-199), calibration (300-309) nor evaluation seed (2000 on)
@@ -120,3 +121,31 @@ def test_the_dense_check_forgives_a_homography_a_few_pixels_off(plugin: LiquorLa
     assert recogniser.dense.score(grey, top.view, off) > max(0.5, exact - 0.15)
     far_off = top.homography @ np.array([[1.0, 0, 25.0], [0, 1.0, 0], [0, 0, 1.0]])
     assert recogniser.dense.score(grey, top.view, far_off) < 0.5
+
+
+def test_a_view_made_from_a_dim_photo_is_still_checked(plugin: LiquorLabelPlugin, tmp_path: Path) -> None:
+    # a site's photo of a label under poor light: the print's detail at a few grey levels, every cell of
+    # the view flatter than an artwork's threshold; its own label must still score as itself, not 0
+    recogniser = plugin.recogniser
+    library = recogniser.library
+    rgb = _shot("LQ-0001")
+    [top, *_] = recogniser.matcher.match(rgb)
+    other = next(n for n, view in enumerate(library.views) if view.line != library.views[top.view].line)
+    views = []
+    for number in (top.view, other):
+        grey = cv2.imread(str(library.info.path / library.views[number].image), cv2.IMREAD_GRAYSCALE)
+        dim = np.round(grey.astype(np.float32) * 0.1 + 40).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"{number}.png"), dim)
+        views.append(SimpleNamespace(image=f"{number}.png"))
+    keep = (library.view_of == top.view) | (library.view_of == other)
+    dim_library = SimpleNamespace(
+        info=SimpleNamespace(path=tmp_path),
+        views=views,
+        points=library.points[keep],
+        view_of=np.where(library.view_of[keep] == top.view, 0, 1),
+    )
+    dense = DenseCheck(dim_library)  # type: ignore[arg-type]  # what DenseCheck reads of a library
+    assert len(dense._cells[0]) >= 4
+    grey = frame_grey(rgb)
+    assert dense.score(grey, 0, top.homography) > 0.5 > dense.score(grey, 1, top.homography)
+    assert dense.score(grey, 0, top.homography) > recogniser.dense.score(grey, top.view, top.homography) - 0.2
