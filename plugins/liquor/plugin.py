@@ -11,7 +11,8 @@ abv_percent, volume_ml, reference_price_hkd), ``candidates`` (JSON, up to three 
 confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``identified_by`` ("keypoints", or
 "names" when the bottle was identified by the names read on its label), ``duty_hkd`` (one bottle at the
 reference price, no allowance: ``smartcustoms.core.duty``), the frame's ``traveller_id``, and
-``needs_officer`` "1" with ``needs_officer_reason`` when an officer must decide; then the decision is
+``needs_officer`` "1" with ``needs_officer_reason`` and its kind ``needs_officer_referral`` (one of
+``recogniser.REFERRALS``) when an officer must decide; then the decision is
 MANUAL_INSPECTION, else CLEAR. A frame of another camera role (a vehicle lane) is CLEAR with nothing.
 """
 
@@ -159,6 +160,7 @@ def bottle_detection(recognition: Recognition, traveller_id: str = "") -> Detect
     if recognition.needs_officer:
         attributes["needs_officer"] = "1"
         attributes["needs_officer_reason"] = recognition.reason
+        attributes["needs_officer_referral"] = recognition.referral
     box = None
     if recognition.outline is not None:
         x, y = recognition.outline[:, 0], recognition.outline[:, 1]

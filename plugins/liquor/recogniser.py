@@ -25,6 +25,9 @@ the keypoints clear with a confidence below ``names_check_below`` is read whole 
 when the names read are another brand's, or identify another product of the brand, it goes to an
 officer, the surer of the two identifications first.
 
+Every referral names its kind (``Recognition.referral``, one of ``REFERRALS``), so the evaluation and a
+site can count why bottles go to officers.
+
 The label is read (``read_labels``) always, never, or when needed: when the line has several bottles
 (only the printed volume tells them apart), when the brand has other lines (a brand's labels may share
 a design: the printed ABV and volume tell its products apart), or the match alone is not sure (below
@@ -54,6 +57,16 @@ LINES_CHECKED = 3  # lines with the most inliers given the dense check; the sure
 ABV_TOLERANCE_PERCENT = 0.05
 RIVAL_MARGIN = 0.1  # names are not read when another brand is read within this of the best
 READ_VIEW_SHARE = 0.4  # another view of the matched line is read through with this share of the inliers
+REFERRALS = {  # why a bottle goes to an officer: kind -> what it means
+    "no_label": "no label of the database matched, and no name was read that identifies the bottle",
+    "reading_disagrees": "the ABV or volume read disagrees with the chosen bottle's entry",
+    "partial_label": "the label correlates with its reference view only in part (dense check)",
+    "low_confidence": "the confidence is below min_confidence",
+    "volume_unread": "the line has several sizes and the printed volume was not read",
+    "names_ambiguous": "the names read fit several products that nothing read tells apart",
+    "names_alone": "only the brand or a product name was read, nothing backs it",
+    "names_contradict": "the names read are another brand's or product's than the keypoints matched",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ class Recognition:
     needs_officer: bool = True
     reason: str = ""
     by_names: bool = False  # identified by the names read on the label, not by its keypoints
+    referral: str = ""  # the reason's kind, one of REFERRALS ("" when the recognition stands)
 
     @property
     def best(self) -> Candidate | None:
@@ -204,7 +218,9 @@ class LabelRecogniser:
             lead = sorted((identified, recognition.candidates[0]), key=lambda c: -c.confidence)
             rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != read.catalogue_id]
             candidates = tuple([*lead, *rest][:MAX_CANDIDATES])
-        return dataclasses.replace(recognition, candidates=candidates, needs_officer=True, reason=reason)
+        return dataclasses.replace(
+            recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
+        )
 
     def by_names(self, rgb: np.ndarray, keypoints: Recognition | None = None) -> Recognition | None:
         """The bottle the names read on the frame identify (``names``), or None when no brand is read, or
@@ -222,13 +238,14 @@ class LabelRecogniser:
         backed = agree > 0 or seen == chosen.catalogue_id
         backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
-        reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view to check
+        referral, reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view
         if not reason and ambiguous:
             fits = ", ".join(p.catalogue_id for p in products)
+            referral = "names_ambiguous"
             reason = f"the names read fit {fits}; nothing read on the label tells them apart"
         if not reason and not backed:
             what = f"the brand {chosen.brand!r}" if found.brand_read else f"the name {chosen.product!r}"
-            reason = f"only {what} was read on the label"
+            referral, reason = "names_alone", f"only {what} was read on the label"
         if ambiguous:  # a guess among the products nothing read rules out
             confidence /= max(1, sum(not agreement(p, reading)[1] for p in products))
         rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
@@ -240,13 +257,13 @@ class LabelRecogniser:
         corners = np.concatenate([text.quad for text in found.near])
         low, high = corners.min(axis=0), corners.max(axis=0)
         outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)
-        return Recognition(candidates, reading, None, outline, bool(reason), reason, by_names=True)
+        return Recognition(candidates, reading, None, outline, bool(reason), reason, True, referral)
 
     def by_keypoints(self, rgb: np.ndarray) -> Recognition:
         """The recognition by the label's keypoints (``matcher``), dense check and reading."""
         matches = self.matcher.match(rgb)
         if not matches or matches[0].inliers < self.settings.min_inliers:
-            return Recognition((), reason="no label of the database matched")
+            return Recognition((), reason="no label of the database matched", referral="no_label")
         matches, dense, second = self._ranked(rgb, matches)
         top = matches[0]
         siblings = self.library.line_products(self.library.lines[top.line])
@@ -260,11 +277,11 @@ class LabelRecogniser:
         confidence = self.library.calibration.confidence(evidence)
         candidates = self._candidates(chosen, confidence, matches, reading)
         outline = top.outline(self.library.views[top.view].shape)
-        reason = self._referral(chosen, confidence, reading, disagree, dense)
+        referral, reason = self._referral(chosen, confidence, reading, disagree, dense)
         if ambiguous and not reason:
             sizes = ", ".join(f"{p.catalogue_id} ({p.volume_ml} ml)" for p in siblings)
-            reason = f"the volume on the label was not read: one of {sizes}"
-        return Recognition(candidates, reading, evidence, outline, bool(reason), reason)
+            referral, reason = "volume_unread", f"the volume on the label was not read: one of {sizes}"
+        return Recognition(candidates, reading, evidence, outline, bool(reason), reason, referral=referral)
 
     def _ranked(self, rgb: np.ndarray, matches: list[LineMatch]) -> tuple[list[LineMatch], float, int]:
         """The matches with the surest of the first ``LINES_CHECKED`` lines first (the confidence of
@@ -342,20 +359,20 @@ class LabelRecogniser:
 
     def _referral(
         self, chosen: Product, confidence: float, reading: Reading, disagree: int, dense: float
-    ) -> str:
-        """Why an officer must decide, or "" when the recognition stands."""
+    ) -> tuple[str, str]:
+        """Why an officer must decide, its kind first, or ("", "") when the recognition stands."""
         if disagree:
             read = [f"{reading.abv_percent:g}% vol" if reading.abv_percent is not None else "",
                     f"{reading.volume_ml} ml" if reading.volume_ml is not None else ""]  # fmt: skip
-            return (
+            return "reading_disagrees", (
                 f"the label reads {' '.join(r for r in read if r)}; the database has "
                 f"{chosen.abv_percent:g}% vol {chosen.volume_ml} ml for {chosen.catalogue_id}"
             )
         if dense < self.settings.min_dense:
-            return (
+            return "partial_label", (
                 f"the label looks like {chosen.catalogue_id}'s reference view only in part "
                 f"(dense check {dense:.2f} below {self.settings.min_dense:.2f})"
             )
         if confidence < self.settings.min_confidence:
-            return f"confidence {confidence:.2f} below {self.settings.min_confidence:.2f}"
-        return ""
+            return "low_confidence", f"confidence {confidence:.2f} below {self.settings.min_confidence:.2f}"
+        return "", ""

@@ -32,7 +32,7 @@ from smartcustoms.plugins.liquor.index import NO_MATCH, DescriptorIndex
 from smartcustoms.plugins.liquor.library import BUILD_COMMAND, LibraryError, load_library, write_library
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.reading import LabelReader, parse_abv, parse_volume_ml, reading_of
-from smartcustoms.plugins.liquor.recogniser import closest_volume
+from smartcustoms.plugins.liquor.recogniser import REFERRALS, closest_volume
 from smartcustoms.plugins.liquor.tools import add, build, cli, evaluate
 from smartcustoms.plugins.liquor.verify import frame_grey
 
@@ -262,6 +262,7 @@ def test_a_label_that_disagrees_with_the_database_goes_to_an_officer(
     assert assessment.decision == Decision.MANUAL_INSPECTION
     assert attributes["needs_officer"] == "1" and attributes["ocr_abv_percent"] == "43"
     assert "the label reads 43% vol" in attributes["needs_officer_reason"]
+    assert attributes["needs_officer_referral"] == "reading_disagrees"
 
 
 def test_no_label_and_low_confidence_go_to_an_officer(library_dir: Path, plugin: LiquorLabelPlugin) -> None:
@@ -270,12 +271,14 @@ def test_no_label_and_low_confidence_go_to_an_officer(library_dir: Path, plugin:
     [detection] = assessment.detections
     assert assessment.decision == Decision.MANUAL_INSPECTION and detection.score == 0.0
     assert detection.attributes["needs_officer_reason"] == "no label of the database matched"
+    assert detection.attributes["needs_officer_referral"] == "no_label"
     assert json.loads(detection.attributes["candidates"]) == []
     strict = {**SPEC.default_settings, "library_dir": str(library_dir), "min_confidence": 0.999999}
     picky = LiquorLabelPlugin(strict, PluginContext(SPEC.name))
     [unsure] = picky.smartcustoms_process_batch([camera_frame(clean_shot("LQ-0001").image)])
     assert unsure.decision == Decision.MANUAL_INSPECTION
     assert unsure.detections[0].attributes["needs_officer_reason"].startswith("confidence")
+    assert unsure.detections[0].attributes["needs_officer_referral"] == "low_confidence"
 
 
 def test_the_dense_check_tells_the_label_shown_from_another(plugin: LiquorLabelPlugin) -> None:
@@ -421,6 +424,25 @@ def test_eval_liquor_on_a_tiny_set_returns_every_figure(library_dir: Path) -> No
         "ms_per_frame_p95",
     } <= set(report)
     assert report["count"] == 3 and "sent to officers" in evaluate.format_report(report)
+
+
+def test_the_evaluation_counts_why_bottles_were_sent() -> None:
+    def outcome(truth: str, candidates: tuple[str, ...], referral: str) -> evaluate.Outcome:
+        return evaluate.Outcome(truth, candidates, bool(referral), False, 1.0, referral=referral)
+
+    outcomes = [
+        outcome("LQ-0023", ("LQ-0024", "LQ-0023"), "volume_unread"),
+        outcome("LQ-0024", ("LQ-0024", "LQ-0023"), "volume_unread"),
+        outcome("LQ-0001", (), "no_label"),
+        outcome("LQ-0001", ("LQ-0001",), ""),  # cleared: not counted
+    ]
+    counted = evaluate.referrals(outcomes)
+    assert counted == {
+        "volume_unread": {"frames": 2, "first_right": 1, "listed": 2},
+        "no_label": {"frames": 1, "first_right": 0, "listed": 0},
+    }
+    assert list(counted) == ["volume_unread", "no_label"]  # most frequent first
+    assert set(counted) <= set(REFERRALS)
 
 
 def test_the_runtime_modules_import_no_simulator_and_no_tool() -> None:

@@ -131,16 +131,18 @@ def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
     open_size = by_names(counted, reads("NORDVIK", "VODKA"))
     assert open_size is not None and open_size.needs_officer
     assert "nothing read on the label tells them apart" in open_size.reason
+    assert open_size.referral == "names_ambiguous" and clear.referral == sizes.referral == ""
     assert open_size.best is not None and open_size.best.confidence == pytest.approx(41 / 84, abs=1e-4)
 
     brand_only = by_names(counted, reads("HARTWELL"))
     assert brand_only is not None and brand_only.needs_officer and "only the brand" in brand_only.reason
+    assert brand_only.referral == "names_alone"
     backed = by_names(counted, reads("HARTWELL", "43% vol"))
     assert backed is not None and not backed.needs_officer
 
     contradicted = by_names(counted, reads("HARTWELL", "London Dry Gin", "47% vol"))
     assert contradicted is not None and contradicted.needs_officer
-    assert "the label reads 47% vol" in contradicted.reason
+    assert "the label reads 47% vol" in contradicted.reason and contradicted.referral == "reading_disagrees"
     assert by_names(counted, reads("HARTWELL", "NORDVIK", "43% vol")) is None  # two brands read alike
 
     named_only = by_names(counted, reads("18 Year Single Malt Whisky", "43% vol"))
@@ -149,11 +151,13 @@ def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
     unbacked = by_names(counted, reads("London Dry Gin"))  # no brand, nothing read besides the name
     assert unbacked is not None and unbacked.needs_officer
     assert unbacked.reason == "only the name 'London Dry Gin' was read on the label"
+    assert unbacked.referral == "names_alone"
 
     uncounted = by_names(library, reads("HARTWELL", "London Dry Gin"))
     assert (
         uncounted is not None and uncounted.needs_officer and uncounted.reason.startswith("confidence 0.50")
     )
+    assert uncounted.referral == "low_confidence"
 
 
 def test_the_calibration_keeps_its_name_counts_and_an_older_one_has_none() -> None:
@@ -249,6 +253,7 @@ def test_a_referral_leads_with_the_names_identification_when_it_is_the_surer(
         recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
         assert recognition.needs_officer
         assert recognition.reason.startswith("the label reads the brand 'Nordvik'")
+        assert recognition.referral == "names_contradict"
         ids = [c.product.catalogue_id for c in recognition.candidates]
         assert ids[0] == first and set(ids[:2]) == {"LQ-0009", "LQ-0011"}
 

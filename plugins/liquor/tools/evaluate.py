@@ -13,7 +13,9 @@ into a temporary copy of the library (same facts, same confidence model); then `
 Figures: ``top1`` (the best candidate is the bottle shown) and ``top3`` over all frames; ``officer_share``
 (frames the plugin sends to an officer); ``wrong_unflagged`` (wrong and not sent: the errors that reach
 a traveller's bill unseen); ``duty_exact`` over the recognised bottles (not sent to an officer): the
-plugin's ``duty_hkd`` equals the duty of the bottle shown, to the cent; times per frame (decode included).
+plugin's ``duty_hkd`` equals the duty of the bottle shown, to the cent; ``referrals``: why the bottles
+sent went to an officer, per kind (``recogniser.REFERRALS``), and how many of them had the bottle shown as
+the first candidate (the officer confirms) or among the candidates; times per frame (decode included).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Outcome:
     ms: float
     condition: str = ""  # occlusion ("", "hand", "sticker") where the renderer says
     by_names: bool = False  # recognised by the names read on its label
+    referral: str = ""  # why it was sent to an officer (recogniser.REFERRALS), "" when it was not
 
 
 def check_seed(seed: int, count: int, renderer: str = "sim") -> None:
@@ -151,6 +154,7 @@ def _run(plugin: LiquorLabelPlugin, view: FrameView, truth: str, condition: str)
         ms,
         condition,
         attributes.get("identified_by") == "names",
+        attributes.get("needs_officer_referral", ""),
     )
 
 
@@ -232,10 +236,25 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         ),
         "duty_exact": _share(sum(o.duty_right for o in recognised), len(recognised)),
         "by_condition": by_condition,
+        "referrals": referrals(outcomes),
         "ms_per_frame_mean": round(float(ms.mean()), 1),
         "ms_per_frame_p50": round(float(np.percentile(ms, 50)), 1),
         "ms_per_frame_p95": round(float(np.percentile(ms, 95)), 1),
     }
+
+
+def referrals(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
+    """Per kind of referral, most frequent first: the frames sent, those whose first candidate is the
+    bottle shown, and those with it among their candidates."""
+    counted: dict[str, dict[str, int]] = {}
+    for outcome in outcomes:
+        if not outcome.needs_officer:
+            continue
+        row = counted.setdefault(outcome.referral or "unknown", {"frames": 0, "first_right": 0, "listed": 0})
+        row["frames"] += 1
+        row["first_right"] += bool(outcome.candidates) and outcome.candidates[0] == outcome.truth
+        row["listed"] += outcome.truth in outcome.candidates
+    return dict(sorted(counted.items(), key=lambda item: (-item[1]["frames"], item[0])))
 
 
 def _share(part: int, whole: int) -> float:
@@ -268,6 +287,12 @@ def format_report(report: Mapping[str, Any]) -> str:
             f"  {condition:>8}: {row['frames']:4d} frames, top-1 {row['top1']:.1%}, "
             f"to officers {row['officer_share']:.1%}"
         )
+    if report.get("referrals"):
+        lines.append("why bottles were sent (frames; the bottle shown first / among the candidates):")
+        lines += [
+            f"  {kind:>18}: {row['frames']:4d}  ({row['first_right']} / {row['listed']})"
+            for kind, row in report["referrals"].items()
+        ]
     lines.append(
         f"time per frame: mean {report['ms_per_frame_mean']:.0f} ms, "
         f"p50 {report['ms_per_frame_p50']:.0f} ms, p95 {report['ms_per_frame_p95']:.0f} ms "
