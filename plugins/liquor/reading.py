@@ -7,7 +7,8 @@ rapidocr-onnxruntime (PP-OCRv4, ONNX model shipped inside the wheel: nothing is 
 recogniser runs, on a few small crops: the text detector is not needed, since the boxes are known.
 
 ``parse_abv`` and ``parse_volume_ml`` turn what was read into numbers: "43% vol", "ALC. 40% VOL.",
-"12.5%vol", "40% alc/vol"; "700ml", "70cl", "1L", "1.75 L", "1 litre".
+"12.5%vol", "40% alc/vol"; "700ml", "70cl", "1L", "1.75 L", "1 litre"; and a unit cut at the end of
+the text read ("640m", "1.75li").
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ MIN_TEXT_SCORE = 0.6  # readings the recogniser is less sure of are not readings
 PAD_ACROSS = 1.0  # box heights added left and right: a sibling's volume may print wider, the fit drifts
 PAD_DOWN = 0.4  # box heights added above and below
 _ABV = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,2}(?:\.\d{1,2})?)(?:%|[A-Z]?VOL)")
-_VOLUME = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,4}(?:\.\d{1,3})?)(ML|CL|LITRES?|LITERS?|LTR|L|M)(?![A-Z])")
+_VOLUME = re.compile(
+    r"(?<!\d)(?<!\d\.)(\d{1,4}(?:\.\d{1,3})?)(ML|CL|LITRES?|LITERS?|LTR|(?:LITR|LIT|LI)$|L|M)(?![A-Z])"
+)
 _UNIT_ML = {"ML": 1.0, "M": 1.0, "CL": 10.0, "L": 1000.0, "LTR": 1000.0}  # "M": "mL" with its "L" cut off
 
 
@@ -52,7 +55,7 @@ def parse_volume_ml(text: str) -> int | None:
     """The volume printed in ``text``, in millilitres; None when there is none."""
     for match in _VOLUME.finditer(_normalised(text)):
         unit = match.group(2)
-        factor = _UNIT_ML.get(unit, 1000.0)  # LITRE(S), LITER(S)
+        factor = _UNIT_ML.get(unit, 1000.0)  # LITRE(S), LITER(S), a litre cut short (LI, LIT, LITR)
         value = round(float(match.group(1)) * factor)
         if 20 <= value <= 20_000:
             return value

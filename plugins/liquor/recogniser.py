@@ -89,6 +89,10 @@ class Recognition:
     by_names: bool = False  # identified by the names read on the label, not by its keypoints
     referral: str = ""  # the reason's kind, one of REFERRALS ("" when the recognition stands)
 
+    def __post_init__(self) -> None:
+        if self.needs_officer and self.referral not in REFERRALS:
+            raise ValueError(f"a referral needs its kind, one of {', '.join(REFERRALS)}: {self.referral!r}")
+
     @property
     def best(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None

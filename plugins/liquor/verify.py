@@ -26,7 +26,7 @@ GRID = (4, 6)  # cells down, across
 SMOOTH_SIGMA_PX = 1.5  # of the view's pixels
 SHADING_SIGMA_PX = 6.0  # what a blur this wide keeps (shading across the bottle) is taken away
 MIN_CELL_STD = 4.0  # grey levels of the detail: a flatter cell of the view has nothing to compare
-DIM_CELL_SHARE = 0.5  # of a dim view's detail (its upper-quartile cell): a flatter cell has nothing
+DIM_CELL_SHARE = 0.5  # of a dim view's detail (its upper-quartile keypoint cell): flatter has nothing
 MIN_DIM_CELL_STD = 1.5  # grey levels: flatter than this, a cell of any view is its photo's noise
 MIN_CELLS = 4  # fewer usable cells: no score (0)
 SHIFT_PX = 3  # a cell is compared at shifts of up to this many view pixels (the best counts)
@@ -104,25 +104,27 @@ def _read_grey(path: Path) -> np.ndarray | None:
 
 
 def _label_cells(template: np.ndarray, points: np.ndarray) -> list[tuple[slice, slice]]:
-    """The grid's cells that hold one of the view's keypoints and are not flat. Flat is relative to the
-    view's own print: a view made from a dim or soft photo shows its label's detail at a few grey levels,
-    all of it below ``MIN_CELL_STD``, so there a cell counts with ``DIM_CELL_SHARE`` of the view's
-    upper-quartile cell (and at least ``MIN_DIM_CELL_STD``)."""
+    """The grid's cells that hold one of the view's keypoints and are not flat: their detail reaches
+    ``MIN_CELL_STD``. A view made from a dim or soft photo shows its label's detail at a few grey levels,
+    so that floor may leave it fewer than ``MIN_CELLS`` cells and every match on it no score; such a
+    view's cells count from ``DIM_CELL_SHARE`` of its own upper-quartile keypoint cell (and at least
+    ``MIN_DIM_CELL_STD``, its photo's noise) instead."""
     height, width = template.shape
     rows = np.linspace(0, height, GRID[0] + 1).round().astype(int)
     cols = np.linspace(0, width, GRID[1] + 1).round().astype(int)
-    grid = []
+    held: list[tuple[slice, slice, float]] = []
     for r in range(GRID[0]):
         for c in range(GRID[1]):
             y0, y1, x0, x1 = rows[r], rows[r + 1], cols[c], cols[c + 1]
             if y1 - y0 < 4 or x1 - x0 < 4:
                 continue
-            held = (
+            if (
                 (points[:, 0] >= x0) & (points[:, 0] < x1) & (points[:, 1] >= y0) & (points[:, 1] < y1)
-            ).any()
-            grid.append((slice(y0, y1), slice(x0, x1), held, float(template[y0:y1, x0:x1].std())))
-    if not grid:
-        return []
-    detail = float(np.percentile([std for *_, std in grid], 75))
+            ).any():
+                held.append((slice(y0, y1), slice(x0, x1), float(template[y0:y1, x0:x1].std())))
+    cells = [(rows_, cols_) for rows_, cols_, std in held if std >= MIN_CELL_STD]
+    if len(cells) >= MIN_CELLS or not held:
+        return cells
+    detail = float(np.percentile([std for *_, std in held], 75))
     flat = min(MIN_CELL_STD, max(MIN_DIM_CELL_STD, DIM_CELL_SHARE * detail))
-    return [(rows_, cols_) for rows_, cols_, held, std in grid if held and std >= flat]
+    return [(rows_, cols_) for rows_, cols_, std in held if std >= flat]

@@ -32,7 +32,7 @@ from smartcustoms.plugins.liquor.index import NO_MATCH, DescriptorIndex
 from smartcustoms.plugins.liquor.library import BUILD_COMMAND, LibraryError, load_library, write_library
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.reading import LabelReader, parse_abv, parse_volume_ml, reading_of
-from smartcustoms.plugins.liquor.recogniser import REFERRALS, closest_volume
+from smartcustoms.plugins.liquor.recogniser import REFERRALS, Recognition, closest_volume
 from smartcustoms.plugins.liquor.tools import add, build, cli, evaluate
 from smartcustoms.plugins.liquor.verify import frame_grey
 
@@ -98,6 +98,9 @@ def clean_shot(catalogue_id: str, index: int = 0, seed: int = SEED) -> liquor_si
         ("1.75 L", None, 1750),
         ("1 litre", None, 1000),
         ("640m", None, 640),  # "mL" with its L cut off
+        ("1.75li", None, 1750),  # "litre" cut at the edge of the text
+        ("ALC.40%VOL.1.75LIT", 40.0, 1750),
+        ("75 LIGHT", None, None),  # a word, not a unit cut short
         ("HK$199", None, None),
         (".75L", None, None),  # the 1 of 1.75 L cut off: 75 litres is no bottle
     ],
@@ -424,6 +427,7 @@ def test_eval_liquor_on_a_tiny_set_returns_every_figure(library_dir: Path) -> No
         "ms_per_frame_p95",
     } <= set(report)
     assert report["count"] == 3 and "sent to officers" in evaluate.format_report(report)
+    assert set(report["referrals"]) <= set(REFERRALS)  # every bottle sent says why
 
 
 def test_the_evaluation_counts_why_bottles_were_sent() -> None:
@@ -443,6 +447,11 @@ def test_the_evaluation_counts_why_bottles_were_sent() -> None:
     }
     assert list(counted) == ["volume_unread", "no_label"]  # most frequent first
     assert set(counted) <= set(REFERRALS)
+    assert "why bottles were sent" in evaluate.format_report(
+        {**evaluate.figures(outcomes), "count": 4, "renderer": "sim", "seed": 0, "library": "", "machine": ""}
+    )
+    with pytest.raises(ValueError, match="kind"):
+        Recognition(())  # a referral that does not say why
 
 
 def test_the_runtime_modules_import_no_simulator_and_no_tool() -> None:

@@ -13,13 +13,14 @@ import pytest
 
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.hardware.sim import liquor as liquor_sim
+from smartcustoms.plugins.liquor import verify
 from smartcustoms.plugins.liquor.features import FeatureExtractor
 from smartcustoms.plugins.liquor.library import Product, TextBox, View
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
 from smartcustoms.plugins.liquor.reading import Reading, box_width, widest_boxes
 from smartcustoms.plugins.liquor.recogniser import agreement
 from smartcustoms.plugins.liquor.tools import build
-from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
+from smartcustoms.plugins.liquor.verify import MIN_CELLS, DenseCheck, frame_grey
 
 PRODUCTS = ("LQ-0001", "LQ-0009", "LQ-0010")  # two lines: Glen Corrach 700 ml, Nordvik 750 ml and 1.75 l
 SEED = 42  # neither a development (100-199), calibration (300-309) nor evaluation seed (2000 on)
@@ -134,7 +135,8 @@ def test_a_view_made_from_a_dim_photo_is_still_checked(plugin: LiquorLabelPlugin
     views = []
     for number in (top.view, other):
         grey = cv2.imread(str(library.info.path / library.views[number].image), cv2.IMREAD_GRAYSCALE)
-        dim = np.round(grey.astype(np.float32) * 0.1 + 40).astype(np.uint8)
+        noise = np.random.default_rng(number).normal(0.0, 0.6, grey.shape)  # the photo's own grain
+        dim = np.clip(np.round(grey.astype(np.float32) * 0.1 + 40 + noise), 0, 255).astype(np.uint8)
         cv2.imwrite(str(tmp_path / f"{number}.png"), dim)
         views.append(SimpleNamespace(image=f"{number}.png"))
     keep = (library.view_of == top.view) | (library.view_of == other)
@@ -145,7 +147,21 @@ def test_a_view_made_from_a_dim_photo_is_still_checked(plugin: LiquorLabelPlugin
         view_of=np.where(library.view_of[keep] == top.view, 0, 1),
     )
     dense = DenseCheck(dim_library)  # type: ignore[arg-type]  # what DenseCheck reads of a library
-    assert len(dense._cells[0]) >= 4
+    assert len(dense._cells[0]) >= MIN_CELLS and len(dense._cells[1]) >= MIN_CELLS
     grey = frame_grey(rgb)
     assert dense.score(grey, 0, top.homography) > 0.5 > dense.score(grey, 1, top.homography)
     assert dense.score(grey, 0, top.homography) > recogniser.dense.score(grey, top.view, top.homography) - 0.2
+
+
+def test_the_floor_relative_to_a_view_applies_only_where_the_fixed_one_leaves_too_few_cells() -> None:
+    def template(details: list[float]) -> np.ndarray:  # 4 x 6 cells of 60 px, each of the detail given
+        rng = np.random.default_rng(5)
+        cells = [rng.normal(0.0, detail, (60, 60)) for detail in details]
+        return np.block([cells[row * 6 : row * 6 + 6] for row in range(4)]).astype(np.float32)
+
+    points = np.array([[30.0 + 60 * c, 30.0 + 60 * r] for r in range(4) for c in range(6)], np.float32)
+    printed = template([6.0] * 8 + [3.5] * 16)  # 8 cells above the fixed floor: they alone count
+    assert len(verify._label_cells(printed, points)) == 8
+    dim = template([2.5] * 8 + [0.5] * 16)  # a dim photo: none above it, its own print counts
+    assert len(verify._label_cells(dim, points)) == 8
+    assert verify._label_cells(template([0.5] * 24), points) == []  # the photo's noise alone: nothing
