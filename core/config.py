@@ -152,6 +152,9 @@ class WorkerConfig:
     metrics_port: int = 9465
     batch_max_frames: int = 64
     batch_window_ms: float = 10.0
+    # Each frames agent takes the next batch while up to batches_in_flight - 1 are decided; verdicts are
+    # stored in order, an offset committed only after its verdict (runtime/inflight.py). 1: awaited.
+    batches_in_flight: int = 2
     stop_timeout_s: float = 20.0
 
 
@@ -314,6 +317,9 @@ def from_dict(values: Mapping[str, Any]) -> Config:
             )
         if plugin.placement not in PLACEMENTS:
             raise ConfigError(f"plugins.{name}.placement must be 'ray' or 'worker', not {plugin.placement!r}")
+    if config.worker.batches_in_flight < 1:
+        in_flight = config.worker.batches_in_flight
+        raise ConfigError(f"worker.batches_in_flight must be at least 1, not {in_flight!r}")
     _check_fusion(config.fusion)
     for setting in ("seal_interval_s", "anchor_interval_s"):
         if not getattr(config.audit, setting) > 0:

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from smartcustoms.core.types import Modality
 from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
+from smartcustoms.runtime.inflight import BatchesInFlight, ordered
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.local_pool import LocalPool
 from smartcustoms.runtime.process import freeze_start_up_heap
@@ -369,18 +371,25 @@ def _frames_agent(
     sink: Callable[[], VerdictSink],
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
+    name = f"frames-{modality.value}"
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        async for batch in stream.take(config.worker.batch_max_frames, within=window_s):
-            frames = []
-            for raw in batch:
-                try:
-                    frames.append(frame_pb2.Frame.FromString(raw))
-                except DecodeError:
-                    runtime.sensor.dead_lettered("bad_frame")
-                    await dead_letters.send(value=raw, headers={"reason": b"bad_frame"})
-            await _handle(runtime, modality, frames, verdicts, sink())
-            yield None
+        # The next batch fills while this one is decided (runtime/inflight.py): its events stay unacked
+        # until its verdicts are stored, and verdicts are stored in the order the batches were taken.
+        flight = BatchesInFlight(config.worker.batches_in_flight, name)
+        try:
+            async for events in stream.take_events(config.worker.batch_max_frames, within=window_s):
+                frames = []
+                for event in events:
+                    try:
+                        frames.append(frame_pb2.Frame.FromString(event.value))
+                    except DecodeError:
+                        runtime.sensor.dead_lettered("bad_frame")
+                        await dead_letters.send(value=event.value, headers={"reason": b"bad_frame"})
+                await flight.submit(events, partial(_handle, runtime, modality, frames, verdicts, sink()))
+                yield None
+        finally:
+            await flight.drain(config.worker.stop_timeout_s / 2)
 
     return agent
 
@@ -391,16 +400,20 @@ async def _handle(
     frames: list[frame_pb2.Frame],
     verdicts: Any,
     sink: VerdictSink,
+    before: asyncio.Task[None] | None = None,
 ) -> None:
-    """Decide a micro-batch, store its verdicts, then publish them for the fusion stage: a verdict is in
-    the ledger before its frame's offset moves on, with no second Kafka hop on the frame's path."""
+    """Decide a micro-batch, store its verdicts once the batch taken ``before`` it has finished, then
+    publish them for the fusion stage: a verdict is in the ledger before its frame's offset moves on,
+    with no second Kafka hop on the frame's path."""
     if not frames:
+        await ordered(before)
         return
     now = time.time()
     runtime.sensor.batch_consumed(modality.value, len(frames))
     for frame in frames:
         runtime.sensor.stream_delay(modality.value, now - frame.accepted_time.ToNanoseconds() / 1e9)
     decided = await runtime.dispatcher.decide(frames)
+    await ordered(before)
     await sink.store_verdicts_waiting(decided)
     batch = results_pb2.VerdictBatch(verdicts=decided, stored=True)
     await (await verdicts.send(key=frames[0].source_id.encode(), value=batch.SerializeToString()))

@@ -2,9 +2,10 @@
 
 Run as a script by ``benchkit.stream.worker_hop``. The app is built by ``runtime.worker.create_app``
 itself (same settings, the same shortened fetch wait, the same frames agent with its
-``stream.take(batch_max_frames, within=batch_window_ms)`` and its ``Frame`` decoding), so what is timed is
-exactly the hop a frame record makes from its modality topic into the worker's hands. Only the step
-after it (``_handle``: Ray, verdicts) is replaced by counting the decoded frames. When ``--expected``
+``stream.take_events(batch_max_frames, within=batch_window_ms)``, its ``Frame`` decoding and its batches
+in flight), so what is timed is exactly the hop a frame record makes from its modality topic into the
+worker's hands. Only the step after it (``_handle``: Ray, verdicts) is replaced by counting the decoded
+frames. When ``--expected``
 frames have been counted it writes the count and its timeline (time, count so far, after each batch) to
 ``--result`` (atomically) and keeps running until it is stopped.
 """
@@ -41,7 +42,12 @@ def counting_handle(expected: int, result_path: str) -> Any:
     state: dict[str, Any] = {"count": 0, "timeline": []}
 
     async def handle(
-        runtime: Any, modality: Modality, frames: list[frame_pb2.Frame], verdicts: Any, sink: Any
+        runtime: Any,
+        modality: Modality,
+        frames: list[frame_pb2.Frame],
+        verdicts: Any,
+        sink: Any,
+        before: Any = None,
     ) -> None:
         state["count"] += len(frames)
         if len(state["timeline"]) < TIMELINE_MAX or state["count"] >= expected:

@@ -232,6 +232,37 @@ def test_a_timeout_is_charged_to_the_plugin_that_ran_out_of_time_and_only_its_fr
     assert total(worker, "smartcustoms_fallbacks_total", reason="plugin_failed") == 0
 
 
+def test_the_worker_takes_and_decides_the_next_batch_while_a_slow_one_is_on_ray(
+    runtime_config: Config, start_stack: Callable[..., Stack]
+) -> None:
+    """With ``worker.batches_in_flight = 2`` (the default) a frame sent after a slow one is decided while
+    the slow one is still on Ray (the awaited loop took it only afterwards), and both verdicts are
+    stored: the later one waits for the earlier one's before its own is stored."""
+    runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
+    runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=30.0, batch_max_frames=1, pool_size=2)}
+    runtime_config.worker.batch_max_frames = 1  # one frame a batch
+    stack = start_stack(only_plugins(runtime_config))
+
+    def ct(sequence: int, sleep_s: float) -> frame_pb2.Frame:
+        return array_frame(
+            np.zeros((4, 4, 4), np.int16),
+            modality=Modality.CT,
+            source_id="ct-lane",
+            sequence=sequence,
+            frame_id=f"lane-{sequence}",
+            metadata={"sleep_s": str(sleep_s)},
+        )
+
+    assert asyncio.run(send_all(stack.gateway_target, [ct(1, 4.0)]))[0].code == OK
+    assert asyncio.run(send_all(stack.gateway_target, [ct(2, 0.0)]))[0].code == OK
+    counts = asyncio.run(_settled(runtime_config, 2))
+    assert (counts.verdicts, counts.fallbacks) == (2, 0)
+    found = asyncio.run(_verdicts(runtime_config, ["lane-1", "lane-2"]))
+    assert found["lane-1"].decision == found["lane-2"].decision == results_pb2.DECISION_ALARM
+    slow, quick = (found[f"lane-{i}"].decided_time.ToNanoseconds() for i in (1, 2))
+    assert quick < slow  # sent second, decided first: it did not wait behind the slow batch's Ray call
+
+
 def _tag_report(sequence: int, at_s: int, epc: str) -> frame_pb2.Frame:
     read = frame_pb2.RfidRead(epc_hex=epc, antenna_id=1, rssi_dbm=-55)
     read.first_seen.FromSeconds(at_s)
