@@ -1,30 +1,35 @@
 """Micro-batches decided while the next one is taken, stored in the order they were taken.
 
-A frames agent hands each batch it takes to ``BatchesInFlight.submit`` and goes back to the stream at
-once, so the next batch fills (Faust's ``take`` window) while this one is on Ray, instead of after it.
+A frames agent hands each batch it takes to ``BatchesInFlight.submit`` and goes back to the stream,
+so the next batch fills (Faust's ``take_events`` window) while this one is on Ray, instead of after it.
 Three rules keep what the awaited loop guaranteed:
 
-- **No offset moves on before its verdict is stored.** ``take`` acks a batch's events when the agent
-  asks for the next one; each event's message is held one reference more (``Message.incref``) until its
-  batch's work has finished, so Faust's final ack, and with it the committable offset, waits for the
-  store. Faust commits only the run of acked offsets without a gap, so a later batch finishing first
-  commits nothing past an earlier one still in flight.
+- **No offset moves on before its batch has finished.** ``take_events`` acks a batch's events when the
+  agent asks for the next batch (or when the generator is closed); ``submit`` first, before anything
+  else can run, holds each event's message one reference more (``Message.incref``), so Faust's final ack,
+  and with it the committable offset, waits for the batch's work: decoding, deciding, storing the
+  verdicts. Batches release their events in the order they were taken, each after the one before, so a
+  partition's acked offsets always run without a gap from the committed one.
 - **Verdicts are stored and published in the order the batches were taken.** A batch's work is given
-  the batch before it and waits for it before storing (``ordered``), so a source's verdicts reach the
+  the batch before it and waits for it (``ordered``) before storing, so a source's verdicts reach the
   ledger and the verdicts topic in order; only the deciding (the Ray calls) overlaps.
 - **Bounded.** ``submit`` returns once fewer than ``limit`` batches are in flight, so the agent takes
   the next batch while at most ``limit - 1`` are decided, and waits for the oldest beyond that: a slow
   plugin pushes back on the stream as before. ``limit = 1`` is the awaited loop (each batch finished
   before the next is taken); 2 takes the next batch while one is decided.
 
-A batch whose work raised is not acked: the agent raises its error at the next batch or at the stop,
-and its frames are delivered again (or republished by the reconciler).
+A batch whose work raised is logged and released all the same, as the awaited loop's ``take`` released
+it: its frames are in the ledger without a verdict, and the reconciler publishes them again after
+``reconciler.redeliver_after_s`` (then a fallback verdict after ``max_attempts``). The stream goes on.
+A batch cancelled at the stop is not released: with the batches after it (cancelled too, as they wait
+for it), its frames are delivered again to whichever worker holds the partition next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -33,30 +38,46 @@ log = logging.getLogger(__name__)
 
 
 class Held(Protocol):
-    """What a batch's element must offer: a Faust event (``incref`` on its message, ``ack``)."""
+    """What a batch's element must offer: a Faust event (``incref`` on its message)."""
 
     message: Any
 
-    def ack(self) -> bool: ...
 
-
-Work = Callable[[asyncio.Task[None] | None], Awaitable[None]]
+Work = Callable[["asyncio.Task[None] | None"], Awaitable[None]]
+Ack = Callable[[Any], Awaitable[bool]]  # Faust's ``Stream.ack``: the reference given back, sensors told
 
 
 async def ordered(before: asyncio.Task[None] | None) -> None:
-    """Wait until the batch taken before has finished: raises its error (or cancellation) if it failed,
-    so a batch is never stored ahead of one that was not."""
+    """Wait until the batch taken before has finished, however it ended: a batch is never stored ahead of
+    one taken earlier (one that failed has its frames republished by the reconciler)."""
     if before is not None:
-        await before
+        await asyncio.wait((before,))  # not ``await before``: its error is its own, and logged there
+
+
+class StopDeadline:
+    """One time budget for every agent's drain at the stop: Faust stops the agents one after another,
+    and the worker's stop must end within ``worker.stop_timeout_s``."""
+
+    def __init__(self, budget_s: float) -> None:
+        self.budget_s = budget_s
+        self._at: float | None = None
+
+    def remaining_s(self) -> float:
+        """Seconds left; the first agent to ask starts the clock."""
+        now = time.monotonic()
+        if self._at is None:
+            self._at = now + self.budget_s
+        return max(0.0, self._at - now)
 
 
 class BatchesInFlight:
     """The batches an agent has taken and not yet finished, oldest first."""
 
-    def __init__(self, limit: int, name: str = "") -> None:
+    def __init__(self, limit: int, ack: Ack, name: str = "") -> None:
         if limit < 1:
             raise ValueError(f"at least one batch in flight, not {limit}")
         self.limit = limit
+        self.ack = ack
         self.name = name
         self.tasks: deque[asyncio.Task[None]] = deque()
 
@@ -65,48 +86,47 @@ class BatchesInFlight:
 
     async def submit(self, events: Sequence[Held], work: Work) -> None:
         """Start ``work(before)`` for a batch, ``before`` the task of the batch taken before it (or None);
-        return once fewer than ``limit`` batches are in flight. Raises the error of a batch that failed
-        (the oldest ones are looked at here, so an error surfaces at the latest with the next batch)."""
+        return once fewer than ``limit`` batches are in flight. Call it first thing with a batch just
+        taken: its events are held before this coroutine can be suspended."""
         for event in events:
-            event.message.incref()  # held past take()'s ack until the work has finished
+            event.message.incref()  # held past take_events' ack until the work has finished
         before = self.tasks[-1] if self.tasks else None
         task = asyncio.get_running_loop().create_task(self._run(work, before, events))
-        task.add_done_callback(self._log_failure)
         self.tasks.append(task)
         while self.tasks and (len(self.tasks) >= self.limit or self.tasks[0].done()):
-            oldest = self.tasks[0]
-            await asyncio.wait((oldest,))  # not ``await oldest``: the agent's cancellation stays its own
+            # asyncio.wait, not ``await``: cancelling the agent here must not cancel the batch
+            await asyncio.wait((self.tasks[0],))
             self.tasks.popleft()
-            oldest.result()  # the batch's error, raised in the agent, which stops as the awaited loop did
 
-    async def drain(self, timeout_s: float) -> None:
-        """At the stop: let the batches in flight finish (up to ``timeout_s``), then cancel the rest; their
-        events stay unacked and their frames are delivered again. Raises the first batch's error."""
+    async def drain(self, deadline: StopDeadline) -> None:
+        """At the stop: let the batches in flight finish within what is left of ``deadline``, then cancel
+        the rest, left held: their frames are delivered again after the restart."""
         if not self.tasks:
             return
         pending = list(self.tasks)
         self.tasks.clear()
-        _done, late = await asyncio.wait(pending, timeout=timeout_s)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning(
-                "%s: %d batches still in flight after %.0f s at the stop; their frames are delivered again",
-                self.name,
-                len(late),
-                timeout_s,
+        try:
+            _done, late = await asyncio.wait(pending, timeout=deadline.remaining_s())
+            if late:
+                log.warning(
+                    "%s: %d batches still in flight at the stop deadline; the reconciler republishes them",
+                    self.name,
+                    len(late),
+                )
+        finally:  # also when this wait is itself cancelled: no batch task is left running
+            unfinished = [task for task in pending if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.wait(unfinished)
+
+    async def _run(self, work: Work, before: asyncio.Task[None] | None, events: Sequence[Held]) -> None:
+        try:
+            await work(before)
+        except Exception:  # not a cancellation: at the stop a batch stays held, delivered again
+            log.exception(
+                "%s: a batch of %d frames failed; the reconciler republishes them", self.name, len(events)
             )
-            await asyncio.wait(late)
-        for task in pending:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]  # checked just above
-
-    @staticmethod
-    async def _run(work: Work, before: asyncio.Task[None] | None, events: Sequence[Held]) -> None:
-        await work(before)
+        await ordered(before)  # released in the order taken, whatever happened to this batch
         for event in events:
-            event.ack()  # the last reference: the offset may now be committed
-
-    def _log_failure(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: a batch failed; its frames stay unacked", self.name, exc_info=task.exception())
+            await self.ack(event)  # the last reference: the offset may now be committed

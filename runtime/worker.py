@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from smartcustoms.core.types import Modality
 from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
-from smartcustoms.runtime.inflight import BatchesInFlight, ordered
+from smartcustoms.runtime.inflight import BatchesInFlight, StopDeadline, ordered
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.local_pool import LocalPool
 from smartcustoms.runtime.process import freeze_start_up_heap
@@ -324,9 +324,10 @@ def create_app(
             )
         return sinks[0]
 
+    stopping = StopDeadline(config.worker.stop_timeout_s / 2)  # the agents' drains share it at the stop
     for modality in Modality:
         topic = app.topic(frames_topic(config.namespace, modality), value_type=bytes, internal=False)
-        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink)
+        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink, stopping)
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
     fusion = fusion_stage.wire(app, config, runtime.sensor, runtime.pm) if config.fusion.enabled else None
@@ -369,29 +370,46 @@ def _frames_agent(
     verdicts: Any,
     dead_letters: Any,
     sink: Callable[[], VerdictSink],
+    stopping: StopDeadline,
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
     name = f"frames-{modality.value}"
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        # The next batch fills while this one is decided (runtime/inflight.py): its events stay unacked
-        # until its verdicts are stored, and verdicts are stored in the order the batches were taken.
-        flight = BatchesInFlight(config.worker.batches_in_flight, name)
+        # Batches in flight (runtime/inflight.py): the agent asks for the next batch while up to
+        # batches_in_flight - 1 are decided; a batch's events are held until its verdicts are stored,
+        # and batches store in the order they were taken.
+        flight = BatchesInFlight(config.worker.batches_in_flight, stream.ack, name)
         try:
             async for events in stream.take_events(config.worker.batch_max_frames, within=window_s):
-                frames = []
-                for event in events:
-                    try:
-                        frames.append(frame_pb2.Frame.FromString(event.value))
-                    except DecodeError:
-                        runtime.sensor.dead_lettered("bad_frame")
-                        await dead_letters.send(value=event.value, headers={"reason": b"bad_frame"})
-                await flight.submit(events, partial(_handle, runtime, modality, frames, verdicts, sink()))
+                work = partial(_decode_and_handle, runtime, modality, events, verdicts, dead_letters, sink())
+                await flight.submit(events, work)  # first: no await may come between take and hold
                 yield None
         finally:
-            await flight.drain(config.worker.stop_timeout_s / 2)
+            await flight.drain(stopping)
 
     return agent
+
+
+async def _decode_and_handle(
+    runtime: WorkerRuntime,
+    modality: Modality,
+    events: Sequence[Any],
+    verdicts: Any,
+    dead_letters: Any,
+    sink: VerdictSink,
+    before: asyncio.Task[None] | None,
+) -> None:
+    """A batch's work: its frames decoded (an undecodable record to the dead-letter topic), decided and
+    stored."""
+    frames = []
+    for event in events:
+        try:
+            frames.append(frame_pb2.Frame.FromString(event.value))
+        except DecodeError:
+            runtime.sensor.dead_lettered("bad_frame")
+            await dead_letters.send(value=event.value, headers={"reason": b"bad_frame"})
+    await _handle(runtime, modality, frames, verdicts, sink, before)
 
 
 async def _handle(

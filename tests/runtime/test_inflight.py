@@ -1,6 +1,11 @@
-"""Batches decided while the next is taken (``runtime/inflight.py``), on Faust's own message type: a
-message's offset is committable only after its batch's verdicts are stored, batches are stored in the
-order they were taken, at most ``limit`` are in flight, and a failed batch is never acked."""
+"""Batches decided while the next is taken (``runtime/inflight.py``).
+
+Two levels, both on Faust's own types: ``BatchesInFlight`` alone (its events Faust ``ConsumerMessage``\\ s),
+and the worker's frames agent itself (``runtime.worker._frames_agent``) reading a real Faust stream
+through ``take_events``, with the dispatcher, sink and topics replaced by recorders. What must hold: an
+offset is committable only after its batch has finished, batches store in the order they were taken,
+at most ``limit`` are in flight, a failed batch is released in its turn and the stream goes on, and a
+batch cancelled at the stop stays held (delivered again)."""
 
 from __future__ import annotations
 
@@ -9,10 +14,21 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import faust
+import numpy as np
 import pytest
+from faust.events import Event as FaustEvent
 from faust.types.tuples import ConsumerMessage
+from prometheus_client import CollectorRegistry
 
-from smartcustoms.runtime.inflight import BatchesInFlight, ordered
+from smartcustoms.core.config import Config
+from smartcustoms.core.frames import array_frame
+from smartcustoms.core.metrics import Metrics
+from smartcustoms.core.sensors import Sensor
+from smartcustoms.core.types import Modality
+from smartcustoms.runtime import worker
+from smartcustoms.runtime.inflight import BatchesInFlight, StopDeadline, ordered
+from smartcustoms.v1 import frame_pb2, results_pb2
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -20,7 +36,7 @@ def run(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
 
     @functools.wraps(test)
     def sync() -> None:
-        asyncio.run(asyncio.wait_for(test(), 10))
+        asyncio.run(asyncio.wait_for(test(), 20))
 
     return sync
 
@@ -30,10 +46,19 @@ class Consumer:
 
     def __init__(self) -> None:
         self.committable: list[int] = []
+        self._unacked_messages: set[Any] = set()
 
     def ack(self, message: ConsumerMessage) -> bool:
-        self.committable.append(message.offset)
+        if not message.acked:
+            message.acked = True
+            self.committable.append(message.offset)
         return True
+
+    def track_message(self, message: Any) -> None:
+        pass
+
+
+# --- BatchesInFlight alone ------------------------------------------------------------------------------
 
 
 class Event:
@@ -42,10 +67,14 @@ class Event:
     def __init__(self, consumer: Consumer, offset: int) -> None:
         self.consumer = consumer
         self.message = ConsumerMessage("frames", 0, offset, 0.0, 0, None, None, b"", None)
-        self.message.incref()  # the stream's reference, as Faust's conductor takes it
+        self.message.incref()  # the conductor's reference
 
     def ack(self) -> bool:
         return self.message.ack(self.consumer)  # type: ignore[arg-type]  # only .ack is used
+
+
+async def stream_ack(event: Event) -> bool:
+    return event.ack()
 
 
 def batch(consumer: Consumer, *offsets: int) -> list[Event]:
@@ -53,7 +82,7 @@ def batch(consumer: Consumer, *offsets: int) -> list[Event]:
 
 
 def take_acks(events: list[Event]) -> None:
-    """What ``take()`` does when the agent asks for the next batch."""
+    """What ``take_events`` does when the agent asks for the next batch."""
     for event in events:
         event.ack()
 
@@ -80,14 +109,14 @@ class Steps:
 
 
 async def settle() -> None:
-    for _ in range(5):
+    for _ in range(10):
         await asyncio.sleep(0)
 
 
 @run
 async def test_the_next_batch_is_decided_while_the_first_is_still_in_flight() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(2)
+    flight = BatchesInFlight(2, stream_ack)
     first, second = batch(consumer, 0, 1), batch(consumer, 2, 3)
     await flight.submit(first, steps.work("a"))  # returns at once: the agent goes back to take()
     take_acks(first)
@@ -98,14 +127,14 @@ async def test_the_next_batch_is_decided_while_the_first_is_still_in_flight() ->
     steps.release["a"].set()
     await asyncio.wait_for(agent, 1)
     steps.release["b"].set()
-    await flight.drain(5)
+    await flight.drain(StopDeadline(5))
     assert steps.log[2:] == ["store a", "store b"]
 
 
 @run
 async def test_with_one_in_flight_each_batch_finishes_before_the_next_is_taken() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(1)
+    flight = BatchesInFlight(1, stream_ack)
     agent = asyncio.create_task(flight.submit(batch(consumer, 0), steps.work("a")))
     await settle()
     assert not agent.done()  # the awaited loop: the agent waits for its own batch
@@ -116,9 +145,9 @@ async def test_with_one_in_flight_each_batch_finishes_before_the_next_is_taken()
 
 
 @run
-async def test_a_batch_decided_first_is_stored_after_the_one_taken_before_it() -> None:
+async def test_a_batch_decided_first_is_stored_and_released_after_the_one_taken_before_it() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(3)
+    flight = BatchesInFlight(3, stream_ack)
     first, second = batch(consumer, 0), batch(consumer, 1)
     await flight.submit(first, steps.work("a"))
     await flight.submit(second, steps.work("b"))
@@ -129,7 +158,7 @@ async def test_a_batch_decided_first_is_stored_after_the_one_taken_before_it() -
     assert "store b" not in steps.log
     assert consumer.committable == []  # nothing committable while "a" is undecided
     steps.release["a"].set()
-    await flight.drain(5)
+    await flight.drain(StopDeadline(5))
     assert steps.log == ["decide a", "decide b", "store a", "store b"]
     assert consumer.committable == [0, 1]
 
@@ -137,7 +166,7 @@ async def test_a_batch_decided_first_is_stored_after_the_one_taken_before_it() -
 @run
 async def test_take_s_ack_alone_does_not_make_an_offset_committable() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(2)
+    flight = BatchesInFlight(2, stream_ack)
     events = batch(consumer, 7, 8)
     await flight.submit(events, steps.work("a"))
     take_acks(events)  # the agent asked for the next batch
@@ -145,29 +174,14 @@ async def test_take_s_ack_alone_does_not_make_an_offset_committable() -> None:
     assert consumer.committable == []
     assert all(not event.message.acked for event in events)
     steps.release["a"].set()
-    await flight.drain(5)
+    await flight.drain(StopDeadline(5))
     assert consumer.committable == [7, 8]
-
-
-@run
-async def test_a_batch_finished_before_take_s_ack_is_committed_at_that_ack() -> None:
-    consumer = Consumer()
-    flight = BatchesInFlight(1)  # one at a time: submit waits for the batch it started
-
-    async def quick(before: asyncio.Task[None] | None) -> None:
-        await ordered(before)
-
-    events = batch(consumer, 3)
-    await flight.submit(events, quick)
-    assert consumer.committable == []  # the stream's own reference is still held
-    take_acks(events)
-    assert consumer.committable == [3]
 
 
 @run
 async def test_no_more_than_the_limit_is_in_flight() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(2)
+    flight = BatchesInFlight(2, stream_ack)
     await flight.submit(batch(consumer, 0), steps.work("a"))
     third_taken = asyncio.Event()
 
@@ -184,59 +198,233 @@ async def test_no_more_than_the_limit_is_in_flight() -> None:
     assert len(flight) == 1
     steps.release["b"].set()
     await task
-    await flight.drain(5)
+    await flight.drain(StopDeadline(5))
 
 
 @run
-async def test_a_failed_batch_is_not_acked_and_its_error_reaches_the_agent() -> None:
+async def test_a_failed_batch_is_released_in_its_turn_and_the_next_is_stored() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(3)
-    failing, after = batch(consumer, 0, 1), batch(consumer, 2)
-    await flight.submit(failing, steps.work("a", fail=True))
-    await flight.submit(after, steps.work("b"))
-    take_acks(failing)
-    take_acks(after)
-    steps.release["a"].set()
+    flight = BatchesInFlight(4, stream_ack)
+    first, failing, after = batch(consumer, 0), batch(consumer, 1, 2), batch(consumer, 3)
+    for events, work in (
+        (first, steps.work("a")),
+        (failing, steps.work("b", fail=True)),
+        (after, steps.work("c")),
+    ):
+        await flight.submit(events, work)
+        take_acks(events)
     steps.release["b"].set()
+    steps.release["c"].set()
     await settle()
-    with pytest.raises(RuntimeError, match="batch a failed"):
-        await flight.submit(batch(consumer, 3), steps.work("c"))
-    assert "store b" not in steps.log  # never stored ahead of the batch that failed
-    assert consumer.committable == []  # both delivered again after the restart
-    with pytest.raises(RuntimeError):
-        await flight.drain(5)
-
-
-@run
-async def test_at_the_stop_a_batch_still_deciding_is_cancelled_and_left_unacked() -> None:
-    consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(2)
-    events = batch(consumer, 5)
-    await flight.submit(events, steps.work("a"))
-    take_acks(events)
-    await flight.drain(0.05)  # "a" is never released
-    assert steps.log == ["decide a"]
-    assert consumer.committable == []
-    assert len(flight) == 0
+    assert consumer.committable == []  # "b" failed, but "a" before it is still undecided
+    steps.release["a"].set()
+    await flight.drain(StopDeadline(5))
+    assert steps.log[-2:] == ["store a", "store c"]
+    assert consumer.committable == [0, 1, 2, 3]  # "b" left to the reconciler, the stream goes on
 
 
 @run
 async def test_a_stop_while_the_agent_waits_does_not_cancel_the_batch_it_waits_for() -> None:
     consumer, steps = Consumer(), Steps()
-    flight = BatchesInFlight(1)
+    flight = BatchesInFlight(1, stream_ack)
     events = batch(consumer, 4)
     agent = asyncio.create_task(flight.submit(events, steps.work("a")))
     await settle()
     agent.cancel()  # Faust stops the agent while its batch is on Ray
     with pytest.raises(asyncio.CancelledError):
         await agent
-    take_acks(events)  # take()'s generator is closed: its acks run
+    take_acks(events)  # take_events' generator is closed: its acks run
     steps.release["a"].set()
-    await flight.drain(5)  # the agent's ``finally``
+    await flight.drain(StopDeadline(5))  # the agent's ``finally``
     assert steps.log == ["decide a", "store a"]
     assert consumer.committable == [4]
 
 
+@run
+async def test_at_the_stop_deadline_batches_still_deciding_are_cancelled_and_stay_held() -> None:
+    consumer, steps = Consumer(), Steps()
+    flight = BatchesInFlight(4, stream_ack)
+    done, slow, waiting = batch(consumer, 5), batch(consumer, 6), batch(consumer, 7)
+    for events, name in ((done, "a"), (slow, "b"), (waiting, "c")):
+        await flight.submit(events, steps.work(name))
+        take_acks(events)
+    steps.release["a"].set()
+    steps.release["c"].set()  # decided, waiting for "b" before it stores
+    deadline = StopDeadline(0.05)
+    await flight.drain(deadline)  # "b" is never released
+    assert "store b" not in steps.log and "store c" not in steps.log
+    assert consumer.committable == [5]  # "b" and "c" are delivered again after the restart
+    assert len(flight) == 0
+    assert deadline.remaining_s() == 0  # the next agent's drain gets what is left: nothing
+
+
 def test_at_least_one_batch_in_flight() -> None:
     with pytest.raises(ValueError, match="at least one"):
-        BatchesInFlight(0)
+        BatchesInFlight(0, stream_ack)
+
+
+# --- the worker's frames agent on a real Faust stream -----------------------------------------------------
+
+
+class Dispatcher:
+    """Decides each frame when the test releases its frame id; records the batches it was given."""
+
+    def __init__(self) -> None:
+        self.release: dict[str, asyncio.Event] = {}
+        self.batches: list[list[str]] = []
+
+    def gate(self, frame_id: str) -> asyncio.Event:
+        return self.release.setdefault(frame_id, asyncio.Event())
+
+    async def decide(self, frames: list[frame_pb2.Frame]) -> list[results_pb2.Verdict]:
+        self.batches.append([frame.frame_id for frame in frames])
+        for frame in frames:
+            await self.gate(frame.frame_id).wait()
+        return [results_pb2.Verdict(frame_id=f.frame_id, decision=results_pb2.DECISION_CLEAR) for f in frames]
+
+
+class Runtime:
+    def __init__(self) -> None:
+        self.sensor = Sensor(Metrics(CollectorRegistry()))
+        self.dispatcher = Dispatcher()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    async def store_verdicts_waiting(self, decided: list[results_pb2.Verdict]) -> None:
+        self.stored += [verdict.frame_id for verdict in decided]
+
+
+class Topic:
+    """The verdicts or dead-letter topic: what was sent, in order; ``fail`` makes every send raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[bytes] = []
+        self.fail = fail
+
+    async def send(
+        self, key: bytes | None = None, value: bytes = b"", headers: Any = None
+    ) -> asyncio.Future[None]:
+        if self.fail:
+            raise RuntimeError("the producer failed on purpose")
+        self.sent.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class Agent:
+    """``_frames_agent`` reading a Faust channel stream of its own, as the worker's app runs it."""
+
+    def __init__(self, batch_max_frames: int, dead_letters: Topic | None = None) -> None:
+        self.app = faust.App("inflight-test", broker="kafka://localhost:1", value_serializer="raw")
+        self.consumer = Consumer()
+        self.app.consumer = self.consumer
+        self.app.topics._acking_topics.add("frames")  # acks of this topic's messages count
+        self.app.flow_control.resume()
+        self.stream = self.app.channel().stream()
+        self.runtime, self.sink, self.verdicts = Runtime(), Sink(), Topic()
+        self.dead_letters = dead_letters or Topic()
+        config = Config()
+        config.worker.batch_max_frames = batch_max_frames
+        config.worker.batch_window_ms = 20
+        self.deadline = StopDeadline(0.5)
+        agent = worker._frames_agent(
+            config,
+            self.runtime,  # type: ignore[arg-type]  # the parts _handle uses
+            Modality.XRAY,
+            self.verdicts,
+            self.dead_letters,
+            lambda: self.sink,  # type: ignore[arg-type,return-value]
+            self.deadline,
+        )
+        self.task = asyncio.create_task(self._drive(agent))
+        self.offset = 0
+
+    async def _drive(self, agent: Any) -> None:
+        async for _ in agent(self.stream):
+            pass
+
+    async def put(self, value: bytes) -> None:
+        message = ConsumerMessage(
+            "frames",
+            0,
+            self.offset,
+            0.0,
+            0,
+            None,
+            None,
+            value,
+            None,
+            generation_id=self.app.consumer_generation_id,
+        )
+        message.incref()  # the conductor's reference
+        self.offset += 1
+        await self.stream.channel.put(FaustEvent(self.app, None, value, None, message))
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.stream.stop()  # closes the take_events generator, whose acks then run
+
+
+def frame(frame_id: str) -> bytes:
+    made = array_frame(
+        np.zeros((2, 2), np.uint8), modality=Modality.XRAY, source_id="lane-1", sequence=1, frame_id=frame_id
+    )
+    return made.SerializeToString()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
+
+
+@run
+async def test_the_agent_decides_a_frame_while_the_one_before_is_on_ray_and_stores_them_in_order() -> None:
+    agent = Agent(batch_max_frames=1)
+    dispatcher = agent.runtime.dispatcher
+    await agent.put(frame("f0"))
+    await agent.put(frame("f1"))
+    await asyncio.wait_for(until(lambda: len(dispatcher.batches) == 2), 5)  # f1 taken while f0 waits
+    assert dispatcher.batches == [["f0"], ["f1"]]
+    dispatcher.gate("f1").set()
+    await settle()
+    assert agent.sink.stored == []  # f1 decided, waiting for f0 before it stores
+    assert agent.consumer.committable == []
+    dispatcher.gate("f0").set()
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0, 1]), 5)
+    assert agent.sink.stored == ["f0", "f1"]
+    assert len(agent.verdicts.sent) == 2
+    await agent.stop()
+
+
+@run
+async def test_a_batch_whose_dead_letter_send_fails_is_released_and_the_stream_goes_on() -> None:
+    agent = Agent(batch_max_frames=2, dead_letters=Topic(fail=True))
+    dispatcher = agent.runtime.dispatcher
+    await agent.put(frame("good"))
+    await agent.put(b"\xff not a frame")  # undecodable: its batch's work raises at the dead-letter send
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0, 1]), 5)
+    assert agent.sink.stored == []  # the good frame of that batch is left to the reconciler
+    dispatcher.gate("next").set()
+    await agent.put(frame("next"))
+    await asyncio.wait_for(until(lambda: agent.sink.stored == ["next"]), 5)
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0, 1, 2]), 5)
+    await agent.stop()
+
+
+@run
+async def test_an_agent_stopped_while_a_batch_is_on_ray_leaves_its_offsets_uncommitted() -> None:
+    agent = Agent(batch_max_frames=1)
+    dispatcher = agent.runtime.dispatcher
+    dispatcher.gate("quick").set()
+    await agent.put(frame("quick"))
+    await agent.put(frame("stuck"))  # never released
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0]), 5)
+    await asyncio.wait_for(until(lambda: len(dispatcher.batches) == 2), 5)
+    await agent.stop()  # the drain waits 0.5 s, cancels "stuck"; then take_events' acks run
+    assert agent.sink.stored == ["quick"]
+    assert agent.consumer.committable == [0]  # "stuck" is delivered again after the restart
