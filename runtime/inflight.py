@@ -8,8 +8,8 @@ Three rules keep what the awaited loop guaranteed:
   agent asks for the next batch (or when the generator is closed); ``submit`` first, before anything
   else can run, holds each event's message one reference more (``Message.incref``), so Faust's final ack,
   and with it the committable offset, waits for the batch's work: decoding, deciding, storing the
-  verdicts. Batches release their events in the order they were taken, each after the one before, so a
-  partition's acked offsets always run without a gap from the committed one.
+  verdicts. Batches release their events in the order they were taken, each after the one before, so
+  the agent's acks never run past a batch still held.
 - **Verdicts are stored and published in the order the batches were taken.** A batch's work is given
   the batch before it and waits for it (``ordered``) before storing, so a source's verdicts reach the
   ledger and the verdicts topic in order; only the deciding (the Ray calls) overlaps.
@@ -21,8 +21,8 @@ Three rules keep what the awaited loop guaranteed:
 A batch whose work raised is logged and released all the same, as the awaited loop's ``take`` released
 it: its frames are in the ledger without a verdict, and the reconciler publishes them again after
 ``reconciler.redeliver_after_s`` (then a fallback verdict after ``max_attempts``). The stream goes on.
-A batch cancelled at the stop is not released: with the batches after it (cancelled too, as they wait
-for it), its frames are delivered again to whichever worker holds the partition next.
+A batch cancelled at the stop is not released, nor is any batch taken after it, even one that finished:
+their frames are delivered again to whichever worker holds the partition next.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def ordered(before: asyncio.Task[None] | None) -> None:
     """Wait until the batch taken before has finished, however it ended: a batch is never stored ahead of
     one taken earlier (one that failed has its frames republished by the reconciler)."""
     if before is not None:
-        await asyncio.wait((before,))  # not ``await before``: its error is its own, and logged there
+        await asyncio.wait((before,))  # not ``await before``: cancelling this wait must not cancel it
 
 
 class StopDeadline:
@@ -100,25 +100,36 @@ class BatchesInFlight:
 
     async def drain(self, deadline: StopDeadline) -> None:
         """At the stop: let the batches in flight finish within what is left of ``deadline``, then cancel
-        the rest, left held: their frames are delivered again after the restart."""
+        the rest, left held: their frames are delivered again after the restart.
+
+        Faust ends every agent's stream at once, then stops (cancels) the agents one after another, so a
+        drain is cancelled as soon as the agents before it have stopped: it goes on waiting all the same,
+        until its batches finish or the shared deadline passes, and then lets the cancellation through.
+        """
         if not self.tasks:
             return
         pending = list(self.tasks)
         self.tasks.clear()
+        cancelled = False
         try:
-            _done, late = await asyncio.wait(pending, timeout=deadline.remaining_s())
-            if late:
-                log.warning(
-                    "%s: %d batches still in flight at the stop deadline; the reconciler republishes them",
-                    self.name,
-                    len(late),
-                )
-        finally:  # also when this wait is itself cancelled: no batch task is left running
+            while deadline.remaining_s() > 0 and not all(task.done() for task in pending):
+                try:
+                    await asyncio.shield(asyncio.wait(pending, timeout=deadline.remaining_s()))
+                except asyncio.CancelledError:
+                    cancelled = True  # the agent's own stop: its batches keep the shared budget
+        finally:  # also when cancelled past the deadline: no batch task is left running
             unfinished = [task for task in pending if not task.done()]
             for task in unfinished:
                 task.cancel()
             if unfinished:
+                log.warning(
+                    "%s: %d batches still in flight at the stop deadline; they are delivered again",
+                    self.name,
+                    len(unfinished),
+                )
                 await asyncio.wait(unfinished)
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _run(self, work: Work, before: asyncio.Task[None] | None, events: Sequence[Held]) -> None:
         try:
@@ -128,5 +139,7 @@ class BatchesInFlight:
                 "%s: a batch of %d frames failed; the reconciler republishes them", self.name, len(events)
             )
         await ordered(before)  # released in the order taken, whatever happened to this batch
+        if before is not None and before.cancelled():  # held, for delivery again: so is every one after
+            raise asyncio.CancelledError
         for event in events:
             await self.ack(event)  # the last reference: the offset may now be committed

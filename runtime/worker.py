@@ -3,8 +3,8 @@ has them assessed on Ray, stores their verdicts through the sink and publishes t
 topic, whose agent feeds the fusion stage (and stores the reconciler's fallback verdicts).
 
 Measured traps it avoids (see INFRA_NOTES): Ray is initialised before the Faust worker replaces
-stdout and installs its signal handlers; streams do not wait to be empty on stop; every batch is
-awaited before the next is taken, so an acknowledged offset always has its verdict stored and published.
+stdout and installs its signal handlers; streams do not wait to be empty on stop; a batch's offsets are
+held until its verdicts are stored and published, while the next batch is taken (runtime/inflight.py).
 
 A start (a restart after a crash included) is kept short: the plugin pools warm up in the background
 while the consumer joins its group, a batch waits only for the pools its frames go to, the members a
@@ -382,7 +382,7 @@ def _frames_agent(
         flight = BatchesInFlight(config.worker.batches_in_flight, stream.ack, name)
         try:
             async for events in stream.take_events(config.worker.batch_max_frames, within=window_s):
-                work = partial(_decode_and_handle, runtime, modality, events, verdicts, dead_letters, sink())
+                work = partial(_decode_and_handle, runtime, modality, events, verdicts, dead_letters, sink)
                 await flight.submit(events, work)  # first: no await may come between take and hold
                 yield None
         finally:
@@ -397,7 +397,7 @@ async def _decode_and_handle(
     events: Sequence[Any],
     verdicts: Any,
     dead_letters: Any,
-    sink: VerdictSink,
+    sink: Callable[[], VerdictSink],
     before: asyncio.Task[None] | None,
 ) -> None:
     """A batch's work: its frames decoded (an undecodable record to the dead-letter topic), decided and
@@ -409,7 +409,7 @@ async def _decode_and_handle(
         except DecodeError:
             runtime.sensor.dead_lettered("bad_frame")
             await dead_letters.send(value=event.value, headers={"reason": b"bad_frame"})
-    await _handle(runtime, modality, frames, verdicts, sink, before)
+    await _handle(runtime, modality, frames, verdicts, sink(), before)
 
 
 async def _handle(

@@ -258,6 +258,58 @@ async def test_at_the_stop_deadline_batches_still_deciding_are_cancelled_and_sta
     assert deadline.remaining_s() == 0  # the next agent's drain gets what is left: nothing
 
 
+@run
+async def test_a_drain_cancelled_by_the_stop_still_gives_its_batches_the_shared_budget() -> None:
+    consumer, steps = Consumer(), Steps()
+    flight = BatchesInFlight(2, stream_ack)
+    events = batch(consumer, 9)
+    await flight.submit(events, steps.work("a"))
+    take_acks(events)
+    draining = asyncio.create_task(flight.drain(StopDeadline(5)))
+    await settle()
+    draining.cancel()  # Faust stops this agent once the agents before it have stopped
+    await settle()
+    assert not draining.done()  # still waiting for "a", within the budget
+    steps.release["a"].set()
+    with pytest.raises(asyncio.CancelledError):
+        await draining  # the stop goes on once "a" is stored
+    assert steps.log == ["decide a", "store a"]
+    assert consumer.committable == [9]
+
+
+@run
+async def test_a_drain_cancelled_past_the_deadline_cancels_its_batches_and_leaves_them_held() -> None:
+    consumer, steps = Consumer(), Steps()
+    flight = BatchesInFlight(2, stream_ack)
+    events = batch(consumer, 10)
+    await flight.submit(events, steps.work("a"))  # never released
+    take_acks(events)
+    (task,) = flight.tasks
+    draining = asyncio.create_task(flight.drain(StopDeadline(0.1)))
+    await settle()
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+    assert task.cancelled()  # no batch task outlives the drain
+    assert consumer.committable == []
+
+
+@run
+async def test_a_batch_after_one_cancelled_is_not_released_even_when_its_own_work_finished() -> None:
+    consumer, steps = Consumer(), Steps()
+    flight = BatchesInFlight(3, stream_ack)
+    first, second = batch(consumer, 20), batch(consumer, 21)
+    await flight.submit(first, steps.work("a"))
+    await flight.submit(second, steps.work("b"))
+    take_acks(first)
+    take_acks(second)
+    steps.release["b"].set()  # "b" decided; it waits for "a"
+    await settle()
+    flight.tasks[0].cancel()  # "a" cancelled; the cancel meant for "b" was lost (its call had just ended)
+    await asyncio.wait(list(flight.tasks))
+    assert consumer.committable == []  # 21 is not committed past 20, which is delivered again
+
+
 def test_at_least_one_batch_in_flight() -> None:
     with pytest.raises(ValueError, match="at least one"):
         BatchesInFlight(0, stream_ack)
@@ -428,3 +480,75 @@ async def test_an_agent_stopped_while_a_batch_is_on_ray_leaves_its_offsets_uncom
     await agent.stop()  # the drain waits 0.5 s, cancels "stuck"; then take_events' acks run
     assert agent.sink.stored == ["quick"]
     assert agent.consumer.committable == [0]  # "stuck" is delivered again after the restart
+
+
+class Released(faust.Sensor):
+    """A Faust sensor: the messages every stream has finished with (``on_message_out``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.offsets: list[int] = []
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        self.offsets.append(offset)
+
+
+@run
+async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_within_one_budget() -> None:
+    """Three frames agents run and stopped by Faust's AgentManager, as the worker's app stops them: every
+    stream ends at once, then the agents are cancelled one after another. Batches that finish within the
+    shared budget are stored and released, whichever agent they belong to; one stuck past it stays held."""
+    app = faust.App("inflight-stop", broker="kafka://localhost:1", value_serializer="raw")
+    consumer = Consumer()
+    app.consumer = consumer
+    app.topics._acking_topics.add("frames")
+    app.flow_control.resume()
+    released = Released()
+    app.sensors.add(released)
+    config = Config()
+    config.worker.batch_max_frames = 1
+    config.worker.batch_window_ms = 20
+    runtime, sink, verdicts, dead_letters = Runtime(), Sink(), Topic(), Topic()
+    dispatcher = runtime.dispatcher
+    deadline = StopDeadline(1.5)
+    channels = {}
+    for name in "abc":
+        channels[name] = channel = app.channel()
+        agent = worker._frames_agent(
+            config,
+            runtime,  # type: ignore[arg-type]  # the parts _handle uses
+            Modality.XRAY,
+            verdicts,
+            dead_letters,
+            lambda: sink,  # type: ignore[arg-type,return-value]
+            deadline,
+        )
+        app.agent(channel, name=f"frames-{name}")(agent)
+    await app.agents.start()
+    offsets = {}
+    for offset, (name, frame_id) in enumerate([("a", "a0"), ("b", "b0"), ("c", "c0"), ("c", "c1")]):
+        message = ConsumerMessage(
+            "frames",
+            0,
+            offset,
+            0.0,
+            0,
+            None,
+            None,
+            frame(frame_id),
+            None,
+            generation_id=app.consumer_generation_id,
+        )
+        message.incref()
+        offsets[frame_id] = offset
+        await channels[name].put(FaustEvent(app, None, message.value, None, message))
+    await asyncio.wait_for(until(lambda: len(dispatcher.batches) == 4), 5)  # c1 taken while c0 decides
+    dispatcher.gate("a0").set()
+    stopping = asyncio.create_task(app.agents.stop())
+    await asyncio.sleep(0.2)  # every stream ended; a stopped, b's drain cancelled and still waiting
+    dispatcher.gate("b0").set()
+    dispatcher.gate("c0").set()  # c1 never decided: cancelled at the deadline
+    await asyncio.wait_for(stopping, 5)
+    assert sorted(sink.stored) == ["a0", "b0", "c0"]
+    assert sorted(consumer.committable) == [offsets["a0"], offsets["b0"], offsets["c0"]]
+    assert sorted(released.offsets) == sorted(consumer.committable)  # the final acks went through Faust
