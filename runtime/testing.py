@@ -23,12 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core import config as config_module
 from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import discover_plugins
+from smartcustoms.core.types import Modality
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack, with_free_ports
@@ -94,6 +97,21 @@ def only_plugins(config: Config, *names: str) -> Config:
         current.enabled = name in names and current.enabled is not False
         config.plugins[name] = current
     return config
+
+
+def ct_frame(
+    sequence: int, *, sleep_s: float = 0.0, source_id: str = "ct-1", frame_id: str = ""
+) -> frame_pb2.Frame:
+    """A small CT frame (id ``frame_id``, or ``ct-<sequence>``) that the test plugin
+    ``sc_fixture_plugins:sleepy`` takes ``sleep_s`` seconds over."""
+    return array_frame(
+        np.zeros((2, 2, 2), np.int16),
+        modality=Modality.CT,
+        source_id=source_id,
+        sequence=sequence,
+        frame_id=frame_id or f"ct-{sequence}",
+        metadata={"sleep_s": str(sleep_s)},
+    )
 
 
 def restart_gateway(stack: Stack, *, kill: bool) -> None:

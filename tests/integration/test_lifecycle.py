@@ -23,7 +23,7 @@ from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.services import EmbeddedBroker
 from smartcustoms.runtime.stack import Stack, gateway_serving
-from smartcustoms.runtime.testing import only_plugins
+from smartcustoms.runtime.testing import ct_frame, only_plugins
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +41,15 @@ def _counts(config: Config) -> Counts:
     return asyncio.run(read())
 
 
-def _ct(sequence: int, sleep_s: float) -> object:
-    return array_frame(
-        np.zeros((2, 2, 2), np.uint8),
-        modality=Modality.CT,
-        source_id="ct-9",
-        sequence=sequence,
-        frame_id=f"ct-{sequence}",
-        metadata={"sleep_s": str(sleep_s)},
-    )
-
-
 def test_worker_and_gateway_stop_within_their_deadlines_while_a_plugin_is_busy(
     runtime_config: Config, start_stack: Callable[..., Stack]
 ) -> None:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
     runtime_config.plugins = {"sleepy": PluginConfig(timeout_s=120.0)}
     stack = start_stack(only_plugins(runtime_config))
-    assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
+    assert (
+        asyncio.run(send_all(stack.gateway_target, [ct_frame(1, sleep_s=60, source_id="ct-9")]))[0].code == OK
+    )
     worker_metrics = stack.metrics_urls[1]
     wait_for(
         lambda: total(scrape(worker_metrics), "smartcustoms_dispatch_actors_busy") == 1,
@@ -122,7 +113,9 @@ def test_a_frame_stuck_past_its_redeliveries_gets_a_manual_inspection_verdict(
     runtime_config.reconciler.interval_s = 0.2
     runtime_config.reconciler.max_attempts = 1
     stack = start_stack(only_plugins(runtime_config))
-    assert asyncio.run(send_all(stack.gateway_target, [_ct(1, sleep_s=60)]))[0].code == OK
+    assert (
+        asyncio.run(send_all(stack.gateway_target, [ct_frame(1, sleep_s=60, source_id="ct-9")]))[0].code == OK
+    )
     wait_for(lambda: _counts(runtime_config).fallbacks == 1, 30, interval_s=0.2, what="the fallback verdict")
     assert _counts(runtime_config) == Counts(accepted=1, verdicts=0, fallbacks=1, in_flight=0)
     worker = scrape(stack.metrics_urls[1])

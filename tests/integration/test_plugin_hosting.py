@@ -20,7 +20,7 @@ from smartcustoms.hardware.sim.rfid import to_frame as rfid_to_frame
 from smartcustoms.runtime.ledger import Counts, ledger_for
 from smartcustoms.runtime.report import scrape, total
 from smartcustoms.runtime.stack import PipelineError, Stack, gateway_serving, pipeline_serving
-from smartcustoms.runtime.testing import only_plugins
+from smartcustoms.runtime.testing import ct_frame, only_plugins
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -243,18 +243,9 @@ def test_the_worker_takes_and_decides_the_next_batch_while_a_slow_one_is_on_ray(
     runtime_config.worker.batch_max_frames = 1  # one frame a batch
     stack = start_stack(only_plugins(runtime_config))
 
-    def ct(sequence: int, sleep_s: float) -> frame_pb2.Frame:
-        return array_frame(
-            np.zeros((4, 4, 4), np.int16),
-            modality=Modality.CT,
-            source_id="ct-lane",
-            sequence=sequence,
-            frame_id=f"lane-{sequence}",
-            metadata={"sleep_s": str(sleep_s)},
-        )
-
-    assert asyncio.run(send_all(stack.gateway_target, [ct(1, 4.0)]))[0].code == OK
-    assert asyncio.run(send_all(stack.gateway_target, [ct(2, 0.0)]))[0].code == OK
+    for sequence, sleep_s in ((1, 4.0), (2, 0.0)):
+        frame = ct_frame(sequence, sleep_s=sleep_s, source_id="ct-lane", frame_id=f"lane-{sequence}")
+        assert asyncio.run(send_all(stack.gateway_target, [frame]))[0].code == OK
     counts = asyncio.run(_settled(runtime_config, 2))
     assert (counts.verdicts, counts.fallbacks) == (2, 0)
     found = asyncio.run(_verdicts(runtime_config, ["lane-1", "lane-2"]))

@@ -108,6 +108,17 @@ class Steps:
         return run
 
 
+async def taken(
+    flight: BatchesInFlight, consumer: Consumer, steps: Steps, **batches: tuple[int, ...]
+) -> None:
+    """Batches taken one after another (named by their work, with their offsets), each handed over
+    and then acked by ``take_events`` as the agent asks for the next."""
+    for name, offsets in batches.items():
+        events = batch(consumer, *offsets)
+        await flight.submit(events, steps.work(name))
+        take_acks(events)
+
+
 async def settle() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
@@ -148,11 +159,7 @@ async def test_with_one_in_flight_each_batch_finishes_before_the_next_is_taken()
 async def test_a_batch_decided_first_is_stored_and_released_after_the_one_taken_before_it() -> None:
     consumer, steps = Consumer(), Steps()
     flight = BatchesInFlight(3, stream_ack)
-    first, second = batch(consumer, 0), batch(consumer, 1)
-    await flight.submit(first, steps.work("a"))
-    await flight.submit(second, steps.work("b"))
-    take_acks(first)
-    take_acks(second)
+    await taken(flight, consumer, steps, a=(0,), b=(1,))
     steps.release["b"].set()  # the later batch's plugins answer first
     await settle()
     assert "store b" not in steps.log
@@ -244,10 +251,7 @@ async def test_a_stop_while_the_agent_waits_does_not_cancel_the_batch_it_waits_f
 async def test_at_the_stop_deadline_batches_still_deciding_are_cancelled_and_stay_held() -> None:
     consumer, steps = Consumer(), Steps()
     flight = BatchesInFlight(4, stream_ack)
-    done, slow, waiting = batch(consumer, 5), batch(consumer, 6), batch(consumer, 7)
-    for events, name in ((done, "a"), (slow, "b"), (waiting, "c")):
-        await flight.submit(events, steps.work(name))
-        take_acks(events)
+    await taken(flight, consumer, steps, a=(5,), b=(6,), c=(7,))
     steps.release["a"].set()
     steps.release["c"].set()  # decided, waiting for "b" before it stores
     deadline = StopDeadline(0.05)
@@ -298,11 +302,7 @@ async def test_a_drain_cancelled_past_the_deadline_cancels_its_batches_and_leave
 async def test_a_batch_after_one_cancelled_is_not_released_even_when_its_own_work_finished() -> None:
     consumer, steps = Consumer(), Steps()
     flight = BatchesInFlight(3, stream_ack)
-    first, second = batch(consumer, 20), batch(consumer, 21)
-    await flight.submit(first, steps.work("a"))
-    await flight.submit(second, steps.work("b"))
-    take_acks(first)
-    take_acks(second)
+    await taken(flight, consumer, steps, a=(20,), b=(21,))
     steps.release["b"].set()  # "b" decided; it waits for "a"
     await settle()
     flight.tasks[0].cancel()  # "a" cancelled; the cancel meant for "b" was lost (its call had just ended)

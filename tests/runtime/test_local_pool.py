@@ -7,18 +7,16 @@ import asyncio
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
 from smartcustoms.core.config import PluginConfig
-from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import discover
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
-from smartcustoms.core.types import Modality
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.local_pool import LocalPool
+from smartcustoms.runtime.testing import ct_frame
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 STORE = {"kind": "memory", "namespace": "t"}
@@ -42,17 +40,6 @@ def pool(import_path: str, **config: float) -> tuple[LocalPool, CollectorRegistr
     return built, registry
 
 
-def ct(number: int, sleep_s: float = 0) -> frame_pb2.Frame:
-    return array_frame(
-        np.zeros((2, 2, 2), np.int16),
-        modality=Modality.CT,
-        source_id="ct-1",
-        sequence=number,
-        frame_id=f"ct-{number}",
-        metadata={"sleep_s": str(sleep_s)},
-    )
-
-
 def camera(number: int, explode: bool) -> frame_pb2.Frame:
     return frame_pb2.Frame(
         frame_id=f"cam-{number}",
@@ -66,7 +53,7 @@ def camera(number: int, explode: bool) -> frame_pb2.Frame:
 def test_a_plugin_in_the_worker_answers_like_one_on_ray() -> None:
     sleepy, registry = pool("sc_fixture_plugins:sleepy")
     assert sleepy.ready and sleepy.reports[0].plugin == "sleepy"
-    results = asyncio.run(sleepy.assess([ct(1), ct(2)]))
+    results = asyncio.run(sleepy.assess([ct_frame(1), ct_frame(2)]))
     assert [r.decision for r in results] == [results_pb2.DECISION_ALARM] * 2
     assert results[0].detections[0].volume.x_max == 1.0 and results[0].duration_seconds >= 0
     assess = {"plugin": "sleepy", "decision": "alarm"}
@@ -90,13 +77,13 @@ def test_a_raising_plugin_fails_only_its_own_frame() -> None:
 def test_a_frame_past_its_deadline_goes_to_an_officer_and_a_fresh_host_takes_the_next() -> None:
     sleepy, _ = pool("sc_fixture_plugins:sleepy", timeout_s=0.5)
     started = time.monotonic()
-    slow, quick = asyncio.run(sleepy.assess([ct(1, sleep_s=30), ct(2)]))
+    slow, quick = asyncio.run(sleepy.assess([ct_frame(1, sleep_s=30), ct_frame(2)]))
     assert slow.failure_reason == "timeout" and slow.error.startswith("timeout: no answer within 0.5 s")
     assert quick.decision == results_pb2.DECISION_ALARM and not quick.failure_reason
     assert time.monotonic() - started < 25, "the stuck call was not waited for"
 
     async def next_batch() -> list[results_pb2.PluginResult]:
-        results = await sleepy.assess([ct(3)])  # the replacement host, built meanwhile
+        results = await sleepy.assess([ct_frame(3)])  # the replacement host, built meanwhile
         await sleepy.stop()
         return results
 
@@ -107,6 +94,6 @@ def test_a_frame_past_its_deadline_goes_to_an_officer_and_a_fresh_host_takes_the
 def test_a_plugin_that_cannot_be_built_fails_its_pool_with_the_reason() -> None:
     broken, registry = pool("sc_fixture_plugins:Broken")
     assert not broken.ready and broken.failure
-    (result,) = asyncio.run(broken.assess([ct(1)]))
+    (result,) = asyncio.run(broken.assess([ct_frame(1)]))
     assert result.failure_reason == "not_ready" and broken.failure in result.error
     assert registry.get_sample_value("smartcustoms_plugin_ready", {"plugin": "broken"}) == 0
