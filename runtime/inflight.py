@@ -36,6 +36,9 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
+CANCEL_ROUNDS = 5  # at the stop, batches cancelled again up to this many times ...
+CANCEL_WAIT_S = 1.0  # ... waiting this long each time
+
 
 class Held(Protocol):
     """What a batch's element must offer: a Faust event (``incref`` on its message)."""
@@ -49,25 +52,34 @@ Ack = Callable[[Any], Awaitable[bool]]  # Faust's ``Stream.ack``: the reference 
 
 async def ordered(before: asyncio.Task[None] | None) -> None:
     """Wait until the batch taken before has finished, however it ended: a batch is never stored ahead of
-    one taken earlier (one that failed has its frames republished by the reconciler)."""
+    one taken earlier (one that failed has its frames republished by the reconciler). Raises
+    ``CancelledError`` when that batch was cancelled at the stop: it is held for delivery again, and so
+    is every batch after it, stored or not."""
     if before is not None:
         await asyncio.wait((before,))  # not ``await before``: cancelling this wait must not cancel it
+        if before.cancelled():
+            raise asyncio.CancelledError
 
 
 class StopDeadline:
     """One time budget for every agent's drain at the stop: Faust stops the agents one after another,
-    and the worker's stop must end within ``worker.stop_timeout_s``."""
+    and the worker's stop must end within ``worker.stop_timeout_s``. ``stopping`` tells whether the app
+    is stopping; an agent that ends while it runs (its stream failed) gets a budget of its own."""
 
-    def __init__(self, budget_s: float) -> None:
+    def __init__(self, budget_s: float, stopping: Callable[[], bool] = lambda: True) -> None:
         self.budget_s = budget_s
+        self.stopping = stopping
         self._at: float | None = None
 
-    def remaining_s(self) -> float:
-        """Seconds left; the first agent to ask starts the clock."""
+    def until(self) -> float:
+        """The ``time.monotonic()`` by which the drain asking must be done: at the stop, the first agent
+        to ask starts the shared clock."""
         now = time.monotonic()
+        if not self.stopping():
+            return now + self.budget_s
         if self._at is None:
             self._at = now + self.budget_s
-        return max(0.0, self._at - now)
+        return self._at
 
 
 class BatchesInFlight:
@@ -110,26 +122,36 @@ class BatchesInFlight:
             return
         pending = list(self.tasks)
         self.tasks.clear()
+        until = deadline.until()
         cancelled = False
         try:
-            while deadline.remaining_s() > 0 and not all(task.done() for task in pending):
+            while (left_s := until - time.monotonic()) > 0 and not all(task.done() for task in pending):
                 try:
-                    await asyncio.shield(asyncio.wait(pending, timeout=deadline.remaining_s()))
+                    await asyncio.shield(asyncio.wait(pending, timeout=left_s))
                 except asyncio.CancelledError:
                     cancelled = True  # the agent's own stop: its batches keep the shared budget
         finally:  # also when cancelled past the deadline: no batch task is left running
-            unfinished = [task for task in pending if not task.done()]
-            for task in unfinished:
-                task.cancel()
-            if unfinished:
-                log.warning(
-                    "%s: %d batches still in flight at the stop deadline; they are delivered again",
-                    self.name,
-                    len(unfinished),
-                )
-                await asyncio.wait(unfinished)
+            await self._cancel([task for task in pending if not task.done()])
         if cancelled:
             raise asyncio.CancelledError
+
+    async def _cancel(self, unfinished: list[asyncio.Task[None]]) -> None:
+        """Cancel the batches still in flight and wait for them, a few times over: a cancellation can be
+        lost (``asyncio.wait_for`` drops one that meets its result in the same turn)."""
+        if unfinished:
+            log.warning(
+                "%s: %d batches still in flight at the stop deadline; they are delivered again",
+                self.name,
+                len(unfinished),
+            )
+        for _ in range(CANCEL_ROUNDS):
+            if not unfinished:
+                return
+            for task in unfinished:
+                task.cancel()
+            await asyncio.wait(unfinished, timeout=CANCEL_WAIT_S)
+            unfinished = [task for task in unfinished if not task.done()]
+        log.error("%s: %d batches would not stop; the worker stops without them", self.name, len(unfinished))
 
     async def _run(self, work: Work, before: asyncio.Task[None] | None, events: Sequence[Held]) -> None:
         try:
@@ -138,8 +160,6 @@ class BatchesInFlight:
             log.exception(
                 "%s: a batch of %d frames failed; the reconciler republishes them", self.name, len(events)
             )
-        await ordered(before)  # released in the order taken, whatever happened to this batch
-        if before is not None and before.cancelled():  # held, for delivery again: so is every one after
-            raise asyncio.CancelledError
+        await ordered(before)  # released in the order taken (held after one cancelled at the stop)
         for event in events:
             await self.ack(event)  # the last reference: the offset may now be committed

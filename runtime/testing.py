@@ -7,7 +7,7 @@ Tests that need the runtime build a configuration on them with ``config_on_servi
 namespace (topics, Redis keys, blob directory) and free ports, so tests share the services safely.
 ``restart_gateway`` kills or stops a stack's gateway and starts a new one on the same port.
 ``fake_gateway`` is an ingest server that only assembles and acknowledges frames, for unit tests of
-what a client sends.
+what a client sends. ``ct_frame`` makes a small CT frame that the test plugin ``sleepy`` sleeps over.
 """
 
 from __future__ import annotations

@@ -324,10 +324,11 @@ def create_app(
             )
         return sinks[0]
 
-    stopping = StopDeadline(config.worker.stop_timeout_s / 2)  # the agents' drains share it at the stop
+    # The agents' drains share a quarter of the stop's time; the plugin pools and Ray stop after them.
+    stop_deadline = StopDeadline(config.worker.stop_timeout_s / 4, stopping=lambda: bool(app.should_stop))
     for modality in Modality:
         topic = app.topic(frames_topic(config.namespace, modality), value_type=bytes, internal=False)
-        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink, stopping)
+        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink, stop_deadline)
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
     fusion = fusion_stage.wire(app, config, runtime.sensor, runtime.pm) if config.fusion.enabled else None
@@ -370,7 +371,7 @@ def _frames_agent(
     verdicts: Any,
     dead_letters: Any,
     sink: Callable[[], VerdictSink],
-    stopping: StopDeadline,
+    stop_deadline: StopDeadline,
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
     name = f"frames-{modality.value}"
@@ -386,7 +387,7 @@ def _frames_agent(
                 await flight.submit(events, work)  # first: no await may come between take and hold
                 yield None
         finally:
-            await flight.drain(stopping)
+            await flight.drain(stop_deadline)
 
     return agent
 

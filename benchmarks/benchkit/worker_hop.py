@@ -5,9 +5,8 @@ itself (same settings, the same shortened fetch wait, the same frames agent with
 ``stream.take_events(batch_max_frames, within=batch_window_ms)``, its ``Frame`` decoding and its batches
 in flight), so what is timed is exactly the hop a frame record makes from its modality topic into the
 worker's hands. Only the step after it (``_handle``: Ray, verdicts) is replaced by counting the decoded
-frames. When ``--expected``
-frames have been counted it writes the count and its timeline (time, count so far, after each batch) to
-``--result`` (atomically) and keeps running until it is stopped.
+frames. When ``--expected`` frames have been counted it writes the count and its timeline (time, count
+so far, after each batch) to ``--result`` (atomically) and keeps running until it is stopped.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ def test_load_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> No
         ("[broker]\nport = 1\nhost = 'h'\n", "unknown setting(s) in broker: host, port"),
         ("[plugins.dense_region]\npool = 2\n", "unknown setting(s) in plugins.dense_region: pool"),
         ("[blobstore]\nkind = 'memory'\n", "blobstore.kind must be 'shm' or 'redis', not 'memory'"),
+        ("[worker]\nbatches_in_flight = 0\n", "worker.batches_in_flight must be at least 1, not 0"),
     ],
 )
 def test_bad_settings_rejected_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:

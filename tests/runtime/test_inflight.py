@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -259,7 +260,7 @@ async def test_at_the_stop_deadline_batches_still_deciding_are_cancelled_and_sta
     assert "store b" not in steps.log and "store c" not in steps.log
     assert consumer.committable == [5]  # "b" and "c" are delivered again after the restart
     assert len(flight) == 0
-    assert deadline.remaining_s() == 0  # the next agent's drain gets what is left: nothing
+    assert deadline.until() <= time.monotonic()  # the next agent's drain gets what is left: nothing
 
 
 @run
@@ -307,7 +308,20 @@ async def test_a_batch_after_one_cancelled_is_not_released_even_when_its_own_wor
     await settle()
     flight.tasks[0].cancel()  # "a" cancelled; the cancel meant for "b" was lost (its call had just ended)
     await asyncio.wait(list(flight.tasks))
+    assert "store b" not in steps.log  # nor stored ahead of it
     assert consumer.committable == []  # 21 is not committed past 20, which is delivered again
+
+
+def test_the_stop_deadline_is_shared_at_the_stop_and_fresh_for_an_agent_ended_while_the_app_runs() -> None:
+    stopping = False
+    deadline = StopDeadline(30, stopping=lambda: stopping)
+    ended_mid_run = deadline.until()
+    time.sleep(0.01)
+    assert deadline.until() > ended_mid_run  # each such drain gets the whole budget, from when it asks
+    stopping = True
+    first = deadline.until()
+    assert first > ended_mid_run
+    assert deadline.until() == first  # every agent's drain at the stop ends by the same time
 
 
 def test_at_least_one_batch_in_flight() -> None:
@@ -389,7 +403,7 @@ class Agent:
             Modality.XRAY,
             self.verdicts,
             self.dead_letters,
-            lambda: self.sink,  # type: ignore[arg-type,return-value]
+            lambda: self.sink,  # type: ignore[arg-type,return-value]  # a recorder in the sink's place
             self.deadline,
         )
         self.task = asyncio.create_task(self._drive(agent))
@@ -520,7 +534,7 @@ async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_withi
             Modality.XRAY,
             verdicts,
             dead_letters,
-            lambda: sink,  # type: ignore[arg-type,return-value]
+            lambda: sink,  # type: ignore[arg-type,return-value]  # a recorder in the sink's place
             deadline,
         )
         app.agent(channel, name=f"frames-{name}")(agent)
