@@ -151,7 +151,10 @@ class BatchesInFlight:
                 task.cancel()
             await asyncio.wait(unfinished, timeout=CANCEL_WAIT_S)
             unfinished = [task for task in unfinished if not task.done()]
-        log.error("%s: %d batches would not stop; the worker stops without them", self.name, len(unfinished))
+        if unfinished:
+            log.error(
+                "%s: %d batches would not stop; the worker stops without them", self.name, len(unfinished)
+            )
 
     async def _run(self, work: Work, before: asyncio.Task[None] | None, events: Sequence[Held]) -> None:
         try:
