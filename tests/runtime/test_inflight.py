@@ -267,9 +267,7 @@ async def test_at_the_stop_deadline_batches_still_deciding_are_cancelled_and_sta
 async def test_a_drain_cancelled_by_the_stop_still_gives_its_batches_the_shared_budget() -> None:
     consumer, steps = Consumer(), Steps()
     flight = BatchesInFlight(2, stream_ack)
-    events = batch(consumer, 9)
-    await flight.submit(events, steps.work("a"))
-    take_acks(events)
+    await taken(flight, consumer, steps, a=(9,))
     draining = asyncio.create_task(flight.drain(StopDeadline(5)))
     await settle()
     draining.cancel()  # Faust stops this agent once the agents before it have stopped
@@ -286,9 +284,7 @@ async def test_a_drain_cancelled_by_the_stop_still_gives_its_batches_the_shared_
 async def test_a_drain_cancelled_past_the_deadline_cancels_its_batches_and_leaves_them_held() -> None:
     consumer, steps = Consumer(), Steps()
     flight = BatchesInFlight(2, stream_ack)
-    events = batch(consumer, 10)
-    await flight.submit(events, steps.work("a"))  # never released
-    take_acks(events)
+    await taken(flight, consumer, steps, a=(10,))  # "a" is never released
     (task,) = flight.tasks
     draining = asyncio.create_task(flight.drain(StopDeadline(0.1)))
     await settle()
