@@ -4,7 +4,10 @@ The gateway runs alone (``Stack(config).start(worker=False)``: no stream worker)
 broker and Redis, in a namespace of its own. For each frame it assembles the chunks, writes large
 payloads to the shared-memory blob store, records the frame in the Redis ledger, publishes it to Kafka
 (awaiting the broker's ack) and only then acks. The bare server (``benchkit/bare_ingest_server.py``,
-also a process of its own) parses the same chunks and acks each frame on its last chunk. One lean
+also a process of its own) parses the same chunks and acks each frame on its last chunk. For frames
+sent inline, the same server in its publishing mode is the floor of any gateway that acks a frame only
+once it is durable in Kafka: it also joins the chunks and publishes the frame (``acks=1``) before the
+ack, with no ledger, blob store or checks (``bare_publish_*``, its round between the other two). One lean
 client (``benchkit.ingest.send_lean``: 2 MiB chunks cut once, a window of frames in flight) sends the
 same frames to both; bare and gateway rounds alternate. One more round each with the vendor SDK's
 ``IngestStream`` shows what a device gets from one Python process (``sdk_client_*``). Nothing asserts a
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +35,7 @@ from smartcustoms.runtime.ledger import Counts, Ledger
 from smartcustoms.runtime.services import EmbeddedBroker, EmbeddedRay, EmbeddedRedis
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.testing import config_on_services
+from smartcustoms.runtime.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,6 +75,16 @@ def bare_ingest(gateway_stack: Stack, session_dir: Path) -> Iterator[BareIngestS
         yield server
 
 
+@pytest.fixture(scope="module")
+def publishing_ingest(gateway_stack: Stack, session_dir: Path) -> Iterator[BareIngestServer]:
+    """The bare server publishing every frame to a topic of its own before its ack."""
+    config = gateway_stack.config
+    bootstrap, topic = config.broker.bootstrap_servers, f"{config.namespace}.floor.gateway"
+    asyncio.run(ensure_topics(bootstrap, [topic], config.broker.partitions))
+    with BareIngestServer(session_dir, config.gateway.max_chunk_bytes, (bootstrap, topic)) as server:
+        yield server
+
+
 def ledger_counts(stack: Stack) -> Counts:
     async def read() -> Counts:
         client = aioredis.Redis.from_url(stack.config.redis.url)
@@ -97,18 +112,28 @@ def test_gateway_ingest(
     case: str,
     gateway_stack: Stack,
     bare_ingest: BareIngestServer,
+    publishing_ingest: BareIngestServer,
     checkpoint_summary: list[dict[str, Any]],
 ) -> None:
     shape, count, window = CASES[case]
     payload = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8).tobytes()
     run_ids = (f"{uuid.uuid4().hex[:6]}r{n}" for n in itertools.count())
     bare_frames = xray_frames(case, shape, "bare", count)  # the bare server never checks ids
+    inline = len(payload) <= gateway_stack.config.gateway.inline_max_bytes
+    publishing_round_s: list[float] = []
 
     def bare() -> IngestRun:
         return asyncio.run(send_lean(bare_ingest.target, bare_frames, payload, window))
 
+    def fresh_frames() -> list[Any]:
+        return xray_frames(case, shape, next(run_ids), count)  # fresh ids and sequences
+
     def prepare() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (xray_frames(case, shape, next(run_ids), count),), {}  # fresh ids and sequences
+        if inline:  # the publishing floor's round, after the bare one, timed the same way
+            started = time.perf_counter()
+            asyncio.run(send_lean(publishing_ingest.target, bare_frames, payload, window))
+            publishing_round_s.append(time.perf_counter() - started)
+        return (fresh_frames(),), {}
 
     framework_runs: list[IngestRun] = []
 
@@ -121,7 +146,7 @@ def test_gateway_ingest(
     _, rounds = run_alternating(
         benchmark, framework, bare, ROUNDS, prepare, teardown=lambda *_: drop_blobs(gateway_stack)
     )
-    sdk = asyncio.run(send_sdk(gateway_stack.gateway_target, prepare()[0][0], payload, window))
+    sdk = asyncio.run(send_sdk(gateway_stack.gateway_target, fresh_frames(), payload, window))
     drop_blobs(gateway_stack)
     bare_sdk = asyncio.run(send_sdk(bare_ingest.target, bare_frames, payload, window))
     accepted = ledger_counts(gateway_stack).accepted - before.accepted
@@ -146,4 +171,11 @@ def test_gateway_ingest(
         **rates("sdk_client_", sdk.elapsed_s, count, len(payload)),
         **rates("bare_sdk_client_", bare_sdk.elapsed_s, count, len(payload)),
     }
+    if publishing_round_s:
+        figures |= rates("bare_publish_", float(np.median(publishing_round_s)), count, len(payload))
+        publishing = figures["bare_publish_frames_per_s"]
+        figures |= {
+            "bare_publish_over_bare": ratio(publishing, figures["bare_frames_per_s"]),
+            "framework_over_bare_publish": ratio(figures["frames_per_s"], publishing),
+        }
     record(benchmark, checkpoint_summary, "gateway", case, figures)

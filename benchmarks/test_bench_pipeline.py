@@ -3,7 +3,9 @@
 Each benchmark sends one workload through the running stack twice: at a light fixed rate (latency) and
 as fast as its window allows (throughput, the one round pytest-benchmark times). Then it moves the exact
 Kafka messages the throughput run produced through bare aiokafka and through a count-only Faust agent on
-the same broker, and reports the framework's rate as a ratio of theirs. See README.md for every number.
+the same broker, and reports the framework's rate as a ratio of theirs. Frames sent inline also go
+through the floor of the pipeline's shape (``benchkit/floor.py``): gRPC ingest acked after a Kafka
+publish, consumed by a count-only Faust agent. See README.md for every number.
 Nothing here asserts a time: only that every frame got its (clear) verdict.
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from benchkit.baselines import bare_kafka, faust_count, repeated
+from benchkit.floor import FloorRun, floor_pipeline
 from benchkit.framework import (
     Target,
     Workload,
@@ -115,9 +118,12 @@ def measure(
     baseline_topic = f"{config.namespace}.baseline.{workload.name}.{run_id}"
     bare = asyncio.run(bare_kafka(bootstrap, baseline_topic, partitions, messages))
     faust = faust_count(config, baseline_topic, len(messages), work_dir / "faust-counter")
+    floor: FloorRun | None = None
+    if max(len(payload) for payload in workload.sent_payloads) <= config.gateway.inline_max_bytes:
+        floor = floor_pipeline(config, workload, run_id, work_dir / "floor")
 
     message_bytes = int(np.mean([len(value) for _, value in published]))
-    numbers = figures(workload, throughput, latency, bare, faust, message_bytes)
+    numbers = figures(workload, throughput, latency, bare, faust, message_bytes, floor)
     benchmark.extra_info.update(numbers)
     benchmark.extra_info["machine"] = describe()
     summary.append(numbers)

@@ -1,11 +1,21 @@
 """The benchmark suite's own wiring, checked on every test run: a benchmark that cannot find what it
-measures is skipped by ``make bench``, which is easy to miss in a long report."""
+measures is skipped by ``make bench``, which is easy to miss in a long report, and a floor that did less
+than it claims would flatter or shame the framework without anyone seeing it."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+
+from smartcustoms.core import config as config_module
+from smartcustoms.core.types import Modality
+from smartcustoms.runtime.services import EmbeddedBroker
+from smartcustoms.runtime.stack import with_free_ports
+from smartcustoms.v1 import frame_pb2
 
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
@@ -20,3 +30,59 @@ def test_every_kernel_case_names_a_plugin_that_imports() -> None:
 
     assert set(PLUGIN_PATHS) == set(CASES)
     assert {name: importable(path) for name, path in PLUGIN_PATHS.items()} == dict.fromkeys(CASES)
+
+
+@pytest.mark.integration
+def test_the_pipeline_floor_acks_only_frames_it_published_and_counts_every_one(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """``benchkit.floor``: the bare server acks a frame only once it is in Kafka, whole and keyed by
+    its source, and the count-only agent's count covers every frame sent (warm-up and timed run)."""
+    from benchkit.floor import WARMUP_FRAMES, floor_pipeline
+    from benchkit.framework import Workload
+
+    config = with_free_ports(config_module.load(environ={}))
+    config.namespace = f"fl{uuid.uuid4().hex[:8]}"
+    config.broker.bootstrap_servers = broker.bootstrap_servers
+    header = frame_pb2.Frame(
+        modality=frame_pb2.MODALITY_XRAY, shape=[1, 64, 64], dtype=frame_pb2.DTYPE_UINT8, encoding="raw"
+    )
+    payloads = (bytes(range(256)) * 16, b"\x07" * (3 * 1024 * 1024))  # one frame in two chunks
+    workload = Workload("floor-test", Modality.XRAY, 30, 8, 0, 1.0, header, payloads[0], payloads=payloads)
+    run = floor_pipeline(config, workload, "t1", tmp_path, deadline_s=60.0)
+    assert run.frames == 30 and run.elapsed_s > 0
+
+    topic = f"{config.namespace}.floor.{workload.name}.t1"
+    messages = asyncio.run(read_topic(broker.bootstrap_servers, topic, WARMUP_FRAMES + 30))
+    frames = [(key, frame_pb2.Frame.FromString(value)) for key, value in messages]
+    expected = {f.frame_id for f in workload.frames("t1fw", WARMUP_FRAMES) + workload.frames("t1f", 30)}
+    assert sorted(f.frame_id for _, f in frames) == sorted(expected)
+    for key, frame in frames:
+        assert key == frame.source_id.encode()
+        index = int(frame.frame_id.rsplit("-", 1)[1])
+        assert frame.payload == payloads[index % 2], frame.frame_id
+    for source in {f.source_id for _, f in frames}:  # a source's frames stay in order on its partition
+        sequences = [f.sequence for _, f in frames if f.source_id == source]
+        assert sequences == sorted(sequences)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, count: int, deadline_s: float = 30.0
+) -> list[tuple[bytes, bytes]]:
+    """Every message of ``topic`` (key, value), partition by partition, once ``count`` have come."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        received: list[tuple[bytes, bytes]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + deadline_s
+        while len(received) < count and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                received += [(record.key, record.value) for record in records]
+        return received
+    finally:
+        await consumer.stop()

@@ -149,31 +149,59 @@ class FaustCount:
         return span_rate(self.counted)
 
 
+class FaustCounter:
+    """``faust_counter.py`` in a subprocess on ``topic``, stopped with a deadline (SIGTERM, then SIGKILL).
+
+    With ``ready_count`` it reports (``wait_ready``) once that many messages are counted."""
+
+    def __init__(
+        self, config: Config, topic: str, expected: int, work_dir: Path, ready_count: int | None = None
+    ) -> None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.result_path = work_dir / "result.json"
+        self.ready_path = work_dir / "ready.json"
+        broker = config.broker
+        argv = [
+            sys.executable, str(COUNTER_SCRIPT),
+            "--bootstrap", broker.bootstrap_servers,
+            "--topic", topic,
+            "--expected", str(expected),
+            "--result", str(self.result_path),
+            "--app-id", f"{topic}-counter",
+            "--datadir", str(work_dir / "faust"),
+            "--partitions", str(broker.partitions),
+            "--session-timeout-s", str(broker.session_timeout_s),
+            "--heartbeat-s", str(broker.heartbeat_interval_s),
+            "--max-message-bytes", str(broker.max_message_bytes),
+            "--batch-max", str(config.worker.batch_max_frames),
+            "--batch-window-ms", str(config.worker.batch_window_ms),
+            "--web-port", str(free_port()),
+        ]  # fmt: skip
+        if ready_count is not None:
+            argv += ["--ready", str(self.ready_path), "--ready-count", str(ready_count)]
+        self.process = ManagedProcess(
+            "faust-counter", argv, log_path=work_dir / "counter.log", stop_timeout_s=10.0
+        )
+
+    def __enter__(self) -> FaustCounter:
+        self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.stop()
+
+    def wait_ready(self, deadline_s: float) -> None:
+        self.process.wait_ready(self.ready_path.exists, deadline_s)  # written by an atomic rename
+
+    def wait_counted(self, deadline_s: float) -> FaustCount:
+        self.process.wait_ready(self.result_path.exists, deadline_s)
+        result = json.loads(self.result_path.read_text())
+        return FaustCount(result["count"], [tuple(point) for point in result["timeline"]])
+
+
 def faust_count(
     config: Config, topic: str, expected: int, work_dir: Path, deadline_s: float = 90.0
 ) -> FaustCount:
     """Start a count-only Faust worker on a pre-filled topic, wait for its count, stop it (deadline)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    result_path = work_dir / "result.json"
-    broker = config.broker
-    argv = [
-        sys.executable, str(COUNTER_SCRIPT),
-        "--bootstrap", broker.bootstrap_servers,
-        "--topic", topic,
-        "--expected", str(expected),
-        "--result", str(result_path),
-        "--app-id", f"{topic}-counter",
-        "--datadir", str(work_dir / "faust"),
-        "--partitions", str(broker.partitions),
-        "--session-timeout-s", str(broker.session_timeout_s),
-        "--heartbeat-s", str(broker.heartbeat_interval_s),
-        "--max-message-bytes", str(broker.max_message_bytes),
-        "--batch-max", str(config.worker.batch_max_frames),
-        "--batch-window-ms", str(config.worker.batch_window_ms),
-        "--web-port", str(free_port()),
-    ]  # fmt: skip
-    process = ManagedProcess("faust-counter", argv, log_path=work_dir / "counter.log", stop_timeout_s=10.0)
-    with process:
-        process.wait_ready(result_path.exists, deadline_s)  # written by an atomic rename
-        result = json.loads(result_path.read_text())
-    return FaustCount(result["count"], [tuple(point) for point in result["timeline"]])
+    with FaustCounter(config, topic, expected, work_dir) as counter:
+        return counter.wait_counted(deadline_s)

@@ -138,4 +138,11 @@ def format_checkpoint_summary(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"{_cell(r.get('overhead_pct'), 6)} {_cell(r.get('latency_p50_ms'), 8, 2)} "
             f"{_cell(r.get('latency_p99_ms'), 8, 2)} {_cell(r.get('bare_latency_p50_ms'), 8, 2)}"
         )
+    for r in rows:
+        if "bare_publish_frames_per_s" in r:  # the gateway's floor with a Kafka publish before each ack
+            lines.append(
+                f"  {r['checkpoint']} {r['case']}: a bare server that publishes before its ack "
+                f"{r['bare_publish_frames_per_s']:,.0f} frames/s = {r['bare_publish_over_bare']:.3f} of "
+                f"the bare one; the gateway = {r['framework_over_bare_publish']:.3f} of it"
+            )
     return lines

@@ -4,7 +4,8 @@ Run as a script by ``benchkit.baselines.faust_count``. It is set up like ``runti
 (same broker timings, raw serializers, ``stream_wait_empty=False``, no web server) and consumes with the
 worker's ``stream.take(batch_max, within=batch_window)``. When ``expected`` messages have been counted it
 writes the count and its timeline (time, count so far, after each batch) to ``--result`` (atomically)
-and keeps running until it is stopped.
+and keeps running until it is stopped. With ``--ready`` it also writes that file once ``--ready-count``
+messages have been counted: a topic filled while it runs can then be timed from a consuming agent.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def parse_args() -> argparse.Namespace:
         parser.add_argument(name, type=int, required=True)
     for name in ("--session-timeout-s", "--heartbeat-s", "--batch-window-ms"):
         parser.add_argument(name, type=float, required=True)
+    parser.add_argument("--ready", help="a file written once --ready-count messages are counted")
+    parser.add_argument("--ready-count", type=int, default=1)
     return parser.parse_args()
 
 
@@ -61,6 +64,9 @@ def create_app(args: argparse.Namespace) -> faust.App:
     async def count(stream: Any) -> AsyncIterator[None]:
         async for batch in stream.take(args.batch_max, within=args.batch_window_ms / 1000):
             state["count"] += len(batch)
+            if args.ready and state["count"] >= args.ready_count and "ready" not in state:
+                state["ready"] = True
+                write_result(args.ready, {"count": state["count"]})
             if len(state["timeline"]) < TIMELINE_MAX or state["count"] >= args.expected:
                 state["timeline"].append((time.time(), state["count"]))
             if state["count"] >= args.expected and "written" not in state:

@@ -169,18 +169,23 @@ def xray_frames(
 
 
 class BareIngestServer:
-    """``benchkit.bare_ingest_server`` in a process of its own, stopped with a deadline."""
+    """``benchkit.bare_ingest_server`` in a process of its own, stopped with a deadline.
 
-    def __init__(self, work_dir: Path, max_chunk_bytes: int) -> None:
+    With ``publish_to`` (bootstrap servers, topic) it publishes every frame before its ack."""
+
+    def __init__(
+        self, work_dir: Path, max_chunk_bytes: int, publish_to: tuple[str, str] | None = None
+    ) -> None:
         self.port = free_port()
+        argv = [sys.executable, "-m", "benchkit.bare_ingest_server", "--port", str(self.port),
+                "--max-chunk-bytes", str(max_chunk_bytes)]  # fmt: skip
+        name = "bare-ingest"
+        if publish_to is not None:
+            argv += ["--bootstrap", publish_to[0], "--topic", publish_to[1]]
+            name = "bare-ingest-publishing"
         self.process = ManagedProcess(
-            "bare-ingest",
-            [sys.executable, "-m", "benchkit.bare_ingest_server", "--port", str(self.port),
-             "--max-chunk-bytes", str(max_chunk_bytes)],
-            cwd=str(BENCH_DIR),
-            log_path=work_dir / "bare-ingest.log",
-            stop_timeout_s=5.0,
-        )  # fmt: skip
+            name, argv, cwd=str(BENCH_DIR), log_path=work_dir / f"{name}.log", stop_timeout_s=5.0
+        )
 
     @property
     def target(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import MIN_BASELINE_MESSAGES, BareRun, FaustCount
+from .floor import FloorRun
 from .framework import FrameTimes, ThroughputRun, Workload
 
 
@@ -26,9 +27,17 @@ def figures(
     bare: BareRun,
     faust: FaustCount,
     baseline_message_bytes: int,
+    floor: FloorRun | None = None,
 ) -> dict[str, Any]:
     """Every number of one benchmark, flat, in the units its name says."""
     loaded = throughput.times
+    floor_figures = {}
+    if floor is not None:
+        floor_figures = {
+            "floor_frames_per_s": round(floor.frames_per_s, 1),
+            "floor_over_faust": round(floor.frames_per_s / faust.per_s, 4),
+            "framework_over_floor": round(throughput.frames_per_s / floor.frames_per_s, 4),
+        }
     return {
         "case": workload.name,
         "frames": throughput.frames,
@@ -63,6 +72,7 @@ def figures(
         "faust_count_span_per_s": round(faust.span_per_s, 1),
         "framework_over_bare": round(throughput.frames_per_s / bare.loop_per_s, 4),
         "framework_over_faust": round(throughput.frames_per_s / faust.per_s, 4),
+        **floor_figures,
         # other work on the machine skews every number: 1-minute load average when the case ended
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
@@ -110,5 +120,18 @@ def format_summary(rows: list[dict[str, Any]]) -> list[str]:
             + " | loaded: "
             + "  ".join(f"{v:>7.1f}" for v in loaded)
             + f"  (worker histogram p50/p99 {r['loaded_histogram_p50_ms']} / {r['loaded_histogram_p99_ms']})"
+        )
+    floors = [r for r in rows if "floor_frames_per_s" in r]
+    if floors:
+        lines += [
+            "",
+            "floor: the same client and frames through a bare gRPC server that acks each frame once "
+            "published (acks=1) and a count-only Faust agent consuming meanwhile (benchkit/floor.py)",
+        ]
+    for r in floors:
+        lines.append(
+            f"{r['case']:<11} floor {r['floor_frames_per_s']:>8.1f} frames/s = "
+            f"{r['floor_over_faust']:.3f} of count-only Faust; framework = {r['framework_over_floor']:.3f} "
+            "of the floor"
         )
     return lines
