@@ -1,5 +1,5 @@
 """Sinks: ``VerdictSink.store_batch`` on the session's Redis (``Ledger.finalize_many``: one Lua script
-per verdict, pipelined) against a bare redis-py pipeline of SETs of the same verdict bytes.
+call for up to 512 verdicts) against a bare redis-py pipeline of SETs of the same verdict bytes.
 
 Each round stores 5,120 CLEAR verdicts (the no-op plugin's), as the verdict agent gets them: messages of
 64 verdicts (one stream batch each), 8 messages per ``store_batch`` call. Before a framework round

@@ -207,7 +207,7 @@ def stage_rows(clocked: dict[str, dict[str, Any]], hist: dict[str, dict[str, Any
         ("  of which Ray's call and (de)serializing (dispatch - plugin)", dispatch - plugin),
         ("dispatcher's own rest (accepted -> decided - stream_delay - dispatch)", combine),
         ("decided -> stored, beyond the sink call (the ledger call waits its turn)", hop2),
-        ("sink: store_batch, Lua per verdict (sink_duration)", sink),
+        ("sink: store_batch, one Lua call (sink_duration)", sink),
         ("total, sent -> stored (clock)", mean(clocked["sent_to_stored"])),
     ]
 

@@ -100,37 +100,51 @@ return answers
 WRITTEN_TTL_S = 600  # a gateway's recorded admissions, when it stops reading them (it died)
 
 _FINALIZE = """
--- KEYS: inflight, deadline, attempts, counter, verdict, latest_source, latest_conveyance, alerts,
---       audit_pending, inflight_source, inflight_by_source, inflight_size, inflight_bytes_by_source
--- ARGV: frame_id, verdict, verdict_ttl_s, alert ('' for none), alerts_kept, audit entry
-local record = redis.call('HGET', KEYS[1], ARGV[1])
-if not record then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local source = redis.call('HGET', KEYS[10], ARGV[1])
-if source then
-  redis.call('HDEL', KEYS[10], ARGV[1])
-  if redis.call('HINCRBY', KEYS[11], source, -1) <= 0 then redis.call('HDEL', KEYS[11], source) end
-  local size = redis.call('HGET', KEYS[12], ARGV[1])
-  if size then
-    redis.call('HDEL', KEYS[12], ARGV[1])
-    if redis.call('HINCRBY', KEYS[13], source, 0 - tonumber(size)) <= 0 then
-      redis.call('HDEL', KEYS[13], source)
+-- Stores a batch of verdicts, in order, as one atomic step: a frame's verdict is stored once.
+-- KEYS: inflight, deadline, attempts, verdicts counter, fallbacks counter, alerts, audit_pending,
+--       inflight_source, inflight_by_source, inflight_size, inflight_bytes_by_source;
+--       then per verdict: verdict, latest_source, latest_conveyance ('' for none)
+-- ARGV: verdict_ttl_s, alerts_kept; then per verdict: frame_id, verdict, fallback (0/1),
+--       alert ('' for none), audit entry
+-- Returns, per verdict in turn, the frame's in-flight record, or false if it had its verdict already.
+local records = {}
+for i = 0, (#KEYS - 11) / 3 - 1 do
+  local k, a = 12 + 3 * i, 3 + 5 * i
+  local frame_id = ARGV[a]
+  local record = redis.call('HGET', KEYS[1], frame_id)
+  if not record then
+    records[#records + 1] = false
+  else
+    redis.call('HDEL', KEYS[1], frame_id)
+    local source = redis.call('HGET', KEYS[8], frame_id)
+    if source then
+      redis.call('HDEL', KEYS[8], frame_id)
+      if redis.call('HINCRBY', KEYS[9], source, -1) <= 0 then redis.call('HDEL', KEYS[9], source) end
+      local size = redis.call('HGET', KEYS[10], frame_id)
+      if size then
+        redis.call('HDEL', KEYS[10], frame_id)
+        if redis.call('HINCRBY', KEYS[11], source, 0 - tonumber(size)) <= 0 then
+          redis.call('HDEL', KEYS[11], source)
+        end
+      end
     end
+    redis.call('ZREM', KEYS[2], frame_id)
+    redis.call('HDEL', KEYS[3], frame_id)
+    if ARGV[a + 2] == '1' then redis.call('INCR', KEYS[5]) else redis.call('INCR', KEYS[4]) end
+    redis.call('SET', KEYS[k], ARGV[a + 1], 'EX', ARGV[1])
+    redis.call('SET', KEYS[k + 1], ARGV[a + 1], 'EX', ARGV[1])
+    if KEYS[k + 2] ~= '' then redis.call('SET', KEYS[k + 2], ARGV[a + 1], 'EX', ARGV[1]) end
+    if ARGV[a + 3] ~= '' then
+      redis.call('LPUSH', KEYS[6], ARGV[a + 3])
+      redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[2]) - 1)
+    end
+    redis.call('RPUSH', KEYS[7], ARGV[a + 4])
+    records[#records + 1] = record
   end
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('INCR', KEYS[4])
-redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3])
-redis.call('SET', KEYS[6], ARGV[2], 'EX', ARGV[3])
-if KEYS[7] ~= '' then redis.call('SET', KEYS[7], ARGV[2], 'EX', ARGV[3]) end
-if ARGV[4] ~= '' then
-  redis.call('LPUSH', KEYS[8], ARGV[4])
-  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[5]) - 1)
-end
-redis.call('RPUSH', KEYS[9], ARGV[6])
-return record
+return records
 """
+FINALIZE_BATCH = 512  # verdicts in one script call: bounds how long one call holds Redis
 
 
 class AcceptOutcome:
@@ -298,26 +312,24 @@ class Ledger:
     async def finalize_many(
         self, items: Sequence[tuple[results_pb2.Verdict, results_pb2.Alert | None]]
     ) -> list[frame_pb2.Frame | None]:
-        """``finalize`` for a batch, in one round trip."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for verdict, alert in items:
-                keys, args = self._finalize_call(verdict, alert)
-                await self._finalize(keys=keys, args=args, client=pipe)
-            records = await pipe.execute()
-        return [None if r is None else frame_pb2.Frame.FromString(_raw(r)) for r in records]
+        """``finalize`` for a batch, in order: one script call per ``FINALIZE_BATCH`` verdicts (EVALSHA,
+        no pipeline: redis-py's pipeline asks Redis whether its scripts exist on every execute)."""
+        records: list[frame_pb2.Frame | None] = []
+        for start in range(0, len(items), FINALIZE_BATCH):
+            keys, args = self._finalize_call(items[start : start + FINALIZE_BATCH])
+            answers = await self._finalize(keys=keys, args=args)
+            records += [None if r is None else frame_pb2.Frame.FromString(_raw(r)) for r in answers]
+        return records
 
     def _finalize_call(
-        self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None
+        self, items: Sequence[tuple[results_pb2.Verdict, results_pb2.Alert | None]]
     ) -> tuple[list[str], list[bytes | str | int | float]]:
-        fallback = verdict.decision == results_pb2.DECISION_MANUAL_INSPECTION
         keys = [
             self.key("inflight"),
             self.key("deadline"),
             self.key("attempts"),
-            self.key("count", "fallback" if fallback else "verdict"),
-            self.key("verdict", verdict.frame_id),
-            self.key("latest", "source", verdict.source_id),
-            self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
+            self.key("count", "verdict"),
+            self.key("count", "fallback"),
             self.key("alerts"),
             audit_key(self.namespace, "pending"),  # sealed into the audit trail by the gateway's auditor
             self.key("inflight_source"),  # the frame's source, recorded at accept
@@ -325,14 +337,20 @@ class Ledger:
             self.key("inflight_size"),  # its payload's bytes, recorded at accept
             self.key("inflight_bytes_by_source"),
         ]
-        args: list[bytes | str | int | float] = [
-            verdict.frame_id,
-            verdict.SerializeToString(),
-            self.verdict_ttl_s,
-            alert.SerializeToString() if alert is not None else b"",
-            self.alerts_kept,
-            pending_entry("verdict", verdict_body(verdict)),
-        ]
+        args: list[bytes | str | int | float] = [self.verdict_ttl_s, self.alerts_kept]
+        for verdict, alert in items:
+            keys += (
+                self.key("verdict", verdict.frame_id),
+                self.key("latest", "source", verdict.source_id),
+                self.key("latest", "conveyance", verdict.conveyance_id) if verdict.conveyance_id else "",
+            )
+            args += (
+                verdict.frame_id,
+                verdict.SerializeToString(),
+                "1" if verdict.decision == results_pb2.DECISION_MANUAL_INSPECTION else "0",
+                alert.SerializeToString() if alert is not None else b"",
+                pending_entry("verdict", verdict_body(verdict)),
+            )
         return keys, args
 
     async def due(self, now_s: float, limit: int) -> list[str]:

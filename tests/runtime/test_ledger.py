@@ -11,6 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from smartcustoms.core import verdicts
+from smartcustoms.core.audit import audit_key
+from smartcustoms.runtime import ledger as ledger_module
 from smartcustoms.runtime.ledger import (
     WRITTEN_TTL_S,
     AcceptOutcome,
@@ -21,7 +23,7 @@ from smartcustoms.runtime.ledger import (
     Ledger,
 )
 from smartcustoms.runtime.services import EmbeddedRedis
-from smartcustoms.v1 import frame_pb2
+from smartcustoms.v1 import frame_pb2, results_pb2
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +89,49 @@ def test_a_frame_gets_one_verdict_however_often_it_is_finalized(redis_service: E
         assert [a.frame_id for a in await ledger.alerts()] == ["b"]
         assert await ledger.finalize(verdicts.combine(_frame("never-accepted", 9), []), None) is None
         assert (await ledger.counts()).imbalance == 0
+
+    _run(redis_service, body)
+
+
+def test_a_batch_of_verdicts_is_stored_in_order_each_frame_once_across_script_calls(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``finalize_many`` in calls of ``FINALIZE_BATCH`` verdicts: repeats within a call and across calls,
+    and a frame never accepted, get no record; each stored verdict is counted, alerted and audited once."""
+    monkeypatch.setattr(ledger_module, "FINALIZE_BATCH", 4)
+
+    def clear(frame: frame_pb2.Frame) -> results_pb2.Verdict:
+        return results_pb2.Verdict(
+            frame_id=frame.frame_id, source_id=frame.source_id, decision=results_pb2.DECISION_CLEAR
+        )
+
+    async def body(ledger: Ledger) -> None:
+        frames = [_frame(f"f{i}", i + 1) for i in range(6)]
+        await ledger.accept_many([(frame, None) for frame in frames], 30)
+        fallback_1, fallback_4 = verdicts.combine(frames[1], []), verdicts.combine(frames[4], [])
+        items = [
+            (clear(frames[0]), None),
+            (fallback_1, verdicts.alert_for(fallback_1)),
+            (clear(frames[2]), None),
+            (clear(frames[0]), None),  # again, in the same call
+            (clear(_frame("never-accepted", 99)), None),
+            (clear(frames[3]), None),
+            (clear(frames[2]), None),  # again, in a later call
+            (fallback_4, verdicts.alert_for(fallback_4)),
+            (clear(frames[5]), None),
+        ]
+        records = await ledger.finalize_many(items)
+        stored = [None if r is None else r.frame_id for r in records]
+        assert stored == ["f0", "f1", "f2", None, None, "f3", None, "f4", "f5"]
+        assert await ledger.counts() == Counts(accepted=6, verdicts=4, fallbacks=2, in_flight=0)
+        assert sorted(a.frame_id for a in await ledger.alerts()) == ["f1", "f4"]
+        assert await ledger.client.llen(audit_key(ledger.namespace, "pending")) == 6
+        clear_, manual = results_pb2.DECISION_CLEAR, results_pb2.DECISION_MANUAL_INSPECTION
+        for frame, decision in zip(frames, [clear_, manual, clear_, clear_, manual, clear_], strict=True):
+            verdict = await ledger.verdict(frame.frame_id)
+            assert verdict is not None and verdict.decision == decision
+        assert await ledger.in_flight_figures() == InFlightFigures(0, {}, {})
+        assert await ledger.finalize_many([]) == []
 
     _run(redis_service, body)
 
