@@ -3,7 +3,10 @@
 On the session's stack (no-op plugin, see conftest.py) it first measures the maximum throughput of 4 KiB
 X-ray frames (1,000 frames, 64 in flight: the round pytest-benchmark times), then sends frames open loop
 at half that rate for about 4 seconds and reports p50 / p99 from gRPC send to verdict stored in Redis
-(goal: p99 under 50 ms). The bare floors of the whole pipeline (aiokafka, count-only Faust) are in
+(goal: p99 under 50 ms). Then the same frames at the same rate go through the floor of the path
+(``benchkit/floor.py``: a gRPC server that acks each frame once published, a count-only Faust agent with
+the worker's batch size and window): ``floor_latency_*`` is sent -> batch taken by that agent, what the
+path costs a frame before any Ray call or verdict store. The throughput floors are in
 test_bench_pipeline.py. Nothing asserts a time: every frame must get its CLEAR verdict.
 """
 
@@ -12,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from benchkit.checkpoints import ms, record
+from benchkit.floor import floor_latency
 from benchkit.framework import Target, Workload, check_verdicts, run_latency, run_throughput
 
 from smartcustoms.core.config import Config
@@ -45,6 +50,7 @@ def test_small_frames_at_half_max_throughput(
     bench_stack: Stack,
     bench_config: Config,
     clock_path: str,
+    tmp_path: Path,
     checkpoint_summary: list[dict[str, Any]],
 ) -> None:
     config = bench_config
@@ -68,6 +74,7 @@ def test_small_frames_at_half_max_throughput(
     light = at_half.frames(f"{run_id}h", WARMUP_FRAMES + count)
     times = asyncio.run(run_latency(target, at_half, light, WARMUP_FRAMES))
     asyncio.run(check_verdicts(config.redis.url, config.namespace, [f.frame_id for f in [*frames, *light]]))
+    floor = floor_latency(config, workload, run_id, tmp_path, half_rate, count)
 
     sent_span_s = float(times.sent_s.max() - times.sent_s.min())
     figures: dict[str, Any] = {
@@ -86,5 +93,7 @@ def test_small_frames_at_half_max_throughput(
         "latency_pipeline_p50_ms": ms(times.pipeline_s, 50),
         "latency_sink_p50_ms": ms(times.sink_s, 50),
         "latency_pipeline_p99_ms": ms(times.pipeline_s, 99),
+        "floor_latency_p50_ms": ms(floor, 50),
+        "floor_latency_p99_ms": ms(floor, 99),
     }
     record(benchmark, checkpoint_summary, "end_to_end", "xray-4KiB at half max", figures)

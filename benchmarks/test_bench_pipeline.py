@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 from benchkit.baselines import bare_kafka, faust_count, repeated
-from benchkit.floor import FloorRun, floor_pipeline
+from benchkit.floor import FloorRun, floor_throughput
 from benchkit.framework import (
     Target,
     Workload,
@@ -120,7 +120,7 @@ def measure(
     faust = faust_count(config, baseline_topic, len(messages), work_dir / "faust-counter")
     floor: FloorRun | None = None
     if max(len(payload) for payload in workload.sent_payloads) <= config.gateway.inline_max_bytes:
-        floor = floor_pipeline(config, workload, run_id, work_dir / "floor")
+        floor = floor_throughput(config, workload, run_id, work_dir / "floor")
 
     message_bytes = int(np.mean([len(value) for _, value in published]))
     numbers = figures(workload, throughput, latency, bare, faust, message_bytes, floor)

@@ -37,8 +37,9 @@ def test_the_pipeline_floor_acks_only_frames_it_published_and_counts_every_one(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     """``benchkit.floor``: the bare server acks a frame only once it is in Kafka, whole and keyed by
-    its source, and the count-only agent's count covers every frame sent (warm-up and timed run)."""
-    from benchkit.floor import WARMUP_FRAMES, floor_pipeline
+    its source, and the count-only agent counts every frame sent (warm-up and timed run), and stamps
+    each one when timing latency."""
+    from benchkit.floor import WARMUP_FRAMES, floor_latency, floor_throughput, floor_topic
     from benchkit.framework import Workload
 
     config = with_free_ports(config_module.load(environ={}))
@@ -49,11 +50,12 @@ def test_the_pipeline_floor_acks_only_frames_it_published_and_counts_every_one(
     )
     payloads = (bytes(range(256)) * 16, b"\x07" * (3 * 1024 * 1024))  # one frame in two chunks
     workload = Workload("floor-test", Modality.XRAY, 30, 8, 0, 1.0, header, payloads[0], payloads=payloads)
-    run = floor_pipeline(config, workload, "t1", tmp_path, deadline_s=60.0)
+    run = floor_throughput(config, workload, "t1", tmp_path, deadline_s=60.0)
     assert run.frames == 30 and run.elapsed_s > 0
 
-    topic = f"{config.namespace}.floor.{workload.name}.t1"
-    messages = asyncio.run(read_topic(broker.bootstrap_servers, topic, WARMUP_FRAMES + 30))
+    messages = asyncio.run(
+        read_topic(broker.bootstrap_servers, floor_topic(config, workload, "t1"), WARMUP_FRAMES + 30)
+    )
     frames = [(key, frame_pb2.Frame.FromString(value)) for key, value in messages]
     expected = {f.frame_id for f in workload.frames("t1fw", WARMUP_FRAMES) + workload.frames("t1f", 30)}
     assert sorted(f.frame_id for _, f in frames) == sorted(expected)
@@ -64,6 +66,9 @@ def test_the_pipeline_floor_acks_only_frames_it_published_and_counts_every_one(
     for source in {f.source_id for _, f in frames}:  # a source's frames stay in order on its partition
         sequences = [f.sequence for _, f in frames if f.source_id == source]
         assert sequences == sorted(sequences)
+
+    latencies = floor_latency(config, workload, "t2", tmp_path / "latency", frames_per_s=200.0, count=20)
+    assert len(latencies) == 20 and (latencies > 0).all()  # each frame's own time, sent to taken
 
 
 async def read_topic(

@@ -13,7 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -139,6 +139,7 @@ async def _consume_all(
 class FaustCount:
     messages: int
     counted: Timeline
+    stamps: dict[str, float] = field(default_factory=dict)  # frame id -> when its batch came
 
     @property
     def per_s(self) -> float:
@@ -152,10 +153,19 @@ class FaustCount:
 class FaustCounter:
     """``faust_counter.py`` in a subprocess on ``topic``, stopped with a deadline (SIGTERM, then SIGKILL).
 
-    With ``ready_count`` it reports (``wait_ready``) once that many messages are counted."""
+    With ``ready_count`` it reports (``wait_ready``) once that many messages are counted; with
+    ``stamp_frames`` the messages are ``Frame``s and the count holds when each frame id came; with
+    ``worker_fetch_wait`` its consumer waits per fetch as the stream worker's does (Faust's 1.5 s if not)."""
 
     def __init__(
-        self, config: Config, topic: str, expected: int, work_dir: Path, ready_count: int | None = None
+        self,
+        config: Config,
+        topic: str,
+        expected: int,
+        work_dir: Path,
+        ready_count: int | None = None,
+        stamp_frames: bool = False,
+        worker_fetch_wait: bool = False,
     ) -> None:
         work_dir.mkdir(parents=True, exist_ok=True)
         self.result_path = work_dir / "result.json"
@@ -179,6 +189,10 @@ class FaustCounter:
         ]  # fmt: skip
         if ready_count is not None:
             argv += ["--ready", str(self.ready_path), "--ready-count", str(ready_count)]
+        if stamp_frames:
+            argv.append("--stamp-frames")
+        if worker_fetch_wait:
+            argv += ["--fetch-max-wait-ms", str(broker.fetch_max_wait_ms)]
         self.process = ManagedProcess(
             "faust-counter", argv, log_path=work_dir / "counter.log", stop_timeout_s=10.0
         )
@@ -196,7 +210,7 @@ class FaustCounter:
     def wait_counted(self, deadline_s: float) -> FaustCount:
         self.process.wait_ready(self.result_path.exists, deadline_s)
         result = json.loads(self.result_path.read_text())
-        return FaustCount(result["count"], [tuple(point) for point in result["timeline"]])
+        return FaustCount(result["count"], [tuple(point) for point in result["timeline"]], result["stamps"])
 
 
 def faust_count(

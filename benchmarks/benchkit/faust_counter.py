@@ -6,6 +6,9 @@ worker's ``stream.take(batch_max, within=batch_window)``. When ``expected`` mess
 writes the count and its timeline (time, count so far, after each batch) to ``--result`` (atomically)
 and keeps running until it is stopped. With ``--ready`` it also writes that file once ``--ready-count``
 messages have been counted: a topic filled while it runs can then be timed from a consuming agent.
+With ``--stamp-frames`` the messages are ``Frame``s, and the result also holds, per frame id, the time
+its batch reached the agent. With ``--fetch-max-wait-ms`` its consumer waits that long per fetch, as
+the stream worker's does (``runtime.worker.shorten_fetch_wait``), instead of Faust's fixed 1.5 s.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
+
+from smartcustoms.v1 import frame_pb2
 
 TIMELINE_MAX = 100_000  # (time, count so far) after each batch
 
@@ -32,6 +37,8 @@ def parse_args() -> argparse.Namespace:
         parser.add_argument(name, type=float, required=True)
     parser.add_argument("--ready", help="a file written once --ready-count messages are counted")
     parser.add_argument("--ready-count", type=int, default=1)
+    parser.add_argument("--stamp-frames", action="store_true", help="record when each frame id came")
+    parser.add_argument("--fetch-max-wait-ms", type=int, help="the stream worker's fetch wait")
     return parser.parse_args()
 
 
@@ -59,10 +66,14 @@ def create_app(args: argparse.Namespace) -> faust.App:
         producer_acks=1,
     )
     topic = app.topic(args.topic, value_type=bytes, internal=False)
-    state: dict[str, Any] = {"count": 0, "timeline": []}
+    state: dict[str, Any] = {"count": 0, "timeline": [], "stamps": {}}
 
     async def count(stream: Any) -> AsyncIterator[None]:
         async for batch in stream.take(args.batch_max, within=args.batch_window_ms / 1000):
+            if args.stamp_frames:
+                came = time.time()
+                for value in batch:
+                    state["stamps"][frame_pb2.Frame.FromString(value).frame_id] = came
             state["count"] += len(batch)
             if args.ready and state["count"] >= args.ready_count and "ready" not in state:
                 state["ready"] = True
@@ -87,6 +98,10 @@ def write_result(path: str, state: dict[str, Any]) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.fetch_max_wait_ms is not None:
+        from smartcustoms.runtime.worker import shorten_fetch_wait
+
+        shorten_fetch_wait(args.fetch_max_wait_ms)
     app = create_app(args)
     worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()

@@ -1,25 +1,33 @@
-"""The floor of the pipeline's shape: frames over gRPC, acked once durable in Kafka, counted by Faust.
+"""The floor of the pipeline's path: frames over gRPC, acked once durable in Kafka, taken by Faust.
 
 What any design with the framework's path costs on this machine before it does anything of its own:
-the same client (the vendor SDK, the workload's window) sends the same frames to the bare ingest
-server in its publishing mode (``bare_ingest_server.py``: chunks joined, one ``acks=1`` publish per
-frame keyed by its source, ack after the broker's), and a count-only Faust agent (``faust_counter.py``,
-set up as the stream worker's app) consumes the topic while it fills. No ledger, no blob store, no
-checks, no plugin, no verdict, no sink. Rate: frames from the first one sent to the last one counted,
-once the agent has counted a warm-up and so owns its partitions. Only for frames sent inline.
+the same client (the vendor SDK) sends the same frames to the bare ingest server in its publishing
+mode (``bare_ingest_server.py``: chunks joined, one ``acks=1`` publish per frame keyed by its source,
+ack after the broker's), and a count-only Faust agent (``faust_counter.py``, set up as the stream
+worker's app: the worker's batch size, window and fetch wait) consumes the topic while it fills. No
+ledger, no blob store, no checks, no plugin, no verdict, no sink. The agent counts a warm-up first, so
+it owns its partitions before anything is timed. Only for frames sent inline.
+
+- ``floor_throughput``: the workload's window, first frame sent to last frame counted;
+- ``floor_latency``: open loop at a fixed rate, each frame from sent to its batch reaching the agent
+  (the framework's sent -> batch taken, before its Ray call and sink).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from smartcustoms.core.config import Config
 from smartcustoms.runtime.topics import ensure_topics
+from smartcustoms.v1 import frame_pb2
 
-from .baselines import FaustCounter
-from .framework import Workload, send_windowed
+from .baselines import FaustCount, FaustCounter
+from .framework import Workload, send_at_rate, send_windowed
 from .ingest import BareIngestServer
 
 WARMUP_FRAMES = 64
@@ -35,25 +43,76 @@ class FloorRun:
         return self.frames / self.elapsed_s
 
 
-def floor_pipeline(
-    config: Config, workload: Workload, run_id: str, work_dir: Path, deadline_s: float = 90.0
-) -> FloorRun:
-    """Warm up, then time the workload's throughput run through the floor; every frame must be counted."""
+def floor_topic(config: Config, workload: Workload, run_id: str) -> str:
+    return f"{config.namespace}.floor.{workload.name}.{run_id}"
+
+
+def _through_floor(
+    config: Config,
+    workload: Workload,
+    run_id: str,
+    work_dir: Path,
+    count: int,
+    send: Callable[[str, list[frame_pb2.Frame]], Awaitable[dict[str, float]]],
+    deadline_s: float,
+) -> tuple[dict[str, float], FaustCount]:
+    """Warm up, then ``send(target, frames)`` ``count`` frames; every frame must be counted once."""
     bootstrap = config.broker.bootstrap_servers
-    topic = f"{config.namespace}.floor.{workload.name}.{run_id}"
+    topic = floor_topic(config, workload, run_id)
     asyncio.run(ensure_topics(bootstrap, [topic], config.broker.partitions))
     warmup = workload.frames(f"{run_id}fw", WARMUP_FRAMES)
-    frames = workload.frames(f"{run_id}f", workload.count)
+    frames = workload.frames(f"{run_id}f", count)
     expected = len(warmup) + len(frames)
     payloads, window = workload.sent_payloads, workload.window_frames
     with (
         BareIngestServer(work_dir, config.gateway.max_chunk_bytes, (bootstrap, topic)) as server,
-        FaustCounter(config, topic, expected, work_dir / "floor-counter", ready_count=len(warmup)) as counter,
+        FaustCounter(
+            config,
+            topic,
+            expected,
+            work_dir / "floor-counter",
+            ready_count=len(warmup),
+            stamp_frames=True,
+            worker_fetch_wait=True,
+        ) as counter,
     ):
         asyncio.run(send_windowed(server.target, warmup, payloads, window))
         counter.wait_ready(deadline_s)
-        sent_s = asyncio.run(send_windowed(server.target, frames, payloads, window))
+        sent_s = asyncio.run(send(server.target, frames))
         counted = counter.wait_counted(deadline_s)
-    if counted.messages != expected:
-        raise AssertionError(f"the floor's agent counted {counted.messages} of {expected} frames")
-    return FloorRun(len(frames), counted.counted[-1][0] - min(sent_s.values()))
+    if counted.messages != expected or len(counted.stamps) != expected:
+        raise AssertionError(
+            f"the floor's agent counted {counted.messages} messages, {len(counted.stamps)} frame ids, "
+            f"for {expected} frames"
+        )
+    return sent_s, counted
+
+
+def floor_throughput(
+    config: Config, workload: Workload, run_id: str, work_dir: Path, deadline_s: float = 90.0
+) -> FloorRun:
+    """The workload's throughput run through the floor: its frames, its window."""
+
+    async def send(target: str, frames: list[frame_pb2.Frame]) -> dict[str, float]:
+        return await send_windowed(target, frames, workload.sent_payloads, workload.window_frames)
+
+    sent_s, counted = _through_floor(config, workload, run_id, work_dir, workload.count, send, deadline_s)
+    return FloorRun(len(sent_s), max(counted.stamps[i] for i in sent_s) - min(sent_s.values()))
+
+
+def floor_latency(
+    config: Config,
+    workload: Workload,
+    run_id: str,
+    work_dir: Path,
+    frames_per_s: float,
+    count: int,
+    deadline_s: float = 90.0,
+) -> np.ndarray:
+    """Seconds from sent to taken by the agent, per frame, ``count`` frames open loop at ``frames_per_s``."""
+
+    async def send(target: str, frames: list[frame_pb2.Frame]) -> dict[str, float]:
+        return await send_at_rate(target, frames, workload.payload, frames_per_s)
+
+    sent_s, counted = _through_floor(config, workload, run_id, work_dir, count, send, deadline_s)
+    return np.array([counted.stamps[i] - sent for i, sent in sent_s.items()])
