@@ -16,7 +16,7 @@ from smartcustoms.core import preview, selections, verdicts
 from smartcustoms.core.blobstore import BlobStore
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
-from smartcustoms.runtime.ledger import Ledger
+from smartcustoms.runtime.ledger import FINALIZE_BATCH, Ledger
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,15 @@ class VerdictSink:
 
     async def store_verdicts(self, decided: Sequence[results_pb2.Verdict]) -> None:
         """Store verdicts once each (a verdict for a frame no longer in flight counts as a duplicate),
-        count them, keep previews of alerts, release payloads and call the result hooks."""
+        count them, keep previews of alerts, release payloads and call the result hooks. One ledger call
+        per ``FINALIZE_BATCH`` verdicts, each handled in full before the next: if a later call fails,
+        the verdicts stored before it have had their hooks, and a retry finds them stored."""
         started = time.monotonic()
+        for start in range(0, len(decided), FINALIZE_BATCH):
+            await self._store_once(decided[start : start + FINALIZE_BATCH])
+        self.sensor.sink_batch(time.monotonic() - started)
+
+    async def _store_once(self, decided: Sequence[results_pb2.Verdict]) -> None:
         items = [(verdict, verdicts.alert_for(verdict)) for verdict in decided]
         records = await self.ledger.finalize_many(items)
         stored = [
@@ -85,7 +92,6 @@ class VerdictSink:
             if record.HasField("blob"):
                 self.store.release(record.blob)
                 self.sensor.blob_released()
-        self.sensor.sink_batch(time.monotonic() - started)
 
     async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
         """``store_batch``, retried with backoff (0.1 s doubling to ``max_delay_s``) while Redis does not

@@ -97,7 +97,8 @@ def test_a_batch_of_verdicts_is_stored_in_order_each_frame_once_across_script_ca
     redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``finalize_many`` in calls of ``FINALIZE_BATCH`` verdicts: repeats within a call and across calls,
-    and a frame never accepted, get no record; each stored verdict is counted, alerted and audited once."""
+    and a frame never accepted, get no record; each stored verdict is counted, alerted, audited and kept
+    as its source's (and conveyance's) latest once."""
     monkeypatch.setattr(ledger_module, "FINALIZE_BATCH", 4)
 
     def clear(frame: frame_pb2.Frame) -> results_pb2.Verdict:
@@ -120,7 +121,15 @@ def test_a_batch_of_verdicts_is_stored_in_order_each_frame_once_across_script_ca
             (fallback_4, verdicts.alert_for(fallback_4)),
             (clear(frames[5]), None),
         ]
+        script, calls = ledger._finalize, []
+
+        async def counted(*, keys: list[str], args: list[object]) -> object:
+            calls.append(len(keys))
+            return await script(keys=keys, args=args)
+
+        monkeypatch.setattr(ledger, "_finalize", counted)
         records = await ledger.finalize_many(items)
+        assert calls == [11 + 3 * 4, 11 + 3 * 4, 11 + 3 * 1]  # shared keys, then three a verdict
         stored = [None if r is None else r.frame_id for r in records]
         assert stored == ["f0", "f1", "f2", None, None, "f3", None, "f4", "f5"]
         assert await ledger.counts() == Counts(accepted=6, verdicts=4, fallbacks=2, in_flight=0)
@@ -130,6 +139,12 @@ def test_a_batch_of_verdicts_is_stored_in_order_each_frame_once_across_script_ca
         for frame, decision in zip(frames, [clear_, manual, clear_, clear_, manual, clear_], strict=True):
             verdict = await ledger.verdict(frame.frame_id)
             assert verdict is not None and verdict.decision == decision
+        latest_source, latest_conveyance = (
+            await ledger.latest("source", "lane-1"),
+            await ledger.latest("conveyance", "HK-1234"),
+        )  # the clear verdicts carry no conveyance: the last one that did was f4's
+        assert latest_source is not None and latest_source.frame_id == "f5"
+        assert latest_conveyance is not None and latest_conveyance.frame_id == "f4"
         assert await ledger.in_flight_figures() == InFlightFigures(0, {}, {})
         assert await ledger.finalize_many([]) == []
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from smartcustoms.core import verdicts
 from smartcustoms.core.blobstore.memory import MemoryBlobStore
@@ -19,7 +22,8 @@ from smartcustoms.core.manager import new_plugin_manager
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
-from smartcustoms.runtime.ledger import Ledger
+from smartcustoms.runtime import sink as sink_module
+from smartcustoms.runtime.ledger import Counts, Ledger
 from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.runtime.sink import VerdictSink
 from smartcustoms.v1 import frame_pb2, results_pb2
@@ -119,3 +123,49 @@ def test_the_verdict_stage_stores_only_the_batches_not_stored_where_they_were_de
     kept, fallback, in_flight = asyncio.run(main())
     assert kept is None and fallback is not None  # ct-1 is left to the worker that decided it
     assert in_flight == 1
+
+
+def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_handled_once(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large batch is stored ``FINALIZE_BATCH`` verdicts a call, each call's verdicts reported before
+    the next call: when a later call fails, the retry finds the earlier ones stored and reports only the
+    rest, so every verdict's hooks run once."""
+    monkeypatch.setattr(sink_module, "FINALIZE_BATCH", 2)
+    frames = [ct_frame(sequence) for sequence in range(1, 6)]
+    clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
+    decided = [verdicts.combine(frame, [clear]) for frame in frames]
+    reported: list[str] = []
+    monkeypatch.setattr(
+        VerdictSink, "_report", lambda self, verdict, alert: reported.append(verdict.frame_id)
+    )
+
+    async def main() -> None:
+        client = aioredis.Redis.from_url(redis_service.url)
+        try:
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(
+                ledger, MemoryBlobStore(), new_plugin_manager(), Sensor(Metrics(CollectorRegistry()))
+            )
+            for frame in frames:
+                await ledger.accept(frame, 30)
+            finalize_many, calls = ledger.finalize_many, []
+
+            async def second_call_fails(items: Sequence[Any]) -> list[frame_pb2.Frame | None]:
+                calls.append(len(items))
+                if len(calls) == 2:
+                    raise RedisConnectionError("connection lost")
+                return await finalize_many(items)
+
+            monkeypatch.setattr(ledger, "finalize_many", second_call_fails)
+            with pytest.raises(RedisConnectionError):
+                await sink.store_verdicts(decided)
+            assert reported == ["ct-1", "ct-2"]
+            await sink.store_verdicts(decided)  # the retry
+            assert calls == [2, 2, 2, 2, 1]
+            assert reported == ["ct-1", "ct-2", "ct-3", "ct-4", "ct-5"]
+            assert await ledger.counts() == Counts(accepted=5, verdicts=5, fallbacks=0, in_flight=0)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
