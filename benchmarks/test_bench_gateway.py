@@ -7,7 +7,9 @@ payloads to the shared-memory blob store, records the frame in the Redis ledger,
 also a process of its own) parses the same chunks and acks each frame on its last chunk. For frames
 sent inline, the same server in its publishing mode is the floor of any gateway that acks a frame only
 once it is durable in Kafka: it also joins the chunks and publishes the frame (``acks=1``) before the
-ack, with no ledger, blob store or checks (``bare_publish_*``, its round between the other two). One lean
+ack, with no ledger, blob store or checks (``bare_publish_*``: after each gateway round, the frames
+that round sent, so the topic's partitions get the same spread; before the next bare round, which does
+not touch Kafka). One lean
 client (``benchkit.ingest.send_lean``: 2 MiB chunks cut once, a window of frames in flight) sends the
 same frames to both; bare and gateway rounds alternate. One more round each with the vendor SDK's
 ``IngestStream`` shows what a device gets from one Python process (``sdk_client_*``). Nothing asserts a
@@ -129,11 +131,14 @@ def test_gateway_ingest(
         return xray_frames(case, shape, next(run_ids), count)  # fresh ids and sequences
 
     def prepare() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if inline:  # the publishing floor's round, after the bare one, timed the same way
-            started = time.perf_counter()
-            asyncio.run(send_lean(publishing_ingest.target, bare_frames, payload, window))
-            publishing_round_s.append(time.perf_counter() - started)
         return (fresh_frames(),), {}
+
+    def teardown(frames: list[Any]) -> None:
+        drop_blobs(gateway_stack)
+        if inline:  # the publishing floor's round, timed as the bare rounds are
+            started = time.perf_counter()
+            asyncio.run(send_lean(publishing_ingest.target, frames, payload, window))
+            publishing_round_s.append(time.perf_counter() - started)
 
     framework_runs: list[IngestRun] = []
 
@@ -143,9 +148,7 @@ def test_gateway_ingest(
         return run
 
     before = ledger_counts(gateway_stack)
-    _, rounds = run_alternating(
-        benchmark, framework, bare, ROUNDS, prepare, teardown=lambda *_: drop_blobs(gateway_stack)
-    )
+    _, rounds = run_alternating(benchmark, framework, bare, ROUNDS, prepare, teardown=teardown)
     sdk = asyncio.run(send_sdk(gateway_stack.gateway_target, fresh_frames(), payload, window))
     drop_blobs(gateway_stack)
     bare_sdk = asyncio.run(send_sdk(bare_ingest.target, bare_frames, payload, window))

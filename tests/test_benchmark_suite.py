@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -91,3 +93,73 @@ async def read_topic(
         return received
     finally:
         await consumer.stop()
+
+
+def test_the_publishing_floor_acks_a_frame_only_after_the_broker_and_in_the_order_sent() -> None:
+    """``bare_ingest_server.publishing`` on a recording producer whose deliveries the test completes."""
+    from benchkit.bare_ingest_server import publishing
+    from benchkit.ingest import chunks_from
+
+    class Producer:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, bytes, bytes, asyncio.Future[None]]] = []
+
+        async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+            delivery: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.sent.append((topic, value, key, delivery))
+            return delivery
+
+    frames = [frame_pb2.Frame(frame_id=f"f{i}", source_id=f"lane{i % 2}", sequence=i + 1) for i in range(3)]
+    pieces = {"f0": [b"one"], "f1": [b"tw", b"o!"], "f2": [b"three"]}  # f1 in two chunks
+
+    async def main() -> None:
+        producer = Producer()
+        chunks: asyncio.Queue[Any] = asyncio.Queue()
+        acks: list[str] = []
+
+        async def requests() -> AsyncIterator[Any]:
+            while (chunk := await chunks.get()) is not None:
+                yield chunk
+
+        async def until(condition: Callable[[], bool]) -> None:
+            for _ in range(200):
+                if condition():
+                    return
+                await asyncio.sleep(0)
+            raise AssertionError("not reached")
+
+        handler = publishing(producer, "floor-topic")  # type: ignore[arg-type]  # a recording producer
+        reader = asyncio.create_task(collect(handler(requests(), None), acks))  # type: ignore[arg-type]
+        for frame in frames:
+            parts = pieces[frame.frame_id]
+            for chunk in chunks_from(frame, parts, sum(len(p) for p in parts)):
+                chunks.put_nowait(chunk)
+        await until(lambda: len(producer.sent) == 3)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert acks == []  # published, not yet acked by the broker
+        producer.sent[1][3].set_result(None)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert acks == []  # f1 is durable, but f0 before it is not
+        producer.sent[0][3].set_result(None)
+        await until(lambda: acks == ["f0", "f1"])
+        producer.sent[2][3].set_result(None)
+        chunks.put_nowait(None)
+        await reader
+        assert acks == ["f0", "f1", "f2"]
+        for (topic, value, key, _), frame in zip(producer.sent, frames, strict=True):
+            published = frame_pb2.Frame.FromString(value)
+            assert (topic, key, published.frame_id) == (
+                "floor-topic",
+                frame.source_id.encode(),
+                frame.frame_id,
+            )
+            assert published.payload == b"".join(pieces[frame.frame_id])
+
+    asyncio.run(main())
+
+
+async def collect(answers: AsyncIterator[Any], into: list[str]) -> None:
+    async for ack in answers:
+        into.append(ack.frame_id)

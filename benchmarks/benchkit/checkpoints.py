@@ -7,7 +7,9 @@ see the same machine at the same moment. Rates come from the median round of eac
 
 Figures stored in ``extra_info`` (names carry their units; see benchmarks/README.md):
 ``checkpoint``, ``case``, ``frames_per_s``, ``mb_per_s``, ``records_per_s`` and their ``bare_*`` twins,
-``framework_over_bare``, ``latency_p50_ms`` / ``latency_p99_ms`` (and ``bare_*``), ``machine``.
+``framework_over_bare``, ``latency_p50_ms`` / ``latency_p99_ms`` (and ``bare_*``), ``machine``; the gateway's
+4 KiB case also ``bare_publish_*``, ``bare_publish_over_bare``, ``framework_over_bare_publish``, and the
+end-to-end case ``floor_latency_p50_ms`` / ``floor_latency_p99_ms`` (the floors, benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -144,5 +146,10 @@ def format_checkpoint_summary(rows: Sequence[dict[str, Any]]) -> list[str]:
                 f"  {r['checkpoint']} {r['case']}: a bare server that publishes before its ack "
                 f"{r['bare_publish_frames_per_s']:,.0f} frames/s = {r['bare_publish_over_bare']:.3f} of "
                 f"the bare one; the gateway = {r['framework_over_bare_publish']:.3f} of it"
+            )
+        if "floor_latency_p99_ms" in r:  # the path's own latency, sent -> taken by a count-only agent
+            lines.append(
+                f"  {r['checkpoint']} {r['case']}: the floor of the path at the same rate, sent -> taken, "
+                f"p50 {r['floor_latency_p50_ms']:.1f} / p99 {r['floor_latency_p99_ms']:.1f} ms"
             )
     return lines

@@ -8,9 +8,12 @@ worker's app: the worker's batch size, window and fetch wait) consumes the topic
 ledger, no blob store, no checks, no plugin, no verdict, no sink. The agent counts a warm-up first, so
 it owns its partitions before anything is timed. Only for frames sent inline.
 
-- ``floor_throughput``: the workload's window, first frame sent to last frame counted;
+- ``floor_throughput``: the workload's window; first frame sent to last frame counted (as the
+  framework's throughput is timed), and the steady rate between 10 % and 90 % of the frames counted (as
+  the count-only agent's rate is);
 - ``floor_latency``: open loop at a fixed rate, each frame from sent to its batch reaching the agent
-  (the framework's sent -> batch taken, before its Ray call and sink).
+  (the framework's sent -> batch taken, before its Ray call and sink); the first 3 frames of the stream
+  are left out, as the framework's latency run leaves them out.
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ from smartcustoms.core.config import Config
 from smartcustoms.runtime.topics import ensure_topics
 from smartcustoms.v1 import frame_pb2
 
-from .baselines import FaustCount, FaustCounter
+from .baselines import FaustCount, FaustCounter, steady_rate
 from .framework import Workload, send_at_rate, send_windowed
 from .ingest import BareIngestServer
 
-WARMUP_FRAMES = 64
+WARMUP_FRAMES = 64  # counted before anything is timed
+LATENCY_WARMUP_FRAMES = 3  # the first frames of the open-loop stream, not kept
 
 
 @dataclass(frozen=True)
 class FloorRun:
     frames: int
-    elapsed_s: float
+    elapsed_s: float  # first frame sent to last frame counted
+    steady_per_s: float  # frames per second between 10 % and 90 % of them counted
 
     @property
     def frames_per_s(self) -> float:
@@ -76,9 +81,9 @@ def _through_floor(
             worker_fetch_wait=True,
         ) as counter,
     ):
-        asyncio.run(send_windowed(server.target, warmup, payloads, window))
+        asyncio.run(asyncio.wait_for(send_windowed(server.target, warmup, payloads, window), deadline_s))
         counter.wait_ready(deadline_s)
-        sent_s = asyncio.run(send(server.target, frames))
+        sent_s = asyncio.run(asyncio.wait_for(send(server.target, frames), deadline_s))
         counted = counter.wait_counted(deadline_s)
     if counted.messages != expected or len(counted.stamps) != expected:
         raise AssertionError(
@@ -97,7 +102,9 @@ def floor_throughput(
         return await send_windowed(target, frames, workload.sent_payloads, workload.window_frames)
 
     sent_s, counted = _through_floor(config, workload, run_id, work_dir, workload.count, send, deadline_s)
-    return FloorRun(len(sent_s), max(counted.stamps[i] for i in sent_s) - min(sent_s.values()))
+    came = sorted(counted.stamps[i] for i in sent_s)
+    steady = steady_rate([(when, n) for n, when in enumerate(came, start=1)], len(came))
+    return FloorRun(len(sent_s), came[-1] - min(sent_s.values()), steady)
 
 
 def floor_latency(
@@ -114,5 +121,7 @@ def floor_latency(
     async def send(target: str, frames: list[frame_pb2.Frame]) -> dict[str, float]:
         return await send_at_rate(target, frames, workload.payload, frames_per_s)
 
-    sent_s, counted = _through_floor(config, workload, run_id, work_dir, count, send, deadline_s)
-    return np.array([counted.stamps[i] - sent for i, sent in sent_s.items()])
+    total = LATENCY_WARMUP_FRAMES + count
+    sent_s, counted = _through_floor(config, workload, run_id, work_dir, total, send, deadline_s)
+    kept = list(sent_s.items())[LATENCY_WARMUP_FRAMES:]  # in the order sent
+    return np.array([counted.stamps[i] - sent for i, sent in kept])
