@@ -100,6 +100,7 @@ class IngestStream:
         self._call: grpc.aio.StreamStreamCall | None = None
         self._reader: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self._failed: Exception | None = None  # why the stream ended: later sends raise it
 
     async def __aenter__(self) -> IngestStream:
         self._channel = open_channel(self.target, self.credentials, channel_options(self.chunk_bytes))
@@ -122,7 +123,12 @@ class IngestStream:
             frame.frame_id = uuid.uuid4().hex
         if frame.frame_id in self._pending:
             raise ValueError(f"frame {frame.frame_id} is already awaiting its ack")
+        if self._failed is not None:
+            raise IngestError(str(self._failed))
         await self._window.acquire()
+        if self._failed is not None:  # the stream ended while this frame waited for room
+            self._window.release()
+            raise IngestError(str(self._failed))
         future: asyncio.Future[ingest_pb2.IngestAck] = asyncio.get_running_loop().create_future()
         self._pending[frame.frame_id] = future
         data = frame.payload if payload is None else payload
@@ -131,7 +137,8 @@ class IngestStream:
                 for chunk in chunks_of(frame, data, self.chunk_bytes, self.sha256):
                     await self._call.write(chunk)
         except BaseException:  # the frame never went out: no ack will come, nobody will await this one
-            self._pending.pop(frame.frame_id, None)
+            if self._pending.pop(frame.frame_id, None) is not None:
+                self._window.release()
             future.cancel()
             raise
         return future
@@ -165,9 +172,13 @@ class IngestStream:
         self._fail_pending(IngestError("stream closed before these frames were acknowledged"))
 
     def _fail_pending(self, error: Exception) -> None:
+        """Fail every frame awaiting its ack, and every later send: a send waiting for room in the window
+        is woken to raise, instead of waiting for acks that will not come."""
+        self._failed = error
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(error)
+            self._window.release()
         self._pending.clear()
 
 

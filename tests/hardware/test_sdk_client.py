@@ -17,7 +17,7 @@ import pytest
 
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
-from smartcustoms.hardware.sdk.client import OK, IngestError, SyncVendorClient, VendorClient
+from smartcustoms.hardware.sdk.client import OK, IngestError, IngestStream, SyncVendorClient, VendorClient
 from smartcustoms.hardware.sdk.retry import RetryPolicy, retryable_stream_code
 from smartcustoms.runtime.process import free_port
 from smartcustoms.v1 import frame_pb2, ingest_pb2
@@ -265,6 +265,41 @@ def test_a_full_window_blocks_the_producer_until_acks_make_room() -> None:
     asyncio.run(scenario({"window_frames": 2}, [4, 4, 4]))
     fake = FakeGateway()
     asyncio.run(scenario({"window_bytes": 1000}, [300, 300]))
+
+
+def test_a_stream_that_ends_while_its_window_is_full_fails_the_send_waiting_for_room() -> None:
+    """``IngestStream``: when the gateway goes away with the window full, the frames awaiting acks fail,
+    and so does a send waiting for room and any send after it, instead of waiting for acks forever."""
+    fake = FakeGateway()
+    fake.release.clear()  # no ack comes: the window stays full
+
+    async def scenario() -> None:
+        gateway = serving(fake)
+        target = await gateway.__aenter__()
+        stream = IngestStream(target, window_frames=2)
+        await stream.__aenter__()
+        try:
+            awaiting = [await stream.send(_frame(sequence)) for sequence in (1, 2)]
+            waiting_for_room = asyncio.create_task(stream.send(_frame(3)))
+            await _until(lambda: fake.deliveries["f1"] == 1)  # the fake holds its ack, reads no further
+            for _ in range(20):
+                await asyncio.sleep(0)
+            assert not waiting_for_room.done()
+            await gateway.__aexit__(None, None, None)  # the gateway goes away
+            async with asyncio.timeout(10):
+                with pytest.raises(IngestError):
+                    await waiting_for_room
+                for future in awaiting:
+                    with pytest.raises(IngestError):
+                        await future
+            with pytest.raises(IngestError):
+                await stream.send(_frame(4))
+        finally:
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                async with asyncio.timeout(10):
+                    await stream.close()
+
+    asyncio.run(scenario())
 
 
 def test_close_gives_up_at_its_deadline_and_fails_the_unacknowledged_frames() -> None:
