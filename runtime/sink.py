@@ -63,8 +63,9 @@ class VerdictSink:
     async def store_verdicts(self, decided: Sequence[results_pb2.Verdict]) -> None:
         """Store verdicts once each (a verdict for a frame no longer in flight counts as a duplicate),
         count them, keep previews of alerts, release payloads and call the result hooks. One ledger call
-        per ``FINALIZE_BATCH`` verdicts, each handled in full before the next: if a later call fails,
-        the verdicts stored before it have had their hooks, and a retry finds them stored."""
+        per ``FINALIZE_BATCH`` verdicts, each handled in full before the next: if a later call fails
+        before Redis runs it, the verdicts stored before it have had their hooks, and a retry finds them
+        stored."""
         started = time.monotonic()
         for start in range(0, len(decided), FINALIZE_BATCH):
             await self._store_once(decided[start : start + FINALIZE_BATCH])
@@ -80,8 +81,8 @@ class VerdictSink:
         ]
         for _ in range(len(items) - len(stored)):
             self.sensor.duplicate_verdict()
-        # every stored verdict is counted before any preview is rendered: a metric never trails the
-        # ledger by the time another frame's preview takes
+        # every stored verdict of a ledger call is counted before any preview is rendered: a metric never
+        # trails the ledger by the time another frame's preview takes
         for verdict, alert, record in stored:
             self._report(verdict, alert)
             if verdict.modality == frame_pb2.MODALITY_RECORD:

@@ -146,7 +146,7 @@ def test_the_publishing_floor_acks_a_frame_only_after_the_broker_and_in_the_orde
         await until(lambda: acks == ["f0", "f1"])
         producer.sent[2][3].set_result(None)
         chunks.put_nowait(None)
-        await reader
+        await asyncio.wait_for(reader, 5.0)
         assert acks == ["f0", "f1", "f2"]
         for (topic, value, key, _), frame in zip(producer.sent, frames, strict=True):
             published = frame_pb2.Frame.FromString(value)

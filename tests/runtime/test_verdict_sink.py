@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from smartcustoms.core.manager import new_plugin_manager
 from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
+from smartcustoms.runtime import ledger as ledger_module
 from smartcustoms.runtime import sink as sink_module
 from smartcustoms.runtime.ledger import Counts, Ledger
 from smartcustoms.runtime.services import EmbeddedRedis
@@ -128,9 +127,10 @@ def test_the_verdict_stage_stores_only_the_batches_not_stored_where_they_were_de
 def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_handled_once(
     redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large batch is stored ``FINALIZE_BATCH`` verdicts a call, each call's verdicts reported before
-    the next call: when a later call fails, the retry finds the earlier ones stored and reports only the
-    rest, so every verdict's hooks run once."""
+    """A large batch is stored in script calls of ``FINALIZE_BATCH`` verdicts, each call's verdicts
+    reported before the next call: when a later call fails before Redis runs it, the retry finds the
+    earlier ones stored and reports only the rest, so every verdict's hooks run once."""
+    monkeypatch.setattr(ledger_module, "FINALIZE_BATCH", 2)
     monkeypatch.setattr(sink_module, "FINALIZE_BATCH", 2)
     frames = [ct_frame(sequence) for sequence in range(1, 6)]
     clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
@@ -149,15 +149,15 @@ def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_
             )
             for frame in frames:
                 await ledger.accept(frame, 30)
-            finalize_many, calls = ledger.finalize_many, []
+            script, calls = ledger._finalize, []
 
-            async def second_call_fails(items: Sequence[Any]) -> list[frame_pb2.Frame | None]:
-                calls.append(len(items))
+            async def second_call_fails(*, keys: list[str], args: list[object]) -> object:
+                calls.append((len(keys) - 11) // 3)  # verdicts in the call
                 if len(calls) == 2:
                     raise RedisConnectionError("connection lost")
-                return await finalize_many(items)
+                return await script(keys=keys, args=args)
 
-            monkeypatch.setattr(ledger, "finalize_many", second_call_fails)
+            monkeypatch.setattr(ledger, "_finalize", second_call_fails)
             with pytest.raises(RedisConnectionError):
                 await sink.store_verdicts(decided)
             assert reported == ["ct-1", "ct-2"]
