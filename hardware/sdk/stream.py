@@ -103,6 +103,7 @@ class IngestStream:
         self._failed: Exception | None = None  # why the stream ended: later sends raise it
 
     async def __aenter__(self) -> IngestStream:
+        self._failed = None  # a stream object may be entered again after it closed
         self._channel = open_channel(self.target, self.credentials, channel_options(self.chunk_bytes))
         stub = ingest_pb2_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]  # generated, untyped
         self._call = stub.StreamFrames()
@@ -124,11 +125,11 @@ class IngestStream:
         if frame.frame_id in self._pending:
             raise ValueError(f"frame {frame.frame_id} is already awaiting its ack")
         if self._failed is not None:
-            raise IngestError(str(self._failed))
+            raise IngestError(str(self._failed)) from self._failed
         await self._window.acquire()
         if self._failed is not None:  # the stream ended while this frame waited for room
             self._window.release()
-            raise IngestError(str(self._failed))
+            raise IngestError(str(self._failed)) from self._failed
         future: asyncio.Future[ingest_pb2.IngestAck] = asyncio.get_running_loop().create_future()
         self._pending[frame.frame_id] = future
         data = frame.payload if payload is None else payload
@@ -169,7 +170,16 @@ class IngestStream:
         except grpc.aio.AioRpcError as error:
             self._fail_pending(IngestError(f"ingest stream failed: {error.code().name} {error.details()}"))
             raise
-        self._fail_pending(IngestError("stream closed before these frames were acknowledged"))
+        except BaseException:  # cancelled (a close given up at its deadline): no ack will be read
+            self._fail_pending(
+                IngestError("ingest stream reader stopped before these frames were acknowledged")
+            )
+            raise
+        self._fail_pending(
+            IngestError(
+                "stream closed before these frames were acknowledged" if self._pending else "stream closed"
+            )
+        )
 
     def _fail_pending(self, error: Exception) -> None:
         """Fail every frame awaiting its ack, and every later send: a send waiting for room in the window

@@ -302,6 +302,30 @@ def test_a_stream_that_ends_while_its_window_is_full_fails_the_send_waiting_for_
     asyncio.run(scenario())
 
 
+def test_an_ingest_stream_closed_at_a_deadline_fails_its_frames_and_can_be_entered_again() -> None:
+    """``IngestStream``: a close given up at a deadline fails the frames still awaiting acks (nothing
+    is left waiting), and a stream object closed cleanly can be entered again."""
+    fake = FakeGateway()
+
+    async def scenario() -> None:
+        async with serving(fake) as target:
+            stream = IngestStream(target, window_frames=2)
+            for sequence in (1, 2):  # entered twice, closed cleanly each time
+                async with stream:
+                    assert (await asyncio.wait_for(await stream.send(_frame(sequence)), 10)).code == OK
+            fake.release.clear()  # acks wait from here
+            await stream.__aenter__()
+            pending = await stream.send(_frame(3))
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await stream.close()
+            with pytest.raises(IngestError, match="reader stopped"):
+                await asyncio.wait_for(pending, 5)
+            fake.release.set()
+
+    asyncio.run(scenario())
+
+
 def test_close_gives_up_at_its_deadline_and_fails_the_unacknowledged_frames() -> None:
     fake = FakeGateway()
     fake.release.clear()
