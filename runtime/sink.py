@@ -97,8 +97,9 @@ class VerdictSink:
     async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
         """``store_batch``, retried with backoff (0.1 s doubling to ``max_delay_s``) while Redis does not
         answer: the verdict stage waits out a Redis outage with the verdicts in hand instead of crashing.
-        Finalizing is idempotent, so after a write that broke halfway the retry stores the rest once
-        (the verdicts stored before the break are counted as duplicates and their hooks not run again)."""
+        Finalizing is idempotent, so after a write that broke halfway the retry stores the rest once.
+        Verdicts of ledger calls that failed before Redis ran them are stored and reported then; those
+        of a call Redis ran but whose reply was lost are counted as duplicates, their hooks not run."""
         return await self._waiting(lambda: self.store_batch(messages), max_delay_s)
 
     async def store_verdicts_waiting(

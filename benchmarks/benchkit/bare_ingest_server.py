@@ -7,11 +7,11 @@ gateway is, by ``benchkit.ingest.BareIngestServer``:
 
     python -m benchkit.bare_ingest_server --port 50099 --max-chunk-bytes 8388608
 
-With ``--bootstrap`` and ``--topic`` it is the floor of any gateway that acks only once a frame is
-durable in Kafka: each frame's chunks are joined into the ``Frame`` (header and payload inline), sent
-with the gateway's producer settings (``acks=1``, ``linger_ms=1``), keyed by its source, and acked
-once the broker has acked it; a stream's acks go out in its frames' order while later frames are
-already being sent.
+With ``--bootstrap`` and ``--topic`` it is the floor of a gateway built as the framework's is (grpc.aio,
+aiokafka, one frame acked only once it is durable in Kafka): each frame's chunks are joined into the
+``Frame`` (header and payload inline), sent with the gateway's producer settings (``acks=1``,
+``linger_ms=1``), keyed by its source, and acked once the broker has acked it; a stream's acks go out in
+its frames' order while later frames are already being sent.
 """
 
 from __future__ import annotations

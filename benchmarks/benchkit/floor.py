@@ -108,13 +108,17 @@ def _before_deadline(server: BareIngestServer, sending: Coroutine[Any, Any, T], 
     watchdog = threading.Timer(deadline_s, expire)
     watchdog.start()
     try:
-        return asyncio.run(sending)
+        result = asyncio.run(sending)
     except Exception as error:
         if expired:
             raise TimeoutError(f"the floor's frames were not all acked within {deadline_s} s") from error
         raise
     finally:
         watchdog.cancel()
+        watchdog.join()  # it may have fired as the send ended
+    if expired:
+        raise TimeoutError(f"the floor's server was stopped at its {deadline_s} s deadline")
+    return result
 
 
 def floor_throughput(
