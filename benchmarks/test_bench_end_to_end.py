@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from benchkit.checkpoints import ms, record
+from benchkit.floor import LATENCY_WARMUP_FRAMES as WARMUP_FRAMES  # the floor leaves out as many
 from benchkit.floor import floor_latency
 from benchkit.framework import Target, Workload, check_verdicts, run_latency, run_throughput
 
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SHAPE = (1, 64, 64)
 MAX_FRAMES, WINDOW_FRAMES = 1000, 64
 HALF_RATE_SECONDS = 4.0
-WARMUP_FRAMES = 3
 
 
 def small_xray_workload() -> Workload:

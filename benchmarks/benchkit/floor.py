@@ -1,6 +1,6 @@
 """The floor of the pipeline's path: frames over gRPC, acked once durable in Kafka, taken by Faust.
 
-What any design with the framework's path costs on this machine before it does anything of its own:
+What the framework's path, as it is built, costs on this machine before the framework does anything:
 the same client (the vendor SDK) sends the same frames to the bare ingest server in its publishing
 mode (``bare_ingest_server.py``: chunks joined, one ``acks=1`` publish per frame keyed by its source,
 ack after the broker's), and a count-only Faust agent (``faust_counter.py``, set up as the stream
