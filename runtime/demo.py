@@ -30,6 +30,7 @@ from smartcustoms.runtime.report import (
     checkpoint_rows,
     format_decisions,
     format_table,
+    format_tail,
     merge,
     scrape,
     total,
@@ -311,6 +312,8 @@ def print_summary(
         )
     print()
     print(format_table(checkpoint_rows(samples, elapsed_s)))
+    print()
+    print(format_tail(samples))
     print()
     print(format_decisions(samples))
     print()

@@ -126,10 +126,12 @@ def checkpoint_rows(samples: Samples, duration_s: float) -> list[CheckpointRow]:
     return rows
 
 
-def format_table(rows: list[CheckpointRow]) -> str:
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value * 1000:.1f}"
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.1f}"
 
+
+def format_table(rows: list[CheckpointRow]) -> str:
+    ms = _ms
     lines = [
         f"{'checkpoint':<10} {'frames':>8} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8}  latency of",
         "-" * 78,
@@ -139,6 +141,46 @@ def format_table(rows: list[CheckpointRow]) -> str:
         f"  {r.what}"
         for r in rows
     ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SeriesLatency:
+    name: str  # the label's value: a modality, a plugin
+    count: float
+    p50_s: float | None
+    p99_s: float | None
+
+
+def latency_by(samples: Samples, histogram: str, label: str) -> list[SeriesLatency]:
+    """Each series of a histogram by one of its labels, with its count and quantiles, the slowest p99
+    first: where the tail of a checkpoint's latency comes from."""
+    names = {labels[label] for labels, _ in samples.get(f"{histogram}_count", []) if label in labels}
+    rows = []
+    for name in names:
+        count = total(samples, f"{histogram}_count", **{label: name})
+        if count:
+            p50, p99 = (quantile(samples, histogram, q, **{label: name}) for q in (0.5, 0.99))
+            rows.append(SeriesLatency(name, count, p50, p99))
+    return sorted(rows, key=lambda row: (-(row.p99_s or 0.0), row.name))
+
+
+TAIL_SERIES = (
+    # what, histogram, label: the end-to-end latency per modality, and each plugin's time per batch
+    ("frames", "smartcustoms_frame_latency_seconds", "modality"),
+    ("plugin", "smartcustoms_plugin_duration_seconds", "plugin"),
+)
+
+
+def format_tail(samples: Samples) -> str:
+    """Where the end-to-end tail comes from: frames by modality (accepted to verdict stored) and each
+    plugin's time per batch, slowest p99 first; the checkpoint table sums them over everything."""
+    lines = [f"{'tail of':<10} {'':<24} {'count':>8} {'p50 ms':>8} {'p99 ms':>8}"]
+    for what, histogram, label in TAIL_SERIES:
+        lines += [
+            f"{what:<10} {row.name:<24} {row.count:>8.0f} {_ms(row.p50_s):>8} {_ms(row.p99_s):>8}"
+            for row in latency_by(samples, histogram, label)
+        ]
     return "\n".join(lines)
 
 

@@ -81,6 +81,9 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
     ):
         assert re.search(rf"{device}\s+sent\s+(\d+)\s+accepted\s+\1 ", output), device
     assert re.search(r"^xray\s+\d+\s+\d+\s+0$", output, re.M), "no X-ray frame fell back"
+    # where the tail comes from: the X-ray lanes' frames, and the X-ray detector's time per batch
+    assert re.search(r"^frames\s+xray\s+[1-9]\d*\s+[\d.]+\s+[\d.]+$", output, re.M), output
+    assert re.search(r"^plugin\s+xray_detector\s+[1-9]\d*\s+[\d.]+\s+[\d.]+$", output, re.M), output
     conveyances = re.search(
         r"^conveyances: opened (\d+) = decided \d+ \(.*\) \+ timed out \d+ \+ open 0 +\(imbalance 0;",
         output,
