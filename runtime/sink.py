@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TypeVar
 
 import pluggy
@@ -22,6 +23,22 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+
+def _unstored(messages: Sequence[bytes]) -> tuple[list[results_pb2.Verdict], list[bytes]]:
+    """The verdicts of serialized VerdictBatch messages not ``stored`` already by the worker that decided
+    them, and the messages that did not parse."""
+    parsed: list[results_pb2.Verdict] = []
+    bad = []
+    for raw in messages:
+        try:
+            batch = results_pb2.VerdictBatch.FromString(raw)
+        except DecodeError:
+            bad.append(raw)
+            continue
+        if not batch.stored:
+            parsed.extend(batch.verdicts)
+    return parsed, bad
 
 
 class VerdictSink:
@@ -46,16 +63,7 @@ class VerdictSink:
     async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
         """Store the verdicts of serialized VerdictBatch messages, but for batches already ``stored`` by
         the worker that decided them; return the messages that did not parse."""
-        parsed: list[results_pb2.Verdict] = []
-        bad = []
-        for raw in messages:
-            try:
-                batch = results_pb2.VerdictBatch.FromString(raw)
-            except DecodeError:
-                bad.append(raw)
-                continue
-            if not batch.stored:
-                parsed.extend(batch.verdicts)
+        parsed, bad = _unstored(messages)
         if parsed:
             await self.store_verdicts(parsed)
         return bad
@@ -64,8 +72,7 @@ class VerdictSink:
         """Store verdicts once each (a verdict for a frame no longer in flight counts as a duplicate),
         count them, keep previews of alerts, release payloads and call the result hooks. One ledger call
         per ``FINALIZE_BATCH`` verdicts, each handled in full before the next: if a later call fails
-        before Redis runs it, the verdicts stored before it have had their hooks, and a retry finds them
-        stored."""
+        before Redis runs it, the verdicts stored before it have had their hooks."""
         started = time.monotonic()
         for start in range(0, len(decided), FINALIZE_BATCH):
             await self._store_once(decided[start : start + FINALIZE_BATCH])
@@ -95,18 +102,26 @@ class VerdictSink:
                 self.sensor.blob_released()
 
     async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
-        """``store_batch``, retried with backoff (0.1 s doubling to ``max_delay_s``) while Redis does not
-        answer: the verdict stage waits out a Redis outage with the verdicts in hand instead of crashing.
-        Finalizing is idempotent, so after a write that broke halfway the retry stores the rest once.
-        Verdicts of ledger calls that failed before Redis ran them are stored and reported then; those
-        of a call Redis ran but whose reply was lost are counted as duplicates, their hooks not run."""
-        return await self._waiting(lambda: self.store_batch(messages), max_delay_s)
+        """``store_batch``, waiting out a Redis outage as ``store_verdicts_waiting`` does."""
+        parsed, bad = _unstored(messages)
+        if parsed:
+            await self.store_verdicts_waiting(parsed, max_delay_s)
+        return bad
 
     async def store_verdicts_waiting(
         self, decided: Sequence[results_pb2.Verdict], max_delay_s: float = 2.0
     ) -> None:
-        """``store_verdicts``, waiting out a Redis outage the same way."""
-        await self._waiting(lambda: self.store_verdicts(decided), max_delay_s)
+        """``store_verdicts``, each ledger call retried with backoff (0.1 s doubling to ``max_delay_s``)
+        while Redis does not answer: the verdict stage waits out a Redis outage with the verdicts in hand
+        instead of crashing. The retry starts at the call that failed, so the verdicts stored before it
+        are not sent again (they would come back as duplicates). Finalizing is idempotent: the verdicts
+        of a call Redis ran but whose reply was lost come back as duplicates, their hooks not run."""
+        started = time.monotonic()
+        for start in range(0, len(decided), FINALIZE_BATCH):
+            await self._waiting(
+                partial(self._store_once, decided[start : start + FINALIZE_BATCH]), max_delay_s
+            )
+        self.sensor.sink_batch(time.monotonic() - started)
 
     async def _waiting(self, store: Callable[[], Awaitable[_T]], max_delay_s: float) -> _T:
         delay_s = 0.1

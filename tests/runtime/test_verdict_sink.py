@@ -169,3 +169,50 @@ def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_
             await client.aclose()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("entry", ["store_verdicts_waiting", "store_batch_waiting"])
+def test_waiting_out_a_failed_ledger_call_resumes_at_that_call(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch, entry: str
+) -> None:
+    """The worker and the verdict stage wait out Redis; a retry starts at the call that failed, so the
+    verdicts stored before it are neither sent again nor counted as duplicates."""
+    monkeypatch.setattr(ledger_module, "FINALIZE_BATCH", 2)
+    monkeypatch.setattr(sink_module, "FINALIZE_BATCH", 2)
+    frames = [ct_frame(sequence) for sequence in range(11, 16)]
+    clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
+    decided = [verdicts.combine(frame, [clear]) for frame in frames]
+    registry = CollectorRegistry()
+
+    async def main() -> list[int]:
+        client = aioredis.Redis.from_url(redis_service.url)
+        try:
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(ledger, MemoryBlobStore(), new_plugin_manager(), Sensor(Metrics(registry)))
+            for frame in frames:
+                await ledger.accept(frame, 30)
+            script, calls = ledger._finalize, []
+
+            async def second_call_fails_once(*, keys: list[str], args: list[object]) -> object:
+                calls.append((len(keys) - 11) // 3)  # verdicts in the call
+                if len(calls) == 2:
+                    raise RedisConnectionError("connection lost")
+                return await script(keys=keys, args=args)
+
+            monkeypatch.setattr(ledger, "_finalize", second_call_fails_once)
+            if entry == "store_batch_waiting":
+                batch = results_pb2.VerdictBatch(verdicts=decided).SerializeToString()
+                assert await sink.store_batch_waiting([batch]) == []
+            else:
+                await sink.store_verdicts_waiting(decided)
+            assert await ledger.counts() == Counts(accepted=5, verdicts=5, fallbacks=0, in_flight=0)
+            return calls
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [2, 2, 2, 1]  # the failed second call again, then the third
+    assert registry.get_sample_value("smartcustoms_sink_duplicate_verdicts_total") == 0
+    stored = registry.get_sample_value(
+        "smartcustoms_sink_verdicts_total", {"modality": "ct", "decision": "clear"}
+    )
+    assert stored == 5
