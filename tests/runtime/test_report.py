@@ -209,28 +209,34 @@ def test_the_tail_names_the_slow_series_first_from_a_real_scrape(
     )
     for _ in range(98):
         frames.labels("rfid").observe(0.005)
-    for value in (0.3, 0.4):
+    for value in (0.05, 0.8):
         frames.labels("vehicle").observe(value)
         plugins.labels("vehicle_compare").observe(value - 0.05)
     plugins.labels("noop").observe(0.001)
+    for value in [0.2] * 100:
+        frames.labels("record").observe(value)  # p50 above the vehicles', p99 below: p99 orders the rows
     frames.labels("camera")  # a series with no observation yet is left out
 
     samples = report.scrape(metrics_url)
     rows = report.latency_by(samples, "smartcustoms_frame_latency_seconds", "modality")
-    assert [(row.name, row.count) for row in rows] == [("vehicle", 2.0), ("rfid", 98.0)]
-    vehicle, rfid = rows
-    assert vehicle.p99_s == pytest.approx(0.1 + 0.4 * 1.98 / 2)  # rank 1.98 of 2, both in (0.1, 0.5]
+    assert [(row.name, row.count) for row in rows] == [("vehicle", 2.0), ("record", 100.0), ("rfid", 98.0)]
+    vehicle, record, rfid = rows
+    assert vehicle.p99_s == pytest.approx(0.5 + 0.5 * 0.98)  # rank 1.98 of 2: the second, in (0.5, 1]
+    assert vehicle.p50_s == pytest.approx(0.1)  # rank 1 of 2: the first, in (0.01, 0.1]
+    assert record.p50_s == pytest.approx(0.1 + 0.4 * 50 / 100)  # above the vehicles' p50
+    assert record.p99_s == pytest.approx(0.1 + 0.4 * 99 / 100)  # below the vehicles' p99
     assert rfid.p99_s == pytest.approx(0.01 * 0.99)  # rank 97.02 of 98, in (0, 0.01]
 
     lines = report.format_tail(samples).splitlines()
     assert lines[0].split() == ["tail", "of", "count", "p50", "ms", "p99", "ms"]
     assert [line.split()[:3] for line in lines[1:]] == [
         ["frames", "vehicle", "2"],
+        ["frames", "record", "100"],
         ["frames", "rfid", "98"],
         ["plugin", "vehicle_compare", "2"],
         ["plugin", "noop", "1"],
     ]
-    assert lines[1].split()[-1] == f"{vehicle.p99_s * 1000:.1f}"
+    assert lines[1].split()[-2:] == [f"{vehicle.p50_s * 1000:.1f}", f"{vehicle.p99_s * 1000:.1f}"]
 
 
 def test_the_tail_of_nothing_is_its_header_alone() -> None:
