@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import numpy as np
 import pytest
@@ -176,7 +177,14 @@ def test_waiting_out_a_failed_ledger_call_resumes_at_that_call(
     redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch, entry: str
 ) -> None:
     """The worker and the verdict stage wait out Redis; a retry starts at the call that failed, so the
-    verdicts stored before it are neither sent again nor counted as duplicates."""
+    verdicts stored before it are neither sent again nor counted as duplicates, and the sink's duration
+    counts the calls, not the wait between attempts (made 2 s here)."""
+    sleep = asyncio.sleep
+
+    async def longer(delay: float, *args: Any) -> Any:
+        return await sleep(delay * 20, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", longer)
     monkeypatch.setattr(ledger_module, "FINALIZE_BATCH", 2)
     monkeypatch.setattr(sink_module, "FINALIZE_BATCH", 2)
     frames = [ct_frame(sequence) for sequence in range(11, 16)]
@@ -216,3 +224,6 @@ def test_waiting_out_a_failed_ledger_call_resumes_at_that_call(
         "smartcustoms_sink_verdicts_total", {"modality": "ct", "decision": "clear"}
     )
     assert stored == 5
+    assert registry.get_sample_value("smartcustoms_sink_duration_seconds_count") == 1
+    duration_s = registry.get_sample_value("smartcustoms_sink_duration_seconds_sum")
+    assert duration_s is not None and duration_s < 2.0  # four script calls on a local Redis, no wait
