@@ -131,13 +131,12 @@ def _ms(value: float | None) -> str:
 
 
 def format_table(rows: list[CheckpointRow]) -> str:
-    ms = _ms
     lines = [
         f"{'checkpoint':<10} {'frames':>8} {'frames/s':>9} {'p50 ms':>8} {'p99 ms':>8}  latency of",
         "-" * 78,
     ]
     lines += [
-        f"{r.checkpoint:<10} {r.frames:>8.0f} {r.per_second:>9.1f} {ms(r.p50_s):>8} {ms(r.p99_s):>8}"
+        f"{r.checkpoint:<10} {r.frames:>8.0f} {r.per_second:>9.1f} {_ms(r.p50_s):>8} {_ms(r.p99_s):>8}"
         f"  {r.what}"
         for r in rows
     ]
