@@ -80,7 +80,8 @@ class ActorPool:
     up its plugin; a batch for the pool waits until then, so no frame is sent to a cold actor, and an
     actor replaced after a failure joins the idle queue only once it is warm too. A batch of n frames
     may take n times ``timeout_s``; a batch that fails in any way is tried again frame by frame, so only
-    the frame that caused it goes to an officer.
+    the frame that caused it goes to an officer. An actor whose batch was given up while its call ran
+    (its frames agent stopped) gets no other batch until that call has ended.
     """
 
     UNIT = "actor"  # what hosts the plugin, in log lines
@@ -104,6 +105,8 @@ class ActorPool:
         self.failure = ""  # why the pool could not get ready: its frames then go to an officer
         self.reports: list[ReadyReport] = []
         self._replacing: set[asyncio.Task[None]] = set()
+        self._busy: list[Any] = []  # actors still running a call given up (``_hand_back_when_free``)
+        self._freeing: set[asyncio.Task[None]] = set()
         self._launched: list[Any] = []
         self._warm: list[Any] = []  # warm actors not yet in the idle queue (``start`` ran in a thread)
         self._settled: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -207,16 +210,61 @@ class ActorPool:
         actor = await self.idle.get()
         self.sensor.batch_started(self.name, len(frames))
         outcome = BatchOutcome((), 0.0, "error", "cancelled")
-        healthy = True
+        healthy, given_up = True, False
         try:
             outcome, healthy = await self._call(actor, [f.SerializeToString() for f in frames])
+        except asyncio.CancelledError:
+            given_up = True
+            raise
         finally:
-            if healthy:
+            if given_up:
+                self._hand_back_when_free(actor, self.deadline_s(len(frames)))
+            elif healthy:
                 self.idle.put_nowait(actor)
             else:
                 self._replace(actor)
             self.sensor.batch_done(self.name, time.monotonic() - queued, outcome.duration_s or None)
         return outcome
+
+    def _hand_back_when_free(self, actor: Any, within_s: float) -> None:
+        """A batch was given up (its frames agent stopped) while its call may still run on ``actor``:
+        cancelling the wait does not stop the call. The actor goes back to the idle queue once that call
+        has ended, and is replaced if it has not ended within ``within_s``; no batch is given to it
+        meanwhile, where it would wait behind the call given up."""
+        self._busy.append(actor)
+        task = asyncio.get_running_loop().create_task(self._when_free(actor, within_s))
+        self._freeing.add(task)
+        task.add_done_callback(self._freeing.discard)
+
+    async def _when_free(self, actor: Any, within_s: float) -> None:
+        try:
+            await asyncio.wait_for(self._free(actor), within_s)
+        except self.REPLACEMENT_ERRORS as error:
+            if self._no_longer_busy(actor):
+                log.warning(
+                    "plugin %s: a %s still on a batch given up after %g s (%s); replacing it",
+                    self.name,
+                    self.UNIT,
+                    within_s,
+                    one_line(error) or type(error).__name__,
+                )
+                self._replace(actor)
+            return
+        if self._no_longer_busy(actor):
+            self.idle.put_nowait(actor)
+
+    def _no_longer_busy(self, actor: Any) -> bool:
+        """Take ``actor`` off the busy list; False when the pool's stop took it first."""
+        for number, busy in enumerate(self._busy):
+            if busy is actor:
+                del self._busy[number]
+                return True
+        return False
+
+    async def _free(self, actor: Any) -> None:
+        """Done once ``actor`` has ended the call it was running: a Ray actor runs its calls one at a
+        time, in order, so a call made now is answered after it."""
+        await actor.ready.remote()
 
     async def _call(self, actor: Any, payload: list[bytes]) -> tuple[BatchOutcome, bool]:
         deadline_s = self.deadline_s(len(payload))
@@ -271,11 +319,12 @@ class ActorPool:
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle actor's shutdown hook (bounded), then end the actors."""
-        for task in list(self._replacing):
+        for task in [*self._replacing, *self._freeing]:
             task.cancel()
         actors, self._warm = list(self._warm), []
         while not self.idle.empty():
             actors.append(self.idle.get_nowait())
+        actors, self._busy = [*actors, *self._busy], []  # a busy one's shutdown waits behind its call
         if actors:
             calls = asyncio.gather(*(actor.shutdown.remote() for actor in actors), return_exceptions=True)
             with contextlib.suppress(TimeoutError):

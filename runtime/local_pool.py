@@ -53,6 +53,7 @@ class _LocalHost:
 
     def __init__(self, pool: LocalPool) -> None:
         self.building = _in_thread(f"build-{pool.name}", PluginHost, pool.actor_spec)
+        self.current: concurrent.futures.Future[BatchOutcome] | None = None  # its last call
 
     def host(self, timeout_s: float | None = None) -> PluginHost:
         return self.building.result(timeout_s)
@@ -92,7 +93,7 @@ class LocalPool(ActorPool):
         except Exception as error:
             reason, detail = "error", one_line(error)
         else:
-            call = _in_thread(f"plugin-{self.name}", host.process, payload)
+            call = actor.current = _in_thread(f"plugin-{self.name}", host.process, payload)
             try:
                 return await asyncio.wait_for(asyncio.wrap_future(call), deadline_s), True
             except TimeoutError:
@@ -102,6 +103,12 @@ class LocalPool(ActorPool):
         )
         return BatchOutcome((), 0.0, reason, detail), False
 
+    async def _free(self, actor: Any) -> None:
+        """Done once the host's last call, in its thread, has ended (however it ended)."""
+        if actor.current is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(actor.current)
+
     def _discard(self, actor: Any) -> None:
         """A host past its deadline cannot be stopped: it is left to finish in its thread."""
 
@@ -110,11 +117,12 @@ class LocalPool(ActorPool):
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle host's shutdown hook (bounded)."""
-        for task in list(self._replacing):
+        for task in [*self._replacing, *self._freeing]:
             task.cancel()
         hosts, self._warm = list(self._warm), []
         while not self.idle.empty():
             hosts.append(self.idle.get_nowait())
+        hosts, self._busy = [*hosts, *self._busy], []
         built = [
             local.building.result()
             for local in hosts

@@ -97,3 +97,24 @@ def test_a_plugin_that_cannot_be_built_fails_its_pool_with_the_reason() -> None:
     (result,) = asyncio.run(broken.assess([ct_frame(1)]))
     assert result.failure_reason == "not_ready" and broken.failure in result.error
     assert registry.get_sample_value("smartcustoms_plugin_ready", {"plugin": "broken"}) == 0
+
+
+def test_a_host_still_running_a_batch_given_up_rejoins_the_pool_when_its_call_ends() -> None:
+    sleepy, _ = pool("sc_fixture_plugins:sleepy", timeout_s=30)
+
+    async def main() -> list[results_pb2.PluginResult]:
+        given_up = asyncio.create_task(sleepy.assess([ct_frame(1, sleep_s=2)]))
+        while sleepy.idle.qsize():  # the host takes the batch
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        given_up.cancel()  # as a stopped frames agent gives its batch up; the call goes on in its thread
+        await asyncio.gather(given_up, return_exceptions=True)
+        await asyncio.sleep(0.2)  # the pool's own bookkeeping runs; the call has most of 2 s to go
+        assert sleepy.idle.empty() and len(sleepy._busy) == 1  # no batch may share the host meanwhile
+        results = await asyncio.wait_for(sleepy.assess([ct_frame(2)]), 10)  # taken once it is free
+        assert not sleepy._busy
+        await sleepy.stop()
+        return results
+
+    (after,) = asyncio.run(main())
+    assert after.decision == results_pb2.DECISION_ALARM and not after.failure_reason
