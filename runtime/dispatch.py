@@ -239,7 +239,7 @@ class ActorPool:
     async def _when_free(self, actor: Any, within_s: float) -> None:
         try:
             await asyncio.wait_for(self._free(actor), within_s)
-        except self.REPLACEMENT_ERRORS as error:
+        except Exception as error:  # past the deadline, or the actor (or its node) is gone
             if self._no_longer_busy(actor):
                 log.warning(
                     "plugin %s: a %s still on a batch given up after %g s (%s); replacing it",
@@ -319,8 +319,7 @@ class ActorPool:
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle actor's shutdown hook (bounded), then end the actors."""
-        for task in [*self._replacing, *self._freeing]:
-            task.cancel()
+        cancel_on_open_loops([*self._replacing, *self._freeing])
         actors, self._warm = list(self._warm), []
         while not self.idle.empty():
             actors.append(self.idle.get_nowait())
@@ -331,6 +330,15 @@ class ActorPool:
                 await asyncio.wait_for(calls, timeout_s)
         for actor in [*actors, *self._launched]:  # launched: still warming up when the worker stops
             ray.kill(actor, no_restart=True)
+
+
+def cancel_on_open_loops(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel a pool's background tasks at its stop. The worker stops its pools on a loop of their own
+    once Faust's has closed; a task left pending there cannot be cancelled (the closed loop refuses the
+    callback) and never runs again."""
+    for task in tasks:
+        if not task.get_loop().is_closed():
+            task.cancel()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from smartcustoms.runtime.actor import BatchOutcome, PluginHost
-from smartcustoms.runtime.dispatch import ActorPool, one_line
+from smartcustoms.runtime.dispatch import ActorPool, cancel_on_open_loops, one_line
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,18 @@ class LocalPool(ActorPool):
         return BatchOutcome((), 0.0, reason, detail), False
 
     async def _free(self, actor: Any) -> None:
-        """Done once the host's last call, in its thread, has ended (however it ended)."""
-        if actor.current is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wrap_future(actor.current)
+        """Done once the host's last call, in its thread, has ended (however it ended), or was cancelled
+        before its thread started it."""
+        current = actor.current
+        if current is None:
+            return
+        try:
+            await asyncio.wrap_future(current)
+        except asyncio.CancelledError:
+            if not current.cancelled():
+                raise  # this wait itself was cancelled: the pool is stopping
+        except Exception:
+            pass  # the call raised: it has ended all the same
 
     def _discard(self, actor: Any) -> None:
         """A host past its deadline cannot be stopped: it is left to finish in its thread."""
@@ -117,8 +125,7 @@ class LocalPool(ActorPool):
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Run each idle host's shutdown hook (bounded)."""
-        for task in [*self._replacing, *self._freeing]:
-            task.cancel()
+        cancel_on_open_loops([*self._replacing, *self._freeing])
         hosts, self._warm = list(self._warm), []
         while not self.idle.empty():
             hosts.append(self.idle.get_nowait())

@@ -76,7 +76,7 @@ class SerialActor:
         self.shut_down = False
         self._last: asyncio.Future[Any] | None = None
         self.process = SimpleNamespace(remote=self._process)
-        self.ready = SimpleNamespace(remote=lambda: self._after(None))
+        self.ready = SimpleNamespace(remote=lambda: asyncio.shield(self._after(None)))
         self.shutdown = SimpleNamespace(remote=self._shutdown)
 
     def _after(self, work: Callable[[], Awaitable[Any]] | None) -> asyncio.Future[Any]:
@@ -190,4 +190,23 @@ def test_the_pool_s_stop_shuts_down_and_ends_an_actor_still_busy(monkeypatch: py
         return actor
 
     actor = asyncio.run(main())
+    assert actor.shut_down and ended == [actor]
+
+
+def test_a_task_left_pending_on_faust_s_closed_loop_does_not_stop_the_pool_s_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker stops its pools on a new loop once Faust's has closed; a task of the pool's left pending
+    there cannot be cancelled, and the actors must be shut down and ended all the same."""
+    ended: list[Any] = []
+    monkeypatch.setattr(dispatch.ray, "kill", lambda actor, no_restart: ended.append(actor))
+    faust_loop = asyncio.new_event_loop()
+    left = faust_loop.create_task(asyncio.sleep(3600))
+    faust_loop.run_until_complete(asyncio.sleep(0))  # the task has started and waits
+    faust_loop.close()
+    actor = SerialActor(open=True)
+    pool = _serial_pool(actor)
+    pool._freeing.add(left)
+
+    asyncio.run(pool.stop(timeout_s=5.0))
     assert actor.shut_down and ended == [actor]

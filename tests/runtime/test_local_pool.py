@@ -4,8 +4,11 @@ results, deadlines and retries frame by frame as on Ray, with no Ray at all."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -118,3 +121,17 @@ def test_a_host_still_running_a_batch_given_up_rejoins_the_pool_when_its_call_en
 
     (after,) = asyncio.run(main())
     assert after.decision == results_pb2.DECISION_ALARM and not after.failure_reason
+
+
+def test_a_host_whose_given_up_call_never_started_is_free_at_once() -> None:
+    """A batch given up before the host's thread started its call: the call never runs (its future is
+    cancelled), and the host goes back to the pool instead of waiting for it forever."""
+    sleepy, _ = pool("sc_fixture_plugins:sleepy")
+    never_started: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    never_started.cancel()
+
+    async def main() -> None:
+        await asyncio.wait_for(sleepy._free(SimpleNamespace(current=never_started)), 5)
+        await sleepy.stop()
+
+    asyncio.run(main())
