@@ -125,6 +125,21 @@ def test_the_verdict_stage_stores_only_the_batches_not_stored_where_they_were_de
     assert in_flight == 1
 
 
+def second_script_call_fails(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the ledger's second finalize script call fail before Redis runs it (once); the list returned
+    records how many verdicts each call carried."""
+    script, calls = ledger._finalize, []
+
+    async def failing(*, keys: list[str], args: list[object]) -> object:
+        calls.append((len(keys) - 11) // 3)  # verdicts in the call
+        if len(calls) == 2:
+            raise RedisConnectionError("connection lost")
+        return await script(keys=keys, args=args)
+
+    monkeypatch.setattr(ledger, "_finalize", failing)
+    return calls
+
+
 def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_handled_once(
     redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,15 +165,7 @@ def test_a_ledger_call_that_fails_after_the_first_leaves_the_verdicts_before_it_
             )
             for frame in frames:
                 await ledger.accept(frame, 30)
-            script, calls = ledger._finalize, []
-
-            async def second_call_fails(*, keys: list[str], args: list[object]) -> object:
-                calls.append((len(keys) - 11) // 3)  # verdicts in the call
-                if len(calls) == 2:
-                    raise RedisConnectionError("connection lost")
-                return await script(keys=keys, args=args)
-
-            monkeypatch.setattr(ledger, "_finalize", second_call_fails)
+            calls = second_script_call_fails(ledger, monkeypatch)
             with pytest.raises(RedisConnectionError):
                 await sink.store_verdicts(decided)
             assert reported == ["ct-1", "ct-2"]
@@ -199,15 +206,7 @@ def test_waiting_out_a_failed_ledger_call_resumes_at_that_call(
             sink = VerdictSink(ledger, MemoryBlobStore(), new_plugin_manager(), Sensor(Metrics(registry)))
             for frame in frames:
                 await ledger.accept(frame, 30)
-            script, calls = ledger._finalize, []
-
-            async def second_call_fails_once(*, keys: list[str], args: list[object]) -> object:
-                calls.append((len(keys) - 11) // 3)  # verdicts in the call
-                if len(calls) == 2:
-                    raise RedisConnectionError("connection lost")
-                return await script(keys=keys, args=args)
-
-            monkeypatch.setattr(ledger, "_finalize", second_call_fails_once)
+            calls = second_script_call_fails(ledger, monkeypatch)
             if entry == "store_batch_waiting":
                 batch = results_pb2.VerdictBatch(verdicts=decided).SerializeToString()
                 assert await sink.store_batch_waiting([batch]) == []
