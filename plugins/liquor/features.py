@@ -9,9 +9,16 @@ BRIEF descriptors, over an image pyramid) is invariant to rotation and, across t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 FRAME_FEATURES = 2500  # corners kept in a camera frame (the label is a small part of it)
 VIEW_FEATURES = 500  # corners kept in a reference view

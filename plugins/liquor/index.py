@@ -16,10 +16,16 @@ between two views of one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smartcustoms.plugins.liquor import _kernels
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.liquor import _kernels
+else:
+    _kernels = lazy("smartcustoms.plugins.liquor._kernels")
 
 DESCRIPTOR_BYTES = 32  # ORB
 NO_MATCH = 257  # a distance above any Hamming distance of 256 bits

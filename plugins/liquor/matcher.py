@@ -18,12 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.liquor.features import FeatureExtractor, reduced
 from smartcustoms.plugins.liquor.library import LabelLibrary
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 
 @dataclass(frozen=True)

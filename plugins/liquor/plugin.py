@@ -22,14 +22,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from smartcustoms.core import duty
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.plugins.liquor.library import (
@@ -42,6 +42,11 @@ from smartcustoms.plugins.liquor.library import (
 from smartcustoms.plugins.liquor.reading import LabelReader
 from smartcustoms.plugins.liquor.recogniser import LabelRecogniser, Recognition
 from smartcustoms.plugins.liquor.settings import LiquorSettings
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 LABEL = "liquor_bottle"
 CAMERA_ROLE_KEY = "camera_role"

@@ -16,12 +16,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.liquor.library import TextBox, View
 from smartcustoms.plugins.liquor.names import TextRead
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 CROP_HEIGHT_PX = 48  # the recogniser's input height
 DETECT_SHORT_SIDE = 600  # the text detector's input, when a frame is read whole: its short side, pixels

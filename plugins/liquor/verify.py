@@ -16,11 +16,17 @@ hand or a sticker over a third of the label lowers it little, while a wrong labe
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.liquor.library import LabelLibrary
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 GRID = (4, 6)  # cells down, across
 SMOOTH_SIGMA_PX = 1.5  # of the view's pixels

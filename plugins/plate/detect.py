@@ -14,14 +14,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 SCALES = (1.0, 0.5)  # the frame is searched at full and at half size: small and large plates
 MIN_STROKE_CONTRAST = 20  # grey levels of horizontal gradient: below, no stroke
-_CLOSE = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3))  # joins the strokes of a line
-_OPEN = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 5))  # drops thin lines and specks
+_CLOSE = np.ones((3, 15), np.uint8)  # a rectangle 15 wide, 3 high: joins the strokes of a line
+_OPEN = np.ones((5, 9), np.uint8)  # 9 wide, 5 high: drops thin lines and specks
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.plugin import Plugin
 from smartcustoms.core.types import Assessment, Decision, Detection, Modality, PluginSpec
 from smartcustoms.plugins.plate.ocr import engine_version
 from smartcustoms.plugins.plate.reader import PlateRead, PlateReader
 from smartcustoms.plugins.plate.settings import PlateSettings
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 LABEL = "licence_plate"
 UNREAD_LABEL = "licence_plate_unread"

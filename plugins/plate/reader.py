@@ -12,15 +12,21 @@ on light, and the surer read is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from smartcustoms.core.geometry import overlap_of_smaller
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.plate.detect import LineFinder, TextLine, rectify, stroke_transitions
 from smartcustoms.plugins.plate.formats import Candidate, PlateDecoder, cjk_seen
 from smartcustoms.plugins.plate.ocr import INPUT_HEIGHT, Recognizer
 from smartcustoms.plugins.plate.settings import PlateSettings
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 MISMATCH_PENALTY = 0.5  # confidence kept by a reading the plate's looks contradict
 SECOND_LOOK_BELOW = 0.9  # a line read less surely is read again, at its full width (dark on light)

@@ -5,16 +5,26 @@ Public wrappers of the kernels: they check dtypes and shapes.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from scipy.linalg import solveh_banded  # type: ignore[import-untyped]
 
-from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference
 from smartcustoms.plugins.vehicle.scanner import MATERIAL_ATTENUATION, gap_below
+
+if TYPE_CHECKING:
+    import cv2
+    from scipy import linalg  # type: ignore[import-untyped]
+
+    from smartcustoms.plugins.vehicle import _kernels as kernels
+else:
+    cv2 = lazy("cv2")
+    linalg = lazy("scipy.linalg")
+    kernels = lazy("smartcustoms.plugins.vehicle._kernels")
 
 FULL_SCALE = 65535.0
 SAME_SCALE = 1e-3  # pixel sizes closer than this (relative) are one
@@ -24,20 +34,19 @@ def attenuation(image: np.ndarray) -> np.ndarray:
     """-ln(I / 65535) of a uint16 transmission image [H, W], float32 (I = 0 counts as 1)."""
     if image.ndim != 2 or image.dtype != np.uint16:
         raise ValueError(f"expected a uint16 [H, W] image, got {image.dtype} {image.shape}")
-    out: np.ndarray = _ATTENUATION_OF_COUNT[image]
+    out: np.ndarray = _attenuation_table()[image]
     return out
 
 
+@functools.cache
 def _attenuation_table() -> np.ndarray:
-    """float32 [65536]: ``attenuation`` of every count (one lookup per pixel instead of a logarithm)."""
+    """float32 [65536]: ``attenuation`` of every count (one lookup per pixel instead of a logarithm),
+    made on first use: the kernel that makes it is imported only by a process that compares."""
     table = np.empty((1, 65536), dtype=np.float32)
     kernels._attenuation(np.arange(65536, dtype=np.uint16)[None], FULL_SCALE, table)
     table.setflags(write=False)
     row: np.ndarray = table[0]
     return row
-
-
-_ATTENUATION_OF_COUNT = _attenuation_table()
 
 
 def material_box(image: np.ndarray) -> BoxPx:
@@ -134,15 +143,12 @@ class Warp:
         drift = np.arange(len(self.columns)) - self.columns - self.offset[0]
         return float(np.max(np.abs(drift))) if len(drift) else 0.0
 
-    def move(
-        self, image: np.ndarray, border: int = cv2.BORDER_CONSTANT, material: BoxPx | None = None
-    ) -> np.ndarray:
-        """``image`` (float32, of the reference's geometry) in the scan's pixels. ``material``: the box
-        outside which the image is 0 (``material_box``), with the constant border: only the pixels it
-        reaches are interpolated, the others are 0 (the same result, a part of a vehicle moved in a
-        fraction of the time)."""
+    def move(self, image: np.ndarray, replicate: bool = False, material: BoxPx | None = None) -> np.ndarray:
+        """``image`` (float32, of the reference's geometry) in the scan's pixels, 0 beyond its edges, or
+        with ``replicate`` its edge pixels repeated. ``material``: the box outside which the image is 0
+        (``material_box``), with the border 0: only the pixels it reaches are interpolated, the others
+        are 0 (the same result, a part of a vehicle moved in a fraction of the time)."""
         source = np.ascontiguousarray(image, dtype=np.float32)
-        replicate = border == cv2.BORDER_REPLICATE
         if material is None or replicate:
             out = np.empty((image.shape[0], len(self.columns)), dtype=np.float32)
             kernels._warp_columns(source, self.columns, float(self.dy), replicate, out)
@@ -378,7 +384,7 @@ def _penalised_curve(
     banded[2] = diagonal + 1e-6
     banded[1, 1:] = beside
     banded[0, 2:] = beyond
-    return np.asarray(solveh_banded(banded, right + 1e-6 * prior), dtype=np.float64)
+    return np.asarray(linalg.solveh_banded(banded, right + 1e-6 * prior), dtype=np.float64)
 
 
 def _sums(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -35,12 +35,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.types import Detection
-from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle import parts as vehicle_parts
 from smartcustoms.plugins.vehicle import scanner
 from smartcustoms.plugins.vehicle.alignment import (
@@ -85,6 +85,14 @@ from smartcustoms.plugins.vehicle.zones import (
     regions,
     zone_map,
 )
+
+if TYPE_CHECKING:
+    import cv2
+
+    from smartcustoms.plugins.vehicle import _kernels as kernels
+else:
+    cv2 = lazy("cv2")
+    kernels = lazy("smartcustoms.plugins.vehicle._kernels")
 
 StatedLevels = tuple[float | None, float | None]  # open beam, dark level (counts); None: measured
 PATH_REFINE_CM = 10.0  # a followed path is aligned again within this (``alignment.follow_path``)
@@ -475,7 +483,7 @@ class VehicleComparer:
                     inside = outline(moved)
         compared = moved
         if levels.clamped:  # the scan tells nothing beyond its clipping: clamp the reference, then move it
-            compared = warp.move(clamped, cv2.BORDER_REPLICATE)
+            compared = warp.move(clamped, replicate=True)
         if s.scatter_cm > 0:  # the reference under the scan's veil of scattered radiation
             compared, _ = scanner.scatter_matched(
                 scan, compared, warp.box(fitted.cargo_box), pixel_mm, s.scatter_cm

@@ -39,12 +39,18 @@ compartment as long as the tank, at the reference's surface and as strong as fue
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.vehicle.references import BoxPx
 from smartcustoms.plugins.vehicle.zones import CARGO, OUTSIDE
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 LONG_WINDOWS = 4  # a band at least this many smoothing windows long (a tank: 60 cm and more)
 MIN_FILL = 0.6  # of its box

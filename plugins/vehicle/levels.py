@@ -32,11 +32,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
-from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import cv2
+
+    from smartcustoms.plugins.vehicle import _kernels as kernels
+else:
+    cv2 = lazy("cv2")
+    kernels = lazy("smartcustoms.plugins.vehicle._kernels")
 
 FULL_SCALE = 65535.0
 SAMPLED_PIXELS = 200_000  # levels are measured on a grid of about this many pixels (every 4th row and

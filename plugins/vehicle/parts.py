@@ -46,12 +46,18 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smartcustoms.plugins.vehicle import _kernels as kernels
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.vehicle.alignment import Fitted, Warp, estimate_warp, material_box
 from smartcustoms.plugins.vehicle.references import BoxPx, Reference
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.vehicle import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.vehicle._kernels")
 
 PARTS = ("container", "tractor", "trailer")  # the order they are placed in: the largest first
 PART_KEYS = {"container": "container_type", "tractor": "tractor_model", "trailer": "trailer_model"}

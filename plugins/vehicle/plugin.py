@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from smartcustoms.core.frames import FrameView, array_frame, inline_view
 from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.plugin import Plugin, PluginContext
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Decision, Detection, Modality, PluginSpec
-from smartcustoms.plugins.vehicle import _kernels as kernels
 from smartcustoms.plugins.vehicle.alignment import PixelSize, Warp, material_box
 from smartcustoms.plugins.vehicle.compare import Comparison, Declaration, VehicleComparer
 from smartcustoms.plugins.vehicle.parts import PartModels
@@ -42,6 +41,14 @@ from smartcustoms.plugins.vehicle.references import (
     references_folder,
 )
 from smartcustoms.plugins.vehicle.settings import VehicleSettings
+
+if TYPE_CHECKING:
+    import cv2
+
+    from smartcustoms.plugins.vehicle import _kernels as kernels
+else:
+    cv2 = lazy("cv2")
+    kernels = lazy("smartcustoms.plugins.vehicle._kernels")
 
 MODEL_KEYS = ("vehicle_model", "container_type")  # VEHICLE_SCAN_KEYS, in the order they are read
 DOUBT_LABEL = "comparison_doubtful"  # box-less: why a scan went to an officer rather than alarming

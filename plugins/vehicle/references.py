@@ -41,14 +41,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from smartcustoms.core import artefacts
 from smartcustoms.core.artefacts import ArtefactInfo
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.vehicle import scanner
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 ARTEFACT_NAME = "vehicle-references"
 BUILD_COMMAND = "smartcustoms library build vehicle"

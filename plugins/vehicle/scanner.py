@@ -28,9 +28,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 FULL_SCALE = 65535.0
 SAME_LEVEL = 1e-3  # an open beam within this share of full scale is full scale

@@ -25,11 +25,17 @@ across the trailer's deck); a region of such pieces alone keeps the box of them 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.vehicle.references import BoxPx
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 OUTSIDE, CARGO, WALLS_OR_ROOF, CAB_OR_CHASSIS, BELOW_FLOOR, BODY = range(6)
 ZONE_NAMES = (

@@ -13,8 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-# Material classes of the per-pixel map.
-EMPTY, ORGANIC, INORGANIC, METAL, OPAQUE = 0, 1, 2, 3, 4
+from smartcustoms.plugins.xray.materials import EMPTY, INORGANIC, METAL, OPAQUE, ORGANIC  # the map's classes
 
 
 @njit(cache=True)

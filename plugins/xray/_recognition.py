@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smartcustoms.plugins.xray import _kernels as kernels
+from smartcustoms.core.lazy import lazy
 from smartcustoms.plugins.xray.library import LibraryEntry, border_background, line_integrals
 from smartcustoms.plugins.xray.materials import (
     GRID_FACTOR,
@@ -29,6 +30,11 @@ from smartcustoms.plugins.xray.materials import (
     periodicity,
 )
 from smartcustoms.plugins.xray.model import ClutterModel
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.xray import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.xray._kernels")
 
 Box = tuple[float, float, float, float]
 _SUPPORT_B_CM = 0.01  # metal thickness above which a signature cell belongs to the object

@@ -15,15 +15,20 @@ centimetres in most bags.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
+from smartcustoms.core.lazy import lazy
 from smartcustoms.core.plugin import Plugin
 from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Detection, Modality, PluginSpec
-from smartcustoms.plugins.xray._kernels import _dense_tile_counts
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.xray import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.xray._kernels")
 
 SPEC = PluginSpec(
     name="dense_region",
@@ -79,7 +84,7 @@ def assess(
     if image.ndim != 2:
         raise ValueError(f"expected a 2D image or [energies, height, width], got shape {image.shape}")
     threshold = int(max_transmission * full_scale)
-    counts = _dense_tile_counts(np.ascontiguousarray(image), threshold, int(tile_px))
+    counts = kernels._dense_tile_counts(np.ascontiguousarray(image), threshold, int(tile_px))
     detections = [
         _detection(region, counts, tile_px, image.shape, min_area_px, max_transmission)
         for region in _regions(counts > (tile_px * tile_px) // 4)

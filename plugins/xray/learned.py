@@ -18,9 +18,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    import cv2
+else:
+    cv2 = lazy("cv2")
 
 NET_PIXEL_MM = 2.0  # the grid the network reads
 NET_STRIDE = 4  # one output cell per NET_STRIDE x NET_STRIDE input pixels (8 mm)

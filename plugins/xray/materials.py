@@ -28,19 +28,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from smartcustoms.plugins.xray import _kernels as kernels
+from smartcustoms.core.lazy import lazy
+
+if TYPE_CHECKING:
+    from smartcustoms.plugins.xray import _kernels as kernels
+else:
+    kernels = lazy("smartcustoms.plugins.xray._kernels")
 
 FULL_SCALE = 65535
-EMPTY, ORGANIC, INORGANIC, METAL, OPAQUE = (
-    kernels.EMPTY,
-    kernels.ORGANIC,
-    kernels.INORGANIC,
-    kernels.METAL,
-    kernels.OPAQUE,
-)
+EMPTY, ORGANIC, INORGANIC, METAL, OPAQUE = 0, 1, 2, 3, 4  # material classes of the per-pixel map
 CLASS_NAMES = ("empty", "organic", "inorganic", "metal", "opaque")
 GRID_FACTOR = 8  # the recognition grid: 8 x 8 pixels (6.25 mm at 0.78 mm pixels)
 

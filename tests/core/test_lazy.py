@@ -1,0 +1,98 @@
+"""Modules imported on first use (core.lazy): a stand-in imports its module when an attribute is read, and
+finding the built-in plugins, as the stream worker and the gateway do, loads none of the engines that
+only the processes running the detectors need."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from smartcustoms.core.lazy import LazyModule, lazy
+
+# Engines of the detectors (numba brings SciPy): each is tens of MiB in every process that imports it.
+ENGINES = ("numba", "scipy", "cv2", "onnxruntime", "rapidocr_onnxruntime", "lightgbm")
+
+
+def loaded_after(code: str) -> dict[str, list[str]]:
+    """Run ``code`` in a fresh interpreter; which of ``ENGINES`` (and of any names it puts in the list
+    ``watch``) are imported at its end."""
+    script = textwrap.dedent(code) + textwrap.dedent(
+        f"""
+        import json, sys
+        names = {ENGINES!r} + tuple(globals().get("watch", ()))
+        print(json.dumps({{"loaded": sorted(n for n in names if n in sys.modules)}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_a_stand_in_imports_its_module_when_an_attribute_is_read() -> None:
+    before = loaded_after(
+        """
+        from smartcustoms.core.lazy import lazy
+        wave = lazy("wave")
+        hasattr(wave, "__wrapped__"), hasattr(wave, "__file__")  # probes of dunders import nothing
+        watch = ["wave"]
+        """
+    )
+    after = loaded_after(
+        """
+        from smartcustoms.core.lazy import lazy
+        import importlib
+        wave = lazy("wave")
+        assert wave.open is importlib.import_module("wave").open
+        watch = ["wave"]
+        """
+    )
+    assert "wave" not in before["loaded"]
+    assert "wave" in after["loaded"]
+
+
+def test_a_stand_in_keeps_what_it_read_and_reports_a_missing_attribute() -> None:
+    stand_in = lazy("json")
+    assert isinstance(stand_in, LazyModule)
+    assert stand_in.dumps({"a": 1}) == '{"a": 1}'
+    assert vars(stand_in)["loads"] is json.loads  # taken once: later reads skip the import machinery
+    with pytest.raises(AttributeError):
+        stand_in.no_such_function  # noqa: B018  (the read is the test)
+
+
+def test_a_stand_in_for_a_missing_module_fails_where_it_is_used() -> None:
+    absent = lazy("smartcustoms_no_such_module")
+    with pytest.raises(ModuleNotFoundError):
+        absent.anything  # noqa: B018
+
+
+def test_finding_the_built_in_plugins_loads_no_engine() -> None:
+    """The stream worker discovers every plugin to read its spec; the detectors run in Ray actors."""
+    found = loaded_after(
+        """
+        from smartcustoms.core.manager import discover_plugins
+        assert len(discover_plugins(entry_points=False)) >= 19
+        """
+    )
+    assert found["loaded"] == []
+
+
+def test_the_gateway_loads_no_engine() -> None:
+    found = loaded_after("import smartcustoms.runtime.gateway\nimport smartcustoms.runtime.worker\n")
+    assert found["loaded"] == []
+
+
+def test_a_plugin_built_and_run_imports_its_engine() -> None:
+    """The stand-ins give the detectors their engines where they run: the vehicle comparison's kernels."""
+    found = loaded_after(
+        """
+        import numpy as np
+        from smartcustoms.plugins.vehicle.alignment import attenuation
+        assert attenuation(np.full((2, 2), 65535, np.uint16)).max() == 0.0
+        """
+    )
+    assert "numba" in found["loaded"]
