@@ -360,6 +360,16 @@ class Metrics:
             "Claim-check payloads released after their verdict.",
             registry=r,
         )
+        self.blob_release_failures = Counter(
+            "smartcustoms_blob_release_failures_total",
+            "Releases of claim-check payloads that failed after their verdict was stored (tried again).",
+            registry=r,
+        )
+        self.blobs_awaiting_release = Gauge(
+            "smartcustoms_blobs_awaiting_release",
+            "Claim-check payloads whose verdict is stored but whose release failed, to be tried again.",
+            registry=r,
+        )
         self.sink_hook_errors = Counter(
             "smartcustoms_sink_hook_errors_total",
             "Result hooks of plugins that raised.",

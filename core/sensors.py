@@ -182,6 +182,13 @@ class Sensor:
     def blob_released(self) -> None:
         self.m.blobs_released.inc()
 
+    def blob_release_failed(self, awaiting: int) -> None:
+        self.m.blob_release_failures.inc()
+        self.m.blobs_awaiting_release.set(awaiting)
+
+    def blobs_awaiting_release(self, awaiting: int) -> None:
+        self.m.blobs_awaiting_release.set(awaiting)
+
     def hook_failed(self, hook: str) -> None:
         self.m.sink_hook_errors.labels(hook).inc()
 

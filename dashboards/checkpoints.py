@@ -468,12 +468,27 @@ SINK = Dashboard(
         Panel(
             "Duplicate verdicts and released payloads per second",
             "Verdicts for frames that already had one (a frame processed twice, e.g. after redelivery; "
-            "ignored) and claim-check payloads released after their verdict." + _ONE_ROLE_NOTE,
+            "ignored), claim-check payloads released after their verdict, and releases that failed "
+            "(the payload is kept and its release tried again after the next stored batch)." + _ONE_ROLE_NOTE,
             (
                 Query(sum_rate("smartcustoms_sink_duplicate_verdicts_total", (), _CP), "duplicate verdicts"),
                 Query(sum_rate("smartcustoms_blobs_released_total", (), _CP), "payloads released"),
+                Query(sum_rate("smartcustoms_blob_release_failures_total", (), _CP), "releases failed"),
             ),
             PER_S,
+        ),
+        Panel(
+            "Payloads awaiting release",
+            "Claim-check payloads whose verdict is stored but whose release failed (the blob store did not "
+            "answer); each sink tries them again after its next stored batch. A count that stays up holds "
+            "blob store space." + _ONE_ROLE_NOTE,
+            (
+                Query(
+                    sum_by(("control_point",), selector("smartcustoms_blobs_awaiting_release", _CP)),
+                    "awaiting release",
+                ),
+            ),
+            COUNT,
         ),
         Panel(
             "Fallbacks per second by modality and reason",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -59,6 +60,8 @@ class VerdictSink:
         self.pm = pm
         self.sensor = sensor
         self.shadow_compare = dict(shadow_compare or {})
+        # payloads whose verdict is stored but whose release failed: tried again after each ledger call
+        self._unreleased: collections.deque[frame_pb2.BlobRef] = collections.deque()
 
     async def store_batch(self, messages: Sequence[bytes]) -> list[bytes]:
         """Store the verdicts of serialized VerdictBatch messages, but for batches already ``stored`` by
@@ -94,12 +97,39 @@ class VerdictSink:
             self._report(verdict, alert)
             if verdict.modality == frame_pb2.MODALITY_RECORD:
                 self._report_records(verdict, record)
+        self._release_unreleased()
         for verdict, alert, record in stored:
             if alert is not None:
                 await self._keep_preview(record, verdict)
             if record.HasField("blob"):
-                self.store.release(record.blob)
-                self.sensor.blob_released()
+                self._release(record.blob)
+
+    def _release(self, blob: frame_pb2.BlobRef) -> None:
+        """Release a payload whose verdict is stored. Never raises: the ledger holds the verdict, and a
+        retry of its call would count it a duplicate and skip the rest of the call's payloads. A release
+        that fails is kept and tried again after the next ledger call (``_release_unreleased``)."""
+        if not self._released(blob):
+            self._unreleased.append(blob)
+            self.sensor.blob_release_failed(len(self._unreleased))
+
+    def _release_unreleased(self) -> None:
+        """Try again, oldest first, the releases that failed; stop at the first that fails again (the
+        store is still down: one failed call per ledger call)."""
+        while self._unreleased:
+            if not self._released(self._unreleased[0]):
+                self.sensor.blob_release_failed(len(self._unreleased))
+                return
+            self._unreleased.popleft()
+            self.sensor.blobs_awaiting_release(len(self._unreleased))
+
+    def _released(self, blob: frame_pb2.BlobRef) -> bool:
+        try:
+            self.store.release(blob)
+        except Exception as error:  # the backend's own (RedisError, OSError, ...): nothing else is lost
+            log.warning("payload %s not released, kept to try again: %s", blob.key, error)
+            return False
+        self.sensor.blob_released()
+        return True
 
     async def store_batch_waiting(self, messages: Sequence[bytes], max_delay_s: float = 2.0) -> list[bytes]:
         """``store_batch``, waiting out a Redis outage as ``store_verdicts_waiting`` does."""
@@ -115,8 +145,9 @@ class VerdictSink:
         while Redis does not answer: the verdict stage waits out a Redis outage with the verdicts in hand
         instead of crashing. The retry starts at the call that failed, so the verdicts of the calls
         before it are not sent again (they would come back as duplicates). Finalizing is idempotent: the
-        verdicts of a call Redis ran but whose reply was lost, or whose payloads could not be released
-        after it, come back as duplicates, their hooks not run again. The sink's duration counts the
+        verdicts of a call Redis ran but whose reply was lost come back as duplicates, their hooks not
+        run again. A payload that cannot be released once its verdict is stored does not fail the call:
+        it is kept and released after a later one (``_release``). The sink's duration counts the
         calls that succeeded, not the waits between attempts."""
         stored_s = 0.0
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from smartcustoms.core import verdicts
 from smartcustoms.core.blobstore.memory import MemoryBlobStore
+from smartcustoms.core.blobstore.redis import RedisBlobStore
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import new_plugin_manager
 from smartcustoms.core.metrics import Metrics
@@ -226,3 +228,63 @@ def test_waiting_out_a_failed_ledger_call_resumes_at_that_call(
     assert registry.get_sample_value("smartcustoms_sink_duration_seconds_count") == 1
     duration_s = registry.get_sample_value("smartcustoms_sink_duration_seconds_sum")
     assert duration_s is not None and duration_s < 2.0  # four script calls on a local Redis, no wait
+
+
+def test_a_payload_that_cannot_be_released_costs_no_verdict_and_is_released_later(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payloads sit in the Redis blob store. Its release of the second fails once the ledger has
+    stored the three verdicts (the connection drops): the call still ends, every verdict reported once
+    and none counted a duplicate, the other two payloads released; the failed one is kept, counted, and
+    released after the next batch's ledger call."""
+    registry = CollectorRegistry()
+    frames = [ct_frame(sequence) for sequence in range(21, 25)]
+    clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
+    reported: list[str] = []
+    monkeypatch.setattr(
+        VerdictSink, "_report", lambda self, verdict, alert: reported.append(verdict.frame_id)
+    )
+
+    def sample(name: str) -> float:
+        return registry.get_sample_value(name) or 0.0
+
+    async def main() -> tuple[list[bool], list[bool]]:
+        client = aioredis.Redis.from_url(redis_service.url)
+        store = RedisBlobStore(redis.Redis.from_url(redis_service.url), namespace=f"t{uuid.uuid4().hex[:8]}")
+        try:
+            for frame in frames:
+                writer = store.open_writer(frame.frame_id, 64)
+                writer.write(bytes(64))
+                frame.blob.CopyFrom(writer.commit())
+                frame.ClearField("payload")
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(ledger, store, new_plugin_manager(), Sensor(Metrics(registry)))
+            for frame in frames:
+                await ledger.accept(frame, 30)
+            release, releases = store._release_script, []
+
+            def dropping(*, keys: list[str]) -> object:
+                releases.append(keys[0])
+                if len(releases) == 2:
+                    raise RedisConnectionError("connection lost")
+                return release(keys=keys)
+
+            monkeypatch.setattr(store, "_release_script", dropping)
+            await sink.store_verdicts_waiting([verdicts.combine(frame, [clear]) for frame in frames[:3]])
+            kept = [store.exists(frame.blob) for frame in frames]
+            assert sample("smartcustoms_blob_release_failures_total") == 1.0
+            assert sample("smartcustoms_blobs_awaiting_release") == 1.0
+            await sink.store_verdicts_waiting([verdicts.combine(frames[3], [clear])])
+            assert await ledger.counts() == Counts(accepted=4, verdicts=4, fallbacks=0, in_flight=0)
+            return kept, [store.exists(frame.blob) for frame in frames]
+        finally:
+            await client.aclose()
+            store.close()
+
+    after_first, after_second = asyncio.run(main())
+    assert after_first == [False, True, False, True]  # the second kept; the fourth not decided yet
+    assert after_second == [False, False, False, False]
+    assert reported == ["ct-21", "ct-22", "ct-23", "ct-24"]
+    assert sample("smartcustoms_sink_duplicate_verdicts_total") == 0.0
+    assert sample("smartcustoms_blobs_released_total") == 4.0
+    assert sample("smartcustoms_blobs_awaiting_release") == 0.0
