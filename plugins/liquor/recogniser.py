@@ -23,7 +23,9 @@ them, backed by the ABV or volume read or the keypoints. Otherwise the referral 
 the surer stands (the keypoints', or the names' with the products they name as candidates). A bottle
 the keypoints clear with a confidence below ``names_check_below`` is read whole too, as a cross-check:
 when the names read are another brand's, or identify another product of the brand, it goes to an
-officer, the surer of the two identifications first.
+officer, the surer of the two identifications first; when they read another brand without identifying
+one of its products, that brand's products come first (the label names its brand; the keypoints matched
+a look-alike), the keypoints' candidate after them.
 
 Every referral names its kind (``Recognition.referral``, one of ``REFERRALS``), so the evaluation and a
 site can count why bottles go to officers.
@@ -222,6 +224,10 @@ class LabelRecogniser:
             lead = sorted((identified, recognition.candidates[0]), key=lambda c: -c.confidence)
             rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != read.catalogue_id]
             candidates = tuple([*lead, *rest][:MAX_CANDIDATES])
+        elif other_brand:  # the label prints another brand's name: that brand's products lead
+            named_ids = {c.product.catalogue_id for c in named.candidates}
+            rest = [c for c in recognition.candidates if c.product.catalogue_id not in named_ids]
+            candidates = tuple([*named.candidates, *rest][:MAX_CANDIDATES])
         return dataclasses.replace(
             recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
         )

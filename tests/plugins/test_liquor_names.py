@@ -214,7 +214,8 @@ def test_a_bottle_cleared_less_surely_is_cross_checked_by_its_names(
     library: LabelLibrary, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The keypoints clear Hartwell gin at 0.95: the names read on the frame say Nordvik, so an officer
-    decides; Hartwell read leaves it cleared; a surer match is not read at all."""
+    decides, Nordvik first (the library counted no identification by names: they do not stand alone);
+    Hartwell read leaves it cleared; a surer match is not read at all."""
     gin = library.product("LQ-0011")
     for confidence, texts, referred in (
         (0.95, reads("NORDVIK", "VODKA", "750ml"), True),
@@ -228,7 +229,8 @@ def test_a_bottle_cleared_less_surely_is_cross_checked_by_its_names(
         monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
         recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
         assert recognition.needs_officer is referred
-        assert recognition.best is not None and recognition.best.product == gin
+        ids = [c.product.catalogue_id for c in recognition.candidates]
+        assert ids[0] == ("LQ-0009" if referred else "LQ-0011") and "LQ-0011" in ids
         assert reader.calls == (confidence < 0.99)
         if referred:
             assert recognition.reason == (
@@ -256,6 +258,26 @@ def test_a_referral_leads_with_the_names_identification_when_it_is_the_surer(
         assert recognition.referral == "names_contradict"
         ids = [c.product.catalogue_id for c in recognition.candidates]
         assert ids[0] == first and set(ids[:2]) == {"LQ-0009", "LQ-0011"}
+
+
+def test_a_referral_leads_with_the_brand_read_when_the_names_do_not_identify_one_product(
+    library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Hartwell gin at 0.95, and only the brand Nordvik is read (two sizes, nothing
+    to tell them apart): the names identify no bottle, but the label names its brand, so Nordvik's
+    products lead the officer's candidates and the keypoints' gin follows."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    gin = counted.product("LQ-0011")
+    reader = TextsOfTheFrame(reads("NORDVIK"))
+    recogniser = LabelRecogniser(counted, LiquorSettings(), reader)  # type: ignore[arg-type]
+    cleared = Recognition((Candidate(gin, 0.95, 40),), needs_officer=False)
+    monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb: cleared)
+    named = recogniser.by_names(np.zeros((*SHAPE, 3), np.uint8), cleared)
+    assert named is not None and named.needs_officer  # the names alone would not stand
+    recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+    assert recognition.needs_officer and recognition.referral == "names_contradict"
+    ids = [c.product.catalogue_id for c in recognition.candidates]
+    assert sorted(ids[:2]) == ["LQ-0009", "LQ-0010"] and ids[2] == "LQ-0011"
 
 
 def test_a_sure_match_is_read_when_its_brand_has_other_products(library: LabelLibrary) -> None:
