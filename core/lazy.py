@@ -45,6 +45,10 @@ class LazyModule(types.ModuleType):
                     self.__dict__.setdefault(key, value)
         return getattr(module, attribute)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """Pickled as its name (a function Ray pickles by value may refer to one): a new stand-in."""
+        return lazy, (self.__name__,)
+
 
 def lazy(name: str) -> Any:
     """A stand-in for the module ``name`` (absolute), imported on first use (see the module's docstring).

@@ -13,7 +13,9 @@ import math
 import numpy as np
 from numba import njit
 
-from smartcustoms.plugins.xray.materials import EMPTY, INORGANIC, METAL, OPAQUE, ORGANIC  # the map's classes
+# The map's classes. numba freezes them into the compiled kernels, and its cache watches this file only:
+# a change to them in materials.py needs the cache cleared (the __pycache__ *.nbi / *.nbc files).
+from smartcustoms.plugins.xray.materials import EMPTY, INORGANIC, METAL, OPAQUE, ORGANIC
 
 
 @njit(cache=True)

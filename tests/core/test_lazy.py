@@ -64,6 +64,15 @@ def test_a_stand_in_keeps_what_it_read_and_reports_a_missing_attribute() -> None
         stand_in.no_such_function  # noqa: B018  (the read is the test)
 
 
+def test_a_stand_in_is_pickled_as_its_name() -> None:
+    """Ray pickles a function by value with the modules it refers to: a stand-in comes back a stand-in."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(lazy("json")))
+    assert isinstance(copy, LazyModule) and copy.__name__ == "json"
+    assert copy.loads("[1]") == [1]
+
+
 def test_a_stand_in_for_a_missing_module_fails_where_it_is_used() -> None:
     absent = lazy("smartcustoms_no_such_module")
     with pytest.raises(ModuleNotFoundError):
@@ -86,13 +95,16 @@ def test_the_gateway_loads_no_engine() -> None:
     assert found["loaded"] == []
 
 
-def test_a_plugin_built_and_run_imports_its_engine() -> None:
-    """The stand-ins give the detectors their engines where they run: the vehicle comparison's kernels."""
+def test_a_plugin_built_where_it_runs_has_its_engine_before_its_first_frame() -> None:
+    """A Ray actor's host builds and warms up its plugin before it reports ready: the CT detector's
+    numba kernels are loaded then, not on the first frame."""
     found = loaded_after(
         """
-        import numpy as np
-        from smartcustoms.plugins.vehicle.alignment import attenuation
-        assert attenuation(np.full((2, 2), 65535, np.uint16)).max() == 0.0
+        from smartcustoms.core.manager import discover, settings_for
+        from smartcustoms.runtime.actor import ActorSpec, PluginHost
+        path = "smartcustoms.plugins.ct:CtDetectorPlugin"
+        store = {"kind": "memory", "namespace": "test"}
+        PluginHost(ActorSpec(path, settings_for(discover(path), {}), store)).ready()
         """
     )
     assert "numba" in found["loaded"]
