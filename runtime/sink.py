@@ -107,27 +107,37 @@ class VerdictSink:
     def _release(self, blob: frame_pb2.BlobRef) -> None:
         """Release a payload whose verdict is stored. Never raises: the ledger holds the verdict, and a
         retry of its call would count it a duplicate and skip the rest of the call's payloads. A release
-        that fails is kept and tried again after the next ledger call (``_release_unreleased``)."""
-        if not self._released(blob):
-            self._unreleased.append(blob)
+        the store did not answer is kept and tried again after the next ledger call
+        (``_release_unreleased``); the list is in memory, so a worker that stops meanwhile leaves those
+        payloads in the store (logged here, one line each)."""
+        released = self._released(blob)
+        if released is not True:
+            if released is False:
+                self._unreleased.append(blob)
             self.sensor.blob_release_failed(len(self._unreleased))
 
     def _release_unreleased(self) -> None:
-        """Try again, oldest first, the releases that failed; stop at the first that fails again (the
-        store is still down: one failed call per ledger call)."""
+        """Try again, oldest first, the releases the store did not answer; stop at the first it does not
+        answer again (still down: one failed call per ledger call)."""
         while self._unreleased:
-            if not self._released(self._unreleased[0]):
+            if self._released(self._unreleased[0]) is False:
                 self.sensor.blob_release_failed(len(self._unreleased))
                 return
             self._unreleased.popleft()
             self.sensor.blobs_awaiting_release(len(self._unreleased))
 
-    def _released(self, blob: frame_pb2.BlobRef) -> bool:
+    def _released(self, blob: frame_pb2.BlobRef) -> bool | None:
+        """True once released (or already gone); False when the store did not answer (Redis or the file
+        system failed: worth trying again); None when the reference cannot be released at all (another
+        store's, a malformed key): logged, not kept."""
         try:
             self.store.release(blob)
-        except Exception as error:  # the backend's own (RedisError, OSError, ...): nothing else is lost
+        except (RedisError, OSError) as error:
             log.warning("payload %s not released, kept to try again: %s", blob.key, error)
             return False
+        except Exception:
+            log.exception("payload %s cannot be released by this store: left where it is", blob.key)
+            return None
         self.sensor.blob_released()
         return True
 

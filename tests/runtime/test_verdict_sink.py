@@ -288,3 +288,55 @@ def test_a_payload_that_cannot_be_released_costs_no_verdict_and_is_released_late
     assert sample("smartcustoms_sink_duplicate_verdicts_total") == 0.0
     assert sample("smartcustoms_blobs_released_total") == 4.0
     assert sample("smartcustoms_blobs_awaiting_release") == 0.0
+
+
+def test_a_reference_no_store_can_release_is_not_kept_behind_the_ones_waiting(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release the store fails (an OSError) is kept; a reference to another store can never be
+    released: it is logged and counted, not kept, so it holds up nothing; the kept one is released
+    after the next ledger call."""
+    registry = CollectorRegistry()
+    frames = [ct_frame(sequence) for sequence in range(31, 35)]
+    clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
+    store = MemoryBlobStore()
+    for frame in frames:
+        writer = store.open_writer(frame.frame_id, 8)
+        writer.write(bytes(8))
+        frame.blob.CopyFrom(writer.commit())
+        frame.ClearField("payload")
+    frames[1].blob.store = "elsewhere"  # not this store's: release raises ValueError
+    release, failed_once = store.release, []
+
+    def flaky(ref: frame_pb2.BlobRef) -> bool:
+        if ref.key == frames[0].frame_id and not failed_once:
+            failed_once.append(ref.key)
+            raise OSError("store busy")
+        return release(ref)
+
+    monkeypatch.setattr(store, "release", flaky)
+
+    def sample(name: str) -> float:
+        return registry.get_sample_value(name) or 0.0
+
+    async def main() -> tuple[list[bool], float, list[bool]]:
+        client = aioredis.Redis.from_url(redis_service.url)
+        try:
+            ledger = Ledger(client, f"sm{uuid.uuid4().hex[:8]}")
+            sink = VerdictSink(ledger, store, new_plugin_manager(), Sensor(Metrics(registry)))
+            for frame in frames:
+                await ledger.accept(frame, 30)
+            await sink.store_verdicts_waiting([verdicts.combine(frame, [clear]) for frame in frames[:3]])
+            first = [store.exists(frame.blob) for frame in (frames[0], frames[2])]
+            awaiting = sample("smartcustoms_blobs_awaiting_release")
+            await sink.store_verdicts_waiting([verdicts.combine(frames[3], [clear])])
+            return first, awaiting, [store.exists(frame.blob) for frame in (frames[0], frames[3])]
+        finally:
+            await client.aclose()
+
+    first, awaiting, second = asyncio.run(main())
+    assert first == [True, False] and awaiting == 1.0  # the failed one kept, the bad reference not
+    assert second == [False, False]
+    assert sample("smartcustoms_blob_release_failures_total") == 2.0
+    assert sample("smartcustoms_blobs_awaiting_release") == 0.0
+    assert sample("smartcustoms_blobs_released_total") == 3.0
