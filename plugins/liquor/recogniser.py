@@ -224,10 +224,12 @@ class LabelRecogniser:
             lead = sorted((identified, recognition.candidates[0]), key=lambda c: -c.confidence)
             rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != read.catalogue_id]
             candidates = tuple([*lead, *rest][:MAX_CANDIDATES])
-        elif other_brand:  # the label prints another brand's name: that brand's products lead
-            named_ids = {c.product.catalogue_id for c in named.candidates}
+        elif other_brand:  # the label prints another brand's name: that brand's products lead, and the
+            # keypoints' match keeps a place (a brand of three products would fill the list)
+            brand = named.candidates[: MAX_CANDIDATES - 1]
+            named_ids = {c.product.catalogue_id for c in brand}
             rest = [c for c in recognition.candidates if c.product.catalogue_id not in named_ids]
-            candidates = tuple([*named.candidates, *rest][:MAX_CANDIDATES])
+            candidates = tuple([*brand, *rest][:MAX_CANDIDATES])
         return dataclasses.replace(
             recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
         )

@@ -278,6 +278,14 @@ def test_a_referral_leads_with_the_brand_read_when_the_names_do_not_identify_one
     assert recognition.needs_officer and recognition.referral == "names_contradict"
     ids = [c.product.catalogue_id for c in recognition.candidates]
     assert sorted(ids[:2]) == ["LQ-0009", "LQ-0010"] and ids[2] == "LQ-0011"
+    # names that leave three products (a brand of three, as Maison Delaurier): two of them lead, the
+    # keypoints' gin keeps the last place
+    three = tuple(Candidate(counted.product(i), 0.3, 0) for i in ("LQ-0001", "LQ-0002", "LQ-0009"))
+    unsure = Recognition(three, needs_officer=True, reason="three fit", referral="names_ambiguous")
+    monkeypatch.setattr(recogniser, "by_names", lambda rgb, keypoints: unsure)
+    recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+    assert recognition.referral == "names_contradict"
+    assert [c.product.catalogue_id for c in recognition.candidates] == ["LQ-0001", "LQ-0002", "LQ-0011"]
 
 
 def test_a_sure_match_is_read_when_its_brand_has_other_products(library: LabelLibrary) -> None:
