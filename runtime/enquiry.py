@@ -49,6 +49,9 @@ def record_frame(record: frame_pb2.Record, control_point: str = "") -> frame_pb2
     return records_frame(record.record_id, SOURCE_ID, ENQUIRY_KIND, [record], control_point)
 
 
+WARM_UP_QUESTION = "How much cash must I declare?"  # answered at start-up, never recorded
+
+
 class EnquiryDesk:
     """Answers questions and records each one on the stream.
 
@@ -78,7 +81,10 @@ class EnquiryDesk:
         return self._assistant
 
     async def warm_up(self) -> None:
-        await self.assistant()
+        """Build the assistant and answer one question off the record: the encoder's first call (and the
+        libraries it imports on first use) is paid here, not by the first traveller."""
+        assistant = await self.assistant()
+        await asyncio.to_thread(assistant.ask, WARM_UP_QUESTION, "en")
 
     async def ask(
         self, question: object, language: str = "", channel: str = "api", session_id: str = ""

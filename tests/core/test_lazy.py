@@ -64,6 +64,27 @@ def test_a_stand_in_keeps_what_it_read_and_reports_a_missing_attribute() -> None
         stand_in.no_such_function  # noqa: B018  (the read is the test)
 
 
+def test_the_gateways_enquiry_desk_has_what_its_first_question_needs_once_warmed_up() -> None:
+    """The encoder's activation reads scipy.special through a stand-in: the gateway's warm-up answers
+    one question, so no traveller's question imports it."""
+    found = loaded_after(
+        """
+        import asyncio
+        from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
+        from smartcustoms.runtime.enquiry import EnquiryDesk
+        from smartcustoms.runtime.record_sink import MemoryRecordSink
+        desk = EnquiryDesk(EnquiryAssistant, MemoryRecordSink())
+        asyncio.run(desk.assistant())
+        watch = ["scipy.special"]
+        import sys
+        built = "scipy.special" in sys.modules
+        asyncio.run(desk.warm_up())
+        assert not built, "built alone already imports it: this test no longer tests the warm-up"
+        """
+    )
+    assert "scipy.special" in found["loaded"]
+
+
 def test_a_stand_in_is_pickled_as_its_name() -> None:
     """Ray pickles a function by value with the modules it refers to: a stand-in comes back a stand-in."""
     import pickle
