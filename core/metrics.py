@@ -362,7 +362,8 @@ class Metrics:
         )
         self.blob_release_failures = Counter(
             "smartcustoms_blob_release_failures_total",
-            "Releases of claim-check payloads that failed after their verdict was stored (tried again).",
+            "Releases of claim-check payloads that failed after their verdict was stored: kept and tried "
+            "again when the store did not answer, left in it (logged) when it never could release them.",
             registry=r,
         )
         self.blobs_awaiting_release = Gauge(

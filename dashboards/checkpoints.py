@@ -469,7 +469,8 @@ SINK = Dashboard(
             "Duplicate verdicts and released payloads per second",
             "Verdicts for frames that already had one (a frame processed twice, e.g. after redelivery; "
             "ignored), claim-check payloads released after their verdict, and releases that failed "
-            "(the payload is kept and its release tried again after the next stored batch)." + _ONE_ROLE_NOTE,
+            "(kept and tried again after the next stored batch when the store did not answer; a "
+            "reference it can never release is logged and left)." + _ONE_ROLE_NOTE,
             (
                 Query(sum_rate("smartcustoms_sink_duplicate_verdicts_total", (), _CP), "duplicate verdicts"),
                 Query(sum_rate("smartcustoms_blobs_released_total", (), _CP), "payloads released"),

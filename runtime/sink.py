@@ -12,7 +12,9 @@ from typing import TypeVar
 
 import pluggy
 from google.protobuf.message import DecodeError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from smartcustoms.core import preview, selections, verdicts
 from smartcustoms.core.blobstore import BlobStore
@@ -127,12 +129,13 @@ class VerdictSink:
             self.sensor.blobs_awaiting_release(len(self._unreleased))
 
     def _released(self, blob: frame_pb2.BlobRef) -> bool | None:
-        """True once released (or already gone); False when the store did not answer (Redis or the file
-        system failed: worth trying again); None when the reference cannot be released at all (another
-        store's, a malformed key): logged, not kept."""
+        """True once released (or already gone); False when the store did not answer (its connection
+        dropped or timed out: worth trying again); None for any other failure, which trying again would
+        not mend (another store's reference, a malformed key, a refused script or file): logged, not
+        kept."""
         try:
             self.store.release(blob)
-        except (RedisError, OSError) as error:
+        except (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError) as error:
             log.warning("payload %s not released, kept to try again: %s", blob.key, error)
             return False
         except Exception:

@@ -293,9 +293,9 @@ def test_a_payload_that_cannot_be_released_costs_no_verdict_and_is_released_late
 def test_a_reference_no_store_can_release_is_not_kept_behind_the_ones_waiting(
     redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A release the store fails (an OSError) is kept; a reference to another store can never be
-    released: it is logged and counted, not kept, so it holds up nothing; the kept one is released
-    after the next ledger call."""
+    """A release the store does not answer (its connection drops) is kept; a reference to another store
+    can never be released: it is logged and counted, not kept, so it holds up nothing; the kept one is
+    released after the next ledger call."""
     registry = CollectorRegistry()
     frames = [ct_frame(sequence) for sequence in range(31, 35)]
     clear = results_pb2.PluginResult(plugin="p", decision=results_pb2.DECISION_CLEAR)
@@ -311,7 +311,7 @@ def test_a_reference_no_store_can_release_is_not_kept_behind_the_ones_waiting(
     def flaky(ref: frame_pb2.BlobRef) -> bool:
         if ref.key == frames[0].frame_id and not failed_once:
             failed_once.append(ref.key)
-            raise OSError("store busy")
+            raise ConnectionError("store unreachable")
         return release(ref)
 
     monkeypatch.setattr(store, "release", flaky)
