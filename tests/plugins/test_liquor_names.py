@@ -278,8 +278,8 @@ def test_a_referral_leads_with_the_brand_read_when_the_names_do_not_identify_one
     assert recognition.needs_officer and recognition.referral == "names_contradict"
     ids = [c.product.catalogue_id for c in recognition.candidates]
     assert sorted(ids[:2]) == ["LQ-0009", "LQ-0010"] and ids[2] == "LQ-0011"
-    # names that leave three products (a brand of three, as Maison Delaurier): two of them lead, the
-    # keypoints' gin keeps the last place
+    # names that leave three products (as a brand of three would, Maison Delaurier in the full library;
+    # the test's library has no such brand): two of them lead, the keypoints' gin keeps the last place
     three = tuple(Candidate(counted.product(i), 0.3, 0) for i in ("LQ-0001", "LQ-0002", "LQ-0009"))
     unsure = Recognition(three, needs_officer=True, reason="three fit", referral="names_ambiguous")
     monkeypatch.setattr(recogniser, "by_names", lambda rgb, keypoints: unsure)
