@@ -260,7 +260,7 @@ def test_stage_split_at_half_rate(benchmark: Any, stage_stack: tuple[Stack, str]
         "latency_rate_fps": rate,
         "batch_window_ms": config.worker.batch_window_ms,
         "fetch_max_wait_ms": config.broker.fetch_max_wait_ms,
-        "noop_placement": config.plugin("noop").placement,
+        "noop_placement": config.plugin("noop").placement or "ray",
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "latency_p50_ms": clocked["sent_to_stored"]["p50_ms"],
         "latency_p99_ms": clocked["sent_to_stored"]["p99_ms"],

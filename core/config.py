@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smartcustoms.core.types import Modality
+from smartcustoms.core.types import PLACEMENTS, Modality
 
 ENV_OVERRIDES: Mapping[str, tuple[str, str]] = {
     "SMARTCUSTOMS_KAFKA_BOOTSTRAP": ("broker", "bootstrap_servers"),
@@ -225,8 +225,9 @@ class PluginConfig:
     scheduling_strategy: str = "DEFAULT"
     # Where the plugin runs: "ray" (its actor pool) or "worker" (in the stream worker's process, for
     # cheap, trusted plugins that take well under a millisecond a batch: no Ray round trip; see
-    # runtime/local_pool.py for what it gives up).
-    placement: str = "ray"
+    # runtime/local_pool.py for what it gives up). Empty: where the plugin's spec says (ray unless it
+    # names the worker).
+    placement: str = ""
 
 
 @dataclass
@@ -264,7 +265,6 @@ class ConfigError(ValueError):
 
 PLUGIN_MODES = ("live", "shadow")
 SCHEDULING_STRATEGIES = ("DEFAULT", "SPREAD")
-PLACEMENTS = ("ray", "worker")
 
 
 def _build(cls: type[Any], values: Mapping[str, Any], where: str) -> Any:
@@ -315,7 +315,7 @@ def from_dict(values: Mapping[str, Any]) -> Config:
                 f"plugins.{name}.scheduling_strategy must be 'DEFAULT' or 'SPREAD', "
                 f"not {plugin.scheduling_strategy!r}"
             )
-        if plugin.placement not in PLACEMENTS:
+        if plugin.placement and plugin.placement not in PLACEMENTS:
             raise ConfigError(f"plugins.{name}.placement must be 'ray' or 'worker', not {plugin.placement!r}")
     if config.worker.batches_in_flight < 1:
         in_flight = config.worker.batches_in_flight

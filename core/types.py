@@ -118,6 +118,10 @@ class Assessment:
         return cls(Decision.ALARM, tuple(detections), risk_score)
 
 
+PLACEMENTS = ("ray", "worker")
+"""Where a plugin runs: its Ray actor pool, or the stream worker's process."""
+
+
 @dataclass(frozen=True)
 class PluginSpec:
     """What a plugin is: returned by its ``smartcustoms_plugin_spec`` hook."""
@@ -139,6 +143,9 @@ class PluginSpec:
     # Keyed state under another plugin's name: a retrained model run in shadow mode beside the live one
     # reads (and, with idempotent writes, shares) the live plugin's history. Empty: its own.
     state_of: str = ""
+    # Where it runs unless its configuration says otherwise (``[plugins.NAME] placement``): "ray" (an
+    # actor pool) or "worker" (in the stream worker's process, for cheap plugins; docs/plugins.md).
+    placement: str = "ray"
 
     @property
     def state_name(self) -> str:
@@ -148,11 +155,20 @@ class PluginSpec:
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"plugin name must be a simple identifier, got {self.name!r}")
+        if self.placement not in PLACEMENTS:
+            raise ValueError(
+                f"plugin {self.name}: placement must be 'ray' or 'worker', not {self.placement!r}"
+            )
 
 
 RECORD_KIND_KEY = "record_kind"
 """Metadata key of a record frame (a RecordBatch) naming the kind of its records ("cargo_declaration",
 "vehicle_crossing"): ``PluginSpec.record_kinds`` routes on it."""
+
+VENDOR_ATR_KEY = "vendor_atr"
+"""Frame metadata key of an X-ray or CT frame that came with the scanner's own Threat Detection Report: the
+report's decision and threat objects as JSON (``hardware.dicos.vendor_atr``), which the ``vendor_atr``
+plugin makes a result."""
 
 VEHICLE_SCAN_KEYS = frozenset({"vehicle_model", "container_type"})
 """Frame metadata keys that mark an X-ray frame as a vehicle or container portal scan: baggage

@@ -41,7 +41,7 @@ from smartcustoms.core.metrics import Metrics
 from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.state import PluginState, open_state
-from smartcustoms.core.types import Modality
+from smartcustoms.core.types import Modality, PluginSpec
 from smartcustoms.runtime import fusion as fusion_stage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
@@ -193,7 +193,7 @@ class WorkerRuntime:
         for the pools it goes to, and the stream joins its consumer group meanwhile. ``on_settled``
         is called (from another thread) as each pool becomes warm or fails."""
         self.pools = [
-            _pool_class(self.config.plugin(info.spec.name))(
+            _pool_class(self.config.plugin(info.spec.name), info.spec)(
                 info, self.config.plugin(info.spec.name), actor_spec(self.config, info), self.sensor
             )
             for info in self.plugins
@@ -275,8 +275,9 @@ class PromptTableManager(TableManager):
         await self.recovery.start()
 
 
-def _pool_class(config: PluginConfig) -> type[ActorPool]:
-    return LocalPool if config.placement == "worker" else ActorPool
+def _pool_class(config: PluginConfig, spec: PluginSpec) -> type[ActorPool]:
+    """The configured placement, else the plugin's own."""
+    return LocalPool if (config.placement or spec.placement) == "worker" else ActorPool
 
 
 def create_app(

@@ -135,3 +135,23 @@ def test_a_host_whose_given_up_call_never_started_is_free_at_once() -> None:
         await sleepy.stop()
 
     asyncio.run(main())
+
+
+def test_a_plugin_runs_where_its_spec_says_unless_its_configuration_says_otherwise() -> None:
+    from dataclasses import replace
+
+    from smartcustoms.core.config import ConfigError, from_dict
+    from smartcustoms.core.types import PluginSpec
+    from smartcustoms.runtime.dispatch import ActorPool
+    from smartcustoms.runtime.worker import _pool_class
+
+    cheap = PluginSpec(name="cheap", version="1", placement="worker")
+    heavy = replace(cheap, name="heavy", placement="ray")
+    assert PluginConfig().placement == ""  # unset: the spec decides
+    assert _pool_class(PluginConfig(), cheap) is LocalPool and _pool_class(PluginConfig(), heavy) is ActorPool
+    assert _pool_class(PluginConfig(placement="ray"), cheap) is ActorPool
+    assert _pool_class(PluginConfig(placement="worker"), heavy) is LocalPool
+    with pytest.raises(ValueError, match="placement must be 'ray' or 'worker', not 'gpu'"):
+        PluginSpec(name="odd", version="1", placement="gpu")
+    with pytest.raises(ConfigError, match=r"plugins\.cheap\.placement must be 'ray' or 'worker'"):
+        from_dict({"plugins": {"cheap": {"placement": "gpu"}}})
