@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "smartcustoms.plugins.evidence:EvidenceLocationPlugin",
     "smartcustoms.plugins.evidence:EvidenceOrderPlugin",
     "smartcustoms.plugins.ct:CtDetectorPlugin",
+    "smartcustoms.plugins.vendor_atr:VendorAtrPlugin",
     "smartcustoms.plugins.vehicle:VehicleComparePlugin",
     "smartcustoms.plugins.vehicle_risk:VehicleRiskPlugin",
     "smartcustoms.plugins.cargo_risk:CargoRiskPlugin",

@@ -6,7 +6,8 @@ and writes them (its data dictionary, from DICOM PS3.6, names the DICOS (4010,xx
     DICOS CT Image                      1.2.840.10008.5.1.4.1.1.501.1    -> MODALITY_CT [depth, height, width]
     DICOS Digital X-Ray, presentation   1.2.840.10008.5.1.4.1.1.501.2.1  -> MODALITY_XRAY [energies, h, w]
     DICOS Digital X-Ray, processing     1.2.840.10008.5.1.4.1.1.501.2.2  -> MODALITY_XRAY [energies, h, w]
-    DICOS Threat Detection Report       1.2.840.10008.5.1.4.1.1.501.3    <- written from a Verdict
+    DICOS Threat Detection Report       1.2.840.10008.5.1.4.1.1.501.3    <- written from a Verdict;
+                                                                         -> the scanner's own, with its image
 
 A frame's payload is the stored pixel values as a raw little-endian array (not rescaled); its metadata
 keeps the geometry (pixel spacing, slice thickness and spacing, image position and orientation, rows,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,7 +56,7 @@ from pydicom.uid import (
 )
 
 from smartcustoms.core.frames import array_frame
-from smartcustoms.core.types import Modality
+from smartcustoms.core.types import VENDOR_ATR_KEY, Modality
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 DX_SOP_CLASSES = frozenset(
@@ -79,9 +81,9 @@ def _lenient_values() -> Iterator[None]:
         yield
 
 
-def _dcmread(path: str | Path) -> Dataset:
+def _dcmread(path: str | Path, *, stop_before_pixels: bool = False) -> Dataset:
     try:
-        return pydicom.dcmread(path)
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError as error:
         raise DicosError(f"{path}: not a DICOM/DICOS file ({_one_line(error)})") from None
 
@@ -98,8 +100,14 @@ def _malformed_as_dicos_error(path: str | Path) -> Iterator[None]:
     wherever the damage is first touched, so every Exception is caught here, and only here."""
     try:
         yield
-    except (DicosError, OSError):
+    except DicosError:
         raise
+    except OSError as error:
+        if error.errno is not None:  # the file system's (missing, unreadable): its message names the file
+            raise
+        raise DicosError(
+            f"{path}: malformed DICOS file, {_one_line(error)}"
+        ) from None  # pydicom's, cut short
     except Exception as error:  # see the docstring: pydicom's failures have no common base
         raise DicosError(
             f"{path}: malformed DICOS file, {type(error).__name__}: {_one_line(error)}"
@@ -253,13 +261,103 @@ def read_frames(
 ) -> list[frame_pb2.Frame]:
     """Frames from DICOS CT and DX files; DX files of one scan (study instance UID and size) become one
     frame with an energy channel per file. Sequence numbers: ``first_sequence``, +1, ... or, when None,
-    the acquisition time in microseconds (so a file ingested twice is recognised as a duplicate)."""
-    images = [read_image(path) for path in paths]
+    the acquisition time in microseconds (so a file ingested twice is recognised as a duplicate).
+
+    A Threat Detection Report among the files is the scanner's own automatic threat recognition: it goes
+    with the image it references, its decision and threat objects in that frame's ``vendor_atr``
+    metadata (``VENDOR_ATR_KEY``; the ``vendor_atr`` plugin makes them a result). DicosError (one line)
+    for a report whose image is not among the files, one that is not the machine's (TDR type other
+    than MACHINE), or a second report for one image."""
+    images: list[DicosImage] = []
+    reports: list[tuple[str | Path, ThreatDetectionReport]] = []
+    for path in paths:
+        if _sop_class(path) == DICOSThreatDetectionReportStorage:
+            reports.append((path, read_tdr(path)))
+        else:
+            images.append(read_image(path))
     frames = []
-    for index, image in enumerate(_stack_energies(images)):
+    for index, image in enumerate(_with_reports(_stack_energies(images), reports)):
         sequence = first_sequence + index if first_sequence is not None else _time_sequence(image.metadata)
         frames.append(image_frame(image, source_id=source_id, sequence=sequence, control_point=control_point))
     return frames
+
+
+def _sop_class(path: str | Path) -> str:
+    with _lenient_values(), _malformed_as_dicos_error(path):
+        return str(_dcmread(path, stop_before_pixels=True).get("SOPClassUID", ""))
+
+
+def _with_reports(
+    scans: list[DicosImage], reports: Sequence[tuple[str | Path, ThreatDetectionReport]]
+) -> list[DicosImage]:
+    """``scans`` with each machine report in the metadata of the scan it references (its SOP instance
+    UIDs, at the top or per threat object; else its scan instance UID)."""
+    by_uid = {
+        uid: index
+        for index, scan in enumerate(scans)
+        for uid in scan.metadata.get("sop_instance_uid", "").split(",")
+        if uid
+    }
+    taken: dict[int, str | Path] = {}
+    scans = list(scans)
+    for path, report in reports:
+        if report.tdr_type.strip().upper() != "MACHINE":
+            raise DicosError(
+                f"{path}: a Threat Detection Report of type {report.tdr_type or '(none)'}: only the "
+                "scanner's own (MACHINE) goes in, with its image"
+            )
+        uids = dict.fromkeys(
+            [
+                *report.referenced_sop_instance_uids,
+                *(u for t in report.threats for u in t.referenced_sop_instance_uids),
+            ]
+        )
+        found = {by_uid[uid] for uid in uids if uid in by_uid}
+        if not found and report.study_instance_uid:
+            scan_uid = report.study_instance_uid
+            found = {i for i, scan in enumerate(scans) if scan.metadata.get("study_instance_uid") == scan_uid}
+        if len(found) != 1:
+            named = ", ".join(uids) or f"scan {report.study_instance_uid or '(none)'}"
+            where = "several of the images given" if found else "none of the images given"
+            raise DicosError(
+                f"{path}: the report's image ({named}) is {where}: give the report with its image"
+            )
+        (index,) = found
+        if index in taken:
+            raise DicosError(f"{path}: a second report for one image ({taken[index]} is the first)")
+        taken[index] = path
+        scan = scans[index]
+        scans[index] = DicosImage(
+            scan.array, scan.modality, {**scan.metadata, VENDOR_ATR_KEY: vendor_atr(report)}
+        )
+    return scans
+
+
+def vendor_atr(report: ThreatDetectionReport) -> str:
+    """A machine report as the ``vendor_atr`` metadata of its image's frame: compact JSON."""
+    threats = [
+        {
+            "id": t.pto_id,
+            "category": t.category,
+            "description": t.description,
+            "flag": t.assessment_flag,
+            "ability": t.ability_assessment,
+            "probability": t.probability,
+            "base": list(t.roi_base) if t.roi_base else None,
+            "extents": list(t.roi_extents) if t.roi_extents else None,
+        }
+        for t in report.threats
+    ]
+    document = {
+        "report": report.sop_instance_uid,
+        "decision": report.alarm_decision,
+        "abort": report.abort_flag,
+        "abort_reasons": list(report.abort_reasons),
+        "algorithm": " ".join(report.algorithm),
+        "decided": report.alarm_decision_time,
+        "threats": threats,
+    }
+    return json.dumps(document, separators=(",", ":"))
 
 
 def read_scan(paths: Sequence[str | Path]) -> DicosImage:
@@ -558,11 +656,13 @@ ALARM_DECISIONS: Mapping[int, str] = {
     results_pb2.DECISION_UNSPECIFIED: "UNKNOWN",
 }
 _CONTRABAND: tuple[str, ...] = ("cigarettes", "tobacco", "liquor", "drugs", "narcotics", "phone")
-_CONTRABAND += ("communication_device", "counterfeit", "ivory", "currency")
+_CONTRABAND += ("communication_device", "counterfeit", "ivory", "currency", "contraband")
 # Detection labels to DICOS Threat Category defined terms (EXPLOSIVE, PI = prohibited item, CONTRABAND,
 # ANOMALY, LAPTOP, OTHER, PHARMACEUTICAL); the label itself goes in the category description.
 THREAT_CATEGORIES: Mapping[str, str] = {
-    **dict.fromkeys(("firearm", "gun", "weapon", "knife", "sharp", "blunt", "ammunition"), "PI"),
+    **dict.fromkeys(
+        ("firearm", "gun", "weapon", "knife", "sharp", "blunt", "ammunition", "prohibited_item"), "PI"
+    ),
     **dict.fromkeys(("explosive", "detonator"), "EXPLOSIVE"),
     **dict.fromkeys(_CONTRABAND, "CONTRABAND"),
     "laptop": "LAPTOP",
@@ -622,8 +722,9 @@ class ThreatDetectionReport:
 
 
 def read_tdr(path: str | Path) -> ThreatDetectionReport:
-    """Read a DICOS Threat Detection Report."""
-    with _lenient_values():
+    """Read a DICOS Threat Detection Report; DicosError (one line) for a file that is not one or is
+    damaged."""
+    with _lenient_values(), _malformed_as_dicos_error(path):
         ds = _dcmread(path)
         if str(ds.get("SOPClassUID", "")) != DICOSThreatDetectionReportStorage:
             raise DicosError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -187,6 +188,79 @@ def test_dual_energy_dx_files_of_one_scan_become_one_frame_high_energy_first(tmp
     assert [f.sequence for f in numbered] == [10, 11]
 
 
+def _dx_scan(tmp_path: Path, name: str) -> tuple[list[Path], dicos.Identity]:
+    scan = dicos.Identity(
+        ooi_id=f"BAG-{name}", study_instance_uid=pydicom.uid.generate_uid(), acquired=ACQUIRED
+    )
+    files = []
+    for kvp in (140, 80):
+        files.append(tmp_path / f"{name}-{kvp}.dcs")
+        dicos.write_dx(files[-1], np.full((16, 12), kvp, np.uint16), identity=scan, kvp=kvp)
+    return files, scan
+
+
+def _machine_report(path: Path, source: dict[str, str], decision: int = results_pb2.DECISION_ALARM) -> Path:
+    verdict = _verdict(decision)
+    result = verdict.results.add(plugin="acme_atr", plugin_version="4.2", decision=decision)
+    knife = result.detections.add(label="knife", score=0.88, explanation="blade")
+    knife.box.CopyFrom(results_pb2.Box2D(x_min=2, y_min=3, x_max=7, y_max=9))
+    dicos.write_tdr(path, verdict, source)
+    return path
+
+
+def test_a_scanners_report_goes_with_the_image_it_references(tmp_path: Path) -> None:
+    bag, _ = _dx_scan(tmp_path, "a")
+    other, other_scan = _dx_scan(tmp_path, "b")
+    source = dict(dicos.read_frames(bag, source_id="s")[0].metadata)
+    report = _machine_report(tmp_path / "a-tdr.dcs", source)
+    # by the scan alone: a report that names no image but its scan instance UID
+    by_scan = _machine_report(tmp_path / "b-tdr.dcs", {"study_instance_uid": other_scan.study_instance_uid})
+    frames = dicos.read_frames([report, *other, by_scan, *bag], source_id="lane-1", first_sequence=1)
+    assert [f.conveyance_id for f in frames] == ["BAG-b", "BAG-a"]  # reports are not frames
+    atr = json.loads(frames[1].metadata[dicos.VENDOR_ATR_KEY])
+    assert (atr["decision"], atr["abort"], atr["report"]) == (
+        "ALARM",
+        "SUCCESS",
+        dicos.read_tdr(report).sop_instance_uid,
+    )
+    (knife,) = atr["threats"]
+    assert (knife["category"], knife["flag"]) == ("PI", "THREAT") and knife["probability"] == pytest.approx(
+        0.88
+    )
+    assert (knife["base"], knife["extents"]) == ([2.0, 3.0, 0.0], [5.0, 6.0, 1.0])
+    assert (
+        json.loads(frames[0].metadata[dicos.VENDOR_ATR_KEY])["report"]
+        == dicos.read_tdr(by_scan).sop_instance_uid
+    )
+    assert dicos.VENDOR_ATR_KEY not in dicos.read_frames(other, source_id="s")[0].metadata
+
+
+def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bag, _ = _dx_scan(tmp_path, "a")
+    source = dict(dicos.read_frames(bag, source_id="s")[0].metadata)
+    report = _machine_report(tmp_path / "tdr.dcs", source)
+    with pytest.raises(dicos.DicosError, match=r"report.s image .* is none of the images given"):
+        dicos.read_frames([report], source_id="s")
+    with pytest.raises(dicos.DicosError, match="a second report for one image"):
+        dicos.read_frames([*bag, report, report], source_id="s")
+    operator = tmp_path / "operator.dcs"
+    ds = pydicom.dcmread(report)
+    ds.TDRType = "OPERATOR"
+    ds.save_as(operator)
+    with pytest.raises(dicos.DicosError, match="of type OPERATOR: only the scanner's own"):
+        dicos.read_frames([*bag, operator], source_id="s")
+    cut = tmp_path / "cut-tdr.dcs"
+    cut.write_bytes((FIXTURES / "MultiplePTOsTDR.dcs").read_bytes()[:-40])  # cut inside its threat sequence
+    with pytest.raises(dicos.DicosError, match=r"cut-tdr\.dcs: malformed DICOS file, No tag to read"):
+        dicos.read_frames([*bag, cut], source_id="s")
+    args = _parse(["ingest-dicos", str(report), "--gateway", "127.0.0.1:1", "--source-id", "s"])
+    assert args.handler(args) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("smartcustoms ingest-dicos: ") and "give the report with its image" in line
+
+
 def test_writers_refuse_what_they_cannot_write(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="depth, height, width"):
         dicos.write_ct(tmp_path / "a.dcs", np.zeros((3, 4), np.uint16))
@@ -361,14 +435,32 @@ def test_a_dual_energy_dx_scan_goes_in_and_its_verdict_comes_out_as_a_tdr(
             files[-1], image, identity=scan, kvp=kvp, geometry=dicos.Geometry(pixel_spacing_mm=(0.5, 0.5))
         )
 
+    # the scanner's own ATR found a knife: its report goes in with the scan (vendor_atr)
+    vendor = _machine_report(
+        tmp_path / "scanner-tdr.dcs", dict(dicos.read_frames(files, source_id="s")[0].metadata)
+    )
+
     args = _parse(
-        ["ingest-dicos", *map(str, files), "--gateway", stack.gateway_target, "--source-id", "lane-9-dx"]
+        [
+            "ingest-dicos",
+            *map(str, files),
+            str(vendor),
+            "--gateway",
+            stack.gateway_target,
+            "--source-id",
+            "lane-9-dx",
+        ]
     )
     assert args.handler(args) == 0
-    frame_id = capsys.readouterr().out.split()[0]
+    (accepted,) = capsys.readouterr().out.splitlines()  # one frame: the report is not one
+    frame_id = accepted.split()[0]
     verdict = asyncio.run(_wait_for_verdict(runtime_config, frame_id))
     assert verdict.decision == results_pb2.DECISION_ALARM
     (dense,) = [d for r in verdict.results for d in r.detections if d.label == "dense_object"]
+    (scanner,) = [r for r in verdict.results if r.plugin == "vendor_atr"]
+    assert scanner.decision == results_pb2.DECISION_ALARM
+    (knife,) = scanner.detections
+    assert (knife.label, knife.box.x_min, knife.box.y_max) == ("prohibited_item", 2, 9)
 
     config_path = tmp_path / "config.json"
     config_path.write_text(runtime_config.to_json())
@@ -377,9 +469,11 @@ def test_a_dual_energy_dx_scan_goes_in_and_its_verdict_comes_out_as_a_tdr(
     args = _parse([*argv, "--image", str(files[0]), "--image", str(files[1])])
     assert args.handler(args) == 0
     report = dicos.read_tdr(out)
-    assert (report.alarm_decision, report.ooi_id, report.alarm_objects) == ("ALARM", "BAG-DENSE-1", 1)
+    assert (report.alarm_decision, report.ooi_id, report.alarm_objects) == ("ALARM", "BAG-DENSE-1", 2)
     assert set(report.referenced_sop_instance_uids) == {str(pydicom.dcmread(f).SOPInstanceUID) for f in files}
-    (threat,) = report.threats
+    (threat,) = [t for t in report.threats if t.category == "ANOMALY"]
+    (theirs,) = [t for t in report.threats if t.category == "PI"]  # the scanner's knife goes back out as PI
+    assert theirs.description.startswith("prohibited_item: the scanner's ATR")
     assert (threat.category, threat.ability_assessment) == ("ANOMALY", "SHIELD")
     assert threat.description.startswith("dense_object: ")
     box = dense.box

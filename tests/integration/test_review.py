@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import redis.asyncio as aioredis
 
 from smartcustoms.core.config import Config
 from smartcustoms.core.frames import array_frame
-from smartcustoms.core.types import Modality
+from smartcustoms.core.types import VENDOR_ATR_KEY, Modality
 from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.report import scrape, total
@@ -63,7 +64,20 @@ def _frames() -> list[frame_pb2.Frame]:
         encoding="protobuf",
         payload=reads.SerializeToString(),
     )
-    return [xray_alarm, xray_clear, ct, rfid]
+    # the scanner's own ATR alarmed on this bag (its DICOS report came with the image: vendor_atr)
+    report = {"decision": "ALARM", "abort": "SUCCESS", "algorithm": "Acme ATR 4.2", "threats": [
+        {"id": 7, "category": "PI", "description": "Knife", "flag": "HIGH_THREAT", "probability": 0.9,
+         "base": [40, 30, 0], "extents": [60, 50, 1]},
+    ]}  # fmt: skip
+    scanner = array_frame(
+        np.full((2, 128, 256), 60_000, np.uint16),
+        modality=Modality.XRAY,
+        source_id="lane-3",
+        sequence=3,
+        frame_id="bag-scanner",
+        metadata={VENDOR_ATR_KEY: json.dumps(report)},
+    )
+    return [xray_alarm, xray_clear, ct, rfid, scanner]
 
 
 def _settle(config: Config, count: int) -> None:
@@ -84,9 +98,9 @@ def _settle(config: Config, count: int) -> None:
 def reviewed(runtime_config: Config, start_stack: Callable[..., Stack]) -> Stack:
     runtime_config.extra_plugins = ["sc_fixture_plugins:sleepy"]
     runtime_config.gateway.inline_max_bytes = 64 * 1024  # the X-ray alarm travels by claim check
-    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check"))
-    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, _frames()))] == [OK] * 4
-    _settle(runtime_config, 4)
+    stack = start_stack(only_plugins(runtime_config, "dense_region", "rfid_epc_check", "vendor_atr"))
+    assert [a.code for a in asyncio.run(send_all(stack.gateway_target, _frames()))] == [OK] * 5
+    _settle(runtime_config, 5)
     return stack
 
 
@@ -94,7 +108,12 @@ def test_review_service_lists_alerts_and_records_decisions(reviewed: Stack) -> N
     with grpc.insecure_channel(reviewed.gateway_target) as channel:
         stub = review_pb2_grpc.ReviewServiceStub(channel)
         items = stub.ListAlerts(review_pb2.ListAlertsRequest(), timeout=5).items
-        assert sorted(i.alert.frame_id for i in items) == ["bag-alarm", "ct-alarm", "tag-alarm"]
+        assert sorted(i.alert.frame_id for i in items) == [
+            "bag-alarm",
+            "bag-scanner",
+            "ct-alarm",
+            "tag-alarm",
+        ]
         decided = stub.Adjudicate(
             review_pb2.AdjudicateRequest(
                 frame_id="bag-alarm", outcome=results_pb2.ADJUDICATION_OUTCOME_CONFIRMED, officer="PO 4411"
@@ -142,7 +161,7 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(reviewed.review_url)
             page.wait_for_selector("body[data-loaded=true]", timeout=15_000)
-            assert page.locator("article.alert").count() == 3
+            assert page.locator("article.alert").count() == 4
             xray = page.locator("#alert-bag-alarm")
             xray.locator("svg rect[data-label=dense_object]").wait_for(timeout=10_000)
             assert xray.locator("img").evaluate("img => img.naturalWidth") == 512
@@ -159,6 +178,17 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
             assert page.locator("#alert-ct-alarm button.view-toggle").count() == 0  # CT: no colour view
             assert page.locator("#alert-ct-alarm").get_by_text("CT slice 0").count() == 1
             assert "E2801160600002054CC2C7A5" in page.locator("#alert-tag-alarm").inner_text()
+            # the scanner's own ATR: its box drawn apart (dashed, its own colour) and named as the scanner's
+            scanner = page.locator("#alert-bag-scanner")
+            box = scanner.locator("svg rect[data-plugin=vendor_atr][data-label=prohibited_item]")
+            box.wait_for(timeout=10_000)
+            assert [box.get_attribute(a) for a in ("x", "y", "width", "height")] == ["40", "30", "60", "50"]
+            assert box.evaluate("r => getComputedStyle(r).strokeDasharray") != "none"
+            assert (
+                scanner.locator("svg text[data-plugin=vendor_atr]").text_content() == "scanner: prohibited_item"
+            )
+            assert "· the scanner's own ATR" in scanner.locator("li[data-plugin=vendor_atr]").inner_text()
+            assert xray.locator("li[data-plugin=dense_region]").inner_text().endswith("· dense_region")
             page.fill("#officer", "Inspector Chan")
             page.dispatch_event("#officer", "change")
             page.locator("#alert-ct-alarm button[data-outcome=cleared]").click()
