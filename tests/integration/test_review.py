@@ -184,9 +184,8 @@ def test_the_review_page_draws_detections_and_records_a_decision(reviewed: Stack
             box.wait_for(timeout=10_000)
             assert [box.get_attribute(a) for a in ("x", "y", "width", "height")] == ["40", "30", "60", "50"]
             assert box.evaluate("r => getComputedStyle(r).strokeDasharray") != "none"
-            assert (
-                scanner.locator("svg text[data-plugin=vendor_atr]").text_content() == "scanner: prohibited_item"
-            )
+            label = scanner.locator("svg text[data-plugin=vendor_atr]").text_content()
+            assert label == "scanner: prohibited_item"
             assert "· the scanner's own ATR" in scanner.locator("li[data-plugin=vendor_atr]").inner_text()
             assert xray.locator("li[data-plugin=dense_region]").inner_text().endswith("· dense_region")
             page.fill("#officer", "Inspector Chan")
