@@ -10,6 +10,7 @@ cartons, sticks and the Hong Kong duty at stake.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ class XrayDetector:
         self._signatures: dict[float, dict[str, list[recognition.Signature]]] = {}
         self._class_banks: dict[float, dict[str, recognition.ClassBank]] = {}
         self._banks: dict[tuple[tuple[int, int], float], recognition.SearchBank] = {}
+        self._entry_calibrations: dict[str, Calibration] = {}
         self.method = str(self.settings.get("method", "library"))
         if self.method not in METHODS:
             raise ValueError(
@@ -144,6 +146,23 @@ class XrayDetector:
         """Every verified search peak of the shape classes, overlaps kept (for fitting the verifier)."""
         return self._shape_candidates(self._maps(image, pixel_size_mm))
 
+    def calibration_of(self, entry: LibraryEntry) -> Calibration:
+        """The calibration an entry is split into basis materials with: the one of the scanner that took
+        it, else the frames'."""
+        if entry.calibration is None:
+            return self.calibration
+        if entry.entry_id not in self._entry_calibrations:
+            self._entry_calibrations[entry.entry_id] = Calibration(**entry.calibration)
+        return self._entry_calibrations[entry.entry_id]
+
+    def with_calibration(self, calibration: Calibration) -> XrayDetector:
+        """This detector (its library, model and network shared) reading frames with another scanner's
+        calibration: its templates are prepared again for it, entries that carry their own excepted."""
+        other = copy.copy(self)
+        other.calibration = calibration
+        other._signatures, other._class_banks, other._banks = {}, {}, {}
+        return other
+
     def pixel_mm(self, image_height: int, given: float | None = None) -> float:
         """The pixel size an image is read at: the configured one, else the frame's, else the tunnel's
         height over the image's."""
@@ -163,7 +182,7 @@ class XrayDetector:
         key = round(pixel_mm, 6)
         if key not in self._signatures:
             self._signatures[key] = {
-                label: [recognition.prepare_signature(e, self.calibration, pixel_mm) for e in members]
+                label: [recognition.prepare_signature(e, self.calibration_of(e), pixel_mm) for e in members]
                 for label, members in self.library.items()
                 if label != self.texture_label
             }

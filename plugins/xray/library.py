@@ -10,7 +10,10 @@ holds those images as ``.npy`` files and a ``labels.csv`` naming them::
     my-revolver.npy,firearm,0.8,seized 2024-03 at Lok Ma Chau
 
 The border of each image is taken as its background (belt, tray) and subtracted, so crops cut from a
-scan of the object alone work as they are.
+scan of the object alone work as they are. An entry taken on a site's scanner carries that scanner's
+calibration (``smartcustoms library add xray --calibration FILE``): a fifth column, ``calibration``,
+holds its fields of ``materials.Calibration`` as JSON, and the detector splits the entry into its basis
+materials with it, whatever scanner a frame comes from (an entry without one is read with the frame's).
 
 The detector loads one artefact, ``xray-library`` (``smartcustoms.core.artefacts``): such a library folder
 plus ``model.json``, the clutter spectrum and verifiers (``model.py``). Only an explicit command builds it,
@@ -22,20 +25,23 @@ setting add entries, and a new label becomes a new class, without a code change.
 from __future__ import annotations
 
 import csv
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from smartcustoms.core import artefacts
 from smartcustoms.core.artefacts import ArtefactInfo
+from smartcustoms.plugins.xray.materials import Calibration
 from smartcustoms.plugins.xray.model import Model, read_model
 
 FULL_SCALE = 65535
 LABELS_FILE = "labels.csv"
-LABEL_COLUMNS = ("file", "label", "pixel_size_mm", "note")
+LABEL_COLUMNS = ("file", "label", "pixel_size_mm", "note", "calibration")  # the last one optional
 ARTEFACT_NAME = "xray-library"
 MODEL_FILE = "model.json"
 BUILD_COMMAND = "smartcustoms library build xray"
@@ -50,6 +56,8 @@ class LibraryEntry:
     image: np.ndarray  # uint16 [2, h, w], channel 0 high energy
     pixel_size_mm: float
     note: str = ""
+    # the calibration of the scanner that took it (fields of materials.Calibration); None: the frame's
+    calibration: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.image.dtype != np.uint16 or self.image.ndim != 3 or self.image.shape[0] != 2:
@@ -61,6 +69,11 @@ class LibraryEntry:
             raise ValueError(f"entry {self.entry_id}: label must be a simple name, got {self.label!r}")
         if not self.pixel_size_mm > 0:
             raise ValueError(f"entry {self.entry_id}: pixel_size_mm must be positive")
+        if self.calibration is not None:
+            try:
+                Calibration(**self.calibration).inverse  # noqa: B018  (unknown fields, a singular basis)
+            except (TypeError, ValueError, np.linalg.LinAlgError) as error:
+                raise ValueError(f"entry {self.entry_id}: not a calibration: {error}") from None
 
 
 class LibraryError(ValueError):
@@ -123,8 +136,12 @@ def _read_entry(folder: Path, row: dict[str, str], where: str) -> LibraryEntry:
     except ValueError as error:
         raise LibraryError(f"{where}: {name} is not a numpy array file: {error}") from None
     try:
-        return LibraryEntry(path.stem, label, image, pixel_size, (row.get("note") or "").strip())
-    except ValueError as error:
+        calibration = json.loads(row.get("calibration") or "null")
+        if calibration is not None and not isinstance(calibration, dict):
+            raise ValueError(f"calibration must be a JSON object of calibration fields, got {calibration!r}")
+        note = (row.get("note") or "").strip()
+        return LibraryEntry(path.stem, label, image, pixel_size, note, calibration)
+    except ValueError as error:  # json.JSONDecodeError among them
         raise LibraryError(f"{where}: {error}") from None
 
 
@@ -132,12 +149,18 @@ def write_library_dir(folder: str | os.PathLike[str], entries: Iterable[LibraryE
     """Write entries as a library folder (``.npy`` images and ``labels.csv``); returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    entries = list(entries)
+    calibrated = any(entry.calibration is not None for entry in entries)
+    columns = LABEL_COLUMNS if calibrated else LABEL_COLUMNS[:4]  # a library of one scanner: as before
     with (folder / LABELS_FILE).open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(LABEL_COLUMNS)
+        writer.writerow(columns)
         for entry in entries:
             np.save(folder / f"{entry.entry_id}.npy", entry.image, allow_pickle=False)
-            writer.writerow((f"{entry.entry_id}.npy", entry.label, repr(entry.pixel_size_mm), entry.note))
+            row = [f"{entry.entry_id}.npy", entry.label, repr(entry.pixel_size_mm), entry.note]
+            if calibrated:
+                row.append(json.dumps(dict(entry.calibration), sort_keys=True) if entry.calibration else "")
+            writer.writerow(row)
     return folder
 
 

@@ -9,6 +9,7 @@ thresholds, and the evaluation (``smartcustoms eval xray``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from smartcustoms.plugins.xray.library import (
     load_library,
     load_library_dir,
 )
+from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.scanners import load_scanners, scanner_for
 
 SPEC = PluginSpec(
     name="xray_detector",
@@ -55,6 +58,9 @@ SPEC = PluginSpec(
         "shared_metal": 0.3,  # ... and so it does when this share of one's metal lies in the other's box
         "pixel_size_mm": 0.0,  # 0: the frame's pixel_size_mm metadata, else 800 mm / image height
         "calibration": {},  # overrides of materials.Calibration
+        # a site's scanners, each with the calibration `smartcustoms calibrate xray --source` measured, for
+        # the frames of its source ids (and tube voltages): scanners.py; "" = every frame with the above
+        "calibrations_file": "",
         "sticks_per_carton": 200,
         "carton_layer_strengths": [0.445, 0.672],  # texture strength of 1 and 2 cartons deep (docs)
         "duty_hkd_per_1000_sticks": 3306.0,  # Hong Kong tobacco duty on cigarettes since 28 Feb 2024
@@ -83,10 +89,28 @@ class XrayDetectorPlugin(Plugin):
         )
         self.warm_up_shape = _shape(settings["warm_up_shape"])
         self.warm_up_pixel_size_mm = float(settings["warm_up_pixel_size_mm"]) or None
+        path = str(settings["calibrations_file"])
+        self.scanners = load_scanners(path) if path else ()
+        own = dict(settings["calibration"])
+        self.calibrated = {  # each scanner's detector: the same library, read with its calibration
+            scanner.name: self.detector.with_calibration(Calibration(**{**own, **scanner.calibration}))
+            for scanner in self.scanners
+        }
 
     @hookimpl
     def smartcustoms_process_batch(self, frames: Sequence[FrameView]) -> list[Assessment]:
-        return [self.detector.assess(frame.array(), pixel_size_mm=_pixel_size(frame)) for frame in frames]
+        return [self._assess(frame) for frame in frames]
+
+    def _assess(self, frame: FrameView) -> Assessment:
+        scanner = scanner_for(self.scanners, frame.source_id, frame.metadata.get("kvp", ""))
+        if scanner is None:
+            return self.detector.assess(frame.array(), pixel_size_mm=_pixel_size(frame))
+        assessment = self.calibrated[scanner.name].assess(frame.array(), pixel_size_mm=_pixel_size(frame))
+        calibrated = {"calibration": scanner.name}  # which scanner's calibration read it
+        detections = tuple(
+            replace(d, attributes={**d.attributes, **calibrated}) for d in assessment.detections
+        )
+        return replace(assessment, detections=detections)
 
     @hookimpl
     def smartcustoms_warm_up(self) -> None:
@@ -95,7 +119,8 @@ class XrayDetectorPlugin(Plugin):
         pixel_mm = self.detector.pixel_mm(self.warm_up_shape[1], self.warm_up_pixel_size_mm)
         bag = synthetic_bag(self.warm_up_shape, self._warm_up_entry())
         bag.flags.writeable = False  # as a frame's payload is: numba compiles read-only arrays apart
-        self.detector.assess(bag, pixel_size_mm=pixel_mm)
+        for detector in (self.detector, *self.calibrated.values()):  # each scanner's templates too
+            detector.assess(bag, pixel_size_mm=pixel_mm)
 
     def _warm_up_entry(self) -> LibraryEntry | None:
         """A shape-class entry, so that the search peaks and verification runs too."""

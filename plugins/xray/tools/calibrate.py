@@ -4,7 +4,9 @@ A site scans the empty belt (``--air``) and a step wedge (``--wedge``): steps of
 organic basis (cellulose, or a plastic near it), aluminium and steel, each in a box of the image that
 ``--steps`` names. From them it measures each material's attenuation per channel, and writes the fields
 of ``materials.Calibration`` as JSON: the file the plugin's ``calibration`` setting (or ``smartcustoms
-eval xray --calibration FILE``) takes.
+eval xray --calibration FILE``) takes. With ``--source PATTERN`` (and ``--kvp``, ``--name``) it adds the
+scanner's calibration to a calibrations file instead, the one the detector's ``calibrations_file``
+setting names, so that each scanner's frames are read with its own (``scanners.py``).
 
 - Each step's line integral (``L = -ln(value / full scale)``) is averaged over the inner part of its box
   (a fifth left out at each side: blur, edges) and the belt's is subtracted.
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from smartcustoms.plugins.xray.scanners import Scanner, add_scanner, kvp_key
 
 MATERIALS = ("cellulose", "aluminium", "iron")
 INNER = 0.2  # the share of a step's box left out at each side (blur, edges)
@@ -147,6 +151,16 @@ def add_parser(calibrate_kinds: Any) -> None:
     xray.add_argument("--steps", required=True, type=Path, help="JSON list of the wedge's steps")
     xray.add_argument("--full-scale", type=float, default=FULL_SCALE, help="counts of an open beam (65535)")
     xray.add_argument("--out", required=True, type=Path, help="the calibration file to write (JSON)")
+    xray.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="the scanner's source ids (globs, repeatable): add its calibration to the calibrations file "
+        "--out (the detector's calibrations_file) instead of writing a calibration alone",
+    )
+    xray.add_argument("--kvp", default="", help="with --source: only frames of these tube voltages (160,80)")
+    xray.add_argument("--name", default="", help="with --source: the scanner's name (default: its patterns)")
     xray.set_defaults(handler=cmd_calibrate_xray)
 
 
@@ -158,10 +172,23 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
                 f"the air scan {list(air.shape)} and the wedge {list(wedge.shape)} differ in size"
             )
         steps = read_steps(args.steps, wedge.shape)
+        if (args.kvp or args.name) and not args.source:
+            raise ValueError("--kvp and --name describe a scanner: give its source ids with --source")
+        if args.kvp and not kvp_key(args.kvp):
+            raise ValueError(f"--kvp must be tube voltages such as 160,80, got {args.kvp!r}")
         values = calibration_from(attenuation(air, wedge, steps, args.full_scale))
+        if args.source:
+            name = args.name or ",".join(args.source)
+            scanners = add_scanner(args.out, Scanner(name, tuple(args.source), values, kvp_key(args.kvp)))
     except (OSError, ValueError) as error:
         print(f"smartcustoms calibrate xray: {error}", file=sys.stderr)
         return 2
+    if args.source:
+        print(
+            f"{args.out}: scanner {name!r} ({', '.join(args.source)}), one of {len(scanners)}: "
+            f"{json.dumps(values, sort_keys=True)}"
+        )
+        return 0
     args.out.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     print(f"wrote {args.out}: {json.dumps(values, sort_keys=True)}")
     return 0

@@ -257,6 +257,13 @@ def _refuse(command: str, error: Exception) -> int:
     return 2
 
 
+def add_library_entries(add_targets: Any) -> None:
+    """``smartcustoms library add xray``: a site's own threat scans into a library folder."""
+    from smartcustoms.plugins.xray.tools import enrol
+
+    enrol.add_parser(add_targets)
+
+
 def add_calibration(calibrate_kinds: Any) -> None:
     """``smartcustoms calibrate xray``: the scanner's calibration from its air and step-wedge scans."""
     from smartcustoms.plugins.xray.tools import calibrate

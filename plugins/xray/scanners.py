@@ -1,0 +1,117 @@
+"""The calibration each frame is read with, when a site has several scanners.
+
+Each X-ray scanner (a lane, a make, a tube setting) is calibrated from its own air and step-wedge scans:
+``smartcustoms calibrate xray ... --source PATTERN [--kvp HIGH,LOW] --out FILE`` adds its calibration to
+``FILE``, replacing the one for the same patterns and voltages, and the detector's ``calibrations_file``
+setting names that file::
+
+    {"scanners": [
+      {"name": "lane-1", "sources": ["lane-1-*"], "kvp": "", "calibration": {"ratio_metal": 2.1, ...}},
+      {"name": "hall-b 160/80", "sources": ["hall-b-*"], "kvp": "160,80", "calibration": {...}}
+    ]}
+
+A frame is read with the first scanner whose patterns (``fnmatch`` globs) match its source id and,
+when the scanner names tube voltages, whose ``kvp`` metadata (as DICOS images give it, high energy
+first) names the same; any other frame with the plugin's own ``calibration`` setting. A scanner's
+calibration holds the fields it measured (``materials.Calibration``), over the ``calibration`` setting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smartcustoms.plugins.xray.materials import Calibration
+
+__all__ = ["Scanner", "add_scanner", "kvp_key", "load_scanners", "scanner_for"]
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """One scanner's calibration and the frames it applies to."""
+
+    name: str
+    sources: tuple[str, ...]
+    calibration: Mapping[str, float] = field(default_factory=dict)
+    kvp: str = ""  # "160,80": only frames whose tube voltages are these; "": any
+
+    def matches(self, source_id: str, kvp: str = "") -> bool:
+        if self.kvp and kvp_key(kvp) != self.kvp:
+            return False
+        return any(fnmatchcase(source_id, pattern) for pattern in self.sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sources": list(self.sources),
+            "kvp": self.kvp,
+            "calibration": dict(self.calibration),
+        }
+
+
+def kvp_key(text: str) -> str:
+    """Tube voltages as the frames' ``kvp`` metadata gives them, compared as numbers: "160.0, 80" -> "160,80";
+    "" for none or anything that is not a list of numbers."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        return ""
+    return ",".join(f"{v:g}" for v in values)
+
+
+def scanner_for(scanners: Sequence[Scanner], source_id: str, kvp: str = "") -> Scanner | None:
+    """The first scanner a frame of ``source_id`` (and tube voltages ``kvp``) belongs to, if any."""
+    return next((s for s in scanners if s.matches(source_id, kvp)), None)
+
+
+def load_scanners(path: str | Path) -> tuple[Scanner, ...]:
+    """The scanners of a calibrations file; ValueError naming the file and the entry at fault."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"calibrations file {path}: {' '.join(str(error).split())}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("scanners"), list):
+        raise ValueError(f'calibrations file {path}: expected {{"scanners": [...]}}')
+    return tuple(
+        _scanner(item, f"calibrations file {path}, scanner {n}")
+        for n, item in enumerate(document["scanners"])
+    )
+
+
+def _scanner(item: Any, where: str) -> Scanner:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: not an object")
+    sources = item.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(p, str) and p for p in sources):
+        raise ValueError(f"{where}: sources must be a non-empty list of source id patterns")
+    calibration = item.get("calibration")
+    if not isinstance(calibration, dict):
+        raise ValueError(f"{where}: calibration must be an object of calibration fields")
+    try:
+        Calibration(**calibration).inverse  # noqa: B018  (unknown fields, a singular basis)
+    except (TypeError, ValueError, np.linalg.LinAlgError) as error:
+        raise ValueError(f"{where}: not a calibration: {error}") from None
+    kvp = str(item.get("kvp", "") or "")
+    if kvp and not kvp_key(kvp):
+        raise ValueError(f"{where}: kvp must be tube voltages such as '160,80', got {kvp!r}")
+    name = str(item.get("name") or ",".join(sources))
+    return Scanner(name, tuple(sources), dict(calibration), kvp_key(kvp))
+
+
+def add_scanner(path: str | Path, scanner: Scanner) -> tuple[Scanner, ...]:
+    """Write ``scanner`` into the calibrations file at ``path`` (made if missing), in place of one with
+    the same patterns and voltages, else last; returns the file's scanners."""
+    path = Path(path)
+    kept = load_scanners(path) if path.exists() else ()
+    same = [s for s in kept if (s.sources, s.kvp) == (scanner.sources, scanner.kvp)]
+    scanners = tuple(scanner if s in same else s for s in kept) if same else (*kept, scanner)
+    document = {"scanners": [s.as_dict() for s in scanners]}
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return scanners
