@@ -10,12 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
+from test_xray_calibrate import run, scanner_scans  # its scanner and command (tests/plugins is on the path)
 
 from smartcustoms.core.artefacts import ArtefactInfo
 from smartcustoms.core.frames import array_frame, inline_view
 from smartcustoms.core.plugin import PluginContext, Role
 from smartcustoms.core.types import Modality
+from smartcustoms.hardware import dicos
 from smartcustoms.hardware.sim.xray import XraySimulator
 from smartcustoms.plugins.xray import XrayDetectorPlugin
 from smartcustoms.plugins.xray import _recognition as recognition
@@ -68,8 +71,6 @@ def test_a_frame_is_read_with_the_first_scanner_of_its_source_and_tube_voltages(
 def test_calibrate_with_a_source_adds_the_scanner_to_the_calibrations_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_xray_calibrate import run, scanner_scans  # its scanner (tests/plugins is on the path)
-
     air, wedge, items = scanner_scans()
     np.save(tmp_path / "air.npy", air)
     np.save(tmp_path / "wedge.npy", wedge)
@@ -240,3 +241,28 @@ def test_library_add_xray_cuts_each_scan_to_its_object_and_refuses_bad_input_in_
             and problem in error
         )
     assert len(load_library_dir(out)) == 2  # nothing written by a refused call
+
+
+def test_calibrate_reads_the_scanners_dicos_dx_files_as_it_reads_npy(tmp_path: Path) -> None:
+    air, wedge, items = scanner_scans()
+    (tmp_path / "steps.json").write_text(json.dumps(items))
+    files: dict[str, list[str]] = {}
+    for name, scan in (("air", air), ("wedge", wedge)):
+        np.save(tmp_path / f"{name}.npy", scan)
+        identity = dicos.Identity(study_instance_uid=pydicom.uid.generate_uid())
+        files[name] = []
+        for channel, kvp in ((1, 80), (0, 160)):  # in any order: the highest voltage is the high channel
+            files[name].append(str(tmp_path / f"{name}-{kvp}.dcs"))
+            dicos.write_dx(files[name][-1], scan[channel], identity=identity, kvp=kvp)
+    steps = ["--steps", str(tmp_path / "steps.json")]
+    assert (
+        run("--air", *files["air"], "--wedge", *files["wedge"], *steps, "--out", str(tmp_path / "d.json"))
+        == 0
+    )
+    npy = ["--air", str(tmp_path / "air.npy"), "--wedge", str(tmp_path / "wedge.npy")]
+    assert run(*npy, *steps, "--out", str(tmp_path / "n.json")) == 0
+    assert json.loads((tmp_path / "d.json").read_text()) == json.loads((tmp_path / "n.json").read_text())
+    assert (
+        run("--air", files["air"][0], "--wedge", *files["wedge"], *steps, "--out", str(tmp_path / "x.json"))
+        == 2
+    )

@@ -18,8 +18,9 @@ setting names, so that each scanner's frames are read with its own (``scanners.p
   integral.
 
 Scans are ``.npy`` arrays [2, height, width] of transmitted counts, high energy first (the frame
-layout of docs/formats.md). The steps file is a JSON list of ``{"material": "cellulose" | "aluminium" |
-"iron", "thickness_cm": 0.5, "box": [x0, y0, x1, y1]}``, at least one step of each material.
+layout of docs/formats.md), or a scan's DICOS DX files, one per energy (``--air high.dcs low.dcs``).
+The steps file is a JSON list of ``{"material": "cellulose" | "aluminium" | "iron", "thickness_cm":
+0.5, "box": [x0, y0, x1, y1]}``, at least one step of each material.
 """
 
 from __future__ import annotations
@@ -131,8 +132,15 @@ def read_steps(path: Path, shape: tuple[int, ...]) -> list[Step]:
     return steps
 
 
-def read_scan(path: Path) -> np.ndarray:
-    """A dual-energy scan [2, height, width] from .npy; ValueError naming what is wrong."""
+def read_scan(paths: Path | Sequence[Path]) -> np.ndarray:
+    """A dual-energy scan [2, height, width]: one .npy file, or the DICOS DX files of one scan (one per
+    energy, stacked highest kVp first); ValueError naming what is wrong."""
+    paths = [paths] if isinstance(paths, Path) else list(paths)
+    if len(paths) > 1 or paths[0].suffix != ".npy":
+        from smartcustoms.hardware import dicos
+
+        return read_dicos_scan(dicos.read_scan(paths).array, paths)
+    path = paths[0]
     try:
         scan: np.ndarray = np.asarray(np.load(path, allow_pickle=False))
     except (OSError, ValueError) as error:
@@ -142,12 +150,31 @@ def read_scan(path: Path) -> np.ndarray:
     return scan[:2]
 
 
+def read_dicos_scan(scan: np.ndarray, paths: Sequence[Path]) -> np.ndarray:
+    if scan.ndim != 3 or scan.shape[0] < 2:
+        names = ", ".join(str(p) for p in paths)
+        raise ValueError(f"{names}: a dual-energy scan needs a DX file per energy, got {list(scan.shape)}")
+    return scan[:2]
+
+
 def add_parser(calibrate_kinds: Any) -> None:
     xray = calibrate_kinds.add_parser(
         "xray", help="the X-ray detector's calibration from the scanner's air and step-wedge scans"
     )
-    xray.add_argument("--air", required=True, type=Path, help="the empty belt, .npy [2, h, w]")
-    xray.add_argument("--wedge", required=True, type=Path, help="the step wedge, .npy [2, h, w]")
+    xray.add_argument(
+        "--air",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="the empty belt: .npy [2, h, w], or its DICOS DX files",
+    )
+    xray.add_argument(
+        "--wedge",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="the step wedge: .npy [2, h, w], or its DICOS DX files",
+    )
     xray.add_argument("--steps", required=True, type=Path, help="JSON list of the wedge's steps")
     xray.add_argument("--full-scale", type=float, default=FULL_SCALE, help="counts of an open beam (65535)")
     xray.add_argument("--out", required=True, type=Path, help="the calibration file to write (JSON)")
