@@ -1,4 +1,5 @@
-"""``smartcustoms eval ct``: the CT detector on a held-out simulated set.
+"""``smartcustoms eval ct``: the CT detector on a held-out simulated set, or on a site's labelled volumes
+(``--data DIR``).
 
 ``add_tools`` adds the ``ct`` kind to ``smartcustoms eval`` (the CT detector has nothing to build). The
 evaluation and the simulator are imported only when the command runs.
@@ -34,6 +35,12 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         default=EVALUATION_SEED,
         help=f"held-out simulator seed (default {EVALUATION_SEED})",
     )
+    evaluate.add_argument(
+        "--data",
+        metavar="DIR",
+        help="a site's labelled volumes instead: DICOS CT or .npy with a COCO-style annotations.json of 3D "
+        "boxes (docs/formats.md)",
+    )
     evaluate.set_defaults(handler=cmd_eval_ct)
 
 
@@ -42,9 +49,13 @@ def cmd_eval_ct(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.ct.tools import evaluate
 
     try:
-        evaluate.check_seed(args.seed, args.count)
-    except ValueError as error:
+        if args.data:
+            report = evaluate.evaluate_data(args.data)  # seeds and counts do not apply
+        else:
+            evaluate.check_seed(args.seed, args.count)
+            report = evaluate.evaluate(args.count, args.seed)
+    except (ValueError, OSError) as error:  # dataset.DataError among them
         print(f"smartcustoms eval ct: {error}", file=sys.stderr)
         return 2
-    print(evaluate.format_report(evaluate.evaluate(args.count, args.seed)))
+    print(evaluate.format_report(report))
     return 0

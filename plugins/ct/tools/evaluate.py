@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
@@ -28,6 +29,7 @@ from smartcustoms.hardware.sim import ct
 from smartcustoms.plugins.ct.plugin import SPEC, CtDetectorPlugin
 from smartcustoms.plugins.ct.settings import LABELS
 from smartcustoms.plugins.ct.tools import DEVELOPMENT_SEEDS
+from smartcustoms.plugins.ct.tools.dataset import LabelledVolumes
 
 PD_IOU = 0.3
 AP_IOU = 0.5
@@ -64,6 +66,22 @@ def evaluate(count: int, seed: int, *, shape: tuple[int, int, int] | None = None
     return {"system": "ct", "seed": seed, "count": count, "shape": list(simulator.shape), **figures(frames)}
 
 
+def evaluate_data(directory: str | Path) -> dict[str, Any]:
+    """ct_detector on a directory of labelled volumes from outside (``dataset.py``): the figures as a
+    dict. DataError (one line) for a directory that cannot be read."""
+    volumes = LabelledVolumes(directory)
+    plugin = CtDetectorPlugin(SPEC.default_settings)
+    plugin.smartcustoms_warm_up()
+    frames = []
+    for frame, truths in volumes.frames():
+        started = time.perf_counter()
+        [assessment] = plugin.smartcustoms_process_batch([inline_view(frame)])
+        ms = (time.perf_counter() - started) * 1000
+        labelled = [Labelled(t.label, _region(t.box)) for t in truths]
+        frames.append((labelled, [_found(d) for d in assessment.detections if d.volume], ms))
+    return {"system": "ct", "data": str(directory), "count": len(volumes), **figures(frames)}
+
+
 def _xyz(box: Sequence[int]) -> tuple[float, ...]:
     """A simulator truth box (z0, y0, x0, z1, y1, x1) as (x0, y0, z0, x1, y1, z1)."""
     z0, y0, x0, z1, y1, x1 = box
@@ -86,8 +104,13 @@ def figures(frames: FramesScored) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any]) -> str:
     """The figures of ``evaluate`` as a plain-text table."""
+    source = (
+        f"labelled volumes in {report['data']}"
+        if "data" in report
+        else f"shape {report['shape']}, seed {report['seed']}"
+    )
     lines = [
-        f"ct evaluation: {report['count']} frames of shape {report['shape']}, seed {report['seed']}",
+        f"ct evaluation: {report['count']} frames, {source}",
         *class_table(report["classes"], pd_iou=PD_IOU, ap_iou=AP_IOU),
     ]
     lines += [
