@@ -28,8 +28,16 @@ from smartcustoms.hardware.llrp.codec import DEFAULT_PORT
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ingest = commands.add_parser("ingest-dicos", help="send DICOS CT and DX files to the gateway as frames")
-    ingest.add_argument("files", nargs="+", metavar="FILE", help="DICOS CT or DX files (.dcs)")
+    ingest = commands.add_parser(
+        "ingest-dicos",
+        help="send DICOS CT and DX files to the gateway as frames, each with the scanner's own TDR if given",
+    )
+    ingest.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="DICOS CT or DX files (.dcs), and the scanner's Threat Detection Reports (type MACHINE) of them",
+    )
     ingest.add_argument("--gateway", required=True, metavar="HOST:PORT", help="ingest gateway address")
     ingest.add_argument("--source-id", required=True, help="device id of the scanner")
     ingest.add_argument("--control-point", default="", help="border control point")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -301,6 +302,13 @@ def _with_reports(
     taken: dict[int, str | Path] = {}
     scans = list(scans)
     for path, report in reports:
+        if report.alarm_decision not in ("ALARM", "CLEAR", "UNKNOWN") or (
+            report.total_objects is not None and report.total_objects != len(report.threats)
+        ):
+            raise DicosError(
+                f"{path}: malformed Threat Detection Report: decision {report.alarm_decision or '(none)'}, "
+                f"{len(report.threats)} threat objects of {report.total_objects} counted"
+            )
         if report.tdr_type.strip().upper() != "MACHINE":
             raise DicosError(
                 f"{path}: a Threat Detection Report of type {report.tdr_type or '(none)'}: only the "
@@ -342,9 +350,11 @@ def vendor_atr(report: ThreatDetectionReport) -> str:
             "description": t.description,
             "flag": t.assessment_flag,
             "ability": t.ability_assessment,
-            "probability": t.probability,
-            "base": list(t.roi_base) if t.roi_base else None,
-            "extents": list(t.roi_extents) if t.roi_extents else None,
+            "probability": t.probability
+            if t.probability is not None and math.isfinite(t.probability)
+            else None,
+            "base": _finite(t.roi_base),
+            "extents": _finite(t.roi_extents),
         }
         for t in report.threats
     ]
@@ -357,7 +367,14 @@ def vendor_atr(report: ThreatDetectionReport) -> str:
         "decided": report.alarm_decision_time,
         "threats": threats,
     }
-    return json.dumps(document, separators=(",", ":"))
+    return json.dumps(document, separators=(",", ":"), allow_nan=False)
+
+
+def _finite(values: Sequence[float] | None) -> list[float] | None:
+    """``values`` for JSON, or None when absent or not all finite (a region or score the report lacks)."""
+    if not values or not all(math.isfinite(v) for v in values):
+        return None
+    return list(values)
 
 
 def read_scan(paths: Sequence[str | Path]) -> DicosImage:
@@ -726,6 +743,8 @@ def read_tdr(path: str | Path) -> ThreatDetectionReport:
     damaged."""
     with _lenient_values(), _malformed_as_dicos_error(path):
         ds = _dcmread(path)
+        if _cut_inside_a_value(ds):
+            raise DicosError(f"{path}: malformed DICOS file, cut short inside its last element")
         if str(ds.get("SOPClassUID", "")) != DICOSThreatDetectionReportStorage:
             raise DicosError(
                 f"{path}: not a DICOS Threat Detection Report ({ds.get('SOPClassUID', 'no SOP class')})"
@@ -746,6 +765,20 @@ def read_tdr(path: str | Path) -> ThreatDetectionReport:
             alarm_objects=_int_or_none(ds.get("NumberOfAlarmObjects")),
             threats=tuple(_threat_object(item) for item in ds.get("ThreatSequence", [])),
         )
+
+
+def _cut_inside_a_value(ds: Dataset) -> bool:
+    """Whether the file ends inside its last element's value: pydicom then reads the bytes there are
+    (a decision of "ALAR") where a cut anywhere else fails to parse."""
+    tags = list(ds.keys())
+    if not tags:
+        return False
+    last = ds.get_item(tags[-1])
+    length, value = getattr(last, "length", None), getattr(last, "value", None)
+    undefined = 0xFFFFFFFF
+    return (
+        isinstance(value, bytes) and isinstance(length, int) and length != undefined and len(value) < length
+    )
 
 
 def _threat_object(item: Dataset) -> ThreatObject:

@@ -403,7 +403,15 @@ def config_hash(pools: Sequence[ActorPool]) -> str:
     canonical JSON: the audit trail names with it the configuration that produced a verdict."""
     described = sorted(
         (
-            {"plugin": pool.info.spec.name, "version": pool.info.spec.version, "config": asdict(pool.config)}
+            {
+                "plugin": pool.info.spec.name,
+                "version": pool.info.spec.version,
+                # where it runs, as resolved: the configured placement, else its spec's
+                "config": {
+                    **asdict(pool.config),
+                    "placement": pool.config.placement or pool.info.spec.placement,
+                },
+            }
             for pool in pools
         ),
         key=lambda entry: str(entry["plugin"]),

@@ -25,6 +25,7 @@ live plugins', never changing a verdict.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,7 +79,8 @@ def assess(document: str, *, volumetric: bool = False) -> Assessment:
         report = json.loads(document)
         decision = str(report.get("decision", "")).strip().upper()
         abort = str(report.get("abort", "")).strip().upper()
-        reasons = ", ".join(str(r) for r in report.get("abort_reasons") or []) or "none given"
+        given = report.get("abort_reasons") or []
+        reasons = ", ".join(str(r) for r in ([given] if isinstance(given, str) else given)) or "none given"
         algorithm = str(report.get("algorithm", "")).strip() or "unnamed algorithm"
         threats = [_detection(t, algorithm, volumetric) for t in report.get("threats") or []]
     except (ValueError, TypeError, AttributeError) as error:  # not JSON, or fields of the wrong kind
@@ -104,7 +106,10 @@ def _detection(threat: Mapping[str, Any], algorithm: str, volumetric: bool) -> D
     category = str(threat.get("category", "")).strip().upper()
     description = str(threat.get("description", "")).strip()
     probability = threat.get("probability")
-    score = 1.0 if probability is None else min(max(float(probability), 0.0), 1.0)
+    score = 1.0 if probability is None else float(probability)
+    score = (
+        min(max(score, 0.0), 1.0) if math.isfinite(score) else 1.0
+    )  # no usable probability: the flag stands
     box, volume = _region(threat.get("base"), threat.get("extents"), volumetric)
     return Detection(
         LABELS.get(category, "other"),
@@ -130,6 +135,9 @@ def _region(
         return None, None
     x, y, z = (float(v) for v in [*base, 0.0, 0.0][:3])
     dx, dy, dz = (float(v) for v in [*extents, 1.0, 1.0][:3])
+    if not all(math.isfinite(v) for v in (x, y, z, dx, dy, dz)):
+        return None, None
+    (x0, x1), (y0, y1), (z0, z1) = sorted((x, x + dx)), sorted((y, y + dy)), sorted((z, z + max(dz, 1.0)))
     if volumetric:
-        return None, (x, y, z, x + dx, y + dy, z + max(dz, 1.0))
-    return (x, y, x + dx, y + dy), None
+        return None, (x0, y0, z0, x1, y1, z1)
+    return (x0, y0, x1, y1), None

@@ -48,7 +48,7 @@ class XrayDetector:
         self._signatures: dict[float, dict[str, list[recognition.Signature]]] = {}
         self._class_banks: dict[float, dict[str, recognition.ClassBank]] = {}
         self._banks: dict[tuple[tuple[int, int], float], recognition.SearchBank] = {}
-        self._entry_calibrations: dict[str, Calibration] = {}
+        self._entry_calibrations: dict[int, Calibration] = {}  # by id(): the entries live as long
         self.method = str(self.settings.get("method", "library"))
         if self.method not in METHODS:
             raise ValueError(
@@ -151,9 +151,9 @@ class XrayDetector:
         it, else the frames'."""
         if entry.calibration is None:
             return self.calibration
-        if entry.entry_id not in self._entry_calibrations:
-            self._entry_calibrations[entry.entry_id] = Calibration(**entry.calibration)
-        return self._entry_calibrations[entry.entry_id]
+        if id(entry) not in self._entry_calibrations:  # entry ids may repeat across library folders
+            self._entry_calibrations[id(entry)] = Calibration(**entry.calibration)
+        return self._entry_calibrations[id(entry)]
 
     def with_calibration(self, calibration: Calibration) -> XrayDetector:
         """This detector (its library, model and network shared) reading frames with another scanner's

@@ -36,7 +36,7 @@ import numpy as np
 
 from smartcustoms.core import artefacts
 from smartcustoms.core.artefacts import ArtefactInfo
-from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.materials import checked_calibration
 from smartcustoms.plugins.xray.model import Model, read_model
 
 FULL_SCALE = 65535
@@ -71,9 +71,9 @@ class LibraryEntry:
             raise ValueError(f"entry {self.entry_id}: pixel_size_mm must be positive")
         if self.calibration is not None:
             try:
-                Calibration(**self.calibration).inverse  # noqa: B018  (unknown fields, a singular basis)
-            except (TypeError, ValueError, np.linalg.LinAlgError) as error:
-                raise ValueError(f"entry {self.entry_id}: not a calibration: {error}") from None
+                checked_calibration(dict(self.calibration))
+            except ValueError as error:
+                raise ValueError(f"entry {self.entry_id}: {error}") from None
 
 
 class LibraryError(ValueError):
@@ -137,8 +137,6 @@ def _read_entry(folder: Path, row: dict[str, str], where: str) -> LibraryEntry:
         raise LibraryError(f"{where}: {name} is not a numpy array file: {error}") from None
     try:
         calibration = json.loads(row.get("calibration") or "null")
-        if calibration is not None and not isinstance(calibration, dict):
-            raise ValueError(f"calibration must be a JSON object of calibration fields, got {calibration!r}")
         note = (row.get("note") or "").strip()
         return LibraryEntry(path.stem, label, image, pixel_size, note, calibration)
     except ValueError as error:  # json.JSONDecodeError among them
@@ -146,21 +144,26 @@ def _read_entry(folder: Path, row: dict[str, str], where: str) -> LibraryEntry:
 
 
 def write_library_dir(folder: str | os.PathLike[str], entries: Iterable[LibraryEntry]) -> Path:
-    """Write entries as a library folder (``.npy`` images and ``labels.csv``); returns the folder."""
+    """Write entries as a library folder (``.npy`` images and ``labels.csv``); returns the folder. The
+    labels file is replaced whole, once the images are written: a failed write leaves the old one."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     entries = list(entries)
     calibrated = any(entry.calibration is not None for entry in entries)
     columns = LABEL_COLUMNS if calibrated else LABEL_COLUMNS[:4]  # a library of one scanner: as before
-    with (folder / LABELS_FILE).open("w", newline="") as handle:
+    labels = folder / LABELS_FILE
+    partial = labels.with_name(f".{LABELS_FILE}.partial")
+    with partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for entry in entries:
             np.save(folder / f"{entry.entry_id}.npy", entry.image, allow_pickle=False)
             row = [f"{entry.entry_id}.npy", entry.label, repr(entry.pixel_size_mm), entry.note]
             if calibrated:
-                row.append(json.dumps(dict(entry.calibration), sort_keys=True) if entry.calibration else "")
+                calibration = entry.calibration
+                row.append(json.dumps(dict(calibration), sort_keys=True) if calibration is not None else "")
             writer.writerow(row)
+    partial.replace(labels)
     return folder
 
 

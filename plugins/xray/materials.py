@@ -26,7 +26,8 @@ scanner's calibration replaces them through the detector's settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,28 @@ class Calibration:
         """Line integral of every uint16 count (0 counts read as half a count)."""
         counts = np.maximum(np.arange(FULL_SCALE + 1, dtype=np.float64), 0.5)
         return (-np.log(counts / FULL_SCALE)).astype(np.float64)
+
+
+def checked_calibration(values: object) -> Calibration:
+    """A scanner's calibration from its fields (a calibration file, a library entry, a calibrations file
+    entry); ValueError saying what is wrong: not an object, an unknown field, a value that is not a
+    finite number (a whole one for ``opaque_counts``), or a basis that cannot be inverted."""
+    if not isinstance(values, dict):
+        raise ValueError(f"not a calibration (an object of its fields): {values!r}")
+    known = {f.name for f in fields(Calibration)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"not a calibration: unknown field(s) {', '.join(map(str, unknown))}")
+    for name, value in values.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or (name == "opaque_counts" and not float(value).is_integer()):
+            raise ValueError(f"not a calibration: {name} must be a finite number, got {value!r}")
+    calibration = Calibration(**values)
+    try:
+        calibration.inverse  # noqa: B018  (computed and cached: a singular basis fails here, not later)
+    except np.linalg.LinAlgError:
+        raise ValueError("not a calibration: its basis attenuations cannot be told apart") from None
+    return calibration
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,17 +19,16 @@ calibration holds the fields it measured (``materials.Calibration``), over the `
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from smartcustoms.plugins.xray.materials import checked_calibration
 
-from smartcustoms.plugins.xray.materials import Calibration
-
-__all__ = ["Scanner", "add_scanner", "kvp_key", "load_scanners", "scanner_for"]
+__all__ = ["Scanner", "add_scanner", "default_name", "kvp_key", "load_scanners", "scanner_for"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +55,21 @@ class Scanner:
 
 
 def kvp_key(text: str) -> str:
-    """Tube voltages as the frames' ``kvp`` metadata gives them, compared as numbers: "160.0, 80" -> "160,80";
-    "" for none or anything that is not a list of numbers."""
+    """Tube voltages compared as numbers, highest first (DICOS frames list their files' voltages that
+    way): "80, 160.0" -> "160,80"; "" for none or anything that is not a list of finite numbers."""
     try:
-        values = [float(v) for v in str(text).split(",") if v.strip()]
+        values = sorted((float(v) for v in str(text).split(",") if v.strip()), reverse=True)
     except ValueError:
         return ""
+    if not all(math.isfinite(v) for v in values):
+        return ""
     return ",".join(f"{v:g}" for v in values)
+
+
+def default_name(sources: Sequence[str], kvp: str) -> str:
+    """A scanner's name when it is given none: its patterns, and its tube voltages if it names them."""
+    key = kvp_key(kvp)
+    return ",".join(sources) + (f" {key} kV" if key else "")
 
 
 def scanner_for(scanners: Sequence[Scanner], source_id: str, kvp: str = "") -> Scanner | None:
@@ -79,10 +86,21 @@ def load_scanners(path: str | Path) -> tuple[Scanner, ...]:
         raise ValueError(f"calibrations file {path}: {' '.join(str(error).split())}") from None
     if not isinstance(document, dict) or not isinstance(document.get("scanners"), list):
         raise ValueError(f'calibrations file {path}: expected {{"scanners": [...]}}')
-    return tuple(
-        _scanner(item, f"calibrations file {path}, scanner {n}")
-        for n, item in enumerate(document["scanners"])
-    )
+    where = f"calibrations file {path}"
+    scanners = tuple(_scanner(item, f"{where}, scanner {n}") for n, item in enumerate(document["scanners"]))
+    _check_names(scanners, where)
+    return scanners
+
+
+def _check_names(scanners: Sequence[Scanner], where: str) -> None:
+    """Each frame's detections name the scanner that read it: two scanners may not share a name."""
+    seen: dict[str, int] = {}
+    for n, scanner in enumerate(scanners):
+        if scanner.name in seen:
+            raise ValueError(
+                f"{where}: scanners {seen[scanner.name]} and {n} are both named {scanner.name!r}"
+            )
+        seen[scanner.name] = n
 
 
 def _scanner(item: Any, where: str) -> Scanner:
@@ -91,17 +109,15 @@ def _scanner(item: Any, where: str) -> Scanner:
     sources = item.get("sources")
     if not isinstance(sources, list) or not sources or not all(isinstance(p, str) and p for p in sources):
         raise ValueError(f"{where}: sources must be a non-empty list of source id patterns")
-    calibration = item.get("calibration")
-    if not isinstance(calibration, dict):
-        raise ValueError(f"{where}: calibration must be an object of calibration fields")
+    calibration: dict[str, float] = item.get("calibration")  # type: ignore[assignment]  # checked next
     try:
-        Calibration(**calibration).inverse  # noqa: B018  (unknown fields, a singular basis)
-    except (TypeError, ValueError, np.linalg.LinAlgError) as error:
-        raise ValueError(f"{where}: not a calibration: {error}") from None
+        checked_calibration(calibration)
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None
     kvp = str(item.get("kvp", "") or "")
     if kvp and not kvp_key(kvp):
         raise ValueError(f"{where}: kvp must be tube voltages such as '160,80', got {kvp!r}")
-    name = str(item.get("name") or ",".join(sources))
+    name = str(item.get("name") or default_name(sources, kvp))
     return Scanner(name, tuple(sources), dict(calibration), kvp_key(kvp))
 
 
@@ -112,6 +128,7 @@ def add_scanner(path: str | Path, scanner: Scanner) -> tuple[Scanner, ...]:
     kept = load_scanners(path) if path.exists() else ()
     same = [s for s in kept if (s.sources, s.kvp) == (scanner.sources, scanner.kvp)]
     scanners = tuple(scanner if s in same else s for s in kept) if same else (*kept, scanner)
+    _check_names(scanners, f"calibrations file {path}")  # before writing: the file stays readable
     document = {"scanners": [s.as_dict() for s in scanners]}
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     return scanners

@@ -251,8 +251,19 @@ def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
     ds.save_as(operator)
     with pytest.raises(dicos.DicosError, match="of type OPERATOR: only the scanner's own"):
         dicos.read_frames([*bag, operator], source_id="s")
+    miscounted = tmp_path / "miscounted.dcs"
+    ds.TDRType, ds.NumberOfTotalObjects = "MACHINE", 3
+    ds.save_as(miscounted)
+    with pytest.raises(
+        dicos.DicosError, match="malformed Threat Detection Report: decision ALARM, 1 threat objects of 3"
+    ):
+        dicos.read_frames([*bag, miscounted], source_id="s")
     cut = tmp_path / "cut-tdr.dcs"
-    cut.write_bytes((FIXTURES / "MultiplePTOsTDR.dcs").read_bytes()[:-40])  # cut inside its threat sequence
+    whole = (FIXTURES / "MultiplePTOsTDR.dcs").read_bytes()
+    cut.write_bytes(whole[:-4])  # inside the value of its last element: pydicom reads the 4 bytes there are
+    with pytest.raises(dicos.DicosError, match="cut short inside its last element"):
+        dicos.read_tdr(cut)
+    cut.write_bytes(whole[:-40])  # inside the header of an element further back
     with pytest.raises(dicos.DicosError, match=r"cut-tdr\.dcs: malformed DICOS file, No tag to read"):
         dicos.read_frames([*bag, cut], source_id="s")
     args = _parse(["ingest-dicos", str(report), "--gateway", "127.0.0.1:1", "--source-id", "s"])

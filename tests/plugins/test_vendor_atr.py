@@ -90,6 +90,18 @@ def test_an_undecided_or_unreadable_report_sends_the_bag_to_an_officer(
     assert detection.label == label and why in detection.explanation
 
 
+def test_odd_values_in_a_report_do_not_make_odd_detections() -> None:
+    threats = [
+        {"flag": "THREAT", "probability": float("nan"), "base": [50, 60, 0], "extents": [-20, -30, 1]},
+        {"flag": "THREAT", "probability": 0.4, "base": [1, 2, 0], "extents": [float("inf"), 3, 1]},
+    ]
+    inverted, endless = assess(_report("ALARM", threats=threats)).detections
+    assert (inverted.score, inverted.box) == (1.0, (30, 30, 50, 60))  # NaN: the flag stands; corners sorted
+    assert (endless.score, endless.box) == (0.4, None)  # no usable region: no box
+    undecided = assess(_report("UNKNOWN", abort="ABORT", abort_reasons="TIMEOUT"))
+    assert undecided.detections[0].explanation.endswith("(TIMEOUT)")  # a string, not its letters
+
+
 def test_a_clear_report_clears_and_an_alarm_without_flagged_objects_still_alarms() -> None:
     assert assess(_report("CLEAR")).decision is Decision.CLEAR
     nothing_flagged = assess(_report("ALARM", threats=[{"flag": "NO_THREAT", "category": "PI"}]))

@@ -55,11 +55,28 @@ def test_a_frame_is_read_with_the_first_scanner_of_its_source_and_tube_voltages(
     assert scanner_for(scanners, "hall-b-3", "140,80") is None and scanner_for(scanners, "hall-b-3") is None
     assert scanner_for(scanners, "gate-4-xray").name == "lanes"  # type: ignore[union-attr]
     assert scanner_for(scanners, "gate-44-xray") is None
+    assert kvp_key("80, 160.0") == "160,80" == kvp_key("160,80") and kvp_key("160,nan") == ""
+    with pytest.raises(ValueError, match="both named 'lanes'"):  # refused before the file is written
+        add_scanner(path, Scanner("lanes", ("other-*",), {}))
+    assert load_scanners(path) == scanners
     for text, problem in (
         ("[1]", 'expected {"scanners": [...]}'),
         ('{"scanners": [{"sources": [], "calibration": {}}]}', "scanner 0: sources must be"),
         ('{"scanners": [{"sources": ["a"], "calibration": {"colour": 1}}]}', "scanner 0: not a calibration"),
         ('{"scanners": [{"sources": ["a"], "calibration": {}, "kvp": "high"}]}', "kvp must be tube voltages"),
+        (
+            '{"scanners": [{"sources": ["a"], "calibration": {"ratio_metal": "2"}}]}',
+            "ratio_metal must be a finite",
+        ),
+        (
+            '{"scanners": [{"sources": ["a"], "calibration": {"opaque_counts": 2.5}}]}',
+            "opaque_counts must be",
+        ),
+        (
+            '{"scanners": [{"name": "x", "sources": ["a"], "calibration": {}}, '
+            '{"name": "x", "sources": ["b"], "calibration": {}}]}',
+            "scanners 0 and 1 are both named 'x'",
+        ),
         ("{", "calibrations file"),
     ):
         path.write_text(text)
@@ -82,9 +99,14 @@ def test_calibrate_with_a_source_adds_the_scanner_to_the_calibrations_file(
         run(*scans, "--out", str(out), "--source", "lane-1-*", "--source", "lane-2-*", "--kvp", "160,80") == 0
     )
     assert run(*scans, "--out", str(out), "--source", "hall-b-*", "--name", "hall B") == 0
-    lanes, hall = load_scanners(out)
+    # the same hall at another tube voltage: a scanner of its own, with a name of its own
+    assert (
+        run(*scans, "--out", str(out), "--source", "lane-1-*", "--source", "lane-2-*", "--kvp", "140,70") == 0
+    )
+    lanes, hall, lanes_140 = load_scanners(out)
+    assert (lanes.name, lanes_140.name) == ("lane-1-*,lane-2-* 160,80 kV", "lane-1-*,lane-2-* 140,70 kV")
     assert (lanes.name, lanes.sources, lanes.kvp, hall.name) == (
-        "lane-1-*,lane-2-*",
+        "lane-1-*,lane-2-* 160,80 kV",
         ("lane-1-*", "lane-2-*"),
         "160,80",
         "hall B",
@@ -158,6 +180,13 @@ def test_an_entry_carries_its_scanners_calibration_and_reads_as_the_object_it_is
     carried = LibraryEntry("site-gun", "firearm", taken, original.pixel_size_mm, "site", dict(OTHER))
     bare = replace(carried, entry_id="site-gun-bare", calibration=None)
     assert detector.calibration_of(carried) == other and detector.calibration_of(bare) is detector.calibration
+    namesake = replace(
+        carried, calibration={**OTHER, "ratio_metal": 3.0}
+    )  # the same id, another lane's folder
+    assert (
+        detector.calibration_of(namesake).ratio_metal == 3.0
+        and detector.calibration_of(carried).ratio_metal == 2.6
+    )
     pixel_mm = original.pixel_size_mm
     truth = recognition.prepare_signature(original, detector.calibration, pixel_mm)
     read = recognition.prepare_signature(carried, detector.calibration_of(carried), pixel_mm)
@@ -241,6 +270,9 @@ def test_library_add_xray_cuts_each_scan_to_its_object_and_refuses_bad_input_in_
             and problem in error
         )
     assert len(load_library_dir(out)) == 2  # nothing written by a refused call
+    (tmp_path / "a-file").write_text("")
+    assert _enrol(str(tmp_path / "blade.npy"), *argv[:2], "--out", str(tmp_path / "a-file"), *argv[4:]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_calibrate_reads_the_scanners_dicos_dx_files_as_it_reads_npy(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from smartcustoms.plugins.xray.scanners import Scanner, add_scanner, kvp_key
+from smartcustoms.plugins.xray.scanners import Scanner, add_scanner, default_name, kvp_key
 
 MATERIALS = ("cellulose", "aluminium", "iron")
 INNER = 0.2  # the share of a step's box left out at each side (blur, edges)
@@ -205,7 +205,7 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
             raise ValueError(f"--kvp must be tube voltages such as 160,80, got {args.kvp!r}")
         values = calibration_from(attenuation(air, wedge, steps, args.full_scale))
         if args.source:
-            name = args.name or ",".join(args.source)
+            name = args.name or default_name(args.source, args.kvp)
             scanners = add_scanner(args.out, Scanner(name, tuple(args.source), values, kvp_key(args.kvp)))
     except (OSError, ValueError) as error:
         print(f"smartcustoms calibrate xray: {error}", file=sys.stderr)

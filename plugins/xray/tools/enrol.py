@@ -35,7 +35,7 @@ from smartcustoms.plugins.xray.library import (
     load_library_dir,
     write_library_dir,
 )
-from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.materials import checked_calibration
 
 OBJECT_LINE_INTEGRAL = 0.15  # above the belt, in the high-energy channel: the object
 MARGIN_PX = 12  # belt kept around the object: the entry's border is its background
@@ -82,10 +82,10 @@ def cmd_library_add_xray(args: argparse.Namespace) -> int:
                 LibraryEntry(entry_id, args.label, object_crop(image, name), pixel_mm, note, calibration)
             )
             taken.add(entry_id)
+        write_library_dir(args.out, [*existing, *added])
     except (OSError, ValueError) as error:  # LibraryError is a ValueError
         print(f"smartcustoms library add xray: {error}", file=sys.stderr)
         return 2
-    write_library_dir(args.out, [*existing, *added])
     for entry in added:
         height, width = entry.image.shape[1:]
         size = f"{width} x {height} px at {entry.pixel_size_mm:g} mm"
@@ -101,13 +101,11 @@ def read_calibration(path: Path) -> dict[str, float]:
         values = json.loads(path.read_text())
     except ValueError as error:
         raise ValueError(f"{path}: not JSON: {error}") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: not a calibration (an object of its fields)")
     try:
-        Calibration(**values).inverse  # noqa: B018  (unknown fields, a singular basis)
-    except (TypeError, ValueError, np.linalg.LinAlgError) as error:
-        raise ValueError(f"{path}: not a calibration: {error}") from None
-    return values
+        checked_calibration(values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return dict(values)
 
 
 def read_scans(paths: Sequence[str], pixel_size_mm: float) -> list[tuple[str, np.ndarray, float]]:
