@@ -302,9 +302,11 @@ def _with_reports(
     taken: dict[int, str | Path] = {}
     scans = list(scans)
     for path, report in reports:
-        if report.alarm_decision not in ("ALARM", "CLEAR", "UNKNOWN") or (
-            report.total_objects is not None and report.total_objects != len(report.threats)
-        ):
+        aborted = report.abort_flag.strip().upper() == "ABORT"  # it may then give no decision at all
+        decided = report.alarm_decision in ("ALARM", "CLEAR", "UNKNOWN") or (
+            aborted and not report.alarm_decision
+        )
+        if not decided or (report.total_objects is not None and report.total_objects != len(report.threats)):
             raise DicosError(
                 f"{path}: malformed Threat Detection Report: decision {report.alarm_decision or '(none)'}, "
                 f"{len(report.threats)} threat objects of {report.total_objects} counted"

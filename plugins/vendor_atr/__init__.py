@@ -83,7 +83,12 @@ def assess(document: str, *, volumetric: bool = False) -> Assessment:
         reasons = ", ".join(str(r) for r in ([given] if isinstance(given, str) else given)) or "none given"
         algorithm = str(report.get("algorithm", "")).strip() or "unnamed algorithm"
         threats = [_detection(t, algorithm, volumetric) for t in report.get("threats") or []]
-    except (ValueError, TypeError, AttributeError) as error:  # not JSON, or fields of the wrong kind
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+    ) as error:  # not JSON, fields of the wrong kind
         why = f"the scanner's report could not be read: {' '.join(str(error).split())[:160]}"
         return Assessment(Decision.MANUAL_INSPECTION, (Detection(UNREADABLE, 1.0, explanation=why),))
     if abort == "ABORT" or decision not in ("ALARM", "CLEAR"):
@@ -137,7 +142,8 @@ def _region(
     dx, dy, dz = (float(v) for v in [*extents, 1.0, 1.0][:3])
     if not all(math.isfinite(v) for v in (x, y, z, dx, dy, dz)):
         return None, None
-    (x0, x1), (y0, y1), (z0, z1) = sorted((x, x + dx)), sorted((y, y + dy)), sorted((z, z + max(dz, 1.0)))
+    (x0, x1), (y0, y1), (z0, z1) = sorted((x, x + dx)), sorted((y, y + dy)), sorted((z, z + dz))
+    z1 = max(z1, z0 + 1.0)  # at least one slice deep
     if volumetric:
         return None, (x0, y0, z0, x1, y1, z1)
     return (x0, y0, x1, y1), None

@@ -25,12 +25,14 @@ setting add entries, and a new label becomes a new class, without a code change.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -71,7 +73,8 @@ class LibraryEntry:
             raise ValueError(f"entry {self.entry_id}: pixel_size_mm must be positive")
         if self.calibration is not None:
             try:
-                checked_calibration(dict(self.calibration))
+                given = self.calibration
+                checked_calibration(dict(given) if isinstance(given, Mapping) else given)
             except ValueError as error:
                 raise ValueError(f"entry {self.entry_id}: {error}") from None
 
@@ -144,27 +147,43 @@ def _read_entry(folder: Path, row: dict[str, str], where: str) -> LibraryEntry:
 
 
 def write_library_dir(folder: str | os.PathLike[str], entries: Iterable[LibraryEntry]) -> Path:
-    """Write entries as a library folder (``.npy`` images and ``labels.csv``); returns the folder. The
-    labels file is replaced whole, once the images are written: a failed write leaves the old one."""
+    """Write entries as a library folder (``.npy`` images and ``labels.csv``); returns the folder. Each
+    file is replaced whole, the labels last: a failed write leaves the folder as it was, or with new
+    images its labels do not name yet."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     entries = list(entries)
     calibrated = any(entry.calibration is not None for entry in entries)
     columns = LABEL_COLUMNS if calibrated else LABEL_COLUMNS[:4]  # a library of one scanner: as before
-    labels = folder / LABELS_FILE
-    partial = labels.with_name(f".{LABELS_FILE}.partial")
-    with partial.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for entry in entries:
-            np.save(folder / f"{entry.entry_id}.npy", entry.image, allow_pickle=False)
-            row = [f"{entry.entry_id}.npy", entry.label, repr(entry.pixel_size_mm), entry.note]
-            if calibrated:
-                calibration = entry.calibration
-                row.append(json.dumps(dict(calibration), sort_keys=True) if calibration is not None else "")
-            writer.writerow(row)
-    partial.replace(labels)
+    rows = []
+    for entry in entries:
+        _replace_whole(
+            folder / f"{entry.entry_id}.npy", partial(np.save, arr=entry.image, allow_pickle=False)
+        )
+        row = [f"{entry.entry_id}.npy", entry.label, repr(entry.pixel_size_mm), entry.note]
+        if calibrated:
+            calibration = entry.calibration
+            row.append(json.dumps(dict(calibration), sort_keys=True) if calibration is not None else "")
+        rows.append(row)
+
+    def labels(handle: IO[bytes]) -> None:
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows([list(columns), *rows])
+        handle.write(text.getvalue().encode())
+
+    _replace_whole(folder / LABELS_FILE, labels)
     return folder
+
+
+def _replace_whole(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` through a file beside it, then rename: a failed write leaves the old file whole."""
+    part = path.with_name(f".{path.name}.partial")
+    try:
+        with part.open("wb") as handle:
+            write(handle)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- entries

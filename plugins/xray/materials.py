@@ -88,7 +88,10 @@ def checked_calibration(values: object) -> Calibration:
     if unknown:
         raise ValueError(f"not a calibration: unknown field(s) {', '.join(map(str, unknown))}")
     for name, value in values.items():
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        try:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            number = False
         if not number or (name == "opaque_counts" and not float(value).is_integer()):
             raise ValueError(f"not a calibration: {name} must be a finite number, got {value!r}")
     calibration = Calibration(**values)

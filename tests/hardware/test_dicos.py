@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,13 @@ def test_a_scanners_report_goes_with_the_image_it_references(tmp_path: Path) -> 
         == dicos.read_tdr(by_scan).sop_instance_uid
     )
     assert dicos.VENDOR_ATR_KEY not in dicos.read_frames(other, source_id="s")[0].metadata
+    odd = dicos.read_tdr(report)
+    nan = replace(
+        odd,
+        threats=(replace(odd.threats[0], probability=float("nan"), roi_extents=(1.0, float("inf"), 1.0)),),
+    )
+    (threat,) = json.loads(dicos.vendor_atr(nan))["threats"]  # strict JSON: no NaN reaches the plugin
+    assert (threat["probability"], threat["extents"], threat["base"]) == (None, None, [2.0, 3.0, 0.0])
 
 
 def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
@@ -251,6 +259,21 @@ def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
     ds.save_as(operator)
     with pytest.raises(dicos.DicosError, match="of type OPERATOR: only the scanner's own"):
         dicos.read_frames([*bag, operator], source_id="s")
+    for decision, abort, accepted in (
+        ("MAYBE", "SUCCESS", False),
+        ("", "SUCCESS", False),
+        ("", "ABORT", True),
+    ):
+        odd = tmp_path / f"decision-{decision}-{abort}.dcs"
+        ds.TDRType, ds.AlarmDecision, ds.AbortFlag = "MACHINE", decision, abort
+        ds.save_as(odd)
+        if accepted:  # an aborted report may decide nothing: the plugin then sends the bag to an officer
+            (frame,) = dicos.read_frames([*bag, odd], source_id="s")
+            assert json.loads(frame.metadata[dicos.VENDOR_ATR_KEY])["abort"] == "ABORT"
+        else:
+            with pytest.raises(dicos.DicosError, match="malformed Threat Detection Report: decision"):
+                dicos.read_frames([*bag, odd], source_id="s")
+    ds.AlarmDecision, ds.AbortFlag = "ALARM", "SUCCESS"
     miscounted = tmp_path / "miscounted.dcs"
     ds.TDRType, ds.NumberOfTotalObjects = "MACHINE", 3
     ds.save_as(miscounted)

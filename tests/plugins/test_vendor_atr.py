@@ -98,6 +98,13 @@ def test_odd_values_in_a_report_do_not_make_odd_detections() -> None:
     inverted, endless = assess(_report("ALARM", threats=threats)).detections
     assert (inverted.score, inverted.box) == (1.0, (30, 30, 50, 60))  # NaN: the flag stands; corners sorted
     assert (endless.score, endless.box) == (0.4, None)  # no usable region: no box
+    deep = assess(
+        _report("ALARM", threats=[{"flag": "THREAT", "base": [1, 2, 10], "extents": [3, 4, -4]}]),
+        volumetric=True,
+    )
+    assert deep.detections[0].volume == (1, 2, 6, 4, 6, 10)  # a negative depth too: between its corners
+    huge = assess(_report("ALARM", threats=[{"flag": "THREAT", "probability": 10**400}]))
+    assert huge.decision is Decision.MANUAL_INSPECTION  # too large for a float: unreadable, not a crash
     undecided = assess(_report("UNKNOWN", abort="ABORT", abort_reasons="TIMEOUT"))
     assert undecided.detections[0].explanation.endswith("(TIMEOUT)")  # a string, not its letters
 

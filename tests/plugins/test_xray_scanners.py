@@ -205,13 +205,22 @@ def test_an_entry_carries_its_scanners_calibration_and_reads_as_the_object_it_is
     plain = write_library_dir(tmp_path / "plain", [bare])
     assert (plain / LABELS_FILE).read_text().splitlines()[0] == "file,label,pixel_size_mm,note"  # as before
     rows = list(csv.DictReader((folder / LABELS_FILE).open()))
-    rows[0]["calibration"] = '{"colour": 3}'
-    with (folder / LABELS_FILE).open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with pytest.raises(LibraryError, match="not a calibration"):
-        load_library_dir(folder)
+    for cell in (
+        '{"colour": 3}',
+        "5",
+        "[1, 2]",
+        '"ab"',
+        '{"ratio_metal": 1e999}',
+        '{"opaque_counts": 1' + "0" * 400 + "}",
+    ):
+        rows[0]["calibration"] = cell
+        with (folder / LABELS_FILE).open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        with pytest.raises(LibraryError, match="not a calibration"):  # one line, never a traceback
+            load_library_dir(folder)
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
 
 
 def _enrol(*argv: str) -> int:

@@ -151,6 +151,19 @@ def test_a_plugin_runs_where_its_spec_says_unless_its_configuration_says_otherwi
     assert _pool_class(PluginConfig(), cheap) is LocalPool and _pool_class(PluginConfig(), heavy) is ActorPool
     assert _pool_class(PluginConfig(placement="ray"), cheap) is ActorPool
     assert _pool_class(PluginConfig(placement="worker"), heavy) is LocalPool
+    # the audit's configuration hash records where a plugin runs as resolved, as it did when "ray" was
+    # the configuration's default
+    from smartcustoms.runtime.dispatch import config_hash
+
+    def pools(spec: PluginSpec, placement: str) -> Any:
+        return [SimpleNamespace(info=SimpleNamespace(spec=spec), config=PluginConfig(placement=placement))]
+
+    assert config_hash(pools(heavy, "")) == config_hash(pools(heavy, "ray"))
+    assert (
+        config_hash(pools(cheap, ""))
+        == config_hash(pools(cheap, "worker"))
+        != config_hash(pools(cheap, "ray"))
+    )
     with pytest.raises(ValueError, match="placement must be 'ray' or 'worker', not 'gpu'"):
         PluginSpec(name="odd", version="1", placement="gpu")
     with pytest.raises(ConfigError, match=r"plugins\.cheap\.placement must be 'ray' or 'worker'"):
