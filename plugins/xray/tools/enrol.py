@@ -32,6 +32,7 @@ from smartcustoms.plugins.xray.library import (
     FULL_SCALE,
     LABELS_FILE,
     LibraryEntry,
+    line_integrals,
     load_library_dir,
     write_library_dir,
 )
@@ -144,7 +145,7 @@ def _dual_energy(image: np.ndarray, name: str) -> np.ndarray:
 
 def object_crop(image: np.ndarray, name: str) -> np.ndarray:
     """The object's part of a scan of it alone on the belt, with a margin of belt around it."""
-    lines = -np.log(np.maximum(image[0].astype(np.float64), 0.5) / FULL_SCALE)
+    lines = line_integrals(image[0])
     border = np.concatenate(
         [
             lines[:BORDER_PX].ravel(),
