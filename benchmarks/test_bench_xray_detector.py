@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from benchkit.machine import describe, format_description
 
 from smartcustoms.hardware.sim.xray import XraySimulator
 from smartcustoms.plugins.xray import XrayDetector
+from smartcustoms.plugins.xray.materials import Calibration, flat_field, square_pixels
 from smartcustoms.plugins.xray.tools.build import build_from_simulator
 from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
 
@@ -93,5 +95,35 @@ def test_xray_detector_2_megapixels(
         else ""
     )
     print(f"load average (1 min) {load:.2f}{busy}")
+    for line in format_description(machine):
+        print(line)
+
+
+@pytest.mark.parametrize("step", ["flat_field", "square_pixels"])
+def test_xray_frame_preparation_2_megapixels(benchmark: Any, one_core: int, step: str) -> None:
+    """What a frame costs before it is read, on top of the figures above: flat-fielding (a scanner
+    calibrated with a dark level and gain map) or resampling non-square pixels (columns 1.5 times
+    further apart than rows, to 2 x 1024 x 3072)."""
+    image = XraySimulator(SEED, *SHAPE).generate(1).image
+    if step == "flat_field":
+        gain = tuple(np.linspace(0.9, 1.1, SHAPE[0]))
+        calibration = Calibration(dark_high=120.0, dark_low=150.0, gain_high=gain, gain_low=gain)
+        out = benchmark.pedantic(flat_field, args=(image, calibration), rounds=10, iterations=1)
+    else:
+        out, _ = benchmark.pedantic(square_pixels, args=(image, (0.8, 1.2)), rounds=10, iterations=1)
+    stats, machine = benchmark.stats.stats, describe()
+    benchmark.extra_info.update(
+        {
+            "machine": machine,
+            "cpus_used": one_core,
+            "median_ms": stats.median * 1000,
+            "shape": list(out.shape),
+        }
+    )
+    print(
+        f"\n{step} 2x{SHAPE[0]}x{SHAPE[1]} -> {'x'.join(map(str, out.shape))}: median "
+        f"{stats.median * 1000:.1f} ms, min {stats.min * 1000:.1f} ms "
+        f"over {stats.rounds} rounds on {one_core} CPU"
+    )
     for line in format_description(machine):
         print(line)

@@ -175,6 +175,8 @@ def _image_metadata(ds: Dataset, frames: int) -> dict[str, str]:
         "ooi_type": str(ds.get("OOIType", "")),
         "scan_type": str(ds.get("ScanType", "")),
         "manufacturer": str(ds.get("Manufacturer", "")),
+        "model": str(ds.get("ManufacturerModelName", "")),
+        "serial_number": str(ds.get("DeviceSerialNumber", "")),
         "acquisition_datetime": _acquisition_datetime(ds),
         "rows": str(ds.Rows),
         "columns": str(ds.Columns),
@@ -513,6 +515,8 @@ class Identity:
     frame_of_reference_uid: str = ""
     acquired: dt.datetime | None = None
     manufacturer: str = "smartcustoms"
+    model: str = ""  # Manufacturer's Model Name; "": not written
+    serial_number: str = ""  # Device Serial Number; "": not written
 
 
 _BITS = {
@@ -623,6 +627,10 @@ def _base(sop_class: UID, modality: str, identity: Identity) -> Dataset:
     ds.InstanceCreationDate = ds.StudyDate = ds.SeriesDate = now.strftime("%Y%m%d")
     ds.InstanceCreationTime = ds.StudyTime = ds.SeriesTime = now.strftime("%H%M%S.%f")
     ds.Manufacturer = identity.manufacturer
+    if identity.model:
+        ds.ManufacturerModelName = identity.model
+    if identity.serial_number:
+        ds.DeviceSerialNumber = identity.serial_number
     ds.PatientID = identity.ooi_id
     ds.IssuerOfPatientID = identity.ooi_id_issuer
     ds.TypeOfPatientID = identity.ooi_id_type

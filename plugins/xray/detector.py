@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,14 @@ from smartcustoms.core.types import Assessment, Decision, Detection
 from smartcustoms.plugins.xray import _recognition as recognition
 from smartcustoms.plugins.xray.learned import LearnedDetector
 from smartcustoms.plugins.xray.library import LibraryEntry, entries_by_label
-from smartcustoms.plugins.xray.materials import GRID_FACTOR, Calibration, MaterialMaps, material_maps
+from smartcustoms.plugins.xray.materials import (
+    GRID_FACTOR,
+    Calibration,
+    MaterialMaps,
+    flat_field,
+    material_maps,
+    square_pixels,
+)
 from smartcustoms.plugins.xray.model import ClutterModel, Model
 
 CARTON_FOOTPRINT_CM2 = 26.5 * 8.8  # a 10-pack carton lying flat, as seen from above
@@ -76,21 +84,62 @@ class XrayDetector:
             return self.learned.thresholds[label]
         return float(self.settings["thresholds"].get(label, self.settings["default_threshold"]))
 
-    def assess(self, image: np.ndarray, *, pixel_size_mm: float | None = None) -> Assessment:
-        """ALARM with a detection per threat found, or CLEAR. image: uint16 (2, H, W), channel 0 high."""
-        candidates, maps = self.candidates(image, pixel_size_mm=pixel_size_mm)
+    def assess(
+        self,
+        image: np.ndarray,
+        *,
+        pixel_size_mm: float | None = None,
+        pixel_spacing_mm: tuple[float, float] | None = None,
+    ) -> Assessment:
+        """ALARM with a detection per threat found, or CLEAR. image: uint16 (2, H, W), channel 0 high.
+        ``pixel_spacing_mm`` (between rows, between columns) of non-square pixels: the image is read
+        resampled to square ones, and the boxes are given on its own pixels."""
+        image, pixel_size_mm, scale = self._prepared(image, pixel_size_mm, pixel_spacing_mm)
+        candidates, maps = self._candidates(image, pixel_size_mm)
         found = [c for c in candidates if c.score >= self.threshold(c.label)]
         if not found:
             return Assessment.clear()
         detections = [self._detection(c, maps) for c in found]
+        if scale != (1.0, 1.0):
+            detections = [replace(d, box=d.box and _scaled(d.box, scale)) for d in detections]
         return Assessment(Decision.ALARM, tuple(detections), max(d.score for d in detections))
 
     def candidates(
-        self, image: np.ndarray, *, pixel_size_mm: float | None = None
+        self,
+        image: np.ndarray,
+        *,
+        pixel_size_mm: float | None = None,
+        pixel_spacing_mm: tuple[float, float] | None = None,
     ) -> tuple[list[recognition.Candidate], MaterialMaps]:
-        """Every candidate with its score, before the per-class thresholds (for evaluation and tuning).
+        """Every candidate with its score, before the per-class thresholds (for evaluation and tuning),
+        boxes on the image's own pixels; the maps are those of the image as read (flat-fielded, and
+        resampled to square pixels when ``pixel_spacing_mm`` says they are not).
         The network's candidates are only those at its thresholds or above (its groups of cells are
         drawn at them), so with ``method = "learned"`` or ``"both"`` AP is cut off at the operating point."""
+        image, pixel_size_mm, scale = self._prepared(image, pixel_size_mm, pixel_spacing_mm)
+        found, maps = self._candidates(image, pixel_size_mm)
+        if scale != (1.0, 1.0):
+            for candidate in found:
+                candidate.box = _scaled(candidate.box, scale)
+        return found, maps
+
+    def _prepared(
+        self, image: np.ndarray, pixel_size_mm: float | None, spacing: tuple[float, float] | None
+    ) -> tuple[np.ndarray, float | None, tuple[float, float]]:
+        """The image as it is read: flat-fielded with the calibration's dark level and gain map, and
+        resampled to square pixels; its pixel size; the scale (x, y) back to the image's own pixels."""
+        if image.ndim == 2:
+            raise ValueError("xray_detector needs dual-energy frames [2, H, W]; got a single-energy image")
+        image = flat_field(image, self.calibration)
+        if spacing is None or float(self.settings["pixel_size_mm"]) > 0:
+            return image, pixel_size_mm, (1.0, 1.0)
+        squared, pixel_mm = square_pixels(image, spacing)
+        scale = (image.shape[-1] / squared.shape[-1], image.shape[-2] / squared.shape[-2])
+        return squared, pixel_mm, scale
+
+    def _candidates(
+        self, image: np.ndarray, pixel_size_mm: float | None
+    ) -> tuple[list[recognition.Candidate], MaterialMaps]:
         maps = self._maps(image, pixel_size_mm)
         limit = float(self.settings["overlap_iou"])
         if self.method == "learned":
@@ -144,7 +193,7 @@ class XrayDetector:
         self, image: np.ndarray, *, pixel_size_mm: float | None = None
     ) -> list[recognition.Candidate]:
         """Every verified search peak of the shape classes, overlaps kept (for fitting the verifier)."""
-        return self._shape_candidates(self._maps(image, pixel_size_mm))
+        return self._shape_candidates(self._maps(flat_field(image, self.calibration), pixel_size_mm))
 
     def calibration_of(self, entry: LibraryEntry) -> Calibration:
         """The calibration an entry is split into basis materials with: the one of the scanner that took
@@ -306,6 +355,13 @@ class XrayDetector:
             explanation=explanation,
             attributes=attributes,
         )
+
+
+def _scaled(box: recognition.Box, scale: tuple[float, float]) -> recognition.Box:
+    """A box on the resampled image's pixels, on the image's own (x scaled by ``scale[0]``, y by
+    ``scale[1]``)."""
+    sx, sy = scale
+    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
 
 
 def _suppress_overlaps(

@@ -41,6 +41,8 @@ else:
     kernels = lazy("smartcustoms.plugins.xray._kernels")
 
 FULL_SCALE = 65535
+GAIN_FIELDS = ("gain_high", "gain_low")
+FLAT_FIELD_FIELDS = ("dark_high", "dark_low", *GAIN_FIELDS)  # applied to a scan before it is read
 EMPTY, ORGANIC, INORGANIC, METAL, OPAQUE = 0, 1, 2, 3, 4  # material classes of the per-pixel map
 CLASS_NAMES = ("empty", "organic", "inorganic", "metal", "opaque")
 GRID_FACTOR = 8  # the recognition grid: 8 x 8 pixels (6.25 mm at 0.78 mm pixels)
@@ -58,6 +60,26 @@ class Calibration:
     ratio_metal: float = 2.3
     empty_line_integral: float = 0.12  # the belt alone is 0.08
     opaque_counts: int = 20  # below 0.03 % transmission (8 in L) the ratio is noise
+    # a scanner that does not flat-field its own images: the counts with the beam off, subtracted first,
+    # and each detector row's gain (its open-beam level over the mean of all rows), divided out
+    dark_high: float = 0.0
+    dark_low: float = 0.0
+    gain_high: tuple[float, ...] = ()  # one per image row; (): the scanner flat-fields its images
+    gain_low: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in GAIN_FIELDS:  # as JSON gives them: lists
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+
+    @property
+    def flat_fields(self) -> bool:
+        """Whether images are corrected (``flat_field``) before they are read."""
+        return bool(self.dark_high or self.dark_low or self.gain_high)
+
+    @cached_property
+    def _gains(self) -> np.ndarray:
+        """float32 (2, rows, 1): the divisors of ``flat_field``."""
+        return np.array([self.gain_high, self.gain_low], dtype=np.float32)[:, :, None]
 
     @cached_property
     def inverse(self) -> np.ndarray:
@@ -87,7 +109,14 @@ def checked_calibration(values: object) -> Calibration:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"not a calibration: unknown field(s) {', '.join(map(str, unknown))}")
+    for name in GAIN_FIELDS:
+        if name in values:
+            _check_gain(name, values[name])
+    if len(values.get("gain_high", ())) != len(values.get("gain_low", ())):
+        raise ValueError("not a calibration: gain_high and gain_low must have a gain per row each")
     for name, value in values.items():
+        if name in GAIN_FIELDS:
+            continue
         try:
             number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         except OverflowError:  # an integer too large for a float
@@ -100,6 +129,71 @@ def checked_calibration(values: object) -> Calibration:
     except np.linalg.LinAlgError:
         raise ValueError("not a calibration: its basis attenuations cannot be told apart") from None
     return calibration
+
+
+def _check_gain(name: str, value: object) -> None:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
+    ):
+        raise ValueError(f"not a calibration: {name} must be a list of positive numbers, one per row")
+
+
+class GainMapMismatch(ValueError):
+    """A frame of another number of rows than its scanner's gain map: it cannot be flat-fielded."""
+
+
+def flat_field(image: np.ndarray, calibration: Calibration) -> np.ndarray:
+    """The image as a flat-fielded scanner gives it: the dark counts subtracted and each row's gain
+    divided out (``Calibration.dark_*`` and ``gain_*``, measured by ``smartcustoms calibrate xray``),
+    uint16 again; the image itself when the calibration has neither. GainMapMismatch when the
+    calibration's gain map has another number of rows than the image."""
+    if not calibration.flat_fields:
+        return image
+    rows = image.shape[-2]
+    if calibration.gain_high and len(calibration.gain_high) != rows:
+        raise GainMapMismatch(
+            f"the calibration's gain map has {len(calibration.gain_high)} rows, the image {rows}: "
+            "calibrate the scanner from scans of its own frames' height"
+        )
+    out = image.astype(np.float32)
+    out -= np.array([calibration.dark_high, calibration.dark_low], dtype=np.float32)[:, None, None]
+    if calibration.gain_high:
+        out /= calibration._gains
+    corrected: np.ndarray = np.clip(np.rint(out, out=out), 0, FULL_SCALE, out=out).astype(np.uint16)
+    return corrected
+
+
+def pixel_spacing(text: str) -> tuple[float, float] | None:
+    """A frame's ``pixel_spacing_mm`` metadata ("row,column" in mm, as DICOS import gives it; one
+    number for square pixels) as (between rows, between columns); None when absent or not two positive
+    finite numbers."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        return None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or not all(math.isfinite(v) and v > 0 for v in values):
+        return None
+    return values[0], values[1]
+
+
+def square_pixels(image: np.ndarray, spacing: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """An image of non-square pixels (``spacing``: mm between rows, between columns) resampled along its
+    coarser axis to square pixels of the finer spacing, counts interpolated linearly; the image itself
+    when its pixels are square to 0.5 %. Returns the image and its pixel size."""
+    row_mm, column_mm = spacing
+    fine = min(row_mm, column_mm)
+    if abs(row_mm - column_mm) <= 0.005 * fine:
+        return image, float(math.sqrt(row_mm * column_mm))
+    import cv2
+
+    height = max(1, round(image.shape[-2] * row_mm / fine))
+    width = max(1, round(image.shape[-1] * column_mm / fine))
+    planes = [
+        cv2.resize(np.ascontiguousarray(p), (width, height), interpolation=cv2.INTER_LINEAR) for p in image
+    ]
+    return np.stack(planes), fine
 
 
 @dataclass(frozen=True, eq=False)

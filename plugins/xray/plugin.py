@@ -18,7 +18,14 @@ from smartcustoms.core.artefacts import ArtefactInfo
 from smartcustoms.core.frames import FrameView
 from smartcustoms.core.hookspecs import hookimpl
 from smartcustoms.core.plugin import Plugin, PluginContext
-from smartcustoms.core.types import VEHICLE_SCAN_KEYS, Assessment, Modality, PluginSpec
+from smartcustoms.core.types import (
+    VEHICLE_SCAN_KEYS,
+    Assessment,
+    Decision,
+    Detection,
+    Modality,
+    PluginSpec,
+)
 from smartcustoms.plugins.xray.detector import XrayDetector
 from smartcustoms.plugins.xray.learned import NET_DIR, LearnedDetector
 from smartcustoms.plugins.xray.library import (
@@ -29,8 +36,10 @@ from smartcustoms.plugins.xray.library import (
     load_library,
     load_library_dir,
 )
-from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.materials import Calibration, GainMapMismatch, pixel_spacing
 from smartcustoms.plugins.xray.scanners import load_scanners, scanner_for
+
+MISMATCH = "calibration_mismatch"  # a frame its scanner's gain map does not fit: manual inspection
 
 SPEC = PluginSpec(
     name="xray_detector",
@@ -102,10 +111,19 @@ class XrayDetectorPlugin(Plugin):
         return [self._assess(frame) for frame in frames]
 
     def _assess(self, frame: FrameView) -> Assessment:
-        scanner = scanner_for(self.scanners, frame.source_id, frame.metadata.get("kvp", ""))
+        scanner = scanner_for(self.scanners, frame.source_id, frame.metadata)
+        detector = self.detector if scanner is None else self.calibrated[scanner.name]
+        try:
+            assessment = detector.assess(
+                frame.array(),
+                pixel_size_mm=_pixel_size(frame),
+                pixel_spacing_mm=pixel_spacing(frame.metadata.get("pixel_spacing_mm", "")),
+            )
+        except GainMapMismatch as error:  # this frame only: the scanner sent another size than calibrated
+            why = f"scanner {scanner.name if scanner else 'of the calibration setting'}: {error}"
+            return Assessment(Decision.MANUAL_INSPECTION, (Detection(MISMATCH, 1.0, explanation=why),))
         if scanner is None:
-            return self.detector.assess(frame.array(), pixel_size_mm=_pixel_size(frame))
-        assessment = self.calibrated[scanner.name].assess(frame.array(), pixel_size_mm=_pixel_size(frame))
+            return assessment
         calibrated = {"calibration": scanner.name}  # which scanner's calibration read it
         detections = tuple(
             replace(d, attributes={**d.attributes, **calibrated}) for d in assessment.detections
@@ -116,11 +134,12 @@ class XrayDetectorPlugin(Plugin):
     def smartcustoms_warm_up(self) -> None:
         """Compile the kernels and prepare the templates for frames of ``warm_up_shape``: assess a
         synthetic bag holding a library object and a block the beam hardly crosses."""
-        pixel_mm = self.detector.pixel_mm(self.warm_up_shape[1], self.warm_up_pixel_size_mm)
-        bag = synthetic_bag(self.warm_up_shape, self._warm_up_entry())
-        bag.flags.writeable = False  # as a frame's payload is: numba compiles read-only arrays apart
         for detector in (self.detector, *self.calibrated.values()):  # each scanner's templates too
-            detector.assess(bag, pixel_size_mm=pixel_mm)
+            channels, rows, columns = self.warm_up_shape
+            rows = len(detector.calibration.gain_high) or rows  # a gain map says its frames' height
+            bag = synthetic_bag((channels, rows, columns), self._warm_up_entry())
+            bag.flags.writeable = False  # as a frame's payload is: numba compiles read-only arrays apart
+            detector.assess(bag, pixel_size_mm=detector.pixel_mm(rows, self.warm_up_pixel_size_mm))
 
     def _warm_up_entry(self) -> LibraryEntry | None:
         """A shape-class entry, so that the search peaks and verification runs too."""

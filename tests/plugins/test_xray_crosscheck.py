@@ -75,8 +75,27 @@ def test_dicos_dual_energy_images_are_read_with_their_pixel_size(tmp_path: Path)
     [bag] = dataset.LabelledImages(tmp_path).bags()
     assert bag.image.shape == (2, 40, 60) and bag.image.dtype == np.uint16
     assert bag.image[0, 0, 0] == 50000 and bag.image[1, 0, 0] == 25000  # highest kVp first
-    assert bag.pixel_size_mm == pytest.approx(0.9)
+    assert bag.pixel_size_mm == pytest.approx(0.9) and bag.pixel_spacing_mm == (0.9, 0.9)
     assert bag.truths[0].box == (5.0, 6.0, 15.0, 18.0) and bag.truths[0].label == "knife"
+
+    # non-square pixels: from the DICOS spacing, or given for a .npy image
+    wide = dicos.Geometry(pixel_spacing_mm=(0.9, 1.35))
+    identity = dicos.Identity(ooi_id="bag-2", study_instance_uid="1.2.3.5")
+    dicos.write_dx(tmp_path / "w-low.dcs", high // 2, kvp=80, identity=identity, geometry=wide)
+    dicos.write_dx(tmp_path / "w-high.dcs", high, kvp=160, identity=identity, geometry=wide)
+    np.save(tmp_path / "n.npy", np.stack([high, high // 2]))
+    coco["images"] = [
+        {"id": 7, "file_names": ["w-low.dcs", "w-high.dcs"]},
+        {"id": 8, "file_name": "n.npy", "pixel_spacing_mm": [0.8, 1.2]},
+    ]
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    dicos_bag, npy_bag = dataset.LabelledImages(tmp_path).bags()
+    assert (dicos_bag.pixel_spacing_mm, npy_bag.pixel_spacing_mm) == ((0.9, 1.35), (0.8, 1.2))
+    for bad in ([0.8], [0.8, -1], "0.8,1.2", [0.8, 1.2, 1.0]):
+        coco["images"] = [{"id": 8, "file_name": "n.npy", "pixel_spacing_mm": bad}]
+        (tmp_path / "annotations.json").write_text(json.dumps(coco))
+        with pytest.raises(crosscheck.CrossCheckError, match="image 8: pixel_spacing_mm must be"):
+            dataset.LabelledImages(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +174,13 @@ class FakeDetector:
     def threshold(self, label: str) -> float:
         return 0.5
 
-    def candidates(self, image: np.ndarray, *, pixel_size_mm: float | None = None) -> tuple[list[Any], None]:
+    def candidates(
+        self,
+        image: np.ndarray,
+        *,
+        pixel_size_mm: float | None = None,
+        pixel_spacing_mm: tuple[float, float] | None = None,
+    ) -> tuple[list[Any], None]:
         return self.by_size[image.shape[1]], None  # label, box and score are all the scoring reads
 
 

@@ -51,8 +51,9 @@ def test_a_frame_is_read_with_the_first_scanner_of_its_source_and_tube_voltages(
     )
     assert [s.name for s in scanners] == ["hall-b again", "lanes"]  # same patterns and voltages: replaced
     assert load_scanners(path) == scanners
-    assert scanner_for(scanners, "hall-b-3", "160,80.0").name == "hall-b again"  # type: ignore[union-attr]
-    assert scanner_for(scanners, "hall-b-3", "140,80") is None and scanner_for(scanners, "hall-b-3") is None
+    assert scanner_for(scanners, "hall-b-3", {"kvp": "160,80.0"}).name == "hall-b again"  # type: ignore[union-attr]
+    assert scanner_for(scanners, "hall-b-3", {"kvp": "140,80"}) is None
+    assert scanner_for(scanners, "hall-b-3") is None
     assert scanner_for(scanners, "gate-4-xray").name == "lanes"  # type: ignore[union-attr]
     assert scanner_for(scanners, "gate-44-xray") is None
     assert kvp_key("80, 160.0") == "160,80" == kvp_key("160,80") and kvp_key("160,nan") == ""

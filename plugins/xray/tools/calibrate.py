@@ -17,6 +17,20 @@ setting names, so that each scanner's frames are read with its own (``scanners.p
   ratios, metal from that of aluminium and steel, empty at 1.5 times the belt's high-energy line
   integral.
 
+A scanner that does not flat-field its own images is calibrated for that too:
+
+- ``--dark``, a scan with the beam off: its mean counts per channel are subtracted from every image
+  first (``dark_high``, ``dark_low``), and five standard deviations of its counts, when above the
+  default 20, are the opaque limit (``opaque_counts``), below which nothing got through;
+- the air scan's rows give each detector row's gain (its mean level over the mean of all rows, per
+  channel: ``gain_high``, ``gain_low``), divided out of every image before it is read. The map is kept
+  only when it is real: its rows must spread more than four times what photon noise along them
+  explains, and, given two air scans or more (``--air A.npy --air B.npy``), their maps must agree
+  enough that dividing by their mean leaves less spread than not dividing (the variance they share
+  above that of the part they do not, over the number of scans). A scanner that flat-fields its own images shows neither, and
+  gets no gain map. ``--no-gain-map`` leaves it out regardless;
+- with ``--belt``, the air scan is the open beam (no belt) and the belt scan gives the belt's level.
+
 Scans are ``.npy`` arrays [2, height, width] of transmitted counts, high energy first (the frame
 layout of docs/formats.md), or a scan's DICOS DX files, one per energy (``--air high.dcs low.dcs``).
 The steps file is a JSON list of ``{"material": "cellulose" | "aluminium" | "iron", "thickness_cm":
@@ -36,12 +50,15 @@ from typing import Any
 
 import numpy as np
 
-from smartcustoms.plugins.xray.scanners import Scanner, add_scanner, default_name, kvp_key
+from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.scanners import DEVICE_KEYS, Scanner, add_scanner, default_name, kvp_key
 
 MATERIALS = ("cellulose", "aluminium", "iron")
 INNER = 0.2  # the share of a step's box left out at each side (blur, edges)
 USABLE_LINE_INTEGRAL = 2.5  # steps beyond this in the high channel are left out (hardened, noisy)
 FULL_SCALE = 65535.0
+DARK_SIGMAS = 5.0  # the opaque limit: this many standard deviations of the dark scan's counts
+GAIN_SIGNIFICANCE = 4.0  # a gain map's row spread over what photon noise along the rows explains
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,83 @@ def attenuation(
         mu = np.sum([line for _, line in usable], axis=0) / thickness
         found[material] = (float(mu[0]), float(mu[1]))
     return found
+
+
+@dataclass(frozen=True)
+class FlatField:
+    """What a scanner that does not flat-field its own images needs: dark counts, a gain map."""
+
+    dark: tuple[float, float] = (0.0, 0.0)  # (high, low) counts with the beam off
+    opaque_counts: int | None = None  # measured from the dark scan; None: none given
+    gain: np.ndarray | None = None  # float64 (2, rows), mean 1 per channel; None: not kept
+    spread: tuple[float, float] = (0.0, 0.0)  # the measured map's row spread per channel (sd)
+    verdict: str = ""  # why the gain map was kept or left out
+
+    def apply(self, scan: np.ndarray) -> np.ndarray:
+        """A scan of this scanner as its flat-fielded images are read (float64 counts)."""
+        out: np.ndarray = scan.astype(np.float64) - np.array(self.dark)[:, None, None]
+        if self.gain is not None:
+            out /= self.gain[:, :, None]
+        return out
+
+    def fields(self) -> dict[str, Any]:
+        """The ``materials.Calibration`` fields it measured."""
+        values: dict[str, Any] = {}
+        if self.opaque_counts is not None:
+            values.update(
+                dark_high=round(self.dark[0], 2),
+                dark_low=round(self.dark[1], 2),
+                opaque_counts=self.opaque_counts,
+            )
+        if self.gain is not None:
+            values.update(gain_high=[round(float(g), 5) for g in self.gain[0]])
+            values.update(gain_low=[round(float(g), 5) for g in self.gain[1]])
+        return values
+
+
+def flat_field(airs: Sequence[np.ndarray], dark: np.ndarray | None, *, gain_map: bool = True) -> FlatField:
+    """The dark level and opaque limit from a beam-off scan, and the rows' gain map from air scans,
+    kept only when it is real (significant against photon noise, and repeated across the air scans)."""
+    levels, opaque = (0.0, 0.0), None
+    if dark is not None:
+        counts = dark.reshape(2, -1).astype(np.float64)
+        levels = (float(counts[0].mean()), float(counts[1].mean()))
+        opaque = max(Calibration.opaque_counts, math.ceil(DARK_SIGMAS * float(counts.std(axis=1).max())))
+    offsets = np.array(levels)[:, None, None]
+    maps, noise = [], []
+    for air in airs:
+        open_beam = air.astype(np.float64) - offsets
+        rows = open_beam.mean(axis=2)  # (2, height)
+        if not np.all(rows > 0):
+            raise ValueError("an air scan has rows with no counts above the dark level: not an air scan")
+        maps.append(rows / rows.mean(axis=1, keepdims=True))
+        noise.append(open_beam.std(axis=2).mean(axis=1) / math.sqrt(air.shape[2]) / rows.mean(axis=1))
+    mean = np.mean(maps, axis=0)
+    spread = mean.std(axis=1)
+    explained = np.mean(noise, axis=0) / math.sqrt(len(airs))
+    if not gain_map:
+        return FlatField(levels, opaque, None, tuple(spread), "left out (--no-gain-map)")
+    if not np.any(spread > GAIN_SIGNIFICANCE * explained):
+        verdict = f"left out: the rows spread no more than photon noise explains ({_percent(spread)})"
+        return FlatField(levels, opaque, None, tuple(spread), verdict)
+    if len(maps) > 1:
+        deviations = np.array(maps) - 1.0  # (scans, 2, height)
+        shared = np.mean([np.mean(a * b) for i, a in enumerate(deviations) for b in deviations[i + 1 :]])
+        apart = float(np.mean((deviations - deviations.mean(axis=0)) ** 2)) * len(maps) / (len(maps) - 1)
+        if not shared > apart / len(maps):
+            verdict = (
+                f"left out: the air scans' row gains do not repeat ({_percent(spread)}), "
+                "as a scanner that flat-fields its own images shows"
+            )
+            return FlatField(levels, opaque, None, tuple(spread), verdict)
+        verdict = f"kept: {len(maps)} air scans agree ({_percent(spread)})"
+    else:
+        verdict = f"kept ({_percent(spread)}); from one air scan: give two to check that it repeats"
+    return FlatField(levels, opaque, mean, tuple(spread), verdict)
+
+
+def _percent(spread: np.ndarray) -> str:
+    return f"rows' gain sd {100 * spread[0]:.2f} % high, {100 * spread[1]:.2f} % low"
 
 
 def calibration_from(mu: dict[str, tuple[float, float]]) -> dict[str, float]:
@@ -166,8 +260,17 @@ def add_parser(calibrate_kinds: Any) -> None:
         required=True,
         type=Path,
         nargs="+",
-        help="the empty belt: .npy [2, h, w], or its DICOS DX files",
+        action="append",
+        help="the empty belt (the open beam with --belt): .npy [2, h, w], or its DICOS DX files; "
+        "repeat --air for several air scans (a gain map is kept only when they agree)",
     )
+    xray.add_argument(
+        "--belt", type=Path, nargs="+", help="the belt alone, when --air is the open beam without it"
+    )
+    xray.add_argument(
+        "--dark", type=Path, nargs="+", help="a scan with the beam off: dark level and opaque limit"
+    )
+    xray.add_argument("--no-gain-map", action="store_true", help="keep no gain map (the scanner flat-fields)")
     xray.add_argument(
         "--wedge",
         required=True,
@@ -188,36 +291,59 @@ def add_parser(calibrate_kinds: Any) -> None:
     )
     xray.add_argument("--kvp", default="", help="with --source: only frames of these tube voltages (160,80)")
     xray.add_argument("--name", default="", help="with --source: the scanner's name (default: its patterns)")
+    for key in DEVICE_KEYS:
+        option = "--" + key.replace("_", "-")
+        xray.add_argument(
+            option,
+            default="",
+            metavar="PATTERN",
+            help=f"with --source: only frames whose {key} metadata matches (DICOS gives it)",
+        )
     xray.set_defaults(handler=cmd_calibrate_xray)
 
 
 def cmd_calibrate_xray(args: argparse.Namespace) -> int:
+    device = {key: getattr(args, key) for key in DEVICE_KEYS if getattr(args, key)}
     try:
-        air, wedge = read_scan(args.air), read_scan(args.wedge)
-        if air.shape != wedge.shape:
-            raise ValueError(
-                f"the air scan {list(air.shape)} and the wedge {list(wedge.shape)} differ in size"
-            )
+        airs = [read_scan(paths) for paths in args.air]
+        wedge = read_scan(args.wedge)
+        belt = read_scan(args.belt) if args.belt else None
+        dark = read_scan(args.dark) if args.dark else None
+        for what, scan in [*(("air", a) for a in airs), ("belt", belt), ("dark", dark)]:
+            if scan is not None and scan.shape != wedge.shape:
+                raise ValueError(
+                    f"the {what} scan {list(scan.shape)} and the wedge {list(wedge.shape)} differ in size"
+                )
         steps = read_steps(args.steps, wedge.shape)
-        if (args.kvp or args.name) and not args.source:
-            raise ValueError("--kvp and --name describe a scanner: give its source ids with --source")
+        if (args.kvp or args.name or device) and not args.source:
+            raise ValueError(
+                "--kvp, --name and the machine's patterns describe a scanner: "
+                "give its source ids with --source"
+            )
         if args.kvp and not kvp_key(args.kvp):
             raise ValueError(f"--kvp must be tube voltages such as 160,80, got {args.kvp!r}")
-        values = calibration_from(attenuation(air, wedge, steps, args.full_scale))
+        field = flat_field(airs, dark, gain_map=not args.no_gain_map)
+        base = field.apply(belt if belt is not None else np.mean(airs, axis=0))
+        values: dict[str, Any] = {
+            **calibration_from(attenuation(base, field.apply(wedge), steps, args.full_scale)),
+            **field.fields(),
+        }
         if args.source:
-            name = args.name or default_name(args.source, args.kvp)
-            scanners = add_scanner(args.out, Scanner(name, tuple(args.source), values, kvp_key(args.kvp)))
+            name = args.name or default_name(args.source, args.kvp, device)
+            scanner = Scanner(name, tuple(args.source), values, kvp_key(args.kvp), device)
+            scanners = add_scanner(args.out, scanner)
     except (OSError, ValueError) as error:
         print(f"smartcustoms calibrate xray: {error}", file=sys.stderr)
         return 2
+    shown = json.dumps(
+        {k: v for k, v in values.items() if k not in ("gain_high", "gain_low")}, sort_keys=True
+    )
     if args.source:
-        print(
-            f"{args.out}: scanner {name!r} ({', '.join(args.source)}), one of {len(scanners)}: "
-            f"{json.dumps(values, sort_keys=True)}"
-        )
-        return 0
-    args.out.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {args.out}: {json.dumps(values, sort_keys=True)}")
+        print(f"{args.out}: scanner {name!r} ({', '.join(args.source)}), one of {len(scanners)}: {shown}")
+    else:
+        args.out.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {args.out}: {shown}")
+    print(f"gain map: {field.verdict}")
     return 0
 
 

@@ -58,6 +58,7 @@ class Bag:
     pixel_size_mm: float | None
     truths: tuple[Truth, ...]
     name: str = ""
+    pixel_spacing_mm: tuple[float, float] | None = None  # (between rows, columns) of non-square pixels
 
 
 @dataclass
@@ -142,7 +143,9 @@ def score_bags(
     run.evaluation.expect(detector.classes)
     for bag in bags:
         start = time.perf_counter()
-        candidates, _ = detector.candidates(bag.image, pixel_size_mm=bag.pixel_size_mm)
+        candidates, _ = detector.candidates(
+            bag.image, pixel_size_mm=bag.pixel_size_mm, pixel_spacing_mm=bag.pixel_spacing_mm
+        )
         run.seconds.append(time.perf_counter() - start)
         scored = [Labelled(c.label, c.box, c.score) for c in candidates]
         truths = [Labelled(t.label, t.box) for t in bag.truths]

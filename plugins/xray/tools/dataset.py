@@ -1,11 +1,11 @@
 """Labelled dual-energy images from outside, for ``smartcustoms eval xray --data DIR``.
 
 ``DIR/annotations.json`` is COCO-style (docs/formats.md, "Labelled X-ray images"): ``images`` (id,
-file_name or file_names, height, width, optional pixel_size_mm), ``annotations`` (image_id,
-category_id, bbox [x, y, width, height] in pixels, optional rotation_deg and design) and ``categories``
-(id, name: the detector's class names). An image is a ``.npy`` uint16 array [2, H, W], channel 0 high
-energy, 65535 = no attenuation, or DICOS DX files, one per energy (``file_names``) or one file holding
-both (``file_name``), read with ``smartcustoms.hardware.dicos``.
+file_name or file_names, height, width, optional pixel_size_mm and pixel_spacing_mm), ``annotations``
+(image_id, category_id, bbox [x, y, width, height] in pixels, optional rotation_deg and design) and
+``categories`` (id, name: the detector's class names). An image is a ``.npy`` uint16 array [2, H, W],
+channel 0 high energy, 65535 = no attenuation, or DICOS DX files, one per energy (``file_names``) or
+one file holding both (``file_name``), read with ``smartcustoms.hardware.dicos``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from smartcustoms.plugins.xray.materials import pixel_spacing
 from smartcustoms.plugins.xray.tools.crosscheck import Bag, CrossCheckError, Truth
 
 ANNOTATIONS_FILE = "annotations.json"
@@ -47,22 +48,24 @@ class LabelledImages:
 
     def bags(self) -> Iterator[Bag]:
         for image in self.images:
-            array, pixel_mm = self._read(image)
+            array, pixel_mm, spacing = self._read(image)
             given = image.get("pixel_size_mm")
+            spacing = _given_spacing(image) or spacing
             yield Bag(
                 array,
                 float(given) if given else pixel_mm,
                 tuple(self.truths.get(image["id"], ())),
                 str(image.get("file_name") or image.get("file_names")),
+                spacing,
             )
 
-    def _read(self, image: Mapping[str, Any]) -> tuple[np.ndarray, float | None]:
+    def _read(self, image: Mapping[str, Any]) -> tuple[np.ndarray, float | None, tuple[float, float] | None]:
         names = image.get("file_names") or [image["file_name"]]
         paths = [self.directory / str(name) for name in names]
         if all(p.suffix.lower() in DICOS_SUFFIXES for p in paths):
-            array, pixel_mm = _read_dicos(paths)
+            array, pixel_mm, spacing = _read_dicos(paths)
         elif len(paths) == 1 and paths[0].suffix.lower() == ".npy":
-            array, pixel_mm = _read_npy(paths[0]), None
+            array, pixel_mm, spacing = _read_npy(paths[0]), None, None
         else:
             raise CrossCheckError(f"image {image['id']}: {names}: neither one .npy file nor DICOS DX files")
         expected = (int(image.get("height", array.shape[-2])), int(image.get("width", array.shape[-1])))
@@ -70,7 +73,7 @@ class LabelledImages:
             raise CrossCheckError(
                 f"image {image['id']}: {array.shape[-2:]} pixels, annotations say {expected}"
             )
-        return array, pixel_mm
+        return array, pixel_mm, spacing
 
 
 def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, list[Truth]]]:
@@ -83,6 +86,7 @@ def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, l
         for image in images:
             if not image.get("file_name") and not image.get("file_names"):
                 raise CrossCheckError(f"{path}: image {image['id']} has no file_name")
+            _given_spacing(image, path)
         truths: dict[Any, list[Truth]] = {}
         for a in document.get("annotations", []):
             if a["image_id"] not in ids:
@@ -112,6 +116,20 @@ def _parse(document: Any, path: Path) -> tuple[list[dict[str, Any]], dict[Any, l
     return images, truths
 
 
+def _given_spacing(image: Mapping[str, Any], path: Path | None = None) -> tuple[float, float] | None:
+    """An image's ``pixel_spacing_mm`` [between rows, between columns], if given."""
+    given = image.get("pixel_spacing_mm")
+    if given is None:
+        return None
+    spacing = pixel_spacing(",".join(str(v) for v in given)) if isinstance(given, list) else None
+    if spacing is None or len(given) != 2:
+        raise CrossCheckError(
+            f"{path}: image {image['id']}: pixel_spacing_mm must be [between rows, between columns] "
+            f"in mm, got {given!r}"
+        )
+    return spacing
+
+
 def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
@@ -124,7 +142,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _read_dicos(paths: list[Path]) -> tuple[np.ndarray, float | None]:
+def _read_dicos(paths: list[Path]) -> tuple[np.ndarray, float | None, tuple[float, float] | None]:
     from smartcustoms.hardware.dicos import DicosError, read_scan
 
     try:
@@ -139,4 +157,5 @@ def _read_dicos(paths: list[Path]) -> tuple[np.ndarray, float | None]:
             raise CrossCheckError(f"{paths[0]}: pixel values outside 0..65535")
         array = array.astype(np.uint16)
     pixel = scan.metadata.get("pixel_size_mm")
-    return np.ascontiguousarray(array), float(pixel) if pixel else None
+    spacing = pixel_spacing(scan.metadata.get("pixel_spacing_mm", ""))
+    return np.ascontiguousarray(array), float(pixel) if pixel else None, spacing

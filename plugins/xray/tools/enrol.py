@@ -14,7 +14,9 @@ folder (``labels.csv`` and ``.npy``, made if missing, extended if not); the dete
 folder is in its ``library_dirs`` setting, and a new label becomes a new class. ``--calibration`` is the
 scanner's calibration (the file ``smartcustoms calibrate xray --out`` writes): each entry carries it, so
 the detector splits the object into its basis materials as that scanner saw it, whatever scanner a frame
-later comes from.
+later comes from; a calibration with a dark level or gain map (a scanner that does not flat-field its
+images) flat-fields the scans first, and the entries keep the rest of it. DICOS scans of non-square
+pixels are resampled to square ones, as the detector reads such frames.
 """
 
 from __future__ import annotations
@@ -36,7 +38,14 @@ from smartcustoms.plugins.xray.library import (
     load_library_dir,
     write_library_dir,
 )
-from smartcustoms.plugins.xray.materials import checked_calibration
+from smartcustoms.plugins.xray.materials import (
+    FLAT_FIELD_FIELDS,
+    Calibration,
+    checked_calibration,
+    flat_field,
+    pixel_spacing,
+    square_pixels,
+)
 
 OBJECT_LINE_INTEGRAL = 0.15  # above the belt, in the high-energy channel: the object
 MARGIN_PX = 12  # belt kept around the object: the entry's border is its background
@@ -72,7 +81,9 @@ def add_parser(add_targets: Any) -> None:
 def cmd_library_add_xray(args: argparse.Namespace) -> int:
     try:
         calibration = read_calibration(args.calibration) if args.calibration else None
-        scans = read_scans(args.images, args.pixel_size_mm)
+        scans = read_scans(args.images, args.pixel_size_mm, checked_calibration(calibration or {}))
+        if calibration is not None:  # the scans are flat-fielded with it: entries keep the rest
+            calibration = {k: v for k, v in calibration.items() if k not in FLAT_FIELD_FIELDS}
         existing = load_library_dir(args.out) if (args.out / LABELS_FILE).is_file() else []
         taken = {entry.entry_id for entry in existing}
         added = []
@@ -96,7 +107,7 @@ def cmd_library_add_xray(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_calibration(path: Path) -> dict[str, float]:
+def read_calibration(path: Path) -> dict[str, Any]:
     """A scanner's calibration file (fields of ``materials.Calibration``); ValueError naming what is wrong."""
     try:
         values = json.loads(path.read_text())
@@ -109,8 +120,12 @@ def read_calibration(path: Path) -> dict[str, float]:
     return dict(values)
 
 
-def read_scans(paths: Sequence[str], pixel_size_mm: float) -> list[tuple[str, np.ndarray, float]]:
-    """(name, uint16 [2, h, w], pixel size) per scan: each .npy file, and the DICOS DX files of each scan."""
+def read_scans(
+    paths: Sequence[str], pixel_size_mm: float, calibration: Calibration | None = None
+) -> list[tuple[str, np.ndarray, float]]:
+    """(name, uint16 [2, h, w], pixel size) per scan: each .npy file, and the DICOS DX files of each
+    scan; flat-fielded with ``calibration``'s dark level and gain map, if it has them, and resampled to
+    square pixels when DICOS says they are not."""
     from smartcustoms.core.frames import inline_view
     from smartcustoms.hardware import dicos
 
@@ -119,7 +134,8 @@ def read_scans(paths: Sequence[str], pixel_size_mm: float) -> list[tuple[str, np
     for path in arrays:
         if not pixel_size_mm > 0:
             raise ValueError(f"{path}: give the .npy scans' pixel size with --pixel-size-mm")
-        scans.append((path, _dual_energy(np.load(path, allow_pickle=False), path), pixel_size_mm))
+        image = _dual_energy(np.load(path, allow_pickle=False), path)
+        scans.append((path, flat_field(image, calibration) if calibration else image, pixel_size_mm))
     others = [p for p in paths if p not in arrays]
     for frame in dicos.read_frames(others, source_id="library-add") if others else []:
         name = frame.metadata.get("sop_instance_uid", "").split(",")[0] or "dicos"
@@ -127,7 +143,12 @@ def read_scans(paths: Sequence[str], pixel_size_mm: float) -> list[tuple[str, np
         pixel_mm = float(frame.metadata.get("pixel_size_mm") or pixel_size_mm or 0)
         if not pixel_mm > 0:
             raise ValueError(f"DICOS scan {name}: no pixel spacing; give --pixel-size-mm")
-        scans.append((name, _dual_energy(image, name), pixel_mm))
+        image = _dual_energy(image, name)
+        image = flat_field(image, calibration) if calibration else image
+        spacing = pixel_spacing(frame.metadata.get("pixel_spacing_mm", ""))
+        if spacing is not None:
+            image, pixel_mm = square_pixels(image, spacing)
+        scans.append((name, image, pixel_mm))
     return scans
 
 
