@@ -27,8 +27,8 @@ A scanner that does not flat-field its own images is calibrated for that too:
   only when it is real: its rows must spread more than four times what photon noise along them
   explains, and, given two air scans or more (``--air A.npy --air B.npy``), their maps must agree
   enough that dividing by their mean leaves less spread than not dividing (the variance they share
-  above that of the part they do not, over the number of scans). A scanner that flat-fields its own images shows neither, and
-  gets no gain map. ``--no-gain-map`` leaves it out regardless;
+  above that of the part they do not, over the number of scans). A scanner that flat-fields its own
+  images shows neither, and gets no gain map. ``--no-gain-map`` leaves it out regardless;
 - with ``--belt``, the air scan is the open beam (no belt) and the belt scan gives the belt's level.
 
 Scans are ``.npy`` arrays [2, height, width] of transmitted counts, high energy first (the frame
