@@ -114,6 +114,10 @@ def test_calibrate_with_a_source_adds_the_scanner_to_the_calibrations_file(
     )
     assert lanes.calibration["metal_mu_high_per_cm"] == pytest.approx(4.1, rel=2e-3)
     capsys.readouterr()
+    before = out.read_text()
+    assert run(*scans, "--out", str(out)) == 2  # one calibration alone would replace every scanner's
+    assert "is a calibrations file of several scanners: give --source" in capsys.readouterr().err
+    assert out.read_text() == before
     assert run(*scans, "--out", str(tmp_path / "alone.json"), "--kvp", "160,80") == 2
     assert "give its source ids with --source" in capsys.readouterr().err
     assert not (tmp_path / "alone.json").exists()

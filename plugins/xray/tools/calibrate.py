@@ -322,6 +322,11 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
             )
         if args.kvp and not kvp_key(args.kvp):
             raise ValueError(f"--kvp must be tube voltages such as 160,80, got {args.kvp!r}")
+        if not args.source and _is_calibrations_file(args.out):
+            raise ValueError(
+                f"{args.out} is a calibrations file of several scanners: give --source to add this "
+                "scanner to it, or another --out for a calibration alone"
+            )
         field = flat_field(airs, dark, gain_map=not args.no_gain_map)
         base = field.apply(belt if belt is not None else np.mean(airs, axis=0))
         values: dict[str, Any] = {
@@ -345,6 +350,16 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: {shown}")
     print(f"gain map: {field.verdict}")
     return 0
+
+
+def _is_calibrations_file(path: Path) -> bool:
+    """Whether ``path`` holds a calibrations file (``scanners.py``), which one calibration must not
+    replace."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and "scanners" in document
 
 
 def _first(value: tuple[float, np.ndarray]) -> float:
