@@ -262,15 +262,17 @@ def _numbers(value: Any) -> str:
 def read_frames(
     paths: Iterable[str | Path], *, source_id: str, first_sequence: int | None = None, control_point: str = ""
 ) -> list[frame_pb2.Frame]:
-    """Frames from DICOS CT and DX files; DX files of one scan (study instance UID and size) become one
-    frame with an energy channel per file. Sequence numbers: ``first_sequence``, +1, ... or, when None,
-    the acquisition time in microseconds (so a file ingested twice is recognised as a duplicate).
+    """Frames from DICOS CT and DX files; DX files of one view of one scan (study instance UID,
+    orientation and size) become one frame with an energy channel per file. Sequence numbers:
+    ``first_sequence``, +1, ... or, when None, the acquisition time in microseconds (so a file ingested
+    twice is recognised as a duplicate).
 
     A Threat Detection Report among the files is the scanner's own automatic threat recognition: it goes
     with the image it references, its decision and threat objects in that frame's ``vendor_atr``
-    metadata (``VENDOR_ATR_KEY``; the ``vendor_atr`` plugin makes them a result). DicosError (one line)
-    for a report whose image is not among the files, one that is not the machine's (TDR type other
-    than MACHINE), or a second report for one image."""
+    metadata (``VENDOR_ATR_KEY``; the ``vendor_atr`` plugin makes them a result). A report on several
+    images (the views of a multi-view scan) goes with each, with the threat objects on that view.
+    DicosError (one line) for a report any of whose images is not among the files, one that is not
+    the machine's (TDR type other than MACHINE), or a second report for one image."""
     images: list[DicosImage] = []
     reports: list[tuple[str | Path, ThreatDetectionReport]] = []
     for path in paths:
@@ -279,10 +281,25 @@ def read_frames(
         else:
             images.append(read_image(path))
     frames = []
-    for index, image in enumerate(_with_reports(_stack_energies(images), reports)):
-        sequence = first_sequence + index if first_sequence is not None else _time_sequence(image.metadata)
+    scans = _with_reports(_stack_energies(images), reports)
+    for index, (image, sequence) in enumerate(zip(scans, _time_sequences(scans), strict=True)):
+        if first_sequence is not None:
+            sequence = first_sequence + index
         frames.append(image_frame(image, source_id=source_id, sequence=sequence, control_point=control_point))
     return frames
+
+
+def _time_sequences(scans: Sequence[DicosImage]) -> list[int]:
+    """Each frame's acquisition time in microseconds; views of one scan, taken at one time, a
+    microsecond apart each in the order of their orientations, so that each is a frame of its own and
+    ingesting them again, in any order, gives the same numbers."""
+    sequences = [_time_sequence(scan.metadata) for scan in scans]
+    for sequence in set(sequences):
+        same = [i for i, s in enumerate(sequences) if s == sequence]
+        ordered = sorted(same, key=lambda i: scans[i].metadata.get("image_orientation", ""))
+        for offset, i in enumerate(ordered):
+            sequences[i] = sequence + offset
+    return sequences
 
 
 def _sop_class(path: str | Path) -> str:
@@ -328,25 +345,31 @@ def _with_reports(
         if not found and report.study_instance_uid:
             scan_uid = report.study_instance_uid
             found = {i for i, scan in enumerate(scans) if scan.metadata.get("study_instance_uid") == scan_uid}
-        if len(found) != 1:
-            named = ", ".join(uids) or f"scan {report.study_instance_uid or '(none)'}"
-            where = "several of the images given" if found else "none of the images given"
-            raise DicosError(
-                f"{path}: the report's image ({named}) is {where}: give the report with its image"
+        if not found or (uids and any(uid not in by_uid for uid in uids)):
+            named = ", ".join(uid for uid in uids if uid not in by_uid) or (
+                f"scan {report.study_instance_uid or '(none)'}"
             )
-        (index,) = found
-        if index in taken:
-            raise DicosError(f"{path}: a second report for one image ({taken[index]} is the first)")
-        taken[index] = path
-        scan = scans[index]
-        scans[index] = DicosImage(
-            scan.array, scan.modality, {**scan.metadata, VENDOR_ATR_KEY: vendor_atr(report)}
-        )
+            raise DicosError(
+                f"{path}: the report's image ({named}) is none of the images given: give the report with "
+                "its images"
+            )
+        for index in sorted(found):
+            if index in taken:
+                raise DicosError(f"{path}: a second report for one image ({taken[index]} is the first)")
+            taken[index] = path
+            scan = scans[index]
+            own = set(scan.metadata.get("sop_instance_uid", "").split(","))
+            document = vendor_atr(report, on=own if len(found) > 1 else None)
+            scans[index] = DicosImage(scan.array, scan.modality, {**scan.metadata, VENDOR_ATR_KEY: document})
     return scans
 
 
-def vendor_atr(report: ThreatDetectionReport) -> str:
-    """A machine report as the ``vendor_atr`` metadata of its image's frame: compact JSON."""
+def vendor_atr(report: ThreatDetectionReport, *, on: set[str] | None = None) -> str:
+    """A machine report as the ``vendor_atr`` metadata of its image's frame: compact JSON.
+
+    ``on``: the SOP instance UIDs of one of several images the report covers (the views of a
+    multi-view scan): only the threat objects whose region lies on it go with it, and an object whose
+    region names no image goes with each view without its region (its box could be on any of them)."""
     threats = [
         {
             "id": t.pto_id,
@@ -357,10 +380,12 @@ def vendor_atr(report: ThreatDetectionReport) -> str:
             "probability": t.probability
             if t.probability is not None and math.isfinite(t.probability)
             else None,
-            "base": _finite(t.roi_base),
-            "extents": _finite(t.roi_extents),
+            "base": _finite(t.roi_base) if placed else None,
+            "extents": _finite(t.roi_extents) if placed else None,
         }
         for t in report.threats
+        for placed in [on is None or bool(t.referenced_sop_instance_uids)]
+        if on is None or not t.referenced_sop_instance_uids or on & set(t.referenced_sop_instance_uids)
     ]
     document = {
         "report": report.sop_instance_uid,
@@ -393,14 +418,16 @@ def read_scan(paths: Sequence[str | Path]) -> DicosImage:
 
 
 def _stack_energies(images: list[DicosImage]) -> list[DicosImage]:
-    groups: dict[tuple[str, tuple[int, ...]], list[DicosImage]] = {}
-    order: list[tuple[str, tuple[int, ...]] | int] = []
+    """DX images of one view of one scan (scan instance UID, orientation and size) stacked as energies;
+    the views of a multi-view scan (another orientation) stay frames of their own."""
+    groups: dict[tuple[str, str, tuple[int, ...]], list[DicosImage]] = {}
+    order: list[tuple[str, str, tuple[int, ...]] | int] = []
     for index, image in enumerate(images):
         scan = image.metadata.get("study_instance_uid", "")
         if image.modality is not Modality.XRAY or not scan:
             order.append(index)
             continue
-        key = (scan, tuple(image.array.shape[1:]))
+        key = (scan, image.metadata.get("image_orientation", ""), tuple(image.array.shape[1:]))
         if key not in groups:
             groups[key] = []
             order.append(key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import datetime as dt
 import json
 import time
@@ -241,6 +242,50 @@ def test_a_scanners_report_goes_with_the_image_it_references(tmp_path: Path) -> 
     )
     (threat,) = json.loads(dicos.vendor_atr(nan))["threats"]  # strict JSON: no NaN reaches the plugin
     assert (threat["probability"], threat["extents"], threat["base"]) == (None, None, [2.0, 3.0, 0.0])
+
+
+def test_a_report_on_the_views_of_a_multi_view_scan_goes_with_each_with_its_objects(tmp_path: Path) -> None:
+    scan = dicos.Identity(ooi_id="BAG-mv", study_instance_uid=pydicom.uid.generate_uid(), acquired=ACQUIRED)
+    side = dicos.Geometry(image_orientation=(0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    views: dict[str, list[Path]] = {"top": [], "side": []}
+    for view, geometry in (("top", dicos.Geometry()), ("side", side)):
+        for kvp in (140, 80):  # the same scan, size and energies: only the orientation tells the views
+            views[view].append(tmp_path / f"{view}-{kvp}.dcs")
+            image = np.full((16, 12), kvp, np.uint16)
+            dicos.write_dx(views[view][-1], image, identity=scan, kvp=kvp, geometry=geometry)
+    top, side_view = dicos.read_frames([*views["top"], *views["side"]], source_id="s")
+    assert top.metadata["image_orientation"] != side_view.metadata["image_orientation"]
+    assert list(top.shape) == list(side_view.shape) == [2, 16, 12]
+    assert side_view.sequence == top.sequence - 1  # one time, one source: each view a sequence of its own
+    again = dicos.read_frames([*views["side"], *views["top"]], source_id="s")
+    assert {(f.metadata["image_orientation"], f.sequence) for f in again} == {
+        (f.metadata["image_orientation"], f.sequence) for f in (top, side_view)
+    }
+    # the machine's report: one object on each view, and one that names no view
+    report = pydicom.dcmread(_machine_report(tmp_path / "top-tdr.dcs", dict(top.metadata)))
+    other = pydicom.dcmread(_machine_report(tmp_path / "side-tdr.dcs", dict(side_view.metadata)))
+    unplaced = copy.deepcopy(other.ThreatSequence[0])
+    del unplaced.PTORepresentationSequence[0].ReferencedInstanceSequence
+    report.ReferencedStudySequence.extend(other.ReferencedStudySequence)
+    report.ThreatSequence.extend([other.ThreatSequence[0], unplaced])
+    for number, item in enumerate(report.ThreatSequence, start=1):
+        item.PotentialThreatObjectID = number
+    report.NumberOfTotalObjects = 3
+    both = tmp_path / "both-tdr.dcs"
+    report.save_as(both)
+    frames = dicos.read_frames([both, *views["top"], *views["side"]], source_id="s")
+    placed = {}
+    for frame in frames:
+        threats = json.loads(frame.metadata[dicos.VENDOR_ATR_KEY])["threats"]
+        placed[frame.metadata["image_orientation"]] = {t["id"]: t["base"] for t in threats}
+    assert placed == {
+        top.metadata["image_orientation"]: {1: [2.0, 3.0, 0.0], 3: None},
+        side_view.metadata["image_orientation"]: {2: [2.0, 3.0, 0.0], 3: None},
+    }
+    with pytest.raises(
+        dicos.DicosError, match="is none of the images given: give the report with its images"
+    ):
+        dicos.read_frames([both, *views["top"]], source_id="s")  # one of its views missing
 
 
 def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
