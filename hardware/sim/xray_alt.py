@@ -370,6 +370,33 @@ def wedge_scan(seed: int, index: int, height: int = 512, width: int = 1024) -> W
     return WedgeScan(air, wedge, tuple(steps), scanner)
 
 
+def threat_scan(seed: int, index: int, label: str) -> AltScan:
+    """A threat of class ``label`` alone on the belt, at any angle, as a site scans a seized object to
+    enrol it, on the scanner of ``AltXraySimulator(seed).generate(index)``; the image is square, large
+    enough to hold the object at any angle with a margin of belt (at least 256 pixels)."""
+    if label not in THREAT_CLASSES:
+        raise ValueError(f"unknown threat class {label!r}; one of {', '.join(THREAT_CLASSES)}")
+    scanner = Scanner.draw(np.random.default_rng([_SALT, seed, index]))
+    contents = np.random.default_rng([_SALT, seed, index, 5])
+    designs = objects.THREATS[label]
+    design = designs[int(contents.integers(len(designs)))]
+    prims = design(contents)
+    u0, v0, u1, v1 = _object_extent(prims)
+    pixel_cm = scanner.pixel_size_mm / 10
+    side = max(256, math.ceil((math.hypot(u1 - u0, v1 - v0) + 8.0) / pixel_cm))
+    canvas = AltXraySimulator(seed, side, side)._canvas(scanner)
+    angle, mirror = float(contents.uniform(0, 360)), bool(contents.random() < 0.5)
+    a = math.radians(angle)
+    rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    centre = np.array([(u0 + u1) / 2, ((v0 + v1) / 2) * (-1.0 if mirror else 1.0)])
+    origin = np.full(2, side * pixel_cm / 2) - rotation @ centre
+    drawn = canvas.draw(prims, Pose(float(origin[0]), float(origin[1]), angle, mirror))
+    if drawn is None:
+        raise RuntimeError("the threat left the field")
+    image = form_image(canvas.lines, scanner, np.random.default_rng([_SALT, seed, index, 6]))
+    return AltScan(image, (AltTruth(label, drawn, angle, design.__name__),), scanner.pixel_size_mm, scanner)
+
+
 # --------------------------------------------------------------------------- frames
 
 

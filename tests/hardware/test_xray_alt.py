@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,24 @@ def test_quarter_turns_lay_threats_square_and_leave_the_default_bags_alone() -> 
     assert all(t.rotation_deg % 90 == 0 for i in range(8) for t in square.generate(i).truth)
     plain = xray_alt.AltXraySimulator(10, 192, 384, threat_rate=1.0)
     assert square.generate(2, threat=None).image.tobytes() == plain.generate(2, threat=None).image.tobytes()
+
+
+def test_a_threat_scan_holds_the_threat_alone_on_the_belt_on_its_bags_scanner(tmp_path: Path) -> None:
+    from smartcustoms.plugins.xray.library import load_library_dir
+    from smartcustoms.plugins.xray.tools import enrol_alt
+
+    scan = xray_alt.threat_scan(3950, 7, "firearm")
+    assert scan.scanner == xray_alt.AltXraySimulator(3950).generate(7).scanner  # the bag's own scanner
+    assert scan.image.shape[1] == scan.image.shape[2] >= 256 and scan.image.dtype == np.uint16
+    ((x0, y0, x1, y1),) = [t.box for t in scan.truth]
+    lines = -np.log(np.maximum(scan.image[0].astype(np.float64), 0.5) / 65535)
+    inside, outside = lines[y0:y1, x0:x1], np.concatenate([lines[:, :x0].ravel(), lines[:, x1:].ravel()])
+    assert inside.max() > 2.0 and np.percentile(outside, 99) < 0.3  # metal in its box, belt around it
+    assert xray_alt.threat_scan(3950, 7, "firearm").image.tobytes() == scan.image.tobytes()
+    with pytest.raises(ValueError, match="unknown threat class 'dog'"):
+        xray_alt.threat_scan(3950, 7, "dog")
+    assert enrol_alt.main(["--seed", "3950", "--per-class", "1", "--out", str(tmp_path / "lib")]) == 0
+    entries = load_library_dir(tmp_path / "lib")
+    assert sorted(e.label for e in entries) == sorted(xray_alt.THREAT_CLASSES)
+    assert all(e.calibration and e.calibration["metal_mu_high_per_cm"] > 0 for e in entries)
+    assert len({e.pixel_size_mm for e in entries}) > 1  # each scan's own scanner and pixel size

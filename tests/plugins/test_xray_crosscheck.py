@@ -159,7 +159,10 @@ def test_a_calibration_file_is_checked(tmp_path: Path) -> None:
     assert crosscheck.read_calibration(good) == {"ratio_metal": 2.0, "metal_mu_low_per_cm": 12.0}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"ratio_metals": 2.0}))
-    with pytest.raises(crosscheck.CrossCheckError, match="unknown calibration fields"):
+    with pytest.raises(crosscheck.CrossCheckError, match=r"unknown field\(s\) ratio_metals"):
+        crosscheck.read_calibration(bad)
+    bad.write_text(json.dumps({"gain_high": [1.0, 0.0], "gain_low": [1.0, 1.0]}))
+    with pytest.raises(crosscheck.CrossCheckError, match="gain_high must be a list of positive numbers"):
         crosscheck.read_calibration(bad)
 
 

@@ -13,7 +13,6 @@ from them.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import statistics
@@ -29,7 +28,7 @@ import numpy as np
 from smartcustoms.core.evaluation import Evaluation, Labelled
 from smartcustoms.core.geometry import iou
 from smartcustoms.plugins.xray.detector import XrayDetector
-from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.materials import checked_calibration
 from smartcustoms.plugins.xray.tools.evaluate import figures_lines
 
 FITTING_MODULES = tuple(
@@ -110,20 +109,17 @@ def refuse_fitting_callers() -> None:
         frame = frame.f_back
 
 
-def read_calibration(path: str | Path) -> dict[str, float]:
+def read_calibration(path: str | Path) -> dict[str, Any]:
     """A calibration file: a JSON object of ``materials.Calibration`` fields (the plugin's
-    ``calibration`` setting), checked by building the Calibration."""
+    ``calibration`` setting), checked as every calibration is (``materials.checked_calibration``)."""
     try:
         values = json.loads(Path(path).read_text())
     except json.JSONDecodeError as error:
         raise CrossCheckError(f"{path}: not JSON ({error})") from None
-    if not isinstance(values, dict):
-        raise CrossCheckError(f"{path}: a calibration file holds one JSON object")
-    known = {f.name for f in dataclasses.fields(Calibration)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise CrossCheckError(f"{path}: unknown calibration fields {unknown}; known: {sorted(known)}")
-    Calibration(**values)
+    try:
+        checked_calibration(values)  # the one check of a calibration: fields, numbers, an invertible basis
+    except ValueError as error:
+        raise CrossCheckError(f"{path}: {error}") from None
     return dict(values)
 
 
