@@ -10,12 +10,17 @@ Screening figures are at the operating point, the detections whose score reaches
 - PD (probability of detection) of a class: matched true objects / true objects;
 - false alarms per bag: unmatched detections / bags (all bags, with and without threats);
 - bag false-alarm rate: share of threat-free bags that alarm at all.
+
+Labelled data from outside (a site's own images, volumes or portal scans) comes as a directory with a
+COCO-style ``annotations.json`` beside the files (docs/formats.md); ``read_annotations`` opens it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,19 @@ import numpy as np
 from smartcustoms.core.geometry import iou
 
 Box = tuple[float, float, float, float]
+ANNOTATIONS_FILE = "annotations.json"
+
+
+def read_annotations(directory: str | Path, hint: str, error: type[ValueError]) -> tuple[Path, Any]:
+    """The path and parsed JSON of a labelled directory's ``annotations.json``; ``error`` with one line
+    when it is missing (``hint`` says what it should hold) or cannot be read as JSON."""
+    path = Path(directory) / ANNOTATIONS_FILE
+    try:
+        return path, json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such file ({hint})") from None
+    except (OSError, ValueError) as problem:  # a folder of that name, bytes that are not UTF-8, not JSON
+        raise error(f"{path}: not JSON ({problem})") from None
 
 
 @dataclass

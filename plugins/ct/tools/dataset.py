@@ -11,7 +11,6 @@ int16 HU with ``rescale_intercept`` 0). An image without annotations is a clean 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from smartcustoms.core.evaluation import read_annotations
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.plugins.ct.settings import LABELS
 from smartcustoms.v1 import frame_pb2
 
-ANNOTATIONS_FILE = "annotations.json"
 DICOS_SUFFIXES = (".dcs", ".dcm", ".dicos")
 NPY_METADATA = ("voxel_size_mm", "rescale_slope", "rescale_intercept")
 
@@ -44,13 +43,8 @@ class LabelledVolumes:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        path = self.directory / ANNOTATIONS_FILE
-        try:
-            document = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such file (see docs/formats.md, labelled CT volumes)") from None
-        except json.JSONDecodeError as error:
-            raise DataError(f"{path}: not JSON ({error})") from None
+        hint = "see docs/formats.md, labelled CT volumes"
+        path, document = read_annotations(self.directory, hint, DataError)
         self.images, self.truths = _parse(document, path)
 
     def __len__(self) -> int:

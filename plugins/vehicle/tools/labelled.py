@@ -37,11 +37,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from smartcustoms.core.evaluation import Labelled
+from smartcustoms.core.evaluation import ANNOTATIONS_FILE, Labelled, read_annotations
 from smartcustoms.plugins.vehicle.settings import LABELS
 from smartcustoms.plugins.vehicle.tools.scan_files import PixelSpacing, ScanFileError, read_scan
 
-ANNOTATIONS_FILE = "annotations.json"
 REFERENCES_FILE = "references.json"
 MODEL_KEYS = ("vehicle_model", "container_type")
 STATED_KEYS = ("declared_goods", "declared_pallets", "open_beam_level", "dark_level")
@@ -70,15 +69,8 @@ class LabelledScans:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        path = self.directory / ANNOTATIONS_FILE
-        try:
-            document = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise LabelsError(
-                f"{path}: no such file (COCO-style labels of the scans in {directory})"
-            ) from None
-        except (OSError, ValueError) as error:
-            raise LabelsError(f"{path}: not JSON ({error})") from None
+        hint = f"COCO-style labels of the scans in {directory}"
+        path, document = read_annotations(self.directory, hint, LabelsError)
         self.images, self.truths, self.locations = _parse(document, path)
 
     def __len__(self) -> int:

@@ -10,17 +10,16 @@ one file holding both (``file_name``), read with ``smartcustoms.hardware.dicos``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from smartcustoms.core.evaluation import read_annotations
 from smartcustoms.plugins.xray.materials import pixel_spacing
 from smartcustoms.plugins.xray.tools.crosscheck import Bag, CrossCheckError, Truth
 
-ANNOTATIONS_FILE = "annotations.json"
 DICOS_SUFFIXES = (".dcs", ".dcm", ".dicos")
 
 
@@ -29,15 +28,8 @@ class LabelledImages:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        path = self.directory / ANNOTATIONS_FILE
-        try:
-            document = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise CrossCheckError(
-                f"{path}: no such file (see docs/formats.md, labelled X-ray images)"
-            ) from None
-        except json.JSONDecodeError as error:
-            raise CrossCheckError(f"{path}: not JSON ({error})") from None
+        hint = "see docs/formats.md, labelled X-ray images"
+        path, document = read_annotations(self.directory, hint, CrossCheckError)
         self.images, self.truths = _parse(document, path)
 
     def __len__(self) -> int:
