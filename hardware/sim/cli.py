@@ -7,6 +7,8 @@ ground truth per item, naming its file), plus its data:
 * xray-alt (the independent generator ``xray_alt``): ``images/NNNNNN.npy`` and the COCO-style
   ``annotations.json`` that ``smartcustoms eval xray --data DIR`` reads (docs/formats.md);
 * ct: ``volumes/NNNNNN.npy`` (uint16 [depth, height, width], MHU);
+* ct-alt (the independent generator ``ct_alt``): ``volumes/NNNNNN.npy`` and the COCO-style
+  ``annotations.json`` of 3D boxes that ``smartcustoms eval ct --data DIR`` reads (docs/formats.md);
 * liquor: ``images/NNNNNN.jpg`` or ``.png``, the reference labels ``labels/ID.png`` and ``catalogue.json``;
 * rfid: ``reports.jsonl`` (one RfidReadBatch per line);
 * warehouse: ``reports.jsonl`` (every zone's report per tick, COUNT ticks), ``work_orders.jsonl`` and
@@ -45,6 +47,7 @@ KINDS = (
     "xray-alt",
     "vehicle",
     "ct",
+    "ct-alt",
     "liquor",
     "plates",
     "rfid",
@@ -213,6 +216,55 @@ def write_ct(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_ct_alt(args: argparse.Namespace) -> int:
+    from smartcustoms.hardware.sim import ct_alt
+
+    data = _DataSet(args, {"threat_rate": args.threat_rate})
+    simulator = ct_alt.AltCtSimulator(args.seed, threat_rate=args.threat_rate)
+    categories = {label: number for number, label in enumerate(ct_alt.THREAT_CLASSES, start=1)}
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for index in range(args.count):
+        scan = simulator.generate(index)
+        name = f"volumes/{index:06d}.npy"
+        np.save(data.path("volumes", f"{index:06d}.npy"), scan.volume)
+        depth, height, width = scan.volume.shape
+        images.append(
+            {
+                "id": index,
+                "file_name": name,
+                "depth": depth,
+                "height": height,
+                "width": width,
+                "voxel_size_mm": round(scan.voxel_size_mm, 4),
+                "rescale_slope": 1,
+                "rescale_intercept": -1000,
+            }
+        )
+        for truth in scan.truth:
+            z0, y0, x0, z1, y1, x1 = truth.box
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index,
+                    "category_id": categories[truth.label],
+                    "bbox3d": [x0, y0, z0, x1 - x0, y1 - y0, z1 - z0],
+                    "design": truth.design,
+                }
+            )
+        frame = data.frame(index, ct_alt.to_frame(scan, source_id="sim-ct-alt", sequence=index))
+        threats = [{"label": t.label, "box": list(t.box), "design": t.design} for t in scan.truth]
+        data.record(_with_frame({"index": index, "file": name, "threats": threats}, frame))
+    coco = {
+        "info": {"description": f"ct_alt seed {args.seed}, {args.count} bags", "version": "1"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": number, "name": label} for label, number in categories.items()],
+    }
+    _write_json(args.out / "annotations.json", coco)
+    return 0
+
+
 def write_liquor(args: argparse.Namespace) -> int:
     from smartcustoms.hardware.sim import liquor
 
@@ -372,6 +424,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "xray-alt": "bags of the independent X-ray generator, with COCO-style annotations.json",
         "vehicle": "vehicle portal X-ray images with concealments, and per-model references",
         "ct": "CT baggage volumes with 3D threat boxes",
+        "ct-alt": "volumes of the independent CT generator, with COCO-style annotations.json of 3D boxes",
         "liquor": "camera images of liquor bottles with catalogue ids",
         "rfid": "evidence-store RFID reader reports",
         "warehouse": "evidence-warehouse RFID reports, work orders and the event log (COUNT ticks)",
@@ -396,6 +449,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _image_size(parsers["ct"], 128, 192)
     parsers["ct"].add_argument("--voxel-mm", type=float, default=3.0)
     parsers["ct"].add_argument("--threat-rate", type=float, default=0.3)
+    parsers["ct-alt"].add_argument("--threat-rate", type=float, default=0.8)
     _image_size(parsers["liquor"], 720, 960)
     _image_size(parsers["plates"], 480, 640)
     parsers["plates"].add_argument("--light", choices=("day", "dusk", "night", "night_ir"), default="")
@@ -416,6 +470,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "xray-alt": write_xray_alt,
         "vehicle": write_vehicle,
         "ct": write_ct,
+        "ct-alt": write_ct_alt,
         "liquor": write_liquor,
         "rfid": write_rfid,
         "warehouse": write_warehouse,

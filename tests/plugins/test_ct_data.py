@@ -114,3 +114,28 @@ def test_a_directory_that_cannot_be_read_is_one_line(
         assert error.startswith("smartcustoms eval ct: ") and error.count("\n") == 1 and problem in error, (
             error
         )
+
+
+def test_sim_ct_alt_writes_what_eval_ct_data_reads(tmp_path: Path) -> None:
+    from smartcustoms.hardware.sim import cli as sim_cli
+    from smartcustoms.hardware.sim import ct_alt
+
+    top = argparse.ArgumentParser(prog="smartcustoms")
+    sim_cli.add_parser(top.add_subparsers(dest="command", required=True))
+    args = top.parse_args(["sim", "ct-alt", "--count", "3", "--seed", "7998", "--out", str(tmp_path)])
+    assert args.handler(args) == 0
+    coco = json.loads((tmp_path / "annotations.json").read_text())
+    simulator = ct_alt.AltCtSimulator(7998, threat_rate=0.8)
+    report = evaluate.evaluate_data(tmp_path)
+    assert report["count"] == 3
+    for image in coco["images"]:
+        scan = simulator.generate(image["id"])
+        assert np.array_equal(np.load(tmp_path / image["file_name"]), scan.volume)
+        assert image["voxel_size_mm"] == pytest.approx(scan.voxel_size_mm, abs=1e-4)
+        boxes = [a["bbox3d"] for a in coco["annotations"] if a["image_id"] == image["id"]]
+        expected = [
+            [x0, y0, z0, x1 - x0, y1 - y0, z1 - z0] for z0, y0, x0, z1, y1, x1 in (t.box for t in scan.truth)
+        ]
+        assert boxes == expected
+    objects = sum(c["objects"] for c in report["classes"].values())
+    assert objects == len(coco["annotations"])  # every written box read back as a true object

@@ -293,5 +293,24 @@ def test_eval_ct_command_refuses_a_development_seed_in_one_line(capsys: pytest.C
     assert args.handler(args) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("smartcustoms eval ct: seed 150")
-    defaults = _command("eval", "ct")
-    assert (defaults.count, defaults.seed) == (200, 1000)
+    assert cli.count_and_seed(_command("eval", "ct")) == (200, 1000)
+    assert cli.count_and_seed(_command("eval", "ct", "--generator", "alt")) == (100, 7000)
+    assert cli.count_and_seed(_command("eval", "ct", "--generator", "alt", "--seed", "7100")) == (100, 7100)
+    capsys.readouterr()
+    args = _command("eval", "ct", "--data", "somewhere", "--generator", "alt")
+    assert args.handler(args) == 2
+    assert "--data DIR is a source of its own" in capsys.readouterr().err
+
+
+def test_eval_on_the_independent_generator_reports_pd_per_class_and_design() -> None:
+    report = evaluate.evaluate_alt(5, 7999, max_voxels=400_000)  # small volumes: coarse voxels
+    assert (report["generator"], report["count"], report["clean_frames"]) == ("alt", 5, 1)
+    assert list(report["classes"]) == list(LABELS)
+    for label, figures in report["classes"].items():
+        designs = {n: d for n, d in report["designs"].items() if n.startswith(f"{label}: ")}
+        assert figures["objects"] == 1 == sum(d["objects"] for d in designs.values())
+        assert figures["detected"] == sum(d["detected"] for d in designs.values())  # the same matching
+    text = evaluate.format_report(report)
+    assert "independent generator ct_alt" in text and "PD per design:" in text
+    with pytest.raises(ValueError, match="count must be at least 1"):
+        evaluate.evaluate_alt(0, 7999)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from smartcustoms.plugins.ct.tools import EVALUATION_COUNT, EVALUATION_SEED
+from smartcustoms.plugins.ct.tools import ALT_COUNT, ALT_SEED, EVALUATION_COUNT, EVALUATION_SEED
 
 
 def add_tools(eval_kinds: Any, build_targets: Any) -> None:
@@ -27,13 +27,21 @@ def add_tools(eval_kinds: Any, build_targets: Any) -> None:
         ),
     )
     evaluate.add_argument(
-        "--count", type=int, default=EVALUATION_COUNT, help=f"volumes (default {EVALUATION_COUNT})"
+        "--count",
+        type=int,
+        help=f"volumes (default {EVALUATION_COUNT}; {ALT_COUNT} with --generator alt)",
     )
     evaluate.add_argument(
         "--seed",
         type=int,
-        default=EVALUATION_SEED,
-        help=f"held-out simulator seed (default {EVALUATION_SEED})",
+        help=f"held-out simulator seed (default {EVALUATION_SEED}; {ALT_SEED} with --generator alt)",
+    )
+    evaluate.add_argument(
+        "--generator",
+        choices=("sim", "alt"),
+        default="sim",
+        help="'sim': the project's simulator (default); 'alt': the independent generator ct_alt, never "
+        "used to set a threshold (the cross-simulator check)",
     )
     evaluate.add_argument(
         "--data",
@@ -49,13 +57,26 @@ def cmd_eval_ct(args: argparse.Namespace) -> int:
     from smartcustoms.plugins.ct.tools import evaluate
 
     try:
+        if args.data and (args.generator != "sim" or args.seed is not None or args.count is not None):
+            raise ValueError(
+                "--data DIR is a source of its own: --generator, --seed and --count do not apply"
+            )
+        count, seed = count_and_seed(args)
         if args.data:
-            report = evaluate.evaluate_data(args.data)  # seeds and counts do not apply
+            report = evaluate.evaluate_data(args.data)
+        elif args.generator == "alt":
+            report = evaluate.evaluate_alt(count, seed)
         else:
-            evaluate.check_seed(args.seed, args.count)
-            report = evaluate.evaluate(args.count, args.seed)
+            evaluate.check_seed(seed, count)
+            report = evaluate.evaluate(count, seed)
     except (ValueError, OSError) as error:  # dataset.DataError among them
         print(f"smartcustoms eval ct: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))
     return 0
+
+
+def count_and_seed(args: argparse.Namespace) -> tuple[int, int]:
+    """The volumes and the seed to evaluate: as given, else the generator's defaults."""
+    count, seed = (ALT_COUNT, ALT_SEED) if args.generator == "alt" else (EVALUATION_COUNT, EVALUATION_SEED)
+    return (count if args.count is None else args.count), (seed if args.seed is None else args.seed)
