@@ -290,15 +290,24 @@ def read_frames(
 
 
 def _time_sequences(scans: Sequence[DicosImage]) -> list[int]:
-    """Each frame's acquisition time in microseconds; views of one scan, taken at one time, a
-    microsecond apart each in the order of their orientations, so that each is a frame of its own and
-    ingesting them again, in any order, gives the same numbers."""
-    sequences = [_time_sequence(scan.metadata) for scan in scans]
-    for sequence in set(sequences):
-        same = [i for i, s in enumerate(sequences) if s == sequence]
-        ordered = sorted(same, key=lambda i: scans[i].metadata.get("image_orientation", ""))
-        for offset, i in enumerate(ordered):
-            sequences[i] = sequence + offset
+    """Each frame's acquisition time in microseconds, made unique: frames that share a time (the views
+    of one scan) are numbered a microsecond apart in the order of (time, orientation), so that reading
+    the same files again, in any order, gives the same numbers; a frame without an acquisition time is
+    numbered from the clock, after the one before it."""
+    sequences: list[int] = [0] * len(scans)
+    timed = sorted(
+        ((t, scan.metadata.get("image_orientation", ""), i) for i, scan in enumerate(scans)
+         if (t := _acquired_us(scan.metadata)) is not None)
+    )  # fmt: skip
+    previous = None
+    for acquired, _, i in timed:
+        sequences[i] = acquired if previous is None else max(acquired, previous + 1)
+        previous = sequences[i]
+    clock = None
+    for i, scan in enumerate(scans):
+        if _acquired_us(scan.metadata) is None:
+            now = time.time_ns() // 1000
+            sequences[i] = clock = now if clock is None else max(now, clock + 1)
     return sequences
 
 
@@ -412,27 +421,49 @@ def read_scan(paths: Sequence[str | Path]) -> DicosImage:
     if len(scans) != 1:
         names = ", ".join(str(p) for p in paths)
         raise DicosError(
-            f"{names}: {len(scans)} scans (a scan's files share its study UID and size), not one"
+            f"{names}: {len(scans)} scans or views (the files of one view of a scan share its study UID, "
+            "orientation and size), not one"
         )
     return scans[0]
 
 
+_ViewKey = tuple[str, str, tuple[int, ...]]  # scan instance UID, orientation, size
+
+
 def _stack_energies(images: list[DicosImage]) -> list[DicosImage]:
     """DX images of one view of one scan (scan instance UID, orientation and size) stacked as energies;
-    the views of a multi-view scan (another orientation) stay frames of their own."""
-    groups: dict[tuple[str, str, tuple[int, ...]], list[DicosImage]] = {}
-    order: list[tuple[str, str, tuple[int, ...]] | int] = []
+    the views of a multi-view scan (another orientation) stay frames of their own. Orientations are
+    compared to 1e-4; a file that gives none joins its scan's one oriented view of its size."""
+    groups: dict[_ViewKey, list[DicosImage]] = {}
+    order: list[_ViewKey | int] = []
     for index, image in enumerate(images):
         scan = image.metadata.get("study_instance_uid", "")
         if image.modality is not Modality.XRAY or not scan:
             order.append(index)
             continue
-        key = (scan, image.metadata.get("image_orientation", ""), tuple(image.array.shape[1:]))
+        key = (
+            scan,
+            _orientation_key(image.metadata.get("image_orientation", "")),
+            tuple(image.array.shape[1:]),
+        )
         if key not in groups:
             groups[key] = []
             order.append(key)
         groups[key].append(image)
+    for key in [k for k in groups if not k[1]]:  # no orientation: the one oriented view it belongs to
+        views = [k for k in groups if k[1] and (k[0], k[2]) == (key[0], key[2])]
+        if len(views) == 1:
+            groups[views[0]].extend(groups.pop(key))
+            order.remove(key)
     return [images[key] if isinstance(key, int) else _energies(groups[key]) for key in order]
+
+
+def _orientation_key(text: str) -> str:
+    """Direction cosines as compared: rounded to 1e-4, -0 as 0; "" when absent or not numbers."""
+    try:
+        return ",".join(f"{round(float(v), 4) + 0.0:g}" for v in text.split(",") if v.strip())
+    except ValueError:
+        return ""
 
 
 def _energies(members: list[DicosImage]) -> DicosImage:

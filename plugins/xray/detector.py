@@ -11,6 +11,7 @@ cartons, sticks and the Hong Kong duty at stake.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -134,6 +135,10 @@ class XrayDetector:
         if spacing is None or float(self.settings["pixel_size_mm"]) > 0:
             return image, pixel_size_mm, (1.0, 1.0)
         squared, pixel_mm = square_pixels(image, spacing)
+        if squared is image:  # square pixels: the pixel size given (a site's own correction) stands
+            return image, pixel_size_mm, (1.0, 1.0)
+        if pixel_size_mm:  # a size given for the area's side: the finer side in the same proportion
+            pixel_mm *= pixel_size_mm / math.sqrt(spacing[0] * spacing[1])
         scale = (image.shape[-1] / squared.shape[-1], image.shape[-2] / squared.shape[-2])
         return squared, pixel_mm, scale
 

@@ -27,9 +27,10 @@ scanner's calibration replaces them through the detector's settings.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -117,11 +118,7 @@ def checked_calibration(values: object) -> Calibration:
     for name, value in values.items():
         if name in GAIN_FIELDS:
             continue
-        try:
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        except OverflowError:  # an integer too large for a float
-            number = False
-        if not number or (name == "opaque_counts" and not float(value).is_integer()):
+        if not _finite(value) or (name == "opaque_counts" and not float(value).is_integer()):
             raise ValueError(f"not a calibration: {name} must be a finite number, got {value!r}")
     calibration = Calibration(**values)
     try:
@@ -131,11 +128,25 @@ def checked_calibration(values: object) -> Calibration:
     return calibration
 
 
+def over_basis(calibration: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a calibration another scanner's go over: its dark level and gain map are its own
+    machine's (one unit: a scanner without them flat-fields its images), so they are left out."""
+    return {k: v for k, v in calibration.items() if k not in FLAT_FIELD_FIELDS}
+
+
 def _check_gain(name: str, value: object) -> None:
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in value
-    ):
+    if not isinstance(value, (list, tuple)) or not all(_finite(v) and v > 0 for v in value):
         raise ValueError(f"not a calibration: {name} must be a list of positive numbers, one per row")
+
+
+def _finite(value: object) -> bool:
+    """A JSON number that is finite as a float (not a bool, not an integer too large for a float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 class GainMapMismatch(ValueError):

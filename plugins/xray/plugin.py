@@ -36,7 +36,7 @@ from smartcustoms.plugins.xray.library import (
     load_library,
     load_library_dir,
 )
-from smartcustoms.plugins.xray.materials import Calibration, GainMapMismatch, pixel_spacing
+from smartcustoms.plugins.xray.materials import Calibration, GainMapMismatch, over_basis, pixel_spacing
 from smartcustoms.plugins.xray.scanners import load_scanners, scanner_for
 
 MISMATCH = "calibration_mismatch"  # a frame its scanner's gain map does not fit: manual inspection
@@ -100,7 +100,7 @@ class XrayDetectorPlugin(Plugin):
         self.warm_up_pixel_size_mm = float(settings["warm_up_pixel_size_mm"]) or None
         path = str(settings["calibrations_file"])
         self.scanners = load_scanners(path) if path else ()
-        own = dict(settings["calibration"])
+        own = over_basis(settings["calibration"])
         self.calibrated = {  # each scanner's detector: the same library, read with its calibration
             scanner.name: self.detector.with_calibration(Calibration(**{**own, **scanner.calibration}))
             for scanner in self.scanners

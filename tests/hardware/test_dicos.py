@@ -288,6 +288,61 @@ def test_a_report_on_the_views_of_a_multi_view_scan_goes_with_each_with_its_obje
         dicos.read_frames([both, *views["top"]], source_id="s")  # one of its views missing
 
 
+def test_energies_stack_whatever_their_orientation_says_and_every_frame_gets_a_sequence_of_its_own(
+    tmp_path: Path,
+) -> None:
+    scan = dicos.Identity(ooi_id="BAG-o", study_instance_uid=pydicom.uid.generate_uid(), acquired=ACQUIRED)
+    files = []
+    for kvp, orientation in ((140, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)), (80, (1.0, -0.0, 6e-17, 0.0, 1.0, 0.0))):
+        files.append(tmp_path / f"o-{kvp}.dcs")
+        geometry = dicos.Geometry(image_orientation=orientation)
+        dicos.write_dx(
+            files[-1], np.full((16, 12), kvp, np.uint16), identity=scan, kvp=kvp, geometry=geometry
+        )
+    (frame,) = dicos.read_frames(files, source_id="s")  # -0 and 6e-17 are the same cosines
+    assert list(frame.shape) == [2, 16, 12]
+    ds = pydicom.dcmread(files[1])
+    del ds.ImageOrientationPatient  # one energy's file gives no orientation: it joins the other's view
+    ds.save_as(files[1])
+    (frame,) = dicos.read_frames(files, source_id="s")
+    assert list(frame.shape) == [2, 16, 12]
+
+    # eight scans without any acquisition time: numbered from the clock, each its own
+    undated = []
+    for n in range(8):
+        bag, _ = _dx_scan(tmp_path, f"u{n}")
+        for path in bag:
+            ds = pydicom.dcmread(path)
+            for keyword in ("AcquisitionDateTime", "ContentDate", "ContentTime"):
+                if keyword in ds:
+                    delattr(ds, keyword)
+            ds.save_as(path)
+        undated += bag
+    numbers = [f.sequence for f in dicos.read_frames(undated, source_id="s")]
+    assert len(set(numbers)) == 8 and numbers == sorted(numbers)
+
+    # two views at time T and another bag at T + 1 us: three numbers, the same in any order
+    later = dicos.Identity(
+        ooi_id="BAG-l", study_instance_uid=pydicom.uid.generate_uid(),
+        acquired=ACQUIRED + dt.timedelta(microseconds=1),
+    )  # fmt: skip
+    dicos.write_dx(tmp_path / "later.dcs", np.full((16, 12), 9, np.uint16), identity=later, kvp=140)
+    side = dicos.Geometry(image_orientation=(0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    dicos.write_dx(
+        tmp_path / "side.dcs", np.full((16, 12), 7, np.uint16), identity=scan, kvp=140, geometry=side
+    )
+    views = [files[0], tmp_path / "side.dcs", tmp_path / "later.dcs"]
+    forward = {
+        f.conveyance_id + f.metadata["image_orientation"]: f.sequence
+        for f in dicos.read_frames(views, source_id="s")
+    }
+    backward = {
+        f.conveyance_id + f.metadata["image_orientation"]: f.sequence
+        for f in dicos.read_frames(views[::-1], source_id="s")
+    }
+    assert forward == backward and len(set(forward.values())) == 3
+
+
 def test_a_report_without_its_image_or_not_the_machines_is_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

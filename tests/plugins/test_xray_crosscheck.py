@@ -240,3 +240,18 @@ def test_the_alt_calibration_comes_from_wedge_scans_and_keeps_the_material_order
     assert 0.05 < calibration.empty_line_integral < 0.3
     one = calibrate_alt.scanner_calibration(11, 0)
     assert one != values and set(one) == set(values)
+
+
+def test_a_gain_map_of_another_height_is_one_line_naming_the_bag(
+    artefact_root: Path, xray_library: Any
+) -> None:
+    from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
+
+    detector = tool_plugin(
+        {"calibration": {"gain_high": [1.0] * 10, "gain_low": [1.0] * 10}}, artefact_root=artefact_root
+    ).detector
+    bag = crosscheck.Bag(np.full((2, 64, 128), 60000, np.uint16), 1.0, (), "bag-7.npy")
+    with pytest.raises(
+        crosscheck.CrossCheckError, match=r"bag-7\.npy: the calibration.s gain map has 10 rows, the image 64"
+    ):
+        crosscheck.score_bags(detector, [bag])

@@ -3,6 +3,7 @@ non-square pixels, and calibrations chosen by the machine's own metadata."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware import dicos
 from smartcustoms.hardware.sim.xray import XraySimulator
 from smartcustoms.plugins.xray import XrayDetectorPlugin
+from smartcustoms.plugins.xray.library import load_library_dir
 from smartcustoms.plugins.xray.materials import (
     Calibration,
     checked_calibration,
@@ -29,6 +31,7 @@ from smartcustoms.plugins.xray.materials import (
 from smartcustoms.plugins.xray.plugin import SPEC
 from smartcustoms.plugins.xray.scanners import Scanner, add_scanner, load_scanners, scanner_for
 from smartcustoms.plugins.xray.tools import enrol
+from smartcustoms.plugins.xray.tools.enrol import object_crop
 
 DARK = (180.0, 240.0)  # counts with the beam off, per channel
 
@@ -112,11 +115,15 @@ def test_a_gain_map_that_does_not_repeat_or_that_noise_explains_is_left_out(
     assert run("--air", written(tmp_path, "air", air), *scans, "--out", str(tmp_path / "d.json")) == 0
     assert "no more than photon noise explains" in capsys.readouterr().out
     assert "gain_high" not in json.loads((tmp_path / "d.json").read_text())
-    # one air scan with a real gain map: kept, and the output says its repetition is unchecked
+    # one air scan cannot tell a flat-field's residual from a gain map: left out unless asked for
+    assert run("--air", airs[1], *scans, "--out", str(tmp_path / "e.json")) == 0
+    assert "one air scan cannot tell" in capsys.readouterr().out
+    assert "gain_high" not in json.loads((tmp_path / "e.json").read_text())
     gained = raw(air, row_gains(air.shape[1], 3), rng, noise=0.0)
-    assert run("--air", written(tmp_path, "g", gained), *scans, "--out", str(tmp_path / "e.json")) == 0
-    assert "give two to check that it repeats" in capsys.readouterr().out
-    assert len(json.loads((tmp_path / "e.json").read_text())["gain_high"]) == air.shape[1]
+    one = ["--air", written(tmp_path, "g", gained), *scans, "--gain-map"]
+    assert run(*one, "--out", str(tmp_path / "f.json")) == 0
+    assert "kept from one air scan, as --gain-map asks" in capsys.readouterr().out
+    assert len(json.loads((tmp_path / "f.json").read_text())["gain_high"]) == air.shape[1]
 
 
 def test_flat_field_undoes_the_dark_level_and_gain_and_refuses_a_map_of_other_rows() -> None:
@@ -136,6 +143,7 @@ def test_flat_field_undoes_the_dark_level_and_gain_and_refuses_a_map_of_other_ro
         ({"gain_high": [1.0, 1.0], "gain_low": [1.0]}, "a gain per row each"),
         ({"gain_low": "1,1"}, "gain_low must be a list"),
         ({"dark_high": float("nan")}, "dark_high must be a finite number"),
+        ({"gain_high": [10**400], "gain_low": [1.0]}, "gain_high must be a list of positive"),
     ):
         with pytest.raises(ValueError, match=problem):
             checked_calibration(bad)
@@ -189,6 +197,15 @@ def test_a_frame_of_non_square_pixels_is_read_resampled_and_its_boxes_are_its_ow
     # read as square pixels of the same area instead, the stretched object matches nothing
     (unresampled,) = plugin.smartcustoms_process_batch([_view(squeezed, pixel_size_mm="1.9137")])
     assert unresampled.decision is Decision.CLEAR
+    # the evaluation's path: candidates on the frame's own pixels, maps of the image as read
+    detector = plugin.detector
+    candidates, maps = detector.candidates(squeezed, pixel_size_mm=1.9137, pixel_spacing_mm=(1.5625, 2.34375))
+    assert maps.pixel_size_mm == pytest.approx(1.5625, rel=1e-4) and maps.classes.shape == bag.shape[1:]
+    best = max(candidates, key=lambda c: c.score)
+    assert best.box == pytest.approx(read.detections[0].box)
+    # square pixels: a pixel size given stands (a site's correction), the spacing only says square
+    _, given = detector.candidates(bag, pixel_size_mm=1.5, pixel_spacing_mm=(1.5625, 1.5625))
+    assert given.pixel_size_mm == 1.5
 
 
 def test_a_scanners_gain_map_is_divided_out_of_its_frames(
@@ -212,6 +229,22 @@ def test_a_scanners_gain_map_is_divided_out_of_its_frames(
     assert corrected.decision is own.decision is Decision.ALARM
     assert [(d.label, d.box) for d in corrected.detections] == [(d.label, d.box) for d in own.detections]
     assert all(d.attributes["calibration"] == "raw lane" for d in corrected.detections)
+    # the map as calibrate writes it (mean 1 per channel): the levels a little higher, the same findings
+    normalised = {
+        **values,
+        "gain_high": list(gain[0] / gain[0].mean()),
+        "gain_low": list(gain[1] / gain[1].mean()),
+    }
+    add_scanner(tmp_path / "scanners.json", Scanner("raw lane", ("raw-*",), normalised))
+    again_plugin = _plugin(artefact_root, calibrations_file=str(tmp_path / "scanners.json"))
+    (levelled,) = again_plugin.smartcustoms_process_batch([_view(recorded, "raw-1")])
+    assert [d.label for d in levelled.detections] == [d.label for d in own.detections]
+    assert all(iou(a.box, b.box) > 0.9 for a, b in zip(levelled.detections, own.detections, strict=True))
+    # a scanner without a dark level or gain map does not take the calibration setting's
+    add_scanner(tmp_path / "flat.json", Scanner("flat lane", ("flat-*",), {"ratio_metal": 2.3}))
+    mixed = _plugin(artefact_root, calibrations_file=str(tmp_path / "flat.json"), calibration=values)
+    assert mixed.detector.calibration.flat_fields
+    assert not mixed.calibrated["flat lane"].calibration.flat_fields
     # a frame of another height than the scanner's gain map: that frame to an officer, saying why
     short, again = plugin.smartcustoms_process_batch([_view(recorded[:, :256], "raw-1"), _view(bag)])
     assert short.decision is Decision.MANUAL_INSPECTION and again == own
@@ -278,3 +311,11 @@ def test_enrolment_flat_fields_the_scans_and_keeps_the_rest_of_the_calibration(t
     scan = written(tmp_path, "knife", raw(image, gain, np.random.default_rng(3), noise=0.0))
     ((_, read, _),) = enrol.read_scans([scan], 0.8, checked_calibration(calibration))
     assert np.abs(read.astype(np.int64) - image).max() <= 1
+    parser = argparse.ArgumentParser()
+    enrol.add_parser(parser.add_subparsers(dest="target"))
+    argv = ["xray", "--label", "knife", "--out", str(tmp_path / "lib"), scan, "--pixel-size-mm", "0.8"]
+    args = parser.parse_args([*argv, "--calibration", str(tmp_path / "cal.json")])
+    assert args.handler(args) == 0
+    (entry,) = load_library_dir(tmp_path / "lib")
+    assert entry.calibration == {"ratio_metal": 2.2}  # the scan flat-fielded: the rest of it kept
+    assert np.abs(entry.image.astype(np.int64) - object_crop(image, "knife")).max() <= 1

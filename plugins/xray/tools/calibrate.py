@@ -25,10 +25,12 @@ A scanner that does not flat-field its own images is calibrated for that too:
 - the air scan's rows give each detector row's gain (its mean level over the mean of all rows, per
   channel: ``gain_high``, ``gain_low``), divided out of every image before it is read. The map is kept
   only when it is real: its rows must spread more than four times what photon noise along them
-  explains, and, given two air scans or more (``--air A.npy --air B.npy``), their maps must agree
-  enough that dividing by their mean leaves less spread than not dividing (the variance they share
-  above that of the part they do not, over the number of scans). A scanner that flat-fields its own
-  images shows neither, and gets no gain map. ``--no-gain-map`` leaves it out regardless;
+  explains, and two air scans or more (``--air A.npy --air B.npy``) must agree enough that dividing by
+  their mean leaves less spread than not dividing (the variance they share above that of the part
+  they do not, over the number of scans). A scanner that flat-fields its own images leaves a residual
+  of its own in every scan, which repeats in none: it gets no gain map. One air scan cannot tell the
+  two apart, so from one the map is left out unless ``--gain-map`` asks for it (a scanner known not
+  to flat-field); ``--no-gain-map`` leaves it out in any case;
 - with ``--belt``, the air scan is the open beam (no belt) and the belt scan gives the belt's level.
 
 Scans are ``.npy`` arrays [2, height, width] of transmitted counts, high energy first (the frame
@@ -50,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from smartcustoms.plugins.xray.materials import Calibration
+from smartcustoms.plugins.xray.materials import GAIN_FIELDS, Calibration
 from smartcustoms.plugins.xray.scanners import DEVICE_KEYS, Scanner, add_scanner, default_name, kvp_key
 
 MATERIALS = ("cellulose", "aluminium", "iron")
@@ -127,9 +129,12 @@ class FlatField:
         return values
 
 
-def flat_field(airs: Sequence[np.ndarray], dark: np.ndarray | None, *, gain_map: bool = True) -> FlatField:
+def flat_field(
+    airs: Sequence[np.ndarray], dark: np.ndarray | None, *, gain_map: bool | None = None
+) -> FlatField:
     """The dark level and opaque limit from a beam-off scan, and the rows' gain map from air scans,
-    kept only when it is real (significant against photon noise, and repeated across the air scans)."""
+    kept only when it is real: significant against photon noise, and repeated across two air scans or
+    more (``gain_map`` None), or from one air scan too (True); False: never kept."""
     levels, opaque = (0.0, 0.0), None
     if dark is not None:
         counts = dark.reshape(2, -1).astype(np.float64)
@@ -147,7 +152,7 @@ def flat_field(airs: Sequence[np.ndarray], dark: np.ndarray | None, *, gain_map:
     mean = np.mean(maps, axis=0)
     spread = mean.std(axis=1)
     explained = np.mean(noise, axis=0) / math.sqrt(len(airs))
-    if not gain_map:
+    if gain_map is False:
         return FlatField(levels, opaque, None, tuple(spread), "left out (--no-gain-map)")
     if not np.any(spread > GAIN_SIGNIFICANCE * explained):
         verdict = f"left out: the rows spread no more than photon noise explains ({_percent(spread)})"
@@ -163,8 +168,14 @@ def flat_field(airs: Sequence[np.ndarray], dark: np.ndarray | None, *, gain_map:
             )
             return FlatField(levels, opaque, None, tuple(spread), verdict)
         verdict = f"kept: {len(maps)} air scans agree ({_percent(spread)})"
+    elif gain_map is None:
+        verdict = (
+            f"left out: one air scan cannot tell a gain map from a flat-field's residual "
+            f"({_percent(spread)}); give two air scans, or --gain-map to keep it"
+        )
+        return FlatField(levels, opaque, None, tuple(spread), verdict)
     else:
-        verdict = f"kept ({_percent(spread)}); from one air scan: give two to check that it repeats"
+        verdict = f"kept from one air scan, as --gain-map asks ({_percent(spread)})"
     return FlatField(levels, opaque, mean, tuple(spread), verdict)
 
 
@@ -270,7 +281,21 @@ def add_parser(calibrate_kinds: Any) -> None:
     xray.add_argument(
         "--dark", type=Path, nargs="+", help="a scan with the beam off: dark level and opaque limit"
     )
-    xray.add_argument("--no-gain-map", action="store_true", help="keep no gain map (the scanner flat-fields)")
+    gain = xray.add_mutually_exclusive_group()
+    gain.add_argument(
+        "--gain-map",
+        action="store_const",
+        const=True,
+        dest="gain_map",
+        help="keep the gain map even from one air scan (a scanner known not to flat-field its images)",
+    )
+    gain.add_argument(
+        "--no-gain-map",
+        action="store_const",
+        const=False,
+        dest="gain_map",
+        help="keep no gain map (the scanner flat-fields its images)",
+    )
     xray.add_argument(
         "--wedge",
         required=True,
@@ -327,7 +352,7 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
                 f"{args.out} is a calibrations file of several scanners: give --source to add this "
                 "scanner to it, or another --out for a calibration alone"
             )
-        field = flat_field(airs, dark, gain_map=not args.no_gain_map)
+        field = flat_field(airs, dark, gain_map=args.gain_map)
         base = field.apply(belt if belt is not None else np.mean(airs, axis=0))
         values: dict[str, Any] = {
             **calibration_from(attenuation(base, field.apply(wedge), steps, args.full_scale)),
@@ -340,9 +365,7 @@ def cmd_calibrate_xray(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"smartcustoms calibrate xray: {error}", file=sys.stderr)
         return 2
-    shown = json.dumps(
-        {k: v for k, v in values.items() if k not in ("gain_high", "gain_low")}, sort_keys=True
-    )
+    shown = json.dumps({k: v for k, v in values.items() if k not in GAIN_FIELDS}, sort_keys=True)
     if args.source:
         print(f"{args.out}: scanner {name!r} ({', '.join(args.source)}), one of {len(scanners)}: {shown}")
     else:

@@ -208,12 +208,14 @@ def cmd_eval_outside(args: argparse.Namespace) -> int:
 
 def _eval_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The configured settings with ``--library-dir`` folders added and ``--calibration`` applied."""
+    from smartcustoms.plugins.xray.materials import over_basis
     from smartcustoms.plugins.xray.tools.crosscheck import read_calibration
 
     settings, _ = _configured(args)
     settings["library_dirs"] = [*settings.get("library_dirs", []), *args.library_dir]
     if args.calibration:
-        settings["calibration"] = {**settings.get("calibration", {}), **read_calibration(args.calibration)}
+        base = over_basis(settings.get("calibration", {}))  # the file's machine, not the setting's
+        settings["calibration"] = {**base, **read_calibration(args.calibration)}
     if getattr(args, "method", ""):
         settings["method"] = args.method
     return settings

@@ -28,7 +28,7 @@ import numpy as np
 from smartcustoms.core.evaluation import Evaluation, Labelled
 from smartcustoms.core.geometry import iou
 from smartcustoms.plugins.xray.detector import XrayDetector
-from smartcustoms.plugins.xray.materials import checked_calibration
+from smartcustoms.plugins.xray.materials import GAIN_FIELDS, GainMapMismatch
 from smartcustoms.plugins.xray.tools.evaluate import figures_lines
 
 FITTING_MODULES = tuple(
@@ -110,17 +110,14 @@ def refuse_fitting_callers() -> None:
 
 
 def read_calibration(path: str | Path) -> dict[str, Any]:
-    """A calibration file: a JSON object of ``materials.Calibration`` fields (the plugin's
-    ``calibration`` setting), checked as every calibration is (``materials.checked_calibration``)."""
+    """A calibration file (the plugin's ``calibration`` setting), read as ``library add xray
+    --calibration`` reads one; CrossCheckError (one line) when it is not one."""
+    from smartcustoms.plugins.xray.tools import enrol
+
     try:
-        values = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise CrossCheckError(f"{path}: not JSON ({error})") from None
-    try:
-        checked_calibration(values)  # the one check of a calibration: fields, numbers, an invertible basis
-    except ValueError as error:
-        raise CrossCheckError(f"{path}: {error}") from None
-    return dict(values)
+        return enrol.read_calibration(Path(path))
+    except (OSError, ValueError) as error:
+        raise CrossCheckError(str(error)) from None
 
 
 # --------------------------------------------------------------------------- scoring
@@ -139,9 +136,12 @@ def score_bags(
     run.evaluation.expect(detector.classes)
     for bag in bags:
         start = time.perf_counter()
-        candidates, _ = detector.candidates(
-            bag.image, pixel_size_mm=bag.pixel_size_mm, pixel_spacing_mm=bag.pixel_spacing_mm
-        )
+        try:
+            candidates, _ = detector.candidates(
+                bag.image, pixel_size_mm=bag.pixel_size_mm, pixel_spacing_mm=bag.pixel_spacing_mm
+            )
+        except GainMapMismatch as error:
+            raise CrossCheckError(f"{bag.name or 'a bag'}: {error}") from None
         run.seconds.append(time.perf_counter() - start)
         scored = [Labelled(c.label, c.box, c.score) for c in candidates]
         truths = [Labelled(t.label, t.box) for t in bag.truths]
@@ -269,7 +269,10 @@ def _rates(run: CrossRun, key: Callable[[Truth], str]) -> list[str]:
 
 
 def describe(settings: Mapping[str, Any]) -> str:
-    calibration = settings.get("calibration") or {}
+    calibration = {  # a gain map is one number per row: its length stands for it
+        k: (f"{len(v)} rows" if k in GAIN_FIELDS else v)
+        for k, v in (settings.get("calibration") or {}).items()
+    }
     return f"method: {settings.get('method') or 'library'}; calibration: " + (
         json.dumps(calibration, sort_keys=True) if calibration else "the detector's default"
     )
