@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from smartcustoms.core.evaluation import ANNOTATIONS_FILE
 from smartcustoms.v1 import frame_pb2
 
 FRAME_EPOCH_S = 1_735_689_600  # capture time of item 0 in written frames: 2025-01-01T00:00:00Z
@@ -163,15 +164,8 @@ def write_xray_alt(args: argparse.Namespace) -> int:
                 }
             )
         frame = data.frame(index, xray_alt.to_frame(scan, source_id="sim-xray-alt", sequence=index))
-        threats = [{"label": t.label, "box": list(t.box), "design": t.design} for t in scan.truth]
-        data.record(_with_frame({"index": index, "file": name, "threats": threats}, frame))
-    coco = {
-        "info": {"description": f"xray_alt seed {args.seed}, {args.count} bags", "version": "1"},
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": number, "name": label} for label, number in categories.items()],
-    }
-    _write_json(args.out / "annotations.json", coco)
+        _record_threats(data, index, name, frame, scan.truth)
+    _write_coco(args, "xray_alt", images, annotations, categories)
     return 0
 
 
@@ -253,16 +247,32 @@ def write_ct_alt(args: argparse.Namespace) -> int:
                 }
             )
         frame = data.frame(index, ct_alt.to_frame(scan, source_id="sim-ct-alt", sequence=index))
-        threats = [{"label": t.label, "box": list(t.box), "design": t.design} for t in scan.truth]
-        data.record(_with_frame({"index": index, "file": name, "threats": threats}, frame))
+        _record_threats(data, index, name, frame, scan.truth)
+    _write_coco(args, "ct_alt", images, annotations, categories)
+    return 0
+
+
+def _record_threats(data: _DataSet, index: int, name: str, frame: Any, truth: Iterable[Any]) -> None:
+    """The manifest line of an independent generator's item: its file and its threats."""
+    threats = [{"label": t.label, "box": list(t.box), "design": t.design} for t in truth]
+    data.record(_with_frame({"index": index, "file": name, "threats": threats}, frame))
+
+
+def _write_coco(
+    args: argparse.Namespace,
+    generator: str,
+    images: list[dict[str, Any]],
+    annotations: list[dict[str, Any]],
+    categories: dict[str, int],
+) -> None:
+    """``annotations.json``, COCO-style, as ``smartcustoms eval ... --data DIR`` reads it."""
     coco = {
-        "info": {"description": f"ct_alt seed {args.seed}, {args.count} bags", "version": "1"},
+        "info": {"description": f"{generator} seed {args.seed}, {args.count} bags", "version": "1"},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": number, "name": label} for label, number in categories.items()],
     }
-    _write_json(args.out / "annotations.json", coco)
-    return 0
+    _write_json(args.out / ANNOTATIONS_FILE, coco)
 
 
 def write_liquor(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from smartcustoms.plugins.ct.plugin import SPEC, CtDetectorPlugin
 from smartcustoms.plugins.ct.settings import LABELS
 from smartcustoms.plugins.ct.tools import DEVELOPMENT_SEEDS
 from smartcustoms.plugins.ct.tools.dataset import LabelledVolumes
+from smartcustoms.v1 import frame_pb2
 
 PD_IOU = 0.3
 AP_IOU = 0.5
@@ -58,12 +59,9 @@ def evaluate(count: int, seed: int, *, shape: tuple[int, int, int] | None = None
     frames = []
     for index in range(count):
         scan = simulator.generate(index, threat=CYCLE[index % len(CYCLE)])
-        view = inline_view(ct.to_frame(scan, source_id="ct-eval", sequence=index))
-        started = time.perf_counter()
-        [assessment] = plugin.smartcustoms_process_batch([view])
-        ms = (time.perf_counter() - started) * 1000
+        found, ms = _assessed(plugin, ct.to_frame(scan, source_id="ct-eval", sequence=index))
         truths = [Labelled(t.label, _region(_xyz(t.box))) for t in scan.truth]
-        frames.append((truths, [_found(d) for d in assessment.detections if d.volume], ms))
+        frames.append((truths, found, ms))
     return {"system": "ct", "seed": seed, "count": count, "shape": list(simulator.shape), **figures(frames)}
 
 
@@ -87,11 +85,7 @@ def evaluate_alt(count: int, seed: int, *, max_voxels: int | None = None) -> dic
     designs: dict[str, list[int]] = {}  # "label: design" -> [objects, detected]
     for index in range(count):
         scan = simulator.generate(index, threat=CYCLE[index % len(CYCLE)])
-        view = inline_view(ct_alt.to_frame(scan, source_id="ct-alt-eval", sequence=index))
-        started = time.perf_counter()
-        [assessment] = plugin.smartcustoms_process_batch([view])
-        ms = (time.perf_counter() - started) * 1000
-        found = [_found(d) for d in assessment.detections if d.volume]
+        found, ms = _assessed(plugin, ct_alt.to_frame(scan, source_id="ct-alt-eval", sequence=index))
         for t in scan.truth:
             truth = _region(_xyz(t.box))
             hit = any(f.label == t.label and iou(f.box, truth) >= PD_IOU for f in found)
@@ -111,12 +105,17 @@ def evaluate_data(directory: str | Path) -> dict[str, Any]:
     plugin.smartcustoms_warm_up()
     frames = []
     for frame, truths in volumes.frames():
-        started = time.perf_counter()
-        [assessment] = plugin.smartcustoms_process_batch([inline_view(frame)])
-        ms = (time.perf_counter() - started) * 1000
-        labelled = [Labelled(t.label, _region(t.box)) for t in truths]
-        frames.append((labelled, [_found(d) for d in assessment.detections if d.volume], ms))
+        found, ms = _assessed(plugin, frame)
+        frames.append(([Labelled(t.label, _region(t.box)) for t in truths], found, ms))
     return {"system": "ct", "data": str(directory), "count": len(volumes), **figures(frames)}
+
+
+def _assessed(plugin: CtDetectorPlugin, frame: frame_pb2.Frame) -> tuple[list[Labelled], float]:
+    """The plugin's detections of one frame through its batch hook, and the hook's time (ms)."""
+    started = time.perf_counter()
+    [assessment] = plugin.smartcustoms_process_batch([inline_view(frame)])
+    ms = (time.perf_counter() - started) * 1000
+    return [_found(d) for d in assessment.detections if d.volume], ms
 
 
 def _xyz(box: Sequence[int]) -> tuple[float, ...]:
