@@ -250,7 +250,7 @@ def wallet(rng: np.random.Generator) -> Item:
 
 
 def food(rng: np.random.Generator) -> Item:
-    """Cheese, chocolate, nuts, sausage or a jar of honey: organics at 0.6-1.4 g/cm^3."""
+    """Cheese, chocolate, nuts, sausage or a bar of soap: organics at 0.6-1.4 g/cm^3."""
     kind = _pick(rng, ("cheese", "chocolate", "nuts", "sausage", "soap"))
     if kind == "cheese":
         return Item(

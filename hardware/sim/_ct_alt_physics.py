@@ -31,12 +31,13 @@ _BASE: Mapping[str, tuple[float, float, float, float]] = {  # cm^2/g at TABLE_KE
     "iron": (1.958, 1.205, 0.5952, 0.3717),
     "aluminium": (0.3681, 0.2778, 0.2018, 0.1704),
     "copper": (2.613, 1.593, 0.7630, 0.4584),
-    "polyethylene": (0.1950, 0.1809, 0.1636, 0.1529),
+    "polyethylene": (0.2084, 0.1970, 0.1823, 0.1719),  # (CH2)n from the elements, as NIST's table
     "cellulose": (0.2091, 0.1930, 0.1766, 0.1640),
     "polymer": (0.2040, 0.1880, 0.1720, 0.1610),  # nylon, polyamide: frames, leather, rubber
-    "explosive": (0.2134, 0.1950, 0.1755, 0.1636),  # RDX / PETN-like
-    "glass": (0.3000, 0.2400, 0.1800, 0.1600),
-    "battery": (0.3681 * 1.4, 0.2778 * 1.4, 0.2018 * 1.4, 0.1704 * 1.4),  # lithium cell, as a whole
+    "explosive": (0.2077, 0.1892, 0.1694, 0.1576),  # RDX and PETN from their elements (mean)
+    "glass": (0.3186, 0.2516, 0.1937, 0.1684),  # SiO2 from its elements
+    # a lithium cell as a whole: an estimate (steel can, electrodes, electrolyte), not a NIST value
+    "battery": (0.3681 * 1.4, 0.2778 * 1.4, 0.2018 * 1.4, 0.1704 * 1.4),
 }
 # material -> mass fractions of base materials (mixtures); a base material is its own mixture
 _MIXTURES: Mapping[str, Mapping[str, float]] = {
@@ -275,18 +276,21 @@ def _blade_cover(u: list[np.ndarray], p: Prim, voxel: float) -> np.ndarray:
 
 
 def _rods_cover(u: list[np.ndarray], p: Prim, voxel: float) -> np.ndarray:
+    """A lattice of touching rods: the coverage of every rod near a voxel added up (the rods do not
+    overlap, so the sum is each one's true share; a voxel spans several where they touch)."""
     pitch_v, pitch_w, radius, rows, columns = p.shape
     rows_n, columns_n = int(rows), int(columns)
-    nearest: np.ndarray | None = None
+    total = np.zeros_like(u[1])
     for row in range(rows_n):
         count = columns_n - (row % 2)
         w0 = (row - (rows_n - 1) / 2) * pitch_w
         v0 = -(count - 1) / 2 * pitch_v
-        k = np.clip(np.rint((u[1] - v0) / pitch_v), 0, count - 1)
-        d2 = (u[1] - (v0 + k * pitch_v)) ** 2 + (u[2] - w0) ** 2
-        nearest = d2 if nearest is None else np.minimum(nearest, d2)
-    assert nearest is not None
-    out: np.ndarray = _disc(np.sqrt(nearest), radius, voxel) * _overlap(u[0], p.half_cm[0], voxel)
+        nearest = np.rint((u[1] - v0) / pitch_v)
+        for step in (-1.0, 0.0, 1.0):  # the two rods either side of a voxel reach into it
+            k = nearest + step
+            d2 = (u[1] - (v0 + k * pitch_v)) ** 2 + (u[2] - w0) ** 2
+            total += np.where((k >= 0) & (k <= count - 1), _disc(np.sqrt(d2), radius, voxel), 0)
+    out: np.ndarray = np.minimum(total, 1) * _overlap(u[0], p.half_cm[0], voxel)
     return out
 
 
@@ -486,7 +490,7 @@ def _tiles(block: list[tuple[int, int]]) -> Iterator[list[tuple[int, int]]]:
 
 # --------------------------------------------------------------------------- reconstruction
 
-_METAL_RELATIVE = 2.5  # above this (denser than any organic or glass), a voxel starves rays: metal
+_METAL_RELATIVE = 2.5  # above this (denser than any organic; glass reaches it, with a faint streak), metal
 _STREAK_MIN_PATH_CM = 0.1  # steel-equivalent path below which a slice shows no streak
 
 

@@ -10,8 +10,9 @@ What a scan draws (``AltCtSimulator(seed).generate(index)``, reproducible per (s
 - a scanner: effective energy 60-90 keV; isotropic voxels of 2.5-4.0 mm (coarsened if the volume would
   exceed ``max_voxels``); a field of view of at most 80 (along the belt) x 40 (high) x 60 (wide) cm,
   trimmed to the bag plus a margin; Gaussian blur of 0.4-0.9 voxel in-plane and 0.3-0.8 along depth;
-  noise of 15-60 MHU shaped like filtered back-projection noise (ramp-filtered white noise per slice,
-  correlated along depth, stronger in slices holding more material); beam-hardening cupping (the centre
+  noise of 15-60 MHU (11-75 with the slice's load) shaped like filtered back-projection noise
+  (ramp-filtered white noise per slice, correlated along depth, stronger in slices holding more
+  material); beam-hardening cupping (the centre
   of large objects 0-40 MHU low); calibration error (scale 0.97-1.03, offset -20..+20 MHU); metal streaks
   (2-4 random in-plane angles, 50-600 MHU rising with the metal's path, fading away from it); a clamp at
   5095, 16383 or 30000 MHU;

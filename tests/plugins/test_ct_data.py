@@ -12,7 +12,7 @@ import pytest
 
 from smartcustoms.hardware import dicos
 from smartcustoms.hardware.sim import ct
-from smartcustoms.plugins.ct.tools import cli, evaluate
+from smartcustoms.plugins.ct.tools import cli, dataset, evaluate
 
 SEED = 951  # outside the development seeds and the held-out evaluation seeds
 SHAPE = (96, 64, 96)
@@ -139,3 +139,10 @@ def test_sim_ct_alt_writes_what_eval_ct_data_reads(tmp_path: Path) -> None:
         assert boxes == expected
     objects = sum(c["objects"] for c in report["classes"].values())
     assert objects == len(coco["annotations"])  # every written box read back as a true object
+    from smartcustoms.core.frames import inline_view
+    from smartcustoms.plugins.ct.plugin import volume_mhu, voxel_size_mm
+
+    for (frame, _), image in zip(dataset.LabelledVolumes(tmp_path).frames(), coco["images"], strict=True):
+        view = inline_view(frame)  # the detector reads the written volume as the generator made it
+        assert np.array_equal(volume_mhu(view), simulator.generate(image["id"]).volume)
+        assert voxel_size_mm(view) == pytest.approx(image["voxel_size_mm"])

@@ -69,7 +69,7 @@ def cmd_eval_ct(args: argparse.Namespace) -> int:
         else:
             evaluate.check_seed(seed, count)
             report = evaluate.evaluate(count, seed)
-    except (ValueError, OSError) as error:  # dataset.DataError among them
+    except (ValueError, OSError, RuntimeError) as error:  # dataset.DataError; a threat that fits no bag
         print(f"smartcustoms eval ct: {error}", file=sys.stderr)
         return 2
     print(evaluate.format_report(report))

@@ -1,4 +1,6 @@
-"""Evaluation of ct_detector on a held-out simulated set: ``smartcustoms eval ct``.
+"""Evaluation of ct_detector on a held-out simulated set: ``smartcustoms eval ct``; on the independent
+generator (``evaluate_alt``, ``--generator alt``, with PD per threat design); on a site's labelled
+volumes (``evaluate_data``, ``--data DIR``).
 
 ``evaluate(count, seed)``: ``count`` volumes of ``CtSimulator(seed)`` (default shape 256 x 128 x 192 at
 3 mm), volume ``i`` holding no threat when ``i % 5 == 0``, else firearm, knife, explosive and cigarettes
@@ -22,9 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from smartcustoms.core.evaluation import Box, FramesScored, Labelled, class_table, screening_figures
+from smartcustoms.core.evaluation import (
+    Box,
+    FramesScored,
+    Labelled,
+    class_table,
+    found_truths,
+    screening_figures,
+)
 from smartcustoms.core.frames import inline_view
-from smartcustoms.core.geometry import iou
 from smartcustoms.core.types import Detection
 from smartcustoms.hardware.sim import ct
 from smartcustoms.plugins.ct.plugin import SPEC, CtDetectorPlugin
@@ -86,12 +94,11 @@ def evaluate_alt(count: int, seed: int, *, max_voxels: int | None = None) -> dic
     for index in range(count):
         scan = simulator.generate(index, threat=CYCLE[index % len(CYCLE)])
         found, ms = _assessed(plugin, ct_alt.to_frame(scan, source_id="ct-alt-eval", sequence=index))
-        for t in scan.truth:
-            truth = _region(_xyz(t.box))
-            hit = any(f.label == t.label and iou(f.box, truth) >= PD_IOU for f in found)
+        truths = [Labelled(t.label, _region(_xyz(t.box))) for t in scan.truth]
+        for t, hit in zip(scan.truth, found_truths(found, truths, PD_IOU), strict=True):
             tally = designs.setdefault(f"{t.label}: {t.design}", [0, 0])
             tally[0], tally[1] = tally[0] + 1, tally[1] + int(hit)
-        frames.append(([Labelled(t.label, _region(_xyz(t.box))) for t in scan.truth], found, ms))
+        frames.append((truths, found, ms))
     report = {"system": "ct", "generator": "alt", "seed": seed, "count": count, **figures(frames)}
     report["designs"] = {name: {"objects": n, "detected": k} for name, (n, k) in sorted(designs.items())}
     return report
