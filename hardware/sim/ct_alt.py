@@ -49,6 +49,7 @@ from smartcustoms.v1 import frame_pb2
 
 from . import _ct_alt_clutter as clutter
 from . import _ct_alt_objects as objects
+from ._ct_alt_objects import _u
 from ._ct_alt_physics import Layer, Prim, Scanner, Volume, random_rotation, reconstruct
 from ._frames import array_to_frame
 from ._timing import report_generation_time
@@ -198,10 +199,6 @@ def _grid(field_cm: tuple[float, float, float], voxel_cm: float) -> tuple[int, i
     """Voxels per axis covering ``field_cm``, each a multiple of 4 (the reconstruction's coarse grid)."""
     n = [4 * math.ceil(f / voxel_cm / 4) for f in field_cm]
     return (n[0], n[1], n[2])
-
-
-def _u(rng: np.random.Generator, low: float, high: float) -> float:
-    return float(rng.uniform(low, high))
 
 
 class _Bag:
