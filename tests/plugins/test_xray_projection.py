@@ -1,0 +1,144 @@
+"""Threat image projection: a library threat placed into a bag as the physics has it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
+from smartcustoms.plugins.xray.projection import (
+    ProjectionError,
+    ThreatImage,
+    frame_spacing,
+    project,
+    threat_image,
+    threat_images,
+)
+
+STEEL = (1.2, 3.0)  # line integrals of the threat's metal, high and low energy
+
+
+def _counts(integrals: np.ndarray) -> np.ndarray:
+    return np.rint(FULL_SCALE * np.exp(-integrals)).astype(np.uint16)
+
+
+def _entry(shape: str = "bar", background: float = 0.0, pixel_size_mm: float = 1.0) -> LibraryEntry:
+    """An object scanned alone on a tray of ``background`` line integral."""
+    integrals = np.full((2, 60, 60), background)
+    if shape == "bar":
+        integrals[0, 20:30, 10:50] += STEEL[0]
+        integrals[1, 20:30, 10:50] += STEEL[1]
+    else:  # a disc of diameter 20 pixels: the same at any angle
+        rows, columns = np.mgrid[:60, :60]
+        disc = (rows - 29.5) ** 2 + (columns - 29.5) ** 2 <= 10**2
+        integrals[0][disc] += STEEL[0]
+        integrals[1][disc] += STEEL[1]
+    return LibraryEntry(f"test-{shape}", "firearm", _counts(integrals), pixel_size_mm)
+
+
+def _bag(height: int = 400, width: int = 600) -> np.ndarray:
+    """Air, with a bag of clutter (line integral 0.6 / 1.0) in the middle."""
+    integrals = np.zeros((2, height, width))
+    integrals[0, 100:300, 150:450] = 0.6
+    integrals[1, 100:300, 150:450] = 1.0
+    return _counts(integrals)
+
+
+def _line_integrals(image: np.ndarray) -> np.ndarray:
+    return -np.log(np.maximum(image.astype(np.float64), 0.5) / FULL_SCALE)
+
+
+def test_threat_image_is_the_object_alone_without_its_tray() -> None:
+    threat = threat_image(_entry(background=0.3))
+    assert threat.line_integrals.shape == (2, 10, 40)  # cut to the bar
+    assert threat.line_integrals[0].mean() == pytest.approx(STEEL[0], abs=0.01)
+    assert threat.line_integrals[1].mean() == pytest.approx(STEEL[1], abs=0.01)
+
+
+def test_threat_images_keep_the_classes_asked_for_and_skip_empty_entries() -> None:
+    empty = LibraryEntry("empty", "knife", np.full((2, 20, 20), FULL_SCALE, np.uint16), 1.0)
+    assert [t.entry_id for t in threat_images([_entry(), empty])] == ["test-bar"]
+    assert threat_images([_entry(), empty], labels=["knife"]) == []
+    with pytest.raises(ProjectionError, match="nothing in it attenuates"):
+        threat_image(empty)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_line_integrals_add_inside_the_box_and_nothing_changes_outside(seed: int) -> None:
+    bag = _bag()
+    threat = threat_image(_entry())
+    projected = project(bag, threat, (1.0, 1.0), np.random.default_rng(seed))
+    added = _line_integrals(projected.image) - _line_integrals(bag)
+    x0, y0, x1, y1 = projected.box
+    outside = np.ones(bag.shape[1:], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(projected.image[:, outside], bag[:, outside])
+    assert (projected.image <= bag).all()  # attenuations multiply: never more beam
+    # the threat's whole attenuation arrives, whatever its angle (resampling keeps the integral)
+    for channel, steel in enumerate(STEEL):
+        assert added[channel].sum() == pytest.approx(steel * 10 * 40, rel=0.03)
+        assert added[channel].max() == pytest.approx(steel, abs=0.05)
+    # placed inside the bag: the whole box on the bag's clutter, none of it on air
+    assert 100 <= y0 < y1 <= 300 and 150 <= x0 < x1 <= 450
+
+
+def test_a_threat_larger_than_the_bag_is_centred_on_it() -> None:
+    bag = _bag()
+    bag[:, 100:300, 150:450] = FULL_SCALE
+    bag[:, 180:200, 280:300] = 30_000  # a bag of 20 x 20 pixels: the 40-pixel bar cannot lie within it
+    x0, y0, x1, y1 = project(bag, threat_image(_entry()), (1.0, 1.0), np.random.default_rng(2)).box
+    assert 180 - 4 <= (y0 + y1) / 2 <= 200 + 4 and 280 - 4 <= (x0 + x1) / 2 <= 300 + 4
+
+
+def test_any_angle_is_drawn() -> None:
+    bag, threat = _bag(), threat_image(_entry())
+    angles = [project(bag, threat, (1.0, 1.0), np.random.default_rng(s)).angle_deg for s in range(40)]
+    assert min(angles) < 45 and max(angles) > 315 and len({round(a) for a in angles}) > 30
+
+
+@pytest.mark.parametrize(
+    ("spacing", "size"),
+    [((1.0, 1.0), (20, 20)), ((0.5, 0.5), (40, 40)), ((1.0, 0.5), (20, 40)), ((2.0, 1.0), (10, 20))],
+)
+def test_the_threat_takes_the_frames_pixel_spacing(
+    spacing: tuple[float, float], size: tuple[int, int]
+) -> None:
+    projected = project(_bag(), threat_image(_entry("disc")), spacing, np.random.default_rng(1))
+    x0, y0, x1, y1 = projected.box
+    assert y1 - y0 == pytest.approx(size[0], abs=2)
+    assert x1 - x0 == pytest.approx(size[1], abs=2)
+
+
+def test_counts_above_the_dark_level_are_what_is_attenuated() -> None:
+    bag = np.full((2, 200, 200), 1_000, np.uint16)
+    bag[:, :, ::2] = 150  # at or below the dark level: nothing gets through to attenuate
+    threat = ThreatImage("flat", "knife", np.full((2, 40, 40), 1.0, np.float32), 1.0)
+    projected = project(bag, threat, (1.0, 1.0), np.random.default_rng(0), dark=(200.0, 200.0))
+    assert (projected.image[:, :, ::2] == 150).all()
+    x0, y0, x1, y1 = projected.box
+    middle = projected.image[
+        :, (y0 + y1) // 2 - 5 : (y0 + y1) // 2 + 5, (x0 + x1) // 2 - 5 : (x0 + x1) // 2 + 5
+    ]
+    lit = middle[middle != 150]
+    assert lit.size == 100 and (np.abs(lit.astype(int) - round(200 + 800 * np.exp(-1.0))) <= 1).all()
+
+
+def test_frames_it_cannot_take_are_refused() -> None:
+    threat = threat_image(_entry())
+    with pytest.raises(ProjectionError, match="dual-energy"):
+        project(_bag()[0], threat, (1.0, 1.0), np.random.default_rng(0))
+    with pytest.raises(ProjectionError, match="does not fit"):
+        project(_bag(30, 30), threat, (1.0, 1.0), np.random.default_rng(0))
+
+
+def test_a_frame_without_a_bag_still_takes_the_threat_where_it_fits() -> None:
+    air = np.full((2, 100, 100), FULL_SCALE, np.uint16)
+    x0, y0, x1, y1 = project(air, threat_image(_entry()), (1.0, 1.0), np.random.default_rng(3)).box
+    assert 0 <= x0 < x1 <= 100 and 0 <= y0 < y1 <= 100
+
+
+def test_frame_spacing_reads_the_frames_metadata_as_the_detector_does() -> None:
+    assert frame_spacing({"pixel_spacing_mm": "1.2,0.6"}, 1000) == (1.2, 0.6)
+    assert frame_spacing({"pixel_size_mm": "0.8"}, 1000) == (0.8, 0.8)
+    assert frame_spacing({"pixel_size_mm": "nan"}, 1000) == (0.8, 0.8)  # the tunnel's 800 mm over 1000 rows
+    assert frame_spacing({}, 400) == (2.0, 2.0)
