@@ -207,6 +207,25 @@ class SupervisorConfig:
 
 
 @dataclass
+class ScreeningConfig:
+    """Screeners' queue of live X-ray images and threat image projection (docs/screening.md).
+
+    ``lanes`` maps source-id glob patterns to the share of that lane's bags shown with a library threat
+    projected into them (0 to 1; 0: screened without projection). An X-ray frame of no listed lane is
+    not put before screeners. Projected images are a test of the officer only: the frame's verdict is
+    never changed."""
+
+    lanes: dict[str, float] = field(default_factory=dict)
+    threat_dir: str = (
+        ""  # a library folder of threat images (docs/detectors.md); "" = the xray-library artefact
+    )
+    labels: list[str] = field(default_factory=list)  # classes projected; empty: every class of the folder
+    queue_length: int = 200  # the newest bags waiting for a screener; older ones leave the queue
+    item_ttl_s: float = 3600.0  # how long a bag's screening images and answer are kept in Redis
+    answers_kept: int = 100_000  # the newest answers kept for the scores' record
+
+
+@dataclass
 class PluginConfig:
     enabled: bool | None = None  # None: the plugin's own default
     pool_size: int = 1  # Ray actors
@@ -245,6 +264,7 @@ class Config:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)
+    screening: ScreeningConfig = field(default_factory=ScreeningConfig)
     plugins: dict[str, PluginConfig] = field(default_factory=dict)
     extra_plugins: list[str] = field(default_factory=list)  # "module" or "module:attribute" import paths
     artefacts_dir: str = ""  # reference data artefacts; "" = $SMARTCUSTOMS_ARTEFACTS_DIR or ~/.cache/...
@@ -299,6 +319,7 @@ _NESTED: dict[tuple[type[Any], str], type[Any]] = {
     (Config, "fusion"): FusionConfig,
     (Config, "audit"): AuditConfig,
     (Config, "supervisor"): SupervisorConfig,
+    (Config, "screening"): ScreeningConfig,
     (Config, "plugins"): PluginConfig,
 }
 
@@ -321,6 +342,7 @@ def from_dict(values: Mapping[str, Any]) -> Config:
         in_flight = config.worker.batches_in_flight
         raise ConfigError(f"worker.batches_in_flight must be at least 1, not {in_flight!r}")
     _check_fusion(config.fusion)
+    _check_screening(config.screening)
     for setting in ("seal_interval_s", "anchor_interval_s"):
         if not getattr(config.audit, setting) > 0:
             raise ConfigError(f"audit.{setting} must be positive, not {getattr(config.audit, setting)!r}")
@@ -347,6 +369,23 @@ def _check_fusion(fusion: FusionConfig) -> None:
         raise ConfigError(f"fusion.hold_score must be between 0 and 1, not {fusion.hold_score!r}")
     if not fusion.scan_interval_s > 0:
         raise ConfigError(f"fusion.scan_interval_s must be positive, not {fusion.scan_interval_s!r}")
+
+
+def _check_screening(screening: ScreeningConfig) -> None:
+    if not isinstance(screening.lanes, Mapping):
+        raise ConfigError(
+            f"screening.lanes must be a table of source-id pattern = share, not {screening.lanes!r}"
+        )
+    for lane, share in screening.lanes.items():
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ConfigError(
+                f"screening.lanes.{lane}: the share of projected bags must be 0 to 1, not {share!r}"
+            )
+    for setting in ("queue_length", "answers_kept"):
+        if getattr(screening, setting) < 1:
+            raise ConfigError(f"screening.{setting} must be at least 1, not {getattr(screening, setting)!r}")
+    if not screening.item_ttl_s > 0:
+        raise ConfigError(f"screening.item_ttl_s must be positive, not {screening.item_ttl_s!r}")
 
 
 def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:

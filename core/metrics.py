@@ -64,7 +64,7 @@ FALLBACK_REASONS = (
     "other",
 )
 DEAD_LETTER_REASONS = ("bad_frame", "bad_verdict")
-RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview")
+RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview", "screening")
 DECISIONS = ("clear", "alarm", "manual_inspection")
 CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
 # A shadow plugin's detections of a class against the live verdict's, frame by frame.
@@ -623,3 +623,23 @@ CRIME_TREND_ALERTS = CollectedMetric(
     ("direction",),
 )
 COLLECTED_METRICS = (*COLLECTED_METRICS, IPR_LISTINGS_FLAGGED, IPR_CASES, CRIME_RECORDS, CRIME_TREND_ALERTS)
+
+
+# --------------------------------------------------------------------------- screening (gateway)
+# Read from Redis at scrape time (runtime/screening.py): screeners' answers on live bags, a share of them
+# with a library threat projected into them (threat image projection).
+SCREENING_RESULTS = ("hit", "miss", "wrong_place", "false_alarm", "clear")
+SCREENING_ANSWERS = CollectedMetric(
+    "smartcustoms_screening_answers_total",
+    "Screeners' answers on live X-ray bags, by officer, the class of the threat projected into the bag "
+    "(none: the bag as scanned) and result: hit, miss or wrong_place on a projected threat, false_alarm "
+    "or clear on a bag without one.",
+    ("officer", "threat_class", "result"),
+)
+SCREENING_RESPONSE_SECONDS = CollectedMetric(
+    "smartcustoms_screening_response_seconds_total",
+    "Seconds from a bag shown to its answer, summed, by officer and threat class (divide by the answers "
+    "for the mean response time).",
+    ("officer", "threat_class"),
+)
+COLLECTED_METRICS = (*COLLECTED_METRICS, SCREENING_ANSWERS, SCREENING_RESPONSE_SECONDS)

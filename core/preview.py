@@ -113,19 +113,31 @@ def render(
     if dtype is None or modality not in (Modality.XRAY, Modality.CT, Modality.CAMERA):
         return None
     array = np.frombuffer(payload, dtype=dtype).reshape(tuple(frame.shape))
-    slice_index, colour = -1, b""
+    slice_index = -1
     if modality is Modality.CT:
         slice_index = _slice_of_interest(array.shape[0], verdict)
         image = array[slice_index]
     elif modality is Modality.XRAY:
+        if is_dual_energy(array):
+            return dual_energy(array)
         image = array[0] if array.ndim == 3 else array  # high-energy channel
-        if array.ndim == 3 and array.shape[0] >= 2 and np.issubdtype(array.dtype, np.unsignedinteger):
-            high, low = (_shrink(np.asarray(channel))[0] for channel in array[:2])
-            colour = encode_png(screener_colours(high, low, float(np.iinfo(array.dtype).max)))
     else:
         image = array if array.ndim == 2 else array.mean(axis=2)
     small, scale = _shrink(np.asarray(image))
-    return Preview("image/png", encode_png(_to_gray(small)), scale, slice_index, colour)
+    return Preview("image/png", encode_png(_to_gray(small)), scale, slice_index)
+
+
+def is_dual_energy(array: np.ndarray) -> bool:
+    """Counts of two energy channels or more, ``[channels, H, W]``, high energy first."""
+    return array.ndim == 3 and array.shape[0] >= 2 and np.issubdtype(array.dtype, np.unsignedinteger)
+
+
+def dual_energy(array: np.ndarray) -> Preview:
+    """The preview of a dual-energy X-ray image: its high-energy channel in grey, and the colour view."""
+    high, low = (_shrink(np.asarray(channel))[0] for channel in array[:2])
+    colour = encode_png(screener_colours(high, low, float(np.iinfo(array.dtype).max)))
+    small, scale = _shrink(np.asarray(array[0]))
+    return Preview("image/png", encode_png(_to_gray(small)), scale, -1, colour)
 
 
 def _slice_of_interest(depth: int, verdict: results_pb2.Verdict) -> int:

@@ -48,6 +48,7 @@ from smartcustoms.runtime.publisher import Publisher
 from smartcustoms.runtime.readiness import pipeline_ready
 from smartcustoms.runtime.reconciler import Reconciler
 from smartcustoms.runtime.review import ReviewDesk, review_desk, web_app
+from smartcustoms.runtime.screening import ScreeningCollector, ScreeningDesk, add_screening_routes
 from smartcustoms.runtime.search import SearchDesk, search_desk
 from smartcustoms.runtime.search_page import add_routes as add_search_routes
 from smartcustoms.runtime.supervisor import RestartCollector
@@ -98,6 +99,7 @@ async def serve(config: Config, stop: asyncio.Event, trim: Callable[[], object] 
     redis_metrics.add("restarts", RestartCollector(config.redis.url, config.namespace))
     redis_metrics.add("ipr", IprCollector(config.redis.url, config.namespace))
     redis_metrics.add("crime", CrimeCollector(config.redis.url, config.namespace))
+    redis_metrics.add("screening", ScreeningCollector(config.redis.url, config.namespace))
     metrics_server, metrics_thread = start_http_server(
         config.gateway.metrics_port, config.gateway.metrics_bind, registry=registry
     )
@@ -271,6 +273,7 @@ async def _serve_review(
     add_liquor_routes(app, LiquorDesk(ledger.client, config.namespace, ledger), ledger)
     add_air_queue_routes(app, QueueDesk(ledger.client, config.namespace))
     add_crime_routes(app, crime_desk(config.redis.url, config.namespace))
+    add_screening_routes(app, ScreeningDesk(ledger.client, config.namespace, config.screening))
     await guard_officer_pages(app, config, ledger.client)  # officers log in (runtime/officer_auth.py)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

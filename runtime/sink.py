@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 from google.protobuf.message import DecodeError
@@ -22,6 +22,9 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.runtime.ledger import FINALIZE_BATCH, Ledger
 from smartcustoms.v1 import frame_pb2, results_pb2
+
+if TYPE_CHECKING:
+    from smartcustoms.runtime.screening import ScreeningFeed
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +59,14 @@ class VerdictSink:
         sensor: Sensor,
         *,
         shadow_compare: Mapping[str, frozenset[str]] | None = None,
+        screening: ScreeningFeed | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
         self.pm = pm
         self.sensor = sensor
         self.shadow_compare = dict(shadow_compare or {})
+        self.screening = screening  # screened lanes' X-ray frames go before screeners (runtime/screening.py)
         # payloads whose verdict is stored but whose release failed: tried again after each ledger call
         self._unreleased: collections.deque[frame_pb2.BlobRef] = collections.deque()
 
@@ -103,6 +108,8 @@ class VerdictSink:
         for verdict, alert, record in stored:
             if alert is not None:
                 await self._keep_preview(record, verdict)
+            if self.screening is not None and record.modality == frame_pb2.MODALITY_XRAY:
+                await self._screen(record)
             if record.HasField("blob"):
                 self._release(record.blob)
 
@@ -204,6 +211,16 @@ class VerdictSink:
         except Exception:  # a preview is a convenience: never let it cost the verdict
             self.sensor.hook_failed("preview")
             log.exception("no preview for frame %s", record.frame_id)
+
+    async def _screen(self, record: frame_pb2.Frame) -> None:
+        """Put a screened lane's X-ray frame before screeners; never at the cost of the verdict."""
+        assert self.screening is not None
+        try:
+            payload = self.store.read(record.blob) if record.HasField("blob") else memoryview(record.payload)
+            await self.screening.offer(record, payload)
+        except Exception:
+            self.sensor.hook_failed("screening")
+            log.exception("frame %s not put before screeners", record.frame_id)
 
     def _report(self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None) -> None:
         modality = _label(verdict.modality)

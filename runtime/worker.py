@@ -318,9 +318,19 @@ def create_app(
     def sink() -> VerdictSink:  # one for the process, made in the event loop that uses its Redis client
         if not sinks:
             ledger = ledger_for(config, aioredis.Redis.from_url(config.redis.url))
+            screening = None
+            if config.screening.lanes:  # only a site that screens pays for loading the threat images
+                from smartcustoms.runtime.screening import screening_feed
+
+                screening = screening_feed(config, ledger.client)
             sinks.append(
                 VerdictSink(
-                    ledger, runtime.store, runtime.pm, runtime.sensor, shadow_compare=runtime.shadow_compare
+                    ledger,
+                    runtime.store,
+                    runtime.pm,
+                    runtime.sensor,
+                    shadow_compare=runtime.shadow_compare,
+                    screening=screening,
                 )
             )
         return sinks[0]

@@ -135,6 +135,16 @@ def test_load_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> No
         ("[plugins.dense_region]\npool = 2\n", "unknown setting(s) in plugins.dense_region: pool"),
         ("[blobstore]\nkind = 'memory'\n", "blobstore.kind must be 'shm' or 'redis', not 'memory'"),
         ("[worker]\nbatches_in_flight = 0\n", "worker.batches_in_flight must be at least 1, not 0"),
+        (
+            "[screening]\nlanes = { 'lane-*' = 1.5 }\n",
+            "screening.lanes.lane-*: the share of projected bags must be 0 to 1, not 1.5",
+        ),
+        (
+            "[screening]\nlanes = ['lane-1']\n",
+            "screening.lanes must be a table of source-id pattern = share, not ['lane-1']",
+        ),
+        ("[screening]\nqueue_length = 0\n", "screening.queue_length must be at least 1, not 0"),
+        ("[screening]\nitem_ttl_s = 0\n", "screening.item_ttl_s must be positive, not 0"),
     ],
 )
 def test_bad_settings_rejected_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:

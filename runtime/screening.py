@@ -1,0 +1,534 @@
+"""Screening and threat image projection (TIP): live X-ray images put before screeners, a share of them
+with a library threat projected into them, and each screener's answers scored (docs/screening.md).
+
+Two halves share a queue in Redis, so any number of stream workers feed it and any number of gateways
+serve it:
+
+- ``ScreeningFeed`` (the stream worker's sink): when a verdict of an X-ray frame of a screened lane is
+  stored, the frame's image goes on the queue, as it is or, at the lane's share, with a threat
+  projected into it (``plugins/xray/projection.py``). Only the screening image is changed: the frame's
+  payload and its verdict are the scanner's and the detectors' own.
+- ``ScreeningDesk`` (the gateway's review pages): a screener takes the next bag, answers threat (marking
+  where) or clear; the answer is scored, a projection revealed, and the tallies per officer and threat
+  class kept in Redis, where ``ScreeningCollector`` exports them to Prometheus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from smartcustoms.core import artefacts, preview
+from smartcustoms.core.config import Config, ScreeningConfig
+from smartcustoms.core.frames import DTYPES
+from smartcustoms.core.keys import redis_prefix
+from smartcustoms.core.metrics import SCREENING_ANSWERS, SCREENING_RESPONSE_SECONDS
+from smartcustoms.plugins.xray.library import ARTEFACT_NAME, load_library_dir
+from smartcustoms.plugins.xray.projection import ThreatImage, frame_spacing, project, threat_images
+from smartcustoms.runtime.officer_auth import SESSION_KEY
+from smartcustoms.v1 import frame_pb2
+
+log = logging.getLogger(__name__)
+
+NO_THREAT = "none"  # the threat class of a bag shown as the scanner took it
+PLACE_MARGIN = 0.15  # a mark counts on the threat within this share of the box's size around it
+PLACE_MARGIN_MIN_PX = 8
+
+
+def _prefix(namespace: str) -> str:
+    return f"{redis_prefix(namespace)}screening:"
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def score(tip: Mapping[str, Any] | None, threat_called: bool, mark: tuple[float, float] | None) -> str:
+    """One answer's result. A bag with a projected threat: ``hit`` when the screener called a threat and
+    marked it on the threat (or marked nothing), ``wrong_place`` when the mark is elsewhere, ``miss`` when
+    it was cleared. A bag as the scanner took it: ``false_alarm`` when called a threat (the bag may hold a
+    real one: the call is kept, the verdict is not touched), ``clear`` otherwise."""
+    if tip is None:
+        return "false_alarm" if threat_called else "clear"
+    if not threat_called:
+        return "miss"
+    if mark is None:
+        return "hit"
+    x_min, y_min, x_max, y_max = tip["box"]
+    margin_x = max(PLACE_MARGIN * (x_max - x_min), PLACE_MARGIN_MIN_PX)
+    margin_y = max(PLACE_MARGIN * (y_max - y_min), PLACE_MARGIN_MIN_PX)
+    x, y = mark
+    inside = x_min - margin_x <= x <= x_max + margin_x and y_min - margin_y <= y <= y_max + margin_y
+    return "hit" if inside else "wrong_place"
+
+
+@dataclass(frozen=True)
+class Score:
+    """One officer's answers on one threat class (``none``: bags without a projection)."""
+
+    officer: str
+    threat_class: str
+    results: Mapping[str, int]
+    response_s_total: float
+
+    @property
+    def answers(self) -> int:
+        return sum(self.results.values())
+
+    @property
+    def hit_rate(self) -> float | None:
+        shown = sum(self.results.get(r, 0) for r in ("hit", "miss", "wrong_place"))
+        return self.results.get("hit", 0) / shown if shown else None
+
+    @property
+    def false_alarm_rate(self) -> float | None:
+        shown = self.results.get("false_alarm", 0) + self.results.get("clear", 0)
+        return self.results.get("false_alarm", 0) / shown if shown else None
+
+    def to_json(self) -> dict[str, Any]:
+        answers = self.answers
+        return {
+            "officer": self.officer,
+            "threat_class": self.threat_class,
+            "answers": answers,
+            "results": dict(self.results),
+            "hit_rate": self.hit_rate,
+            "false_alarm_rate": self.false_alarm_rate,
+            "mean_response_s": self.response_s_total / answers if answers else None,
+        }
+
+
+def scores_from_tally(tally: Mapping[str, str]) -> list[Score]:
+    """The tally hash (``answers|officer|class|result`` counts, ``seconds|officer|class`` sums) as scores."""
+    results: dict[tuple[str, str], dict[str, int]] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    for field, value in tally.items():
+        kind, _, rest = field.partition("|")
+        if kind == "answers":
+            officer, threat_class, result = _split(rest, 3)
+            results.setdefault((officer, threat_class), {})[result] = int(value)
+        elif kind == "seconds":
+            officer, threat_class = _split(rest, 2)
+            seconds[(officer, threat_class)] = float(value)
+    return [
+        Score(
+            officer, threat_class, results[(officer, threat_class)], seconds.get((officer, threat_class), 0.0)
+        )
+        for officer, threat_class in sorted(results)
+    ]
+
+
+def _split(text: str, parts: int) -> list[str]:
+    """Split from the right: an officer's name may hold a ``|``, a class and a result may not."""
+    return text.rsplit("|", parts - 1)
+
+
+# --------------------------------------------------------------------------- the feed (stream worker)
+
+
+class ScreeningFeed:
+    """Puts the X-ray frames of screened lanes on the screening queue, a lane's share of them with a
+    threat projected into them."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        settings: ScreeningConfig,
+        threats: Sequence[ThreatImage],
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.client = client
+        self.prefix = _prefix(namespace)
+        self.settings = settings
+        self.threats = list(threats)
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def share(self, source_id: str) -> float | None:
+        """The share of projected bags for a source, or None when its frames are not screened."""
+        for pattern, share in self.settings.lanes.items():
+            if fnmatch.fnmatchcase(source_id, pattern):
+                return float(share)
+        return None
+
+    async def offer(self, record: frame_pb2.Frame, payload: memoryview | bytes) -> bool:
+        """Queue the frame for screening if its lane is screened; True when it was queued."""
+        if record.modality != frame_pb2.MODALITY_XRAY:
+            return False
+        share = self.share(record.source_id)
+        if share is None:
+            return False
+        projecting = bool(self.threats) and self.rng.random() < share
+        threat = self.threats[int(self.rng.integers(len(self.threats)))] if projecting else None
+        seed = int(self.rng.integers(2**63))
+        shown = await asyncio.to_thread(screening_image, record, payload, threat, seed)
+        if shown is None:
+            return False
+        image, tip = shown
+        await self._queue(record, image, tip)
+        return True
+
+    async def _queue(
+        self, record: frame_pb2.Frame, image: preview.Preview, tip: dict[str, Any] | None
+    ) -> None:
+        item_id = uuid.uuid4().hex
+        key = f"{self.prefix}item:{item_id}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={
+                    "frame_id": record.frame_id,
+                    "source_id": record.source_id,
+                    "queued_at": repr(time.time()),
+                    "grey": image.data,
+                    "colour": image.colour,
+                    "scale": repr(image.scale),
+                    "tip": json.dumps(tip) if tip is not None else "",
+                },
+            )
+            pipe.expire(key, math.ceil(self.settings.item_ttl_s))
+            pipe.lpush(f"{self.prefix}queue", item_id)
+            pipe.ltrim(f"{self.prefix}queue", 0, self.settings.queue_length - 1)
+            await pipe.execute()
+
+
+def screening_image(
+    record: frame_pb2.Frame, payload: memoryview | bytes, threat: ThreatImage | None, seed: int
+) -> tuple[preview.Preview, dict[str, Any] | None] | None:
+    """The frame's preview, with ``threat`` projected into it; None for a frame that is not a dual-energy
+    image. A threat that does not fit is left out (the bag is shown as it is)."""
+    dtype = DTYPES.get(record.dtype)
+    if dtype is None:
+        return None
+    array = np.frombuffer(payload, dtype=dtype).reshape(tuple(record.shape))
+    if not preview.is_dual_energy(array):
+        return None
+    tip = None
+    if threat is not None:
+        spacing = frame_spacing(record.metadata, array.shape[1])
+        try:
+            projected = project(array, threat, spacing, np.random.default_rng(seed))
+        except ValueError as error:
+            log.warning("no threat projected into frame %s: %s", record.frame_id, error)
+        else:
+            array = projected.image
+            tip = {
+                "label": threat.label,
+                "entry_id": threat.entry_id,
+                "box": list(projected.box),
+                "angle_deg": round(projected.angle_deg, 1),
+                "mirrored": projected.mirrored,
+            }
+    return preview.dual_energy(array), tip
+
+
+def threats_for(config: Config) -> list[ThreatImage]:
+    """The threat images the screening settings name: ``threat_dir``, else the xray-library artefact's
+    entries; an empty list (logged) when there are none to read, so screening goes on without projection."""
+    settings = config.screening
+    folder = str(artefacts.locate(ARTEFACT_NAME, settings.threat_dir, config.artefacts_dir))
+    try:
+        images = threat_images(load_library_dir(folder), settings.labels)
+    except (OSError, ValueError) as error:
+        log.error("screening: no threat images from %s, bags are shown without projection: %s", folder, error)
+        return []
+    if not images:
+        log.error("screening: %s holds no threat of the classes %s", folder, settings.labels or "any")
+    return images
+
+
+def screening_feed(config: Config, client: aioredis.Redis) -> ScreeningFeed | None:
+    """The worker's feed, or None when no lane is screened."""
+    if not config.screening.lanes:
+        return None
+    threats = threats_for(config) if any(share > 0 for share in config.screening.lanes.values()) else []
+    return ScreeningFeed(client, config.namespace, config.screening, threats)
+
+
+# --------------------------------------------------------------------------- the desk (gateway)
+
+
+class ScreeningError(ValueError):
+    """An answer the desk cannot take; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ScreeningDesk:
+    """Hands out queued bags to screeners, one at a time each, and scores their answers."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        settings: ScreeningConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.prefix = _prefix(namespace)
+        self.settings = settings
+        self.clock = clock
+
+    def _item(self, item_id: str) -> str:
+        return f"{self.prefix}item:{item_id}"
+
+    async def waiting(self) -> int:
+        return int(await self.client.llen(f"{self.prefix}queue"))
+
+    async def next(self, officer: str) -> dict[str, Any] | None:
+        """The officer's bag: the one handed out and not yet answered, else the oldest waiting; None when
+        the queue is empty."""
+        officer = _officer(officer)
+        current_key = f"{self.prefix}current:{officer}"
+        current = await self.client.get(current_key)
+        if current is not None:
+            item_id = _text(current)
+            fields = await self.client.hmget(self._item(item_id), "served_to", "answer")
+            if fields[0] is not None and _text(fields[0]) == officer and fields[1] is None:
+                return await self._shown(item_id)
+        while (popped := await self.client.rpop(f"{self.prefix}queue")) is not None:
+            item_id = _text(popped)
+            key = self._item(item_id)
+            if not await self.client.exists(key):
+                continue  # expired while it waited
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={"served_to": officer, "served_at": repr(self.clock())})
+                pipe.set(current_key, item_id, ex=math.ceil(self.settings.item_ttl_s))
+                await pipe.execute()
+            return await self._shown(item_id)
+        return None
+
+    async def _shown(self, item_id: str) -> dict[str, Any]:
+        fields = await self.client.hmget(self._item(item_id), "source_id", "queued_at", "scale")
+        return {
+            "item_id": item_id,
+            "source_id": _text(fields[0]),
+            "queued_at": float(_text(fields[1])),
+            "scale": float(_text(fields[2])),
+        }
+
+    async def image(self, item_id: str, view: str) -> bytes | None:
+        raw = await self.client.hget(self._item(item_id), "colour" if view == "colour" else "grey")
+        return None if raw is None else _raw(raw)
+
+    async def answer(
+        self, item_id: str, officer: str, threat_called: bool, mark: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
+        """Score the officer's answer on a bag handed to them and reveal what it held; ScreeningError
+        (404 no such bag, 403 handed to another officer, 409 answered already)."""
+        officer = _officer(officer)
+        key = self._item(item_id)
+        fields = await self.client.hmget(
+            key, "served_to", "served_at", "tip", "frame_id", "source_id", "scale"
+        )
+        if fields[3] is None:
+            raise ScreeningError(
+                f"no bag {item_id} on the screening queue (answered long ago, or never)", 404
+            )
+        if fields[0] is None or _text(fields[0]) != officer:
+            raise ScreeningError(f"bag {item_id} was not handed to {officer}", 403)
+        tip = json.loads(_text(fields[2])) if fields[2] else None
+        result = score(tip, threat_called, mark)
+        response_s = max(0.0, self.clock() - float(_text(fields[1])))
+        threat_class = tip["label"] if tip else NO_THREAT
+        answer = {
+            "item_id": item_id,
+            "officer": officer,
+            "frame_id": _text(fields[3]),
+            "source_id": _text(fields[4]),
+            "threat_called": threat_called,
+            "mark": list(mark) if mark is not None else None,
+            "result": result,
+            "threat_class": threat_class,
+            "response_s": round(response_s, 3),
+            "answered_at": self.clock(),
+            "tip": tip,
+        }
+        if not await self.client.hsetnx(key, "answer", json.dumps(answer)):
+            raise ScreeningError(f"bag {item_id} was answered already", 409)
+        tally = f"{self.prefix}tally"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hincrby(tally, f"answers|{officer}|{threat_class}|{result}", 1)
+            pipe.hincrbyfloat(tally, f"seconds|{officer}|{threat_class}", response_s)
+            pipe.lpush(f"{self.prefix}answers", json.dumps(answer))
+            pipe.ltrim(f"{self.prefix}answers", 0, self.settings.answers_kept - 1)
+            pipe.delete(f"{self.prefix}current:{officer}")
+            await pipe.execute()
+        return {**answer, "scale": float(_text(fields[5]))}
+
+    async def scores(self) -> list[Score]:
+        raw = await self.client.hgetall(f"{self.prefix}tally")
+        return scores_from_tally({_text(k): _text(v) for k, v in raw.items()})
+
+
+def _officer(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ScreeningError("the officer who screens must be named", 400)
+    return name
+
+
+def _raw(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def add_screening_routes(app: web.Application, desk: ScreeningDesk) -> None:
+    """``/screening``: the screener's page, and its JSON API under ``/api/screening``."""
+    page = resources.files("smartcustoms.runtime").joinpath("screening.html").read_text()
+    routes = web.RouteTableDef()
+
+    def officer_of(request: web.Request, body: Mapping[str, Any]) -> str:
+        session = request.get(SESSION_KEY)  # with officer_auth on, the officer is the session's account
+        return session.name if session is not None else str(body.get("officer", ""))
+
+    @routes.get("/screening")
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    @routes.post("/api/screening/next")
+    async def next_bag(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            shown = await desk.next(officer_of(request, body))
+        except ScreeningError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return web.json_response({"item": shown, "waiting": await desk.waiting()})
+
+    @routes.get("/api/screening/{item_id}/image")
+    async def image(request: web.Request) -> web.Response:
+        data = await desk.image(request.match_info["item_id"], request.query.get("view", "colour"))
+        if data is None:
+            raise web.HTTPNotFound(text="no such bag on the screening queue")
+        return web.Response(body=data, content_type="image/png")
+
+    @routes.post("/api/screening/{item_id}/answer")
+    async def answer(request: web.Request) -> web.Response:
+        body = await _body(request)
+        called = body.get("threat")
+        if not isinstance(called, bool):
+            raise web.HTTPBadRequest(text="threat must be true or false")
+        try:
+            answered = await desk.answer(
+                request.match_info["item_id"], officer_of(request, body), called, _mark(body.get("mark"))
+            )
+        except ScreeningError as error:
+            raise _http(error) from None
+        return web.json_response(answered)
+
+    @routes.get("/api/screening/scores")
+    async def scores(request: web.Request) -> web.Response:
+        """Every officer's scores for a supervisor (or with officer_auth off); a screener's own else."""
+        session = request.get(SESSION_KEY)
+        own = None if session is None or session.account.may("supervisor") else session.name
+        return web.json_response([s.to_json() for s in await desk.scores() if own in (None, s.officer)])
+
+    app.add_routes(routes)
+
+
+def _http(error: ScreeningError) -> web.HTTPException:
+    kinds: dict[int, type[web.HTTPException]] = {
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+    }
+    return kinds.get(error.status, web.HTTPBadRequest)(text=str(error))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json() if request.body_exists else {}
+    except ValueError:
+        raise web.HTTPBadRequest(text="the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return body
+
+
+def _mark(value: object) -> tuple[float, float] | None:
+    """Where the screener marked the threat, frame pixels ``[x, y]``; None when not marked."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
+        raise web.HTTPBadRequest(text="mark must be [x, y] in frame pixels")
+    return float(value[0]), float(value[1])
+
+
+# --------------------------------------------------------------------------- the metrics
+
+
+class ScreeningCollector(Collector):
+    """Exports the screening tallies at scrape time: answers by officer, threat class and result, and
+    their response times' sum; every gateway shares the same counts."""
+
+    def __init__(self, redis_url: str, namespace: str) -> None:
+        import redis as sync_redis
+
+        self._client = sync_redis.Redis.from_url(redis_url, socket_timeout=2.0)
+        self._key = f"{_prefix(namespace)}tally"
+
+    def collect(self):  # type: ignore[no-untyped-def]  # prometheus_client's Collector is untyped
+        answers = CounterMetricFamily(
+            SCREENING_ANSWERS.name, SCREENING_ANSWERS.documentation, labels=list(SCREENING_ANSWERS.labels)
+        )
+        seconds = CounterMetricFamily(
+            SCREENING_RESPONSE_SECONDS.name,
+            SCREENING_RESPONSE_SECONDS.documentation,
+            labels=list(SCREENING_RESPONSE_SECONDS.labels),
+        )
+        tally = {_text(k): _text(v) for k, v in self._client.hgetall(self._key).items()}
+        for entry in scores_from_tally(tally):
+            for result, count in sorted(entry.results.items()):
+                answers.add_metric([entry.officer, entry.threat_class, result], count)
+            seconds.add_metric([entry.officer, entry.threat_class], entry.response_s_total)
+        yield answers
+        yield seconds
+
+
+# --------------------------------------------------------------------------- the demo's line
+
+
+def screening_line(config: Config, page_url: str) -> str:
+    """The demo's line: the bags waiting for screeners and how many of them hold a projected threat."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(config.redis.url, socket_timeout=5.0)
+    prefix = _prefix(config.namespace)
+    try:
+        waiting = [_text(i) for i in client.lrange(f"{prefix}queue", 0, -1)]
+        tips = [client.hget(f"{prefix}item:{item_id}", "tip") for item_id in waiting]
+    finally:
+        client.close()
+    projected = [json.loads(_text(t))["label"] for t in tips if t]
+    lanes = ", ".join(f"{lane} {share:.0%} projected" for lane, share in config.screening.lanes.items())
+    kinds = ", ".join(f"{projected.count(label)} {label}" for label in sorted(set(projected)))
+    return (
+        f"screening ({lanes}): {len(waiting)} bags wait for screeners at {page_url}, "
+        f"{len(projected)} with a projected threat{f' ({kinds})' if kinds else ''}"
+    )

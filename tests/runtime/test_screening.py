@@ -1,0 +1,278 @@
+"""Screening and threat image projection: answers scored, the queue fed by the sink's half and served by
+the gateway's on a real Redis, the tallies exported, the HTTP API's refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from smartcustoms.core import preview
+from smartcustoms.core.config import ScreeningConfig
+from smartcustoms.core.frames import array_frame
+from smartcustoms.core.metrics import SCREENING_RESULTS
+from smartcustoms.core.types import Modality
+from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
+from smartcustoms.plugins.xray.projection import threat_image
+from smartcustoms.runtime.officer_auth import CSRF_COOKIE, CSRF_HEADER, protect
+from smartcustoms.runtime.officers import OfficerStore
+from smartcustoms.runtime.screening import (
+    Score,
+    ScreeningCollector,
+    ScreeningDesk,
+    ScreeningError,
+    ScreeningFeed,
+    add_screening_routes,
+    score,
+    scores_from_tally,
+)
+from smartcustoms.runtime.services import EmbeddedRedis
+from smartcustoms.v1 import frame_pb2
+
+TIP = {"label": "firearm", "box": [100, 50, 140, 90]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+@pytest.mark.parametrize(
+    ("tip", "called", "mark", "result"),
+    [
+        (TIP, True, (120.0, 70.0), "hit"),
+        (TIP, True, (96.0, 46.0), "hit"),  # within the margin around the box
+        (TIP, True, None, "hit"),  # a call without a mark: the bag-level answer
+        (TIP, True, (300.0, 70.0), "wrong_place"),
+        (TIP, False, None, "miss"),
+        (None, True, (10.0, 10.0), "false_alarm"),
+        (None, False, None, "clear"),
+    ],
+)
+def test_an_answer_is_scored_by_what_the_bag_held(
+    tip: dict[str, object] | None, called: bool, mark: tuple[float, float] | None, result: str
+) -> None:
+    assert score(tip, called, mark) == result
+    assert result in SCREENING_RESULTS
+
+
+def test_scores_read_the_tally_with_any_officer_name() -> None:
+    tally = {
+        "answers|PO|1|firearm|hit": "3",
+        "answers|PO|1|firearm|miss": "1",
+        "seconds|PO|1|firearm": "10.0",
+        "answers|Chan|none|false_alarm": "1",
+        "answers|Chan|none|clear": "3",
+        "seconds|Chan|none": "6.0",
+    }
+    chan, po = scores_from_tally(tally)
+    assert po == Score("PO|1", "firearm", {"hit": 3, "miss": 1}, 10.0)
+    assert (po.hit_rate, po.false_alarm_rate, po.to_json()["mean_response_s"]) == (0.75, None, 2.5)
+    assert (chan.hit_rate, chan.false_alarm_rate, chan.answers) == (None, 0.25, 4)
+
+
+def _bag(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    integrals = np.zeros((2, 240, 320))
+    integrals[0, 40:200, 40:280] = rng.uniform(0.3, 0.8)
+    integrals[1] = integrals[0] * 1.6
+    return np.rint(FULL_SCALE * np.exp(-integrals)).astype(np.uint16)
+
+
+def _threat() -> LibraryEntry:
+    integrals = np.zeros((2, 50, 70))
+    integrals[0, 15:25, 5:60] = 1.5  # a barrel
+    integrals[0, 25:45, 5:18] = 1.5  # a grip
+    integrals[1] = integrals[0] * 2.5
+    return LibraryEntry(
+        "pistol-1", "firearm", np.rint(FULL_SCALE * np.exp(-integrals)).astype(np.uint16), 1.0
+    )
+
+
+def _xray(frame_id: str, source_id: str, image: np.ndarray) -> frame_pb2.Frame:
+    return array_frame(image, modality=Modality.XRAY, source_id=source_id, sequence=1, frame_id=frame_id)
+
+
+def _run(
+    redis_url: str, body: Callable[[ScreeningFeed, ScreeningDesk, str], Awaitable[None]], **settings: object
+) -> None:
+    namespace = f"s{uuid.uuid4().hex[:8]}"
+    config = ScreeningConfig(lanes={"lane-tip": 1.0, "lane-plain": 0.0}, **settings)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            feed = ScreeningFeed(
+                client, namespace, config, [threat_image(_threat())], np.random.default_rng(7)
+            )
+            await body(feed, ScreeningDesk(client, namespace, config, clock=Clock()), namespace)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+@pytest.mark.integration
+def test_screened_lanes_are_queued_projected_at_their_share_and_scored(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        tip_frame, plain_frame = _xray("bag-1", "lane-tip", _bag(1)), _xray("bag-2", "lane-plain", _bag(2))
+        assert await feed.offer(tip_frame, tip_frame.payload)
+        assert await feed.offer(plain_frame, plain_frame.payload)
+        other = _xray("bag-3", "lane-other", _bag(3))  # not a screened lane
+        single = array_frame(
+            _bag(4)[0], modality=Modality.XRAY, source_id="lane-tip", sequence=2, frame_id="s"
+        )
+        ct = array_frame(
+            np.zeros((4, 8, 8), np.int16), modality=Modality.CT, source_id="lane-tip", sequence=3
+        )
+        for frame in (other, single, ct):
+            assert not await feed.offer(frame, frame.payload)
+        assert await desk.waiting() == 2
+
+        assert isinstance(desk.clock, Clock)
+        first = await desk.next("PO 1")
+        assert first is not None and first["source_id"] == "lane-tip"  # the oldest bag first
+        assert await desk.next("PO 1") == first  # handed out and not answered: the same bag again
+        second = await desk.next("PO 2")
+        assert second is not None and second["source_id"] == "lane-plain"
+        assert await desk.next("PO 3") is None
+
+        # the projected image is darker than the bag as scanned; the plain one is the scan's own preview
+        assert await desk.image(first["item_id"], "grey") != preview.dual_energy(_bag(1)).data
+        assert await desk.image(second["item_id"], "grey") == preview.dual_energy(_bag(2)).data
+        assert await desk.image(second["item_id"], "colour") == preview.dual_energy(_bag(2)).colour
+
+        with pytest.raises(ScreeningError, match="not handed to PO 2") as refused:
+            await desk.answer(first["item_id"], "PO 2", False)
+        assert refused.value.status == 403
+        desk.clock.now_s += 4.5
+        missed = await desk.answer(first["item_id"], "PO 1", False)
+        assert (missed["result"], missed["threat_class"], missed["response_s"]) == ("miss", "firearm", 4.5)
+        assert missed["frame_id"] == "bag-1" and missed["tip"]["entry_id"] == "pistol-1"
+        x0, y0, x1, y1 = missed["tip"]["box"]
+        assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+        with pytest.raises(ScreeningError, match="answered already") as twice:
+            await desk.answer(first["item_id"], "PO 1", True)
+        assert twice.value.status == 409
+        called = await desk.answer(second["item_id"], "PO 2", True, (20.0, 20.0))
+        assert (called["result"], called["tip"]) == ("false_alarm", None)
+        with pytest.raises(ScreeningError) as unknown:
+            await desk.answer("no-such-bag", "PO 1", True)
+        assert unknown.value.status == 404
+
+        scores = {(s.officer, s.threat_class): s for s in await desk.scores()}
+        assert scores[("PO 1", "firearm")].results == {"miss": 1}
+        assert scores[("PO 2", "none")].false_alarm_rate == 1.0
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_a_hit_marked_on_the_projected_threat_and_the_tallies_exported(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        for n in range(3):
+            frame = _xray(f"bag-{n}", "lane-tip", _bag(n))
+            await feed.offer(frame, frame.payload)
+        assert await desk.waiting() == 2  # the queue keeps the newest bags
+        shown = await desk.next("PO 1")
+        assert shown is not None
+        raw_tip = await desk.client.hget(f"sc:{namespace}:screening:item:{shown['item_id']}", "tip")
+        x0, y0, x1, y1 = json.loads(raw_tip)["box"]
+        hit = await desk.answer(shown["item_id"], "PO 1", True, ((x0 + x1) / 2, (y0 + y1) / 2))
+        assert hit["result"] == "hit"
+        registry = CollectorRegistry()
+        registry.register(ScreeningCollector(redis_service.url, namespace))
+        labels = {"officer": "PO 1", "threat_class": "firearm"}
+        assert (
+            registry.get_sample_value("smartcustoms_screening_answers_total", labels | {"result": "hit"}) == 1
+        )
+        assert registry.get_sample_value("smartcustoms_screening_response_seconds_total", labels) == 0.0
+
+    _run(redis_service.url, body, queue_length=2)
+
+
+@pytest.mark.integration
+def test_the_http_api_refuses_bad_answers_in_one_line(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        frame = _xray("bag-1", "lane-plain", _bag(1))
+        await feed.offer(frame, frame.payload)
+        app = web.Application()
+        add_screening_routes(app, desk)
+        async with TestClient(TestServer(app)) as http:
+            nameless = await http.post("/api/screening/next", json={"officer": " "})
+            assert (nameless.status, await nameless.text()) == (400, "the officer who screens must be named")
+            shown = (await (await http.post("/api/screening/next", json={"officer": "PO 1"})).json())["item"]
+            path = f"/api/screening/{shown['item_id']}"
+            image = await http.get(f"{path}/image?view=colour")
+            assert image.status == 200 and (await image.read()).startswith(b"\x89PNG")
+            assert (await http.get("/api/screening/nope/image")).status == 404
+            for payload, status, text in (
+                ({"officer": "PO 1", "threat": "yes"}, 400, "threat must be true or false"),
+                ({"officer": "PO 1", "threat": True, "mark": [1, "x"]}, 400, "mark must be [x, y]"),
+                ({"officer": "PO 2", "threat": True}, 403, "was not handed to PO 2"),
+            ):
+                reply = await http.post(f"{path}/answer", json=payload)
+                assert reply.status == status and text in await reply.text()
+            garbled = await http.post(
+                f"{path}/answer", data=b"{not json", headers={"Content-Type": "application/json"}
+            )
+            assert (garbled.status, await garbled.text()) == (400, "the body must be JSON")
+            cleared = await http.post(f"{path}/answer", json={"officer": "PO 1", "threat": False})
+            assert (await cleared.json())["result"] == "clear"
+            (row,) = await (await http.get("/api/screening/scores")).json()
+            assert (row["officer"], row["threat_class"], row["answers"]) == ("PO 1", "none", 1)
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_behind_the_login_the_screener_is_the_session_and_sees_only_their_own_scores(
+    redis_service: EmbeddedRedis,
+) -> None:
+    password = "correct horse battery"
+
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        store = OfficerStore(desk.client, namespace, session_s=60)
+        for name, role in (("PO 4411", "screener"), ("PO 77", "screener"), ("SPO 12", "supervisor")):
+            await store.add(name, role, password, by="test")
+        for n in range(2):
+            frame = _xray(f"bag-{n}", "lane-plain", _bag(n))
+            await feed.offer(frame, frame.payload)
+        app = web.Application()
+        add_screening_routes(app, desk)
+        protect(app, store)
+        async with TestClient(TestServer(app)) as http:
+            assert (await http.post("/api/screening/next", json={})).status == 401
+            for name in ("PO 4411", "PO 77"):
+                http.session.cookie_jar.clear()
+                assert (await http.post("/login", json={"name": name, "password": password})).status == 200
+                cookies = http.session.cookie_jar.filter_cookies(http.make_url("/"))
+                csrf = {CSRF_HEADER: cookies[CSRF_COOKIE].value}
+                # the body names someone else: the answer is recorded as the session's officer
+                reply = await http.post("/api/screening/next", json={"officer": "SPO 12"}, headers=csrf)
+                item = (await reply.json())["item"]
+                answer = {"officer": "SPO 12", "threat": False}
+                answered = await http.post(
+                    f"/api/screening/{item['item_id']}/answer", json=answer, headers=csrf
+                )
+                assert answered.status == 200, await answered.text()
+                assert (await answered.json())["officer"] == name
+                own = await (await http.get("/api/screening/scores")).json()
+                assert [row["officer"] for row in own] == [name]
+            http.session.cookie_jar.clear()
+            assert (await http.post("/login", json={"name": "SPO 12", "password": password})).status == 200
+            every = await (await http.get("/api/screening/scores")).json()
+            assert sorted(row["officer"] for row in every) == ["PO 4411", "PO 77"]
+
+    _run(redis_service.url, body)
