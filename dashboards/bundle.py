@@ -35,9 +35,10 @@ from smartcustoms.dashboards.provisioning import (
 )
 from smartcustoms.dashboards.risk import RISK
 from smartcustoms.dashboards.rules import RuleSettings, rules_document
+from smartcustoms.dashboards.screening import SCREENING
 
 DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, *CHECKPOINTS, DETECTION, RISK, CONVEYANCES, AUDIT, ENQUIRY)
-DASHBOARDS = (*DASHBOARDS, AIR_QUEUE)
+DASHBOARDS = (*DASHBOARDS, AIR_QUEUE, SCREENING)
 DASHBOARDS = (*DASHBOARDS, EVIDENCE, INTELLIGENCE)
 RULES_FILE = "smartcustoms.rules.yml"
 DEFAULT_PROMETHEUS_URL = "http://localhost:9090"

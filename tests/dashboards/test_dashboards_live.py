@@ -32,7 +32,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
-from smartcustoms.core.config import Config, PluginConfig
+from smartcustoms.core.config import Config, PluginConfig, ScreeningConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.types import Modality
 from smartcustoms.dashboards import _yaml
@@ -45,10 +45,12 @@ from smartcustoms.hardware.sdk.client import OK, send_all
 from smartcustoms.hardware.sim.liquor import LiquorSimulator
 from smartcustoms.hardware.sim.liquor import to_frame as liquor_to_frame
 from smartcustoms.hardware.sim.records import CargoDeclarationSimulator, CrossingSimulator, to_frame
+from smartcustoms.plugins.xray.projection import ThreatImage
 from smartcustoms.runtime.ledger import ledger_for
 from smartcustoms.runtime.liquor_desk import LiquorDesk
 from smartcustoms.runtime.process import ManagedProcess, free_port, wait_for
 from smartcustoms.runtime.review import OUTCOMES
+from smartcustoms.runtime.screening import ScreeningDesk, ScreeningFeed
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.topics import frames_topic
 from smartcustoms.v1 import frame_pb2, results_pb2, review_pb2, review_pb2_grpc
@@ -68,6 +70,8 @@ VARIABLES = {
     "plugin": ".*",
     "label": ".*",
     "kind": ".*",
+    "officer": ".*",
+    "threat_class": ".*",
 }
 DATA_DEADLINE_S = 30.0
 # Record frames of each kind, records per frame: a few hundred records hold selections at the
@@ -203,6 +207,34 @@ def override_a_bottle(config: Config) -> None:
             await desk.override_bottle(
                 assessment.assessment_id, bottle.bottle_id, {"abv_percent": abv}, "wrong_abv", "", "PO 1"
             )
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def screen_bags(config: Config) -> None:
+    """A screener answers four bags of the X-ray lane, two with a threat projected into them (a hit and a
+    miss) and two as scanned (a false alarm and a clear), so the screening panels have data."""
+    threat = ThreatImage("bar", "knife", np.full((2, 8, 30), 1.5, np.float32), 1.0)
+
+    async def run() -> None:
+        client = aioredis.Redis.from_url(config.redis.url)
+        try:
+            for share, sequences in ((1.0, (91, 92)), (0.0, (93, 94))):
+                lanes = ScreeningConfig(lanes={"lane-1-xray": share})
+                rng = np.random.default_rng(sequences[0])
+                feed = ScreeningFeed(client, config.namespace, lanes, [threat], rng)
+                for sequence in sequences:
+                    frame = xray(sequence, dense=False)
+                    assert await feed.offer(frame, frame.payload)
+            desk = ScreeningDesk(client, config.namespace, config.screening)
+            for call in (True, False, True, False):
+                shown = await desk.next("PO 1")
+                assert shown is not None
+                box = json.loads(await client.hget(f"{desk.prefix}item:{shown['item_id']}", "tip") or "null")
+                mark = None if box is None else ((box["box"][0] + box["box"][2]) / 2, box["box"][1] + 1.0)
+                await desk.answer(shown["item_id"], "PO 1", call, mark)
         finally:
             await client.aclose()
 
@@ -466,6 +498,7 @@ def test_every_panel_and_rule_query_returns_data_from_a_running_stack(
         record_decisions, selections = record_alert_decisions(runtime_config)
         adjudicate(stack, {"xray-2": "confirmed", "xray-4": "cleared", **record_decisions})
         override_a_bottle(runtime_config)
+        screen_bags(runtime_config)
         acks = asyncio.run(send_all(stack.gateway_target, second_wave()))
         assert all(a.code == OK for a in acks)
         wait_for(lambda: settled(runtime_config), 30.0, 0.2, "every frame to get a verdict")
