@@ -23,10 +23,14 @@ import pytest
 from benchkit.machine import describe, format_description
 
 from smartcustoms.hardware.sim.xray import XraySimulator
+from smartcustoms.hardware.sim.xray import to_frame as xray_to_frame
 from smartcustoms.plugins.xray import XrayDetector
+from smartcustoms.plugins.xray.library import load_library_dir
 from smartcustoms.plugins.xray.materials import Calibration, flat_field, square_pixels
+from smartcustoms.plugins.xray.projection import threat_images
 from smartcustoms.plugins.xray.tools.build import build_from_simulator
 from smartcustoms.plugins.xray.tools.evaluate import tool_plugin
+from smartcustoms.runtime.screening import screening_image
 
 SEED = 3100  # not a library, tuning or evaluation seed in use
 SHAPE = (1024, 2048)
@@ -124,6 +128,30 @@ def test_xray_frame_preparation_2_megapixels(benchmark: Any, one_core: int, step
         f"\n{step} 2x{SHAPE[0]}x{SHAPE[1]} -> {'x'.join(map(str, out.shape))}: median "
         f"{stats.median * 1000:.1f} ms, min {stats.min * 1000:.1f} ms "
         f"over {stats.rounds} rounds on {one_core} CPU"
+    )
+    for line in format_description(machine):
+        print(line)
+
+
+@pytest.mark.parametrize("projected", [True, False])
+def test_screening_image_2_megapixels(
+    benchmark: Any, artefact_root: Path, one_core: int, projected: bool
+) -> None:
+    """What the sink spends on a screened lane's bag (docs/screening.md): the colour and grey previews,
+    with a library threat projected into the frame first (threat image projection) or without."""
+    threats = threat_images(load_library_dir(artefact_root / "xray-library"))
+    frame = xray_to_frame(XraySimulator(SEED, *SHAPE).generate(1), source_id="lane-0-xray", sequence=1)
+    threat = next(t for t in threats if t.label == "firearm") if projected else None
+    shown = benchmark.pedantic(
+        screening_image, args=(frame, frame.payload, threat, 7), rounds=10, iterations=1
+    )
+    assert shown is not None and (shown[1] is not None) == projected
+    stats, machine = benchmark.stats.stats, describe()
+    benchmark.extra_info.update({"machine": machine, "cpus_used": one_core, "median_ms": stats.median * 1000})
+    print(
+        f"\nscreening image 2x{SHAPE[0]}x{SHAPE[1]}, {'a firearm projected' if projected else 'as scanned'}: "
+        f"median {stats.median * 1000:.1f} ms, min {stats.min * 1000:.1f} ms over {stats.rounds} rounds "
+        f"on {one_core} CPU"
     )
     for line in format_description(machine):
         print(line)

@@ -35,6 +35,7 @@ from smartcustoms.runtime.report import (
     scrape,
     total,
 )
+from smartcustoms.runtime.screening import screening_line
 from smartcustoms.runtime.stack import Stack
 from smartcustoms.runtime.tls import LocalSite, client_credentials
 from smartcustoms.v1.conveyance_pb2 import ConveyanceDecision
@@ -43,6 +44,8 @@ DRAIN_TIMEOUT_S = 120.0
 # The demo's devices send a conveyance's frames together: a short window keeps the demo short (a
 # configured window_s that is shorter still is kept).
 DEMO_WINDOW_S = 5.0
+# The first X-ray lane's bags go before screeners, this share with a threat projected (docs/screening.md)
+DEMO_SCREENED_LANE, DEMO_TIP_SHARE = "lane-0-xray", 0.2
 XRAY_RATE_HZ = 0.5  # per lane: a bag every 2 s, a busy real lane (README: the demo's figures at other rates)
 
 
@@ -233,6 +236,7 @@ def demo(
     config.fusion.window_s = min(config.fusion.window_s, DEMO_WINDOW_S)
     config.audit.anchor_interval_s = min(config.audit.anchor_interval_s, 5.0)
     configure_demo(config)  # the evidence locator on the demo warehouse's readers
+    config.screening.lanes = config.screening.lanes or {DEMO_SCREENED_LANE: DEMO_TIP_SHARE}
     credentials: Credentials = plaintext_devices
     security = "plaintext (--plaintext): no TLS, no device registry"
     if not plaintext:
@@ -265,6 +269,7 @@ def demo(
         ipr = ipr_line(config.redis.url, config.namespace)
         crime = crime_line(config.redis.url, config.namespace)
         air_queue = queue_line(config.redis.url, config.namespace)
+        screening = screening_line(config, stack.review_url.rstrip("/") + "/screening")
     finally:
         stack.stop()
     print_summary(stats, counts, samples, elapsed)
@@ -277,6 +282,7 @@ def demo(
     print(ipr)
     print(crime)
     print(air_queue)
+    print(screening)
     print(
         "resident memory: "
         + ", ".join(f"{role} {rss / 2**20:.0f} MiB" for role, rss in memory.items())

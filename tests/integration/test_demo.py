@@ -100,3 +100,11 @@ def test_demo_streams_simulated_devices_and_accounts_for_every_frame(tmp_path: P
     assert re.search(r"^enquiries: [1-9]\d* questions counted by the enquiry plugin", output, re.M)
     assert re.search(r"^ipr: [1-9]\d* listings flagged, evidence captured", output, re.M)
     assert re.search(r"^air cargo queue: [1-9]\d* tickets.*; tickets [1-9]\d* tallied by", output, re.M)
+    # the first X-ray lane's bags wait for screeners, some with a library threat projected into them
+    screening = re.search(
+        r"^screening \(lane-0-xray 20% projected\): ([1-9]\d*) bags wait for screeners at "
+        r"https://\S+/screening, (\d+) with a projected threat",
+        output,
+        re.M,
+    )
+    assert screening and int(screening.group(2)) <= int(screening.group(1)), output
