@@ -23,6 +23,10 @@ from smartcustoms.core.types import Modality
 from smartcustoms.v1 import frame_pb2, results_pb2
 
 MAX_PREVIEW_PX = 1024
+# zlib's fastest level: a 512 x 1024 grey preview of a noisy scan takes 5 ms and 205 KB at level 1
+# against 51 ms and 181 KB at level 6 (colour: 5 ms / 98 KB against 14 ms / 73 KB); a preview is
+# rendered on the sink's path for every alert, and kept only for the review.
+PNG_COMPRESSION = 1
 ENCODED_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg"}
 
 
@@ -63,7 +67,7 @@ def encode_png(image: np.ndarray) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESSION))
         + chunk(b"IEND", b"")
     )
 
