@@ -23,7 +23,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -40,12 +40,14 @@ from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import SCREENING_ANSWERS, SCREENING_RESPONSE_SECONDS
 from smartcustoms.plugins.xray.library import ARTEFACT_NAME, load_library_dir
 from smartcustoms.plugins.xray.projection import ThreatImage, frame_spacing, project, threat_images
+from smartcustoms.plugins.xray.scanners import Scanner, load_scanners, scanner_for
 from smartcustoms.runtime.officer_auth import SESSION_KEY
 from smartcustoms.v1 import frame_pb2
 
 log = logging.getLogger(__name__)
 
 NO_THREAT = "none"  # the threat class of a bag shown as the scanner took it
+XRAY_PLUGIN = "xray_detector"  # whose calibration settings say each scanner's dark level
 PLACE_MARGIN = 0.15  # a mark counts on the threat within this share of the box's size around it
 PLACE_MARGIN_MIN_PX = 8
 
@@ -116,8 +118,8 @@ def scores_from_tally(tally: Mapping[str, str]) -> list[Score]:
     """The tally hash (``answers|officer|class|result`` counts, ``seconds|officer|class`` sums) as scores."""
     results: dict[tuple[str, str], dict[str, int]] = {}
     seconds: dict[tuple[str, str], float] = {}
-    for field, value in tally.items():
-        kind, _, rest = field.partition("|")
+    for name, value in tally.items():
+        kind, _, rest = name.partition("|")
         if kind == "answers":
             officer, threat_class, result = _split(rest, 3)
             results.setdefault((officer, threat_class), {})[result] = int(value)
@@ -151,12 +153,14 @@ class ScreeningFeed:
         settings: ScreeningConfig,
         threats: Sequence[ThreatImage],
         rng: np.random.Generator | None = None,
+        darks: DarkLevels | None = None,
     ) -> None:
         self.client = client
         self.prefix = _prefix(namespace)
         self.settings = settings
         self.threats = list(threats)
         self.rng = rng if rng is not None else np.random.default_rng()
+        self.darks = darks if darks is not None else DarkLevels()
 
     def share(self, source_id: str) -> float | None:
         """The share of projected bags for a source, or None when its frames are not screened."""
@@ -175,7 +179,8 @@ class ScreeningFeed:
         projecting = bool(self.threats) and self.rng.random() < share
         threat = self.threats[int(self.rng.integers(len(self.threats)))] if projecting else None
         seed = int(self.rng.integers(2**63))
-        shown = await asyncio.to_thread(screening_image, record, payload, threat, seed)
+        dark = self.darks.of(record.source_id, record.metadata)
+        shown = await asyncio.to_thread(screening_image, record, payload, threat, seed, dark)
         if shown is None:
             return False
         image, tip = shown
@@ -207,10 +212,15 @@ class ScreeningFeed:
 
 
 def screening_image(
-    record: frame_pb2.Frame, payload: memoryview | bytes, threat: ThreatImage | None, seed: int
+    record: frame_pb2.Frame,
+    payload: memoryview | bytes,
+    threat: ThreatImage | None,
+    seed: int,
+    dark: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[preview.Preview, dict[str, Any] | None] | None:
-    """The frame's preview, with ``threat`` projected into it; None for a frame that is not a dual-energy
-    image. A threat that does not fit is left out (the bag is shown as it is)."""
+    """The frame's preview, with ``threat`` projected into it above the scanner's ``dark`` level; None
+    for a frame that is not a dual-energy image. A threat that does not fit is left out (the bag is shown
+    as it is)."""
     dtype = DTYPES.get(record.dtype)
     if dtype is None:
         return None
@@ -221,7 +231,7 @@ def screening_image(
     if threat is not None:
         spacing = frame_spacing(record.metadata, array.shape[1])
         try:
-            projected = project(array, threat, spacing, np.random.default_rng(seed))
+            projected = project(array, threat, spacing, np.random.default_rng(seed), dark=dark)
         except ValueError as error:
             log.warning("no threat projected into frame %s: %s", record.frame_id, error)
         else:
@@ -234,6 +244,34 @@ def screening_image(
                 "mirrored": projected.mirrored,
             }
     return preview.dual_energy(array), tip
+
+
+@dataclass(frozen=True)
+class DarkLevels:
+    """Each scanner's dark level, as the X-ray detector reads its frames: the scanner a frame belongs to in
+    its ``calibrations_file`` (by source id, tube voltages, machine), else its ``calibration`` setting; 0
+    for a scanner that flat-fields its images."""
+
+    scanners: tuple[Scanner, ...] = ()
+    own: Mapping[str, Any] = field(default_factory=dict)
+
+    def of(self, source_id: str, metadata: Mapping[str, str]) -> tuple[float, float]:
+        scanner = scanner_for(self.scanners, source_id, metadata)
+        fields = self.own if scanner is None else scanner.calibration
+        return float(fields.get("dark_high", 0.0)), float(fields.get("dark_low", 0.0))
+
+
+def dark_levels(config: Config) -> DarkLevels:
+    """The X-ray detector's calibrations, for the dark level a threat is projected above; none (logged)
+    when its calibrations file cannot be read, as the detector itself would refuse to start."""
+    settings = config.plugin(XRAY_PLUGIN).settings
+    own = settings.get("calibration") or {}
+    path = str(settings.get("calibrations_file") or "")
+    try:
+        return DarkLevels(load_scanners(path) if path else (), own if isinstance(own, Mapping) else {})
+    except ValueError as error:
+        log.error("screening: threats are projected above a dark level of 0: %s", error)
+        return DarkLevels()
 
 
 def threats_for(config: Config) -> list[ThreatImage]:
@@ -256,7 +294,7 @@ def screening_feed(config: Config, client: aioredis.Redis) -> ScreeningFeed | No
     if not config.screening.lanes:
         return None
     threats = threats_for(config) if any(share > 0 for share in config.screening.lanes.values()) else []
-    return ScreeningFeed(client, config.namespace, config.screening, threats)
+    return ScreeningFeed(client, config.namespace, config.screening, threats, darks=dark_levels(config))
 
 
 # --------------------------------------------------------------------------- the desk (gateway)

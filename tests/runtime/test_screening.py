@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from smartcustoms.core import preview
-from smartcustoms.core.config import ScreeningConfig
+from smartcustoms.core.config import Config, PluginConfig, ScreeningConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.metrics import SCREENING_RESULTS
 from smartcustoms.core.types import Modality
 from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
-from smartcustoms.plugins.xray.projection import threat_image
+from smartcustoms.plugins.xray.projection import ThreatImage, project, threat_image
 from smartcustoms.runtime.officer_auth import CSRF_COOKIE, CSRF_HEADER, protect
 from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.screening import (
@@ -31,8 +32,10 @@ from smartcustoms.runtime.screening import (
     ScreeningError,
     ScreeningFeed,
     add_screening_routes,
+    dark_levels,
     score,
     scores_from_tally,
+    screening_image,
 )
 from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.v1 import frame_pb2
@@ -276,3 +279,40 @@ def test_behind_the_login_the_screener_is_the_session_and_sees_only_their_own_sc
             assert sorted(row["officer"] for row in every) == ["PO 4411", "PO 77"]
 
     _run(redis_service.url, body)
+
+
+def test_the_dark_level_is_the_x_ray_detectors_for_the_scanner(tmp_path: Path) -> None:
+    calibrations = tmp_path / "calibrations.json"
+    scanner = {
+        "name": "lane-7",
+        "sources": ["lane-7"],
+        "calibration": {"dark_high": 180.0, "dark_low": 240.0},
+    }
+    calibrations.write_text(json.dumps({"scanners": [scanner]}))
+    config = Config()
+    config.plugins["xray_detector"] = PluginConfig(
+        settings={"calibrations_file": str(calibrations), "calibration": {"dark_high": 50.0}}
+    )
+    darks = dark_levels(config)
+    assert darks.of("lane-7", {}) == (180.0, 240.0)
+    assert darks.of("lane-1", {}) == (50.0, 0.0)  # no scanner of its own: the calibration setting's
+    config.plugins["xray_detector"].settings["calibrations_file"] = str(tmp_path / "missing.json")
+    assert dark_levels(config).of("lane-7", {}) == (0.0, 0.0)  # logged; the detector refuses to start
+
+
+def test_a_threat_is_projected_above_the_scanners_dark_level() -> None:
+    bag = np.full((2, 64, 96), 10_200, np.uint16)
+    frame = array_frame(
+        bag, modality=Modality.XRAY, source_id="lane-tip", sequence=1, metadata={"pixel_size_mm": "1.0"}
+    )
+    threat = ThreatImage("slab", "knife", np.full((2, 20, 20), 1.0, np.float32), 1.0)
+    shown = screening_image(frame, frame.payload, threat, 3, (200.0, 200.0))
+    assert shown is not None and shown[1] is not None
+    x0, y0, x1, y1 = shown[1]["box"]
+    projected = project(bag, threat, (1.0, 1.0), np.random.default_rng(3), dark=(200.0, 200.0))
+    assert [x0, y0, x1, y1] == list(projected.box)  # the same draw: the feed's seed decides the pose
+    middle = projected.image[:, (y0 + y1) // 2, (x0 + x1) // 2]
+    assert (np.abs(middle.astype(float) - (200 + 10_000 * np.exp(-1.0))) <= 1).all()
+    assert shown[0].colour == preview.dual_energy(projected.image).colour  # what the screener sees
+    above_zero = project(bag, threat, (1.0, 1.0), np.random.default_rng(3)).image
+    assert shown[0].colour != preview.dual_energy(above_zero).colour
