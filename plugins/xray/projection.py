@@ -21,13 +21,20 @@ import numpy as np
 
 from smartcustoms.plugins.xray.detector import TUNNEL_HEIGHT_MM
 from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry, border_background, line_integrals
-from smartcustoms.plugins.xray.materials import pixel_spacing
+from smartcustoms.plugins.xray.materials import (
+    FLAT_FIELD_FIELDS,
+    GainMapMismatch,
+    checked_calibration,
+    flat_field,
+    pixel_spacing,
+)
 
 # A pixel belongs to the threat where its high-energy line integral reaches this (about 1 % less beam).
 THREAT_LINE_INTEGRAL = 0.01
 # A pixel belongs to the bag where the frame's high-energy line integral reaches this (the preview's
 # "air and belt" limit): projected threats are placed with their centre on one of these.
 BAG_LINE_INTEGRAL = 0.12
+MIN_PIECE_PX = 12  # an object's pieces (a phone's screws apart) are kept from this size; noise specks not
 
 
 class ProjectionError(ValueError):
@@ -49,22 +56,51 @@ class Projection:
     """A frame with a threat projected into it, and where it went."""
 
     image: np.ndarray  # the frame's array (same dtype and shape) with the threat in it
-    box: tuple[int, int, int, int]  # x_min, y_min, x_max, y_max in frame pixels (max exclusive)
+    box: tuple[int, int, int, int]  # the object: x_min, y_min, x_max, y_max in frame pixels (max exclusive)
+    region: tuple[int, int, int, int]  # every pixel changed lies in it (the object and its resampled edges)
+    outline: tuple[tuple[int, int], ...]  # the object's convex hull, (x, y) frame pixels
     angle_deg: float
     mirrored: bool
     threat: ThreatImage
 
 
 def threat_image(entry: LibraryEntry) -> ThreatImage:
-    """A library entry as a projectable threat: its line integrals less its border's, cut to the object."""
-    integrals = line_integrals(entry.image)
+    """A library entry as a projectable threat: its line integrals less its border's (the tray), flat-
+    fielded first with the entry's own dark level and gain map when it carries them, kept only on the
+    object (where the smoothed high-energy line integral reaches ``THREAT_LINE_INTEGRAL``, and two pixels
+    round it), so the scan's noise around the object is not projected with it."""
+    import cv2
+
+    image = entry.image
+    if entry.calibration is not None and any(k in entry.calibration for k in FLAT_FIELD_FIELDS):
+        try:
+            image = flat_field(image, checked_calibration(dict(entry.calibration)))
+        except GainMapMismatch as error:
+            raise ProjectionError(f"entry {entry.entry_id}: {error}") from None
+    integrals = line_integrals(image)
     integrals -= border_background(integrals)[:, None, None]
-    own = np.clip(integrals, 0.0, None).astype(np.float32)
-    rows, columns = np.nonzero(own[0] >= THREAT_LINE_INTEGRAL)
+    smooth = cv2.GaussianBlur(integrals[0].astype(np.float32), (0, 0), 1.0)
+    mask = cv2.dilate(_object_mask(smooth), np.ones((5, 5), np.uint8))
+    rows, columns = np.nonzero(mask)
     if rows.size == 0:
         raise ProjectionError(f"entry {entry.entry_id}: nothing in it attenuates the beam")
+    own = np.where(mask.astype(bool), np.clip(integrals, 0.0, None), 0.0).astype(np.float32)
     cut = own[:, rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
     return ThreatImage(entry.entry_id, entry.label, np.ascontiguousarray(cut), entry.pixel_size_mm)
+
+
+def _object_mask(smooth: np.ndarray) -> np.ndarray:
+    """uint8: where a smoothed high-energy line integral holds the object: above ``THREAT_LINE_INTEGRAL``
+    and five times the noise of the border (the tray), in pieces of at least ``MIN_PIECE_PX`` pixels."""
+    import cv2
+
+    border = np.concatenate([smooth[0], smooth[-1], smooth[:, 0], smooth[:, -1]])
+    noise = 1.4826 * float(np.median(np.abs(border - np.median(border))))
+    above = (smooth >= max(THREAT_LINE_INTEGRAL, 5.0 * noise)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    large = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= MIN_PIECE_PX)
+    large = large[large > 0]  # 0 is the background
+    return np.isin(labels, large).astype(np.uint8)
 
 
 def threat_images(entries: Sequence[LibraryEntry], labels: Sequence[str] = ()) -> list[ThreatImage]:
@@ -107,6 +143,8 @@ def project(
     ``spacing_mm`` (between rows, between columns) at a random angle and place inside the bag.
     ``dark``: the scanner's dark level per channel (0 for a scanner that flat-fields its images).
     ProjectionError when the frame is not a dual-energy image or the threat does not fit in it."""
+    import cv2
+
     if frame.ndim != 3 or frame.shape[0] < 2:
         raise ProjectionError(f"threat projection needs a dual-energy image [2, H, W], got {frame.shape}")
     angle, mirrored = float(rng.uniform(0.0, 360.0)), bool(rng.random() < 0.5)
@@ -120,51 +158,72 @@ def project(
     top, left = _place(frame[0], (height, width), rng, full_scale)
     image = frame.copy()
     for channel in range(2):
-        region = image[channel, top : top + height, left : left + width].astype(np.float64)
+        counts = image[channel, top : top + height, left : left + width].astype(np.float64)
         level = dark[channel]
-        dimmed = level + (region - level) * np.exp(-integrals[channel].astype(np.float64))
+        dimmed = level + (counts - level) * np.exp(-integrals[channel].astype(np.float64))
         upper = np.iinfo(frame.dtype).max if np.issubdtype(frame.dtype, np.integer) else full_scale
-        region_out = np.clip(np.where(region > level, dimmed, region), 0, upper)
+        counts_out = np.clip(np.where(counts > level, dimmed, counts), 0, upper)
         if np.issubdtype(frame.dtype, np.integer):
-            region_out = np.rint(region_out)
-        image[channel, top : top + height, left : left + width] = region_out.astype(frame.dtype)
-    rows, columns = np.nonzero(integrals[0] >= THREAT_LINE_INTEGRAL)
+            counts_out = np.rint(counts_out)
+        image[channel, top : top + height, left : left + width] = counts_out.astype(frame.dtype)
+    rows, columns = np.nonzero(_body(integrals[0]))
     box = (
         left + int(columns.min()),
         top + int(rows.min()),
         left + int(columns.max()) + 1,
         top + int(rows.max()) + 1,
     )
-    return Projection(image, box, angle, mirrored, threat)
+    region = (left, top, left + width, top + height)
+    hull = cv2.convexHull(np.column_stack([columns + left, rows + top]).astype(np.int32)).reshape(-1, 2)
+    outline = tuple((int(x), int(y)) for x, y in hull)
+    return Projection(image, box, region, outline, angle, mirrored, threat)
+
+
+def on_threat(outline: Sequence[Sequence[float]], point: tuple[float, float], margin_px: float) -> bool:
+    """Whether ``point`` (x, y frame pixels) lies on a projected threat: inside its ``outline`` or within
+    ``margin_px`` of it."""
+    import cv2
+
+    contour = np.asarray(outline, dtype=np.float32).reshape(-1, 1, 2)
+    return bool(cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), True) >= -margin_px)
 
 
 def _posed(
     threat: ThreatImage, spacing_mm: tuple[float, float], angle_deg: float, mirrored: bool
 ) -> np.ndarray:
-    """The threat's line integrals at the frame's pixel spacing, mirrored, then turned by ``angle_deg``,
-    cut to what attenuates."""
+    """The threat's line integrals mirrored, turned by ``angle_deg`` on its own square pixels, then
+    resampled to the frame's pixel spacing (a turn on non-square pixels would shear the object), cut to
+    what attenuates."""
     import cv2
 
-    row_mm, column_mm = spacing_mm
     integrals = threat.line_integrals[:, :, ::-1] if mirrored else threat.line_integrals
-    height = max(1, round(integrals.shape[1] * threat.pixel_size_mm / row_mm))
-    width = max(1, round(integrals.shape[2] * threat.pixel_size_mm / column_mm))
-    shrinking = height < integrals.shape[1] or width < integrals.shape[2]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    sized = [
-        cv2.resize(np.ascontiguousarray(c), (width, height), interpolation=interpolation) for c in integrals
-    ]
+    height, width = integrals.shape[1:]
     side = math.ceil(math.hypot(height, width)) + 2  # room for any turn
     centre = (side - 1) / 2.0
     turn = np.asarray(cv2.getRotationMatrix2D((centre, centre), angle_deg, 1.0), dtype=np.float64)
     # centred on the square canvas, then turned about its middle: one resampling
     turn[:, 2] += turn[:, :2] @ np.array([(side - width) / 2.0, (side - height) / 2.0])
-    turned = np.stack([cv2.warpAffine(c, turn, (side, side), flags=cv2.INTER_LINEAR) for c in sized])
-    turned = np.clip(turned, 0.0, None)
-    rows, columns = np.nonzero(turned[0] >= THREAT_LINE_INTEGRAL)
+    turned = [
+        cv2.warpAffine(np.ascontiguousarray(c), turn, (side, side), flags=cv2.INTER_LINEAR) for c in integrals
+    ]
+    row_mm, column_mm = spacing_mm
+    rows_out = max(1, round(side * threat.pixel_size_mm / row_mm))
+    columns_out = max(1, round(side * threat.pixel_size_mm / column_mm))
+    interpolation = cv2.INTER_AREA if rows_out < side or columns_out < side else cv2.INTER_LINEAR
+    sized = np.stack([cv2.resize(c, (columns_out, rows_out), interpolation=interpolation) for c in turned])
+    sized = np.clip(sized, 0.0, None)
+    rows, columns = np.nonzero(sized[0] >= THREAT_LINE_INTEGRAL)
     if rows.size == 0:
         raise ProjectionError(f"threat {threat.entry_id} vanishes at this pixel size")
-    return turned[:, rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    return sized[:, rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+
+
+def _body(high: np.ndarray) -> np.ndarray:
+    """Where the posed object is, for its box and outline: its high-energy line integral at a quarter of
+    its median over the object or more (the faint ramps that resampling leaves at its edges are not it)."""
+    attenuating = high[high >= THREAT_LINE_INTEGRAL]
+    body: np.ndarray = high >= max(THREAT_LINE_INTEGRAL, 0.25 * float(np.median(attenuating)))
+    return body
 
 
 def _place(
@@ -182,7 +241,7 @@ def _place(
     bag = (-np.log(np.maximum(coarse, 0.5) / full_scale) >= BAG_LINE_INTEGRAL).astype(np.uint8)
     last_row, last_column = rows_free // step, columns_free // step
     # a 1 at (r, c): the threat's box from (r, c) on the grid is all bag (anchored at its top-left)
-    kernel = np.ones((-(-height // step), -(-width // step)), np.uint8)
+    kernel = np.ones(((height - 1) // step + 2, (width - 1) // step + 2), np.uint8)  # reaches its far edge
     within = cv2.erode(bag, kernel, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
     for region in (
         within[: last_row + 1, : last_column + 1],

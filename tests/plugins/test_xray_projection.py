@@ -50,9 +50,34 @@ def _line_integrals(image: np.ndarray) -> np.ndarray:
 
 def test_threat_image_is_the_object_alone_without_its_tray() -> None:
     threat = threat_image(_entry(background=0.3))
-    assert threat.line_integrals.shape == (2, 10, 40)  # cut to the bar
-    assert threat.line_integrals[0].mean() == pytest.approx(STEEL[0], abs=0.01)
-    assert threat.line_integrals[1].mean() == pytest.approx(STEEL[1], abs=0.01)
+    assert threat.line_integrals.shape[1] < 20 and threat.line_integrals.shape[2] < 50  # cut to the bar
+    rows, columns = np.nonzero(threat.line_integrals[0] > 0.01)
+    assert (rows.max() - rows.min() + 1, columns.max() - columns.min() + 1) == (10, 40)
+    bar = threat.line_integrals[:, threat.line_integrals[0] > 0.01]
+    assert bar[0].mean() == pytest.approx(STEEL[0], abs=0.01)
+    assert bar[1].mean() == pytest.approx(STEEL[1], abs=0.01)
+
+
+def test_the_scans_noise_round_the_object_is_not_projected() -> None:
+    rng = np.random.default_rng(5)
+    integrals = rng.normal(0.3, 0.01, (2, 200, 200))  # a noisy scan of the empty tray...
+    integrals[:, 80:120, 60:140] += np.array(STEEL)[:, None, None]  # ...with a bar on it
+    entry = LibraryEntry("noisy", "knife", _counts(integrals), 1.0)
+    cut = threat_image(entry).line_integrals
+    assert cut.shape[1] <= 40 + 10 and cut.shape[2] <= 80 + 10  # the bar and a margin, not the scan
+
+
+def test_an_entrys_own_dark_level_is_taken_off_before_it_is_read() -> None:
+    dark = 300.0
+    counts = _counts(np.zeros((2, 60, 60)))
+    raw = (dark + counts.astype(float) * (65535 - dark) / 65535).astype(np.uint16)
+    raw[:, 20:30, 10:50] = np.rint(dark + (65535 - dark) * np.exp(-np.array(STEEL)))[:, None, None]
+    calibration = {"dark_high": dark, "dark_low": dark}
+    entry = LibraryEntry("dark", "knife", raw, 1.0, calibration=calibration)
+    bar = threat_image(entry).line_integrals
+    assert bar[0].max() == pytest.approx(STEEL[0], abs=0.02) and bar[1].max() == pytest.approx(
+        STEEL[1], abs=0.02
+    )
 
 
 def test_threat_images_keep_the_classes_asked_for_and_skip_empty_entries() -> None:
@@ -70,9 +95,15 @@ def test_line_integrals_add_inside_the_box_and_nothing_changes_outside(seed: int
     projected = project(bag, threat, (1.0, 1.0), np.random.default_rng(seed))
     added = _line_integrals(projected.image) - _line_integrals(bag)
     x0, y0, x1, y1 = projected.box
+    r0, q0, r1, q1 = projected.region
+    assert r0 <= x0 < x1 <= r1 and q0 <= y0 < y1 <= q1
     outside = np.ones(bag.shape[1:], bool)
-    outside[y0:y1, x0:x1] = False
+    outside[q0:q1, r0:r1] = False
     assert np.array_equal(projected.image[:, outside], bag[:, outside])
+    beside = outside.copy()
+    beside[q0:q1, r0:r1] = True
+    beside[y0:y1, x0:x1] = False
+    assert added[0][beside].max(initial=0.0) < 0.3 * STEEL[0]  # only resampled edges beside the box
     assert (projected.image <= bag).all()  # attenuations multiply: never more beam
     # the threat's whole attenuation arrives, whatever its angle (resampling keeps the integral)
     for channel, steel in enumerate(STEEL):
@@ -103,10 +134,11 @@ def test_any_angle_is_drawn() -> None:
 def test_the_threat_takes_the_frames_pixel_spacing(
     spacing: tuple[float, float], size: tuple[int, int]
 ) -> None:
-    projected = project(_bag(), threat_image(_entry("disc")), spacing, np.random.default_rng(1))
-    x0, y0, x1, y1 = projected.box
-    assert y1 - y0 == pytest.approx(size[0], abs=2)
-    assert x1 - x0 == pytest.approx(size[1], abs=2)
+    for seed in range(8):  # a disc is a disc at any angle, on square pixels or not (turned, then resampled)
+        projected = project(_bag(), threat_image(_entry("disc")), spacing, np.random.default_rng(seed))
+        x0, y0, x1, y1 = projected.box
+        assert y1 - y0 == pytest.approx(size[0], abs=2), projected.angle_deg
+        assert x1 - x0 == pytest.approx(size[1], abs=2), projected.angle_deg
 
 
 def test_counts_above_the_dark_level_are_what_is_attenuated() -> None:
