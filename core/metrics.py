@@ -64,7 +64,8 @@ FALLBACK_REASONS = (
     "other",
 )
 DEAD_LETTER_REASONS = ("bad_frame", "bad_verdict")
-RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview", "screening")
+RESULT_HOOKS = ("smartcustoms_verdict", "smartcustoms_alert", "preview")
+SCREENING_BAG_OUTCOMES = ("as_scanned", "projected", "skipped", "failed")
 DECISIONS = ("clear", "alarm", "manual_inspection")
 CONSERVATION_STATES = ("accepted", "verdict", "fallback", "in_flight")
 # A shadow plugin's detections of a class against the live verdict's, frame by frame.
@@ -377,6 +378,15 @@ class Metrics:
             ["hook"],
             registry=r,
         )
+        self.screening_bags = Counter(
+            "smartcustoms_screening_bags_total",
+            "Screened lanes' X-ray bags by what became of them: put before screeners as scanned or with a "
+            "threat projected, skipped (the renderer busy with earlier bags) or failed (logged).",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in SCREENING_BAG_OUTCOMES:
+            self.screening_bags.labels(outcome)
 
     def _declare_records(self, r: CollectorRegistry) -> None:
         self.records_scored = Counter(

@@ -192,6 +192,10 @@ class Sensor:
     def hook_failed(self, hook: str) -> None:
         self.m.sink_hook_errors.labels(hook).inc()
 
+    def screening_bag(self, outcome: str) -> None:
+        """A screened lane's X-ray bag: queued as scanned or projected, skipped or failed."""
+        self.m.screening_bags.labels(outcome).inc()
+
     # risk on records (sink) -------------------------------------------------------------------------
     def record_plugins_enabled(self, specs: Iterable[PluginSpec]) -> None:
         """The plugins that consume record frames: the kinds they declare become values of the ``kind``

@@ -6,12 +6,13 @@ the screening page shows the same table (docs/screening.md)."""
 
 from __future__ import annotations
 
-from smartcustoms.dashboards.model import COUNT, RATIO, SECONDS, Dashboard, Panel, Query, Variable
+from smartcustoms.dashboards.model import COUNT, PER_S, RATIO, SECONDS, Dashboard, Panel, Query, Variable
 from smartcustoms.dashboards.overview import CONTROL_POINT_VARIABLE
-from smartcustoms.dashboards.promql import CONTROL_POINT, max_by, selector, sum_by
+from smartcustoms.dashboards.promql import CONTROL_POINT, max_by, selector, sum_by, sum_rate
 
 _ANSWERS = "smartcustoms_screening_answers_total"
 _SECONDS = "smartcustoms_screening_response_seconds_total"
+_BAGS = "smartcustoms_screening_bags_total"
 _BY = ("officer", "threat_class")
 _FILTERS = (CONTROL_POINT, 'officer=~"$officer"', 'threat_class=~"$threat_class"')
 OFFICER_VARIABLE = Variable("officer", "Officer", _ANSWERS)
@@ -60,6 +61,14 @@ SCREENING = Dashboard(
             "call is recorded, the verdict is not changed.",
             (Query(_share("false_alarm", "false_alarm|clear", ("officer",)), "{{officer}}"),),
             RATIO,
+        ),
+        Panel(
+            "Bags put before screeners per second, by outcome",
+            "The stream workers' count of screened lanes' X-ray bags: queued as scanned or with a threat "
+            "projected, skipped while the renderer was busy with earlier bags (a lane faster than the "
+            "workers render: screen a share of its lanes), or failed (the worker's log says why).",
+            (Query(sum_rate(_BAGS, ("outcome",), (CONTROL_POINT,)), "{{outcome}}"),),
+            PER_S,
         ),
         Panel(
             "Answers by result",

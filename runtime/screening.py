@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import json
 import logging
 import math
@@ -38,8 +39,9 @@ from smartcustoms.core.config import Config, ScreeningConfig
 from smartcustoms.core.frames import DTYPES
 from smartcustoms.core.keys import redis_prefix
 from smartcustoms.core.metrics import SCREENING_ANSWERS, SCREENING_RESPONSE_SECONDS
+from smartcustoms.core.sensors import Sensor
 from smartcustoms.plugins.xray.library import ARTEFACT_NAME, load_library_dir
-from smartcustoms.plugins.xray.projection import ThreatImage, frame_spacing, project, threat_images
+from smartcustoms.plugins.xray.projection import ThreatImage, frame_spacing, on_threat, project, threat_images
 from smartcustoms.plugins.xray.scanners import Scanner, load_scanners, scanner_for
 from smartcustoms.runtime.officer_auth import SESSION_KEY
 from smartcustoms.v1 import frame_pb2
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 NO_THREAT = "none"  # the threat class of a bag shown as the scanner took it
 XRAY_PLUGIN = "xray_detector"  # whose calibration settings say each scanner's dark level
-PLACE_MARGIN = 0.15  # a mark counts on the threat within this share of the box's size around it
+PLACE_MARGIN = 0.05  # a mark counts on the threat within this share of its box's diagonal of it
 PLACE_MARGIN_MIN_PX = 8
 
 
@@ -61,21 +63,20 @@ def _prefix(namespace: str) -> str:
 
 def score(tip: Mapping[str, Any] | None, threat_called: bool, mark: tuple[float, float] | None) -> str:
     """One answer's result. A bag with a projected threat: ``hit`` when the screener called a threat and
-    marked it on the threat (or marked nothing), ``wrong_place`` when the mark is elsewhere, ``miss`` when
-    it was cleared. A bag as the scanner took it: ``false_alarm`` when called a threat (the bag may hold a
-    real one: the call is kept, the verdict is not touched), ``clear`` otherwise."""
+    marked it on the threat (its outline, or within ``PLACE_MARGIN`` of its box's diagonal, at least
+    ``PLACE_MARGIN_MIN_PX``), ``wrong_place`` when the mark is elsewhere, ``miss`` when it was cleared. A
+    bag as the scanner took it: ``false_alarm`` when called a threat (the bag may hold a real one: the call
+    is kept, the verdict is not touched), ``clear`` otherwise. ValueError: a threat called unmarked."""
+    if threat_called and mark is None:
+        raise ValueError("a threat call needs its mark: where the threat is, [x, y] in frame pixels")
     if tip is None:
         return "false_alarm" if threat_called else "clear"
-    if not threat_called:
+    if not threat_called or mark is None:
         return "miss"
-    if mark is None:
-        return "hit"
     x_min, y_min, x_max, y_max = tip["box"]
-    margin_x = max(PLACE_MARGIN * (x_max - x_min), PLACE_MARGIN_MIN_PX)
-    margin_y = max(PLACE_MARGIN * (y_max - y_min), PLACE_MARGIN_MIN_PX)
-    x, y = mark
-    inside = x_min - margin_x <= x <= x_max + margin_x and y_min - margin_y <= y <= y_max + margin_y
-    return "hit" if inside else "wrong_place"
+    margin = max(PLACE_MARGIN * math.hypot(x_max - x_min, y_max - y_min), PLACE_MARGIN_MIN_PX)
+    outline = tip.get("outline") or [[x_min, y_min], [x_max, y_min], [x_max, y_max], [x_min, y_max]]
+    return "hit" if on_threat(outline, mark, margin) else "wrong_place"
 
 
 @dataclass(frozen=True)
@@ -142,25 +143,51 @@ def _split(text: str, parts: int) -> list[str]:
 # --------------------------------------------------------------------------- the feed (stream worker)
 
 
+# Queue a bag, and drop the oldest bags (their images too) past the queue's length, in one step.
+# KEYS: queue, item; ARGV: item id, ttl s, queue length, item key prefix, then field, value pairs.
+_ENQUEUE = """
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('LPUSH', KEYS[1], ARGV[1])
+local dropped = 0
+while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[3]) do
+  local old = redis.call('RPOP', KEYS[1])
+  redis.call('DEL', ARGV[4] .. old)
+  dropped = dropped + 1
+end
+return dropped
+"""
+MAX_RENDERING = 2  # bags being rendered at once; more arriving meanwhile are skipped, and counted
+ANSWERED_KEEP_S = (
+    300  # an answered bag's images stay this long for its screener (the answer is in the record)
+)
+
+
 class ScreeningFeed:
     """Puts the X-ray frames of screened lanes on the screening queue, a lane's share of them with a
-    threat projected into them."""
+    threat projected into them. ``threats`` is called once, off the event loop, when the first bag is
+    screened (reading the library's images takes a while)."""
 
     def __init__(
         self,
         client: aioredis.Redis,
         namespace: str,
         settings: ScreeningConfig,
-        threats: Sequence[ThreatImage],
+        threats: Callable[[], Sequence[ThreatImage]],
         rng: np.random.Generator | None = None,
         darks: DarkLevels | None = None,
+        sensor: Sensor | None = None,
     ) -> None:
         self.client = client
         self.prefix = _prefix(namespace)
         self.settings = settings
-        self.threats = list(threats)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.darks = darks if darks is not None else DarkLevels()
+        self.sensor = sensor
+        self._load_threats = threats
+        self._threats: list[ThreatImage] | None = None
+        self._loading = asyncio.Lock()
+        self._rendering: set[asyncio.Task[bool]] = set()
 
     def share(self, source_id: str) -> float | None:
         """The share of projected bags for a source, or None when its frames are not screened."""
@@ -169,15 +196,43 @@ class ScreeningFeed:
                 return float(share)
         return None
 
+    def screens(self, record: frame_pb2.Frame) -> bool:
+        return record.modality == frame_pb2.MODALITY_XRAY and self.share(record.source_id) is not None
+
+    def submit(self, record: frame_pb2.Frame, payload: memoryview | bytes) -> bool:
+        """Screen the bag in the background (its payload copied: the caller may release it at once);
+        False when it is not screened, or skipped because ``MAX_RENDERING`` bags are being rendered."""
+        if not self.screens(record):
+            return False
+        if len(self._rendering) >= MAX_RENDERING:
+            self._count("skipped")
+            return False
+        task = asyncio.create_task(self._offer_counted(record, bytes(payload)))
+        self._rendering.add(task)
+        task.add_done_callback(self._rendering.discard)
+        return True
+
+    async def settle(self) -> None:
+        """Wait for the bags being rendered (tests, and a worker stopping)."""
+        while self._rendering:
+            await asyncio.wait(list(self._rendering))
+
+    async def _offer_counted(self, record: frame_pb2.Frame, payload: bytes) -> bool:
+        try:
+            return await self.offer(record, payload)
+        except Exception:  # a screening image is never worth a verdict: counted and logged
+            self._count("failed")
+            log.exception("frame %s not put before screeners", record.frame_id)
+            return False
+
     async def offer(self, record: frame_pb2.Frame, payload: memoryview | bytes) -> bool:
         """Queue the frame for screening if its lane is screened; True when it was queued."""
-        if record.modality != frame_pb2.MODALITY_XRAY:
+        if not self.screens(record):
             return False
-        share = self.share(record.source_id)
-        if share is None:
-            return False
-        projecting = bool(self.threats) and self.rng.random() < share
-        threat = self.threats[int(self.rng.integers(len(self.threats)))] if projecting else None
+        share = self.share(record.source_id) or 0.0
+        threats = await self._threat_images() if share > 0 else []
+        projecting = bool(threats) and self.rng.random() < share
+        threat = threats[int(self.rng.integers(len(threats)))] if projecting else None
         seed = int(self.rng.integers(2**63))
         dark = self.darks.of(record.source_id, record.metadata)
         shown = await asyncio.to_thread(screening_image, record, payload, threat, seed, dark)
@@ -185,30 +240,44 @@ class ScreeningFeed:
             return False
         image, tip = shown
         await self._queue(record, image, tip)
+        self._count("as_scanned" if tip is None else "projected")
         return True
+
+    async def _threat_images(self) -> list[ThreatImage]:
+        async with self._loading:
+            if self._threats is None:
+                self._threats = list(await asyncio.to_thread(self._load_threats))
+        return self._threats
+
+    def _count(self, outcome: str) -> None:
+        if self.sensor is not None:
+            self.sensor.screening_bag(outcome)
 
     async def _queue(
         self, record: frame_pb2.Frame, image: preview.Preview, tip: dict[str, Any] | None
     ) -> None:
         item_id = uuid.uuid4().hex
-        key = f"{self.prefix}item:{item_id}"
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "frame_id": record.frame_id,
-                    "source_id": record.source_id,
-                    "queued_at": repr(time.time()),
-                    "grey": image.data,
-                    "colour": image.colour,
-                    "scale": repr(image.scale),
-                    "tip": json.dumps(tip) if tip is not None else "",
-                },
-            )
-            pipe.expire(key, math.ceil(self.settings.item_ttl_s))
-            pipe.lpush(f"{self.prefix}queue", item_id)
-            pipe.ltrim(f"{self.prefix}queue", 0, self.settings.queue_length - 1)
-            await pipe.execute()
+        fields: dict[str, str | bytes] = {
+            "frame_id": record.frame_id,
+            "source_id": record.source_id,
+            "queued_at": repr(time.time()),
+            "grey": image.data,
+            "colour": image.colour,
+            "scale": repr(image.scale),
+            "tip": json.dumps(tip) if tip is not None else "",
+        }
+        pairs = [value for pair in fields.items() for value in pair]
+        await self.client.eval(
+            _ENQUEUE,
+            2,
+            f"{self.prefix}queue",
+            f"{self.prefix}item:{item_id}",
+            item_id,
+            math.ceil(self.settings.item_ttl_s),
+            self.settings.queue_length,
+            f"{self.prefix}item:",
+            *pairs,
+        )
 
 
 def screening_image(
@@ -240,6 +309,7 @@ def screening_image(
                 "label": threat.label,
                 "entry_id": threat.entry_id,
                 "box": list(projected.box),
+                "outline": [list(point) for point in projected.outline],
                 "angle_deg": round(projected.angle_deg, 1),
                 "mirrored": projected.mirrored,
             }
@@ -281,20 +351,28 @@ def threats_for(config: Config) -> list[ThreatImage]:
     folder = str(artefacts.locate(ARTEFACT_NAME, settings.threat_dir, config.artefacts_dir))
     try:
         images = threat_images(load_library_dir(folder), settings.labels)
-    except (OSError, ValueError) as error:
-        log.error("screening: no threat images from %s, bags are shown without projection: %s", folder, error)
+    except Exception as error:  # any file in it unreadable (an empty .npy is an EOFError): say which
+        log.error("screening: no threat images from %s, bags are shown without projection: %r", folder, error)
         return []
     if not images:
         log.error("screening: %s holds no threat of the classes %s", folder, settings.labels or "any")
     return images
 
 
-def screening_feed(config: Config, client: aioredis.Redis) -> ScreeningFeed | None:
+def screening_feed(
+    config: Config, client: aioredis.Redis, sensor: Sensor | None = None
+) -> ScreeningFeed | None:
     """The worker's feed, or None when no lane is screened."""
     if not config.screening.lanes:
         return None
-    threats = threats_for(config) if any(share > 0 for share in config.screening.lanes.values()) else []
-    return ScreeningFeed(client, config.namespace, config.screening, threats, darks=dark_levels(config))
+    return ScreeningFeed(
+        client,
+        config.namespace,
+        config.screening,
+        functools.partial(threats_for, config),
+        darks=dark_levels(config),
+        sensor=sensor,
+    )
 
 
 # --------------------------------------------------------------------------- the desk (gateway)
@@ -306,6 +384,45 @@ class ScreeningError(ValueError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+# The officer's bag: the one handed to them and not answered, else the oldest waiting, handed to them
+# with its time-to-live renewed; false when none waits. One step, so that two requests of one officer
+# (two gateways, a double click) cannot take two bags.
+# KEYS: queue, the officer's current bag; ARGV: officer, now, ttl s, item key prefix.
+_NEXT = """
+local current = redis.call('GET', KEYS[2])
+if current then
+  local held = redis.call('HMGET', ARGV[4] .. current, 'served_to', 'answer')
+  if held[1] == ARGV[1] and not held[2] then return current end
+end
+while true do
+  local id = redis.call('RPOP', KEYS[1])
+  if not id then return false end
+  local key = ARGV[4] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'served_to', ARGV[1], 'served_at', ARGV[2])
+    redis.call('EXPIRE', key, ARGV[3])
+    redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
+    return id
+  end
+end
+"""
+# Record an answer once, with its tallies; 1 recorded, 0 answered already, -1 handed to another
+# officer, -2 no such bag. KEYS: item, tally, answers, the officer's current bag; ARGV: officer, answer,
+# answers field, seconds field, response s, answers kept, item id, how long an answered bag's images stay.
+_ANSWER = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if redis.call('HGET', KEYS[1], 'served_to') ~= ARGV[1] then return -1 end
+if redis.call('HSETNX', KEYS[1], 'answer', ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('HINCRBYFLOAT', KEYS[2], ARGV[4], ARGV[5])
+redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[6]) - 1)
+if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
+if redis.call('TTL', KEYS[1]) > tonumber(ARGV[8]) then redis.call('EXPIRE', KEYS[1], ARGV[8]) end
+return 1
+"""
 
 
 class ScreeningDesk:
@@ -326,6 +443,9 @@ class ScreeningDesk:
     def _item(self, item_id: str) -> str:
         return f"{self.prefix}item:{item_id}"
 
+    def _current(self, officer: str) -> str:
+        return f"{self.prefix}current:{officer}"
+
     async def waiting(self) -> int:
         return int(await self.client.llen(f"{self.prefix}queue"))
 
@@ -333,27 +453,23 @@ class ScreeningDesk:
         """The officer's bag: the one handed out and not yet answered, else the oldest waiting; None when
         the queue is empty."""
         officer = _officer(officer)
-        current_key = f"{self.prefix}current:{officer}"
-        current = await self.client.get(current_key)
-        if current is not None:
-            item_id = _text(current)
-            fields = await self.client.hmget(self._item(item_id), "served_to", "answer")
-            if fields[0] is not None and _text(fields[0]) == officer and fields[1] is None:
-                return await self._shown(item_id)
-        while (popped := await self.client.rpop(f"{self.prefix}queue")) is not None:
-            item_id = _text(popped)
-            key = self._item(item_id)
-            if not await self.client.exists(key):
-                continue  # expired while it waited
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={"served_to": officer, "served_at": repr(self.clock())})
-                pipe.set(current_key, item_id, ex=math.ceil(self.settings.item_ttl_s))
-                await pipe.execute()
-            return await self._shown(item_id)
-        return None
-
-    async def _shown(self, item_id: str) -> dict[str, Any]:
+        ttl_s = math.ceil(self.settings.item_ttl_s)
+        item = await self.client.eval(
+            _NEXT,
+            2,
+            f"{self.prefix}queue",
+            self._current(officer),
+            officer,
+            repr(self.clock()),
+            ttl_s,
+            self._item(""),
+        )
+        if item is None:
+            return None
+        item_id = _text(item)
         fields = await self.client.hmget(self._item(item_id), "source_id", "queued_at", "scale")
+        if fields[2] is None:  # expired in the moment since (a ttl of seconds): try the next one
+            return await self.next(officer)
         return {
             "item_id": item_id,
             "source_id": _text(fields[0]),
@@ -361,15 +477,21 @@ class ScreeningDesk:
             "scale": float(_text(fields[2])),
         }
 
-    async def image(self, item_id: str, view: str) -> bytes | None:
-        raw = await self.client.hget(self._item(item_id), "colour" if view == "colour" else "grey")
-        return None if raw is None else _raw(raw)
+    async def image(self, item_id: str, view: str, officer: str | None = None) -> bytes | None:
+        """A bag's image; with ``officer`` named (a logged-in screener), only if it was handed to them."""
+        served_to, raw = await self.client.hmget(
+            self._item(item_id), "served_to", "colour" if view == "colour" else "grey"
+        )
+        if raw is None or (officer is not None and (served_to is None or _text(served_to) != officer)):
+            return None
+        return _raw(raw)
 
     async def answer(
         self, item_id: str, officer: str, threat_called: bool, mark: tuple[float, float] | None = None
     ) -> dict[str, Any]:
         """Score the officer's answer on a bag handed to them and reveal what it held; ScreeningError
-        (404 no such bag, 403 handed to another officer, 409 answered already)."""
+        (400 a threat called without its mark, 404 no such bag, 403 handed to another officer, 409
+        answered already)."""
         officer = _officer(officer)
         key = self._item(item_id)
         fields = await self.client.hmget(
@@ -382,7 +504,10 @@ class ScreeningDesk:
         if fields[0] is None or _text(fields[0]) != officer:
             raise ScreeningError(f"bag {item_id} was not handed to {officer}", 403)
         tip = json.loads(_text(fields[2])) if fields[2] else None
-        result = score(tip, threat_called, mark)
+        try:
+            result = score(tip, threat_called, mark)
+        except ValueError as error:
+            raise ScreeningError(str(error), 400) from None
         response_s = max(0.0, self.clock() - float(_text(fields[1])))
         threat_class = tip["label"] if tip else NO_THREAT
         answer = {
@@ -398,16 +523,28 @@ class ScreeningDesk:
             "answered_at": self.clock(),
             "tip": tip,
         }
-        if not await self.client.hsetnx(key, "answer", json.dumps(answer)):
-            raise ScreeningError(f"bag {item_id} was answered already", 409)
-        tally = f"{self.prefix}tally"
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hincrby(tally, f"answers|{officer}|{threat_class}|{result}", 1)
-            pipe.hincrbyfloat(tally, f"seconds|{officer}|{threat_class}", response_s)
-            pipe.lpush(f"{self.prefix}answers", json.dumps(answer))
-            pipe.ltrim(f"{self.prefix}answers", 0, self.settings.answers_kept - 1)
-            pipe.delete(f"{self.prefix}current:{officer}")
-            await pipe.execute()
+        recorded = await self.client.eval(
+            _ANSWER,
+            4,
+            key,
+            f"{self.prefix}tally",
+            f"{self.prefix}answers",
+            self._current(officer),
+            officer,
+            json.dumps(answer),
+            f"answers|{officer}|{threat_class}|{result}",
+            f"seconds|{officer}|{threat_class}",
+            repr(response_s),
+            self.settings.answers_kept,
+            item_id,
+            ANSWERED_KEEP_S,
+        )
+        if recorded != 1:
+            why = {
+                0: (f"bag {item_id} was answered already", 409),
+                -1: (f"bag {item_id} was not handed to {officer}", 403),
+            }
+            raise ScreeningError(*why.get(int(recorded), (f"no bag {item_id} on the screening queue", 404)))
         return {**answer, "scale": float(_text(fields[5]))}
 
     async def scores(self) -> list[Score]:
@@ -457,9 +594,11 @@ def add_screening_routes(app: web.Application, desk: ScreeningDesk) -> None:
 
     @routes.get("/api/screening/{item_id}/image")
     async def image(request: web.Request) -> web.Response:
-        data = await desk.image(request.match_info["item_id"], request.query.get("view", "colour"))
+        session = request.get(SESSION_KEY)  # a logged-in screener sees only the bags handed to them
+        officer = None if session is None or session.account.may("supervisor") else session.name
+        data = await desk.image(request.match_info["item_id"], request.query.get("view", "colour"), officer)
         if data is None:
-            raise web.HTTPNotFound(text="no such bag on the screening queue")
+            raise web.HTTPNotFound(text="no such bag handed to you on the screening queue")
         return web.Response(body=data, content_type="image/png")
 
     @routes.post("/api/screening/{item_id}/answer")

@@ -109,7 +109,7 @@ class VerdictSink:
             if alert is not None:
                 await self._keep_preview(record, verdict)
             if self.screening is not None and record.modality == frame_pb2.MODALITY_XRAY:
-                await self._screen(record)
+                self._screen(record)
             if record.HasField("blob"):
                 self._release(record.blob)
 
@@ -212,14 +212,17 @@ class VerdictSink:
             self.sensor.hook_failed("preview")
             log.exception("no preview for frame %s", record.frame_id)
 
-    async def _screen(self, record: frame_pb2.Frame) -> None:
-        """Put a screened lane's X-ray frame before screeners; never at the cost of the verdict."""
+    def _screen(self, record: frame_pb2.Frame) -> None:
+        """Hand a screened lane's X-ray frame to the screening feed, which renders it in the background
+        from a copy of its payload; never at the cost of the verdict."""
         assert self.screening is not None
+        if not self.screening.screens(record):
+            return
         try:
             payload = self.store.read(record.blob) if record.HasField("blob") else memoryview(record.payload)
-            await self.screening.offer(record, payload)
+            self.screening.submit(record, payload)
         except Exception:
-            self.sensor.hook_failed("screening")
+            self.sensor.screening_bag("failed")
             log.exception("frame %s not put before screeners", record.frame_id)
 
     def _report(self, verdict: results_pb2.Verdict, alert: results_pb2.Alert | None) -> None:

@@ -322,7 +322,7 @@ def create_app(
             if config.screening.lanes:  # only a site that screens pays for loading the threat images
                 from smartcustoms.runtime.screening import screening_feed
 
-                screening = screening_feed(config, ledger.client)
+                screening = screening_feed(config, ledger.client, runtime.sensor)
             sinks.append(
                 VerdictSink(
                     ledger,

@@ -224,7 +224,7 @@ def screen_bags(config: Config) -> None:
             for share, sequences in ((1.0, (91, 92)), (0.0, (93, 94))):
                 lanes = ScreeningConfig(lanes={"lane-1-xray": share})
                 rng = np.random.default_rng(sequences[0])
-                feed = ScreeningFeed(client, config.namespace, lanes, [threat], rng)
+                feed = ScreeningFeed(client, config.namespace, lanes, lambda: [threat], rng)
                 for sequence in sequences:
                     frame = xray(sequence, dense=False)
                     assert await feed.offer(frame, frame.payload)
@@ -233,7 +233,7 @@ def screen_bags(config: Config) -> None:
                 shown = await desk.next("PO 1")
                 assert shown is not None
                 box = json.loads(await client.hget(f"{desk.prefix}item:{shown['item_id']}", "tip") or "null")
-                mark = None if box is None else ((box["box"][0] + box["box"][2]) / 2, box["box"][1] + 1.0)
+                mark = (10.0, 10.0) if box is None else tuple(np.mean(box["outline"], axis=0))
                 await desk.answer(shown["item_id"], "PO 1", call, mark)
         finally:
             await client.aclose()

@@ -140,11 +140,11 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
             page.wait_for_function("() => document.body.dataset.answered === 'false'", timeout=10_000)
             page.wait_for_function("() => document.getElementById('image').naturalWidth > 0", timeout=10_000)
             item_id = page.locator("#image").get_attribute("src").split("/")[3]
-            x0, y0, x1, y1 = _tip_of(config, item_id)["box"]  # type: ignore[misc]
+            x, y = np.mean(_tip_of(config, item_id)["outline"], axis=0)  # inside the threat's outline
             shown = page.locator("#image").bounding_box()
             assert shown is not None
             scale = shown["width"] / 384  # screen pixels per frame pixel (the frame is 384 wide)
-            page.locator("#frame").click(position={"x": (x0 + x1) / 2 * scale, "y": (y0 + y1) / 2 * scale})
+            page.locator("#frame").click(position={"x": x * scale, "y": y * scale})
             assert page.locator("#threat").is_enabled()
             page.click("#threat")
             page.wait_for_selector("#outcome[data-result=hit]", timeout=10_000)

@@ -4,6 +4,7 @@ the gateway's on a real Redis, the tallies exported, the HTTP API's refusals."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,13 +20,16 @@ from prometheus_client import CollectorRegistry
 from smartcustoms.core import preview
 from smartcustoms.core.config import Config, PluginConfig, ScreeningConfig
 from smartcustoms.core.frames import array_frame
-from smartcustoms.core.metrics import SCREENING_RESULTS
+from smartcustoms.core.metrics import SCREENING_RESULTS, Metrics
+from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
 from smartcustoms.plugins.xray.projection import ThreatImage, project, threat_image
 from smartcustoms.runtime.officer_auth import CSRF_COOKIE, CSRF_HEADER, protect
 from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.screening import (
+    ANSWERED_KEEP_S,
+    MAX_RENDERING,
     Score,
     ScreeningCollector,
     ScreeningDesk,
@@ -36,6 +40,7 @@ from smartcustoms.runtime.screening import (
     score,
     scores_from_tally,
     screening_image,
+    threats_for,
 )
 from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.v1 import frame_pb2
@@ -56,7 +61,6 @@ class Clock:
     [
         (TIP, True, (120.0, 70.0), "hit"),
         (TIP, True, (96.0, 46.0), "hit"),  # within the margin around the box
-        (TIP, True, None, "hit"),  # a call without a mark: the bag-level answer
         (TIP, True, (300.0, 70.0), "wrong_place"),
         (TIP, False, None, "miss"),
         (None, True, (10.0, 10.0), "false_alarm"),
@@ -68,6 +72,18 @@ def test_an_answer_is_scored_by_what_the_bag_held(
 ) -> None:
     assert score(tip, called, mark) == result
     assert result in SCREENING_RESULTS
+
+
+def test_a_threat_call_needs_its_mark_and_a_hit_lies_on_the_outline() -> None:
+    with pytest.raises(ValueError, match="needs its mark"):
+        score(TIP, True, None)
+    diagonal = {
+        "label": "knife",
+        "box": [0, 0, 100, 100],
+        "outline": [[0, 0], [10, 0], [100, 90], [100, 100], [90, 100], [0, 10]],
+    }
+    assert score(diagonal, True, (50.0, 50.0)) == "hit"  # on the blade
+    assert score(diagonal, True, (90.0, 10.0)) == "wrong_place"  # in the box, off the blade
 
 
 def test_scores_read_the_tally_with_any_officer_name() -> None:
@@ -116,9 +132,8 @@ def _run(
     async def main() -> None:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            feed = ScreeningFeed(
-                client, namespace, config, [threat_image(_threat())], np.random.default_rng(7)
-            )
+            threats = [threat_image(_threat())]
+            feed = ScreeningFeed(client, namespace, config, lambda: threats, np.random.default_rng(7))
             await body(feed, ScreeningDesk(client, namespace, config, clock=Clock()), namespace)
         finally:
             await client.aclose()
@@ -163,15 +178,17 @@ def test_screened_lanes_are_queued_projected_at_their_share_and_scored(redis_ser
         missed = await desk.answer(first["item_id"], "PO 1", False)
         assert (missed["result"], missed["threat_class"], missed["response_s"]) == ("miss", "firearm", 4.5)
         assert missed["frame_id"] == "bag-1" and missed["tip"]["entry_id"] == "pistol-1"
+        kept_s = await desk.client.ttl(f"sc:{namespace}:screening:item:{first['item_id']}")
+        assert 0 < kept_s <= ANSWERED_KEEP_S  # its images go soon; the answer is in the record
         x0, y0, x1, y1 = missed["tip"]["box"]
         assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
         with pytest.raises(ScreeningError, match="answered already") as twice:
-            await desk.answer(first["item_id"], "PO 1", True)
+            await desk.answer(first["item_id"], "PO 1", True, (1.0, 1.0))
         assert twice.value.status == 409
         called = await desk.answer(second["item_id"], "PO 2", True, (20.0, 20.0))
         assert (called["result"], called["tip"]) == ("false_alarm", None)
         with pytest.raises(ScreeningError) as unknown:
-            await desk.answer("no-such-bag", "PO 1", True)
+            await desk.answer("no-such-bag", "PO 1", True, (1.0, 1.0))
         assert unknown.value.status == 404
 
         scores = {(s.officer, s.threat_class): s for s in await desk.scores()}
@@ -191,9 +208,16 @@ def test_a_hit_marked_on_the_projected_threat_and_the_tallies_exported(redis_ser
         shown = await desk.next("PO 1")
         assert shown is not None
         raw_tip = await desk.client.hget(f"sc:{namespace}:screening:item:{shown['item_id']}", "tip")
-        x0, y0, x1, y1 = json.loads(raw_tip)["box"]
-        hit = await desk.answer(shown["item_id"], "PO 1", True, ((x0 + x1) / 2, (y0 + y1) / 2))
+        tip = json.loads(raw_tip)
+        _, _, x1, y1 = tip["box"]
+        on_it = tuple(np.mean(tip["outline"], axis=0))  # inside the threat's convex outline
+        beside = (x1 + 30.0, y1 + 30.0)  # in the frame, well off the threat
+        with pytest.raises(ScreeningError, match="needs its mark") as unmarked:
+            await desk.answer(shown["item_id"], "PO 1", True)
+        assert unmarked.value.status == 400
+        hit = await desk.answer(shown["item_id"], "PO 1", True, on_it)
         assert hit["result"] == "hit"
+        assert score(tip, True, beside) == "wrong_place"
         registry = CollectorRegistry()
         registry.register(ScreeningCollector(redis_service.url, namespace))
         labels = {"officer": "PO 1", "threat_class": "firearm"}
@@ -257,6 +281,7 @@ def test_behind_the_login_the_screener_is_the_session_and_sees_only_their_own_sc
         protect(app, store)
         async with TestClient(TestServer(app)) as http:
             assert (await http.post("/api/screening/next", json={})).status == 401
+            handed: list[str] = []
             for name in ("PO 4411", "PO 77"):
                 http.session.cookie_jar.clear()
                 assert (await http.post("/login", json={"name": name, "password": password})).status == 200
@@ -265,6 +290,10 @@ def test_behind_the_login_the_screener_is_the_session_and_sees_only_their_own_sc
                 # the body names someone else: the answer is recorded as the session's officer
                 reply = await http.post("/api/screening/next", json={"officer": "SPO 12"}, headers=csrf)
                 item = (await reply.json())["item"]
+                for earlier in handed:  # a screener sees only the bags handed to them
+                    assert (await http.get(f"/api/screening/{earlier}/image")).status == 404
+                assert (await http.get(f"/api/screening/{item['item_id']}/image")).status == 200
+                handed.append(item["item_id"])
                 answer = {"officer": "SPO 12", "threat": False}
                 answered = await http.post(
                     f"/api/screening/{item['item_id']}/answer", json=answer, headers=csrf
@@ -277,6 +306,7 @@ def test_behind_the_login_the_screener_is_the_session_and_sees_only_their_own_sc
             assert (await http.post("/login", json={"name": "SPO 12", "password": password})).status == 200
             every = await (await http.get("/api/screening/scores")).json()
             assert sorted(row["officer"] for row in every) == ["PO 4411", "PO 77"]
+            assert all([(await http.get(f"/api/screening/{i}/image")).status == 200 for i in handed])
 
     _run(redis_service.url, body)
 
@@ -316,3 +346,83 @@ def test_a_threat_is_projected_above_the_scanners_dark_level() -> None:
     assert shown[0].colour == preview.dual_energy(projected.image).colour  # what the screener sees
     above_zero = project(bag, threat, (1.0, 1.0), np.random.default_rng(3)).image
     assert shown[0].colour != preview.dual_energy(above_zero).colour
+
+
+@pytest.mark.integration
+def test_bags_that_leave_the_queue_take_their_images_with_them(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        for n in range(6):
+            frame = _xray(f"bag-{n}", "lane-plain", _bag(n))
+            assert await feed.offer(frame, frame.payload)
+        items = [k async for k in desk.client.scan_iter(match=f"sc:{namespace}:screening:item:*")]
+        assert await desk.waiting() == 2 and len(items) == 2  # not six hashes of PNGs for an hour
+
+    _run(redis_service.url, body, queue_length=2)
+
+
+@pytest.mark.integration
+def test_one_officers_requests_at_once_take_one_bag(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        for n in range(4):
+            frame = _xray(f"bag-{n}", "lane-plain", _bag(n))
+            await feed.offer(frame, frame.payload)
+        # a double click, or two gateways: the same bag, and the other three still wait
+        shown = await asyncio.gather(*(desk.next("PO 1") for _ in range(5)))
+        assert len({s["item_id"] for s in shown if s is not None}) == 1 and await desk.waiting() == 3
+        first = shown[0]
+        assert first is not None
+        other = await desk.next("PO 2")
+        assert other is not None and other["item_id"] != first["item_id"]
+        # PO 1's answer on their bag leaves PO 2's current bag alone, and their own next is a new one
+        await desk.answer(first["item_id"], "PO 1", False)
+        assert await desk.next("PO 2") == other
+        again = await desk.next("PO 1")
+        assert again is not None and again["item_id"] not in (first["item_id"], other["item_id"])
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_bags_arriving_while_the_renderer_is_busy_are_skipped_and_counted(
+    redis_service: EmbeddedRedis,
+) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        registry = CollectorRegistry()
+        feed.sensor = Sensor(Metrics(registry))
+        frames = [_xray(f"bag-{n}", "lane-plain", _bag(n)) for n in range(MAX_RENDERING + 2)]
+        submitted = [feed.submit(frame, memoryview(frame.payload)) for frame in frames]
+        assert submitted == [True] * MAX_RENDERING + [False, False]
+        assert not feed.submit(_xray("bag-9", "lane-other", _bag(9)), b"")  # not a screened lane
+        await feed.settle()
+        assert await desk.waiting() == MAX_RENDERING
+
+        def counted(outcome: str) -> float | None:
+            return registry.get_sample_value("smartcustoms_screening_bags_total", {"outcome": outcome})
+
+        assert (counted("as_scanned"), counted("skipped"), counted("failed")) == (MAX_RENDERING, 2.0, 0.0)
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_unreadable_threat_images_leave_the_bags_unprojected(
+    redis_service: EmbeddedRedis, tmp_path: Path
+) -> None:
+    folder = tmp_path / "threats"
+    folder.mkdir()
+    (folder / "labels.csv").write_text("file,label,pixel_size_mm,note\nbroken.npy,knife,1.0,\n")
+    (folder / "broken.npy").write_bytes(b"")  # an empty file: numpy raises EOFError
+    config = Config()
+    config.screening.lanes = {"lane-tip": 1.0}
+    config.screening.threat_dir = str(folder)
+    assert threats_for(config) == []
+
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        feed._load_threats = functools.partial(threats_for, config)
+        frame = _xray("bag-1", "lane-tip", _bag(1))
+        assert await feed.offer(frame, frame.payload)
+        shown = await desk.next("PO 1")
+        assert shown is not None
+        assert (await desk.answer(shown["item_id"], "PO 1", False))["tip"] is None
+
+    _run(redis_service.url, body)
