@@ -216,12 +216,11 @@ class ScreeningConfig:
     never changed."""
 
     lanes: dict[str, float] = field(default_factory=dict)
-    threat_dir: str = (
-        ""  # a library folder of threat images (docs/detectors.md); "" = the xray-library artefact
-    )
+    threat_dir: str = ""  # a library folder of threat images (docs/detectors.md); "": the xray-library one
     labels: list[str] = field(default_factory=list)  # classes projected; empty: every class of the folder
     queue_length: int = 200  # the newest bags waiting for a screener; older ones leave the queue
-    item_ttl_s: float = 3600.0  # how long a bag's screening images and answer are kept in Redis
+    # how long a bag's images are kept, waiting or handed out (5 minutes once answered)
+    item_ttl_s: float = 3600.0
     answers_kept: int = 100_000  # the newest answers kept for the scores' record
 
 

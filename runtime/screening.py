@@ -43,7 +43,7 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.plugins.xray.library import ARTEFACT_NAME, load_library_dir
 from smartcustoms.plugins.xray.projection import ThreatImage, frame_spacing, on_threat, project, threat_images
 from smartcustoms.plugins.xray.scanners import Scanner, load_scanners, scanner_for
-from smartcustoms.runtime.officer_auth import SESSION_KEY
+from smartcustoms.runtime.officer_auth import SESSION_KEY, json_object
 from smartcustoms.v1 import frame_pb2
 
 log = logging.getLogger(__name__)
@@ -197,15 +197,31 @@ class ScreeningFeed:
         return None
 
     def screens(self, record: frame_pb2.Frame) -> bool:
-        return record.modality == frame_pb2.MODALITY_XRAY and self.share(record.source_id) is not None
+        """A dual-energy X-ray (unsigned counts, [channels >= 2, H, W]) of a screened lane."""
+        dtype = DTYPES.get(record.dtype)
+        return (
+            record.modality == frame_pb2.MODALITY_XRAY
+            and len(record.shape) == 3
+            and record.shape[0] >= 2
+            and dtype is not None
+            and np.issubdtype(dtype, np.unsignedinteger)
+            and self.share(record.source_id) is not None
+        )
+
+    def has_room(self) -> bool:
+        """Whether a bag submitted now is rendered (else it is skipped, and counted)."""
+        return len(self._rendering) < MAX_RENDERING
+
+    def skipped(self) -> None:
+        self._count("skipped")
 
     def submit(self, record: frame_pb2.Frame, payload: memoryview | bytes) -> bool:
         """Screen the bag in the background (its payload copied: the caller may release it at once);
         False when it is not screened, or skipped because ``MAX_RENDERING`` bags are being rendered."""
         if not self.screens(record):
             return False
-        if len(self._rendering) >= MAX_RENDERING:
-            self._count("skipped")
+        if not self.has_room():
+            self.skipped()
             return False
         task = asyncio.create_task(self._offer_counted(record, bytes(payload)))
         self._rendering.add(task)
@@ -213,7 +229,8 @@ class ScreeningFeed:
         return True
 
     async def settle(self) -> None:
-        """Wait for the bags being rendered (tests, and a worker stopping)."""
+        """Wait for the bags being rendered. A worker that stops does not: the one or two bags it was
+        rendering are not screened."""
         while self._rendering:
             await asyncio.wait(list(self._rendering))
 
@@ -420,7 +437,8 @@ redis.call('HINCRBYFLOAT', KEYS[2], ARGV[4], ARGV[5])
 redis.call('LPUSH', KEYS[3], ARGV[2])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[6]) - 1)
 if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
-if redis.call('TTL', KEYS[1]) > tonumber(ARGV[8]) then redis.call('EXPIRE', KEYS[1], ARGV[8]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 or ttl > tonumber(ARGV[8]) then redis.call('EXPIRE', KEYS[1], ARGV[8]) end
 return 1
 """
 
@@ -585,7 +603,7 @@ def add_screening_routes(app: web.Application, desk: ScreeningDesk) -> None:
 
     @routes.post("/api/screening/next")
     async def next_bag(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_object(request)
         try:
             shown = await desk.next(officer_of(request, body))
         except ScreeningError as error:
@@ -603,7 +621,7 @@ def add_screening_routes(app: web.Application, desk: ScreeningDesk) -> None:
 
     @routes.post("/api/screening/{item_id}/answer")
     async def answer(request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_object(request)
         called = body.get("threat")
         if not isinstance(called, bool):
             raise web.HTTPBadRequest(text="threat must be true or false")
@@ -632,16 +650,6 @@ def _http(error: ScreeningError) -> web.HTTPException:
         409: web.HTTPConflict,
     }
     return kinds.get(error.status, web.HTTPBadRequest)(text=str(error))
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json() if request.body_exists else {}
-    except ValueError:
-        raise web.HTTPBadRequest(text="the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="the body must be a JSON object")
-    return body
 
 
 def _mark(value: object) -> tuple[float, float] | None:

@@ -218,6 +218,9 @@ class VerdictSink:
         assert self.screening is not None
         if not self.screening.screens(record):
             return
+        if not self.screening.has_room():  # before the payload is read (from Redis, for a Redis store)
+            self.screening.skipped()
+            return
         try:
             payload = self.store.read(record.blob) if record.HasField("blob") else memoryview(record.payload)
             self.screening.submit(record, payload)

@@ -134,7 +134,7 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
             page.click("#clear")
             page.wait_for_selector("#outcome[data-result=miss]", timeout=10_000)
             assert "Missed: a firearm was projected" in page.locator("#outcome").inner_text()
-            assert page.locator("svg rect.projected[data-label=firearm]").count() == 1
+            assert page.locator("svg polygon.projected[data-label=firearm]").count() == 1
 
             page.click("#next")
             page.wait_for_function("() => document.body.dataset.answered === 'false'", timeout=10_000)

@@ -60,7 +60,7 @@ def test_threat_image_is_the_object_alone_without_its_tray() -> None:
 
 def test_the_scans_noise_round_the_object_is_not_projected() -> None:
     rng = np.random.default_rng(5)
-    integrals = rng.normal(0.3, 0.01, (2, 200, 200))  # a noisy scan of the empty tray...
+    integrals = rng.normal(0.3, 0.03, (2, 200, 200))  # a noisy scan of the empty tray...
     integrals[:, 80:120, 60:140] += np.array(STEEL)[:, None, None]  # ...with a bar on it
     entry = LibraryEntry("noisy", "knife", _counts(integrals), 1.0)
     cut = threat_image(entry).line_integrals

@@ -159,8 +159,12 @@ def test_screened_lanes_are_queued_projected_at_their_share_and_scored(redis_ser
         assert await desk.waiting() == 2
 
         assert isinstance(desk.clock, Clock)
+        for item in await desk.client.lrange(f"sc:{namespace}:screening:queue", 0, -1):
+            await desk.client.expire(f"sc:{namespace}:screening:item:{item.decode()}", 30)  # about to go
         first = await desk.next("PO 1")
         assert first is not None and first["source_id"] == "lane-tip"  # the oldest bag first
+        first_key = f"sc:{namespace}:screening:item:{first['item_id']}"
+        assert await desk.client.ttl(first_key) > 30  # renewed when handed out: it stays while screened
         assert await desk.next("PO 1") == first  # handed out and not answered: the same bag again
         second = await desk.next("PO 2")
         assert second is not None and second["source_id"] == "lane-plain"
@@ -254,7 +258,7 @@ def test_the_http_api_refuses_bad_answers_in_one_line(redis_service: EmbeddedRed
             garbled = await http.post(
                 f"{path}/answer", data=b"{not json", headers={"Content-Type": "application/json"}
             )
-            assert (garbled.status, await garbled.text()) == (400, "the body must be JSON")
+            assert garbled.status == 400 and "must be a JSON object" in await garbled.text()
             cleared = await http.post(f"{path}/answer", json={"officer": "PO 1", "threat": False})
             assert (await cleared.json())["result"] == "clear"
             (row,) = await (await http.get("/api/screening/scores")).json()
@@ -390,11 +394,22 @@ def test_bags_arriving_while_the_renderer_is_busy_are_skipped_and_counted(
         registry = CollectorRegistry()
         feed.sensor = Sensor(Metrics(registry))
         frames = [_xray(f"bag-{n}", "lane-plain", _bag(n)) for n in range(MAX_RENDERING + 2)]
-        submitted = [feed.submit(frame, memoryview(frame.payload)) for frame in frames]
+        buffers = [bytearray(frame.payload) for frame in frames]  # as a blob store's memory would be
+        submitted = [feed.submit(frame, memoryview(b)) for frame, b in zip(frames, buffers, strict=True)]
         assert submitted == [True] * MAX_RENDERING + [False, False]
+        for buffer in buffers:  # released and reused at once, as the sink does after submitting
+            buffer[:] = bytes(len(buffer))
         assert not feed.submit(_xray("bag-9", "lane-other", _bag(9)), b"")  # not a screened lane
+        single = array_frame(_bag(4)[0], modality=Modality.XRAY, source_id="lane-plain", sequence=5)
+        assert not feed.submit(single, single.payload)  # not a dual-energy image: not screened
         await feed.settle()
         assert await desk.waiting() == MAX_RENDERING
+        images = set()  # rendered from the copies taken at submission, not the reused memory
+        for n in range(MAX_RENDERING):
+            shown = await desk.next(f"PO {n}")
+            assert shown is not None
+            images.add(await desk.image(shown["item_id"], "grey"))
+        assert images == {preview.dual_energy(_bag(n)).data for n in range(MAX_RENDERING)}
 
         def counted(outcome: str) -> float | None:
             return registry.get_sample_value("smartcustoms_screening_bags_total", {"outcome": outcome})

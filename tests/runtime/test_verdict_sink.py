@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from smartcustoms.core import verdicts
 from smartcustoms.core.blobstore.memory import MemoryBlobStore
 from smartcustoms.core.blobstore.redis import RedisBlobStore
+from smartcustoms.core.config import ScreeningConfig
 from smartcustoms.core.frames import array_frame
 from smartcustoms.core.manager import new_plugin_manager
 from smartcustoms.core.metrics import Metrics
@@ -26,6 +27,7 @@ from smartcustoms.core.types import Modality
 from smartcustoms.runtime import ledger as ledger_module
 from smartcustoms.runtime import sink as sink_module
 from smartcustoms.runtime.ledger import Counts, Ledger
+from smartcustoms.runtime.screening import MAX_RENDERING, ScreeningDesk, ScreeningFeed
 from smartcustoms.runtime.services import EmbeddedRedis
 from smartcustoms.runtime.sink import VerdictSink
 from smartcustoms.v1 import frame_pb2, results_pb2
@@ -340,3 +342,48 @@ def test_a_reference_no_store_can_release_is_not_kept_behind_the_ones_waiting(
     assert sample("smartcustoms_blob_release_failures_total") == 2.0
     assert sample("smartcustoms_blobs_awaiting_release") == 0.0
     assert sample("smartcustoms_blobs_released_total") == 3.0
+
+
+def test_screened_lanes_bags_go_to_the_feed_from_the_store_and_their_payloads_are_released(
+    redis_service: EmbeddedRedis,
+) -> None:
+    registry = CollectorRegistry()
+    store = MemoryBlobStore()
+    frames = []
+    for n, lane in enumerate(["lane-s"] * (MAX_RENDERING + 1) + ["lane-z"]):
+        frame = array_frame(
+            np.full((2, 32, 48), 40_000 + n, np.uint16),
+            modality=Modality.XRAY,
+            source_id=lane,
+            sequence=n + 1,
+            frame_id=f"bag-{n}",
+        )
+        with store.open_writer(f"blob-{n}", len(frame.payload)) as writer:
+            writer.write(frame.payload)
+            ref = writer.commit()
+        frame.ClearField("payload")
+        frame.blob.CopyFrom(ref)
+        frames.append(frame)
+    settings = ScreeningConfig(lanes={"lane-s": 0.0})
+
+    async def main() -> tuple[int, int]:
+        client = aioredis.Redis.from_url(redis_service.url)
+        namespace = f"sm{uuid.uuid4().hex[:8]}"
+        try:
+            ledger = Ledger(client, namespace)
+            sensor = Sensor(Metrics(registry))
+            feed = ScreeningFeed(client, namespace, settings, lambda: [], sensor=sensor)
+            sink = VerdictSink(ledger, store, new_plugin_manager(), sensor, screening=feed)
+            for frame in frames:
+                await ledger.accept(frame, 30)
+            await sink.store_verdicts([verdicts.combine(frame, []) for frame in frames])
+            released = sum(store.exists(frame.blob) for frame in frames)  # at once, not after rendering
+            await feed.settle()
+            return released, await ScreeningDesk(client, namespace, settings).waiting()
+        finally:
+            await client.aclose()
+
+    still_stored, waiting = asyncio.run(main())
+    assert (still_stored, waiting) == (0, MAX_RENDERING)  # the third screened bag found the renderer busy
+    skipped = registry.get_sample_value("smartcustoms_screening_bags_total", {"outcome": "skipped"})
+    assert skipped == 1.0
