@@ -443,6 +443,21 @@ return 1
 """
 
 
+# The bags waiting: the queue's ids whose images are still kept; the ids of bags that expired while
+# they waited are taken off. KEYS: queue; ARGV: item key prefix.
+_WAITING = """
+local waiting = 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. id) == 1 then
+    waiting = waiting + 1
+  else
+    redis.call('LREM', KEYS[1], 0, id)
+  end
+end
+return waiting
+"""
+
+
 class ScreeningDesk:
     """Hands out queued bags to screeners, one at a time each, and scores their answers."""
 
@@ -465,7 +480,9 @@ class ScreeningDesk:
         return f"{self.prefix}current:{officer}"
 
     async def waiting(self) -> int:
-        return int(await self.client.llen(f"{self.prefix}queue"))
+        """The bags waiting, those that expired while they waited taken off the queue."""
+        waiting = await self.client.eval(_WAITING, 1, f"{self.prefix}queue", self._item(""))
+        return int(waiting)
 
     async def next(self, officer: str) -> dict[str, Any] | None:
         """The officer's bag: the one handed out and not yet answered, else the oldest waiting; None when
@@ -706,11 +723,12 @@ def screening_line(config: Config, page_url: str) -> str:
     client = sync_redis.Redis.from_url(config.redis.url, socket_timeout=5.0)
     prefix = _prefix(config.namespace)
     try:
-        waiting = [_text(i) for i in client.lrange(f"{prefix}queue", 0, -1)]
-        tips = [client.hget(f"{prefix}item:{item_id}", "tip") for item_id in waiting]
+        queued = [_text(i) for i in client.lrange(f"{prefix}queue", 0, -1)]
+        tips = [client.hget(f"{prefix}item:{item_id}", "tip") for item_id in queued]
     finally:
         client.close()
-    projected = [json.loads(_text(t))["label"] for t in tips if t]
+    waiting = [tip for tip in tips if tip is not None]  # not those that expired while they waited
+    projected = [json.loads(_text(t))["label"] for t in waiting if t]
     lanes = ", ".join(f"{lane} {share:.0%} projected" for lane, share in config.screening.lanes.items())
     kinds = ", ".join(f"{projected.count(label)} {label}" for label in sorted(set(projected)))
     return (

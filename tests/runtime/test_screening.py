@@ -40,6 +40,7 @@ from smartcustoms.runtime.screening import (
     score,
     scores_from_tally,
     screening_image,
+    screening_line,
     threats_for,
 )
 from smartcustoms.runtime.services import EmbeddedRedis
@@ -439,5 +440,27 @@ def test_unreadable_threat_images_leave_the_bags_unprojected(
         shown = await desk.next("PO 1")
         assert shown is not None
         assert (await desk.answer(shown["item_id"], "PO 1", False))["tip"] is None
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_bags_that_expired_while_waiting_are_not_counted_as_waiting(redis_service: EmbeddedRedis) -> None:
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        for n in range(3):
+            frame = _xray(f"bag-{n}", "lane-tip" if n == 0 else "lane-plain", _bag(n))
+            await feed.offer(frame, frame.payload)
+        queue = f"sc:{namespace}:screening:queue"
+        oldest = (await desk.client.lrange(queue, -1, -1))[0].decode()
+        await desk.client.delete(f"sc:{namespace}:screening:item:{oldest}")  # as if it had expired
+        config = Config(namespace=namespace)
+        config.redis.url = redis_service.url
+        config.screening.lanes = {"lane-tip": 1.0}
+        line = await asyncio.to_thread(screening_line, config, "https://cp/screening")
+        assert line == (
+            "screening (lane-tip 100% projected): 2 bags wait for screeners at https://cp/screening, "
+            "0 with a projected threat"  # the projected bag was the one that expired
+        )
+        assert await desk.waiting() == 2 and await desk.client.llen(queue) == 2  # its id taken off
 
     _run(redis_service.url, body)
