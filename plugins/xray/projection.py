@@ -8,6 +8,12 @@ resampled to the frame's pixel size (row and column spacing apart, for a scanner
 turned to any angle, mirrored or not, and placed inside the bag. Counts above the scanner's dark level
 are multiplied by ``exp(-L_threat)`` per energy channel; nothing else in the frame changes.
 
+Fewer counts behind the threat carry relatively more photon noise than the bag's counts dimmed by the
+same factor: a Poisson count dimmed by ``t`` has variance ``g t c`` where the dimmed counts have only
+``g t^2 c``. The frame's own noise (``noise_model``: the gain ``g`` per channel, measured on the frame
+from neighbouring pixels) gives the missing variance, added as Gaussian noise, so a projected threat
+is as grainy as a real object at its level.
+
 Pure numpy and OpenCV; the screening queue (``smartcustoms.runtime.screening``) calls it.
 """
 
@@ -35,6 +41,9 @@ THREAT_LINE_INTEGRAL = 0.01
 # "air and belt" limit): projected threats are placed with their centre on one of these.
 BAG_LINE_INTEGRAL = 0.12
 MIN_PIECE_PX = 12  # an object's pieces (a phone's screws apart) are kept from this size; noise specks not
+NOISE_PIXELS = 65_536  # the noise model reads whole rows, evenly spaced, about this many pixels in all
+NOISE_LEVELS = 12  # ... in this many bands of count level, equally wide in line integral
+MIN_NOISE_PIXELS = 2_000  # a band of fewer pixels says too little of the noise
 
 
 class ProjectionError(ValueError):
@@ -160,7 +169,11 @@ def project(
     for channel in range(2):
         counts = image[channel, top : top + height, left : left + width].astype(np.float64)
         level = dark[channel]
-        dimmed = level + (counts - level) * np.exp(-integrals[channel].astype(np.float64))
+        kept = np.exp(-integrals[channel].astype(np.float64))
+        gain = noise_model(frame[channel], level)
+        missing = gain * np.maximum(counts - level, 0.0) * kept * (1.0 - kept)  # 0 where kept is 1
+        grain = np.sqrt(missing) * rng.standard_normal(missing.shape) if gain else 0.0
+        dimmed = level + (counts - level) * kept + grain
         upper = np.iinfo(frame.dtype).max if np.issubdtype(frame.dtype, np.integer) else full_scale
         counts_out = np.clip(np.where(counts > level, dimmed, counts), 0, upper)
         if np.issubdtype(frame.dtype, np.integer):
@@ -177,6 +190,41 @@ def project(
     hull = cv2.convexHull(np.column_stack([columns + left, rows + top]).astype(np.int32)).reshape(-1, 2)
     outline = tuple((int(x), int(y)) for x, y in hull)
     return Projection(image, box, region, outline, angle, mirrored, threat)
+
+
+def noise_model(counts: np.ndarray, dark: float = 0.0) -> float:
+    """The frame's photon noise in one channel (``[H, W]`` counts): ``gain`` such that a pixel's
+    variance is ``gain * (counts - dark)``, 0 for a noiseless frame. Read along rows: a pixel less the
+    mean of its two neighbours cancels smooth ramps and keeps 1.5 times the pixel's noise variance; its
+    spread is taken robustly (the median absolute deviation) in bands of the three pixels' mean level,
+    and the band whose spread is least for its level gives the gain: texture only adds to a band's spread,
+    so the band of least texture (the air round the bag, most often) reads the noise. Noise correlated
+    between neighbours (detector blur) reads lower, as it looks finer-grained than it is."""
+    height, width = counts.shape
+    step = max(1, round(height * width / NOISE_PIXELS))
+    sampled = counts[::step].astype(np.float64) - dark
+    before, middle, after = sampled[:, :-2], sampled[:, 1:-1], sampled[:, 2:]
+    top = float(sampled.max())  # pixels at the top of the scale may be clipped: no noise is read there
+    usable = (np.minimum(np.minimum(before, middle), after) > 0) & (
+        np.maximum(np.maximum(before, middle), after) < top
+    )
+    # the three pixels' mean as the level: uncorrelated with the residual, so a band of levels
+    # does not select the residuals (as banding by the middle pixel would)
+    level = ((before + middle + after) / 3.0)[usable]
+    residual = (middle - (before + after) / 2.0)[usable]
+    if level.size < MIN_NOISE_PIXELS:
+        return 0.0
+    bands = np.digitize(
+        np.log(level), np.linspace(np.log(level.min()), np.log(level.max()), NOISE_LEVELS + 1)[1:-1]
+    )
+    gains = []
+    for band in range(NOISE_LEVELS):
+        chosen = bands == band
+        if np.count_nonzero(chosen) < MIN_NOISE_PIXELS:
+            continue
+        spread = 1.4826 * float(np.median(np.abs(residual[chosen] - np.median(residual[chosen]))))
+        gains.append(spread * spread / 1.5 / float(np.median(level[chosen])))
+    return min(gains, default=0.0)
 
 
 def on_threat(outline: Sequence[Sequence[float]], point: tuple[float, float], margin_px: float) -> bool:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
 from smartcustoms.plugins.xray.projection import (
+    Projection,
     ProjectionError,
     ThreatImage,
     frame_spacing,
+    noise_model,
     project,
     threat_image,
     threat_images,
@@ -174,3 +178,81 @@ def test_frame_spacing_reads_the_frames_metadata_as_the_detector_does() -> None:
     assert frame_spacing({"pixel_size_mm": "0.8"}, 1000) == (0.8, 0.8)
     assert frame_spacing({"pixel_size_mm": "nan"}, 1000) == (0.8, 0.8)  # the tunnel's 800 mm over 1000 rows
     assert frame_spacing({}, 400) == (2.0, 2.0)
+
+
+def _noisy(counts: np.ndarray, gain: float, seed: int = 0) -> np.ndarray:
+    """``counts`` with photon noise of variance ``gain * counts`` (a scanner of 1 / gain quanta a count)."""
+    rng = np.random.default_rng(seed)
+    quanta = rng.poisson(counts.astype(np.float64) / gain)
+    return np.clip(np.rint(quanta * gain), 0, FULL_SCALE).astype(np.uint16)
+
+
+@pytest.mark.parametrize("gain", [0.5, 2.0, 8.0])
+def test_the_noise_model_reads_a_frames_photon_noise_whatever_is_in_the_bag(gain: float) -> None:
+    clean = _bag(400, 600).astype(np.float64) * 0.9  # air below full scale: it is read too
+    columns = np.mgrid[:400, :600][1]
+    clean[:, 100:300, 150:450] *= 1 + 0.3 * np.sin(columns[100:300, 150:450] / 9.0)  # the bag's texture
+    clean[:, 150:170, 200:260] *= 0.05  # and metal in it
+    frame = _noisy(clean, gain)
+    for channel in range(2):
+        assert noise_model(frame[channel]) == pytest.approx(gain, rel=0.1)
+    assert noise_model(np.rint(clean[0]).astype(np.uint16)) < 0.01  # noiseless: nothing to add
+
+
+def test_a_dark_level_is_taken_off_before_the_noise_is_read() -> None:
+    frame = _noisy(np.full((2, 300, 300), 20_000.0), 2.0) + np.uint16(3_000)
+    assert noise_model(frame[0], dark=3_000.0) == pytest.approx(2.0, rel=0.1)
+    assert noise_model(frame[0]) == pytest.approx(2.0 * 20_000 / 23_000, rel=0.1)  # misread without it
+
+
+def _disc(diameter_px: int, line_integral: float) -> ThreatImage:
+    """A disc of one line integral in both channels: the same at any angle."""
+    rows, columns = np.mgrid[:diameter_px, :diameter_px]
+    middle = (diameter_px - 1) / 2
+    disc = (rows - middle) ** 2 + (columns - middle) ** 2 <= (diameter_px / 2) ** 2
+    integrals = np.where(disc, np.float32(line_integral), np.float32(0.0))
+    return ThreatImage("disc", "knife", np.stack([integrals, integrals]), 1.0)
+
+
+def _inside(projected: Projection, margin_px: int) -> tuple[slice, slice]:
+    """The square inside a projected disc, ``margin_px`` in from its edge (rows, columns)."""
+    x0, y0, x1, y1 = projected.box
+    half = int((x1 - x0) / 2 / math.sqrt(2)) - margin_px
+    row, column = (y0 + y1) // 2, (x0 + x1) // 2
+    return slice(row - half, row + half), slice(column - half, column + half)
+
+
+@pytest.mark.parametrize("gain", [1.0, 4.0])
+def test_behind_a_projected_threat_the_noise_is_that_of_the_fewer_counts(gain: float) -> None:
+    """A Poisson count dimmed by t has variance g t c; dimming the bag's counts alone leaves g t^2 c."""
+    level, line_integral = 40_000.0, 1.5
+    frame = _noisy(np.full((2, 300, 300), level), gain, seed=3)
+    projected = project(frame, _disc(160, line_integral), (1.0, 1.0), np.random.default_rng(1))
+    rows, columns = _inside(projected, 4)
+    inside = projected.image[0, rows, columns].astype(np.float64)
+    kept = np.exp(-line_integral)
+    assert inside.mean() == pytest.approx(level * kept, rel=0.01)
+    assert inside.var() == pytest.approx(gain * level * kept, rel=0.1)  # not gain * level * kept**2
+
+
+def test_a_projected_threat_is_as_grainy_as_the_independent_generators_own_objects() -> None:
+    """On a bag of the independent generator (its photon noise from its own scanner's quanta), the
+    noise a projection adds beyond the bag's dimmed counts is the variance the fewer counts lack,
+    ``g c t (1 - t)``, with ``g`` the generator's own variance per count."""
+    from smartcustoms.hardware.sim.xray_alt import AltXraySimulator
+
+    scan = AltXraySimulator(3900, 512, 1024).generate(1, threat=None)
+    line_integral = 1.0
+    threat = _disc(70, line_integral)
+    threat = ThreatImage("disc", "knife", threat.line_integrals, scan.pixel_size_mm)
+    spacing = (scan.pixel_size_mm, scan.pixel_size_mm)
+    projected = project(scan.image, threat, spacing, np.random.default_rng(4))
+    rows, columns = _inside(projected, 3)
+    kept = np.exp(-line_integral)
+    for channel in range(2):
+        before = scan.image[channel, rows, columns].astype(np.float64)
+        grain = projected.image[channel, rows, columns] - kept * before  # the bag's texture cancels
+        variance_per_count = FULL_SCALE / scan.scanner.quanta[channel]
+        expected = variance_per_count * before * kept * (1 - kept)
+        assert grain.mean() == pytest.approx(0.0, abs=0.05 * math.sqrt(expected.mean()))
+        assert grain.var() == pytest.approx(expected.mean() + 1 / 12, rel=0.15)  # and the rounding
