@@ -7,8 +7,8 @@ rapidocr-onnxruntime (PP-OCRv4, ONNX model shipped inside the wheel: nothing is 
 recogniser runs, on a few small crops: the text detector is not needed, since the boxes are known.
 
 ``parse_abv`` and ``parse_volume_ml`` turn what was read into numbers: "43% vol", "ALC. 40% VOL.",
-"12.5%vol", "40% alc/vol"; "700ml", "70cl", "1L", "1.75 L", "1 litre"; and a unit cut at the end of
-the text read ("640m", "1.75li").
+"12.5%vol", "40% alc/vol"; "700ml", "70cl", "1L", "1.75 L", "1 litre"; a unit cut at the end of
+the text read ("640m", "1.75li"); and a small c or o read as e ("75el", "13.5%Vel").
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ _UNIT_ML = {"ML": 1.0, "M": 1.0, "CL": 10.0, "L": 1000.0, "LTR": 1000.0}  # "M":
 
 
 def _normalised(text: str) -> str:
-    """Upper case, no spaces, decimal commas as points, the recogniser's O/0 mix-ups undone."""
+    """Upper case, no spaces, decimal commas as points, the recogniser's O/0 mix-ups undone, and its c read
+    as e in a small "cl" ("75el") and o as e in "%vol" ("%Vel")."""
     text = re.sub(r"\s+", "", text.upper().replace(",", "."))
-    text = text.replace("V0L", "VOL")
+    text = text.replace("V0L", "VOL").replace("%VEL", "%VOL")
+    text = re.sub(r"(?<=\d)EL", "CL", text)
     return re.sub(r"(?<=\d)O|O(?=\d)", "0", text)
 
 

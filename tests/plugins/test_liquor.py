@@ -95,6 +95,9 @@ def clean_shot(catalogue_id: str, index: int = 0, seed: int = SEED) -> liquor_si
         ("12.5%vol", 12.5, None),
         ("5.4%alc/vol500mL", 5.4, 500),
         ("70cl", None, 700),
+        ("75el", None, 750),  # the recogniser reads a small c as e
+        ("13.5%Vel", 13.5, None),  # ... and a small o
+        ("75ELEGANT", None, None),  # a word after the digits, not a unit
         ("1.75 L", None, 1750),
         ("1 litre", None, 1000),
         ("640m", None, 640),  # "mL" with its L cut off
