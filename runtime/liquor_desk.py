@@ -107,7 +107,9 @@ class Bottle:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     needs_officer: str = ""  # why the plugin asked for an officer; "" if it did not
     plugin_duty_hkd: str = ""  # what the plugin said one bottle pays (no allowance)
-    identified_by: str = ""  # how the plugin knew it: "keypoints" (the label's look) or "names" (its text)
+    # how the plugin knew it: "keypoints" (the label's look), "names" (its text) or "printed_facts" (its
+    # ABV and volume: a shortlist)
+    identified_by: str = ""
     checked_by: str = ""  # the officer who accepted it as recognised
     excluded: bool = False
     overrides: list[Override] = field(default_factory=list)

@@ -19,6 +19,11 @@ the calibration frames, ``(right + 1) / (frames + 2)`` (``names_right`` of ``nam
 calibrated before names were read has none counted: 0.5, below any sensible ``min_confidence``, so such
 a bottle still goes to an officer, with its candidates.
 
+A shortlist by the printed facts (``LabelRecogniser.with_facts``: the products whose ABV and volume are
+both those read on the frame, when neither the keypoints nor the names identify the bottle) is weighed
+the same way: ``(right + 1) / (frames + 2)`` over the calibration frames whose facts read fit exactly one
+product (``facts_right`` of ``facts_frames``), divided among the products they fit.
+
 ``Calibration.default()`` is a hand-set prior used only until a fit exists (a library built without
 calibration frames); the fitted weights, the frames they came from and the fit's Brier score are kept in
 the library's ``calibration.json``.
@@ -73,12 +78,16 @@ class Calibration:
     brier: float | None = None
     names_right: int = 0  # identifications by the names read that were right, on the calibration frames
     names_frames: int = 0  # identifications by the names read, on the calibration frames
+    facts_right: int = 0  # frames whose ABV and volume read fit one product, and it was the bottle shown
+    facts_frames: int = 0  # frames whose ABV and volume read fit one product, on the calibration frames
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"a calibration has {len(FEATURES)} weights ({', '.join(FEATURES)})")
         if not 0 <= self.names_right <= self.names_frames:
             raise ValueError("a calibration's names_right must be from 0 to names_frames")
+        if not 0 <= self.facts_right <= self.facts_frames:
+            raise ValueError("a calibration's facts_right must be from 0 to facts_frames")
 
     @classmethod
     def default(cls) -> Calibration:
@@ -95,8 +104,16 @@ class Calibration:
         """The confidence of an identification by the names read (Laplace's rule on the counts)."""
         return (self.names_right + 1) / (self.names_frames + 2)
 
+    @property
+    def facts_confidence(self) -> float:
+        """The confidence that the one product the ABV and volume read fit is the bottle (Laplace's rule)."""
+        return (self.facts_right + 1) / (self.facts_frames + 2)
+
     def with_names(self, right: int, frames: int) -> Calibration:
         return dataclasses.replace(self, names_right=right, names_frames=frames)
+
+    def with_facts(self, right: int, frames: int) -> Calibration:
+        return dataclasses.replace(self, facts_right=right, facts_frames=frames)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +126,8 @@ class Calibration:
             "brier": self.brier,
             "names_right": self.names_right,
             "names_frames": self.names_frames,
+            "facts_right": self.facts_right,
+            "facts_frames": self.facts_frames,
         }
 
     @classmethod
@@ -128,6 +147,8 @@ class Calibration:
             None if brier is None else float(brier),
             int(entry.get("names_right", 0)),
             int(entry.get("names_frames", 0)),
+            int(entry.get("facts_right", 0)),
+            int(entry.get("facts_frames", 0)),
         )
 
 

@@ -8,8 +8,9 @@ the frame's label against the database, the printed ABV and volume as a cross-ch
 Each such frame gets one ``liquor_bottle`` detection: score the calibrated confidence of the best match,
 box the label on the frame, attributes the bottle's entry (catalogue_id, brand, product, category,
 abv_percent, volume_ml, reference_price_hkd), ``candidates`` (JSON, up to three {catalogue_id,
-confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``identified_by`` ("keypoints", or
-"names" when the bottle was identified by the names read on its label), ``duty_hkd`` (one bottle at the
+confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``identified_by`` ("keypoints",
+"names" when the bottle was identified by the names read on its label, or "printed_facts" when its
+first candidate is one the ABV and volume read fit, a shortlist), ``duty_hkd`` (one bottle at the
 reference price, no allowance: ``smartcustoms.core.duty``), the frame's ``traveller_id``, and
 ``needs_officer`` "1" with ``needs_officer_reason`` and its kind ``needs_officer_referral`` (one of
 ``recogniser.REFERRALS``) when an officer must decide; then the decision is
@@ -132,6 +133,14 @@ def bottle_duty_hkd(product: Product) -> Decimal:
     return duty.bottle_duty(item).duty_hkd
 
 
+def identified_by(recognition: Recognition) -> str:
+    """What put the first candidate first: the label's keypoints, the names read on it, or the ABV and
+    volume read on it (a shortlist, always for an officer)."""
+    if recognition.by_facts:
+        return "printed_facts"
+    return "names" if recognition.by_names else "keypoints"
+
+
 def bottle_detection(recognition: Recognition, traveller_id: str = "") -> Detection:
     """The ``liquor_bottle`` detection of a recognition (see the module docstring)."""
     attributes: dict[str, str] = {}
@@ -150,7 +159,7 @@ def bottle_detection(recognition: Recognition, traveller_id: str = "") -> Detect
             "reference_price_hkd": f"{p.reference_price_hkd:g}",
             "duty_hkd": str(bottle_duty_hkd(p)),
             "inliers": str(best.inliers),
-            "identified_by": "names" if recognition.by_names else "keypoints",
+            "identified_by": identified_by(recognition),
         }
         if p.name_zh:
             attributes["name_zh"] = p.name_zh

@@ -13,19 +13,27 @@ The bottle goes to an officer, with the candidates, when
 - the line has bottles of several sizes and the printed volume could not be read to choose.
 
 When the keypoints leave the bottle to an officer and ``read_names`` is on, the whole frame is read and
-the bottle identified by the brand and product names printed on it (``names``): the identification
-stands when one product of the brand best read is left, nothing read near the names contradicts its entry,
-a second piece of evidence backs the brand (the product or Chinese name read, the ABV or volume read and
-agreeing, or the keypoints' own best candidate), no other brand is read nearly as well, and its
-confidence (how often name identifications were right on the calibration frames) reaches
-``min_confidence``. When no brand is read, a product name read of one brand's products only may name
-them, backed by the ABV or volume read or the keypoints. Otherwise the referral whose best candidate is
-the surer stands (the keypoints', or the names' with the products they name as candidates). A bottle
-the keypoints clear with a confidence below ``names_check_below`` is read whole too, as a cross-check:
-when the names read are another brand's, or identify another product of the brand, it goes to an
-officer, the surer of the two identifications first; when they read another brand without identifying
-one of its products, that brand's products come first (the label names its brand; the keypoints matched
-a look-alike), the keypoints' candidate after them.
+the bottle identified by the brand and product names printed on it (``names``): the identification stands
+when one product of the brand best read is left, nothing read near the names contradicts its entry, a
+second piece of evidence backs the brand (the product or Chinese name read, the ABV or volume read and
+agreeing, both of them read anywhere on the frame and agreeing, or the keypoints' own best candidate), no
+other brand is read nearly as well, and its confidence (how often name identifications were right on the
+calibration frames) reaches ``min_confidence``. When no brand is read, a product name read of one brand's
+products only may name them, backed by the ABV or volume read or the keypoints. Otherwise the referral
+whose best candidate is the surer stands (the keypoints', or the names' with the products they name as
+candidates). A bottle the keypoints clear with a confidence below ``names_check_below`` is read whole
+too, as a cross-check: when the names read are another brand's, or identify another product of the brand,
+it goes to an officer, the surer of the two identifications first, unless the names' identification
+stands on its own and the ABV and volume printed on the frame are both its entry's and not the keypoints'
+bottle's (then it stands: everything the label says outvotes a look); when they read another brand
+without identifying one of its products, that brand's products come first (the label names its brand; the
+keypoints matched a look-alike), the keypoints' candidate after them.
+
+When neither the keypoints nor the names identify the bottle, the ABV and volume printed anywhere on the
+frame (read whole) still narrow the database: the products whose entries have both (``with_facts``) join
+the candidates, surest first, their confidence how often such a fit was the bottle on the calibration
+frames, divided among the products it fits. They never clear a bottle (many products share 40% vol and
+700 ml): the referral stands, with a shortlist for the officer instead of none.
 
 Every referral names its kind (``Recognition.referral``, one of ``REFERRALS``), so the evaluation and a
 site can count why bottles go to officers.
@@ -49,7 +57,7 @@ import numpy as np
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
-from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, folded, name_match
+from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, TextRead, folded, name_match
 from smartcustoms.plugins.liquor.reading import LabelReader, Reading, reading_of
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
@@ -90,6 +98,7 @@ class Recognition:
     reason: str = ""
     by_names: bool = False  # identified by the names read on the label, not by its keypoints
     referral: str = ""  # the reason's kind, one of REFERRALS ("" when the recognition stands)
+    by_facts: bool = False  # its first candidate is one the ABV and volume read fit (``with_facts``)
 
     def __post_init__(self) -> None:
         if self.needs_officer and self.referral not in REFERRALS:
@@ -123,6 +132,11 @@ def agreement(product: Product, reading: Reading) -> tuple[int, int]:
         if same or not _short_of(str(reading.volume_ml), printed_volumes(product.volume_ml)):
             agree, disagree = agree + same, disagree + (not same)
     return agree, disagree
+
+
+def _fits(product: Product, reading: Reading) -> bool:
+    """Whether both the ABV and the volume were read, and both are the product's."""
+    return agreement(product, reading) == (2, 0)
 
 
 def _short_of(read: str, printed: set[str]) -> bool:
@@ -193,9 +207,10 @@ class LabelRecogniser:
         if not self.settings.read_names or self.reader is None:
             return recognition
         if recognition.needs_officer:  # the names' identification, when it stands or is the surer
-            named = self.by_names(rgb, recognition)
+            reads = self.reader.read_frame(rgb)
+            named = self.by_names(rgb, recognition, reads)
             if named is None or named.best is None:
-                return recognition
+                return self.with_facts(recognition, reads)
             if not named.needs_officer or recognition.best is None:
                 return named
             return named if named.best.confidence > recognition.best.confidence else recognition
@@ -206,8 +221,12 @@ class LabelRecogniser:
 
     def _checked_by_names(self, rgb: np.ndarray, recognition: Recognition, seen: Product) -> Recognition:
         """The keypoints' recognition, or its referral when the names read on the frame say otherwise:
-        another brand read, or another product of the brand identified by its names."""
-        named = self.by_names(rgb, recognition)
+        another brand read, or another product of the brand identified by its names. The names'
+        identification stands instead when the ABV and volume printed on the frame agree with it and
+        not with the keypoints' bottle: everything the label says outvotes a look."""
+        assert self.reader is not None
+        reads = self.reader.read_frame(rgb)
+        named = self.by_names(rgb, recognition, reads)
         if named is None or named.best is None:
             return recognition
         identified = named.best
@@ -215,6 +234,9 @@ class LabelRecogniser:
         other_brand = folded(read.brand) != folded(seen.brand)
         if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
+        printed = self.facts_fit(reads)[0]
+        if not named.needs_officer and _fits(read, printed) and agreement(seen, printed)[1]:
+            return named
         what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
         reason = (
             f"the label reads {what}; its keypoints matched {seen.catalogue_id} ({seen.brand} {seen.product})"
@@ -234,12 +256,16 @@ class LabelRecogniser:
             recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
         )
 
-    def by_names(self, rgb: np.ndarray, keypoints: Recognition | None = None) -> Recognition | None:
+    def by_names(
+        self, rgb: np.ndarray, keypoints: Recognition | None = None, reads: Sequence[TextRead] | None = None
+    ) -> Recognition | None:
         """The bottle the names read on the frame identify (``names``), or None when no brand is read, or
         another brand is read nearly as well. The recognition goes to an officer when the reading leaves
-        the bottle open, contradicts it, or nothing backs the brand, or its confidence is too low."""
+        the bottle open, contradicts it, or nothing backs the brand, or its confidence is too low.
+        ``reads``: the frame's texts when they have been read already."""
         assert self.reader is not None
-        found = name_match(self.library, self.reader.read_frame(rgb))
+        texts = self.reader.read_frame(rgb) if reads is None else reads
+        found = name_match(self.library, texts)
         if not found.named or found.rival >= found.lead - RIVAL_MARGIN:
             return None
         products = tuple(product for product, _, _ in found.named)
@@ -247,7 +273,8 @@ class LabelRecogniser:
         chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
         agree, disagree = agreement(chosen, reading)
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
-        backed = agree > 0 or seen == chosen.catalogue_id
+        printed = reading_of([(text.text, text.score) for text in texts])  # anywhere on the frame
+        backed = agree > 0 or seen == chosen.catalogue_id or (not disagree and _fits(chosen, printed))
         backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
         referral, reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view
@@ -270,6 +297,52 @@ class LabelRecogniser:
         low, high = corners.min(axis=0), corners.max(axis=0)
         outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)
         return Recognition(candidates, reading, None, outline, bool(reason), reason, True, referral)
+
+    def facts_fit(self, reads: Sequence[TextRead]) -> tuple[Reading, tuple[Product, ...]]:
+        """The ABV and volume read anywhere on the frame, and the products whose entries have both (none
+        unless both were read)."""
+        reading = reading_of([(read.text, read.score) for read in reads])
+        if reading.abv_percent is None or reading.volume_ml is None:
+            return reading, ()
+        fits = tuple(
+            p
+            for p in self.library.products
+            if same_abv(reading.abv_percent, p.abv_percent) and p.volume_ml == reading.volume_ml
+        )
+        return reading, fits
+
+    def with_facts(self, recognition: Recognition, reads: Sequence[TextRead]) -> Recognition:
+        """A referral with the products the ABV and volume printed on the frame fit among its candidates
+        (``by_facts`` when the first is one of them); the referral as it was when they fit none."""
+        reading, fits = self.facts_fit(reads)
+        if not recognition.needs_officer or not fits:
+            return recognition
+        share = self.library.calibration.facts_confidence / len(fits)
+        fitted = [Candidate(p, round(share, 4), 0) for p in fits]
+        listed = {c.product.catalogue_id for c in fitted}
+        others = [c for c in recognition.candidates if c.product.catalogue_id not in listed]
+        candidates = tuple(sorted([*fitted, *others], key=lambda c: -c.confidence)[:MAX_CANDIDATES])
+        named = ", ".join(p.catalogue_id for p in fits[:MAX_CANDIDATES])
+        more = f" and {len(fits) - MAX_CANDIDATES} more" if len(fits) > MAX_CANDIDATES else ""
+        reason = (
+            f"{recognition.reason}; the label prints {reading.abv_percent:g}% vol {reading.volume_ml} ml, "
+            f"as {named}{more}"
+        )
+        outline = recognition.outline
+        if outline is None:
+            corners = np.concatenate([read.quad for read in reads])
+            low, high = corners.min(axis=0), corners.max(axis=0)
+            outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)
+        first_fits = candidates[0].product.catalogue_id in listed
+        return dataclasses.replace(
+            recognition,
+            candidates=candidates,
+            reading=reading if not recognition.reading.read_anything else recognition.reading,
+            outline=outline,
+            reason=reason,
+            by_facts=first_fits,
+            by_names=recognition.by_names and not first_fits,
+        )
 
     def by_keypoints(self, rgb: np.ndarray) -> Recognition:
         """The recognition by the label's keypoints (``matcher``), dense check and reading."""

@@ -5,6 +5,7 @@ by the real text detector and recogniser."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from smartcustoms.core.types import Decision
 from smartcustoms.plugins.liquor.calibration import Calibration, Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, load_library, write_library
 from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, TextRead, folded, name_match, similarity
-from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
+from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin, bottle_detection
 from smartcustoms.plugins.liquor.recogniser import Candidate, LabelRecogniser, Recognition
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.tools import add, build, evaluate
@@ -244,11 +245,12 @@ def test_a_referral_leads_with_the_names_identification_when_it_is_the_surer(
     library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The keypoints clear Hartwell gin at 0.95 and the names identify Nordvik 750 ml on their own at
-    41/42: the officer gets both, the surer first; at 0.97 the keypoints' candidate stays first."""
+    41/42 (its volume read, not its ABV): the officer gets both, the surer first; at 0.98 the
+    keypoints' candidate stays first."""
     counted = counted_copy(library, tmp_path / "counted", 40)
     gin = counted.product("LQ-0011")
     for confidence, first in ((0.95, "LQ-0009"), (0.98, "LQ-0011")):
-        reader = TextsOfTheFrame(reads("NORDVIK", "VODKA", "40% vol", "750ml"))
+        reader = TextsOfTheFrame(reads("NORDVIK", "VODKA", "750ml"))
         recogniser = LabelRecogniser(counted, LiquorSettings(), reader)  # type: ignore[arg-type]
         cleared = Recognition((Candidate(gin, confidence, 40),), needs_officer=False)
         monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
@@ -258,6 +260,53 @@ def test_a_referral_leads_with_the_names_identification_when_it_is_the_surer(
         assert recognition.referral == "names_contradict"
         ids = [c.product.catalogue_id for c in recognition.candidates]
         assert ids[0] == first and set(ids[:2]) == {"LQ-0009", "LQ-0011"}
+
+
+def test_everything_the_label_says_outvotes_the_keypoints_look(
+    library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Hartwell gin (43%, 700 ml) at 0.95; the label reads Nordvik Vodka, 40% vol and
+    750 ml, which fit Nordvik 750 ml and not the gin: the names' identification stands. When the ABV
+    and volume printed fit the keypoints' bottle as well (a look-alike of the same strength and size),
+    the contradiction goes to an officer."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    for keypoints_saw, texts, stands in (
+        ("LQ-0011", ("NORDVIK", "VODKA", "40% vol", "750ml"), True),
+        ("LQ-0011", ("NORDVIK", "VODKA", "43% vol", "750ml"), False),  # the ABV read is not Nordvik's
+        ("LQ-0001", ("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "700ml"), True),
+        ("LQ-0011", ("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "700ml"), False),  # 43, 700
+    ):
+        reader = TextsOfTheFrame(reads(*texts))
+        recogniser = LabelRecogniser(counted, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(counted.product(keypoints_saw), 0.95, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer is not stands, texts
+        assert recognition.best is not None
+        if stands:
+            assert recognition.by_names and recognition.best.product.catalogue_id != keypoints_saw
+        else:
+            assert recognition.referral in {"names_contradict", "reading_disagrees"}
+
+
+def test_the_abv_and_volume_printed_anywhere_on_the_frame_back_a_brand(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    """Hartwell read, and far below it (beyond the texts near the name) 43% vol and 700 ml: the gin's
+    own facts back the brand; 40% and 700 ml, someone else's, do not."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+
+    def far_apart(abv: str, volume: str) -> list[TextRead]:
+        name, *facts = reads("HARTWELL", abv, volume, height=20.0)
+        return [name, *(TextRead(t.quad + np.array([0.0, 400.0]), t.text, t.score) for t in facts)]
+
+    far = far_apart("43% vol", "700 ml")
+    assert {t.text for t in name_match(counted, far).near} == {"HARTWELL"}  # the facts are not near it
+    backed = by_names(counted, far)
+    assert backed is not None and not backed.needs_officer
+    assert backed.best is not None and backed.best.product.catalogue_id == "LQ-0011"
+    other = by_names(counted, far_apart("40% vol", "700 ml"))
+    assert other is not None and other.needs_officer and other.referral == "names_alone"
 
 
 def test_a_referral_leads_with_the_brand_read_when_the_names_do_not_identify_one_product(
@@ -282,7 +331,7 @@ def test_a_referral_leads_with_the_brand_read_when_the_names_do_not_identify_one
     # the test's library has no such brand): two of them lead, the keypoints' gin keeps the last place
     three = tuple(Candidate(counted.product(i), 0.3, 0) for i in ("LQ-0001", "LQ-0002", "LQ-0009"))
     unsure = Recognition(three, needs_officer=True, reason="three fit", referral="names_ambiguous")
-    monkeypatch.setattr(recogniser, "by_names", lambda rgb, keypoints: unsure)
+    monkeypatch.setattr(recogniser, "by_names", lambda rgb, keypoints, reads=None: unsure)
     recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
     assert recognition.referral == "names_contradict"
     assert [c.product.catalogue_id for c in recognition.candidates] == ["LQ-0001", "LQ-0002", "LQ-0011"]
@@ -298,3 +347,85 @@ def test_a_sure_match_is_read_when_its_brand_has_other_products(library: LabelLi
     assert library.calibration.confidence(Evidence(*sure[:2], dense=sure[2])) >= 0.98
     assert not recogniser._should_read((library.product("LQ-0011"),), *sure)
     assert recogniser._should_read((library.product("LQ-0001"),), *sure)
+
+
+# --------------------------------------------------------------------------- the printed facts
+
+
+def facts_copy(library: LabelLibrary, folder: Path, right: int, frames: int) -> LabelLibrary:
+    """A copy of ``library`` whose calibration counted ``right`` of ``frames`` fits by the facts read."""
+    views = add.existing_views(library)
+    artefacts.build(
+        folder, name="liquor-labels", version=f"facts-{right}-{frames}", source="test",
+        write=lambda staging: write_library(
+            staging, library.products, views, library.calibration.with_facts(right, frames)
+        ),
+    )  # fmt: skip
+    return load_library(folder)
+
+
+def recognised_on_a_blank_frame(library: LabelLibrary, texts: list[TextRead]) -> Recognition:
+    """What the recogniser makes of a frame whose label no view matches and whose texts are ``texts``."""
+    reader = TextsOfTheFrame(texts)
+    recogniser = LabelRecogniser(library, LiquorSettings(), reader)  # type: ignore[arg-type]
+    return recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+
+
+def test_the_abv_and_volume_printed_shortlist_a_bottle_no_label_or_name_identifies(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    counted = facts_copy(library, tmp_path / "facts", 46, 48)
+    one = recognised_on_a_blank_frame(counted, reads("BATCH 7", "40% vol", "75 cl"))
+    assert one.needs_officer and one.referral == "no_label" and one.by_facts and not one.by_names
+    assert [c.product.catalogue_id for c in one.candidates] == ["LQ-0009"]  # 40 % and 750 ml: one product
+    assert one.candidates[0].confidence == pytest.approx(47 / 50, abs=1e-4)
+    assert "the label prints 40% vol 750 ml, as LQ-0009" in one.reason
+    assert one.reading.abv_percent == 40.0 and one.reading.volume_ml == 750 and one.outline is not None
+    two = recognised_on_a_blank_frame(counted, reads("43% vol", "700ml"))  # 18 Year and the gin
+    assert {c.product.catalogue_id for c in two.candidates} == {"LQ-0002", "LQ-0011"}
+    assert all(c.confidence == pytest.approx(47 / 50 / 2, abs=1e-4) for c in two.candidates)
+    for unread in (reads("40% vol"), reads("750 ml"), reads("47% vol", "700 ml")):  # half, or no product
+        nothing = recognised_on_a_blank_frame(counted, unread)
+        assert nothing.candidates == () and not nothing.by_facts and nothing.referral == "no_label"
+        assert nothing.reason == "no label of the database matched"
+
+
+def test_the_printed_facts_lead_a_referral_only_when_they_are_the_surer(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    counted = facts_copy(library, tmp_path / "facts", 46, 48)
+    recogniser = LabelRecogniser(counted, LiquorSettings(), TextsOfTheFrame([]))  # type: ignore[arg-type]
+    products = {p.catalogue_id: p for p in counted.products}
+    disagreed = Recognition(
+        (Candidate(products["LQ-0001"], 0.54, 17),),
+        reason="the label reads ...",
+        referral="reading_disagrees",
+    )
+    shortlisted = recogniser.with_facts(disagreed, reads("40% vol", "1.75 L"))
+    assert [c.product.catalogue_id for c in shortlisted.candidates] == ["LQ-0010", "LQ-0001"]
+    assert shortlisted.needs_officer and shortlisted.referral == "reading_disagrees" and shortlisted.by_facts
+    surer = dataclasses.replace(disagreed, candidates=(Candidate(products["LQ-0001"], 0.99, 40),))
+    kept_first = recogniser.with_facts(surer, reads("40% vol", "1.75 L"))
+    assert [c.product.catalogue_id for c in kept_first.candidates] == ["LQ-0001", "LQ-0010"]
+    assert not kept_first.by_facts  # the keypoints' candidate still leads
+    standing = Recognition((Candidate(products["LQ-0001"], 0.99, 40),), needs_officer=False)
+    assert recogniser.with_facts(standing, reads("40% vol", "1.75 L")) is standing  # never a cleared bottle
+
+
+def test_a_shortlist_by_the_printed_facts_is_named_on_the_detection(library: LabelLibrary) -> None:
+    shortlist = recognised_on_a_blank_frame(library, reads("40% vol", "75 cl"))
+    detection = bottle_detection(shortlist)
+    assert detection.attributes["identified_by"] == "printed_facts"
+    assert detection.attributes["needs_officer_referral"] == "no_label"
+    assert detection.attributes["catalogue_id"] == "LQ-0009"
+    assert detection.score == pytest.approx(0.5)  # nothing counted at calibration: Laplace's 1 / 2
+
+
+def test_the_calibration_keeps_its_facts_counts_and_an_older_one_has_none() -> None:
+    counted = Calibration.default().with_names(97, 100).with_facts(45, 46)
+    assert Calibration.from_json(json.loads(json.dumps(counted.to_json()))) == counted
+    assert counted.facts_confidence == pytest.approx(46 / 48)
+    older = {key: value for key, value in counted.to_json().items() if not key.startswith("facts")}
+    assert Calibration.from_json(older).facts_confidence == 0.5
+    with pytest.raises(ValueError):
+        Calibration.default().with_facts(3, 2)

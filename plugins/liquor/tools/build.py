@@ -5,7 +5,8 @@ From the simulator's catalogue (``hardware.sim.liquor``): every product's facts,
 (``views.artwork_views``: wrapped on a bottle at three turns, ABV and volume boxes found by OCR). Then the
 confidence model is fitted (``calibration.fit``) on frames of the calibration seeds, recognised by the
 library just written with the label always read, and the artefact is written again with it, with the
-count of identifications by the names read (``names``) that were right on the photo-view frames.
+count of identifications by the names read (``names``) that were right on the photo-view frames, and of
+frames whose ABV and volume read fit one product that was the bottle (``with_facts``).
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def calibrate(
     evidence: list[Evidence] = []
     correct: list[bool] = []
     names: list[bool] = []  # identifications by the names read that would stand, and whether right
+    facts: list[bool] = []  # frames whose ABV and volume read fit one product, and whether it was right
     ids = tuple(catalogue_ids)
     for seed in seeds:
         simulator = liquor_sim.LiquorSimulator(seed, *FRAME_SHAPE, catalogue_ids=ids, varied=seed % 2 == 1)
@@ -182,7 +184,7 @@ def calibrate(
                 simulator = liquor_sim.LiquorSimulator(
                     seed, *FRAME_SHAPE, catalogue_ids=ids, varied=True, design=design
                 )
-                _recognised(photo_views_library, simulator, frames_per_seed, evidence, correct, names)
+                _recognised(photo_views_library, simulator, frames_per_seed, evidence, correct, names, facts)
     if photo_designs:
         described += (
             f"; labels of designs {', '.join(map(str, photo_designs))} added from photos, varied frames of "
@@ -192,7 +194,7 @@ def calibrate(
         fitted = fit(evidence, correct, fitted_on=described)
     except ValueError:  # too few frames, or all right: keep the prior rather than fit nonsense
         fitted = Calibration.default()
-    return fitted.with_names(sum(names), len(names))
+    return fitted.with_names(sum(names), len(names)).with_facts(sum(facts), len(facts))
 
 
 def design_photos(seed: int, design: int, catalogue_ids: Sequence[str]) -> dict[str, list[np.ndarray]]:
@@ -216,20 +218,28 @@ def _recognised(
     evidence: list[Evidence],
     correct: list[bool],
     names: list[bool] | None = None,
+    facts: list[bool] | None = None,
 ) -> None:
     """Recognise ``count`` frames of ``simulator`` (label always read) and keep the evidence and whether
     the best candidate was right; with ``names``, also identify every frame by the names read on it and
-    keep, for each identification that would stand (whatever its confidence), whether it was right."""
+    keep, for each identification that would stand (whatever its confidence), whether it was right; with
+    ``facts``, for every frame whose ABV and volume read fit one product, whether it was the bottle."""
     settings = LiquorSettings(read_labels="always", min_confidence=NAMES_COUNTED_FROM)
     recogniser = LabelRecogniser(library, settings, _reader(settings.ocr_threads))
     for index in range(count):
         shot = simulator.generate(index)
         rgb = liquor_sim.decode(liquor_sim.encode(shot.image, "jpeg", quality=shot.jpeg_quality))
         recognition = recogniser.by_keypoints(rgb)
+        assert recogniser.reader is not None
+        reads = recogniser.reader.read_frame(rgb) if names is not None or facts is not None else []
         if names is not None:
-            named = recogniser.by_names(rgb, recognition)
+            named = recogniser.by_names(rgb, recognition, reads)
             if named is not None and named.best is not None and not named.needs_officer:
                 names.append(named.best.product.catalogue_id == shot.catalogue_id)
+        if facts is not None:
+            fits = recogniser.facts_fit(reads)[1]
+            if len(fits) == 1:
+                facts.append(fits[0].catalogue_id == shot.catalogue_id)
         if recognition.evidence is None or recognition.best is None:
             continue
         evidence.append(recognition.evidence)
