@@ -90,12 +90,17 @@ def test_a_brand_printed_over_two_lines_is_read_as_one(library: LabelLibrary) ->
 
 def counted_copy(library: LabelLibrary, folder: Path, right: int) -> LabelLibrary:
     """A copy of ``library`` whose calibration counted ``right`` identifications by names, all right."""
+    return calibrated_copy(library, folder, library.calibration.with_names(right, right), f"names-{right}")
+
+
+def calibrated_copy(
+    library: LabelLibrary, folder: Path, calibration: Calibration, version: str
+) -> LabelLibrary:
+    """A copy of ``library`` with another calibration."""
     views = add.existing_views(library)
     artefacts.build(
-        folder, name="liquor-labels", version=f"names-{right}", source="test",
-        write=lambda staging: write_library(
-            staging, library.products, views, library.calibration.with_names(right, right)
-        ),
+        folder, name="liquor-labels", version=version, source="test",
+        write=lambda staging: write_library(staging, library.products, views, calibration),
     )  # fmt: skip
     return load_library(folder)
 
@@ -354,14 +359,8 @@ def test_a_sure_match_is_read_when_its_brand_has_other_products(library: LabelLi
 
 def facts_copy(library: LabelLibrary, folder: Path, right: int, frames: int) -> LabelLibrary:
     """A copy of ``library`` whose calibration counted ``right`` of ``frames`` fits by the facts read."""
-    views = add.existing_views(library)
-    artefacts.build(
-        folder, name="liquor-labels", version=f"facts-{right}-{frames}", source="test",
-        write=lambda staging: write_library(
-            staging, library.products, views, library.calibration.with_facts(right, frames)
-        ),
-    )  # fmt: skip
-    return load_library(folder)
+    calibration = library.calibration.with_facts(right, frames)
+    return calibrated_copy(library, folder, calibration, f"facts-{right}-{frames}")
 
 
 def recognised_on_a_blank_frame(library: LabelLibrary, texts: list[TextRead]) -> Recognition:
