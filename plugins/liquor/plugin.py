@@ -10,7 +10,8 @@ box the label on the frame, attributes the bottle's entry (catalogue_id, brand, 
 abv_percent, volume_ml, reference_price_hkd), ``candidates`` (JSON, up to three {catalogue_id,
 confidence}), ``ocr_abv_percent`` / ``ocr_volume_ml`` when read, ``identified_by`` ("keypoints",
 "names" when the bottle was identified by the names read on its label, or "printed_facts" when its
-first candidate is one the ABV and volume read fit, a shortlist), ``duty_hkd`` (one bottle at the
+first candidate is one the ABV and volume read fit, a shortlist; when they fit several products alike,
+the detection names no entry, only the candidates), ``duty_hkd`` (one bottle at the
 reference price, no allowance: ``smartcustoms.core.duty``), the frame's ``traveller_id``, and
 ``needs_officer`` "1" with ``needs_officer_reason`` and its kind ``needs_officer_referral`` (one of
 ``recogniser.REFERRALS``) when an officer must decide; then the decision is
@@ -133,6 +134,13 @@ def bottle_duty_hkd(product: Product) -> Decimal:
     return duty.bottle_duty(item).duty_hkd
 
 
+def shortlist_tied(recognition: Recognition) -> bool:
+    """Whether the printed facts lead with several products alike (40% and 700 ml fit four): no one of
+    them is the bottle recognised, so the detection names none, only the candidates."""
+    first, *rest = recognition.candidates or (None,)
+    return bool(recognition.by_facts and first and rest and rest[0].confidence == first.confidence)
+
+
 def identified_by(recognition: Recognition) -> str:
     """What put the first candidate first: the label's keypoints, the names read on it, or the ABV and
     volume read on it (a shortlist, always for an officer)."""
@@ -147,7 +155,9 @@ def bottle_detection(recognition: Recognition, traveller_id: str = "") -> Detect
     if traveller_id:
         attributes[TRAVELLER_KEY] = traveller_id
     best = recognition.best
-    if best is not None:
+    if recognition.by_facts:
+        attributes["identified_by"] = identified_by(recognition)
+    if best is not None and not shortlist_tied(recognition):
         p = best.product
         attributes |= {
             "catalogue_id": p.catalogue_id,

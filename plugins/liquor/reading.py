@@ -46,8 +46,8 @@ def _normalised(text: str) -> str:
     as e in a small "cl" ("75el") and o as e in "%vol" ("%Vel")."""
     text = re.sub(r"\s+", "", text.upper().replace(",", "."))
     text = text.replace("V0L", "VOL").replace("%VEL", "%VOL")
-    text = re.sub(r"(?<=\d)EL", "CL", text)
-    return re.sub(r"(?<=\d)O|O(?=\d)", "0", text)
+    text = re.sub(r"(?<=\d)O|O(?=\d)", "0", text)
+    return re.sub(r"(?<![\d.])(\d{1,2}|1\d\d)EL", r"\1CL", text)  # centilitres: 5-199 cl
 
 
 def parse_abv(text: str) -> float | None:

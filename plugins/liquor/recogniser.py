@@ -134,9 +134,12 @@ def agreement(product: Product, reading: Reading) -> tuple[int, int]:
     return agree, disagree
 
 
-def _fits(product: Product, reading: Reading) -> bool:
-    """Whether both the ABV and the volume were read, and both are the product's."""
-    return agreement(product, reading) == (2, 0)
+def printed_fits(product: Product, reads: Sequence[TextRead]) -> bool:
+    """Whether the ABV and the volume read on the frame (the surest line of each) are both the
+    product's, and no line read says otherwise (a second bottle or a leaflet in the frame)."""
+    if agreement(product, reading_of([(read.text, read.score) for read in reads])) != (2, 0):
+        return False
+    return not any(agreement(product, reading_of([(read.text, read.score)]))[1] for read in reads)
 
 
 def _short_of(read: str, printed: set[str]) -> bool:
@@ -235,7 +238,8 @@ class LabelRecogniser:
         if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
         printed = self.facts_fit(reads)[0]
-        if not named.needs_officer and _fits(read, printed) and agreement(seen, printed)[1]:
+        outvoted = agreement(seen, printed)[1] and not agreement(read, recognition.reading)[1]
+        if not named.needs_officer and outvoted and printed_fits(read, reads):
             return named
         what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
         reason = (
@@ -273,8 +277,7 @@ class LabelRecogniser:
         chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
         agree, disagree = agreement(chosen, reading)
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
-        printed = reading_of([(text.text, text.score) for text in texts])  # anywhere on the frame
-        backed = agree > 0 or seen == chosen.catalogue_id or (not disagree and _fits(chosen, printed))
+        backed = agree > 0 or seen == chosen.catalogue_id or printed_fits(chosen, texts)
         backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
         referral, reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view
@@ -317,11 +320,15 @@ class LabelRecogniser:
         reading, fits = self.facts_fit(reads)
         if not recognition.needs_officer or not fits:
             return recognition
-        share = self.library.calibration.facts_confidence / len(fits)
-        fitted = [Candidate(p, round(share, 4), 0) for p in fits]
-        listed = {c.product.catalogue_id for c in fitted}
-        others = [c for c in recognition.candidates if c.product.catalogue_id not in listed]
-        candidates = tuple(sorted([*fitted, *others], key=lambda c: -c.confidence)[:MAX_CANDIDATES])
+        share = round(self.library.calibration.facts_confidence / len(fits), 4)
+        merged = {c.product.catalogue_id: c for c in recognition.candidates}  # the referral's order first
+        raised: set[str] = set()  # candidates whose confidence is the printed facts'
+        for product in fits:
+            before = merged.get(product.catalogue_id)
+            if before is None or share > before.confidence:  # the surer of the two, its inliers kept
+                merged[product.catalogue_id] = Candidate(product, share, before.inliers if before else 0)
+                raised.add(product.catalogue_id)
+        candidates = tuple(sorted(merged.values(), key=lambda c: -c.confidence)[:MAX_CANDIDATES])
         named = ", ".join(p.catalogue_id for p in fits[:MAX_CANDIDATES])
         more = f" and {len(fits) - MAX_CANDIDATES} more" if len(fits) > MAX_CANDIDATES else ""
         reason = (
@@ -333,7 +340,7 @@ class LabelRecogniser:
             corners = np.concatenate([read.quad for read in reads])
             low, high = corners.min(axis=0), corners.max(axis=0)
             outline = np.array([low, [high[0], low[1]], high, [low[0], high[1]]], dtype=np.float64)
-        first_fits = candidates[0].product.catalogue_id in listed
+        first_fits = candidates[0].product.catalogue_id in raised
         return dataclasses.replace(
             recognition,
             candidates=candidates,

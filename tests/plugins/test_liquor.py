@@ -98,6 +98,8 @@ def clean_shot(catalogue_id: str, index: int = 0, seed: int = SEED) -> liquor_si
         ("75el", None, 750),  # the recogniser reads a small c as e
         ("13.5%Vel", 13.5, None),  # ... and a small o
         ("75ELEGANT", None, None),  # a word after the digits, not a unit
+        ("7Oel", None, 700),  # both slips at once
+        ("750el", None, None),  # no bottle holds 750 cl: "750 ml" misread, unread rather than 7.5 l
         ("1.75 L", None, 1750),
         ("1 litre", None, 1000),
         ("640m", None, 640),  # "mL" with its L cut off

@@ -20,6 +20,7 @@ from smartcustoms.plugins.liquor.calibration import Calibration, Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, load_library, write_library
 from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, TextRead, folded, name_match, similarity
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin, bottle_detection
+from smartcustoms.plugins.liquor.reading import Reading
 from smartcustoms.plugins.liquor.recogniser import Candidate, LabelRecogniser, Recognition
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.tools import add, build, evaluate
@@ -428,3 +429,55 @@ def test_the_calibration_keeps_its_facts_counts_and_an_older_one_has_none() -> N
     assert Calibration.from_json(older).facts_confidence == 0.5
     with pytest.raises(ValueError):
         Calibration.default().with_facts(3, 2)
+
+
+def test_the_printed_facts_outvote_nothing_when_the_frame_says_two_things(
+    library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear the gin (43%, 700 ml) at 0.95; the frame reads Nordvik Vodka 40% vol 750 ml,
+    and also, less surely, 43% vol and 700 ml (a second bottle, a leaflet): the contradiction goes to an
+    officer. So it does when the keypoints' own reading of their label is the gin's."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    gin = counted.product("LQ-0011")
+    vodka = reads("NORDVIK", "VODKA", "40% vol", "750ml")
+    leaflet = [TextRead(t.quad + np.array([500.0, 0.0]), t.text, 0.9) for t in reads("43% vol", "700ml")]
+    own_reading = Reading(43.0, 700, ("43% vol", "700ml"))
+    for texts, reading in ((vodka + leaflet, Reading()), (vodka, own_reading)):
+        recogniser = LabelRecogniser(counted, LiquorSettings(), TextsOfTheFrame(texts))  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(gin, 0.95, 40),), reading, needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer and recognition.referral == "names_contradict"
+    recogniser = LabelRecogniser(counted, LiquorSettings(), TextsOfTheFrame(vodka))  # type: ignore[arg-type]
+    cleared = Recognition((Candidate(gin, 0.95, 40),), needs_officer=False)
+    monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb: cleared)
+    assert not recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8)).needs_officer  # the same, unopposed
+
+
+def test_a_keypoint_candidate_the_facts_also_fit_keeps_its_confidence_and_place(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    counted = facts_copy(library, tmp_path / "facts", 46, 48)  # 47/50 for one fit, halved for two
+    recogniser = LabelRecogniser(counted, LiquorSettings(), TextsOfTheFrame([]))  # type: ignore[arg-type]
+    gin = counted.product("LQ-0011")
+    unsure = Recognition((Candidate(gin, 0.85, 30),), reason="confidence 0.85", referral="low_confidence")
+    kept = recogniser.with_facts(unsure, reads("43% vol", "700ml"))  # the gin and the 18 Year fit
+    assert [(c.product.catalogue_id, c.inliers) for c in kept.candidates] == [("LQ-0011", 30), ("LQ-0002", 0)]
+    assert kept.candidates[0].confidence == 0.85 and not kept.by_facts
+    weak = dataclasses.replace(unsure, candidates=(Candidate(gin, 0.2, 12),))
+    raised = recogniser.with_facts(weak, reads("43% vol", "700ml"))
+    assert [(c.product.catalogue_id, c.inliers) for c in raised.candidates] == [
+        ("LQ-0011", 12),
+        ("LQ-0002", 0),
+    ]
+    assert raised.candidates[0].confidence == raised.candidates[1].confidence == pytest.approx(0.47)
+    assert raised.by_facts  # the facts' confidence put it first; among equals the keypoints' stays first
+
+
+def test_a_shortlist_of_several_alike_names_no_entry_on_the_detection(library: LabelLibrary) -> None:
+    tied = recognised_on_a_blank_frame(library, reads("43% vol", "700ml"))
+    detection = bottle_detection(tied)
+    assert detection.attributes["identified_by"] == "printed_facts"
+    assert "catalogue_id" not in detection.attributes and "duty_hkd" not in detection.attributes
+    listed = {c["catalogue_id"] for c in json.loads(detection.attributes["candidates"])}
+    assert listed == {"LQ-0002", "LQ-0011"} and detection.attributes["needs_officer"] == "1"

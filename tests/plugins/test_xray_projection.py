@@ -199,6 +199,19 @@ def test_the_noise_model_reads_a_frames_photon_noise_whatever_is_in_the_bag(gain
     assert noise_model(np.rint(clean[0]).astype(np.uint16)) < 0.01  # noiseless: nothing to add
 
 
+def test_a_constant_fill_and_clipped_pixels_do_not_read_as_a_quiet_scanner() -> None:
+    frame = _noisy(np.full((2, 300, 600), 30_000.0), 2.0)[0]
+    filled = frame.copy()
+    filled[:, :80] = 30_000  # a vendor's padding: no spread at all
+    assert noise_model(filled) == pytest.approx(2.0, rel=0.1)
+    # a scanner whose counts clip at 40,100, its air about there (two thirds of it clipped, the rest cut
+    # short), and one hot pixel above the clip
+    clipped = _noisy(np.full((2, 300, 600), 30_000.0), 2.0)[0]
+    clipped[:, 300:] = np.minimum(_noisy(np.full((300, 300), 40_000.0), 2.0), 40_100)
+    clipped[5, 5] = 65_535
+    assert noise_model(clipped) == pytest.approx(2.0, rel=0.1)
+
+
 def test_a_dark_level_is_taken_off_before_the_noise_is_read() -> None:
     frame = _noisy(np.full((2, 300, 300), 20_000.0), 2.0) + np.uint16(3_000)
     assert noise_model(frame[0], dark=3_000.0) == pytest.approx(2.0, rel=0.1)
