@@ -47,7 +47,7 @@ def _normalised(text: str) -> str:
     text = re.sub(r"\s+", "", text.upper().replace(",", "."))
     text = text.replace("V0L", "VOL").replace("%VEL", "%VOL")
     text = re.sub(r"(?<=\d)O|O(?=\d)", "0", text)
-    return re.sub(r"(?<![\d.])(\d{1,2}|1\d\d)EL", r"\1CL", text)  # centilitres: 5-199 cl
+    return re.sub(r"(?<!\d)(?<!\d\.)(\d{1,2}(?:\.\d)?|1\d\d)EL", r"\1CL", text)  # centilitres: 5-199 cl
 
 
 def parse_abv(text: str) -> float | None:

@@ -134,12 +134,26 @@ def agreement(product: Product, reading: Reading) -> tuple[int, int]:
     return agree, disagree
 
 
-def printed_fits(product: Product, reads: Sequence[TextRead]) -> bool:
+def printed_fits(product: Product, reads: Sequence[TextRead], rival: Product | None = None) -> bool:
     """Whether the ABV and the volume read on the frame (the surest line of each) are both the
-    product's, and no line read says otherwise (a second bottle or a leaflet in the frame)."""
+    product's, and no line read says otherwise (a second bottle or a leaflet in the frame): no line
+    disagrees with it, nor gives ``rival``'s ABV or volume where the product's differs (a figure
+    read short of the product's digits, "750" for 1.75 l, is no disagreement, but is the rival's)."""
     if agreement(product, reading_of([(read.text, read.score) for read in reads])) != (2, 0):
         return False
-    return not any(agreement(product, reading_of([(read.text, read.score)]))[1] for read in reads)
+    lines = [reading_of([(read.text, read.score)]) for read in reads]
+    return not any(agreement(product, line)[1] or says_rival(line, product, rival) for line in lines)
+
+
+def says_rival(reading: Reading, product: Product, rival: Product | None) -> bool:
+    """Whether ``reading`` gives ``rival``'s ABV or volume where ``product``'s differs."""
+    if rival is None:
+        return False
+    abv = reading.abv_percent
+    if abv is not None and same_abv(abv, rival.abv_percent) and not same_abv(abv, product.abv_percent):
+        return True
+    volume = reading.volume_ml
+    return volume is not None and volume == rival.volume_ml != product.volume_ml
 
 
 def _short_of(read: str, printed: set[str]) -> bool:
@@ -238,8 +252,11 @@ class LabelRecogniser:
         if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
         printed = self.facts_fit(reads)[0]
-        outvoted = agreement(seen, printed)[1] and not agreement(read, recognition.reading)[1]
-        if not named.needs_officer and outvoted and printed_fits(read, reads):
+        own = recognition.reading  # the keypoints' own reading of their label
+        outvoted = agreement(seen, printed)[1] and not (
+            agreement(read, own)[1] or says_rival(own, read, seen)
+        )
+        if not named.needs_officer and outvoted and printed_fits(read, reads, rival=seen):
             return named
         what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
         reason = (
@@ -277,7 +294,8 @@ class LabelRecogniser:
         chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
         agree, disagree = agreement(chosen, reading)
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
-        backed = agree > 0 or seen == chosen.catalogue_id or printed_fits(chosen, texts)
+        rival = keypoints.best.product if keypoints and keypoints.best else None
+        backed = agree > 0 or seen == chosen.catalogue_id or printed_fits(chosen, texts, rival)
         backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
         referral, reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view

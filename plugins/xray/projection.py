@@ -43,7 +43,8 @@ BAG_LINE_INTEGRAL = 0.12
 MIN_PIECE_PX = 12  # an object's pieces (a phone's screws apart) are kept from this size; noise specks not
 NOISE_PIXELS = 65_536  # the noise model reads whole rows, evenly spaced, about this many pixels in all
 NOISE_LEVELS = 12  # ... in this many bands of count level, equally wide in line integral
-CLIPPED_MARGIN = 0.9  # below a clipping scanner's top, the levels whose noise is read
+CLIP_ABOVE_SHARE = 0.001  # a run of equal bright pixels is a clip when fewer pixels than this lie above it
+CLIPPED_BAND_SHARE = 0.05  # a band of levels with more of its pixels touching the clip is not read
 MIN_NOISE_PIXELS = 2_000  # a band of fewer pixels says too little of the noise
 
 
@@ -199,27 +200,28 @@ def noise_model(counts: np.ndarray, dark: float = 0.0) -> float:
     mean of its two neighbours cancels smooth ramps and keeps 1.5 times the pixel's noise variance; its
     spread is taken robustly (the median absolute deviation) in bands of the three pixels' mean level,
     and the band whose spread is least for its level gives the gain: texture only adds to a band's spread,
-    so the band of least texture (the air round the bag, most often) reads the noise. A band of no
-    spread at all (a constant fill) and clipped pixels are not read. Noise correlated between
-    neighbours (detector blur) reads lower, as it looks finer-grained than it is."""
+    so the band of least texture (the air round the bag, most often) reads the noise. Runs of three
+    equal pixels (a constant fill), clipped pixels and bands of levels at the clip are not read. Noise
+    correlated between neighbours (detector blur) reads lower, as it looks finer-grained than it is."""
     height, width = counts.shape
     step = max(1, round(height * width / NOISE_PIXELS))
     sampled = counts[::step].astype(np.float64) - dark
     before, middle, after = sampled[:, :-2], sampled[:, 1:-1], sampled[:, 2:]
-    # pixels at the top of the scale may be clipped, where no noise is read: the scale's top, or, for a
-    # scanner clipping below it (runs of three equal pixels among the brightest hundredth), the tenth of
-    # the scale below its clip, where the noise is cut short
+    # pixels at the top of the scale may be clipped, where no noise is read: the frame's brightest value,
+    # or a clip below it (a run of three equal pixels among the brightest hundredth, with hardly anything
+    # brighter: a hot pixel or two, not a scanner's air)
     flat = (before == middle) & (middle == after)
     plateaus = middle[flat & (middle >= np.percentile(sampled, 99.0))]
-    top = CLIPPED_MARGIN * float(plateaus.min()) if plateaus.size else float(sampled.max())
-    usable = (np.minimum(np.minimum(before, middle), after) > 0) & (
-        np.maximum(np.maximum(before, middle), after) < top
-    )
+    top = float(sampled.max())
+    if plateaus.size and np.mean(sampled > plateaus.min()) < CLIP_ABOVE_SHARE:
+        top = float(plateaus.min())
+    positive = np.minimum(np.minimum(before, middle), after) > 0
+    touches = (np.maximum(np.maximum(before, middle), after) >= top)[positive]
     # the three pixels' mean as the level: uncorrelated with the residual, so a band of levels
     # does not select the residuals (as banding by the middle pixel would)
-    level = ((before + middle + after) / 3.0)[usable]
-    residual = (middle - (before + after) / 2.0)[usable]
-    unvaried = flat[usable]  # three equal pixels: rare where there is noise, the rule in a fill
+    level = ((before + middle + after) / 3.0)[positive]
+    residual = (middle - (before + after) / 2.0)[positive]
+    unvaried = flat[positive]  # three equal pixels: rare where there is noise, the rule in a fill
     if level.size < MIN_NOISE_PIXELS:
         return 0.0
     bands = np.digitize(
@@ -227,10 +229,12 @@ def noise_model(counts: np.ndarray, dark: float = 0.0) -> float:
     )
     gains = []
     for band in range(NOISE_LEVELS):
-        chosen = bands == band
-        if np.count_nonzero(chosen) < MIN_NOISE_PIXELS or np.mean(unvaried[chosen]) > 0.5:
-            continue  # too few pixels, or mostly a constant (a fill, a plateau, a noiseless frame)
-        chosen &= ~unvaried  # a fill within the band's levels is no reading of its noise
+        inside = bands == band
+        if not inside.any() or np.mean(touches[inside]) > CLIPPED_BAND_SHARE:
+            continue  # a band at the clip: its noise is cut short
+        chosen = inside & ~unvaried & ~touches  # a fill within the band's levels is no reading of its noise
+        if np.count_nonzero(chosen) < MIN_NOISE_PIXELS:
+            continue  # too few pixels (a noiseless frame leaves few besides its edges)
         spread = 1.4826 * float(np.median(np.abs(residual[chosen] - np.median(residual[chosen]))))
         if spread > 0:
             gains.append(spread * spread / 1.5 / float(np.median(level[chosen])))

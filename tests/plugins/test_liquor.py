@@ -100,6 +100,8 @@ def clean_shot(catalogue_id: str, index: int = 0, seed: int = SEED) -> liquor_si
         ("75ELEGANT", None, None),  # a word after the digits, not a unit
         ("7Oel", None, 700),  # both slips at once
         ("750el", None, None),  # no bottle holds 750 cl: "750 ml" misread, unread rather than 7.5 l
+        ("ALC.40%VOL.75el", 40.0, 750),  # after a point that follows no digit
+        ("37.5el", None, 375),  # a half bottle
         ("1.75 L", None, 1750),
         ("1 litre", None, 1000),
         ("640m", None, 640),  # "mL" with its L cut off

@@ -481,3 +481,31 @@ def test_a_shortlist_of_several_alike_names_no_entry_on_the_detection(library: L
     assert "catalogue_id" not in detection.attributes and "duty_hkd" not in detection.attributes
     listed = {c["catalogue_id"] for c in json.loads(detection.attributes["candidates"])}
     assert listed == {"LQ-0002", "LQ-0011"} and detection.attributes["needs_officer"] == "1"
+
+
+def test_the_keypoints_own_reading_of_their_bottle_holds_a_clearance_by_another_size(
+    library: LabelLibrary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Nordvik 750 ml, reading 40% and 750 ml on its label; the frame reads Nordvik
+    Vodka 40% vol 1.75 L. "750" is what is left of 1.75 l with digits lost, so it does not disagree with
+    the 1.75 l bottle, but it is the 750 ml bottle's volume exactly: an officer decides. So with "750ml"
+    on a leaflet beside it."""
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    small = counted.product("LQ-0009")
+    magnum = reads("NORDVIK", "VODKA", "40% vol", "1.75L")
+    leaflet = [TextRead(t.quad + np.array([500.0, 0.0]), t.text, 0.9) for t in reads("750ml")]
+    for texts, own in ((magnum, Reading(40.0, 750)), (magnum + leaflet, Reading())):
+        recogniser = LabelRecogniser(counted, LiquorSettings(), TextsOfTheFrame(texts))  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(small, 0.95, 40),), own, needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer and recognition.referral == "names_contradict", texts
+
+
+def test_the_evaluation_counts_no_tied_shortlist_as_recognised_first() -> None:
+    shown = "LQ-0002"
+    named = evaluate.Outcome(shown, ("LQ-0002", "LQ-0011"), True, False, 1.0, referral="no_label")
+    tied = dataclasses.replace(named, named=False)  # the detection names no entry, only candidates
+    figures = evaluate.figures([named, tied])
+    assert figures["top1"] == 0.5 and figures["top3"] == 1.0
+    assert figures["referrals"]["no_label"] == {"frames": 2, "first_right": 1, "listed": 2}

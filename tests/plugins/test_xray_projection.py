@@ -212,6 +212,20 @@ def test_a_constant_fill_and_clipped_pixels_do_not_read_as_a_quiet_scanner() -> 
     assert noise_model(clipped) == pytest.approx(2.0, rel=0.1)
 
 
+def test_white_padding_a_hot_row_or_a_fill_at_the_airs_level_leave_the_air_read() -> None:
+    air = _noisy(np.full((2, 300, 600), 61_000.0), 2.0)[0]
+    air[100:200, 150:450] = _noisy(np.full((100, 300), 20_000.0), 8.0)  # a bag noisier than the air
+    padded = air.copy()
+    padded[:, -16:] = 65_535  # white columns at the scale's top
+    assert noise_model(padded) == pytest.approx(2.0, rel=0.1)
+    hot = air.copy()
+    hot[::4][10] = 61_500  # a detector row stuck among the air's levels
+    assert noise_model(hot) == pytest.approx(2.0, rel=0.1)
+    filled = air.copy()
+    filled[:, :360] = 61_000  # a fill at the air's level over most of the frame
+    assert noise_model(filled) == pytest.approx(2.0, rel=0.1)
+
+
 def test_a_dark_level_is_taken_off_before_the_noise_is_read() -> None:
     frame = _noisy(np.full((2, 300, 300), 20_000.0), 2.0) + np.uint16(3_000)
     assert noise_model(frame[0], dark=3_000.0) == pytest.approx(2.0, rel=0.1)

@@ -10,7 +10,8 @@ of each product from seed ``ALT_REFERENCE_SEED`` go through ``library add``'s pa
 into a temporary copy of the library (same facts, same confidence model); then ``count`` images of
 ``seed`` are recognised. Nothing is tuned on it.
 
-Figures: ``top1`` (the best candidate is the bottle shown) and ``top3`` over all frames; ``officer_share``
+Figures: ``top1`` (the entry the detection names, its best candidate, is the bottle shown; a shortlist
+of several products alike names none) and ``top3`` (the bottle among the candidates) over all frames; ``officer_share``
 (frames the plugin sends to an officer); ``wrong_unflagged`` (wrong and not sent: the errors that reach
 a traveller's bill unseen); ``duty_exact`` over the recognised bottles (not sent to an officer): the
 plugin's ``duty_hkd`` equals the duty of the bottle shown, to the cent; ``referrals``: why the bottles
@@ -71,6 +72,12 @@ class Outcome:
     condition: str = ""  # occlusion ("", "hand", "sticker") where the renderer says
     by_names: bool = False  # recognised by the names read on its label
     referral: str = ""  # why it was sent to an officer (recogniser.REFERRALS), "" when it was not
+    named: bool = True  # the detection names an entry (not a shortlist of several alike, nor nothing)
+
+    @property
+    def first_right(self) -> bool:
+        """The bottle shown is the entry the detection names (its first candidate)."""
+        return self.named and bool(self.candidates) and self.candidates[0] == self.truth
 
 
 def check_seed(seed: int, count: int, renderer: str = "sim") -> None:
@@ -155,6 +162,7 @@ def _run(plugin: LiquorLabelPlugin, view: FrameView, truth: str, condition: str)
         condition,
         attributes.get("identified_by") == "names",
         attributes.get("needs_officer_referral", ""),
+        "catalogue_id" in attributes,
     )
 
 
@@ -208,20 +216,18 @@ def alt_library(library: LabelLibrary, out: Path) -> Path:
 def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """The figures of a list of outcomes (see the module docstring)."""
     n = len(outcomes)
-    top1 = sum(bool(o.candidates) and o.candidates[0] == o.truth for o in outcomes)
+    top1 = sum(o.first_right for o in outcomes)
     top3 = sum(o.truth in o.candidates[:3] for o in outcomes)
     officer = sum(o.needs_officer for o in outcomes)
     recognised = [o for o in outcomes if not o.needs_officer]
-    wrong_unflagged = sum(not o.candidates or o.candidates[0] != o.truth for o in recognised)
+    wrong_unflagged = sum(not o.first_right for o in recognised)
     ms = np.array([o.ms for o in outcomes])
     by_condition = {}
     for condition in sorted({o.condition for o in outcomes}):
         chosen = [o for o in outcomes if o.condition == condition]
         by_condition[condition] = {
             "frames": len(chosen),
-            "top1": _share(
-                sum(bool(o.candidates) and o.candidates[0] == o.truth for o in chosen), len(chosen)
-            ),
+            "top1": _share(sum(o.first_right for o in chosen), len(chosen)),
             "officer_share": _share(sum(o.needs_officer for o in chosen), len(chosen)),
         }
     return {
@@ -231,9 +237,7 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "wrong_unflagged": _share(wrong_unflagged, n),
         "recognised": len(recognised),
         "by_names": _share(sum(o.by_names for o in recognised), n),
-        "by_names_right": _share(
-            sum(o.by_names and bool(o.candidates) and o.candidates[0] == o.truth for o in recognised), n
-        ),
+        "by_names_right": _share(sum(o.by_names and o.first_right for o in recognised), n),
         "duty_exact": _share(sum(o.duty_right for o in recognised), len(recognised)),
         "by_condition": by_condition,
         "referrals": referrals(outcomes),
@@ -252,7 +256,7 @@ def referrals(outcomes: Sequence[Outcome]) -> dict[str, dict[str, int]]:
             continue
         row = counted.setdefault(outcome.referral or "unknown", {"frames": 0, "first_right": 0, "listed": 0})
         row["frames"] += 1
-        row["first_right"] += bool(outcome.candidates) and outcome.candidates[0] == outcome.truth
+        row["first_right"] += outcome.first_right
         row["listed"] += outcome.truth in outcome.candidates
     return dict(sorted(counted.items(), key=lambda item: (-item[1]["frames"], item[0])))
 
