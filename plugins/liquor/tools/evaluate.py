@@ -10,13 +10,14 @@ of each product from seed ``ALT_REFERENCE_SEED`` go through ``library add``'s pa
 into a temporary copy of the library (same facts, same confidence model); then ``count`` images of
 ``seed`` are recognised. Nothing is tuned on it.
 
-Figures: ``top1`` (the entry the detection names, its best candidate, is the bottle shown; a shortlist
-of several products alike names none) and ``top3`` (the bottle among the candidates) over all frames; ``officer_share``
-(frames the plugin sends to an officer); ``wrong_unflagged`` (wrong and not sent: the errors that reach
-a traveller's bill unseen); ``duty_exact`` over the recognised bottles (not sent to an officer): the
-plugin's ``duty_hkd`` equals the duty of the bottle shown, to the cent; ``referrals``: why the bottles
-sent went to an officer, per kind (``recogniser.REFERRALS``), and how many of them had the bottle shown as
-the first candidate (the officer confirms) or among the candidates; times per frame (decode included).
+Figures: ``top1`` (the entry the detection names, its best candidate, is the bottle shown; a shortlist of
+several products alike names none) and ``top3`` (the bottle among the candidates) over all frames;
+``officer_share`` (frames the plugin sends to an officer); ``wrong_unflagged`` (wrong and not sent: the
+errors that reach a traveller's bill unseen); ``duty_exact`` over the recognised bottles (not sent to an
+officer): the plugin's ``duty_hkd`` equals the duty of the bottle shown, to the cent; ``referrals``: why
+the bottles sent went to an officer, per kind (``recogniser.REFERRALS``), and how many of them had the
+bottle shown as the first candidate (the officer confirms) or among the candidates; times per frame
+(decode included).
 """
 
 from __future__ import annotations
