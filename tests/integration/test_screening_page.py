@@ -106,7 +106,7 @@ def screened(runtime_config: Config, start_stack: Callable[..., Stack], tmp_path
 def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_decided(
     screened: Stack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     config = screened.config
     before = _verdicts(config, 3)
@@ -123,7 +123,8 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
             deadline = time.monotonic() + 30  # the sink queues a bag just after storing its verdict
             while True:
                 page.click("#next")
-                page.wait_for_function("() => document.body.dataset.answered === 'false'", timeout=10_000)
+                # the button is disabled at the click and enabled once this click's answer is shown
+                expect(page.locator("#next")).to_be_enabled(timeout=10_000)
                 if page.locator("#frame").is_visible() or time.monotonic() > deadline:
                     break
                 page.wait_for_timeout(200)
@@ -149,8 +150,8 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
             page.click("#threat")
             page.wait_for_selector("#outcome[data-result=hit]", timeout=10_000)
             row = page.locator('#scores tr[data-officer="Inspector Chan"][data-class=firearm]')
-            row.wait_for(timeout=10_000)
-            assert "50 %" in row.inner_text()  # one found of two
+            # the row is already there from the miss: wait for the page to reload it after the hit
+            expect(row).to_contain_text("50 %", timeout=10_000)  # one found of two
             page.screenshot(path=str(tmp_path / "screening.png"), full_page=True)
             page.click("#next")  # lane-z is not screened: nothing else waits
             page.wait_for_selector("#waiting:has-text('No bag is waiting')", timeout=10_000)
