@@ -228,11 +228,24 @@ class ScreeningFeed:
         task.add_done_callback(self._rendering.discard)
         return True
 
-    async def settle(self) -> None:
-        """Wait for the bags being rendered. A worker that stops does not: the one or two bags it was
-        rendering are not screened."""
+    async def settle(self, until: float | None = None) -> None:
+        """Wait for the bags being rendered; with ``until`` (a ``time.monotonic()``), no longer than that:
+        a stopping worker gives them what is left of its stop deadline, and those not queued by then are
+        not screened. A cancellation (the worker's own stop) waits out the deadline all the same, then
+        goes through."""
+        cancelled = False
         while self._rendering:
-            await asyncio.wait(list(self._rendering))
+            left_s = None if until is None else until - time.monotonic()
+            if left_s is not None and left_s <= 0:
+                unscreened = len(self._rendering)
+                log.warning("%d bags still rendering at the stop deadline: not screened", unscreened)
+                break
+            try:
+                await asyncio.shield(asyncio.wait(list(self._rendering), timeout=left_s))
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _offer_counted(self, record: frame_pb2.Frame, payload: bytes) -> bool:
         try:

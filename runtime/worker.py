@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -335,11 +335,18 @@ def create_app(
             )
         return sinks[0]
 
+    async def settle_screening(until: float) -> None:
+        """At the stop: the bags being rendered for screeners queued, until ``until`` at the latest."""
+        if sinks and sinks[0].screening is not None:
+            await sinks[0].screening.settle(until)
+
     # The agents' drains share a quarter of the stop's time; the plugin pools and Ray stop after them.
     stop_deadline = StopDeadline(config.worker.stop_timeout_s / 4, stopping=lambda: bool(app.should_stop))
     for modality in Modality:
         topic = app.topic(frames_topic(config.namespace, modality), value_type=bytes, internal=False)
-        agent = _frames_agent(config, runtime, modality, verdicts, dead_letters, sink, stop_deadline)
+        agent = _frames_agent(
+            config, runtime, modality, verdicts, dead_letters, sink, stop_deadline, settle_screening
+        )
         app.agent(topic, name=f"frames-{modality.value}")(agent)
 
     fusion = fusion_stage.wire(app, config, runtime.sensor, runtime.pm) if config.fusion.enabled else None
@@ -383,6 +390,7 @@ def _frames_agent(
     dead_letters: Any,
     sink: Callable[[], VerdictSink],
     stop_deadline: StopDeadline,
+    settle_screening: Callable[[float], Awaitable[None]],
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
     name = f"frames-{modality.value}"
@@ -398,7 +406,11 @@ def _frames_agent(
                 await flight.submit(events, work)  # first: no await may come between take and hold
                 yield None
         finally:
-            await flight.drain(stop_deadline)
+            try:
+                await flight.drain(stop_deadline)
+            finally:  # the bags its batches handed to screening, rendered within the same deadline
+                if modality == Modality.XRAY:
+                    await settle_screening(stop_deadline.until())
 
     return agent
 

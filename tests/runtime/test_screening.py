@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +27,7 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Modality
 from smartcustoms.plugins.xray.library import FULL_SCALE, LibraryEntry
 from smartcustoms.plugins.xray.projection import ThreatImage, project, threat_image
+from smartcustoms.runtime import screening
 from smartcustoms.runtime.officer_auth import CSRF_COOKIE, CSRF_HEADER, protect
 from smartcustoms.runtime.officers import OfficerStore
 from smartcustoms.runtime.screening import (
@@ -462,5 +465,37 @@ def test_bags_that_expired_while_waiting_are_not_counted_as_waiting(redis_servic
             "0 with a projected threat"  # the projected bag was the one that expired
         )
         assert await desk.waiting() == 2 and await desk.client.llen(queue) == 2  # its id taken off
+
+    _run(redis_service.url, body)
+
+
+@pytest.mark.integration
+def test_a_stopping_worker_queues_the_bags_being_rendered_within_its_deadline(
+    redis_service: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()  # rendering waits on it, as a slow render would
+    render = screening.screening_image
+
+    def slow(*args: object) -> object:
+        assert gate.wait(30)
+        return render(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(screening, "screening_image", slow)
+
+    async def body(feed: ScreeningFeed, desk: ScreeningDesk, namespace: str) -> None:
+        first, second = (_xray(f"bag-{n}", "lane-plain", _bag(n)) for n in range(MAX_RENDERING))
+        assert feed.submit(first, first.payload)
+        await feed.settle(until=time.monotonic())  # the deadline passed: the bag is left, not waited for
+        assert await desk.waiting() == 0
+        assert feed.submit(second, second.payload)
+        stopping = asyncio.create_task(feed.settle(until=time.monotonic() + 30))
+        await asyncio.sleep(0)  # the task waits on the renders
+        stopping.cancel()  # the worker's own stop cancels its agents: the deadline still holds
+        await asyncio.sleep(0)
+        assert not stopping.done()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        assert await desk.waiting() == 2  # both bags handed over before the stop are before screeners
 
     _run(redis_service.url, body)
