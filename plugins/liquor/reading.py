@@ -32,6 +32,7 @@ else:
 CROP_HEIGHT_PX = 48  # the recogniser's input height
 DETECT_SHORT_SIDE = 600  # the text detector's input, when a frame is read whole: its short side, pixels
 MIN_TEXT_SCORE = 0.6  # readings the recogniser is less sure of are not readings
+SURE_TEXT_SCORE = 0.9  # below, one character of a line may be misread (a mean character confidence)
 PAD_ACROSS = 1.0  # box heights added left and right: a sibling's volume may print wider, the fit drifts
 PAD_DOWN = 0.4  # box heights added above and below
 _ABV = re.compile(r"(?<!\d)(?<!\d\.)(\d{1,2}(?:\.\d{1,2})?)(?:%|[A-Z]?VOL)")
@@ -77,6 +78,16 @@ class Reading:
     abv_percent: float | None = None
     volume_ml: int | None = None
     texts: tuple[str, ...] = ()
+    abv_score: float = 1.0  # the recogniser's score of the line each number was read from
+    volume_score: float = 1.0
+
+    @property
+    def abv_sure(self) -> bool:
+        return self.abv_score >= SURE_TEXT_SCORE
+
+    @property
+    def volume_sure(self) -> bool:
+        return self.volume_score >= SURE_TEXT_SCORE
 
     @property
     def read_anything(self) -> bool:
@@ -173,7 +184,13 @@ def reading_of(texts: Sequence[tuple[str, float]]) -> Reading:
             abv = (score, found_abv)
         if found_volume is not None and (volume is None or score > volume[0]):
             volume = (score, found_volume)
-    return Reading(abv[1] if abv else None, volume[1] if volume else None, tuple(text for text, _ in texts))
+    return Reading(
+        abv[1] if abv else None,
+        volume[1] if volume else None,
+        tuple(text for text, _ in texts),
+        abv[0] if abv else 1.0,
+        volume[0] if volume else 1.0,
+    )
 
 
 def straightened(

@@ -9,7 +9,9 @@ The bottle goes to an officer, with the candidates, when
   (``verify``): a few keypoints agreed, the label as a whole does not;
 - the confidence is below ``min_confidence``;
 - what was read on the label disagrees with the chosen bottle's database entry (a different ABV or
-  volume: a wrong entry, a look-alike, or a misreading the officer settles);
+  volume: a wrong entry, a look-alike, or a misreading the officer settles; a figure read unsurely, one
+  character from the entry's and printed by no product of the database, is taken for a misreading and
+  does not count, ``agreement``);
 - the line has bottles of several sizes and the printed volume could not be read to choose.
 
 When the keypoints leave the bottle to an officer and ``read_names`` is on, the whole frame is read and
@@ -117,32 +119,69 @@ def same_abv(read: float, entry: float) -> bool:
     return f"{read:g}".replace(".", "") == f"{entry:g}".replace(".", "")
 
 
-def agreement(product: Product, reading: Reading) -> tuple[int, int]:
+@dataclass(frozen=True)
+class Figures:
+    """The ABVs and volumes the database's products print: a figure read that is one of them is never
+    taken for a misreading."""
+
+    abvs: tuple[float, ...] = ()
+    volumes: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, products: Sequence[Product]) -> Figures:
+        return cls(tuple(sorted({p.abv_percent for p in products})), frozenset(p.volume_ml for p in products))
+
+    def has_abv(self, value: float) -> bool:
+        return any(same_abv(value, abv) for abv in self.abvs)
+
+
+def agreement(product: Product, reading: Reading, figures: Figures | None = None) -> tuple[int, int]:
     """(fields read that agree with the product's entry, fields read that disagree). A field read short
     of the entry's digits (digits lost, the rest in order: "8% vol" for 38%, "75 m" for 750 ml) is
     neither: the text recogniser drops a digit at a squeezed or cut edge of the box far more often
-    than a label prints another bottle's figure, and the lost digit says nothing either way."""
+    than a label prints another bottle's figure, and the lost digit says nothing either way.
+
+    With the database's ``figures``, a field is neither when it is a likely misreading too: read from a
+    line the recogniser was not sure of (below ``SURE_TEXT_SCORE``), one character from the entry's
+    figure ("780 ml" for 750, "49%" for 40%), and a figure no product of the database prints. A figure
+    some product prints (700 ml for a 750 ml entry), or a line read surely, still disagrees."""
     agree = disagree = 0
     if reading.abv_percent is not None:
-        same = same_abv(reading.abv_percent, product.abv_percent)
-        if same or not _short_of(f"{reading.abv_percent:g}", {f"{product.abv_percent:g}"}):
+        read, entry = reading.abv_percent, product.abv_percent
+        same = same_abv(read, entry)
+        misread = (
+            figures is not None
+            and not reading.abv_sure
+            and not figures.has_abv(read)
+            and _edits(f"{read:g}", f"{entry:g}") <= 1
+        )
+        if same or not (_short_of(f"{read:g}", {f"{entry:g}"}) or misread):
             agree, disagree = agree + same, disagree + (not same)
     if reading.volume_ml is not None:
-        same = reading.volume_ml == product.volume_ml
-        if same or not _short_of(str(reading.volume_ml), printed_volumes(product.volume_ml)):
+        volume = reading.volume_ml
+        same = volume == product.volume_ml
+        misread = (
+            figures is not None
+            and not reading.volume_sure
+            and volume not in figures.volumes
+            and _edits(str(volume), str(product.volume_ml)) <= 1
+        )
+        if same or not (_short_of(str(volume), printed_volumes(product.volume_ml)) or misread):
             agree, disagree = agree + same, disagree + (not same)
     return agree, disagree
 
 
-def printed_fits(product: Product, reads: Sequence[TextRead], rival: Product | None = None) -> bool:
+def printed_fits(
+    product: Product, reads: Sequence[TextRead], rival: Product | None = None, figures: Figures | None = None
+) -> bool:
     """Whether the ABV and the volume read on the frame (the surest line of each) are both the
     product's, and no line read says otherwise (a second bottle or a leaflet in the frame): no line
     disagrees with it, nor gives ``rival``'s ABV or volume where the product's differs (a figure
     read short of the product's digits, "750" for 1.75 l, is no disagreement, but is the rival's)."""
-    if agreement(product, reading_of([(read.text, read.score) for read in reads])) != (2, 0):
+    if agreement(product, reading_of([(read.text, read.score) for read in reads]), figures) != (2, 0):
         return False
     lines = [reading_of([(read.text, read.score)]) for read in reads]
-    return not any(agreement(product, line)[1] or says_rival(line, product, rival) for line in lines)
+    return not any(agreement(product, line, figures)[1] or says_rival(line, product, rival) for line in lines)
 
 
 def says_rival(reading: Reading, product: Product, rival: Product | None) -> bool:
@@ -218,6 +257,7 @@ class LabelRecogniser:
         for view in library.views:
             lines_of.setdefault(folded(library.product(view.product).brand), set()).add(view.line)
         self.shared_brands = frozenset(brand for brand, lines in lines_of.items() if len(lines) > 1)
+        self.figures = Figures.of(library.products)
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
         recognition = self.by_keypoints(rgb)
@@ -253,10 +293,10 @@ class LabelRecogniser:
             return recognition
         printed = self.facts_fit(reads)[0]
         own = recognition.reading  # the keypoints' own reading of their label
-        outvoted = agreement(seen, printed)[1] and not (
-            agreement(read, own)[1] or says_rival(own, read, seen)
+        outvoted = agreement(seen, printed, self.figures)[1] and not (
+            agreement(read, own, self.figures)[1] or says_rival(own, read, seen)
         )
-        if not named.needs_officer and outvoted and printed_fits(read, reads, rival=seen):
+        if not named.needs_officer and outvoted and printed_fits(read, reads, seen, self.figures):
             return named
         what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
         reason = (
@@ -292,10 +332,10 @@ class LabelRecogniser:
         products = tuple(product for product, _, _ in found.named)
         reading = reading_of([(text.text, text.score) for text in found.near])
         chosen, ambiguous = self._choose(products, reading, products[0].catalogue_id)
-        agree, disagree = agreement(chosen, reading)
+        agree, disagree = agreement(chosen, reading, self.figures)
         seen = keypoints.best.product.catalogue_id if keypoints and keypoints.best else ""
         rival = keypoints.best.product if keypoints and keypoints.best else None
-        backed = agree > 0 or seen == chosen.catalogue_id or printed_fits(chosen, texts, rival)
+        backed = agree > 0 or seen == chosen.catalogue_id or printed_fits(chosen, texts, rival, self.figures)
         backed = backed or (found.brand_read and found.named[0][2] >= NAME_SIMILARITY)
         confidence = self.library.calibration.names_confidence
         referral, reason = self._referral(chosen, confidence, reading, disagree, dense=1.0)  # no view
@@ -307,7 +347,7 @@ class LabelRecogniser:
             what = f"the brand {chosen.brand!r}" if found.brand_read else f"the name {chosen.product!r}"
             referral, reason = "names_alone", f"only {what} was read on the label"
         if ambiguous:  # a guess among the products nothing read rules out
-            confidence /= max(1, sum(not agreement(p, reading)[1] for p in products))
+            confidence /= max(1, sum(not agreement(p, reading, self.figures)[1] for p in products))
         rest = [p for p in products if p is not chosen][: MAX_CANDIDATES - 1]
         share = (1 - confidence) / len(rest) if rest else 0.0
         candidates = (
@@ -382,7 +422,7 @@ class LabelRecogniser:
             assert self.reader is not None  # checked in __init__
             reading = self.reader.read_views(rgb, self._reading_views(top))
         chosen, ambiguous = self._choose(siblings, reading, self.library.views[top.view].product)
-        agree, disagree = agreement(chosen, reading)
+        agree, disagree = agreement(chosen, reading, self.figures)
         evidence = Evidence(top.inliers, second, agree, disagree, ambiguous, dense)
         confidence = self.library.calibration.confidence(evidence)
         candidates = self._candidates(chosen, confidence, matches, reading)
@@ -428,13 +468,12 @@ class LabelRecogniser:
         visual = self.library.calibration.confidence(Evidence(top, second, dense=dense))
         return visual < self.settings.read_above_confidence
 
-    @staticmethod
-    def _choose(siblings: tuple[Product, ...], reading: Reading, viewed: str) -> tuple[Product, bool]:
+    def _choose(self, siblings: tuple[Product, ...], reading: Reading, viewed: str) -> tuple[Product, bool]:
         """The line's bottle the reading fits best (fewest disagreements, then most agreements); among
         bottles it fits equally, the one whose printed volume the digits read come closest to, else the
         bottle the matched view shows. Ambiguous unless the reading, or digits read exactly as this
         bottle prints its volume and no other does ("75c": the 75 cl bottle), settle it."""
-        scored = [(agreement(p, reading), p) for p in siblings]
+        scored = [(agreement(p, reading, self.figures), p) for p in siblings]
         best_key = max((a - 2 * d, a) for (a, d), _ in scored)
         fitting = [p for (a, d), p in scored if (a - 2 * d, a) == best_key]
         if len(fitting) == 1:
@@ -456,7 +495,7 @@ class LabelRecogniser:
             for product in self.library.line_products(self.library.lines[match.line]):
                 if product.catalogue_id == chosen.catalogue_id:
                     continue
-                weight = match.inliers * (0.1 if agreement(product, reading)[1] else 1.0)
+                weight = match.inliers * (0.1 if agreement(product, reading, self.figures)[1] else 1.0)
                 others.append((product, match.inliers, weight))
         others.sort(key=lambda entry: -entry[2])
         others = others[: MAX_CANDIDATES - 1]

@@ -167,6 +167,22 @@ def test_an_identification_by_names_stands_only_with_a_second_piece_of_evidence(
     assert uncounted.referral == "low_confidence"
 
 
+def test_an_unsure_misreading_of_the_named_products_figure_does_not_send_it_to_an_officer(
+    library: LabelLibrary, tmp_path: Path
+) -> None:
+    counted = counted_copy(library, tmp_path / "counted", 40)
+    gin = reads("HARTWELL", "London Dry Gin", "49% vol")  # Hartwell's gin prints 43%
+    for score, sent in ((0.95, True), (0.8, False)):
+        gin[2] = dataclasses.replace(gin[2], score=score)
+        named = by_names(counted, gin)
+        assert named is not None and named.best is not None
+        assert named.best.product.catalogue_id == "LQ-0011" and named.needs_officer is sent
+        assert named.referral == ("reading_disagrees" if sent else "")
+    gin[2] = dataclasses.replace(gin[2], text="40% vol")  # one character off too, but Glen Corrach's 40%
+    other = by_names(counted, gin)  # a figure another product prints is never taken for a misreading
+    assert other is not None and other.needs_officer and other.referral == "reading_disagrees"
+
+
 def test_the_calibration_keeps_its_name_counts_and_an_older_one_has_none() -> None:
     counted = Calibration.default().with_names(97, 100)
     assert Calibration.from_json(json.loads(json.dumps(counted.to_json()))) == counted

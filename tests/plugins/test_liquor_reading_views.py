@@ -1,6 +1,6 @@
-"""liquor_label: what the recogniser does with a reading short of its digits, which of a line's views a
-text box is read through, the second look at a frame where nothing matched, and the dense check's
-tolerance of a homography a few pixels off and of a view made from a dim photo."""
+"""liquor_label: what the recogniser does with a reading short of its digits or likely misread, which
+of a line's views a text box is read through, the second look at a frame where nothing matched, and the
+dense check's tolerance of a homography a few pixels off and of a view made from a dim photo."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from smartcustoms.plugins.liquor import verify
 from smartcustoms.plugins.liquor.features import FeatureExtractor
 from smartcustoms.plugins.liquor.library import Product, TextBox, View
 from smartcustoms.plugins.liquor.plugin import SPEC, LiquorLabelPlugin
-from smartcustoms.plugins.liquor.reading import Reading, box_width, widest_boxes
-from smartcustoms.plugins.liquor.recogniser import agreement
+from smartcustoms.plugins.liquor.reading import SURE_TEXT_SCORE, Reading, box_width, reading_of, widest_boxes
+from smartcustoms.plugins.liquor.recogniser import Figures, agreement
 from smartcustoms.plugins.liquor.tools import build
 from smartcustoms.plugins.liquor.verify import MIN_CELLS, DenseCheck, frame_grey
 
@@ -53,6 +53,29 @@ def test_a_lost_leading_digit_does_not_send_a_recognised_bottle_to_an_officer() 
     assert agreement(agave, Reading(8.0, 750)) == (1, 0)
     assert agreement(agave, Reading(3.0, 750)) == (1, 0)
     assert agreement(agave, Reading(83.0, 750)) == (1, 1)  # digits out of order are a disagreement
+
+
+def test_an_unsure_figure_one_character_off_that_no_product_prints_is_no_disagreement() -> None:
+    glen = product("LQ-0001")  # 40% vol 700 ml
+    figures = Figures.of([product(catalogue_id) for catalogue_id in PRODUCTS])  # 40%; 700, 750, 1750 ml
+    unsure = 0.75
+    assert agreement(glen, Reading(49.0, 700, abv_score=unsure), figures) == (1, 0)  # "49%" for 40%
+    assert agreement(glen, Reading(40.0, 780, volume_score=unsure), figures) == (1, 0)  # "780ml" for 700
+    assert agreement(glen, Reading(40.0, 7000, volume_score=unsure), figures) == (1, 0)  # "700oml"
+    # each condition on its own keeps the disagreement
+    assert agreement(glen, Reading(49.0, 700, abv_score=SURE_TEXT_SCORE), figures) == (1, 1)  # read surely
+    assert agreement(glen, Reading(49.0, 700, abv_score=unsure)) == (1, 1)  # no database to ask
+    assert agreement(glen, Reading(40.0, 750, volume_score=unsure), figures) == (1, 1)  # Nordvik's 750 ml
+    assert agreement(glen, Reading(46.5, 700, abv_score=unsure), figures) == (1, 1)  # two characters off
+    assert agreement(glen, Reading(40.0, 375, volume_score=unsure), figures) == (1, 1)  # a half bottle
+
+
+def test_a_reading_keeps_how_surely_each_figure_was_read() -> None:
+    reading = reading_of([("49%VO", 0.757), ("700ml", 0.97), ("750ml", 0.65)])  # the surer line's figure
+    assert (reading.abv_percent, reading.volume_ml) == (49.0, 700)
+    assert (reading.abv_score, reading.volume_score) == (0.757, 0.97)
+    assert not reading.abv_sure and reading.volume_sure
+    assert Reading(40.0, 700).abv_sure  # a reading made by hand is sure
 
 
 def _view(width_px: float, kind: str = "volume") -> View:
