@@ -233,12 +233,16 @@ class ScreeningFeed:
         a stopping worker gives them what is left of its stop deadline, and those not queued by then are
         not screened. A cancellation (the worker's own stop) waits out the deadline all the same, then
         goes through."""
+        if until is None:
+            while self._rendering:
+                await asyncio.wait(list(self._rendering))
+            return
         cancelled = False
         while self._rendering:
-            left_s = None if until is None else until - time.monotonic()
-            if left_s is not None and left_s <= 0:
-                unscreened = len(self._rendering)
-                log.warning("%d bags still rendering at the stop deadline: not screened", unscreened)
+            left_s = until - time.monotonic()
+            if left_s <= 0:
+                rendering = len(self._rendering)
+                log.warning("%d bags still rendering at the stop deadline: not waited for", rendering)
                 break
             try:
                 await asyncio.shield(asyncio.wait(list(self._rendering), timeout=left_s))

@@ -354,13 +354,16 @@ def create_app(
     async def verdict_agent(stream: Any) -> AsyncIterator[None]:
         """Stores the verdicts published unstored (the reconciler's fallbacks) and feeds the fusion stage
         with every verdict; those the frames agents decided are stored already."""
-        async for batch in stream.take(SINK_BATCH, within=config.worker.batch_window_ms / 1000):
-            for bad in await sink().store_batch_waiting(batch):
-                runtime.sensor.dead_lettered("bad_verdict")
-                await dead_letters.send(value=bad, headers={"reason": b"bad_verdict"})
-            if fusion is not None:  # stored first: a conveyance's reasons point at stored verdicts
-                await fusion.observe_messages(batch)
-            yield None
+        try:
+            async for batch in stream.take(SINK_BATCH, within=config.worker.batch_window_ms / 1000):
+                for bad in await sink().store_batch_waiting(batch):
+                    runtime.sensor.dead_lettered("bad_verdict")
+                    await dead_letters.send(value=bad, headers={"reason": b"bad_verdict"})
+                if fusion is not None:  # stored first: a conveyance's reasons point at stored verdicts
+                    await fusion.observe_messages(batch)
+                yield None
+        finally:  # the fallback verdicts' X-ray bags handed to screening, within the same deadline
+            await settle_screening(stop_deadline.until())
 
     app.agent(verdicts, name="verdicts")(verdict_agent)
 

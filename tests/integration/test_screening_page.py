@@ -128,7 +128,7 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
                 if page.locator("#frame").is_visible() or time.monotonic() > deadline:
                     break
                 page.wait_for_timeout(200)
-            page.wait_for_function("() => document.getElementById('image').naturalWidth > 0", timeout=10_000)
+            page.wait_for_selector("#image[data-ready=true]", state="attached", timeout=10_000)
             assert page.locator("#image").get_attribute("data-view") == "colour"
             assert page.locator("#threat").is_disabled()  # a threat call needs its place marked
             assert "lane lane-s" in page.locator("#bag-meta").inner_text()
@@ -139,7 +139,7 @@ def test_a_screener_misses_then_finds_projected_threats_and_verdicts_stay_as_dec
 
             page.click("#next")
             page.wait_for_function("() => document.body.dataset.answered === 'false'", timeout=10_000)
-            page.wait_for_function("() => document.getElementById('image').naturalWidth > 0", timeout=10_000)
+            page.wait_for_selector("#image[data-ready=true]", state="attached", timeout=10_000)
             item_id = page.locator("#image").get_attribute("src").split("/")[3]
             x, y = np.mean(_tip_of(config, item_id)["outline"], axis=0)  # inside the threat's outline
             shown = page.locator("#image").bounding_box()

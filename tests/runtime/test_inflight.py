@@ -401,6 +401,7 @@ class Agent:
             self.dead_letters,
             lambda: self.sink,  # type: ignore[arg-type,return-value]  # a recorder in the sink's place
             self.deadline,
+            self._settle_screening,
         )
         self.task = asyncio.create_task(self._drive(agent))
         self.offset = 0
@@ -408,6 +409,9 @@ class Agent:
     async def _drive(self, agent: Any) -> None:
         async for _ in agent(self.stream):
             pass
+
+    async def _settle_screening(self, until: float) -> None:
+        pass  # no lane is screened
 
     async def put(self, value: bytes) -> None:
         message = ConsumerMessage(
@@ -521,6 +525,11 @@ async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_withi
     runtime, sink, verdicts, dead_letters = Runtime(), Sink(), Topic(), Topic()
     dispatcher = runtime.dispatcher
     deadline = StopDeadline(1.5)
+    settled: list[tuple[float, list[str]]] = []  # each X-ray agent's settle: its deadline, what was stored
+
+    async def settle_screening(until: float) -> None:
+        settled.append((until, sorted(sink.stored)))
+
     channels = {}
     for name in "abc":
         channels[name] = channel = app.channel()
@@ -532,6 +541,7 @@ async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_withi
             dead_letters,
             lambda: sink,  # type: ignore[arg-type,return-value]  # a recorder in the sink's place
             deadline,
+            settle_screening,
         )
         app.agent(channel, name=f"frames-{name}")(agent)
     await app.agents.start()
@@ -562,3 +572,7 @@ async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_withi
     assert sorted(sink.stored) == ["a0", "b0", "c0"]
     assert sorted(consumer.committable) == [offsets["a0"], offsets["b0"], offsets["c0"]]
     assert sorted(released.offsets) == sorted(consumer.committable)  # the final acks went through Faust
+    # each agent then gave the bags its batches handed to screening the same deadline, after its drain:
+    # the last one to stop, after every batch that finished was stored
+    assert len(settled) == 3 and len({until for until, _ in settled}) == 1
+    assert settled[-1][1] == ["a0", "b0", "c0"]

@@ -497,5 +497,16 @@ def test_a_stopping_worker_queues_the_bags_being_rendered_within_its_deadline(
         with pytest.raises(asyncio.CancelledError):
             await stopping
         assert await desk.waiting() == 2  # both bags handed over before the stop are before screeners
+        gate.clear()  # a render that outlasts the deadline: the stop goes on without it
+        assert feed.submit(first, first.payload)
+        stopping = asyncio.create_task(feed.settle(until=time.monotonic() + 0.2))
+        await asyncio.sleep(0)
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):  # at the deadline, not when the render ends
+            await asyncio.wait_for(stopping, 20)
+        assert await desk.waiting() == 2
+        gate.set()
+        await feed.settle()
+        assert await desk.waiting() == 3
 
     _run(redis_service.url, body)
