@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from smartcustoms.core.duty import DUTIABLE_ABV_PERCENT, ML_PER_LITRE
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
@@ -69,6 +70,8 @@ LINES_CHECKED = 3  # lines with the most inliers given the dense check; the sure
 ABV_TOLERANCE_PERCENT = 0.05
 RIVAL_MARGIN = 0.1  # names are not read when another brand is read within this of the best
 READ_VIEW_SHARE = 0.4  # another view of the matched line is read through with this share of the inliers
+DUTIABLE_ABV = float(DUTIABLE_ABV_PERCENT)  # liquor above pays duty
+ONE_LITRE_ML = int(ML_PER_LITRE)  # a bottle above is assessed per litre
 REFERRALS = {  # why a bottle goes to an officer: kind -> what it means
     "no_label": "no label of the database matched, and no name was read that identifies the bottle",
     "reading_disagrees": "the ABV or volume read disagrees with the chosen bottle's entry",
@@ -142,9 +145,12 @@ def agreement(product: Product, reading: Reading, figures: Figures | None = None
     than a label prints another bottle's figure, and the lost digit says nothing either way.
 
     With the database's ``figures``, a field is neither when it is a likely misreading too: read from a
-    line the recogniser was not sure of (below ``SURE_TEXT_SCORE``), one character from the entry's
-    figure ("780 ml" for 750, "49%" for 40%), and a figure no product of the database prints. A figure
-    some product prints (700 ml for a 750 ml entry), or a line read surely, still disagrees."""
+    line the recogniser was not sure of (below ``SURE_TEXT_SCORE``), the entry's figure with one
+    character replaced ("780 ml" for 750, "49%" for 40%) that leaves the duty as it was (an ABV on the
+    same side of 30%; a volume of the same leading digit, on the same side of a litre), and a figure no
+    product of the database prints. A figure some product prints (700 ml for a 750 ml entry), a digit
+    more or less ("7500 ml"), a figure that would change the duty ("48%" for a 28% liqueur), or a line
+    read surely still disagrees."""
     agree = disagree = 0
     if reading.abv_percent is not None:
         read, entry = reading.abv_percent, product.abv_percent
@@ -153,22 +159,30 @@ def agreement(product: Product, reading: Reading, figures: Figures | None = None
             figures is not None
             and not reading.abv_sure
             and not figures.has_abv(read)
-            and _edits(f"{read:g}", f"{entry:g}") <= 1
+            and _one_replaced(f"{read:g}", f"{entry:g}")
+            and (read > DUTIABLE_ABV) == (entry > DUTIABLE_ABV)
         )
         if same or not (_short_of(f"{read:g}", {f"{entry:g}"}) or misread):
             agree, disagree = agree + same, disagree + (not same)
     if reading.volume_ml is not None:
-        volume = reading.volume_ml
-        same = volume == product.volume_ml
+        volume, entry_ml = reading.volume_ml, product.volume_ml
+        same = volume == entry_ml
         misread = (
             figures is not None
             and not reading.volume_sure
             and volume not in figures.volumes
-            and _edits(str(volume), str(product.volume_ml)) <= 1
+            and _one_replaced(str(volume), str(entry_ml))
+            and str(volume)[0] == str(entry_ml)[0]
+            and (volume > ONE_LITRE_ML) == (entry_ml > ONE_LITRE_ML)
         )
-        if same or not (_short_of(str(volume), printed_volumes(product.volume_ml)) or misread):
+        if same or not (_short_of(str(volume), printed_volumes(entry_ml)) or misread):
             agree, disagree = agree + same, disagree + (not same)
     return agree, disagree
+
+
+def _one_replaced(read: str, printed: str) -> bool:
+    """Whether ``read`` is ``printed`` with exactly one character replaced."""
+    return len(read) == len(printed) and sum(a != b for a, b in zip(read, printed, strict=True)) == 1
 
 
 def printed_fits(

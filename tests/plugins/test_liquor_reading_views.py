@@ -61,13 +61,21 @@ def test_an_unsure_figure_one_character_off_that_no_product_prints_is_no_disagre
     unsure = 0.75
     assert agreement(glen, Reading(49.0, 700, abv_score=unsure), figures) == (1, 0)  # "49%" for 40%
     assert agreement(glen, Reading(40.0, 780, volume_score=unsure), figures) == (1, 0)  # "780ml" for 700
-    assert agreement(glen, Reading(40.0, 7000, volume_score=unsure), figures) == (1, 0)  # "700oml"
     # each condition on its own keeps the disagreement
     assert agreement(glen, Reading(49.0, 700, abv_score=SURE_TEXT_SCORE), figures) == (1, 1)  # read surely
     assert agreement(glen, Reading(49.0, 700, abv_score=unsure)) == (1, 1)  # no database to ask
     assert agreement(glen, Reading(40.0, 750, volume_score=unsure), figures) == (1, 1)  # Nordvik's 750 ml
     assert agreement(glen, Reading(46.5, 700, abv_score=unsure), figures) == (1, 1)  # two characters off
     assert agreement(glen, Reading(40.0, 375, volume_score=unsure), figures) == (1, 1)  # a half bottle
+    assert agreement(glen, Reading(40.0, 7000, volume_score=unsure), figures) == (1, 1)  # a digit more
+    assert agreement(glen, Reading(40.0, 200, volume_score=unsure), figures) == (1, 1)  # another size
+    liqueur = product("LQ-0015")  # 28% vol: no duty
+    assert agreement(liqueur, Reading(20.0, 700, abv_score=unsure), figures) == (1, 0)  # "20%" for 28%
+    assert agreement(liqueur, Reading(48.0, 700, abv_score=unsure), figures) == (1, 1)  # it would pay duty
+    magnum = product("LQ-0010")  # 1750 ml, assessed per litre
+    assert agreement(magnum, Reading(40.0, 1780, volume_score=unsure), figures) == (1, 0)
+    litre = product("LQ-0003")  # 1000 ml: not over a litre
+    assert agreement(litre, Reading(40.0, 1800, volume_score=unsure), figures) == (1, 1)  # it would be
 
 
 def test_a_reading_keeps_how_surely_each_figure_was_read() -> None:
