@@ -335,10 +335,11 @@ def create_app(
             )
         return sinks[0]
 
-    async def settle_screening(until: float) -> None:
-        """At the stop: the bags being rendered for screeners queued, until ``until`` at the latest."""
-        if sinks and sinks[0].screening is not None:
-            await sinks[0].screening.settle(until)
+    async def settle_screening(deadline: StopDeadline) -> None:
+        """At the app's stop: the bags being rendered for screeners queued, by the shared deadline at the
+        latest (an agent that ends while the app runs leaves them to render: they are not its own)."""
+        if deadline.stopping() and sinks and sinks[0].screening is not None:
+            await sinks[0].screening.settle(deadline.until())
 
     # The agents' drains share a quarter of the stop's time; the plugin pools and Ray stop after them.
     stop_deadline = StopDeadline(config.worker.stop_timeout_s / 4, stopping=lambda: bool(app.should_stop))
@@ -363,7 +364,7 @@ def create_app(
                     await fusion.observe_messages(batch)
                 yield None
         finally:  # the fallback verdicts' X-ray bags handed to screening, within the same deadline
-            await settle_screening(stop_deadline.until())
+            await settle_screening(stop_deadline)
 
     app.agent(verdicts, name="verdicts")(verdict_agent)
 
@@ -393,7 +394,7 @@ def _frames_agent(
     dead_letters: Any,
     sink: Callable[[], VerdictSink],
     stop_deadline: StopDeadline,
-    settle_screening: Callable[[float], Awaitable[None]],
+    settle_screening: Callable[[StopDeadline], Awaitable[None]],
 ) -> Any:
     window_s = config.worker.batch_window_ms / 1000
     name = f"frames-{modality.value}"
@@ -413,7 +414,7 @@ def _frames_agent(
                 await flight.drain(stop_deadline)
             finally:  # the bags its batches handed to screening, rendered within the same deadline
                 if modality == Modality.XRAY:
-                    await settle_screening(stop_deadline.until())
+                    await settle_screening(stop_deadline)
 
     return agent
 

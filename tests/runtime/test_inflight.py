@@ -410,7 +410,7 @@ class Agent:
         async for _ in agent(self.stream):
             pass
 
-    async def _settle_screening(self, until: float) -> None:
+    async def _settle_screening(self, deadline: StopDeadline) -> None:
         pass  # no lane is screened
 
     async def put(self, value: bytes) -> None:
@@ -527,8 +527,8 @@ async def test_faust_s_stop_of_several_agents_lets_each_finish_its_batches_withi
     deadline = StopDeadline(1.5)
     settled: list[tuple[float, list[str]]] = []  # each X-ray agent's settle: its deadline, what was stored
 
-    async def settle_screening(until: float) -> None:
-        settled.append((until, sorted(sink.stored)))
+    async def settle_screening(deadline: StopDeadline) -> None:
+        settled.append((deadline.until(), sorted(sink.stored)))
 
     channels = {}
     for name in "abc":
