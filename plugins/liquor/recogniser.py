@@ -9,9 +9,9 @@ The bottle goes to an officer, with the candidates, when
   (``verify``): a few keypoints agreed, the label as a whole does not;
 - the confidence is below ``min_confidence``;
 - what was read on the label disagrees with the chosen bottle's database entry (a different ABV or
-  volume: a wrong entry, a look-alike, or a misreading the officer settles; a figure read unsurely, one
-  character from the entry's and printed by no product of the database, is taken for a misreading and
-  does not count, ``agreement``);
+  volume: a wrong entry, a look-alike, or a misreading the officer settles; a figure read unsurely,
+  the entry's with one character replaced, printed by no product of the database and leaving the
+  bottle's own duty as it was, is taken for a misreading and does not count, ``agreement``);
 - the line has bottles of several sizes and the printed volume could not be read to choose.
 
 When the keypoints leave the bottle to an officer and ``read_names`` is on, the whole frame is read and
@@ -146,11 +146,13 @@ def agreement(product: Product, reading: Reading, figures: Figures | None = None
 
     With the database's ``figures``, a field is neither when it is a likely misreading too: read from a
     line the recogniser was not sure of (below ``SURE_TEXT_SCORE``), the entry's figure with one
-    character replaced ("780 ml" for 750, "49%" for 40%) that leaves the duty as it was (an ABV on the
-    same side of 30%; a volume of the same leading digit, on the same side of a litre), and a figure no
-    product of the database prints. A figure some product prints (700 ml for a 750 ml entry), a digit
-    more or less ("7500 ml"), a figure that would change the duty ("48%" for a 28% liqueur), or a line
-    read surely still disagrees."""
+    character replaced ("780 ml" for 750, "49%" for 40%) that leaves the bottle's own duty at its
+    reference price as it was (an ABV on the same side of 30%; a volume of the same leading digit, both
+    a litre or less), and a figure no product of the database prints. A figure some product prints
+    (700 ml for a 750 ml entry), a digit more or less ("7500 ml"), a figure that would change that duty
+    ("48%" for a 28% liqueur, "1780 ml" for 1.75 l: above a litre the duty is by the litre), or a line
+    read surely still disagrees. (The traveller's allowance is counted in litres: on several bottles it
+    takes the entry's volume.)"""
     agree = disagree = 0
     if reading.abv_percent is not None:
         read, entry = reading.abv_percent, product.abv_percent
@@ -173,7 +175,7 @@ def agreement(product: Product, reading: Reading, figures: Figures | None = None
             and volume not in figures.volumes
             and _one_replaced(str(volume), str(entry_ml))
             and str(volume)[0] == str(entry_ml)[0]
-            and (volume > ONE_LITRE_ML) == (entry_ml > ONE_LITRE_ML)
+            and max(volume, entry_ml) <= ONE_LITRE_ML  # above a litre, the duty is by the litre
         )
         if same or not (_short_of(str(volume), printed_volumes(entry_ml)) or misread):
             agree, disagree = agree + same, disagree + (not same)
@@ -491,7 +493,15 @@ class LabelRecogniser:
         best_key = max((a - 2 * d, a) for (a, d), _ in scored)
         fitting = [p for (a, d), p in scored if (a - 2 * d, a) == best_key]
         if len(fitting) == 1:
-            return fitting[0], False
+            chosen, volume = fitting[0], reading.volume_ml
+            # a volume taken for a misreading of this bottle's that is as near another size of the line
+            # ("550ml" between 500 and 750 ml) settles nothing
+            near_another = (
+                volume is not None
+                and volume != chosen.volume_ml
+                and any(_edits(str(volume), str(p.volume_ml)) <= 1 for p in siblings if p is not chosen)
+            )
+            return chosen, near_another
         closest = closest_volume(fitting, reading.texts)
         if closest is None:
             return next((p for p in fitting if p.catalogue_id == viewed), fitting[0]), True

@@ -4,6 +4,7 @@ dense check's tolerance of a homography a few pixels off and of a view made from
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -73,7 +74,7 @@ def test_an_unsure_figure_one_character_off_that_no_product_prints_is_no_disagre
     assert agreement(liqueur, Reading(20.0, 700, abv_score=unsure), figures) == (1, 0)  # "20%" for 28%
     assert agreement(liqueur, Reading(48.0, 700, abv_score=unsure), figures) == (1, 1)  # it would pay duty
     magnum = product("LQ-0010")  # 1750 ml, assessed per litre
-    assert agreement(magnum, Reading(40.0, 1780, volume_score=unsure), figures) == (1, 0)
+    assert agreement(magnum, Reading(40.0, 1780, volume_score=unsure), figures) == (1, 1)  # by the litre
     litre = product("LQ-0003")  # 1000 ml: not over a litre
     assert agreement(litre, Reading(40.0, 1800, volume_score=unsure), figures) == (1, 1)  # it would be
 
@@ -127,6 +128,19 @@ def test_a_match_keeps_every_verified_view_of_its_line(plugin: LiquorLabelPlugin
     assert len(top.views) >= 2  # a label facing the camera is seen by the views turned either way too
     assert all(library.view_line(view) == top.line for view, _, _ in top.views)
     assert [inliers for _, inliers, _ in top.views] == sorted((i for _, i, _ in top.views), reverse=True)
+
+
+def test_a_misreading_as_near_another_size_of_the_line_leaves_the_size_open(
+    plugin: LiquorLabelPlugin,
+) -> None:
+    nordvik = product("LQ-0009")  # 40% vol 750 ml
+    half = dataclasses.replace(nordvik, catalogue_id="LQ-9500", volume_ml=500)  # a 500 ml sibling
+    choose = plugin.recogniser._choose
+    # "550ml" is 500 ml with a character replaced, and one edit from 750 ml too: the size is not settled
+    assert choose((half, nordvik), Reading(40.0, 550, volume_score=0.75), "LQ-9500") == (half, True)
+    # "580ml" is 500 ml misread, and nothing like 750 ml
+    assert choose((half, nordvik), Reading(40.0, 580, volume_score=0.75), "LQ-9500") == (half, False)
+    assert choose((half, nordvik), Reading(40.0, 750), "LQ-9500") == (nordvik, False)
 
 
 def test_a_blurred_dim_label_is_found_by_the_second_look(plugin: LiquorLabelPlugin) -> None:
