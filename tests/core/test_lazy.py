@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -64,17 +65,26 @@ def test_a_stand_in_keeps_what_it_read_and_reports_a_missing_attribute() -> None
         stand_in.no_such_function  # noqa: B018  (the read is the test)
 
 
-def test_the_gateways_enquiry_desk_has_what_its_first_question_needs_once_warmed_up() -> None:
+def test_the_gateways_enquiry_desk_has_what_its_first_question_needs_once_warmed_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The encoder's activation reads scipy.special through a stand-in: the gateway's warm-up answers
-    one question, so no traveller's question imports it."""
-    found = loaded_after(
-        """
+    one question, so no traveller's question imports it. The knowledge base's vectors are cached (in a
+    cache of the test's own, built first as a gateway's earlier start would have), so building the
+    desk encodes nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the subprocesses' embedding cache
+    build = """
         import asyncio
         from smartcustoms.plugins.enquiry.assistant import EnquiryAssistant
         from smartcustoms.runtime.enquiry import EnquiryDesk
         from smartcustoms.runtime.record_sink import MemoryRecordSink
         desk = EnquiryDesk(EnquiryAssistant, MemoryRecordSink())
         asyncio.run(desk.assistant())
+        """
+    loaded_after(build)  # a first start: the knowledge base encoded and cached
+    found = loaded_after(
+        build
+        + """
         watch = ["scipy.special"]
         import sys
         built = "scipy.special" in sys.modules
