@@ -183,6 +183,14 @@ def name_match(library: LabelLibrary, reads: Sequence[TextRead]) -> NameMatch:
     return NameMatch(named_, near, round(rival, 4), round(brand_score, 4))
 
 
+def names_read(product: Product, reads: Sequence[TextRead]) -> tuple[float, float]:
+    """How well ``product``'s brand and its product name (or Chinese name, the better of the two) are
+    read among the frame's texts, each 0-1, as ``name_match`` reads them."""
+    texts = [text for text, _ in joined([r for r in reads if r.score >= MIN_TEXT_SCORE])]
+    name = max(similarity(n, texts)[0] for n in (product.product, product.name_zh) if n)
+    return similarity(product.brand, texts)[0], name
+
+
 def _by_product_names(
     library: LabelLibrary, reads: Sequence[TextRead], candidates: Sequence[tuple[str, tuple[int, ...]]]
 ) -> NameMatch:

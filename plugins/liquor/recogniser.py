@@ -24,12 +24,15 @@ calibration frames) reaches ``min_confidence``. When no brand is read, a product
 products only may name them, backed by the ABV or volume read or the keypoints. Otherwise the referral
 whose best candidate is the surer stands (the keypoints', or the names' with the products they name as
 candidates). A bottle the keypoints clear with a confidence below ``names_check_below`` is read whole
-too, as a cross-check: when the names read are another brand's, or identify another product of the brand,
-it goes to an officer, the surer of the two identifications first, unless the names' identification
-stands on its own and the ABV and volume printed on the frame are both its entry's and not the keypoints'
-bottle's (then it stands: everything the label says outvotes a look); when they read another brand
-without identifying one of its products, that brand's products come first (the label names its brand; the
-keypoints matched a look-alike), the keypoints' candidate after them.
+too, as a cross-check, and so is a twin whatever its confidence (``twins``: a product of a brand with
+another of the same ABV and volume, which only the names printed tell apart): when the names read are
+another brand's, or identify another product of the brand, it goes to an officer, the surer of the two
+identifications first, unless the names' identification stands on its own and the ABV and volume printed
+on the frame are both its entry's, and either not the keypoints' bottle's or nothing read names that
+bottle (``says_only``; then it stands: everything the label says outvotes a look); when the names fit a
+twin cleared below ``names_check_below`` and its twin alike, it goes to an officer; when they read
+another brand without identifying one of its products, that brand's products come first (the label names
+its brand; the keypoints matched a look-alike), the keypoints' candidate after them.
 
 When neither the keypoints nor the names identify the bottle, the ABV and volume printed anywhere on the
 frame (read whole) still narrow the database: the products whose entries have both (``with_facts``) join
@@ -60,7 +63,14 @@ from smartcustoms.core.duty import DUTIABLE_ABV_PERCENT, ML_PER_LITRE
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
-from smartcustoms.plugins.liquor.names import NAME_SIMILARITY, TextRead, folded, name_match
+from smartcustoms.plugins.liquor.names import (
+    NAME_MARGIN,
+    NAME_SIMILARITY,
+    TextRead,
+    folded,
+    name_match,
+    names_read,
+)
 from smartcustoms.plugins.liquor.reading import LabelReader, Reading, reading_of
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
@@ -211,6 +221,40 @@ def says_rival(reading: Reading, product: Product, rival: Product | None) -> boo
     return volume is not None and volume == rival.volume_ml != product.volume_ml
 
 
+def says_only(named: Product, seen: Product, reads: Sequence[TextRead]) -> bool:
+    """Whether the frame's texts name ``named`` and not ``seen``: ``named``'s brand and product name
+    both read (``NAME_SIMILARITY``); of another brand's ``seen``, neither its brand nor its product or
+    Chinese name read; of the same brand's, its product name read less well than ``named``'s by more
+    than ``NAME_MARGIN`` ("VSOP Cognac" holds most of "XO Cognac": what the two names do not share
+    tells them apart)."""
+    brand, name = names_read(named, reads)
+    if min(brand, name) < NAME_SIMILARITY:
+        return False
+    seen_brand, seen_name = names_read(seen, reads)
+    if folded(seen.brand) == folded(named.brand):
+        return seen_name < name - NAME_MARGIN
+    return max(seen_brand, seen_name) < NAME_SIMILARITY
+
+
+def twins(products: Sequence[Product]) -> frozenset[str]:
+    """The products whose brand has another product of the same ABV and volume: only the names printed
+    tell them apart (a brand's labels may share one design), never the figures read."""
+    return frozenset(
+        first.catalogue_id
+        for first in products
+        if any(second.catalogue_id != first.catalogue_id and are_twins(first, second) for second in products)
+    )
+
+
+def are_twins(first: Product, second: Product) -> bool:
+    """Of one brand, with the same ABV and volume."""
+    return (
+        folded(first.brand) == folded(second.brand)
+        and same_abv(first.abv_percent, second.abv_percent)
+        and first.volume_ml == second.volume_ml
+    )
+
+
 def _short_of(read: str, printed: set[str]) -> bool:
     """Whether the digits read are what is left of one of the printed forms with digits lost (or are
     that form under another unit: "75 ml" read for 75 cl)."""
@@ -274,6 +318,7 @@ class LabelRecogniser:
             lines_of.setdefault(folded(library.product(view.product).brand), set()).add(view.line)
         self.shared_brands = frozenset(brand for brand, lines in lines_of.items() if len(lines) > 1)
         self.figures = Figures.of(library.products)
+        self.twins = twins(library.products)
 
     def recognise(self, rgb: np.ndarray) -> Recognition:
         recognition = self.by_keypoints(rgb)
@@ -288,15 +333,18 @@ class LabelRecogniser:
                 return named
             return named if named.best.confidence > recognition.best.confidence else recognition
         best = recognition.best
-        if best is not None and best.confidence < self.settings.names_check_below:
+        if best is None or self.settings.names_check_below <= 0:
+            return recognition
+        if best.confidence < self.settings.names_check_below or best.product.catalogue_id in self.twins:
             return self._checked_by_names(rgb, recognition, best.product)
         return recognition
 
     def _checked_by_names(self, rgb: np.ndarray, recognition: Recognition, seen: Product) -> Recognition:
         """The keypoints' recognition, or its referral when the names read on the frame say otherwise:
         another brand read, or another product of the brand identified by its names. The names'
-        identification stands instead when the ABV and volume printed on the frame agree with it and
-        not with the keypoints' bottle: everything the label says outvotes a look."""
+        identification stands instead when the ABV and volume printed on the frame agree with it, and
+        either not with the keypoints' bottle or nothing read names that bottle (``says_only``):
+        everything the label says outvotes a look."""
         assert self.reader is not None
         reads = self.reader.read_frame(rgb)
         named = self.by_names(rgb, recognition, reads)
@@ -305,14 +353,24 @@ class LabelRecogniser:
         identified = named.best
         read = identified.product
         other_brand = folded(read.brand) != folded(seen.brand)
+        unsure = (
+            recognition.best is not None and recognition.best.confidence < self.settings.names_check_below
+        )
+        if (
+            not other_brand
+            and named.referral == "names_ambiguous"
+            and seen.catalogue_id in self.twins
+            and unsure
+        ):
+            return self._twins_unsettled(recognition, named, seen)
         if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
         printed = self.facts_fit(reads)[0]
         own = recognition.reading  # the keypoints' own reading of their label
-        outvoted = agreement(seen, printed, self.figures)[1] and not (
-            agreement(read, own, self.figures)[1] or says_rival(own, read, seen)
-        )
-        if not named.needs_officer and outvoted and printed_fits(read, reads, seen, self.figures):
+        own_fits = not (agreement(read, own, self.figures)[1] or says_rival(own, read, seen))
+        outvoted = bool(agreement(seen, printed, self.figures)[1])  # the figures printed are not its own
+        stands = not named.needs_officer and own_fits and printed_fits(read, reads, seen, self.figures)
+        if stands and (outvoted or says_only(read, seen, reads)):
             return named
         what = f"the brand {read.brand!r}" if other_brand else f"{read.catalogue_id} ({read.product})"
         reason = (
@@ -331,6 +389,29 @@ class LabelRecogniser:
             candidates = tuple([*brand, *rest][:MAX_CANDIDATES])
         return dataclasses.replace(
             recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
+        )
+
+    def _twins_unsettled(self, recognition: Recognition, named: Recognition, seen: Product) -> Recognition:
+        """The keypoints' clearance of a twin (``twins``), less sure than ``names_check_below``, sent to
+        an officer when the names read fit it and its twin alike: only the names tell them apart, and
+        they were not read well enough to. (A surer clearance stands: the names add nothing either way.)"""
+        fit = [c.product for c in named.candidates]
+        twin = [p for p in fit if p.catalogue_id != seen.catalogue_id and are_twins(p, seen)]
+        if not twin or seen.catalogue_id not in {p.catalogue_id for p in fit}:
+            return recognition
+        kept = [c for c in recognition.candidates if c.product.catalogue_id != twin[0].catalogue_id]
+        share = round(kept[0].confidence / 2, 4)  # the keypoints cannot tell twins apart: halves
+        candidates = (
+            dataclasses.replace(kept[0], confidence=share),
+            Candidate(twin[0], share, 0),
+            *kept[1 : MAX_CANDIDATES - 1],
+        )
+        reason = (
+            f"the names read fit {seen.catalogue_id} and {twin[0].catalogue_id}; only the names printed tell "
+            "them apart"
+        )
+        return dataclasses.replace(
+            recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_ambiguous"
         )
 
     def by_names(

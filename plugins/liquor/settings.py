@@ -19,7 +19,7 @@ class LiquorSettings:
     read_labels: str = "when_needed"  # OCR of ABV and volume: always, when_needed, never
     read_above_confidence: float = 0.98  # when_needed: a surer match of a one-bottle line is not read
     read_names: bool = True  # a bottle the keypoints leave to an officer: identify it by the names read
-    names_check_below: float = 0.99  # read_names: a bottle cleared less surely is cross-checked by its names
+    names_check_below: float = 0.99  # read_names: a bottle cleared less surely, or a twin, is cross-checked
     ocr_threads: int = 1  # onnxruntime intra-op threads of the text recogniser
 
     def __post_init__(self) -> None:

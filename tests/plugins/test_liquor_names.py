@@ -290,13 +290,18 @@ def test_everything_the_label_says_outvotes_the_keypoints_look(
     """The keypoints clear Hartwell gin (43%, 700 ml) at 0.95; the label reads Nordvik Vodka, 40% vol and
     750 ml, which fit Nordvik 750 ml and not the gin: the names' identification stands. When the ABV
     and volume printed fit the keypoints' bottle as well (a look-alike of the same strength and size),
-    the contradiction goes to an officer."""
+    the names stand only if their brand and product are both read and nothing of the keypoints' bottle
+    is: its product name read as well sends the contradiction to an officer, and so does a brand read
+    without its product name."""
     counted = counted_copy(library, tmp_path / "counted", 40)
+    whisky_18 = ("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "700ml")
     for keypoints_saw, texts, stands in (
         ("LQ-0011", ("NORDVIK", "VODKA", "40% vol", "750ml"), True),
         ("LQ-0011", ("NORDVIK", "VODKA", "43% vol", "750ml"), False),  # the ABV read is not Nordvik's
-        ("LQ-0001", ("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "700ml"), True),
-        ("LQ-0011", ("GLEN CORRACH", "18 Year Single Malt Whisky", "43% vol", "700ml"), False),  # 43, 700
+        ("LQ-0001", whisky_18, True),
+        ("LQ-0011", whisky_18, True),  # 43% and 700 ml as the gin, but nothing read names the gin
+        ("LQ-0011", (*whisky_18, "London Dry Gin"), False),  # the gin's product name read too
+        ("LQ-0011", ("GLEN CORRACH", "Single Malt", "43% vol", "700ml"), False),  # the brand alone
     ):
         reader = TextsOfTheFrame(reads(*texts))
         recogniser = LabelRecogniser(counted, LiquorSettings(), reader)  # type: ignore[arg-type]
@@ -525,3 +530,62 @@ def test_the_evaluation_counts_no_tied_shortlist_as_recognised_first() -> None:
     figures = evaluate.figures([named, tied])
     assert figures["top1"] == 0.5 and figures["top3"] == 1.0
     assert figures["referrals"]["no_label"] == {"frames": 2, "first_right": 1, "listed": 2}
+
+
+@pytest.fixture(scope="module")
+def cognacs(tmp_path_factory: pytest.TempPathFactory) -> LabelLibrary:
+    """Maison Delaurier VSOP and XO (both 40% and 700 ml: twins) and Cayo Negro rum (40%, 700 ml), with
+    identifications by names counted right at calibration."""
+    out = tmp_path_factory.mktemp("liquor-twins")
+    build.build(out / "plain", catalogue_ids=("LQ-0004", "LQ-0005", "LQ-0012"), calibration_seeds=())
+    return counted_copy(load_library(out / "plain"), out / "counted", 40)
+
+
+def test_twins_are_the_products_of_a_brand_only_their_names_tell_apart() -> None:
+    """Of the whole catalogue, the VSOP and the XO cognac: one brand, 40% and 700 ml each. The XO magnum
+    (1.5 l), the two Glen Corrach whiskies (40% and 43%) and the two Nordvik sizes are told apart by the
+    figures printed."""
+    from smartcustoms.hardware.sim import liquor as liquor_sim
+    from smartcustoms.plugins.liquor.recogniser import twins
+
+    products = [build.product_of(item) for item in liquor_sim.CATALOGUE]
+    assert twins(products) == {"LQ-0004", "LQ-0005"}
+
+
+def test_a_twin_cleared_surely_is_still_cross_checked_by_its_names(
+    cognacs: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear the VSOP at 0.995, above ``names_check_below``: a brand's labels may share a
+    design, so the names printed are read anyway. The XO named alone, with its figures: the XO stands.
+    The VSOP named: it stays cleared. The brand read without the word that tells them apart: the sure
+    clearance stands, and one at 0.95 goes to an officer with both twins, neither surer. The rum, which
+    has no twin, is not read at 0.995; nor is anything with ``names_check_below`` 0."""
+    vsop, rum = cognacs.product("LQ-0004"), cognacs.product("LQ-0012")
+    frame = np.zeros((*SHAPE, 3), np.uint8)
+    brand_alone = ("MAISON DELAURIER", "Cognac", "40% vol", "700ml")
+    for confidence, texts, first, referral in (
+        (0.995, ("MAISON DELAURIER", "XO Cognac", "40% vol", "700ml"), "LQ-0005", ""),
+        (0.995, ("MAISON DELAURIER", "VSOP Cognac", "40% vol", "700ml"), "LQ-0004", ""),
+        (0.995, brand_alone, "LQ-0004", ""),
+        (0.95, brand_alone, "LQ-0004", "names_ambiguous"),
+    ):
+        reader = TextsOfTheFrame(reads(*texts))
+        recogniser = LabelRecogniser(cognacs, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(vsop, confidence, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(frame)
+        assert reader.calls == 1
+        assert recognition.referral == referral and recognition.needs_officer is bool(referral), texts
+        ids = [c.product.catalogue_id for c in recognition.candidates]
+        assert ids[0] == first
+        if referral:
+            assert ids[:2] == ["LQ-0004", "LQ-0005"]
+            assert recognition.candidates[0].confidence == recognition.candidates[1].confidence
+            assert "only the names printed tell them apart" in recognition.reason
+    for product, settings in ((rum, LiquorSettings()), (vsop, LiquorSettings(names_check_below=0))):
+        reader = TextsOfTheFrame(reads("MAISON DELAURIER", "XO Cognac", "40% vol", "700ml"))
+        recogniser = LabelRecogniser(cognacs, settings, reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(product, 0.995, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(frame)
+        assert reader.calls == 0 and recognition is cleared
