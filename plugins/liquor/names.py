@@ -187,7 +187,7 @@ def names_read(product: Product, reads: Sequence[TextRead]) -> tuple[float, floa
     """How well ``product``'s brand and its product name (or Chinese name, the better of the two) are
     read among the frame's texts, each 0-1, as ``name_match`` reads them."""
     texts = [text for text, _ in joined([r for r in reads if r.score >= MIN_TEXT_SCORE])]
-    name = max(similarity(n, texts)[0] for n in (product.product, product.name_zh) if n)
+    name = max((similarity(n, texts)[0] for n in (product.product, product.name_zh) if n), default=0.0)
     return similarity(product.brand, texts)[0], name
 
 

@@ -25,11 +25,13 @@ products only may name them, backed by the ABV or volume read or the keypoints. 
 whose best candidate is the surer stands (the keypoints', or the names' with the products they name as
 candidates). A bottle the keypoints clear with a confidence below ``names_check_below`` is read whole
 too, as a cross-check, and so is a twin whatever its confidence (``twins``: a product of a brand with
-another of the same ABV and volume, which only the names printed tell apart): when the names read are
+another of the same ABV and volume, which only the names printed tell apart; above ``names_check_below``
+only names of its own brand count): when the names read are
 another brand's, or identify another product of the brand, it goes to an officer, the surer of the two
-identifications first, unless the names' identification stands on its own and the ABV and volume printed
-on the frame are both its entry's, and either not the keypoints' bottle's or nothing read names that
-bottle (``says_only``; then it stands: everything the label says outvotes a look); when the names fit a
+identifications first (and so when the names fit other products of the brand, not the keypoints'
+bottle), unless the names' identification stands on its own and the ABV and volume printed on the frame
+are both its entry's, and either not the keypoints' bottle's or nothing read names that bottle
+(``says_only``; then it stands: everything the label says outvotes a look); when the names fit a
 twin cleared below ``names_check_below`` and its twin alike, it goes to an officer; when they read
 another brand without identifying one of its products, that brand's products come first (the label names
 its brand; the keypoints matched a look-alike), the keypoints' candidate after them.
@@ -63,8 +65,8 @@ from smartcustoms.core.duty import DUTIABLE_ABV_PERCENT, ML_PER_LITRE
 from smartcustoms.plugins.liquor.calibration import Evidence
 from smartcustoms.plugins.liquor.library import LabelLibrary, Product, View
 from smartcustoms.plugins.liquor.matcher import LabelMatcher, LineMatch
+from smartcustoms.plugins.liquor.names import MIN_TEXT_SCORE as NAME_TEXT_SCORE
 from smartcustoms.plugins.liquor.names import (
-    NAME_MARGIN,
     NAME_SIMILARITY,
     TextRead,
     folded,
@@ -224,35 +226,44 @@ def says_rival(reading: Reading, product: Product, rival: Product | None) -> boo
 def says_only(named: Product, seen: Product, reads: Sequence[TextRead]) -> bool:
     """Whether the frame's texts name ``named`` and not ``seen``: ``named``'s brand and product name
     both read (``NAME_SIMILARITY``); of another brand's ``seen``, neither its brand nor its product or
-    Chinese name read; of the same brand's, its product name read less well than ``named``'s by more
-    than ``NAME_MARGIN`` ("VSOP Cognac" holds most of "XO Cognac": what the two names do not share
-    tells them apart)."""
+    Chinese name read; of the same brand's, what tells the two product names apart read for ``named``
+    and not for ``seen`` (``distinct_words``: "XO" read and "VSOP" nowhere, "12" read and "18"
+    nowhere), since the rest of the two names is alike ("VSOP Cognac" holds most of "XO Cognac")."""
     brand, name = names_read(named, reads)
     if min(brand, name) < NAME_SIMILARITY:
         return False
-    seen_brand, seen_name = names_read(seen, reads)
-    if folded(seen.brand) == folded(named.brand):
-        return seen_name < name - NAME_MARGIN
-    return max(seen_brand, seen_name) < NAME_SIMILARITY
+    if folded(seen.brand) != folded(named.brand):
+        return max(names_read(seen, reads)) < NAME_SIMILARITY
+    own, others = distinct_words(named.product, seen.product), distinct_words(seen.product, named.product)
+    texts = [folded(r.text) for r in reads if r.score >= NAME_TEXT_SCORE]
+    return (
+        bool(own)
+        and all(any(word in text for text in texts) for word in own)
+        and not any(word in text for word in others for text in texts)
+    )
+
+
+def distinct_words(name: str, other: str) -> set[str]:
+    """The words of ``name`` (folded) that ``other`` does not print."""
+    return {folded(w) for w in name.split() if folded(w)} - {folded(w) for w in other.split() if folded(w)}
 
 
 def twins(products: Sequence[Product]) -> frozenset[str]:
     """The products whose brand has another product of the same ABV and volume: only the names printed
     tell them apart (a brand's labels may share one design), never the figures read."""
-    return frozenset(
-        first.catalogue_id
-        for first in products
-        if any(second.catalogue_id != first.catalogue_id and are_twins(first, second) for second in products)
-    )
+    kinds: dict[tuple[str, float, int], list[str]] = {}
+    for product in products:
+        kinds.setdefault(_twin_key(product), []).append(product.catalogue_id)
+    return frozenset(i for ids in kinds.values() if len(set(ids)) > 1 for i in ids)
 
 
 def are_twins(first: Product, second: Product) -> bool:
     """Of one brand, with the same ABV and volume."""
-    return (
-        folded(first.brand) == folded(second.brand)
-        and same_abv(first.abv_percent, second.abv_percent)
-        and first.volume_ml == second.volume_ml
-    )
+    return _twin_key(first) == _twin_key(second)
+
+
+def _twin_key(product: Product) -> tuple[str, float, int]:
+    return folded(product.brand), round(product.abv_percent, 1), product.volume_ml
 
 
 def _short_of(read: str, printed: set[str]) -> bool:
@@ -341,10 +352,11 @@ class LabelRecogniser:
 
     def _checked_by_names(self, rgb: np.ndarray, recognition: Recognition, seen: Product) -> Recognition:
         """The keypoints' recognition, or its referral when the names read on the frame say otherwise:
-        another brand read, or another product of the brand identified by its names. The names'
-        identification stands instead when the ABV and volume printed on the frame agree with it, and
-        either not with the keypoints' bottle or nothing read names that bottle (``says_only``):
-        everything the label says outvotes a look."""
+        another brand read, another product of the brand identified by its names, or names that fit
+        other products of the brand and not this one. The names' identification stands instead when the
+        ABV and volume printed on the frame agree with it, and either not with the keypoints' bottle or
+        nothing read names that bottle (``says_only``): everything the label says outvotes a look. A
+        clearance at ``names_check_below`` or above (a twin's) gives way to names of its brand only."""
         assert self.reader is not None
         reads = self.reader.read_frame(rgb)
         named = self.by_names(rgb, recognition, reads)
@@ -353,17 +365,23 @@ class LabelRecogniser:
         identified = named.best
         read = identified.product
         other_brand = folded(read.brand) != folded(seen.brand)
-        unsure = (
-            recognition.best is not None and recognition.best.confidence < self.settings.names_check_below
-        )
+        sure = recognition.best is not None and recognition.best.confidence >= self.settings.names_check_below
+        # the names fit other products of its brand, not this one (all the products named, not only the
+        # candidates kept)
+        excluded = not other_brand and seen.catalogue_id not in {
+            p.catalogue_id for p, _, _ in name_match(self.library, reads).named
+        }
+        if seen.catalogue_id in self.twins and not other_brand and named.needs_officer and not excluded:
+            if named.referral == "names_ambiguous" and not sure:
+                return self._twins_unsettled(recognition, named, seen)
+            return recognition
+        if sure and not excluded:  # a twin read only to tell it from the others of its brand: nothing else
+            return recognition  # overrides a sure look (40% and 700 ml fit many bottles)
         if (
             not other_brand
-            and named.referral == "names_ambiguous"
-            and seen.catalogue_id in self.twins
-            and unsure
+            and not excluded
+            and (named.needs_officer or read.catalogue_id == seen.catalogue_id)
         ):
-            return self._twins_unsettled(recognition, named, seen)
-        if not other_brand and (named.needs_officer or read.catalogue_id == seen.catalogue_id):
             return recognition
         printed = self.facts_fit(reads)[0]
         own = recognition.reading  # the keypoints' own reading of their label
@@ -381,8 +399,9 @@ class LabelRecogniser:
             lead = sorted((identified, recognition.candidates[0]), key=lambda c: -c.confidence)
             rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != read.catalogue_id]
             candidates = tuple([*lead, *rest][:MAX_CANDIDATES])
-        elif other_brand:  # the label prints another brand's name: that brand's products lead, and the
-            # keypoints' match keeps a place (a brand of three products would fill the list)
+        elif other_brand or excluded:  # the label prints another brand's name (or names of the brand's
+            # other products): those products lead, and the keypoints' match keeps a place (a brand of
+            # three products would fill the list)
             brand = named.candidates[: MAX_CANDIDATES - 1]
             named_ids = {c.product.catalogue_id for c in brand}
             rest = [c for c in recognition.candidates if c.product.catalogue_id not in named_ids]

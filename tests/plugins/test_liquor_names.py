@@ -534,10 +534,13 @@ def test_the_evaluation_counts_no_tied_shortlist_as_recognised_first() -> None:
 
 @pytest.fixture(scope="module")
 def cognacs(tmp_path_factory: pytest.TempPathFactory) -> LabelLibrary:
-    """Maison Delaurier VSOP and XO (both 40% and 700 ml: twins) and Cayo Negro rum (40%, 700 ml), with
-    identifications by names counted right at calibration."""
+    """Maison Delaurier VSOP and XO (both 40% and 700 ml: twins) and XO magnum (1.5 l, the XO's Chinese
+    name), and Cayo Negro rum (40%, 700 ml), with identifications by names counted right at
+    calibration."""
     out = tmp_path_factory.mktemp("liquor-twins")
-    build.build(out / "plain", catalogue_ids=("LQ-0004", "LQ-0005", "LQ-0012"), calibration_seeds=())
+    build.build(
+        out / "plain", catalogue_ids=("LQ-0004", "LQ-0005", "LQ-0006", "LQ-0012"), calibration_seeds=()
+    )
     return counted_copy(load_library(out / "plain"), out / "counted", 40)
 
 
@@ -589,3 +592,50 @@ def test_a_twin_cleared_surely_is_still_cross_checked_by_its_names(
         monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
         recognition = recogniser.recognise(frame)
         assert reader.calls == 0 and recognition is cleared
+
+
+def test_a_sure_twin_is_overruled_only_by_names_of_its_own_brand(
+    cognacs: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A twin cleared at 0.999 is read to tell it from its twin, nothing more: another brand read with
+    figures that fit it too (40% and 700 ml fit many bottles) leaves the clearance as it was, where the
+    same frame below ``names_check_below`` gives the other brand's bottle."""
+    vsop = cognacs.product("LQ-0004")
+    rum = ("CAYO NEGRO", "Anejo Rum", "40% vol", "700ml")
+    for confidence, first, by_names in ((0.999, "LQ-0004", False), (0.95, "LQ-0012", True)):
+        reader = TextsOfTheFrame(reads(*rum))
+        recogniser = LabelRecogniser(cognacs, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(vsop, confidence, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert reader.calls == 1 and not recognition.needs_officer
+        assert recognition.best is not None and recognition.best.product.catalogue_id == first
+        assert recognition.by_names is by_names
+
+
+def test_names_of_one_brand_stand_for_a_twin_only_by_the_words_that_tell_them_apart(
+    cognacs: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear the VSOP at 0.995. "XO Cognac" read, "VSOP" nowhere: the XO. "XO Cognac" read
+    and "VSOP" read too (a gift box, a second bottle): an officer decides, XO or VSOP. Names that fit
+    the XO bottles and not the VSOP (the Chinese name the XO and the XO magnum share, the volume
+    unread): an officer decides, whatever the keypoints' confidence, with both twins among the
+    candidates."""
+    vsop = cognacs.product("LQ-0004")
+    frame = np.zeros((*SHAPE, 3), np.uint8)
+    for texts, referral, first in (
+        (("MAISON DELAURIER", "XO Cognac", "40% vol", "700ml"), "", "LQ-0005"),
+        (("MAISON DELAURIER", "VSOP", "40% vol", "700ml", "XO Cognac"), "names_contradict", None),
+        (("MAISON DELAURIER", cognacs.product("LQ-0005").name_zh, "40% vol"), "names_contradict", None),
+    ):
+        for confidence in (0.995, 0.95):
+            reader = TextsOfTheFrame(reads(*texts))
+            recogniser = LabelRecogniser(cognacs, LiquorSettings(), reader)  # type: ignore[arg-type]
+            cleared = Recognition((Candidate(vsop, confidence, 40),), needs_officer=False)
+            monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+            recognition = recogniser.recognise(frame)
+            assert recognition.referral == referral, (texts, confidence)
+            ids = [c.product.catalogue_id for c in recognition.candidates]
+            assert {"LQ-0004", "LQ-0005"} <= set(ids) or not referral
+            if first is not None:
+                assert ids[0] == first, (texts, confidence)
