@@ -235,17 +235,31 @@ def says_only(named: Product, seen: Product, reads: Sequence[TextRead]) -> bool:
     if folded(seen.brand) != folded(named.brand):
         return max(names_read(seen, reads)) < NAME_SIMILARITY
     own, others = distinct_words(named.product, seen.product), distinct_words(seen.product, named.product)
-    texts = [folded(r.text) for r in reads if r.score >= NAME_TEXT_SCORE]
+    tokens = [token for r in reads if r.score >= NAME_TEXT_SCORE for token in _words(r.text)]
     return (
         bool(own)
-        and all(any(word in text for text in texts) for word in own)
-        and not any(word in text for word in others for text in texts)
+        and all(any(_word_read(word, token) for token in tokens) for word in own)
+        and not any(_word_read(word, token) for word in others for token in tokens)
     )
 
 
 def distinct_words(name: str, other: str) -> set[str]:
     """The words of ``name`` (folded) that ``other`` does not print."""
-    return {folded(w) for w in name.split() if folded(w)} - {folded(w) for w in other.split() if folded(w)}
+    return set(_words(name)) - set(_words(other))
+
+
+def _words(text: str) -> list[str]:
+    """The words of a text, folded: split where it has neither a letter nor a digit."""
+    return [word for word in (folded(part) for part in re.split(r"[\W_]+", text)) if word]
+
+
+def _word_read(word: str, token: str) -> bool:
+    """Whether ``word`` is read as the word ``token``: the same, or (not a number) at its start or end,
+    where the recogniser joined it to its neighbour ("XOCOGNAC"); never inside a word ("LUXOR" holds no
+    "XO") nor a number inside another ("2012" holds no "12")."""
+    if word.isdigit() or token.isdigit():
+        return word == token
+    return token == word or token.startswith(word) or token.endswith(word)
 
 
 def twins(products: Sequence[Product]) -> frozenset[str]:
@@ -367,14 +381,17 @@ class LabelRecogniser:
         other_brand = folded(read.brand) != folded(seen.brand)
         sure = recognition.best is not None and recognition.best.confidence >= self.settings.names_check_below
         # the names fit other products of its brand, not this one (all the products named, not only the
-        # candidates kept)
-        excluded = not other_brand and seen.catalogue_id not in {
-            p.catalogue_id for p, _, _ in name_match(self.library, reads).named
-        }
+        # candidates kept), and the figures printed are no more against them than against this one
+        printed = self.facts_fit(reads)[0]
+        against_seen = agreement(seen, printed, self.figures)[1]
+        products = [p for p, _, _ in name_match(self.library, reads).named]
+        excluded = (
+            not other_brand
+            and seen.catalogue_id not in {p.catalogue_id for p in products}
+            and all(agreement(p, printed, self.figures)[1] <= against_seen for p in products)
+        )
         if seen.catalogue_id in self.twins and not other_brand and named.needs_officer and not excluded:
-            if named.referral == "names_ambiguous" and not sure:
-                return self._twins_unsettled(recognition, named, seen)
-            return recognition
+            return self._twin_checked(recognition, named, seen, reads, sure)
         if sure and not excluded:  # a twin read only to tell it from the others of its brand: nothing else
             return recognition  # overrides a sure look (40% and 700 ml fit many bottles)
         if (
@@ -383,10 +400,9 @@ class LabelRecogniser:
             and (named.needs_officer or read.catalogue_id == seen.catalogue_id)
         ):
             return recognition
-        printed = self.facts_fit(reads)[0]
         own = recognition.reading  # the keypoints' own reading of their label
         own_fits = not (agreement(read, own, self.figures)[1] or says_rival(own, read, seen))
-        outvoted = bool(agreement(seen, printed, self.figures)[1])  # the figures printed are not its own
+        outvoted = bool(against_seen)  # the figures printed are not its own
         stands = not named.needs_officer and own_fits and printed_fits(read, reads, seen, self.figures)
         if stands and (outvoted or says_only(read, seen, reads)):
             return named
@@ -410,14 +426,62 @@ class LabelRecogniser:
             recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_contradict"
         )
 
-    def _twins_unsettled(self, recognition: Recognition, named: Recognition, seen: Product) -> Recognition:
+    def _twin_checked(
+        self,
+        recognition: Recognition,
+        named: Recognition,
+        seen: Product,
+        reads: Sequence[TextRead],
+        sure: bool,
+    ) -> Recognition:
+        """A twin's clearance when the names read leave several products of its brand, itself among them
+        (the names' own words, "COGNAC", fit both twins): the words that tell the twins apart decide
+        (``says_only``: the twin's read and its own nowhere sends it to an officer, the twin first);
+        when neither twin's is read, a clearance below ``names_check_below`` goes to an officer
+        (``_twins_unsettled``) and a surer one stands."""
+        for candidate in named.candidates:
+            twin = candidate.product
+            if (
+                twin.catalogue_id != seen.catalogue_id
+                and are_twins(twin, seen)
+                and says_only(twin, seen, reads)
+            ):
+                reason = (
+                    f"the label reads {twin.catalogue_id} ({twin.product}); its keypoints matched "
+                    f"{seen.catalogue_id} ({seen.brand} {seen.product})"
+                )
+                share = round(recognition.candidates[0].confidence / 2, 4)
+                rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != twin.catalogue_id]
+                candidates = (
+                    Candidate(twin, share, 0),
+                    dataclasses.replace(recognition.candidates[0], confidence=share),
+                    *rest[: MAX_CANDIDATES - 2],
+                )
+                return dataclasses.replace(
+                    recognition,
+                    candidates=candidates,
+                    needs_officer=True,
+                    reason=reason,
+                    referral="names_contradict",
+                )
+        if named.referral == "names_ambiguous" and not sure:
+            return self._twins_unsettled(recognition, named, seen, reads)
+        return recognition
+
+    def _twins_unsettled(
+        self, recognition: Recognition, named: Recognition, seen: Product, reads: Sequence[TextRead]
+    ) -> Recognition:
         """The keypoints' clearance of a twin (``twins``), less sure than ``names_check_below``, sent to
         an officer when the names read fit it and its twin alike: only the names tell them apart, and
         they were not read well enough to. (A surer clearance stands: the names add nothing either way.)"""
         fit = [c.product for c in named.candidates]
         twin = [p for p in fit if p.catalogue_id != seen.catalogue_id and are_twins(p, seen)]
-        if not twin or seen.catalogue_id not in {p.catalogue_id for p in fit}:
-            return recognition
+        if (
+            not twin
+            or seen.catalogue_id not in {p.catalogue_id for p in fit}
+            or says_only(seen, twin[0], reads)
+        ):
+            return recognition  # its own words read, not the twin's: the look is confirmed
         kept = [c for c in recognition.candidates if c.product.catalogue_id != twin[0].catalogue_id]
         share = round(kept[0].confidence / 2, 4)  # the keypoints cannot tell twins apart: halves
         candidates = (

@@ -639,3 +639,53 @@ def test_names_of_one_brand_stand_for_a_twin_only_by_the_words_that_tell_them_ap
             assert {"LQ-0004", "LQ-0005"} <= set(ids) or not referral
             if first is not None:
                 assert ids[0] == first, (texts, confidence)
+
+
+def test_a_twins_own_words_decide_and_figures_against_the_names_keep_the_look(
+    cognacs: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "XO" and "Cognac" read on two lines fit both twins by their names, but only the XO's own word is
+    read: the VSOP's clearance goes to an officer, the XO first, however sure. "VSOP Cognac" read
+    beside "LUXOR" (a word that holds "XO"): the VSOP stands. The XO magnum's look with "XO Cognac" and
+    1.5 l read: the magnum's word is cut off, but the figures are the magnum's, not the XO's, so the
+    look stands."""
+    frame = np.zeros((*SHAPE, 3), np.uint8)
+    cases = (
+        (
+            "LQ-0004",
+            0.995,
+            ("MAISON DELAURIER", "XO", "Cognac", "40% vol", "700ml"),
+            "names_contradict",
+            "LQ-0005",
+        ),
+        (
+            "LQ-0004",
+            0.95,
+            ("MAISON DELAURIER", "XO", "Cognac", "40% vol", "700ml"),
+            "names_contradict",
+            "LQ-0005",
+        ),
+        ("LQ-0005", 0.995, ("MAISON DELAURIER", "VSOP Cognac", "LUXOR", "40% vol", "700ml"), "", "LQ-0004"),
+        ("LQ-0006", 0.95, ("MAISON DELAURIER", "XO Cognac", "40% vol", "1.5L"), "", "LQ-0006"),
+    )
+    for seen, confidence, texts, referral, first in cases:
+        reader = TextsOfTheFrame(reads(*texts))
+        recogniser = LabelRecogniser(cognacs, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(cognacs.product(seen), confidence, 40),), needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(frame)
+        assert recognition.referral == referral, (seen, confidence, texts, recognition.reason)
+        assert recognition.best is not None and recognition.best.product.catalogue_id == first, texts
+
+
+def test_the_words_that_tell_two_names_apart_are_read_whole() -> None:
+    """A word counts where it stands alone or joined to its neighbour at the start or end of a read,
+    never inside another word; a number only whole."""
+    from smartcustoms.plugins.liquor.recogniser import _word_read, distinct_words
+
+    assert distinct_words("XO Cognac", "VSOP Cognac") == {"XO"}
+    assert distinct_words("12 Year Single Malt Whisky", "18 Year Single Malt Whisky") == {"12"}
+    assert distinct_words("Vodka", "Vodka") == set()
+    assert _word_read("XO", "XO") and _word_read("XO", "XOCOGNAC") and _word_read("VSOP", "COGNACVSOP")
+    assert not _word_read("XO", "LUXOR")
+    assert _word_read("12", "12") and not _word_read("12", "2012") and not _word_read("12", "12YEAR")
