@@ -26,13 +26,13 @@ whose best candidate is the surer stands (the keypoints', or the names' with the
 candidates). A bottle the keypoints clear with a confidence below ``names_check_below`` is read whole
 too, as a cross-check, and so is a twin whatever its confidence (``twins``: a product of a brand with
 another of the same ABV and volume, which only the names printed tell apart; above ``names_check_below``
-only names of its own brand count): when the names read are
-another brand's, or identify another product of the brand, it goes to an officer, the surer of the two
-identifications first (and so when the names fit other products of the brand, not the keypoints'
-bottle), unless the names' identification stands on its own and the ABV and volume printed on the frame
-are both its entry's, and either not the keypoints' bottle's or nothing read names that bottle
-(``says_only``; then it stands: everything the label says outvotes a look); when the names fit a
-twin cleared below ``names_check_below`` and its twin alike, it goes to an officer; when they read
+only names of its own brand count): when the names read are another brand's, or identify another product
+of the brand, it goes to an officer, the surer of the two identifications first (and so when the names
+fit other products of the brand, not the keypoints' bottle), unless the names' identification stands on
+its own and the ABV and volume printed on the frame are both its entry's, and either not the keypoints'
+bottle's or nothing read names that bottle (``says_only``; then it stands: everything the label says
+outvotes a look); when the names fit a twin and its twin alike, the words that tell them apart decide,
+and when neither's is read a clearance below ``names_check_below`` goes to an officer; when they read
 another brand without identifying one of its products, that brand's products come first (the label names
 its brand; the keypoints matched a look-alike), the keypoints' candidate after them.
 
