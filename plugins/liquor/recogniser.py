@@ -262,6 +262,21 @@ def _word_read(word: str, token: str) -> bool:
     return token == word or token.startswith(word) or token.endswith(word)
 
 
+def _halved(
+    recognition: Recognition, twin: Product, reason: str, referral: str, twin_first: bool
+) -> Recognition:
+    """``recognition`` sent to an officer with its first candidate and ``twin`` at half its confidence
+    each (``twin`` first or second), then its other candidates."""
+    seen = recognition.candidates[0]
+    share = round(seen.confidence / 2, 4)
+    pair = (Candidate(twin, share, 0), dataclasses.replace(seen, confidence=share))
+    rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != twin.catalogue_id]
+    candidates = (*(pair if twin_first else pair[::-1]), *rest[: MAX_CANDIDATES - 2])
+    return dataclasses.replace(
+        recognition, candidates=candidates, needs_officer=True, reason=reason, referral=referral
+    )
+
+
 def twins(products: Sequence[Product]) -> frozenset[str]:
     """The products whose brand has another product of the same ABV and volume: only the names printed
     tell them apart (a brand's labels may share one design), never the figures read."""
@@ -436,66 +451,33 @@ class LabelRecogniser:
     ) -> Recognition:
         """A twin's clearance when the names read leave several products of its brand, itself among them
         (the names' own words, "COGNAC", fit both twins): the words that tell the twins apart decide
-        (``says_only``: the twin's read and its own nowhere sends it to an officer, the twin first);
-        when neither twin's is read, a clearance below ``names_check_below`` goes to an officer
-        (``_twins_unsettled``) and a surer one stands."""
-        for candidate in named.candidates:
-            twin = candidate.product
-            if (
-                twin.catalogue_id != seen.catalogue_id
-                and are_twins(twin, seen)
-                and says_only(twin, seen, reads)
-            ):
+        (``says_only``: the twin's read and its own nowhere sends it to an officer, the twin first; its
+        own read and the twin's nowhere confirms the look). When neither is read, a clearance below
+        ``names_check_below`` goes to an officer, the two first at half its confidence each (the keypoints
+        cannot tell twins apart), and a surer one stands: the names add nothing either way."""
+        fit = [c.product for c in named.candidates]
+        twins_named = [p for p in fit if p.catalogue_id != seen.catalogue_id and are_twins(p, seen)]
+        for twin in twins_named:
+            if says_only(twin, seen, reads):
                 reason = (
                     f"the label reads {twin.catalogue_id} ({twin.product}); its keypoints matched "
                     f"{seen.catalogue_id} ({seen.brand} {seen.product})"
                 )
-                share = round(recognition.candidates[0].confidence / 2, 4)
-                rest = [c for c in recognition.candidates[1:] if c.product.catalogue_id != twin.catalogue_id]
-                candidates = (
-                    Candidate(twin, share, 0),
-                    dataclasses.replace(recognition.candidates[0], confidence=share),
-                    *rest[: MAX_CANDIDATES - 2],
-                )
-                return dataclasses.replace(
-                    recognition,
-                    candidates=candidates,
-                    needs_officer=True,
-                    reason=reason,
-                    referral="names_contradict",
-                )
-        if named.referral == "names_ambiguous" and not sure:
-            return self._twins_unsettled(recognition, named, seen, reads)
-        return recognition
-
-    def _twins_unsettled(
-        self, recognition: Recognition, named: Recognition, seen: Product, reads: Sequence[TextRead]
-    ) -> Recognition:
-        """The keypoints' clearance of a twin (``twins``), less sure than ``names_check_below``, sent to
-        an officer when the names read fit it and its twin alike: only the names tell them apart, and
-        they were not read well enough to. (A surer clearance stands: the names add nothing either way.)"""
-        fit = [c.product for c in named.candidates]
-        twin = [p for p in fit if p.catalogue_id != seen.catalogue_id and are_twins(p, seen)]
+                return _halved(recognition, twin, reason, "names_contradict", twin_first=True)
         if (
-            not twin
+            not twins_named
+            or sure
+            or named.referral != "names_ambiguous"
             or seen.catalogue_id not in {p.catalogue_id for p in fit}
-            or says_only(seen, twin[0], reads)
+            or says_only(seen, twins_named[0], reads)
         ):
-            return recognition  # its own words read, not the twin's: the look is confirmed
-        kept = [c for c in recognition.candidates if c.product.catalogue_id != twin[0].catalogue_id]
-        share = round(kept[0].confidence / 2, 4)  # the keypoints cannot tell twins apart: halves
-        candidates = (
-            dataclasses.replace(kept[0], confidence=share),
-            Candidate(twin[0], share, 0),
-            *kept[1 : MAX_CANDIDATES - 1],
-        )
+            return recognition
+        twin = twins_named[0]
         reason = (
-            f"the names read fit {seen.catalogue_id} and {twin[0].catalogue_id}; only the names printed tell "
+            f"the names read fit {seen.catalogue_id} and {twin.catalogue_id}; only the names printed tell "
             "them apart"
         )
-        return dataclasses.replace(
-            recognition, candidates=candidates, needs_officer=True, reason=reason, referral="names_ambiguous"
-        )
+        return _halved(recognition, twin, reason, "names_ambiguous", twin_first=False)
 
     def by_names(
         self, rgb: np.ndarray, keypoints: Recognition | None = None, reads: Sequence[TextRead] | None = None
