@@ -218,6 +218,12 @@ class Metrics:
             ["modality"],
             registry=r,
         )
+        self.stream_publish_retries = Counter(
+            "smartcustoms_stream_verdict_publish_retries_total",
+            "Verdict batches published again after the broker did not take them (stored, frames held).",
+            ["modality"],
+            registry=r,
+        )
         self.stream_delay = Histogram(
             "smartcustoms_stream_delay_seconds",
             "Frame accepted at the gateway to consumed by a worker.",

@@ -46,6 +46,7 @@ class Sensor:
                 metrics.ingest_received,
                 metrics.stream_frames,
                 metrics.stream_verdicts,
+                metrics.stream_publish_retries,
                 metrics.reconciler_republished,
             ):
                 metric.labels(modality)
@@ -107,6 +108,9 @@ class Sensor:
 
     def verdicts_published(self, modality: str, count: int) -> None:
         self.m.stream_verdicts.labels(modality).inc(count)
+
+    def verdict_publish_retried(self, modality: str) -> None:
+        self.m.stream_publish_retries.labels(modality).inc()
 
     def partitions_assigned(self, count: int) -> None:
         self.m.stream_partitions.set(count)

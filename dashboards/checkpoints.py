@@ -248,6 +248,19 @@ STREAM = Dashboard(
             PER_S,
         ),
         Panel(
+            "Verdict publishes tried again per second by modality",
+            "Batches of stored verdicts the broker did not take, published again (every 0.1-2 s) while "
+            "their frames stay held. Above zero for long, the fusion stage waits for those verdicts and "
+            "the partition moves no further: check the broker.",
+            (
+                Query(
+                    sum_rate("smartcustoms_stream_verdict_publish_retries_total", ("modality",), _CP),
+                    "{{modality}}",
+                ),
+            ),
+            PER_S,
+        ),
+        Panel(
             "Assigned partitions per process",
             "Topic partitions the consumer group assigned to each worker (0 until it joined; a worker "
             "stuck at 0 takes no frames)." + _ONE_ROLE_NOTE,

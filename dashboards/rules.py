@@ -207,6 +207,26 @@ def _failure_rules(s: RuleSettings) -> tuple[AlertRule, ...]:
             "gateway writes to smartcustoms topics, or versions are mixed. Inspect the dead-letter topic.",
         ),
         AlertRule(
+            "SmartcustomsVerdictPublishStalled",
+            (
+                Condition(
+                    sum_by(
+                        ("control_point", "modality"),
+                        "increase(smartcustoms_stream_verdict_publish_retries_total[5m])",
+                    ),
+                    "> 0",
+                ),
+            ),
+            "2m",
+            "warning",
+            "Stored {{ $labels.modality }} verdicts wait to be published",
+            "A stream worker has stored verdicts of {{ $labels.modality }} frames but the broker has not "
+            "taken their publish to the verdicts topic for 2 minutes: the worker keeps trying and holds "
+            "those frames (nothing is lost), but the fusion stage does not see the verdicts, so the "
+            "conveyances they belong to wait, and the partition moves no further. Check the broker and the "
+            "verdicts topic (the worker log names the error).",
+        ),
+        AlertRule(
             "SmartcustomsIngestRejections",
             (
                 Condition(

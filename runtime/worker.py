@@ -27,6 +27,8 @@ from typing import Any
 import faust
 import ray
 import redis.asyncio as aioredis
+from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
+from faust.exceptions import ProducerSendError
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from google.protobuf.message import DecodeError
@@ -67,6 +69,9 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 SINK_BATCH = 500
+# what a verdict publish raises: aiokafka's errors (those of the send itself wrapped by Faust), a
+# connection's, a timeout; ``_broker_away`` tells those worth trying again
+PUBLISH_ERRORS = (KafkaError, ProducerSendError, OSError, TimeoutError)
 
 
 class StartupClock:
@@ -462,8 +467,56 @@ async def _handle(
     await ordered(before)
     await sink.store_verdicts_waiting(decided)
     batch = results_pb2.VerdictBatch(verdicts=decided, stored=True)
-    await (await verdicts.send(key=frames[0].source_id.encode(), value=batch.SerializeToString()))
+    await _publish_waiting(
+        verdicts, frames[0].source_id.encode(), batch.SerializeToString(), runtime.sensor, modality.value
+    )
     runtime.sensor.verdicts_published(modality.value, len(decided))
+
+
+async def _publish_waiting(
+    verdicts: Any, key: bytes, value: bytes, sensor: Sensor, modality: str, max_delay_s: float = 2.0
+) -> None:
+    """Publish a stored batch of verdicts to the verdicts topic, tried again with backoff (0.1 s doubling
+    to ``max_delay_s``) while the broker does not take it. Its verdicts are in the ledger already, so
+    the reconciler never publishes their frames again: a batch given up here would never reach the
+    fusion stage, whose conveyance would then close on its timeout without them. The batch's frames stay
+    held meanwhile (the agent's slots push back on the stream); the stop cancels the wait, and the batch
+    is delivered again, decided again, its verdicts stored as duplicates and published."""
+    delay_s = 0.1
+    failing_since: float | None = None
+    while True:
+        try:
+            await (await verdicts.send(key=key, value=value))
+        except PUBLISH_ERRORS as error:
+            if not _broker_away(error):
+                log.error(
+                    "stored verdicts cannot be published (%r): the fusion stage will not see them, and "
+                    "their conveyances close on their timeout",
+                    error,
+                )
+                raise
+            sensor.verdict_publish_retried(modality)
+            if failing_since is None:
+                failing_since = time.monotonic()
+                log.warning("stored verdicts wait for the broker to take their publish: %r", error)
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, max_delay_s)
+            continue
+        if failing_since is not None:
+            log.warning(
+                "the broker takes verdicts again: published after %.1f s", time.monotonic() - failing_since
+            )
+        return
+
+
+def _broker_away(error: BaseException) -> bool:
+    """Whether a publish failed because the broker did not take it for now (unreachable, no leader, its
+    answer timed out, the producer restarting or stopping), not because of the message (too large,
+    refused): only the former is worth trying again."""
+    cause = error.__cause__ if isinstance(error, ProducerSendError) else error
+    if isinstance(cause, KafkaTimeoutError | ProducerClosed | OSError | TimeoutError):
+        return True
+    return isinstance(cause, KafkaError) and bool(cause.retriable)
 
 
 def init_ray(config: Config) -> None:

@@ -159,6 +159,22 @@ CASES = [
         ],
     ),
     case(
+        "SmartcustomsVerdictPublishStalled",
+        # the worker tries again every 2 s while the broker is away, from 1m to 12m; then it takes them
+        [
+            series(
+                "smartcustoms_stream_verdict_publish_retries_total",
+                f'{WK}, modality="ct"',
+                "0 0+30x11 330+0x20",
+            )
+        ],
+        [
+            ("1m", []),
+            ("5m", [{"severity": "warning", "control_point": "cp1", "modality": "ct"}]),
+            ("20m", []),
+        ],
+    ),
+    case(
         "SmartcustomsIngestRejections",
         [
             series("smartcustoms_ingest_frames_rejected_total", f'{GW}, reason="bad_shape"', "0+6x30"),

@@ -18,6 +18,7 @@ from typing import Any
 import faust
 import numpy as np
 import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faust.events import Event as FaustEvent
 from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry
@@ -347,7 +348,8 @@ class Dispatcher:
 
 class Runtime:
     def __init__(self) -> None:
-        self.sensor = Sensor(Metrics(CollectorRegistry()))
+        self.registry = CollectorRegistry()
+        self.sensor = Sensor(Metrics(self.registry))
         self.dispatcher = Dispatcher()
 
 
@@ -360,19 +362,27 @@ class Sink:
 
 
 class Topic:
-    """The verdicts or dead-letter topic: what was sent, in order; ``fail`` makes every send raise."""
+    """The verdicts or dead-letter topic: what was sent, in order; ``fail`` makes every send raise;
+    while ``refusal`` is set, a send is queued but its acknowledgement fails with it, as aiokafka's
+    does (``KafkaTimeoutError``: the broker did not answer), and nothing is sent."""
 
     def __init__(self, fail: bool = False) -> None:
         self.sent: list[bytes] = []
         self.fail = fail
+        self.refusal: Exception | None = None
+        self.refused = 0
 
     async def send(
         self, key: bytes | None = None, value: bytes = b"", headers: Any = None
     ) -> asyncio.Future[None]:
         if self.fail:
             raise RuntimeError("the producer failed on purpose")
-        self.sent.append(value)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.refusal is not None:
+            self.refused += 1
+            done.set_exception(self.refusal)
+            return done
+        self.sent.append(value)
         done.set_result(None)
         return done
 
@@ -479,6 +489,44 @@ async def test_a_batch_whose_dead_letter_send_fails_is_released_and_the_stream_g
     await agent.put(frame("next"))
     await asyncio.wait_for(until(lambda: agent.sink.stored == ["next"]), 5)
     await asyncio.wait_for(until(lambda: agent.consumer.committable == [0, 1, 2]), 5)
+    await agent.stop()
+
+
+@run
+async def test_stored_verdicts_the_broker_does_not_take_are_published_again_and_held_until_then() -> None:
+    agent = Agent(batch_max_frames=1)
+    agent.verdicts.refusal = KafkaTimeoutError()  # what a publish the broker never answered ends with
+    agent.runtime.dispatcher.gate("f0").set()
+    await agent.put(frame("f0"))
+    await asyncio.wait_for(until(lambda: agent.verdicts.refused >= 2), 5)  # tried again, with backoff
+    assert agent.sink.stored == ["f0"]  # stored: the reconciler will not publish it again
+    assert agent.verdicts.sent == []
+    assert agent.consumer.committable == []  # held while its verdicts are not on the topic
+    agent.verdicts.refusal = None
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0]), 5)
+    [published] = agent.verdicts.sent
+    batch = results_pb2.VerdictBatch.FromString(published)
+    assert batch.stored and [v.frame_id for v in batch.verdicts] == ["f0"]
+    retries = agent.runtime.registry.get_sample_value(
+        "smartcustoms_stream_verdict_publish_retries_total", {"modality": "xray"}
+    )
+    assert retries == agent.verdicts.refused
+    await agent.stop()
+
+
+@run
+async def test_verdicts_the_broker_refuses_for_what_they_are_are_not_retried_and_the_stream_goes_on() -> None:
+    agent = Agent(batch_max_frames=1)
+    agent.verdicts.refusal = MessageSizeTooLargeError()
+    agent.runtime.dispatcher.gate("big").set()
+    await agent.put(frame("big"))
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0]), 5)  # released in its turn
+    assert agent.verdicts.refused == 1  # tried once: sending it again would only stall the partition
+    agent.verdicts.refusal = None
+    agent.runtime.dispatcher.gate("next").set()
+    await agent.put(frame("next"))
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0, 1]), 5)
+    assert len(agent.verdicts.sent) == 1
     await agent.stop()
 
 
