@@ -154,18 +154,26 @@ class Warp:
             kernels._warp_columns(source, self.columns, float(self.dy), replicate, out)
             return out
         out = np.zeros((image.shape[0], len(self.columns)), dtype=np.float32)
-        x0, y0, x1, y1 = material
-        if x1 <= x0 or y1 <= y0:
+        reach = self.reach(material, out.shape[0])
+        if reach is None:
             return out
-        # a pixel draws on the source's pixels around (columns[x], y - dy): within a pixel of the box
-        reached = np.flatnonzero((self.columns > x0 - 1) & (self.columns < x1))
-        top, bottom = max(math.floor(y0 + self.dy), 0), min(math.ceil(y1 + self.dy), out.shape[0])
-        if not len(reached) or bottom <= top:
-            return out
-        left, right = int(reached[0]), int(reached[-1]) + 1
+        top, bottom, left, right = reach
         window = out[top:bottom, left:right]
         kernels._warp_columns(source, self.columns[left:right], float(self.dy) - top, False, window)
         return out
+
+    def reach(self, material: BoxPx, height: int) -> tuple[int, int, int, int] | None:
+        """The scan's rows and columns (top, bottom, left, right) an image whose material lies in the box
+        ``material`` reaches once moved (``move``): 0 beyond them; None when it reaches none."""
+        x0, y0, x1, y1 = material
+        if x1 <= x0 or y1 <= y0:
+            return None
+        # a pixel draws on the source's pixels around (columns[x], y - dy): within a pixel of the box
+        reached = np.flatnonzero((self.columns > x0 - 1) & (self.columns < x1))
+        top, bottom = max(math.floor(y0 + self.dy), 0), min(math.ceil(y1 + self.dy), height)
+        if not len(reached) or bottom <= top:
+            return None
+        return top, bottom, int(reached[0]), int(reached[-1]) + 1
 
     def box(self, box: BoxPx | None) -> BoxPx | None:
         """A box in the reference's pixels in the scan's (the columns that show its columns)."""

@@ -33,8 +33,9 @@ explanation.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -141,7 +142,7 @@ class Comparison:
     shift: tuple[float, float]
     difference: np.ndarray  # smoothed attenuation difference, scan minus aligned reference
     mask: np.ndarray  # uint8: 1 excess, 2 deficit, 0 nothing
-    residual: float  # median |difference| over the vehicle: lower is a better match
+    vehicle: np.ndarray | None  # bool: the pixels where scan or reference has material (``residual``)
     reference: np.ndarray  # the fitted reference's attenuation, moved by the shift
     inside: np.ndarray  # bool: the moved reference's outline (``zones.outline``)
     levels: Levels = CALIBRATED  # the scan's open beam, dark level and clipping floor
@@ -154,6 +155,20 @@ class Comparison:
     placement: str = ""  # compared part by part: where each part's reference was placed (``parts``)
     photons: NoiseEstimate = NO_ESTIMATE  # the noise model's photons per pixel (``noise``)
     explained: tuple[Detection, ...] = ()  # box-less: differences that are no concealment (``fuel``)
+
+    @cached_property
+    def residual(self) -> float:
+        """Median |difference| over the vehicle: lower is a better match. Computed when comparisons are
+        chosen between (``_least_residual``): a median over millions of pixels costs tens of ms."""
+        if self.vehicle is None or not self.vehicle.any():
+            return 0.0
+        return float(np.median(np.abs(self.difference[self.vehicle])))
+
+
+def _least_residual(comparisons: Iterable[Comparison]) -> Comparison:
+    """The comparison that matched best (least ``residual``); a single one is taken as it is."""
+    found = list(comparisons)
+    return found[0] if len(found) == 1 else min(found, key=lambda c: c.residual)
 
 
 class VehicleComparer:
@@ -228,17 +243,15 @@ class VehicleComparer:
             ]
         speed = self.settings.max_speed_change
         scans = [_as_fine_as(raw, nominal, f, column_scale) for f in fitted]  # a reference coarser than it
-        best = min(
-            (self._against(r, n, f, stated, speed) for (r, n), f in zip(scans, fitted, strict=True)),
-            key=lambda c: c.residual,
+        best = _least_residual(
+            self._against(r, n, f, stated, speed) for (r, n), f in zip(scans, fitted, strict=True)
         )
         mismatch = self._outline_mismatch(best, square_mm)
         if mismatch > self.settings.max_outline_mismatch and speed > 0:
             # outlines apart: the blocks may have followed something the reference lacks (a few weak
             # blocks at one end bend the drift); a shift alone is tried, the better outline kept
-            shifted = min(
-                (self._against(r, n, f, stated, 0.0) for (r, n), f in zip(scans, fitted, strict=True)),
-                key=lambda c: c.residual,
+            shifted = _least_residual(
+                self._against(r, n, f, stated, 0.0) for (r, n), f in zip(scans, fitted, strict=True)
             )
             shifted_mismatch = self._outline_mismatch(shifted, square_mm)
             if shifted_mismatch < mismatch:
@@ -246,12 +259,8 @@ class VehicleComparer:
         if mismatch > self.settings.max_outline_mismatch and self.settings.max_stop_shift_cm > 0:
             # still apart: the vehicle may have slowed almost to a halt, one part of it drawn out over
             # many columns; followed column by column, the better outline kept
-            followed = min(
-                (
-                    self._against(r, n, f, stated, speed, True)
-                    for (r, n), f in zip(scans, fitted, strict=True)
-                ),
-                key=lambda c: c.residual,
+            followed = _least_residual(
+                self._against(r, n, f, stated, speed, True) for (r, n), f in zip(scans, fitted, strict=True)
             )
             followed_mismatch = self._outline_mismatch(followed, square_mm)
             # a path free column by column can line up an outline whatever is wrong: kept only when it
@@ -322,12 +331,9 @@ class VehicleComparer:
         """The scan against its parts joined (``_joined``), aligned as any reference is (the better aligned
         of the ways a coarse scan may have been sampled)."""
         speed = self.settings.max_speed_change
-        return min(
-            (
-                self._against(*_as_fine_as(raw, nominal, fitted, column_scale), fitted, stated, speed)
-                for fitted in _as_coarse_as(joined, column_scale)
-            ),
-            key=lambda c: c.residual,
+        return _least_residual(
+            self._against(*_as_fine_as(raw, nominal, fitted, column_scale), fitted, stated, speed)
+            for fitted in _as_coarse_as(joined, column_scale)
         )
 
     def _part_references(self, parts: PartModels | None) -> dict[str, Reference] | None:
@@ -495,7 +501,8 @@ class VehicleComparer:
         gx /= 8  # in place: these are whole images
         gy /= 8
         along = np.abs(gx) if follow else None
-        slope = np.hypot(gx, gy, out=gx)
+        # in place; np.hypot costs ten times as much on whole images
+        slope = np.asarray(cv2.magnitude(gx, gy, gx), dtype=np.float32)
         slope *= np.float32(s.edge_fraction)
         if along is not None:  # a followed path lines up within the outlines' tolerance of the reference's
             # columns: its edges may stand that far apart, more of the scan's where the vehicle went slowly
@@ -517,20 +524,19 @@ class VehicleComparer:
         kernels._noise_sigma(smoothed, photons.photons, window, noise)
         coarse = quantisation_sigma(smoothed, levels, s.min_z)
         if coarse is not None:
-            noise = np.hypot(noise, coarse)
+            noise = np.asarray(cv2.magnitude(noise, coarse, noise), dtype=np.float32)
         mask = np.empty(scan.shape, dtype=np.uint8)
         kernels._anomaly_mask(difference, noise, edges, s.min_z, s.min_attenuation, mask)
         body = (scan > 0.02) | (compared > 0.02)
         if unknown is not None:
             mask[unknown] = 0
             body &= ~unknown
-        residual = float(np.median(np.abs(difference[body]))) if body.any() else 0.0
         return Comparison(
             fitted,
             warp.offset,
             difference,
             mask,
-            residual,
+            body,
             moved,
             inside,
             levels,

@@ -194,16 +194,22 @@ def follow_speed(
     moves = warps(placement, width)
     material = material or materials(parts)
     for _ in range(_FOLLOW_PASSES):
-        placed = {name: moves[name].move(p.attenuation, material=material[name]) for name, p in parts.items()}
-        for image in placed.values():
-            np.minimum(image, ceiling, out=image)
+        placed, reach = {}, {}
         others = np.zeros_like(scan)
-        for image in placed.values():  # in place: the same sums as ``sum`` without an array per part
-            others += image
+        for name, p in parts.items():
+            placed[name] = image = moves[name].move(p.attenuation, material=material[name])
+            # the part is 0 beyond where it reaches: clipped and summed there alone (the same sums as
+            # ``sum`` of whole images, a part of the time)
+            reach[name] = window = moves[name].reach(material[name], image.shape[0]) if ceiling > 0 else None
+            top, bottom, left, right = window or (0, image.shape[0], 0, image.shape[1])
+            part = image[top:bottom, left:right]
+            np.minimum(part, ceiling, out=part)
+            others[top:bottom, left:right] += part
         np.subtract(scan, others, out=others)
         found = {}
         for name in parts:
-            r0, r1 = _rows(placed[name], _FOLLOW_PX + 2)  # the part's rows: what its blocks compare
+            # the part's rows: what its blocks compare
+            r0, r1 = _rows(placed[name], _FOLLOW_PX + 2, reach[name])
             residual = others[r0:r1] + placed[name][r0:r1]
             found[name] = estimate_warp(
                 residual, placed[name][r0:r1], _FOLLOW_PX, _FOLLOW_PX, max_speed_change, pixel_mm
@@ -280,9 +286,11 @@ def composite(
     return Fitted(joined, total, cargo, container.pixel_size_mm, container.scale, lower)
 
 
-def _rows(image: np.ndarray, margin: int) -> tuple[int, int]:
-    """The rows holding the image's material, and ``margin`` more each way."""
-    rows = np.flatnonzero((image > _MATERIAL).any(axis=1))
+def _rows(image: np.ndarray, margin: int, reach: tuple[int, int, int, int] | None = None) -> tuple[int, int]:
+    """The rows holding the image's material, and ``margin`` more each way. ``reach``: (top, bottom,
+    left, right), beyond which the image is 0; looked for there alone."""
+    top, bottom, left, right = reach or (0, image.shape[0], 0, image.shape[1])
+    rows = top + np.flatnonzero((image[top:bottom, left:right] > _MATERIAL).any(axis=1))
     if not len(rows):
         return 0, image.shape[0]
     return max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, image.shape[0])

@@ -454,7 +454,26 @@ def _synthetic(mask: np.ndarray, cargo: BoxPx = (100, 40, 500, 160)) -> Comparis
     body = np.zeros((height, width), np.float32)
     body[20:180, 60:540] = 0.5
     fitted = Fitted(reference, body, cargo, 10.0, (1.0, 1.0))
-    return Comparison(fitted, (0.0, 0.0), mask.astype(np.float32) * 0.5, mask, 0.0, body, outline(body))
+    return Comparison(fitted, (0.0, 0.0), mask.astype(np.float32) * 0.5, mask, None, body, outline(body))
+
+
+def test_of_several_comparisons_the_least_residual_is_kept_and_of_one_none_is_measured() -> None:
+    """The residual is the median |difference| over the vehicle's pixels, measured only to choose."""
+    mask = np.zeros((200, 600), np.uint8)
+    base = _synthetic(mask)
+    vehicle = np.zeros((200, 600), bool)
+    vehicle[20:180, 60:540] = True
+    rough, smooth = (
+        replace(base, difference=np.full((200, 600), level, np.float32), vehicle=vehicle)
+        for level in (0.3, -0.1)
+    )
+    rough.difference[:, :60] = 0.0  # off the vehicle: not counted
+    assert rough.residual == pytest.approx(0.3) and smooth.residual == pytest.approx(0.1)
+    assert compare_module._least_residual(iter([rough, smooth])) is smooth
+    only = replace(base, vehicle=vehicle)
+    assert compare_module._least_residual(iter([only])) is only
+    assert "residual" not in vars(only)  # a single comparison is taken without its median
+    assert replace(base, vehicle=None).residual == 0.0
 
 
 @pytest.mark.parametrize("goods", ["", "textiles"])
