@@ -90,6 +90,24 @@ class LevelBand:
     strength: float
 
 
+def _padded_box(image: np.ndarray, margin_x: int, margin_y: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the image's nonzero pixels, ``margin_x`` and ``margin_y`` wider each
+    way within the image, left and top even (OpenCV labels components by blocks of 2 x 2 pixels: on a
+    box so placed, in the same order as on the whole image); right <= left when there are none."""
+    columns = np.flatnonzero(image.any(axis=0))
+    if not len(columns):
+        return 0, 0, 0, 0
+    rows = np.flatnonzero(image[:, columns[0] : columns[-1] + 1].any(axis=1))
+    height, width = image.shape
+    left, top = max(int(columns[0]) - margin_x, 0), max(int(rows[0]) - margin_y, 0)
+    return (
+        left - left % 2,
+        top - top % 2,
+        min(int(columns[-1]) + 1 + margin_x, width),
+        min(int(rows[-1]) + 1 + margin_y, height),
+    )
+
+
 def level_bands(
     mask: np.ndarray,
     difference: np.ndarray,
@@ -105,11 +123,18 @@ def level_bands(
     attenuation, the zones (``zones.zone_map``), the smoothing window, the smallest region judged
     (pixels) and the least attenuation a band of fuel has across a tank (``min_fuel``)."""
     out = []
+    bridges = ((1, 4 * window + 1), (2 * window + 1, 1))
     for value, sign in ((1, 1), (2, -1)):
         pieces = (mask == value).view(np.uint8)
+        # worked on the box around the pieces, with room for the closing's reach each way (the same
+        # pieces as on the whole image, in a fraction of the time)
+        left, top, right, bottom = _padded_box(pieces, 2 * bridges[0][1] + 2, 2 * bridges[1][0] + 2)
+        if right <= left:
+            continue
+        pieces = pieces[top:bottom, left:right]
         # joined across a gap of up to four windows along the rows, two up and down: a cross-member,
         # bracket or rail in front of a tank raises the threshold there (its edges) and would cut its band
-        for bridge in ((1, 4 * window + 1), (2 * window + 1, 1)):
+        for bridge in bridges:
             pieces = np.asarray(cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8)))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces, connectivity=8)
         for label in range(1, count):
@@ -117,6 +142,7 @@ def level_bands(
             if area < min_area_px or w < LONG_WINDOWS * window or area < MIN_FILL * w * h:
                 continue
             ys, xs = np.nonzero(labels[y : y + h, x : x + w] == label)
+            x, y = x + left, y + top
             piece = Piece((ys + y, xs + x), (x, y, x + w, y + h), sign)
             band = _as_band(piece, difference, scan, reference, zones, window)
             if band is not None and abs(band.strength) >= min_fuel:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -15,6 +16,7 @@ from smartcustoms.core.geometry import iou
 from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Assessment, Decision
 from smartcustoms.hardware.sim import vehicle
+from smartcustoms.plugins.vehicle import fuel
 from smartcustoms.plugins.vehicle.compare import FUEL_LABEL
 from smartcustoms.plugins.vehicle.fuel import level_bands
 from smartcustoms.plugins.vehicle.plugin import SPEC, VehicleComparePlugin
@@ -141,3 +143,50 @@ def test_a_band_is_a_fuel_level_only_across_the_whole_tank() -> None:
     mask = np.where(difference < -0.3, 2, 0).astype(np.uint8)
     cargo = np.full(reference.shape, CARGO, np.uint8)
     assert level_bands(mask, difference, _tank(100), reference, cargo, 5, 50) == []
+
+
+def _pieces_on_the_whole_image(mask: np.ndarray, window: int) -> list[tuple[tuple[int, ...], int, bytes]]:
+    """The pieces ``level_bands`` judges, found on the whole image as it once did: each one's box, sign and
+    pixels."""
+    found = []
+    for value, sign in ((1, 1), (2, -1)):
+        pieces = (mask == value).view(np.uint8)
+        for bridge in ((1, 4 * window + 1), (2 * window + 1, 1)):
+            pieces = np.asarray(cv2.morphologyEx(pieces, cv2.MORPH_CLOSE, np.ones(bridge, np.uint8)))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces, connectivity=8)
+        for label in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[label])
+            if area < 20 or w < fuel.LONG_WINDOWS * window or area < fuel.MIN_FILL * w * h:
+                continue
+            ys, xs = np.nonzero(labels[y : y + h, x : x + w] == label)
+            found.append(((x, y, x + w, y + h), sign, np.stack([ys + y, xs + x]).tobytes()))
+    return found
+
+
+def test_fuel_pieces_found_on_the_box_around_them_are_those_of_the_whole_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pieces are joined and labelled on the box around them, not the whole image: the same pieces,
+    in the same order, wherever they lie (at the image's edges too) and whatever the window."""
+
+    def as_marker(piece: fuel.Piece, *_: object) -> object:
+        pixels = np.stack([piece.pixels[0], piece.pixels[1]]).tobytes()
+        return dataclasses.make_dataclass("Marker", ["strength", "key"])(1.0, (piece.box, piece.sign, pixels))
+
+    monkeypatch.setattr(fuel, "_as_band", as_marker)
+    rng = np.random.default_rng(5)
+    compared = 0
+    for _ in range(800):
+        height, width = int(rng.integers(40, 260)), int(rng.integers(80, 800))
+        mask = np.zeros((height, width), np.uint8)
+        for _ in range(int(rng.integers(0, 8))):
+            y, x = int(rng.integers(0, height)), int(rng.integers(0, width))
+            mask[y : y + int(rng.integers(2, 40)), x : x + int(rng.integers(5, 300))] = rng.integers(1, 3)
+        mask[rng.random((height, width)) < 0.1] = 0
+        window = int(rng.integers(1, 10))
+        zero = np.zeros((height, width), np.float32)
+        found = fuel.level_bands(mask, zero, zero, zero, zero.astype(np.uint8), window, 20, min_fuel=0.0)
+        expected = _pieces_on_the_whole_image(mask, window)
+        assert [band.key for band in found] == expected  # type: ignore[attr-defined]  # the markers'
+        compared += len(expected)
+    assert compared > 1000  # pieces were there to compare
