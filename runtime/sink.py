@@ -20,6 +20,7 @@ from smartcustoms.core import preview, selections, verdicts
 from smartcustoms.core.blobstore import BlobStore
 from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.types import Decision, Modality
+from smartcustoms.runtime import outage
 from smartcustoms.runtime.ledger import FINALIZE_BATCH, Ledger
 from smartcustoms.v1 import frame_pb2, results_pb2
 
@@ -182,23 +183,14 @@ class VerdictSink:
         self.sensor.sink_batch(stored_s)
 
     async def _waiting(self, store: Callable[[], Awaitable[_T]], max_delay_s: float) -> _T:
-        delay_s = 0.1
-        failing_since: float | None = None
-        while True:
-            try:
-                stored = await store()
-            except (RedisError, OSError) as error:
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("verdicts wait for Redis: %s", error)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, max_delay_s)
-                continue
-            if failing_since is not None:
-                log.warning(
-                    "Redis answers again: verdicts stored after %.1f s", time.monotonic() - failing_since
-                )
-            return stored
+        return await outage.waiting_out(
+            store,
+            lambda error: isinstance(error, RedisError | OSError),
+            log,
+            "verdicts wait for Redis: %s",
+            "Redis answers again: verdicts stored after %.1f s",
+            max_delay_s,
+        )
 
     async def _keep_preview(self, record: frame_pb2.Frame, verdict: results_pb2.Verdict) -> None:
         """Officers review alerts after the payload is gone: keep a small preview of the frame."""

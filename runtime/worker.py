@@ -45,6 +45,7 @@ from smartcustoms.core.sensors import Sensor
 from smartcustoms.core.state import PluginState, open_state
 from smartcustoms.core.types import Modality, PluginSpec
 from smartcustoms.runtime import fusion as fusion_stage
+from smartcustoms.runtime import outage
 from smartcustoms.runtime.actor import ActorSpec
 from smartcustoms.runtime.dispatch import ActorPool, Dispatcher
 from smartcustoms.runtime.inflight import BatchesInFlight, StopDeadline, ordered
@@ -482,31 +483,27 @@ async def _publish_waiting(
     fusion stage, whose conveyance would then close on its timeout without them. The batch's frames stay
     held meanwhile (the agent's slots push back on the stream); the stop cancels the wait, and the batch
     is delivered again, decided again, its verdicts stored as duplicates and published."""
-    delay_s = 0.1
-    failing_since: float | None = None
-    while True:
-        try:
-            await (await verdicts.send(key=key, value=value))
-        except PUBLISH_ERRORS as error:
-            if not _broker_away(error):
-                log.error(
-                    "stored verdicts cannot be published (%r): the fusion stage will not see them, and "
-                    "their conveyances close on their timeout",
-                    error,
-                )
-                raise
-            sensor.verdict_publish_retried(modality)
-            if failing_since is None:
-                failing_since = time.monotonic()
-                log.warning("stored verdicts wait for the broker to take their publish: %r", error)
-            await asyncio.sleep(delay_s)
-            delay_s = min(delay_s * 2, max_delay_s)
-            continue
-        if failing_since is not None:
-            log.warning(
-                "the broker takes verdicts again: published after %.1f s", time.monotonic() - failing_since
-            )
-        return
+
+    async def publish() -> None:
+        await (await verdicts.send(key=key, value=value))
+
+    try:
+        await outage.waiting_out(
+            publish,
+            _broker_away,
+            log,
+            "stored verdicts wait for the broker to take their publish: %r",
+            "the broker takes verdicts again: published after %.1f s",
+            max_delay_s,
+            on_failure=lambda: sensor.verdict_publish_retried(modality),
+        )
+    except PUBLISH_ERRORS as error:  # refused for what it is: trying again would stall the partition
+        log.error(
+            "stored verdicts cannot be published (%r): the fusion stage will not see them, and their "
+            "conveyances close on their timeout",
+            error,
+        )
+        raise
 
 
 def _broker_away(error: BaseException) -> bool:
