@@ -516,6 +516,15 @@ def _broker_away(error: BaseException) -> bool:
     return isinstance(cause, KafkaError) and bool(cause.retriable)
 
 
+def quiet_worker(app: faust.App) -> faust.Worker:
+    """Faust's worker for ``app``, logging warnings and above, without its terminal spinner. The spinner
+    sets the root logger to DEBUG so that it turns at every record: every debug call of Faust, aiokafka
+    and the rest would then build a record on the stream's event loop, for nothing."""
+    worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
+    worker.spinner = None
+    return worker
+
+
 def init_ray(config: Config) -> None:
     """Join the configured Ray cluster, or start a local one (never attach to a stray cluster)."""
     if ray.is_initialized():
@@ -570,7 +579,7 @@ def main(config: Config) -> None:
     runtime.start_pools(settled)
     clock.mark("pools launched")
     app = create_app(config, runtime, beacon, clock)
-    worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
+    worker = quiet_worker(app)
     try:
         worker.execute_from_commandline()
     finally:

@@ -103,8 +103,9 @@ def main() -> None:
 
         shorten_fetch_wait(args.fetch_max_wait_ms)
     app = create_app(args)
-    worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
-    worker.execute_from_commandline()
+    from smartcustoms.runtime.worker import quiet_worker  # as the worker runs: no spinner, no debug records
+
+    quiet_worker(app).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import os
 import time
 from typing import Any
 
-import faust
 from prometheus_client import CollectorRegistry
 
 from smartcustoms.core import config as config_module
@@ -72,7 +71,7 @@ def main() -> None:
     worker._handle = counting_handle(args.expected, args.result)  # the one step replaced
     app = worker.create_app(config, runtime)
     app.conf.web_port = args.web_port  # never the default 6066 another worker may hold
-    faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True).execute_from_commandline()
+    worker.quiet_worker(app).execute_from_commandline()
 
 
 if __name__ == "__main__":

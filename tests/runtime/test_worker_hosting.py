@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -63,3 +66,36 @@ def test_only_plugins_leaves_the_named_frame_plugins_and_the_result_plugins(tmp_
     assert config.plugin("dense_region").settings == {"min_area_px": 99}
     worker.close()
     worker.store.close()
+
+
+_ROOT_LEVEL_AFTER_FAUST_SETS_UP_LOGGING = """
+import logging, sys
+import faust
+from smartcustoms.runtime.worker import quiet_worker
+app = faust.App("logging-check", broker="kafka://localhost:1")
+if sys.argv[1] == "quiet":
+    worker = quiet_worker(app)
+else:  # Faust's own, as the stream worker made it before
+    worker = faust.Worker(app, loglevel="warn", redirect_stdouts=False, quiet=True)
+worker._setup_logging()  # what the worker does as it starts
+print(logging.getLogger("aiokafka.conn").getEffectiveLevel())
+"""
+
+
+def test_the_stream_worker_builds_no_debug_records() -> None:
+    """Faust's terminal spinner sets the root logger to DEBUG, so every debug call of Faust and aiokafka
+    would build a record on the stream's event loop; the worker runs without it, at WARNING. (In a
+    process of its own: Faust's set-up replaces the logging configuration of the process.)"""
+
+    def level(kind: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ROOT_LEVEL_AFTER_FAUST_SETS_UP_LOGGING, kind],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return int(done.stdout.strip().splitlines()[-1])
+
+    assert level("faust") == logging.DEBUG  # what Faust's own worker does with loglevel "warn"
+    assert level("quiet") == logging.WARNING
