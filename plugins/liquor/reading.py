@@ -30,6 +30,7 @@ else:
     cv2 = lazy("cv2")
 
 CROP_HEIGHT_PX = 48  # the recogniser's input height
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 on the frame, pixels
 DETECT_SHORT_SIDE = 600  # the text detector's input, when a frame is read whole: its short side, pixels
 MIN_TEXT_SCORE = 0.6  # readings the recogniser is less sure of are not readings
 SURE_TEXT_SCORE = 0.9  # below, one character of a line may be misread (a mean character confidence)
@@ -116,10 +117,12 @@ class LabelReader:
         results, _ = self._engine.text_rec(list(crops))
         return [(str(text), float(score)) for text, score in results]
 
-    def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
+    def read_frame(self, rgb: np.ndarray, within: Box | None = None) -> list[TextRead]:
         """Every line of text on the frame (RGB uint8), corners in the frame's pixels: the text detector
         finds them on the frame reduced to a ``DETECT_SHORT_SIDE`` short side (it costs by the pixel, and
-        finds the same names there), the recogniser reads each one cut from the frame at full size."""
+        finds the same names there), the recogniser reads each one cut from the frame at full size.
+        ``within`` (x0, y0, x1, y1): only the lines whose centre lies in that box are read (the
+        recogniser costs by the line, and a receipt on the counter holds a dozen)."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         scale = min(1.0, DETECT_SHORT_SIDE / min(bgr.shape[:2]))
         small = (
@@ -129,6 +132,12 @@ class LabelReader:
         if boxes is None or not len(boxes):
             return []
         quads = [np.asarray(box, dtype=np.float32) / scale for box in self._engine.sorted_boxes(boxes)]
+        if within is not None:
+            x0, y0, x1, y1 = within
+            centres = [quad.mean(axis=0) for quad in quads]
+            quads = [q for q, (x, y) in zip(quads, centres, strict=True) if x0 <= x <= x1 and y0 <= y <= y1]
+            if not quads:
+                return []
         texts, _ = self._engine.text_rec(self._engine.get_crop_img_list(bgr, quads))
         return [
             TextRead(quad.astype(np.float64), str(text), float(score))

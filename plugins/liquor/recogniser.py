@@ -73,7 +73,7 @@ from smartcustoms.plugins.liquor.names import (
     name_match,
     names_read,
 )
-from smartcustoms.plugins.liquor.reading import LabelReader, Reading, reading_of
+from smartcustoms.plugins.liquor.reading import Box, LabelReader, Reading, reading_of
 from smartcustoms.plugins.liquor.settings import LiquorSettings
 from smartcustoms.plugins.liquor.verify import DenseCheck, frame_grey
 
@@ -82,6 +82,10 @@ LINES_CHECKED = 3  # lines with the most inliers given the dense check; the sure
 ABV_TOLERANCE_PERCENT = 0.05
 RIVAL_MARGIN = 0.1  # names are not read when another brand is read within this of the best
 READ_VIEW_SHARE = 0.4  # another view of the matched line is read through with this share of the inliers
+# a cross-check of a label the keypoints found reads the lines of text within its outline widened by
+# this share of its size each way (the label wraps beyond the view its keypoints matched; a receipt or
+# another bottle on the counter lies farther, and each line read costs tens of milliseconds)
+CHECK_READ_MARGIN = 1.0
 DUTIABLE_ABV = float(DUTIABLE_ABV_PERCENT)  # liquor above pays duty
 ONE_LITRE_ML = int(ML_PER_LITRE)  # a bottle above is assessed per litre
 REFERRALS = {  # why a bottle goes to an officer: kind -> what it means
@@ -221,6 +225,17 @@ def says_rival(reading: Reading, product: Product, rival: Product | None) -> boo
         return True
     volume = reading.volume_ml
     return volume is not None and volume == rival.volume_ml != product.volume_ml
+
+
+def around(outline: np.ndarray | None, margin: float) -> Box | None:
+    """The box of ``outline`` (corners on the frame) widened by ``margin`` of its size each way; None
+    (the whole frame) without an outline."""
+    if outline is None:
+        return None
+    low, high = outline.min(axis=0), outline.max(axis=0)
+    x0, y0 = low - margin * (high - low)
+    x1, y1 = high + margin * (high - low)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def says_only(named: Product, seen: Product, reads: Sequence[TextRead]) -> bool:
@@ -387,7 +402,7 @@ class LabelRecogniser:
         nothing read names that bottle (``says_only``): everything the label says outvotes a look. A
         clearance at ``names_check_below`` or above (a twin's) gives way to names of its brand only."""
         assert self.reader is not None
-        reads = self.reader.read_frame(rgb)
+        reads = self.reader.read_frame(rgb, around(recognition.outline, CHECK_READ_MARGIN))
         named = self.by_names(rgb, recognition, reads)
         if named is None or named.best is None:
             return recognition

@@ -112,9 +112,14 @@ class TextsOfTheFrame:
     def __init__(self, texts: list[TextRead]) -> None:
         self.texts, self.calls = texts, 0
 
-    def read_frame(self, rgb: np.ndarray) -> list[TextRead]:
+    def read_frame(
+        self, rgb: np.ndarray, within: tuple[float, float, float, float] | None = None
+    ) -> list[TextRead]:
         self.calls += 1
-        return self.texts
+        if within is None:
+            return self.texts
+        x0, y0, x1, y1 = within  # the lines whose centre lies in the box, as the reader keeps them
+        return [t for t in self.texts if x0 <= t.quad[:, 0].mean() <= x1 and y0 <= t.quad[:, 1].mean() <= y1]
 
 
 def by_names(library: LabelLibrary, texts: list[TextRead]) -> Recognition | None:
@@ -689,3 +694,23 @@ def test_the_words_that_tell_two_names_apart_are_read_whole() -> None:
     assert _word_read("XO", "XO") and _word_read("XO", "XOCOGNAC") and _word_read("VSOP", "COGNACVSOP")
     assert not _word_read("XO", "LUXOR")
     assert _word_read("12", "12") and not _word_read("12", "2012") and not _word_read("12", "12YEAR")
+
+
+def test_a_cross_check_reads_the_label_the_keypoints_found_not_the_rest_of_the_counter(
+    library: LabelLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keypoints clear Hartwell gin at 0.95, its label at x 100-400, y 100-300 on the frame: another
+    brand's names printed on it send the bottle to an officer; the same names two label-widths away
+    (another bottle, a receipt on the counter) are not read for it."""
+    gin = library.product("LQ-0011")
+    outline = np.array([[100, 100], [400, 100], [400, 300], [100, 300]], dtype=np.float64)
+    for shift, referred in ((0.0, True), (1000.0, False)):
+        moved = np.array([shift, 0.0])
+        texts = [TextRead(t.quad + moved, t.text, t.score) for t in reads("NORDVIK", "VODKA", "750ml")]
+        reader = TextsOfTheFrame(texts)
+        recogniser = LabelRecogniser(library, LiquorSettings(), reader)  # type: ignore[arg-type]
+        cleared = Recognition((Candidate(gin, 0.95, 40),), outline=outline, needs_officer=False)
+        monkeypatch.setattr(recogniser, "by_keypoints", lambda rgb, cleared=cleared: cleared)
+        recognition = recogniser.recognise(np.zeros((*SHAPE, 3), np.uint8))
+        assert recognition.needs_officer is referred
+        assert recognition.candidates[0].product.catalogue_id == ("LQ-0009" if referred else "LQ-0011")
