@@ -224,6 +224,11 @@ class Metrics:
             ["modality"],
             registry=r,
         )
+        self.stream_publish_waiting = Gauge(
+            "smartcustoms_stream_verdict_publish_waiting_seconds",
+            "How long the oldest verdict publish in progress has waited for the broker (0: none waits).",
+            registry=r,
+        )
         self.stream_delay = Histogram(
             "smartcustoms_stream_delay_seconds",
             "Frame accepted at the gateway to consumed by a worker.",

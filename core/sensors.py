@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 from smartcustoms.core.metrics import (
@@ -26,6 +28,30 @@ from smartcustoms.core.types import Decision, Modality, PluginSpec
 MAX_SOURCE_LABELS = 256  # distinct source ids a process labels; the rest are counted as "other"
 
 
+class _Waits:
+    """The start times of the waits in progress (the event loop's), the oldest's age read from the
+    metrics server's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._started: dict[int, float] = {}
+        self._count = 0
+
+    def begin(self) -> int:
+        with self._lock:
+            self._count += 1
+            self._started[self._count] = time.monotonic()
+            return self._count
+
+    def end(self, token: int) -> None:
+        with self._lock:
+            self._started.pop(token, None)
+
+    def oldest_s(self) -> float:
+        with self._lock:
+            return time.monotonic() - min(self._started.values()) if self._started else 0.0
+
+
 class Sensor:
     """Translates pipeline events into metric updates (Faust's sensor design)."""
 
@@ -34,6 +60,8 @@ class Sensor:
         self._record_kinds: set[str] = set()  # the kind label's values besides "other"
         self._sources: set[str] = set()  # the source label's values besides "other" (MAX_SOURCE_LABELS)
         self._record_series: set[tuple[str, str]] = set()  # (plugin, kind) whose series exist
+        self._publishes = _Waits()  # verdict publishes in progress
+        metrics.stream_publish_waiting.set_function(self._publishes.oldest_s)
         # Every bounded label combination exists from the start, at zero, so rate() sees first events.
         for reason in REJECT_REASONS:
             metrics.ingest_rejected.labels(reason)
@@ -111,6 +139,14 @@ class Sensor:
 
     def verdict_publish_retried(self, modality: str) -> None:
         self.m.stream_publish_retries.labels(modality).inc()
+
+    def verdict_publish_started(self) -> int:
+        """A verdict publish began: a token for ``verdict_publish_ended``. The waiting gauge is the age
+        of the oldest publish not ended, read whenever /metrics is scraped."""
+        return self._publishes.begin()
+
+    def verdict_publish_ended(self, token: int) -> None:
+        self._publishes.end(token)
 
     def partitions_assigned(self, count: int) -> None:
         self.m.stream_partitions.set(count)

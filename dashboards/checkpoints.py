@@ -248,10 +248,26 @@ STREAM = Dashboard(
             PER_S,
         ),
         Panel(
+            "Oldest verdict publish waiting, per process",
+            "How long the oldest publish of stored verdicts to the verdicts topic has waited for the "
+            "broker (0: none waits; a publish takes milliseconds). Rising, the broker does not take them: "
+            "the worker holds those frames and waits, the fusion stage does not see the verdicts."
+            + _ONE_ROLE_NOTE,
+            (
+                Query(
+                    max_by(
+                        ("control_point", "instance"),
+                        selector("smartcustoms_stream_verdict_publish_waiting_seconds", _CP),
+                    ),
+                    "{{control_point}} {{instance}}",
+                ),
+            ),
+            SECONDS,
+        ),
+        Panel(
             "Verdict publishes tried again per second by modality",
-            "Batches of stored verdicts the broker did not take, published again (every 0.1-2 s) while "
-            "their frames stay held. Above zero for long, the fusion stage waits for those verdicts and "
-            "the partition moves no further: check the broker.",
+            "Publishes of stored verdicts the broker failed (once Faust's producer gave up on it, after "
+            "up to 20 minutes, or an error worth another try) and that the worker tried again.",
             (
                 Query(
                     sum_rate("smartcustoms_stream_verdict_publish_retries_total", ("modality",), _CP),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from smartcustoms.dashboards.promql import quantile, sum_by, sum_rate
+from smartcustoms.dashboards.promql import max_by, quantile, sum_by, sum_rate
 
 GROUP_NAME = "smartcustoms"
 JOB_PATTERN = "smartcustoms-.*"  # the job names of the generated scrape configuration
@@ -210,21 +210,20 @@ def _failure_rules(s: RuleSettings) -> tuple[AlertRule, ...]:
             "SmartcustomsVerdictPublishStalled",
             (
                 Condition(
-                    sum_by(
-                        ("control_point", "modality"),
-                        "increase(smartcustoms_stream_verdict_publish_retries_total[5m])",
+                    max_by(
+                        ("control_point", "instance"), "smartcustoms_stream_verdict_publish_waiting_seconds"
                     ),
-                    "> 0",
+                    "> 60",
                 ),
             ),
-            "2m",
+            "1m",
             "warning",
-            "Stored {{ $labels.modality }} verdicts wait to be published",
-            "A stream worker has stored verdicts of {{ $labels.modality }} frames but the broker has not "
-            "taken their publish to the verdicts topic for 2 minutes: the worker keeps trying and holds "
-            "those frames (nothing is lost), but the fusion stage does not see the verdicts, so the "
-            "conveyances they belong to wait, and the partition moves no further. Check the broker and the "
-            "verdicts topic (the worker log names the error).",
+            "Stored verdicts wait to be published on {{ $labels.instance }}",
+            "A stream worker has stored verdicts whose publish to the verdicts topic the broker has not "
+            "taken for over two minutes (a publish takes milliseconds). The worker waits and tries again, "
+            "holding those frames (nothing is lost), but the fusion stage does not see the verdicts, so "
+            "their conveyances wait, and those partitions move no further. Check the broker and the "
+            "verdicts topic (the worker log names the error once Faust's producer gives up).",
         ),
         AlertRule(
             "SmartcustomsIngestRejections",

@@ -28,7 +28,7 @@ import faust
 import ray
 import redis.asyncio as aioredis
 from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
-from faust.exceptions import ProducerSendError
+from faust.exceptions import NotReady, ProducerSendError
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from google.protobuf.message import DecodeError
@@ -70,9 +70,9 @@ from smartcustoms.v1 import frame_pb2, results_pb2
 log = logging.getLogger(__name__)
 
 SINK_BATCH = 500
-# what a verdict publish raises: aiokafka's errors (those of the send itself wrapped by Faust), a
-# connection's, a timeout; ``_broker_away`` tells those worth trying again
-PUBLISH_ERRORS = (KafkaError, ProducerSendError, OSError, TimeoutError)
+# what a verdict publish the broker refused raises: aiokafka's errors (those of the send itself wrapped by
+# Faust); ``_broker_away`` tells those worth trying again (with a connection's and the producer stopping)
+PUBLISH_ERRORS = (KafkaError, ProducerSendError)
 
 
 class StartupClock:
@@ -482,11 +482,16 @@ async def _publish_waiting(
     the reconciler never publishes their frames again: a batch given up here would never reach the
     fusion stage, whose conveyance would then close on its timeout without them. The batch's frames stay
     held meanwhile (the agent's slots push back on the stream); the stop cancels the wait, and the batch
-    is delivered again, decided again, its verdicts stored as duplicates and published."""
+    is delivered again, decided again, its verdicts stored as duplicates and published. A publish tried
+    again after its answer was lost may reach the topic twice: the fusion stage joins a verdict once
+    (by frame id) and the verdict agent stores none marked stored. Faust's producer itself waits up to
+    its request timeout (20 minutes) before a publish fails: the waiting gauge
+    (``smartcustoms_stream_verdict_publish_waiting_seconds``) shows a stall from its start."""
 
     async def publish() -> None:
         await (await verdicts.send(key=key, value=value))
 
+    waiting = sensor.verdict_publish_started()
     try:
         await outage.waiting_out(
             publish,
@@ -504,6 +509,8 @@ async def _publish_waiting(
             error,
         )
         raise
+    finally:
+        sensor.verdict_publish_ended(waiting)
 
 
 def _broker_away(error: BaseException) -> bool:
@@ -511,7 +518,9 @@ def _broker_away(error: BaseException) -> bool:
     answer timed out, the producer restarting or stopping), not because of the message (too large,
     refused): only the former is worth trying again."""
     cause = error.__cause__ if isinstance(error, ProducerSendError) else error
-    if isinstance(cause, KafkaTimeoutError | ProducerClosed | OSError | TimeoutError):
+    # ProducerClosed and Faust's NotReady: the producer stopping; the stop's deadline then cancels the
+    # wait and the batch stays held, delivered again (released, its verdicts would never be published)
+    if isinstance(cause, KafkaTimeoutError | ProducerClosed | NotReady | OSError):
         return True
     return isinstance(cause, KafkaError) and bool(cause.retriable)
 

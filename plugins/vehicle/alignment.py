@@ -305,6 +305,8 @@ def _block_shifts(
     searched within ``radius`` of the current ``drift``; None when too few show anything."""
     width = reference.shape[1]
     starts = np.arange(0, width - length + 1, length // 2, dtype=np.int64)
+    if len(starts) < _MIN_BLOCKS:  # too few blocks to count (none: the image narrower than a block)
+        return None
     centres = starts + length / 2
     guess = np.round(np.interp(centres, knots, drift)).astype(np.int64)
     scores = np.zeros((len(starts), 2 * radius + 1))

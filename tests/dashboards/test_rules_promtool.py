@@ -160,18 +160,20 @@ CASES = [
     ),
     case(
         "SmartcustomsVerdictPublishStalled",
-        # the worker tries again every 2 s while the broker is away, from 1m to 12m; then it takes them
+        # a publish waits from 1m to 9m (the broker away), then none; a blip of 30 s at 15m never fires
         [
             series(
-                "smartcustoms_stream_verdict_publish_retries_total",
-                f'{WK}, modality="ct"',
-                "0 0+30x11 330+0x20",
+                "smartcustoms_stream_verdict_publish_waiting_seconds",
+                WK,
+                "0 0 60 120 180 240 300 360 420 480 0 0 0 0 0 30 0 0 0 0",
             )
         ],
         [
-            ("1m", []),
-            ("5m", [{"severity": "warning", "control_point": "cp1", "modality": "ct"}]),
-            ("20m", []),
+            ("2m", []),
+            ("4m", [{"instance": "wk:9465", "control_point": "cp1", "severity": "warning"}]),
+            ("8m", [{"instance": "wk:9465", "control_point": "cp1", "severity": "warning"}]),
+            ("11m", []),
+            ("16m", []),
         ],
     ),
     case(

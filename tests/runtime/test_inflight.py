@@ -18,8 +18,15 @@ from typing import Any
 import faust
 import numpy as np
 import pytest
-from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    ProducerClosed,
+)
 from faust.events import Event as FaustEvent
+from faust.exceptions import NotReady, ProducerSendError
 from faust.types.tuples import ConsumerMessage
 from prometheus_client import CollectorRegistry
 
@@ -511,7 +518,41 @@ async def test_stored_verdicts_the_broker_does_not_take_are_published_again_and_
         "smartcustoms_stream_verdict_publish_retries_total", {"modality": "xray"}
     )
     assert retries == agent.verdicts.refused
+    waiting = agent.runtime.registry.get_sample_value("smartcustoms_stream_verdict_publish_waiting_seconds")
+    assert waiting == 0.0  # none waits any more
     await agent.stop()
+
+
+@run
+async def test_the_oldest_publish_waiting_is_measured_from_its_start() -> None:
+    agent = Agent(batch_max_frames=1)
+    agent.verdicts.refusal = KafkaTimeoutError()
+    agent.runtime.dispatcher.gate("f0").set()
+    await agent.put(frame("f0"))
+    await asyncio.wait_for(until(lambda: agent.verdicts.refused >= 2), 5)
+    waited = agent.runtime.registry.get_sample_value("smartcustoms_stream_verdict_publish_waiting_seconds")
+    assert waited is not None and waited >= 0.1  # one backoff at least, still waiting
+    agent.verdicts.refusal = None
+    await asyncio.wait_for(until(lambda: agent.consumer.committable == [0]), 5)
+    assert (
+        agent.runtime.registry.get_sample_value("smartcustoms_stream_verdict_publish_waiting_seconds") == 0.0
+    )
+    await agent.stop()
+
+
+def test_a_publish_is_tried_again_when_the_broker_is_away_not_when_it_refuses_the_message() -> None:
+    """Faust wraps the errors of the send itself; aiokafka's own mark those worth another try."""
+
+    def wrapped(cause: Exception) -> ProducerSendError:
+        error = ProducerSendError(f"Error while sending: {cause!r}")
+        error.__cause__ = cause
+        return error
+
+    away = (KafkaTimeoutError(), KafkaConnectionError(), NotLeaderForPartitionError(), ProducerClosed())
+    for error in (*away, wrapped(KafkaConnectionError()), NotReady(), ConnectionResetError()):
+        assert worker._broker_away(error), error
+    for error in (MessageSizeTooLargeError(), wrapped(MessageSizeTooLargeError()), ValueError("a bug")):
+        assert not worker._broker_away(error), error
 
 
 @run
