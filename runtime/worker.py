@@ -520,7 +520,9 @@ def _broker_away(error: BaseException) -> bool:
     cause = error.__cause__ if isinstance(error, ProducerSendError) else error
     # ProducerClosed and Faust's NotReady: the producer stopping; the stop's deadline then cancels the
     # wait and the batch stays held, delivered again (released, its verdicts would never be published)
-    if isinstance(cause, KafkaTimeoutError | ProducerClosed | NotReady | OSError):
+    if type(cause) is NotReady:  # itself only: ConsumerNotStarted is one too (a transactional send)
+        return True
+    if isinstance(cause, KafkaTimeoutError | ProducerClosed | OSError):
         return True
     return isinstance(cause, KafkaError) and bool(cause.retriable)
 

@@ -166,10 +166,11 @@ class Comparison:
 
 
 def _length(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """sqrt(x^2 + y^2) element by element, into ``x`` (float32 images of one shape; ``y`` is overwritten
-    too): a third of ``np.hypot``'s time on whole images, each element correctly rounded at each step,
-    so the same on every run and machine (``np.hypot`` guards against overflow these values never near,
-    and rounds once: the two differ in the last bit of some elements)."""
+    """sqrt(x^2 + y^2) element by element, into ``x`` (float32 images of one shape, two arrays, not one
+    passed twice; ``y`` is overwritten too): a third of ``np.hypot``'s time on whole images, each
+    element correctly rounded at each step, so the same on every run and machine (``np.hypot`` guards
+    against overflow these values never near, and rounds once: the two differ in the last bit of some
+    elements)."""
     np.multiply(x, x, out=x)
     np.multiply(y, y, out=y)
     np.add(x, y, out=x)
