@@ -13,6 +13,10 @@ used for nothing else (simulator seeds reserved for it, see tools/__init__.py):
 - ``ambiguous``: 1 when the chosen line has other bottles that nothing read on the label rules out
   (the volume was not read), so the choice between them is a guess.
 
+Each weight is held on its side (``SIGNS``) or at 0: on calibration frames where nearly every match is
+right, a feature that says little gets a weight of either sign from a few frames, and a model that is
+surer when a rival line has more inliers, or the reading disagrees, would carry that to every site.
+
 A bottle identified by the names read on its label (``names``, when the keypoints leave it to an officer)
 has no inliers or dense score to weigh; its confidence is how often such identifications were right on
 the calibration frames, ``(right + 1) / (frames + 2)`` (``names_right`` of ``names_frames``). A library
@@ -40,6 +44,9 @@ from typing import Any
 import numpy as np
 
 FEATURES = ("top", "second", "dense", "ocr_agree", "ocr_disagree", "ambiguous")
+# the side each feature may only push the confidence to: never surer for fewer inliers, a rival line's
+# inliers, a label that looks less like its view, a reading that agrees less or disagrees, a guess
+SIGNS = (1, -1, 1, 1, -1, -1)
 _FEATURES_BEFORE_DENSE = ("top", "second", "ocr_agree", "ocr_disagree", "ambiguous")
 
 
@@ -156,17 +163,37 @@ def fit(
     evidence: Sequence[Evidence], correct: Sequence[bool], *, fitted_on: str, l2: float = 0.1
 ) -> Calibration:
     """Logistic regression of ``correct`` on the evidence (Newton's method, a small L2 penalty on the
-    weights so that a separable sample does not send them to infinity). ValueError for fewer than 20
-    frames or a sample of one class only."""
+    weights so that a separable sample does not send them to infinity), each weight on its side of
+    ``SIGNS`` or 0: a weight fitted on the wrong side is held at 0 and the others fitted again, the
+    furthest out first, until none is, a weight once held staying held (calibration frames where nearly
+    every match is right say little about some features, and their weights otherwise swing with a few
+    frames). ValueError for fewer than 20 frames or a sample of one class only."""
     if len(evidence) != len(correct):
         raise ValueError("one label per piece of evidence")
     labels = np.asarray(correct, dtype=np.float64)
     if len(labels) < 20 or labels.min() == labels.max():
         raise ValueError("calibration needs at least 20 frames, some right and some wrong")
     x = np.column_stack([np.stack([e.vector() for e in evidence]), np.ones(len(labels))])
+    signs = np.array([*SIGNS, 0.0])  # the bias takes either side ...
+    penalties = np.array([l2] * len(SIGNS) + [0.0])  # ... and is not shrunk
+    free = np.ones(x.shape[1], bool)
+    while True:
+        beta = np.zeros(x.shape[1])
+        beta[free] = _logistic(x[:, free], labels, penalties[free])
+        wrong_side = np.where(free, signs * beta, 0.0)
+        if wrong_side.min() >= 0:
+            break
+        free[int(np.argmin(wrong_side))] = False
+    p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -40, 40)))
+    brier = float(np.mean((p - labels) ** 2))
+    weights = tuple(float(w) for w in beta[:-1])
+    return Calibration(weights, float(beta[-1]), fitted_on, len(labels), round(brier, 5))
+
+
+def _logistic(x: np.ndarray, labels: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+    """The coefficients of a logistic regression of ``labels`` on the columns of ``x``, each column's
+    own L2 ``penalty``, by Newton's method."""
     beta = np.zeros(x.shape[1])
-    penalty = np.full(x.shape[1], l2)
-    penalty[-1] = 0.0  # the bias is not shrunk
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -40, 40)))
         gradient = x.T @ (p - labels) + penalty * beta
@@ -175,7 +202,4 @@ def fit(
         beta -= step
         if np.abs(step).max() < 1e-8:
             break
-    p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -40, 40)))
-    brier = float(np.mean((p - labels) ** 2))
-    weights = tuple(float(w) for w in beta[:-1])
-    return Calibration(weights, float(beta[-1]), fitted_on, len(labels), round(brier, 5))
+    return beta

@@ -27,6 +27,7 @@ from smartcustoms.core.plugin import PluginContext
 from smartcustoms.core.types import Decision, Modality
 from smartcustoms.hardware.sim import _frames
 from smartcustoms.hardware.sim import liquor as liquor_sim
+from smartcustoms.plugins.liquor import calibration
 from smartcustoms.plugins.liquor.calibration import FEATURES, Calibration, Evidence, fit
 from smartcustoms.plugins.liquor.index import NO_MATCH, DescriptorIndex
 from smartcustoms.plugins.liquor.library import BUILD_COMMAND, LibraryError, load_library, write_library
@@ -174,6 +175,32 @@ def test_calibration_fits_a_monotone_model_and_round_trips() -> None:
     assert Calibration.from_json(json.loads(json.dumps(fitted.to_json()))) == fitted
     with pytest.raises(ValueError):
         fit(evidence[:30], [True] * 30, fitted_on="one class")
+
+
+def test_calibration_holds_each_weight_on_its_side() -> None:
+    # a sample where the frames whose reading disagreed happen to be right more often (a few frames,
+    # all the wrong ones among the others) and a rival line's inliers happen to come with right matches
+    rng = np.random.default_rng(2)
+    evidence, correct = [], []
+    for _ in range(300):
+        top, second = int(rng.integers(4, 120)), int(rng.integers(0, 30))
+        disagree = int(rng.random() < 0.1)
+        p = 1 / (1 + np.exp(-(0.08 * top + 0.05 * second - 2 + 3 * disagree)))
+        evidence.append(Evidence(top, second, ocr_disagree=disagree))
+        correct.append(bool(rng.random() < p))
+    x = np.column_stack([[e.vector() for e in evidence], np.ones(len(evidence))])
+    labels = np.asarray(correct, float)
+    unheld = calibration._logistic(x, labels, np.array([0.1] * 6 + [0.0]))
+    weight = dict(zip(FEATURES, unheld[:-1], strict=True))
+    assert weight["ocr_disagree"] > 0.5 and weight["second"] > 0  # what an unheld fit makes of it
+    fitted = fit(evidence, correct, fitted_on="test")
+    held = dict(zip(FEATURES, fitted.weights, strict=True))
+    assert held["ocr_disagree"] == 0 and held["second"] == 0 and held["top"] > 0
+    # the others fitted again without the two, not merely the two set to 0
+    rest = [FEATURES.index(name) for name in FEATURES if name not in ("second", "ocr_disagree")] + [6]
+    refit = calibration._logistic(x[:, rest], labels, np.array([0.1] * (len(rest) - 1) + [0.0]))
+    assert np.allclose([*fitted.weights, fitted.bias], np.insert(refit, [1, 3], 0.0))  # second, disagree
+    assert not np.isclose(held["top"], weight["top"])
 
 
 def test_a_confidence_model_fitted_before_the_dense_check_still_loads() -> None:
